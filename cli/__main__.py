@@ -1,0 +1,3 @@
+from pmtoolkit.cli.main import main
+
+main()

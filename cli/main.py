@@ -1,0 +1,148 @@
+"""The root ``pmt`` group: global options, lazy command groups, and the error policy.
+
+Command groups are imported only when invoked, so ``pmt --help`` loads click and nothing
+heavy. Errors become one line on stderr and an exit code: 2 for a user's mistake (usage,
+missing file, bad input), 1 for an internal failure; ``-v`` adds the traceback.
+"""
+from __future__ import annotations
+
+import difflib
+import importlib
+import logging
+import sys
+import traceback
+
+import click
+
+from pmtoolkit._version import __version__
+
+#: Every top-level command: name -> (import path, one-line help). The help is repeated here so
+#: that listing commands imports none of them; a test keeps it equal to the command's own.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("pmtoolkit.cli.demo:demo",
+             "Run the main job on shipped defaults and write a report folder."),
+    "info": ("pmtoolkit.cli.info:info",
+             "Show versions, the compute device, and the shipped datasets and models."),
+}
+
+_state = {"verbose": 0}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def __init__(self, *args, lazy: dict[str, tuple[str, str]] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.lazy) + [c for c in super().list_commands(ctx) if c not in self.lazy]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy:
+            module, _, attr = self.lazy[name][0].partition(":")
+            return getattr(importlib.import_module(module), attr)
+        return super().get_command(ctx, name)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            close = difflib.get_close_matches(name, self.list_commands(ctx), n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            ctx.fail(f"No such command '{name}'.{hint}")
+        return super().resolve_command(ctx, args)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, help_) for name, (_, help_) in self.lazy.items()]
+        for name in super().list_commands(ctx):
+            if name not in self.lazy:
+                cmd = super().get_command(ctx, name)
+                rows.append((name, cmd.get_short_help_str(80) if cmd else ""))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def _configure_logging(verbose: int, quiet: bool, log_file: str | None) -> None:
+    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    logger = logging.getLogger("pmtoolkit")
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    for h in list(logger.handlers):
+        logger.removeHandler(h)
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(level)
+    console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    logger.addHandler(console)
+    if log_file:
+        fh = logging.FileHandler(log_file, encoding="utf-8")
+        fh.setLevel(logging.DEBUG)
+        fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(fh)
+    # Third-party warnings are noise for a command-line user unless debugging.
+    logging.captureWarnings(True)
+    pywarn = logging.getLogger("py.warnings")
+    pywarn.handlers = list(logger.handlers) if verbose else [logging.NullHandler()]
+    pywarn.propagate = False
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="pmtoolkit",
+                      message="%(prog)s %(version)s")
+@click.option("-v", "--verbose", count=True, help="More log output; -v also shows tracebacks.")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors; no progress bars.")
+@click.option("--log-file", type=click.Path(dir_okay=False, writable=True),
+              help="Also write a full debug log to this file.")
+def cli(verbose: int, quiet: bool, log_file: str | None) -> None:
+    """pmtoolkit: precision-medicine models from the command line.
+
+    Files in, files out; logs on stderr; data on stdout only with -o -.
+    Exit codes: 0 success, 1 internal error, 2 usage or input error.
+    """
+    _state["verbose"] = verbose
+    _configure_logging(verbose, quiet, log_file)
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"pmt: error: {' '.join(message.split())}", err=True)
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: run the CLI and turn every failure into one line and an exit code."""
+    from pmtoolkit.core.errors import PmtError
+
+    try:
+        rv = cli.main(args=argv, prog_name="pmt", standalone_mode=False)
+    except click.UsageError as exc:
+        cmd = exc.ctx.command_path if exc.ctx is not None else "pmt"
+        _fail(f"{exc.format_message().rstrip('.')} (see '{cmd} --help')", exc.exit_code)
+    except click.ClickException as exc:
+        _fail(exc.format_message(), exc.exit_code)
+    except click.Abort:
+        _fail("aborted", 130)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except BrokenPipeError:
+        sys.stderr.close()  # the reader went away (pmt ... | head); nothing to report
+        sys.exit(0)
+    except PmtError as exc:
+        if _state["verbose"]:
+            traceback.print_exc()
+        _fail(exc.one_line(), exc.exit_code)
+    except (PermissionError, FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+        # a path the user gave that the system will not let us use
+        if _state["verbose"]:
+            traceback.print_exc()
+        where = f" '{exc.filename}'" if exc.filename else ""
+        _fail(f"cannot use{where}: {exc.strerror or exc}", 2)
+    except Exception as exc:  # anything else is a bug in pmtoolkit
+        if _state["verbose"]:
+            traceback.print_exc()
+        _fail(f"internal error: {type(exc).__name__}: {exc} (a bug in pmtoolkit; rerun with -v "
+              "for the traceback and report it)", 1)
+    sys.exit(rv if isinstance(rv, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

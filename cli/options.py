@@ -1,0 +1,129 @@
+"""Options shared by every command, and options generated from config dataclasses.
+
+A config file (``--config run.toml``) uses the long option names as keys. Values resolve in
+layers: the dataclass defaults, then the config file, then options given on the command line.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import click
+
+from pmtoolkit.core.devices import DEVICE_HELP
+
+
+def device_option(f):
+    return click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)(f)
+
+
+def seed_option(f):
+    return click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0,
+                        show_default=True, help="Random seed.")(f)
+
+
+def on_invalid_option(default: str):
+    return click.option("--on-invalid", type=click.Choice(["error", "skip"]), default=default,
+                        show_default=True,
+                        help="On an invalid record: stop with exit code 2 (error), or drop it "
+                             "and write it to <output>.rejects.tsv (skip).")
+
+
+def overwrite_option(f):
+    return click.option("--overwrite", is_flag=True,
+                        help="Replace an output folder written by an earlier pmt run.")(f)
+
+
+def config_option(f):
+    return click.option("-c", "--config", "config_file",
+                        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                        help="TOML or JSON file of settings; keys are the long option names.")(f)
+
+
+def _click_type(hint: Any) -> tuple[Any, bool]:
+    """(click type, is_multiple) for a dataclass field's type hint."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        return _click_type(inner[0]) if len(inner) == 1 else (str, False)
+    if origin is Literal:
+        return click.Choice([str(a) for a in args]), False
+    if origin in (list, tuple):
+        return _click_type(args[0] if args else str)[0], True
+    if hint in (int, float, str, bool):
+        return hint, False
+    if hint is Path:
+        return click.Path(path_type=Path), False
+    return str, False
+
+
+def dataclass_options(cls: type, *, exclude: tuple[str, ...] = ()):
+    """Decorator adding one ``--option`` per field of config dataclass ``cls``; their help
+    comes from ``field(metadata={"help": ...})``. None of them has a click default, so the
+    command can tell what the user set (see :func:`given`)."""
+    hints = typing.get_type_hints(cls)
+
+    def deco(f):
+        for fld in reversed(dataclasses.fields(cls)):
+            if fld.name in exclude or not fld.init:
+                continue
+            name = fld.name.replace("_", "-")
+            typ, multiple = _click_type(hints[fld.name])
+            default = (fld.default if fld.default is not dataclasses.MISSING
+                       else fld.default_factory() if fld.default_factory is not dataclasses.MISSING
+                       else None)
+            help_ = fld.metadata.get("help", "")
+            shown = "" if default in (None, (), []) else f"  [default: {_show(default)}]"
+            if typ is bool:
+                f = click.option(f"--{name}/--no-{name}", fld.name, default=None,
+                                 help=help_ + shown)(f)
+            else:
+                f = click.option(f"--{name}", fld.name, type=typ, multiple=multiple,
+                                 default=None, help=help_ + shown)(f)
+        return f
+
+    return deco
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, (list, tuple)):
+        return " ".join(map(str, v))
+    return str(v)
+
+
+def given(cls: type, params: dict[str, Any]) -> dict[str, Any]:
+    """The options of ``cls`` the user actually set on the command line."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    out = {}
+    for k, v in params.items():
+        if k in names and v is not None and v != ():
+            out[k] = list(v) if isinstance(v, tuple) else v
+    return out
+
+
+def resolve(cls: type, params: dict[str, Any], config_file: Path | None, *,
+            section: str | None = None):
+    """Defaults < config file (optionally one ``[section]`` of it) < command line."""
+    from pmtoolkit.core import config as cfg
+
+    from_file: dict[str, Any] = {}
+    source = "command-line options"
+    if config_file is not None:
+        data = cfg.load_file(config_file)
+        from_file = data.get(section, {}) if section else data
+        source = f"'{config_file}'"
+    return cfg.merge(cls, from_file, given(cls, params), source=source)
+
+
+def pass_params(f):
+    """Collect all keyword options into one ``params`` dict (keeps signatures short)."""
+    @functools.wraps(f)
+    def wrapper(**params):
+        return f(params)
+    return wrapper

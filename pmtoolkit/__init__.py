@@ -1,0 +1,27 @@
+"""pmtoolkit: a toolkit for precision medicine.
+
+``import pmtoolkit as pmt`` is cheap: subpackages (``pmt.core``, and the domain packages as
+they land) load on first attribute access, so heavy libraries such as torch or rdkit are
+imported only by the code that needs them.
+"""
+from __future__ import annotations
+
+import importlib
+
+from pmtoolkit._version import __version__
+
+_SUBPACKAGES = ("core",)
+
+__all__ = ["__version__", *_SUBPACKAGES]
+
+
+def __getattr__(name: str):
+    if name in _SUBPACKAGES:
+        module = importlib.import_module(f"{__name__}.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

@@ -1,0 +1,164 @@
+"""Config dataclasses <-> TOML/JSON files and CLI options, failing loudly on typos.
+
+Every model and command keeps its settings in a dataclass. A config file's keys are the long
+option names (``max-epochs`` or ``max_epochs``); an unknown key is an error that names it and
+suggests the closest valid one; values are checked against the field types. The resolved config
+(defaults filled in) is written beside a run's outputs so the run can be replayed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import os
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, TypeVar, Union
+
+from pmtoolkit.core.errors import ConfigError
+from pmtoolkit.core.io import atomic_write, require_file
+
+T = TypeVar("T")
+
+
+def option_name(field_name: str) -> str:
+    return field_name.replace("_", "-")
+
+
+def _key(name: str) -> str:
+    return name.replace("-", "_")
+
+
+def load_file(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a ``.toml`` or ``.json`` config file into a dict."""
+    p = require_file(path, "config file")
+    text = p.read_text(encoding="utf-8")
+    try:
+        if p.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            import tomllib
+
+            data = tomllib.loads(text)
+    except (ValueError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"cannot parse config file '{p}': {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file '{p}' must hold a table of settings")
+    return data
+
+
+def from_mapping(cls: type[T], data: Mapping[str, Any], *, source: str = "config") -> T:
+    """Build dataclass ``cls`` from ``data``; unknown keys and mistyped values are errors."""
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for raw_key, value in data.items():
+        key = _key(str(raw_key))
+        if key not in fields:
+            valid = sorted(option_name(k) for k in fields)
+            close = difflib.get_close_matches(option_name(key), valid, n=1)
+            hint = (f"did you mean {close[0]!r}? " if close else "") + "valid: " + ", ".join(valid)
+            raise ConfigError(f"unknown key {raw_key!r} in {source}", hint=hint)
+        values[key] = coerce(value, hints[key], f"{source}: {option_name(key)}")
+    try:
+        return cls(**values)
+    except TypeError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def merge(cls: type[T], *layers: Mapping[str, Any] | None, source: str = "config") -> T:
+    """Later layers override earlier ones (defaults < config file < command line)."""
+    combined: dict[str, Any] = {}
+    for layer in layers:
+        for k, v in (layer or {}).items():
+            combined[_key(str(k))] = v
+    return from_mapping(cls, combined, source=source)
+
+
+def coerce(value: Any, hint: Any, where: str) -> Any:
+    """Check ``value`` against a type hint, converting where it is lossless (int -> float,
+    list -> tuple, str -> Path)."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if hint is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return coerce(value, arg, where)
+            except ConfigError as exc:
+                errors.append(exc)
+        raise errors[0] if errors else ConfigError(f"{where}: unexpected value {value!r}")
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{where}: invalid value {value!r}",
+                              hint="choose from " + ", ".join(map(str, args)))
+        return value
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        inner = args[0] if args else Any
+        items = [coerce(v, inner, where) for v in value]
+        return tuple(items) if origin is tuple else items
+    if origin in (dict, Mapping):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected a table, got {value!r}")
+        return dict(value)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{where}: expected a number, got {value!r}")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{where}: expected a string, got {value!r}")
+    if hint is Path:
+        if isinstance(value, (str, os.PathLike)):
+            return Path(value)
+        raise ConfigError(f"{where}: expected a path, got {value!r}")
+    if dataclasses.is_dataclass(hint):
+        if isinstance(value, hint):
+            return value
+        if isinstance(value, Mapping):
+            return from_mapping(hint, value, source=where)
+        raise ConfigError(f"{where}: expected a table, got {value!r}")
+    return value
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    """A dataclass as plain JSON values, with option names as keys."""
+    def plain(v):
+        if dataclasses.is_dataclass(v):
+            return to_dict(v)
+        if isinstance(v, Path):
+            return str(v)
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {str(k): plain(x) for k, x in v.items()}
+        return v
+
+    return {option_name(f.name): plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+
+
+def write_resolved(path: str | os.PathLike, **sections: Any) -> None:
+    """Write the resolved config(s) of a run as JSON, one section per dataclass or dict."""
+    data = {name: to_dict(v) if dataclasses.is_dataclass(v) else v for name, v in sections.items()}
+    with atomic_write(path) as fh:
+        json.dump(data, fh, indent=2, sort_keys=False, default=str)
+        fh.write("\n")

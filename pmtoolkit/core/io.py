@@ -1,0 +1,449 @@
+"""Files in and out: atomic writes, tables, ``-`` for stdin/stdout, and reject lists.
+
+Writers never leave a half-written file: they write a hidden temporary file beside the target
+and rename it into place only when everything was written. Readers return what they could read
+and a :class:`Rejects` list of what they could not (line number and reason), so a caller can
+stop on the first bad record (``on_invalid="error"``) or keep going and write the rejects
+beside its output (``on_invalid="skip"``).
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import gzip
+import io
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Literal
+
+from pmtoolkit.core.errors import BadInputError, MissingInputError
+
+if TYPE_CHECKING:  # pandas is imported where tables are read or written
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+
+STDIO = "-"
+OnInvalid = Literal["error", "skip"]
+ON_INVALID_CHOICES: tuple[str, ...] = ("error", "skip")
+TABLE_FORMATS: tuple[str, ...] = ("csv", "tsv", "parquet")
+_OUTPUT_MARKER = ".pmtoolkit-output"
+
+
+# --------------------------------------------------------------------------- paths
+
+
+def is_stdio(path: str | os.PathLike | None) -> bool:
+    return path is not None and str(path) == STDIO
+
+
+def require_file(path: str | os.PathLike, what: str = "input file") -> Path:
+    """``path`` as a Path if it is an existing file, else a one-line :class:`MissingInputError`."""
+    p = Path(path)
+    if not p.exists():
+        raise MissingInputError(f"{what} '{p}' does not exist")
+    if p.is_dir():
+        raise BadInputError(f"{what} '{p}' is a directory, expected a file")
+    return p
+
+
+def _strip_gz(path: Path) -> tuple[Path, bool]:
+    if path.suffix.lower() in (".gz", ".bgz"):
+        return path.with_suffix(""), True
+    return path, False
+
+
+def table_format(path: str | os.PathLike, default: str | None = None) -> str:
+    """The table format named by a file's suffix (``.csv``, ``.tsv``/``.tab``/``.txt``,
+    ``.parquet``/``.pq``, each optionally ``.gz``); ``default`` for stdin/stdout."""
+    if is_stdio(path):
+        if default is None:
+            raise BadInputError("reading or writing a table on '-' needs an explicit format",
+                                hint=f"one of {', '.join(TABLE_FORMATS)}")
+        return default
+    base, _ = _strip_gz(Path(path))
+    suffix = base.suffix.lower()
+    formats = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".txt": "tsv",
+               ".parquet": "parquet", ".pq": "parquet"}
+    if suffix in formats:
+        return formats[suffix]
+    if default is not None:
+        return default
+    raise BadInputError(f"cannot tell the table format of '{path}' from its suffix",
+                        hint="use .csv, .tsv or .parquet, optionally with .gz")
+
+
+# --------------------------------------------------------------------------- text in
+
+
+@contextlib.contextmanager
+def open_text(path: str | os.PathLike, encoding: str = "utf-8") -> Iterator[IO[str]]:
+    """Open a text file for reading; ``.gz`` (gzip or bgzip) is decompressed; ``-`` is stdin."""
+    if is_stdio(path):
+        yield sys.stdin
+        return
+    p = require_file(path)
+    with open(p, "rb") as fh:
+        magic = fh.read(2)
+    if magic == b"\x1f\x8b":
+        with gzip.open(p, "rt", encoding=encoding, newline="") as fh:
+            yield fh
+    else:
+        with open(p, encoding=encoding, newline="") as fh:
+            yield fh
+
+
+# --------------------------------------------------------------------------- atomic out
+
+
+def _temp_name(target: Path) -> str:
+    return f".{target.name}.pmt-tmp-"
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "w", *, encoding: str | None = "utf-8",
+                 newline: str | None = None) -> Iterator[IO[Any]]:
+    """Write ``path`` all at once: into a temporary file beside it, renamed into place on
+    success and removed on failure, so readers never see a partial file. ``-`` is stdout.
+    A path ending in ``.gz`` is gzip-compressed."""
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_write mode must be 'w' or 'wb', not {mode!r}")
+    binary = mode == "wb"
+    if is_stdio(path):
+        yield sys.stdout.buffer if binary else sys.stdout
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise BadInputError(f"output '{target}' is a directory, expected a file name")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_name(target), dir=target.parent)
+    tmp_path = Path(tmp)
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            stream: IO[Any] = raw
+            gz = None
+            if target.suffix.lower() == ".gz":
+                gz = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)
+                stream = gz
+            text = None
+            if not binary:
+                text = io.TextIOWrapper(stream, encoding=encoding, newline=newline,
+                                        write_through=True)
+                yield text
+                text.flush()
+                text.detach()
+            else:
+                yield stream
+            if gz is not None:
+                gz.close()
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.chmod(tmp_path, 0o666 & ~_umask())
+        os.replace(tmp_path, target)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
+    """Build an output folder in a temporary sibling and move it into place on success.
+
+    A folder that pmtoolkit wrote before (it carries a marker file) is replaced only with
+    ``overwrite=True``; any other existing, non-empty folder is never touched, so pointing
+    ``-o`` at the wrong place cannot destroy a user's files.
+    """
+    target = Path(path)
+    if target.exists():
+        if not target.is_dir():
+            raise BadInputError(f"output '{target}' exists and is a file, expected a folder")
+        if any(target.iterdir()):
+            if not (target / _OUTPUT_MARKER).exists():
+                raise BadInputError(f"output folder '{target}' exists and was not written by "
+                                    "pmtoolkit", hint="choose another folder or empty it")
+            if not overwrite:
+                raise BadInputError(f"output folder '{target}' exists",
+                                    hint="pass --overwrite to replace it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_name(target), dir=target.parent))
+    try:
+        yield tmp
+        (tmp / _OUTPUT_MARKER).write_text("written by pmtoolkit; safe to replace with --overwrite\n")
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; outputs are not
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.pmt-old-", dir=target.parent))
+            old.rmdir()
+            target.rename(old)
+            tmp.rename(target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+# --------------------------------------------------------------------------- rejects
+
+
+@dataclass(frozen=True)
+class Reject:
+    """An input record that could not be used: the record as read, where, and why."""
+
+    item: str
+    line: int | None
+    reason: str
+
+    def describe(self) -> str:
+        where = f"line {self.line}: " if self.line is not None else ""
+        return f"{where}{self.reason}: {self.item!r}"
+
+
+@dataclass
+class Rejects:
+    """The records a reader or model could not use, in input order."""
+
+    source: str = ""
+    items: list[Reject] = field(default_factory=list)
+
+    def add(self, item: Any, line: int | None, reason: str) -> None:
+        self.items.append(Reject(str(item), line, reason))
+
+    def extend(self, other: Rejects) -> None:
+        self.items.extend(other.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[Reject]:
+        return iter(self.items)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def raise_first(self) -> None:
+        """Raise a one-line :class:`BadInputError` naming the first reject, if any."""
+        if self.items:
+            src = f"{self.source}: " if self.source else ""
+            more = f" and {len(self.items) - 1} more" if len(self.items) > 1 else ""
+            raise BadInputError(f"{src}{self.items[0].describe()}{more}",
+                                hint="use --on-invalid skip to drop invalid records")
+
+    def write(self, path: str | os.PathLike) -> None:
+        """Write the rejects as TSV (``line``, ``item``, ``reason``), atomically."""
+        with atomic_write(path, newline="") as fh:
+            w = csv.writer(fh, delimiter="\t", lineterminator="\n")
+            w.writerow(["line", "item", "reason"])
+            for r in self.items:
+                w.writerow(["" if r.line is None else r.line, r.item, r.reason])
+
+    def apply(self, on_invalid: OnInvalid, output: str | os.PathLike | None = None) -> Path | None:
+        """The bad-input policy: ``error`` raises on the first reject; ``skip`` logs a count and
+        writes the rejects beside ``output`` (as ``<output>.rejects.tsv``) and returns that path."""
+        check_choice("on_invalid", on_invalid, ON_INVALID_CHOICES)
+        if not self.items:
+            return None
+        if on_invalid == "error":
+            self.raise_first()
+        log.warning("%d invalid record(s) skipped%s; first: %s", len(self.items),
+                    f" in {self.source}" if self.source else "", self.items[0].describe())
+        if output is None or is_stdio(output):
+            return None
+        path = rejects_path(output)
+        self.write(path)
+        log.warning("rejects written to %s", path)
+        return path
+
+
+def rejects_path(output: str | os.PathLike) -> Path:
+    """Where the rejects of a run that writes ``output`` go: beside it, same stem."""
+    out = Path(output)
+    name = out.name
+    for suffix in (".gz", ".csv", ".tsv", ".parquet", ".vcf", ".smi", ".sdf"):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+    return out.with_name(f"{name}.rejects.tsv")
+
+
+def check_choice(option: str, value: str, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise BadInputError(f"invalid {option} {value!r}", hint=f"choose from {', '.join(choices)}")
+    return value
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _sep(fmt: str) -> str:
+    return "\t" if fmt == "tsv" else ","
+
+
+def read_table(path: str | os.PathLike, *, columns: Sequence[str] | None = None,
+               fmt: str | None = None, dtype: Any = None) -> pd.DataFrame:
+    """Read a CSV, TSV or Parquet table (``.gz`` too; ``-`` for stdin with ``fmt``).
+
+    ``columns`` are required: a missing one is a one-line error listing the ones there are.
+    The index of the returned frame is the 1-based line number of each row in a text file
+    (header = line 1), so rejects can name the line a user will find in an editor.
+    """
+    chunks = list(iter_table(path, columns=columns, fmt=fmt, dtype=dtype, chunksize=None))
+    return chunks[0]
+
+
+def iter_table(path: str | os.PathLike, *, columns: Sequence[str] | None = None,
+               fmt: str | None = None, dtype: Any = None,
+               chunksize: int | None = 100_000) -> Iterator[pd.DataFrame]:
+    """Stream a table in chunks of ``chunksize`` rows (all at once with ``None``); each chunk
+    is indexed by line number as in :func:`read_table`. Memory stays flat for any file size."""
+    import pandas as pd
+
+    fmt = fmt or table_format(path)
+    check_choice("table format", fmt, TABLE_FORMATS)
+    name = "stdin" if is_stdio(path) else str(path)
+    if fmt == "parquet":
+        yield from _iter_parquet(path, name, columns, chunksize)
+        return
+    with open_text(path) as fh:
+        try:
+            reader = pd.read_csv(fh, sep=_sep(fmt), dtype=dtype, chunksize=chunksize,
+                                 keep_default_na=True, skipinitialspace=False)
+            frames = [reader] if chunksize is None else reader
+            line = 2
+            first = True
+            for frame in frames:
+                if first:
+                    _check_columns(frame, columns, name)
+                    first = False
+                frame.index = pd.RangeIndex(line, line + len(frame))
+                line += len(frame)
+                yield frame
+        except pd.errors.EmptyDataError:
+            raise BadInputError(f"table '{name}' is empty") from None
+        except pd.errors.ParserError as exc:
+            raise BadInputError(f"cannot parse table '{name}': {str(exc).strip()}") from None
+        except UnicodeDecodeError as exc:
+            raise BadInputError(f"table '{name}' is not UTF-8 text ({exc.reason} at byte "
+                                f"{exc.start})") from None
+
+
+def _iter_parquet(path, name, columns, chunksize) -> Iterator[pd.DataFrame]:
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    source = sys.stdin.buffer if is_stdio(path) else require_file(path)
+    try:
+        pf = pq.ParquetFile(source)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise BadInputError(f"cannot read '{name}' as Parquet: {exc}") from None
+    available = pf.schema_arrow.names
+    _check_columns(pd.DataFrame(columns=available), columns, name)
+    start = 0
+    batches = pf.iter_batches(batch_size=chunksize) if chunksize else [pf.read()]
+    for batch in batches:
+        frame = batch.to_pandas()
+        frame.index = pd.RangeIndex(start + 1, start + 1 + len(frame))
+        start += len(frame)
+        yield frame
+
+
+def _check_columns(frame: pd.DataFrame, columns: Sequence[str] | None, name: str) -> None:
+    if not columns:
+        return
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        have = ", ".join(map(str, frame.columns)) or "none"
+        raise MissingInputError(f"column {missing[0]!r} not found in '{name}'",
+                                hint=f"columns are: {have}")
+
+
+def write_table(frame: pd.DataFrame, path: str | os.PathLike, *, fmt: str | None = None,
+                index: bool = False) -> None:
+    """Write a table atomically as CSV, TSV or Parquet (by suffix or ``fmt``); ``-`` is stdout."""
+    fmt = fmt or table_format(path, default="csv" if is_stdio(path) else None)
+    check_choice("table format", fmt, TABLE_FORMATS)
+    if fmt == "parquet":
+        with atomic_write(path, "wb") as fh:
+            frame.to_parquet(fh, index=index)
+        return
+    with atomic_write(path, newline="") as fh:
+        frame.to_csv(fh, sep=_sep(fmt), index=index, lineterminator="\n")
+
+
+class TableWriter:
+    """Append chunks to one table, then commit it atomically: streaming output for batch
+    scoring. Use as a context manager; on an exception nothing appears at ``path``."""
+
+    def __init__(self, path: str | os.PathLike, *, fmt: str | None = None):
+        self.path = path
+        self.fmt = fmt or table_format(path, default="csv" if is_stdio(path) else None)
+        check_choice("table format", self.fmt, TABLE_FORMATS)
+        self._ctx = None
+        self._fh = None
+        self._parquet = None
+        self.rows = 0
+
+    def __enter__(self) -> TableWriter:
+        self._ctx = atomic_write(self.path, "wb" if self.fmt == "parquet" else "w", newline="")
+        self._fh = self._ctx.__enter__()
+        return self
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if self.fmt == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if self._parquet is None:
+                self._parquet = pq.ParquetWriter(self._fh, table.schema)
+            self._parquet.write_table(table)
+        else:
+            frame.to_csv(self._fh, sep=_sep(self.fmt), index=False, header=self.rows == 0,
+                         lineterminator="\n")
+        self.rows += len(frame)
+
+    def __exit__(self, exc_type, exc, tb) -> bool | None:
+        if self._parquet is not None and exc_type is None:
+            self._parquet.close()
+        return self._ctx.__exit__(exc_type, exc, tb)
+
+
+def iter_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
+    """``(line_number, line)`` pairs of a text file (``.gz`` and ``-`` work), newline stripped."""
+    with open_text(path) as fh:
+        for number, line in enumerate(fh, start=1):
+            yield number, line.rstrip("\r\n")
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sha256_rows(rows: Iterable[str]) -> str:
+    """A fingerprint of a dataset given as strings (e.g. SMILES + label), order-sensitive;
+    saved in model metadata as the training-data sha256."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for row in rows:
+        h.update(row.encode())
+        h.update(b"\n")
+    return h.hexdigest()

@@ -1,0 +1,124 @@
+"""The one model contract, and the base classes that give every model ``save``/``load``.
+
+Each domain model is a :class:`Model` with a config dataclass (``Config``), ``predict``, and
+the two halves of persistence: ``state_tensors()`` (what to save) and ``from_checkpoint()``
+(how to rebuild). :func:`load_model` reads any saved pmtoolkit model: it finds the class from
+the metadata (only classes inside pmtoolkit, so a file cannot make us import arbitrary code),
+rebuilds the config from plain JSON values and loads the weights, never unpickling.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import is_dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pmtoolkit.core import config as _config
+from pmtoolkit.core.checkpoint import Checkpoint, load_checkpoint, read_metadata, save_checkpoint
+from pmtoolkit.core.errors import BadInputError
+from pmtoolkit.core.registry import import_object
+
+if TYPE_CHECKING:
+    import torch
+
+
+class Model:
+    """Base of every trained pmtoolkit model."""
+
+    Config: ClassVar[type]
+    #: metadata of the file the model was loaded from (metrics, training-data sha256, ...)
+    metadata: dict[str, Any]
+
+    def __init__(self, config: Any):
+        if not is_dataclass(config):
+            raise TypeError(f"{type(self).__name__} needs a config dataclass, got {config!r}")
+        self.config = config
+        self.metadata = {}
+
+    @classmethod
+    def class_path(cls) -> str:
+        return f"{cls.__module__}:{cls.__qualname__}"
+
+    # -- persistence -------------------------------------------------------------------
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def extra_metadata(self) -> dict[str, Any]:
+        """Plain JSON values the model needs to rebuild itself (vocabulary, class names)."""
+        return {}
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: Checkpoint) -> Model:
+        raise NotImplementedError
+
+    def save(self, path: str | os.PathLike, *, metrics: dict[str, Any] | None = None,
+             training_data_sha256: str | None = None) -> dict[str, Any]:
+        """Write the model to ``path`` (one safetensors file with its metadata), atomically."""
+        meta = save_checkpoint(
+            path, self.state_tensors(), model_class=self.class_path(),
+            config=_config.to_dict(self.config),
+            metrics=metrics if metrics is not None else self.metadata.get("metrics"),
+            training_data_sha256=training_data_sha256
+            or self.metadata.get("training_data_sha256"),
+            extra=self.extra_metadata(),
+        )
+        self.metadata = meta
+        return meta
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, map_location: str = "cpu") -> Model:
+        model = load_model(path, map_location=map_location)
+        if not isinstance(model, cls):
+            raise BadInputError(f"'{path}' holds a {type(model).__name__}, not a {cls.__name__}")
+        return model
+
+
+class TorchModel(Model):
+    """A model whose weights are one ``torch.nn.Module``: subclasses define ``Config`` and
+    ``build_network(config, extra)``, and get persistence for free."""
+
+    def __init__(self, config: Any, network: torch.nn.Module | None = None):
+        super().__init__(config)
+        self.network = network if network is not None else self.build_network(config, {})
+
+    @classmethod
+    def build_network(cls, config: Any, extra: dict[str, Any]) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        return dict(self.network.state_dict())
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: Checkpoint) -> TorchModel:
+        config = _config.from_mapping(cls.Config, checkpoint.config, source="saved model config")
+        model = cls._new(config, checkpoint.metadata.get("extra", {}))
+        try:
+            model.network.load_state_dict(checkpoint.tensors, strict=True)
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise BadInputError(f"saved weights do not fit {cls.__name__}: {first}") from None
+        model.metadata = checkpoint.metadata
+        return model
+
+    @classmethod
+    def _new(cls, config: Any, extra: dict[str, Any]) -> TorchModel:
+        """An untrained instance for ``config`` and the saved ``extra`` values; override when
+        the constructor takes more than the config and the network (e.g. a vocabulary)."""
+        return cls(config, cls.build_network(config, extra))
+
+
+def load_model(path: str | os.PathLike, *, map_location: str = "cpu") -> Model:
+    """Load any saved pmtoolkit model, whatever its class."""
+    meta = read_metadata(path)
+    class_path = str(meta.get("model_class", ""))
+    if not class_path.startswith("pmtoolkit."):
+        raise BadInputError(f"'{path}' names model class {class_path!r}, which is not part of "
+                            "pmtoolkit; refusing to import it")
+    try:
+        cls = import_object(class_path)
+    except (ImportError, AttributeError):
+        raise BadInputError(f"'{path}' needs model class {class_path!r}, which this pmtoolkit "
+                            f"({meta.get('pmtoolkit_version')} saved it) does not have",
+                            hint="upgrade pmtoolkit") from None
+    if not (isinstance(cls, type) and issubclass(cls, Model)):
+        raise BadInputError(f"'{path}' names {class_path!r}, which is not a pmtoolkit model")
+    return cls.from_checkpoint(load_checkpoint(path, map_location=map_location))

@@ -1,0 +1,28 @@
+"""Progress bars for long loops: shown on a terminal, silent in pipelines and under ``-q``."""
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def show_progress() -> bool:
+    """Progress bars go to a terminal only, and never when logging is quieted with -q."""
+    return sys.stderr.isatty() and logging.getLogger("pmtoolkit").isEnabledFor(logging.INFO)
+
+
+def progress(iterable: Iterable[T], *, desc: str = "", total: int | None = None,
+             unit: str = "it", enabled: bool | None = None) -> Iterator[T]:
+    """Wrap ``iterable`` in a tqdm bar on stderr when :func:`show_progress` says so."""
+    if enabled is None:
+        enabled = show_progress()
+    if not enabled:
+        yield from iterable
+        return
+    from tqdm.auto import tqdm
+
+    with tqdm(iterable, desc=desc, total=total, unit=unit, leave=False, dynamic_ncols=True) as bar:
+        yield from bar

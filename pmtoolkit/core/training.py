@@ -1,0 +1,191 @@
+"""The one way every pmtoolkit model trains: a Lightning Trainer with the project's defaults.
+
+Seeded; early stopping on a validation metric; a ``last.ckpt`` in the work folder so an
+interrupted run resumes where it stopped (``resume=True``); the best epoch's weights restored
+at the end; a progress bar only when stderr is a terminal; CSV logs of every epoch; the device
+from the same ``--device`` string as everywhere else (several GPUs mean DDP).
+
+Lightning checkpoints are pickles, so they are only ever read with ``weights_only=True``:
+a LightningModule used here keeps its hyper-parameters as plain values, never as objects.
+Shipped and user-facing model files are the safetensors files of :mod:`pmtoolkit.core.checkpoint`.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pmtoolkit.core.devices import DEVICE_HELP, lightning_devices
+from pmtoolkit.core.progress import show_progress
+from pmtoolkit.core.seeds import seed_everything
+
+log = logging.getLogger(__name__)
+
+LAST = "last.ckpt"
+
+
+@dataclass
+class TrainConfig:
+    """How to train, shared by every model (the model's own config says what to train)."""
+
+    max_epochs: int = field(default=100, metadata={"help": "maximum number of epochs"})
+    patience: int = field(default=10, metadata={
+        "help": "stop after this many epochs without improvement of --monitor (0: never)"})
+    monitor: str = field(default="val_loss", metadata={"help": "validation metric to watch"})
+    mode: Literal["min", "max"] = field(default="min", metadata={
+        "help": "whether --monitor improves by going down (min) or up (max)"})
+    seed: int = field(default=0, metadata={"help": "model seed (initialisation, shuffling)"})
+    device: str = field(default="auto", metadata={"help": DEVICE_HELP})
+    precision: str = field(default="32-true", metadata={
+        "help": "Lightning precision, e.g. 32-true, bf16-mixed, 16-mixed"})
+    gradient_clip: float | None = field(default=None, metadata={
+        "help": "clip gradient norm to this value"})
+    resume: bool = field(default=False, metadata={
+        "help": "continue from the last checkpoint in the work folder, if there is one"})
+
+
+@dataclass
+class FitResult:
+    """What a training run did: the epochs it ran, its best score, and every epoch's metrics."""
+
+    workdir: Path
+    epochs_run: int
+    best_epoch: int | None
+    best_score: float | None
+    stopped_early: bool
+    history: list[dict[str, float]]
+
+    def metrics(self) -> dict[str, float]:
+        """The metrics logged at the best epoch (the weights the model now holds)."""
+        if not self.history:
+            return {}
+        if self.best_epoch is None:
+            return dict(self.history[-1])
+        for row in self.history:
+            if row.get("epoch") == self.best_epoch:
+                return dict(row)
+        return dict(self.history[-1])
+
+
+def _history_callback():
+    from lightning.pytorch.callbacks import Callback
+
+    class History(Callback):
+        """Every epoch's logged metrics as floats; saved in checkpoints so resume keeps them."""
+
+        def __init__(self):
+            self.rows: list[dict[str, float]] = []
+
+        def on_train_epoch_end(self, trainer, pl_module):
+            if trainer.sanity_checking:
+                return
+            row = {"epoch": float(trainer.current_epoch)}
+            for k, v in trainer.callback_metrics.items():
+                try:
+                    row[k] = float(v)
+                except (TypeError, ValueError):
+                    continue
+            self.rows.append(row)
+
+        def state_dict(self) -> dict[str, Any]:
+            return {"rows": [dict(r) for r in self.rows]}
+
+        def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+            self.rows = [dict(r) for r in state_dict.get("rows", [])]
+
+    return History()
+
+
+def _quiet_lightning() -> None:
+    """Lightning logs tips and hardware banners at INFO; keep them unless we are debugging."""
+    if not logging.getLogger("pmtoolkit").isEnabledFor(logging.DEBUG):
+        for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
+    warnings.filterwarnings("ignore", message=r".*`isinstance\(treespec, LeafSpec\)`.*")
+
+
+def build_trainer(config: TrainConfig, workdir: str | Path, *, has_validation: bool = True,
+                  callbacks: list | None = None, progress: bool | None = None):
+    """A ``lightning.Trainer`` with the project's defaults, writing under ``workdir``."""
+    import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    _quiet_lightning()
+    workdir = Path(workdir)
+    accelerator, devices = lightning_devices(config.device)
+    cbs = list(callbacks or [])
+    ckpt_dir = workdir / "checkpoints"
+    if has_validation:
+        cbs.append(ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=config.monitor,
+                                   mode=config.mode, save_top_k=1, save_last=True))
+        if config.patience > 0:
+            cbs.append(EarlyStopping(monitor=config.monitor, mode=config.mode,
+                                     patience=config.patience, check_finite=True))
+    else:
+        cbs.append(ModelCheckpoint(dirpath=ckpt_dir, filename="best", save_top_k=0,
+                                   save_last=True))
+    return L.Trainer(
+        default_root_dir=workdir,
+        max_epochs=config.max_epochs,
+        accelerator=accelerator,
+        devices=devices,
+        precision=config.precision,
+        gradient_clip_val=config.gradient_clip,
+        callbacks=cbs,
+        logger=CSVLogger(workdir, name="logs", version=""),
+        enable_progress_bar=show_progress() if progress is None else progress,
+        enable_model_summary=logging.getLogger("pmtoolkit").isEnabledFor(logging.DEBUG),
+        log_every_n_steps=10,
+        num_sanity_val_steps=0,
+    )
+
+
+def fit(module, train_dataloaders, val_dataloaders=None, *, config: TrainConfig | None = None,
+        workdir: str | Path) -> FitResult:
+    """Train ``module`` (a LightningModule) with :func:`build_trainer`; afterwards the module
+    holds the weights of its best validation epoch (the last epoch without validation)."""
+    import torch
+
+    config = config or TrainConfig()
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    seed_everything(config.seed)
+    history = _history_callback()
+    has_val = val_dataloaders is not None
+    trainer = build_trainer(config, workdir, has_validation=has_val, callbacks=[history])
+    last = workdir / "checkpoints" / LAST
+    ckpt_path = None
+    if config.resume:
+        if last.is_file():
+            ckpt_path = str(last)
+            log.info("resuming from %s", last)
+        else:
+            log.info("nothing to resume in %s; training from the start", workdir)
+    trainer.fit(module, train_dataloaders, val_dataloaders, ckpt_path=ckpt_path,
+                weights_only=True)
+
+    best_epoch = best_score = None
+    if has_val:
+        ckpt_cb = trainer.checkpoint_callback
+        best_path = ckpt_cb.best_model_path if ckpt_cb is not None else ""
+        if best_path and Path(best_path).is_file():
+            state = torch.load(best_path, map_location="cpu", weights_only=True)
+            module.load_state_dict(state["state_dict"])
+            best_epoch = int(state["epoch"])
+            score = ckpt_cb.best_model_score
+            best_score = float(score) if score is not None else None
+        elif history.rows:
+            log.warning("no finite %s was logged; keeping the last epoch's weights",
+                        config.monitor)
+    stopped = bool(getattr(trainer, "early_stopping_callback", None)
+                   and trainer.early_stopping_callback.stopped_epoch > 0)
+    if best_score is not None and math.isnan(best_score):
+        best_score = None
+    return FitResult(workdir=workdir, epochs_run=trainer.current_epoch, best_epoch=best_epoch,
+                     best_score=best_score, stopped_early=stopped, history=history.rows)
