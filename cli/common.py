@@ -13,6 +13,7 @@ def startup(**fields: object) -> None:
     from importlib import metadata
 
     from pmtoolkit._version import __version__
+    from pmtoolkit.cli.main import _state
 
     try:
         torch_version = metadata.version("torch")
@@ -21,4 +22,4 @@ def startup(**fields: object) -> None:
     parts = [f"pmtoolkit {__version__}", f"python {sys.version.split()[0]}",
              f"torch {torch_version}"]
     parts += [f"{k} {v}" for k, v in fields.items() if v is not None]
-    log.info("%s | %s", " | ".join(parts), shlex.join(["pmt", *sys.argv[1:]]))
+    log.info("%s | %s", " | ".join(parts), shlex.join(["pmt", *map(str, _state["argv"])]))

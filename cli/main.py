@@ -25,11 +25,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
              "Show versions, the compute device, and the shipped datasets and models."),
 }
 
-_state = {"verbose": 0}
+_state: dict = {"verbose": 0, "argv": []}
 
 
 class LazyGroup(click.Group):
-    """A group whose subcommands are imported on first use."""
+    """The root group: subcommands imported on first use, and the error policy in ``main``."""
 
     def __init__(self, *args, lazy: dict[str, tuple[str, str]] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -51,6 +51,46 @@ class LazyGroup(click.Group):
             hint = f" Did you mean '{close[0]}'?" if close else ""
             ctx.fail(f"No such command '{name}'.{hint}")
         return super().resolve_command(ctx, args)
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
+             **extra):
+        """Run the command line; every failure becomes one line on stderr and an exit code."""
+        from pmtoolkit.core.errors import PmtError
+
+        _state["argv"] = list(sys.argv[1:] if args is None else args)
+        try:
+            rv = super().main(args=args, prog_name=prog_name or "pmt", complete_var=complete_var,
+                              standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            cmd = exc.ctx.command_path if exc.ctx is not None else "pmt"
+            _fail(f"{exc.format_message().rstrip('.')} (see '{cmd} --help')", exc.exit_code)
+        except click.ClickException as exc:
+            _fail(exc.format_message(), exc.exit_code)
+        except click.Abort:
+            _fail("aborted", 130)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except BrokenPipeError:
+            sys.stderr.close()  # the reader went away (pmt ... | head); nothing to report
+            sys.exit(0)
+        except PmtError as exc:
+            if _state["verbose"]:
+                traceback.print_exc()
+            _fail(exc.one_line(), exc.exit_code)
+        except (PermissionError, FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+            # a path the user gave that the system will not let us use
+            if _state["verbose"]:
+                traceback.print_exc()
+            where = f" '{exc.filename}'" if exc.filename else ""
+            _fail(f"cannot use{where}: {exc.strerror or exc}", 2)
+        except Exception as exc:  # anything else is a bug in pmtoolkit
+            if _state["verbose"]:
+                traceback.print_exc()
+            _fail(f"internal error: {type(exc).__name__}: {exc} (a bug in pmtoolkit; rerun with "
+                  "-v for the traceback and report it)", 1)
+        if not standalone_mode:
+            return rv
+        sys.exit(rv if isinstance(rv, int) else 0)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, help_) for name, (_, help_) in self.lazy.items()]
@@ -86,7 +126,7 @@ def _configure_logging(verbose: int, quiet: bool, log_file: str | None) -> None:
     pywarn.propagate = False
 
 
-@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(name="pmt", cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="pmtoolkit",
                       message="%(prog)s %(version)s")
 @click.option("-v", "--verbose", count=True, help="More log output; -v also shows tracebacks.")
@@ -109,39 +149,8 @@ def _fail(message: str, code: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: run the CLI and turn every failure into one line and an exit code."""
-    from pmtoolkit.core.errors import PmtError
-
-    try:
-        rv = cli.main(args=argv, prog_name="pmt", standalone_mode=False)
-    except click.UsageError as exc:
-        cmd = exc.ctx.command_path if exc.ctx is not None else "pmt"
-        _fail(f"{exc.format_message().rstrip('.')} (see '{cmd} --help')", exc.exit_code)
-    except click.ClickException as exc:
-        _fail(exc.format_message(), exc.exit_code)
-    except click.Abort:
-        _fail("aborted", 130)
-    except KeyboardInterrupt:
-        _fail("interrupted", 130)
-    except BrokenPipeError:
-        sys.stderr.close()  # the reader went away (pmt ... | head); nothing to report
-        sys.exit(0)
-    except PmtError as exc:
-        if _state["verbose"]:
-            traceback.print_exc()
-        _fail(exc.one_line(), exc.exit_code)
-    except (PermissionError, FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
-        # a path the user gave that the system will not let us use
-        if _state["verbose"]:
-            traceback.print_exc()
-        where = f" '{exc.filename}'" if exc.filename else ""
-        _fail(f"cannot use{where}: {exc.strerror or exc}", 2)
-    except Exception as exc:  # anything else is a bug in pmtoolkit
-        if _state["verbose"]:
-            traceback.print_exc()
-        _fail(f"internal error: {type(exc).__name__}: {exc} (a bug in pmtoolkit; rerun with -v "
-              "for the traceback and report it)", 1)
-    sys.exit(rv if isinstance(rv, int) else 0)
+    """Console entry point."""
+    cli.main(args=argv, prog_name="pmt")
 
 
 if __name__ == "__main__":

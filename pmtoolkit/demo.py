@@ -17,7 +17,8 @@ from typing import Any
 
 from pmtoolkit.core import shipped
 from pmtoolkit.core.config import write_resolved
-from pmtoolkit.core.io import Rejects, atomic_dir, atomic_write, read_table
+from pmtoolkit.core.errors import MissingInputError
+from pmtoolkit.core.io import Rejects, atomic_dir, atomic_write, iter_table, read_table
 from pmtoolkit.core.report import Report
 
 log = logging.getLogger(__name__)
@@ -32,11 +33,23 @@ class DemoConfig:
                                metadata={"help": "column of the measured property"})
 
 
+def resolve_dataset(config: DemoConfig) -> Path:
+    """The demo's input table: a file the user named, or a shipped dataset by name."""
+    names = [e.name for e in shipped.manifest("dataset")]
+    if Path(config.dataset).exists():
+        return Path(config.dataset)
+    if config.dataset in names:
+        return shipped.path(config.dataset, "dataset")
+    raise MissingInputError(f"dataset {config.dataset!r} is neither an existing file nor a "
+                            "shipped dataset", hint=f"shipped: {', '.join(names)}")
+
+
 @dataclass
 class DemoContext:
     config: DemoConfig
     outdir: Path
     report: Report
+    dataset: Path
     summary: dict[str, Any] = field(default_factory=dict)
 
     def figure_path(self, name: str) -> Path:
@@ -85,11 +98,7 @@ def _molecules(ctx: DemoContext) -> None:
     from pmtoolkit.core.plots import figure
 
     cfg = ctx.config
-    source = cfg.dataset
-    if not Path(source).exists() and source in [e.name for e in shipped.manifest("dataset")]:
-        path = shipped.path(source, "dataset")
-    else:
-        path = Path(source)
+    path = ctx.dataset
     table = read_table(path, columns=[cfg.smiles_column, cfg.target_column])
     smiles = table[cfg.smiles_column].astype("string").str.strip()
     target = pd.to_numeric(table[cfg.target_column], errors="coerce")
@@ -144,9 +153,12 @@ def run(outdir: str | os.PathLike = "pmt-demo", config: DemoConfig | None = None
     from pmtoolkit.core.progress import progress
 
     config = config or DemoConfig()
+    dataset = resolve_dataset(config)  # check the input before any work is done
+    next(iter_table(dataset, columns=[config.smiles_column, config.target_column], chunksize=1),
+         None)
     final = Path(outdir)
     with atomic_dir(final, overwrite=overwrite) as tmp:
-        ctx = DemoContext(config=config, outdir=tmp,
+        ctx = DemoContext(config=config, outdir=tmp, dataset=dataset,
                           report=Report("pmtoolkit demo",
                                         "What pmtoolkit does on its shipped defaults."))
         for name, step in progress(STEPS, desc="demo", unit="step"):

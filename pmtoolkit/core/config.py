@@ -70,11 +70,11 @@ def from_mapping(cls: type[T], data: Mapping[str, Any], *, source: str = "config
 
 def merge(cls: type[T], *layers: Mapping[str, Any] | None, source: str = "config") -> T:
     """Later layers override earlier ones (defaults < config file < command line)."""
-    combined: dict[str, Any] = {}
+    combined: dict[str, tuple[str, Any]] = {}  # normalised key -> (key as written, value)
     for layer in layers:
         for k, v in (layer or {}).items():
-            combined[_key(str(k))] = v
-    return from_mapping(cls, combined, source=source)
+            combined[_key(str(k))] = (str(k), v)
+    return from_mapping(cls, dict(combined.values()), source=source)
 
 
 def coerce(value: Any, hint: Any, where: str) -> Any:

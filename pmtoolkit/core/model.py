@@ -20,6 +20,10 @@ from pmtoolkit.core.registry import import_object
 if TYPE_CHECKING:
     import torch
 
+#: Saved models may only name classes from these packages, so a file cannot make us import
+#: arbitrary code.
+TRUSTED_PACKAGES: tuple[str, ...] = ("pmtoolkit.",)
+
 
 class Model:
     """Base of every trained pmtoolkit model."""
@@ -110,7 +114,7 @@ def load_model(path: str | os.PathLike, *, map_location: str = "cpu") -> Model:
     """Load any saved pmtoolkit model, whatever its class."""
     meta = read_metadata(path)
     class_path = str(meta.get("model_class", ""))
-    if not class_path.startswith("pmtoolkit."):
+    if not class_path.startswith(TRUSTED_PACKAGES):
         raise BadInputError(f"'{path}' names model class {class_path!r}, which is not part of "
                             "pmtoolkit; refusing to import it")
     try:

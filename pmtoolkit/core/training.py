@@ -107,6 +107,23 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
     warnings.filterwarnings("ignore", message=r".*`isinstance\(treespec, LeafSpec\)`.*")
+    # expected when resuming in the same work folder, or training a model without validation
+    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+    warnings.filterwarnings("ignore", message=r".*`validation_step` but have no `val_dataloader`")
+
+
+def _write_history(path: Path, rows: list[dict[str, float]]) -> None:
+    """Every epoch's metrics in one CSV, across resumed runs."""
+    import csv
+
+    from pmtoolkit.core.io import atomic_write
+
+    columns = ["epoch"] + sorted({k for r in rows for k in r} - {"epoch"})
+    with atomic_write(path, newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n")
+        w.writeheader()
+        for r in rows:
+            w.writerow({**r, "epoch": int(r["epoch"])})
 
 
 def build_trainer(config: TrainConfig, workdir: str | Path, *, has_validation: bool = True,
@@ -138,7 +155,7 @@ def build_trainer(config: TrainConfig, workdir: str | Path, *, has_validation: b
         precision=config.precision,
         gradient_clip_val=config.gradient_clip,
         callbacks=cbs,
-        logger=CSVLogger(workdir, name="logs", version=""),
+        logger=CSVLogger(workdir, name="logs"),  # a new version folder per (resumed) run
         enable_progress_bar=show_progress() if progress is None else progress,
         enable_model_summary=logging.getLogger("pmtoolkit").isEnabledFor(logging.DEBUG),
         log_every_n_steps=10,
@@ -187,5 +204,6 @@ def fit(module, train_dataloaders, val_dataloaders=None, *, config: TrainConfig 
                    and trainer.early_stopping_callback.stopped_epoch > 0)
     if best_score is not None and math.isnan(best_score):
         best_score = None
+    _write_history(workdir / "history.csv", history.rows)
     return FitResult(workdir=workdir, epochs_run=trainer.current_epoch, best_epoch=best_epoch,
                      best_score=best_score, stopped_early=stopped, history=history.rows)

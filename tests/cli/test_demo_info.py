@@ -1,0 +1,76 @@
+"""`pmt demo` and `pmt info` end to end."""
+from __future__ import annotations
+
+import json
+
+from pmtoolkit.core import shipped
+
+
+def test_demo_writes_the_report_folder(pmt, tmp_path):
+    out = tmp_path / "demo"
+    result = pmt("demo", "-o", out)
+    assert result.exit_code == 0, result.stderr
+    assert "report:" in result.stderr
+    assert result.stdout == ""  # data on stdout only when asked
+    html = (out / "report.html").read_text()
+    for section in ("Environment", "Shipped datasets and models", "Example molecules"):
+        assert section in html
+    assert (out / "figures" / "target_histogram.png").stat().st_size > 1000
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["molecules"]["molecules"] == 1128
+    assert summary["molecules"]["rejected"] == 0
+    assert summary["molecules"]["mean"] < 0  # log solubility, mostly poorly soluble
+    config = json.loads((out / "config.json").read_text())
+    assert config["demo"]["dataset"] == "esol"
+    # a second run refuses to replace it unless asked
+    assert pmt("demo", "-o", out).exit_code == 2
+    assert pmt("demo", "-o", out, "--overwrite").exit_code == 0
+
+
+def test_demo_on_a_user_table_with_bad_rows(pmt, tmp_path, test_data):
+    out = tmp_path / "demo"
+    config = tmp_path / "demo.toml"
+    config.write_text(f'dataset = "{test_data / "molecules_with_bad_rows.csv"}"\n'
+                      'target-column = "logS"\n')
+    result = pmt("demo", "-o", out, "--config", config)
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["molecules"]["molecules"] == 3 and summary["molecules"]["rejected"] == 2
+    rejects = (out / "molecules.rejects.tsv").read_text().splitlines()
+    assert rejects[0] == "line\titem\treason"
+    assert rejects[1].startswith("3\t") and "empty SMILES" in rejects[1]
+    assert rejects[2].startswith("5\t") and "is not a number" in rejects[2]
+    # command-line options override the config file
+    config.write_text('target-column = "nope"\n')
+    result = pmt("demo", "-o", tmp_path / "d2", "-c", config, "--dataset",
+                 test_data / "molecules_with_bad_rows.csv")
+    assert result.exit_code == 2 and "column 'nope' not found" in result.stderr
+
+
+def test_demo_config_typo_is_named(pmt, tmp_path):
+    config = tmp_path / "demo.toml"
+    config.write_text('target-colum = "logS"\n')
+    result = pmt("demo", "-o", tmp_path / "o", "-c", config)
+    assert result.exit_code == 2
+    assert "unknown key 'target-colum'" in result.stderr and "target-column" in result.stderr
+
+
+def test_info_text_and_json(pmt):
+    result = pmt("info")
+    assert result.exit_code == 0
+    assert "pmtoolkit" in result.stdout and "esol" in result.stdout
+    data = json.loads(pmt("info", "--json", "--verify").stdout)
+    assert data["versions"]["torch"].startswith("2.13.0")
+    assert {i["name"]: i["check"] for i in data["shipped"]}["esol"] == "ok"
+    assert data["device"]["auto_device"] in ("cpu", "cuda")
+
+
+def test_info_verify_fails_on_a_corrupted_file(pmt, tmp_path, monkeypatch):
+    import shutil
+
+    copy = tmp_path / "data"
+    shutil.copytree(shipped.data_dir(), copy)
+    monkeypatch.setenv("PMT_DATA_DIR", str(copy))
+    (copy / shipped.entry("esol").path).write_text("smiles\nC\n")
+    result = pmt("info", "--verify")
+    assert result.exit_code == 2 and "failed the sha256 check: esol" in result.stderr

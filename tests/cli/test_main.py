@@ -1,0 +1,73 @@
+"""The root command: help, version, and the error policy (one line, exit code 2 or 1)."""
+from __future__ import annotations
+
+import pytest
+
+from pmtoolkit.cli.main import COMMANDS, cli
+
+
+def _one_line_error(result, code):
+    assert result.exit_code == code, result.output
+    # log lines may come first; the error itself is exactly one line, the last
+    lines = result.stderr.strip().splitlines()
+    errors = [line for line in lines if line.startswith("pmt: error: ")]
+    assert len(errors) == 1 and lines[-1] == errors[0], result.stderr
+    assert "Traceback" not in result.stderr
+    return errors[0]
+
+
+def test_help_lists_every_command(pmt):
+    result = pmt("--help")
+    assert result.exit_code == 0
+    for name in COMMANDS:
+        assert name in result.stdout
+
+
+def test_version(pmt):
+    result = pmt("--version")
+    assert result.exit_code == 0 and result.stdout.startswith("pmtoolkit ")
+
+
+def test_unknown_command_is_one_line_exit_2(pmt):
+    line = _one_line_error(pmt("nonexistent"), 2)
+    assert "No such command 'nonexistent'" in line and "pmt --help" in line
+    assert "Did you mean 'demo'" in _one_line_error(pmt("dmeo"), 2)
+
+
+def test_bad_option_is_one_line_exit_2(pmt):
+    line = _one_line_error(pmt("demo", "--no-such-option"), 2)
+    assert "--no-such-option" in line and "pmt demo --help" in line
+
+
+def test_missing_input_file_is_one_line_exit_2(pmt, tmp_path):
+    line = _one_line_error(pmt("demo", "--config", tmp_path / "missing.toml"), 2)
+    assert "does not exist" in line
+    line = _one_line_error(pmt("demo", "-o", tmp_path / "o", "--dataset",
+                               tmp_path / "missing.csv"), 2)
+    assert "neither an existing file nor a shipped dataset" in line
+    assert not (tmp_path / "o").exists()
+
+
+def test_registry_help_matches_each_command():
+    for name, (_, help_) in COMMANDS.items():
+        cmd = cli.get_command(None, name)
+        assert cmd.get_short_help_str(200) == help_, name
+
+
+def test_internal_error_is_exit_1_and_verbose_shows_traceback(pmt, tmp_path, monkeypatch):
+    from pmtoolkit import demo
+
+    def broken(ctx):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(demo, "STEPS", [("broken", broken)])
+    line = _one_line_error(pmt("demo", "-o", tmp_path / "o"), 1)
+    assert "internal error: ZeroDivisionError" in line
+    verbose = pmt("-v", "demo", "-o", tmp_path / "o")
+    assert verbose.exit_code == 1 and "Traceback" in verbose.stderr
+    assert not (tmp_path / "o").exists()  # nothing half-written
+
+
+@pytest.mark.parametrize("args", [["--help"], ["demo", "--help"], ["info", "--help"]])
+def test_help_of_every_command_works(pmt, args):
+    assert pmt(*args).exit_code == 0

@@ -1,0 +1,195 @@
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pandas as pd
+import pytest
+
+from pmtoolkit.core import io as pio
+from pmtoolkit.core.errors import BadInputError, MissingInputError
+
+
+def _frame():
+    return pd.DataFrame({"smiles": ["CCO", "c1ccccc1", "CC(=O)O"], "y": [1.5, -0.25, 3.0]})
+
+
+@pytest.mark.parametrize("name", ["t.csv", "t.tsv", "t.parquet", "t.csv.gz", "t.tsv.gz", "t.txt"])
+def test_table_round_trip_every_format(tmp_path, name):
+    path = tmp_path / name
+    pio.write_table(_frame(), path)
+    back = pio.read_table(path, columns=["smiles", "y"])
+    pd.testing.assert_frame_equal(back.reset_index(drop=True), _frame())
+    if name.endswith(".gz"):
+        with open(path, "rb") as fh:
+            assert fh.read(2) == b"\x1f\x8b"
+
+
+def test_rows_are_indexed_by_line_number(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("smiles,y\nCCO,1\nCCC,2\n")
+    assert list(pio.read_table(path).index) == [2, 3]
+
+
+def test_chunks_stream_and_keep_line_numbers(tmp_path):
+    path = tmp_path / "t.tsv.gz"
+    rows = "".join(f"C{'C' * i}\t{i}\n" for i in range(25))
+    with gzip.open(path, "wt") as fh:
+        fh.write("smiles\ty\n" + rows)
+    chunks = list(pio.iter_table(path, chunksize=10))
+    assert [len(c) for c in chunks] == [10, 10, 5]
+    assert chunks[1].index[0] == 12 and chunks[2].index[-1] == 26
+
+
+def test_parquet_chunks(tmp_path):
+    path = tmp_path / "t.parquet"
+    pio.write_table(pd.DataFrame({"a": range(7)}), path)
+    chunks = list(pio.iter_table(path, chunksize=3))
+    assert [len(c) for c in chunks] == [3, 3, 1]
+
+
+def test_stdin_and_stdout(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("a\tb\n1\t2\n"))
+    frame = pio.read_table("-", fmt="tsv")
+    assert frame.to_dict("list") == {"a": [1], "b": [2]}
+    pio.write_table(frame, "-")
+    assert capsys.readouterr().out == "a,b\n1,2\n"
+
+
+def test_missing_file_and_column_are_one_line_errors(tmp_path):
+    with pytest.raises(MissingInputError, match="does not exist"):
+        pio.read_table(tmp_path / "nope.csv")
+    path = tmp_path / "t.csv"
+    path.write_text("smiles,y\nCCO,1\n")
+    with pytest.raises(MissingInputError, match=r"column 'target' not found.*columns are: smiles, y"):
+        pio.read_table(path, columns=["smiles", "target"])
+
+
+def test_unreadable_tables_are_bad_input(tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(BadInputError, match="is empty"):
+        pio.read_table(empty)
+    binary = tmp_path / "bin.csv"
+    binary.write_bytes(b"a,b\n\xff\xfe,1\n")
+    with pytest.raises(BadInputError, match="not UTF-8"):
+        pio.read_table(binary)
+    with pytest.raises(BadInputError, match="cannot tell the table format"):
+        pio.read_table(tmp_path / "x.xlsx")
+    notpq = tmp_path / "x.parquet"
+    notpq.write_text("hello")
+    with pytest.raises(BadInputError, match="Parquet"):
+        pio.read_table(notpq)
+
+
+def test_atomic_write_replaces_only_on_success(tmp_path):
+    path = tmp_path / "out.txt"
+    path.write_text("old")
+    with pytest.raises(RuntimeError):
+        with pio.atomic_write(path) as fh:
+            fh.write("new, half")
+            raise RuntimeError("boom")
+    assert path.read_text() == "old"
+    assert os.listdir(tmp_path) == ["out.txt"]  # no temporary file left behind
+    with pio.atomic_write(path) as fh:
+        fh.write("new")
+    assert path.read_text() == "new"
+
+
+def test_atomic_write_killed_midway_leaves_no_file(tmp_path):
+    target = tmp_path / "big.csv"
+    script = textwrap.dedent(f"""
+        import os, signal
+        from pmtoolkit.core.io import atomic_write
+        with atomic_write({str(target)!r}) as fh:
+            for i in range(1000):
+                fh.write("row,%d\\n" % i)
+            fh.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script])
+    assert proc.returncode == -signal.SIGKILL
+    assert not target.exists()
+    # the partial data exists only under a hidden temporary name, never the target's
+    assert all(p.name.startswith(".big.csv.pmt-tmp-") for p in tmp_path.iterdir())
+
+
+def test_atomic_gzip_output(tmp_path):
+    path = tmp_path / "o.txt.gz"
+    with pio.atomic_write(path) as fh:
+        fh.write("hello\n")
+    assert gzip.decompress(path.read_bytes()) == b"hello\n"
+
+
+def test_table_writer_streams_chunks_atomically(tmp_path):
+    for name in ("s.csv", "s.parquet"):
+        path = tmp_path / name
+        with pio.TableWriter(path) as w:
+            w.write(_frame())
+            w.write(_frame())
+        assert len(pio.read_table(path)) == 6
+    path = tmp_path / "fail.csv"
+    with pytest.raises(RuntimeError):
+        with pio.TableWriter(path) as w:
+            w.write(_frame())
+            raise RuntimeError("interrupted")
+    assert not path.exists()
+
+
+def test_atomic_dir_protects_foreign_folders(tmp_path):
+    out = tmp_path / "report"
+    with pio.atomic_dir(out) as d:
+        (d / "a.txt").write_text("1")
+    assert (out / "a.txt").read_text() == "1"
+    with pytest.raises(BadInputError, match="--overwrite"):
+        with pio.atomic_dir(out):
+            pass
+    with pio.atomic_dir(out, overwrite=True) as d:
+        (d / "b.txt").write_text("2")
+    assert sorted(p.name for p in out.iterdir()) == [".pmtoolkit-output", "b.txt"]
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("precious")
+    with pytest.raises(BadInputError, match="not written by pmtoolkit"):
+        with pio.atomic_dir(mine, overwrite=True):
+            pass
+    assert (mine / "thesis.tex").read_text() == "precious"
+    with pytest.raises(ValueError):
+        with pio.atomic_dir(tmp_path / "failed") as d:
+            (d / "partial").write_text("x")
+            raise ValueError
+    assert not (tmp_path / "failed").exists()
+
+
+def test_rejects_policy(tmp_path):
+    rejects = pio.Rejects(source="in.csv")
+    rejects.add("C1CC", 7, "unclosed ring")
+    rejects.add("xyz", 9, "cannot parse SMILES")
+    with pytest.raises(BadInputError) as exc:
+        rejects.apply("error")
+    msg = str(exc.value)
+    assert msg.startswith("in.csv: line 7: unclosed ring: 'C1CC' and 1 more")
+    assert "\n" not in msg and "--on-invalid skip" in msg
+    out = tmp_path / "scored.csv.gz"
+    written = rejects.apply("skip", out)
+    assert written == tmp_path / "scored.rejects.tsv"
+    assert written.read_text().splitlines() == [
+        "line\titem\treason", "7\tC1CC\tunclosed ring", "9\txyz\tcannot parse SMILES"]
+    assert pio.Rejects().apply("error") is None
+    with pytest.raises(BadInputError, match="invalid on_invalid"):
+        rejects.apply("ignore")
+
+
+def test_open_text_and_lines(tmp_path):
+    path = tmp_path / "a.smi.gz"
+    with gzip.open(path, "wt") as fh:
+        fh.write("CCO ethanol\r\nCCC propane\n")
+    assert list(pio.iter_lines(path)) == [(1, "CCO ethanol"), (2, "CCC propane")]
+    with pytest.raises(BadInputError, match="is a directory"):
+        with pio.open_text(tmp_path):
+            pass

@@ -1,0 +1,64 @@
+"""The model contract's base classes: save, load, and refusal of foreign classes."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+import torch
+
+from pmtoolkit.core import model as core_model
+from pmtoolkit.core.checkpoint import save_checkpoint
+from pmtoolkit.core.errors import BadInputError
+
+
+@dataclass
+class LinearConfig:
+    inputs: int = 3
+    outputs: int = 1
+
+
+class Linear(core_model.TorchModel):
+    Config = LinearConfig
+
+    @classmethod
+    def build_network(cls, config, extra):
+        return torch.nn.Linear(config.inputs, config.outputs)
+
+    def predict(self, x):
+        with torch.no_grad():
+            return self.network(torch.as_tensor(x, dtype=torch.float32))
+
+
+@pytest.fixture
+def trusted_tests(monkeypatch):
+    monkeypatch.setattr(core_model, "TRUSTED_PACKAGES", ("pmtoolkit.", "tests."))
+
+
+def test_save_load_gives_the_same_predictions(tmp_path, trusted_tests):
+    torch.manual_seed(0)
+    m = Linear(LinearConfig(inputs=4, outputs=2))
+    x = torch.randn(5, 4)
+    meta = m.save(tmp_path / "lin.safetensors", metrics={"rmse": 0.1},
+                  training_data_sha256="0" * 64)
+    assert meta["config"] == {"inputs": 4, "outputs": 2}
+    back = core_model.load_model(tmp_path / "lin.safetensors")
+    assert isinstance(back, Linear) and back.config == m.config
+    assert torch.equal(back.predict(x), m.predict(x))
+    assert back.metadata["metrics"] == {"rmse": 0.1}
+    assert Linear.load(tmp_path / "lin.safetensors").config.outputs == 2
+
+
+def test_foreign_and_mismatched_classes_are_refused(tmp_path, trusted_tests):
+    path = tmp_path / "evil.safetensors"
+    save_checkpoint(path, {"w": torch.ones(1)}, model_class="os:system")
+    with pytest.raises(BadInputError, match="not part of pmtoolkit; refusing"):
+        core_model.load_model(path)
+    path = tmp_path / "gone.safetensors"
+    save_checkpoint(path, {"w": torch.ones(1)}, model_class="pmtoolkit.nowhere:Model")
+    with pytest.raises(BadInputError, match="upgrade pmtoolkit"):
+        core_model.load_model(path)
+    path = tmp_path / "wrong.safetensors"
+    save_checkpoint(path, {"w": torch.ones(1)}, model_class=Linear.class_path(),
+                    config={"inputs": 3, "outputs": 1})
+    with pytest.raises(BadInputError, match="do not fit Linear"):
+        core_model.load_model(path)

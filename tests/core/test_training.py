@@ -1,0 +1,97 @@
+"""The shared Lightning helper: seeded, early stopping, best weights restored, resume."""
+from __future__ import annotations
+
+import lightning as L
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from pmtoolkit.core.seeds import seed_everything
+from pmtoolkit.core.training import TrainConfig, fit
+
+
+class Regressor(L.LightningModule):
+    def __init__(self, lr: float = 0.05):
+        super().__init__()
+        self.save_hyperparameters()  # plain values only: checkpoints load with weights_only
+        self.net = torch.nn.Linear(3, 1)
+
+    def _loss(self, batch):
+        x, y = batch
+        return torch.nn.functional.mse_loss(self.net(x).squeeze(-1), y)
+
+    def training_step(self, batch, _):
+        loss = self._loss(batch)
+        self.log("train_loss", loss, on_epoch=True, on_step=False)
+        return loss
+
+    def validation_step(self, batch, _):
+        self.log("val_loss", self._loss(batch), on_epoch=True)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
+
+
+def _loaders(n=64):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 3, generator=g)
+    y = x @ torch.tensor([1.0, -2.0, 0.5]) + 0.1 * torch.randn(n, generator=g)
+    return (DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True),
+            DataLoader(TensorDataset(x[:32], y[:32]), batch_size=32))
+
+
+def test_fit_learns_records_history_and_restores_best(tmp_path):
+    train, val = _loaders()
+    model = Regressor()
+    res = fit(model, train, val, config=TrainConfig(max_epochs=15, patience=3, device="cpu"),
+              workdir=tmp_path)
+    assert res.epochs_run <= 15 and len(res.history) == res.epochs_run
+    assert res.history[-1]["val_loss"] < res.history[0]["val_loss"]
+    assert res.best_score == pytest.approx(min(r["val_loss"] for r in res.history), rel=1e-5)
+    assert res.metrics()["epoch"] == res.best_epoch
+    with torch.no_grad():
+        x, y = next(iter(val))
+        now = torch.nn.functional.mse_loss(model.net(x).squeeze(-1), y).item()
+    assert now == pytest.approx(res.best_score, rel=1e-4)
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+    assert len((tmp_path / "history.csv").read_text().splitlines()) == res.epochs_run + 1
+
+
+def test_same_seed_same_weights(tmp_path):
+    weights = []
+    for run in range(2):
+        train, val = _loaders()
+        seed_everything(7)  # a domain's fit() seeds before it builds the network
+        model = Regressor()
+        fit(model, train, val, config=TrainConfig(max_epochs=3, device="cpu", seed=7),
+            workdir=tmp_path / str(run))
+        weights.append(model.net.weight.detach().clone())
+    assert torch.equal(weights[0], weights[1])
+
+
+def test_early_stopping_stops(tmp_path):
+    train, val = _loaders()
+    res = fit(Regressor(lr=0.0), train, val,  # nothing improves
+              config=TrainConfig(max_epochs=50, patience=2, device="cpu"), workdir=tmp_path)
+    assert res.stopped_early and res.epochs_run <= 4
+
+
+def test_resume_continues_from_last_checkpoint(tmp_path):
+    train, val = _loaders()
+    first = fit(Regressor(), train, val, config=TrainConfig(max_epochs=3, patience=0,
+                                                            device="cpu"), workdir=tmp_path)
+    assert first.epochs_run == 3
+    second = fit(Regressor(), train, val,
+                 config=TrainConfig(max_epochs=5, patience=0, device="cpu", resume=True),
+                 workdir=tmp_path)
+    # epochs 0-2 came from the checkpoint (history included); only 3 and 4 were trained now
+    assert second.epochs_run == 5
+    assert [r["epoch"] for r in second.history] == [0, 1, 2, 3, 4]
+    assert len((tmp_path / "history.csv").read_text().splitlines()) == 6
+
+
+def test_without_validation_keeps_last_epoch(tmp_path):
+    train, _ = _loaders()
+    res = fit(Regressor(), train, None, config=TrainConfig(max_epochs=2, device="cpu"),
+              workdir=tmp_path)
+    assert res.best_epoch is None and res.epochs_run == 2 and len(res.history) == 2
