@@ -77,6 +77,7 @@ def dataclass_options(cls: type, *, exclude: tuple[str, ...] = ()):
                        else fld.default_factory() if fld.default_factory is not dataclasses.MISSING
                        else None)
             help_ = fld.metadata.get("help", "")
+            help_ = help_[:1].upper() + help_[1:] + ("." if help_ and help_[-1] not in ".?)" else "")
             shown = "" if default in (None, (), []) else f"  [default: {_show(default)}]"
             if typ is bool:
                 f = click.option(f"--{name}/--no-{name}", fld.name, default=None,
