@@ -30,7 +30,7 @@ def on_invalid_option(default: str):
     return click.option("--on-invalid", type=click.Choice(["error", "skip"]), default=default,
                         show_default=True,
                         help="On an invalid record: stop with exit code 2 (error), or drop it "
-                             "and write it to <output>.rejects.tsv (skip).")
+                             "and list it in rejected.csv beside the output (skip).")
 
 
 def overwrite_option(f):

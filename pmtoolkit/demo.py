@@ -102,7 +102,7 @@ def _molecules(ctx: DemoContext) -> None:
     table = read_table(path, columns=[cfg.smiles_column, cfg.target_column])
     smiles = table[cfg.smiles_column].astype("string").str.strip()
     target = pd.to_numeric(table[cfg.target_column], errors="coerce")
-    rejects = Rejects(source=str(path))
+    rejects = Rejects(source=str(path), item_name=cfg.smiles_column)
     ok = np.ones(len(table), dtype=bool)
     for i, (line, smi, raw, val) in enumerate(zip(table.index, smiles, table[cfg.target_column],
                                                   target)):
@@ -110,9 +110,9 @@ def _molecules(ctx: DemoContext) -> None:
             rejects.add(raw, line, "empty SMILES")
             ok[i] = False
         elif pd.isna(val):
-            rejects.add(f"{smi}\t{raw}", line, f"{cfg.target_column!r} is not a number")
+            rejects.add(smi, line, f"no numeric value in {cfg.target_column!r}")
             ok[i] = False
-    rejects.apply("skip", ctx.outdir / "molecules.csv")
+    rejects.apply("skip", ctx.outdir)
     values = target[ok].to_numpy(dtype=float)
     stats = {"molecules": int(ok.sum()), "rejected": len(rejects),
              "mean": float(values.mean()), "sd": float(values.std(ddof=1)),
@@ -125,7 +125,7 @@ def _molecules(ctx: DemoContext) -> None:
         ax.set_title(f"{Path(path).name}: {stats['molecules']} molecules")
     sec = ctx.report.section("Example molecules")
     sec.text(f"{stats['molecules']} molecules read from {Path(path).name} "
-             f"({stats['rejected']} rejected, listed in molecules.rejects.tsv when any).")
+             f"({stats['rejected']} rejected, listed in rejected.csv when any).")
     sec.table(pd.DataFrame([{k: v for k, v in stats.items()}]))
     sec.figure("figures/target_histogram.png", f"Distribution of {cfg.target_column}")
     sec.table(pd.DataFrame({"smiles": smiles[ok].head(10).to_list(),

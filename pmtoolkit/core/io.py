@@ -216,6 +216,8 @@ class Rejects:
     """The records a reader or model could not use, in input order."""
 
     source: str = ""
+    #: header of the item column in the written file ("smiles", "variant", ...)
+    item_name: str = "item"
     items: list[Reject] = field(default_factory=list)
 
     def add(self, item: Any, line: int | None, reason: str) -> None:
@@ -242,16 +244,18 @@ class Rejects:
                                 hint="use --on-invalid skip to drop invalid records")
 
     def write(self, path: str | os.PathLike) -> None:
-        """Write the rejects as TSV (``line``, ``item``, ``reason``), atomically."""
+        """Write the rejects as CSV (``.tsv``: tab-separated) with columns ``line``, the item
+        name and ``reason``, atomically."""
+        tab = str(path).lower().endswith((".tsv", ".tsv.gz"))
         with atomic_write(path, newline="") as fh:
-            w = csv.writer(fh, delimiter="\t", lineterminator="\n")
-            w.writerow(["line", "item", "reason"])
+            w = csv.writer(fh, delimiter="\t" if tab else ",", lineterminator="\n")
+            w.writerow(["line", self.item_name, "reason"])
             for r in self.items:
                 w.writerow(["" if r.line is None else r.line, r.item, r.reason])
 
     def apply(self, on_invalid: OnInvalid, output: str | os.PathLike | None = None) -> Path | None:
-        """The bad-input policy: ``error`` raises on the first reject; ``skip`` logs a count and
-        writes the rejects beside ``output`` (as ``<output>.rejects.tsv``) and returns that path."""
+        """The bad-input policy: ``error`` raises on the first reject; ``skip`` logs a count,
+        writes the rejects beside ``output`` (see :func:`rejects_path`) and returns that path."""
         check_choice("on_invalid", on_invalid, ON_INVALID_CHOICES)
         if not self.items:
             return None
@@ -268,13 +272,16 @@ class Rejects:
 
 
 def rejects_path(output: str | os.PathLike) -> Path:
-    """Where the rejects of a run that writes ``output`` go: beside it, same stem."""
+    """Where the rejects of a run go: ``OUTDIR/rejected.csv`` for a run that writes a folder,
+    ``<stem>.rejected.csv`` beside a run's output file."""
     out = Path(output)
+    if out.is_dir() or not out.suffix:
+        return out / "rejected.csv"
     name = out.name
-    for suffix in (".gz", ".csv", ".tsv", ".parquet", ".vcf", ".smi", ".sdf"):
+    for suffix in (".gz", ".csv", ".tsv", ".parquet", ".vcf", ".bcf", ".smi", ".sdf", ".h5ad"):
         if name.lower().endswith(suffix):
             name = name[: -len(suffix)]
-    return out.with_name(f"{name}.rejects.tsv")
+    return out.with_name(f"{name}.rejected.csv")
 
 
 def check_choice(option: str, value: str, choices: Sequence[str]) -> str:

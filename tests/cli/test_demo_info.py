@@ -36,10 +36,10 @@ def test_demo_on_a_user_table_with_bad_rows(pmt, tmp_path, test_data):
     assert result.exit_code == 0, result.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary["molecules"]["molecules"] == 3 and summary["molecules"]["rejected"] == 2
-    rejects = (out / "molecules.rejects.tsv").read_text().splitlines()
-    assert rejects[0] == "line\titem\treason"
-    assert rejects[1].startswith("3\t") and "empty SMILES" in rejects[1]
-    assert rejects[2].startswith("5\t") and "is not a number" in rejects[2]
+    rejects = (out / "rejected.csv").read_text().splitlines()
+    assert rejects[0] == "line,smiles,reason"  # the item column is named after the input
+    assert rejects[1].startswith("3,") and "empty SMILES" in rejects[1]
+    assert rejects[2] == "5,CCO,no numeric value in 'logS'"
     # command-line options override the config file
     config.write_text('target-column = "nope"\n')
     result = pmt("demo", "-o", tmp_path / "d2", "-c", config, "--dataset",

@@ -71,3 +71,13 @@ def test_internal_error_is_exit_1_and_verbose_shows_traceback(pmt, tmp_path, mon
 @pytest.mark.parametrize("args", [["--help"], ["demo", "--help"], ["info", "--help"]])
 def test_help_of_every_command_works(pmt, args):
     assert pmt(*args).exit_code == 0
+
+
+def test_quiet_and_log_file(pmt, tmp_path):
+    log_file = tmp_path / "run.log"
+    result = pmt("-q", "--log-file", log_file, "demo", "-o", tmp_path / "o")
+    assert result.exit_code == 0
+    assert "INFO" not in result.stderr  # -q: warnings and errors only
+    text = log_file.read_text()
+    assert "pmtoolkit 0.1.0" in text and "demo step: molecules" in text  # full log in the file
+    assert "pmt -q --log-file" in text  # the start-up line records the command line

@@ -177,9 +177,16 @@ def test_rejects_policy(tmp_path):
     assert "\n" not in msg and "--on-invalid skip" in msg
     out = tmp_path / "scored.csv.gz"
     written = rejects.apply("skip", out)
-    assert written == tmp_path / "scored.rejects.tsv"
+    assert written == tmp_path / "scored.rejected.csv"
     assert written.read_text().splitlines() == [
-        "line\titem\treason", "7\tC1CC\tunclosed ring", "9\txyz\tcannot parse SMILES"]
+        "line,item,reason", "7,C1CC,unclosed ring", "9,xyz,cannot parse SMILES"]
+    folder = tmp_path / "run"
+    folder.mkdir()
+    rejects.item_name = "smiles"
+    assert rejects.apply("skip", folder) == folder / "rejected.csv"
+    assert (folder / "rejected.csv").read_text().startswith("line,smiles,reason\n")
+    rejects.write(tmp_path / "r.tsv")
+    assert (tmp_path / "r.tsv").read_text().splitlines()[1] == "7\tC1CC\tunclosed ring"
     assert pio.Rejects().apply("error") is None
     with pytest.raises(BadInputError, match="invalid on_invalid"):
         rejects.apply("ignore")
