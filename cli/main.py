@@ -19,6 +19,10 @@ from pmtoolkit._version import __version__
 #: Every top-level command: name -> (import path, one-line help). The help is repeated here so
 #: that listing commands imports none of them; a test keeps it equal to the command's own.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "mol": ("pmtoolkit.cli.mol:mol",
+            "Read, standardise, describe, fingerprint, filter and split molecules."),
+    "property": ("pmtoolkit.cli.property:property_",
+                 "Train, predict and evaluate molecular property models."),
     "demo": ("pmtoolkit.cli.demo:demo",
              "Run the main job on shipped defaults and write a report folder."),
     "info": ("pmtoolkit.cli.info:info",

@@ -44,21 +44,23 @@ def config_option(f):
                         help="TOML or JSON file of settings; keys are the long option names.")(f)
 
 
-def _click_type(hint: Any) -> tuple[Any, bool]:
-    """(click type, is_multiple) for a dataclass field's type hint."""
+def _click_type(hint: Any) -> tuple[Any, bool, int]:
+    """(click type, is_multiple, nargs) for a dataclass field's type hint."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (Union, types.UnionType):
         inner = [a for a in args if a is not type(None)]
-        return _click_type(inner[0]) if len(inner) == 1 else (str, False)
+        return _click_type(inner[0]) if len(inner) == 1 else (str, False, 1)
     if origin is Literal:
-        return click.Choice([str(a) for a in args]), False
+        return click.Choice([str(a) for a in args]), False, 1
+    if origin is tuple and args and Ellipsis not in args:  # fixed length: --sizes 0.8 0.1 0.1
+        return _click_type(args[0])[0], False, len(args)
     if origin in (list, tuple):
-        return _click_type(args[0] if args else str)[0], True
+        return _click_type(args[0] if args else str)[0], True, 1
     if hint in (int, float, str, bool):
-        return hint, False
+        return hint, False, 1
     if hint is Path:
-        return click.Path(path_type=Path), False
-    return str, False
+        return click.Path(path_type=Path), False, 1
+    return str, False, 1
 
 
 def dataclass_options(cls: type, *, exclude: tuple[str, ...] = ()):
@@ -72,7 +74,7 @@ def dataclass_options(cls: type, *, exclude: tuple[str, ...] = ()):
             if fld.name in exclude or not fld.init:
                 continue
             name = fld.name.replace("_", "-")
-            typ, multiple = _click_type(hints[fld.name])
+            typ, multiple, nargs = _click_type(hints[fld.name])
             default = (fld.default if fld.default is not dataclasses.MISSING
                        else fld.default_factory() if fld.default_factory is not dataclasses.MISSING
                        else None)
@@ -84,7 +86,7 @@ def dataclass_options(cls: type, *, exclude: tuple[str, ...] = ()):
                                  help=help_ + shown)(f)
             else:
                 f = click.option(f"--{name}", fld.name, type=typ, multiple=multiple,
-                                 default=None, help=help_ + shown)(f)
+                                 nargs=nargs, default=None, help=help_ + shown)(f)
         return f
 
     return deco

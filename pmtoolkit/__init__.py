@@ -10,7 +10,7 @@ import importlib
 
 from pmtoolkit._version import __version__
 
-_SUBPACKAGES = ("core",)
+_SUBPACKAGES = ("core", "chem", "property", "demo")
 
 __all__ = ["__version__", *_SUBPACKAGES]
 

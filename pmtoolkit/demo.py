@@ -50,6 +50,7 @@ class DemoContext:
     outdir: Path
     report: Report
     dataset: Path
+    final_outdir: Path
     summary: dict[str, Any] = field(default_factory=dict)
 
     def figure_path(self, name: str) -> Path:
@@ -112,7 +113,7 @@ def _molecules(ctx: DemoContext) -> None:
         elif pd.isna(val):
             rejects.add(smi, line, f"no numeric value in {cfg.target_column!r}")
             ok[i] = False
-    rejects.apply("skip", ctx.outdir)
+    rejects.apply("skip", ctx.outdir, final=ctx.final_outdir)
     values = target[ok].to_numpy(dtype=float)
     stats = {"molecules": int(ok.sum()), "rejected": len(rejects),
              "mean": float(values.mean()), "sd": float(values.std(ddof=1)),
@@ -158,7 +159,7 @@ def run(outdir: str | os.PathLike = "pmt-demo", config: DemoConfig | None = None
          None)
     final = Path(outdir)
     with atomic_dir(final, overwrite=overwrite) as tmp:
-        ctx = DemoContext(config=config, outdir=tmp, dataset=dataset,
+        ctx = DemoContext(config=config, outdir=tmp, dataset=dataset, final_outdir=final,
                           report=Report("pmtoolkit demo",
                                         "What pmtoolkit does on its shipped defaults."))
         for name, step in progress(STEPS, desc="demo", unit="step"):

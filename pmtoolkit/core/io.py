@@ -253,9 +253,11 @@ class Rejects:
             for r in self.items:
                 w.writerow(["" if r.line is None else r.line, r.item, r.reason])
 
-    def apply(self, on_invalid: OnInvalid, output: str | os.PathLike | None = None) -> Path | None:
+    def apply(self, on_invalid: OnInvalid, output: str | os.PathLike | None = None, *,
+              final: str | os.PathLike | None = None) -> Path | None:
         """The bad-input policy: ``error`` raises on the first reject; ``skip`` logs a count,
-        writes the rejects beside ``output`` (see :func:`rejects_path`) and returns that path."""
+        writes the rejects beside ``output`` (see :func:`rejects_path`) and returns that path.
+        ``final`` is where ``output`` will end up, when it is written in a temporary place."""
         check_choice("on_invalid", on_invalid, ON_INVALID_CHOICES)
         if not self.items:
             return None
@@ -267,7 +269,7 @@ class Rejects:
             return None
         path = rejects_path(output)
         self.write(path)
-        log.warning("rejects written to %s", path)
+        log.warning("rejects written to %s", rejects_path(final) if final else path)
         return path
 
 

@@ -9,9 +9,18 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
+def console_level() -> int:
+    """The level of pmtoolkit's console output: the lowest level among the handlers the CLI
+    installed (so a debug log file does not count), else the logger's effective level."""
+    logger = logging.getLogger("pmtoolkit")
+    levels = [h.level for h in logger.handlers
+              if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)]
+    return min(levels) if levels else logger.getEffectiveLevel()
+
+
 def show_progress() -> bool:
     """Progress bars go to a terminal only, and never when logging is quieted with -q."""
-    return sys.stderr.isatty() and logging.getLogger("pmtoolkit").isEnabledFor(logging.INFO)
+    return sys.stderr.isatty() and console_level() <= logging.INFO
 
 
 def progress(iterable: Iterable[T], *, desc: str = "", total: int | None = None,

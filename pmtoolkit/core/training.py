@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pmtoolkit.core.devices import DEVICE_HELP, lightning_devices
-from pmtoolkit.core.progress import show_progress
+from pmtoolkit.core.progress import console_level, show_progress
 from pmtoolkit.core.seeds import seed_everything
 
 log = logging.getLogger(__name__)
@@ -101,10 +101,11 @@ def _history_callback():
 
 def _quiet_lightning() -> None:
     """Lightning logs tips and hardware banners at INFO; keep them unless we are debugging."""
-    if not logging.getLogger("pmtoolkit").isEnabledFor(logging.DEBUG):
+    if console_level() > logging.DEBUG:
         for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
             logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=r".*litlogger.*")
     warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
     warnings.filterwarnings("ignore", message=r".*`isinstance\(treespec, LeafSpec\)`.*")
     # expected when resuming in the same work folder, or training a model without validation
@@ -157,7 +158,7 @@ def build_trainer(config: TrainConfig, workdir: str | Path, *, has_validation: b
         callbacks=cbs,
         logger=CSVLogger(workdir, name="logs"),  # a new version folder per (resumed) run
         enable_progress_bar=show_progress() if progress is None else progress,
-        enable_model_summary=logging.getLogger("pmtoolkit").isEnabledFor(logging.DEBUG),
+        enable_model_summary=console_level() <= logging.DEBUG,
         log_every_n_steps=10,
         num_sanity_val_steps=0,
     )

@@ -1,0 +1,132 @@
+"""``pmt mol``: standardise, describe, fingerprint, filter and split molecule files."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from pmtoolkit.chem.fingerprints import FingerprintConfig
+from pmtoolkit.chem.standardize import StandardizeConfig
+from pmtoolkit.cli.options import dataclass_options, given, on_invalid_option, overwrite_option
+
+FORMATS = ["csv", "tsv", "parquet", "smi", "sdf"]
+
+
+def io_options(f):
+    f = click.option("--format", "fmt", type=click.Choice(FORMATS),
+                     help="Input format (default: from the file suffix).")(f)
+    f = click.option("-s", "--smiles-column", default="smiles", show_default=True,
+                     help="Column holding the SMILES (tables).")(f)
+    f = click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+                     help="Output table (.csv, .tsv, .parquet, optionally .gz; - for stdout).")(f)
+    f = click.option("-i", "--input", "input_", required=True,
+                     type=click.Path(dir_okay=False, allow_dash=True),
+                     help="Molecules: .csv/.tsv/.parquet with a SMILES column, .smi or .sdf "
+                          "(optionally .gz); - for stdin.")(f)
+    return f
+
+
+@click.group()
+def mol() -> None:
+    """Read, standardise, describe, fingerprint, filter and split molecules."""
+
+
+def _run(input_, output, smiles_column, fmt, on_invalid, transform):
+    from pmtoolkit.chem import ops
+    from pmtoolkit.cli.common import startup
+
+    startup()
+    n, rejected = ops.transform_file(input_, output, transform, smiles_column=smiles_column,
+                                     fmt=fmt, on_invalid=on_invalid)
+    click.echo(f"{n} molecules written to {output}" + (f" ({rejected} invalid)" if rejected else ""),
+               err=True)
+
+
+@mol.command()
+@io_options
+@dataclass_options(StandardizeConfig)
+@on_invalid_option("skip")
+def standardize(input_, output, smiles_column, fmt, on_invalid, **params):
+    """Standardise molecules (cleanup, largest fragment, neutralise, optional tautomer).
+
+    Adds the column standardized_smiles; rows stay aligned with the input.
+    """
+    from pmtoolkit.chem import ops
+    from pmtoolkit.core.config import merge
+
+    config = merge(StandardizeConfig, given(StandardizeConfig, params))
+    _run(input_, output, smiles_column, fmt, on_invalid, ops.Standardize(config))
+
+
+@mol.command()
+@io_options
+@click.option("--names", help="Comma-separated RDKit descriptor names (default: all 2D ones).")
+@on_invalid_option("skip")
+def descriptors(input_, output, smiles_column, fmt, on_invalid, names):
+    """Compute RDKit 2D descriptors, QED and SA score."""
+    from pmtoolkit.chem import ops
+
+    chosen = [n.strip() for n in names.split(",")] if names else None
+    _run(input_, output, smiles_column, fmt, on_invalid, ops.Descriptors(chosen))
+
+
+@mol.command()
+@io_options
+@dataclass_options(FingerprintConfig)
+@on_invalid_option("skip")
+def fingerprints(input_, output, smiles_column, fmt, on_invalid, **params):
+    """Compute fingerprints (Morgan/ECFP bits or counts, RDKit, atom pairs, torsions, MACCS).
+
+    One column per bit (fp_0, fp_1, ...); Parquet output is compact.
+    """
+    from pmtoolkit.chem import ops
+    from pmtoolkit.core.config import merge
+
+    config = merge(FingerprintConfig, given(FingerprintConfig, params))
+    _run(input_, output, smiles_column, fmt, on_invalid, ops.Fingerprints(config))
+
+
+@mol.command(name="filter")
+@io_options
+@click.option("--alerts", default="PAINS,BRENK", show_default=True,
+              help="Alert catalogs: PAINS, BRENK, NIH, ZINC, CHEMBL (comma-separated).")
+@click.option("--passing-only", is_flag=True,
+              help="Write only molecules that pass Lipinski, Veber and have no alert.")
+@on_invalid_option("skip")
+def filter_(input_, output, smiles_column, fmt, on_invalid, alerts, passing_only):
+    """Flag rule-of-five and Veber violations, QED, SA score and structural alerts."""
+    from pmtoolkit.chem import ops
+
+    catalogs = [a.strip() for a in alerts.split(",") if a.strip()]
+    _run(input_, output, smiles_column, fmt, on_invalid, ops.Filter(catalogs, passing_only))
+
+
+@mol.command()
+@click.option("-i", "--input", "input_", required=True, type=click.Path(dir_okay=False),
+              help="Molecule table or file.")
+@click.option("-o", "--output", "outdir", required=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for split.json and train/val/test tables.")
+@click.option("-s", "--smiles-column", default="smiles", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS))
+@click.option("--split", "method", type=click.Choice(["random", "scaffold", "balanced_scaffold",
+                                                      "stratified", "kfold"]),
+              default="balanced_scaffold", show_default=True, help="Split method.")
+@click.option("--sizes", nargs=3, type=float, default=(0.8, 0.1, 0.1), show_default=True,
+              help="Train, validation and test fractions.")
+@click.option("--folds", type=int, default=5, show_default=True, help="k for --split kfold.")
+@click.option("--target-column", help="Column to stratify on (--split stratified).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@on_invalid_option("error")
+@overwrite_option
+def split(input_, outdir, smiles_column, fmt, method, sizes, folds, target_column, seed,
+          on_invalid, overwrite):
+    """Split molecules into train/validation/test sets, saved so they reload exactly."""
+    from pmtoolkit.chem import ops
+    from pmtoolkit.cli.common import startup
+
+    startup(seed=seed)
+    counts = ops.split_file(input_, outdir, method=method, sizes=sizes, folds=folds,
+                            target_column=target_column, seed=seed, smiles_column=smiles_column,
+                            fmt=fmt, on_invalid=on_invalid, overwrite=overwrite)
+    click.echo(f"split written to {outdir}: {counts}", err=True)

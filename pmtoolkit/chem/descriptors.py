@@ -1,0 +1,94 @@
+"""Molecular descriptors: RDKit's 2D descriptor set, QED, SA score, and rule-of-thumb checks."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from pmtoolkit.chem._rdkit import quiet
+
+
+@lru_cache(maxsize=1)
+def descriptor_functions() -> tuple[tuple[str, Any], ...]:
+    """RDKit's 2D descriptors (``Descriptors._descList``), in RDKit's order."""
+    from rdkit.Chem import Descriptors
+
+    return tuple(Descriptors._descList)
+
+
+def descriptor_names() -> list[str]:
+    return [name for name, _ in descriptor_functions()]
+
+
+def rdkit_descriptors(mols: Sequence[Any], names: Sequence[str] | None = None) -> np.ndarray:
+    """An ``(n, d)`` float32 matrix of RDKit 2D descriptors; NaN where RDKit fails or the value
+    is not finite (a few descriptors overflow on exotic molecules)."""
+    funcs = descriptor_functions()
+    if names is not None:
+        lookup = dict(funcs)
+        missing = [n for n in names if n not in lookup]
+        if missing:
+            from pmtoolkit.core.errors import BadInputError
+
+            raise BadInputError(f"unknown RDKit descriptor {missing[0]!r}")
+        funcs = tuple((n, lookup[n]) for n in names)
+    out = np.full((len(mols), len(funcs)), np.nan, dtype=np.float64)
+    with quiet():
+        for i, mol in enumerate(mols):
+            if mol is None:
+                continue
+            for j, (_, fn) in enumerate(funcs):
+                try:
+                    out[i, j] = fn(mol)
+                except Exception:  # a descriptor that cannot be computed is NaN for this molecule
+                    pass
+    out[~np.isfinite(out)] = np.nan
+    with np.errstate(over="ignore"):
+        return np.clip(out, -1e30, 1e30).astype(np.float32)
+
+
+def qed(mol: Any) -> float:
+    """Quantitative estimate of drug-likeness (Bickerton et al. 2012), 0..1."""
+    from rdkit.Chem import QED
+
+    with quiet():
+        return float(QED.qed(mol))
+
+
+@lru_cache(maxsize=1)
+def _sascorer():
+    # Ertl & Schuffenhauer's SA score as shipped in RDKit's Contrib folder
+    from rdkit.Contrib.SA_Score import sascorer
+
+    return sascorer
+
+
+def sa_score(mol: Any) -> float:
+    """Synthetic accessibility score (Ertl & Schuffenhauer 2009): 1 easy .. 10 hard."""
+    with quiet():
+        return float(_sascorer().calculateScore(mol))
+
+
+def lipinski(mol: Any) -> dict[str, Any]:
+    """Lipinski's rule of five: MW ≤ 500, cLogP ≤ 5, H-bond donors ≤ 5, acceptors ≤ 10.
+    ``lipinski_pass`` allows one violation, as Lipinski did."""
+    from rdkit.Chem import Crippen, Descriptors, Lipinski
+
+    mw = Descriptors.MolWt(mol)
+    logp = Crippen.MolLogP(mol)
+    hbd = Lipinski.NumHDonors(mol)
+    hba = Lipinski.NumHAcceptors(mol)
+    violations = int(mw > 500) + int(logp > 5) + int(hbd > 5) + int(hba > 10)
+    return {"mw": mw, "logp": logp, "hbd": hbd, "hba": hba,
+            "lipinski_violations": violations, "lipinski_pass": violations <= 1}
+
+
+def veber(mol: Any) -> dict[str, Any]:
+    """Veber's oral-bioavailability rule: rotatable bonds ≤ 10 and TPSA ≤ 140 Å²."""
+    from rdkit.Chem import Descriptors, rdMolDescriptors
+
+    rot = rdMolDescriptors.CalcNumRotatableBonds(mol)
+    tpsa = Descriptors.TPSA(mol)
+    return {"rotatable_bonds": rot, "tpsa": tpsa, "veber_pass": rot <= 10 and tpsa <= 140}

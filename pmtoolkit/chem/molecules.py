@@ -1,0 +1,259 @@
+"""Molecule records and readers: SMILES strings, tables (CSV/TSV/Parquet), ``.smi`` and SDF,
+gzip too. Every reader returns the valid molecules *and* a :class:`Rejects` list naming the
+line and the reason for each invalid one; nothing is dropped silently, nothing is replaced by a
+placeholder molecule.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pmtoolkit.chem._rdkit import quiet
+from pmtoolkit.core.errors import BadInputError
+from pmtoolkit.core.io import Rejects, is_stdio, iter_lines, iter_table, require_file
+
+MOLECULE_FORMATS = ("csv", "tsv", "parquet", "smi", "sdf")
+
+
+@dataclass
+class Molecule:
+    """One input molecule: the text it came from, where, and the parsed RDKit molecule."""
+
+    smiles: str
+    mol: Any  # rdkit.Chem.Mol
+    line: int | None = None
+    id: str | None = None
+    props: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_smiles(cls, smiles: str, *, line: int | None = None, id: str | None = None,
+                    **props: Any) -> Molecule:
+        """Parse ``smiles``; an invalid one raises :class:`BadInputError` naming it and its line."""
+        mol, reason = parse_smiles(smiles)
+        if mol is None:
+            where = f"line {line}: " if line is not None else ""
+            raise BadInputError(f"{where}{reason}: {smiles!r}")
+        return cls(smiles=str(smiles).strip(), mol=mol, line=line, id=id, props=props)
+
+
+def parse_smiles(smiles: Any) -> tuple[Any, str]:
+    """``(mol, "")`` for a valid SMILES, ``(None, reason)`` otherwise; RDKit stays quiet."""
+    from rdkit import Chem
+
+    if smiles is None or (isinstance(smiles, float) and smiles != smiles):
+        return None, "missing SMILES"
+    text = str(smiles).strip()
+    if not text:
+        return None, "empty SMILES"
+    with quiet():
+        mol = Chem.MolFromSmiles(text)
+    if mol is None:
+        return None, _why_invalid(text)
+    if mol.GetNumAtoms() == 0:
+        return None, "SMILES has no atoms"
+    return mol, ""
+
+
+def _why_invalid(text: str) -> str:
+    """A short reason for an unparsable SMILES, from a sanitisation-free parse."""
+    from rdkit import Chem
+
+    with quiet():
+        raw = Chem.MolFromSmiles(text, sanitize=False)
+    if raw is None:
+        return "cannot parse SMILES"
+    try:
+        with quiet():
+            Chem.SanitizeMol(raw)
+    except Exception as exc:  # RDKit raises several sanitisation error types
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return f"invalid molecule ({msg.strip()})"
+    return "invalid molecule"
+
+
+def from_smiles(smiles: Iterable[Any], *, start_line: int = 1,
+                source: str = "") -> tuple[list[Molecule | None], Rejects]:
+    """Parse many SMILES; the result list is aligned with the input (None where invalid)."""
+    out: list[Molecule | None] = []
+    rejects = Rejects(source=source, item_name="smiles")
+    for i, smi in enumerate(smiles):
+        mol, reason = parse_smiles(smi)
+        line = start_line + i
+        if mol is None:
+            rejects.add("" if smi is None else smi, line, reason)
+            out.append(None)
+        else:
+            out.append(Molecule(str(smi).strip(), mol, line=line))
+    return out, rejects
+
+
+def molecule_format(path: str | os.PathLike, fmt: str | None = None) -> str:
+    if fmt:
+        if fmt not in MOLECULE_FORMATS:
+            raise BadInputError(f"unknown molecule format {fmt!r}",
+                                hint=f"choose from {', '.join(MOLECULE_FORMATS)}")
+        return fmt
+    name = Path(str(path)).name.lower()
+    for suffix in (".gz", ".bgz"):
+        name = name.removesuffix(suffix)
+    for ext, f in ((".smi", "smi"), (".smiles", "smi"), (".sdf", "sdf"), (".sd", "sdf"),
+                   (".mol", "sdf"), (".csv", "csv"), (".tsv", "tsv"), (".tab", "tsv"),
+                   (".txt", "tsv"), (".parquet", "parquet"), (".pq", "parquet")):
+        if name.endswith(ext):
+            return f
+    raise BadInputError(f"cannot tell the molecule format of '{path}' from its suffix",
+                        hint="use .csv, .tsv, .parquet, .smi or .sdf (optionally .gz), or --format")
+
+
+@dataclass
+class MoleculeTable:
+    """Molecules read from a file: the rows (as a DataFrame aligned with the input, including
+    invalid rows), the parsed molecules aligned with it (None where invalid), and the rejects."""
+
+    frame: Any  # pandas.DataFrame, indexed by input line number
+    molecules: list[Molecule | None]
+    rejects: Rejects
+    smiles_column: str
+
+    @property
+    def valid(self) -> list[Molecule]:
+        return [m for m in self.molecules if m is not None]
+
+    @property
+    def mask(self):
+        import numpy as np
+
+        return np.array([m is not None for m in self.molecules], dtype=bool)
+
+    def __len__(self) -> int:
+        return len(self.molecules)
+
+
+def read_molecules(path: str | os.PathLike, *, smiles_column: str = "smiles",
+                   id_column: str | None = None, fmt: str | None = None,
+                   columns: Sequence[str] | None = None) -> MoleculeTable:
+    """Read a whole molecule file (see :func:`iter_molecules` for streaming)."""
+    import pandas as pd
+
+    chunks = list(iter_molecules(path, smiles_column=smiles_column, id_column=id_column,
+                                 fmt=fmt, columns=columns, chunksize=None))
+    if not chunks:
+        frame = pd.DataFrame(columns=[smiles_column])
+        return MoleculeTable(frame, [], Rejects(source=str(path), item_name="smiles"),
+                             smiles_column)
+    frame = pd.concat([c.frame for c in chunks]) if len(chunks) > 1 else chunks[0].frame
+    rejects = Rejects(source=str(path), item_name="smiles")
+    mols: list[Molecule | None] = []
+    for c in chunks:
+        rejects.extend(c.rejects)
+        mols.extend(c.molecules)
+    return MoleculeTable(frame, mols, rejects, smiles_column)
+
+
+def iter_molecules(path: str | os.PathLike, *, smiles_column: str = "smiles",
+                   id_column: str | None = None, fmt: str | None = None,
+                   columns: Sequence[str] | None = None,
+                   chunksize: int | None = 10_000) -> Iterator[MoleculeTable]:
+    """Stream a molecule file in chunks of :class:`MoleculeTable`; memory stays flat.
+
+    Tables need ``smiles_column`` (and any of ``columns``); ``.smi`` files are
+    ``SMILES [id ...]`` per line (a header line ``smiles ...`` is skipped); SDF records keep
+    their properties as columns and get their SMILES written by RDKit.
+    """
+    fmt = molecule_format(path, fmt)
+    source = "stdin" if is_stdio(path) else str(path)
+    if fmt in ("csv", "tsv", "parquet"):
+        need = [smiles_column, *([id_column] if id_column else []), *(columns or [])]
+        for frame in iter_table(path, columns=need, fmt=fmt, chunksize=chunksize):
+            mols, rejects = from_smiles(frame[smiles_column].tolist(),
+                                        start_line=int(frame.index[0]) if len(frame) else 1,
+                                        source=source)
+            if id_column:
+                for m, ident in zip(mols, frame[id_column]):
+                    if m is not None:
+                        m.id = str(ident)
+            yield MoleculeTable(frame, mols, rejects, smiles_column)
+    elif fmt == "smi":
+        yield from _iter_smi(path, source, chunksize)
+    else:
+        yield from _iter_sdf(path, source, chunksize)
+
+
+def _chunked(rows: Iterable, size: int | None) -> Iterator[list]:
+    batch: list = []
+    for row in rows:
+        batch.append(row)
+        if size and len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _iter_smi(path, source, chunksize) -> Iterator[MoleculeTable]:
+    import pandas as pd
+
+    def rows():
+        for number, line in iter_lines(path):
+            text = line.strip()
+            if not text or text.startswith("#"):
+                continue
+            parts = text.split(None, 1)
+            if number == 1 and parts[0].lower() in ("smiles", "smi"):
+                continue
+            yield number, parts[0], parts[1].strip() if len(parts) > 1 else None
+
+    for batch in _chunked(rows(), chunksize):
+        lines = [b[0] for b in batch]
+        frame = pd.DataFrame({"smiles": [b[1] for b in batch], "id": [b[2] for b in batch]},
+                             index=pd.Index(lines))
+        mols: list[Molecule | None] = []
+        rejects = Rejects(source=source, item_name="smiles")
+        for line, smi, ident in batch:
+            mol, reason = parse_smiles(smi)
+            if mol is None:
+                rejects.add(smi, line, reason)
+                mols.append(None)
+            else:
+                mols.append(Molecule(smi, mol, line=line, id=ident))
+        yield MoleculeTable(frame, mols, rejects, "smiles")
+
+
+def _iter_sdf(path, source, chunksize) -> Iterator[MoleculeTable]:
+    """SDF records; the 'line' of a record is its 1-based record number in the file."""
+    import pandas as pd
+    from rdkit import Chem
+
+    if is_stdio(path):
+        raise BadInputError("SDF input from stdin is not supported", hint="give a file path")
+    p = require_file(path)
+    with open(p, "rb") as probe:
+        gz = probe.read(2) == b"\x1f\x8b"
+    handle = gzip.open(p, "rb") if gz else open(p, "rb")
+    with handle, quiet():
+        supplier = Chem.ForwardSDMolSupplier(handle, sanitize=True, removeHs=True)
+
+        def records():
+            for number, mol in enumerate(supplier, start=1):
+                yield number, mol
+
+        for batch in _chunked(records(), chunksize):
+            rows, mols = [], []
+            rejects = Rejects(source=source, item_name="smiles")
+            for number, mol in batch:
+                if mol is None or mol.GetNumAtoms() == 0:
+                    rejects.add(f"record {number}", number, "invalid SDF record")
+                    rows.append({"smiles": None})
+                    mols.append(None)
+                    continue
+                smi = Chem.MolToSmiles(mol)
+                props = mol.GetPropsAsDict()
+                name = mol.GetProp("_Name") if mol.HasProp("_Name") else None
+                rows.append({"smiles": smi, "id": name, **props})
+                mols.append(Molecule(smi, mol, line=number, id=name, props=props))
+            frame = pd.DataFrame(rows, index=pd.Index([b[0] for b in batch]))
+            yield MoleculeTable(frame, mols, rejects, "smiles")

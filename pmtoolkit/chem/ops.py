@@ -1,0 +1,186 @@
+"""File-to-file molecule operations behind ``pmt mol``: each streams the input in chunks,
+adds columns aligned with the input rows (empty where a molecule is invalid) and writes the
+output atomically; invalid molecules follow the reject-list policy."""
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pmtoolkit.chem.molecules import MoleculeTable, iter_molecules, read_molecules
+from pmtoolkit.core.errors import BadInputError
+from pmtoolkit.core.io import OnInvalid, Rejects, TableWriter, atomic_dir, write_table
+
+log = logging.getLogger(__name__)
+
+
+def _valid_positions(chunk: MoleculeTable) -> tuple[np.ndarray, list]:
+    pos = np.array([i for i, m in enumerate(chunk.molecules) if m is not None], dtype=np.int64)
+    return pos, [chunk.molecules[i].mol for i in pos]
+
+
+class Standardize:
+    def __init__(self, config):
+        from pmtoolkit.chem.standardize import Standardizer
+
+        self.standardizer = Standardizer(config)
+        self.isomeric = config.keep_stereo
+
+    def __call__(self, chunk: MoleculeTable, rejects: Rejects):
+        import pandas as pd
+
+        from pmtoolkit.chem.standardize import canonical_smiles
+
+        out: list[Any] = [None] * len(chunk)
+        for i, m in enumerate(chunk.molecules):
+            if m is None:
+                continue
+            std, reason = self.standardizer(m.mol)
+            if std is None:
+                rejects.add(m.smiles, m.line, reason)
+            else:
+                out[i] = canonical_smiles(std, isomeric=self.isomeric)
+        return pd.DataFrame({"standardized_smiles": out}, index=chunk.frame.index)
+
+
+class Descriptors:
+    def __init__(self, names: Sequence[str] | None):
+        from pmtoolkit.chem.descriptors import descriptor_names
+
+        self.names = list(names) if names else descriptor_names()
+
+    def __call__(self, chunk: MoleculeTable, rejects: Rejects):
+        import pandas as pd
+
+        from pmtoolkit.chem.descriptors import qed, rdkit_descriptors, sa_score
+
+        pos, mols = _valid_positions(chunk)
+        values = np.full((len(chunk), len(self.names) + 2), np.nan, dtype=np.float64)
+        if len(pos):
+            values[pos, :len(self.names)] = rdkit_descriptors(mols, self.names)
+            values[pos, -2] = [qed(m) for m in mols]
+            values[pos, -1] = [sa_score(m) for m in mols]
+        return pd.DataFrame(values, columns=[*self.names, "qed", "sa_score"],
+                            index=chunk.frame.index)
+
+
+class Fingerprints:
+    def __init__(self, config):
+        self.config = config
+
+    def __call__(self, chunk: MoleculeTable, rejects: Rejects):
+        import pandas as pd
+
+        from pmtoolkit.chem.fingerprints import fingerprints
+
+        pos, mols = _valid_positions(chunk)
+        fp = fingerprints(mols, self.config)
+        # an invalid molecule has no fingerprint: a float table with NaN, not a row of zeros
+        out = np.full((len(chunk), fp.shape[1]), np.nan, dtype=np.float32)
+        out[pos] = fp
+        frame = pd.DataFrame(out, columns=[f"fp_{j}" for j in range(fp.shape[1])],
+                             index=chunk.frame.index)
+        return frame.astype("UInt16" if self.config.counts else "UInt8")
+
+
+class Filter:
+    def __init__(self, catalogs: Sequence[str], passing_only: bool):
+        from pmtoolkit.chem.filters import check_catalogs
+
+        self.catalogs = check_catalogs(catalogs)
+        self.passing_only = passing_only
+
+    def __call__(self, chunk: MoleculeTable, rejects: Rejects):
+        from pmtoolkit.chem.filters import filter_table
+
+        frame = filter_table([m.mol if m is not None else None for m in chunk.molecules],
+                             catalogs=self.catalogs)
+        frame.index = chunk.frame.index
+        return frame
+
+    def keep(self, added) -> np.ndarray:
+        return added["passes"].fillna(False).to_numpy(dtype=bool) if self.passing_only else None
+
+
+def transform_file(input: str | os.PathLike, output: str | os.PathLike, transform, *,
+                   smiles_column: str = "smiles", fmt: str | None = None,
+                   on_invalid: OnInvalid = "skip", chunksize: int = 10_000) -> tuple[int, int]:
+    """Apply ``transform`` to every chunk; returns (rows written, invalid molecules)."""
+    import pandas as pd
+
+    from pmtoolkit.core.progress import progress
+
+    all_rejects = Rejects(source=str(input), item_name="smiles")
+    rows = 0
+    with TableWriter(output) as writer:
+        for chunk in progress(iter_molecules(input, smiles_column=smiles_column, fmt=fmt,
+                                             chunksize=chunksize), desc="molecules",
+                              unit="chunk"):
+            chunk_rejects = Rejects(source=str(input), item_name="smiles")
+            chunk_rejects.extend(chunk.rejects)
+            added = transform(chunk, chunk_rejects)
+            if chunk_rejects and on_invalid == "error":
+                chunk_rejects.raise_first()
+            all_rejects.extend(chunk_rejects)
+            base = chunk.frame.drop(columns=[c for c in added.columns if c in chunk.frame])
+            frame = pd.concat([base, added], axis=1)
+            keep = getattr(transform, "keep", lambda _: None)(added)
+            if keep is not None:
+                frame = frame[keep]
+            writer.write(frame.reset_index(drop=True))
+            rows += len(frame)
+    all_rejects.items.sort(key=lambda r: r.line or 0)
+    all_rejects.apply("skip", output)
+    return rows, len(all_rejects)
+
+
+def split_file(input: str | os.PathLike, outdir: str | os.PathLike, *, method: str,
+               sizes: Sequence[float], seed: int, smiles_column: str = "smiles",
+               fmt: str | None = None, folds: int = 5, target_column: str | None = None,
+               on_invalid: OnInvalid = "error", overwrite: bool = False) -> dict[str, int]:
+    """Write ``split.json`` (or ``fold_K/split.json`` for k-fold) and the split tables."""
+    from pmtoolkit.chem.splits import kfold, make_split
+
+    table = read_molecules(input, smiles_column=smiles_column, fmt=fmt,
+                           columns=[target_column] if target_column else None)
+    if on_invalid == "error":
+        table.rejects.raise_first()
+    valid_rows = np.flatnonzero(table.mask)
+    frame = table.frame.iloc[valid_rows].reset_index(drop=True)
+    mols = [m.mol for m in table.valid]
+    smiles = [m.smiles for m in table.valid]
+    if len(mols) < 3:
+        raise BadInputError(f"only {len(mols)} valid molecules in '{input}'; nothing to split")
+    y = None
+    if method == "stratified":
+        if not target_column:
+            raise BadInputError("a stratified split needs --target-column")
+        y = frame[target_column].to_numpy(dtype=float)
+    with atomic_dir(outdir, overwrite=overwrite) as tmp:
+        if table.rejects:
+            table.rejects.apply("skip", tmp, final=outdir)
+        if method == "kfold":
+            from pmtoolkit.chem.scaffolds import murcko_scaffold
+
+            counts = {}
+            for s in kfold(len(mols), folds, seed, groups=[murcko_scaffold(m) for m in mols],
+                           smiles=smiles):
+                folder = Path(tmp) / f"fold_{s.fold}"
+                folder.mkdir()
+                _write_split(s, frame, folder)
+                counts[f"fold_{s.fold}"] = len(s.test)
+            return counts
+        s = make_split(method, mols=mols, y=y, n=len(mols), sizes=sizes, seed=seed,
+                       smiles=smiles)
+        _write_split(s, frame, Path(tmp))
+        return {k: len(v) for k, v in s.indices().items()}
+
+
+def _write_split(s, frame, folder: Path) -> None:
+    s.save(folder / "split.json")
+    for name, idx in s.indices().items():
+        write_table(frame.iloc[idx], folder / f"{name}.csv")

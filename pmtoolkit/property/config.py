@@ -1,0 +1,48 @@
+"""Settings of property models and of the split they are trained on (light to import: the
+CLI builds its options from these dataclasses)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+@dataclass
+class PropertyConfig:
+    """Hyper-parameters of a property model; defaults follow chemprop v2 where it has one."""
+
+    task: Literal["regression", "classification"] = field(default="regression", metadata={
+        "help": "regression, or binary classification (one or more 0/1 targets)"})
+    architecture: Literal["dmpnn", "gine", "attentivefp", "forest"] = field(
+        default="dmpnn", metadata={"help": "model family"})
+    hidden_size: int = field(default=300, metadata={"help": "message-passing hidden size"})
+    depth: int = field(default=3, metadata={"help": "message-passing steps"})
+    dropout: float = field(default=0.0, metadata={"help": "dropout probability"})
+    aggregation: Literal["mean", "sum", "norm"] = field(default="norm", metadata={
+        "help": "how atom vectors become a molecule vector"})
+    ffn_hidden_size: int = field(default=300, metadata={"help": "feed-forward hidden size"})
+    ffn_layers: int = field(default=1, metadata={"help": "feed-forward hidden layers"})
+    features: Literal["none", "rdkit2d"] = field(default="none", metadata={
+        "help": "extra molecule features appended to the learned vector"})
+    epochs: int = field(default=50, metadata={"help": "maximum training epochs"})
+    patience: int = field(default=0, metadata={
+        "help": "stop after this many epochs without validation improvement (0: never)"})
+    batch_size: int = field(default=64, metadata={"help": "molecules per batch"})
+    lr: float = field(default=1e-3, metadata={"help": "peak learning rate"})
+    warmup_epochs: float = field(default=2.0, metadata={
+        "help": "linear warm-up from lr/10 to lr, then exponential decay to lr/10"})
+    ensemble_size: int = field(default=1, metadata={
+        "help": "independently seeded models; their spread is the uncertainty"})
+    n_estimators: int = field(default=500, metadata={"help": "trees per forest (forest)"})
+    min_samples_leaf: int = field(default=1, metadata={"help": "forest leaf size (forest)"})
+    seed: int = field(default=0, metadata={"help": "model seed"})
+    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
+
+
+@dataclass
+class SplitOptions:
+    split: Literal["random", "scaffold", "balanced_scaffold", "stratified"] = field(
+        default="balanced_scaffold", metadata={
+        "help": "random, scaffold, balanced_scaffold or stratified"})
+    sizes: tuple[float, float, float] = field(default=(0.8, 0.1, 0.1), metadata={
+        "help": "train, validation and test fractions"})
+    split_seed: int = field(default=0, metadata={"help": "seed of the split (separate from "
+                                                         "the model seed)"})
