@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 TESTS = Path(__file__).parent
 TEST_DATA = TESTS / "data"
+SHARED_DATA = TESTS.parent.parent / "shared" / "data"
 
 
 @pytest.fixture
@@ -29,3 +30,11 @@ def pmt():
 @pytest.fixture
 def test_data() -> Path:
     return TEST_DATA
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The benchmark datasets beside the repository (../shared/data), as in CI."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is not available")
+    return SHARED_DATA
