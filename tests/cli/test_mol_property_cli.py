@@ -1,0 +1,113 @@
+"""`pmt mol` and `pmt property` end to end on tiny fixtures, including bad input."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+FAST = ["--epochs", "3", "--hidden-size", "16", "--ffn-hidden-size", "16", "--device", "cpu"]
+
+
+def test_mol_standardize_keeps_rows_aligned(pmt, tmp_path, test_data):
+    out = tmp_path / "std.csv"
+    result = pmt("mol", "standardize", "-i", test_data / "esol_tiny_invalid.csv", "-o", out)
+    assert result.exit_code == 0, result.stderr
+    frame = pd.read_csv(out)
+    assert len(frame) == 40 and list(frame.columns[-1:]) == ["standardized_smiles"]
+    assert frame["standardized_smiles"].isna().tolist()[3] and frame["name"].iloc[3] == \
+        pd.read_csv(test_data / "esol_tiny_invalid.csv")["name"].iloc[3]
+    rejected = pd.read_csv(tmp_path / "std.rejected.csv")
+    assert rejected["line"].tolist() == [5, 12]
+
+
+def test_mol_invalid_error_mode_writes_nothing(pmt, tmp_path, test_data):
+    out = tmp_path / "d.csv"
+    result = pmt("mol", "descriptors", "-i", test_data / "esol_tiny_invalid.csv", "-o", out,
+                 "--on-invalid", "error")
+    assert result.exit_code == 2 and "line 5: cannot parse SMILES" in result.stderr
+    assert not out.exists()
+
+
+def test_mol_descriptors_fingerprints_filter(pmt, tmp_path, test_data):
+    assert pmt("mol", "descriptors", "-i", test_data / "tiny.smi", "-o", tmp_path / "d.tsv",
+               "--names", "MolWt,TPSA").exit_code == 0
+    d = pd.read_csv(tmp_path / "d.tsv", sep="\t")
+    assert list(d.columns) == ["smiles", "id", "MolWt", "TPSA", "qed", "sa_score"]
+    assert d["MolWt"].round(2).tolist()[:2] == [46.07, 78.11] and pd.isna(d["MolWt"][2])
+    assert pmt("mol", "fingerprints", "-i", test_data / "tiny.sdf.gz", "-o",
+               tmp_path / "f.parquet", "--n-bits", "64", "--counts").exit_code == 0
+    f = pd.read_parquet(tmp_path / "f.parquet")
+    assert f.shape[0] == 4 and "fp_63" in f and f["fp_0"].isna().tolist() == [False, True,
+                                                                                False, False]
+    assert pmt("mol", "filter", "-i", test_data / "esol_tiny.csv", "-o", tmp_path / "p.csv",
+               "--passing-only").exit_code == 0
+    passed = pd.read_csv(tmp_path / "p.csv")
+    assert 0 < len(passed) < 40 and passed["passes"].all()
+
+
+def test_mol_split(pmt, tmp_path, test_data):
+    out = tmp_path / "split"
+    assert pmt("mol", "split", "-i", test_data / "esol_tiny.csv", "-o", out, "--split",
+               "scaffold").exit_code == 0
+    sizes = [len(pd.read_csv(out / f"{k}.csv")) for k in ("train", "val", "test")]
+    assert sum(sizes) == 40 and sizes[0] >= 30
+    assert json.loads((out / "split.json").read_text())["method"] == "scaffold"
+    assert pmt("mol", "split", "-i", test_data / "esol_tiny.csv", "-o", tmp_path / "k",
+               "--split", "kfold", "--folds", "4").exit_code == 0
+    assert len(list((tmp_path / "k").glob("fold_*/split.json"))) == 4
+
+
+def test_property_train_predict_evaluate(pmt, tmp_path, test_data):
+    run = tmp_path / "run"
+    result = pmt("property", "train", "-i", test_data / "esol_tiny.csv", "--target-columns",
+                 "logS", "-o", run, "--split", "random", *FAST)
+    assert result.exit_code == 0, result.stderr
+    for name in ("model.safetensors", "config.json", "split.json", "metrics.json",
+                 "test_predictions.csv", "test_plot.png"):
+        assert (run / name).is_file(), name
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"]["epochs"] == 3 and config["split"]["split"] == "random"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["test"]["n"] == 4
+    # predictions: one output row per input row, invalid ones empty with a reason
+    preds = tmp_path / "preds.csv"
+    result = pmt("property", "predict", "-i", test_data / "esol_tiny_invalid.csv", "-m",
+                 run / "model.safetensors", "-o", preds)
+    assert result.exit_code == 0, result.stderr
+    frame = pd.read_csv(preds)
+    assert len(frame) == 40 and frame["name"].tolist() == pd.read_csv(
+        test_data / "esol_tiny_invalid.csv")["name"].tolist()
+    assert frame["logS_pred"].isna().tolist().count(True) == 2
+    assert frame.loc[3, "error"] == "cannot parse SMILES"
+    out = pmt("property", "evaluate", "-i", test_data / "esol_tiny.csv", "-m",
+              run / "model.safetensors")
+    assert out.exit_code == 0 and json.loads(out.stdout)["n"] == 40
+
+
+def test_property_train_bad_input(pmt, tmp_path, test_data):
+    result = pmt("property", "train", "-i", test_data / "esol_tiny_invalid.csv",
+                 "--target-columns", "logS", "-o", tmp_path / "r", *FAST)
+    assert result.exit_code == 2
+    assert "line 5: cannot parse SMILES: 'C1CC(('" in result.stderr
+    assert not (tmp_path / "r").exists()
+    result = pmt("property", "train", "-i", test_data / "esol_tiny_invalid.csv",
+                 "--target-columns", "logS", "-o", tmp_path / "r", "--on-invalid", "skip",
+                 "--split", "random", *FAST)
+    assert result.exit_code == 0, result.stderr
+    rejected = pd.read_csv(tmp_path / "r" / "rejected.csv")
+    assert list(rejected.columns) == ["line", "smiles", "reason"]
+    assert rejected["line"].tolist() == [5, 12]
+    result = pmt("property", "train", "-i", test_data / "esol_tiny.csv", "--target-columns",
+                 "logs", "-o", tmp_path / "x", *FAST)
+    assert result.exit_code == 2 and "column 'logs' not found" in result.stderr
+
+
+@pytest.mark.parametrize("model,message", [
+    ("solubilty", "unknown property model 'solubilty'"),
+    ("missing.safetensors", "model file 'missing.safetensors' does not exist"),
+])
+def test_property_predict_bad_model(pmt, tmp_path, test_data, model, message):
+    result = pmt("property", "predict", "-i", test_data / "tiny.smi", "-m", model, "-o",
+                 tmp_path / "p.csv")
+    assert result.exit_code == 2 and message in result.stderr
