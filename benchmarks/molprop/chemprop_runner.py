@@ -17,6 +17,7 @@ scores chemprop's test-set predictions with numpy/sklearn.
 measures SMILES -> graph featurization speed of chemprop (SimpleMoleculeMolGraphFeaturizer) and
 deepchem (MolGraphConvFeaturizer, use_edges=True), best of 3, single process.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,23 +42,38 @@ CHEMPROP_WARMUP_EPOCHS = 2  # chemprop train's --warmup-epochs default
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--data", required=True, type=Path, help="input CSV with a header row")
     p.add_argument("--smiles-column", required=True)
     p.add_argument("--out", required=True, type=Path, help="where to write the result JSON")
-    p.add_argument("--featurize-throughput", action="store_true",
-                   help="measure featurization speed instead of training")
+    p.add_argument(
+        "--featurize-throughput",
+        action="store_true",
+        help="measure featurization speed instead of training",
+    )
     p.add_argument("--target-columns", nargs="+")
     p.add_argument("--task", choices=["regression", "classification"])
     p.add_argument("--split", type=Path, help="pmtoolkit split JSON")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=50)
-    p.add_argument("--workdir", type=Path, help="scratch dir for the cleaned CSV and chemprop's output")
+    p.add_argument(
+        "--workdir", type=Path, help="scratch dir for the cleaned CSV and chemprop's output"
+    )
+    p.add_argument(
+        "--torch-threads",
+        type=int,
+        help="intra-op threads for training (default: torch's, one per core)",
+    )
     p.add_argument("--repeats", type=int, default=3, help="throughput mode: best of this many runs")
     args = p.parse_args(argv)
     if not args.featurize_throughput:
-        missing = [f"--{n.replace('_', '-')}" for n in ("target_columns", "task", "split", "workdir")
-                   if getattr(args, n) is None]
+        missing = [
+            f"--{n.replace('_', '-')}"
+            for n in ("target_columns", "task", "split", "workdir")
+            if getattr(args, n) is None
+        ]
         if missing:
             p.error("training mode needs " + ", ".join(missing))
         if args.epochs <= CHEMPROP_WARMUP_EPOCHS:
@@ -92,7 +108,10 @@ def write_chemprop_inputs(args: argparse.Namespace, workdir: Path) -> dict:
     # chemprop indexes the rows of the file it reads, so indices are remapped onto the
     # cleaned CSV, which keeps only the parsable rows.
     new_index = np.cumsum(valid) - 1
-    parts = {part: [int(new_index[i]) for i in split[part] if valid[i]] for part in ("train", "val", "test")}
+    parts = {
+        part: [int(new_index[i]) for i in split[part] if valid[i]]
+        for part in ("train", "val", "test")
+    }
     dropped = {part: len(split[part]) - len(parts[part]) for part in parts}
 
     clean = df.loc[valid, [args.smiles_column, *args.target_columns]].reset_index(drop=True)
@@ -101,27 +120,54 @@ def write_chemprop_inputs(args: argparse.Namespace, workdir: Path) -> dict:
     splits_file = workdir / "chemprop_splits.json"
     # chemprop v2's --splits-file: a list with one {"train", "val", "test"} dict per replicate.
     splits_file.write_text(json.dumps([parts]))
-    return {"clean_csv": clean_csv, "splits_file": splits_file, "clean": clean, "parts": parts,
-            "dropped": dropped, "n_invalid_smiles": int((~valid).sum())}
+    return {
+        "clean_csv": clean_csv,
+        "splits_file": splits_file,
+        "clean": clean,
+        "parts": parts,
+        "dropped": dropped,
+        "n_invalid_smiles": int((~valid).sum()),
+    }
 
 
-def chemprop_train_command(args: argparse.Namespace, clean_csv: Path, splits_file: Path,
-                           out_dir: Path) -> list[str]:
+def chemprop_train_command(
+    args: argparse.Namespace, clean_csv: Path, splits_file: Path, out_dir: Path
+) -> list[str]:
     chemprop = Path(sys.executable).with_name("chemprop")
     return [
-        str(chemprop), "train",
-        "--data-path", str(clean_csv),
-        "--smiles-columns", args.smiles_column,
-        "--target-columns", *args.target_columns,
-        "--task-type", args.task,
-        "--splits-file", str(splits_file),
-        "--output-dir", str(out_dir),
-        "--epochs", str(args.epochs),
+        str(chemprop),
+        "train",
+        "--data-path",
+        str(clean_csv),
+        "--smiles-columns",
+        args.smiles_column,
+        "--target-columns",
+        *args.target_columns,
+        "--task-type",
+        args.task,
+        "--splits-file",
+        str(splits_file),
+        "--output-dir",
+        str(out_dir),
+        "--epochs",
+        str(args.epochs),
         # chemprop's defaults, spelled out so a changed default cannot silently change the anchor
-        "--message-hidden-dim", "300", "--depth", "3", "--batch-size", "64",
-        "--accelerator", "cpu", "--devices", "1",
-        "--num-workers", "0",
-        "--data-seed", str(args.seed), "--pytorch-seed", str(args.seed),
+        "--message-hidden-dim",
+        "300",
+        "--depth",
+        "3",
+        "--batch-size",
+        "64",
+        "--accelerator",
+        "cpu",
+        "--devices",
+        "1",
+        "--num-workers",
+        "0",
+        "--data-seed",
+        str(args.seed),
+        "--pytorch-seed",
+        str(args.seed),
     ]
 
 
@@ -130,12 +176,16 @@ def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict:
     for t in range(y.shape[1]):
         m = np.isfinite(y[:, t])
         err = pred[m, t] - y[m, t]
-        rmse.append(math.sqrt(float(np.mean(err ** 2))))
+        rmse.append(math.sqrt(float(np.mean(err**2))))
         mae.append(float(np.mean(np.abs(err))))
         ss_tot = float(np.sum((y[m, t] - y[m, t].mean()) ** 2))
-        r2.append(1.0 - float(np.sum(err ** 2)) / ss_tot if ss_tot > 0 else float("nan"))
-    return {"test_rmse": float(np.mean(rmse)), "test_mae": float(np.mean(mae)),
-            "test_r2": float(np.mean(r2)), "per_task": {"rmse": rmse, "mae": mae, "r2": r2}}
+        r2.append(1.0 - float(np.sum(err**2)) / ss_tot if ss_tot > 0 else float("nan"))
+    return {
+        "test_rmse": float(np.mean(rmse)),
+        "test_mae": float(np.mean(mae)),
+        "test_r2": float(np.mean(r2)),
+        "per_task": {"rmse": rmse, "mae": mae, "r2": r2},
+    }
 
 
 def classification_metrics(y: np.ndarray, prob: np.ndarray) -> dict:
@@ -146,10 +196,14 @@ def classification_metrics(y: np.ndarray, prob: np.ndarray) -> dict:
         m = np.isfinite(y[:, t])
         labels = y[m, t]
         # a task whose test labels are all one class has no ROC-AUC; it is left out of the mean
-        aucs.append(float(roc_auc_score(labels, prob[m, t])) if len(np.unique(labels)) == 2 else None)
+        aucs.append(
+            float(roc_auc_score(labels, prob[m, t])) if len(np.unique(labels)) == 2 else None
+        )
     scored = [a for a in aucs if a is not None]
-    return {"test_roc_auc": float(np.mean(scored)) if scored else float("nan"),
-            "per_task": {"roc_auc": aucs}}
+    return {
+        "test_roc_auc": float(np.mean(scored)) if scored else float("nan"),
+        "per_task": {"roc_auc": aucs},
+    }
 
 
 def chemprop_logged_test_metrics(log: str) -> dict[str, float]:
@@ -158,11 +212,17 @@ def chemprop_logged_test_metrics(log: str) -> dict[str, float]:
     return {name: float(value) for name, value in found}
 
 
-def torch_num_threads() -> int:
-    """Intra-op threads the training subprocess gets (same environment as this process)."""
-    import torch
+def training_env(torch_threads: int | None) -> dict[str, str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if torch_threads is not None:
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(torch_threads)
+    return env
 
-    return torch.get_num_threads()
+
+def torch_num_threads(env: dict[str, str]) -> int:
+    """Intra-op threads torch picks in the training subprocess's environment."""
+    probe = [sys.executable, "-c", "import torch; print(torch.get_num_threads())"]
+    return int(subprocess.run(probe, env=env, capture_output=True, text=True, check=True).stdout)
 
 
 def run_training(args: argparse.Namespace) -> dict:
@@ -175,9 +235,11 @@ def run_training(args: argparse.Namespace) -> dict:
 
     cmd = chemprop_train_command(args, inputs["clean_csv"], inputs["splits_file"], out_dir)
     log_path = workdir / "chemprop_train.log"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = training_env(args.torch_threads)
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    proc = subprocess.run(
+        cmd, check=False, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
     train_seconds = time.perf_counter() - t0
     log_path.write_text(" ".join(cmd) + "\n\n" + proc.stdout)
     if proc.returncode != 0:
@@ -193,14 +255,19 @@ def run_training(args: argparse.Namespace) -> dict:
         raise SystemExit(f"{preds_csv} does not line up with the test rows of the split")
     y = test[args.target_columns].to_numpy(dtype=float)
     yhat = preds[args.target_columns].to_numpy(dtype=float)
-    metrics = regression_metrics(y, yhat) if args.task == "regression" else classification_metrics(y, yhat)
+    metrics = (
+        regression_metrics(y, yhat)
+        if args.task == "regression"
+        else classification_metrics(y, yhat)
+    )
 
     split_meta = json.loads(args.split.read_text())
     return {
         "model": "chemprop",
         "version": version("chemprop"),
         "torch_version": version("torch"),
-        "torch_num_threads": torch_num_threads(),
+        "torch_num_threads": torch_num_threads(env),
+        "omp_wait_policy": env.get("OMP_WAIT_POLICY"),
         "dataset_csv": str(args.data),
         "smiles_column": args.smiles_column,
         "target_columns": args.target_columns,
@@ -283,7 +350,9 @@ def main(argv: list[str] | None = None) -> None:
     result = run_throughput(args) if args.featurize_throughput else run_training(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in result.items() if not isinstance(v, (dict, list))}, indent=2))
+    print(
+        json.dumps({k: v for k, v in result.items() if not isinstance(v, (dict, list))}, indent=2)
+    )
 
 
 if __name__ == "__main__":

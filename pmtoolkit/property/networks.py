@@ -40,16 +40,20 @@ class DMPNNEncoder(nn.Module):
     def forward(self, x, edge_index, edge_attr) -> torch.Tensor:
         src, dst = edge_index
         n = x.shape[0]
-        # edges come in pairs (2k: u->v, 2k+1: v->u), so the reverse of e is e ^ 1
-        rev = torch.arange(src.shape[0], device=x.device) ^ 1
-        h0 = self.W_i(torch.cat([x[src], edge_attr], dim=1))
+        h0 = self.W_i(torch.cat([x.index_select(0, src), edge_attr], dim=1))
         h = self.act(h0)
         for _ in range(self.depth - 1):
             incoming = scatter_sum(h, dst, n)  # sum of the bonds entering each atom
-            m = incoming[src] - h[rev]
+            m = incoming.index_select(0, src) - _reverse(h)
             h = self.dropout(self.act(h0 + self.W_h(m)))
         atom_msg = scatter_sum(h, dst, n)
         return self.dropout(self.act(self.W_o(torch.cat([x, atom_msg], dim=1))))
+
+
+def _reverse(h: torch.Tensor) -> torch.Tensor:
+    """The state of each edge's reverse. Edges come in pairs (2k: u->v, 2k+1: v->u), so this
+    is a swap within pairs: a reshape, much cheaper than a gather (whose backward scatters)."""
+    return h.view(-1, 2, h.shape[1]).flip(1).reshape(-1, h.shape[1])
 
 
 @ENCODERS.register("gine", help="GIN with edge features (torch-geometric GINEConv)")
