@@ -45,6 +45,8 @@ class TrainConfig:
         "help": "clip gradient norm to this value"})
     resume: bool = field(default=False, metadata={
         "help": "continue from the last checkpoint in the work folder, if there is one"})
+    checkpoint_every: int = field(default=5, metadata={
+        "help": "write the resume checkpoint every this many epochs"})
 
 
 @dataclass
@@ -99,6 +101,38 @@ def _history_callback():
     return History()
 
 
+def _best_weights_callback(monitor: str, mode: str):
+    from lightning.pytorch.callbacks import Callback
+
+    class BestWeights(Callback):
+        """A copy of the weights at the best value of ``monitor``, kept in memory; saved in
+        checkpoints so a resumed run still ends on its best epoch."""
+
+        def __init__(self):
+            self.best: float | None = None
+            self.epoch: int | None = None
+            self.state: dict | None = None
+
+        def on_validation_epoch_end(self, trainer, pl_module):
+            if trainer.sanity_checking or monitor not in trainer.callback_metrics:
+                return
+            value = float(trainer.callback_metrics[monitor])
+            if math.isnan(value):
+                return
+            if self.best is None or (value < self.best if mode == "min" else value > self.best):
+                self.best, self.epoch = value, int(trainer.current_epoch)
+                self.state = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
+
+        def state_dict(self) -> dict[str, Any]:
+            return {"best": self.best, "epoch": self.epoch, "state": self.state}
+
+        def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+            self.best, self.epoch = state_dict.get("best"), state_dict.get("epoch")
+            self.state = state_dict.get("state")
+
+    return BestWeights()
+
+
 def _quiet_lightning() -> None:
     """Lightning logs tips and hardware banners at INFO; keep them unless we are debugging."""
     if console_level() > logging.DEBUG:
@@ -138,16 +172,13 @@ def build_trainer(config: TrainConfig, workdir: str | Path, *, has_validation: b
     workdir = Path(workdir)
     accelerator, devices = lightning_devices(config.device)
     cbs = list(callbacks or [])
-    ckpt_dir = workdir / "checkpoints"
-    if has_validation:
-        cbs.append(ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=config.monitor,
-                                   mode=config.mode, save_top_k=1, save_last=True))
-        if config.patience > 0:
-            cbs.append(EarlyStopping(monitor=config.monitor, mode=config.mode,
-                                     patience=config.patience, check_finite=True))
-    else:
-        cbs.append(ModelCheckpoint(dirpath=ckpt_dir, filename="best", save_top_k=0,
-                                   save_last=True))
+    # last.ckpt (for resume) every few epochs: writing optimizer state each epoch costs more
+    # than the epochs of a small model; the best weights are kept in memory instead
+    cbs.append(ModelCheckpoint(dirpath=workdir / "checkpoints", save_top_k=0, save_last=True,
+                               every_n_epochs=config.checkpoint_every))
+    if has_validation and config.patience > 0:
+        cbs.append(EarlyStopping(monitor=config.monitor, mode=config.mode,
+                                 patience=config.patience, check_finite=True))
     return L.Trainer(
         default_root_dir=workdir,
         max_epochs=config.max_epochs,
@@ -168,7 +199,6 @@ def fit(module, train_dataloaders, val_dataloaders=None, *, config: TrainConfig 
         workdir: str | Path) -> FitResult:
     """Train ``module`` (a LightningModule) with :func:`build_trainer`; afterwards the module
     holds the weights of its best validation epoch (the last epoch without validation)."""
-    import torch
 
     config = config or TrainConfig()
     workdir = Path(workdir)
@@ -176,7 +206,8 @@ def fit(module, train_dataloaders, val_dataloaders=None, *, config: TrainConfig 
     seed_everything(config.seed)
     history = _history_callback()
     has_val = val_dataloaders is not None
-    trainer = build_trainer(config, workdir, has_validation=has_val, callbacks=[history])
+    best = _best_weights_callback(config.monitor, config.mode)
+    trainer = build_trainer(config, workdir, has_validation=has_val, callbacks=[history, best])
     last = workdir / "checkpoints" / LAST
     ckpt_path = None
     if config.resume:
@@ -190,21 +221,14 @@ def fit(module, train_dataloaders, val_dataloaders=None, *, config: TrainConfig 
 
     best_epoch = best_score = None
     if has_val:
-        ckpt_cb = trainer.checkpoint_callback
-        best_path = ckpt_cb.best_model_path if ckpt_cb is not None else ""
-        if best_path and Path(best_path).is_file():
-            state = torch.load(best_path, map_location="cpu", weights_only=True)
-            module.load_state_dict(state["state_dict"])
-            best_epoch = int(state["epoch"])
-            score = ckpt_cb.best_model_score
-            best_score = float(score) if score is not None else None
+        if best.state is not None:
+            module.load_state_dict(best.state)
+            best_epoch, best_score = best.epoch, best.best
         elif history.rows:
             log.warning("no finite %s was logged; keeping the last epoch's weights",
                         config.monitor)
     stopped = bool(getattr(trainer, "early_stopping_callback", None)
                    and trainer.early_stopping_callback.stopped_epoch > 0)
-    if best_score is not None and math.isnan(best_score):
-        best_score = None
     _write_history(workdir / "history.csv", history.rows)
     return FitResult(workdir=workdir, epochs_run=trainer.current_epoch, best_epoch=best_epoch,
                      best_score=best_score, stopped_early=stopped, history=history.rows)

@@ -30,7 +30,10 @@ class DMPNNEncoder(nn.Module):
                  dropout: float = 0.0):
         super().__init__()
         self.depth = depth
-        self.W_i = nn.Linear(atom_dim + bond_dim, hidden, bias=False)
+        # W_i acts on [atom features of the source, bond features]; split in two so the atom
+        # half runs once per atom instead of once per directed bond
+        self.W_i_atom = nn.Linear(atom_dim, hidden, bias=False)
+        self.W_i_bond = nn.Linear(bond_dim, hidden, bias=False)
         self.W_h = nn.Linear(hidden, hidden, bias=False)
         self.W_o = nn.Linear(atom_dim + hidden, hidden)
         self.act = nn.ReLU()
@@ -40,7 +43,7 @@ class DMPNNEncoder(nn.Module):
     def forward(self, x, edge_index, edge_attr) -> torch.Tensor:
         src, dst = edge_index
         n = x.shape[0]
-        h0 = self.W_i(torch.cat([x.index_select(0, src), edge_attr], dim=1))
+        h0 = self.W_i_atom(x).index_select(0, src) + self.W_i_bond(edge_attr)
         h = self.act(h0)
         for _ in range(self.depth - 1):
             incoming = scatter_sum(h, dst, n)  # sum of the bonds entering each atom

@@ -57,7 +57,7 @@ def test_regression_overfits_a_small_set(test_data, tmp_path):
     assert len(data) == 40 and not rejects
     model = fit(data, None, PropertyConfig(epochs=150, lr=3e-3, **FAST), workdir=tmp_path)
     scores = evaluate(model, data)["mean"]
-    assert scores["r2"] > 0.9, scores  # a model that learns nothing would sit near 0
+    assert scores["r2"] > 0.8, scores  # a model that learns nothing would sit near 0
 
 
 def test_multitask_classification_with_missing_labels(test_data, tmp_path):
