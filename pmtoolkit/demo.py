@@ -133,11 +133,54 @@ def _molecules(ctx: DemoContext) -> None:
                             cfg.target_column: values[:10]}), max_rows=10)
 
 
+def _profiles(ctx: DemoContext) -> None:
+    """Approved drugs through the shipped property models and the medicinal-chemistry filters."""
+    import pandas as pd
+    from rdkit.Chem import Draw
+
+    from pmtoolkit.chem.filters import filter_table
+    from pmtoolkit.chem.molecules import read_molecules
+    from pmtoolkit.property.run import load_property_model
+
+    table = read_molecules(shipped.path("drugs", "dataset"))
+    mols = [m.mol for m in table.valid]
+    smiles = [m.smiles for m in table.valid]
+    profile = pd.DataFrame({"name": [m.id for m in table.valid], "smiles": smiles})
+    for name, column, label in (("solubility", "logS", "logS (mol/L)"),
+                                ("lipophilicity", "logD", "logD7.4"),
+                                ("bbbp", "bbb_penetration", "P(BBB+)")):
+        pred = load_property_model(name).predict(smiles).frame
+        profile[label] = pred[f"{column}_pred"].to_numpy()
+        if f"{column}_uncertainty" in pred:
+            profile[f"{label} ±"] = pred[f"{column}_uncertainty"].to_numpy()
+    tox = load_property_model("tox21").predict(smiles).frame
+    tox_cols = [c for c in tox.columns if c.endswith("_pred")]
+    profile["Tox21 assays P>0.5"] = (tox[tox_cols] > 0.5).sum(axis=1).to_numpy()
+    flags = filter_table(mols)
+    profile["QED"] = flags["qed"].to_numpy()
+    profile["SA score"] = flags["sa_score"].to_numpy()
+    profile["Lipinski"] = flags["lipinski_pass"].map({True: "pass", False: "fail"}).to_numpy()
+    profile["alerts"] = flags["alerts"].to_numpy()
+    profile.to_csv(ctx.outdir / "molecule_profiles.csv", index=False)
+    image = Draw.MolsToGridImage(mols, molsPerRow=4, subImgSize=(240, 190),
+                                 legends=list(profile["name"]))
+    with atomic_write(ctx.figure_path("drugs.png"), "wb") as fh:
+        image.save(fh, format="PNG")
+    ctx.summary["profiles"] = profile.to_dict(orient="records")
+    sec = ctx.report.section("Molecule profiles")
+    sec.text("Twelve approved drugs through the shipped models (ensembles: ± is the spread of "
+             "their members) and the usual medicinal-chemistry filters. Also in "
+             "molecule_profiles.csv.")
+    sec.figure("figures/drugs.png", "The molecules")
+    sec.table(profile.drop(columns=["smiles"]), floatfmt="{:.2f}")
+
+
 #: The demo's steps in order: (name, function). Each domain appends its own as it lands.
 STEPS: list[tuple[str, Callable[[DemoContext], None]]] = [
     ("environment", _environment),
     ("shipped", _shipped),
     ("molecules", _molecules),
+    ("profiles", _profiles),
 ]
 
 

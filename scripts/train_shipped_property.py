@@ -10,7 +10,6 @@ chosen at random with seed 0, are held out to pick each member's best epoch.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import subprocess
 import sys

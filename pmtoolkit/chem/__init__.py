@@ -3,7 +3,7 @@ and molecular graphs for GNNs. Names load lazily (``pmtoolkit.chem.read_molecule
 RDKit on first use, not at ``import pmtoolkit.chem``)."""
 from __future__ import annotations
 
-import importlib
+from pmtoolkit._lazy import lazy_exports
 
 _EXPORTS = {
     "Molecule": "molecules", "MoleculeTable": "molecules", "parse_smiles": "molecules",
@@ -23,16 +23,4 @@ _EXPORTS = {
     "to_data": "featurizer",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -12,6 +12,7 @@ member or command is never featurised again.
 """
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -112,16 +113,21 @@ def mol_codes(mol: Any) -> GraphCodes:
                       bonds=b[:, 2:].astype(np.int16), pairs=b[:, :2].astype(np.int32))
 
 
+def _one_hot(codes: np.ndarray, luts, out: np.ndarray) -> int:
+    """Write the one-hot blocks of ``codes`` into ``out``; return the next free column."""
+    rows = np.arange(codes.shape[0])
+    offset = 0
+    for col, lut, width in luts:
+        idx = np.clip(codes[:, col].astype(np.int64) + _SHIFT, 0, _LUT_SIZE - 1)
+        out[rows, offset + lut[idx]] = 1.0
+        offset += width
+    return offset
+
+
 def atom_features(atoms: np.ndarray, mass: np.ndarray) -> np.ndarray:
     """One-hot expansion of stacked atom codes: (n, 8) -> (n, ATOM_DIM) float32."""
-    n = atoms.shape[0]
-    x = np.zeros((n, ATOM_DIM), dtype=np.float32)
-    rows = np.arange(n)
-    offset = 0
-    for col, lut, width in _ATOM_LUTS:
-        idx = np.clip(atoms[:, col].astype(np.int64) + _SHIFT, 0, _LUT_SIZE - 1)
-        x[rows, offset + lut[idx]] = 1.0
-        offset += width
+    x = np.zeros((atoms.shape[0], ATOM_DIM), dtype=np.float32)
+    offset = _one_hot(atoms, _ATOM_LUTS, x)
     x[:, offset] = atoms[:, _AROM]
     bits = atoms[:, _RINGBITS].astype(np.int64)
     x[:, offset + 1] = bits & 1
@@ -133,14 +139,8 @@ def atom_features(atoms: np.ndarray, mass: np.ndarray) -> np.ndarray:
 
 def bond_features(bonds: np.ndarray) -> np.ndarray:
     """One-hot expansion of stacked bond codes: (m, 4) -> (m, BOND_DIM) float32."""
-    m = bonds.shape[0]
-    e = np.zeros((m, BOND_DIM), dtype=np.float32)
-    rows = np.arange(m)
-    offset = 0
-    for col, lut, width in _BOND_LUTS:
-        idx = np.clip(bonds[:, col].astype(np.int64) + _SHIFT, 0, _LUT_SIZE - 1)
-        e[rows, offset + lut[idx]] = 1.0
-        offset += width
+    e = np.zeros((bonds.shape[0], BOND_DIM), dtype=np.float32)
+    offset = _one_hot(bonds, _BOND_LUTS, e)
     e[:, offset] = bonds[:, 1]
     e[:, offset + 1] = bonds[:, 2]
     return e
@@ -211,8 +211,43 @@ class GraphFeaturizer:
         self.cache_size = cache_size
         self._cache: OrderedDict[str, GraphCodes] = OrderedDict()
 
-    def featurize(self, smiles: Sequence[Any], *, start_line: int = 1, source: str = ""):
-        """Codes aligned with ``smiles`` (None where invalid) and a Rejects list."""
+    #: below this many molecules, worker processes cost more than they save
+    PARALLEL_MIN = 4000
+
+    def featurize(self, smiles: Sequence[Any], *, start_line: int = 1, source: str = "",
+                  n_jobs: int = 0):
+        """Codes aligned with ``smiles`` (None where invalid) and a Rejects list.
+
+        ``n_jobs``: worker processes for large inputs (0: one per CPU core; 1: this process
+        only). RDKit holds the GIL, so processes, not threads, are what scale."""
+        workers = (os.cpu_count() or 1) if n_jobs == 0 else n_jobs
+        if workers > 1 and len(smiles) >= self.PARALLEL_MIN:
+            return self._featurize_parallel(list(smiles), start_line, source, workers)
+        return self._featurize_serial(smiles, start_line, source)
+
+    def _featurize_parallel(self, smiles, start_line, source, workers):
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        from pmtoolkit.core.io import Rejects
+
+        size = max(500, -(-len(smiles) // (workers * 4)))
+        chunks = [(smiles[i:i + size], start_line + i) for i in range(0, len(smiles), size)]
+        out: list[GraphCodes | None] = []
+        rejects = Rejects(source=source, item_name="smiles")
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+            for codes, chunk_rejects in pool.map(_featurize_chunk, chunks):
+                out.extend(codes)
+                rejects.extend(chunk_rejects)
+        if self.cache_size:
+            for smi, c in zip(smiles, out):
+                if c is not None and isinstance(smi, str):
+                    self._cache[smi.strip()] = c
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return out, rejects
+
+    def _featurize_serial(self, smiles: Sequence[Any], start_line: int, source: str):
         from rdkit import Chem
 
         from pmtoolkit.chem._rdkit import quiet
@@ -248,6 +283,12 @@ class GraphFeaturizer:
         return [mol_codes(m) for m in mols]
 
     collate = staticmethod(collate)
+
+
+def _featurize_chunk(args):
+    """Worker-process entry point: one chunk of SMILES, featurised without a cache."""
+    smiles, start_line = args
+    return GraphFeaturizer(cache_size=0)._featurize_serial(smiles, start_line, "")
 
 
 class PackedGraphs:

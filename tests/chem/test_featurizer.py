@@ -66,3 +66,13 @@ def test_to_pyg_data():
     d = F.to_data(codes[0])
     assert d.num_nodes == 6 and d.edge_index.shape == (2, 12)
     assert np.allclose(d.x.sum(1).numpy()[0], d.x[0].sum().item())
+
+
+def test_parallel_featurization_matches_serial(monkeypatch):
+    smiles = ["CCO", "c1ccccc1O", "C1CC((", "CC(=O)Nc1ccc(O)cc1"] * 30
+    monkeypatch.setattr(F.GraphFeaturizer, "PARALLEL_MIN", 10)
+    par, par_rej = F.GraphFeaturizer(cache_size=0).featurize(smiles, n_jobs=2)
+    ser, ser_rej = F.GraphFeaturizer(cache_size=0).featurize(smiles, n_jobs=1)
+    assert [r.line for r in par_rej] == [r.line for r in ser_rej] == list(range(3, 121, 4))
+    a, b = F.collate([c for c in par if c]), F.collate([c for c in ser if c])
+    assert torch.equal(a.x, b.x) and torch.equal(a.edge_index, b.edge_index)

@@ -6,6 +6,10 @@ import json
 from pmtoolkit.core import shipped
 
 
+def summary_of(out):
+    return json.loads((out / "summary.json").read_text())
+
+
 def test_demo_writes_the_report_folder(pmt, tmp_path):
     out = tmp_path / "demo"
     result = pmt("demo", "-o", out)
@@ -13,9 +17,16 @@ def test_demo_writes_the_report_folder(pmt, tmp_path):
     assert "report:" in result.stderr
     assert result.stdout == ""  # data on stdout only when asked
     html = (out / "report.html").read_text()
-    for section in ("Environment", "Shipped datasets and models", "Example molecules"):
+    for section in ("Environment", "Shipped datasets and models", "Example molecules",
+                    "Molecule profiles"):
         assert section in html
     assert (out / "figures" / "target_histogram.png").stat().st_size > 1000
+    assert (out / "figures" / "drugs.png").stat().st_size > 1000
+    profiles = {p["name"]: p for p in summary_of(out)["profiles"]}
+    assert len(profiles) == 12
+    # caffeine dissolves far better than testosterone; both are drug-like
+    assert profiles["caffeine"]["logS (mol/L)"] > profiles["testosterone"]["logS (mol/L)"]
+    assert profiles["aspirin"]["Lipinski"] == "pass"
     summary = json.loads((out / "summary.json").read_text())
     assert summary["molecules"]["molecules"] == 1128
     assert summary["molecules"]["rejected"] == 0
