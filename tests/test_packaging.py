@@ -46,3 +46,32 @@ def test_cli_reference_is_up_to_date():
     proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_cli_docs.py"), "--check"],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_shipped_model_predicts_from_a_non_editable_install(tmp_path):
+    """Install the built wheel into a bare folder and run `pmt property predict -m solubility`
+    from it, with the editable install out of the way (no .pth processing: python -S)."""
+    import site
+
+    if not (ROOT / "pyproject.toml").exists():
+        pytest.skip("not a source checkout")
+    wheels = tmp_path / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "-q", "-w", str(wheels), str(ROOT)], check=True, capture_output=True)
+    target = tmp_path / "installed"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
+                    str(target), *map(str, wheels.glob("*.whl"))], check=True,
+                   capture_output=True)
+    smi = tmp_path / "in.smi"
+    smi.write_text("CCO ethanol\nc1ccc2cc3ccccc3cc2c1 anthracene\n")
+    out = tmp_path / "out.csv"
+    code = (f"import sys; sys.path[:0] = [{str(target)!r}, *{site.getsitepackages()!r}]; "
+            "import pmtoolkit; assert pmtoolkit.__file__.startswith(sys.path[0]), "
+            "pmtoolkit.__file__; from pmtoolkit.cli.main import main; "
+            f"main(['-q', 'property', 'predict', '-m', 'solubility', '-i', {str(smi)!r}, "
+            f"'-o', {str(out)!r}])")
+    proc = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
+                          cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("smiles,id,logS_pred") and len(lines) == 3

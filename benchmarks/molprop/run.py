@@ -117,6 +117,22 @@ def run_chemprop(name: str, csv: Path, split: Path, seed: int, epochs: int,
             "value": result[f"test_{metric}"]}
 
 
+def run_deepchem(name: str, csv: Path, split: Path, seed: int, epochs: int,
+                 workdir: Path) -> dict:
+    _, _, targets, task = DATASETS[name]
+    out = workdir / name / f"deepchem_{seed}.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "molprop" / "deepchem_runner.py"),
+           "--data", str(csv), "--target-columns", *targets, "--task", task, "--split",
+           str(split), "--seed", str(seed), "--epochs", str(epochs), "--out", str(out)]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seconds = time.perf_counter() - t0
+    result = json.loads(out.read_text())
+    metric = "rmse" if task == "regression" else "roc_auc"
+    return {"model": "deepchem MLP (ECFP4)", "seconds": seconds, "metric": metric,
+            "value": result[f"test_{metric}"]}
+
+
 def featurization_throughput(workdir: Path, repeats: int = 3) -> dict:
     import pandas as pd
 
@@ -241,7 +257,7 @@ def main() -> int:
     ap.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     ap.add_argument("--models", nargs="+", default=["dmpnn", "forest", "chemprop"],
-                    choices=[*OURS, "chemprop"])
+                    choices=[*OURS, "chemprop", "deepchem"])
     ap.add_argument("--epochs", type=int, default=50)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/pmt-molprop"))
     ap.add_argument("--no-throughput", action="store_true")
@@ -259,6 +275,8 @@ def main() -> int:
             for model in args.models:
                 if model == "chemprop":
                     r = run_chemprop(name, csv, split, seed, args.epochs, args.workdir)
+                elif model == "deepchem":
+                    r = run_deepchem(name, csv, split, seed, args.epochs, args.workdir)
                 else:
                     r = run_ours(model, name, csv, split, seed, args.epochs, args.workdir)
                 r.update(dataset=name, seed=seed)
