@@ -184,12 +184,12 @@ def write_docs(summary: list[dict], rows: list[dict], throughput: dict | None, a
         + "\n")
     lines = ["# Molecular property prediction: pmtoolkit beside chemprop v2", "",
              f"Measured {meta['date']} on {meta['machine']}; `{meta['command']}`.",
-             f"Balanced scaffold splits 80/10/10, seeds {args.seeds} (split seed = model seed),"
+             f"Balanced scaffold splits 80/10/10, seeds from {args.seeds} (split seed = model seed),"
              f" {args.epochs} epochs for the graph networks; every model trains from its "
              "command line on the same CSV and the same split file. Time = wall time of the "
              "whole training command.", "",
-             "| dataset | metric | model | test mean ± sd | train time (s) | × chemprop time |",
-             "|---|---|---|---:|---:|---:|"]
+             "| dataset | metric | model | seeds | test mean ± sd | train time (s) | × chemprop time |",
+             "|---|---|---|---:|---:|---:|---:|"]
     by_ds: dict[str, list[dict]] = {}
     for s in summary:
         by_ds.setdefault(s["dataset"], []).append(s)
@@ -198,8 +198,9 @@ def write_docs(summary: list[dict], rows: list[dict], throughput: dict | None, a
         for s in sorted(items, key=lambda s: s["model"]):
             ratio = f"{s['seconds'] / anchor['seconds']:.2f}" if anchor else "–"
             arrow = "↓" if s["metric"] == "rmse" else "↑"
-            lines.append(f"| {ds} | {s['metric']} {arrow} | {s['model']} | {s['mean']:.3f} ± "
-                         f"{s['sd']:.3f} | {s['seconds']:.1f} | {ratio} |")
+            sd = f" ± {s['sd']:.3f}" if s["n_seeds"] > 1 else ""
+            lines.append(f"| {ds} | {s['metric']} {arrow} | {s['model']} | {s['n_seeds']} | "
+                         f"{s['mean']:.3f}{sd} | {s['seconds']:.1f} | {ratio} |")
     if throughput:
         lines += ["", "## Graph featurisation throughput", "",
                   f"SMILES to model-ready graphs, Lipophilicity ({throughput['n']} molecules), "
@@ -261,29 +262,53 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=50)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/pmt-molprop"))
     ap.add_argument("--no-throughput", action="store_true")
+    ap.add_argument("--report-only", action="store_true",
+                    help="run nothing: write the docs from the runs already in the journal")
     ap.add_argument("--append", action="store_true",
                     help="keep the runs already in docs/benchmarks/molprop.json (other seeds, "
                          "datasets or models) and add these")
     args = ap.parse_args()
     if "chemprop" in args.models and not ANCHOR_PY.exists():
         ap.error("chemprop's venv is missing: run bash benchmarks/molprop/setup_anchor_env.sh")
+    # every finished run is appended to runs.jsonl at once, so an interrupted benchmark
+    # resumes where it stopped (runs already there are skipped)
+    journal = args.workdir / "runs.jsonl"
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    done = {}
+    if journal.exists():
+        for line in journal.read_text().splitlines():
+            r = json.loads(line)
+            done[(r["dataset"], r["model_key"], r["seed"])] = r
     rows = []
+    if args.report_only:
+        rows = list(done.values())
+        args.datasets = []
     for name in args.datasets:
         csv = clean_dataset(name, args.workdir)
         for seed in args.seeds:
             split = make_split(name, csv, seed)
             for model in args.models:
+                if (name, model, seed) in done:
+                    rows.append(done[(name, model, seed)])
+                    continue
                 if model == "chemprop":
                     r = run_chemprop(name, csv, split, seed, args.epochs, args.workdir)
                 elif model == "deepchem":
                     r = run_deepchem(name, csv, split, seed, args.epochs, args.workdir)
                 else:
                     r = run_ours(model, name, csv, split, seed, args.epochs, args.workdir)
-                r.update(dataset=name, seed=seed)
+                r.update(dataset=name, seed=seed, model_key=model)
                 rows.append(r)
+                with open(journal, "a") as fh:
+                    fh.write(json.dumps(r) + "\n")
                 print(f"{name} seed {seed} {r['model']}: {r['metric']} {r['value']:.3f} "
                       f"({r['seconds']:.1f} s)", file=sys.stderr, flush=True)
     throughput = None if args.no_throughput else featurization_throughput(args.workdir)
+    previous_json = DOCS / "molprop.json"
+    if throughput is None and previous_json.exists():
+        throughput = json.loads(previous_json.read_text()).get("throughput")
+    if args.report_only:
+        args.seeds = sorted({r["seed"] for r in rows})
     previous = DOCS / "molprop.json"
     if args.append and previous.exists():
         old = json.loads(previous.read_text())
