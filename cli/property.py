@@ -97,7 +97,11 @@ def predict(input_, model_name, output, smiles_column, fmt, on_invalid):
               show_default=True, help="Metrics as JSON.")
 @on_invalid_option("error")
 def evaluate(input_, model_name, smiles_column, target_columns, output, on_invalid):
-    """Evaluate a model on labelled molecules (RMSE, R², ... or ROC-AUC, PR-AUC, ...)."""
+    """Evaluate a model on labelled molecules.
+
+    Regression: RMSE, MAE, R², Pearson, Spearman; classification: ROC-AUC, PR-AUC, accuracy,
+    sensitivity, specificity, F1, MCC, Brier. Per target and averaged.
+    """
     from pmtoolkit.core.io import atomic_write
     from pmtoolkit.property.run import evaluate_file, load_property_model
 
