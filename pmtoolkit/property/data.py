@@ -40,14 +40,13 @@ class PropertyData:
             _mols=None if self._mols is None else [self._mols[i] for i in idx],
         )
 
-    def codes(self, featurizer=None) -> list:
+    def codes(self) -> list:
+        """Graph codes of the molecules, from the RDKit molecules parsed when the data was
+        read (parsing the SMILES again would double the featurisation cost)."""
         if self._codes is None:
-            from pmtoolkit.chem.featurizer import GraphFeaturizer
+            from pmtoolkit.chem.featurizer import mol_codes
 
-            codes, rejects = (featurizer or GraphFeaturizer()).featurize(self.smiles)
-            if rejects:  # these SMILES were validated when read; a failure here is a bug
-                raise BadInputError(rejects.items[0].describe())
-            self._codes = codes
+            self._codes = [mol_codes(m) for m in self.mols()]
         return self._codes
 
     def mols(self) -> list:
