@@ -11,11 +11,14 @@ import os
 
 from pmtoolkit._version import __version__
 
-# OpenMP threads that spin while waiting make torch 10-50x slower whenever another process
-# shares the cores (measured: 86 s instead of 2.5 s for a small training run on 2 busy cores).
-# Sleeping waiters cost little when the machine is idle. Must be set before torch loads;
-# a user's own setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# How long torch's OpenMP threads spin at a barrier before sleeping. libgomp's default (300k
+# spins) makes torch 5-10x slower whenever another process shares the cores; sleeping at once
+# (OMP_WAIT_POLICY=PASSIVE) costs 25% (large ops) to 2x (small ops) on an idle machine.
+# 1000 spins keeps an idle machine within a few % of full speed and a shared one within 1.5x
+# of PASSIVE (measured on 2 cores, benchmarks/threads.py). Must be set before torch loads;
+# a user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
+if "OMP_WAIT_POLICY" not in os.environ:
+    os.environ.setdefault("GOMP_SPINCOUNT", "1000")
 
 _SUBPACKAGES = ("core", "chem", "property", "demo")
 

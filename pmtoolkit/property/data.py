@@ -77,8 +77,11 @@ def _target_problem(row: np.ndarray, names: Sequence[str], task: str) -> str:
 
 
 def from_arrays(smiles: Sequence[str], y: Any = None, target_names: Sequence[str] | None = None,
-                *, task: Task = "regression", source: str = "") -> tuple[PropertyData, Rejects]:
-    """Build a dataset from Python values; invalid molecules and labels become rejects."""
+                *, task: Task = "regression", source: str = "",
+                mols: Sequence[Any] | None = None) -> tuple[PropertyData, Rejects]:
+    """Build a dataset from Python values; invalid molecules and labels become rejects.
+    ``mols``: RDKit molecules already parsed from ``smiles`` (None where invalid), so a
+    reader's work is not done twice."""
     from pmtoolkit.chem.molecules import parse_smiles
 
     y_arr = None
@@ -88,14 +91,17 @@ def from_arrays(smiles: Sequence[str], y: Any = None, target_names: Sequence[str
             y_arr = y_arr[:, None]
         if len(y_arr) != len(smiles):
             raise BadInputError(f"{len(smiles)} SMILES but {len(y_arr)} target rows")
+    if mols is not None and len(mols) != len(smiles):
+        raise ValueError(f"{len(smiles)} SMILES but {len(mols)} molecules")
     names = list(target_names or ([f"task{i}" for i in range(y_arr.shape[1])] if y_arr is not None
                                   else []))
     rejects = Rejects(source=source, item_name="smiles")
-    keep_smiles, keep_y, keep_lines = [], [], []
-    mols = []
+    keep_smiles, keep_y, keep_lines, keep_mols = [], [], [], []
     for i, smi in enumerate(smiles):
         line = i + 1
-        mol, reason = parse_smiles(smi)
+        mol = mols[i] if mols is not None else None
+        if mol is None:
+            mol, reason = parse_smiles(smi)
         if mol is None:
             rejects.add("" if smi is None else smi, line, reason)
             continue
@@ -108,9 +114,9 @@ def from_arrays(smiles: Sequence[str], y: Any = None, target_names: Sequence[str
             keep_y.append(row)
         keep_smiles.append(str(smi).strip())
         keep_lines.append(line)
-        mols.append(mol)
+        keep_mols.append(mol)
     y_out = np.array(keep_y, dtype=np.float32).reshape(-1, len(names)) if y_arr is not None else None
-    return PropertyData(keep_smiles, y_out, names, keep_lines, _mols=mols), rejects
+    return PropertyData(keep_smiles, y_out, names, keep_lines, _mols=keep_mols), rejects
 
 
 def read_property_data(path: str | os.PathLike, *, smiles_column: str = "smiles",

@@ -126,11 +126,13 @@ class PropertyModel(Model):
                 preds.append(self.y_scaler.inverse(z))
         return np.stack(preds)
 
-    def predict(self, smiles: Sequence[str], *, source: str = "") -> Prediction:
-        """Predictions aligned with ``smiles``: NaN rows (and rejects) where invalid."""
+    def predict(self, smiles: Sequence[str], *, source: str = "",
+                mols: Sequence[Any] | None = None) -> Prediction:
+        """Predictions aligned with ``smiles``: NaN rows (and rejects) where invalid.
+        ``mols``: the RDKit molecules of ``smiles`` if already parsed (None where invalid)."""
         import pandas as pd
 
-        data, rejects = from_arrays(list(smiles), source=source)
+        data, rejects = from_arrays(list(smiles), source=source, mols=mols)
         n = len(smiles)
         valid_rows = np.array([line - 1 for line in data.lines], dtype=np.int64)
         mean = np.full((n, self.n_tasks), np.nan, dtype=np.float64)

@@ -148,7 +148,8 @@ def predict_file(input: str | os.PathLike, output: str | os.PathLike, *, model: 
         for chunk in progress(iter_molecules(input, smiles_column=smiles_column, fmt=fmt,
                                              chunksize=chunksize), desc="predict", unit="chunk"):
             smiles = chunk.frame[chunk.smiles_column].tolist()
-            result = model.predict(smiles)
+            mols = [None if m is None else m.mol for m in chunk.molecules]
+            result = model.predict(smiles, mols=mols)
             if result.rejects and on_invalid == "error":
                 first = result.rejects.items[0]
                 line = int(chunk.frame.index[first.line - 1])

@@ -84,6 +84,11 @@ def test_forest_round_trip_and_ensemble_uncertainty(test_data, tmp_path):
     pd.testing.assert_frame_equal(a, b)
     assert "logS_uncertainty" in a and (a["logS_uncertainty"][:5] >= 0).all()
     assert np.isnan(a["logS_pred"].iloc[5]) and a["error"].iloc[5] == "cannot parse SMILES"
+    # molecules a reader already parsed give the same table, invalid rows included
+    from pmtoolkit.chem.molecules import parse_smiles
+
+    c = forest.predict(smiles, mols=[parse_smiles(s)[0] for s in smiles]).frame
+    pd.testing.assert_frame_equal(a, c)
 
 
 def test_gnn_save_load_gives_identical_predictions(test_data, tmp_path):
