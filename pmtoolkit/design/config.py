@@ -1,0 +1,26 @@
+"""Settings of SMILES generators (light to import: the CLI builds its options from them)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass
+class GeneratorConfig:
+    """Hyper-parameters of a recurrent SMILES generator and of its training."""
+
+    cell: Literal["gru", "lstm"] = field(default="gru", metadata={"help": "recurrent cell"})
+    embedding_size: int = field(default=64, metadata={"help": "token embedding size"})
+    hidden_size: int = field(default=256, metadata={"help": "recurrent hidden size"})
+    layers: int = field(default=3, metadata={"help": "stacked recurrent layers"})
+    dropout: float = field(default=0.0, metadata={"help": "dropout between recurrent layers"})
+    max_length: int = field(default=128, metadata={
+        "help": "longest sequence in tokens, start and end included; longer SMILES are "
+                "rejected in training and cut off in sampling"})
+    epochs: int = field(default=10, metadata={"help": "training epochs"})
+    batch_size: int = field(default=128, metadata={"help": "SMILES per training batch"})
+    lr: float = field(default=1e-3, metadata={
+        "help": "learning rate (cosine decay to a tenth of it over the run)"})
+    gradient_clip: float = field(default=1.0, metadata={"help": "clip the gradient norm"})
+    seed: int = field(default=0, metadata={"help": "model seed"})
+    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})

@@ -1,0 +1,461 @@
+"""Recurrent SMILES generators: a GRU or LSTM language model over SMILES tokens (the REINVENT
+prior and MOSES CharRNN family).
+
+``fit(smiles, config)`` trains one from scratch, ``finetune(model, smiles)`` continues training
+on a focused set with the model's own vocabulary (transfer learning), ``model.sample(n)``
+draws SMILES with their log-likelihoods, ``model.log_likelihood(smiles)`` scores given ones.
+
+Sampling does not run ``torch.nn.GRU`` step by step: the first layer's input projection
+depends only on the token, so it is one lookup in a precomputed (vocabulary x gates) table,
+every other step is two matrix products per layer on the sequences still running, and a
+sequence leaves the batch as soon as it emits its end token.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pmtoolkit.core.errors import BadInputError
+from pmtoolkit.core.io import Rejects
+from pmtoolkit.core.model import TorchModel
+from pmtoolkit.design.config import GeneratorConfig
+from pmtoolkit.design.tokenizer import TokenError, Vocabulary
+
+log = logging.getLogger(__name__)
+
+
+# ----------------------------------------------------------------------------- data
+
+@dataclass
+class TokenData:
+    """Encoded SMILES stored flat (one uint8/int16 array and offsets): a million SMILES as
+    Python lists of ints would take gigabytes."""
+
+    flat: np.ndarray
+    offsets: np.ndarray  # len n + 1
+    smiles: list[str]
+    lines: list[int]
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def get(self, i: int) -> np.ndarray:
+        return self.flat[self.offsets[i]:self.offsets[i + 1]]
+
+    def subset(self, index: Sequence[int]) -> TokenData:
+        index = np.asarray(index, dtype=np.int64)
+        parts = [self.get(int(i)) for i in index]
+        lengths = np.array([len(p) for p in parts], dtype=np.int64)
+        flat = np.concatenate(parts) if parts else self.flat[:0]
+        return TokenData(flat, np.r_[0, np.cumsum(lengths)], [self.smiles[i] for i in index],
+                         [self.lines[i] for i in index])
+
+    def padded(self, index: Sequence[int]):
+        """A (batch, longest) int64 tensor of the sequences at ``index``, padded with 0."""
+        import torch
+
+        lengths = self.lengths[index]
+        out = np.zeros((len(index), int(lengths.max())), dtype=np.int64)
+        for row, i in enumerate(index):
+            out[row, :lengths[row]] = self.get(int(i))
+        return torch.from_numpy(out)
+
+
+def encode_smiles(smiles: Sequence[str], vocabulary: Vocabulary, *, max_length: int,
+                  source: str = "", lines: Sequence[int] | None = None
+                  ) -> tuple[TokenData, Rejects]:
+    """Encode ``smiles`` with ``vocabulary``; unknown tokens, untokenisable or too long SMILES
+    are rejects with their reason (and input line), never exceptions."""
+    rejects = Rejects(source=source, item_name="smiles")
+    dtype = np.uint8 if len(vocabulary) <= 256 else np.int16
+    parts, kept, kept_lines = [], [], []
+    for k, s in enumerate(smiles):
+        line = lines[k] if lines is not None else k + 1
+        text = "" if s is None else str(s).strip()
+        if not text:
+            rejects.add(text, line, "empty SMILES")
+            continue
+        try:
+            ids = vocabulary.encode(text, max_length=max_length)
+        except TokenError as exc:
+            rejects.add(text, line, str(exc))
+            continue
+        parts.append(np.asarray(ids, dtype=dtype))
+        kept.append(text)
+        kept_lines.append(line)
+    lengths = np.array([len(p) for p in parts], dtype=np.int64)
+    flat = np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+    return TokenData(flat, np.r_[0, np.cumsum(lengths)], kept, kept_lines), rejects
+
+
+def _bucket_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator
+                    ) -> list[np.ndarray]:
+    """Batches of similar length (little padding), in random order: shuffle, sort within
+    windows of 50 batches, cut, shuffle the batches."""
+    order = rng.permutation(len(lengths))
+    window = batch_size * 50
+    batches = []
+    for start in range(0, len(order), window):
+        chunk = order[start:start + window]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+class _BucketSampler:
+    """A batch sampler for ``DataLoader``: a new bucketed order every epoch, seeded."""
+
+    def __init__(self, lengths: np.ndarray, batch_size: int, seed: int, shuffle: bool = True):
+        self.lengths, self.batch_size, self.seed = lengths, batch_size, seed
+        self.shuffle = shuffle
+        self.epoch = 0
+
+    def __iter__(self):
+        if self.shuffle:
+            rng = np.random.default_rng((self.seed, self.epoch))
+            self.epoch += 1
+            yield from _bucket_batches(self.lengths, self.batch_size, rng)
+        else:
+            order = np.argsort(self.lengths, kind="stable")
+            for i in range(0, len(order), self.batch_size):
+                yield order[i:i + self.batch_size]
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.lengths) / self.batch_size)
+
+
+# ----------------------------------------------------------------------------- network
+
+def _network(vocab_size: int, config: GeneratorConfig):
+    import torch
+    from torch import nn
+
+    class SmilesRNN(nn.Module):
+        """Embedding -> stacked GRU/LSTM -> linear head over the vocabulary."""
+
+        def __init__(self):
+            super().__init__()
+            self.cell = config.cell
+            self.embedding = nn.Embedding(vocab_size, config.embedding_size)
+            rnn = nn.GRU if config.cell == "gru" else nn.LSTM
+            self.rnn = rnn(config.embedding_size, config.hidden_size, config.layers,
+                           batch_first=True, dropout=config.dropout if config.layers > 1 else 0.0)
+            self.head = nn.Linear(config.hidden_size, vocab_size)
+            # padding and start are never a next token: their logits are pinned at -inf
+            block = torch.zeros(vocab_size)
+            block[:2] = float("-inf")
+            self.register_buffer("block", block, persistent=False)
+
+        def forward(self, ids: torch.Tensor) -> torch.Tensor:
+            out, _ = self.rnn(self.embedding(ids))
+            return self.head(out) + self.block
+
+        def sequence_log_likelihood(self, ids: torch.Tensor) -> torch.Tensor:
+            """Sum of token log-probabilities of each padded sequence (start token first)."""
+            logits = self(ids[:, :-1])
+            target = ids[:, 1:]
+            logp = torch.log_softmax(logits, dim=-1).gather(2, target.unsqueeze(2)).squeeze(2)
+            return torch.where(target != 0, logp, 0.0).sum(dim=1)
+
+    return SmilesRNN()
+
+
+# ----------------------------------------------------------------------------- model
+
+@dataclass
+class Samples:
+    """Sampled SMILES, their log-likelihood under the model, and whether each ended with the
+    end token (``False``: cut off at ``max_length``)."""
+
+    smiles: list[str]
+    log_likelihood: np.ndarray
+    finished: np.ndarray
+    tokens: int  # tokens generated in all (for throughput accounting)
+
+
+class SmilesGenerator(TorchModel):
+    """A trained SMILES language model with its vocabulary."""
+
+    Config = GeneratorConfig
+
+    def __init__(self, config: GeneratorConfig, vocabulary: Vocabulary, network=None):
+        self.vocabulary = vocabulary
+        super().__init__(config, network if network is not None
+                         else _network(len(vocabulary), config))
+
+    @classmethod
+    def build_network(cls, config: GeneratorConfig, extra: dict[str, Any]):
+        return _network(len(extra["vocabulary"]), config)
+
+    @classmethod
+    def _new(cls, config: GeneratorConfig, extra: dict[str, Any]) -> SmilesGenerator:
+        tokens = extra.get("vocabulary")
+        if not tokens:
+            raise BadInputError("saved generator has no vocabulary")
+        vocab = Vocabulary(tuple(tokens))
+        return cls(config, vocab, _network(len(vocab), config))
+
+    def extra_metadata(self) -> dict[str, Any]:
+        return {"vocabulary": list(self.vocabulary.tokens)}
+
+    # -- sampling ------------------------------------------------------------------------
+    def flops_per_token(self) -> float:
+        """Multiply-adds x 2 of one sampling step for one sequence (the embedding lookup and
+        first-layer input projection are a table read)."""
+        c = self.config
+        gates = 3 if c.cell == "gru" else 4
+        h = c.hidden_size
+        per = gates * h * h  # first layer: recurrent product only
+        per += (c.layers - 1) * 2 * gates * h * h
+        per += h * len(self.vocabulary)
+        return 2.0 * per
+
+    def sample(self, n: int, *, temperature: float = 1.0, batch_size: int = 1024,
+               seed: int | None = None, max_length: int | None = None,
+               show_progress: bool | None = None) -> Samples:
+        """Draw ``n`` SMILES. ``temperature`` < 1 sharpens the distribution, > 1 flattens it;
+        the log-likelihood is under the model itself (temperature 1), as REINVENT reports."""
+        import torch
+
+        if n < 0:
+            raise BadInputError("the number of samples must be at least 0")
+        if temperature <= 0:
+            raise BadInputError("temperature must be positive")
+        max_length = max_length or self.config.max_length
+        gen = torch.Generator().manual_seed(int(seed if seed is not None else self.config.seed))
+        smiles: list[str] = []
+        ll, fin = [], []
+        tokens = 0
+        from pmtoolkit.core.progress import progress
+
+        starts = range(0, n, batch_size)
+        for start in progress(starts, desc="sample", unit="batch", total=len(starts),
+                              enabled=show_progress):
+            b = min(batch_size, n - start)
+            ids, logl, done, count = self._sample_batch(b, temperature, max_length, gen)
+            smiles += [self.vocabulary.decode(row) for row in ids]
+            ll.append(logl)
+            fin.append(done)
+            tokens += count
+        return Samples(smiles, np.concatenate(ll) if ll else np.zeros(0),
+                       np.concatenate(fin) if fin else np.zeros(0, dtype=bool), tokens)
+
+    def _weights(self):
+        import torch
+
+        net = self.network.eval().cpu()
+        rnn = net.rnn
+        layers = []
+        for k in range(self.config.layers):
+            w_ih = getattr(rnn, f"weight_ih_l{k}").detach()
+            w_hh = getattr(rnn, f"weight_hh_l{k}").detach()
+            b_ih = getattr(rnn, f"bias_ih_l{k}").detach()
+            b_hh = getattr(rnn, f"bias_hh_l{k}").detach()
+            layers.append((w_ih.t().contiguous(), b_ih, w_hh.t().contiguous(), b_hh))
+        # first layer: embedding -> input gates, for every token at once
+        w_ih0, b_ih0 = layers[0][0], layers[0][1]
+        table = torch.addmm(b_ih0, net.embedding.weight.detach(), w_ih0)
+        head_w = net.head.weight.detach().t().contiguous()
+        return table, layers, head_w, net.head.bias.detach() + net.block
+
+    def _sample_batch(self, b: int, temperature: float, max_length: int, gen):
+        import torch
+
+        table, layers, head_w, head_b = self._weights()
+        h_size = self.config.hidden_size
+        lstm = self.config.cell == "lstm"
+        vocab = self.vocabulary
+        out = np.zeros((b, max_length), dtype=np.int64)
+        loglik = torch.zeros(b, dtype=torch.float64)
+        finished = np.zeros(b, dtype=bool)
+        with torch.inference_mode():
+            h = [torch.zeros(b, h_size) for _ in layers]
+            c = [torch.zeros(b, h_size) for _ in layers] if lstm else None
+            active = torch.arange(b)
+            token = torch.full((b,), vocab.bos, dtype=torch.long)
+            count = 0
+            for t in range(max_length - 1):
+                x = None
+                for k, (w_ih, b_ih, w_hh, b_hh) in enumerate(layers):
+                    gi = table.index_select(0, token) if k == 0 else torch.addmm(b_ih, x, w_ih)
+                    gh = torch.addmm(b_hh, h[k], w_hh)
+                    if lstm:
+                        g = gi.add_(gh)
+                        i_g, f_g, c_g, o_g = g.chunk(4, dim=1)
+                        c[k] = torch.sigmoid(f_g) * c[k] + torch.sigmoid(i_g) * torch.tanh(c_g)
+                        h[k] = torch.sigmoid(o_g) * torch.tanh(c[k])
+                    else:
+                        rz = torch.sigmoid(gi[:, :2 * h_size] + gh[:, :2 * h_size])
+                        r, z = rz[:, :h_size], rz[:, h_size:]
+                        cand = torch.tanh(torch.addcmul(gi[:, 2 * h_size:], r,
+                                                        gh[:, 2 * h_size:]))
+                        # h' = (1 - z) * cand + z * h = cand + z * (h - cand)
+                        h[k] = torch.addcmul(cand, z, h[k] - cand)
+                    x = h[k]
+                logits = torch.addmm(head_b, x, head_w)
+                logp = torch.log_softmax(logits, dim=1)
+                probs = torch.softmax(logits / temperature, dim=1) if temperature != 1.0 \
+                    else logp.exp()
+                token = torch.multinomial(probs, 1, generator=gen).squeeze(1)
+                loglik.index_add_(0, active, logp.gather(1, token.unsqueeze(1)).squeeze(1)
+                                  .double())
+                rows = active.numpy()
+                out[rows, t] = token.numpy()
+                count += len(rows)
+                ended = token == vocab.eos
+                if bool(ended.any()):
+                    finished[rows[ended.numpy()]] = True
+                    keep = ~ended
+                    active, token = active[keep], token[keep]
+                    h = [s[keep] for s in h]
+                    if lstm:
+                        c = [s[keep] for s in c]
+                    if not len(active):
+                        break
+        return out, loglik.numpy(), finished, count
+
+    # -- scoring -------------------------------------------------------------------------
+    def log_likelihood(self, smiles: Sequence[str], *, batch_size: int = 512) -> np.ndarray:
+        """Log-likelihood of each SMILES under the model; NaN where it cannot be encoded."""
+        import torch
+
+        data, rejects = encode_smiles(smiles, self.vocabulary, max_length=10**9)
+        out = np.full(len(smiles), np.nan)
+        rows = np.array([line - 1 for line in data.lines], dtype=np.int64)
+        net = self.network.eval()
+        with torch.inference_mode():
+            for start in range(0, len(data), batch_size):
+                idx = np.arange(start, min(start + batch_size, len(data)))
+                ids = data.padded(idx)
+                out[rows[idx]] = net.sequence_log_likelihood(ids).double().numpy()
+        return out
+
+
+# ----------------------------------------------------------------------------- training
+
+def _lightning_module(net, config: GeneratorConfig, total_steps: int):
+    import lightning as L
+    import torch
+
+    class GeneratorModule(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = net
+
+        def _loss(self, ids):
+            logits = self.net(ids[:, :-1])
+            target = ids[:, 1:]
+            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                                     target.reshape(-1), ignore_index=0)
+            return loss, ids.shape[0]
+
+        def training_step(self, ids, _):
+            loss, n = self._loss(ids)
+            self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=n)
+            return loss
+
+        def validation_step(self, ids, _):
+            loss, n = self._loss(ids)
+            self.log("val_loss", loss, on_step=False, on_epoch=True, batch_size=n)
+
+        def configure_optimizers(self):
+            opt = torch.optim.Adam(self.parameters(), lr=config.lr)
+
+            def factor(step: int) -> float:  # cosine from lr to lr/10
+                frac = min(1.0, step / max(1, total_steps))
+                return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * frac))
+
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    return GeneratorModule()
+
+
+def _loader(data: TokenData, batch_size: int, seed: int, shuffle: bool):
+    from torch.utils.data import DataLoader
+
+    sampler = _BucketSampler(data.lengths, batch_size, seed, shuffle=shuffle)
+    return DataLoader(range(len(data)), batch_sampler=sampler,
+                      collate_fn=lambda index: data.padded(np.asarray(index)))
+
+
+def _train(model: SmilesGenerator, train: TokenData, valid: TokenData | None,
+           config: GeneratorConfig, workdir: Path | None) -> SmilesGenerator:
+    from pmtoolkit.core.seeds import seed_everything
+    from pmtoolkit.core.training import TrainConfig
+    from pmtoolkit.core.training import fit as train_module
+
+    if not len(train):
+        raise BadInputError("no SMILES left to train on")
+    seed_everything(config.seed)
+    loader = _loader(train, config.batch_size, config.seed, shuffle=True)
+    val_loader = _loader(valid, 512, 0, shuffle=False) if valid is not None and len(valid) \
+        else None
+    module = _lightning_module(model.network, config, len(loader) * config.epochs)
+    tc = TrainConfig(max_epochs=config.epochs, patience=0, seed=config.seed,
+                     device=config.device, gradient_clip=config.gradient_clip)
+    with tempfile.TemporaryDirectory(prefix="pmt-generator-") as tmp:
+        result = train_module(module, loader, val_loader, config=tc,
+                              workdir=workdir or Path(tmp))
+    model.network = model.network.cpu().eval()
+    model.metadata = {"training_data_sha256": _fingerprint(train), "history": result.history}
+    return model
+
+
+def _fingerprint(data: TokenData) -> str:
+    from pmtoolkit.core.io import sha256_rows
+
+    return sha256_rows(data.smiles)
+
+
+def fit(smiles: Sequence[str], config: GeneratorConfig | None = None, *,
+        valid: Sequence[str] | None = None, vocabulary: Vocabulary | None = None,
+        workdir: str | os.PathLike | None = None, source: str = ""
+        ) -> tuple[SmilesGenerator, Rejects]:
+    """Train a generator from scratch on ``smiles``; the vocabulary is built from them unless
+    given. Returns the model and the SMILES that could not be used (with reasons)."""
+    config = config or GeneratorConfig()
+    vocabulary = vocabulary or Vocabulary.build(smiles)
+    train, rejects = encode_smiles(smiles, vocabulary, max_length=config.max_length,
+                                   source=source)
+    val = None
+    if valid is not None:
+        val, _ = encode_smiles(valid, vocabulary, max_length=config.max_length)
+    model = SmilesGenerator(config, vocabulary)
+    return _train(model, train, val, config, Path(workdir) if workdir else None), rejects
+
+
+def finetune(model: SmilesGenerator, smiles: Sequence[str], *, epochs: int = 10,
+             lr: float = 1e-4, batch_size: int | None = None, seed: int | None = None,
+             valid: Sequence[str] | None = None, workdir: str | os.PathLike | None = None,
+             source: str = "") -> tuple[SmilesGenerator, Rejects]:
+    """Transfer learning: continue training ``model`` (a copy) on a focused set of SMILES.
+    Its vocabulary is kept, so a SMILES with a token it lacks is a reject, not a crash."""
+    import copy
+    from dataclasses import replace
+
+    config = replace(model.config, epochs=epochs, lr=lr,
+                     batch_size=batch_size or model.config.batch_size,
+                     seed=model.config.seed if seed is None else seed)
+    data, rejects = encode_smiles(smiles, model.vocabulary, max_length=config.max_length,
+                                  source=source)
+    val = None
+    if valid is not None:
+        val, _ = encode_smiles(valid, model.vocabulary, max_length=config.max_length)
+    tuned = SmilesGenerator(config, model.vocabulary, copy.deepcopy(model.network))
+    tuned = _train(tuned, data, val, config, Path(workdir) if workdir else None)
+    tuned.metadata["finetuned_from"] = model.metadata.get("uuid")
+    return tuned, rejects
