@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
             "Read, standardise, describe, fingerprint, filter and split molecules."),
     "property": ("pmtoolkit.cli.property:property_",
                  "Train, predict and evaluate molecular property models."),
+    "generate": ("pmtoolkit.cli.generate:generate",
+                 "Sample, train and fine-tune SMILES generators."),
     "demo": ("pmtoolkit.cli.demo:demo",
              "Run the main job on shipped defaults and write a report folder."),
     "info": ("pmtoolkit.cli.info:info",

@@ -228,30 +228,38 @@ class SmilesGenerator(TorchModel):
                show_progress: bool | None = None) -> Samples:
         """Draw ``n`` SMILES. ``temperature`` < 1 sharpens the distribution, > 1 flattens it;
         the log-likelihood is under the model itself (temperature 1), as REINVENT reports."""
+        parts = list(self.iter_samples(n, temperature=temperature, batch_size=batch_size,
+                                       seed=seed, max_length=max_length,
+                                       show_progress=show_progress))
+        if not parts:
+            return Samples([], np.zeros(0), np.zeros(0, dtype=bool), 0)
+        return Samples([s for p in parts for s in p.smiles],
+                       np.concatenate([p.log_likelihood for p in parts]),
+                       np.concatenate([p.finished for p in parts]),
+                       sum(p.tokens for p in parts))
+
+    def iter_samples(self, n: int, *, temperature: float = 1.0, batch_size: int = 1024,
+                     seed: int | None = None, max_length: int | None = None,
+                     show_progress: bool | None = None):
+        """:meth:`sample` one batch at a time (for streaming to a file)."""
         import torch
+
+        from pmtoolkit.core.progress import progress
 
         if n < 0:
             raise BadInputError("the number of samples must be at least 0")
         if temperature <= 0:
             raise BadInputError("temperature must be positive")
+        if batch_size < 1:
+            raise BadInputError("batch size must be at least 1")
         max_length = max_length or self.config.max_length
         gen = torch.Generator().manual_seed(int(seed if seed is not None else self.config.seed))
-        smiles: list[str] = []
-        ll, fin = [], []
-        tokens = 0
-        from pmtoolkit.core.progress import progress
-
         starts = range(0, n, batch_size)
         for start in progress(starts, desc="sample", unit="batch", total=len(starts),
                               enabled=show_progress):
             b = min(batch_size, n - start)
             ids, logl, done, count = self._sample_batch(b, temperature, max_length, gen)
-            smiles += [self.vocabulary.decode(row) for row in ids]
-            ll.append(logl)
-            fin.append(done)
-            tokens += count
-        return Samples(smiles, np.concatenate(ll) if ll else np.zeros(0),
-                       np.concatenate(fin) if fin else np.zeros(0, dtype=bool), tokens)
+            yield Samples([self.vocabulary.decode(row) for row in ids], logl, done, count)
 
     def _weights(self):
         import torch

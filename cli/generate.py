@@ -1,0 +1,129 @@
+"""``pmt generate``: sample, train and fine-tune SMILES generators."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from pmtoolkit.cli.options import (
+    config_option,
+    dataclass_options,
+    on_invalid_option,
+    overwrite_option,
+    resolve,
+)
+from pmtoolkit.design.config import GeneratorConfig
+
+MODEL_HELP = "A generator file, or the shipped prior: prior."
+
+
+@click.group(name="generate")
+def generate() -> None:
+    """Sample, train and fine-tune SMILES generators."""
+
+
+@generate.command()
+@click.option("-m", "--model", "model_name", default="prior", show_default=True,
+              help=MODEL_HELP)
+@click.option("-n", "--num", "n", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="Number of SMILES to sample.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+              help="Table of samples (.csv/.tsv/.parquet): smiles, log_likelihood, valid; "
+                   "- for stdout.")
+@click.option("-t", "--temperature", type=float, default=1.0, show_default=True,
+              help="Below 1 sharpens the distribution, above 1 flattens it.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=1024, show_default=True,
+              help="Sequences sampled together.")
+@click.option("--max-length", type=click.IntRange(min=2),
+              help="Longest sequence in tokens (default: the model's).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Sampling seed.")
+def sample(model_name, n, output, temperature, batch_size, max_length, seed):
+    """Sample SMILES with their log-likelihoods.
+
+    Example: pmt generate sample -n 1000 -o samples.csv
+    """
+    from pmtoolkit.cli.common import startup
+    from pmtoolkit.design.run import load_generator, sample_file
+
+    startup(model=model_name, seed=seed)
+    model = load_generator(model_name)
+    result = sample_file(model, output, n=n, temperature=temperature, batch_size=batch_size,
+                         seed=seed, max_length=max_length)
+    rate = result["smiles_per_second"]
+    click.echo(f"{n} SMILES written to {output} ({result['validity']:.1%} valid"
+               + (f", {rate:,.0f} SMILES/s" if rate else "") + ")", err=True)
+
+
+@generate.command()
+@click.option("-i", "--input", "input_", required=True, type=click.Path(dir_okay=False),
+              help="Training SMILES: .smi, or a table (.csv/.tsv/.parquet, .gz too).")
+@click.option("-o", "--output", "outdir", required=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder: model, resolved config, history, metrics, samples.")
+@click.option("-s", "--smiles-column", default="smiles", show_default=True)
+@click.option("--valid-fraction", type=float, default=0.05, show_default=True,
+              help="Random share of the SMILES held out to watch the validation loss.")
+@dataclass_options(GeneratorConfig)
+@on_invalid_option("error")
+@config_option
+@overwrite_option
+def train(input_, outdir, smiles_column, valid_fraction, on_invalid, config_file, overwrite,
+          **params):
+    """Train a SMILES generator from scratch.
+
+    Example: pmt generate train -i train.smi --epochs 5 -o runs/prior
+    """
+    from pmtoolkit.cli.common import startup
+    from pmtoolkit.design.run import train_file
+
+    config = resolve(GeneratorConfig, params, config_file, section="model")
+    startup(seed=config.seed, device=config.device)
+    metrics = train_file(input_, outdir, config=config, smiles_column=smiles_column,
+                         valid_fraction=valid_fraction, on_invalid=on_invalid,
+                         overwrite=overwrite)
+    _report(metrics, outdir)
+
+
+@generate.command()
+@click.option("-m", "--model", "model_name", default="prior", show_default=True,
+              help=MODEL_HELP)
+@click.option("-i", "--input", "input_", required=True, type=click.Path(dir_okay=False),
+              help="The focused set: .smi, or a table (.csv/.tsv/.parquet, .gz too).")
+@click.option("-o", "--output", "outdir", required=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder: model, resolved config, history, metrics, samples.")
+@click.option("-s", "--smiles-column", default="smiles", show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--lr", type=float, default=1e-4, show_default=True, help="Learning rate.")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Default: the model's.")
+@click.option("--valid-fraction", type=float, default=0.0, show_default=True,
+              help="Random share of the SMILES held out to watch the validation loss.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@on_invalid_option("error")
+@overwrite_option
+def finetune(model_name, input_, outdir, smiles_column, epochs, lr, batch_size,
+             valid_fraction, seed, on_invalid, overwrite):
+    """Fine-tune a generator on a focused set (transfer learning).
+
+    SMILES with a token the model's vocabulary lacks are rejects, never a crash.
+    Example: pmt generate finetune -i actives.smi -o runs/focused
+    """
+    from pmtoolkit.cli.common import startup
+    from pmtoolkit.design.run import finetune_file, load_generator
+
+    startup(model=model_name, seed=seed)
+    model = load_generator(model_name)
+    metrics = finetune_file(model, input_, outdir, epochs=epochs, lr=lr, batch_size=batch_size,
+                            seed=seed, smiles_column=smiles_column,
+                            valid_fraction=valid_fraction, on_invalid=on_invalid,
+                            overwrite=overwrite, base=str(model_name))
+    _report(metrics, outdir)
+
+
+def _report(metrics: dict, outdir: Path) -> None:
+    parts = [f"{k} {metrics[k]:.3f}" for k in ("train_loss", "val_loss") if k in metrics]
+    s = metrics.get("samples")
+    if s:
+        parts.append(f"{s['validity']:.1%} of {s['n']} samples valid")
+    click.echo(", ".join(parts), err=True)
+    click.echo(f"model written to {outdir / 'model.safetensors'}", err=True)

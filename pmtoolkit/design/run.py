@@ -1,0 +1,215 @@
+"""File-to-file workflows behind ``pmt generate sample|train|finetune`` (and pipelines).
+
+``sample_file`` streams samples to a table (``smiles``, ``log_likelihood``, ``valid``);
+``train_file`` and ``finetune_file`` write an output folder: ``model.safetensors``,
+``config.json`` (resolved), ``history.csv``, ``metrics.json`` (validation loss, and validity
+and uniqueness of 1000 samples), ``samples.csv`` and ``rejected.csv`` when records were skipped.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pmtoolkit.core.errors import BadInputError
+from pmtoolkit.core.io import OnInvalid, Rejects, atomic_dir, atomic_write
+from pmtoolkit.design.config import GeneratorConfig
+from pmtoolkit.design.generator import SmilesGenerator
+
+log = logging.getLogger(__name__)
+
+#: shipped generators by the name users type; each is a ``model`` entry in data/MANIFEST
+SHIPPED_GENERATORS = ("prior",)
+
+
+def load_generator(name_or_path: str | os.PathLike) -> SmilesGenerator:
+    """A saved generator file, or a shipped one by name (``prior``)."""
+    from pmtoolkit.core import shipped
+    from pmtoolkit.core.errors import unknown_name
+    from pmtoolkit.core.model import load_model
+
+    p = Path(name_or_path)
+    if not p.exists():
+        names = [e.name for e in shipped.manifest("model") if e.name in SHIPPED_GENERATORS]
+        if str(name_or_path) not in names:
+            if p.suffix or os.sep in str(name_or_path):
+                raise BadInputError(f"model file '{p}' does not exist")
+            raise unknown_name("generator", str(name_or_path), names)
+        p = shipped.path(str(name_or_path), "model")
+    model = load_model(p)
+    if not isinstance(model, SmilesGenerator):
+        raise BadInputError(f"'{p}' is a {type(model).__name__}, not a SMILES generator")
+    return model
+
+
+def read_training_smiles(input: str | os.PathLike, *, smiles_column: str = "smiles",
+                         fmt: str | None = None) -> tuple[list[str], list[int], Rejects]:
+    """The SMILES of a file as written (not canonicalised), with their line numbers; those
+    RDKit cannot parse are rejects (a generator should not learn invalid SMILES)."""
+    from pmtoolkit.chem.molecules import read_molecules
+
+    table = read_molecules(input, smiles_column=smiles_column, fmt=fmt)
+    smiles = [m.smiles for m in table.valid]
+    lines = [m.line for m in table.valid]
+    return smiles, lines, table.rejects
+
+
+def sample_summary(smiles: Sequence[str]) -> dict[str, float]:
+    """Validity (RDKit parses it) and uniqueness (distinct canonical SMILES among the valid)."""
+    from pmtoolkit.chem.molecules import parse_smiles
+    from pmtoolkit.chem.standardize import canonical_smiles
+
+    canon = []
+    for s in smiles:
+        mol, _ = parse_smiles(s) if s else (None, "")
+        if mol is not None:
+            canon.append(canonical_smiles(mol))
+    n = max(1, len(smiles))
+    return {"n": len(smiles), "validity": len(canon) / n,
+            "uniqueness": len(set(canon)) / max(1, len(canon))}
+
+
+def sample_file(model: SmilesGenerator, output: str | os.PathLike, *, n: int,
+                temperature: float = 1.0, batch_size: int = 1024, seed: int = 0,
+                max_length: int | None = None) -> dict[str, Any]:
+    """Stream ``n`` samples into ``output``: ``smiles``, ``log_likelihood`` and ``valid``
+    (whether RDKit parses it). Returns counts, validity and throughput."""
+    import pandas as pd
+
+    from pmtoolkit.chem.molecules import parse_smiles
+    from pmtoolkit.core.io import TableWriter
+
+    t0 = time.perf_counter()
+    sampling = 0.0
+    valid = tokens = 0
+    with TableWriter(output) as writer:
+        it = model.iter_samples(n, temperature=temperature, batch_size=batch_size, seed=seed,
+                                max_length=max_length)
+        while True:
+            ts = time.perf_counter()
+            part = next(it, None)
+            sampling += time.perf_counter() - ts
+            if part is None:
+                break
+            ok = [bool(s) and parse_smiles(s)[0] is not None for s in part.smiles]
+            valid += sum(ok)
+            tokens += part.tokens
+            writer.write(pd.DataFrame({"smiles": part.smiles,
+                                       "log_likelihood": np.round(part.log_likelihood, 4),
+                                       "valid": ok}))
+    return {"n": n, "valid": valid, "validity": valid / max(1, n),
+            "sampling_seconds": sampling, "seconds": time.perf_counter() - t0,
+            "smiles_per_second": n / sampling if sampling else None,
+            "tokens": tokens}
+
+
+def _split_valid(smiles: list[str], lines: list[int], fraction: float, seed: int):
+    if not 0 <= fraction < 1:
+        raise BadInputError("--valid-fraction must be at least 0 and below 1")
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(smiles))
+    n_val = int(round(fraction * len(smiles))) if len(smiles) >= 20 else 0
+    val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
+    return ([smiles[i] for i in train], [lines[i] for i in train],
+            [smiles[i] for i in val], [lines[i] for i in val])
+
+
+def _finish(model: SmilesGenerator, tmp: Path, rejects: Rejects, outdir, on_invalid: OnInvalid,
+            config: GeneratorConfig, data: dict, n_check: int) -> dict[str, Any]:
+    from pmtoolkit.core.config import write_resolved
+    from pmtoolkit.core.training import _write_history
+
+    history = model.metadata.get("history", [])
+    samples = model.sample(n_check, seed=config.seed) if n_check else None
+    metrics: dict[str, Any] = {"epochs": len(history)}
+    if history:
+        last = history[-1]
+        metrics.update({k: last[k] for k in ("train_loss", "val_loss") if k in last})
+    if samples is not None:
+        metrics["samples"] = sample_summary(samples.smiles)
+    model.save(tmp / "model.safetensors", metrics=metrics)
+    if rejects:
+        rejects.apply("skip", tmp, final=outdir)
+    write_resolved(tmp / "config.json", model=config, data=data)
+    with atomic_write(tmp / "metrics.json") as fh:
+        json.dump(metrics, fh, indent=2)
+        fh.write("\n")
+    if history:
+        _write_history(tmp / "history.csv", history)
+    if samples is not None:
+        import pandas as pd
+
+        pd.DataFrame({"smiles": samples.smiles,
+                      "log_likelihood": np.round(samples.log_likelihood, 4)}).to_csv(
+            tmp / "samples.csv", index=False)
+    return metrics
+
+
+def train_file(input: str | os.PathLike, outdir: str | os.PathLike, *,
+               config: GeneratorConfig, smiles_column: str = "smiles", fmt: str | None = None,
+               valid_fraction: float = 0.05, on_invalid: OnInvalid = "error",
+               overwrite: bool = False, n_check: int = 1000) -> dict[str, Any]:
+    """Train a generator from scratch on the SMILES of ``input``."""
+    from pmtoolkit.design.generator import encode_smiles, fit
+    from pmtoolkit.design.tokenizer import Vocabulary
+
+    smiles, lines, rejects = read_training_smiles(input, smiles_column=smiles_column, fmt=fmt)
+    if rejects and on_invalid == "error":
+        rejects.raise_first()
+    vocabulary = Vocabulary.build(smiles)
+    # too long or untokenisable SMILES are rejects too (with their input line)
+    _, token_rejects = encode_smiles(smiles, vocabulary, max_length=config.max_length,
+                                     source=str(input), lines=lines)
+    if token_rejects and on_invalid == "error":
+        token_rejects.raise_first()
+    rejects.extend(token_rejects)
+    bad = {r.line for r in token_rejects}
+    kept = [(s, ln) for s, ln in zip(smiles, lines) if ln not in bad]
+    if len(kept) < 10:
+        raise BadInputError(f"only {len(kept)} usable SMILES in '{input}'; need at least 10")
+    tr, tr_lines, va, _ = _split_valid([s for s, _ in kept], [ln for _, ln in kept],
+                                       valid_fraction, config.seed)
+    log.info("%d SMILES: %d train, %d validation; vocabulary of %d tokens", len(kept),
+             len(tr), len(va), len(vocabulary))
+    with atomic_dir(outdir, overwrite=overwrite) as tmp:
+        model, _ = fit(tr, config, valid=va or None, vocabulary=vocabulary,
+                       workdir=tmp / "training", source=str(input))
+        return _finish(model, tmp, rejects, outdir, on_invalid, config,
+                       {"input": str(input), "smiles-column": smiles_column,
+                        "valid-fraction": valid_fraction, "on-invalid": on_invalid}, n_check)
+
+
+def finetune_file(model: SmilesGenerator, input: str | os.PathLike, outdir: str | os.PathLike,
+                  *, epochs: int = 10, lr: float = 1e-4, batch_size: int | None = None,
+                  seed: int = 0, smiles_column: str = "smiles", fmt: str | None = None,
+                  valid_fraction: float = 0.0, on_invalid: OnInvalid = "error",
+                  overwrite: bool = False, n_check: int = 1000,
+                  base: str = "") -> dict[str, Any]:
+    """Transfer learning: continue training ``model`` on the focused set in ``input``."""
+    from pmtoolkit.design.generator import encode_smiles, finetune
+
+    smiles, lines, rejects = read_training_smiles(input, smiles_column=smiles_column, fmt=fmt)
+    _, token_rejects = encode_smiles(smiles, model.vocabulary,
+                                     max_length=model.config.max_length, source=str(input),
+                                     lines=lines)
+    rejects.extend(token_rejects)
+    if rejects and on_invalid == "error":
+        rejects.raise_first()
+    bad = {r.line for r in token_rejects}
+    kept = [(s, ln) for s, ln in zip(smiles, lines) if ln not in bad]
+    if not kept:
+        raise BadInputError(f"no usable SMILES in '{input}'")
+    tr, _, va, _ = _split_valid([s for s, _ in kept], [ln for _, ln in kept], valid_fraction,
+                                seed)
+    with atomic_dir(outdir, overwrite=overwrite) as tmp:
+        tuned, _ = finetune(model, tr, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+                            valid=va or None, workdir=tmp / "training", source=str(input))
+        return _finish(tuned, tmp, rejects, outdir, on_invalid, tuned.config,
+                       {"input": str(input), "base-model": base, "smiles-column": smiles_column,
+                        "epochs": epochs, "lr": lr, "on-invalid": on_invalid}, n_check)
