@@ -120,6 +120,40 @@ def finetune(model_name, input_, outdir, smiles_column, epochs, lr, batch_size,
     _report(metrics, outdir)
 
 
+@generate.command()
+@click.argument("run_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", "outdir", required=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder: agent, scores of every step, history, top molecules, "
+                   "report.html.")
+@click.option("--prior", help="Override optimize.prior (a generator file or 'prior').")
+@click.option("--steps", type=click.IntRange(min=1), help="Override optimize.steps.")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Override optimize.batch-size.")
+@click.option("--seed", type=int, help="Override optimize.seed.")
+@overwrite_option
+def optimize(run_file, outdir, prior, steps, batch_size, seed, overwrite):
+    """Goal-directed generation (REINVENT-style) from a TOML run file.
+
+    The file has an [optimize] table (prior, steps, batch-size, sigma, lr, replay, diversity)
+    and a [scoring] table of components (qed, sa_score, descriptor, similarity, required,
+    forbidden, model); unknown keys are errors. Example: pmt generate optimize run.toml -o out
+    """
+    from pmtoolkit.cli.common import startup
+    from pmtoolkit.design.optimize import load_run_file
+    from pmtoolkit.design.run import optimize_file
+
+    overrides = {k: v for k, v in (("prior", prior), ("steps", steps),
+                                   ("batch_size", batch_size), ("seed", seed)) if v is not None}
+    run = load_run_file(run_file, overrides)
+    startup(prior=run.optimize.prior, seed=run.optimize.seed)
+    result = optimize_file(run, outdir, overwrite=overwrite, run_file=str(run_file))
+    click.echo(f"mean score {result['first_mean_score']:.3f} at step 0, "
+               f"{result['last_mean_score']:.3f} at step {result['steps'] - 1}; best "
+               f"{result['best_score']:.3f} ({result['distinct_molecules']} distinct molecules)",
+               err=True)
+    click.echo(f"report written to {outdir / 'report.html'}", err=True)
+
+
 def _report(metrics: dict, outdir: Path) -> None:
     parts = [f"{k} {metrics[k]:.3f}" for k in ("train_loss", "val_loss") if k in metrics]
     s = metrics.get("samples")

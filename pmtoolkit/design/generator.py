@@ -184,6 +184,7 @@ class Samples:
     log_likelihood: np.ndarray
     finished: np.ndarray
     tokens: int  # tokens generated in all (for throughput accounting)
+    ids: np.ndarray | None = None  # (n, max_length) token ids after the start token, 0-padded
 
 
 class SmilesGenerator(TorchModel):
@@ -236,7 +237,8 @@ class SmilesGenerator(TorchModel):
         return Samples([s for p in parts for s in p.smiles],
                        np.concatenate([p.log_likelihood for p in parts]),
                        np.concatenate([p.finished for p in parts]),
-                       sum(p.tokens for p in parts))
+                       sum(p.tokens for p in parts),
+                       np.concatenate([p.ids for p in parts]))
 
     def iter_samples(self, n: int, *, temperature: float = 1.0, batch_size: int = 1024,
                      seed: int | None = None, max_length: int | None = None,
@@ -259,25 +261,28 @@ class SmilesGenerator(TorchModel):
                               enabled=show_progress):
             b = min(batch_size, n - start)
             ids, logl, done, count = self._sample_batch(b, temperature, max_length, gen)
-            yield Samples([self.vocabulary.decode(row) for row in ids], logl, done, count)
+            yield Samples([self.vocabulary.decode(row) for row in ids], logl, done, count, ids)
 
     def _weights(self):
         import torch
 
-        net = self.network.eval().cpu()
-        rnn = net.rnn
+        net = self.network
+
+        def cpu(t):  # sampling runs on the CPU whatever device the network is on
+            return t.detach().float().cpu()
+
         layers = []
         for k in range(self.config.layers):
-            w_ih = getattr(rnn, f"weight_ih_l{k}").detach()
-            w_hh = getattr(rnn, f"weight_hh_l{k}").detach()
-            b_ih = getattr(rnn, f"bias_ih_l{k}").detach()
-            b_hh = getattr(rnn, f"bias_hh_l{k}").detach()
+            w_ih = cpu(getattr(net.rnn, f"weight_ih_l{k}"))
+            w_hh = cpu(getattr(net.rnn, f"weight_hh_l{k}"))
+            b_ih = cpu(getattr(net.rnn, f"bias_ih_l{k}"))
+            b_hh = cpu(getattr(net.rnn, f"bias_hh_l{k}"))
             layers.append((w_ih.t().contiguous(), b_ih, w_hh.t().contiguous(), b_hh))
         # first layer: embedding -> input gates, for every token at once
         w_ih0, b_ih0 = layers[0][0], layers[0][1]
-        table = torch.addmm(b_ih0, net.embedding.weight.detach(), w_ih0)
-        head_w = net.head.weight.detach().t().contiguous()
-        return table, layers, head_w, net.head.bias.detach() + net.block
+        table = torch.addmm(b_ih0, cpu(net.embedding.weight), w_ih0)
+        head_w = cpu(net.head.weight).t().contiguous()
+        return table, layers, head_w, cpu(net.head.bias) + cpu(net.block)
 
     def _sample_batch(self, b: int, temperature: float, max_length: int, gen):
         import torch

@@ -213,3 +213,120 @@ def finetune_file(model: SmilesGenerator, input: str | os.PathLike, outdir: str 
         return _finish(tuned, tmp, rejects, outdir, on_invalid, tuned.config,
                        {"input": str(input), "base-model": base, "smiles-column": smiles_column,
                         "epochs": epochs, "lr": lr, "on-invalid": on_invalid}, n_check)
+
+
+# ----------------------------------------------------------------------------- optimisation
+
+def optimize_file(run, outdir: str | os.PathLike, *, overwrite: bool = False,
+                  run_file: str = "") -> dict[str, Any]:
+    """Run goal-directed optimisation and write its folder: ``agent.safetensors``,
+    ``config.json``, ``scores.csv`` (every sampled molecule of every step), ``history.csv``
+    (per step: mean score, validity, uniqueness, component means), ``top.csv`` (best distinct
+    molecules), ``score_history.png``, ``top_molecules.png`` and ``report.html``."""
+    import pandas as pd
+
+    from pmtoolkit.core.config import write_resolved
+    from pmtoolkit.core.io import TableWriter
+    from pmtoolkit.design.optimize import optimize
+    from pmtoolkit.design.scoring import ScoringFunction, describe
+
+    ScoringFunction(run.scoring)  # fail on a bad scoring table before anything is written
+    history: list[dict[str, Any]] = []
+    best: dict[str, dict[str, Any]] = {}
+    with atomic_dir(outdir, overwrite=overwrite) as tmp:
+        with TableWriter(tmp / "scores.csv") as writer:
+            def record(r):
+                frame = pd.DataFrame({"step": r.step, "smiles": r.smiles,
+                                      "canonical_smiles": [c or "" for c in r.canonical],
+                                      "score": np.round(r.total, 4),
+                                      "reward": np.round(r.reward, 4)})
+                for name, values in r.components.items():
+                    frame[name] = np.round(values, 4)
+                frame["prior_log_likelihood"] = np.round(r.prior_ll, 3)
+                frame["agent_log_likelihood"] = np.round(r.agent_ll, 3)
+                writer.write(frame)
+                valid = [c for c in r.canonical if c is not None]
+                row = {"step": r.step, "mean_score": float(np.nan_to_num(r.total).mean()),
+                       "mean_reward": float(r.reward.mean()),
+                       "valid": len(valid) / len(r.smiles),
+                       "unique": len(set(valid)) / max(1, len(valid)), "loss": r.loss,
+                       "mean_agent_log_likelihood": float(np.nanmean(r.agent_ll))}
+                for name, values in r.components.items():
+                    row[f"mean_{name}"] = float(np.nanmean(values)) if np.isfinite(
+                        values).any() else float("nan")
+                history.append(row)
+                for c, s, smi in zip(r.canonical, r.total, r.smiles):
+                    if c is not None and np.isfinite(s) and (c not in best or
+                                                             best[c]["score"] < s):
+                        best[c] = {"smiles": c, "score": float(s), "step": r.step}
+            agent = optimize(run, callback=record)
+        agent.save(tmp / "agent.safetensors")
+        write_resolved(tmp / "config.json", optimize=run.optimize, scoring=run.scoring,
+                       data={"run-file": run_file})
+        hist = pd.DataFrame(history)
+        hist.to_csv(tmp / "history.csv", index=False)
+        top = pd.DataFrame(sorted(best.values(), key=lambda d: -d["score"])[:run.optimize.top],
+                           columns=["smiles", "score", "step"])
+        top.to_csv(tmp / "top.csv", index=False)
+        _score_plot(hist, tmp / "score_history.png")
+        if len(top):
+            _molecule_grid(top.head(24), tmp / "top_molecules.png")
+        _optimize_report(hist, top, describe(ScoringFunction(run.scoring)), run,
+                         tmp / "report.html")
+    first, last = history[0], history[-1]
+    return {"steps": len(history), "first_mean_score": first["mean_score"],
+            "last_mean_score": last["mean_score"], "best_score": float(top["score"].max())
+            if len(top) else float("nan"), "distinct_molecules": len(best)}
+
+
+def _score_plot(hist, path: Path) -> None:
+    from pmtoolkit.core.plots import figure
+
+    with figure(path, size=(6.0, 3.6)) as (_, ax):
+        ax.plot(hist["step"], hist["mean_score"], color="#3867d6", lw=1.2, label="mean score")
+        if len(hist) >= 5:
+            smooth = hist["mean_score"].rolling(5, min_periods=1).mean()
+            ax.plot(hist["step"], smooth, color="#0b1f4d", lw=2, label="5-step mean")
+        ax.plot(hist["step"], hist["valid"], color="#20bf6b", lw=1, ls="--", label="valid")
+        ax.set_xlabel("step")
+        ax.set_ylabel("score / fraction")
+        ax.set_ylim(0, 1.02)
+        ax.legend(frameon=False, fontsize=8)
+
+
+def _molecule_grid(top, path: Path) -> None:
+    from rdkit import Chem
+    from rdkit.Chem import Draw
+
+    from pmtoolkit.chem._rdkit import quiet
+    from pmtoolkit.core.io import atomic_write
+
+    with quiet():
+        mols = [Chem.MolFromSmiles(s) for s in top["smiles"]]
+        image = Draw.MolsToGridImage(mols, molsPerRow=4, subImgSize=(240, 190),
+                                     legends=[f"{s:.3f}" for s in top["score"]])
+    with atomic_write(path, "wb") as fh:
+        image.save(fh, format="PNG")
+
+
+def _optimize_report(hist, top, components: str, run, path: Path) -> None:
+    from pmtoolkit.core.report import Report
+
+    first, last = hist.iloc[0], hist.iloc[-1]
+    rep = Report("Goal-directed generation",
+                 f"{len(hist)} steps of {run.optimize.batch_size} molecules from prior "
+                 f"'{run.optimize.prior}' (sigma {run.optimize.sigma:g}).")
+    s = rep.section("Scoring function")
+    for line in components.splitlines():
+        s.text(line)
+    rep.section("Progress").text(
+        f"Mean score {first['mean_score']:.3f} at the first step, {last['mean_score']:.3f} at "
+        f"the last; validity {first['valid']:.0%} -> {last['valid']:.0%}.").figure(
+        "score_history.png", "mean score of each sampled batch (invalid molecules count 0)")
+    t = rep.section("Top molecules")
+    if len(top):
+        t.figure("top_molecules.png", "best distinct molecules, with their scores")
+        t.table(top, max_rows=30)
+    else:
+        t.text("No valid molecule was scored.")
+    rep.write(path)

@@ -77,3 +77,50 @@ def test_sample_bad_input(pmt, trained, tmp_path, args, message):
     result = pmt("generate", *args)
     assert result.exit_code == 2 and message in result.stderr
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_optimize_writes_scores_history_and_report(pmt, trained, tmp_path):
+    run = tmp_path / "run.toml"
+    run.write_text(f"""
+[optimize]
+prior = "{trained / 'model.safetensors'}"
+steps = 3
+batch-size = 24
+
+[optimize.replay]
+size = 10
+
+[scoring]
+[[scoring.component]]
+type = "qed"
+[[scoring.component]]
+type = "forbidden"
+smarts = ["[N+](=O)[O-]"]
+""")
+    out = tmp_path / "opt"
+    result = pmt("generate", "optimize", run, "-o", out)
+    assert result.exit_code == 0, result.stderr
+    scores = pd.read_csv(out / "scores.csv")
+    assert len(scores) == 3 * 24 and {"qed", "forbidden", "score"} <= set(scores.columns)
+    hist = pd.read_csv(out / "history.csv")
+    assert hist["step"].tolist() == [0, 1, 2]
+    for name in ("agent.safetensors", "top.csv", "score_history.png", "report.html"):
+        assert (out / name).is_file(), name
+    assert "Top molecules" in (out / "report.html").read_text()
+
+
+@pytest.mark.parametrize("body, message", [
+    ('[optimize]\nstepz = 3\n[scoring]\n[[scoring.component]]\ntype = "qed"\n',
+     "did you mean 'steps'"),
+    ('[scoring]\n[[scoring.component]]\ntype = "qed"\nweight = "high"\n', "expected a number"),
+    ('[scoring]\naggregation = "geometric"\n', "no components"),
+    ('[scorng]\n', "did you mean 'scoring'"),
+])
+def test_optimize_bad_run_file(pmt, trained, tmp_path, body, message):
+    run = tmp_path / "bad.toml"
+    run.write_text(body)
+    out = tmp_path / "opt"
+    result = pmt("generate", "optimize", run, "-o", out, "--prior",
+                 trained / "model.safetensors")
+    assert result.exit_code == 2 and message in result.stderr
+    assert not out.exists()
