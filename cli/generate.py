@@ -154,6 +154,38 @@ def optimize(run_file, outdir, prior, steps, batch_size, seed, overwrite):
     click.echo(f"report written to {outdir / 'report.html'}", err=True)
 
 
+@generate.command()
+@click.option("-i", "--input", "input_", required=True, type=click.Path(dir_okay=False),
+              help="Samples: a table with a SMILES column, or .smi.")
+@click.option("-o", "--output", "outdir", required=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder: metrics.json, property distributions, report.html.")
+@click.option("-s", "--smiles-column", help="Default: smiles, SMILES or canonical_smiles.")
+@click.option("--train", type=click.Path(exists=True, dir_okay=False),
+              help="Training SMILES, for novelty.")
+@click.option("--test", type=click.Path(exists=True, dir_okay=False),
+              help="Reference SMILES (e.g. MOSES test), for SNN, Frag, Scaf and FCD.")
+@click.option("--reference-cache", type=click.Path(dir_okay=False),
+              help="An .npz of the --test statistics: read if it exists, else written.")
+@click.option("--no-fcd", is_flag=True, help="Skip the Fréchet ChemNet Distance.")
+@overwrite_option
+def evaluate(input_, outdir, smiles_column, train, test, reference_cache, no_fcd, overwrite):
+    """Score samples with the MOSES metrics.
+
+    validity, unique@k, novelty, IntDiv1/2, filters, SNN, Frag, Scaf, FCD; plus property
+    distributions beside the reference. Example: pmt generate evaluate -i samples.csv -o eval
+    """
+    from pmtoolkit.cli.common import startup
+    from pmtoolkit.design.run import evaluate_file
+
+    startup()
+    metrics = evaluate_file(input_, outdir, smiles_column=smiles_column, train=train,
+                            test=test, reference_cache=reference_cache, fcd=not no_fcd,
+                            overwrite=overwrite)
+    shown = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if k != "n")
+    click.echo(f"{metrics['n']} samples: {shown}", err=True)
+
+
 def _report(metrics: dict, outdir: Path) -> None:
     parts = [f"{k} {metrics[k]:.3f}" for k in ("train_loss", "val_loss") if k in metrics]
     s = metrics.get("samples")

@@ -303,8 +303,9 @@ def _molecule_grid(top, path: Path) -> None:
 
     with quiet():
         mols = [Chem.MolFromSmiles(s) for s in top["smiles"]]
+        legends = [f"{s:.3f}" for s in top["score"]] if "score" in top else None
         image = Draw.MolsToGridImage(mols, molsPerRow=4, subImgSize=(240, 190),
-                                     legends=[f"{s:.3f}" for s in top["score"]])
+                                     legends=legends)
     with atomic_write(path, "wb") as fh:
         image.save(fh, format="PNG")
 
@@ -329,4 +330,143 @@ def _optimize_report(hist, top, components: str, run, path: Path) -> None:
         t.table(top, max_rows=30)
     else:
         t.text("No valid molecule was scored.")
+    rep.write(path)
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+PROPERTIES = (("MolWt", "molecular weight"), ("MolLogP", "logP"), ("TPSA", "TPSA"),
+              ("qed", "QED"), ("sa_score", "SA score"), ("NumRotatableBonds", "rotatable bonds"))
+
+
+def molecule_properties(mols: Sequence[Any]) -> dict[str, np.ndarray]:
+    """The properties of the distribution plots, one array per property."""
+    from rdkit.Chem import Descriptors
+
+    from pmtoolkit.chem._rdkit import quiet
+    from pmtoolkit.chem.descriptors import qed, sa_score
+
+    fns = {"MolWt": Descriptors.MolWt, "MolLogP": Descriptors.MolLogP,
+           "TPSA": Descriptors.TPSA, "qed": qed, "sa_score": sa_score,
+           "NumRotatableBonds": Descriptors.NumRotatableBonds}
+    out = {}
+    with quiet():
+        for name, fn in fns.items():
+            out[name] = np.array([float(fn(m)) for m in mols])
+    return out
+
+
+def read_smiles_column(path: str | os.PathLike, column: str | None = None) -> list[str]:
+    """A SMILES column of a table or .smi file, as text (no parsing)."""
+    from pmtoolkit.core.io import read_table, require_file
+
+    p = Path(path)
+    require_file(p)
+    if p.name.endswith((".smi", ".smi.gz")):
+        from pmtoolkit.core.io import open_text
+
+        with open_text(p) as fh:
+            return [line.split()[0] if line.strip() else "" for line in fh]
+    frame = read_table(p)
+    for name in ([column] if column else []) + ["smiles", "SMILES", "canonical_smiles"]:
+        if name and name in frame.columns:
+            return frame[name].fillna("").astype(str).tolist()
+    raise BadInputError(f"'{path}' has no SMILES column",
+                        hint="name it with --smiles-column; columns: " + ", ".join(
+                            map(str, frame.columns[:10])))
+
+
+def evaluate_file(samples: str | os.PathLike, outdir: str | os.PathLike, *,
+                  smiles_column: str | None = None, train: str | os.PathLike | None = None,
+                  test: str | os.PathLike | None = None,
+                  reference_cache: str | os.PathLike | None = None, fcd: bool = True,
+                  overwrite: bool = False) -> dict[str, Any]:
+    """MOSES metrics of a file of samples (against a training set for novelty and a test
+    set for SNN/Frag/Scaf/FCD when given) and a report with property distributions."""
+    from pmtoolkit.design.metrics import Reference, canonical, generation_metrics, parse
+
+    gen = read_smiles_column(samples, smiles_column)
+    if not gen:
+        raise BadInputError(f"no samples in '{samples}'")
+    train_set = None
+    if train is not None:
+        from pmtoolkit.chem._rdkit import quiet
+
+        with quiet():
+            train_set = set(canonical([m for m in parse(read_smiles_column(train))
+                                       if m is not None]))
+    reference = None
+    test_smiles: list[str] = []
+    if test is not None:
+        test_smiles = read_smiles_column(test)
+        if reference_cache is not None and Path(reference_cache).exists():
+            reference = Reference.load(reference_cache)
+        else:
+            reference = Reference.compute(test_smiles, fcd=fcd)
+            if reference_cache is not None:
+                reference.save(reference_cache)
+    metrics = generation_metrics(gen, train=train_set, reference=reference, fcd=fcd,
+                                 ks=tuple(k for k in (1000, 10000) if k <= len(gen)) or
+                                 (len(gen),))
+    with atomic_dir(outdir, overwrite=overwrite) as tmp:
+        with atomic_write(tmp / "metrics.json") as fh:
+            json.dump({"n": len(gen), **metrics}, fh, indent=2)
+            fh.write("\n")
+        mols = [m for m in parse(gen) if m is not None]
+        ref_mols = [m for m in parse(test_smiles[:5000]) if m is not None]
+        _distribution_plot(mols[:5000], ref_mols, tmp / "property_distributions.png")
+        import pandas as pd
+
+        if mols:
+            _molecule_grid(pd.DataFrame({"smiles": canonical(mols[:24])}), tmp / "samples.png")
+        _evaluate_report(metrics, len(gen), bool(mols), tmp / "report.html")
+    return {"n": len(gen), **metrics}
+
+
+def _distribution_plot(mols, ref_mols, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from pmtoolkit.core.io import atomic_write
+
+    gen = molecule_properties(mols) if mols else {}
+    ref = molecule_properties(ref_mols) if ref_mols else {}
+    fig, axes = plt.subplots(2, 3, figsize=(10, 5.6), dpi=110)
+    for ax, (key, label) in zip(axes.flat, PROPERTIES):
+        values = [v for v in (gen.get(key), ref.get(key)) if v is not None and len(v)]
+        if values:
+            lo = min(np.nanpercentile(v, 0.5) for v in values)
+            hi = max(np.nanpercentile(v, 99.5) for v in values)
+            bins = np.linspace(lo, hi if hi > lo else lo + 1, 40)
+            if key in ref:
+                ax.hist(ref[key], bins=bins, density=True, alpha=0.45, color="#8395a7",
+                        label="reference")
+            if key in gen:
+                ax.hist(gen[key], bins=bins, density=True, histtype="step", lw=1.6,
+                        color="#3867d6", label="generated")
+        ax.set_title(label, fontsize=10)
+        ax.tick_params(labelsize=8)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+    axes.flat[0].legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    with atomic_write(path, "wb") as fh:
+        fig.savefig(fh, format="png")
+    plt.close(fig)
+
+
+def _evaluate_report(metrics: dict, n: int, any_valid: bool, path: Path) -> None:
+    import pandas as pd
+
+    from pmtoolkit.core.report import Report
+
+    rep = Report("Generated molecules", f"{n} samples, MOSES metrics.")
+    rep.section("Metrics").table(pd.DataFrame({"metric": list(metrics),
+                                               "value": list(metrics.values())}))
+    rep.section("Property distributions").figure(
+        "property_distributions.png", "generated (line) and reference (filled) molecules")
+    if any_valid:
+        rep.section("Samples").figure("samples.png", "the first valid samples")
     rep.write(path)

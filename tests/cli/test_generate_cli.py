@@ -124,3 +124,26 @@ def test_optimize_bad_run_file(pmt, trained, tmp_path, body, message):
                  trained / "model.safetensors")
     assert result.exit_code == 2 and message in result.stderr
     assert not out.exists()
+
+
+def test_evaluate_metrics_and_report(pmt, trained, tmp_path, test_data):
+    samples = tmp_path / "s.csv"
+    assert pmt("generate", "sample", "-m", trained / "model.safetensors", "-n", 200, "-o",
+               samples).exit_code == 0
+    smi = (test_data / "moses_tiny.smi").read_text().split()
+    test = tmp_path / "test.smi"
+    test.write_text("\n".join(smi[300:]) + "\n")
+    out = tmp_path / "eval"
+    result = pmt("generate", "evaluate", "-i", samples, "--train", test_data / "moses_tiny.smi",
+                 "--test", test, "--reference-cache", tmp_path / "ref.npz", "--no-fcd",
+                 "-o", out)
+    assert result.exit_code == 0, result.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n"] == 200 and 0 <= metrics["valid"] <= 1
+    assert {"novelty", "IntDiv1", "SNN", "Frag", "Scaf", "Filters"} <= set(metrics)
+    assert (tmp_path / "ref.npz").is_file() and (out / "property_distributions.png").is_file()
+    # bad input: a table without a SMILES column
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    result = pmt("generate", "evaluate", "-i", bad, "-o", tmp_path / "e2")
+    assert result.exit_code == 2 and "no SMILES column" in result.stderr
