@@ -1,4 +1,4 @@
-"""``pmt generate``: sample, train and fine-tune SMILES generators."""
+"""``pmt generate``: sample, train, fine-tune, optimise and evaluate SMILES generators."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,7 +19,7 @@ MODEL_HELP = "A generator file, or the shipped prior: prior."
 
 @click.group(name="generate")
 def generate() -> None:
-    """Sample, train and fine-tune SMILES generators."""
+    """Sample, train, fine-tune, optimise and evaluate SMILES generators."""
 
 
 @generate.command()

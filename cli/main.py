@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "property": ("pmtoolkit.cli.property:property_",
                  "Train, predict and evaluate molecular property models."),
     "generate": ("pmtoolkit.cli.generate:generate",
-                 "Sample, train and fine-tune SMILES generators."),
+                 "Sample, train, fine-tune, optimise and evaluate SMILES generators."),
     "demo": ("pmtoolkit.cli.demo:demo",
              "Run the main job on shipped defaults and write a report folder."),
     "info": ("pmtoolkit.cli.info:info",
