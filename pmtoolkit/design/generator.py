@@ -305,18 +305,21 @@ class SmilesGenerator(TorchModel):
                 for k, (w_ih, b_ih, w_hh, b_hh) in enumerate(layers):
                     gi = table.index_select(0, token) if k == 0 else torch.addmm(b_ih, x, w_ih)
                     gh = torch.addmm(b_hh, h[k], w_hh)
+                    # gi and gh are fresh tensors: the gate arithmetic runs in place
                     if lstm:
                         g = gi.add_(gh)
+                        g[:, :2 * h_size].sigmoid_()
+                        g[:, 2 * h_size:3 * h_size].tanh_()
+                        g[:, 3 * h_size:].sigmoid_()
                         i_g, f_g, c_g, o_g = g.chunk(4, dim=1)
-                        c[k] = torch.sigmoid(f_g) * c[k] + torch.sigmoid(i_g) * torch.tanh(c_g)
-                        h[k] = torch.sigmoid(o_g) * torch.tanh(c[k])
+                        c[k] = torch.addcmul(f_g * c[k], i_g, c_g)
+                        h[k] = o_g.mul_(torch.tanh(c[k]))
                     else:
-                        rz = torch.sigmoid(gi[:, :2 * h_size] + gh[:, :2 * h_size])
+                        rz = gi[:, :2 * h_size].add_(gh[:, :2 * h_size]).sigmoid_()
                         r, z = rz[:, :h_size], rz[:, h_size:]
-                        cand = torch.tanh(torch.addcmul(gi[:, 2 * h_size:], r,
-                                                        gh[:, 2 * h_size:]))
-                        # h' = (1 - z) * cand + z * h = cand + z * (h - cand)
-                        h[k] = torch.addcmul(cand, z, h[k] - cand)
+                        cand = torch.addcmul(gi[:, 2 * h_size:], r, gh[:, 2 * h_size:]).tanh_()
+                        # h' = (1 - z) * cand + z * h, i.e. lerp from cand towards h by z
+                        h[k] = cand.lerp_(h[k], z)
                     x = h[k]
                 logits = torch.addmm(head_b, x, head_w)
                 logp = torch.log_softmax(logits, dim=1)
