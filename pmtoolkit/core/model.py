@@ -126,3 +126,27 @@ def load_model(path: str | os.PathLike, *, map_location: str = "cpu") -> Model:
     if not (isinstance(cls, type) and issubclass(cls, Model)):
         raise BadInputError(f"'{path}' names {class_path!r}, which is not a pmtoolkit model")
     return cls.from_checkpoint(load_checkpoint(path, map_location=map_location))
+
+
+def load_named(name_or_path: str | os.PathLike, *, shipped_names: tuple[str, ...],
+               model_class: type[Model], what: str) -> Model:
+    """A saved model file, or a shipped model by the name users type (one of
+    ``shipped_names`` present in data/MANIFEST); anything else is a one-line error."""
+    from pathlib import Path
+
+    from pmtoolkit.core import shipped
+    from pmtoolkit.core.errors import unknown_name
+
+    p = Path(name_or_path)
+    if not p.exists():
+        names = [e.name for e in shipped.manifest("model") if e.name in shipped_names]
+        if str(name_or_path) not in names:
+            if p.suffix or os.sep in str(name_or_path):
+                raise BadInputError(f"model file '{p}' does not exist")
+            raise unknown_name(what, str(name_or_path), names)
+        p = shipped.path(str(name_or_path), "model")
+    model = load_model(p)
+    if not isinstance(model, model_class):
+        raise BadInputError(f"'{p}' is a {type(model).__name__}, not a {what}")
+    return model
+

@@ -30,22 +30,10 @@ SHIPPED_GENERATORS = ("prior",)
 
 def load_generator(name_or_path: str | os.PathLike) -> SmilesGenerator:
     """A saved generator file, or a shipped one by name (``prior``)."""
-    from pmtoolkit.core import shipped
-    from pmtoolkit.core.errors import unknown_name
-    from pmtoolkit.core.model import load_model
+    from pmtoolkit.core.model import load_named
 
-    p = Path(name_or_path)
-    if not p.exists():
-        names = [e.name for e in shipped.manifest("model") if e.name in SHIPPED_GENERATORS]
-        if str(name_or_path) not in names:
-            if p.suffix or os.sep in str(name_or_path):
-                raise BadInputError(f"model file '{p}' does not exist")
-            raise unknown_name("generator", str(name_or_path), names)
-        p = shipped.path(str(name_or_path), "model")
-    model = load_model(p)
-    if not isinstance(model, SmilesGenerator):
-        raise BadInputError(f"'{p}' is a {type(model).__name__}, not a SMILES generator")
-    return model
+    return load_named(name_or_path, shipped_names=SHIPPED_GENERATORS,
+                      model_class=SmilesGenerator, what="generator")
 
 
 def read_training_smiles(input: str | os.PathLike, *, smiles_column: str = "smiles",

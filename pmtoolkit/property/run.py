@@ -29,22 +29,10 @@ SHIPPED_MODELS = ("solubility", "lipophilicity", "bbbp", "tox21")
 
 def load_property_model(name_or_path: str | os.PathLike) -> PropertyModel:
     """A saved model file, or a shipped model by name (``solubility``, ...)."""
-    from pmtoolkit.core import shipped
-    from pmtoolkit.core.errors import unknown_name
-    from pmtoolkit.core.model import load_model
+    from pmtoolkit.core.model import load_named
 
-    p = Path(name_or_path)
-    if not p.exists():
-        names = [e.name for e in shipped.manifest("model") if e.name in SHIPPED_MODELS]
-        if str(name_or_path) not in names:
-            if p.suffix or os.sep in str(name_or_path):
-                raise BadInputError(f"model file '{p}' does not exist")
-            raise unknown_name("property model", str(name_or_path), names)
-        p = shipped.path(str(name_or_path), "model")
-    model = load_model(p)
-    if not isinstance(model, PropertyModel):
-        raise BadInputError(f"'{p}' is a {type(model).__name__}, not a property model")
-    return model
+    return load_named(name_or_path, shipped_names=SHIPPED_MODELS, model_class=PropertyModel,
+                      what="property model")
 
 
 def train_file(input: str | os.PathLike, outdir: str | os.PathLike, *, smiles_column: str,

@@ -14,7 +14,6 @@ TINY = ["--hidden-size", "24", "--embedding-size", "8", "--layers", "2", "--epoc
 def trained(tmp_path_factory):
     """A tiny generator trained through the CLI (shared by the tests below)."""
     from click.testing import CliRunner
-
     from pmtoolkit.cli.main import cli
 
     out = tmp_path_factory.mktemp("gen") / "run"
