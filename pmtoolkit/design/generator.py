@@ -299,6 +299,7 @@ class SmilesGenerator(TorchModel):
             c = [torch.zeros(b, h_size) for _ in layers] if lstm else None
             active = torch.arange(b)
             token = torch.full((b,), vocab.bos, dtype=torch.long)
+            all_alive, alive = True, None  # alive: bool mask over the rows of the batch
             count = 0
             for t in range(max_length - 1):
                 x = None
@@ -326,21 +327,36 @@ class SmilesGenerator(TorchModel):
                 probs = torch.softmax(logits / temperature, dim=1) if temperature != 1.0 \
                     else logp.exp()
                 token = torch.multinomial(probs, 1, generator=gen).squeeze(1)
-                loglik.index_add_(0, active, logp.gather(1, token.unsqueeze(1)).squeeze(1)
-                                  .double())
+                step_ll = logp.gather(1, token.unsqueeze(1)).squeeze(1).double()
+                tok = token.numpy()
                 rows = active.numpy()
-                out[rows, t] = token.numpy()
-                count += len(rows)
-                ended = token == vocab.eos
-                if bool(ended.any()):
-                    finished[rows[ended.numpy()]] = True
-                    keep = ~ended
-                    active, token = active[keep], token[keep]
-                    h = [s[keep] for s in h]
-                    if lstm:
-                        c = [s[keep] for s in c]
-                    if not len(active):
+                if all_alive:
+                    out[rows, t] = tok
+                    loglik.index_add_(0, active, step_ll)
+                    count += len(rows)
+                    ended = tok == vocab.eos
+                else:
+                    out[rows[alive], t] = tok[alive]
+                    loglik.index_add_(0, active[torch.from_numpy(alive)],
+                                      step_ll[torch.from_numpy(alive)])
+                    count += int(alive.sum())
+                    ended = alive & (tok == vocab.eos)
+                if ended.any():
+                    finished[rows[ended]] = True
+                    alive = ~ended if all_alive else alive & ~ended
+                    all_alive = False
+                    n_alive = int(alive.sum())
+                    if n_alive == 0:
                         break
+                    # finished sequences leave the batch once they are an eighth of it; until
+                    # then they ride along (cheaper than copying the states every step)
+                    if 8 * (len(rows) - n_alive) >= len(rows):
+                        keep = torch.from_numpy(alive)
+                        active, token = active[keep], token[keep]
+                        h = [s[keep] for s in h]
+                        if lstm:
+                            c = [s[keep] for s in c]
+                        all_alive = True
         return out, loglik.numpy(), finished, count
 
     # -- scoring -------------------------------------------------------------------------
