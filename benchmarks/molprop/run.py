@@ -203,6 +203,13 @@ def write_docs(summary: list[dict], rows: list[dict], throughput: dict | None, a
             sd = f" ± {s['sd']:.3f}" if s["n_seeds"] > 1 else ""
             lines.append(f"| {ds} | {s['metric']} {arrow} | {s['model']} | {s['n_seeds']} | "
                          f"{s['mean']:.3f}{sd} | {s['seconds']:.1f} | {ratio} |")
+    lines += ["", "Models: *chemprop* — `chemprop train` with its defaults (D-MPNN, hidden 300, "
+              "depth 3, batch 64); *pmtoolkit dmpnn* — our D-MPNN at chemprop's size; "
+              "*pmtoolkit dmpnn-h200* — the same network with hidden size 200 "
+              "(`--hidden-size 200`: 0.44x the message-passing FLOPs); *pmtoolkit forest* — "
+              "500 trees on ECFP4 counts + RDKit descriptors; *deepchem MLP* — deepchem's "
+              "MultitaskRegressor/Classifier on ECFP4 bits.", ""]
+    lines += verdict(summary)
     if throughput:
         lines += ["", "## Graph featurisation throughput", "",
                   f"SMILES to model-ready graphs, Lipophilicity ({throughput['n']} molecules), "
@@ -221,6 +228,31 @@ def write_docs(summary: list[dict], rows: list[dict], throughput: dict | None, a
     lines += ["", "![test metric by dataset and model](molprop.png)", ""]
     (DOCS / "molprop.md").write_text("\n".join(lines))
     _plot(summary, DOCS / "molprop.png")
+
+
+def verdict(summary: list[dict]) -> list[str]:
+    """Per dataset: the pmtoolkit models whose mean is within one chemprop sd of chemprop's
+    mean or better, at no more than half of chemprop's train time."""
+    out = ["## Target: within one sd of chemprop or better, at ≤ 0.5x its train time", "",
+           "| dataset | pmtoolkit models that meet it | best of them (mean, time ×) |",
+           "|---|---|---|"]
+    for ds in dict.fromkeys(s["dataset"] for s in summary):
+        items = [s for s in summary if s["dataset"] == ds]
+        anchor = next((s for s in items if s["model"].startswith("chemprop")), None)
+        if anchor is None:
+            continue
+        better = (lambda m: m <= anchor["mean"] + anchor["sd"]) if anchor["metric"] == "rmse" \
+            else (lambda m: m >= anchor["mean"] - anchor["sd"])
+        ok = [s for s in items if s["model"].startswith("pmtoolkit") and better(s["mean"])
+              and s["seconds"] <= 0.5 * anchor["seconds"]]
+        if ok:
+            key = (lambda s: s["mean"]) if anchor["metric"] == "rmse" else (lambda s: -s["mean"])
+            best = min(ok, key=key)
+            out.append(f"| {ds} | {', '.join(s['model'] for s in ok)} | {best['model']} "
+                       f"({best['mean']:.3f}, {best['seconds'] / anchor['seconds']:.2f}) |")
+        else:
+            out.append(f"| {ds} | none | – |")
+    return out
 
 
 def _plot(summary: list[dict], path: Path) -> None:

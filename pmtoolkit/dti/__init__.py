@@ -1,0 +1,12 @@
+"""Drug–target interaction: pair data (DAVIS, KIBA, tables of pairs), protein encoders, pair
+models in the DeepDTA and GraphDTA families, cold splits and virtual screening."""
+from __future__ import annotations
+
+from pmtoolkit._lazy import lazy_exports
+
+_EXPORTS = {
+    "PairData": "data", "Benchmark": "data", "load_benchmark": "data", "read_pairs": "data",
+    "read_fasta": "data", "check_sequence": "data",
+}
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)
