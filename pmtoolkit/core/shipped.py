@@ -15,7 +15,7 @@ from pathlib import Path
 from pmtoolkit.core.errors import MissingResourceError, unknown_name
 
 MANIFEST_COLUMNS = ("name", "kind", "path", "bytes", "sha256", "source", "licence", "description")
-KINDS = ("dataset", "model")
+KINDS = ("dataset", "model", "config")
 _verified: dict[tuple[str, int, int], str] = {}
 
 
