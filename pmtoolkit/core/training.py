@@ -147,7 +147,7 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=r".*`validation_step` but have no `val_dataloader`")
 
 
-def _write_history(path: Path, rows: list[dict[str, float]]) -> None:
+def write_history(path: Path, rows: list[dict[str, float]]) -> None:
     """Every epoch's metrics in one CSV, across resumed runs."""
     import csv
 
@@ -229,6 +229,6 @@ def fit(module, train_dataloaders, val_dataloaders=None, *, config: TrainConfig 
                         config.monitor)
     stopped = bool(getattr(trainer, "early_stopping_callback", None)
                    and trainer.early_stopping_callback.stopped_epoch > 0)
-    _write_history(workdir / "history.csv", history.rows)
+    write_history(workdir / "history.csv", history.rows)
     return FitResult(workdir=workdir, epochs_run=trainer.current_epoch, best_epoch=best_epoch,
                      best_score=best_score, stopped_early=stopped, history=history.rows)

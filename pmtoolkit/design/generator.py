@@ -453,40 +453,48 @@ def _fingerprint(data: TokenData) -> str:
     return sha256_rows(data.smiles)
 
 
-def fit(smiles: Sequence[str], config: GeneratorConfig | None = None, *,
-        valid: Sequence[str] | None = None, vocabulary: Vocabulary | None = None,
+def _encoded(smiles: Sequence[str] | TokenData | None, vocabulary: Vocabulary,
+             max_length: int, source: str = "") -> tuple[TokenData | None, Rejects]:
+    """``smiles`` as TokenData (already-encoded data passes through unchanged)."""
+    if smiles is None or isinstance(smiles, TokenData):
+        return smiles, Rejects(source=source, item_name="smiles")
+    return encode_smiles(smiles, vocabulary, max_length=max_length, source=source)
+
+
+def fit(smiles: Sequence[str] | TokenData, config: GeneratorConfig | None = None, *,
+        valid: Sequence[str] | TokenData | None = None, vocabulary: Vocabulary | None = None,
         workdir: str | os.PathLike | None = None, source: str = ""
         ) -> tuple[SmilesGenerator, Rejects]:
-    """Train a generator from scratch on ``smiles``; the vocabulary is built from them unless
-    given. Returns the model and the SMILES that could not be used (with reasons)."""
+    """Train a generator from scratch on ``smiles`` (or data :func:`encode_smiles` made with
+    ``vocabulary``); the vocabulary is built from them unless given. Returns the model and the
+    SMILES that could not be used (with reasons)."""
     config = config or GeneratorConfig()
-    vocabulary = vocabulary or Vocabulary.build(smiles)
-    train, rejects = encode_smiles(smiles, vocabulary, max_length=config.max_length,
-                                   source=source)
-    val = None
-    if valid is not None:
-        val, _ = encode_smiles(valid, vocabulary, max_length=config.max_length)
+    if vocabulary is None:
+        if isinstance(smiles, TokenData):
+            raise ValueError("encoded training data needs the vocabulary it was encoded with")
+        vocabulary = Vocabulary.build(smiles)
+    train, rejects = _encoded(smiles, vocabulary, config.max_length, source)
+    val, _ = _encoded(valid, vocabulary, config.max_length)
     model = SmilesGenerator(config, vocabulary)
     return _train(model, train, val, config, Path(workdir) if workdir else None), rejects
 
 
-def finetune(model: SmilesGenerator, smiles: Sequence[str], *, epochs: int = 10,
+def finetune(model: SmilesGenerator, smiles: Sequence[str] | TokenData, *, epochs: int = 10,
              lr: float = 1e-4, batch_size: int | None = None, seed: int | None = None,
-             valid: Sequence[str] | None = None, workdir: str | os.PathLike | None = None,
-             source: str = "") -> tuple[SmilesGenerator, Rejects]:
-    """Transfer learning: continue training ``model`` (a copy) on a focused set of SMILES.
-    Its vocabulary is kept, so a SMILES with a token it lacks is a reject, not a crash."""
+             valid: Sequence[str] | TokenData | None = None,
+             workdir: str | os.PathLike | None = None, source: str = ""
+             ) -> tuple[SmilesGenerator, Rejects]:
+    """Transfer learning: continue training ``model`` (a copy) on a focused set of SMILES (or
+    data encoded with its vocabulary). The vocabulary is kept, so a SMILES with a token it
+    lacks is a reject, not a crash."""
     import copy
     from dataclasses import replace
 
     config = replace(model.config, epochs=epochs, lr=lr,
                      batch_size=batch_size or model.config.batch_size,
                      seed=model.config.seed if seed is None else seed)
-    data, rejects = encode_smiles(smiles, model.vocabulary, max_length=config.max_length,
-                                  source=source)
-    val = None
-    if valid is not None:
-        val, _ = encode_smiles(valid, model.vocabulary, max_length=config.max_length)
+    data, rejects = _encoded(smiles, model.vocabulary, config.max_length, source)
+    val, _ = _encoded(valid, model.vocabulary, config.max_length)
     tuned = SmilesGenerator(config, model.vocabulary, copy.deepcopy(model.network))
     tuned = _train(tuned, data, val, config, Path(workdir) if workdir else None)
     tuned.metadata["finetuned_from"] = model.metadata.get("uuid")

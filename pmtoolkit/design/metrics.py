@@ -262,12 +262,14 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
 
 def generation_metrics(samples: Sequence[str], *, train: set[str] | None = None,
                        reference: Reference | None = None, ks: Sequence[int] = (1000, 10000),
-                       fcd: bool = True) -> dict[str, float]:
+                       fcd: bool = True, mols: Sequence[Any] | None = None
+                       ) -> dict[str, float]:
     """MOSES metrics of ``samples``. ``train``: canonical training SMILES (for novelty);
-    ``reference``: test-set statistics (for SNN, Frag, Scaf, FCD)."""
+    ``reference``: test-set statistics (for SNN, Frag, Scaf, FCD); ``mols``: the samples
+    already parsed with :func:`parse` (None where invalid)."""
     from pmtoolkit.chem._rdkit import quiet
 
-    mols_all = parse(samples)
+    mols_all = parse(samples) if mols is None else mols
     mols = [m for m in mols_all if m is not None]
     out: dict[str, float] = {"valid": len(mols) / max(1, len(samples))}
     canon = canonical(mols)

@@ -39,27 +39,27 @@ def load_generator(name_or_path: str | os.PathLike) -> SmilesGenerator:
 def read_training_smiles(input: str | os.PathLike, *, smiles_column: str = "smiles",
                          fmt: str | None = None) -> tuple[list[str], list[int], Rejects]:
     """The SMILES of a file as written (not canonicalised), with their line numbers; those
-    RDKit cannot parse are rejects (a generator should not learn invalid SMILES)."""
-    from pmtoolkit.chem.molecules import read_molecules
+    RDKit cannot parse are rejects (a generator should not learn invalid SMILES). Streamed:
+    the parsed molecules are not kept."""
+    from pmtoolkit.chem.molecules import iter_molecules
 
-    table = read_molecules(input, smiles_column=smiles_column, fmt=fmt)
-    smiles = [m.smiles for m in table.valid]
-    lines = [m.line for m in table.valid]
-    return smiles, lines, table.rejects
+    smiles: list[str] = []
+    lines: list[int] = []
+    rejects = Rejects(source=str(input), item_name="smiles")
+    for chunk in iter_molecules(input, smiles_column=smiles_column, fmt=fmt):
+        for m in chunk.valid:
+            smiles.append(m.smiles)
+            lines.append(m.line)
+        rejects.extend(chunk.rejects)
+    return smiles, lines, rejects
 
 
 def sample_summary(smiles: Sequence[str]) -> dict[str, float]:
     """Validity (RDKit parses it) and uniqueness (distinct canonical SMILES among the valid)."""
-    from pmtoolkit.chem.molecules import parse_smiles
-    from pmtoolkit.chem.standardize import canonical_smiles
+    from pmtoolkit.design.metrics import canonical, parse
 
-    canon = []
-    for s in smiles:
-        mol, _ = parse_smiles(s) if s else (None, "")
-        if mol is not None:
-            canon.append(canonical_smiles(mol))
-    n = max(1, len(smiles))
-    return {"n": len(smiles), "validity": len(canon) / n,
+    canon = canonical([m for m in parse(smiles) if m is not None])
+    return {"n": len(smiles), "validity": len(canon) / max(1, len(smiles)),
             "uniqueness": len(set(canon)) / max(1, len(canon))}
 
 
@@ -97,21 +97,19 @@ def sample_file(model: SmilesGenerator, output: str | os.PathLike, *, n: int,
             "tokens": tokens}
 
 
-def _split_valid(smiles: list[str], lines: list[int], fraction: float, seed: int):
+def _split_valid(data, fraction: float, seed: int):
+    """A seeded random (train, validation) split of encoded data."""
     if not 0 <= fraction < 1:
         raise BadInputError("--valid-fraction must be at least 0 and below 1")
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(smiles))
-    n_val = int(round(fraction * len(smiles))) if len(smiles) >= 20 else 0
-    val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
-    return ([smiles[i] for i in train], [lines[i] for i in train],
-            [smiles[i] for i in val], [lines[i] for i in val])
+    order = np.random.default_rng(seed).permutation(len(data))
+    n_val = int(round(fraction * len(data))) if len(data) >= 20 else 0
+    return data.subset(np.sort(order[n_val:])), data.subset(np.sort(order[:n_val]))
 
 
 def _finish(model: SmilesGenerator, tmp: Path, rejects: Rejects, outdir, on_invalid: OnInvalid,
             config: GeneratorConfig, data: dict, n_check: int) -> dict[str, Any]:
     from pmtoolkit.core.config import write_resolved
-    from pmtoolkit.core.training import _write_history
+    from pmtoolkit.core.training import write_history
 
     history = model.metadata.get("history", [])
     samples = model.sample(n_check, seed=config.seed) if n_check else None
@@ -129,7 +127,7 @@ def _finish(model: SmilesGenerator, tmp: Path, rejects: Rejects, outdir, on_inva
         json.dump(metrics, fh, indent=2)
         fh.write("\n")
     if history:
-        _write_history(tmp / "history.csv", history)
+        write_history(tmp / "history.csv", history)
     if samples is not None:
         import pandas as pd
 
@@ -152,21 +150,18 @@ def train_file(input: str | os.PathLike, outdir: str | os.PathLike, *,
         rejects.raise_first()
     vocabulary = Vocabulary.build(smiles)
     # too long or untokenisable SMILES are rejects too (with their input line)
-    _, token_rejects = encode_smiles(smiles, vocabulary, max_length=config.max_length,
-                                     source=str(input), lines=lines)
+    data, token_rejects = encode_smiles(smiles, vocabulary, max_length=config.max_length,
+                                        source=str(input), lines=lines)
     if token_rejects and on_invalid == "error":
         token_rejects.raise_first()
     rejects.extend(token_rejects)
-    bad = {r.line for r in token_rejects}
-    kept = [(s, ln) for s, ln in zip(smiles, lines) if ln not in bad]
-    if len(kept) < 10:
-        raise BadInputError(f"only {len(kept)} usable SMILES in '{input}'; need at least 10")
-    tr, tr_lines, va, _ = _split_valid([s for s, _ in kept], [ln for _, ln in kept],
-                                       valid_fraction, config.seed)
-    log.info("%d SMILES: %d train, %d validation; vocabulary of %d tokens", len(kept),
+    if len(data) < 10:
+        raise BadInputError(f"only {len(data)} usable SMILES in '{input}'; need at least 10")
+    tr, va = _split_valid(data, valid_fraction, config.seed)
+    log.info("%d SMILES: %d train, %d validation; vocabulary of %d tokens", len(data),
              len(tr), len(va), len(vocabulary))
     with atomic_dir(outdir, overwrite=overwrite) as tmp:
-        model, _ = fit(tr, config, valid=va or None, vocabulary=vocabulary,
+        model, _ = fit(tr, config, valid=va if len(va) else None, vocabulary=vocabulary,
                        workdir=tmp / "training", source=str(input))
         return _finish(model, tmp, rejects, outdir, on_invalid, config,
                        {"input": str(input), "smiles-column": smiles_column,
@@ -183,21 +178,19 @@ def finetune_file(model: SmilesGenerator, input: str | os.PathLike, outdir: str 
     from pmtoolkit.design.generator import encode_smiles, finetune
 
     smiles, lines, rejects = read_training_smiles(input, smiles_column=smiles_column, fmt=fmt)
-    _, token_rejects = encode_smiles(smiles, model.vocabulary,
-                                     max_length=model.config.max_length, source=str(input),
-                                     lines=lines)
+    data, token_rejects = encode_smiles(smiles, model.vocabulary,
+                                        max_length=model.config.max_length, source=str(input),
+                                        lines=lines)
     rejects.extend(token_rejects)
     if rejects and on_invalid == "error":
         rejects.raise_first()
-    bad = {r.line for r in token_rejects}
-    kept = [(s, ln) for s, ln in zip(smiles, lines) if ln not in bad]
-    if not kept:
+    if not len(data):
         raise BadInputError(f"no usable SMILES in '{input}'")
-    tr, _, va, _ = _split_valid([s for s, _ in kept], [ln for _, ln in kept], valid_fraction,
-                                seed)
+    tr, va = _split_valid(data, valid_fraction, seed)
     with atomic_dir(outdir, overwrite=overwrite) as tmp:
         tuned, _ = finetune(model, tr, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
-                            valid=va or None, workdir=tmp / "training", source=str(input))
+                            valid=va if len(va) else None, workdir=tmp / "training",
+                            source=str(input))
         return _finish(tuned, tmp, rejects, outdir, on_invalid, tuned.config,
                        {"input": str(input), "base-model": base, "smiles-column": smiles_column,
                         "epochs": epochs, "lr": lr, "on-invalid": on_invalid}, n_check)
@@ -393,14 +386,16 @@ def evaluate_file(samples: str | os.PathLike, outdir: str | os.PathLike, *,
             reference = Reference.compute(test_smiles, fcd=fcd)
             if reference_cache is not None:
                 reference.save(reference_cache)
+    parsed = parse(gen)
     metrics = generation_metrics(gen, train=train_set, reference=reference, fcd=fcd,
+                                 mols=parsed,
                                  ks=tuple(k for k in (1000, 10000) if k <= len(gen)) or
                                  (len(gen),))
     with atomic_dir(outdir, overwrite=overwrite) as tmp:
         with atomic_write(tmp / "metrics.json") as fh:
             json.dump({"n": len(gen), **metrics}, fh, indent=2)
             fh.write("\n")
-        mols = [m for m in parse(gen) if m is not None]
+        mols = [m for m in parsed if m is not None]
         ref_mols = [m for m in parse(test_smiles[:5000]) if m is not None]
         _distribution_plot(mols[:5000], ref_mols, tmp / "property_distributions.png")
         import pandas as pd

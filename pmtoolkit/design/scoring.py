@@ -105,13 +105,21 @@ class Component:
         self.name = spec.name or spec.type
 
     def raw(self, mols: Sequence[Any]) -> np.ndarray:
+        """Values aligned with ``mols``: NaN for None, the rest from :meth:`batch`."""
+        out = np.full(len(mols), np.nan)
+        idx = [i for i, m in enumerate(mols) if m is not None]
+        if idx:
+            out[idx] = self.batch([mols[i] for i in idx])
+        return out
+
+    def batch(self, mols: list[Any]) -> np.ndarray:
+        """Values of valid molecules; by default :meth:`one` each, NaN where it fails."""
         out = np.full(len(mols), np.nan)
         for i, m in enumerate(mols):
-            if m is not None:
-                try:
-                    out[i] = self.one(m)
-                except Exception:  # a molecule RDKit cannot describe scores NaN  # noqa: BLE001
-                    out[i] = np.nan
+            try:
+                out[i] = self.one(m)
+            except Exception:  # a molecule RDKit cannot describe scores NaN  # noqa: BLE001
+                out[i] = np.nan
         return out
 
     def one(self, mol: Any) -> float:
@@ -184,16 +192,12 @@ class Similarity(Component):
         gen = G.GetMorganGenerator(radius=2, fpSize=2048)
         return np.array([gen.GetFingerprintAsNumPy(m) for m in mols], dtype=np.float32)
 
-    def raw(self, mols):
-        out = np.full(len(mols), np.nan)
-        idx = [i for i, m in enumerate(mols) if m is not None]
-        if idx:
-            fp = self._fps([mols[i] for i in idx])
-            inter = fp @ self.ref.T
-            union = fp.sum(1)[:, None] + self.ref.sum(1)[None, :] - inter
-            t = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
-            out[idx] = t.max(axis=1) if self.spec.aggregate == "max" else t.mean(axis=1)
-        return out
+    def batch(self, mols):
+        fp = self._fps(mols)
+        inter = fp @ self.ref.T
+        union = fp.sum(1)[:, None] + self.ref.sum(1)[None, :] - inter
+        t = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+        return t.max(axis=1) if self.spec.aggregate == "max" else t.mean(axis=1)
 
 
 class _Substructure(Component):
@@ -246,16 +250,11 @@ class PropertyModelComponent(Component):
         self.column = f"{target}_pred"
         self.name = spec.name or f"{spec.model}:{target}"
 
-    def raw(self, mols):
+    def batch(self, mols):
         from rdkit import Chem
 
-        out = np.full(len(mols), np.nan)
-        idx = [i for i, m in enumerate(mols) if m is not None]
-        if idx:
-            smiles = [Chem.MolToSmiles(mols[i]) for i in idx]
-            pred = self.model.predict(smiles, mols=[mols[i] for i in idx]).frame
-            out[idx] = pred[self.column].to_numpy(dtype=np.float64)
-        return out
+        pred = self.model.predict([Chem.MolToSmiles(m) for m in mols], mols=mols).frame
+        return pred[self.column].to_numpy(dtype=np.float64)
 
 
 COMPONENTS: dict[str, type[Component]] = {

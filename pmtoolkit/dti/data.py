@@ -122,8 +122,7 @@ def load_benchmark(path: str | os.PathLike, *, name: str | None = None,
         raise BadInputError(f"{name}: affinity matrix {y.shape} does not match "
                             f"{len(ligands)} ligands x {len(proteins)} proteins")
     rows, cols = np.where(~np.isnan(y))  # row-major: the order the fold indices refer to
-    data = PairData(list(ligands.values()), [check_sequence(s)[0] or s for s in
-                                             proteins.values()],
+    data = PairData(list(ligands.values()), list(proteins.values()),
                     rows.astype(np.int64), cols.astype(np.int64),
                     y[rows, cols].astype(np.float32), list(ligands), list(proteins))
     folds = root / "folds"
