@@ -5,14 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+TREE_ARCHITECTURES = ("forest", "boost")
+
+
 @dataclass
 class PropertyConfig:
     """Hyper-parameters of a property model; defaults follow chemprop v2 where it has one."""
 
     task: Literal["regression", "classification"] = field(default="regression", metadata={
         "help": "regression, or binary classification (one or more 0/1 targets)"})
-    architecture: Literal["dmpnn", "gine", "attentivefp", "forest"] = field(
-        default="dmpnn", metadata={"help": "model family"})
+    architecture: Literal["dmpnn", "gine", "attentivefp", "forest", "boost"] = field(
+        default="dmpnn", metadata={"help": "model family: dmpnn, gine, attentivefp (graph "
+                                           "networks), forest or boost (trees)"})
     hidden_size: int = field(default=300, metadata={"help": "message-passing hidden size"})
     depth: int = field(default=3, metadata={"help": "message-passing steps"})
     dropout: float = field(default=0.0, metadata={"help": "dropout probability"})
@@ -31,8 +35,12 @@ class PropertyConfig:
         "help": "linear warm-up from lr/10 to lr, then exponential decay to lr/10"})
     ensemble_size: int = field(default=1, metadata={
         "help": "independently seeded models; their spread is the uncertainty"})
-    n_estimators: int = field(default=500, metadata={"help": "trees per forest (forest)"})
-    min_samples_leaf: int = field(default=1, metadata={"help": "forest leaf size (forest)"})
+    n_estimators: int = field(default=500, metadata={
+        "help": "trees per forest, or boosting rounds (forest, boost)"})
+    min_samples_leaf: int = field(default=0, metadata={
+        "help": "fewest training molecules per leaf; 0: 1 for forest, 20 for boost"})
+    boost_lr: float = field(default=0.05, metadata={
+        "help": "learning rate (shrinkage) of gradient boosting (boost)"})
     seed: int = field(default=0, metadata={"help": "model seed"})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
 

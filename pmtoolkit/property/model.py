@@ -5,7 +5,8 @@ row for row with the input (NaN and a reject reason for an invalid SMILES);
 ``evaluate(model, data)`` returns metrics; ``model.save(path)`` / ``load_model(path)``.
 
 Architectures: ``dmpnn`` (default), ``gine``, ``attentivefp`` (graph networks trained with
-Lightning) and ``forest`` (random forest on ECFP counts + RDKit descriptors). Regression or
+Lightning), ``forest`` (random forest on ECFP counts + RDKit descriptors) and ``boost``
+(gradient-boosted trees on RDKit descriptors). Regression or
 binary classification, one or many targets (missing labels are masked), optional RDKit
 descriptors appended to the learned representation, and ensembles whose spread is reported as
 an uncertainty column.
@@ -28,7 +29,7 @@ from pmtoolkit.core.config import from_mapping
 from pmtoolkit.core.errors import BadInputError
 from pmtoolkit.core.io import Rejects
 from pmtoolkit.core.model import Model
-from pmtoolkit.property.config import PropertyConfig
+from pmtoolkit.property.config import TREE_ARCHITECTURES, PropertyConfig
 from pmtoolkit.property.data import PropertyData, from_arrays
 
 log = logging.getLogger(__name__)
@@ -85,20 +86,19 @@ class PropertyModel(Model):
         return len(self.target_names)
 
     @property
-    def is_forest(self) -> bool:
-        return self.config.architecture == "forest"
+    def is_trees(self) -> bool:
+        return self.config.architecture in TREE_ARCHITECTURES
 
     # -- prediction --------------------------------------------------------------------
     def _member_predictions(self, data: PropertyData, batch_size: int = 256) -> np.ndarray:
         """(members, n, tasks) in target units (probabilities for classification)."""
-        if self.is_forest:
-            from pmtoolkit.property.forest import forest_features
+        if self.is_trees:
+            from pmtoolkit.property.forest import tree_features
 
-            X = forest_features(data.mols())
+            X = tree_features(data.mols(), self.config.architecture)
             X = np.where(np.isnan(X), self.x_scaler.mean, X)  # impute with the training mean
-            out = np.stack([np.stack([f.predict_trees(X) for f in member], axis=-1)
-                            for member in self.members])  # (members, trees, n, tasks)
-            return out.mean(axis=1)
+            return np.stack([np.stack([f.predict(X) for f in member], axis=-1)
+                             for member in self.members])  # (members, n, tasks)
         import torch
 
         from pmtoolkit.chem.featurizer import collate
@@ -157,7 +157,7 @@ class PropertyModel(Model):
 
         tensors: dict[str, Any] = {}
         for i, member in enumerate(self.members):
-            if self.is_forest:
+            if self.is_trees:
                 for t, forest in enumerate(member):
                     tensors.update(forest.tensors(f"member{i}.task{t}"))
             else:
@@ -177,7 +177,7 @@ class PropertyModel(Model):
                 "n_extra": self._n_extra()}
 
     def _n_extra(self) -> int:
-        if self.is_forest or self.config.features == "none" or self.x_scaler is None:
+        if self.is_trees or self.config.features == "none" or self.x_scaler is None:
             return 0
         return int(len(self.x_scaler.mean))
 
@@ -188,7 +188,8 @@ class PropertyModel(Model):
 
         config = from_mapping(PropertyConfig, checkpoint.config, source="saved model config")
         extra = checkpoint.metadata.get("extra", {})
-        if extra.get("featurizer") != FEATURIZER_VERSION and config.architecture != "forest":
+        if (extra.get("featurizer") != FEATURIZER_VERSION
+                and config.architecture not in TREE_ARCHITECTURES):
             raise BadInputError(f"model uses featurizer {extra.get('featurizer')!r}; this "
                                 f"pmtoolkit has {FEATURIZER_VERSION!r}", hint="upgrade pmtoolkit")
         t = checkpoint.tensors
@@ -199,7 +200,7 @@ class PropertyModel(Model):
         names = extra["target_names"]
         members = []
         for i in range(extra["n_members"]):
-            if config.architecture == "forest":
+            if config.architecture in TREE_ARCHITECTURES:
                 members.append([FlatForest.from_tensors(t, f"member{i}.task{k}")
                                 for k in range(len(names))])
             else:
@@ -252,8 +253,8 @@ def fit(train: PropertyData, valid: PropertyData | None = None,
     """Train a property model (an ensemble when ``config.ensemble_size > 1``)."""
     config = config or PropertyConfig()
     _check(config, train)
-    if config.architecture == "forest":
-        model = _fit_forest(train, config)
+    if config.architecture in TREE_ARCHITECTURES:
+        model = _fit_trees(train, config)
     else:
         with tempfile.TemporaryDirectory(prefix="pmt-train-") as tmp:
             model = _fit_gnn(train, valid, config, Path(workdir) if workdir else Path(tmp))
@@ -263,23 +264,32 @@ def fit(train: PropertyData, valid: PropertyData | None = None,
     return model
 
 
-def _fit_forest(train: PropertyData, config: PropertyConfig) -> PropertyModel:
-    from pmtoolkit.property.forest import fit_forest, forest_features
+def _fit_trees(train: PropertyData, config: PropertyConfig) -> PropertyModel:
+    from pmtoolkit.property.forest import fit_boosting, fit_forest, tree_features
 
-    X = forest_features(train.mols())
+    X = tree_features(train.mols(), config.architecture)
     x_scaler = _Scaler.fit(X)  # only its mean is used: to impute NaN descriptors
     X = np.where(np.isnan(X), x_scaler.mean, X)
+    classification = config.task == "classification"
     members = []
     for i in range(config.ensemble_size):
         member = []
         for t in range(train.y.shape[1]):
             rows = ~np.isnan(train.y[:, t])
-            member.append(fit_forest(X[rows], train.y[rows, t],
-                                     classification=config.task == "classification",
-                                     n_estimators=config.n_estimators,
-                                     min_samples_leaf=config.min_samples_leaf,
-                                     max_features=0.33 if config.task == "regression" else "sqrt",
-                                     seed=config.seed + i))
+            if config.architecture == "boost":
+                member.append(fit_boosting(X[rows], train.y[rows, t],
+                                           classification=classification,
+                                           n_estimators=config.n_estimators,
+                                           learning_rate=config.boost_lr,
+                                           min_samples_leaf=config.min_samples_leaf or 20,
+                                           seed=config.seed + i))
+            else:
+                member.append(fit_forest(X[rows], train.y[rows, t],
+                                         classification=classification,
+                                         n_estimators=config.n_estimators,
+                                         min_samples_leaf=config.min_samples_leaf or 1,
+                                         max_features=0.33 if not classification else "sqrt",
+                                         seed=config.seed + i))
         members.append(member)
     return PropertyModel(config, train.target_names, members=members, x_scaler=x_scaler)
 
