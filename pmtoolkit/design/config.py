@@ -18,6 +18,9 @@ class GeneratorConfig:
         "help": "longest sequence in tokens, start and end included; longer SMILES are "
                 "rejected in training and cut off in sampling"})
     epochs: int = field(default=10, metadata={"help": "training epochs"})
+    epoch_size: int = field(default=0, metadata={
+        "help": "SMILES per epoch, a slice of each pass over the data (0: all of them); "
+                "big sets are validated and checkpointed more often"})
     batch_size: int = field(default=128, metadata={"help": "SMILES per training batch"})
     lr: float = field(default=1e-3, metadata={
         "help": "learning rate (cosine decay to a tenth of it over the run)"})

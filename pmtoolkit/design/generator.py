@@ -116,25 +116,49 @@ def _bucket_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generat
 
 
 class _BucketSampler:
-    """A batch sampler for ``DataLoader``: a new bucketed order every epoch, seeded."""
+    """A batch sampler for ``DataLoader``: a new bucketed order every epoch, seeded.
 
-    def __init__(self, lengths: np.ndarray, batch_size: int, seed: int, shuffle: bool = True):
+    ``epoch_size`` (0: all rows) makes an epoch a slice of the data: each pass over the data is
+    a fresh seeded permutation cut into ``ceil(n / epoch_size)`` near-equal epochs, so a large
+    set is checkpointed and validated every ``epoch_size`` SMILES and a resumed run (Lightning
+    calls :meth:`set_epoch`) continues with the rows it had not yet seen in that pass."""
+
+    def __init__(self, lengths: np.ndarray, batch_size: int, seed: int, shuffle: bool = True,
+                 epoch_size: int = 0):
         self.lengths, self.batch_size, self.seed = lengths, batch_size, seed
         self.shuffle = shuffle
+        n = len(lengths)
+        self.chunks = math.ceil(n / epoch_size) if shuffle and 0 < epoch_size < n else 1
         self.epoch = 0
+        # Lightning calls set_epoch on ``batch_sampler.sampler``, not on the batch sampler
+        self.sampler = self
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _rows(self) -> np.ndarray:
+        n = len(self.lengths)
+        if self.chunks == 1:
+            return np.arange(n)
+        passes, chunk = divmod(self.epoch, self.chunks)
+        order = np.random.default_rng((self.seed, passes, 7)).permutation(n)
+        return np.array_split(order, self.chunks)[chunk]
 
     def __iter__(self):
         if self.shuffle:
+            rows = self._rows()
             rng = np.random.default_rng((self.seed, self.epoch))
             self.epoch += 1
-            yield from _bucket_batches(self.lengths, self.batch_size, rng)
+            for batch in _bucket_batches(self.lengths[rows], self.batch_size, rng):
+                yield rows[batch]
         else:
             order = np.argsort(self.lengths, kind="stable")
             for i in range(0, len(order), self.batch_size):
                 yield order[i:i + self.batch_size]
 
     def __len__(self) -> int:
-        return math.ceil(len(self.lengths) / self.batch_size)
+        # the largest epoch (array_split sizes differ by at most one row)
+        return math.ceil(math.ceil(len(self.lengths) / self.chunks) / self.batch_size)
 
 
 # ----------------------------------------------------------------------------- network
@@ -416,16 +440,18 @@ def _lightning_module(net, config: GeneratorConfig, total_steps: int):
     return GeneratorModule()
 
 
-def _loader(data: TokenData, batch_size: int, seed: int, shuffle: bool):
+def _loader(data: TokenData, batch_size: int, seed: int, shuffle: bool, epoch_size: int = 0):
     from torch.utils.data import DataLoader
 
-    sampler = _BucketSampler(data.lengths, batch_size, seed, shuffle=shuffle)
+    sampler = _BucketSampler(data.lengths, batch_size, seed, shuffle=shuffle,
+                             epoch_size=epoch_size)
     return DataLoader(range(len(data)), batch_sampler=sampler,
                       collate_fn=lambda index: data.padded(np.asarray(index)))
 
 
 def _train(model: SmilesGenerator, train: TokenData, valid: TokenData | None,
-           config: GeneratorConfig, workdir: Path | None) -> SmilesGenerator:
+           config: GeneratorConfig, workdir: Path | None, resume: bool = False
+           ) -> SmilesGenerator:
     from pmtoolkit.core.seeds import seed_everything
     from pmtoolkit.core.training import TrainConfig
     from pmtoolkit.core.training import fit as train_module
@@ -433,12 +459,16 @@ def _train(model: SmilesGenerator, train: TokenData, valid: TokenData | None,
     if not len(train):
         raise BadInputError("no SMILES left to train on")
     seed_everything(config.seed)
-    loader = _loader(train, config.batch_size, config.seed, shuffle=True)
+    loader = _loader(train, config.batch_size, config.seed, shuffle=True,
+                     epoch_size=config.epoch_size)
     val_loader = _loader(valid, 512, 0, shuffle=False) if valid is not None and len(valid) \
         else None
     module = _lightning_module(model.network, config, len(loader) * config.epochs)
     tc = TrainConfig(max_epochs=config.epochs, patience=0, seed=config.seed,
-                     device=config.device, gradient_clip=config.gradient_clip)
+                     device=config.device, gradient_clip=config.gradient_clip, resume=resume,
+                     checkpoint_every=1 if resume else 5)
+    if resume and workdir is None:
+        raise ValueError("resume needs a work folder")
     with tempfile.TemporaryDirectory(prefix="pmt-generator-") as tmp:
         result = train_module(module, loader, val_loader, config=tc,
                               workdir=workdir or Path(tmp))
@@ -463,11 +493,12 @@ def _encoded(smiles: Sequence[str] | TokenData | None, vocabulary: Vocabulary,
 
 def fit(smiles: Sequence[str] | TokenData, config: GeneratorConfig | None = None, *,
         valid: Sequence[str] | TokenData | None = None, vocabulary: Vocabulary | None = None,
-        workdir: str | os.PathLike | None = None, source: str = ""
+        workdir: str | os.PathLike | None = None, source: str = "", resume: bool = False
         ) -> tuple[SmilesGenerator, Rejects]:
     """Train a generator from scratch on ``smiles`` (or data :func:`encode_smiles` made with
     ``vocabulary``); the vocabulary is built from them unless given. Returns the model and the
-    SMILES that could not be used (with reasons)."""
+    SMILES that could not be used (with reasons). ``resume``: checkpoint every epoch in
+    ``workdir`` and continue from the checkpoint already there."""
     config = config or GeneratorConfig()
     if vocabulary is None:
         if isinstance(smiles, TokenData):
@@ -476,7 +507,8 @@ def fit(smiles: Sequence[str] | TokenData, config: GeneratorConfig | None = None
     train, rejects = _encoded(smiles, vocabulary, config.max_length, source)
     val, _ = _encoded(valid, vocabulary, config.max_length)
     model = SmilesGenerator(config, vocabulary)
-    return _train(model, train, val, config, Path(workdir) if workdir else None), rejects
+    return _train(model, train, val, config, Path(workdir) if workdir else None,
+                  resume=resume), rejects
 
 
 def finetune(model: SmilesGenerator, smiles: Sequence[str] | TokenData, *, epochs: int = 10,

@@ -83,3 +83,37 @@ def test_encode_reports_every_bad_row_with_its_line():
     assert data.smiles == ["CCO"]
     assert [(r.line, r.reason.split(" ")[0]) for r in rejects] == [
         (2, "empty"), (3, "token"), (4, "cannot"), (5, "50")]
+
+
+def test_epochs_slice_each_pass_over_the_data():
+    from pmtoolkit.design.generator import _BucketSampler
+
+    lengths = np.random.default_rng(0).integers(5, 40, size=1003)
+    sampler = _BucketSampler(lengths, 16, seed=3, epoch_size=250)
+    assert sampler.chunks == 5 and len(sampler) == 13
+    epochs = []
+    for e in range(7):
+        sampler.set_epoch(e)
+        epochs.append(np.concatenate(list(sampler)))
+    first_pass = np.concatenate(epochs[:5])
+    assert sorted(first_pass) == list(range(1003))  # every row once per pass
+    assert set(epochs[5]) != set(epochs[0])  # the next pass is a new permutation
+    whole = _BucketSampler(lengths, 16, seed=3)
+    assert whole.chunks == 1 and sorted(np.concatenate(list(whole))) == list(range(1003))
+
+
+def test_resumed_training_continues_with_the_next_epoch(moses_tiny, tmp_path, monkeypatch):
+    from pmtoolkit.design import generator
+
+    calls = []
+    original = generator._BucketSampler.set_epoch
+    monkeypatch.setattr(generator._BucketSampler, "set_epoch",
+                        lambda self, e: (calls.append(e), original(self, e)))
+    cfg = GeneratorConfig(epochs=1, epoch_size=150, lr=1e-2, **TINY)
+    fit(moses_tiny[:300], cfg, workdir=tmp_path / "w", resume=True)
+    assert calls == [0]
+    calls.clear()
+    cfg = GeneratorConfig(epochs=3, epoch_size=150, lr=1e-2, **TINY)
+    model, _ = fit(moses_tiny[:300], cfg, workdir=tmp_path / "w", resume=True)
+    assert calls == [1, 2]  # epoch 0 was not trained again
+    assert len(model.metadata["history"]) == 3
