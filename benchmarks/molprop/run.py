@@ -186,7 +186,11 @@ def write_docs(summary: list[dict], rows: list[dict], throughput: dict | None, a
         {"meta": meta, "summary": summary, "runs": rows, "throughput": throughput}, indent=2)
         + "\n")
     lines = ["# Molecular property prediction: pmtoolkit beside chemprop v2", "",
-             f"Measured {meta['date']} on {meta['machine']}; `{meta['command']}`.",
+             (f"Written {meta['date']} on {meta['machine']} from the run journal "
+              "(docs/benchmarks/molprop_runs.jsonl: runs of `python benchmarks/molprop/run.py "
+              "--models ... --append` across sessions, on this machine) by "
+              f"`{meta['command']}`." if args.report_only else
+              f"Measured {meta['date']} on {meta['machine']}; `{meta['command']}`."),
              f"Balanced scaffold splits 80/10/10, seeds from {args.seeds} (split seed = model seed),"
              f" {args.epochs} epochs for the graph networks; every model trains from its "
              "command line on the same CSV and the same split file. Time = wall time of the "
