@@ -133,6 +133,37 @@ def _best_weights_callback(monitor: str, mode: str):
     return BestWeights()
 
 
+def _last_checkpoint_callback(path: Path, every: int):
+    from lightning.pytorch.callbacks import Callback
+
+    class LastCheckpoint(Callback):
+        """Write ``path`` (weights, optimizer, schedule, callback states) after every
+        ``every``-th epoch and after the last one, atomically. (Lightning's ModelCheckpoint
+        with ``save_top_k=0`` never writes ``last.ckpt`` before training ends, so a run cut
+        off midway had nothing to resume from.)"""
+
+        def on_train_epoch_end(self, trainer, pl_module):
+            if trainer.sanity_checking:
+                return
+            epoch = trainer.current_epoch + 1
+            if epoch % max(1, every) and epoch < (trainer.max_epochs or 0):
+                return
+            self._write(trainer)
+
+        def on_train_end(self, trainer, pl_module):
+            if getattr(self, "_written_step", None) != trainer.global_step:
+                self._write(trainer)  # stopped early between two scheduled writes
+
+        def _write(self, trainer):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".pmt-tmp")
+            trainer.save_checkpoint(tmp)
+            tmp.replace(path)
+            self._written_step = trainer.global_step
+
+    return LastCheckpoint()
+
+
 def _quiet_lightning() -> None:
     """Lightning logs tips and hardware banners at INFO; keep them unless we are debugging."""
     if console_level() > logging.DEBUG:
@@ -165,7 +196,7 @@ def build_trainer(config: TrainConfig, workdir: str | Path, *, has_validation: b
                   callbacks: list | None = None, progress: bool | None = None):
     """A ``lightning.Trainer`` with the project's defaults, writing under ``workdir``."""
     import lightning as L
-    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+    from lightning.pytorch.callbacks import EarlyStopping
     from lightning.pytorch.loggers import CSVLogger
 
     _quiet_lightning()
@@ -174,8 +205,7 @@ def build_trainer(config: TrainConfig, workdir: str | Path, *, has_validation: b
     cbs = list(callbacks or [])
     # last.ckpt (for resume) every few epochs: writing optimizer state each epoch costs more
     # than the epochs of a small model; the best weights are kept in memory instead
-    cbs.append(ModelCheckpoint(dirpath=workdir / "checkpoints", save_top_k=0, save_last=True,
-                               every_n_epochs=config.checkpoint_every))
+    cbs.append(_last_checkpoint_callback(workdir / "checkpoints" / LAST, config.checkpoint_every))
     if has_validation and config.patience > 0:
         cbs.append(EarlyStopping(monitor=config.monitor, mode=config.mode,
                                  patience=config.patience, check_finite=True))
@@ -192,6 +222,7 @@ def build_trainer(config: TrainConfig, workdir: str | Path, *, has_validation: b
         enable_model_summary=console_level() <= logging.DEBUG,
         log_every_n_steps=10,
         num_sanity_val_steps=0,
+        enable_checkpointing=False,  # LastCheckpoint writes the one checkpoint we keep
     )
 
 

@@ -95,3 +95,34 @@ def test_without_validation_keeps_last_epoch(tmp_path):
     res = fit(Regressor(), train, None, config=TrainConfig(max_epochs=2, device="cpu"),
               workdir=tmp_path)
     assert res.best_epoch is None and res.epochs_run == 2 and len(res.history) == 2
+
+
+class _CutOff(L.Callback):
+    """Stops the process mid-run, as a session ending would."""
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch == 2:
+            raise KeyboardInterrupt
+
+
+def test_a_run_cut_off_midway_resumes_from_its_last_epoch(tmp_path, monkeypatch):
+    from pmtoolkit.core import training
+
+    train, val = _loaders()
+    real = training.build_trainer
+
+    def with_cut_off(config, workdir, **kw):
+        kw["callbacks"] = [*kw.get("callbacks", []), _CutOff()]
+        return real(config, workdir, **kw)
+
+    monkeypatch.setattr(training, "build_trainer", with_cut_off)
+    cfg = TrainConfig(max_epochs=4, patience=0, device="cpu", checkpoint_every=1)
+    with pytest.raises((KeyboardInterrupt, SystemExit)):
+        fit(Regressor(), train, val, config=cfg, workdir=tmp_path)
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+    monkeypatch.setattr(training, "build_trainer", real)
+    res = fit(Regressor(), train, val, config=TrainConfig(max_epochs=4, patience=0,
+                                                          device="cpu", resume=True),
+              workdir=tmp_path)
+    assert [r["epoch"] for r in res.history] == [0, 1, 2, 3]
+    assert not list(tmp_path.rglob("*.pmt-tmp")) and not list(tmp_path.rglob("epoch=*.ckpt"))

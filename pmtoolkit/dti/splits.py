@@ -1,0 +1,117 @@
+"""Splits of drug–target pairs: random, cold-drug, cold-target, cold-pair and DeepDTA's
+setting-1 folds.
+
+A random split tests what DeepDTA's setting 1 tests: every test drug and protein was seen in
+training with other partners. The cold splits test what a user needs for new chemistry or new
+targets: cold-drug holds out whole drugs (every pair of a test drug is in the test set),
+cold-target whole proteins, cold-pair both (a test pair has a drug and a protein that no
+training pair has; pairs crossing the two groups are left out of every set).
+
+Splits are :class:`pmtoolkit.chem.splits.Split` records (saved as JSON and reloadable) over
+pair indices; their fingerprint is over the (drug, protein) pairs.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from pmtoolkit.chem.splits import Split, _check_sizes
+from pmtoolkit.core.errors import BadInputError
+from pmtoolkit.dti.data import Benchmark, PairData
+
+PAIR_SPLITS = ("random", "cold_drug", "cold_target", "cold_pair")
+
+
+def pair_keys(data: PairData) -> list[str]:
+    """One text key per pair (drug SMILES and protein sequence), for split fingerprints."""
+    return [f"{data.drugs[d]}\t{data.proteins[p]}"
+            for d, p in zip(data.drug_index, data.protein_index)]
+
+
+def _entity_groups(n: int, sizes: tuple[float, float, float], rng: np.random.Generator,
+                   weights: np.ndarray | None = None) -> np.ndarray:
+    """Assign ``n`` entities to groups 0/1/2 (train/val/test) so that the *pairs* they carry
+    (``weights``: pairs per entity) come out near the requested fractions."""
+    order = rng.permutation(n)
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
+    total = w.sum()
+    group = np.zeros(n, dtype=np.int64)
+    # walk the shuffled entities, filling test first, then validation (small sets first, so
+    # rounding error lands in training)
+    k = 0
+    for g, frac in ((2, sizes[2]), (1, sizes[1])):
+        target = frac * total
+        filled = 0.0
+        while k < n and filled + w[order[k]] / 2 < target:
+            group[order[k]] = g
+            filled += w[order[k]]
+            k += 1
+    return group
+
+
+def pair_split(data: PairData, method: str = "random",
+               sizes: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0) -> Split:
+    """A seeded split of ``data``'s pairs by ``method`` (see the module docstring)."""
+    sizes = _check_sizes(sizes)
+    rng = np.random.default_rng(seed)
+    n = len(data)
+    if method == "random":
+        perm = rng.permutation(n)
+        n_train = int(round(sizes[0] * n))
+        n_val = min(int(round(sizes[1] * n)), n - n_train)
+        parts = (perm[:n_train], perm[n_train:n_train + n_val], perm[n_train + n_val:])
+    elif method in ("cold_drug", "cold_target"):
+        index = data.drug_index if method == "cold_drug" else data.protein_index
+        n_ent = len(data.drugs) if method == "cold_drug" else len(data.proteins)
+        group = _entity_groups(n_ent, sizes, rng, np.bincount(index, minlength=n_ent))
+        g = group[index]
+        parts = tuple(np.flatnonzero(g == k) for k in range(3))
+    elif method == "cold_pair":
+        # each side split on its own with the square root of the fractions, so the pairs
+        # inside the test-drug x test-protein block are about sizes[2] of the kept pairs
+        # before the cross blocks are dropped
+        root = np.sqrt(np.asarray(sizes))
+        root = tuple(root / root.sum())
+        gd = _entity_groups(len(data.drugs), root, rng,
+                            np.bincount(data.drug_index, minlength=len(data.drugs)))
+        gp = _entity_groups(len(data.proteins), root, rng,
+                            np.bincount(data.protein_index, minlength=len(data.proteins)))
+        a, b = gd[data.drug_index], gp[data.protein_index]
+        parts = tuple(np.flatnonzero((a == k) & (b == k)) for k in range(3))
+    else:
+        raise BadInputError(f"unknown pair split {method!r}", hint=", ".join(PAIR_SPLITS))
+    from pmtoolkit.core.io import sha256_rows
+
+    split = Split(method=method, seed=seed, sizes=sizes,
+                  train=sorted(int(i) for i in parts[0]), val=sorted(int(i) for i in parts[1]),
+                  test=sorted(int(i) for i in parts[2]), n=n,
+                  smiles_sha256=sha256_rows(pair_keys(data)))
+    split.info = {"train_drugs": int(len(np.unique(data.drug_index[split.train]))),
+                  "train_proteins": int(len(np.unique(data.protein_index[split.train]))),
+                  "dropped_pairs": int(n - len(split.train) - len(split.val) - len(split.test))}
+    if not split.train or not split.test:
+        raise BadInputError(f"{method} split of {n} pairs left an empty training or test set")
+    return split
+
+
+def setting1_split(bench: Benchmark, fold: int = 0) -> Split:
+    """DeepDTA's setting 1: train on four of the five training folds, validate on fold
+    ``fold``, test on the held-out test fold (the published protocol trains on all five and
+    reports the test fold; use ``fold=-1`` for that: no validation set)."""
+    from pmtoolkit.core.io import sha256_rows
+
+    if fold >= len(bench.train_folds):
+        raise BadInputError(f"{bench.name} has {len(bench.train_folds)} training folds")
+    if fold < 0:
+        train, val = bench.train, np.zeros(0, dtype=np.int64)
+    else:
+        train = np.sort(np.concatenate([f for k, f in enumerate(bench.train_folds)
+                                        if k != fold]))
+        val = np.sort(bench.train_folds[fold])
+    n = len(bench.data)
+    sizes = (len(train) / n, len(val) / n, len(bench.test) / n)
+    return Split(method="setting1", seed=0, sizes=sizes, train=train.tolist(),
+                 val=val.tolist(), test=np.sort(bench.test).tolist(), n=n,
+                 smiles_sha256=sha256_rows(pair_keys(bench.data)), fold=fold,
+                 info={"benchmark": bench.name})
