@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                  "Train, predict and evaluate molecular property models."),
     "generate": ("pmtoolkit.cli.generate:generate",
                  "Sample, train, fine-tune, optimise and evaluate SMILES generators."),
+    "dti": ("pmtoolkit.cli.dti:dti",
+            "Train, predict and evaluate drug-target affinity models; screen libraries."),
     "demo": ("pmtoolkit.cli.demo:demo",
              "Run the main job on shipped defaults and write a report folder."),
     "info": ("pmtoolkit.cli.info:info",

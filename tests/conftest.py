@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import pmtoolkit  # noqa: F401  (before any test module imports torch: sets the OpenMP spin policy)
+
 TESTS = Path(__file__).parent
 TEST_DATA = TESTS / "data"
 SHARED_DATA = TESTS.parent.parent / "shared" / "data"

@@ -137,12 +137,22 @@ def read_pairs(path: str | os.PathLike, *, smiles_column: str = "smiles",
                fmt: str | None = None) -> tuple[PairData, Rejects]:
     """A table of pairs. Invalid SMILES, invalid sequences and non-numeric values are
     rejects with their input line; distinct drugs and proteins are stored once."""
-    from pmtoolkit.chem.molecules import parse_smiles
     from pmtoolkit.core.io import read_table
 
     columns = [smiles_column, sequence_column] + ([value_column] if value_column else [])
     table = read_table(path, columns=columns, fmt=fmt)
-    rejects = Rejects(source=str(path), item_name="pair")
+    return pairs_from_frame(table, smiles_column=smiles_column,
+                            sequence_column=sequence_column, value_column=value_column,
+                            source=str(path))
+
+
+def pairs_from_frame(table, *, smiles_column: str = "smiles", sequence_column: str = "sequence",
+                     value_column: str | None = None, source: str = ""
+                     ) -> tuple[PairData, Rejects]:
+    """:func:`read_pairs` on a DataFrame already read (indexed by input line number)."""
+    from pmtoolkit.chem.molecules import parse_smiles
+
+    rejects = Rejects(source=source, item_name="pair")
     drugs: dict[str, int] = {}
     prots: dict[str, int] = {}
     mols: list = []

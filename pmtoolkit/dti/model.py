@@ -122,6 +122,37 @@ class DTIModel(TorchModel):
                                                                                         cfg))
         return (torch.cat(d) if d else torch.zeros(0, cfg.head[0])), p
 
+    def encode_targets(self, sequences: list[str]):
+        """First-layer vectors of proteins, for :meth:`score_molecules` (encode once, then
+        score any number of molecules against them)."""
+        import torch
+
+        from pmtoolkit.dti.networks import kmer_composition
+
+        cfg = self.config
+        kmers = kmer_composition(sequences) if cfg.protein_encoder == "kmer" else None
+        entities = EncodedEntities(None, list(sequences), kmers)
+        with torch.inference_mode():
+            return self.network.eval().encode_proteins(
+                *entities.protein_inputs(np.arange(len(sequences)), cfg))
+
+    def score_molecules(self, mols: list, targets) -> np.ndarray:
+        """Predictions (n_molecules, n_targets) of valid RDKit molecules against targets from
+        :meth:`encode_targets`."""
+        import torch
+
+        from pmtoolkit.chem.featurizer import collate, mol_codes
+
+        if not mols:
+            return np.zeros((0, targets.shape[0]))
+        with torch.inference_mode():
+            drug_h = self.network.eval().encode_drugs(collate([mol_codes(m) for m in mols]))
+            n, t = drug_h.shape[0], targets.shape[0]
+            d = torch.arange(n).repeat_interleave(t)
+            p = torch.arange(t).repeat(n)
+            out = self.network.pairs(drug_h, targets, d, p).double().numpy().reshape(n, t)
+        return self._output(out)
+
     def predict(self, data: PairData, *, chunk: int = 8192) -> np.ndarray:
         """One prediction per pair of ``data`` (affinity, or probability of interaction)."""
         import torch

@@ -129,7 +129,9 @@ class PairNetwork(nn.Module):
         # the head's first layer, split into the part seen by the drug and by the protein
         self.first_drug = nn.Linear(self.drug.out_dim, first)
         self.first_protein = nn.Linear(self.protein.out_dim, first, bias=False)
-        layers: list[nn.Module] = [nn.ReLU(), nn.Dropout(config.dropout)]
+        # normalising the pair vector lets training start at once: the encoders' outputs
+        # are small and of very different scales (drug graph means, k-mer frequencies)
+        layers: list[nn.Module] = [nn.LayerNorm(first), nn.ReLU(), nn.Dropout(config.dropout)]
         for a, b in zip(sizes[:-1], sizes[1:]):
             layers += [nn.Linear(a, b), nn.ReLU(), nn.Dropout(config.dropout)]
         layers.append(nn.Linear(sizes[-1], 1))

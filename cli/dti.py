@@ -1,0 +1,158 @@
+"""``pmt dti``: train, predict, evaluate drug–target affinity models and screen libraries."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from pmtoolkit.cli.options import (
+    config_option,
+    dataclass_options,
+    on_invalid_option,
+    overwrite_option,
+    resolve,
+)
+from pmtoolkit.dti.config import DTIConfig
+
+MODEL_HELP = "A model file, or the shipped model: davis (pKd, kinases)."
+SPLITS = ["setting1", "random", "cold_drug", "cold_target", "cold_pair"]
+
+
+@click.group(name="dti")
+def dti() -> None:
+    """Train, predict and evaluate drug-target affinity models; screen libraries."""
+
+
+@dti.command()
+@click.option("-i", "--input", "input_", required=True, type=click.Path(exists=True),
+              help="A table of pairs (.csv/.tsv/.parquet: SMILES, sequence, value) or a DeepDTA "
+                   "benchmark folder (davis, kiba).")
+@click.option("-o", "--output", "outdir", required=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder: model, resolved config, split, metrics, test predictions.")
+@click.option("-s", "--smiles-column", default="smiles", show_default=True)
+@click.option("--sequence-column", default="sequence", show_default=True)
+@click.option("--value-column", default="value", show_default=True,
+              help="Affinity (regression) or 0/1 interaction (classification).")
+@click.option("--split", type=click.Choice(SPLITS), default="random", show_default=True,
+              help="setting1: DeepDTA's folds (benchmark folders); cold_drug, cold_target, "
+                   "cold_pair hold out whole drugs, proteins or both.")
+@click.option("--sizes", type=float, nargs=3, default=(0.8, 0.1, 0.1), show_default=True,
+              help="Train, validation and test fractions (not setting1).")
+@click.option("--split-seed", type=int, default=0, show_default=True)
+@click.option("--fold", type=int, default=-1, show_default=True,
+              help="setting1: the training fold to validate on (-1: train on all five, as "
+                   "the published protocol).")
+@click.option("--split-file", type=click.Path(exists=True, dir_okay=False),
+              help="A split.json from an earlier run: the very same pairs.")
+@dataclass_options(DTIConfig)
+@on_invalid_option("error")
+@config_option
+@overwrite_option
+def train(input_, outdir, smiles_column, sequence_column, value_column, split, sizes,
+          split_seed, fold, split_file, on_invalid, config_file, overwrite, **params):
+    """Train a drug-target model and evaluate it on held-out pairs.
+
+    Example: pmt dti train -i pairs.csv --split cold_drug -o runs/dti
+    """
+    from pmtoolkit.cli.common import startup
+    from pmtoolkit.dti.run import train_file
+
+    config = resolve(DTIConfig, params, config_file, section="model")
+    startup(seed=config.seed, device=config.device)
+    metrics = train_file(input_, outdir, config=config, smiles_column=smiles_column,
+                         sequence_column=sequence_column, value_column=value_column,
+                         split=split, sizes=tuple(sizes), split_seed=split_seed, fold=fold,
+                         split_file=split_file, on_invalid=on_invalid, overwrite=overwrite)
+    test = metrics.get("test")
+    if test:
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in test.items() if k != "n")
+        click.echo(f"test ({test['n']} pairs): {shown}", err=True)
+    click.echo(f"model written to {outdir / 'model.safetensors'} "
+               f"({metrics['train_seconds']:.0f} s of training)", err=True)
+
+
+@dti.command()
+@click.option("-i", "--input", "input_", required=True,
+              type=click.Path(dir_okay=False, allow_dash=True),
+              help="A table of pairs with SMILES and sequence columns.")
+@click.option("-m", "--model", "model_name", default="davis", show_default=True,
+              help=MODEL_HELP)
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+              help="The input table plus prediction and error columns, row for row.")
+@click.option("-s", "--smiles-column", default="smiles", show_default=True)
+@click.option("--sequence-column", default="sequence", show_default=True)
+@on_invalid_option("skip")
+def predict(input_, model_name, output, smiles_column, sequence_column, on_invalid):
+    """Predict the affinity of drug-protein pairs; rows stay aligned with the input."""
+    from pmtoolkit.cli.common import startup
+    from pmtoolkit.dti.run import load_dti_model, predict_file
+
+    startup(model=model_name)
+    model = load_dti_model(model_name)
+    n = predict_file(input_, output, model=model, smiles_column=smiles_column,
+                     sequence_column=sequence_column, on_invalid=on_invalid)
+    click.echo(f"{n} rows written to {output}", err=True)
+
+
+@dti.command()
+@click.option("-i", "--input", "input_", required=True, type=click.Path(dir_okay=False),
+              help="A table of pairs with measured values.")
+@click.option("-m", "--model", "model_name", default="davis", show_default=True,
+              help=MODEL_HELP)
+@click.option("-s", "--smiles-column", default="smiles", show_default=True)
+@click.option("--sequence-column", default="sequence", show_default=True)
+@click.option("--value-column", default="value", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-",
+              show_default=True, help="Metrics as JSON.")
+@on_invalid_option("error")
+def evaluate(input_, model_name, smiles_column, sequence_column, value_column, output,
+             on_invalid):
+    """Evaluate a model on measured pairs: CI, MSE, rm2, Pearson, Spearman (or ROC-AUC, PR-AUC)."""
+    from pmtoolkit.core.io import atomic_write
+    from pmtoolkit.dti.run import evaluate_file, load_dti_model
+
+    model = load_dti_model(model_name)
+    metrics = evaluate_file(input_, model=model, smiles_column=smiles_column,
+                            sequence_column=sequence_column, value_column=value_column,
+                            on_invalid=on_invalid)
+    with atomic_write(output) as fh:
+        json.dump(metrics, fh, indent=2)
+        fh.write("\n")
+
+
+@dti.command()
+@click.option("--target", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Protein(s) to screen against: FASTA (.gz too); each record is ranked.")
+@click.option("--library", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+              help="Molecules: .smi, SDF, or a table with a SMILES column; any size.")
+@click.option("-m", "--model", "model_name", default="davis", show_default=True,
+              help=MODEL_HELP)
+@click.option("--top", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Molecules kept per target.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+              help="Hits table: target, rank, smiles, id, line, prediction.")
+@click.option("-s", "--smiles-column", default="smiles", show_default=True)
+@click.option("--id-column", help="Column with molecule names (tables).")
+@click.option("--lowest", is_flag=True,
+              help="Rank the lowest predictions first (models of Kd or IC50 values).")
+@click.option("--chunk-size", type=click.IntRange(min=1), default=5000, show_default=True,
+              help="Molecules scored at a time; memory stays flat for any library size.")
+def screen(target, library, model_name, top, output, smiles_column, id_column, lowest,
+           chunk_size):
+    """Rank a molecule library against protein targets, streaming it in chunks.
+
+    Example: pmt dti screen --target kinase.fasta --library mols.smi --top 100 -o hits.csv
+    """
+    from pmtoolkit.cli.common import startup
+    from pmtoolkit.dti.run import load_dti_model, screen_file
+
+    startup(model=model_name)
+    model = load_dti_model(model_name)
+    info = screen_file(target, library, output, model=model, top=top,
+                       smiles_column=smiles_column, id_column=id_column, lowest=lowest,
+                       chunksize=chunk_size)
+    click.echo(f"{info['molecules']:,} molecules x {info['targets']} target(s) scored "
+               f"({info['molecules_per_second']:,.0f} molecules/s, {info['rejected']} "
+               f"rejected); top {top} written to {output}", err=True)

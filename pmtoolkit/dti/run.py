@@ -1,0 +1,266 @@
+"""File-to-file workflows behind ``pmt dti train|predict|evaluate|screen``.
+
+``train_file`` takes a table of pairs or a DeepDTA benchmark folder (``davis``, ``kiba``),
+splits, trains, evaluates on the test pairs and writes an output folder: ``model.safetensors``,
+``config.json`` (resolved), ``split.json``, ``metrics.json``, ``test_predictions.csv``, a
+parity plot, and ``rejected.csv`` when pairs were skipped.
+"""
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pmtoolkit.core.errors import BadInputError
+from pmtoolkit.core.io import OnInvalid, Rejects, atomic_dir, atomic_write
+from pmtoolkit.dti.config import DTIConfig
+from pmtoolkit.dti.data import PairData
+from pmtoolkit.dti.model import DTIModel, evaluate, fit
+
+log = logging.getLogger(__name__)
+
+#: shipped models by the name users type; each is a ``model`` entry in data/MANIFEST
+SHIPPED_MODELS = ("davis",)
+SPLITS = ("setting1", "random", "cold_drug", "cold_target", "cold_pair")
+
+
+def load_dti_model(name_or_path: str | os.PathLike) -> DTIModel:
+    """A saved model file, or a shipped model by name (``davis``)."""
+    from pmtoolkit.core.model import load_named
+
+    return load_named(name_or_path, shipped_names=SHIPPED_MODELS, model_class=DTIModel,
+                      what="drug-target model")
+
+
+def _is_benchmark(path: Path) -> bool:
+    return path.is_dir() and (path / "proteins.txt").is_file() and (path / "folds").is_dir()
+
+
+def load_training_pairs(input: str | os.PathLike, *, smiles_column: str = "smiles",
+                        sequence_column: str = "sequence", value_column: str = "value"):
+    """``(data, rejects, benchmark or None)`` from a pairs table or a benchmark folder."""
+    from pmtoolkit.dti.data import load_benchmark, read_pairs
+
+    path = Path(input)
+    if _is_benchmark(path):
+        bench = load_benchmark(path)
+        return bench.data, Rejects(source=str(path), item_name="pair"), bench
+    data, rejects = read_pairs(path, smiles_column=smiles_column,
+                               sequence_column=sequence_column, value_column=value_column)
+    return data, rejects, None
+
+
+def train_file(input: str | os.PathLike, outdir: str | os.PathLike, *, config: DTIConfig,
+               smiles_column: str = "smiles", sequence_column: str = "sequence",
+               value_column: str = "value", split: str = "random",
+               sizes: tuple[float, float, float] = (0.8, 0.1, 0.1), split_seed: int = 0,
+               fold: int = -1, split_file: str | os.PathLike | None = None,
+               on_invalid: OnInvalid = "error", overwrite: bool = False) -> dict[str, Any]:
+    from pmtoolkit.chem.splits import load_split
+    from pmtoolkit.core.config import write_resolved
+    from pmtoolkit.dti.splits import pair_keys, pair_split, setting1_split
+
+    data, rejects, bench = load_training_pairs(input, smiles_column=smiles_column,
+                                               sequence_column=sequence_column,
+                                               value_column=value_column)
+    if rejects and on_invalid == "error":
+        rejects.raise_first()
+    if len(data) < 10:
+        raise BadInputError(f"only {len(data)} usable pairs in '{input}'; need at least 10")
+    if split_file:
+        s = load_split(split_file)
+        s.check(pair_keys(data))
+    elif split == "setting1":
+        if bench is None:
+            raise BadInputError("--split setting1 needs a DeepDTA benchmark folder (davis, "
+                                "kiba) as input")
+        s = setting1_split(bench, fold)
+    else:
+        s = pair_split(data, split, sizes, split_seed)
+    idx = s.indices()
+    train, valid, test = (data.subset(idx[k]) for k in ("train", "val", "test"))
+    log.info("%d pairs: %d train, %d validation, %d test (%s split)", len(data), len(train),
+             len(valid), len(test), s.method)
+    with atomic_dir(outdir, overwrite=overwrite) as tmp:
+        if rejects:
+            rejects.apply("skip", tmp, final=outdir)
+        t0 = time.perf_counter()
+        model = fit(train, valid if len(valid) else None, config, workdir=tmp / "training")
+        metrics: dict[str, Any] = {"train_seconds": time.perf_counter() - t0,
+                                   "split": s.method, "n_train": len(train)}
+        if len(valid):
+            metrics["valid"] = evaluate(model, valid)
+        test_pred = None
+        if len(test):
+            test_pred = model.predict(test)
+            from pmtoolkit.dti.model import pair_metrics
+
+            metrics["test"] = pair_metrics(test.y, test_pred, config.task)
+        model.save(tmp / "model.safetensors", metrics=metrics,
+                   training_data_sha256=train.fingerprint())
+        s.save(tmp / "split.json")
+        write_resolved(tmp / "config.json", model=config,
+                       data={"input": str(input), "smiles-column": smiles_column,
+                             "sequence-column": sequence_column, "value-column": value_column,
+                             "split": split, "sizes": list(sizes), "split-seed": split_seed,
+                             "fold": fold, "on-invalid": on_invalid,
+                             "split-file": None if split_file is None else str(split_file)})
+        with atomic_write(tmp / "metrics.json") as fh:
+            json.dump(metrics, fh, indent=2)
+            fh.write("\n")
+        if test_pred is not None:
+            _write_test(test, test_pred, tmp, config.task)
+    return metrics
+
+
+def _write_test(test: PairData, pred: np.ndarray, folder: Path, task: str) -> None:
+    import pandas as pd
+
+    from pmtoolkit.core import metrics as M
+    from pmtoolkit.core.plots import figure
+
+    frame = pd.DataFrame({
+        "drug": [test.drug_ids[d] if test.drug_ids else test.drugs[d] for d in test.drug_index],
+        "protein": [test.protein_ids[p] if test.protein_ids else f"protein{p}"
+                    for p in test.protein_index],
+        "value": test.y, "prediction": pred})
+    frame.to_csv(folder / "test_predictions.csv", index=False)
+    if task != "regression":
+        return
+    y, p = np.asarray(test.y, float), pred
+    with figure(folder / "test_plot.png", size=(4.2, 4.0)) as (_, ax):
+        lo, hi = float(min(y.min(), p.min())), float(max(y.max(), p.max()))
+        ax.plot([lo, hi], [lo, hi], color="#999999", lw=1)
+        ax.scatter(y, p, s=6, alpha=0.35, color="#3867d6", linewidths=0)
+        ax.set_xlabel("measured")
+        ax.set_ylabel("predicted")
+        ax.set_title(f"test CI {M.concordance_index(y, p):.3f}, MSE {M.mse(y, p):.3f}")
+
+
+def _read_pair_table(input, smiles_column, sequence_column, value_column=None):
+    from pmtoolkit.core.io import read_table
+    from pmtoolkit.dti.data import pairs_from_frame
+
+    columns = [smiles_column, sequence_column] + ([value_column] if value_column else [])
+    table = read_table(input, columns=None)
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise BadInputError(f"{input}: no column {missing[0]!r}",
+                            hint="columns: " + ", ".join(map(str, table.columns)))
+    data, rejects = pairs_from_frame(table, smiles_column=smiles_column,
+                                     sequence_column=sequence_column,
+                                     value_column=value_column, source=str(input))
+    return table, data, rejects
+
+
+def predict_file(input: str | os.PathLike, output: str | os.PathLike, *, model: DTIModel,
+                 smiles_column: str = "smiles", sequence_column: str = "sequence",
+                 on_invalid: OnInvalid = "skip") -> int:
+    """Predict every pair of a table; the output keeps the input's rows and columns and adds
+    ``prediction`` and ``error`` (empty prediction and a reason where a pair is invalid)."""
+    from pmtoolkit.core.io import TableWriter
+
+    table, data, rejects = _read_pair_table(input, smiles_column, sequence_column)
+    if rejects and on_invalid == "error":
+        rejects.raise_first()
+    pred = model.predict(data)
+    out = table.copy()
+    col = "probability" if model.config.task == "classification" else "prediction"
+    values = np.full(len(table), np.nan)
+    pos = {line: i for i, line in enumerate(table.index)}
+    values[[pos[line] for line in data.lines]] = pred
+    out[col] = values
+    reasons = {r.line: r.reason for r in rejects}
+    out["error"] = [reasons.get(int(line), "") for line in table.index]
+    with TableWriter(output) as writer:
+        writer.write(out.reset_index(drop=True))
+    if rejects:
+        rejects.apply("skip", output)
+    return len(out)
+
+
+def evaluate_file(input: str | os.PathLike, *, model: DTIModel, smiles_column: str = "smiles",
+                  sequence_column: str = "sequence", value_column: str = "value",
+                  on_invalid: OnInvalid = "error") -> dict[str, Any]:
+    _, data, rejects = _read_pair_table(input, smiles_column, sequence_column, value_column)
+    if rejects and on_invalid == "error":
+        rejects.raise_first()
+    if rejects:
+        log.warning("%d invalid pair(s) skipped; first: %s", len(rejects),
+                    rejects.items[0].describe())
+    if not len(data):
+        raise BadInputError(f"no valid pairs in '{input}'")
+    return evaluate(model, data)
+
+
+def screen_file(target: str | os.PathLike, library: str | os.PathLike,
+                output: str | os.PathLike, *, model: DTIModel, top: int = 100,
+                smiles_column: str = "smiles", id_column: str | None = None,
+                lowest: bool = False, chunksize: int = 5000) -> dict[str, Any]:
+    """Rank a molecule library of any size against each protein of a FASTA file.
+
+    The library is streamed in chunks and only the best ``top`` molecules per target are
+    kept, so memory stays flat. Highest predictions rank first (pKd, KIBA scores and
+    probabilities grow with binding); ``lowest`` for a model of Kd or IC50 values. The output
+    has one row per (target, rank): target, rank, smiles, id, line, prediction. Invalid
+    molecules go to ``<output stem>.rejected.csv``."""
+    import pandas as pd
+
+    from pmtoolkit.chem.molecules import iter_molecules
+    from pmtoolkit.core.io import TableWriter
+    from pmtoolkit.core.progress import progress
+    from pmtoolkit.dti.data import read_fasta
+
+    if top < 1:
+        raise BadInputError("--top must be at least 1")
+    records = read_fasta(target)
+    names = [name or f"target{i + 1}" for i, (name, _) in enumerate(records)]
+    targets = model.encode_targets([seq for _, seq in records])
+    sign = -1.0 if lowest else 1.0
+    heaps: list[list] = [[] for _ in records]
+    rejects = Rejects(source=str(library), item_name="smiles")
+    n_scored, counter = 0, 0
+    t0 = time.perf_counter()
+    for chunk in progress(iter_molecules(library, smiles_column=smiles_column,
+                                         id_column=id_column, chunksize=chunksize),
+                          desc="screen", unit="chunk"):
+        rejects.extend(chunk.rejects)
+        valid = chunk.valid
+        if not valid:
+            continue
+        scores = model.score_molecules([m.mol for m in valid], targets) * sign
+        for t in range(len(records)):
+            col = scores[:, t]
+            # only molecules that can enter this target's top list are pushed
+            k = min(top, len(col))
+            best = np.argpartition(-col, k - 1)[:k]
+            heap = heaps[t]
+            for i in best:
+                item = (float(col[i]), -counter - int(i), valid[i].smiles, valid[i].id,
+                        valid[i].line)
+                if len(heap) < top:
+                    heapq.heappush(heap, item)
+                elif item[0] > heap[0][0]:
+                    heapq.heapreplace(heap, item)
+        counter += len(valid)
+        n_scored += len(valid)
+    seconds = time.perf_counter() - t0
+    rows = []
+    for t, heap in enumerate(heaps):
+        for rank, (score, _, smi, ident, line) in enumerate(sorted(heap, reverse=True), 1):
+            rows.append({"target": names[t], "rank": rank, "smiles": smi, "id": ident,
+                         "line": line, "prediction": score * sign})
+    frame = pd.DataFrame(rows, columns=["target", "rank", "smiles", "id", "line",
+                                        "prediction"])
+    with TableWriter(output) as writer:
+        writer.write(frame)
+    if rejects:
+        rejects.apply("skip", output)
+    return {"molecules": n_scored, "rejected": len(rejects), "targets": len(records),
+            "seconds": seconds, "molecules_per_second": n_scored / seconds if seconds else 0.0}
