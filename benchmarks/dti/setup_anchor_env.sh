@@ -25,7 +25,8 @@ pip=("${venv}/bin/python" -m pip)
 
 "${pip[@]}" install "torch==${TORCH_VERSION}"
 "${pip[@]}" install "torch==${TORCH_VERSION}" rdkit descriptastorus six pandas-flavor \
-    subword-nmt wget scikit-learn scipy pandas matplotlib tqdm prettytable lifelines
+    subword-nmt wget requests scikit-learn scipy pandas matplotlib tqdm prettytable lifelines \
+    dgllife tensorboard
 "${pip[@]}" install --no-deps "DeepPurpose==${DEEPPURPOSE_VERSION}"
 
 if "${pip[@]}" list 2>/dev/null | grep -i nvidia; then
