@@ -26,6 +26,8 @@ class DTIConfig:
     protein_filters: tuple[int, int, int] = field(default=(32, 64, 96), metadata={
         "help": "filters of the three convolutions (cnn)"})
     protein_kernel: int = field(default=8, metadata={"help": "convolution width (cnn)"})
+    protein_pool: int = field(default=1, metadata={
+        "help": "max-pool width between the convolutions (cnn; 1: none, DeepDTA)"})
     protein_max_length: int = field(default=1000, metadata={
         "help": "residues kept from the N-terminus (DeepDTA: 1000)"})
     head: tuple[int, ...] = field(default=(1024, 512), metadata={

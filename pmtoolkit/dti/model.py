@@ -191,7 +191,9 @@ def encoder_cost_ratio(config: DTIConfig, proteins: list[str], mean_atoms: float
     """Forward FLOPs of encoding one protein over one drug (rough, for block shapes)."""
     if config.protein_encoder == "cnn":
         chans = [config.protein_embedding, *config.protein_filters]
-        per_pos = sum(a * b * config.protein_kernel for a, b in zip(chans[:-1], chans[1:]))
+        # layer k runs on 1/pool^k of the positions
+        per_pos = sum(a * b * config.protein_kernel / config.protein_pool ** k
+                      for k, (a, b) in enumerate(zip(chans[:-1], chans[1:])))
         length = float(np.mean([min(len(p), config.protein_max_length) for p in proteins]))
         c_p = per_pos * length
     else:

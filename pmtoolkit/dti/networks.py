@@ -64,22 +64,28 @@ class ProteinCNN(nn.Module):
     Positions past a sequence's end are zeroed after every layer and excluded from the pool,
     so a protein's vector does not depend on how much padding its batch has."""
 
-    def __init__(self, embedding: int = 64, filters=(32, 64, 96), kernel: int = 8):
+    def __init__(self, embedding: int = 64, filters=(32, 64, 96), kernel: int = 8,
+                 pool: int = 1):
         super().__init__()
         self.embed = nn.Embedding(len(PROTEIN_VOCAB) + 1, embedding, padding_idx=0)
         chans = [embedding, *filters]
         self.convs = nn.ModuleList(nn.Conv1d(a, b, kernel, padding="same")
                                    for a, b in zip(chans[:-1], chans[1:]))
+        self.pool = pool
         self.out_dim = chans[-1]
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        mask = (torch.arange(ids.shape[1], device=ids.device)[None, :]
-                < lengths[:, None]).unsqueeze(1)  # (P, 1, L)
         h = self.embed(ids).transpose(1, 2)  # (P, E, L)
-        for conv in self.convs:
+        for k, conv in enumerate(self.convs):
+            if k and self.pool > 1:
+                # max-pool between convolutions: later layers run on 1/pool of the positions
+                h = torch.nn.functional.max_pool1d(h, self.pool, ceil_mode=True)
+                lengths = torch.div(lengths + self.pool - 1, self.pool, rounding_mode="floor")
+            mask = (torch.arange(h.shape[2], device=h.device)[None, :]
+                    < lengths[:, None]).unsqueeze(1)  # (P, 1, L)
             h = torch.relu(conv(h)) * mask
         # ReLU outputs are >= 0 and padding is 0, so the max over all positions is the max
-        # over the sequence
+        # over the sequence (and pooling windows never mix padding into a residue's value)
         return h.amax(dim=2)
 
 
@@ -121,7 +127,7 @@ class PairNetwork(nn.Module):
         self.drug = DrugGraph(config.drug_encoder, config.drug_hidden, config.drug_depth)
         if config.protein_encoder == "cnn":
             self.protein = ProteinCNN(config.protein_embedding, config.protein_filters,
-                                      config.protein_kernel)
+                                      config.protein_kernel, config.protein_pool)
         else:
             self.protein = ProteinKmer()
         sizes = list(config.head)

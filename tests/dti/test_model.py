@@ -27,9 +27,10 @@ def tiny():
     return data
 
 
-def test_protein_cnn_does_not_depend_on_padding():
+@pytest.mark.parametrize("pool", [1, 2])
+def test_protein_cnn_does_not_depend_on_padding(pool):
     torch.manual_seed(0)
-    cnn = ProteinCNN(16, (8, 8, 8), 5).eval()
+    cnn = ProteinCNN(16, (8, 8, 8), 5, pool=pool).eval()
     short, long = "MKVLAAGIVGLPNVGKS", "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEK"
     ids, lengths = encode_proteins([short, long], 1000)
     alone_ids, alone_len = encode_proteins([short], 1000)
