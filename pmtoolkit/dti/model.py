@@ -139,14 +139,20 @@ class DTIModel(TorchModel):
     def score_molecules(self, mols: list, targets) -> np.ndarray:
         """Predictions (n_molecules, n_targets) of valid RDKit molecules against targets from
         :meth:`encode_targets`."""
+        from pmtoolkit.chem.featurizer import mol_codes
+
+        return self.score_codes([mol_codes(m) for m in mols], targets)
+
+    def score_codes(self, codes: list, targets) -> np.ndarray:
+        """:meth:`score_molecules` for graph codes already made (``GraphFeaturizer``)."""
         import torch
 
-        from pmtoolkit.chem.featurizer import collate, mol_codes
+        from pmtoolkit.chem.featurizer import collate
 
-        if not mols:
+        if not codes:
             return np.zeros((0, targets.shape[0]))
         with torch.inference_mode():
-            drug_h = self.network.eval().encode_drugs(collate([mol_codes(m) for m in mols]))
+            drug_h = self.network.eval().encode_drugs(collate(codes))
             n, t = drug_h.shape[0], targets.shape[0]
             d = torch.arange(n).repeat_interleave(t)
             p = torch.arange(t).repeat(n)

@@ -212,7 +212,6 @@ def screen_file(target: str | os.PathLike, library: str | os.PathLike,
     molecules go to ``<output stem>.rejected.csv``."""
     import pandas as pd
 
-    from pmtoolkit.chem.molecules import iter_molecules
     from pmtoolkit.core.io import TableWriter
     from pmtoolkit.core.progress import progress
     from pmtoolkit.dti.data import read_fasta
@@ -227,14 +226,12 @@ def screen_file(target: str | os.PathLike, library: str | os.PathLike,
     rejects = Rejects(source=str(library), item_name="smiles")
     n_scored, counter = 0, 0
     t0 = time.perf_counter()
-    for chunk in progress(iter_molecules(library, smiles_column=smiles_column,
-                                         id_column=id_column, chunksize=chunksize),
-                          desc="screen", unit="chunk"):
-        rejects.extend(chunk.rejects)
-        valid = chunk.valid
-        if not valid:
+    for smiles, ids, lines, codes in progress(
+            _library_chunks(library, smiles_column, id_column, chunksize, rejects),
+            desc="screen", unit="chunk"):
+        if not codes:
             continue
-        scores = model.score_molecules([m.mol for m in valid], targets) * sign
+        scores = model.score_codes(codes, targets) * sign
         for t in range(len(records)):
             col = scores[:, t]
             # only molecules that can enter this target's top list are pushed
@@ -242,14 +239,13 @@ def screen_file(target: str | os.PathLike, library: str | os.PathLike,
             best = np.argpartition(-col, k - 1)[:k]
             heap = heaps[t]
             for i in best:
-                item = (float(col[i]), -counter - int(i), valid[i].smiles, valid[i].id,
-                        valid[i].line)
+                item = (float(col[i]), -counter - int(i), smiles[i], ids[i], lines[i])
                 if len(heap) < top:
                     heapq.heappush(heap, item)
                 elif item[0] > heap[0][0]:
                     heapq.heapreplace(heap, item)
-        counter += len(valid)
-        n_scored += len(valid)
+        counter += len(codes)
+        n_scored += len(codes)
     seconds = time.perf_counter() - t0
     rows = []
     for t, heap in enumerate(heaps):
@@ -264,3 +260,36 @@ def screen_file(target: str | os.PathLike, library: str | os.PathLike,
         rejects.apply("skip", output)
     return {"molecules": n_scored, "rejected": len(rejects), "targets": len(records),
             "seconds": seconds, "molecules_per_second": n_scored / seconds if seconds else 0.0}
+
+
+def _library_chunks(library, smiles_column: str, id_column: str | None, chunksize: int,
+                    rejects: Rejects):
+    """(smiles, ids, lines, graph codes) of the valid molecules of each chunk of a library.
+    Tables are featurised from their SMILES on every core (parsing included); .smi and SDF
+    go through the molecule reader."""
+    from pmtoolkit.chem.featurizer import GraphFeaturizer, mol_codes
+    from pmtoolkit.chem.molecules import iter_molecules, molecule_format
+
+    fmt = molecule_format(library)
+    if fmt in ("csv", "tsv", "parquet"):
+        from pmtoolkit.core.io import iter_table
+
+        featurizer = GraphFeaturizer(cache_size=0)
+        columns = [smiles_column, *([id_column] if id_column else [])]
+        for frame in iter_table(library, columns=columns, fmt=fmt, chunksize=chunksize):
+            smiles = ["" if not isinstance(x, str) else x for x in frame[smiles_column]]
+            lines = [int(i) for i in frame.index]
+            codes, chunk_rejects = featurizer.featurize(smiles, start_line=lines[0] if lines
+                                                        else 1, source=str(library))
+            rejects.extend(chunk_rejects)
+            keep = [i for i, c in enumerate(codes) if c is not None]
+            ids = frame[id_column].astype(str).tolist() if id_column else [None] * len(frame)
+            yield ([smiles[i].strip() for i in keep], [ids[i] for i in keep],
+                   [lines[i] for i in keep], [codes[i] for i in keep])
+        return
+    for chunk in iter_molecules(library, smiles_column=smiles_column, id_column=id_column,
+                                chunksize=chunksize):
+        rejects.extend(chunk.rejects)
+        valid = chunk.valid
+        yield ([m.smiles for m in valid], [m.id for m in valid], [m.line for m in valid],
+               [mol_codes(m.mol) for m in valid])

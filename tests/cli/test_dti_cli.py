@@ -100,3 +100,18 @@ def test_screen_bad_fasta_is_a_one_line_error(pmt, trained, tmp_path):
     result = pmt("dti", "screen", "--target", bad, "--library", DATA / "tiny.smi",
                  "-m", trained / "model.safetensors", "-o", tmp_path / "hits.csv")
     assert result.exit_code == 2 and "non-amino-acid" in result.stderr
+
+
+def test_screen_reads_tables_with_ids_and_names_bad_lines(pmt, trained, tmp_path):
+    lib = tmp_path / "lib.csv"
+    lib.write_text("name,smiles\nethanol,CCO\nbroken,C1CC((\nphenol,c1ccccc1O\n")
+    out = tmp_path / "hits.csv"
+    result = pmt("dti", "screen", "--target", DATA / "dti_targets.fasta", "--library", lib,
+                 "--id-column", "name", "--top", "5", "-m", trained / "model.safetensors",
+                 "-o", out)
+    assert result.exit_code == 0, result.stderr
+    hits = pd.read_csv(out)
+    assert set(hits["id"]) == {"ethanol", "phenol"}
+    assert set(hits["line"]) == {2, 4}
+    rejected = pd.read_csv(tmp_path / "hits.rejected.csv")
+    assert rejected["line"].tolist() == [3]
