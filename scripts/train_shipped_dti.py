@@ -24,7 +24,7 @@ OUT = ROOT / "data" / "models" / "davis.safetensors"
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=100)
-    ap.add_argument("--protein-encoder", default="cnn", choices=["cnn", "kmer"])
+    ap.add_argument("--protein-encoder", default="kmer", choices=["cnn", "kmer"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
