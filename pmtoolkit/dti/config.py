@@ -43,5 +43,8 @@ class DTIConfig:
     pairs_per_batch: int = field(default=256, metadata={
         "help": "training pairs per batch, about: a batch is every training pair between a "
                 "group of proteins and a group of drugs, each encoded once"})
+    ensemble_size: int = field(default=1, metadata={
+        "help": "independently seeded models; predictions are their mean, their spread the "
+                "uncertainty column"})
     seed: int = field(default=0, metadata={"help": "model seed"})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})

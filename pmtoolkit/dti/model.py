@@ -86,9 +86,12 @@ class DTIModel(TorchModel):
 
     @classmethod
     def build_network(cls, config: DTIConfig, extra: dict[str, Any]):
+        """The members of the ensemble (one network unless ``ensemble_size`` > 1)."""
+        from torch import nn
+
         from pmtoolkit.dti.networks import PairNetwork
 
-        return PairNetwork(config)
+        return nn.ModuleList(PairNetwork(config) for _ in range(max(1, config.ensemble_size)))
 
     @classmethod
     def _new(cls, config: DTIConfig, extra: dict[str, Any]) -> DTIModel:
@@ -98,33 +101,34 @@ class DTIModel(TorchModel):
     def extra_metadata(self) -> dict[str, Any]:
         return {"y_mean": self.y_mean, "y_std": self.y_std}
 
+    @property
+    def members(self) -> list:
+        return list(self.network)
+
     def _output(self, z: np.ndarray) -> np.ndarray:
         if self.config.task == "classification":
             return 1.0 / (1.0 + np.exp(-z))
         return z * self.y_std + self.y_mean
 
-    def encode(self, entities: EncodedEntities, n_drugs: int, n_proteins: int,
-               chunk: int = 256):
-        """The head's first-layer vectors of every drug and protein (computed once)."""
+    def _encode(self, net, entities: EncodedEntities, n_drugs: int, n_proteins: int,
+                chunk: int = 256):
+        """One member's first-layer vectors of every drug and protein (computed once)."""
         import torch
 
-        net = self.network.eval()
         cfg = self.config
-        with torch.inference_mode():
-            d = [net.encode_drugs(entities.drug_batch(np.arange(s, min(s + chunk, n_drugs))))
-                 for s in range(0, n_drugs, chunk)]
-            # proteins sorted by length so each chunk pads little
-            order = np.argsort([len(p) for p in entities.proteins], kind="stable")
-            p = torch.zeros(n_proteins, cfg.head[0])
-            for s in range(0, n_proteins, 32):
-                idx = order[s:s + 32]
-                p[torch.from_numpy(idx)] = net.encode_proteins(*entities.protein_inputs(idx,
-                                                                                        cfg))
+        d = [net.encode_drugs(entities.drug_batch(np.arange(s, min(s + chunk, n_drugs))))
+             for s in range(0, n_drugs, chunk)]
+        # proteins sorted by length so each chunk pads little
+        order = np.argsort([len(p) for p in entities.proteins], kind="stable")
+        p = torch.zeros(n_proteins, cfg.head[0])
+        for s in range(0, n_proteins, 32):
+            idx = order[s:s + 32]
+            p[torch.from_numpy(idx)] = net.encode_proteins(*entities.protein_inputs(idx, cfg))
         return (torch.cat(d) if d else torch.zeros(0, cfg.head[0])), p
 
-    def encode_targets(self, sequences: list[str]):
-        """First-layer vectors of proteins, for :meth:`score_molecules` (encode once, then
-        score any number of molecules against them)."""
+    def encode_targets(self, sequences: list[str]) -> list:
+        """Each member's first-layer vectors of proteins, for :meth:`score_codes` (encode
+        once, then score any number of molecules against them)."""
         import torch
 
         from pmtoolkit.dti.networks import kmer_composition
@@ -132,48 +136,62 @@ class DTIModel(TorchModel):
         cfg = self.config
         kmers = kmer_composition(sequences) if cfg.protein_encoder == "kmer" else None
         entities = EncodedEntities(None, list(sequences), kmers)
+        inputs = entities.protein_inputs(np.arange(len(sequences)), cfg)
         with torch.inference_mode():
-            return self.network.eval().encode_proteins(
-                *entities.protein_inputs(np.arange(len(sequences)), cfg))
+            return [net.eval().encode_proteins(*inputs) for net in self.members]
 
-    def score_molecules(self, mols: list, targets) -> np.ndarray:
+    def score_molecules(self, mols: list, targets: list) -> np.ndarray:
         """Predictions (n_molecules, n_targets) of valid RDKit molecules against targets from
-        :meth:`encode_targets`."""
+        :meth:`encode_targets` (the ensemble mean)."""
         from pmtoolkit.chem.featurizer import mol_codes
 
         return self.score_codes([mol_codes(m) for m in mols], targets)
 
-    def score_codes(self, codes: list, targets) -> np.ndarray:
+    def score_codes(self, codes: list, targets: list) -> np.ndarray:
         """:meth:`score_molecules` for graph codes already made (``GraphFeaturizer``)."""
         import torch
 
         from pmtoolkit.chem.featurizer import collate
 
+        n_t = targets[0].shape[0]
         if not codes:
-            return np.zeros((0, targets.shape[0]))
+            return np.zeros((0, n_t))
+        g = collate(codes)
+        n = len(codes)
+        d = torch.arange(n).repeat_interleave(n_t)
+        p = torch.arange(n_t).repeat(n)
+        outs = []
         with torch.inference_mode():
-            drug_h = self.network.eval().encode_drugs(collate(codes))
-            n, t = drug_h.shape[0], targets.shape[0]
-            d = torch.arange(n).repeat_interleave(t)
-            p = torch.arange(t).repeat(n)
-            out = self.network.pairs(drug_h, targets, d, p).double().numpy().reshape(n, t)
-        return self._output(out)
+            for net, prot_h in zip(self.members, targets):
+                drug_h = net.eval().encode_drugs(g)
+                z = net.pairs(drug_h, prot_h, d, p).double().numpy().reshape(n, n_t)
+                outs.append(self._output(z))
+        return np.mean(outs, axis=0)
 
-    def predict(self, data: PairData, *, chunk: int = 8192) -> np.ndarray:
-        """One prediction per pair of ``data`` (affinity, or probability of interaction)."""
+    def predict_members(self, data: PairData, *, chunk: int = 8192) -> np.ndarray:
+        """Each member's prediction of each pair, shape (members, n_pairs)."""
         import torch
 
+        out = np.empty((len(self.members), len(data)))
         if not len(data):
-            return np.zeros(0)
+            return out
         entities = encode_entities(data, self.config)
-        drug_h, prot_h = self.encode(entities, len(data.drugs), len(data.proteins))
-        out = np.empty(len(data))
         with torch.inference_mode():
-            for s in range(0, len(data), chunk):
-                d = torch.from_numpy(data.drug_index[s:s + chunk])
-                p = torch.from_numpy(data.protein_index[s:s + chunk])
-                out[s:s + chunk] = self.network.pairs(drug_h, prot_h, d, p).double().numpy()
-        return self._output(out)
+            for m, net in enumerate(self.members):
+                net.eval()
+                drug_h, prot_h = self._encode(net, entities, len(data.drugs),
+                                              len(data.proteins))
+                for s in range(0, len(data), chunk):
+                    d = torch.from_numpy(data.drug_index[s:s + chunk])
+                    p = torch.from_numpy(data.protein_index[s:s + chunk])
+                    out[m, s:s + chunk] = self._output(
+                        net.pairs(drug_h, prot_h, d, p).double().numpy())
+        return out
+
+    def predict(self, data: PairData) -> np.ndarray:
+        """One prediction per pair of ``data`` (affinity, or probability of interaction):
+        the mean over the ensemble's members."""
+        return self.predict_members(data).mean(axis=0)
 
 
 # ----------------------------------------------------------------------------- batches
@@ -386,14 +404,26 @@ def fit(train: PairData, valid: PairData | None = None, config: DTIConfig | None
             else encode_entities(valid, config)
         val_loader = _loader(val_entities, valid, _targets(valid, config, mean, std), config,
                              train=False, cost_ratio=ratio)
-    module = _lightning_module(model.network, config)
-    tc = TrainConfig(max_epochs=config.epochs, patience=config.patience, seed=config.seed,
-                     device=config.device, monitor="val_loss", mode="min")
-    with tempfile.TemporaryDirectory(prefix="pmt-dti-") as tmp:
-        result = train_module(module, loader, val_loader, config=tc,
-                              workdir=Path(workdir) if workdir else Path(tmp))
+    histories = []
+    for i, net in enumerate(model.members):
+        seed = config.seed + i
+        seed_everything(seed)
+        if i:  # a fresh initialisation per member (member 0 was built above)
+            from pmtoolkit.dti.networks import PairNetwork
+
+            net = model.network[i] = PairNetwork(config)
+        loader.batch_sampler.seed = seed
+        module = _lightning_module(net, config)
+        tc = TrainConfig(max_epochs=config.epochs, patience=config.patience, seed=seed,
+                         device=config.device, monitor="val_loss", mode="min")
+        with tempfile.TemporaryDirectory(prefix="pmt-dti-") as tmp:
+            result = train_module(module, loader, val_loader, config=tc,
+                                  workdir=(Path(workdir) / f"member{i}") if workdir
+                                  else Path(tmp))
+        histories.append(result.history)
     model.network = model.network.cpu().eval()
-    model.metadata = {"training_data_sha256": train.fingerprint(), "history": result.history}
+    model.metadata = {"training_data_sha256": train.fingerprint(), "history": histories[0],
+                      "member_histories": histories}
     return model
 
 

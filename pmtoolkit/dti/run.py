@@ -169,13 +169,18 @@ def predict_file(input: str | os.PathLike, output: str | os.PathLike, *, model: 
     table, data, rejects = _read_pair_table(input, smiles_column, sequence_column)
     if rejects and on_invalid == "error":
         rejects.raise_first()
-    pred = model.predict(data)
+    members = model.predict_members(data)
     out = table.copy()
     col = "probability" if model.config.task == "classification" else "prediction"
-    values = np.full(len(table), np.nan)
     pos = {line: i for i, line in enumerate(table.index)}
-    values[[pos[line] for line in data.lines]] = pred
+    rows = [pos[line] for line in data.lines]
+    values = np.full(len(table), np.nan)
+    values[rows] = members.mean(axis=0)
     out[col] = values
+    if len(members) > 1:
+        spread = np.full(len(table), np.nan)
+        spread[rows] = members.std(axis=0, ddof=1)
+        out["uncertainty"] = spread
     reasons = {r.line: r.reason for r in rejects}
     out["error"] = [reasons.get(int(line), "") for line in table.index]
     with TableWriter(output) as writer:

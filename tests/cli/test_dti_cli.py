@@ -115,3 +115,20 @@ def test_screen_reads_tables_with_ids_and_names_bad_lines(pmt, trained, tmp_path
     assert set(hits["line"]) == {2, 4}
     rejected = pd.read_csv(tmp_path / "hits.rejected.csv")
     assert rejected["line"].tolist() == [3]
+
+
+def test_predict_with_an_ensemble_adds_uncertainty(pmt, tmp_path):
+    from pmtoolkit.dti.config import DTIConfig
+    from pmtoolkit.dti.data import read_pairs
+    from pmtoolkit.dti.model import fit
+
+    data, _ = read_pairs(DATA / "dti_tiny.csv", value_column="value")
+    model = fit(data, None, DTIConfig(epochs=1, ensemble_size=2, drug_hidden=16, head=(32,),
+                                      device="cpu"))
+    model.save(tmp_path / "e.safetensors")
+    out = tmp_path / "pred.csv"
+    result = pmt("dti", "predict", "-i", DATA / "dti_tiny.csv", "-m", tmp_path / "e.safetensors",
+                 "-o", out)
+    assert result.exit_code == 0, result.stderr
+    pred = pd.read_csv(out)
+    assert len(pred) == 120 and (pred["uncertainty"] > 0).all()

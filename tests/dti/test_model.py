@@ -100,3 +100,15 @@ def test_training_learns_and_round_trips(tiny, tmp_path, protein_encoder):
     pairs = PairData(tiny.drugs[:3], tiny.proteins[:2], np.repeat(np.arange(3), 2),
                      np.tile(np.arange(2), 3))
     np.testing.assert_allclose(grid.ravel(), back.predict(pairs), rtol=1e-5)
+
+
+def test_ensemble_members_differ_and_average(tiny, tmp_path):
+    cfg = DTIConfig(epochs=3, ensemble_size=2, **SMALL)
+    model = fit(tiny, None, cfg)
+    members = model.predict_members(tiny)
+    assert members.shape == (2, len(tiny)) and not np.allclose(members[0], members[1])
+    np.testing.assert_allclose(model.predict(tiny), members.mean(axis=0))
+    assert len(model.metadata["member_histories"]) == 2
+    model.save(tmp_path / "e.safetensors")
+    back = load_model(tmp_path / "e.safetensors")
+    np.testing.assert_allclose(back.predict_members(tiny), members, rtol=1e-5)
