@@ -8,8 +8,9 @@ Run with the anchor venv's interpreter (built by benchmarks/dti/setup_anchor_env
 
 trains DeepPurpose's DTI model on a pmtoolkit split of a pairs table (columns smiles,
 sequence, value; split = {"train": [...], "val": [...], "test": [...]} row indices) with
-DeepPurpose's own defaults apart from the epochs, and scores its test predictions with the
-same CI/MSE definitions pmtoolkit uses (computed here with numpy, O(n^2) in blocks).
+DeepPurpose's own defaults apart from the epochs, and writes its test predictions with the
+measured values; benchmarks/dti/run.py scores them with pmtoolkit's metrics, as it scores
+pmtoolkit's own runs.
 """
 from __future__ import annotations
 
@@ -24,17 +25,6 @@ import numpy as np
 import pandas as pd
 
 
-def concordance_index(y: np.ndarray, p: np.ndarray, block: int = 2000) -> float:
-    """DeepDTA's CI: over pairs with y_i > y_j, the share with p_i > p_j (ties count 1/2)."""
-    num = den = 0.0
-    for s in range(0, len(y), block):
-        yi, pi = y[s:s + block, None], p[s:s + block, None]
-        greater = yi > y[None, :]
-        num += float(np.sum(greater * ((pi > p[None, :]) + 0.5 * (pi == p[None, :]))))
-        den += float(np.sum(greater))
-    return num / den
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, required=True)
@@ -47,6 +37,8 @@ def main() -> int:
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/pmt-dti-deeppurpose"))
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
+    for name in ("data", "split", "workdir", "out"):
+        setattr(args, name, getattr(args, name).resolve())
 
     import torch
     from DeepPurpose import DTI as models
@@ -66,6 +58,7 @@ def main() -> int:
                                    train_epoch=args.epochs, batch_size=args.batch_size,
                                    result_folder=str(args.workdir))
     args.workdir.mkdir(parents=True, exist_ok=True)
+    os.chdir(args.workdir)  # DeepPurpose's TensorBoard writer logs to ./runs
     model = models.model_initialize(**config)
     val = parts["val"] if len(parts["val"]) else parts["test"].iloc[:0]
     model.train(parts["train"], val if len(val) else None, None, verbose=False)
@@ -75,10 +68,8 @@ def main() -> int:
     result = {"tool": f"DeepPurpose {version('DeepPurpose')}",
               "model": f"{args.drug_encoding}-{args.target_encoding}", "seed": args.seed,
               "epochs": args.epochs, "train_seconds": seconds, "threads": torch.get_num_threads(),
-              "cpus": os.cpu_count(), "test_ci": concordance_index(y, pred),
-              "test_mse": float(np.mean((y - pred) ** 2)), "n_test": int(len(y))}
+              "cpus": os.cpu_count(), "y_test": y.tolist(), "pred_test": pred.tolist()}
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result))
     return 0
 
 

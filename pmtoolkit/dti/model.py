@@ -390,8 +390,11 @@ def fit(train: PairData, valid: PairData | None = None, config: DTIConfig | None
     mean = float(np.mean(y)) if y is not None and config.task == "regression" else 0.0
     std = float(np.std(y)) if y is not None and config.task == "regression" else 1.0
     std = std if std > 1e-8 else 1.0
-    seed_everything(config.seed)
-    model = DTIModel(config, y_mean=mean, y_std=std)
+    from torch import nn
+
+    from pmtoolkit.dti.networks import PairNetwork
+
+    model = DTIModel(config, nn.ModuleList(), y_mean=mean, y_std=std)
     entities = encode_entities(train, config)
     mean_atoms = float(np.mean(entities.drugs.n_atoms)) if len(entities.drugs) else 1.0
     ratio = encoder_cost_ratio(config, train.proteins, mean_atoms)
@@ -405,13 +408,11 @@ def fit(train: PairData, valid: PairData | None = None, config: DTIConfig | None
         val_loader = _loader(val_entities, valid, _targets(valid, config, mean, std), config,
                              train=False, cost_ratio=ratio)
     histories = []
-    for i, net in enumerate(model.members):
+    for i in range(max(1, config.ensemble_size)):
         seed = config.seed + i
-        seed_everything(seed)
-        if i:  # a fresh initialisation per member (member 0 was built above)
-            from pmtoolkit.dti.networks import PairNetwork
-
-            net = model.network[i] = PairNetwork(config)
+        seed_everything(seed)  # each member: its own initialisation and batch order
+        net = PairNetwork(config)
+        model.network.append(net)
         loader.batch_sampler.seed = seed
         module = _lightning_module(net, config)
         tc = TrainConfig(max_epochs=config.epochs, patience=config.patience, seed=seed,

@@ -6,8 +6,6 @@ a gather, an add and the remaining layers.
 """
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import torch
 from torch import nn
@@ -18,22 +16,25 @@ from pmtoolkit.dti.data import AMINO_ACIDS
 PROTEIN_VOCAB = {aa: i + 1 for i, aa in enumerate(AMINO_ACIDS)}
 STANDARD = "ACDEFGHIKLMNPQRSTVWY"
 
+# byte -> token id (0 for padding) and byte -> standard residue index (-1 otherwise); sequences
+# reaching the encoders passed check_sequence, so every byte is an accepted letter
+_TOKEN_LUT = np.zeros(128, dtype=np.int64)
+_TOKEN_LUT[[ord(aa) for aa in PROTEIN_VOCAB]] = list(PROTEIN_VOCAB.values())
+_STANDARD_LUT = np.full(128, -1, dtype=np.int64)
+_STANDARD_LUT[[ord(aa) for aa in STANDARD]] = np.arange(len(STANDARD))
+
 
 def encode_proteins(sequences, max_length: int) -> tuple[np.ndarray, np.ndarray]:
     """``(ids, lengths)``: each sequence cut to ``max_length`` residues as token ids, padded
     with 0 to the longest of them."""
     lengths = np.array([min(len(s), max_length) for s in sequences], dtype=np.int64)
     ids = np.zeros((len(sequences), int(lengths.max()) if len(lengths) else 0), dtype=np.int64)
-    lut = np.zeros(128, dtype=np.int64)
-    for aa, i in PROTEIN_VOCAB.items():
-        lut[ord(aa)] = i
     for r, s in enumerate(sequences):
-        ids[r, :lengths[r]] = lut[np.frombuffer(s[:max_length].encode("ascii"), dtype=np.uint8)]
+        ids[r, :lengths[r]] = _TOKEN_LUT[np.frombuffer(s[:max_length].encode("ascii"),
+                                                       dtype=np.uint8)]
     return ids, lengths
 
 
-_KMERS = {k: {"".join(t): i for i, t in enumerate(itertools.product(STANDARD, repeat=k))}
-          for k in (1, 2, 3)}
 KMER_DIM = sum(20 ** k for k in (1, 2, 3))
 
 
@@ -41,11 +42,8 @@ def kmer_composition(sequences) -> np.ndarray:
     """Frequencies of the 20 + 400 + 8000 standard 1-, 2- and 3-mers of each sequence (k-mers
     with a non-standard letter are skipped), each block summing to 1."""
     out = np.zeros((len(sequences), KMER_DIM), dtype=np.float32)
-    lut = np.full(128, -1, dtype=np.int64)
-    for i, aa in enumerate(STANDARD):
-        lut[ord(aa)] = i
     for r, s in enumerate(sequences):
-        code = lut[np.frombuffer(s.encode("ascii"), dtype=np.uint8)]
+        code = _STANDARD_LUT[np.frombuffer(s.encode("ascii"), dtype=np.uint8)]
         offset = 0
         for k in (1, 2, 3):
             if len(code) >= k:

@@ -148,11 +148,7 @@ def _read_pair_table(input, smiles_column, sequence_column, value_column=None):
     from pmtoolkit.dti.data import pairs_from_frame
 
     columns = [smiles_column, sequence_column] + ([value_column] if value_column else [])
-    table = read_table(input, columns=None)
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise BadInputError(f"{input}: no column {missing[0]!r}",
-                            hint="columns: " + ", ".join(map(str, table.columns)))
+    table = read_table(input, columns=columns)  # every column kept; missing ones are errors
     data, rejects = pairs_from_frame(table, smiles_column=smiles_column,
                                      sequence_column=sequence_column,
                                      value_column=value_column, source=str(input))
@@ -229,7 +225,7 @@ def screen_file(target: str | os.PathLike, library: str | os.PathLike,
     sign = -1.0 if lowest else 1.0
     heaps: list[list] = [[] for _ in records]
     rejects = Rejects(source=str(library), item_name="smiles")
-    n_scored, counter = 0, 0
+    n_scored = 0
     t0 = time.perf_counter()
     for smiles, ids, lines, codes in progress(
             _library_chunks(library, smiles_column, id_column, chunksize, rejects),
@@ -244,12 +240,12 @@ def screen_file(target: str | os.PathLike, library: str | os.PathLike,
             best = np.argpartition(-col, k - 1)[:k]
             heap = heaps[t]
             for i in best:
-                item = (float(col[i]), -counter - int(i), smiles[i], ids[i], lines[i])
+                # ties: the molecule read first ranks first
+                item = (float(col[i]), -n_scored - int(i), smiles[i], ids[i], lines[i])
                 if len(heap) < top:
                     heapq.heappush(heap, item)
                 elif item[0] > heap[0][0]:
                     heapq.heapreplace(heap, item)
-        counter += len(codes)
         n_scored += len(codes)
     seconds = time.perf_counter() - t0
     rows = []

@@ -58,9 +58,15 @@ class FlatForest:
             thrs.append(t.threshold)
             vals.append(v)
             ptr.append(offset + t.node_count)
+        return cls._concat(lefts, rights, feats, thrs, vals, ptr, np.float32)
+
+    @classmethod
+    def _concat(cls, lefts, rights, feats, thrs, vals, ptr, value_dtype, **kw) -> FlatForest:
+        """One ensemble from per-tree node arrays (children already offset)."""
         return cls(np.concatenate(lefts).astype(np.int32), np.concatenate(rights).astype(np.int32),
                    np.concatenate(feats).astype(np.int32), np.concatenate(thrs).astype(np.float64),
-                   np.concatenate(vals).astype(np.float32), np.asarray(ptr, dtype=np.int64))
+                   np.concatenate(vals).astype(value_dtype), np.asarray(ptr, dtype=np.int64),
+                   **kw)
 
     @classmethod
     def from_boosting(cls, model, classification: bool) -> FlatForest:
@@ -79,10 +85,8 @@ class FlatForest:
             vals.append(np.where(leaf, nodes["value"], 0.0))
             ptr.append(offset + len(nodes))
         base = float(np.asarray(model._baseline_prediction).ravel()[0])
-        return cls(np.concatenate(lefts).astype(np.int32), np.concatenate(rights).astype(np.int32),
-                   np.concatenate(feats).astype(np.int32), np.concatenate(thrs).astype(np.float64),
-                   np.concatenate(vals).astype(np.float64), np.asarray(ptr, dtype=np.int64),
-                   boosted=True, base=base, classification=classification)
+        return cls._concat(lefts, rights, feats, thrs, vals, ptr, np.float64, boosted=True,
+                           base=base, classification=classification)
 
     @classmethod
     def constant(cls, value: float) -> FlatForest:
