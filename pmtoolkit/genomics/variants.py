@@ -1,0 +1,254 @@
+"""Typed variant records and VCF/BCF reading (through pysam / htslib).
+
+Every input record ends up either as one :class:`Variant` per ALT allele (multi-allelic
+records are split) or as a reject with its line number and reason: a malformed line, an
+unknown contig, a symbolic or breakend allele, a REF that does not match the reference
+(``ref_mismatch="skip"``), a position past the contig's end. Nothing is dropped silently.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from pmtoolkit.core.errors import BadInputError
+from pmtoolkit.core.io import Rejects, check_choice, open_text, require_file
+
+log = logging.getLogger(__name__)
+
+REF_MISMATCH_CHOICES = ("error", "skip", "warn")
+_BASES = re.compile(r"^[ACGTNacgtn]+$")
+#: a run of this many unreadable records in a row means the file itself is broken
+_MAX_CONSECUTIVE_ERRORS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """One ALT allele of a VCF record. ``pos`` is VCF's 1-based position of the first REF base;
+    ``line`` is the record's line in the file (1-based, header included)."""
+
+    chrom: str
+    pos: int
+    ref: str
+    alt: str
+    id: str = "."
+    line: int | None = None
+
+    @property
+    def start(self) -> int:
+        """0-based start of the REF allele."""
+        return self.pos - 1
+
+    @property
+    def end(self) -> int:
+        """0-based, exclusive end of the REF allele."""
+        return self.pos - 1 + len(self.ref)
+
+    @property
+    def kind(self) -> str:
+        """``snv``, ``mnv`` (equal lengths > 1), ``insertion``, ``deletion`` (ALT a prefix or
+        suffix of REF or the other way round), or ``indel`` (complex length change)."""
+        r, a = self.ref, self.alt
+        if len(r) == len(a):
+            return "snv" if len(r) == 1 else "mnv"
+        if len(r) < len(a):
+            return "insertion" if a.startswith(r) or a.endswith(r) else "indel"
+        return "deletion" if r.startswith(a) or r.endswith(a) else "indel"
+
+    def __str__(self) -> str:
+        return f"{self.chrom}:{self.pos}:{self.ref}>{self.alt}"
+
+
+def check_allele(allele: str | None, what: str = "ALT") -> str | None:
+    """The reason an allele cannot be scored, or ``None`` when it is plain bases."""
+    if allele is None or allele in (".", ""):
+        return f"missing {what} allele"
+    if allele.startswith("<"):
+        return f"symbolic {what} allele {allele} is not supported (sequence alleles only)"
+    if "[" in allele or "]" in allele:
+        return f"breakend {what} allele {allele} is not supported"
+    if allele == "*":
+        return f"spanning-deletion {what} allele '*' has no sequence of its own"
+    if not _BASES.match(allele):
+        bad = sorted(set(allele.upper()) - set("ACGTN"))
+        return f"{what} allele {allele!r} has letters other than A, C, G, T, N ({''.join(bad)})"
+    return None
+
+
+def check_against_reference(v: Variant, reference) -> tuple[str | None, str]:
+    """``(reason, kind)`` why ``v`` cannot be placed on ``reference``; ``kind`` is ``contig``,
+    ``bounds`` or ``mismatch``. ``(None, "")`` when REF matches."""
+    name = reference.resolve(v.chrom)
+    if name is None:
+        return f"contig {v.chrom!r} is not in the reference", "contig"
+    n = reference.lengths[name]
+    if v.pos < 1 or v.end > n:
+        return f"position {v.pos} is outside contig {name} (length {n})", "bounds"
+    actual = reference.fetch(name, v.start, v.end)
+    if actual != v.ref.upper():
+        return (f"REF {v.ref} does not match the reference ({actual}) at {name}:{v.pos}",
+                "mismatch")
+    return None, ""
+
+
+@contextlib.contextmanager
+def _htslib_quiet():
+    """htslib writes parse warnings to stderr; pmtoolkit reports them as rejects instead."""
+    import pysam
+
+    try:
+        old = pysam.set_verbosity(0)
+    except AttributeError:  # pragma: no cover - older pysam
+        yield
+        return
+    try:
+        yield
+    finally:
+        pysam.set_verbosity(old)
+
+
+def iter_vcf(path: str | os.PathLike, *, reference=None, ref_mismatch: str = "error",
+             rejects: Rejects | None = None) -> Iterator[Variant]:
+    """Stream the variants of a VCF or BCF (plain or bgzipped), one per ALT allele.
+
+    With a ``reference`` (:class:`~pmtoolkit.genomics.reference.Reference`), contigs are
+    resolved (``2`` finds ``chr2``) and REF is checked: ``ref_mismatch="error"`` raises
+    :class:`BadInputError`, ``"skip"`` rejects the allele, ``"warn"`` logs it and keeps it.
+    Rejects are appended to ``rejects`` (a :class:`~pmtoolkit.core.io.Rejects`)."""
+    import pysam
+
+    check_choice("ref_mismatch", ref_mismatch, REF_MISMATCH_CHOICES)
+    path = require_file(path, "VCF")
+    rejects = rejects if rejects is not None else Rejects(str(path), "variant")
+    with _htslib_quiet():
+        try:
+            vf = pysam.VariantFile(str(path))
+        except (OSError, ValueError) as exc:
+            raise BadInputError(f"{path}: cannot read it as VCF/BCF ({exc})",
+                                hint="give a VCF (plain or bgzipped) or a BCF file") from None
+    is_bcf = vf.is_bcf if hasattr(vf, "is_bcf") else str(path).endswith(".bcf")
+    header_lines = 0 if is_bcf else _count_header_lines(path)
+    malformed: list[int] = []  # positions in rejects.items whose text is filled in at the end
+    warned = 0
+    try:
+        it = iter(vf)
+        index = 0
+        consecutive = 0
+        while True:
+            with _htslib_quiet():
+                try:
+                    rec = next(it)
+                    consecutive = 0
+                except StopIteration:
+                    break
+                except (OSError, ValueError) as exc:
+                    index += 1
+                    consecutive += 1
+                    if consecutive > _MAX_CONSECUTIVE_ERRORS:
+                        raise BadInputError(f"{path}: unreadable after record {index} ({exc})",
+                                            hint="check the file is a complete VCF") from None
+                    line = header_lines + index if not is_bcf else None
+                    malformed.append(len(rejects.items))
+                    rejects.add("", line, "malformed VCF record (htslib could not parse it)")
+                    continue
+            index += 1
+            line = header_lines + index if not is_bcf else None
+            vid = rec.id or "."
+            ref = rec.ref
+            reason = check_allele(ref, "REF")
+            alts = rec.alts or (None,)
+            if reason:
+                rejects.add(f"{rec.chrom}:{rec.pos}:{ref}>{','.join(a or '.' for a in alts)}",
+                            line, reason)
+                continue
+            for alt in alts:
+                item = f"{rec.chrom}:{rec.pos}:{ref}>{alt or '.'}"
+                reason = check_allele(alt)
+                if reason is None and alt.upper() == ref.upper():
+                    reason = "ALT equals REF"
+                if reason:
+                    rejects.add(item, line, reason)
+                    continue
+                v = Variant(rec.chrom, int(rec.pos), ref.upper(), alt.upper(), vid, line)
+                if reference is not None:
+                    reason, kind = check_against_reference(v, reference)
+                    if kind == "mismatch" and ref_mismatch == "error":
+                        where = f"line {line}: " if line else ""
+                        raise BadInputError(f"{path}: {where}{reason}",
+                                            hint="check the VCF and FASTA are the same genome "
+                                                 "build, or use --ref-mismatch skip|warn")
+                    if kind == "mismatch" and ref_mismatch == "warn":
+                        warned += 1
+                        if warned <= 5:
+                            log.warning("%s (kept)", reason)
+                        reason = None
+                    if reason:
+                        rejects.add(item, line, reason)
+                        continue
+                yield v
+    finally:
+        vf.close()
+        if warned > 5:
+            log.warning("%d REF mismatches kept in all (--ref-mismatch warn)", warned)
+        if malformed and not is_bcf:
+            _fill_malformed(path, rejects, malformed)
+
+
+def _count_header_lines(path: Path) -> int:
+    n = 0
+    with open_text(path) as fh:
+        for text in fh:
+            if not text.startswith("#"):
+                break
+            n += 1
+    return n
+
+
+def _fill_malformed(path: Path, rejects: Rejects, positions: list[int]) -> None:
+    """Put each malformed record's own text into its reject (one pass over the file)."""
+    wanted = {rejects.items[i].line: i for i in positions}
+    try:
+        with open_text(path) as fh:
+            for n, text in enumerate(fh, start=1):
+                if n in wanted:
+                    r = rejects.items[wanted[n]]
+                    rejects.items[wanted[n]] = type(r)(text.rstrip("\n")[:200], r.line,
+                                                       r.reason)
+    except (OSError, UnicodeDecodeError):  # the reason and line number still stand
+        pass
+
+
+def read_vcf(path: str | os.PathLike, *, reference=None, ref_mismatch: str = "error"
+             ) -> tuple[list[Variant], Rejects]:
+    """All variants of a VCF/BCF and the records that could not be used (see
+    :func:`iter_vcf`)."""
+    rejects = Rejects(str(path), "variant")
+    variants = list(iter_vcf(path, reference=reference, ref_mismatch=ref_mismatch,
+                             rejects=rejects))
+    return variants, rejects
+
+
+def _centred(left: str, allele: str, right: str, size: int) -> str:
+    """``size`` bases with ``allele`` in the middle: ``left`` and ``right`` are flanks of at
+    least ``size`` bases each."""
+    a = (size - len(allele)) // 2
+    if a < 0:  # an allele longer than the window: its middle
+        cut = -a
+        return allele[cut:cut + size]
+    b = size - len(allele) - a
+    return left[len(left) - a:] + allele + right[:b]
+
+
+def allele_windows(v: Variant, reference, size: int) -> tuple[str, str]:
+    """The reference and alternative sequences of ``size`` bases around ``v``, each with its
+    own allele centred (so an indel's ALT window is full length too). Beyond the contig's ends
+    the bases are ``N``."""
+    if size < 1:
+        raise BadInputError("the window size must be at least 1")
+    left = reference.fetch(v.chrom, v.start - size, v.start)
+    right = reference.fetch(v.chrom, v.end, v.end + size)
+    return _centred(left, v.ref, right, size), _centred(left, v.alt, right, size)
