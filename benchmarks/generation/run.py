@@ -57,8 +57,7 @@ def main() -> int:
 
     import pandas as pd
 
-    from pmtoolkit.chem._rdkit import quiet
-    from pmtoolkit.design.metrics import Reference, canonical, generation_metrics, parse
+    from pmtoolkit.design.metrics import Reference, canonical_set, generation_metrics
     from pmtoolkit.design.run import load_generator
 
     model = load_generator(args.model)
@@ -82,9 +81,7 @@ def main() -> int:
     if train_cache.exists():
         train = set(train_cache.read_text().split())
     else:
-        with quiet():
-            smi = pd.read_csv(MOSES / "train.csv.gz")["SMILES"].tolist()
-            train = set(canonical([m for m in parse(smi) if m is not None]))
+        train = canonical_set(pd.read_csv(MOSES / "train.csv.gz")["SMILES"].tolist())
         train_cache.write_text("\n".join(sorted(train)) + "\n")
     reference = Reference.cached(MOSES / "test.csv.gz", args.workdir / "test_reference.npz",
                                  fcd=not args.no_fcd)

@@ -60,6 +60,22 @@ def canonical(mols: Sequence[Any]) -> list[str]:
     return [Chem.MolToSmiles(m) for m in mols]
 
 
+#: molecules parsed at a time where a whole set would not fit in memory (an RDKit molecule
+#: takes ~10 kB: MOSES' 1.6M training SMILES as molecules would need ~20 GB)
+CHUNK = 20_000
+
+
+def canonical_set(smiles: Sequence[str], chunk: int = CHUNK) -> set[str]:
+    """The distinct canonical SMILES of the valid entries, parsed a chunk at a time."""
+    from pmtoolkit.chem._rdkit import quiet
+
+    out: set[str] = set()
+    with quiet():
+        for s in range(0, len(smiles), chunk):
+            out.update(canonical([m for m in parse(smiles[s:s + chunk]) if m is not None]))
+    return out
+
+
 def morgan_bits(mols: Sequence[Any]) -> np.ndarray:
     """(n, 1024) uint8 Morgan fingerprints, radius 2 (MOSES' settings)."""
     from rdkit.Chem import rdFingerprintGenerator as G
@@ -185,13 +201,21 @@ class Reference:
     def compute(cls, smiles: Sequence[str], *, fcd: bool = True) -> Reference:
         from pmtoolkit.chem._rdkit import quiet
 
-        mols = [m for m in parse(smiles) if m is not None]
-        with quiet():
-            frag, scaf = fragments(mols), scaffolds(mols)
+        frag: Counter = Counter()
+        scaf: Counter = Counter()
+        fps, canon = [], []
+        for s in range(0, len(smiles), CHUNK):  # a chunk of molecules in memory at a time
+            mols = [m for m in parse(smiles[s:s + CHUNK]) if m is not None]
+            with quiet():
+                frag.update(fragments(mols))
+                scaf.update(scaffolds(mols))
+            fps.append(morgan_bits(mols))
+            canon.extend(canonical(mols))
         mu = sigma = None
         if fcd:
-            mu, sigma = chemnet_stats(canonical(mols))
-        return cls(morgan_bits(mols), frag, scaf, mu, sigma, len(mols))
+            mu, sigma = chemnet_stats(canon)
+        fps_all = np.concatenate(fps) if fps else np.zeros((0, 1024), dtype=np.uint8)
+        return cls(fps_all, frag, scaf, mu, sigma, len(canon))
 
     def save(self, path: str | os.PathLike) -> None:
         from pmtoolkit.core.io import atomic_write

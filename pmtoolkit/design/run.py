@@ -364,18 +364,20 @@ def evaluate_file(samples: str | os.PathLike, outdir: str | os.PathLike, *,
                   overwrite: bool = False) -> dict[str, Any]:
     """MOSES metrics of a file of samples (against a training set for novelty and a test
     set for SNN/Frag/Scaf/FCD when given) and a report with property distributions."""
-    from pmtoolkit.design.metrics import Reference, canonical, generation_metrics, parse
+    from pmtoolkit.design.metrics import (
+        Reference,
+        canonical,
+        canonical_set,
+        generation_metrics,
+        parse,
+    )
 
     gen = read_smiles_column(samples, smiles_column)
     if not gen:
         raise BadInputError(f"no samples in '{samples}'")
     train_set = None
     if train is not None:
-        from pmtoolkit.chem._rdkit import quiet
-
-        with quiet():
-            train_set = set(canonical([m for m in parse(read_smiles_column(train))
-                                       if m is not None]))
+        train_set = canonical_set(read_smiles_column(train))
     reference = None
     test_smiles: list[str] = []
     if test is not None:

@@ -9,8 +9,14 @@ import pytest
 
 from pmtoolkit.core.errors import BadInputError, MissingInputError
 from pmtoolkit.genomics.reference import Reference, contig_aliases
-from pmtoolkit.genomics.sequence import (codes, gc_content, one_hot, one_hot_batch,
-                                         reverse_complement, reverse_complement_array)
+from pmtoolkit.genomics.sequence import (
+    codes,
+    gc_content,
+    one_hot,
+    one_hot_batch,
+    reverse_complement,
+    reverse_complement_array,
+)
 from pmtoolkit.genomics.variants import Variant, allele_windows, read_vcf
 
 

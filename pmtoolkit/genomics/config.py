@@ -1,0 +1,46 @@
+"""Settings of DNA sequence models (light to import: the CLI builds its options from them)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass
+class SequenceModelConfig:
+    """A convolutional model of fixed-length DNA windows, with one output per target.
+
+    ``basset``: three convolution + max-pool stages and a dense head (DeepSEA / Basset);
+    ``dilated``: a convolution stem, then residual blocks whose dilation doubles each block
+    (Basenji-style), average-pooled, then the dense head."""
+
+    architecture: Literal["basset", "dilated"] = field(default="basset", metadata={
+        "help": "basset: conv/pool stages + dense head; dilated: residual dilated CNN"})
+    task: Literal["binary", "multiclass", "regression"] = field(default="binary", metadata={
+        "help": "binary: one sigmoid per target (multi-label); multiclass: one softmax over "
+                "the targets; regression: real-valued targets"})
+    window: int = field(default=200, metadata={
+        "help": "input length in bases; variants are scored on windows of this length"})
+    filters: tuple[int, ...] = field(default=(128, 160, 192), metadata={
+        "help": "channels of the convolution stages (basset) or stem + blocks (dilated: "
+                "first = stem, last = blocks)"})
+    kernels: tuple[int, ...] = field(default=(15, 9, 5), metadata={
+        "help": "kernel width of each stage (basset) or of the stem and blocks (dilated)"})
+    pools: tuple[int, ...] = field(default=(4, 4, 4), metadata={
+        "help": "max-pool width after each stage (basset; 1: none)"})
+    blocks: int = field(default=4, metadata={
+        "help": "residual blocks (dilated), dilation 1, 2, 4, ..."})
+    hidden: int = field(default=256, metadata={"help": "dense layer size of the head"})
+    dropout: float = field(default=0.3, metadata={"help": "dropout before the output layer"})
+    epochs: int = field(default=30, metadata={"help": "training epochs"})
+    patience: int = field(default=5, metadata={
+        "help": "stop after this many epochs without validation improvement (0: never)"})
+    batch_size: int = field(default=128, metadata={"help": "sequences per batch"})
+    lr: float = field(default=1e-3, metadata={
+        "help": "peak learning rate (cosine decay to a tenth over the run)"})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
+    augment_rc: bool = field(default=True, metadata={
+        "help": "train on random reverse complements as well (strand symmetry)"})
+    max_shift: int = field(default=0, metadata={
+        "help": "random shifts of up to this many bases in training (0: none)"})
+    seed: int = field(default=0, metadata={"help": "model seed"})
+    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})

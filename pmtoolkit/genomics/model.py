@@ -1,0 +1,359 @@
+"""DNA sequence models under the one model contract.
+
+``fit(train, valid, config) -> SequenceModel``; ``model.predict(sequences)`` gives one row of
+outputs per sequence (probabilities for ``binary`` / ``multiclass``, values for
+``regression``), averaged over both strands by default; ``evaluate(model, data)``;
+``model.save(path)`` / ``load_model(path)``.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pmtoolkit.core.errors import BadInputError
+from pmtoolkit.core.model import TorchModel
+from pmtoolkit.genomics.config import SequenceModelConfig
+from pmtoolkit.genomics.data import SequenceData, encode_sequences
+
+log = logging.getLogger(__name__)
+
+#: base code -> one-hot row (code 4, an ambiguity code, is 0.25 everywhere)
+_ROWS = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1],
+                  [0.25, 0.25, 0.25, 0.25]], dtype=np.float32)
+#: base code -> code of its complement
+_COMPLEMENT_CODE = np.array([3, 2, 1, 0, 4], dtype=np.uint8)
+
+
+def one_hot_codes(codes, *, reverse_complement: bool = False):
+    """``(B, 4, L)`` float tensor from base codes ``(B, L)`` (numpy or torch)."""
+    import torch
+
+    c = torch.as_tensor(np.asarray(codes), dtype=torch.long) if not torch.is_tensor(codes) \
+        else codes.long()
+    rows = torch.from_numpy(_ROWS).to(c.device)
+    x = rows[c].transpose(1, 2)
+    if reverse_complement:
+        x = x.flip(1).flip(2)
+    return x.contiguous()
+
+
+def reverse_complement_codes(codes: np.ndarray) -> np.ndarray:
+    return _COMPLEMENT_CODE[codes][..., ::-1]
+
+
+class SequenceModel(TorchModel):
+    """A trained sequence model: ``targets`` names its outputs; ``y_mean``/``y_std`` undo the
+    standardisation of regression targets."""
+
+    Config = SequenceModelConfig
+
+    def __init__(self, config: SequenceModelConfig, network=None, *,
+                 targets: Sequence[str] = ("target",), y_mean=None, y_std=None):
+        self.targets = list(targets)
+        super().__init__(config, network if network is not None
+                         else self.build_network(config, {"targets": self.targets}))
+        n = len(self.targets)
+        self.y_mean = np.zeros(n) if y_mean is None else np.asarray(y_mean, dtype=np.float64)
+        self.y_std = np.ones(n) if y_std is None else np.asarray(y_std, dtype=np.float64)
+
+    @classmethod
+    def build_network(cls, config: SequenceModelConfig, extra: dict[str, Any]):
+        from pmtoolkit.genomics.networks import build_network
+
+        return build_network(config, len(extra.get("targets", ["target"])))
+
+    @classmethod
+    def _new(cls, config: SequenceModelConfig, extra: dict[str, Any]) -> SequenceModel:
+        return cls(config, cls.build_network(config, extra), targets=extra["targets"],
+                   y_mean=extra.get("y_mean"), y_std=extra.get("y_std"))
+
+    def extra_metadata(self) -> dict[str, Any]:
+        return {"targets": self.targets, "y_mean": [float(v) for v in self.y_mean],
+                "y_std": [float(v) for v in self.y_std]}
+
+    @property
+    def window(self) -> int:
+        return self.config.window
+
+    def flops_per_sequence(self) -> float:
+        """Multiply-adds x 2 of one forward pass over one window (one strand)."""
+        return float(self.network.flops(self.config.window))
+
+    # -- prediction ----------------------------------------------------------------------
+    def outputs(self, logits: np.ndarray) -> np.ndarray:
+        """Model outputs from logits: probabilities, or values in the targets' units."""
+        if self.config.task == "binary":
+            return 1.0 / (1.0 + np.exp(-logits))
+        if self.config.task == "multiclass":
+            z = logits - logits.max(axis=1, keepdims=True)
+            e = np.exp(z)
+            return e / e.sum(axis=1, keepdims=True)
+        return logits * self.y_std + self.y_mean
+
+    def logits_codes(self, codes: np.ndarray, *, strands: str = "both",
+                     batch_size: int = 512) -> np.ndarray:
+        """Raw network outputs of base codes ``(N, window)``; with ``strands="both"`` the
+        forward and reverse-complement outputs, stacked ``(2, N, T)``."""
+        import torch
+
+        if codes.ndim != 2 or codes.shape[1] != self.window:
+            raise BadInputError(f"sequences must be {self.window} bases for this model; got "
+                                f"shape {codes.shape}")
+        net = self.network.eval()
+        device = next(net.parameters()).device
+        out = []
+        with torch.inference_mode():
+            for s in range(0, len(codes), batch_size):
+                c = torch.from_numpy(np.ascontiguousarray(codes[s:s + batch_size])).to(device)
+                x = one_hot_codes(c)
+                if strands == "both":
+                    both = net(torch.cat([x, x.flip(1).flip(2)]))
+                    out.append(both.view(2, len(c), -1).float().cpu().numpy())
+                else:
+                    out.append(net(x).float().cpu().numpy()[None])
+        if not out:
+            return np.zeros((2 if strands == "both" else 1, 0, len(self.targets)), np.float32)
+        return np.concatenate(out, axis=1)
+
+    def predict_codes(self, codes: np.ndarray, *, strands: str = "both",
+                      batch_size: int = 512) -> np.ndarray:
+        """Outputs ``(N, T)`` of base codes; averaged over both strands in output space."""
+        if strands not in ("both", "forward"):
+            raise BadInputError(f"strands must be 'both' or 'forward', not {strands!r}")
+        logits = self.logits_codes(codes, strands=strands, batch_size=batch_size)
+        return np.mean([self.outputs(z.astype(np.float64)) for z in logits], axis=0)
+
+    def predict(self, sequences: Sequence[str] | SequenceData, *, strands: str = "both",
+                batch_size: int = 512) -> np.ndarray:
+        """Outputs ``(N, T)`` for DNA strings (cut or N-padded to the window) or
+        :class:`SequenceData`."""
+        if isinstance(sequences, SequenceData):
+            codes = sequences.codes
+        else:
+            codes, _ = encode_sequences(list(sequences), self.window)
+        return self.predict_codes(codes, strands=strands, batch_size=batch_size)
+
+
+# ----------------------------------------------------------------------------- training
+
+class _Batches:
+    """Shuffled (or ordered) batches of base codes and labels, one-hot encoded per batch,
+    with random reverse complements and shifts in training."""
+
+    def __init__(self, data: SequenceData, y: np.ndarray, config: SequenceModelConfig,
+                 train: bool, seed: int):
+        self.codes, self.y, self.config, self.train = data.codes, y, config, train
+        self.rng = np.random.default_rng(seed)
+        self.batch_size = config.batch_size
+
+    def __len__(self) -> int:
+        return max(1, math.ceil(len(self.codes) / self.batch_size))
+
+    def __iter__(self):
+        import torch
+
+        n = len(self.codes)
+        order = self.rng.permutation(n) if self.train else np.arange(n)
+        for s in range(0, n, self.batch_size):
+            idx = order[s:s + self.batch_size]
+            c = self.codes[idx]
+            if self.train and self.config.max_shift > 0:
+                c = _shift(c, self.rng.integers(-self.config.max_shift,
+                                                self.config.max_shift + 1, len(c)))
+            if self.train and self.config.augment_rc:
+                flip = self.rng.random(len(c)) < 0.5
+                c = c.copy()
+                c[flip] = reverse_complement_codes(c[flip])
+            yield one_hot_codes(c), torch.from_numpy(self.y[idx])
+
+
+def _shift(codes: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """Each row moved by its shift, the bases shifted in being N (code 4)."""
+    out = np.full_like(codes, 4)
+    length = codes.shape[1]
+    for i, k in enumerate(shifts):
+        if k >= 0:
+            out[i, k:] = codes[i, :length - k]
+        else:
+            out[i, :k] = codes[i, -k:]
+    return out
+
+
+def _loss(config: SequenceModelConfig, out, y):
+    import torch
+    from torch.nn import functional as F
+
+    if config.task == "multiclass":
+        return F.cross_entropy(out, y)
+    mask = ~torch.isnan(y)
+    if not mask.any():
+        return out.sum() * 0.0
+    if config.task == "binary":
+        return F.binary_cross_entropy_with_logits(out[mask], y[mask])
+    return F.mse_loss(out[mask], y[mask])
+
+
+def _lightning_module(net, config: SequenceModelConfig, targets: list[str]):
+    import lightning as L
+    import torch
+
+    class SequenceModule(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = net
+            self._val: list[tuple[np.ndarray, np.ndarray]] = []
+
+        def training_step(self, batch, _):
+            x, y = batch
+            loss = _loss(config, self.net(x), y)
+            self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
+            return loss
+
+        def validation_step(self, batch, _):
+            x, y = batch
+            out = self.net(x)
+            self.log("val_loss", _loss(config, out, y), on_step=False, on_epoch=True,
+                     batch_size=len(y))
+            self._val.append((out.detach().float().cpu().numpy(), y.cpu().numpy()))
+
+        def on_validation_epoch_end(self):
+            if not self._val:
+                return
+            out = np.concatenate([o for o, _ in self._val])
+            y = np.concatenate([t for _, t in self._val])
+            self._val.clear()
+            m = _metrics(config.task, y, out, targets, logits=True)
+            key = {"binary": "roc_auc", "multiclass": "accuracy",
+                   "regression": "pearson"}[config.task]
+            if math.isfinite(m.get(key, float("nan"))):
+                self.log(f"val_{key}", m[key])
+
+        def configure_optimizers(self):
+            opt = torch.optim.AdamW(self.parameters(), lr=config.lr,
+                                    weight_decay=config.weight_decay)
+            total = max(1, int(self.trainer.estimated_stepping_batches))
+
+            def factor(step: int) -> float:  # cosine from lr to lr/10
+                frac = min(1.0, step / total)
+                return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * frac))
+
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    return SequenceModule()
+
+
+def _train_targets(data: SequenceData, config: SequenceModelConfig, mean, std) -> np.ndarray:
+    if data.y is None:
+        raise BadInputError("training sequences need labels")
+    if data.task != config.task:
+        raise BadInputError(f"the data are labelled for a {data.task} task but the model is "
+                            f"{config.task}", hint="set --task to match the labels")
+    if config.task == "multiclass":
+        return data.y.astype(np.int64)
+    if config.task == "regression":
+        return ((data.y - mean) / std).astype(np.float32)
+    return data.y.astype(np.float32)
+
+
+def fit(train: SequenceData, valid: SequenceData | None = None,
+        config: SequenceModelConfig | None = None, *,
+        workdir: str | Path | None = None, resume: bool = False) -> SequenceModel:
+    """Train a sequence model on ``train`` (best epoch by validation loss when ``valid`` is
+    given; the last epoch otherwise). Sequences must be ``config.window`` bases."""
+    from pmtoolkit.core.seeds import seed_everything
+    from pmtoolkit.core.training import TrainConfig
+    from pmtoolkit.core.training import fit as train_module
+
+    config = config or SequenceModelConfig()
+    if len(train) < 2:
+        raise BadInputError("need at least two training sequences")
+    for name, d in (("training", train), ("validation", valid)):
+        if d is not None and d.window != config.window:
+            raise BadInputError(f"{name} sequences are {d.window} bases but the model window "
+                                f"is {config.window}")
+    if valid is not None and valid.targets != train.targets:
+        raise BadInputError("validation targets differ from the training targets")
+    mean = std = None
+    if config.task == "regression":
+        mean = np.nanmean(train.y, axis=0).astype(np.float64)
+        std = np.nanstd(train.y, axis=0).astype(np.float64)
+        std = np.where(std > 1e-8, std, 1.0)
+    seed_everything(config.seed)
+    model = SequenceModel(config, targets=train.targets, y_mean=mean, y_std=std)
+    y = _train_targets(train, config, model.y_mean, model.y_std)
+    loader = _Batches(train, y, config, train=True, seed=config.seed)
+    val_loader = None
+    if valid is not None and len(valid):
+        val_loader = _Batches(valid, _train_targets(valid, config, model.y_mean, model.y_std),
+                              config, train=False, seed=config.seed)
+    module = _lightning_module(model.network, config, train.targets)
+    tc = TrainConfig(max_epochs=config.epochs, patience=config.patience, seed=config.seed,
+                     device=config.device, monitor="val_loss", mode="min", resume=resume)
+    with tempfile.TemporaryDirectory(prefix="pmt-seq-") as tmp:
+        result = train_module(module, loader, val_loader, config=tc,
+                              workdir=Path(workdir) if workdir else Path(tmp))
+    model.network = model.network.cpu().eval()
+    model.metadata = {"training_data_sha256": train.fingerprint(), "history": result.history,
+                      "best_epoch": result.best_epoch}
+    return model
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+def _metrics(task: str, y: np.ndarray, out: np.ndarray, targets: list[str], *,
+             logits: bool = False) -> dict[str, float]:
+    """Metrics of outputs (or logits) against labels: mean over targets, and per target."""
+    from pmtoolkit.core import metrics as M
+
+    res: dict[str, float] = {}
+    if task == "multiclass":
+        pred = out.argmax(axis=1)
+        res["accuracy"] = float(np.mean(pred == y))
+        aucs = []
+        for k, name in enumerate(targets):
+            yk = (y == k).astype(float)
+            if 0 < yk.sum() < len(yk):
+                aucs.append(M.roc_auc(yk, out[:, k]))
+                res[f"roc_auc[{name}]"] = aucs[-1]
+            res[f"recall[{name}]"] = float(np.mean(pred[y == k] == k)) if (y == k).any() \
+                else float("nan")
+        res["roc_auc"] = float(np.mean(aucs)) if aucs else float("nan")
+        return res
+    per: dict[str, list[float]] = {}
+    for k, name in enumerate(targets):
+        ok = ~np.isnan(y[:, k])
+        yk, ok_out = y[ok, k], out[ok, k]
+        if task == "binary":
+            if 0 < yk.sum() < len(yk):
+                for metric, fn in (("roc_auc", M.roc_auc), ("pr_auc", M.pr_auc)):
+                    per.setdefault(metric, []).append(fn(yk, ok_out))
+                    res[f"{metric}[{name}]"] = per[metric][-1]
+        elif len(yk) > 2:
+            for metric, fn in (("pearson", M.pearson), ("spearman", M.spearman)):
+                per.setdefault(metric, []).append(fn(yk, ok_out))
+                res[f"{metric}[{name}]"] = per[metric][-1]
+            if not logits:
+                per.setdefault("mse", []).append(M.mse(yk, ok_out))
+    for metric, vals in per.items():
+        res[metric] = float(np.nanmean(vals)) if vals else float("nan")
+    return res
+
+
+def evaluate(model: SequenceModel, data: SequenceData, *, strands: str = "both"
+             ) -> dict[str, float]:
+    """Accuracy and per-class ROC-AUC (multiclass), ROC-AUC and PR-AUC (binary), Pearson,
+    Spearman and MSE (regression); means over targets plus one entry per target."""
+    if data.y is None:
+        raise BadInputError("evaluation needs labelled sequences")
+    if data.targets != model.targets:
+        raise BadInputError(f"the data's targets {data.targets[:5]} are not the model's "
+                            f"{model.targets[:5]}")
+    return _metrics(model.config.task, data.y, model.predict(data, strands=strands),
+                    model.targets)
