@@ -27,6 +27,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
                  "Sample, train, fine-tune, optimise and evaluate SMILES generators."),
     "dti": ("pmtoolkit.cli.dti:dti",
             "Train, predict and evaluate drug-target affinity models; screen libraries."),
+    "variants": ("pmtoolkit.cli.variants:variants",
+                 "Score genetic variants with DNA sequence models; train models; mutagenesis "
+                 "maps."),
     "demo": ("pmtoolkit.cli.demo:demo",
              "Run the main job on shipped defaults and write a report folder."),
     "info": ("pmtoolkit.cli.info:info",

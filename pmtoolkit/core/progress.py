@@ -35,3 +35,24 @@ def progress(iterable: Iterable[T], *, desc: str = "", total: int | None = None,
 
     with tqdm(iterable, desc=desc, total=total, unit=unit, leave=False, dynamic_ncols=True) as bar:
         yield from bar
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def progress_bar(*, desc: str = "", total: int | None = None, unit: str = "it",
+                 enabled: bool | None = None):
+    """A bar advanced by hand (``bar.update(n)``, ``bar.close()``), for streams whose items
+    arrive in uneven batches; a no-op where :func:`show_progress` says no."""
+    if enabled is None:
+        enabled = show_progress()
+    if not enabled:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(desc=desc, total=total, unit=unit, leave=False, dynamic_ncols=True)

@@ -111,33 +111,50 @@ def _htslib_quiet():
         pysam.set_verbosity(old)
 
 
-def iter_vcf(path: str | os.PathLike, *, reference=None, ref_mismatch: str = "error",
-             rejects: Rejects | None = None) -> Iterator[Variant]:
-    """Stream the variants of a VCF or BCF (plain or bgzipped), one per ALT allele.
+def open_vcf(path: str | os.PathLike):
+    """A pysam ``VariantFile`` for a VCF/BCF, or a one-line error."""
+    import pysam
+
+    path = require_file(path, "VCF")
+    with _htslib_quiet():
+        try:
+            return pysam.VariantFile(str(path))
+        except (OSError, ValueError) as exc:
+            raise BadInputError(f"{path}: cannot read it as VCF/BCF ({exc})",
+                                hint="give a VCF (plain or bgzipped) or a BCF file") from None
+
+
+@dataclass
+class VcfRecord:
+    """A VCF record as read (``record``: pysam's, ``None`` when htslib could not parse the
+    line) and the variant of each ALT allele (``None`` where the allele was rejected)."""
+
+    record: object
+    line: int | None
+    variants: list
+
+
+def iter_records(path: str | os.PathLike, *, reference=None, ref_mismatch: str = "error",
+                 rejects: Rejects | None = None, vcf=None) -> Iterator[VcfRecord]:
+    """Stream the records of a VCF or BCF (plain or bgzipped) with one :class:`Variant` per
+    usable ALT allele; every unusable record or allele is added to ``rejects`` with its line
+    and reason (malformed records are not yielded).
 
     With a ``reference`` (:class:`~pmtoolkit.genomics.reference.Reference`), contigs are
     resolved (``2`` finds ``chr2``) and REF is checked: ``ref_mismatch="error"`` raises
     :class:`BadInputError`, ``"skip"`` rejects the allele, ``"warn"`` logs it and keeps it.
-    Rejects are appended to ``rejects`` (a :class:`~pmtoolkit.core.io.Rejects`)."""
-    import pysam
-
+    ``vcf``: an already opened ``VariantFile`` of ``path``."""
     check_choice("ref_mismatch", ref_mismatch, REF_MISMATCH_CHOICES)
     path = require_file(path, "VCF")
     rejects = rejects if rejects is not None else Rejects(str(path), "variant")
-    with _htslib_quiet():
-        try:
-            vf = pysam.VariantFile(str(path))
-        except (OSError, ValueError) as exc:
-            raise BadInputError(f"{path}: cannot read it as VCF/BCF ({exc})",
-                                hint="give a VCF (plain or bgzipped) or a BCF file") from None
-    is_bcf = vf.is_bcf if hasattr(vf, "is_bcf") else str(path).endswith(".bcf")
+    vf = vcf if vcf is not None else open_vcf(path)
+    is_bcf = bool(getattr(vf, "is_bcf", str(path).endswith(".bcf")))
     header_lines = 0 if is_bcf else _count_header_lines(path)
     malformed: list[int] = []  # positions in rejects.items whose text is filled in at the end
     warned = 0
     try:
         it = iter(vf)
-        index = 0
-        consecutive = 0
+        index = consecutive = 0
         while True:
             with _htslib_quiet():
                 try:
@@ -151,21 +168,22 @@ def iter_vcf(path: str | os.PathLike, *, reference=None, ref_mismatch: str = "er
                     if consecutive > _MAX_CONSECUTIVE_ERRORS:
                         raise BadInputError(f"{path}: unreadable after record {index} ({exc})",
                                             hint="check the file is a complete VCF") from None
-                    line = header_lines + index if not is_bcf else None
                     malformed.append(len(rejects.items))
-                    rejects.add("", line, "malformed VCF record (htslib could not parse it)")
+                    rejects.add("", None if is_bcf else header_lines + index,
+                                "malformed VCF record (htslib could not parse it)")
                     continue
             index += 1
-            line = header_lines + index if not is_bcf else None
-            vid = rec.id or "."
+            line = None if is_bcf else header_lines + index
             ref = rec.ref
-            reason = check_allele(ref, "REF")
             alts = rec.alts or (None,)
+            out = VcfRecord(rec, line, [None] * len(alts))
+            reason = check_allele(ref, "REF")
             if reason:
                 rejects.add(f"{rec.chrom}:{rec.pos}:{ref}>{','.join(a or '.' for a in alts)}",
                             line, reason)
+                yield out
                 continue
-            for alt in alts:
+            for k, alt in enumerate(alts):
                 item = f"{rec.chrom}:{rec.pos}:{ref}>{alt or '.'}"
                 reason = check_allele(alt)
                 if reason is None and alt.upper() == ref.upper():
@@ -173,7 +191,8 @@ def iter_vcf(path: str | os.PathLike, *, reference=None, ref_mismatch: str = "er
                 if reason:
                     rejects.add(item, line, reason)
                     continue
-                v = Variant(rec.chrom, int(rec.pos), ref.upper(), alt.upper(), vid, line)
+                v = Variant(rec.chrom, int(rec.pos), ref.upper(), alt.upper(), rec.id or ".",
+                            line)
                 if reference is not None:
                     reason, kind = check_against_reference(v, reference)
                     if kind == "mismatch" and ref_mismatch == "error":
@@ -189,13 +208,24 @@ def iter_vcf(path: str | os.PathLike, *, reference=None, ref_mismatch: str = "er
                     if reason:
                         rejects.add(item, line, reason)
                         continue
-                yield v
+                out.variants[k] = v
+            yield out
     finally:
-        vf.close()
+        if vcf is None:
+            vf.close()
         if warned > 5:
             log.warning("%d REF mismatches kept in all (--ref-mismatch warn)", warned)
         if malformed and not is_bcf:
             _fill_malformed(path, rejects, malformed)
+
+
+def iter_vcf(path: str | os.PathLike, *, reference=None, ref_mismatch: str = "error",
+             rejects: Rejects | None = None) -> Iterator[Variant]:
+    """Stream the variants of a VCF or BCF, one per usable ALT allele (multi-allelic
+    records split); see :func:`iter_records` for the checks and rejects."""
+    for r in iter_records(path, reference=reference, ref_mismatch=ref_mismatch,
+                          rejects=rejects):
+        yield from (v for v in r.variants if v is not None)
 
 
 def _count_header_lines(path: Path) -> int:

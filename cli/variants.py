@@ -1,0 +1,141 @@
+"""``pmt variants``: score VCFs with DNA sequence models, train them, draw mutagenesis maps."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from pmtoolkit.cli.options import (
+    config_option,
+    dataclass_options,
+    on_invalid_option,
+    overwrite_option,
+    resolve,
+)
+from pmtoolkit.genomics.config import SequenceModelConfig
+
+MODEL_HELP = ("A model file, or a shipped model: splice (UCI splice junctions: donor EI, "
+              "acceptor IE, neither N), mpra (regulatory activity from saturation-mutagenesis "
+              "MPRA).")
+
+
+@click.group(name="variants")
+def variants() -> None:
+    """Score genetic variants with DNA sequence models; train models; mutagenesis maps."""
+
+
+@variants.command()
+@click.option("-v", "--vcf", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Variants: VCF or BCF, plain or bgzipped.")
+@click.option("-f", "--fasta", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Reference FASTA (plain, or bgzip with .fai/.gzi; indexed if needed).")
+@click.option("-m", "--model", "model_name", default="splice", show_default=True,
+              help=MODEL_HELP)
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Annotated .vcf / .vcf.gz (bgzip), or a .tsv / .csv table.")
+@click.option("--format", "fmt", type=click.Choice(["vcf", "tsv", "csv"]),
+              help="Output format, when the file name does not say.")
+@click.option("--ref-mismatch", type=click.Choice(["error", "skip", "warn"]), default="error",
+              show_default=True,
+              help="A REF allele that differs from the FASTA: stop (exit 2), skip the allele "
+                   "(listed in the rejects file), or warn and score it.")
+@click.option("--strands", type=click.Choice(["both", "forward"]), default="both",
+              show_default=True, help="Average the outputs of both strands, or forward only.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
+def score(vcf, fasta, model_name, output, fmt, ref_mismatch, strands, batch_size):
+    """Score each variant: model outputs on the REF and ALT windows, their difference and
+    log-odds.
+
+    Every record is scored or listed, with line and reason, in <output>.rejected.csv.
+
+    Example: pmt variants score -v in.vcf.gz -f ref.fa.gz -m splice -o out.vcf.gz
+    """
+    from pmtoolkit.cli.common import startup
+    from pmtoolkit.genomics.run import score_file
+
+    startup(model=model_name)
+    info = score_file(vcf, fasta, output, model_name=model_name, fmt=fmt,
+                      ref_mismatch=ref_mismatch, strands=strands, batch_size=batch_size)
+    click.echo(f"{info['variants_scored']:,} variant(s) from {info['records']:,} record(s) "
+               f"scored ({info['variants_per_second']:,.0f} variants/s), {info['rejected']} "
+               f"not scored; written to {output}", err=True)
+
+
+@variants.command()
+@click.option("-i", "--input", "input_", required=True,
+              type=click.Path(exists=True, dir_okay=False),
+              help="Labelled sequences: a table (.csv/.tsv/.parquet) with a sequence column, "
+                   "a FASTA (+ --labels), or a BED of regions (+ --labels and -f).")
+@click.option("-o", "--output", "outdir", required=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder: model, config, metrics, split, test predictions.")
+@click.option("--labels", type=click.Path(exists=True, dir_okay=False),
+              help="FASTA/BED inputs: a table with an id column (FASTA record id, BED name) "
+                   "and the label columns.")
+@click.option("-f", "--fasta", type=click.Path(exists=True, dir_okay=False),
+              help="Reference FASTA (BED input).")
+@click.option("-l", "--label-column", "label_columns", multiple=True,
+              help="Label column(s); multiclass: the one column of class names. Default for "
+                   "FASTA/BED: every column of --labels but the id.")
+@click.option("--sequence-column", default="sequence", show_default=True)
+@click.option("--id-column", help="Column of sequence names (tables); id join key (default "
+                                  "'id') for FASTA/BED labels.")
+@click.option("--sizes", type=float, nargs=3, default=(0.8, 0.1, 0.1), show_default=True,
+              help="Train, validation and test fractions (random split).")
+@click.option("--split-seed", type=int, default=0, show_default=True)
+@dataclass_options(SequenceModelConfig)
+@on_invalid_option("error")
+@config_option
+@overwrite_option
+def train(input_, outdir, labels, fasta, label_columns, sequence_column, id_column, sizes,
+          split_seed, on_invalid, config_file, overwrite, **params):
+    """Train a DNA sequence model (basset or dilated CNN) and test it on held-out sequences.
+
+    Example: pmt variants train -i splice.csv -l Class --task multiclass --window 60 -o runs/splice
+    """
+    from pmtoolkit.cli.common import startup
+    from pmtoolkit.genomics.run import train_file
+
+    config = resolve(SequenceModelConfig, params, config_file, section="model")
+    startup(seed=config.seed, device=config.device)
+    metrics = train_file(input_, outdir, config=config, labels=labels, reference_path=fasta,
+                         sequence_column=sequence_column,
+                         label_columns=list(label_columns) or None, id_column=id_column,
+                         sizes=tuple(sizes), split_seed=split_seed, on_invalid=on_invalid,
+                         overwrite=overwrite)
+    test = metrics.get("test")
+    if test:
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in test.items() if "[" not in k)
+        click.echo(f"test ({metrics['n_test']} sequences): {shown}", err=True)
+    click.echo(f"model written to {outdir / 'model.safetensors'} "
+               f"({metrics['train_seconds']:.0f} s of training)", err=True)
+
+
+@variants.command()
+@click.option("-m", "--model", "model_name", default="splice", show_default=True,
+              help=MODEL_HELP)
+@click.option("-s", "--sequence", help="A DNA sequence (at most the model's window).")
+@click.option("-r", "--region", help="A reference region chrom:start-end (1-based, inclusive; "
+                                     "at most the model's window), with -f.")
+@click.option("-f", "--fasta", type=click.Path(exists=True, dir_okay=False),
+              help="Reference FASTA (with --region).")
+@click.option("-t", "--target", help="The model output to draw (default: the first).")
+@click.option("--strands", type=click.Choice(["both", "forward"]), default="both",
+              show_default=True)
+@click.option("-o", "--output", "outdir", required=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder: ism.tsv, gradient_x_input.tsv, ism.png.")
+@overwrite_option
+def ism(model_name, sequence, region, fasta, target, strands, outdir, overwrite):
+    """In-silico saturation mutagenesis: the output change of every substitution, as a table
+    and a logo + heat map.
+
+    Example: pmt variants ism -m splice -s CCAGCTGCAT...GTCTG -t EI -o ism/
+    """
+    from pmtoolkit.genomics.run import ism_file
+
+    info = ism_file(model_name, outdir, sequence=sequence, fasta=fasta, region=region,
+                    target=target, strands=strands, overwrite=overwrite)
+    click.echo(json.dumps(info), err=True)
+    click.echo(f"written to {outdir}/ (ism.tsv, gradient_x_input.tsv, ism.png)", err=True)

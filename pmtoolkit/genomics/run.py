@@ -1,0 +1,296 @@
+"""File-level workflows behind ``pmt variants``: train a sequence model from files, score a
+VCF, and draw in-silico mutagenesis of a region."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pmtoolkit.core.errors import BadInputError
+from pmtoolkit.core.io import OnInvalid, Rejects, atomic_dir, atomic_write
+from pmtoolkit.genomics.config import SequenceModelConfig
+
+log = logging.getLogger(__name__)
+
+#: the models shipped in data/ (see data/MANIFEST)
+SHIPPED_MODELS = ("splice", "mpra")
+_FASTA = (".fa", ".fasta", ".fna", ".fa.gz", ".fasta.gz", ".fna.gz")
+_BED = (".bed", ".bed.gz")
+
+
+def load_sequence_model(name_or_path: str | os.PathLike):
+    from pmtoolkit.core.model import load_named
+    from pmtoolkit.genomics.model import SequenceModel
+
+    return load_named(name_or_path, shipped_names=SHIPPED_MODELS, model_class=SequenceModel,
+                      what="sequence model")
+
+
+def read_training_data(input: str | os.PathLike, *, window: int, task: str,
+                       labels: str | os.PathLike | None = None, reference=None,
+                       sequence_column: str = "sequence",
+                       label_columns: list[str] | None = None, id_column: str | None = None,
+                       rejects: Rejects | None = None):
+    """Labelled sequences from a table (sequence + label columns), a FASTA + ``labels``
+    table, or a BED + ``reference`` + ``labels`` table."""
+    from pmtoolkit.genomics import data as D
+
+    name = str(input).lower()
+    if name.endswith(_FASTA):
+        if labels is None:
+            raise BadInputError("training from a FASTA needs --labels (a table: id column "
+                                "plus label columns)")
+        return D.read_fasta_sequences(input, window=window, labels=labels, task=task,
+                                      label_columns=label_columns, id_column=id_column or "id",
+                                      rejects=rejects)
+    if name.endswith(_BED):
+        if labels is None or reference is None:
+            raise BadInputError("training from a BED needs --labels and a reference FASTA "
+                                "(-f)")
+        return D.read_bed_regions(input, reference, window=window, labels=labels, task=task,
+                                  label_columns=label_columns, id_column=id_column or "id",
+                                  rejects=rejects)
+    if not label_columns:
+        raise BadInputError("training from a table needs --label-column (one or more)")
+    return D.read_sequence_table(input, window=window, task=task, label_columns=label_columns,
+                                 sequence_column=sequence_column, id_column=id_column,
+                                 rejects=rejects)
+
+
+def random_split(n: int, sizes: tuple[float, float, float], seed: int
+                 ) -> dict[str, np.ndarray]:
+    if any(s < 0 for s in sizes) or sum(sizes) <= 0:
+        raise BadInputError(f"split sizes must be non-negative and not all zero: {sizes}")
+    frac = np.asarray(sizes, float) / sum(sizes)
+    order = np.random.default_rng(seed).permutation(n)
+    n_val, n_test = int(round(frac[1] * n)), int(round(frac[2] * n))
+    return {"train": np.sort(order[n_val + n_test:]), "val": np.sort(order[:n_val]),
+            "test": np.sort(order[n_val:n_val + n_test])}
+
+
+def train_file(input: str | os.PathLike, outdir: str | os.PathLike, *,
+               config: SequenceModelConfig, labels=None, reference_path=None,
+               sequence_column: str = "sequence", label_columns: list[str] | None = None,
+               id_column: str | None = None,
+               sizes: tuple[float, float, float] = (0.8, 0.1, 0.1), split_seed: int = 0,
+               on_invalid: OnInvalid = "error", overwrite: bool = False) -> dict[str, Any]:
+    """Train on a random split of the labelled sequences; writes ``model.safetensors``,
+    ``config.json``, ``metrics.json``, ``split.json``, ``history.csv`` and
+    ``test_predictions.csv`` into ``outdir``."""
+    from pmtoolkit.core.config import write_resolved
+    from pmtoolkit.genomics.model import evaluate, fit
+    from pmtoolkit.genomics.reference import Reference
+
+    reference = Reference(reference_path) if reference_path else None
+    rejects = Rejects(str(input), "sequence")
+    data = read_training_data(input, window=config.window, task=config.task, labels=labels,
+                              reference=reference, sequence_column=sequence_column,
+                              label_columns=label_columns, id_column=id_column,
+                              rejects=rejects)
+    if rejects and on_invalid == "error":
+        rejects.raise_first()
+    if len(data) < 10:
+        raise BadInputError(f"only {len(data)} usable sequences in '{input}'; need at least 10")
+    idx = random_split(len(data), sizes, split_seed)
+    train, valid, test = (data.subset(idx[k]) for k in ("train", "val", "test"))
+    log.info("%d sequences: %d train, %d validation, %d test", len(data), len(train),
+             len(valid), len(test))
+    with atomic_dir(outdir, overwrite=overwrite) as tmp:
+        if rejects:
+            rejects.apply("skip", tmp, final=outdir)
+        t0 = time.perf_counter()
+        model = fit(train, valid if len(valid) else None, config, workdir=tmp / "training")
+        metrics: dict[str, Any] = {"train_seconds": time.perf_counter() - t0,
+                                   "n_train": len(train), "n_valid": len(valid),
+                                   "n_test": len(test), "targets": model.targets}
+        if len(valid):
+            metrics["valid"] = evaluate(model, valid)
+        if len(test):
+            metrics["test"] = evaluate(model, test)
+            pred = model.predict(test)
+            _write_predictions(test, pred, model.targets, tmp / "test_predictions.csv")
+        model.save(tmp / "model.safetensors", metrics=metrics,
+                   training_data_sha256=train.fingerprint())
+        with atomic_write(tmp / "split.json") as fh:
+            json.dump({"method": "random", "seed": split_seed, "sizes": list(sizes),
+                       **{k: [data.ids[i] for i in v] for k, v in idx.items()}}, fh)
+        write_resolved(tmp / "config.json", model=config,
+                       data={"input": str(input), "labels": None if labels is None
+                             else str(labels), "reference": None if reference_path is None
+                             else str(reference_path), "sequence-column": sequence_column,
+                             "label-columns": label_columns, "id-column": id_column,
+                             "sizes": list(sizes), "split-seed": split_seed,
+                             "on-invalid": on_invalid})
+        with atomic_write(tmp / "metrics.json") as fh:
+            json.dump(metrics, fh, indent=2)
+            fh.write("\n")
+    return metrics
+
+
+def _write_predictions(data, pred: np.ndarray, targets: list[str], path: Path) -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame({"id": data.ids})
+    if data.task == "multiclass":
+        frame["label"] = [targets[i] for i in data.y]
+        frame["predicted"] = [targets[i] for i in pred.argmax(axis=1)]
+    for k, t in enumerate(targets):
+        if data.task != "multiclass":
+            frame[t] = data.y[:, k]
+        frame[f"{t}_prediction"] = pred[:, k]
+    frame.to_csv(path, index=False)
+
+
+def score_file(vcf: str | os.PathLike, fasta: str | os.PathLike, output: str | os.PathLike, *,
+               model_name: str, fmt: str | None = None, ref_mismatch: str = "error",
+               strands: str = "both", batch_size: int = 256) -> dict[str, Any]:
+    """Score a VCF with a sequence model (a file or a shipped name); see
+    :func:`pmtoolkit.genomics.score.score_vcf`."""
+    from pmtoolkit.genomics.reference import Reference
+    from pmtoolkit.genomics.score import score_vcf
+
+    model = load_sequence_model(model_name)
+    label = Path(str(model_name)).name.split(".")[0]
+    with Reference(fasta) as ref:
+        return score_vcf(vcf, ref, model, output, fmt=fmt, ref_mismatch=ref_mismatch,
+                         strands=strands, batch_size=batch_size, model_name=label)
+
+
+_REGION = re.compile(r"^(?P<chrom>[^:]+):(?P<start>[\d,]+)-(?P<end>[\d,]+)$")
+
+
+def parse_region(text: str) -> tuple[str, int, int]:
+    """``chrom:start-end`` (1-based, inclusive, as samtools) to (chrom, 0-based start, end)."""
+    m = _REGION.match(text.strip())
+    if not m:
+        raise BadInputError(f"region {text!r} is not chrom:start-end",
+                            hint="e.g. chr2:60494900-60495100 (1-based, inclusive)")
+    start, end = int(m["start"].replace(",", "")), int(m["end"].replace(",", ""))
+    if start < 1 or end < start:
+        raise BadInputError(f"region {text!r}: need 1 <= start <= end")
+    return m["chrom"], start - 1, end
+
+
+def ism_file(model_name: str, outdir: str | os.PathLike, *, sequence: str | None = None,
+             fasta: str | os.PathLike | None = None, region: str | None = None,
+             target: str | None = None, strands: str = "both", overwrite: bool = False
+             ) -> dict[str, Any]:
+    """Saturation mutagenesis of a DNA string or of a reference region (at most one window,
+    centred in it): ``ism.tsv`` (one row per position: reference base, the output change for
+    each base, per target), ``gradient_x_input.tsv`` and ``ism.png`` (heat map + logo)."""
+    import pandas as pd
+
+    from pmtoolkit.genomics.ism import BASES, gradient_x_input, ism
+
+    model = load_sequence_model(model_name)
+    w = model.window
+    if (sequence is None) == (region is None):
+        raise BadInputError("give either a sequence or a region (with a reference FASTA)")
+    offset, chrom = 0, None
+    if region is not None:
+        if fasta is None:
+            raise BadInputError("a region needs the reference FASTA (-f)")
+        from pmtoolkit.genomics.reference import Reference
+
+        chrom, start, end = parse_region(region)
+        if end - start > w:
+            raise BadInputError(f"region of {end - start} bases is longer than the model "
+                                f"window ({w})", hint="give a region of at most the window")
+        mid = (start + end) // 2
+        offset = mid - w // 2
+        with Reference(fasta) as ref:
+            if ref.resolve(chrom) is None:
+                raise BadInputError(f"contig {chrom!r} is not in {fasta}")
+            sequence = ref.fetch(chrom, offset, offset + w)
+        lo, hi = start - offset, end - offset
+    else:
+        sequence = "".join(sequence.split())
+        n = len(sequence)
+        if n > w:
+            raise BadInputError(f"sequence of {n} bases is longer than the model window ({w})")
+        lo = (w - n) // 2
+        hi = lo + n
+    k = model.targets.index(target) if target else 0
+    if target and target not in model.targets:
+        raise BadInputError(f"target {target!r} is not one of {model.targets}")
+    res = ism(model, sequence, start=lo, end=hi, strands=strands)
+    gxi = gradient_x_input(model, sequence, target=k, strands=strands)
+    eff = res.effects()
+    rows = {"position": (res.positions + offset + 1) if chrom else res.positions - lo + 1,
+            "ref": ["ACGTN"[c] for c in res.reference_bases]}
+    if chrom:
+        rows = {"chrom": chrom, **rows}
+    for j, t in enumerate(model.targets):
+        for b, base in enumerate(BASES):
+            rows[f"{t}_{base}"] = eff[:, b, j]
+    frame = pd.DataFrame(rows)
+    with atomic_dir(outdir, overwrite=overwrite) as tmp:
+        frame.to_csv(tmp / "ism.tsv", sep="\t", index=False, float_format="%.5g")
+        pd.DataFrame({"position": frame["position"], "ref": frame["ref"],
+                      "gradient_x_input": gxi[lo:hi]}).to_csv(
+            tmp / "gradient_x_input.tsv", sep="\t", index=False, float_format="%.5g")
+        label = Path(str(model_name)).name.split(".")[0]
+        title = f"{label}: {model.targets[k]}" + (f", {region}" if region else "")
+        plot_ism(eff[:, :, k], res.reference_bases, tmp / "ism.png", title=title,
+                 first_position=int(frame["position"].iloc[0]))
+    return {"positions": int(len(res.positions)), "target": model.targets[k],
+            "max_abs_effect": float(np.abs(eff[:, :, k]).max()),
+            "reference_output": float(res.reference_output[k])}
+
+
+def _draw_letter(ax, letter: str, x: float, y: float, height: float, color: str) -> None:
+    """One logo letter filling [x, x + 1] x [y, y + height] (negative heights draw down)."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.patches import PathPatch
+    from matplotlib.textpath import TextPath
+    from matplotlib.transforms import Affine2D
+
+    if abs(height) < 1e-12:
+        return
+    path = TextPath((0, 0), letter, size=1, prop=FontProperties(family="DejaVu Sans",
+                                                                weight="bold"))
+    box = path.get_extents()
+    t = (Affine2D().translate(-box.x0, -box.y0).scale(0.9 / box.width, abs(height) / box.height)
+         .translate(x + 0.05, y if height > 0 else y + height))
+    ax.add_patch(PathPatch(t.transform_path(path), color=color, lw=0))
+
+
+def plot_ism(effects: np.ndarray, ref_codes: np.ndarray, path: Path, *, title: str = "",
+             first_position: int = 1) -> None:
+    """A logo of the reference bases (height: the mean output change when the base is
+    mutated away, negated: tall letters matter) above a heat map of every substitution."""
+    from pmtoolkit.core.plots import figure
+
+    colors = {"A": "#2e9e44", "C": "#3867d6", "G": "#f5a623", "T": "#d0312d", "N": "#888888"}
+    n = len(ref_codes)
+    importance = -effects.sum(axis=1) / 3.0  # mean over the three substitutions
+    width = min(max(6.0, n * 0.09), 24.0)
+    with figure(path, size=(width, 3.6), nrows=2) as (fig, axes):
+        ax, hm = axes
+        for i, c in enumerate(ref_codes):
+            _draw_letter(ax, "ACGTN"[c], i, 0.0, importance[i], colors["ACGTN"[c]])
+        span = float(np.abs(importance).max()) or 1.0
+        ax.set_xlim(0, n)
+        ax.set_ylim(min(0.0, importance.min()) - 0.05 * span,
+                    max(0.0, importance.max()) + 0.05 * span)
+        ax.axhline(0, color="#999999", lw=0.6)
+        ax.set_ylabel("importance")
+        ax.set_xticks([])
+        ax.set_title(title, fontsize=9)
+        lim = float(np.abs(effects).max()) or 1.0
+        im = hm.imshow(effects.T, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim,
+                       extent=(0, n, 3.5, -0.5), interpolation="nearest")
+        hm.set_yticks(range(4))
+        hm.set_yticklabels(list("ACGT"))
+        step = max(1, n // 10)
+        hm.set_xticks([i + 0.5 for i in range(0, n, step)])
+        hm.set_xticklabels([str(first_position + i) for i in range(0, n, step)], fontsize=7)
+        hm.set_xlabel("position")
+        cax = hm.inset_axes([1.005, 0.0, 0.012, 1.0])  # keeps both panels one width
+        fig.colorbar(im, cax=cax, label="alt - ref")

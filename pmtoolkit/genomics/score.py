@@ -1,0 +1,275 @@
+"""Variant-effect scoring: a sequence model on the reference and alternative windows of each
+variant, both strands averaged; VCF in, annotated VCF or TSV out.
+
+TSV columns (stable, in this order): ``chrom``, ``pos``, ``id``, ``ref``, ``alt``, then for each
+model target ``T`` in the model's order: ``T_ref``, ``T_alt`` (model outputs), ``T_diff``
+(alt - ref) and, for probability outputs, ``T_logodds`` (logit(alt) - logit(ref)).
+
+VCF output keeps every record the input parsed, in order, with INFO fields
+``<prefix>_<T>_diff`` (and ``_logodds``), ``Number=A`` (one value per ALT; ``.`` for an ALT
+that was not scored), declared in the header. Records htslib cannot parse cannot be written
+back; they, and every unscored allele, are in the rejects file with line and reason.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pmtoolkit.core.errors import BadInputError
+from pmtoolkit.core.io import Rejects
+
+log = logging.getLogger(__name__)
+
+_INFO_KEY = re.compile(r"[^0-9A-Za-z_.]")
+
+
+def info_key(*parts: str) -> str:
+    """A valid VCF INFO key from name parts (other characters become ``_``)."""
+    key = _INFO_KEY.sub("_", "_".join(parts))
+    return key if re.match(r"[A-Za-z_]", key) else f"_{key}"
+
+
+@dataclass
+class Scores:
+    """Model outputs for the reference and alternative allele windows, ``(n, T)`` each."""
+
+    ref: np.ndarray
+    alt: np.ndarray
+    probabilities: bool
+
+    @property
+    def diff(self) -> np.ndarray:
+        return self.alt - self.ref
+
+    @property
+    def logodds(self) -> np.ndarray:
+        eps = 1e-6
+        r = np.clip(self.ref, eps, 1 - eps)
+        a = np.clip(self.alt, eps, 1 - eps)
+        return np.log(a / (1 - a)) - np.log(r / (1 - r))
+
+
+class VariantScorer:
+    """Scores variants with a sequence model on windows cut from a reference."""
+
+    def __init__(self, model, reference, *, strands: str = "both", batch_size: int = 256):
+        self.model, self.reference = model, reference
+        self.strands, self.batch_size = strands, batch_size
+        self.probabilities = model.config.task in ("binary", "multiclass")
+
+    def columns(self) -> list[str]:
+        stats = ["ref", "alt", "diff"] + (["logodds"] if self.probabilities else [])
+        return [f"{t}_{s}" for t in self.model.targets for s in stats]
+
+    def windows(self, variants: list) -> tuple[np.ndarray, np.ndarray]:
+        from pmtoolkit.genomics.sequence import codes
+        from pmtoolkit.genomics.variants import allele_windows
+
+        w = self.model.window
+        ref = np.empty((len(variants), w), dtype=np.uint8)
+        alt = np.empty((len(variants), w), dtype=np.uint8)
+        for i, v in enumerate(variants):
+            r, a = allele_windows(v, self.reference, w)
+            ref[i], alt[i] = codes(r), codes(a)
+        return ref, alt
+
+    def score(self, variants: list) -> Scores:
+        ref, alt = self.windows(variants)
+        out = self.model.predict_codes(np.concatenate([ref, alt]), strands=self.strands,
+                                       batch_size=self.batch_size)
+        return Scores(out[:len(variants)], out[len(variants):], self.probabilities)
+
+    def rows(self, variants: list, scores: Scores) -> list[list]:
+        parts = [scores.ref, scores.alt, scores.diff]
+        if self.probabilities:
+            parts.append(scores.logodds)
+        stacked = np.stack(parts, axis=2).reshape(len(variants), -1)  # target-major
+        return [[v.chrom, v.pos, v.id, v.ref, v.alt, *map(float, row)]
+                for v, row in zip(variants, stacked)]
+
+
+def _batched(records: Iterable, size: int) -> Iterator[list]:
+    """Lists of records holding about ``size`` variants between them."""
+    batch, n = [], 0
+    for r in records:
+        batch.append(r)
+        n += sum(v is not None for v in r.variants)
+        if n >= size:
+            yield batch
+            batch, n = [], 0
+    if batch:
+        yield batch
+
+
+def _format(x: float) -> str:
+    return "." if not math.isfinite(x) else f"{x:.4g}"
+
+
+def _vcf_header(vf, scorer: VariantScorer, prefix: str, model_name: str) -> tuple[str, list]:
+    """The input header with our INFO declarations added before ``#CHROM`` (and any
+    earlier declarations of the same keys dropped); the fields as (key, description,
+    statistic, target index)."""
+    fields = []
+    for j, t in enumerate(scorer.model.targets):
+        fields.append((info_key(prefix, t, "diff"),
+                       f"{model_name} {t}: alt - ref output (both strands averaged)",
+                       "diff", j))
+        if scorer.probabilities:
+            fields.append((info_key(prefix, t, "logodds"),
+                           f"{model_name} {t}: logit(alt) - logit(ref)", "logodds", j))
+    keys = {f[0] for f in fields}
+    lines = str(vf.header).rstrip("\n").split("\n")
+    kept = [ln for ln in lines
+            if not (ln.startswith("##INFO=<ID=") and ln[11:].split(",", 1)[0] in keys)]
+    decl = [f'##INFO=<ID={k},Number=A,Type=Float,Description="{d}">' for k, d, _, _ in fields]
+    chrom = next(i for i, ln in enumerate(kept) if ln.startswith("#CHROM"))
+    return "\n".join(kept[:chrom] + decl + kept[chrom:]) + "\n", fields
+
+
+def _annotate(line: str, values: dict[str, list[str]]) -> str:
+    cols = line.rstrip("\n").split("\t")
+    while len(cols) < 8:
+        cols.append(".")
+    old = [] if cols[7] in (".", "") else [f for f in cols[7].split(";")
+                                           if f.split("=", 1)[0] not in values]
+    cols[7] = ";".join(old + [f"{k}={','.join(v)}" for k, v in values.items()]) or "."
+    return "\t".join(cols) + "\n"
+
+
+def score_vcf(vcf: str | os.PathLike, reference, model, output: str | os.PathLike, *,
+              fmt: str | None = None, ref_mismatch: str = "error", strands: str = "both",
+              batch_size: int = 256, model_name: str = "model", info_prefix: str | None = None,
+              show_progress: bool | None = None) -> dict:
+    """Score every variant of ``vcf`` and write ``output`` (``.vcf``, ``.vcf.gz`` or ``.tsv``
+    / ``.tsv.gz`` / ``.csv``; ``fmt`` overrides the suffix), atomically. Rejects go beside
+    the output (``<name>.rejected.csv``). Returns counts and variants/s."""
+    from pmtoolkit.core.io import atomic_write, rejects_path
+    from pmtoolkit.core.progress import progress_bar
+    from pmtoolkit.genomics.variants import iter_records, open_vcf
+
+    out = Path(output)
+    fmt = fmt or _output_format(out)
+    scorer = VariantScorer(model, reference, strands=strands, batch_size=batch_size)
+    rejects = Rejects(str(vcf), "variant")
+    vf = open_vcf(vcf)
+    prefix = info_prefix or info_key("pmt", model_name)
+    n_records = n_scored = 0
+    t0 = time.perf_counter()
+    records = iter_records(vcf, reference=reference, ref_mismatch=ref_mismatch,
+                           rejects=rejects, vcf=vf)
+    bar = progress_bar(desc="score", unit="variant", enabled=show_progress)
+    try:
+        if fmt == "vcf":
+            header, fields = _vcf_header(vf, scorer, prefix, model_name)
+            with _atomic_bgzf(out) as fh:
+                fh.write(header)
+                for batch in _batched(records, 4 * batch_size):
+                    flat = [v for r in batch for v in r.variants if v is not None]
+                    sc = scorer.score(flat) if flat else None
+                    stats = {"diff": sc.diff, "logodds": sc.logodds} if sc else {}
+                    k = 0  # row of the next scored variant in the batch
+                    for r in batch:
+                        rows = []
+                        for v in r.variants:
+                            rows.append(None if v is None else k)
+                            k += v is not None
+                        line = str(r.record)
+                        if any(i is not None for i in rows):
+                            values = {key: ["." if i is None else _format(stats[stat][i, j])
+                                            for i in rows]
+                                      for key, _, stat, j in fields}
+                            line = _annotate(line, values)
+                        fh.write(line)
+                    n_records += len(batch)
+                    n_scored += len(flat)
+                    bar.update(len(flat))
+        else:
+            sep = "\t" if fmt == "tsv" else ","
+            with atomic_write(out) as fh:
+                fh.write(sep.join(["chrom", "pos", "id", "ref", "alt", *scorer.columns()])
+                         + "\n")
+                for batch in _batched(records, 4 * batch_size):
+                    flat = [v for r in batch for v in r.variants if v is not None]
+                    if flat:
+                        for row in scorer.rows(flat, scorer.score(flat)):
+                            fh.write(sep.join(str(x) if i < 5 else _format(x)
+                                              for i, x in enumerate(row)) + "\n")
+                    n_records += len(batch)
+                    n_scored += len(flat)
+                    bar.update(len(flat))
+    finally:
+        bar.close()
+        vf.close()
+    seconds = time.perf_counter() - t0
+    rejected = None
+    if rejects:
+        rejected = rejects_path(out)
+        rejects.write(rejected)
+        log.warning("%d record(s) or allele(s) not scored; reasons in %s (first: %s)",
+                    len(rejects), rejected, rejects.items[0].describe())
+    return {"records": n_records, "variants_scored": n_scored, "rejected": len(rejects),
+            "rejects_file": str(rejected) if rejected else None, "seconds": seconds,
+            "variants_per_second": n_scored / seconds if seconds > 0 else 0.0,
+            "output": str(out), "format": fmt}
+
+
+def _output_format(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith((".vcf", ".vcf.gz", ".vcf.bgz")):
+        return "vcf"
+    if name.endswith((".tsv", ".tsv.gz", ".txt", ".txt.gz")):
+        return "tsv"
+    if name.endswith((".csv", ".csv.gz")):
+        return "csv"
+    if name.endswith(".bcf"):
+        raise BadInputError(f"'{path}': BCF output is not supported",
+                            hint="write .vcf.gz (bcftools view -Ob converts it)")
+    raise BadInputError(f"cannot tell the output format of '{path}'",
+                        hint="name it .vcf, .vcf.gz, .tsv or .csv, or give --format")
+
+
+class _atomic_bgzf:
+    """A text file written atomically; BGZF-compressed (tabix/bcftools-readable) when the name
+    ends in ``.gz``/``.bgz``."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self):
+        import tempfile
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.pmt-tmp-", dir=self.path.parent)
+        os.close(fd)
+        self.tmp = Path(tmp)
+        if self.path.name.lower().endswith((".gz", ".bgz")):
+            import pysam
+
+            self.fh = pysam.BGZFile(str(self.tmp), "wb")
+            self._encode = True
+        else:
+            self.fh = open(self.tmp, "w", encoding="utf-8")
+            self._encode = False
+        return self
+
+    def write(self, text: str) -> None:
+        self.fh.write(text.encode() if self._encode else text)
+
+    def __exit__(self, exc_type, *_):
+        self.fh.close()
+        if exc_type is not None:
+            self.tmp.unlink(missing_ok=True)
+            return False
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(self.tmp, 0o666 & ~mask)
+        os.replace(self.tmp, self.path)
+        return False
