@@ -41,8 +41,8 @@ SMALL = dict(window=64, filters=(16, 16), kernels=(7, 3), pools=(2, 2), hidden=1
 
 @pytest.fixture(scope="module")
 def trained():
-    cfg = SequenceModelConfig(epochs=12, patience=0, lr=3e-3, **SMALL)
-    return fit(_data(400, 64, 0), _data(100, 64, 1), cfg)
+    cfg = SequenceModelConfig(epochs=15, patience=0, lr=3e-3, **SMALL)
+    return fit(_data(600, 64, 0), _data(100, 64, 1), cfg)  # test ROC-AUC 0.94-0.95 (seeds 0-2)
 
 
 def test_learns_a_planted_motif(trained, tmp_path):

@@ -1,0 +1,125 @@
+"""Variant scoring end to end: VCF in, annotated VCF / TSV out, rejects, CLI."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pmtoolkit.core.errors import BadInputError
+from pmtoolkit.genomics.config import SequenceModelConfig
+from pmtoolkit.genomics.model import SequenceModel
+from pmtoolkit.genomics.reference import Reference
+from pmtoolkit.genomics.score import VariantScorer, info_key, score_vcf
+from pmtoolkit.genomics.variants import Variant, allele_windows
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    """An untrained but deterministic 3-class model (scores need not mean anything here)."""
+    import torch
+
+    torch.manual_seed(0)
+    cfg = SequenceModelConfig(task="multiclass", window=24, filters=(8, 8), kernels=(5, 3),
+                              pools=(2, 2), hidden=8, device="cpu")
+    m = SequenceModel(cfg, targets=["EI", "IE", "N"])
+    m.network.eval()
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    m.save(path)
+    return m, path
+
+
+def test_scores_match_the_model_on_the_windows(model, test_data):
+    m, _ = model
+    ref = Reference(test_data / "genome_tiny.fa")
+    seq = ref.fetch("chr1", 0, 300)
+    v = Variant("chr1", 100, seq[99], "A" if seq[99] != "A" else "G")
+    scorer = VariantScorer(m, ref)
+    s = scorer.score([v])
+    r, a = allele_windows(v, ref, 24)
+    np.testing.assert_allclose(s.ref[0], m.predict([r])[0], atol=1e-6)
+    np.testing.assert_allclose(s.alt[0], m.predict([a])[0], atol=1e-6)
+    np.testing.assert_allclose(s.diff, s.alt - s.ref)
+    assert scorer.columns()[:4] == ["EI_ref", "EI_alt", "EI_diff", "EI_logodds"]
+    assert info_key("pmt", "my model", "9a") == "pmt_my_model_9a"
+
+
+def test_vcf_out_parses_and_accounts_for_every_record(model, test_data, tmp_path):
+    import pysam
+
+    m, _ = model
+    ref = Reference(test_data / "genome_tiny.fa")
+    out = tmp_path / "scored.vcf.gz"
+    info = score_vcf(test_data / "variants_tiny.vcf", ref, m, out, ref_mismatch="skip",
+                     model_name="tiny")
+    assert info["variants_scored"] == 8 and info["records"] == 11 and info["rejected"] == 5
+    with open(out, "rb") as fh:
+        assert fh.read(4)[:2] == b"\x1f\x8b"  # bgzip
+    vf = pysam.VariantFile(str(out))
+    assert "pmt_tiny_EI_diff" in vf.header.info
+    assert vf.header.info["pmt_tiny_EI_diff"].number == "A"
+    recs = list(vf)
+    assert [r.id for r in recs] == ["snv1", "mnv1", "del1", "ins1", "multi", "mismatch", "sym",
+                                    "bnd", "nocontig", "edge", "mito"]
+    multi = next(r for r in recs if r.id == "multi")
+    assert len(multi.info["pmt_tiny_N_diff"]) == 2  # one value per ALT
+    assert "pmt_tiny_N_diff" not in next(r for r in recs if r.id == "sym").info
+    assert next(r for r in recs if r.id == "snv1").info["DP"] == 10  # input INFO kept
+    rejected = pd.read_csv(tmp_path / "scored.rejected.csv")
+    assert len(rejected) == 5 and rejected["line"].tolist() == [11, 12, 13, 14, 15]
+    # TSV: the documented columns, one row per scored allele
+    tsv = tmp_path / "scored.tsv"
+    score_vcf(test_data / "variants_tiny.vcf", ref, m, tsv, ref_mismatch="skip")
+    table = pd.read_csv(tsv, sep="\t")
+    assert list(table.columns[:5]) == ["chrom", "pos", "id", "ref", "alt"]
+    assert len(table) == 8 and table["id"].tolist().count("multi") == 2
+    np.testing.assert_allclose(table["N_diff"], table["N_alt"] - table["N_ref"], atol=1e-3)
+
+
+def test_ref_mismatch_error_writes_nothing(model, test_data, tmp_path):
+    m, _ = model
+    ref = Reference(test_data / "genome_tiny.fa")
+    out = tmp_path / "x.tsv"
+    with pytest.raises(BadInputError, match="line 11"):
+        score_vcf(test_data / "variants_tiny.vcf", ref, m, out)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(BadInputError, match="BCF output"):
+        score_vcf(test_data / "variants_tiny.vcf", ref, m, tmp_path / "x.bcf")
+
+
+def test_cli_score_train_ism(pmt, model, test_data, tmp_path):
+    _, path = model
+    out = tmp_path / "s.tsv"
+    r = pmt("variants", "score", "-v", test_data / "variants_tiny.vcf", "-f",
+            test_data / "genome_tiny.fa", "-m", path, "-o", out, "--ref-mismatch", "skip")
+    assert r.exit_code == 0, r.output
+    assert len(pd.read_csv(out, sep="\t")) == 8
+    r = pmt("variants", "score", "-v", test_data / "variants_tiny.vcf", "-f",
+            test_data / "genome_tiny.fa", "-m", path, "-o", tmp_path / "e.tsv")
+    assert r.exit_code == 2 and "does not match the reference" in r.output
+    assert not (tmp_path / "e.tsv").exists()
+    r = pmt("variants", "score", "-v", test_data / "variants_tiny.vcf", "-f",
+            test_data / "genome_tiny.fa", "-m", "no_such_model", "-o", tmp_path / "e.tsv")
+    assert r.exit_code == 2
+    # train on a tiny table, then draw ISM of a reference region
+    rng = np.random.default_rng(0)
+    seqs = ["".join(rng.choice(list("ACGT"), 24)) for _ in range(40)]
+    pd.DataFrame({"sequence": seqs, "cls": ["a", "b"] * 20}).to_csv(tmp_path / "t.csv",
+                                                                    index=False)
+    r = pmt("variants", "train", "-i", tmp_path / "t.csv", "-l", "cls", "--task", "multiclass",
+            "--window", 24, "--filters", 8, "--filters", 8, "--kernels", 5, "--kernels", 3,
+            "--pools", 2, "--pools", 2, "--hidden", 8, "--epochs", 1, "--device", "cpu",
+            "-o", tmp_path / "run")
+    assert r.exit_code == 0, r.output
+    assert {"model.safetensors", "metrics.json", "split.json", "config.json",
+            "test_predictions.csv"} <= {p.name for p in (tmp_path / "run").iterdir()}
+    r = pmt("variants", "ism", "-m", tmp_path / "run" / "model.safetensors", "-r",
+            "chr1:100-110", "-f", test_data / "genome_tiny.fa", "-o", tmp_path / "ism")
+    assert r.exit_code == 0, r.output
+    table = pd.read_csv(tmp_path / "ism" / "ism.tsv", sep="\t")
+    assert table["position"].tolist() == list(range(100, 111))
+    assert (tmp_path / "ism" / "ism.png").stat().st_size > 1000
+    r = pmt("variants", "ism", "-m", path, "-r", "chr1:100-200", "-f",
+            test_data / "genome_tiny.fa", "-o", tmp_path / "ism2")
+    assert r.exit_code == 2 and "longer than the model window" in r.output
+    r = pmt("variants", "train", "-i", tmp_path / "t.csv", "-l", "nope", "-o", tmp_path / "r2")
+    assert r.exit_code == 2 and "nope" in r.output
