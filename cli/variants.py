@@ -17,7 +17,7 @@ from pmtoolkit.genomics.config import SequenceModelConfig
 
 MODEL_HELP = ("A model file, or a shipped model: splice (UCI splice junctions: donor EI, "
               "acceptor IE, neither N), mpra (regulatory activity from saturation-mutagenesis "
-              "MPRA).")
+              "MPRA); or jaspar (zero-shot: JASPAR motif strength at the variant).")
 
 
 @click.group(name="variants")

@@ -25,8 +25,15 @@ _BED = (".bed", ".bed.gz")
 
 
 def load_sequence_model(name_or_path: str | os.PathLike):
+    """A saved sequence model, a shipped one by name, or ``jaspar`` (the zero-shot motif
+    scorer on pyjaspar's bundled matrices)."""
     from pmtoolkit.core.model import load_named
     from pmtoolkit.genomics.model import SequenceModel
+
+    if str(name_or_path) == "jaspar" and not Path("jaspar").exists():
+        from pmtoolkit.genomics.motifs import MotifModel
+
+        return MotifModel()
 
     return load_named(name_or_path, shipped_names=SHIPPED_MODELS, model_class=SequenceModel,
                       what="sequence model")

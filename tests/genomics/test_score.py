@@ -123,3 +123,27 @@ def test_cli_score_train_ism(pmt, model, test_data, tmp_path):
     assert r.exit_code == 2 and "longer than the model window" in r.output
     r = pmt("variants", "train", "-i", tmp_path / "t.csv", "-l", "nope", "-o", tmp_path / "r2")
     assert r.exit_code == 2 and "nope" in r.output
+
+
+def test_jaspar_motif_scorer_finds_a_destroyed_site(test_data, tmp_path):
+    from pmtoolkit.genomics.motifs import MotifModel
+    from pmtoolkit.genomics.sequence import codes
+
+    m = MotifModel()
+    assert len(m.names) > 500 and m.window == 2 * m.k_max - 1
+    rng = np.random.default_rng(1)
+    flank = "".join(rng.choice(list("ACGT"), m.window))
+    ctcf = next(s for n, s in zip(m.names, m.consensus) if n.endswith(" CTCF"))
+    c = m.window // 2
+    at = c - len(ctcf) // 2
+    ref = flank[:at] + ctcf + flank[at + len(ctcf):]
+    alt = ref[:c] + ("A" if ref[c] != "A" else "T") + ref[c + 1:]  # mid-site substitution
+    r, a = codes(ref)[None], codes(alt)[None]
+    top = m.top(r, a, k=5)[0]
+    assert any("CTCF" in name and delta < 0 for name, delta in top)
+    # reverse-complementing the window does not change the strand-blind score
+    from pmtoolkit.genomics.sequence import reverse_complement
+
+    np.testing.assert_allclose(m.predict([ref]), m.predict([reverse_complement(ref)]),
+                               rtol=1e-5)
+    assert m.predict(["N" * m.window])[0, 0] == 0.0
