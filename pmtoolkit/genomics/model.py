@@ -11,6 +11,7 @@ import logging
 import math
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -301,6 +302,150 @@ def fit(train: SequenceData, valid: SequenceData | None = None,
                               workdir=Path(workdir) if workdir else Path(tmp))
     model.network = model.network.cpu().eval()
     model.metadata = {"training_data_sha256": train.fingerprint(), "history": result.history,
+                      "best_epoch": result.best_epoch}
+    return model
+
+
+@dataclass
+class EffectData:
+    """Variant effects measured as differences (e.g. MPRA log2 fold changes): base codes of
+    the reference and alternative windows, ``(N, window)`` each, and the effect of each."""
+
+    ref: np.ndarray
+    alt: np.ndarray
+    y: np.ndarray
+    groups: np.ndarray | None = None  # e.g. the element of each variant
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def subset(self, index) -> EffectData:
+        index = np.asarray(index, dtype=np.int64)
+        return EffectData(self.ref[index], self.alt[index], self.y[index],
+                          None if self.groups is None else self.groups[index])
+
+
+class _EffectBatches:
+    """Batches of (ref, alt) one-hot windows, the same random strand for both of a pair."""
+
+    def __init__(self, data: EffectData, y: np.ndarray, config: SequenceModelConfig,
+                 train: bool, seed: int):
+        self.data, self.y, self.config, self.train = data, y, config, train
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return max(1, math.ceil(len(self.y) / self.config.batch_size))
+
+    def __iter__(self):
+        import torch
+
+        n, bs = len(self.y), self.config.batch_size
+        order = self.rng.permutation(n) if self.train else np.arange(n)
+        for s in range(0, n, bs):
+            idx = order[s:s + bs]
+            r, a = self.data.ref[idx], self.data.alt[idx]
+            if self.train and self.config.augment_rc:
+                flip = self.rng.random(len(idx)) < 0.5
+                r, a = r.copy(), a.copy()
+                r[flip] = reverse_complement_codes(r[flip])
+                a[flip] = reverse_complement_codes(a[flip])
+            yield one_hot_codes(r), one_hot_codes(a), torch.from_numpy(self.y[idx])
+
+
+def _effect_module(net, config: SequenceModelConfig):
+    import lightning as L
+    import torch
+    from torch.nn import functional as F
+
+    class EffectModule(L.LightningModule):
+        """A one-output network f trained so that f(alt) - f(ref) fits the measured effect."""
+
+        def __init__(self):
+            super().__init__()
+            self.net = net
+            self._val: list[tuple[np.ndarray, np.ndarray]] = []
+
+        def _delta(self, r, a):
+            out = self.net(torch.cat([r, a]))[:, 0]
+            return out[len(r):] - out[:len(r)]
+
+        def training_step(self, batch, _):
+            r, a, y = batch
+            loss = F.mse_loss(self._delta(r, a), y)
+            self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
+            return loss
+
+        def validation_step(self, batch, _):
+            r, a, y = batch
+            d = self._delta(r, a)
+            self.log("val_loss", F.mse_loss(d, y), on_step=False, on_epoch=True,
+                     batch_size=len(y))
+            self._val.append((d.float().cpu().numpy(), y.cpu().numpy()))
+
+        def on_validation_epoch_end(self):
+            if self._val:
+                from pmtoolkit.core import metrics as M
+
+                d = np.concatenate([x for x, _ in self._val])
+                y = np.concatenate([t for _, t in self._val])
+                self._val.clear()
+                self.log("val_spearman", M.spearman(y, d))
+
+        def configure_optimizers(self):
+            opt = torch.optim.AdamW(self.parameters(), lr=config.lr,
+                                    weight_decay=config.weight_decay)
+            total = max(1, int(self.trainer.estimated_stepping_batches))
+
+            def factor(step: int) -> float:
+                frac = min(1.0, step / total)
+                return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * frac))
+
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    return EffectModule()
+
+
+def fit_effects(train: EffectData, valid: EffectData | None = None,
+                config: SequenceModelConfig | None = None, *, target: str = "activity",
+                workdir: str | Path | None = None) -> SequenceModel:
+    """Train a one-output regression model from measured variant effects: the network's
+    output difference between the ALT and REF windows fits each effect (a Siamese fit, as
+    saturation-mutagenesis MPRA measures differences, not activities). The model's output is
+    in the effect's units up to an offset, so its ``diff`` scores are effects."""
+    from pmtoolkit.core.seeds import seed_everything
+    from pmtoolkit.core.training import TrainConfig
+    from pmtoolkit.core.training import fit as train_module
+
+    config = config or SequenceModelConfig(task="regression")
+    if config.task != "regression":
+        raise BadInputError("effect training needs --task regression")
+    if len(train) < 2:
+        raise BadInputError("need at least two training effects")
+    for d in (train, valid):
+        if d is not None and d.ref.shape[1] != config.window:
+            raise BadInputError(f"effect windows are {d.ref.shape[1]} bases but the model "
+                                f"window is {config.window}")
+    scale = float(np.std(train.y)) or 1.0
+    seed_everything(config.seed)
+    model = SequenceModel(config, targets=[target], y_mean=[0.0], y_std=[scale])
+    loader = _EffectBatches(train, (train.y / scale).astype(np.float32), config, True,
+                            config.seed)
+    val_loader = None if valid is None or not len(valid) else _EffectBatches(
+        valid, (valid.y / scale).astype(np.float32), config, False, config.seed)
+    module = _effect_module(model.network, config)
+    tc = TrainConfig(max_epochs=config.epochs, patience=config.patience, seed=config.seed,
+                     device=config.device, monitor="val_loss", mode="min")
+    with tempfile.TemporaryDirectory(prefix="pmt-effects-") as tmp:
+        result = train_module(module, loader, val_loader, config=tc,
+                              workdir=Path(workdir) if workdir else Path(tmp))
+    model.network = model.network.cpu().eval()
+    import hashlib
+
+    h = hashlib.sha256(train.ref.tobytes())
+    h.update(train.alt.tobytes())
+    h.update(train.y.astype(np.float64).tobytes())
+    model.metadata = {"training_data_sha256": h.hexdigest(), "history": result.history,
                       "best_epoch": result.best_epoch}
     return model
 

@@ -130,3 +130,38 @@ def test_bad_inputs(trained):
     with pytest.raises(BadInputError, match="labelled for a binary task"):
         fit(_data(10, 64, 7), None, SequenceModelConfig(**{**SMALL, "task": "regression"}))
     assert fit_window("ACGTAC", 4) == "CGTA" and fit_window("AC", 5) == "NACNN"
+
+
+def test_fit_effects_learns_which_substitutions_break_a_site():
+    from pmtoolkit.core.metrics import spearman
+    from pmtoolkit.genomics.model import EffectData, fit_effects
+
+    rng = np.random.default_rng(8)
+    window, refs, alts, y = 32, [], [], []
+    for i in range(1200):
+        s = list(rng.choice(list("ACGT"), window))
+        p = int(rng.integers(0, window))
+        if i % 2 == 0:  # a site, hit by the substitution half the time
+            at = int(rng.integers(4, window - len(MOTIF) - 4))
+            s[at:at + len(MOTIF)] = list(MOTIF)
+            if rng.random() < 0.5:
+                p = int(rng.integers(at, at + len(MOTIF)))
+        a = s.copy()
+        a[p] = "ACGT"[("ACGT".index(s[p]) + int(rng.integers(1, 4))) % 4]
+        ref, alt = "".join(s), "".join(a)
+        broke = MOTIF in ref and MOTIF not in alt and reverse_complement(MOTIF) not in alt
+        refs.append(ref)
+        alts.append(alt)
+        y.append(-1.0 if broke else 0.0)
+    r, _ = encode_sequences(refs, window)
+    a, _ = encode_sequences(alts, window)
+    data = EffectData(r, a, np.asarray(y, dtype=np.float64) + rng.normal(0, 0.1, len(y)))
+    cfg = SequenceModelConfig(task="regression", window=window, filters=(16,), kernels=(7,),
+                              pools=(2,), hidden=16, epochs=15, patience=0, lr=1e-2,
+                              batch_size=64, device="cpu")
+    model = fit_effects(data.subset(range(1000)), data.subset(range(1000, 1100)), cfg)
+    test = data.subset(range(1100, 1200))
+    pred = model.predict_codes(test.alt)[:, 0] - model.predict_codes(test.ref)[:, 0]
+    assert spearman(test.y, pred) > 0.3  # 0.5-0.6 in runs
+    with pytest.raises(BadInputError, match="regression"):
+        fit_effects(data, None, SequenceModelConfig(window=window))
