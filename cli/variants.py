@@ -42,8 +42,12 @@ def variants() -> None:
                    "(listed in the rejects file), or warn and score it.")
 @click.option("--strands", type=click.Choice(["both", "forward"]), default="both",
               show_default=True, help="Average the outputs of both strands, or forward only.")
+@click.option("--scan", type=click.IntRange(min=0),
+              help="Also score windows centred up to this many bases either side and keep the "
+                   "largest change per output (SpliceAI-style delta). Default: the model's "
+                   "own (splice: 25), else 0.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
-def score(vcf, fasta, model_name, output, fmt, ref_mismatch, strands, batch_size):
+def score(vcf, fasta, model_name, output, fmt, ref_mismatch, strands, scan, batch_size):
     """Score each variant: model outputs on the REF and ALT windows, their difference and
     log-odds.
 
@@ -56,7 +60,8 @@ def score(vcf, fasta, model_name, output, fmt, ref_mismatch, strands, batch_size
 
     startup(model=model_name)
     info = score_file(vcf, fasta, output, model_name=model_name, fmt=fmt,
-                      ref_mismatch=ref_mismatch, strands=strands, batch_size=batch_size)
+                      ref_mismatch=ref_mismatch, strands=strands, batch_size=batch_size,
+                      scan=scan)
     click.echo(f"{info['variants_scored']:,} variant(s) from {info['records']:,} record(s) "
                f"scored ({info['variants_per_second']:,.0f} variants/s), {info['rejected']} "
                f"not scored; written to {output}", err=True)

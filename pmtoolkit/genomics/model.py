@@ -62,6 +62,8 @@ class SequenceModel(TorchModel):
         n = len(self.targets)
         self.y_mean = np.zeros(n) if y_mean is None else np.asarray(y_mean, dtype=np.float64)
         self.y_std = np.ones(n) if y_std is None else np.asarray(y_std, dtype=np.float64)
+        #: bases either side a variant scorer should scan by default (see score.VariantScorer)
+        self.recommended_scan = 0
 
     @classmethod
     def build_network(cls, config: SequenceModelConfig, extra: dict[str, Any]):
@@ -71,12 +73,14 @@ class SequenceModel(TorchModel):
 
     @classmethod
     def _new(cls, config: SequenceModelConfig, extra: dict[str, Any]) -> SequenceModel:
-        return cls(config, cls.build_network(config, extra), targets=extra["targets"],
-                   y_mean=extra.get("y_mean"), y_std=extra.get("y_std"))
+        model = cls(config, cls.build_network(config, extra), targets=extra["targets"],
+                    y_mean=extra.get("y_mean"), y_std=extra.get("y_std"))
+        model.recommended_scan = int(extra.get("scan", 0))
+        return model
 
     def extra_metadata(self) -> dict[str, Any]:
         return {"targets": self.targets, "y_mean": [float(v) for v in self.y_mean],
-                "y_std": [float(v) for v in self.y_std]}
+                "y_std": [float(v) for v in self.y_std], "scan": self.recommended_scan}
 
     @property
     def window(self) -> int:

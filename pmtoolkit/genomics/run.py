@@ -156,17 +156,21 @@ def _write_predictions(data, pred: np.ndarray, targets: list[str], path: Path) -
 
 def score_file(vcf: str | os.PathLike, fasta: str | os.PathLike, output: str | os.PathLike, *,
                model_name: str, fmt: str | None = None, ref_mismatch: str = "error",
-               strands: str = "both", batch_size: int = 256) -> dict[str, Any]:
+               strands: str = "both", batch_size: int = 256, scan: int | None = None
+               ) -> dict[str, Any]:
     """Score a VCF with a sequence model (a file or a shipped name); see
-    :func:`pmtoolkit.genomics.score.score_vcf`."""
+    :func:`pmtoolkit.genomics.score.score_vcf`. ``scan=None`` uses the model's own
+    recommendation (saved as ``scan`` in its metadata; the splice model scans), else 0."""
     from pmtoolkit.genomics.reference import Reference
     from pmtoolkit.genomics.score import score_vcf
 
     model = load_sequence_model(model_name)
     label = Path(str(model_name)).name.split(".")[0]
+    if scan is None:
+        scan = int(getattr(model, "recommended_scan", 0))
     with Reference(fasta) as ref:
         return score_vcf(vcf, ref, model, output, fmt=fmt, ref_mismatch=ref_mismatch,
-                         strands=strands, batch_size=batch_size, model_name=label)
+                         strands=strands, batch_size=batch_size, model_name=label, scan=scan)
 
 
 _REGION = re.compile(r"^(?P<chrom>[^:]+):(?P<start>[\d,]+)-(?P<end>[\d,]+)$")

@@ -58,11 +58,18 @@ class Scores:
 
 
 class VariantScorer:
-    """Scores variants with a sequence model on windows cut from a reference."""
+    """Scores variants with a sequence model on windows cut from a reference.
 
-    def __init__(self, model, reference, *, strands: str = "both", batch_size: int = 256):
+    ``scan`` > 0 also scores the windows centred up to ``scan`` bases either side of the
+    variant and keeps, per target, the offset where the output changes most (SpliceAI's
+    delta score: a variant that creates or breaks a splice site a few bases away)."""
+
+    def __init__(self, model, reference, *, strands: str = "both", batch_size: int = 256,
+                 scan: int = 0):
+        if scan < 0:
+            raise BadInputError("--scan must be 0 or more")
         self.model, self.reference = model, reference
-        self.strands, self.batch_size = strands, batch_size
+        self.strands, self.batch_size, self.scan = strands, batch_size, int(scan)
         self.probabilities = model.config.task in ("binary", "multiclass")
 
     def columns(self) -> list[str]:
@@ -70,22 +77,37 @@ class VariantScorer:
         return [f"{t}_{s}" for t in self.model.targets for s in stats]
 
     def windows(self, variants: list) -> tuple[np.ndarray, np.ndarray]:
+        """Base codes of the REF and ALT windows, ``(n, 2 scan + 1, window)`` each with
+        ``scan``, else ``(n, window)``."""
         from pmtoolkit.genomics.sequence import codes
         from pmtoolkit.genomics.variants import allele_windows
 
-        w = self.model.window
-        ref = np.empty((len(variants), w), dtype=np.uint8)
-        alt = np.empty((len(variants), w), dtype=np.uint8)
+        w, k = self.model.window, self.scan
+        n_off = 2 * k + 1
+        ref = np.empty((len(variants), n_off, w), dtype=np.uint8)
+        alt = np.empty((len(variants), n_off, w), dtype=np.uint8)
         for i, v in enumerate(variants):
-            r, a = allele_windows(v, self.reference, w)
-            ref[i], alt[i] = codes(r), codes(a)
-        return ref, alt
+            r, a = allele_windows(v, self.reference, w + 2 * k)
+            rc, ac = codes(r), codes(a)
+            for o in range(n_off):
+                ref[i, o], alt[i, o] = rc[o:o + w], ac[o:o + w]
+        return (ref, alt) if k else (ref[:, 0], alt[:, 0])
 
     def score(self, variants: list) -> Scores:
         ref, alt = self.windows(variants)
-        out = self.model.predict_codes(np.concatenate([ref, alt]), strands=self.strands,
-                                       batch_size=self.batch_size)
-        return Scores(out[:len(variants)], out[len(variants):], self.probabilities)
+        n, w = len(variants), self.model.window
+        out = self.model.predict_codes(np.concatenate([ref.reshape(-1, w), alt.reshape(-1, w)]),
+                                       strands=self.strands, batch_size=self.batch_size)
+        half = len(out) // 2
+        r, a = out[:half], out[half:]
+        if not self.scan:
+            return Scores(r, a, self.probabilities)
+        r = r.reshape(n, 2 * self.scan + 1, -1)
+        a = a.reshape(n, 2 * self.scan + 1, -1)
+        best = np.abs(a - r).argmax(axis=1)  # (n, T): the offset of the largest change
+        rows = np.arange(n)[:, None]
+        cols = np.arange(r.shape[2])[None, :]
+        return Scores(r[rows, best, cols], a[rows, best, cols], self.probabilities)
 
     def rows(self, variants: list, scores: Scores) -> list[list]:
         parts = [scores.ref, scores.alt, scores.diff]
@@ -147,7 +169,7 @@ def _annotate(line: str, values: dict[str, list[str]]) -> str:
 def score_vcf(vcf: str | os.PathLike, reference, model, output: str | os.PathLike, *,
               fmt: str | None = None, ref_mismatch: str = "error", strands: str = "both",
               batch_size: int = 256, model_name: str = "model", info_prefix: str | None = None,
-              show_progress: bool | None = None) -> dict:
+              scan: int = 0, show_progress: bool | None = None) -> dict:
     """Score every variant of ``vcf`` and write ``output`` (``.vcf``, ``.vcf.gz`` or ``.tsv``
     / ``.tsv.gz`` / ``.csv``; ``fmt`` overrides the suffix), atomically. Rejects go beside
     the output (``<name>.rejected.csv``). Returns counts and variants/s."""
@@ -157,7 +179,8 @@ def score_vcf(vcf: str | os.PathLike, reference, model, output: str | os.PathLik
 
     out = Path(output)
     fmt = fmt or _output_format(out)
-    scorer = VariantScorer(model, reference, strands=strands, batch_size=batch_size)
+    scorer = VariantScorer(model, reference, strands=strands, batch_size=batch_size,
+                           scan=scan)
     rejects = Rejects(str(vcf), "variant")
     vf = open_vcf(vcf)
     prefix = info_prefix or info_key("pmt", model_name)

@@ -132,8 +132,9 @@ def test_bad_inputs(trained):
     assert fit_window("ACGTAC", 4) == "CGTA" and fit_window("AC", 5) == "NACNN"
 
 
-def test_fit_effects_learns_which_substitutions_break_a_site():
-    from pmtoolkit.core.metrics import spearman
+@pytest.mark.parametrize("seed", [0])  # seeds 0-2 pass
+def test_fit_effects_learns_which_substitutions_break_a_site(seed):
+    from pmtoolkit.core.metrics import roc_auc
     from pmtoolkit.genomics.model import EffectData, fit_effects
 
     rng = np.random.default_rng(8)
@@ -157,11 +158,12 @@ def test_fit_effects_learns_which_substitutions_break_a_site():
     a, _ = encode_sequences(alts, window)
     data = EffectData(r, a, np.asarray(y, dtype=np.float64) + rng.normal(0, 0.1, len(y)))
     cfg = SequenceModelConfig(task="regression", window=window, filters=(16,), kernels=(7,),
-                              pools=(2,), hidden=16, epochs=15, patience=0, lr=1e-2,
-                              batch_size=64, device="cpu")
+                              pools=(2,), hidden=32, epochs=20, patience=0, lr=3e-3,
+                              batch_size=64, device="cpu", seed=seed)
     model = fit_effects(data.subset(range(1000)), data.subset(range(1000, 1100)), cfg)
     test = data.subset(range(1100, 1200))
     pred = model.predict_codes(test.alt)[:, 0] - model.predict_codes(test.ref)[:, 0]
-    assert spearman(test.y, pred) > 0.3  # 0.5-0.6 in runs
+    broken = (test.y < -0.5).astype(float)
+    assert roc_auc(broken, -pred) > 0.75
     with pytest.raises(BadInputError, match="regression"):
         fit_effects(data, None, SequenceModelConfig(window=window))

@@ -147,3 +147,20 @@ def test_jaspar_motif_scorer_finds_a_destroyed_site(test_data, tmp_path):
     np.testing.assert_allclose(m.predict([ref]), m.predict([reverse_complement(ref)]),
                                rtol=1e-5)
     assert m.predict(["N" * m.window])[0, 0] == 0.0
+
+
+def test_scan_keeps_the_largest_change_over_offsets(model, test_data):
+    m, _ = model
+    ref = Reference(test_data / "genome_tiny.fa")
+    seq = ref.fetch("chr1", 0, 300)
+    v = Variant("chr1", 120, seq[119], "A" if seq[119] != "A" else "G")
+    plain = VariantScorer(m, ref).score([v])
+    scanned = VariantScorer(m, ref, scan=3).score([v])
+    assert (np.abs(scanned.diff) >= np.abs(plain.diff) - 1e-9).all()
+    # the kept change is the one of some offset's windows
+    r, a = allele_windows(v, ref, 24 + 6)
+    per_offset = [m.predict([a[o:o + 24]])[0] - m.predict([r[o:o + 24]])[0] for o in range(7)]
+    for t in range(3):
+        assert min(abs(scanned.diff[0, t] - d[t]) for d in per_offset) < 1e-6
+    with pytest.raises(BadInputError):
+        VariantScorer(m, ref, scan=-1)
