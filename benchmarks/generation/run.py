@@ -89,6 +89,7 @@ def main() -> int:
     metrics = generation_metrics(s.smiles, train=train, reference=reference,
                                  fcd=not args.no_fcd)
     print(f"metrics in {time.perf_counter() - t1:.0f} s", file=sys.stderr)
+    _figures(s.smiles)
     meta = model.metadata.get("metrics", {})
     result = {"date": time.strftime("%Y-%m-%d"),
               "machine": f"{platform.machine()}, {os.cpu_count()} cores",
@@ -101,6 +102,21 @@ def main() -> int:
     write_markdown(result)
     print((DOCS / "generation.md").read_text())
     return 0
+
+
+def _figures(samples: list[str]) -> None:
+    """Property distributions of 5,000 valid samples beside 5,000 test molecules, and a grid
+    of the first 24 valid samples (no selection)."""
+    import pandas as pd
+
+    from pmtoolkit.design.metrics import canonical, parse
+    from pmtoolkit.design.run import _distribution_plot, _molecule_grid
+
+    mols = [m for m in parse(samples[:8000]) if m is not None][:5000]
+    test = pd.read_csv(MOSES / "test.csv.gz")["SMILES"].tolist()[:5000]
+    ref = [m for m in parse(test) if m is not None]
+    _distribution_plot(mols, ref, DOCS / "generation_properties.png")
+    _molecule_grid(pd.DataFrame({"smiles": canonical(mols[:24])}), DOCS / "generation_samples.png")
 
 
 def write_markdown(r: dict) -> None:
@@ -130,6 +146,11 @@ def write_markdown(r: dict) -> None:
         f"{tp['fraction_of_peak']:.0%} of this machine's best fp32 matrix-multiply rate for "
         f"the same shapes ({tp['matmul_peak_gflops']:.0f} GFLOP/s) and "
         f"{tp['fraction_of_100_gflops']:.0%} of the nominal 100 GFLOP/s.", "",
+        "## Pictures", "",
+        "Properties of 5,000 valid samples (lines) beside 5,000 MOSES test molecules (filled):",
+        "", "![property distributions](generation_properties.png)", "",
+        "The first 24 valid samples of the run, unselected:", "",
+        "![samples](generation_samples.png)", "",
     ]
     (DOCS / "generation.md").write_text("\n".join(lines))
 

@@ -174,3 +174,31 @@ def load_mpra(path: str | os.PathLike, *, release: str = "GRCh38") -> MpraData:
                     np.asarray([loci[e] for e in element_arr]), np.asarray(pvalues), offsets)
     data.dropped = dropped
     return data
+
+
+def default_config(**overrides):
+    """The sequence-model settings of the shipped MPRA model (and of the benchmark's CNN)."""
+    from pmtoolkit.genomics.config import SequenceModelConfig
+
+    settings = dict(architecture="basset", task="regression", window=200,
+                    filters=(64, 96, 128), kernels=(15, 7, 5), pools=(4, 4, 2), hidden=128,
+                    dropout=0.3, epochs=8, patience=0, lr=1e-3, batch_size=128,
+                    augment_rc=True, device="cpu")
+    settings.update(overrides)
+    return SequenceModelConfig(**settings)
+
+
+def effect_data(data: MpraData, window: int):
+    """The REF and ALT windows (centred on each variant, ``N`` beyond the element) and
+    effects, as :class:`~pmtoolkit.genomics.model.EffectData` grouped by element."""
+    from pmtoolkit.genomics.model import EffectData
+    from pmtoolkit.genomics.sequence import codes
+    from pmtoolkit.genomics.variants import allele_windows
+
+    ref = np.empty((len(data), window), dtype=np.uint8)
+    alt = np.empty((len(data), window), dtype=np.uint8)
+    reference = data.reference()
+    for i, v in enumerate(data.variants):
+        r, a = allele_windows(v, reference, window)
+        ref[i], alt[i] = codes(r), codes(a)
+    return EffectData(ref, alt, data.effects.astype(np.float64), data.element)
