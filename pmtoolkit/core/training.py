@@ -192,6 +192,21 @@ def write_history(path: Path, rows: list[dict[str, float]]) -> None:
             w.writerow({**r, "epoch": int(r["epoch"])})
 
 
+def cosine_schedule(optimizer, total_steps: int, floor: float = 0.1) -> dict:
+    """Lightning's ``configure_optimizers`` answer for ``optimizer`` with its learning rate
+    decaying per step along a cosine to ``floor`` times itself over ``total_steps``."""
+    import torch
+
+    total = max(1, int(total_steps))
+
+    def factor(step: int) -> float:
+        frac = min(1.0, step / total)
+        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * frac))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
 def build_trainer(config: TrainConfig, workdir: str | Path, *, has_validation: bool = True,
                   callbacks: list | None = None, progress: bool | None = None):
     """A ``lightning.Trainer`` with the project's defaults, writing under ``workdir``."""

@@ -428,14 +428,10 @@ def _lightning_module(net, config: GeneratorConfig, total_steps: int):
             self.log("val_loss", loss, on_step=False, on_epoch=True, batch_size=n)
 
         def configure_optimizers(self):
-            opt = torch.optim.Adam(self.parameters(), lr=config.lr)
+            from pmtoolkit.core.training import cosine_schedule
 
-            def factor(step: int) -> float:  # cosine from lr to lr/10
-                frac = min(1.0, step / max(1, total_steps))
-                return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * frac))
-
-            sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+            return cosine_schedule(torch.optim.Adam(self.parameters(), lr=config.lr),
+                                   total_steps)
 
     return GeneratorModule()
 

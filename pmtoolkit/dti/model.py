@@ -349,16 +349,11 @@ def _lightning_module(net, config: DTIConfig):
                 self.log("val_ci", M.concordance_index(y, out))
 
         def configure_optimizers(self):
+            from pmtoolkit.core.training import cosine_schedule
+
             opt = torch.optim.AdamW(self.parameters(), lr=config.lr,
                                     weight_decay=config.weight_decay)
-            total = max(1, int(self.trainer.estimated_stepping_batches))
-
-            def factor(step: int) -> float:  # cosine from lr to lr/10
-                frac = min(1.0, step / total)
-                return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * frac))
-
-            sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+            return cosine_schedule(opt, self.trainer.estimated_stepping_batches)
 
     return PairModule()
 

@@ -201,6 +201,19 @@ def _join_labels(names: list[str], labels: str | os.PathLike, id_column: str, so
     return joined
 
 
+def _finish_named(seqs: list, names: list[str], labels, label_columns, id_column: str,
+                  task: str, window: int, path, rejects: Rejects | None) -> SequenceData:
+    """Named sequences labelled by joining their names to ``labels`` (every column but the id
+    unless ``label_columns`` says), or unlabelled without ``labels``."""
+    if labels is None:
+        return _finish(seqs, pd.DataFrame({id_column: names}), None, task, window, names,
+                       str(path), rejects)
+    frame = _join_labels(names, labels, id_column, str(path))
+    if not label_columns:
+        label_columns = [c for c in frame.columns if c != id_column]
+    return _finish(seqs, frame, label_columns, task, window, names, str(path), rejects)
+
+
 def read_fasta_sequences(fasta: str | os.PathLike, *, window: int, labels=None,
                          task: str = "binary", label_columns: Sequence[str] | None = None,
                          id_column: str = "id", rejects: Rejects | None = None
@@ -222,12 +235,8 @@ def read_fasta_sequences(fasta: str | os.PathLike, *, window: int, labels=None,
             raise BadInputError(f"{path}: not a FASTA file ({exc})") from None
     if not seqs:
         raise BadInputError(f"{path}: no FASTA records", hint="a record starts with '>name'")
-    frame = _join_labels(names, labels, id_column, str(path)) if labels is not None \
-        else pd.DataFrame({id_column: names})
-    if labels is not None and not label_columns:
-        label_columns = [c for c in frame.columns if c != id_column]
-    return _finish(seqs, frame, label_columns if labels is not None else None, task, window,
-                   names, str(path), rejects)
+    return _finish_named(seqs, names, labels, label_columns, id_column, task, window, path,
+                         rejects)
 
 
 def read_bed_regions(bed: str | os.PathLike, reference, *, window: int, labels=None,
@@ -266,9 +275,5 @@ def read_bed_regions(bed: str | os.PathLike, reference, *, window: int, labels=N
         rej.raise_first()
     if not seqs:
         raise BadInputError(f"{path}: no usable regions")
-    frame = _join_labels(names, labels, id_column, str(path)) if labels is not None \
-        else pd.DataFrame({id_column: names})
-    if labels is not None and not label_columns:
-        label_columns = [c for c in frame.columns if c != id_column]
-    return _finish(seqs, frame, label_columns if labels is not None else None, task, window,
-                   names, str(path), rejects)
+    return _finish_named(seqs, names, labels, label_columns, id_column, task, window, path,
+                         rejects)

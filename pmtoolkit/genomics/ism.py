@@ -112,7 +112,6 @@ class _FastISM:
         for si, s in enumerate(self.net.stages):
             k, p, (pl, _) = s.kernel, s.pool, s.pad
             w_out = self.plan[si]
-            length_in = full.shape[-1]
             length_out = self.acts[si + 1].shape[-1]
             # first affected conv output, then its pool window
             m_lo = torch.div(lo - (k - 1) + pl, p, rounding_mode="floor")
@@ -131,7 +130,6 @@ class _FastISM:
             r_idx = rows.unsqueeze(1).expand(-1, w_out)[ok]
             out.permute(0, 2, 1)[r_idx, mpos[ok]] = patch.permute(0, 2, 1)[ok]
             full, lo = out, m_lo.clamp(min=0)
-            del length_in
         return self.net.head(self.net.fc(full.flatten(1)))
 
 

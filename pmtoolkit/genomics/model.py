@@ -240,16 +240,11 @@ def _lightning_module(net, config: SequenceModelConfig, targets: list[str]):
                 self.log(f"val_{key}", m[key])
 
         def configure_optimizers(self):
+            from pmtoolkit.core.training import cosine_schedule
+
             opt = torch.optim.AdamW(self.parameters(), lr=config.lr,
                                     weight_decay=config.weight_decay)
-            total = max(1, int(self.trainer.estimated_stepping_batches))
-
-            def factor(step: int) -> float:  # cosine from lr to lr/10
-                frac = min(1.0, step / total)
-                return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * frac))
-
-            sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+            return cosine_schedule(opt, self.trainer.estimated_stepping_batches)
 
     return SequenceModule()
 
@@ -396,16 +391,11 @@ def _effect_module(net, config: SequenceModelConfig):
                 self.log("val_spearman", M.spearman(y, d))
 
         def configure_optimizers(self):
+            from pmtoolkit.core.training import cosine_schedule
+
             opt = torch.optim.AdamW(self.parameters(), lr=config.lr,
                                     weight_decay=config.weight_decay)
-            total = max(1, int(self.trainer.estimated_stepping_batches))
-
-            def factor(step: int) -> float:
-                frac = min(1.0, step / total)
-                return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * frac))
-
-            sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+            return cosine_schedule(opt, self.trainer.estimated_stepping_batches)
 
     return EffectModule()
 

@@ -57,9 +57,7 @@ class MotifModel:
         thresholds = np.zeros(len(motifs), dtype=np.float32)
         for i, m in enumerate(motifs):
             pssm = m.counts.normalize(pseudocounts=calculate_pseudocounts(m)).log_odds()
-            weights[i] = np.array([pssm[b] for b in "ACGT"], dtype=np.float32) \
-                if m.length == k_max else np.pad(np.array([pssm[b] for b in "ACGT"]),
-                                                 ((0, 0), (0, k_max - m.length)))
+            weights[i, :, :m.length] = [pssm[b] for b in "ACGT"]
             thresholds[i] = pssm.min + self.config.relative * (pssm.max - pssm.min)
         self.k_max = k_max
         self.window = 2 * k_max - 1

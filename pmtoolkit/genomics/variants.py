@@ -152,26 +152,27 @@ def iter_records(path: str | os.PathLike, *, reference=None, ref_mismatch: str =
     header_lines = 0 if is_bcf else _count_header_lines(path)
     malformed: list[int] = []  # positions in rejects.items whose text is filled in at the end
     warned = 0
+    quiet = contextlib.ExitStack()
+    quiet.enter_context(_htslib_quiet())  # for the whole read, not toggled per record
     try:
         it = iter(vf)
         index = consecutive = 0
         while True:
-            with _htslib_quiet():
-                try:
-                    rec = next(it)
-                    consecutive = 0
-                except StopIteration:
-                    break
-                except (OSError, ValueError) as exc:
-                    index += 1
-                    consecutive += 1
-                    if consecutive > _MAX_CONSECUTIVE_ERRORS:
-                        raise BadInputError(f"{path}: unreadable after record {index} ({exc})",
-                                            hint="check the file is a complete VCF") from None
-                    malformed.append(len(rejects.items))
-                    rejects.add("", None if is_bcf else header_lines + index,
-                                "malformed VCF record (htslib could not parse it)")
-                    continue
+            try:
+                rec = next(it)
+                consecutive = 0
+            except StopIteration:
+                break
+            except (OSError, ValueError) as exc:
+                index += 1
+                consecutive += 1
+                if consecutive > _MAX_CONSECUTIVE_ERRORS:
+                    raise BadInputError(f"{path}: unreadable after record {index} ({exc})",
+                                        hint="check the file is a complete VCF") from None
+                malformed.append(len(rejects.items))
+                rejects.add("", None if is_bcf else header_lines + index,
+                            "malformed VCF record (htslib could not parse it)")
+                continue
             index += 1
             line = None if is_bcf else header_lines + index
             ref = rec.ref
@@ -211,6 +212,7 @@ def iter_records(path: str | os.PathLike, *, reference=None, ref_mismatch: str =
                 out.variants[k] = v
             yield out
     finally:
+        quiet.close()
         if vcf is None:
             vf.close()
         if warned > 5:
