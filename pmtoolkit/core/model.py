@@ -55,10 +55,16 @@ class Model:
         raise NotImplementedError
 
     def save(self, path: str | os.PathLike, *, metrics: dict[str, Any] | None = None,
-             training_data_sha256: str | None = None) -> dict[str, Any]:
-        """Write the model to ``path`` (one safetensors file with its metadata), atomically."""
+             training_data_sha256: str | None = None, half: bool = False) -> dict[str, Any]:
+        """Write the model to ``path`` (one safetensors file with its metadata), atomically.
+
+        ``half`` stores floating-point weights as float16 (half the file, for shipped models;
+        they are widened back to float32 on loading, and the model computes in float32)."""
+        tensors = self.state_tensors()
+        if half:
+            tensors = {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
         meta = save_checkpoint(
-            path, self.state_tensors(), model_class=self.class_path(),
+            path, tensors, model_class=self.class_path(),
             config=_config.to_dict(self.config),
             metrics=metrics if metrics is not None else self.metadata.get("metrics"),
             training_data_sha256=training_data_sha256

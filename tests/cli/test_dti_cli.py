@@ -132,3 +132,24 @@ def test_predict_with_an_ensemble_adds_uncertainty(pmt, tmp_path):
     assert result.exit_code == 0, result.stderr
     pred = pd.read_csv(out)
     assert len(pred) == 120 and (pred["uncertainty"] > 0).all()
+
+
+def test_shipped_davis_model_ranks_unseen_test_pairs(pmt, shared_data, tmp_path):
+    """`-m davis` works offline; it never saw DAVIS' setting-1 test fold, and ranks it."""
+    from pmtoolkit.dti.data import load_benchmark
+    from pmtoolkit.dti.model import pair_metrics
+    from pmtoolkit.dti.splits import setting1_split
+
+    bench = load_benchmark(shared_data / "dti" / "davis")
+    test = setting1_split(bench, -1).indices()["test"][:400]
+    d = bench.data
+    pairs = tmp_path / "pairs.csv"
+    pd.DataFrame({"smiles": [d.drugs[d.drug_index[i]] for i in test],
+                  "sequence": [d.proteins[d.protein_index[i]] for i in test]}).to_csv(pairs,
+                                                                                      index=False)
+    out = tmp_path / "pred.csv"
+    result = pmt("dti", "predict", "-i", pairs, "-m", "davis", "-o", out)
+    assert result.exit_code == 0, result.stderr
+    pred = pd.read_csv(out)
+    assert len(pred) == 400
+    assert pair_metrics(d.y[test], pred["prediction"].to_numpy())["ci"] > 0.8

@@ -62,3 +62,18 @@ def test_foreign_and_mismatched_classes_are_refused(tmp_path, trusted_tests):
                     config={"inputs": 3, "outputs": 1})
     with pytest.raises(BadInputError, match="do not fit Linear"):
         core_model.load_model(path)
+
+
+def test_half_precision_files_are_smaller_and_load_as_float32(tmp_path, trusted_tests):
+    torch.manual_seed(0)
+    m = Linear(LinearConfig(inputs=64, outputs=16))
+    m.save(tmp_path / "full.safetensors")
+    m.save(tmp_path / "half.safetensors", half=True)
+    full, half = (tmp_path / "full.safetensors").stat().st_size, \
+        (tmp_path / "half.safetensors").stat().st_size
+    assert half < 0.6 * full
+    back = core_model.load_model(tmp_path / "half.safetensors")
+    assert back.network.weight.dtype == torch.float32
+    x = torch.randn(5, 64)
+    assert torch.allclose(back.predict(x), m.predict(x), atol=1e-2)
+    assert not torch.equal(back.network.weight, m.network.weight)   # rounded, not copied
