@@ -113,7 +113,8 @@ def summarise(rows: list[dict]) -> list[dict]:
     out = []
     for (dataset, setting, model), rs in groups.items():
         entry = {"dataset": dataset, "setting": setting, "model": model, "n_seeds": len(rs),
-                 "seconds": statistics.fmean(r["seconds"] for r in rs)}
+                 "seconds": statistics.fmean(r["seconds"] for r in rs),
+                 "threads": max(r.get("threads", 2) for r in rs)}
         for k in ("ci", "mse"):
             vals = [r[k] for r in rs]
             entry[k] = statistics.fmean(vals)
@@ -134,15 +135,15 @@ def write_docs(summary: list[dict], rows: list[dict], command: str) -> None:
              "training folds, test on the test fold); cold_drug / cold_target = whole drugs / "
              "proteins held out (80/10/10 of the pairs). Published rows are the papers' own "
              "setting-1 figures, not rerun here.", "",
-             "| dataset | setting | model | seeds | CI ↑ | MSE ↓ | train time (s) |",
-             "|---|---|---|---:|---:|---:|---:|"]
+             "| dataset | setting | model | seeds | CI ↑ | MSE ↓ | train time (s) | threads |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
     for s in sorted(summary, key=lambda s: (s["dataset"], s["setting"], s["model"])):
         lines.append(f"| {s['dataset']} | {s['setting']} | {s['model']} | {s['n_seeds']} | "
                      f"{s['ci']:.3f} ± {s['ci_sd']:.3f} | {s['mse']:.3f} ± {s['mse_sd']:.3f} | "
-                     f"{s['seconds']:.0f} |")
+                     f"{s['seconds']:.0f} | {s['threads']} |")
     for (dataset, name), (ci, mse) in PUBLISHED.items():
         lines.append(f"| {dataset} | setting1 | {name}, published | – | {ci:.3f} | {mse:.3f} "
-                     "| GPU, not comparable |")
+                     "| GPU, not comparable | |")
     lines += ["", "![CI by dataset, setting and model](dti.png)", ""]
     (DOCS / "dti.md").write_text("\n".join(lines))
     _plot(summary, DOCS / "dti.png")
@@ -222,7 +223,9 @@ def main() -> int:
                             epochs = args.kiba_epochs if dataset == "kiba" else args.epochs
                             r = run_ours(model, dataset, setting, seed, split, epochs,
                                          args.workdir)
-                        r.update(dataset=dataset, setting=setting, seed=seed, model_key=model)
+                        r.update(dataset=dataset, setting=setting, seed=seed, model_key=model,
+                                 threads=int(os.environ.get("OMP_NUM_THREADS",
+                                                            os.cpu_count() or 1)))
                         done[key] = r
                         DOCS.mkdir(parents=True, exist_ok=True)
                         with open(journal, "a") as fh:
