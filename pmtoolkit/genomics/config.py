@@ -42,5 +42,9 @@ class SequenceModelConfig:
         "help": "train on random reverse complements as well (strand symmetry)"})
     max_shift: int = field(default=0, metadata={
         "help": "random shifts of up to this many bases in training (0: none)"})
+    effect_loss: Literal["mse", "pearson"] = field(default="mse", metadata={
+        "help": "effect training (fit_effects): mse on the effects, or pearson: one minus "
+                "the correlation within batches drawn from one element (scale-free), then "
+                "the output rescaled to the effects' units"})
     seed: int = field(default=0, metadata={"help": "model seed"})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})

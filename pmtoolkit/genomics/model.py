@@ -333,15 +333,29 @@ class _EffectBatches:
         self.rng = np.random.default_rng(seed)
 
     def __len__(self) -> int:
-        return max(1, math.ceil(len(self.y) / self.config.batch_size))
+        return len(self._batches())
+
+    def _batches(self) -> list[np.ndarray]:
+        n, bs = len(self.y), self.config.batch_size
+        if self.config.effect_loss == "pearson" and self.data.groups is not None:
+            # a correlation is taken within one element: batches never mix elements
+            out = []
+            for g in np.unique(self.data.groups):
+                idx = np.flatnonzero(self.data.groups == g)
+                if self.train:
+                    idx = self.rng.permutation(idx)
+                k = max(1, round(len(idx) / bs))  # near-equal batches, none tiny
+                out.extend(part for part in np.array_split(idx, k) if len(part) >= 3)
+            if self.train:
+                out = [out[i] for i in self.rng.permutation(len(out))]
+            return out
+        order = self.rng.permutation(n) if self.train else np.arange(n)
+        return [order[s:s + bs] for s in range(0, n, bs)]
 
     def __iter__(self):
         import torch
 
-        n, bs = len(self.y), self.config.batch_size
-        order = self.rng.permutation(n) if self.train else np.arange(n)
-        for s in range(0, n, bs):
-            idx = order[s:s + bs]
+        for idx in self._batches():
             r, a = self.data.ref[idx], self.data.alt[idx]
             if self.train and self.config.augment_rc:
                 flip = self.rng.random(len(idx)) < 0.5
@@ -368,16 +382,22 @@ def _effect_module(net, config: SequenceModelConfig):
             out = self.net(torch.cat([r, a]))[:, 0]
             return out[len(r):] - out[:len(r)]
 
+        def _loss(self, d, y):
+            if config.effect_loss == "pearson":
+                dc, yc = d - d.mean(), y - y.mean()
+                return 1 - (dc * yc).sum() / (dc.norm() * yc.norm() + 1e-8)
+            return F.mse_loss(d, y)
+
         def training_step(self, batch, _):
             r, a, y = batch
-            loss = F.mse_loss(self._delta(r, a), y)
+            loss = self._loss(self._delta(r, a), y)
             self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
             return loss
 
         def validation_step(self, batch, _):
             r, a, y = batch
             d = self._delta(r, a)
-            self.log("val_loss", F.mse_loss(d, y), on_step=False, on_epoch=True,
+            self.log("val_loss", self._loss(d, y), on_step=False, on_epoch=True,
                      batch_size=len(y))
             self._val.append((d.float().cpu().numpy(), y.cpu().numpy()))
 
@@ -434,6 +454,8 @@ def fit_effects(train: EffectData, valid: EffectData | None = None,
         result = train_module(module, loader, val_loader, config=tc,
                               workdir=Path(workdir) if workdir else Path(tmp))
     model.network = model.network.cpu().eval()
+    if config.effect_loss == "pearson":
+        _rescale_effects(model, train)
     import hashlib
 
     h = hashlib.sha256(train.ref.tobytes())
@@ -442,6 +464,22 @@ def fit_effects(train: EffectData, valid: EffectData | None = None,
     model.metadata = {"training_data_sha256": h.hexdigest(), "history": result.history,
                       "best_epoch": result.best_epoch}
     return model
+
+
+def _rescale_effects(model: SequenceModel, train: EffectData) -> None:
+    """Scale the output layer so that the model's effects fit the training effects by least
+    squares (a correlation loss leaves their scale free)."""
+    import torch
+
+    w = model.predict_codes(np.concatenate([train.ref, train.alt]))[:, 0]
+    d = w[len(train):] - w[:len(train)]
+    denom = float(d @ d)
+    if denom <= 0 or not np.isfinite(denom):
+        return
+    factor = float(d @ train.y) / denom
+    with torch.no_grad():
+        model.network.out.weight.mul_(factor)
+        model.network.out.bias.mul_(factor)
 
 
 # ----------------------------------------------------------------------------- evaluation

@@ -132,8 +132,8 @@ def test_bad_inputs(trained):
     assert fit_window("ACGTAC", 4) == "CGTA" and fit_window("AC", 5) == "NACNN"
 
 
-@pytest.mark.parametrize("seed", [0])  # seeds 0-2 pass
-def test_fit_effects_learns_which_substitutions_break_a_site(seed):
+@pytest.mark.parametrize("loss", ["mse", "pearson"])
+def test_fit_effects_learns_which_substitutions_break_a_site(loss):
     from pmtoolkit.core.metrics import roc_auc
     from pmtoolkit.genomics.model import EffectData, fit_effects
 
@@ -156,14 +156,17 @@ def test_fit_effects_learns_which_substitutions_break_a_site(seed):
         y.append(-1.0 if broke else 0.0)
     r, _ = encode_sequences(refs, window)
     a, _ = encode_sequences(alts, window)
-    data = EffectData(r, a, np.asarray(y, dtype=np.float64) + rng.normal(0, 0.1, len(y)))
+    data = EffectData(r, a, np.asarray(y, dtype=np.float64) + rng.normal(0, 0.1, len(y)),
+                      groups=np.arange(len(y)) % 3)  # three "elements"
     cfg = SequenceModelConfig(task="regression", window=window, filters=(16,), kernels=(7,),
                               pools=(2,), hidden=32, epochs=20, patience=0, lr=3e-3,
-                              batch_size=64, device="cpu", seed=seed)
+                              batch_size=64, device="cpu", seed=0, effect_loss=loss)
     model = fit_effects(data.subset(range(1000)), data.subset(range(1000, 1100)), cfg)
     test = data.subset(range(1100, 1200))
     pred = model.predict_codes(test.alt)[:, 0] - model.predict_codes(test.ref)[:, 0]
     broken = (test.y < -0.5).astype(float)
     assert roc_auc(broken, -pred) > 0.75
+    # in the effects' units (the correlation loss is rescaled after training)
+    assert pred[broken == 1].mean() < -0.3 and abs(pred[broken == 0].mean()) < 0.3
     with pytest.raises(BadInputError, match="regression"):
         fit_effects(data, None, SequenceModelConfig(window=window))
