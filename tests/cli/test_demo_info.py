@@ -27,6 +27,9 @@ def test_demo_writes_the_report_folder(pmt, tmp_path):
     # caffeine dissolves far better than testosterone; both are drug-like
     assert profiles["caffeine"]["logS (mol/L)"] > profiles["testosterone"]["logS (mol/L)"]
     assert profiles["aspirin"]["Lipinski"] == "pass"
+    assert "Drug–target affinity" in html
+    assert summary_of(out)["targets"]["best"]["ABL1"] == "imatinib"   # its target
+    assert (out / "kinase_hits.csv").is_file()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["molecules"]["molecules"] == 1128
     assert summary["molecules"]["rejected"] == 0
