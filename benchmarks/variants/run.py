@@ -148,30 +148,36 @@ def throughput(n: int = 20_000) -> dict:
     return out
 
 
-def ism_speed() -> dict:
-    """Fast ISM against full rescoring of every substitution of a 200-base window."""
+def ism_speed(windows=(200, 600, 1000)) -> list[dict]:
+    """Fast ISM against full rescoring of every substitution of a window, both strands, for
+    the MPRA model's shape at its 200 bases and at Basset's (600) and DeepSEA's (1000)
+    windows: the fast path's cost grows with the window, rescoring's with its square."""
     from pmtoolkit.genomics.ism import ism
     from pmtoolkit.genomics.model import SequenceModel
     from pmtoolkit.genomics.mpra import default_config
 
-    config = default_config()
-    model = SequenceModel(config, targets=["activity"])
-    model.network.eval()
-    seq = "".join(np.random.default_rng(1).choice(list("ACGT"), config.window))
-    ism(model, seq, method="fast")  # warm-up
-    timings = {}
-    results = {}
-    for method in ("fast", "full"):
-        best = float("inf")
-        for _ in range(3):
-            t0 = time.perf_counter()
-            results[method] = ism(model, seq, method=method)
-            best = min(best, time.perf_counter() - t0)
-        timings[method] = best
-    diff = float(np.abs(results["fast"].outputs - results["full"].outputs).max())
-    return {"window": config.window, "substitutions": 3 * config.window,
-            "fast_seconds": timings["fast"], "full_seconds": timings["full"],
-            "speedup": timings["full"] / timings["fast"], "max_abs_difference": diff}
+    rows = []
+    for window in windows:
+        config = default_config(window=window)
+        model = SequenceModel(config, targets=["activity"])
+        model.network.eval()
+        seq = "".join(np.random.default_rng(1).choice(list("ACGT"), config.window))
+        ism(model, seq, method="fast")  # warm-up
+        timings, results = {}, {}
+        for method in ("fast", "full"):
+            best = float("inf")
+            for _ in range(3 if window <= 600 else 1):
+                t0 = time.perf_counter()
+                results[method] = ism(model, seq, method=method, batch_size=1024)
+                best = min(best, time.perf_counter() - t0)
+            timings[method] = best
+        diff = float(np.abs(results["fast"].outputs - results["full"].outputs).max())
+        rows.append({"window": window, "substitutions": 3 * window,
+                     "fast_seconds": timings["fast"], "full_seconds": timings["full"],
+                     "speedup": timings["full"] / timings["fast"],
+                     "max_abs_difference": diff})
+        print(f"ISM window {window}: {rows[-1]['speedup']:.1f}x", file=sys.stderr, flush=True)
+    return rows
 
 
 def write_docs(r: dict) -> None:
@@ -226,11 +232,21 @@ def write_docs(r: dict) -> None:
     i = r.get("ism")
     if i:
         lines += ["## Saturation mutagenesis", "",
-                  f"All {i['substitutions']} substitutions of a {i['window']}-base window "
-                  "(MPRA model shape, both strands): fast path "
-                  f"{i['fast_seconds'] * 1000:.0f} ms, rescoring every mutated sequence "
-                  f"{i['full_seconds'] * 1000:.0f} ms: **{i['speedup']:.1f}x** (goal ≥ 5x); "
-                  f"largest difference between the two {i['max_abs_difference']:.1e}.", ""]
+                  "Every substitution of a window, both strands, with the MPRA model's layers "
+                  "(basset, kernels 15/7/5, pools 4/4/2): the fast path recomputes only the "
+                  "slice of each stage a substitution reaches; rescoring runs every mutated "
+                  "sequence through the whole network. Same answers (largest difference "
+                  "shown). Goal: ≥ 5x.", "",
+                  "| window | substitutions | fast (ms) | rescoring (ms) | speed-up | "
+                  "max difference |", "|---:|---:|---:|---:|---:|---:|"]
+        for x in i:
+            lines.append(f"| {x['window']} | {x['substitutions']} | "
+                         f"{x['fast_seconds'] * 1000:.0f} | {x['full_seconds'] * 1000:.0f} | "
+                         f"**{x['speedup']:.1f}x** | {x['max_abs_difference']:.1e} |")
+        lines += ["", "At 200 bases a substitution reaches most of the last stages (their "
+                  "receptive field is a large part of the window), so little can be skipped; "
+                  "at Basset's and DeepSEA's window sizes the saving is what fastISM reports.",
+                  ""]
     (DOCS / "variants.md").write_text("\n".join(lines))
 
 

@@ -71,20 +71,34 @@ def _full_logits(net, x_ref, pos, base, batch_size: int):
 
 class _FastISM:
     """Reference activations of a :class:`~pmtoolkit.genomics.networks.BassetNet` and the
-    slice of each stage a substitution reaches."""
+    slice of each stage a substitution reaches.
+
+    Only the changed slice of each stage travels from stage to stage (``patch``, with the
+    position of its first column): the next stage's input window is gathered from the
+    zero-padded reference activations and the patch is pasted into it, so no mutant ever
+    holds a whole activation map until the flattened dense layer."""
 
     def __init__(self, net, x_ref):
         import torch
+        from torch.nn import functional as F
 
         self.net = net
-        self.acts = [x_ref[0]]  # input of each stage, (C, L)
+        acts = [x_ref[0]]  # input of each stage, (C, L)
         with torch.inference_mode():
             a = x_ref
             for s in net.stages:
                 a = s(a)
-                self.acts.append(a[0])
-            self.z_ref = net.fc(a.flatten(1))[0]
+                acts.append(a[0])
+        self.acts = acts
         self.plan = self._plan()
+        # each stage's input, zero-padded by more than any window reaches beyond it, and
+        # laid out (L, C) so that gathering positions is a row gather
+        self.margins, self.padded = [], []
+        for si, s in enumerate(net.stages):
+            w_in = self.plan[si] * s.pool + s.kernel - 1
+            margin = w_in + s.kernel + s.pool
+            self.margins.append(margin)
+            self.padded.append(F.pad(acts[si], (margin, margin)).t().contiguous())
 
     def _plan(self):
         """Per stage: width of the recomputed output slice; offsets derive per mutation."""
@@ -98,43 +112,48 @@ class _FastISM:
             width = w_out
         return plan
 
+    @staticmethod
+    def _paste(target, patch, offset, valid):
+        """``target[i, :, offset[i] + t] = patch[i, :, t]`` where ``valid[i, t]``."""
+        import torch
+
+        n, _, w = patch.shape
+        cols = offset.unsqueeze(1) + torch.arange(w).unsqueeze(0)
+        rows = torch.arange(n).unsqueeze(1).expand(-1, w)
+        target.permute(0, 2, 1)[rows[valid], cols[valid]] = patch.permute(0, 2, 1)[valid]
+
     def logits(self, pos: np.ndarray, base: np.ndarray):
         import torch
         from torch.nn import functional as F
 
         n = len(pos)
-        rows = torch.arange(n)
-        lo = torch.from_numpy(pos)  # affected interval start in the current stage's input
-        # stage input: the reference input with the substitution, per mutation
-        full = self.acts[0].expand(n, -1, -1).clone()
-        full[rows, :, lo] = 0.0
-        full[rows, torch.from_numpy(base), lo] = 1.0
+        lo = torch.from_numpy(pos)  # first input position the patch covers
+        patch = F.one_hot(torch.from_numpy(base), 4).to(self.acts[0].dtype).unsqueeze(2)
+        valid = torch.ones(n, 1, dtype=torch.bool)
         for si, s in enumerate(self.net.stages):
             k, p, (pl, _) = s.kernel, s.pool, s.pad
             w_out = self.plan[si]
-            length_out = self.acts[si + 1].shape[-1]
-            # first affected conv output, then its pool window
+            length_in, length_out = self.acts[si].shape[-1], self.acts[si + 1].shape[-1]
+            # first affected pooled output, and the input window its w_out windows read
             m_lo = torch.div(lo - (k - 1) + pl, p, rounding_mode="floor")
-            # input positions needed for pooled outputs m_lo .. m_lo + w_out - 1
             q_lo = m_lo * p - pl
             w_in = w_out * p + k - 1
-            margin = w_in + k + p
-            padded = F.pad(full, (margin, margin))
-            idx = (q_lo + margin).unsqueeze(1) + torch.arange(w_in).unsqueeze(0)
-            window = torch.gather(padded, 2, idx.unsqueeze(1).expand(-1, full.shape[1], -1))
+            idx = (q_lo + self.margins[si]).unsqueeze(1) + torch.arange(w_in).unsqueeze(0)
+            window = self.padded[si][idx].permute(0, 2, 1).contiguous()  # (n, C, w_in)
+            in_range = (lo.unsqueeze(1) + torch.arange(patch.shape[2]).unsqueeze(0))
+            keep = valid & (in_range >= 0) & (in_range < length_in)
+            self._paste(window, patch, lo - q_lo, keep)
             patch = s.body(window)[..., :w_out]  # (n, C_out, w_out)
-            # this stage's output: the reference with the recomputed slice pasted in
-            out = self.acts[si + 1].expand(n, -1, -1).clone()
-            mpos = m_lo.unsqueeze(1) + torch.arange(w_out).unsqueeze(0)
-            ok = (mpos >= 0) & (mpos < length_out)
-            r_idx = rows.unsqueeze(1).expand(-1, w_out)[ok]
-            out.permute(0, 2, 1)[r_idx, mpos[ok]] = patch.permute(0, 2, 1)[ok]
-            full, lo = out, m_lo.clamp(min=0)
-        return self.net.head(self.net.fc(full.flatten(1)))
+            lo = m_lo
+            valid = (lo.unsqueeze(1) + torch.arange(w_out).unsqueeze(0) >= 0) & \
+                (lo.unsqueeze(1) + torch.arange(w_out).unsqueeze(0) < length_out)
+        final = self.acts[-1].expand(n, -1, -1).clone()
+        self._paste(final, patch, lo, valid)
+        return self.net.head(self.net.fc(final.flatten(1)))
 
 
 def ism(model, sequence: str, *, start: int = 0, end: int | None = None,
-        strands: str = "both", method: str = "auto", batch_size: int = 256) -> ISMResult:
+        strands: str = "both", method: str = "auto", batch_size: int = 1024) -> ISMResult:
     """Outputs of every single-base substitution of ``sequence`` (cut or N-padded to the
     model's window) at window positions ``[start, end)``.
 
