@@ -157,6 +157,14 @@ def write_docs(summary: list[dict], rows: list[dict], command: str) -> None:
     _plot(summary, DOCS / "dti.png")
 
 
+def _short(model: str) -> str:
+    """A tick label: 'DeepPurpose 0.1.5 Morgan-AAC, 100 epochs' -> 'DP Morgan-AAC'."""
+    model = model.split(",")[0]
+    if model.startswith("DeepPurpose"):
+        return "DP " + model.split(" ", 2)[-1]
+    return model.replace("pmtoolkit ", "")
+
+
 def _plot(summary: list[dict], path: Path) -> None:
     import matplotlib
 
@@ -180,11 +188,12 @@ def _plot(summary: list[dict], path: Path) -> None:
                 ax.axhline(ci, lw=0.8, ls="--", color="#777777")
         ax.set_ylim(0.5, 1.0)
         ax.set_xticks(range(len(models)))
-        ax.set_xticklabels(models, rotation=40, ha="right", fontsize=7)
+        ax.set_xticklabels([_short(m) for m in models], rotation=40, ha="right", fontsize=7)
         ax.set_title(f"{dataset}, {setting}", fontsize=9)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
-    axes[0][0].set_ylabel("test CI (dashed: published setting 1)")
+    axes[0][0].set_ylabel("test CI")
+    fig.suptitle("dashed: DeepDTA and GraphDTA, published setting-1 CI", fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
