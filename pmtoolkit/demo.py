@@ -222,7 +222,7 @@ def _targets(ctx: DemoContext) -> None:
     best = first["id"].to_dict()
     said = "; ".join(f"{t}: {r['id']} (pKd {r['prediction']:.1f})" for t, r in first.iterrows())
     ctx.summary["targets"] = {"best": best, "molecules_per_second":
-                              stats.get("molecules_per_second")}
+                              stats["molecules_per_second"]}
     sec = ctx.report.section("Drug–target affinity")
     sec.text("The twelve drugs screened against two kinases (ABL1, the target of imatinib, and "
              "EGFR) with the shipped DAVIS model (predicted pKd; DAVIS reports no binding as "

@@ -93,10 +93,11 @@ class _FastISM:
         self.plan = self._plan()
         # each stage's input, zero-padded by more than any window reaches beyond it, and
         # laid out (L, C) so that gathering positions is a row gather
+        # the input width each stage's recomputed slice reads
+        self.w_in = [w * s.pool + s.kernel - 1 for w, s in zip(self.plan, net.stages)]
         self.margins, self.padded = [], []
         for si, s in enumerate(net.stages):
-            w_in = self.plan[si] * s.pool + s.kernel - 1
-            margin = w_in + s.kernel + s.pool
+            margin = self.w_in[si] + s.kernel + s.pool
             self.margins.append(margin)
             self.padded.append(F.pad(acts[si], (margin, margin)).t().contiguous())
 
@@ -129,24 +130,20 @@ class _FastISM:
         n = len(pos)
         lo = torch.from_numpy(pos)  # first input position the patch covers
         patch = F.one_hot(torch.from_numpy(base), 4).to(self.acts[0].dtype).unsqueeze(2)
-        valid = torch.ones(n, 1, dtype=torch.bool)
+        valid = torch.ones(n, 1, dtype=torch.bool)  # patch columns inside the stage's input
         for si, s in enumerate(self.net.stages):
             k, p, (pl, _) = s.kernel, s.pool, s.pad
             w_out = self.plan[si]
-            length_in, length_out = self.acts[si].shape[-1], self.acts[si + 1].shape[-1]
             # first affected pooled output, and the input window its w_out windows read
             m_lo = torch.div(lo - (k - 1) + pl, p, rounding_mode="floor")
             q_lo = m_lo * p - pl
-            w_in = w_out * p + k - 1
-            idx = (q_lo + self.margins[si]).unsqueeze(1) + torch.arange(w_in).unsqueeze(0)
+            idx = (q_lo + self.margins[si]).unsqueeze(1) + torch.arange(self.w_in[si])
             window = self.padded[si][idx].permute(0, 2, 1).contiguous()  # (n, C, w_in)
-            in_range = (lo.unsqueeze(1) + torch.arange(patch.shape[2]).unsqueeze(0))
-            keep = valid & (in_range >= 0) & (in_range < length_in)
-            self._paste(window, patch, lo - q_lo, keep)
+            self._paste(window, patch, lo - q_lo, valid)
             patch = s.body(window)[..., :w_out]  # (n, C_out, w_out)
             lo = m_lo
-            valid = (lo.unsqueeze(1) + torch.arange(w_out).unsqueeze(0) >= 0) & \
-                (lo.unsqueeze(1) + torch.arange(w_out).unsqueeze(0) < length_out)
+            cols = lo.unsqueeze(1) + torch.arange(w_out)
+            valid = (cols >= 0) & (cols < self.acts[si + 1].shape[-1])
         final = self.acts[-1].expand(n, -1, -1).clone()
         self._paste(final, patch, lo, valid)
         return self.net.head(self.net.fc(final.flatten(1)))
