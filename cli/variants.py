@@ -16,8 +16,9 @@ from pmtoolkit.cli.options import (
 from pmtoolkit.genomics.config import SequenceModelConfig
 
 MODEL_HELP = ("A model file, or a shipped model: splice (UCI splice junctions: donor EI, "
-              "acceptor IE, neither N), mpra (regulatory activity from saturation-mutagenesis "
-              "MPRA); or jaspar (zero-shot: JASPAR motif strength at the variant).")
+              "acceptor IE, neither N), mpra (regulatory activity: JASPAR motif weights fitted "
+              "to saturation-mutagenesis MPRA effects); or jaspar (zero-shot: JASPAR motif "
+              "strength at the variant).")
 
 
 @click.group(name="variants")
@@ -120,9 +121,11 @@ def train(input_, outdir, labels, fasta, label_columns, sequence_column, id_colu
 @variants.command()
 @click.option("-m", "--model", "model_name", default="splice", show_default=True,
               help=MODEL_HELP)
-@click.option("-s", "--sequence", help="A DNA sequence (at most the model's window).")
+@click.option("-s", "--sequence", help="A DNA sequence (at most the model's window; up to "
+                                       "2,000 bases for the motif models mpra and jaspar).")
 @click.option("-r", "--region", help="A reference region chrom:start-end (1-based, inclusive; "
-                                     "at most the model's window), with -f.")
+                                     "at most the model's window, or 2,000 bases for a motif "
+                                     "model), with -f.")
 @click.option("-f", "--fasta", type=click.Path(exists=True, dir_okay=False),
               help="Reference FASTA (with --region).")
 @click.option("-t", "--target", help="The model output to draw (default: the first).")
@@ -130,11 +133,12 @@ def train(input_, outdir, labels, fasta, label_columns, sequence_column, id_colu
               show_default=True)
 @click.option("-o", "--output", "outdir", required=True,
               type=click.Path(file_okay=False, path_type=Path),
-              help="Output folder: ism.tsv, gradient_x_input.tsv, ism.png.")
+              help="Output folder: ism.tsv, gradient_x_input.tsv (CNNs), ism.png.")
 @overwrite_option
 def ism(model_name, sequence, region, fasta, target, strands, outdir, overwrite):
     """In-silico saturation mutagenesis: the output change of every substitution, as a table
-    and a logo + heat map.
+    and a logo + heat map. Motif models score each substitution in its own window centred on
+    it, as `score` scores that SNV.
 
     Example: pmt variants ism -m splice -s CCAGCTGCAT...GTCTG -t EI -o ism/
     """
@@ -143,4 +147,5 @@ def ism(model_name, sequence, region, fasta, target, strands, outdir, overwrite)
     info = ism_file(model_name, outdir, sequence=sequence, fasta=fasta, region=region,
                     target=target, strands=strands, overwrite=overwrite)
     click.echo(json.dumps(info), err=True)
-    click.echo(f"written to {outdir}/ (ism.tsv, gradient_x_input.tsv, ism.png)", err=True)
+    files = [f.name for f in sorted(Path(outdir).iterdir())]
+    click.echo(f"written to {outdir}/ ({', '.join(files)})", err=True)

@@ -135,9 +135,10 @@ def load_model(path: str | os.PathLike, *, map_location: str = "cpu") -> Model:
 
 
 def load_named(name_or_path: str | os.PathLike, *, shipped_names: tuple[str, ...],
-               model_class: type[Model], what: str) -> Model:
+               model_class: type[Model] | tuple[type[Model], ...], what: str) -> Model:
     """A saved model file, or a shipped model by the name users type (one of
-    ``shipped_names`` present in data/MANIFEST); anything else is a one-line error."""
+    ``shipped_names`` present in data/MANIFEST), of ``model_class`` (a class or a tuple of
+    classes); anything else is a one-line error."""
     from pathlib import Path
 
     from pmtoolkit.core import shipped

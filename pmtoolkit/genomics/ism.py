@@ -27,12 +27,13 @@ class ISMResult:
     positions: np.ndarray          # (P,)
     reference_bases: np.ndarray    # (P,) codes 0-3, or 4 for N
     outputs: np.ndarray            # (P, 4, T)
-    reference_output: np.ndarray   # (T,)
+    reference_output: np.ndarray   # (T,), or (P, T) when each position has its own window
     targets: list[str]
 
     def effects(self) -> np.ndarray:
         """``outputs - reference_output``: (P, 4, T), zero at the reference base."""
-        return self.outputs - self.reference_output
+        ref = self.reference_output
+        return self.outputs - (ref[:, None, :] if ref.ndim == 2 else ref)
 
 
 def _region(model, codes: np.ndarray, start: int, end: int | None) -> np.ndarray:
@@ -203,6 +204,32 @@ def ism(model, sequence: str, *, start: int = 0, end: int | None = None,
     row = np.searchsorted(positions, pos)
     outputs[row, base] = mut_out
     return ISMResult(positions, codes[positions], outputs, ref_out, list(model.targets))
+
+
+def centred_ism(model, sequence: str, *, start: int = 0, end: int | None = None,
+                batch_size: int = 512) -> ISMResult:
+    """Every single-base substitution of ``sequence[start:end]``, each scored as a variant:
+    the model's window centred on the substituted base (``N`` beyond the sequence), ALT
+    against REF. For models that score a window's centre (the motif models), where one
+    window per region does not apply; ``reference_output`` is then per position."""
+    from pmtoolkit.genomics.sequence import codes as to_codes
+
+    seq = to_codes("".join(sequence.split()).upper())
+    end = len(seq) if end is None else end
+    if not 0 <= start < end <= len(seq):
+        raise BadInputError(f"ISM region [{start}, {end}) is outside the sequence of "
+                            f"{len(seq)} bases")
+    half = model.window // 2
+    padded = np.concatenate([np.full(half, 4, np.uint8), seq, np.full(half, 4, np.uint8)])
+    positions = np.arange(start, end)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, model.window)[positions]
+    variants = np.repeat(windows[:, None, :], 4, axis=1).copy()  # (P, 4, window)
+    variants[:, :, half] = np.arange(4)[None, :]
+    out = model.predict_codes(np.concatenate([windows, variants.reshape(-1, model.window)]),
+                              batch_size=batch_size)
+    ref_out = out[:len(positions)]
+    outputs = out[len(positions):].reshape(len(positions), 4, -1)
+    return ISMResult(positions, seq[positions], outputs, ref_out, list(model.targets))
 
 
 def gradient_x_input(model, sequence: str, *, target: int | str = 0,

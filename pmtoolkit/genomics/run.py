@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 SHIPPED_MODELS = ("splice", "mpra")
 _FASTA = (".fa", ".fasta", ".fna", ".fa.gz", ".fasta.gz", ".fna.gz")
 _BED = (".bed", ".bed.gz")
+#: the longest region a motif model's ISM takes (each position is its own window)
+MOTIF_ISM_MAX = 2000
 
 
 def load_sequence_model(name_or_path: str | os.PathLike):
@@ -29,14 +31,13 @@ def load_sequence_model(name_or_path: str | os.PathLike):
     scorer on pyjaspar's bundled matrices)."""
     from pmtoolkit.core.model import load_named
     from pmtoolkit.genomics.model import SequenceModel
+    from pmtoolkit.genomics.motifs import MotifModel
 
     if str(name_or_path) == "jaspar" and not Path("jaspar").exists():
-        from pmtoolkit.genomics.motifs import MotifModel
-
         return MotifModel()
 
-    return load_named(name_or_path, shipped_names=SHIPPED_MODELS, model_class=SequenceModel,
-                      what="sequence model")
+    return load_named(name_or_path, shipped_names=SHIPPED_MODELS,
+                      model_class=(SequenceModel, MotifModel), what="sequence model")
 
 
 def read_training_data(input: str | os.PathLike, *, window: int, task: str,
@@ -194,13 +195,19 @@ def ism_file(model_name: str, outdir: str | os.PathLike, *, sequence: str | None
              ) -> dict[str, Any]:
     """Saturation mutagenesis of a DNA string or of a reference region (at most one window,
     centred in it): ``ism.tsv`` (one row per position: reference base, the output change for
-    each base, per target), ``gradient_x_input.tsv`` and ``ism.png`` (heat map + logo)."""
+    each base, per target), ``gradient_x_input.tsv`` and ``ism.png`` (heat map + logo).
+
+    Motif models (``jaspar``, ``mpra``) score a window's centre, so each substitution is
+    scored in its own window centred on it (as ``score`` would score that SNV), over regions
+    of up to ``MOTIF_ISM_MAX`` bases; they have no gradient file."""
     import pandas as pd
 
-    from pmtoolkit.genomics.ism import BASES, gradient_x_input, ism
+    from pmtoolkit.genomics.ism import BASES, centred_ism, gradient_x_input, ism
 
     model = load_sequence_model(model_name)
-    w = model.window
+    centred = not hasattr(model, "network")
+    w = MOTIF_ISM_MAX if centred else model.window
+    flank = model.window // 2 if centred else 0
     if (sequence is None) == (region is None):
         raise BadInputError("give either a sequence or a region (with a reference FASTA)")
     offset, chrom = 0, None
@@ -213,25 +220,30 @@ def ism_file(model_name: str, outdir: str | os.PathLike, *, sequence: str | None
         if end - start > w:
             raise BadInputError(f"region of {end - start} bases is longer than the model "
                                 f"window ({w})", hint="give a region of at most the window")
-        mid = (start + end) // 2
-        offset = mid - w // 2
+        if centred:  # the region and the context its centred windows need
+            offset, width = start - flank, end - start + 2 * flank
+        else:
+            offset, width = (start + end) // 2 - w // 2, w
         with Reference(fasta) as ref:
             if ref.resolve(chrom) is None:
                 raise BadInputError(f"contig {chrom!r} is not in {fasta}")
-            sequence = ref.fetch(chrom, offset, offset + w)
+            sequence = ref.fetch(chrom, offset, offset + width)
         lo, hi = start - offset, end - offset
     else:
         sequence = "".join(sequence.split())
         n = len(sequence)
         if n > w:
             raise BadInputError(f"sequence of {n} bases is longer than the model window ({w})")
-        lo = (w - n) // 2
+        lo = 0 if centred else (w - n) // 2
         hi = lo + n
     k = model.targets.index(target) if target else 0
     if target and target not in model.targets:
         raise BadInputError(f"target {target!r} is not one of {model.targets}")
-    res = ism(model, sequence, start=lo, end=hi, strands=strands)
-    gxi = gradient_x_input(model, sequence, target=k, strands=strands)
+    if centred:
+        res, gxi = centred_ism(model, sequence, start=lo, end=hi), None
+    else:
+        res = ism(model, sequence, start=lo, end=hi, strands=strands)
+        gxi = gradient_x_input(model, sequence, target=k, strands=strands)[lo:hi]
     eff = res.effects()
     rows = {"position": (res.positions + offset + 1) if chrom else res.positions - lo + 1,
             "ref": ["ACGTN"[c] for c in res.reference_bases]}
@@ -243,16 +255,17 @@ def ism_file(model_name: str, outdir: str | os.PathLike, *, sequence: str | None
     frame = pd.DataFrame(rows)
     with atomic_dir(outdir, overwrite=overwrite) as tmp:
         frame.to_csv(tmp / "ism.tsv", sep="\t", index=False, float_format="%.5g")
-        pd.DataFrame({"position": frame["position"], "ref": frame["ref"],
-                      "gradient_x_input": gxi[lo:hi]}).to_csv(
-            tmp / "gradient_x_input.tsv", sep="\t", index=False, float_format="%.5g")
+        if gxi is not None:
+            pd.DataFrame({"position": frame["position"], "ref": frame["ref"],
+                          "gradient_x_input": gxi}).to_csv(
+                tmp / "gradient_x_input.tsv", sep="\t", index=False, float_format="%.5g")
         label = Path(str(model_name)).name.split(".")[0]
         title = f"{label}: {model.targets[k]}" + (f", {region}" if region else "")
         plot_ism(eff[:, :, k], res.reference_bases, tmp / "ism.png", title=title,
                  first_position=int(frame["position"].iloc[0]))
     return {"positions": int(len(res.positions)), "target": model.targets[k],
             "max_abs_effect": float(np.abs(eff[:, :, k]).max()),
-            "reference_output": float(res.reference_output[k])}
+            "reference_output": float(np.mean(res.reference_output[..., k]))}
 
 
 def _draw_letter(ax, letter: str, x: float, y: float, height: float, color: str) -> None:

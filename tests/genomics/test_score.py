@@ -164,3 +164,46 @@ def test_scan_keeps_the_largest_change_over_offsets(model, test_data):
         assert min(abs(scanned.diff[0, t] - d[t]) for d in per_offset) < 1e-6
     with pytest.raises(BadInputError):
         VariantScorer(m, ref, scan=-1)
+
+
+def test_fitted_motif_weights_recover_a_planted_factor_and_round_trip(tmp_path):
+    """Effects made by one motif (CTCF sites: losing one lowers activity by its strength)
+    give CTCF the largest weight; the saved model predicts the same without pyjaspar."""
+    from pmtoolkit.core.model import load_model
+    from pmtoolkit.genomics.model import EffectData
+    from pmtoolkit.genomics.motifs import MotifConfig, MotifModel, fit_motif_effects
+    from pmtoolkit.genomics.sequence import codes
+
+    base = MotifModel()
+    j = next(i for i, n in enumerate(base.names) if n.endswith(" CTCF"))
+    site = base.consensus[j]
+    rng = np.random.default_rng(0)
+    c = base.window // 2
+    refs, alts = [], []
+    for i in range(600):
+        seq = list(rng.choice(list("ACGT"), base.window))
+        if i % 2 == 0:  # half the windows hold a CTCF site over the centre
+            at = c - rng.integers(0, len(site))
+            seq[at:at + len(site)] = site
+            seq = seq[:base.window]
+        p = c
+        alt = seq.copy()
+        alt[p] = "ACGT"[("ACGT".index(seq[p]) + 1 + i % 3) % 4]
+        refs.append(codes("".join(seq)))
+        alts.append(codes("".join(alt)))
+    ref, alt = np.stack(refs), np.stack(alts)
+    y = 2.0 * (base.strengths(alt)[:, j] - base.strengths(ref)[:, j])
+    y += rng.normal(0, 0.05, len(y))
+    model = fit_motif_effects(EffectData(ref, alt, y), MotifConfig(alpha=1.0), base=base)
+    assert int(np.argmax(model.weights)) == j and model.weights[j] > 1.0
+    d = model.predict_codes(alt)[:, 0] - model.predict_codes(ref)[:, 0]
+    assert np.corrcoef(d, y)[0, 1] > 0.9
+    assert model.top(ref[:1], alt[:1], k=1)[0][0][0].endswith("CTCF") or y[0] == 0
+
+    path = tmp_path / "motifs.safetensors"
+    model.save(path)
+    back = load_model(path)
+    assert isinstance(back, MotifModel) and back.names == model.names
+    np.testing.assert_allclose(back.predict_codes(alt), model.predict_codes(alt), atol=1e-5)
+    with pytest.raises(BadInputError, match="windows"):
+        fit_motif_effects(EffectData(ref[:, 1:], alt[:, 1:], y), base=base)
