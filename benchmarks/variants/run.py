@@ -15,8 +15,10 @@
 4. Saturation mutagenesis of a whole window: the fast path (recompute what a substitution
    reaches) against rescoring every mutated sequence, same answers.
 
-    python benchmarks/variants/run.py                  # everything (about 1-2 h on 2 cores)
+    python benchmarks/variants/run.py                  # everything (about 2 h on one core)
     python benchmarks/variants/run.py --scorers jaspar --skip-throughput
+
+Parts and scorers not run keep their last rows in docs/benchmarks/variants.json.
 
 Results: docs/benchmarks/variants.md, variants.json, variants.png.
 """
@@ -62,7 +64,7 @@ def per_element(pred: np.ndarray, data) -> dict[str, dict[str, float]]:
     return out
 
 
-def mpra(scorers: list[str], epochs: int) -> dict:
+def mpra(scorers: list[str], epochs: int, done=None) -> dict:
     from pmtoolkit.genomics.mpra import default_config, effect_data, load_mpra
     from pmtoolkit.genomics.model import fit_effects
     from pmtoolkit.genomics.score import VariantScorer
@@ -111,9 +113,14 @@ def mpra(scorers: list[str], epochs: int) -> dict:
                                                         elements.values()])),
                          "mean_spearman": float(np.mean([v["spearman"] for v in
                                                          elements.values()]))}
+        if name.startswith("cnn"):
+            results[name]["epochs"] = epochs
         print(f"{name}: mean Spearman {results[name]['mean_spearman']:.3f}, Pearson "
               f"{results[name]['mean_pearson']:.3f} ({seconds:.0f} s)", file=sys.stderr,
               flush=True)
+        if done is not None:  # keep each scorer's row as soon as it is measured
+            done({"n_variants": len(data), "dropped_rows": data.dropped, "loci": loci,
+                  "scorers": dict(results)})
     return {"n_variants": len(data), "dropped_rows": data.dropped, "loci": loci,
             "scorers": results}
 
@@ -205,13 +212,15 @@ def write_docs(r: dict) -> None:
         lines += ["## Saturation-mutagenesis MPRA, leave one locus out", "",
                   f"{m['n_variants']:,} variants of 21 elements (Kircher et al. 2019, GRCh38; "
                   f"{m['dropped_rows']} table rows without coordinates or anchor left out), "
-                  f"{len(m['loci'])} loci. Each CNN is trained on the measured effects of the "
-                  "other loci and scores the held-out one; `jaspar` is zero-shot. Goal: best "
-                  "mean Spearman ≥ 0.3.", "",
+                  f"{len(m['loci'])} loci. `jaspar-fitted` (the shipped `mpra` model's recipe) "
+                  "and each CNN are fitted to the measured effects of the other loci and score "
+                  "the held-out one; `jaspar` is zero-shot. Goal: best mean Spearman ≥ 0.3.",
+                  "",
                   "| scorer | mean Spearman | mean Pearson | time (s) |",
                   "|---|---:|---:|---:|"]
         for name, s in m["scorers"].items():
-            lines.append(f"| {name} | {s['mean_spearman']:.3f} | {s['mean_pearson']:.3f} | "
+            label = name + (f" ({s['epochs']} epochs a fold)" if "epochs" in s else "")
+            lines.append(f"| {label} | {s['mean_spearman']:.3f} | {s['mean_pearson']:.3f} | "
                          f"{s['seconds']:.0f} |")
         names = list(m["scorers"])
         lines += ["", "Per element (Spearman):", "",
@@ -233,7 +242,8 @@ def write_docs(r: dict) -> None:
         lines += ["## Scoring throughput", "",
                   f"`score_vcf` on {t['variants']:,} SNVs of the hg38 chr2 chunk, TSV out, "
                   "REF and ALT windows on both strands (4 forward passes per variant). The "
-                  f"limit: this machine's best fp32 matrix multiply, "
+                  f"limit: this machine's best fp32 matrix multiply on the same "
+                  f"{t.get('threads', '?')} thread(s), measured in the same run, "
                   f"{t['matmul_peak_gflops']:.0f} GFLOP/s. Goal: ≥ 30% of it.", "",
                   "| model | window | MFLOP / variant | variants/s | GFLOP/s | of the limit |",
                   "|---|---:|---:|---:|---:|---:|"]
@@ -293,17 +303,27 @@ def main() -> int:
     args = ap.parse_args()
     from pmtoolkit.genomics.run import load_sequence_model
 
-    r: dict = {"date": time.strftime("%Y-%m-%d"),
-               "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-               "command": " ".join(["python", *sys.argv])}
+    # parts not run this time (and scorers not rerun) keep their last measured rows
+    previous = DOCS / "variants.json"
+    r: dict = json.loads(previous.read_text()) if previous.exists() else {}
+    threads = int(os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 1))
+    r.update({"date": time.strftime("%Y-%m-%d"),
+              "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+              "command": " ".join(["python", *sys.argv])})
     splice = load_sequence_model("splice").metadata["metrics"]
     r["splice"] = {"accuracy": splice["test"]["accuracy"], "roc_auc": splice["test"]["roc_auc"],
                    "n_test": splice["n_test"]}
     if not args.skip_throughput:  # first, on a quiet machine
-        r["throughput"] = throughput()
+        r["throughput"] = {**throughput(), "threads": threads}
         r["ism"] = ism_speed()
     if not args.skip_mpra:
-        r["mpra"] = mpra(args.scorers, args.epochs)
+        old = r.get("mpra", {}).get("scorers", {})
+
+        def done(m: dict) -> None:
+            r["mpra"] = {**m, "scorers": {**old, **m["scorers"]}}
+            write_docs(r)
+
+        mpra(args.scorers, args.epochs, done)
     write_docs(r)
     print((DOCS / "variants.md").read_text())
     return 0

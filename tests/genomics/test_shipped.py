@@ -32,6 +32,7 @@ def test_shipped_mpra_model_scores_offline_and_names_its_motifs(pmt, test_data, 
     matrices are in the file), scores a VCF end to end, and its centred ISM of a region
     equals scoring each substitution as a variant."""
     import pandas as pd
+
     from pmtoolkit.genomics.motifs import MotifModel
     from pmtoolkit.genomics.reference import Reference
     from pmtoolkit.genomics.score import VariantScorer
