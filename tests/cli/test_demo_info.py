@@ -18,7 +18,7 @@ def test_demo_writes_the_report_folder(pmt, tmp_path):
     assert result.stdout == ""  # data on stdout only when asked
     html = (out / "report.html").read_text()
     for section in ("Environment", "Shipped datasets and models", "Example molecules",
-                    "Molecule profiles"):
+                    "Molecule profiles", "Regulatory variants"):
         assert section in html
     assert (out / "figures" / "target_histogram.png").stat().st_size > 1000
     assert (out / "figures" / "drugs.png").stat().st_size > 1000
@@ -30,6 +30,13 @@ def test_demo_writes_the_report_folder(pmt, tmp_path):
     assert "Drug–target affinity" in html
     assert summary_of(out)["targets"]["best"]["ABL1"] == "imatinib"   # its target
     assert (out / "kinase_hits.csv").is_file()
+    # regulatory variants: the cancer mutations of the TERT promoter score above the variants
+    # the assay found damaging, and the mutagenesis map is drawn
+    assert "Regulatory variants" in html
+    ranked = summary_of(out)["variants"]["ranked"]
+    assert ranked.index("C228T") < 2 and all(ranked.index("C250T") < ranked.index(v)
+                                             for v in ranked if v.startswith("damaging"))
+    assert (out / "tert_ism" / "ism.png").stat().st_size > 1000
     summary = json.loads((out / "summary.json").read_text())
     assert summary["molecules"]["molecules"] == 1128
     assert summary["molecules"]["rejected"] == 0
