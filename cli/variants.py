@@ -147,5 +147,5 @@ def ism(model_name, sequence, region, fasta, target, strands, outdir, overwrite)
     info = ism_file(model_name, outdir, sequence=sequence, fasta=fasta, region=region,
                     target=target, strands=strands, overwrite=overwrite)
     click.echo(json.dumps(info), err=True)
-    files = [f.name for f in sorted(Path(outdir).iterdir())]
+    files = [f.name for f in sorted(Path(outdir).iterdir()) if not f.name.startswith(".")]
     click.echo(f"written to {outdir}/ ({', '.join(files)})", err=True)

@@ -207,6 +207,8 @@ def ism_file(model_name: str, outdir: str | os.PathLike, *, sequence: str | None
     model = load_sequence_model(model_name)
     centred = not hasattr(model, "network")
     w = MOTIF_ISM_MAX if centred else model.window
+    limit = (f"the {w} bases a motif model's ISM takes" if centred
+             else f"the model window ({w})")
     flank = model.window // 2 if centred else 0
     if (sequence is None) == (region is None):
         raise BadInputError("give either a sequence or a region (with a reference FASTA)")
@@ -218,8 +220,8 @@ def ism_file(model_name: str, outdir: str | os.PathLike, *, sequence: str | None
 
         chrom, start, end = parse_region(region)
         if end - start > w:
-            raise BadInputError(f"region of {end - start} bases is longer than the model "
-                                f"window ({w})", hint="give a region of at most the window")
+            raise BadInputError(f"region of {end - start} bases is longer than {limit}",
+                                hint="give a shorter region")
         if centred:  # the region and the context its centred windows need
             offset, width = start - flank, end - start + 2 * flank
         else:
@@ -233,7 +235,7 @@ def ism_file(model_name: str, outdir: str | os.PathLike, *, sequence: str | None
         sequence = "".join(sequence.split())
         n = len(sequence)
         if n > w:
-            raise BadInputError(f"sequence of {n} bases is longer than the model window ({w})")
+            raise BadInputError(f"sequence of {n} bases is longer than {limit}")
         lo = 0 if centred else (w - n) // 2
         hi = lo + n
     k = model.targets.index(target) if target else 0

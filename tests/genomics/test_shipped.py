@@ -75,3 +75,6 @@ def test_shipped_mpra_model_scores_offline_and_names_its_motifs(pmt, test_data, 
         assert row[f"activity_{v.ref}"] == 0
     assert (tmp_path / "ism" / "ism.png").stat().st_size > 1000
     assert not (tmp_path / "ism" / "gradient_x_input.tsv").exists()
+    r = pmt("variants", "ism", "-m", "mpra", "-s", "A" * 2001, "-o", tmp_path / "ism2")
+    assert r.exit_code == 2 and "2000 bases a motif model" in r.output
+    assert not (tmp_path / "ism2").exists()
