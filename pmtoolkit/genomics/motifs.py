@@ -101,12 +101,15 @@ class MotifModel(Model):
         rc = np.zeros_like(filters)
         for i, k in enumerate(self.lengths):
             rc[i, :, :k] = filters[i, ::-1, :k][:, ::-1]
-        self._filters = torch.from_numpy(np.concatenate([filters, rc]))
-        # placement s (start) covers the centre c = k_max - 1 when c - k + 1 <= s <= c
-        starts = np.arange(self.window - self.k_max + 1)
-        c = self.k_max - 1
-        mask = (starts[None, :] >= c - self.lengths[:, None] + 1) & (starts[None, :] <= c)
-        self._mask = torch.from_numpy(np.concatenate([mask, mask]))
+        # Motifs grouped by length k: only the k placements that cover the window's centre
+        # c = k_max - 1 are scored (starts c - k + 1 .. c, i.e. the 2k - 1 central bases), as
+        # one matrix product per length, both strands' filters side by side.
+        self._groups = []
+        for k in np.unique(self.lengths):
+            idx = np.flatnonzero(self.lengths == k)
+            w = np.concatenate([filters[idx, :, :k], rc[idx, :, :k]])  # (2 n_k, 4, k)
+            self._groups.append((int(k), torch.from_numpy(idx),
+                                 torch.from_numpy(w.reshape(len(w), 4 * k).T.copy())))
 
     def __repr__(self) -> str:
         kind = "zero-shot" if self.targets == ["motif_sum"] else f"fitted -> {self.targets[0]}"
@@ -143,29 +146,33 @@ class MotifModel(Model):
         return model
 
     def flops_per_sequence(self) -> float:
-        """Multiply-adds x 2 of one window (one strand): every placement of every filter."""
-        placements = self.window - self.k_max + 1
-        return float(2 * self._filters.shape[0] * 4 * self.k_max * placements)
+        """Multiply-adds x 2 of one window on one strand, as for the CNNs: each motif of
+        length k at the k placements covering the centre. A prediction runs both strands'
+        filters in one pass, twice this."""
+        return float(np.sum(2 * 4 * self.lengths * self.lengths))
 
     # -- prediction ----------------------------------------------------------------------
     def best_scores(self, codes: np.ndarray, *, batch_size: int = 512) -> np.ndarray:
         """(N, n_motifs): each motif's best log-odds among the placements covering the
         window's central base, either strand."""
         import torch
-        from torch.nn import functional as F
 
         from pmtoolkit.genomics.model import one_hot_codes
 
         if codes.ndim != 2 or codes.shape[1] != self.window:
             raise BadInputError(f"motif windows must be {self.window} bases; got {codes.shape}")
         out = []
-        n = len(self.names)
+        n, c = len(self.names), self.k_max - 1
         with torch.inference_mode():
             for s in range(0, len(codes), batch_size):
                 x = one_hot_codes(codes[s:s + batch_size])
-                y = F.conv1d(x, self._filters).masked_fill(~self._mask, float("-inf"))
-                best = y.amax(dim=2)
-                out.append(torch.maximum(best[:, :n], best[:, n:]).numpy())
+                best = torch.empty(len(x), n)
+                for k, idx, w in self._groups:
+                    # (B, 4, 2k - 1) -> the k placements (B, k, 4k), flattened base-major
+                    u = x[:, :, c - k + 1:c + k].unfold(2, k, 1).transpose(1, 2)
+                    y = (u.reshape(len(x), k, 4 * k) @ w).amax(dim=1)  # (B, 2 n_k)
+                    best[:, idx] = torch.maximum(y[:, :len(idx)], y[:, len(idx):])
+                out.append(best.numpy())
         return np.concatenate(out) if out else np.zeros((0, n), np.float32)
 
     def strengths(self, codes: np.ndarray, *, batch_size: int = 512) -> np.ndarray:
