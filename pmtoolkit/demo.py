@@ -248,11 +248,10 @@ def _variants(ctx: DemoContext) -> None:
     with Reference(fasta) as ref:
         score_vcf(vcf, ref, model, out)
     scored = pd.read_csv(out, sep="\t")
-    measured = {}
-    for line in Path(vcf).read_text().splitlines():
-        if not line.startswith("#"):
-            f = line.split("\t")
-            measured[f[2]] = float(dict(x.split("=") for x in f[7].split(";"))["EFFECT"])
+    import pysam
+
+    with pysam.VariantFile(str(vcf)) as records:
+        measured = {rec.id: rec.info["EFFECT"] for rec in records}
     scored["measured_log2_effect"] = scored["id"].map(measured)
     ism = ism_file("mpra", ctx.outdir / "tert_ism", fasta=fasta, region="TERT_promoter:1-259")
     order = scored.sort_values("activity_diff", ascending=False)["id"].tolist()

@@ -177,12 +177,21 @@ class MotifModel(Model):
 
     def strengths(self, codes: np.ndarray, *, batch_size: int = 512) -> np.ndarray:
         """(N, n_motifs): how far each motif's best central match clears its threshold."""
-        best = self.best_scores(codes, batch_size=batch_size)
+        return self._cleared(self.best_scores(codes, batch_size=batch_size))
+
+    def _cleared(self, best: np.ndarray) -> np.ndarray:
         return np.clip(best - self._thresholds.numpy(), 0, None).astype(np.float64)
 
     def outputs(self, best: np.ndarray) -> np.ndarray:
-        s = np.clip(best - self._thresholds.numpy(), 0, None).astype(np.float64)
-        return (s @ self.weights)[:, None]
+        return (self._cleared(best) @ self.weights)[:, None]
+
+    def with_weights(self, weights: np.ndarray, target: str,
+                     config: MotifConfig | None = None) -> MotifModel:
+        """The same matrices and thresholds with other weights (a fitted model)."""
+        matrices = (self.names, self.consensus, self.lengths, self._forward,
+                    self._thresholds.numpy())
+        return MotifModel(config or self.config, matrices=matrices, weights=weights,
+                          target=target)
 
     def predict_codes(self, codes: np.ndarray, *, strands: str = "both",
                       batch_size: int = 512) -> np.ndarray:
@@ -229,10 +238,7 @@ def fit_motif_effects(train, config: MotifConfig | None = None, *, target: str =
     y = np.asarray(train.y, dtype=np.float64)
     gram = x.T @ x
     gram[np.diag_indices_from(gram)] += config.alpha
-    w = np.linalg.solve(gram, x.T @ y)
-    matrices = (base.names, base.consensus, base.lengths, base._forward,
-                base._thresholds.numpy())
-    model = MotifModel(config, matrices=matrices, weights=w, target=target)
+    model = base.with_weights(np.linalg.solve(gram, x.T @ y), target, config)
     import hashlib
 
     h = hashlib.sha256(train.ref.tobytes())
