@@ -1,0 +1,334 @@
+"""Classifiers of expression profiles: label transfer from a labelled reference to query cells,
+and phenotypes of bulk samples, with per-profile confidence and per-gene attributions.
+
+Both are one model, :class:`ExpressionClassifier`: non-negative expression (counts, or TPM for
+bulk) -> ``log1p(value / total * 1e4)`` on the model's genes (the total over all of a
+profile's genes, as scanpy's ``normalize_total``) -> an MLP -> softmax. The query is aligned
+to the reference's genes by name; a few missing genes count as zero (``max_missing``), more is
+an error naming them.
+
+Keys written by :meth:`ExpressionClassifier.annotate`: ``obs[key_added]`` (the predicted
+label), ``obs[key_added + '_confidence']`` (its probability) and ``obsm[key_added +
+'_probabilities']`` (a cells × classes table).
+"""
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from pmtoolkit.core.errors import BadInputError
+from pmtoolkit.core.model import TorchModel
+from pmtoolkit.expression.config import ClassifierConfig
+from pmtoolkit.expression.io import _first_bad, is_counts
+from pmtoolkit.expression.vae import _align_genes, _dense
+
+if TYPE_CHECKING:
+    import anndata as ad
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+
+TARGET_SUM = 1e4
+
+
+def expression_matrix(adata: ad.AnnData, layer: str = "auto"):
+    """Non-negative expression of ``adata``: with ``auto``, ``X`` if it is non-negative and
+    unlogged-looking (counts or TPM), else a ``counts`` layer, else ``.raw``; a named layer
+    must be non-negative."""
+    def nonneg(X) -> bool:
+        return _first_bad(X, lambda v: v < 0) is None
+
+    if layer == "auto":
+        if is_counts(adata.X) or (nonneg(adata.X) and _max(adata.X) > 50):
+            return adata.X
+        if "counts" in adata.layers:
+            return adata.layers["counts"]
+        if adata.raw is not None and list(adata.raw.var_names) == list(adata.var_names) and \
+                is_counts(adata.raw.X):
+            return adata.raw.X
+        if nonneg(adata.X):
+            raise BadInputError("X looks log-normalised (non-negative, largest value "
+                                f"{_max(adata.X):.1f}) and there are no raw counts",
+                                hint="give counts (or TPM for bulk): a 'counts' layer works")
+        layer = "X"
+    X = adata.X if layer == "X" else adata.raw.X if layer == "raw" and adata.raw is not None \
+        else adata.layers.get(layer)
+    if X is None:
+        raise BadInputError(f"no layer {layer!r} in the AnnData")
+    bad = _first_bad(X, lambda v: v < 0)
+    if bad is not None:
+        r, c, v = bad
+        raise BadInputError(f"negative expression {v:g} (profile {adata.obs_names[r]!r}, gene "
+                            f"{adata.var_names[c]!r}); counts or TPM are required")
+    return X
+
+
+def _max(X) -> float:
+    v = X.data if hasattr(X, "data") and hasattr(X, "indptr") else np.asarray(X)
+    return float(v.max()) if v.size else 0.0
+
+
+def _log_normalise(X, genes_of_adata, genes: list[str], max_missing: float):
+    """log1p(counts per 10k) of the model's genes, totals over all of the profile's genes."""
+    import scipy.sparse as sp
+
+    X = sp.csr_matrix(X, dtype=np.float32)
+    totals = np.asarray(X.sum(axis=1)).ravel()
+    if (totals <= 0).any():
+        i = int(np.flatnonzero(totals <= 0)[0])
+        raise BadInputError(f"{int((totals <= 0).sum())} profile(s) have no counts, e.g. row "
+                            f"{i + 1}", hint="filter empty cells first (pmt expr run does)")
+    X = sp.diags(TARGET_SUM / totals) @ X
+    X.data = np.log1p(X.data)
+    return _align_genes(X.tocsr(), genes_of_adata, genes, "classifier", max_missing)
+
+
+def _build(config: ClassifierConfig, n_genes: int, n_classes: int):
+    import torch.nn as nn
+
+    layers: list[nn.Module] = []
+    n_in = n_genes
+    for h in config.hidden:
+        layers += [nn.Linear(n_in, h), nn.LayerNorm(h), nn.ReLU(), nn.Dropout(config.dropout)]
+        n_in = h
+    layers.append(nn.Linear(n_in, n_classes))
+    return nn.Sequential(*layers)
+
+
+class ExpressionClassifier(TorchModel):
+    """A trained classifier: its genes (in order), class names and label key."""
+
+    Config = ClassifierConfig
+
+    def __init__(self, config: ClassifierConfig, network=None, *, genes: list[str] | None = None,
+                 classes: list[str] | None = None, label_key: str | None = None):
+        self.genes = list(genes or [])
+        self.classes = list(classes or [])
+        self.label_key = label_key
+        super().__init__(config, network)
+
+    @classmethod
+    def build_network(cls, config: ClassifierConfig, extra: dict[str, Any]):
+        return _build(config, len(extra.get("genes", [])), len(extra.get("classes", [])))
+
+    @classmethod
+    def _new(cls, config: ClassifierConfig, extra: dict[str, Any]) -> ExpressionClassifier:
+        return cls(config, cls.build_network(config, extra), genes=extra.get("genes"),
+                   classes=extra.get("classes"), label_key=extra.get("label_key"))
+
+    def extra_metadata(self) -> dict[str, Any]:
+        return {"genes": self.genes, "classes": self.classes, "label_key": self.label_key}
+
+    def _features(self, adata: ad.AnnData, layer: str = "auto"):
+        X = expression_matrix(adata, layer)
+        return _log_normalise(X, adata.var_names, self.genes, self.config.max_missing)
+
+    def predict_proba(self, adata: ad.AnnData, *, layer: str = "auto",
+                      batch_size: int = 4096) -> pd.DataFrame:
+        """Class probabilities, profiles × classes, indexed like ``adata.obs``."""
+        import pandas as pd
+        import torch
+
+        X = self._features(adata, layer)
+        net = self.network.eval()
+        out = []
+        with torch.inference_mode():
+            for start in range(0, X.shape[0], batch_size):
+                out.append(torch.softmax(net(_dense(X[start:start + batch_size])), -1).numpy())
+        probs = np.concatenate(out) if out else np.zeros((0, len(self.classes)), np.float32)
+        return pd.DataFrame(probs, index=adata.obs_names.copy(), columns=self.classes)
+
+    def predict(self, adata: ad.AnnData) -> pd.DataFrame:
+        """Label and confidence of each profile."""
+        import pandas as pd
+
+        probs = self.predict_proba(adata)
+        arr = probs.to_numpy()
+        best = arr.argmax(1) if len(arr) else np.zeros(0, int)
+        return pd.DataFrame({"label": np.asarray(self.classes, dtype=object)[best],
+                             "confidence": arr[np.arange(len(arr)), best]},
+                            index=probs.index)
+
+    def annotate(self, adata: ad.AnnData, *, key_added: str = "pmt_label",
+                 copy: bool = False) -> ad.AnnData | None:
+        """Write each profile's label, confidence and class probabilities into ``adata``."""
+        import pandas as pd
+
+        adata = adata.copy() if copy else adata
+        probs = self.predict_proba(adata)
+        arr = probs.to_numpy()
+        best = arr.argmax(1)
+        adata.obs[key_added] = pd.Categorical(np.asarray(self.classes, dtype=object)[best],
+                                              categories=self.classes)
+        adata.obs[f"{key_added}_confidence"] = arr[np.arange(len(arr)), best]
+        adata.obsm[f"{key_added}_probabilities"] = probs
+        return adata if copy else None
+
+    def attributions(self, adata: ad.AnnData, *, target: str | None = None, steps: int = 32,
+                     batch_size: int = 256) -> pd.DataFrame:
+        """Integrated gradients (Sundararajan et al. 2017) of each profile's predicted class
+        (or ``target``) with respect to its log-expression, from an all-zero baseline:
+        profiles × genes; each row sums to that class's logit minus the baseline's."""
+        import pandas as pd
+        import torch
+
+        X = self._features(adata)
+        net = self.network.eval()
+        if target is not None and target not in self.classes:
+            raise BadInputError(f"unknown class {target!r}",
+                                hint="classes: " + ", ".join(self.classes))
+        alphas = (torch.arange(steps, dtype=torch.float32) + 0.5) / steps
+        rows = []
+        for start in range(0, X.shape[0], batch_size):
+            x = _dense(X[start:start + batch_size])
+            with torch.no_grad():
+                cls = (torch.full((len(x),), self.classes.index(target)) if target is not None
+                       else net(x).argmax(-1))
+            grads = torch.zeros_like(x)
+            for a in alphas:
+                xi = (a * x).requires_grad_(True)
+                logit = net(xi).gather(1, cls[:, None]).sum()
+                grads += torch.autograd.grad(logit, xi)[0]
+            rows.append((x * grads / steps).numpy())
+        values = np.concatenate(rows) if rows else np.zeros((0, len(self.genes)), np.float32)
+        return pd.DataFrame(values, index=adata.obs_names.copy(), columns=self.genes)
+
+
+def _select_genes(X, var_names, n_top: int | None) -> list[str]:
+    """All genes, or the ``n_top`` with the highest variance of log-normalised expression
+    (the classifier's input scale)."""
+    genes = list(map(str, var_names))
+    if n_top is None or n_top >= len(genes):
+        return genes
+    L = _log_normalise(X, var_names, genes, 0.0)
+    mean = np.asarray(L.mean(axis=0)).ravel()
+    sq = np.asarray(L.multiply(L).mean(axis=0)).ravel()
+    order = np.argsort(-(sq - mean ** 2), kind="stable")[:n_top]
+    return [genes[i] for i in sorted(order)]
+
+
+def _module(net, config: ClassifierConfig, weights):
+    import lightning as L
+    import torch
+
+    class Module(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = net
+            self.register_buffer("weights", weights)
+
+        def _step(self, batch, name):
+            x, y = batch
+            logits = self.net(x)
+            loss = torch.nn.functional.cross_entropy(logits, y, weight=self.weights)
+            self.log(f"{name}_loss", loss, on_epoch=True, on_step=False, batch_size=len(y))
+            if name == "val":
+                acc = (logits.argmax(-1) == y).float().mean()
+                self.log("val_accuracy", acc, on_epoch=True, batch_size=len(y))
+            return loss
+
+        def training_step(self, batch, _):
+            return self._step(batch, "train")
+
+        def validation_step(self, batch, _):
+            self._step(batch, "val")
+
+        def configure_optimizers(self):
+            return torch.optim.AdamW(self.parameters(), lr=config.lr,
+                                     weight_decay=config.weight_decay)
+
+    return Module()
+
+
+def labels_of(adata: ad.AnnData, label_key: str) -> np.ndarray:
+    if label_key not in adata.obs:
+        raise BadInputError(f"no obs column {label_key!r} with labels",
+                            hint="columns: " + ", ".join(map(str, adata.obs.columns)))
+    values = adata.obs[label_key]
+    if values.isna().any():
+        raise BadInputError(f"{int(values.isna().sum())} profile(s) have no {label_key!r} label",
+                            hint="drop unlabelled profiles from the reference")
+    return values.astype(str).to_numpy()
+
+
+def fit_classifier(adata: ad.AnnData, label_key: str, config: ClassifierConfig | None = None,
+                   *, layer: str = "auto", valid_fraction: float = 0.1,
+                   workdir: str | Path | None = None) -> ExpressionClassifier:
+    """Train a classifier of ``obs[label_key]`` on ``adata``'s expression; ``valid_fraction``
+    of the profiles (stratified) decide early stopping."""
+    import torch
+
+    from pmtoolkit.core.training import TrainConfig, fit
+
+    config = config or ClassifierConfig()
+    y_text = labels_of(adata, label_key)
+    classes = sorted(set(y_text))
+    if len(classes) < 2:
+        raise BadInputError(f"{label_key!r} has one class ({classes[0]!r}); need two or more")
+    X = expression_matrix(adata, layer)
+    genes = _select_genes(X, adata.var_names, config.n_top_genes)
+    features = _log_normalise(X, adata.var_names, genes, 0.0)
+    y = np.searchsorted(classes, y_text)
+    model = ExpressionClassifier._new(config, {"genes": genes, "classes": classes,
+                                               "label_key": label_key})
+    rng = np.random.default_rng(config.seed)
+    val_mask = np.zeros(len(y), bool)
+    if len(y) >= 50 and valid_fraction > 0:
+        for c in range(len(classes)):
+            idx = rng.permutation(np.flatnonzero(y == c))
+            val_mask[idx[: int(round(valid_fraction * len(idx)))]] = True
+    counts = np.bincount(y[~val_mask], minlength=len(classes)).astype(np.float32)
+    weights = torch.from_numpy(len(y[~val_mask]) / (len(classes) * np.maximum(counts, 1))) \
+        if config.class_weights else torch.ones(len(classes))
+
+    def loader(mask, shuffle):
+        idx = np.flatnonzero(mask)
+        data = torch.utils.data.TensorDataset(_dense(features[idx]), torch.from_numpy(y[idx]))
+        return torch.utils.data.DataLoader(data, batch_size=config.batch_size, shuffle=shuffle,
+                                           generator=torch.Generator().manual_seed(config.seed))
+
+    train = loader(~val_mask, True)
+    val = loader(val_mask, False) if val_mask.any() else None
+    module = _module(model.network, config, weights.float())
+    cfg = TrainConfig(max_epochs=config.epochs, patience=config.patience if val else 0,
+                      monitor="val_loss", mode="min", seed=config.seed, device=config.device,
+                      checkpoint_every=max(25, config.epochs))
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="pmt-cls-") as tmp:
+        result = fit(module, train, val, config=cfg, workdir=workdir or tmp)
+    model.network = module.net.eval()
+    best = result.metrics()
+    model.metadata = {"metrics": {"train_seconds": time.perf_counter() - start,
+                                  "epochs_run": result.epochs_run,
+                                  "val_accuracy": best.get("val_accuracy"),
+                                  "n_profiles": int(len(y)), "n_genes": len(genes)}}
+    return model
+
+
+def cross_validate(adata: ad.AnnData, label_key: str, config: ClassifierConfig | None = None,
+                   *, folds: int = 5, seed: int = 0) -> pd.DataFrame:
+    """Stratified ``folds``-fold cross-validation: accuracy, balanced accuracy and macro F1
+    of each held-out fold (the genes are chosen on the training folds only)."""
+    import pandas as pd
+    from sklearn.metrics import balanced_accuracy_score, f1_score
+    from sklearn.model_selection import StratifiedKFold
+
+    y = labels_of(adata, label_key)
+    smallest = pd.Series(y).value_counts().min()
+    if smallest < folds:
+        raise BadInputError(f"the rarest class of {label_key!r} has {smallest} profile(s), "
+                            f"fewer than {folds} folds")
+    rows = []
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for k, (tr, te) in enumerate(splitter.split(np.zeros(len(y)), y)):
+        model = fit_classifier(adata[tr].copy(), label_key, config)
+        pred = model.predict(adata[te].copy())["label"].to_numpy()
+        rows.append({"fold": k, "n_test": len(te), "accuracy": float((pred == y[te]).mean()),
+                     "balanced_accuracy": float(balanced_accuracy_score(y[te], pred)),
+                     "macro_f1": float(f1_score(y[te], pred, average="macro"))})
+    return pd.DataFrame(rows)

@@ -1,0 +1,219 @@
+"""The standard single-cell pipeline in one call, and the file-level run behind ``pmt expr
+run``: an h5ad, a markers table, pictures and an HTML report, with every step's parameters.
+
+:func:`standard_pipeline` makes the same scanpy calls a user would type (scanpy's tutorial
+order and defaults), so its cost is scanpy's; what it adds is checking the input, recording
+each step's parameters and time in ``uns['pmt_run']``, and the annotation steps.
+
+Keys written (besides scanpy's own ``X_pca``, ``X_umap``, ``neighbors``, ``leiden``,
+``rank_genes_groups``): ``layers['counts']``, the QC keys of :mod:`~pmtoolkit.expression.qc`,
+``obsm['X_pmt_vae']`` (``embedding='vae'``), ``obs['cell_type']`` (with ``markers``) and
+``uns['pmt_run']`` (``steps``: a table of step, seconds and parameters as JSON; ``metrics``).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from pmtoolkit.core.errors import BadInputError
+from pmtoolkit.expression.config import RunConfig, VAEConfig
+
+if TYPE_CHECKING:
+    import anndata as ad
+
+log = logging.getLogger(__name__)
+
+
+class _Steps:
+    """Times each step and keeps its parameters, for uns['pmt_run'] and the report."""
+
+    def __init__(self):
+        self.rows: list[dict[str, Any]] = []
+
+    @contextmanager
+    def step(self, name: str, **params: Any):
+        log.info("%s ...", name)
+        start = time.perf_counter()
+        yield
+        self.rows.append({"step": name, "seconds": round(time.perf_counter() - start, 3),
+                          "params": {k: v for k, v in params.items()}})
+
+    def frame(self):
+        """The steps as a table h5ad can store (parameters as JSON text)."""
+        import json
+
+        import pandas as pd
+
+        return pd.DataFrame({"step": [r["step"] for r in self.rows],
+                             "seconds": [r["seconds"] for r in self.rows],
+                             "params": [json.dumps(r["params"], default=str)
+                                        for r in self.rows]})
+
+
+def run_steps(adata: ad.AnnData) -> list[dict[str, Any]]:
+    """The steps recorded in ``uns['pmt_run']``: step, seconds, params (a dict)."""
+    import json
+
+    table = adata.uns["pmt_run"]["steps"]
+    return [{"step": r.step, "seconds": float(r.seconds), "params": json.loads(r.params)}
+            for r in table.itertuples(index=False)]
+
+
+def cluster_metrics(labels, clusters) -> dict[str, float]:
+    """ARI and NMI of ``clusters`` against known ``labels``."""
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    return {"ari": float(adjusted_rand_score(labels, clusters)),
+            "nmi": float(normalized_mutual_info_score(labels, clusters))}
+
+
+def standard_pipeline(adata: ad.AnnData, config: RunConfig | None = None, *,
+                      vae_config: VAEConfig | None = None, qc_before: dict | None = None,
+                      copy: bool = False) -> ad.AnnData | None:
+    """Run the whole standard pipeline on ``adata`` (raw counts), in place. A dict given as
+    ``qc_before`` receives the per-cell QC metrics before filtering (for the QC plots)."""
+    import numpy as np
+    import scanpy as sc
+
+    from pmtoolkit.expression import qc
+    from pmtoolkit.expression.annotate import (
+        annotate_by_markers,
+        rank_markers,
+        read_marker_lists,
+    )
+
+    config = config or RunConfig()
+    adata = adata.copy() if copy else adata
+    steps = _Steps()
+    for key in (config.label_key, config.batch_key):
+        if key is not None and key not in adata.obs:
+            raise BadInputError(f"no obs column {key!r}",
+                                hint="columns: " + ", ".join(map(str, adata.obs.columns)))
+    markers = read_marker_lists(config.markers) if config.markers else None
+    n_cells_in, n_genes_in = adata.n_obs, adata.n_vars
+
+    with steps.step("counts", counts_layer=config.counts_layer):
+        qc.store_counts(adata, config.counts_layer)
+    with steps.step("qc_metrics", mito_prefix=config.mito_prefix,
+                    ribo_prefixes=list(config.ribo_prefixes)):
+        qc.qc_metrics(adata, mito_prefix=config.mito_prefix, ribo_prefixes=config.ribo_prefixes)
+    if qc_before is not None:
+        qc_before.update({k: adata.obs[k].to_numpy().copy() for k in
+                          ("n_genes_by_counts", "total_counts", "pct_counts_mito")})
+    with steps.step("filter", min_genes=config.min_genes, max_genes=config.max_genes,
+                    min_counts=config.min_counts, max_pct_mito=config.max_pct_mito,
+                    min_cells=config.min_cells):
+        qc.filter_cells_genes(adata, min_genes=config.min_genes, max_genes=config.max_genes,
+                              min_counts=config.min_counts, max_pct_mito=config.max_pct_mito,
+                              min_cells=config.min_cells)
+    if config.doublets:
+        with steps.step("doublets", method="scrublet", remove=config.remove_doublets):
+            qc.doublet_scores(adata, batch_key=config.batch_key, remove=config.remove_doublets,
+                              seed=config.seed)
+    with steps.step("normalize", target_sum=config.target_sum, log1p=True):
+        sc.pp.normalize_total(adata, target_sum=config.target_sum)
+        sc.pp.log1p(adata)
+    n_top = min(config.n_top_genes, adata.n_vars)
+    with steps.step("highly_variable_genes", flavor=config.hvg_flavor, n_top_genes=n_top,
+                    batch_key=config.batch_key):
+        if config.hvg_flavor == "seurat_v3":
+            sc.pp.highly_variable_genes(adata, flavor="seurat_v3", n_top_genes=n_top,
+                                        layer="counts", batch_key=config.batch_key)
+        else:
+            sc.pp.highly_variable_genes(adata, flavor=config.hvg_flavor, n_top_genes=n_top,
+                                        batch_key=config.batch_key)
+    n_pcs = int(min(config.n_pcs, adata.n_obs - 1, int(adata.var["highly_variable"].sum()) - 1))
+    if config.embedding == "vae":
+        from pmtoolkit.expression.vae import fit_vae
+
+        vcfg = replace(vae_config or VAEConfig(), seed=config.seed)
+        with steps.step("vae", **{k.replace("_", "-"): v for k, v in vcfg.__dict__.items()},
+                        batch_key=config.batch_key):
+            model = fit_vae(adata, vcfg, batch_key=config.batch_key, layer="counts")
+            model.embed(adata, layer="counts")
+        rep = "X_pmt_vae"
+        adata.uns["pmt_vae"] = {k: v for k, v in model.metadata["metrics"].items()
+                                if v is not None}
+    with steps.step("pca", n_comps=n_pcs, scale=config.scale, max_value=10,
+                    mask_var="highly_variable"):
+        hvg = adata[:, adata.var["highly_variable"].to_numpy()].copy()
+        if config.scale:
+            sc.pp.scale(hvg, max_value=10)
+        sc.pp.pca(hvg, n_comps=n_pcs, random_state=config.seed)
+        adata.obsm["X_pca"] = hvg.obsm["X_pca"]
+        adata.uns["pca"] = hvg.uns["pca"]
+        pcs = np.zeros((adata.n_vars, n_pcs), dtype=np.float32)
+        pcs[adata.var["highly_variable"].to_numpy()] = hvg.varm["PCs"]
+        adata.varm["PCs"] = pcs
+        del hvg
+    if config.embedding == "pca":
+        rep = "X_pca"
+    with steps.step("neighbors", n_neighbors=config.n_neighbors, use_rep=rep):
+        sc.pp.neighbors(adata, n_neighbors=config.n_neighbors, use_rep=rep,
+                        random_state=config.seed)
+    with steps.step("umap", min_dist=config.umap_min_dist):
+        sc.tl.umap(adata, min_dist=config.umap_min_dist, random_state=config.seed)
+    with steps.step("leiden", resolution=config.resolution, flavor="igraph", n_iterations=2):
+        sc.tl.leiden(adata, resolution=config.resolution, flavor="igraph", n_iterations=2,
+                     directed=False, random_state=config.seed)
+    with steps.step("markers", groupby="leiden", method="wilcoxon"):
+        rank_markers(adata, "leiden", method="wilcoxon")
+    if markers:
+        with steps.step("annotate", markers=config.markers, groupby="leiden",
+                        key_added="cell_type"):
+            annotate_by_markers(adata, markers, groupby="leiden", key_added="cell_type",
+                                seed=config.seed)
+    metrics: dict[str, Any] = {"cells_in": n_cells_in, "genes_in": n_genes_in,
+                               "cells": adata.n_obs, "genes": adata.n_vars,
+                               "clusters": int(adata.obs["leiden"].nunique())}
+    if config.label_key:
+        metrics.update({f"leiden_{k}": v for k, v in
+                        cluster_metrics(adata.obs[config.label_key].astype(str),
+                                        adata.obs["leiden"]).items()})
+    adata.uns["pmt_run"] = {"steps": steps.frame(), "metrics": metrics}
+    return adata if copy else None
+
+
+def run_file(input: str | os.PathLike, outdir: str | os.PathLike, *,
+             config: RunConfig | None = None, vae_config: VAEConfig | None = None,
+             orientation: str = "auto", make_unique: bool = False, overwrite: bool = False,
+             plots: bool = True) -> dict[str, Any]:
+    """Read ``input``, run :func:`standard_pipeline`, and write ``outdir``: ``adata.h5ad``,
+    ``markers.csv``, ``report.html`` with its ``figures/``, and ``config.json`` (every step's
+    resolved parameters). The folder appears only when everything was written."""
+    from pmtoolkit.core.config import write_resolved
+    from pmtoolkit.core.io import atomic_dir, write_table
+    from pmtoolkit.expression.annotate import markers_table
+    from pmtoolkit.expression.io import read
+
+    config = config or RunConfig()
+    start = time.perf_counter()
+    adata = read(input, orientation=orientation, make_unique=make_unique)
+    before: dict = {}
+    standard_pipeline(adata, config, vae_config=vae_config, qc_before=before)
+    markers = markers_table(adata)
+    with atomic_dir(outdir, overwrite=overwrite) as tmp:
+        figures = {}
+        if plots:
+            from pmtoolkit.expression.plots import draw_all
+
+            figures = draw_all(adata, tmp / "figures", config=config, qc_before=before,
+                               markers=markers)
+        write_table(markers, tmp / "markers.csv")
+        adata.write_h5ad(tmp / "adata.h5ad", compression="gzip")
+        seconds = time.perf_counter() - start
+        info = {"input": str(input), "seconds": round(seconds, 2),
+                "metrics": dict(adata.uns["pmt_run"]["metrics"]), "steps": run_steps(adata)}
+        write_resolved(tmp / "config.json", run=config,
+                       **({"vae": vae_config or VAEConfig()} if config.embedding == "vae"
+                          else {}),
+                       steps=info["steps"])
+        from pmtoolkit.expression.plots import write_report
+
+        write_report(tmp / "report.html", adata, info=info, figures=figures, markers=markers,
+                     config=config)
+    return info
