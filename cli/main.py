@@ -30,6 +30,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "variants": ("pmtoolkit.cli.variants:variants",
                  "Score genetic variants with DNA sequence models; train models; mutagenesis "
                  "maps."),
+    "expr": ("pmtoolkit.cli.expr:expr",
+             "Single-cell and bulk expression on AnnData: pipeline, embeddings, label "
+             "transfer, DE."),
     "demo": ("pmtoolkit.cli.demo:demo",
              "Run the main job on shipped defaults and write a report folder."),
     "info": ("pmtoolkit.cli.info:info",

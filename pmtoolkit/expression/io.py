@@ -285,3 +285,24 @@ def recover_counts(X, library_sizes, *, target_sum: float = 1e4, tolerance: floa
     X.data = np.round(X.data)
     X.eliminate_zeros()
     return X.astype(np.float32)
+
+
+def write_h5ad(adata: ad.AnnData, path: str | os.PathLike, *, compression: str | None = "gzip"
+               ) -> None:
+    """Write ``adata`` to ``path`` atomically (a temporary sibling, then a rename)."""
+    import tempfile
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.pmt-tmp-", suffix=".h5ad",
+                               dir=target.parent)
+    os.close(fd)
+    try:
+        from pmtoolkit.core.io import _umask
+
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; outputs are not
+        adata.write_h5ad(tmp, compression=compression)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -162,6 +162,8 @@ def standard_pipeline(adata: ad.AnnData, config: RunConfig | None = None, *,
                      directed=False, random_state=config.seed)
     with steps.step("markers", groupby="leiden", method="wilcoxon"):
         rank_markers(adata, "leiden", method="wilcoxon")
+        if adata.obs["leiden"].nunique() > 1:
+            sc.tl.dendrogram(adata, "leiden")  # orders the dot plot's clusters
     if markers:
         with steps.step("annotate", markers=config.markers, groupby="leiden",
                         key_added="cell_type"):

@@ -1,0 +1,290 @@
+"""``pmt expr``: single-cell and bulk expression on AnnData: the standard pipeline, NB-VAE
+embeddings, label transfer, pseudobulk differential expression, bulk phenotype classifiers."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from pmtoolkit.cli.options import config_option, dataclass_options, overwrite_option, resolve
+from pmtoolkit.expression.config import ClassifierConfig, RunConfig, VAEConfig
+
+REFERENCE_HELP = ("A labelled reference .h5ad (a classifier is trained on it), a saved "
+                  "classifier, or a shipped one: pbmc68k (10 PBMC types of Zheng et al. 2017).")
+
+
+def _input_options(f):
+    f = click.option("--orientation", type=click.Choice(["auto", "cells-by-genes",
+                                                         "genes-by-cells"]),
+                     default="auto", show_default=True,
+                     help="CSV/TSV tables: rows are cells or genes (auto: genes when the "
+                          "first header names genes or the columns look like barcodes).")(f)
+    f = click.option("--make-unique", is_flag=True,
+                     help="Rename duplicated gene names GENE-1, GENE-2 instead of stopping.")(f)
+    return f
+
+
+def _read(path, orientation, make_unique):
+    from pmtoolkit.expression.io import read
+
+    return read(path, orientation=orientation, make_unique=make_unique)
+
+
+@click.group(name="expr")
+def expr() -> None:
+    """Single-cell and bulk expression on AnnData: pipeline, embeddings, label transfer, DE."""
+
+
+@expr.command()
+@click.argument("input_", metavar="INPUT", type=click.Path(exists=True))
+@click.option("-o", "--output", "outdir", required=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder: adata.h5ad, markers.csv, report.html, figures/, "
+                   "config.json.")
+@dataclass_options(RunConfig)
+@_input_options
+@click.option("--no-plots", is_flag=True, help="Skip the figures (the report keeps its tables).")
+@config_option
+@overwrite_option
+def run(input_, outdir, orientation, make_unique, no_plots, config_file, overwrite, **params):
+    """Run the standard single-cell pipeline on raw counts: QC, doublets, normalisation, HVGs,
+    PCA (or the NB-VAE), neighbours, UMAP, Leiden, markers, annotation.
+
+    INPUT: h5ad, 10x folder (matrix.mtx, features.tsv, barcodes.tsv) or .h5, CSV/TSV matrix
+    (.gz too), or loom. A config file uses the long option names as keys, plus an optional
+    [vae] table of VAE settings (with --embedding vae).
+
+    Example: pmt expr run filtered_feature_bc_matrix/ -o out/ --label-key cell_type
+    """
+    from pmtoolkit.cli.common import startup
+    from pmtoolkit.core import config as cfg
+    from pmtoolkit.expression.pipeline import run_file
+
+    from_file = cfg.load_file(config_file) if config_file else {}
+    vae_table = from_file.pop("vae", None)
+    config = cfg.merge(RunConfig, from_file, _given(RunConfig, params),
+                       source=f"'{config_file}'" if config_file else "command-line options")
+    vae = cfg.from_mapping(VAEConfig, vae_table, source=f"'{config_file}' [vae]") \
+        if vae_table else None
+    startup(seed=config.seed)
+    info = run_file(input_, outdir, config=config, vae_config=vae, orientation=orientation,
+                    make_unique=make_unique, overwrite=overwrite, plots=not no_plots)
+    m = info["metrics"]
+    extra = (f"; ARI {m['leiden_ari']:.3f}, NMI {m['leiden_nmi']:.3f} vs {config.label_key}"
+             if "leiden_ari" in m else "")
+    click.echo(f"{m['cells']:,} of {m['cells_in']:,} cells, {m['genes']:,} genes, "
+               f"{m['clusters']} clusters{extra} ({info['seconds']:.1f} s); report: "
+               f"{outdir / 'report.html'}", err=True)
+
+
+def _given(cls, params):
+    from pmtoolkit.cli.options import given
+
+    return given(cls, params)
+
+
+@expr.command()
+@click.argument("input_", metavar="INPUT", type=click.Path(exists=True))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The input as .h5ad with the latent space in obsm['X_pmt_vae'].")
+@click.option("--batch-key", help="obs column of batches to integrate (one-hot covariates).")
+@click.option("--counts-layer", default="auto", show_default=True,
+              help="Where the raw counts are: auto, X, raw or a layer name.")
+@click.option("--save-model", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also save the trained VAE (.safetensors).")
+@dataclass_options(VAEConfig)
+@_input_options
+@config_option
+def embed(input_, output, batch_key, counts_layer, save_model, orientation, make_unique,
+          config_file, **params):
+    """Train the negative-binomial VAE on raw counts and write each cell's latent vector.
+
+    Example: pmt expr embed counts.h5ad --batch-key sample -o embedded.h5ad
+    """
+    from pmtoolkit.cli.common import startup
+    from pmtoolkit.expression.io import write_h5ad
+    from pmtoolkit.expression.vae import fit_vae
+
+    config = resolve(VAEConfig, params, config_file)
+    _check_h5ad(output)
+    startup(seed=config.seed, device=config.device)
+    adata = _read(input_, orientation, make_unique)
+    model = fit_vae(adata, config, batch_key=batch_key, layer=counts_layer)
+    model.embed(adata, layer=counts_layer)
+    if save_model:
+        model.save(save_model)
+    write_h5ad(adata, output)
+    m = model.metadata["metrics"] if "metrics" in model.metadata else {}
+    click.echo(f"{adata.n_obs:,} cells embedded in {config.n_latent} dimensions "
+               f"({m.get('n_genes', len(model.genes))} genes, {m.get('epochs_run', '?')} "
+               f"epochs); written to {output}", err=True)
+
+
+def _check_h5ad(path: Path) -> None:
+    from pmtoolkit.core.errors import BadInputError
+
+    if path.suffix.lower() != ".h5ad":
+        raise BadInputError(f"output '{path}' must end in .h5ad")
+
+
+@expr.command()
+@click.argument("query", type=click.Path(exists=True))
+@click.option("-r", "--reference", required=True, help=REFERENCE_HELP)
+@click.option("--label-key", help="obs column of the reference's labels (reference .h5ad).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The query as .h5ad with obs pmt_label, pmt_label_confidence and obsm "
+                   "pmt_label_probabilities.")
+@click.option("--predictions", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write cell, label, confidence and each class probability as CSV.")
+@click.option("--save-model", type=click.Path(dir_okay=False, path_type=Path),
+              help="Save the classifier trained on the reference (.safetensors).")
+@click.option("--key-added", default="pmt_label", show_default=True)
+@dataclass_options(ClassifierConfig)
+@_input_options
+@config_option
+def annotate(query, reference, label_key, output, predictions, save_model, key_added,
+             orientation, make_unique, config_file, **params):
+    """Transfer cell labels from a labelled reference to QUERY, with per-cell confidence.
+
+    Example: pmt expr annotate query.h5ad -r reference.h5ad --label-key cell_type -o out.h5ad
+    """
+    from pmtoolkit.cli.common import startup
+    from pmtoolkit.core.io import write_table
+    from pmtoolkit.expression.io import write_h5ad
+    from pmtoolkit.expression.run import load_or_train_classifier
+
+    config = resolve(ClassifierConfig, params, config_file)
+    _check_h5ad(output)
+    startup(seed=config.seed, device=config.device)
+    adata = _read(query, orientation, make_unique)
+    model = load_or_train_classifier(reference, label_key=label_key, config=config)
+    if save_model:
+        model.save(save_model)
+    model.annotate(adata, key_added=key_added)
+    if predictions:
+        table = adata.obsm[f"{key_added}_probabilities"].copy()
+        table.insert(0, "confidence", adata.obs[f"{key_added}_confidence"].to_numpy())
+        table.insert(0, "label", adata.obs[key_added].astype(str).to_numpy())
+        write_table(table.reset_index(names="cell"), predictions)
+    write_h5ad(adata, output)
+    conf = adata.obs[f"{key_added}_confidence"]
+    counts = adata.obs[key_added].value_counts()
+    shown = ", ".join(f"{k} {v}" for k, v in counts.head(5).items())
+    click.echo(f"{adata.n_obs:,} cells labelled ({shown}{', ...' if len(counts) > 5 else ''}); "
+               f"median confidence {conf.median():.2f}, {(conf < 0.5).sum():,} below 0.5; "
+               f"written to {output}", err=True)
+
+
+@expr.command()
+@click.argument("input_", metavar="INPUT", type=click.Path(exists=True))
+@click.option("--condition-key", required=True, help="obs column of the condition.")
+@click.option("--sample-key", required=True,
+              help="obs column of the biological sample (replicate) of each cell.")
+@click.option("--case", required=True, help="Condition value tested (numerator).")
+@click.option("--reference", "reference_value", required=True,
+              help="Condition value compared against (denominator).")
+@click.option("--groupby", help="obs column of cell groups (e.g. cell type): one test each.")
+@click.option("--counts-layer", default="auto", show_default=True)
+@click.option("--min-cells", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Drop pseudobulk profiles of fewer cells.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Table (.csv/.tsv) of group, gene, log2 fold change, mean log2 CPM, t, "
+                   "p-value, adjusted p-value.")
+@_input_options
+def de(input_, condition_key, sample_key, case, reference_value, groupby, counts_layer,
+       min_cells, output, orientation, make_unique):
+    """Pseudobulk differential expression between conditions: counts summed per sample (and
+    group), moderated t-tests on log-CPM, Benjamini-Hochberg FDR.
+
+    Example: pmt expr de cells.h5ad --condition-key status --sample-key donor --case
+    disease --reference healthy --groupby cell_type -o de.csv
+    """
+    from pmtoolkit.cli.common import startup
+    from pmtoolkit.core.io import write_table
+    from pmtoolkit.expression.pseudobulk import pseudobulk_de
+    from pmtoolkit.expression.qc import store_counts
+
+    startup()
+    adata = _read(input_, orientation, make_unique)
+    store_counts(adata, counts_layer)
+    table = pseudobulk_de(adata, condition_key, sample_key, case=case,
+                          reference=reference_value, groupby=groupby, min_cells=min_cells)
+    write_table(table, output)
+    sig = int((table["padj"] < 0.05).sum())
+    click.echo(f"{len(table):,} tests in {table['group'].nunique()} group(s); {sig:,} at FDR "
+               f"< 0.05; written to {output}", err=True)
+
+
+@expr.group()
+def classify() -> None:
+    """Bulk (or single-cell) phenotype classifiers with per-gene attributions."""
+
+
+@classify.command(name="train")
+@click.argument("input_", metavar="INPUT", type=click.Path(exists=True))
+@click.option("--label-key", required=True, help="Column of the phenotype.")
+@click.option("--labels", type=click.Path(exists=True, dir_okay=False),
+              help="Table of sample id (first column) and phenotype columns, when INPUT "
+                   "holds only the matrix.")
+@click.option("-o", "--output", "outdir", required=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder: model.safetensors, cv.csv, attributions.csv, config.json.")
+@click.option("--folds", type=click.IntRange(min=0), default=5, show_default=True,
+              help="Stratified cross-validation folds reported before the final fit (0: none).")
+@dataclass_options(ClassifierConfig)
+@_input_options
+@config_option
+@overwrite_option
+def classify_train(input_, label_key, labels, outdir, folds, orientation, make_unique,
+                   config_file, overwrite, **params):
+    """Train a phenotype classifier: cross-validated, then fitted on every sample, with the
+    genes that drive each class (integrated gradients).
+
+    Example: pmt expr classify train counts.csv --labels phenotypes.csv --label-key status
+    -o runs/status
+    """
+    from pmtoolkit.cli.common import startup
+    from pmtoolkit.expression.run import train_classifier_file
+
+    config = resolve(ClassifierConfig, params, config_file)
+    startup(seed=config.seed, device=config.device)
+    info = train_classifier_file(input_, outdir, label_key=label_key, labels=labels,
+                                 config=config, folds=folds, orientation=orientation,
+                                 make_unique=make_unique, overwrite=overwrite)
+    cv = info.get("cv")
+    shown = (f"{folds}-fold CV accuracy {cv['accuracy']:.3f}, balanced {cv['balanced_accuracy']:.3f}"
+             if cv else "no cross-validation")
+    click.echo(f"{info['n_profiles']} profiles, {len(info['classes'])} classes: {shown}; "
+               f"model written to {outdir / 'model.safetensors'}", err=True)
+
+
+@classify.command(name="predict")
+@click.argument("input_", metavar="INPUT", type=click.Path(exists=True))
+@click.option("-m", "--model", "model_name", required=True,
+              help="A classifier (.safetensors) or a shipped one (pbmc68k).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Table (.csv/.tsv): profile, label, confidence, class probabilities.")
+@click.option("--attributions", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write each profile's per-gene attributions (integrated gradients).")
+@_input_options
+def classify_predict(input_, model_name, output, attributions, orientation, make_unique):
+    """Predict phenotypes (label, confidence, probabilities) of each profile in INPUT.
+
+    Example: pmt expr classify predict new.csv -m runs/status/model.safetensors -o pred.csv
+    """
+    from pmtoolkit.cli.common import startup
+    from pmtoolkit.core.io import write_table
+    from pmtoolkit.expression.run import load_classifier
+
+    startup(model=model_name)
+    model = load_classifier(model_name)
+    adata = _read(input_, orientation, make_unique)
+    probs = model.predict_proba(adata)
+    pred = model.predict(adata)
+    table = probs.copy()
+    table.insert(0, "confidence", pred["confidence"].to_numpy())
+    table.insert(0, "label", pred["label"].to_numpy())
+    write_table(table.reset_index(names="profile"), output)
+    if attributions:
+        write_table(model.attributions(adata).reset_index(names="profile"), attributions)
+    click.echo(f"{len(table):,} profiles predicted; written to {output}", err=True)

@@ -1,0 +1,113 @@
+"""File-level workflows behind ``pmt expr annotate`` and ``pmt expr classify``: load or train
+a classifier, train one from files with cross-validation and attributions."""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from pmtoolkit.core.errors import BadInputError
+from pmtoolkit.expression.config import ClassifierConfig
+
+log = logging.getLogger(__name__)
+
+#: the classifiers shipped in data/ (see data/MANIFEST)
+SHIPPED_CLASSIFIERS = ("pbmc68k",)
+
+
+def load_classifier(name_or_path: str | os.PathLike):
+    """A saved expression classifier, or a shipped one by name."""
+    from pmtoolkit.core.model import load_named
+    from pmtoolkit.expression.classifier import ExpressionClassifier
+
+    return load_named(name_or_path, shipped_names=SHIPPED_CLASSIFIERS,
+                      model_class=ExpressionClassifier, what="expression classifier")
+
+
+def load_or_train_classifier(reference: str | os.PathLike, *, label_key: str | None,
+                             config: ClassifierConfig | None = None):
+    """A classifier trained on a labelled reference ``.h5ad`` (``label_key`` names its label
+    column), or a saved or shipped classifier."""
+    from pmtoolkit.expression.classifier import fit_classifier
+    from pmtoolkit.expression.io import read
+
+    if str(reference).lower().endswith(".h5ad"):
+        if not label_key:
+            raise BadInputError("a reference .h5ad needs --label-key (its obs column of labels)")
+        ref = read(reference)
+        model = fit_classifier(ref, label_key, config)
+        acc = model.metadata["metrics"].get("val_accuracy")
+        log.info("classifier trained on %d reference cells (%d classes); held-out accuracy %s",
+                 ref.n_obs, len(model.classes), f"{acc:.3f}" if acc is not None else "n/a")
+        return model
+    model = load_classifier(reference)
+    if label_key and model.label_key and label_key != model.label_key:
+        log.warning("--label-key %r ignored: the model predicts %r", label_key, model.label_key)
+    return model
+
+
+def _attach_labels(adata, labels: str | os.PathLike, label_key: str) -> None:
+    from pmtoolkit.core.io import read_table
+
+    table = read_table(labels)
+    if label_key not in table.columns:
+        raise BadInputError(f"'{labels}' has no column {label_key!r}",
+                            hint="columns: " + ", ".join(map(str, table.columns)))
+    table = table.set_index(table.columns[0])
+    table.index = table.index.astype(str)
+    missing = [s for s in adata.obs_names if s not in table.index]
+    if missing:
+        raise BadInputError(f"{len(missing)} profile(s) have no row in '{labels}', e.g. "
+                            f"{missing[0]!r}", hint="its first column must hold the sample ids")
+    adata.obs[label_key] = table.loc[list(adata.obs_names), label_key].to_numpy()
+
+
+def train_classifier_file(input: str | os.PathLike, outdir: str | os.PathLike, *,
+                          label_key: str, labels: str | os.PathLike | None = None,
+                          config: ClassifierConfig | None = None, folds: int = 5,
+                          orientation: str = "auto", make_unique: bool = False,
+                          overwrite: bool = False) -> dict[str, Any]:
+    """Cross-validate (``folds``), fit on every profile, and write ``outdir``: the model,
+    ``cv.csv``, ``attributions.csv`` (mean |integrated gradient| of each gene for the
+    profiles of each class, top genes first) and ``config.json``."""
+    import pandas as pd
+
+    from pmtoolkit.core.config import write_resolved
+    from pmtoolkit.core.io import atomic_dir, write_table
+    from pmtoolkit.expression.classifier import cross_validate, fit_classifier, labels_of
+    from pmtoolkit.expression.io import read
+
+    config = config or ClassifierConfig()
+    adata = read(input, orientation=orientation, make_unique=make_unique)
+    if labels is not None:
+        _attach_labels(adata, labels, label_key)
+    y = labels_of(adata, label_key)
+    info: dict[str, Any] = {"n_profiles": int(adata.n_obs)}
+    cv = cross_validate(adata, label_key, config, folds=folds, seed=config.seed) \
+        if folds >= 2 else None
+    model = fit_classifier(adata, label_key, config)
+    info["classes"] = model.classes
+    rows = []
+    for cls in model.classes:
+        sel = adata[y == cls].copy()
+        attr = model.attributions(sel, target=cls).abs().mean(axis=0)
+        top = attr.sort_values(ascending=False)
+        rows.append(pd.DataFrame({"class": cls, "rank": range(1, len(top) + 1),
+                                  "gene": top.index, "mean_abs_attribution": top.to_numpy()}))
+    attributions = pd.concat(rows, ignore_index=True)
+    metrics = dict(model.metadata["metrics"])
+    if cv is not None:
+        info["cv"] = {k: float(cv[k].mean()) for k in ("accuracy", "balanced_accuracy",
+                                                       "macro_f1")}
+        metrics["cv"] = info["cv"]
+    with atomic_dir(outdir, overwrite=overwrite) as tmp:
+        model.save(tmp / "model.safetensors", metrics=metrics)
+        if cv is not None:
+            write_table(cv, tmp / "cv.csv")
+        write_table(attributions, tmp / "attributions.csv")
+        write_resolved(tmp / "config.json", model=config,
+                       data={"input": str(input), "labels": str(labels) if labels else None,
+                             "label_key": label_key, "folds": folds})
+    info["outdir"] = str(Path(outdir))
+    return info
