@@ -157,14 +157,9 @@ def _umask() -> int:
     return mask
 
 
-@contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
-    """Build an output folder in a temporary sibling and move it into place on success.
-
-    A folder that pmtoolkit wrote before (it carries a marker file) is replaced only with
-    ``overwrite=True``; any other existing, non-empty folder is never touched, so pointing
-    ``-o`` at the wrong place cannot destroy a user's files.
-    """
+def check_output_dir(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Whether :func:`atomic_dir` may write ``path``: call it before long work, so a run
+    that would be refused at the end is refused at the start."""
     target = Path(path)
     if target.exists():
         if not target.is_dir():
@@ -176,6 +171,18 @@ def atomic_dir(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[
             if not overwrite:
                 raise BadInputError(f"output folder '{target}' exists",
                                     hint="pass --overwrite to replace it")
+    return target
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
+    """Build an output folder in a temporary sibling and move it into place on success.
+
+    A folder that pmtoolkit wrote before (it carries a marker file) is replaced only with
+    ``overwrite=True``; any other existing, non-empty folder is never touched, so pointing
+    ``-o`` at the wrong place cannot destroy a user's files.
+    """
+    target = check_output_dir(path, overwrite=overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=_temp_name(target), dir=target.parent))
     try:

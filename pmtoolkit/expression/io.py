@@ -121,6 +121,11 @@ def _read_table(p: Path, orientation: Orientation) -> ad.AnnData:
         raise BadInputError(f"'{p}': column {col!r} is not numeric{where}",
                             hint="a matrix table has one header row, one name column, then "
                                  "numbers only")
+    # pandas renames duplicated headers A, A.1: keep the names as written, so that duplicated
+    # genes are reported rather than quietly renamed
+    header = pd.read_csv(p, sep=sep, header=None, nrows=1, dtype=str).iloc[0, 1:]
+    if len(header) == frame.shape[1]:
+        frame.columns = header.fillna("").astype(str).to_numpy()
     if orientation == "auto":
         orientation = _guess_orientation(frame)
         log.info("reading %s as %s (use --orientation to override)", p.name, orientation)

@@ -188,11 +188,12 @@ def run_file(input: str | os.PathLike, outdir: str | os.PathLike, *,
     ``markers.csv``, ``report.html`` with its ``figures/``, and ``config.json`` (every step's
     resolved parameters). The folder appears only when everything was written."""
     from pmtoolkit.core.config import write_resolved
-    from pmtoolkit.core.io import atomic_dir, write_table
+    from pmtoolkit.core.io import atomic_dir, check_output_dir, write_table
     from pmtoolkit.expression.annotate import markers_table
     from pmtoolkit.expression.io import read
 
     config = config or RunConfig()
+    check_output_dir(outdir, overwrite=overwrite)
     start = time.perf_counter()
     adata = read(input, orientation=orientation, make_unique=make_unique)
     before: dict = {}

@@ -74,11 +74,12 @@ def train_classifier_file(input: str | os.PathLike, outdir: str | os.PathLike, *
     import pandas as pd
 
     from pmtoolkit.core.config import write_resolved
-    from pmtoolkit.core.io import atomic_dir, write_table
+    from pmtoolkit.core.io import atomic_dir, check_output_dir, write_table
     from pmtoolkit.expression.classifier import cross_validate, fit_classifier, labels_of
     from pmtoolkit.expression.io import read
 
     config = config or ClassifierConfig()
+    check_output_dir(outdir, overwrite=overwrite)
     adata = read(input, orientation=orientation, make_unique=make_unique)
     if labels is not None:
         _attach_labels(adata, labels, label_key)

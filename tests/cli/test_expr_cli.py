@@ -1,0 +1,154 @@
+"""`pmt expr` end to end on small simulated matrices, including bad input."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.expression.conftest import simulate
+
+
+@pytest.fixture(scope="module")
+def cells(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("expr")
+    adata = simulate(n_per_group=70, n_genes=150, groups=3, samples_per_group=3)
+    # whole-transcriptome-like depth so the default QC keeps the cells
+    adata.X = adata.X * 4
+    path = folder / "cells.h5ad"
+    adata.write_h5ad(path)
+    return path
+
+
+def test_run_writes_everything_a_person_and_a_script_need(pmt, cells, tmp_path):
+    out = tmp_path / "run"
+    markers = tmp_path / "markers.toml"
+    markers.write_text('A = ["G0", "G1", "G2"]\nB = ["G10", "G11", "G12"]\nC = ["G20", "G21"]\n')
+    result = pmt("expr", "run", cells, "-o", out, "--label-key", "group", "--min-genes", "20",
+                 "--n-top-genes", "100", "--resolution", "0.3", "--markers", markers)
+    assert result.exit_code == 0, result.stderr
+    assert "ARI" in result.stderr
+    for name in ("adata.h5ad", "markers.csv", "report.html", "config.json",
+                 "figures/qc_violins.png", "figures/umap_leiden.png", "figures/umap_label.png",
+                 "figures/markers_dotplot.png", "figures/umap_cell_type.png"):
+        assert (out / name).is_file(), name
+    import anndata as ad
+
+    adata = ad.read_h5ad(out / "adata.h5ad")
+    assert {"X_pca", "X_umap"} <= set(adata.obsm) and "counts" in adata.layers
+    assert {"leiden", "cell_type", "doublet_score", "pct_counts_mito"} <= set(adata.obs)
+    assert adata.uns["pmt_run"]["metrics"]["leiden_ari"] > 0.9
+    assert dict(zip(adata.obs["group"], adata.obs["cell_type"])) == {
+        "type0": "A", "type1": "B", "type2": "C"}
+    config = json.loads((out / "config.json").read_text())
+    assert config["run"]["resolution"] == 0.3
+    assert [s["step"] for s in config["steps"]][:3] == ["counts", "qc_metrics", "filter"]
+    html = (out / "report.html").read_text()
+    assert html.count("<img") >= 5 and "ARI" in html
+    table = pd.read_csv(out / "markers.csv")
+    assert {"group", "rank", "gene", "log2_fold_change", "padj"} <= set(table.columns)
+    # existing output folder: refused without --overwrite
+    again = pmt("expr", "run", cells, "-o", out)
+    assert again.exit_code == 2 and "--overwrite" in again.stderr
+
+
+def test_annotate_embed_and_de(pmt, cells, tmp_path):
+    out = tmp_path / "labelled.h5ad"
+    result = pmt("expr", "annotate", cells, "-r", cells, "--label-key", "group", "-o", out,
+                 "--predictions", tmp_path / "pred.csv", "--epochs", "20",
+                 "--save-model", tmp_path / "c.safetensors")
+    assert result.exit_code == 0, result.stderr
+    pred = pd.read_csv(tmp_path / "pred.csv")
+    truth = pd.read_csv(tmp_path / "pred.csv")["cell"].map(
+        dict(zip(*[np.asarray(x) for x in _obs(cells, "group")])))
+    assert (pred["label"] == truth).mean() > 0.95
+    again = pmt("expr", "annotate", cells, "-r", tmp_path / "c.safetensors", "-o",
+                tmp_path / "again.h5ad")
+    assert again.exit_code == 0, again.stderr
+
+    emb = tmp_path / "emb.h5ad"
+    result = pmt("expr", "embed", cells, "-o", emb, "--epochs", "3", "--n-latent", "4")
+    assert result.exit_code == 0, result.stderr
+    import anndata as ad
+
+    assert ad.read_h5ad(emb).obsm["X_pmt_vae"].shape == (210, 4)
+
+    result = pmt("expr", "de", cells, "--condition-key", "condition", "--sample-key", "sample",
+                 "--case", "case", "--reference", "ctrl", "--groupby", "group", "--min-cells",
+                 "5", "-o", tmp_path / "de.csv")
+    assert result.exit_code == 0, result.stderr
+    de = pd.read_csv(tmp_path / "de.csv")
+    assert set(de["group"]) == {"type0", "type1", "type2"} and de["padj"].max() <= 1
+
+
+def _obs(path, key):
+    import anndata as ad
+
+    a = ad.read_h5ad(path)
+    return a.obs_names, a.obs[key].astype(str)
+
+
+def test_classify_train_and_predict_bulk_tables(pmt, tmp_path):
+    adata = simulate(n_per_group=30, n_genes=60, groups=2, seed=4)
+    matrix = pd.DataFrame(adata.X.toarray().T, index=adata.var_names, columns=adata.obs_names)
+    matrix.index.name = "gene"  # genes x samples, as bulk tables come
+    matrix.to_csv(tmp_path / "bulk.csv")
+    pd.DataFrame({"sample": adata.obs_names, "status": adata.obs["group"].astype(str)}).to_csv(
+        tmp_path / "pheno.csv", index=False)
+    out = tmp_path / "model"
+    result = pmt("expr", "classify", "train", tmp_path / "bulk.csv", "--labels",
+                 tmp_path / "pheno.csv", "--label-key", "status", "-o", out, "--folds", "3",
+                 "--epochs", "30", "--n-top-genes", "40")
+    assert result.exit_code == 0, result.stderr
+    assert "3-fold CV accuracy" in result.stderr
+    attr = pd.read_csv(out / "attributions.csv")
+    top1 = attr[(attr["class"] == "type1") & (attr["rank"] <= 5)]["gene"]
+    assert len(set(top1) & {f"G{i}" for i in range(10, 20)}) >= 3
+    result = pmt("expr", "classify", "predict", tmp_path / "bulk.csv", "-m",
+                 out / "model.safetensors", "-o", tmp_path / "pred.csv", "--attributions",
+                 tmp_path / "attr.csv")
+    assert result.exit_code == 0, result.stderr
+    assert len(pd.read_csv(tmp_path / "pred.csv")) == 60
+    assert pd.read_csv(tmp_path / "attr.csv").shape == (60, 41)
+
+
+def test_bad_input_is_one_line_and_exit_2(pmt, cells, tmp_path):
+    bad = tmp_path / "neg.csv"
+    pd.DataFrame([[1, -2], [3, 4]], index=["c1", "c2"], columns=["A", "B"]).rename_axis(
+        "cell").to_csv(bad)
+    result = pmt("expr", "run", bad, "-o", tmp_path / "o1", "--orientation", "cells-by-genes")
+    assert result.exit_code == 2 and "negative value -2" in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "Traceback" not in result.stderr
+    assert not (tmp_path / "o1").exists()
+
+    frac = tmp_path / "lognorm.csv"
+    pd.DataFrame([[1.5, 0.0], [0.7, 2.2]], index=["c1", "c2"], columns=["A", "B"]).rename_axis(
+        "cell").to_csv(frac)
+    result = pmt("expr", "embed", frac, "-o", tmp_path / "e.h5ad")
+    assert result.exit_code == 2 and "non-integer" in result.stderr
+
+    dup = tmp_path / "dup.csv"
+    pd.DataFrame([[1, 2], [3, 4]], index=["c1", "c2"], columns=["A", "A"]).rename_axis(
+        "cell").to_csv(dup)
+    result = pmt("expr", "run", dup, "-o", tmp_path / "o2")
+    assert result.exit_code == 2 and "duplicated gene name" in result.stderr
+
+    empty = tmp_path / "empty.csv"
+    pd.DataFrame([[0, 0], [3, 4]], index=["c1", "c2"], columns=["A", "B"]).rename_axis(
+        "cell").to_csv(empty)
+    result = pmt("expr", "embed", empty, "-o", tmp_path / "e.h5ad")
+    assert result.exit_code == 2 and "have no counts, e.g. 'c1'" in result.stderr
+
+    other = tmp_path / "other.csv"
+    pd.DataFrame(np.ones((3, 4), int), index=["c1", "c2", "c3"],
+                 columns=["X1", "X2", "X3", "X4"]).rename_axis("cell").to_csv(other)
+    result = pmt("expr", "annotate", other, "-r", "pbmc68k", "-o", tmp_path / "q.h5ad")
+    assert result.exit_code == 2 and "genes are missing" in result.stderr
+    assert not (tmp_path / "q.h5ad").exists()
+
+    result = pmt("expr", "annotate", cells, "-r", "pbmc86k", "-o", tmp_path / "q.h5ad")
+    assert result.exit_code == 2 and "pbmc68k" in result.stderr
+    result = pmt("expr", "embed", cells, "-o", tmp_path / "e.csv")
+    assert result.exit_code == 2 and ".h5ad" in result.stderr
