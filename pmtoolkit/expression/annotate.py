@@ -126,10 +126,14 @@ def annotate_by_markers(adata: ad.AnnData, markers: dict[str, list[str]], *,
         if missing:
             log.info("markers of %r absent from the data: %s", label, ", ".join(missing[:10]))
         if len(present) < min_genes:
-            raise BadInputError(f"marker list {label!r}: {len(present)} of {len(genes)} genes "
-                                "are in the data", hint="check the gene names (symbols vs "
-                                                        "Ensembl ids, species)")
+            log.warning("marker list %r left out: %d of its %d genes are in the data", label,
+                        len(present), len(genes))
+            continue
         used[label] = present
+    if not used:
+        raise BadInputError(f"none of the {len(markers)} marker lists has {min_genes}+ of its "
+                            "genes in the data", hint="check the gene names (symbols vs "
+                                                      "Ensembl ids, species)")
     columns = []
     for label, genes in used.items():
         name = f"score_{label}"

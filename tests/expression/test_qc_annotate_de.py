@@ -53,7 +53,9 @@ def test_annotation_by_markers_finds_the_planted_types(tmp_path):
     mapping = dict(zip(adata.obs["cluster"], adata.obs["cell_type"]))
     assert mapping == {"0": "alpha", "1": "beta", "2": "gamma"}
     assert set(adata.uns["cell_type"]["scores"].columns) >= {"alpha", "beta", "gamma"}
-    with pytest.raises(BadInputError, match="marker list 'delta': 0 of 2"):
+    annotate_by_markers(adata, {**markers, "delta": ["X1"]}, groupby="cluster", key_added="ct2")
+    assert "delta" not in adata.uns["ct2"]["markers"]
+    with pytest.raises(BadInputError, match="none of the 1 marker lists"):
         annotate_by_markers(adata, {"delta": ["X1", "X2"]}, groupby="cluster")
 
 
