@@ -20,7 +20,7 @@ from pmtoolkit._version import __version__
 if "OMP_WAIT_POLICY" not in os.environ:
     os.environ.setdefault("GOMP_SPINCOUNT", "1000")
 
-_SUBPACKAGES = ("core", "chem", "property", "design", "demo")
+_SUBPACKAGES = ("core", "chem", "property", "dti", "design", "genomics", "expression", "demo")
 
 __all__ = ["__version__", *_SUBPACKAGES]
 
