@@ -5,8 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from pmtoolkit.cli.options import (
+    config_option,
+    dataclass_options,
+    given,
+    overwrite_option,
+    resolve,
+)
 
-from pmtoolkit.cli.options import config_option, dataclass_options, overwrite_option, resolve
 from pmtoolkit.expression.config import ClassifierConfig, RunConfig, VAEConfig
 
 REFERENCE_HELP = ("A labelled reference .h5ad (a classifier is trained on it), a saved "
@@ -57,12 +63,13 @@ def run(input_, outdir, orientation, make_unique, no_plots, config_file, overwri
     Example: pmt expr run filtered_feature_bc_matrix/ -o out/ --label-key cell_type
     """
     from pmtoolkit.cli.common import startup
+
     from pmtoolkit.core import config as cfg
     from pmtoolkit.expression.pipeline import run_file
 
     from_file = cfg.load_file(config_file) if config_file else {}
     vae_table = from_file.pop("vae", None)
-    config = cfg.merge(RunConfig, from_file, _given(RunConfig, params),
+    config = cfg.merge(RunConfig, from_file, given(RunConfig, params),
                        source=f"'{config_file}'" if config_file else "command-line options")
     vae = cfg.from_mapping(VAEConfig, vae_table, source=f"'{config_file}' [vae]") \
         if vae_table else None
@@ -75,12 +82,6 @@ def run(input_, outdir, orientation, make_unique, no_plots, config_file, overwri
     click.echo(f"{m['cells']:,} of {m['cells_in']:,} cells, {m['genes']:,} genes, "
                f"{m['clusters']} clusters{extra} ({info['seconds']:.1f} s); report: "
                f"{outdir / 'report.html'}", err=True)
-
-
-def _given(cls, params):
-    from pmtoolkit.cli.options import given
-
-    return given(cls, params)
 
 
 @expr.command()
@@ -102,6 +103,7 @@ def embed(input_, output, batch_key, counts_layer, save_model, orientation, make
     Example: pmt expr embed counts.h5ad --batch-key sample -o embedded.h5ad
     """
     from pmtoolkit.cli.common import startup
+
     from pmtoolkit.expression.io import write_h5ad
     from pmtoolkit.expression.vae import fit_vae
 
@@ -114,7 +116,7 @@ def embed(input_, output, batch_key, counts_layer, save_model, orientation, make
     if save_model:
         model.save(save_model)
     write_h5ad(adata, output)
-    m = model.metadata["metrics"] if "metrics" in model.metadata else {}
+    m = model.metadata.get("metrics", {})
     click.echo(f"{adata.n_obs:,} cells embedded in {config.n_latent} dimensions "
                f"({m.get('n_genes', len(model.genes))} genes, {m.get('epochs_run', '?')} "
                f"epochs); written to {output}", err=True)
@@ -149,6 +151,7 @@ def annotate(query, reference, label_key, output, predictions, save_model, key_a
     Example: pmt expr annotate query.h5ad -r reference.h5ad --label-key cell_type -o out.h5ad
     """
     from pmtoolkit.cli.common import startup
+
     from pmtoolkit.core.io import write_table
     from pmtoolkit.expression.io import write_h5ad
     from pmtoolkit.expression.run import load_or_train_classifier
@@ -200,6 +203,7 @@ def de(input_, condition_key, sample_key, case, reference_value, groupby, counts
     disease --reference healthy --groupby cell_type -o de.csv
     """
     from pmtoolkit.cli.common import startup
+
     from pmtoolkit.core.io import write_table
     from pmtoolkit.expression.pseudobulk import pseudobulk_de
     from pmtoolkit.expression.qc import store_counts
@@ -244,6 +248,7 @@ def classify_train(input_, label_key, labels, outdir, folds, orientation, make_u
     -o runs/status
     """
     from pmtoolkit.cli.common import startup
+
     from pmtoolkit.expression.run import train_classifier_file
 
     config = resolve(ClassifierConfig, params, config_file)
@@ -273,6 +278,7 @@ def classify_predict(input_, model_name, output, attributions, orientation, make
     Example: pmt expr classify predict new.csv -m runs/status/model.safetensors -o pred.csv
     """
     from pmtoolkit.cli.common import startup
+
     from pmtoolkit.core.io import write_table
     from pmtoolkit.expression.run import load_classifier
 

@@ -23,7 +23,7 @@ _EXPORTS = {
     "RunConfig": "config", "VAEConfig": "config", "ClassifierConfig": "config",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted(_EXPORTS)  # noqa: PLE0605 (built from the table above)
 
 
 def __getattr__(name: str):

@@ -89,7 +89,7 @@ def _log_normalise(X, genes_of_adata, genes: list[str], max_missing: float):
 
 
 def _build(config: ClassifierConfig, n_genes: int, n_classes: int):
-    import torch.nn as nn
+    from torch import nn
 
     layers: list[nn.Module] = []
     n_in = n_genes
@@ -281,7 +281,7 @@ def fit_classifier(adata: ad.AnnData, label_key: str, config: ClassifierConfig |
     if len(y) >= 50 and valid_fraction > 0:
         for c in range(len(classes)):
             idx = rng.permutation(np.flatnonzero(y == c))
-            val_mask[idx[: int(round(valid_fraction * len(idx)))]] = True
+            val_mask[idx[: round(valid_fraction * len(idx))]] = True
     counts = np.bincount(y[~val_mask], minlength=len(classes)).astype(np.float32)
     weights = torch.from_numpy(len(y[~val_mask]) / (len(classes) * np.maximum(counts, 1))) \
         if config.class_weights else torch.ones(len(classes))
@@ -306,7 +306,7 @@ def fit_classifier(adata: ad.AnnData, label_key: str, config: ClassifierConfig |
     model.metadata = {"metrics": {"train_seconds": time.perf_counter() - start,
                                   "epochs_run": result.epochs_run,
                                   "val_accuracy": best.get("val_accuracy"),
-                                  "n_profiles": int(len(y)), "n_genes": len(genes)}}
+                                  "n_profiles": len(y), "n_genes": len(genes)}}
     return model
 
 

@@ -107,7 +107,7 @@ def filter_cells_genes(adata: ad.AnnData, *, min_genes: int = 200, max_genes: in
                                  "holds raw counts of whole transcriptomes")
     if drop.any():
         adata._inplace_subset_obs(~drop)
-    detected = np.asarray((adata.layers["counts"] if "counts" in adata.layers else adata.X)
+    detected = np.asarray(adata.layers.get("counts", adata.X)
                           .__gt__(0).sum(axis=0)).ravel()
     keep_genes = detected >= min_cells
     record.append({"filter": "min_cells (genes)", "threshold": min_cells,
@@ -139,7 +139,7 @@ def doublet_scores(adata: ad.AnnData, *, batch_key: str | None = None, remove: b
     if adata.n_obs < 100:
         log.warning("doublet scores skipped: %d cells are too few for scrublet", adata.n_obs)
         return adata if copy else None
-    counts = adata.layers["counts"] if "counts" in adata.layers else adata.X
+    counts = adata.layers.get("counts", adata.X)
     tmp = sc.AnnData(X=counts.copy(), obs=adata.obs[[batch_key]] if batch_key else None)
     tmp.obs_names = adata.obs_names
     n_pcs = int(min(30, tmp.n_obs - 1, tmp.n_vars - 1))

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 
 def _mlp(n_in: int, n_hidden: int, n_layers: int, dropout: float):
-    import torch.nn as nn
+    from torch import nn
 
     layers: list[nn.Module] = []
     for i in range(n_layers):
@@ -48,7 +48,7 @@ def _mlp(n_in: int, n_hidden: int, n_layers: int, dropout: float):
 
 def _build(config: VAEConfig, n_genes: int, n_batches: int):
     import torch
-    import torch.nn as nn
+    from torch import nn
 
     class NBVAE(nn.Module):
         def __init__(self):
@@ -232,12 +232,12 @@ def _module(model: ExpressionVAE, config: VAEConfig, steps_per_epoch: int):
             return min(1.0, self.global_step / (config.kl_warmup * steps_per_epoch))
 
         def training_step(self, batch, _):
-            loss, recon, kl = self._loss(*batch, self._kl_weight())
+            loss, _, _ = self._loss(*batch, self._kl_weight())
             self.log("train_loss", loss, on_epoch=True, on_step=False, batch_size=len(batch[0]))
             return loss
 
         def validation_step(self, batch, _):
-            loss, recon, kl = self._loss(*batch, 1.0)
+            loss, recon, _ = self._loss(*batch, 1.0)
             n = len(batch[0])
             self.log("val_loss", loss, on_epoch=True, batch_size=n)
             self.log("val_reconstruction", recon, on_epoch=True, batch_size=n)
@@ -296,7 +296,7 @@ def fit_vae(adata: ad.AnnData, config: VAEConfig | None = None, *, batch_key: st
 
     rng = np.random.default_rng(config.seed)
     order = rng.permutation(adata.n_obs)
-    n_val = int(round(valid_fraction * adata.n_obs)) if adata.n_obs >= 50 else 0
+    n_val = round(valid_fraction * adata.n_obs) if adata.n_obs >= 50 else 0
     val_idx, train_idx = order[:n_val], order[n_val:]
     collate = _Rows(X, codes)
     gen = torch.Generator().manual_seed(config.seed)

@@ -55,7 +55,7 @@ def test_10x_folder(tmp_path):
     assert adata.shape == (3, 4)
     assert list(adata.var_names) == [f"GENE{i}" for i in range(4)]
     np.testing.assert_array_equal(adata.X.toarray(), m.toarray().T)
-    assert list(read(folder, var_names="gene_ids").var_names)[0] == "ENSG0"
+    assert read(folder, var_names="gene_ids").var_names[0] == "ENSG0"
 
 
 def test_duplicated_gene_names_are_an_error_unless_made_unique(tmp_path):
@@ -83,7 +83,7 @@ def test_bad_tables_and_formats(tmp_path):
 
 def test_counts_matrix_finds_counts_and_names_bad_values():
     adata = simulate(n_per_group=5, n_genes=20, groups=2)
-    X, where = counts_matrix(adata)
+    _, where = counts_matrix(adata)
     assert where == "X"
     adata.layers["counts"] = adata.X.copy()
     adata.X = adata.X.multiply(0.5).tocsr()
