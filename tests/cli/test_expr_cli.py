@@ -152,3 +152,14 @@ def test_bad_input_is_one_line_and_exit_2(pmt, cells, tmp_path):
     assert result.exit_code == 2 and "pbmc68k" in result.stderr
     result = pmt("expr", "embed", cells, "-o", tmp_path / "e.csv")
     assert result.exit_code == 2 and ".h5ad" in result.stderr
+
+
+def test_run_on_real_cell_ranger_output(pmt, shared_data, tmp_path):
+    folder = shared_data / "expression" / "scanpy_10x_v3"
+    result = pmt("expr", "run", folder, "-o", tmp_path / "default")
+    # a 507-feature panel: no cell has 200 genes, and the message says what to loosen
+    assert result.exit_code == 2 and "no cells pass QC" in result.stderr
+    result = pmt("expr", "run", folder, "-o", tmp_path / "run", "--min-genes", "5",
+                 "--no-plots")
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "run" / "adata.h5ad").is_file()

@@ -120,3 +120,31 @@ def test_write_h5ad_is_atomic_and_readable(tmp_path):
     write_h5ad(adata, out)
     assert read(out).shape == adata.shape
     assert [p.name for p in tmp_path.iterdir()] == ["a.h5ad"]
+
+
+def test_10x_h5(tmp_path):
+    import h5py
+
+    dense = np.array([[0, 2, 1], [3, 0, 0]], dtype=np.int32)  # genes x cells, as 10x stores it
+    csc = sp.csc_matrix(dense)
+    path = tmp_path / "filtered_feature_bc_matrix.h5"
+    with h5py.File(path, "w") as f:
+        g = f.create_group("matrix")
+        g["data"], g["indices"], g["indptr"] = csc.data, csc.indices, csc.indptr
+        g["shape"] = np.array(dense.shape)
+        g["barcodes"] = np.array([b"AAAC-1", b"AAAG-1", b"AAAT-1"])
+        feat = g.create_group("features")
+        feat["id"] = np.array([b"ENSG1", b"ENSG2"])
+        feat["name"] = np.array([b"CD3E", b"MS4A1"])
+        feat["feature_type"] = np.array([b"Gene Expression"] * 2)
+        feat["genome"] = np.array([b"GRCh38"] * 2)
+        feat["_all_tag_keys"] = np.array([b"genome"])
+    adata = read(path)
+    assert list(adata.var_names) == ["CD3E", "MS4A1"] and adata.n_obs == 3
+    np.testing.assert_array_equal(adata.X.toarray(), dense.T)
+
+
+def test_shared_10x_v3_folder_reads_as_cell_ranger_output(shared_data):
+    adata = read(shared_data / "expression" / "scanpy_10x_v3")
+    assert adata.shape == (1107, 507)
+    assert counts_matrix(adata)[1] == "X"
