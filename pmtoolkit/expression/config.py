@@ -10,7 +10,7 @@ from typing import Literal
 class RunConfig:
     """The standard single-cell pipeline, step by step, with scanpy's defaults where scanpy
     has one: QC metrics -> cell and gene filters -> doublet scores -> normalise + log1p ->
-    highly variable genes -> PCA (or the NB-VAE) -> neighbours -> UMAP -> Leiden -> markers
+    highly variable genes -> PCA (or the NB-VAE) -> neighbours -> Leiden -> UMAP -> markers
     -> annotation by marker lists."""
 
     counts_layer: str = field(default="auto", metadata={

@@ -155,11 +155,13 @@ def standard_pipeline(adata: ad.AnnData, config: RunConfig | None = None, *,
     with steps.step("neighbors", n_neighbors=config.n_neighbors, use_rep=rep):
         sc.pp.neighbors(adata, n_neighbors=config.n_neighbors, use_rep=rep,
                         random_state=config.seed)
-    with steps.step("umap", min_dist=config.umap_min_dist):
-        sc.tl.umap(adata, min_dist=config.umap_min_dist, random_state=config.seed)
+    # Leiden before UMAP: scanpy 1.11's tl.umap prunes the weakest edges of the neighbour graph
+    # in place (scverse/scanpy#4028), so clusters computed after it would depend on UMAP
     with steps.step("leiden", resolution=config.resolution, flavor="igraph", n_iterations=2):
         sc.tl.leiden(adata, resolution=config.resolution, flavor="igraph", n_iterations=2,
                      directed=False, random_state=config.seed)
+    with steps.step("umap", min_dist=config.umap_min_dist):
+        sc.tl.umap(adata, min_dist=config.umap_min_dist, random_state=config.seed)
     with steps.step("markers", groupby="leiden", method="wilcoxon"):
         rank_markers(adata, "leiden", method="wilcoxon")
         if adata.obs["leiden"].nunique() > 1:
