@@ -54,7 +54,8 @@ def expr() -> None:
 @overwrite_option
 def run(input_, outdir, orientation, make_unique, no_plots, config_file, overwrite, **params):
     """Run the standard single-cell pipeline on raw counts: QC, doublets, normalisation, HVGs,
-    PCA (or the NB-VAE), neighbours, UMAP, Leiden, markers, annotation.
+    PCA (or the NB-VAE), neighbours, Leiden, UMAP, markers, annotation. For 100k+ cells,
+    --no-scale keeps PCA sparse (about half the peak memory).
 
     INPUT: h5ad, 10x folder (matrix.mtx, features.tsv, barcodes.tsv) or .h5, CSV/TSV matrix
     (.gz too), or loom. A config file uses the long option names as keys, plus an optional

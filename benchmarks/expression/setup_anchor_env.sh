@@ -22,7 +22,10 @@ fi
 pip=("${venv}/bin/python" -m pip)
 
 "${pip[@]}" install "torch==${TORCH_VERSION}"
-"${pip[@]}" install "torch==${TORCH_VERSION}" "scvi-tools==${SCVI_VERSION}" scanpy igraph leidenalg
+# pynndescent < 0.7 as in pmtoolkit's pyproject: 0.7 returns scipy sparse arrays, on which
+# scanpy 1.11.5's neighbours (>= 4,096 cells) and scrublet fail with scipy 1.17
+"${pip[@]}" install "torch==${TORCH_VERSION}" "scvi-tools==${SCVI_VERSION}" scanpy igraph leidenalg \
+    "pynndescent<0.7"
 
 if "${pip[@]}" list 2>/dev/null | grep -i nvidia; then
     echo "error: CUDA (nvidia-*) packages ended up in ${venv}; remove the venv and check torch's pin" >&2

@@ -40,7 +40,8 @@ class RunConfig:
     batch_key: str | None = field(default=None, metadata={
         "help": "obs column of batches: HVGs per batch, and the VAE integrates them"})
     scale: bool = field(default=True, metadata={
-        "help": "scale genes to unit variance (clipped at 10) before PCA"})
+        "help": "scale genes to unit variance (clipped at 10) before PCA; --no-scale keeps "
+                "the PCA input sparse (100k cells: 3.6 instead of 6.7 GiB peak)"})
     n_pcs: int = field(default=50, metadata={"help": "principal components"})
     embedding: Literal["pca", "vae"] = field(default="pca", metadata={
         "help": "neighbours on PCA, or on the negative-binomial VAE's latent space"})

@@ -1,9 +1,11 @@
 """The standard single-cell pipeline in one call, and the file-level run behind ``pmt expr
 run``: an h5ad, a markers table, pictures and an HTML report, with every step's parameters.
 
-:func:`standard_pipeline` makes the same scanpy calls a user would type (scanpy's tutorial
-order and defaults), so its cost is scanpy's; what it adds is checking the input, recording
-each step's parameters and time in ``uns['pmt_run']``, and the annotation steps.
+:func:`standard_pipeline` makes the same scanpy calls a user would type, with scanpy's
+defaults and in its tutorial's order except that Leiden runs before UMAP (scanpy 1.11's UMAP
+prunes the neighbour graph in place), so its cost is scanpy's; what it adds is checking the
+input, recording each step's parameters and time in ``uns['pmt_run']``, and the annotation
+steps.
 
 Keys written (besides scanpy's own ``X_pca``, ``X_umap``, ``neighbors``, ``leiden``,
 ``rank_genes_groups``): ``layers['counts']``, the QC keys of :mod:`~pmtoolkit.expression.qc`,
