@@ -144,7 +144,11 @@ def standard_pipeline(adata: ad.AnnData, config: RunConfig | None = None, *,
                     mask_var="highly_variable"):
         hvg = adata[:, adata.var["highly_variable"].to_numpy()].copy()
         if config.scale:
-            sc.pp.scale(hvg, max_value=10)
+            import warnings
+
+            with warnings.catch_warnings():  # densifying is the point (docs: --no-scale)
+                warnings.filterwarnings("ignore", message="zero-centering a sparse")
+                sc.pp.scale(hvg, max_value=10)
         sc.pp.pca(hvg, n_comps=n_pcs, random_state=config.seed)
         adata.obsm["X_pca"] = hvg.obsm["X_pca"]
         adata.uns["pca"] = hvg.uns["pca"]
