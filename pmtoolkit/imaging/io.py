@@ -1,0 +1,262 @@
+"""Readers of medical images into one record, :class:`Image`: a float32 array shaped
+``(channels, *spatial)`` with its voxel spacing, whatever the file format.
+
+Formats: NIfTI (``.nii``, ``.nii.gz``; 4-D series become channels), DICOM (a single ``.dcm``
+file, or a folder holding one series, ordered along the slice normal), PNG/JPEG (grey or RGB),
+NPY, and the MedMNIST NPZ layout (``{split}_images`` / ``{split}_labels``). DICOM values are
+rescaled to physical units (slope and intercept: Hounsfield units for CT).
+
+Bad files never stop a batch: :func:`read_images` returns the images it could read (``None``
+where it could not, so results stay aligned with the inputs) and a list of rejects with each
+file's reason; :func:`read_image` raises a one-line error for a single file.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pmtoolkit.core.errors import BadInputError, MissingInputError
+from pmtoolkit.core.io import Rejects
+
+log = logging.getLogger(__name__)
+
+NIFTI = (".nii", ".nii.gz")
+DICOM = (".dcm", ".dicom")
+PICTURE = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+@dataclass
+class Image:
+    """One image: ``array`` is float32 ``(channels, *spatial)``; ``spacing`` is the size of a
+    pixel or voxel along each spatial axis (mm where the format says so, else 1)."""
+
+    array: np.ndarray
+    spacing: tuple[float, ...]
+    source: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def spatial_shape(self) -> tuple[int, ...]:
+        return tuple(self.array.shape[1:])
+
+    @property
+    def ndim(self) -> int:
+        """2 for a picture or slice, 3 for a volume."""
+        return self.array.ndim - 1
+
+
+def _suffix(p: Path) -> str:
+    name = p.name.lower()
+    return ".nii.gz" if name.endswith(".nii.gz") else p.suffix.lower()
+
+
+def read_image(path: str | os.PathLike) -> Image:
+    """Read one image file (or a DICOM series folder); a one-line error if it cannot."""
+    p = Path(path)
+    if not p.exists():
+        raise MissingInputError(f"image '{p}' does not exist")
+    try:
+        if p.is_dir():
+            return _read_dicom_series(p)
+        suffix = _suffix(p)
+        if suffix in NIFTI:
+            return _read_nifti(p)
+        if suffix in DICOM:
+            return _read_dicom_file(p)
+        if suffix in PICTURE:
+            return _read_picture(p)
+        if suffix == ".npy":
+            arr = np.load(p, allow_pickle=False)
+            return _from_array(arr, p)
+    except BadInputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any reader failure is the file's fault here
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise BadInputError(f"cannot read image '{p}': {first}") from None
+    raise BadInputError(f"cannot tell the image format of '{p}'",
+                        hint="use .nii(.gz), .dcm or a DICOM folder, .png/.jpg, or .npy")
+
+
+def read_images(paths, *, rejects: Rejects | None = None) -> tuple[list[Image | None], Rejects]:
+    """Read many images; unreadable ones are ``None`` (aligned with ``paths``) and listed in
+    the returned rejects, with the 1-based position of the path as its line."""
+    rejects = rejects if rejects is not None else Rejects(source="images", item_name="path")
+    out: list[Image | None] = []
+    for i, path in enumerate(paths, start=1):
+        try:
+            out.append(read_image(path))
+        except BadInputError as exc:
+            rejects.add(path, i, exc.message)
+            out.append(None)
+    return out, rejects
+
+
+def _from_array(arr: np.ndarray, p: Path, spacing: tuple[float, ...] | None = None,
+                channels_last: bool = False) -> Image:
+    arr = np.asarray(arr)
+    if arr.dtype.kind not in "biuf":
+        raise BadInputError(f"'{p}' holds {arr.dtype} values, not numbers")
+    if channels_last:
+        arr = np.moveaxis(arr, -1, 0)
+    elif arr.ndim in (2, 3) and not (arr.ndim == 3 and arr.shape[0] in (1, 3, 4)
+                                      and min(arr.shape[1:]) > 4):
+        arr = arr[None]  # a plain 2-D picture or 3-D volume gets one channel
+    if arr.ndim not in (3, 4):
+        raise BadInputError(f"'{p}' has shape {arr.shape}: expected a 2-D or 3-D image")
+    if not np.isfinite(arr).all():
+        raise BadInputError(f"'{p}' holds NaN or infinite values")
+    spacing = spacing or (1.0,) * (arr.ndim - 1)
+    return Image(arr.astype(np.float32, copy=False), tuple(float(s) for s in spacing), str(p))
+
+
+def _read_nifti(p: Path) -> Image:
+    import nibabel as nib
+
+    img = nib.load(str(p))
+    arr = np.asarray(img.dataobj, dtype=np.float32)
+    zooms = tuple(float(z) for z in img.header.get_zooms()[:3])
+    if arr.ndim == 4:  # a series (time, modalities): channels first
+        return Image(np.moveaxis(arr, -1, 0), zooms, str(p), {"affine": img.affine})
+    if arr.ndim not in (2, 3):
+        raise BadInputError(f"'{p}' is a {arr.ndim}-D NIfTI: expected 2-D, 3-D or 4-D")
+    return Image(arr[None], zooms[:arr.ndim], str(p), {"affine": img.affine})
+
+
+def _pixels(ds) -> np.ndarray:
+    arr = ds.pixel_array.astype(np.float32)
+    slope = float(getattr(ds, "RescaleSlope", 1) or 1)
+    intercept = float(getattr(ds, "RescaleIntercept", 0) or 0)
+    return arr * slope + intercept
+
+
+def _read_dicom_file(p: Path) -> Image:
+    import pydicom
+
+    ds = pydicom.dcmread(str(p))
+    if "PixelData" not in ds:
+        raise BadInputError(f"'{p}' is a DICOM file without pixel data")
+    arr = _pixels(ds)
+    row, col = (float(v) for v in getattr(ds, "PixelSpacing", (1.0, 1.0)))
+    if arr.ndim == 3:  # multi-frame: frames are slices
+        thick = float(getattr(ds, "SliceThickness", 1.0) or 1.0)
+        return Image(arr[None], (thick, row, col), str(p), {"modality": ds.get("Modality")})
+    return Image(arr[None], (row, col), str(p), {"modality": ds.get("Modality")})
+
+
+def _read_dicom_series(folder: Path) -> Image:
+    """The slices of one DICOM series, ordered along the slice normal (by
+    ImagePositionPatient projected on the orientation's normal, else InstanceNumber)."""
+    import pydicom
+
+    files = sorted(f for f in folder.iterdir() if f.is_file() and not f.name.startswith("."))
+    slices = []
+    for f in files:
+        try:
+            ds = pydicom.dcmread(str(f))
+        except Exception:  # noqa: BLE001 - non-DICOM files in a series folder are skipped
+            log.info("skipping %s: not a DICOM file", f)
+            continue
+        if "PixelData" in ds:
+            slices.append(ds)
+    if not slices:
+        raise BadInputError(f"folder '{folder}' holds no DICOM images")
+    series = {str(ds.get("SeriesInstanceUID", "")) for ds in slices}
+    if len(series) > 1:
+        raise BadInputError(f"folder '{folder}' mixes {len(series)} DICOM series",
+                            hint="give one folder per series")
+    shapes = {ds.pixel_array.shape for ds in slices}
+    if len(shapes) > 1:
+        raise BadInputError(f"folder '{folder}': slices differ in shape {sorted(shapes)}")
+
+    def position(ds) -> float:
+        if "ImagePositionPatient" in ds and "ImageOrientationPatient" in ds:
+            o = np.asarray(ds.ImageOrientationPatient, float)
+            return float(np.dot(np.cross(o[:3], o[3:]), np.asarray(ds.ImagePositionPatient,
+                                                                   float)))
+        return float(ds.get("InstanceNumber", 0) or 0)
+
+    slices.sort(key=position)
+    vol = np.stack([_pixels(ds) for ds in slices])
+    row, col = (float(v) for v in getattr(slices[0], "PixelSpacing", (1.0, 1.0)))
+    if len(slices) > 1:
+        gaps = np.diff([position(ds) for ds in slices])
+        step = float(np.median(np.abs(gaps))) or float(getattr(slices[0], "SliceThickness", 1))
+    else:
+        step = float(getattr(slices[0], "SliceThickness", 1.0) or 1.0)
+    return Image(vol[None], (step, row, col), str(folder),
+                 {"modality": slices[0].get("Modality"), "slices": len(slices)})
+
+
+def _read_picture(p: Path) -> Image:
+    from PIL import Image as PILImage
+
+    with PILImage.open(p) as im:
+        im.load()
+        if im.mode in ("RGB", "RGBA", "P", "CMYK"):
+            arr = np.asarray(im.convert("RGB"), dtype=np.float32)
+            return Image(np.moveaxis(arr, -1, 0), (1.0, 1.0), str(p))
+        arr = np.asarray(im.convert("F") if im.mode not in ("L", "I;16", "I", "F")
+                         else im, dtype=np.float32)
+    return Image(arr[None], (1.0, 1.0), str(p))
+
+
+def read_npz(path: str | os.PathLike, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(images, labels)`` of one split of a MedMNIST-layout NPZ: images ``(N, 1 or 3, H, W)``
+    float32 in [0, 255], labels ``(N,)`` int64 (or ``(N, K)`` for multi-label sets)."""
+    p = Path(path)
+    if not p.is_file():
+        raise MissingInputError(f"NPZ file '{p}' does not exist")
+    try:
+        data = np.load(p, allow_pickle=False)
+    except Exception as exc:  # noqa: BLE001 - numpy raises several types for a bad file
+        raise BadInputError(f"cannot read '{p}': {exc}") from None
+    key_x, key_y = f"{split}_images", f"{split}_labels"
+    if key_x not in data.files or key_y not in data.files:
+        splits = sorted({k.rsplit("_", 1)[0] for k in data.files if k.endswith("_images")})
+        raise BadInputError(f"'{p}' has no {split!r} split",
+                            hint="splits: " + (", ".join(splits) or "none (not MedMNIST layout)"))
+    x, y = data[key_x], data[key_y]
+    if len(x) != len(y):
+        raise BadInputError(f"'{p}': {len(x)} {split} images but {len(y)} labels")
+    x = x[:, None] if x.ndim == 3 else np.moveaxis(x, -1, 1)
+    y = y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y
+    return x.astype(np.float32), y.astype(np.int64)
+
+
+def read_labelled_folder(table: str | os.PathLike, *, root: str | os.PathLike | None = None,
+                         path_column: str = "path", label_column: str = "label",
+                         rejects: Rejects | None = None) -> tuple[list[Path], list[Any], Rejects]:
+    """Image paths and labels from a CSV/TSV (paths relative to ``root``, by default the
+    table's folder). Rows naming a missing file are rejects (with their line); the others are
+    returned in order."""
+    from pmtoolkit.core.io import read_table
+
+    frame = read_table(table, columns=[path_column, label_column])
+    base = Path(root) if root is not None else Path(table).parent
+    rejects = rejects if rejects is not None else Rejects(source=str(table), item_name="path")
+    paths, labels = [], []
+    for i, (path, label) in enumerate(zip(frame[path_column], frame[label_column]), start=2):
+        full = Path(str(path))
+        full = full if full.is_absolute() else base / full
+        if not full.exists():
+            rejects.add(path, i, "file not found")
+            continue
+        if label is None or (isinstance(label, float) and np.isnan(label)):
+            rejects.add(path, i, f"no {label_column}")
+            continue
+        paths.append(full)
+        labels.append(label)
+    return paths, labels, rejects
+
+
+def check_mask(image: Image, mask: Image) -> None:
+    """A mask must cover its image voxel for voxel."""
+    if image.spatial_shape != mask.spatial_shape:
+        raise BadInputError(f"mask '{mask.source}' has shape {mask.spatial_shape}, its image "
+                            f"'{image.source}' {image.spatial_shape}",
+                            hint="resample the mask onto the image grid")
