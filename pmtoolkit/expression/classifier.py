@@ -24,8 +24,7 @@ import numpy as np
 from pmtoolkit.core.errors import BadInputError
 from pmtoolkit.core.model import TorchModel
 from pmtoolkit.expression.config import ClassifierConfig
-from pmtoolkit.expression.io import _first_bad, is_counts
-from pmtoolkit.expression.vae import _align_genes, _dense
+from pmtoolkit.expression.io import _first_bad, align_genes, dense_tensor, is_counts
 
 if TYPE_CHECKING:
     import anndata as ad
@@ -85,7 +84,7 @@ def _log_normalise(X, genes_of_adata, genes: list[str], max_missing: float):
                             f"{i + 1}", hint="filter empty cells first (pmt expr run does)")
     X = sp.diags(TARGET_SUM / totals) @ X
     X.data = np.log1p(X.data)
-    return _align_genes(X.tocsr(), genes_of_adata, genes, "classifier", max_missing)
+    return align_genes(X.tocsr(), genes_of_adata, genes, "classifier", max_missing)
 
 
 def _build(config: ClassifierConfig, n_genes: int, n_classes: int):
@@ -139,7 +138,7 @@ class ExpressionClassifier(TorchModel):
         out = []
         with torch.inference_mode():
             for start in range(0, X.shape[0], batch_size):
-                out.append(torch.softmax(net(_dense(X[start:start + batch_size])), -1).numpy())
+                out.append(torch.softmax(net(dense_tensor(X[start:start + batch_size])), -1).numpy())
         probs = np.concatenate(out) if out else np.zeros((0, len(self.classes)), np.float32)
         return pd.DataFrame(probs, index=adata.obs_names.copy(), columns=self.classes)
 
@@ -185,7 +184,7 @@ class ExpressionClassifier(TorchModel):
         alphas = (torch.arange(steps, dtype=torch.float32) + 0.5) / steps
         rows = []
         for start in range(0, X.shape[0], batch_size):
-            x = _dense(X[start:start + batch_size])
+            x = dense_tensor(X[start:start + batch_size])
             with torch.no_grad():
                 cls = (torch.full((len(x),), self.classes.index(target)) if target is not None
                        else net(x).argmax(-1))
@@ -199,17 +198,14 @@ class ExpressionClassifier(TorchModel):
         return pd.DataFrame(values, index=adata.obs_names.copy(), columns=self.genes)
 
 
-def _select_genes(X, var_names, n_top: int | None) -> list[str]:
-    """All genes, or the ``n_top`` with the highest variance of log-normalised expression
-    (the classifier's input scale)."""
-    genes = list(map(str, var_names))
-    if n_top is None or n_top >= len(genes):
-        return genes
-    L = _log_normalise(X, var_names, genes, 0.0)
+def _top_variance(L, n_top: int | None) -> np.ndarray:
+    """Column indices of ``L`` (log-normalised, the classifier's input scale): all, or the
+    ``n_top`` of highest variance, in their original order."""
+    if n_top is None or n_top >= L.shape[1]:
+        return np.arange(L.shape[1])
     mean = np.asarray(L.mean(axis=0)).ravel()
     sq = np.asarray(L.multiply(L).mean(axis=0)).ravel()
-    order = np.argsort(-(sq - mean ** 2), kind="stable")[:n_top]
-    return [genes[i] for i in sorted(order)]
+    return np.sort(np.argsort(-(sq - mean ** 2), kind="stable")[:n_top])
 
 
 def _module(net, config: ClassifierConfig, weights):
@@ -270,9 +266,10 @@ def fit_classifier(adata: ad.AnnData, label_key: str, config: ClassifierConfig |
     classes = sorted(set(y_text))
     if len(classes) < 2:
         raise BadInputError(f"{label_key!r} has one class ({classes[0]!r}); need two or more")
-    X = expression_matrix(adata, layer)
-    genes = _select_genes(X, adata.var_names, config.n_top_genes)
-    features = _log_normalise(X, adata.var_names, genes, 0.0)
+    all_genes = list(map(str, adata.var_names))
+    L = _log_normalise(expression_matrix(adata, layer), adata.var_names, all_genes, 0.0)
+    keep = _top_variance(L, config.n_top_genes)
+    genes, features = [all_genes[i] for i in keep], L[:, keep]
     y = np.searchsorted(classes, y_text)
     model = ExpressionClassifier._new(config, {"genes": genes, "classes": classes,
                                                "label_key": label_key})
@@ -288,7 +285,7 @@ def fit_classifier(adata: ad.AnnData, label_key: str, config: ClassifierConfig |
 
     def loader(mask, shuffle):
         idx = np.flatnonzero(mask)
-        data = torch.utils.data.TensorDataset(_dense(features[idx]), torch.from_numpy(y[idx]))
+        data = torch.utils.data.TensorDataset(dense_tensor(features[idx]), torch.from_numpy(y[idx]))
         return torch.utils.data.DataLoader(data, batch_size=config.batch_size, shuffle=shuffle,
                                            generator=torch.Generator().manual_seed(config.seed))
 

@@ -23,6 +23,7 @@ from pmtoolkit.core.errors import BadInputError, MissingInputError
 
 if TYPE_CHECKING:
     import anndata as ad
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -297,17 +298,51 @@ def write_h5ad(adata: ad.AnnData, path: str | os.PathLike, *, compression: str |
     """Write ``adata`` to ``path`` atomically (a temporary sibling, then a rename)."""
     import tempfile
 
+    from pmtoolkit.core.io import _temp_name, _umask
+
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.pmt-tmp-", suffix=".h5ad",
-                               dir=target.parent)
+    # anndata writes to a path (h5py needs to read back what it writes), so this cannot be
+    # core.io.atomic_write's stream; same temporary-sibling-then-rename contract
+    fd, tmp = tempfile.mkstemp(prefix=_temp_name(target), suffix=".h5ad", dir=target.parent)
     os.close(fd)
     try:
-        from pmtoolkit.core.io import _umask
-
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; outputs are not
         adata.write_h5ad(tmp, compression=compression)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def dense_tensor(X) -> torch.Tensor:
+    """Rows of a (sparse) matrix as a dense float32 torch tensor."""
+    import torch
+
+    arr = X.toarray() if hasattr(X, "toarray") else np.asarray(X)
+    return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+
+
+def align_genes(X, var_names, genes: list[str], what: str, max_missing: float = 0.0):
+    """The columns of ``X`` in the order of ``genes``; absent genes are zero columns when
+    they are at most ``max_missing`` of the model's genes, else a one-line error."""
+    import pandas as pd
+    import scipy.sparse as sp
+
+    index = pd.Index(var_names)
+    pos = index.get_indexer(genes)
+    missing = [g for g, p in zip(genes, pos) if p < 0]
+    if missing:
+        frac = len(missing) / len(genes)
+        if frac > max_missing:
+            raise BadInputError(f"{len(missing)} of the {what} model's {len(genes)} genes are "
+                                f"missing from the data, e.g. {', '.join(missing[:5])}",
+                                hint="use the same gene names (symbols vs Ensembl ids) as the "
+                                     "reference" + (f"; at most {max_missing:.0%} may be "
+                                                    "missing" if max_missing else ""))
+        log.warning("%d of %d model genes missing from the data (%.1f%%); they count as zero",
+                    len(missing), len(genes), 100 * frac)
+    X = sp.csr_matrix(X) if not sp.issparse(X) else X.tocsr()
+    X = sp.hstack([X, sp.csr_matrix((X.shape[0], 1), dtype=X.dtype)], format="csr")
+    pos = np.where(pos < 0, X.shape[1] - 1, pos)
+    return X[:, pos]

@@ -130,11 +130,11 @@ def standard_pipeline(adata: ad.AnnData, config: RunConfig | None = None, *,
                                         batch_key=config.batch_key)
     n_pcs = int(min(config.n_pcs, adata.n_obs - 1, int(adata.var["highly_variable"].sum()) - 1))
     if config.embedding == "vae":
+        from pmtoolkit.core.config import to_dict
         from pmtoolkit.expression.vae import fit_vae
 
         vcfg = replace(vae_config or VAEConfig(), seed=config.seed)
-        with steps.step("vae", **{k.replace("_", "-"): v for k, v in vcfg.__dict__.items()},
-                        batch_key=config.batch_key):
+        with steps.step("vae", **to_dict(vcfg), batch_key=config.batch_key):
             model = fit_vae(adata, vcfg, batch_key=config.batch_key, layer="counts")
             model.embed(adata, layer="counts")
         rep = "X_pmt_vae"
@@ -212,8 +212,7 @@ def run_file(input: str | os.PathLike, outdir: str | os.PathLike, *,
         if plots:
             from pmtoolkit.expression.plots import draw_all
 
-            figures = draw_all(adata, tmp / "figures", config=config, qc_before=before,
-                               markers=markers)
+            figures = draw_all(adata, tmp / "figures", config=config, qc_before=before)
         write_table(markers, tmp / "markers.csv")
         adata.write_h5ad(tmp / "adata.h5ad", compression="gzip")
         seconds = time.perf_counter() - start

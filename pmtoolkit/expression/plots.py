@@ -50,8 +50,9 @@ def qc_violins(values: dict[str, np.ndarray], path: str | os.PathLike, *,
 
 
 def draw_all(adata: ad.AnnData, folder: str | os.PathLike, *, config: RunConfig,
-             qc_before: dict[str, np.ndarray], markers: pd.DataFrame) -> dict[str, str]:
-    """Write every picture of a run into ``folder``; returns caption -> file name."""
+             qc_before: dict[str, np.ndarray]) -> dict[str, list[tuple[str, str]]]:
+    """Write every picture of a run into ``folder``; returns, per report section ("qc",
+    "clusters", "markers"), its (caption, path relative to the report) pairs."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -59,10 +60,11 @@ def draw_all(adata: ad.AnnData, folder: str | os.PathLike, *, config: RunConfig,
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    out: dict[str, str] = {}
+    out: dict[str, list[tuple[str, str]]] = {"qc": [], "clusters": [], "markers": []}
     if qc_before:
         qc_violins(qc_before, folder / "qc_violins.png", config=config)
-        out["QC metrics per cell before filtering; dashed: thresholds"] = "qc_violins.png"
+        out["qc"].append(("QC metrics per cell before filtering; dashed: thresholds",
+                          "figures/qc_violins.png"))
     colours = [("leiden", "UMAP by Leiden cluster", "umap_leiden.png")]
     if config.label_key:
         colours.append((config.label_key, f"UMAP by {config.label_key}", "umap_label.png"))
@@ -75,17 +77,19 @@ def draw_all(adata: ad.AnnData, folder: str | os.PathLike, *, config: RunConfig,
                          legend_loc="on data" if key == "leiden" else "right margin",
                          legend_fontsize=8, title=caption)
         _save(fig, folder / name)
-        out[caption] = name
+        out["clusters"].append((caption, f"figures/{name}"))
     n = max(1, config.n_marker_genes)
     dot = sc.pl.rank_genes_groups_dotplot(adata, n_genes=n, show=False, return_fig=True)
     dot.make_figure()
     _save(dot.fig, folder / "markers_dotplot.png")
-    out[f"Top {n} marker genes per cluster (Wilcoxon)"] = "markers_dotplot.png"
-    return {k: f"figures/{v}" for k, v in out.items()}
+    out["markers"].append((f"Top {n} marker genes per cluster (Wilcoxon)",
+                           "figures/markers_dotplot.png"))
+    return out
 
 
 def write_report(path: str | os.PathLike, adata: ad.AnnData, *, info: dict[str, Any],
-                 figures: dict[str, str], markers: pd.DataFrame, config: RunConfig) -> None:
+                 figures: dict[str, list[tuple[str, str]]], markers: pd.DataFrame,
+                 config: RunConfig) -> None:
     """The run's HTML report: summary, QC, embeddings, markers, annotation, parameters."""
     import pandas as pd
 
@@ -112,17 +116,14 @@ def write_report(path: str | os.PathLike, adata: ad.AnnData, *, info: dict[str, 
         qc.text(f"scrublet predicts {doublets['predicted']} doublet(s)"
                 + (" (removed)." if doublets["removed"] else " (kept; see obs "
                    "predicted_doublet)."))
-    for caption, src in figures.items():
-        if "QC" in caption:
-            qc.figure(src, caption)
+    for caption, src in figures.get("qc", []):
+        qc.figure(src, caption)
     emb = rep.section("Clusters and labels")
-    for caption, src in figures.items():
-        if caption.startswith("UMAP"):
-            emb.figure(src, caption)
+    for caption, src in figures.get("clusters", []):
+        emb.figure(src, caption)
     mk = rep.section("Marker genes")
-    for caption, src in figures.items():
-        if "marker" in caption.lower() and not caption.startswith("UMAP"):
-            mk.figure(src, caption)
+    for caption, src in figures.get("markers", []):
+        mk.figure(src, caption)
     top = markers[markers["rank"] <= 3][["group", "rank", "gene", "log2_fold_change",
                                           "padj", "frac_in_group", "frac_in_rest"]]
     mk.table(top, max_rows=90)

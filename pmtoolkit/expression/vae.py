@@ -25,11 +25,15 @@ import numpy as np
 from pmtoolkit.core.errors import BadInputError
 from pmtoolkit.core.model import TorchModel
 from pmtoolkit.expression.config import VAEConfig
-from pmtoolkit.expression.io import check_no_empty_cells, counts_matrix
+from pmtoolkit.expression.io import (
+    align_genes,
+    check_no_empty_cells,
+    counts_matrix,
+    dense_tensor,
+)
 
 if TYPE_CHECKING:
     import anndata as ad
-    import torch
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +124,7 @@ class ExpressionVAE(TorchModel):
     # -- inference --------------------------------------------------------------------
     def _inputs(self, adata: ad.AnnData, layer: str):
         X, _ = counts_matrix(adata, layer)
-        X = _align_genes(X, adata.var_names, self.genes, "VAE")
+        X = align_genes(X, adata.var_names, self.genes, "VAE")
         batch = _batch_codes(adata, self.batch_key, self.batches)
         return X, batch
 
@@ -134,7 +138,7 @@ class ExpressionVAE(TorchModel):
         out = []
         with torch.inference_mode():
             for start in range(0, X.shape[0], batch_size):
-                x = _dense(X[start:start + batch_size])
+                x = dense_tensor(X[start:start + batch_size])
                 b = torch.from_numpy(batch[start:start + batch_size])
                 out.append(net.encode(x, b)[0].numpy())
         return np.concatenate(out) if out else np.zeros((0, self.config.n_latent), np.float32)
@@ -148,38 +152,6 @@ class ExpressionVAE(TorchModel):
 
     def predict(self, adata: ad.AnnData) -> np.ndarray:
         return self.latent(adata)
-
-
-def _dense(X) -> torch.Tensor:
-    import torch
-
-    arr = X.toarray() if hasattr(X, "toarray") else np.asarray(X)
-    return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
-
-
-def _align_genes(X, var_names, genes: list[str], what: str, max_missing: float = 0.0):
-    """The columns of ``X`` in the order of ``genes``; absent genes are zero columns when
-    they are at most ``max_missing`` of the model's genes, else a one-line error."""
-    import pandas as pd
-    import scipy.sparse as sp
-
-    index = pd.Index(var_names)
-    pos = index.get_indexer(genes)
-    missing = [g for g, p in zip(genes, pos) if p < 0]
-    if missing:
-        frac = len(missing) / len(genes)
-        if frac > max_missing:
-            raise BadInputError(f"{len(missing)} of the {what} model's {len(genes)} genes are "
-                                f"missing from the data, e.g. {', '.join(missing[:5])}",
-                                hint="use the same gene names (symbols vs Ensembl ids) as the "
-                                     "reference" + (f"; at most {max_missing:.0%} may be "
-                                                    "missing" if max_missing else ""))
-        log.warning("%d of %d model genes missing from the data (%.1f%%); they count as zero",
-                    len(missing), len(genes), 100 * frac)
-    X = sp.csr_matrix(X) if not sp.issparse(X) else X.tocsr()
-    X = sp.hstack([X, sp.csr_matrix((X.shape[0], 1), dtype=X.dtype)], format="csr")
-    pos = np.where(pos < 0, X.shape[1] - 1, pos)
-    return X[:, pos]
 
 
 def _batch_codes(adata: ad.AnnData, batch_key: str | None, batches: list[str]) -> np.ndarray:
@@ -207,7 +179,7 @@ class _Rows:
         import torch
 
         idx = np.sort(np.asarray(idx))
-        return _dense(self.X[idx]), torch.from_numpy(self.batch[idx])
+        return dense_tensor(self.X[idx]), torch.from_numpy(self.batch[idx])
 
 
 def _module(model: ExpressionVAE, config: VAEConfig, steps_per_epoch: int):
@@ -279,9 +251,9 @@ def fit_vae(adata: ad.AnnData, config: VAEConfig | None = None, *, batch_key: st
                                     batch_key=batch_key, check_values=False)
         keep = tmp.var["highly_variable"].to_numpy()
         genes = [g for g, k in zip(genes, keep) if k]
-    X = _align_genes(X, adata.var_names, genes, "VAE")
-    if (np.asarray(X.sum(axis=1)).ravel() <= 0).any():
-        n = int((np.asarray(X.sum(axis=1)).ravel() <= 0).sum())
+    X = align_genes(X, adata.var_names, genes, "VAE")
+    n = int((np.asarray(X.sum(axis=1)).ravel() <= 0).sum())
+    if n:
         log.warning("%d cell(s) have no counts in the %d modelled genes", n, len(genes))
     if batch_key:
         if batch_key not in adata.obs:

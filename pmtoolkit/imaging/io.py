@@ -96,22 +96,19 @@ def read_images(paths, *, rejects: Rejects | None = None) -> tuple[list[Image | 
     return out, rejects
 
 
-def _from_array(arr: np.ndarray, p: Path, spacing: tuple[float, ...] | None = None,
-                channels_last: bool = False) -> Image:
+def _from_array(arr: np.ndarray, p: Path) -> Image:
+    """An NPY array as an image: 2-D, 3-D, or channels first (1, 3 or 4 channels)."""
     arr = np.asarray(arr)
     if arr.dtype.kind not in "biuf":
         raise BadInputError(f"'{p}' holds {arr.dtype} values, not numbers")
-    if channels_last:
-        arr = np.moveaxis(arr, -1, 0)
-    elif arr.ndim in (2, 3) and not (arr.ndim == 3 and arr.shape[0] in (1, 3, 4)
+    if arr.ndim in (2, 3) and not (arr.ndim == 3 and arr.shape[0] in (1, 3, 4)
                                       and min(arr.shape[1:]) > 4):
         arr = arr[None]  # a plain 2-D picture or 3-D volume gets one channel
     if arr.ndim not in (3, 4):
         raise BadInputError(f"'{p}' has shape {arr.shape}: expected a 2-D or 3-D image")
     if not np.isfinite(arr).all():
         raise BadInputError(f"'{p}' holds NaN or infinite values")
-    spacing = spacing or (1.0,) * (arr.ndim - 1)
-    return Image(arr.astype(np.float32, copy=False), tuple(float(s) for s in spacing), str(p))
+    return Image(arr.astype(np.float32, copy=False), (1.0,) * (arr.ndim - 1), str(p))
 
 
 def _read_nifti(p: Path) -> Image:
