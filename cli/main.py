@@ -33,6 +33,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "expr": ("pmtoolkit.cli.expr:expr",
              "Single-cell and bulk expression on AnnData: pipeline, embeddings, label "
              "transfer, DE."),
+    "imaging": ("pmtoolkit.cli.imaging:imaging",
+                "Classify and segment medical images; Grad-CAM explanations; evaluation "
+                "reports."),
     "demo": ("pmtoolkit.cli.demo:demo",
              "Run the main job on shipped defaults and write a report folder."),
     "info": ("pmtoolkit.cli.info:info",

@@ -1,0 +1,253 @@
+"""``pmt imaging``: CNN classifiers and U-Net segmenters of medical images (NIfTI, DICOM,
+PNG/JPEG, NPY, MedMNIST NPZ): train, predict, evaluate, segment, explain (Grad-CAM)."""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from pathlib import Path
+
+import click
+from pmtoolkit.cli.options import (
+    _click_type,
+    _show,
+    config_option,
+    given,
+    on_invalid_option,
+    overwrite_option,
+)
+
+from pmtoolkit.imaging.config import ClassifierConfig, SegmenterConfig
+
+MODEL_HELP = ("A saved model (.safetensors) or a shipped one: pneumonia (chest X-ray "
+              "classifier, PneumoniaMNIST) or mni-tissue (grey / white matter U-Net on T1 MRI).")
+TASK = click.Choice(["classify", "segment"])
+
+
+def _task_options(f):
+    """One option per field of the classifier and segmenter configs; a field both have
+    shows both defaults."""
+    fields: dict[str, dict] = {}
+    for task, cls in (("classify", ClassifierConfig), ("segment", SegmenterConfig)):
+        hints = typing.get_type_hints(cls)
+        for fld in dataclasses.fields(cls):
+            entry = fields.setdefault(fld.name, {"hint": hints[fld.name], "help": "",
+                                                 "defaults": {}})
+            entry["help"] = entry["help"] or fld.metadata.get("help", "")
+            entry["defaults"][task] = fld.default
+    for name, entry in reversed(list(fields.items())):
+        opt = name.replace("_", "-")
+        typ, multiple, nargs = _click_type(entry["hint"])
+        d = entry["defaults"]
+        if len(d) == 2 and _show(d["classify"]) != _show(d["segment"]):
+            shown = f"  [default: {_show(d['classify'])} (classify), {_show(d['segment'])} (segment)]"
+        else:
+            (task, value), = list(d.items())[:1]
+            only = "" if len(d) == 2 else f"; {task} only"
+            shown = f"  [default: {_show(value)}{only}]"
+        help_ = entry["help"][:1].upper() + entry["help"][1:] + "." + shown
+        if typ is bool:
+            f = click.option(f"--{opt}/--no-{opt}", name, default=None, help=help_)(f)
+        else:
+            f = click.option(f"--{opt}", name, type=typ, multiple=multiple, nargs=nargs,
+                             default=None, help=help_)(f)
+    return f
+
+
+def _config(task: str, params: dict, config_file: Path | None):
+    from pmtoolkit.core import config as cfg
+
+    cls = ClassifierConfig if task == "classify" else SegmenterConfig
+    names = {f.name for f in dataclasses.fields(cls)}
+    other = {f.name for f in dataclasses.fields(SegmenterConfig if cls is ClassifierConfig
+                                               else ClassifierConfig)} - names
+    stray = sorted(k for k, v in given(SegmenterConfig if cls is ClassifierConfig
+                                       else ClassifierConfig, params).items() if k in other)
+    if stray:
+        raise click.UsageError(f"--{stray[0].replace('_', '-')} is a setting of --task "
+                               f"{'segment' if task == 'classify' else 'classify'}")
+    from_file = cfg.load_file(config_file) if config_file else {}
+    return cfg.merge(cls, from_file, given(cls, params),
+                     source=f"'{config_file}'" if config_file else "command-line options")
+
+
+@click.group(name="imaging")
+def imaging() -> None:
+    """Classify and segment medical images; Grad-CAM explanations; evaluation reports."""
+
+
+@imaging.command()
+@click.option("--task", type=TASK, default="classify", show_default=True,
+              help="Train an image classifier or a U-Net segmenter.")
+@click.option("--data", "table", type=click.Path(exists=True, dir_okay=False),
+              help="CSV/TSV of images: columns path, label (classify) or image, mask "
+                   "(segment); paths relative to the table.")
+@click.option("--npz", type=click.Path(exists=True, dir_okay=False),
+              help="classify: a MedMNIST-layout NPZ (train_images, train_labels, val_...).")
+@click.option("--valid", "valid_table", type=click.Path(exists=True, dir_okay=False),
+              help="Validation table like --data (default: NPZ val split, else 10% of the "
+                   "training images, or slice blocks of a single volume).")
+@click.option("--classes", "class_names",
+              help="Comma-separated class names: NPZ label 0, 1, ...; segment: mask value 0, "
+                   "1, ... (default: class_1, class_2 ...).")
+@click.option("-o", "--output", "outdir", required=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder: model.safetensors, metrics.json, config.json.")
+@_task_options
+@on_invalid_option("error")
+@config_option
+@overwrite_option
+def train(task, table, npz, valid_table, class_names, outdir, on_invalid, config_file, overwrite,
+          **params):
+    """Train a classifier (ResNet / DenseNet) or a segmenter (U-Net, Dice + CE).
+
+    Examples: pmt imaging train --npz pneumoniamnist.npz --classes normal,pneumonia -o run/;
+    pmt imaging train --task segment --data pairs.csv --classes background,lesion
+    --roi-size 96 --roi-size 96 -o seg/
+    """
+    from pmtoolkit.cli.common import startup
+
+    from pmtoolkit.imaging.run import train as train_
+
+    config = _config(task, params, config_file)
+    startup(seed=config.seed, device=config.device)
+    names = [c.strip() for c in class_names.split(",")] if class_names else None
+    info = train_(task=task, outdir=outdir, config=config, table=table, npz=npz,
+                  valid_table=valid_table, class_names=names, on_invalid=on_invalid,
+                  overwrite=overwrite)
+    m = info["metrics"]
+    score = (f"validation AUC {m['val_auc']:.3f}" if "val_auc" in m
+             else f"validation Dice {m['val_dice']:.3f}" if "val_dice" in m else "no validation")
+    click.echo(f"{task}: {len(info['classes'])} classes, {m.get('epochs_run')} epochs, {score}; "
+               f"model written to {outdir / 'model.safetensors'}", err=True)
+
+
+@imaging.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path())
+@click.option("-m", "--model", "model_name", default="pneumonia", show_default=True,
+              help=MODEL_HELP.replace(" or mni-tissue (grey / white matter U-Net on T1 MRI)",
+                                      ""))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+              help="Table (.csv/.tsv/.parquet; - for stdout): path, label, prob_<class>.")
+@on_invalid_option("skip")
+def predict(images, model_name, output, on_invalid):
+    """Classify images: one row per image with its class probabilities.
+
+    IMAGES: PNG/JPEG, DICOM files or series folders, NIfTI, NPY.
+    Example: pmt imaging predict --model pneumonia a.png b.png -o preds.csv
+    """
+    from pmtoolkit.cli.common import startup
+
+    from pmtoolkit.imaging.run import load_model, predict as predict_
+
+    startup(model=model_name)
+    model = load_model(model_name, task="classify")
+    info = predict_(model, list(images), output, on_invalid=on_invalid)
+    bad = f"; {info['rejected']} could not be read" if info["rejected"] else ""
+    click.echo(f"{info['predicted']} of {info['n']} images predicted{bad}; written to {output}",
+               err=True)
+
+
+@imaging.command()
+@click.option("-m", "--model", "model_name", required=True, help=MODEL_HELP)
+@click.option("--task", type=TASK, help="Check that the model does this task.")
+@click.option("--data", "table", type=click.Path(exists=True, dir_okay=False),
+              help="CSV/TSV of labelled images (path, label) or image and mask pairs.")
+@click.option("--npz", type=click.Path(exists=True, dir_okay=False),
+              help="A MedMNIST-layout NPZ (labels are class indices of the model).")
+@click.option("--split", default="test", show_default=True, help="NPZ split to evaluate.")
+@click.option("--threshold", help="Decision threshold for two classes: a probability, or "
+                                  "'youden' (chosen on these images; optimistic). Default: "
+                                  "the model's own, chosen on its validation images.")
+@click.option("-o", "--output", "outdir", required=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder: metrics.json, predictions.csv or per_image.csv, pictures, "
+                   "report.html.")
+@on_invalid_option("skip")
+@overwrite_option
+def evaluate(model_name, task, table, npz, split, threshold, outdir, on_invalid, overwrite):
+    """Evaluate a model on labelled images: ROC-AUC, accuracy, sensitivity, specificity,
+    confusion matrix, calibration; or Dice, IoU and Hausdorff distance for masks.
+
+    Example: pmt imaging evaluate -m pneumonia --npz pneumoniamnist.npz -o eval/
+    """
+    from pmtoolkit.cli.common import startup
+
+    from pmtoolkit.imaging.run import evaluate as evaluate_, load_model
+
+    startup(model=model_name)
+    model = load_model(model_name, task=task)
+    if threshold not in (None, "youden"):
+        try:
+            threshold = float(threshold)
+        except ValueError:
+            raise click.BadParameter("a probability or 'youden'", param_hint="--threshold") \
+                from None
+    res = evaluate_(model, outdir, table=table, npz=npz, split=split, threshold=threshold,
+                    on_invalid=on_invalid, overwrite=overwrite)
+    if "auc" in res:
+        extra = (f", sensitivity {res['sensitivity']:.3f}, specificity "
+                 f"{res['specificity']:.3f} at {res['threshold']:.3f}"
+                 if "sensitivity" in res else "")
+        click.echo(f"{res['n']} images: AUC {res['auc']:.3f}, accuracy {res['accuracy']:.3f}"
+                   f"{extra}; report in {outdir / 'report.html'}", err=True)
+    else:
+        click.echo(f"{res['n']} image(s): mean Dice {res.get('dice', float('nan')):.3f}; report "
+                   f"in {outdir / 'report.html'}", err=True)
+
+
+@imaging.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path())
+@click.option("-m", "--model", "model_name", default="mni-tissue", show_default=True,
+              help="A saved segmenter (.safetensors) or a shipped one: mni-tissue.")
+@click.option("-o", "--output", "outdir", required=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder: <name>_mask.nii.gz (.png for pictures), <name>_overlay.png, "
+                   "volumes.csv.")
+@click.option("--no-overlays", is_flag=True, help="Skip the overlay pictures.")
+@overwrite_option
+def segment(images, model_name, outdir, no_overlays, overwrite):
+    """Segment images or volumes with sliding windows (2-D models go slice by slice).
+
+    Example: pmt imaging segment -m mni-tissue t1.nii.gz -o masks/
+    """
+    from pmtoolkit.cli.common import startup
+
+    from pmtoolkit.imaging.run import load_model, segment as segment_
+
+    startup(model=model_name)
+    model = load_model(model_name, task="segment")
+    info = segment_(model, list(images), outdir, overlays=not no_overlays, overwrite=overwrite)
+    bad = f"; {info['rejected']} could not be segmented" if info["rejected"] else ""
+    click.echo(f"{info['segmented']} of {info['n']} images segmented{bad}; written to {outdir}",
+               err=True)
+
+
+@imaging.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path())
+@click.option("-m", "--model", "model_name", default="pneumonia", show_default=True,
+              help=MODEL_HELP)
+@click.option("--task", type=TASK, help="Check that the model does this task (classify: "
+                                        "Grad-CAM maps; segment: mask overlays).")
+@click.option("--target", help="Class to explain (default: each image's predicted class).")
+@click.option("--layer", help="Network layer for Grad-CAM (default: the last convolutional "
+                              "stage, layer4 of a ResNet).")
+@click.option("-o", "--output", "outdir", required=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder: <name>_gradcam.png per image, explanations.csv.")
+@overwrite_option
+def explain(images, model_name, task, target, layer, outdir, overwrite):
+    """Grad-CAM heat maps of a classifier's predictions over each image (PNG).
+
+    Example: pmt imaging explain -m pneumonia a.png -o cams/
+    """
+    from pmtoolkit.cli.common import startup
+
+    from pmtoolkit.imaging.run import explain as explain_, load_model
+
+    startup(model=model_name)
+    model = load_model(model_name, task=task)
+    info = explain_(model, list(images), outdir, target=target, layer=layer,
+                    overwrite=overwrite)
+    done = info.get("explained", info.get("segmented"))
+    bad = f"; {info['rejected']} could not be read" if info["rejected"] else ""
+    click.echo(f"{done} of {info['n']} images explained{bad}; written to {outdir}", err=True)

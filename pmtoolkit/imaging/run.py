@@ -1,0 +1,508 @@
+"""File-level workflows behind ``pmt imaging``: train, predict, evaluate, segment, explain.
+
+Inputs are the field's files (NIfTI, DICOM files or series folders, PNG/JPEG, NPY, MedMNIST
+NPZ, a CSV of image paths and labels, a CSV of image and mask paths); outputs are tables,
+NIfTI/PNG masks, PNG pictures and an HTML report, each written atomically. An image that
+cannot be read never stops a batch: its row stays in the output (empty label, NaN
+probabilities) and it is listed with its reason in ``*.rejected.csv`` / ``rejected.csv``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pmtoolkit.core.errors import BadInputError
+from pmtoolkit.core.io import Rejects
+
+log = logging.getLogger(__name__)
+
+#: models shipped in data/ (see data/MANIFEST)
+SHIPPED_CLASSIFIERS = ("pneumonia",)
+SHIPPED_SEGMENTERS = ("mni-tissue",)
+TASKS = ("classify", "segment")
+
+
+def load_model(name_or_path: str | os.PathLike, task: str | None = None):
+    """A saved or shipped image model; with ``task``, it must be of that kind."""
+    from pmtoolkit.core.model import load_named
+    from pmtoolkit.imaging.classifier import ImageClassifier
+    from pmtoolkit.imaging.segment import Segmenter
+
+    model = load_named(name_or_path, shipped_names=SHIPPED_CLASSIFIERS + SHIPPED_SEGMENTERS,
+                       model_class=(ImageClassifier, Segmenter), what="imaging model")
+    kind = task_of(model)
+    if task is not None and task != kind:
+        raise BadInputError(f"'{name_or_path}' is a {'classifier' if kind == 'classify' else 'segmenter'}"
+                            f", not a model for --task {task}")
+    return model
+
+
+def task_of(model) -> str:
+    from pmtoolkit.imaging.classifier import ImageClassifier
+
+    return "classify" if isinstance(model, ImageClassifier) else "segment"
+
+
+def _names(paths: list[str], suffix: str) -> list[str]:
+    """Output file names from input stems, made unique (``a.png`` twice: a, a-2)."""
+    seen: dict[str, int] = {}
+    out = []
+    for p in paths:
+        name = Path(str(p).rstrip("/\\")).name
+        for ext in (".nii.gz", ".nii", ".dcm", ".png", ".jpg", ".jpeg", ".npy", ".tif", ".tiff",
+                    ".bmp", ".dicom"):
+            if name.lower().endswith(ext):
+                name = name[: -len(ext)]
+                break
+        n = seen.get(name, 0) + 1
+        seen[name] = n
+        out.append(f"{name}{'' if n == 1 else f'-{n}'}{suffix}")
+    return out
+
+
+# ------------------------------------------------------------------------------ data
+
+def read_classification_data(*, table: str | None = None, npz: str | None = None,
+                             split: str = "train", class_names: list[str] | None = None,
+                             path_column: str = "path", label_column: str = "label",
+                             rejects: Rejects | None = None):
+    """``(images, labels, sources)`` from a label table (images read, unreadable ones in
+    ``rejects``) or one split of a MedMNIST NPZ (integer labels named by ``class_names``)."""
+    from pmtoolkit.imaging.io import read_images, read_labelled_folder, read_npz
+
+    if (table is None) == (npz is None):
+        raise BadInputError("give the images as --data TABLE or --npz FILE (one of them)")
+    if npz is not None:
+        x, y = read_npz(npz, split)
+        if y.ndim != 1:
+            raise BadInputError(f"'{npz}' has multi-label {split} labels; pmtoolkit's "
+                                "classifier takes one label per image")
+        if class_names:
+            if y.max() >= len(class_names):
+                raise BadInputError(f"labels run to {int(y.max())} but {len(class_names)} "
+                                    "class names were given")
+            labels = [class_names[i] for i in y]
+        else:
+            labels = [str(i) for i in y]
+        return list(x), labels, [f"{npz}:{split}[{i}]" for i in range(len(x))]
+    rejects = rejects if rejects is not None else Rejects(source=str(table), item_name="path")
+    paths, labels, rejects = read_labelled_folder(table, path_column=path_column,
+                                                  label_column=label_column, rejects=rejects)
+    images, bad = read_images(paths)
+    keep = [i for i, im in enumerate(images) if im is not None]
+    for r in bad:
+        rejects.add(r.item, None, r.reason)
+    return ([images[i] for i in keep], [str(labels[i]) for i in keep],
+            [str(paths[i]) for i in keep])
+
+
+def read_segmentation_data(table: str, *, image_column: str = "image",
+                           mask_column: str = "mask", rejects: Rejects | None = None):
+    """``(images, masks, sources)`` from a table of image and mask paths (relative to the
+    table's folder); pairs with a missing or unreadable file, or a mask whose shape differs
+    from its image's, go to ``rejects``."""
+    from pmtoolkit.core.io import read_table
+    from pmtoolkit.imaging.io import check_mask, read_image
+
+    frame = read_table(table, columns=[image_column, mask_column])
+    base = Path(table).parent
+    rejects = rejects if rejects is not None else Rejects(source=str(table), item_name="image")
+    images, masks, sources = [], [], []
+    for line, (ip, mp) in enumerate(zip(frame[image_column], frame[mask_column]), start=2):
+        try:
+            paths = [Path(str(p)) if Path(str(p)).is_absolute() else base / str(p)
+                     for p in (ip, mp)]
+            image, mask = read_image(paths[0]), read_image(paths[1])
+            check_mask(image, mask)
+        except BadInputError as exc:
+            rejects.add(ip, line, exc.message)
+            continue
+        images.append(image)
+        masks.append(np.rint(mask.array[0]).astype(np.int64))
+        sources.append(str(paths[0]))
+    return images, masks, sources
+
+
+# ------------------------------------------------------------------------------ train
+
+def train(*, task: str, outdir: str | os.PathLike, config, table: str | None = None,
+          npz: str | None = None, valid_table: str | None = None,
+          class_names: list[str] | None = None, on_invalid: str = "error",
+          overwrite: bool = False) -> dict[str, Any]:
+    """Train a classifier or segmenter from files and write ``outdir``: ``model.safetensors``,
+    ``metrics.json``, ``config.json`` (and ``rejected.csv`` with ``on_invalid='skip'``)."""
+    from pmtoolkit.core.config import write_resolved
+    from pmtoolkit.core.io import atomic_dir, check_output_dir
+
+    check_output_dir(outdir, overwrite=overwrite)
+    rejects = Rejects(source=str(table or npz), item_name="path")
+    if task == "classify":
+        from pmtoolkit.imaging.classifier import fit_classifier
+
+        images, labels, _ = read_classification_data(table=table, npz=npz, split="train",
+                                                     class_names=class_names, rejects=rejects)
+        valid = None
+        if valid_table is not None:
+            vi, vl, _ = read_classification_data(table=valid_table, rejects=rejects)
+            valid = (vi, vl)
+        elif npz is not None:
+            import numpy as _np
+            if "val_images" in _np.load(npz, allow_pickle=False).files:
+                vi, vl, _ = read_classification_data(npz=npz, split="val",
+                                                     class_names=class_names)
+                valid = (vi, vl)
+        if on_invalid == "error":
+            rejects.raise_first()
+        if not images:
+            raise BadInputError("no readable training images")
+        classes = class_names if class_names and npz is not None else None
+        model = fit_classifier(images, labels, config, valid=valid, classes=classes)
+    elif task == "segment":
+        from pmtoolkit.imaging.segment import block_split, fit_segmenter
+
+        if table is None:
+            raise BadInputError("--task segment needs --data TABLE with image and mask columns")
+        images, masks, _ = read_segmentation_data(table, rejects=rejects)
+        if on_invalid == "error":
+            rejects.raise_first()
+        if not images:
+            raise BadInputError("no readable image and mask pairs")
+        n_classes = int(max(m.max() for m in masks)) + 1
+        classes = class_names or ["background"] + [f"class_{k}" for k in range(1, n_classes)]
+        if len(classes) < n_classes:
+            raise BadInputError(f"masks hold labels up to {n_classes - 1} but "
+                                f"{len(classes)} class names were given")
+        kwargs: dict[str, Any] = {}
+        if valid_table is not None:
+            vi, vm, _ = read_segmentation_data(valid_table, rejects=rejects)
+            kwargs["valid"] = (vi, vm)
+        elif len(images) >= 5:
+            n_val = max(1, len(images) // 5)
+            kwargs["valid"] = (images[-n_val:], masks[-n_val:])
+            images, masks = images[:-n_val], masks[:-n_val]
+        elif config.spatial_dims == 2 and all(im.ndim == 3 for im in images):
+            # few volumes: validate on blocks of slices held out of each
+            def split(n: int) -> dict[str, list[int]]:  # small volumes: smaller blocks
+                return block_split(n, block=max(1, min(8, n // 15)), buffer=2 if n >= 40 else 0,
+                                   test=False)
+
+            splits = [split(im.spatial_shape[config.slice_axis]) for im in images]
+            kwargs.update(valid=(images, masks), train_slices=[s["train"] for s in splits],
+                          valid_slices=[s["valid"] for s in splits])
+        else:
+            log.warning("fewer than 5 images and no --valid table: training without "
+                        "validation (the last epoch is kept)")
+        model = fit_segmenter(images, masks, config, classes=classes, **kwargs)
+    else:
+        raise BadInputError(f"unknown task {task!r}", hint="classify or segment")
+    metrics = dict(model.metadata["metrics"])
+    with atomic_dir(outdir, overwrite=overwrite) as tmp:
+        model.save(tmp / "model.safetensors", metrics=metrics)
+        with open(tmp / "metrics.json", "w") as fh:
+            json.dump(_plain(metrics), fh, indent=2)
+            fh.write("\n")
+        write_resolved(tmp / "config.json", model=config,
+                       data={"task": task, "data": table, "npz": npz, "valid": valid_table,
+                             "classes": model.classes})
+        rejects.apply("skip", tmp)
+    return {"task": task, "classes": model.classes, "metrics": metrics,
+            "rejected": len(rejects), "outdir": str(outdir)}
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe values: NaN and infinities become null."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+# ---------------------------------------------------------------------------- predict
+
+def predict(model, paths: list[str], output: str | os.PathLike, *,
+            on_invalid: str = "skip") -> dict[str, Any]:
+    """Class probabilities of each image: one row per input path (``path``, ``label``,
+    ``prob_<class>``); unreadable images keep their row with an empty label."""
+    import pandas as pd
+
+    from pmtoolkit.core.io import write_table
+    from pmtoolkit.imaging.io import read_images
+
+    images, rejects = read_images(paths, rejects=Rejects(source="images", item_name="path"))
+    if on_invalid == "error":
+        rejects.raise_first()
+    good = [i for i, im in enumerate(images) if im is not None]
+    probs = np.full((len(paths), len(model.classes)), np.nan)
+    labels: list[str] = [""] * len(paths)
+    if good:
+        try:
+            p = model.predict_proba([images[i] for i in good])
+        except BadInputError:
+            p = None
+        if p is None:  # one image does not fit the model: find which, keep the others
+            p = np.full((len(good), len(model.classes)), np.nan)
+            for j, i in enumerate(good):
+                try:
+                    p[j] = model.predict_proba([images[i]])[0]
+                except BadInputError as exc:
+                    rejects.add(paths[i], i + 1, exc.message)
+        probs[good] = p
+        ok = [i for j, i in enumerate(good) if np.isfinite(p[j]).all()]
+        for i, lab in zip(ok, model.labels_from(probs[ok])):
+            labels[i] = lab
+    frame = pd.DataFrame({"path": [str(p) for p in paths], "label": labels})
+    for k, c in enumerate(model.classes):
+        frame[f"prob_{c}"] = probs[:, k]
+    write_table(frame, output)
+    rejects.apply("skip", output)
+    return {"n": len(paths), "predicted": int(sum(1 for lab in labels if lab)),
+            "rejected": len(rejects)}
+
+
+# ---------------------------------------------------------------------------- segment
+
+def _write_mask(mask: np.ndarray, image, path: Path) -> None:
+    """A mask as NIfTI (with the image's affine when it came from NIfTI) or, for 2-D images,
+    PNG (class index per pixel)."""
+    import tempfile
+
+    if mask.ndim == 2 and path.suffix == ".png":
+        from PIL import Image as PILImage
+
+        tmp = path.with_name(path.name + ".pmt-tmp")
+        PILImage.fromarray(mask.astype(np.uint8)).save(tmp, format="PNG")
+        tmp.replace(path)
+        return
+    import nibabel as nib
+
+    affine = image.meta.get("affine")
+    if affine is None:
+        affine = np.diag([*image.spacing, 1.0][:4] + [1.0] * (4 - len(image.spacing) - 1))
+    img = nib.Nifti1Image(mask.astype(np.uint8), np.asarray(affine, dtype=float))
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".nii.gz", delete=False) as fh:
+        tmp = Path(fh.name)
+    try:
+        nib.save(img, str(tmp))
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def segment(model, paths: list[str], outdir: str | os.PathLike, *, overlays: bool = True,
+            overwrite: bool = False) -> dict[str, Any]:
+    """Segment each image into ``outdir``: ``<name>_mask.nii.gz`` (``.png`` for 2-D
+    pictures), ``<name>_overlay.png``, and ``volumes.csv`` (voxels and mm³ / mm² of each
+    class per image)."""
+    import pandas as pd
+
+    from pmtoolkit.core.io import atomic_dir, check_output_dir, write_table
+    from pmtoolkit.core.progress import progress
+    from pmtoolkit.imaging.io import read_image
+    from pmtoolkit.imaging.segment import overlay_mask
+
+    check_output_dir(outdir, overwrite=overwrite)
+    rejects = Rejects(source="images", item_name="path")
+    rows = []
+    names = _names(paths, "")
+    with atomic_dir(outdir, overwrite=overwrite) as tmp:
+        for i, (path, name) in enumerate(progress(list(zip(paths, names)), desc="segmenting",
+                                                  unit="image"), start=1):
+            try:
+                image = read_image(path)
+                mask = model.segment(image)
+            except BadInputError as exc:
+                rejects.add(path, i, exc.message)
+                continue
+            is_picture = image.ndim == 2 and not str(path).lower().endswith((".nii", ".nii.gz"))
+            out = tmp / f"{name}_mask{'.png' if is_picture else '.nii.gz'}"
+            _write_mask(mask, image, out)
+            if overlays:
+                overlay_mask(image, mask, tmp / f"{name}_overlay.png", classes=model.classes,
+                             slice_axis=model.config.slice_axis, title=Path(path).name)
+            unit = float(np.prod(image.spacing))
+            row: dict[str, Any] = {"image": str(path), "mask": out.name}
+            for k, c in enumerate(model.classes):
+                n = int((mask == k).sum())
+                row[f"voxels_{c}"] = n
+                row[f"{'mm2' if image.ndim == 2 else 'mm3'}_{c}"] = n * unit
+            rows.append(row)
+        write_table(pd.DataFrame(rows), tmp / "volumes.csv")
+        rejects.apply("skip", tmp)
+    return {"n": len(paths), "segmented": len(rows), "rejected": len(rejects)}
+
+
+# ---------------------------------------------------------------------------- explain
+
+def explain(model, paths: list[str], outdir: str | os.PathLike, *, target: str | None = None,
+            layer: str | None = None, overwrite: bool = False) -> dict[str, Any]:
+    """Grad-CAM pictures (``<name>_gradcam.png``) of a classifier's predictions, with
+    ``explanations.csv`` (path, label, probabilities, explained class); a segmenter writes
+    mask overlays instead."""
+    import pandas as pd
+
+    from pmtoolkit.core.io import atomic_dir, check_output_dir, write_table
+    from pmtoolkit.imaging.explain import gradcam, save_gradcam
+    from pmtoolkit.imaging.io import read_images
+
+    if task_of(model) == "segment":
+        return segment(model, paths, outdir, overwrite=overwrite)
+    check_output_dir(outdir, overwrite=overwrite)
+    images, rejects = read_images(paths, rejects=Rejects(source="images", item_name="path"))
+    good = [i for i, im in enumerate(images) if im is not None]
+    names = _names(paths, "_gradcam.png")
+    rows = []
+    with atomic_dir(outdir, overwrite=overwrite) as tmp:
+        for i in good:
+            try:
+                maps, probs, x = gradcam(model, [images[i]], target=target, layer=layer)
+            except BadInputError as exc:
+                if "unknown class" in exc.message or "out of range" in exc.message:
+                    raise
+                rejects.add(paths[i], i + 1, exc.message)
+                continue
+            label = model.labels_from(probs)[0]
+            explained = target if target is not None else label
+            shown = ", ".join(f"{c} {p:.2f}" for c, p in zip(model.classes, probs[0]))
+            save_gradcam(x[0], maps[0], tmp / names[i],
+                         title=f"{Path(paths[i]).name}: {shown}; map for {explained}")
+            rows.append({"path": str(paths[i]), "label": label, "explained_class": explained,
+                         **{f"prob_{c}": float(p) for c, p in zip(model.classes, probs[0])},
+                         "picture": names[i]})
+        write_table(pd.DataFrame(rows), tmp / "explanations.csv")
+        rejects.apply("skip", tmp)
+    return {"n": len(paths), "explained": len(rows), "rejected": len(rejects)}
+
+
+# --------------------------------------------------------------------------- evaluate
+
+def evaluate(model, outdir: str | os.PathLike, *, table: str | None = None,
+             npz: str | None = None, split: str = "test", threshold: float | str | None = None,
+             on_invalid: str = "skip", overwrite: bool = False) -> dict[str, Any]:
+    """Score a model on labelled images and write ``outdir``: ``metrics.json``, the
+    per-image table, pictures (ROC, calibration, confusion matrix; or mask overlays) and
+    ``report.html``."""
+    if task_of(model) == "segment":
+        return _evaluate_segmenter(model, outdir, table=table, on_invalid=on_invalid,
+                                   overwrite=overwrite)
+    import pandas as pd
+
+    from pmtoolkit.core.io import atomic_dir, check_output_dir, write_table
+    from pmtoolkit.core.report import Report
+    from pmtoolkit.imaging.evaluate import (
+        evaluate_classifier,
+        plot_calibration,
+        plot_confusion,
+        plot_roc,
+    )
+
+    check_output_dir(outdir, overwrite=overwrite)
+    rejects = Rejects(source=str(table or npz), item_name="path")
+    names = model.classes if npz is not None else None
+    images, labels, sources = read_classification_data(table=table, npz=npz, split=split,
+                                                       class_names=names, rejects=rejects)
+    if on_invalid == "error":
+        rejects.raise_first()
+    if not images:
+        raise BadInputError("no readable labelled images to evaluate")
+    unknown = sorted(set(labels) - set(model.classes))
+    if unknown:
+        raise BadInputError(f"labels {unknown} are not classes of the model",
+                            hint="its classes: " + ", ".join(model.classes))
+    res = evaluate_classifier(model, images, labels, threshold=threshold)
+    probs, y = res.pop("_probs"), res.pop("_y")
+    per = pd.DataFrame({"path": sources, "label": labels,
+                        "predicted": model.labels_from(probs, res.get("threshold"))})
+    for k, c in enumerate(model.classes):
+        per[f"prob_{c}"] = probs[:, k]
+    with atomic_dir(outdir, overwrite=overwrite) as tmp:
+        with open(tmp / "metrics.json", "w") as fh:
+            json.dump(_plain(res), fh, indent=2)
+            fh.write("\n")
+        write_table(per, tmp / "predictions.csv")
+        plot_roc(y, probs, model.classes, tmp / "roc.png", threshold=res.get("threshold"))
+        plot_calibration(y, probs, tmp / "calibration.png")
+        plot_confusion(np.asarray(res["confusion"]), model.classes, tmp / "confusion.png")
+        report = Report("Image classifier evaluation",
+                        subtitle=f"{res['n']} images ({', '.join(f'{c}: {n}' for c, n in res['counts'].items())})")
+        keys = [k for k in ("auc", "accuracy", "threshold", "accuracy_at_threshold",
+                            "sensitivity", "specificity", "ppv", "npv", "pr_auc", "brier", "ece")
+                if k in res]
+        report.section("Metrics").table(pd.DataFrame(
+            {"metric": keys, "value": [float(res[k]) for k in keys]}), floatfmt="{:.4f}") \
+            .text("Threshold: " + str(res.get("threshold_source", "most probable class")))
+        report.section("Pictures").figure("roc.png", "ROC curve with the operating point") \
+            .figure("calibration.png", "Reliability of the predicted probabilities") \
+            .figure("confusion.png", "Confusion matrix (rows: true class)")
+        report.write(tmp / "report.html")
+        rejects.apply("skip", tmp)
+    res["rejected"] = len(rejects)
+    return res
+
+
+def _evaluate_segmenter(model, outdir, *, table, on_invalid, overwrite) -> dict[str, Any]:
+    import pandas as pd
+
+    from pmtoolkit.core.io import atomic_dir, check_output_dir, write_table
+    from pmtoolkit.core.report import Report
+    from pmtoolkit.imaging.evaluate import segmentation_metrics
+    from pmtoolkit.imaging.segment import overlay_mask
+
+    if table is None:
+        raise BadInputError("evaluating a segmenter needs --data TABLE of image and mask paths")
+    check_output_dir(outdir, overwrite=overwrite)
+    rejects = Rejects(source=str(table), item_name="image")
+    images, masks, sources = read_segmentation_data(table, rejects=rejects)
+    if on_invalid == "error":
+        rejects.raise_first()
+    if not images:
+        raise BadInputError("no readable image and mask pairs to evaluate")
+    rows = []
+    names = _names(sources, "_overlay.png")
+    with atomic_dir(outdir, overwrite=overwrite) as tmp:
+        for image, mask, source, name in zip(images, masks, sources, names):
+            try:
+                pred = model.segment(image)
+            except BadInputError as exc:
+                rejects.add(source, None, exc.message)
+                continue
+            for cls, vals in segmentation_metrics(pred, mask, model.classes,
+                                                  spacing=image.spacing).items():
+                rows.append({"image": source, "class": cls, **vals})
+            overlay_mask(image, pred, tmp / name, truth=mask, classes=model.classes,
+                         slice_axis=model.config.slice_axis, title=Path(source).name)
+        per = pd.DataFrame(rows)
+        summary = (per.groupby("class")[["dice", "iou", "hausdorff95", "hausdorff"]].mean()
+                   .reset_index() if len(per) else pd.DataFrame())
+        res = {"n": len(images) - sum(1 for r in rejects if r.line is None),
+               "classes": {r["class"]: {k: r[k] for k in ("dice", "iou", "hausdorff95",
+                                                           "hausdorff")}
+                           for r in summary.to_dict("records")}}
+        if len(summary):
+            res["dice"] = float(summary["dice"].mean())
+            res["iou"] = float(summary["iou"].mean())
+        with open(tmp / "metrics.json", "w") as fh:
+            json.dump(_plain(res), fh, indent=2)
+            fh.write("\n")
+        write_table(per, tmp / "per_image.csv")
+        report = Report("Segmentation evaluation", subtitle=f"{len(images)} image(s)")
+        report.section("Mean per class").table(summary, floatfmt="{:.3f}").text(
+            "Hausdorff distances are in the images' physical units (mm for NIfTI and DICOM).")
+        sec = report.section("Overlays (top: predicted, bottom: true)")
+        for name in names:
+            if (tmp / name).exists():
+                sec.figure(name, name.removesuffix("_overlay.png"))
+        report.write(tmp / "report.html")
+        rejects.apply("skip", tmp)
+    res["rejected"] = len(rejects)
+    return res
