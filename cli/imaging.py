@@ -137,7 +137,8 @@ def predict(images, model_name, output, on_invalid):
     """
     from pmtoolkit.cli.common import startup
 
-    from pmtoolkit.imaging.run import load_model, predict as predict_
+    from pmtoolkit.imaging.run import load_model
+    from pmtoolkit.imaging.run import predict as predict_
 
     startup(model=model_name)
     model = load_model(model_name, task="classify")
@@ -172,7 +173,8 @@ def evaluate(model_name, task, table, npz, split, threshold, outdir, on_invalid,
     """
     from pmtoolkit.cli.common import startup
 
-    from pmtoolkit.imaging.run import evaluate as evaluate_, load_model
+    from pmtoolkit.imaging.run import evaluate as evaluate_
+    from pmtoolkit.imaging.run import load_model
 
     startup(model=model_name)
     model = load_model(model_name, task=task)
@@ -212,7 +214,8 @@ def segment(images, model_name, outdir, no_overlays, overwrite):
     """
     from pmtoolkit.cli.common import startup
 
-    from pmtoolkit.imaging.run import load_model, segment as segment_
+    from pmtoolkit.imaging.run import load_model
+    from pmtoolkit.imaging.run import segment as segment_
 
     startup(model=model_name)
     model = load_model(model_name, task="segment")
@@ -242,7 +245,8 @@ def explain(images, model_name, task, target, layer, outdir, overwrite):
     """
     from pmtoolkit.cli.common import startup
 
-    from pmtoolkit.imaging.run import explain as explain_, load_model
+    from pmtoolkit.imaging.run import explain as explain_
+    from pmtoolkit.imaging.run import load_model
 
     startup(model=model_name)
     model = load_model(model_name, task=task)

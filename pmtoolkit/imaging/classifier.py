@@ -43,8 +43,8 @@ def build_network(config: ClassifierConfig, n_classes: int):
         from monai.networks.nets import ResNet
         from monai.networks.nets.resnet import get_inplanes
 
-        stem = (dict(conv1_t_size=3, conv1_t_stride=1, no_max_pool=True)
-                if config.small_input else dict(conv1_t_size=7, conv1_t_stride=2))
+        stem = ({"conv1_t_size": 3, "conv1_t_stride": 1, "no_max_pool": True}
+                if config.small_input else {"conv1_t_size": 7, "conv1_t_stride": 2})
         return ResNet("basic", RESNET_LAYERS[config.arch], get_inplanes(),
                       spatial_dims=config.spatial_dims, n_input_channels=config.in_channels,
                       num_classes=n_classes, widen_factor=config.width, **stem)
@@ -265,7 +265,7 @@ def fit_classifier(train_images, train_labels, config: ClassifierConfig | None =
         val_mask = np.zeros(len(y), bool)
         for k in range(len(classes)):
             idx = rng.permutation(np.flatnonzero(y == k))
-            val_mask[idx[: int(round(valid_fraction * len(idx)))]] = True
+            val_mask[idx[: round(valid_fraction * len(idx))]] = True
         x, xv, y, yv = x[~val_mask], x[val_mask], y[~val_mask], y[val_mask]
     counts = np.bincount(y, minlength=len(classes)).astype(np.float32)
     if (counts == 0).any():
@@ -296,7 +296,7 @@ def fit_classifier(train_images, train_labels, config: ClassifierConfig | None =
     seconds = time.perf_counter() - start
     model.network = module.net.eval()
     metrics: dict[str, Any] = {"train_seconds": seconds, "epochs_run": result.epochs_run,
-                               "n_train": int(len(y)), "n_valid": int(len(yv)),
+                               "n_train": len(y), "n_valid": len(yv),
                                "images_per_second": len(y) * max(1, result.epochs_run) / seconds}
     if len(yv):
         pv = model.predict_proba(np.asarray(xv), prepared=True)

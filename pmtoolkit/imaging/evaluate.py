@@ -51,7 +51,7 @@ def classification_report(y: np.ndarray, probs: np.ndarray, classes: list[str], 
     from pmtoolkit.imaging.classifier import _auc, youden_threshold
 
     y = np.asarray(y, dtype=np.int64)
-    out: dict[str, Any] = {"n": int(len(y)), "classes": list(classes),
+    out: dict[str, Any] = {"n": len(y), "classes": list(classes),
                            "auc": _auc(y, probs),
                            "accuracy": float((probs.argmax(1) == y).mean()) if len(y) else math.nan,
                            "ece": expected_calibration_error(y, probs) if len(y) else math.nan,
@@ -104,7 +104,7 @@ def plot_roc(y: np.ndarray, probs: np.ndarray, classes: list[str], path: str | P
     """ROC curve(s) with the AUC; the operating point at ``threshold`` for two classes."""
     from pmtoolkit.core.plots import figure
 
-    with figure(path, size=(4.2, 4.0)) as (fig, ax):
+    with figure(path, size=(4.2, 4.0)) as (_fig, ax):
         targets = [1] if len(classes) == 2 else range(len(classes))
         for k in targets:
             t = y == k
@@ -149,7 +149,7 @@ def plot_calibration(y: np.ndarray, probs: np.ndarray, path: str | Path, bins: i
             centers.append(conf[sel].mean())
             accs.append(correct[sel].mean())
             shares.append(sel.mean())
-    with figure(path, size=(4.2, 4.0)) as (fig, ax):
+    with figure(path, size=(4.2, 4.0)) as (_fig, ax):
         ax.plot([0, 1], [0, 1], ls=":", color="#888", label="perfect")
         ax.plot(centers, accs, "o-", color="#2563eb", label="model")
         for c, a, s in zip(centers, accs, shares):
@@ -167,7 +167,7 @@ def plot_confusion(cm: np.ndarray, classes: list[str], path: str | Path) -> None
     from pmtoolkit.core.plots import figure
 
     cm = np.asarray(cm)
-    with figure(path, size=(1.6 + 0.9 * len(classes), 1.4 + 0.8 * len(classes))) as (fig, ax):
+    with figure(path, size=(1.6 + 0.9 * len(classes), 1.4 + 0.8 * len(classes))) as (_fig, ax):
         ax.imshow(cm, cmap="Blues")
         for i in range(cm.shape[0]):
             for j in range(cm.shape[1]):

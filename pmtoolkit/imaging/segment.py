@@ -27,7 +27,6 @@ from pmtoolkit.imaging.config import SegmenterConfig
 if TYPE_CHECKING:
     import torch
 
-    from pmtoolkit.imaging.io import Image
 
 log = logging.getLogger(__name__)
 
@@ -372,7 +371,9 @@ def heldout_metrics(model: Segmenter, image, labels: np.ndarray, slices: list[in
                     ) -> dict[str, float]:
     """Dice, IoU and Hausdorff distances (mean over the given slices of a volume, each slice
     segmented as at inference: the whole volume normalised, sliding windows) per foreground
-    class, plus their mean over classes."""
+    class, plus their mean over classes; ``dice_pooled_<class>`` counts the voxels of all the
+    given slices together (a slice with a sliver of a class weighs by its voxels, not as one
+    slice)."""
     from pmtoolkit.imaging.evaluate import segmentation_metrics
     from pmtoolkit.imaging.io import Image
 
@@ -393,6 +394,13 @@ def heldout_metrics(model: Segmenter, image, labels: np.ndarray, slices: list[in
             out[f"{k}_{name}"] = float(np.nanmean(v))
     for k in ("dice", "iou", "hausdorff95"):
         out[k] = float(np.mean([out[f"{k}_{n}"] for n in rows]))
+    p_all, t_all = np.take(pred, slices, ax), np.take(labels, slices, ax)
+    for k, name in enumerate(model.classes):
+        if k and name in rows:
+            p, t = p_all == k, t_all == k
+            out[f"dice_pooled_{name}"] = float(2 * (p & t).sum() / (p.sum() + t.sum()))
+    out["dice_pooled"] = float(np.mean([v for k, v in out.items()
+                                        if k.startswith("dice_pooled_")]))
     return out
 
 

@@ -50,8 +50,8 @@ def volumes(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def classifier_run(pictures, tmp_path_factory):
-    from pmtoolkit.cli.main import cli
     from click.testing import CliRunner
+    from pmtoolkit.cli.main import cli
 
     out = tmp_path_factory.mktemp("runs") / "cls"
     result = CliRunner().invoke(cli, ["imaging", "train", "--data", str(pictures / "labels.csv"),

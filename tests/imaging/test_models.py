@@ -73,7 +73,7 @@ def test_youden_threshold_matches_brute_force():
     y = rng.integers(0, 2, 300)
     p = np.clip(rng.normal(0.35 + 0.3 * y, 0.2), 0, 1)
     t = youden_threshold(y == 1, p)
-    fpr, tpr, cuts = roc_curve(y, p)
+    fpr, tpr, _ = roc_curve(y, p)
     best_j = (tpr - fpr).max()
     pred = p >= t
     j = (pred & (y == 1)).sum() / (y == 1).sum() + (~pred & (y == 0)).sum() / (y == 0).sum() - 1
@@ -164,10 +164,10 @@ def test_classifier_learns_saves_and_loads(trained_classifier, tmp_path):
 
 
 def test_gradcam_points_at_the_evidence(trained_classifier):
-    from pmtoolkit.imaging.explain import gradcam, save_gradcam
+    from pmtoolkit.imaging.explain import gradcam
 
     x, y = bright_side(40, seed=5)
-    maps, probs, prepared = gradcam(trained_classifier, list(x), target="left")
+    maps, _, _ = gradcam(trained_classifier, list(x), target="left")
     assert maps.shape == (40, 28, 28) and maps.min() >= 0 and maps.max() <= 1 + 1e-6
     left = maps[:, :, :14].sum((1, 2))
     right = maps[:, :, 14:].sum((1, 2))
@@ -276,3 +276,25 @@ def test_unet_settings_are_checked():
         build_unet(SegmenterConfig(roi_size=(90, 90)), 2)
     with pytest.raises(BadInputError, match="roi_size"):
         build_unet(SegmenterConfig(spatial_dims=3), 2)
+
+
+def test_3d_segmenter_trains_and_tiles_a_larger_volume():
+    from pmtoolkit.imaging.config import SegmenterConfig
+    from pmtoolkit.imaging.segment import fit_segmenter
+
+    rng = np.random.default_rng(0)
+    zz, yy, xx = np.mgrid[:24, :24, :24]
+    vols, masks = [], []
+    for _ in range(3):
+        c = rng.integers(8, 16, size=3)
+        ball = (zz - c[0]) ** 2 + (yy - c[1]) ** 2 + (xx - c[2]) ** 2 <= 25
+        vols.append((rng.normal(0, 0.2, (1, 24, 24, 24)) + 2.0 * ball).astype(np.float32))
+        masks.append(ball.astype(np.int64))
+    config = SegmenterConfig(spatial_dims=3, channels=(4, 8), num_res_units=1,
+                             roi_size=(16, 16, 16), epochs=2, batch_size=4, device="cpu",
+                             patience=0)
+    model = fit_segmenter(vols, masks, config, classes=["background", "ball"])
+    big = np.zeros((1, 40, 36, 20), np.float32)  # larger than the window along two axes
+    assert model.segment(big).shape == (40, 36, 20)
+    with pytest.raises(BadInputError, match="3-D model"):
+        model.segment(np.zeros((1, 20, 20), np.float32))
