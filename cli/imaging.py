@@ -133,6 +133,7 @@ def predict(images, model_name, output, on_invalid):
     """Classify images: one row per image with its class probabilities.
 
     IMAGES: PNG/JPEG, DICOM files or series folders, NIfTI, NPY.
+
     Example: pmt imaging predict --model pneumonia a.png b.png -o preds.csv
     """
     from pmtoolkit.cli.common import startup

@@ -35,7 +35,10 @@ CLASSES = ["background", "grey_matter", "white_matter"]
 
 
 def tissue_labels(gm: np.ndarray, wm: np.ndarray) -> np.ndarray:
-    """The most probable of background, grey matter and white matter, per voxel."""
+    """The most probable of background, grey matter and white matter, per voxel. nilearn's
+    copies of the maps store probabilities as 0-255; they are scaled back to [0, 1]."""
+    if max(float(gm.max()), float(wm.max())) > 1.0:
+        gm, wm = gm / 255.0, wm / 255.0
     bg = np.clip(1.0 - gm - wm, 0.0, 1.0)
     return np.argmax(np.stack([bg, gm, wm]), axis=0).astype(np.uint8)
 

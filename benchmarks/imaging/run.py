@@ -103,6 +103,12 @@ def segment() -> list[dict]:
            "train_seconds": meta.get("train_seconds"), "epochs_run": meta.get("epochs_run"),
            **res}
     print(json.dumps(row), flush=True)
+    from pmtoolkit.imaging.segment import overlay_mask
+
+    middles = [parts["test"][i + 4] for i in range(0, len(parts["test"]), 8)][1:4]
+    overlay_mask(t1, model.segment(t1), IMAGES / "imaging_mni_overlay.png", truth=labels,
+                 classes=model.classes, slices=middles,
+                 title="held-out axial slices: predicted (top), template labels (bottom)")
     return [row]
 
 
@@ -271,8 +277,18 @@ def main() -> int:
                     help="classify: network width (1.0: the published ResNet-18)")
     ap.add_argument("--epochs", type=int, default=30, help="classify: maximum epochs")
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--records", type=Path, default=RECORDS,
+                    help="JSON file of records (another file lets two runs go at once; "
+                         "--merge adds its records to the docs' file)")
+    ap.add_argument("--merge", type=Path, help="add the records of this file and report")
     args = ap.parse_args()
-    records = json.loads(RECORDS.read_text()) if RECORDS.exists() else []
+    records = json.loads(args.records.read_text()) if args.records.exists() else []
+    if args.merge:
+        extra = json.loads(args.merge.read_text())
+        keys = {(r["section"], r.get("model"), r.get("seed")) for r in extra}
+        records = [r for r in records
+                   if (r["section"], r.get("model"), r.get("seed")) not in keys] + extra
+        args.records.write_text(json.dumps(records, indent=1) + "\n")
     if not args.report_only:
         import torch
 
@@ -284,8 +300,8 @@ def main() -> int:
             records = [r for r in records if r["section"] != section
                        or (section == "classify"
                            and (r["section"], r.get("model"), r.get("seed")) not in same)] + new
-            DOCS.mkdir(parents=True, exist_ok=True)
-            RECORDS.write_text(json.dumps(records, indent=1) + "\n")
+            args.records.parent.mkdir(parents=True, exist_ok=True)
+            args.records.write_text(json.dumps(records, indent=1) + "\n")
     report(records)
     print((DOCS / "imaging.md").read_text())
     return 0

@@ -158,7 +158,7 @@ def plot_calibration(y: np.ndarray, probs: np.ndarray, path: str | Path, bins: i
         ax.set_xlabel("confidence (top-class probability)")
         ax.set_ylabel("accuracy")
         ax.set_title(f"Calibration (ECE {expected_calibration_error(y, probs, bins):.3f})")
-        ax.set_xlim(0, 1.02)
+        ax.set_xlim(0, 1.06)
         ax.set_ylim(0, 1.08)
         ax.legend(loc="upper left", fontsize=8, frameon=False)
 

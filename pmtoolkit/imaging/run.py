@@ -151,12 +151,9 @@ def train(*, task: str, outdir: str | os.PathLike, config, table: str | None = N
         if valid_table is not None:
             vi, vl, _ = read_classification_data(table=valid_table, rejects=rejects)
             valid = (vi, vl)
-        elif npz is not None:
-            import numpy as _np
-            if "val_images" in _np.load(npz, allow_pickle=False).files:
-                vi, vl, _ = read_classification_data(npz=npz, split="val",
-                                                     class_names=class_names)
-                valid = (vi, vl)
+        elif npz is not None and "val_images" in np.load(npz, allow_pickle=False).files:
+            vi, vl, _ = read_classification_data(npz=npz, split="val", class_names=class_names)
+            valid = (vi, vl)
         if on_invalid == "error":
             rejects.raise_first()
         if not images:

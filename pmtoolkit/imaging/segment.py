@@ -317,10 +317,11 @@ def fit_segmenter(images, masks, config: SegmenterConfig | None = None, *,
 
 def overlay_mask(image, mask: np.ndarray, path: str | Path, *, truth: np.ndarray | None = None,
                  classes: list[str] | None = None, title: str = "",
-                 slice_axis: int = 2, n_slices: int = 3) -> None:
+                 slice_axis: int = 2, n_slices: int = 3,
+                 slices: list[int] | None = None) -> None:
     """A PNG of the image in grey with the mask's classes in colour (and the true mask
     beside it when given); volumes show ``n_slices`` evenly spaced slices along
-    ``slice_axis`` that hold foreground."""
+    ``slice_axis`` that hold foreground (or the given ``slices``)."""
     from matplotlib.colors import ListedColormap
 
     from pmtoolkit.core.plots import figure
@@ -333,7 +334,8 @@ def overlay_mask(image, mask: np.ndarray, path: str | Path, *, truth: np.ndarray
     if grey.ndim == 3:
         ax_ = slice_axis
         fg = np.flatnonzero((mask > 0).any(axis=tuple(a for a in range(3) if a != ax_)))
-        pick = (np.linspace(fg[0], fg[-1], n_slices + 2)[1:-1].round().astype(int)
+        pick = (np.asarray(slices, dtype=int) if slices is not None
+                else np.linspace(fg[0], fg[-1], n_slices + 2)[1:-1].round().astype(int)
                 if fg.size else np.linspace(0, grey.shape[ax_] - 1, n_slices + 2)[1:-1]
                 .round().astype(int))
         views = [(np.take(grey, i, ax_), np.take(mask, i, ax_),
@@ -360,9 +362,10 @@ def overlay_mask(image, mask: np.ndarray, path: str | Path, *, truth: np.ndarray
         if classes:
             from matplotlib.patches import Patch
 
-            handles = [Patch(color=cmap(k), label=c) for k, c in enumerate(classes) if k]
-            fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8,
-                       frameon=False)
+            handles = [Patch(color=cmap(k), label=c.replace("_", " "))
+                       for k, c in enumerate(classes) if k]
+            axes[0, 0].legend(handles=handles, loc="upper left", fontsize=7, framealpha=0.85,
+                              borderpad=0.3, handlelength=1.0)
         if title:
             fig.suptitle(title, fontsize=10)
 
