@@ -1,0 +1,269 @@
+"""Prediction tasks over an :class:`~pmtoolkit.ehr.events.EventTable`: labelled samples built
+without look-ahead.
+
+A sample is one patient at one **index time** (the last event of an index visit): its history
+is every event at or before the index time — never later — grouped into visits (by visit id,
+else by day), the most recent ``max_visits`` kept; its label looks only after the index time:
+
+- ``mortality``: death within ``horizon_days`` after the index time;
+- ``onset``: the first event of a code in ``codes`` within ``horizon_days`` after the index
+  time; patients who already had one at or before the index time are not at risk and are
+  excluded.
+
+A sample whose outcome cannot be known is excluded, and counted: follow-up shorter than the
+horizon without the outcome (the data end, or, for onset, death first). Which visits serve as
+index visits is ``index``: one ``random_visit`` per patient (seeded; the default, so every
+patient weighs the same), ``each_visit``, or the ``last_visit`` with full follow-up.
+"""
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from pmtoolkit.core.errors import BadInputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from pmtoolkit.ehr.events import EventTable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TaskConfig:
+    """What to predict, from which history."""
+
+    kind: Literal["mortality", "onset"] = field(default="mortality", metadata={
+        "help": "mortality: death within the horizon; onset: first code of --codes within it"})
+    horizon_days: int = field(default=365, metadata={"help": "days after the index time"})
+    codes: tuple[str, ...] = field(default=(), metadata={
+        "help": "onset: the outcome's codes (CODE or SYSTEM:CODE), e.g. 44054006 for type 2 "
+                "diabetes in SNOMED-CT"})
+    index: Literal["random_visit", "each_visit", "last_visit"] = field(
+        default="random_visit", metadata={
+            "help": "index visits per patient: one at random (seeded), each, or the last with "
+                    "full follow-up"})
+    min_visits: int = field(default=2, metadata={
+        "help": "visits of history required at the index time"})
+    min_age: float | None = field(default=18.0, metadata={
+        "help": "minimum age in years at the index time (none: any age)"})
+    max_visits: int = field(default=50, metadata={
+        "help": "keep the most recent visits of a history (truncation)"})
+    max_codes_per_visit: int = field(default=64, metadata={
+        "help": "keep at most this many codes of a visit (its first, in time order)"})
+    tables: tuple[str, ...] = field(default=(), metadata={
+        "help": "event tables the history draws on (default: all)"})
+    seed: int = field(default=0, metadata={"help": "seed of the random index visit"})
+
+
+@dataclass
+class Sample:
+    """One patient at one index time."""
+
+    patient_id: str
+    index_time: pd.Timestamp
+    label: int
+    visits: list[list[str]]  # tokens "SYSTEM:CODE", oldest visit first
+    days_before: list[float]  # days from each visit to the index time
+    age: float | None = None
+    sex: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"patient_id": self.patient_id, "index_time": str(self.index_time),
+                "label": self.label, "visits": self.visits, "days_before": self.days_before,
+                "age": self.age, "sex": self.sex}
+
+
+@dataclass
+class Samples:
+    """The samples of a task and the count of what was excluded, and why."""
+
+    samples: list[Sample]
+    excluded: Counter
+    config: TaskConfig
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return np.array([s.label for s in self.samples], dtype=np.int64)
+
+    @property
+    def patients(self) -> np.ndarray:
+        return np.array([s.patient_id for s in self.samples], dtype=object)
+
+    def summary(self) -> dict[str, Any]:
+        y = self.labels
+        return {"samples": len(y), "positives": int(y.sum()),
+                "patients": len(set(self.patients)), "excluded": dict(self.excluded)}
+
+
+def token(system: str, code: str) -> str:
+    return f"{system}:{code}"
+
+
+def _code_matcher(codes: tuple[str, ...]):
+    if not codes:
+        raise BadInputError("an onset task needs --codes (the outcome's codes)")
+    full = {c for c in codes if ":" in c}
+    bare = {c for c in codes if ":" not in c}
+
+    def match(systems: np.ndarray, values: np.ndarray) -> np.ndarray:
+        tok = np.char.add(np.char.add(systems.astype(str), ":"), values.astype(str))
+        return np.isin(values.astype(str), list(bare)) | np.isin(tok, list(full))
+
+    return match
+
+
+def build_samples(table: EventTable, config: TaskConfig | None = None) -> Samples:
+    """Labelled samples of ``config``'s task from ``table`` (see the module docstring)."""
+    import pandas as pd
+
+    config = config or TaskConfig()
+    if config.kind not in ("mortality", "onset"):
+        raise BadInputError(f"unknown task {config.kind!r}", hint="mortality or onset")
+    if config.horizon_days <= 0:
+        raise BadInputError("horizon_days must be positive")
+    match = _code_matcher(tuple(config.codes)) if config.kind == "onset" else None
+    events = table.events
+    if config.tables:
+        unknown = sorted(set(config.tables) - set(events["table"].unique()))
+        if unknown:
+            raise BadInputError(f"no events from table(s) {unknown}",
+                                hint="tables: " + ", ".join(sorted(events["table"].unique())))
+        events = events[events["table"].isin(config.tables)]
+    end = table.end
+    horizon = pd.Timedelta(days=config.horizon_days)
+    rng = np.random.default_rng(config.seed)
+    excluded: Counter = Counter()
+    samples: list[Sample] = []
+    people = table.patients.set_index("patient_id")
+    grouped = dict(tuple(events.groupby("patient_id", sort=True)))
+    for pid in people.index:
+        ev = grouped.get(pid)
+        if ev is None or ev.empty:
+            excluded["no events"] += 1
+            continue
+        death = people.at[pid, "death_date"]
+        birth = people.at[pid, "birth_date"]
+        times = ev["time"].to_numpy()
+        systems = ev["system"].to_numpy()
+        codes = ev["code"].to_numpy()
+        visit = ev["visit_id"].astype(object).where(ev["visit_id"].notna(),
+                                                    ev["time"].dt.strftime("day:%Y-%m-%d"))
+        visit = visit.to_numpy()
+        # visits in time order: (first time, last time, event positions)
+        order: dict[Any, list[int]] = {}
+        for i, v in enumerate(visit):
+            order.setdefault(v, []).append(i)
+        visits = sorted(((times[idx].min(), times[idx].max(), idx) for idx in order.values()),
+                        key=lambda t: (t[0], t[1]))
+        onset = None
+        if match is not None:
+            hit = match(systems, codes)
+            onset = pd.Timestamp(times[hit].min()) if hit.any() else None
+        candidates = []
+        for k, (_, last, _) in enumerate(visits):
+            t = pd.Timestamp(last)
+            if k + 1 < config.min_visits:
+                continue
+            reason = _exclusion(config, t, death, onset, end, horizon, birth)
+            if reason:
+                excluded[reason] += 1
+                continue
+            candidates.append(t)
+        if not candidates:
+            excluded["patients without an eligible index visit"] += 1
+            continue
+        if config.index == "random_visit":
+            chosen = [candidates[int(rng.integers(len(candidates)))]]
+        elif config.index == "last_visit":
+            chosen = [candidates[-1]]
+        else:
+            chosen = candidates
+        for t in chosen:
+            samples.append(_sample(pid, t, times, systems, codes, visit, config, death, onset,
+                                   horizon, birth, people.at[pid, "sex"]))
+    out = Samples(samples, excluded, config)
+    s = out.summary()
+    log.info("%s task (%d days): %d samples of %d patients, %d positive; excluded: %s",
+             config.kind, config.horizon_days, s["samples"], s["patients"], s["positives"],
+             ", ".join(f"{n} {r}" for r, n in excluded.most_common()) or "none")
+    return out
+
+
+def _exclusion(config, t, death, onset, end, horizon, birth) -> str | None:
+    import pandas as pd
+
+    if config.min_age is not None and not pd.isna(birth) \
+            and (t - birth).days / 365.25 < config.min_age:
+        return "index visits under the minimum age"
+    if not pd.isna(death) and death <= t:
+        return "index visits at or after death"
+    if config.kind == "mortality":
+        died = not pd.isna(death) and death <= t + horizon
+        if not died and end < t + horizon:
+            return "index visits with follow-up shorter than the horizon"
+        return None
+    if onset is not None and onset <= t:
+        return "index visits after the onset (not at risk)"
+    if onset is not None and onset <= t + horizon:
+        return None
+    if not pd.isna(death) and death <= t + horizon:
+        return "index visits with death before the horizon (outcome unknown)"
+    if end < t + horizon:
+        return "index visits with follow-up shorter than the horizon"
+    return None
+
+
+def _sample(pid, t, times, systems, codes, visit, config, death, onset, horizon, birth, sex
+            ) -> Sample:
+    import pandas as pd
+
+    seen = times <= np.datetime64(t)  # the history: nothing after the index time
+    idx = np.flatnonzero(seen)
+    by_visit: dict[Any, list[int]] = {}
+    for i in idx:
+        by_visit.setdefault(visit[i], []).append(i)
+    groups = sorted(by_visit.values(), key=lambda ii: (times[ii].min(), times[ii].max()))
+    groups = groups[-config.max_visits:]
+    visits, days = [], []
+    for ii in groups:
+        ii = sorted(ii, key=lambda i: times[i])[: config.max_codes_per_visit]
+        visits.append([token(systems[i], codes[i]) for i in ii])
+        days.append(float((np.datetime64(t) - times[ii].min()) / np.timedelta64(1, "D")))
+    if config.kind == "mortality":
+        label = int(not pd.isna(death) and death <= t + horizon)
+    else:
+        label = int(onset is not None and onset <= t + horizon)
+    age = None if pd.isna(birth) else float((t - birth).days / 365.25)
+    return Sample(str(pid), t, label, visits, days, age, None if sex is None else str(sex))
+
+
+def patient_split(samples: Samples, fractions: tuple[float, float, float] = (0.7, 0.1, 0.2),
+                  seed: int = 0) -> dict[str, np.ndarray]:
+    """Sample indices of train / valid / test, split by patient (every sample of a patient on
+    one side), stratified by whether a patient has any positive sample."""
+    if len(fractions) != 3 or abs(sum(fractions) - 1) > 1e-6 or min(fractions) < 0:
+        raise BadInputError(f"split fractions {fractions} must be three non-negative numbers "
+                            "summing to 1")
+    pids = samples.patients
+    y = samples.labels
+    positive = {p for p, lab in zip(pids, y) if lab}
+    rng = np.random.default_rng(seed)
+    side: dict[str, str] = {}
+    for group in (sorted(set(pids) & positive), sorted(set(pids) - positive)):
+        order = rng.permutation(len(group))
+        n_train = round(fractions[0] * len(group))
+        n_valid = round(fractions[1] * len(group))
+        for rank, j in enumerate(order):
+            side[group[j]] = ("train" if rank < n_train else
+                              "valid" if rank < n_train + n_valid else "test")
+    parts = np.array([side[p] for p in pids])
+    return {name: np.flatnonzero(parts == name) for name in ("train", "valid", "test")}
