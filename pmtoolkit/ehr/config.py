@@ -1,0 +1,41 @@
+"""Settings of the EHR risk models (light to import: CLI options and TOML keys come from them)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass
+class RiskModelConfig:
+    """A risk model over a patient's visits (each visit a set of codes).
+
+    ``logistic``: logistic regression on the bag of codes seen (the baseline); ``gru`` /
+    ``lstm``: a recurrent network over visit embeddings (Doctor AI's family); ``retain``: two
+    reverse-time attention RNNs, over visits and over embedding dimensions (Choi et al. 2016),
+    whose attention gives each code's contribution exactly; ``transformer``: self-attention
+    over visits with a time encoding. Visit embedding: the sum of its codes' embeddings."""
+
+    arch: Literal["logistic", "gru", "lstm", "retain", "transformer"] = field(
+        default="gru", metadata={"help": "model"})
+    embedding_dim: int = field(default=64, metadata={"help": "code embedding size"})
+    hidden_dim: int = field(default=64, metadata={"help": "recurrent / attention width"})
+    layers: int = field(default=1, metadata={"help": "recurrent or transformer layers"})
+    heads: int = field(default=4, metadata={"help": "transformer attention heads"})
+    dropout: float = field(default=0.3, metadata={"help": "dropout on embeddings and outputs"})
+    min_code_count: int = field(default=1, metadata={
+        "help": "codes seen in fewer training samples share the unknown token"})
+    time_encoding: bool = field(default=True, metadata={
+        "help": "give the network each visit's log days before the index time"})
+    pos_weight: bool = field(default=True, metadata={
+        "help": "weight positive samples by negatives / positives in the loss (imbalance)"})
+    calibration: Literal["temperature", "isotonic", "none"] = field(
+        default="temperature", metadata={
+            "help": "calibrate probabilities on the validation samples"})
+    epochs: int = field(default=30, metadata={"help": "maximum training epochs"})
+    patience: int = field(default=5, metadata={
+        "help": "stop after this many epochs without a better validation AUPRC (0: never)"})
+    batch_size: int = field(default=64, metadata={"help": "samples per batch"})
+    lr: float = field(default=1e-3, metadata={"help": "AdamW learning rate"})
+    weight_decay: float = field(default=1e-4, metadata={"help": "AdamW weight decay"})
+    seed: int = field(default=0, metadata={"help": "random seed"})
+    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
