@@ -36,6 +36,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "imaging": ("pmtoolkit.cli.imaging:imaging",
                 "Classify and segment medical images; Grad-CAM explanations; evaluation "
                 "reports."),
+    "ehr": ("pmtoolkit.cli.ehr:ehr",
+            "Risk models over patient visit sequences: build, train, predict, evaluate, "
+            "explain."),
     "demo": ("pmtoolkit.cli.demo:demo",
              "Run the main job on shipped defaults and write a report folder."),
     "info": ("pmtoolkit.cli.info:info",

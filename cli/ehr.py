@@ -1,0 +1,170 @@
+"""``pmt ehr``: electronic health records: event tables (Synthea, CSV/Parquet) -> labelled
+datasets without look-ahead -> risk models (logistic, GRU/LSTM, RETAIN, Transformer) with
+calibration, evaluation and per-code explanations."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from pmtoolkit.cli.options import (
+    config_option,
+    dataclass_options,
+    overwrite_option,
+    resolve,
+)
+
+from pmtoolkit.ehr.config import RiskModelConfig
+from pmtoolkit.ehr.tasks import TaskConfig
+
+
+@click.group(name="ehr")
+def ehr() -> None:
+    """Risk models over patient visit sequences: build, train, predict, evaluate, explain."""
+
+
+def _columns(values: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for v in values:
+        key, sep, col = v.partition("=")
+        if not sep or not key or not col:
+            raise click.BadParameter(f"{v!r}: expected SCHEMA=COLUMN, e.g. patient_id=subject",
+                                     param_hint="--column")
+        out[key.strip()] = col.strip()
+    return out
+
+
+@ehr.command()
+@click.argument("events", type=click.Path(exists=True))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Dataset file (.jsonl or .jsonl.gz).")
+@click.option("--patients", type=click.Path(exists=True, dir_okay=False),
+              help="Event tables: a patients table (patient_id, birth_date, death_date, sex).")
+@click.option("--column", "columns", multiple=True,
+              help="Event tables: map a schema column to yours, SCHEMA=COLUMN (repeatable).")
+@click.option("--system", help="Event tables without a system column: the code system.")
+@click.option("--split", "fractions", type=float, nargs=3, default=(0.7, 0.1, 0.2),
+              show_default=True, help="Train, valid, test fractions of patients.")
+@click.option("--split-seed", type=int, default=0, show_default=True)
+@dataclass_options(TaskConfig)
+@config_option
+def build(events, output, patients, columns, system, fractions, split_seed, config_file,
+          **params):
+    """Build a labelled dataset from EVENTS (a Synthea CSV folder, or a CSV/Parquet event
+    table with patient_id, time, code, system).
+
+    Examples: pmt ehr build synthea/csv -o mortality.jsonl.gz --index each_visit;
+    pmt ehr build synthea/csv -o prediabetes.jsonl.gz --kind onset --codes 15777000
+    --horizon-days 1095
+    """
+    from pmtoolkit.cli.common import startup
+
+    from pmtoolkit.ehr.run import build as build_
+
+    config = resolve(TaskConfig, params, config_file)
+    startup()
+    s = build_(events, output, config, fractions=tuple(fractions), split_seed=split_seed,
+               patients=patients, columns=_columns(columns), system=system)
+    excluded = ", ".join(f"{n} {r}" for r, n in sorted(s["excluded"].items(),
+                                                       key=lambda kv: -kv[1]))
+    click.echo(f"{s['samples']} samples of {s['patients']} patients, {s['positives']} with the "
+               f"outcome; excluded: {excluded or 'none'}; written to {output}", err=True)
+
+
+@ehr.command()
+@click.argument("dataset", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", "outdir", required=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder: model.safetensors, metrics.json, config.json.")
+@dataclass_options(RiskModelConfig)
+@config_option
+@overwrite_option
+def train(dataset, outdir, config_file, overwrite, **params):
+    """Train a risk model on a dataset's train part; valid part for early stopping,
+    calibration and threshold; test metrics reported.
+
+    Example: pmt ehr train mortality.jsonl.gz --arch retain -o runs/retain
+    """
+    from pmtoolkit.cli.common import startup
+
+    from pmtoolkit.ehr.run import train as train_
+
+    config = resolve(RiskModelConfig, params, config_file)
+    startup(seed=config.seed, device=config.device)
+    m = train_(dataset, outdir, config, overwrite=overwrite)
+    test = m.get("test")
+    shown = (f"test AUROC {test['auroc']:.3f}, AUPRC {test['auprc']:.3f}" if test
+             else "no test samples")
+    click.echo(f"{config.arch}: {m['epochs_run']} epochs, {shown}; model written to "
+               f"{outdir / 'model.safetensors'}", err=True)
+
+
+@ehr.command()
+@click.argument("dataset", type=click.Path(exists=True, dir_okay=False))
+@click.option("-m", "--model", "model_path", required=True, type=click.Path(exists=True),
+              help="A trained risk model (.safetensors).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+              help="Table: patient_id, index_time, split, label, probability, predicted; - for "
+                   "stdout.")
+@click.option("--split", type=click.Choice(["train", "valid", "test"]),
+              help="Only this part of the dataset.")
+def predict(dataset, model_path, output, split):
+    """Predict the risk of each sample of a dataset (calibrated probabilities)."""
+    from pmtoolkit.cli.common import startup
+
+    from pmtoolkit.ehr.run import load_model
+    from pmtoolkit.ehr.run import predict as predict_
+
+    startup(model=model_path)
+    n = predict_(load_model(model_path), dataset, output, split=split)
+    click.echo(f"{n} samples predicted; written to {output}", err=True)
+
+
+@ehr.command()
+@click.argument("dataset", type=click.Path(exists=True, dir_okay=False))
+@click.option("-m", "--model", "model_path", required=True, type=click.Path(exists=True))
+@click.option("--split", type=click.Choice(["train", "valid", "test"]), default="test",
+              show_default=True)
+@click.option("--threshold", type=click.FloatRange(0, 1),
+              help="Decision threshold (default: the model's, Youden's J on validation).")
+@click.option("-o", "--output", "outdir", required=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder: metrics.json, roc.png, calibration.png, report.html.")
+@overwrite_option
+def evaluate(dataset, model_path, split, threshold, outdir, overwrite):
+    """AUROC, AUPRC, Brier score, sensitivity / specificity at a threshold, calibration."""
+    from pmtoolkit.cli.common import startup
+
+    from pmtoolkit.ehr.run import evaluate as evaluate_
+    from pmtoolkit.ehr.run import load_model
+
+    startup(model=model_path)
+    r = evaluate_(load_model(model_path), dataset, outdir, split=split, threshold=threshold,
+                  overwrite=overwrite)
+    click.echo(f"{r['n']} {split} samples: AUROC {r['auroc']:.3f}, AUPRC {r['auprc']:.3f}, "
+               f"Brier {r['brier']:.3f}; report in {outdir / 'report.html'}", err=True)
+
+
+@ehr.command()
+@click.argument("dataset", type=click.Path(exists=True, dir_okay=False))
+@click.option("-m", "--model", "model_path", required=True, type=click.Path(exists=True))
+@click.option("--patient", "patients", multiple=True,
+              help="Explain this patient's samples (repeatable; default: the highest risks).")
+@click.option("--top", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Without --patient: explain the TOP highest-risk test samples.")
+@click.option("-o", "--output", "outdir", required=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder: contributions.csv, visits.csv, timeline PNGs.")
+@overwrite_option
+def explain(dataset, model_path, patients, top, outdir, overwrite):
+    """Per-visit and per-code contributions to the risk (RETAIN attention, integrated
+    gradients for the other models) as tables and timeline pictures."""
+    from pmtoolkit.cli.common import startup
+
+    from pmtoolkit.ehr.run import explain as explain_
+    from pmtoolkit.ehr.run import load_model
+
+    startup(model=model_path)
+    r = explain_(load_model(model_path), dataset, outdir, patients=list(patients) or None,
+                 top=top, overwrite=overwrite)
+    click.echo(f"{r['samples']} samples explained ({r['rows']} code rows); written to {outdir}",
+               err=True)

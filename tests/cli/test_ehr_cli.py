@@ -1,0 +1,90 @@
+"""`pmt ehr` end to end on a small synthetic Synthea export, and bad input."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+
+@pytest.fixture(scope="module")
+def synthea(tmp_path_factory):
+    """80 patients over 2010-2020; those coded RISK die within a year of it (mostly)."""
+    folder = tmp_path_factory.mktemp("synthea")
+    rng = np.random.default_rng(0)
+    patients, rows = [], []
+    for i in range(80):
+        pid = f"p{i:03d}"
+        risky = i % 4 == 0
+        death = None
+        t = pd.Timestamp("2010-01-01") + pd.Timedelta(days=int(rng.integers(0, 300)))
+        for v in range(int(rng.integers(4, 9))):
+            codes = [str(c) for c in rng.integers(100, 130, size=int(rng.integers(1, 4)))]
+            if risky and v >= 3:
+                codes.append("999")
+                death = (t + pd.Timedelta(days=200)) if death is None else death
+            for c in codes:
+                rows.append((t.strftime("%Y-%m-%d"), None, pid, f"{pid}-e{v}", c, "x"))
+            t = t + pd.Timedelta(days=int(rng.integers(60, 200)))
+            if death is not None and t >= death:
+                break
+        patients.append((pid, "1950-01-01", None if death is None else death.strftime("%Y-%m-%d"),
+                         "F"))
+    rows.append((None, None, "p001", "bad", "123", "no time"))
+    pd.DataFrame(patients, columns=["Id", "BIRTHDATE", "DEATHDATE", "GENDER"]).to_csv(
+        folder / "patients.csv", index=False)
+    pd.DataFrame(rows, columns=["START", "STOP", "PATIENT", "ENCOUNTER", "CODE",
+                                "DESCRIPTION"]).to_csv(folder / "conditions.csv", index=False)
+    # the data run to 2022 for everyone (an event of a healthy patient)
+    return folder
+
+
+def test_build_train_predict_evaluate_explain(pmt, synthea, tmp_path):
+    data = tmp_path / "mort.jsonl.gz"
+    result = pmt("ehr", "build", synthea, "-o", data, "--index", "each_visit", "--min-visits",
+                 "1", "--horizon-days", "365")
+    assert result.exit_code == 0, result.stderr
+    assert "with the outcome" in result.stderr and "excluded" in result.stderr
+    assert "1 record(s) rejected: missing or unreadable time" in result.stderr
+    header = json.loads(__import__("gzip").open(data, "rt").readline())
+    assert header["task"]["kind"] == "mortality" and header["summary"]["positives"] > 5
+
+    run = tmp_path / "gru"
+    result = pmt("ehr", "train", data, "--arch", "gru", "--epochs", "3", "--embedding-dim", "8",
+                 "--hidden-dim", "8", "-o", run)
+    assert result.exit_code == 0, result.stderr
+    assert "test AUROC" in result.stderr
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert {"auroc", "auprc", "brier", "sensitivity"} <= set(metrics["test"])
+
+    result = pmt("ehr", "predict", data, "-m", run / "model.safetensors", "-o", "-",
+                 "--split", "test")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("patient_id,index_time,split,label,probability,predicted")
+
+    ev = tmp_path / "ev"
+    result = pmt("ehr", "evaluate", data, "-m", run / "model.safetensors", "-o", ev)
+    assert result.exit_code == 0, result.stderr
+    for name in ("metrics.json", "roc.png", "calibration.png", "report.html"):
+        assert (ev / name).is_file(), name
+
+    ex = tmp_path / "ex"
+    result = pmt("ehr", "explain", data, "-m", run / "model.safetensors", "-o", ex, "--top", "2")
+    assert result.exit_code == 0, result.stderr
+    contrib = pd.read_csv(ex / "contributions.csv")
+    assert {"patient_id", "visit", "days_before", "code", "contribution"} <= set(contrib.columns)
+    assert len(list(ex.glob("timeline_*.png"))) == 2 and (ex / "visits.csv").is_file()
+
+
+def test_bad_input(pmt, synthea, tmp_path):
+    result = pmt("ehr", "build", synthea, "-o", tmp_path / "x.jsonl", "--kind", "onset")
+    assert result.exit_code == 2 and "--codes" in result.stderr
+    assert not (tmp_path / "x.jsonl").exists()
+    (tmp_path / "junk.jsonl").write_text('{"format": "something else"}\n')
+    result = pmt("ehr", "train", tmp_path / "junk.jsonl", "-o", tmp_path / "run")
+    assert result.exit_code == 2 and "not a pmtoolkit EHR dataset" in result.stderr
+    result = pmt("ehr", "build", tmp_path, "-o", tmp_path / "y.jsonl")
+    assert result.exit_code == 2 and "patients.csv" in result.stderr
+    result = pmt("ehr", "build", synthea / "conditions.csv", "-o", tmp_path / "z.jsonl")
+    assert result.exit_code == 2 and "column" in result.stderr
