@@ -1,0 +1,202 @@
+"""EHR benchmark: pmtoolkit's risk models beside PyHealth's implementations of the same
+models, on the same samples and patient-level splits of the shared Synthea cohort.
+
+Tasks (built once by ``pmtoolkit.ehr``; every visit of an adult with two or more visits is an
+index visit; outcomes looked for only after it):
+
+- ``mortality``: death within 365 days;
+- ``prediabetes``: onset of prediabetes (SNOMED-CT 15777000) within 3 years, among patients
+  without it at the index visit.
+
+For each seed (``--seeds``, 0-4 by default) the patients are split 70/10/20 with that seed,
+stratified by outcome; both tools train on the train part, pick their best epoch on the valid
+part (PR-AUC; pmtoolkit also stops early) and are scored on the test part: AUROC and AUPRC
+mean ± sd over seeds. Models: bag-of-codes logistic regression (pmtoolkit only: PyHealth 1.1.4
+has none), GRU, RETAIN, Transformer, with the same embedding / hidden sizes, learning rate,
+batch size and maximum epochs. PyHealth runs in its own venv (setup_anchor_env.sh):
+
+    bash benchmarks/ehr/setup_anchor_env.sh
+    OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 taskset -c 1 python benchmarks/ehr/run.py
+    python benchmarks/ehr/run.py --tools pmtoolkit --seeds 0 --epochs 5     # a quick look
+    python benchmarks/ehr/run.py --report-only
+
+Every result is appended to docs/benchmarks/ehr_runs.jsonl (a rerun skips what is there;
+``--force`` re-measures); the table goes to docs/benchmarks/ehr.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+SYNTHEA = ROOT.parent / "shared" / "data" / "ehr" / "synthea"
+DOCS = ROOT / "docs" / "benchmarks"
+JOURNAL = DOCS / "ehr_runs.jsonl"
+VENV_PY = ROOT / "benchmarks" / ".venv-pyhealth" / "bin" / "python"
+TASKS = {
+    "mortality": {"kind": "mortality", "horizon_days": 365, "index": "each_visit"},
+    "prediabetes": {"kind": "onset", "codes": ("15777000",), "horizon_days": 1095,
+                    "index": "each_visit"},
+}
+MODELS = ("logistic", "gru", "retain", "transformer")
+STATE = {"journal": JOURNAL}
+
+
+def build_tasks(workdir: Path) -> dict[str, list]:
+    from pmtoolkit.ehr.events import read_synthea
+    from pmtoolkit.ehr.tasks import TaskConfig, build_samples
+
+    table = read_synthea(SYNTHEA)
+    return {name: build_samples(table, TaskConfig(**cfg)) for name, cfg in TASKS.items()}
+
+
+def journal() -> list[dict]:
+    path = STATE["journal"]
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def record(row: dict) -> None:
+    STATE["journal"].parent.mkdir(parents=True, exist_ok=True)
+    with open(STATE["journal"], "a") as fh:
+        fh.write(json.dumps(row) + "\n")
+    print(json.dumps(row), flush=True)
+
+
+def run(args) -> None:
+    import torch
+
+    from pmtoolkit.core.metrics import pr_auc, roc_auc
+    from pmtoolkit.ehr.config import RiskModelConfig
+    from pmtoolkit.ehr.models import fit_risk_model
+    from pmtoolkit.ehr.tasks import patient_split
+
+    torch.set_num_threads(1)
+    done = {(r["task"], r["tool"], r["arch"], r["seed"]) for r in journal()} \
+        if not args.force else set()
+    tasks = build_tasks(Path(args.workdir))
+    for name in args.tasks:
+        samples = tasks[name]
+        for seed in args.seeds:
+            split = patient_split(samples, (0.7, 0.1, 0.2), seed=seed)
+            parts = {k: [samples.samples[i] for i in v] for k, v in split.items()}
+            y = np.array([s.label for s in parts["test"]])
+            base = {"task": name, "seed": seed, "n_train": len(parts["train"]),
+                    "n_test": len(y), "test_positives": int(y.sum())}
+            if "pmtoolkit" in args.tools:
+                for arch in args.models:
+                    if (name, "pmtoolkit", arch, seed) in done:
+                        continue
+                    config = RiskModelConfig(arch=arch, seed=seed, device="cpu",
+                                             epochs=args.epochs, lr=args.lr,
+                                             embedding_dim=args.dim, hidden_dim=args.dim,
+                                             batch_size=args.batch_size)
+                    t0 = time.perf_counter()
+                    model = fit_risk_model(parts["train"], parts["valid"], config)
+                    seconds = time.perf_counter() - t0
+                    p = model.predict_proba(parts["test"])
+                    record({**base, "tool": "pmtoolkit", "arch": arch,
+                            "auroc": roc_auc(y, p), "auprc": pr_auc(y, p),
+                            "epochs": model.metadata["metrics"]["epochs_run"],
+                            "train_seconds": seconds})
+            if "pyhealth" in args.tools:
+                todo = [a for a in args.models if a != "logistic"
+                        and (name, "pyhealth", a, seed) not in done]
+                if not todo:
+                    continue
+                if not VENV_PY.exists():
+                    sys.exit("PyHealth venv missing: bash benchmarks/ehr/setup_anchor_env.sh")
+                job = {k: [{"patient_id": s.patient_id, "visits": s.visits, "label": s.label}
+                           for s in v] for k, v in parts.items()}
+                job.update(models=todo, seed=seed, epochs=args.epochs, lr=args.lr,
+                           embedding_dim=args.dim, hidden_dim=args.dim, heads=4, layers=1,
+                           batch_size=args.batch_size)
+                with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+                    json.dump(job, fh)
+                out = subprocess.run([str(VENV_PY), str(ROOT / "benchmarks" / "ehr" /
+                                                        "pyhealth_runner.py"), fh.name],
+                                     capture_output=True, text=True, check=False)
+                Path(fh.name).unlink()
+                if out.returncode:
+                    sys.exit(f"PyHealth runner failed:\n{out.stderr[-3000:]}")
+                for line in out.stdout.splitlines():
+                    if line.startswith("{"):
+                        r = json.loads(line)
+                        if "skipped" not in r:
+                            record({**base, "tool": "pyhealth 1.1.4", **r})
+
+
+def _ms(values) -> str:
+    values = [v for v in values if v is not None and np.isfinite(v)]
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+
+
+def report() -> None:
+    rows = journal()
+    lines = ["# EHR benchmark", "",
+             ("Written by `benchmarks/ehr/run.py` from `ehr_runs.jsonl`: Synthea cohort "
+              "(../shared/data/ehr/synthea, 543 patients), patient-level 70/10/20 splits, one "
+              "per seed, the same samples for both tools; test AUROC and AUPRC, mean ± sd over "
+              "seeds; one CPU thread."), ""]
+    for task in TASKS:
+        rs = [r for r in rows if r["task"] == task]
+        if not rs:
+            continue
+        prev = statistics.mean(r["test_positives"] / r["n_test"] for r in rs)
+        lines += [f"## {task} (test prevalence {prev:.3f})", "",
+                  "| model | tool | seeds | AUROC | AUPRC | epochs | train time |",
+                  "|---|---|---:|---:|---:|---:|---:|"]
+        for arch in MODELS:
+            for tool in ("pmtoolkit", "pyhealth 1.1.4"):
+                sel = [r for r in rs if r["arch"] == arch and r["tool"] == tool]
+                if not sel:
+                    continue
+                lines.append(f"| {arch} | {tool} | {len(sel)} | {_ms([r['auroc'] for r in sel])} "
+                             f"| {_ms([r['auprc'] for r in sel])} | "
+                             f"{statistics.mean(r['epochs'] for r in sel):.0f} | "
+                             f"{statistics.mean(r['train_seconds'] for r in sel):.0f} s |")
+        lines.append("")
+    out = DOCS / "ehr.md" if STATE["journal"] == JOURNAL else STATE["journal"].with_suffix(".md")
+    out.write_text("\n".join(lines))
+    print(out.read_text())
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    ap.add_argument("--tools", nargs="+", default=["pmtoolkit", "pyhealth"],
+                    choices=["pmtoolkit", "pyhealth"])
+    ap.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--dim", type=int, default=64)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--workdir", default="/tmp/pmt-ehr-bench")
+    ap.add_argument("--force", action="store_true")
+    ap.add_argument("--journal", type=Path, default=JOURNAL,
+                    help="results file (another one for trial runs)")
+    ap.add_argument("--report-only", action="store_true")
+    args = ap.parse_args()
+    STATE["journal"] = args.journal
+    if not args.report_only:
+        run(args)
+    report()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
