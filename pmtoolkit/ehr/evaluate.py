@@ -73,14 +73,20 @@ def plot_timeline(contrib: pd.DataFrame, path: str | Path, *, title: str = "",
     c = c[c["code"].isin(keep)]
     codes = list(c.groupby("code")["contribution"].sum().sort_values().index)
     ypos = {code: i for i, code in enumerate(codes)}
+    names = (dict(zip(c["code"], c["description"])) if "description" in c else {})
+
+    def label(code: str) -> str:
+        text = str(names.get(code) or "")
+        text = text if len(text) <= 40 else text[:39] + "…"
+        return f"{text} ({code})" if text else code
     scale = float(c["contribution"].abs().max() or 1.0)
-    with figure(path, size=(7.0, 1.2 + 0.28 * max(3, len(codes)))) as (_fig, ax):
+    with figure(path, size=(9.0, 1.3 + 0.28 * max(3, len(codes)))) as (fig, ax):
         ax.scatter(-c["days_before"], [ypos[k] for k in c["code"]],
                    s=30 + 300 * c["contribution"].abs() / scale,
                    c=np.where(c["contribution"] > 0, "#dc2626", "#2563eb"), alpha=0.75,
                    edgecolors="none")
-        ax.set_yticks(range(len(codes)), codes, fontsize=7)
-        ax.set_xlabel("days before the index time")
+        ax.set_yticks(range(len(codes)), [label(k) for k in codes], fontsize=7)
+        ax.set_xlabel("days before the index time (red: raises the risk, blue: lowers it; "
+                      "size: magnitude)", fontsize=8)
         ax.axvline(0, color="#888", lw=0.8, ls=":")
-        ax.set_title(title or "code contributions (red: raises risk, blue: lowers it)",
-                     fontsize=9)
+        fig.suptitle(title or "code contributions", fontsize=9)

@@ -62,8 +62,13 @@ def build(source: str | os.PathLike, output: str | os.PathLike, config: TaskConf
     summary["split"] = {name: {"samples": len(idx),
                                "positives": int(samples.labels[idx].sum())}
                         for name, idx in split.items()}
+    ev = table.events.dropna(subset=["description"]).drop_duplicates(["system", "code"])
+    used = {c for s in samples.samples for v in s.visits for c in v}
+    descriptions = {f"{sy}:{co}": str(d) for sy, co, d in
+                    zip(ev["system"], ev["code"], ev["description"]) if f"{sy}:{co}" in used}
     header = {"format": FORMAT, "task": _plain(asdict(config)), "source": str(source),
-              "fractions": list(fractions), "split_seed": split_seed, "summary": summary}
+              "fractions": list(fractions), "split_seed": split_seed, "summary": summary,
+              "descriptions": descriptions}
     with atomic_write(output) as fh:  # gzip-compressed when the name ends in .gz
         fh.write(json.dumps(header) + "\n")
         for s, part in zip(samples.samples, side):
@@ -104,6 +109,10 @@ def read_dataset(path: str | os.PathLike, *, split: str | None = None
     except (json.JSONDecodeError, KeyError, UnicodeDecodeError, OSError) as exc:
         raise BadInputError(f"cannot read dataset '{p}': {exc}") from None
     return header, samples, parts
+
+
+def _short(pid: str) -> str:
+    return pid if len(pid) <= 12 else pid[:8] + "…"
 
 
 def load_model(path: str | os.PathLike):
@@ -206,7 +215,7 @@ def explain(model, dataset: str | os.PathLike, outdir: str | os.PathLike, *,
     from pmtoolkit.ehr.evaluate import plot_timeline
 
     check_output_dir(outdir, overwrite=overwrite)
-    _, samples, _ = read_dataset(dataset, split=None if patients else split)
+    header, samples, _ = read_dataset(dataset, split=None if patients else split)
     if patients:
         wanted = set(patients)
         chosen = [s for s in samples if s.patient_id in wanted]
@@ -217,6 +226,9 @@ def explain(model, dataset: str | os.PathLike, outdir: str | os.PathLike, *,
         p = model.predict_proba(samples)
         chosen = [samples[i] for i in np.argsort(-p)[:top]]
     contrib = model.contributions(chosen)
+    names = header.get("descriptions") or {}
+    contrib.insert(contrib.columns.get_loc("code") + 1, "description",
+                   [names.get(c, "") for c in contrib["code"]])
     probs = model.predict_proba(chosen)
     contrib["probability"] = probs[contrib["sample"].to_numpy()]
     visits = (contrib.groupby(["sample", "patient_id", "visit", "days_before"])["contribution"]
@@ -226,6 +238,6 @@ def explain(model, dataset: str | os.PathLike, outdir: str | os.PathLike, *,
         write_table(visits, tmp / "visits.csv")
         for i, s in enumerate(chosen):
             plot_timeline(contrib[contrib["sample"] == i], tmp / f"timeline_{i}_{s.patient_id}.png",
-                          title=f"patient {s.patient_id} at {s.index_time.date()}: risk "
-                                f"{probs[i]:.2f}, outcome {s.label}")
+                          title=f"patient {_short(s.patient_id)} at {s.index_time.date()}: "
+                                f"risk {probs[i]:.2f}, outcome {s.label}")
     return {"samples": len(chosen), "rows": len(contrib)}
