@@ -162,8 +162,18 @@ def build_samples(table: EventTable, config: TaskConfig | None = None) -> Sample
         order: dict[Any, list[int]] = {}
         for i, v in enumerate(visit):
             order.setdefault(v, []).append(i)
-        visits = sorted(((times[idx].min(), times[idx].max(), idx) for idx in order.values()),
-                        key=lambda t: (t[0], t[1]))
+        # (ties of first and last time are broken by the visit id, so the order never
+        # depends on the order of the input rows)
+        visits = [(times[idx].min(), times[idx].max(), idx) for _, idx in
+                  sorted(order.items(), key=lambda kv: (times[kv[1]].min(), times[kv[1]].max(),
+                                                        str(kv[0])))]
+        # each visit's tokens and times in time order, computed once per patient
+        tokens = np.char.add(np.char.add(systems.astype(str), ":"), codes.astype(str))
+        history = []
+        for first, last, idx in visits:
+            ii = sorted(idx, key=lambda i: times[i])
+            history.append((first, last, [str(tokens[i]) for i in ii], times[ii]))
+        firsts = np.array([v[0] for v in visits])
         onset = None
         if match is not None:
             hit = match(systems, codes)
@@ -188,8 +198,8 @@ def build_samples(table: EventTable, config: TaskConfig | None = None) -> Sample
         else:
             chosen = candidates
         for t in chosen:
-            samples.append(_sample(pid, t, times, systems, codes, visit, config, death, onset,
-                                   horizon, birth, people.at[pid, "sex"]))
+            samples.append(_sample(pid, t, history, firsts, config, death, onset, horizon,
+                                   birth, people.at[pid, "sex"]))
     out = Samples(samples, excluded, config)
     s = out.summary()
     log.info("%s task (%d days): %d samples of %d patients, %d positive; excluded: %s",
@@ -222,22 +232,19 @@ def _exclusion(config, t, death, onset, end, horizon, birth) -> str | None:
     return None
 
 
-def _sample(pid, t, times, systems, codes, visit, config, death, onset, horizon, birth, sex
-            ) -> Sample:
+def _sample(pid, t, history, firsts, config, death, onset, horizon, birth, sex) -> Sample:
+    """The sample at index time ``t``: the visits that began at or before ``t``, each cut to
+    its events at or before ``t`` (nothing later is ever read)."""
     import pandas as pd
 
-    seen = times <= np.datetime64(t)  # the history: nothing after the index time
-    idx = np.flatnonzero(seen)
-    by_visit: dict[Any, list[int]] = {}
-    for i in idx:
-        by_visit.setdefault(visit[i], []).append(i)
-    groups = sorted(by_visit.values(), key=lambda ii: (times[ii].min(), times[ii].max()))
-    groups = groups[-config.max_visits:]
+    t64 = np.datetime64(t)
+    n = int(np.searchsorted(firsts, t64, side="right"))
     visits, days = [], []
-    for ii in groups:
-        ii = sorted(ii, key=lambda i: times[i])[: config.max_codes_per_visit]
-        visits.append([token(systems[i], codes[i]) for i in ii])
-        days.append(float((np.datetime64(t) - times[ii].min()) / np.timedelta64(1, "D")))
+    for first, last, toks, ts in history[max(0, n - config.max_visits):n]:
+        if last > t64:  # a visit still open at the index time: only its past events
+            toks = [tok for tok, tt in zip(toks, ts) if tt <= t64]
+        visits.append(toks[: config.max_codes_per_visit])
+        days.append(float((t64 - first) / np.timedelta64(1, "D")))
     if config.kind == "mortality":
         label = int(not pd.isna(death) and death <= t + horizon)
     else:
