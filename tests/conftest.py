@@ -13,6 +13,23 @@ TEST_DATA = TESTS / "data"
 SHARED_DATA = TESTS.parent.parent / "shared" / "data"
 
 
+def _reset_logging() -> None:
+    """Undo what a CLI run configures (handlers on its captured streams, no propagation), so
+    the next test sees the library's logging defaults (and caplog works)."""
+    logger = logging.getLogger("pmtoolkit")
+    logger.handlers.clear()
+    logger.propagate = True
+    logger.setLevel(logging.NOTSET)
+    logging.getLogger("py.warnings").propagate = True
+    logging.captureWarnings(False)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging():
+    yield
+    _reset_logging()
+
+
 @pytest.fixture
 def pmt():
     """Run the pmt command line in-process: ``result = pmt("info", "--json")``."""
@@ -22,8 +39,7 @@ def pmt():
 
     def run(*args, input=None):
         result = runner.invoke(cli, [str(a) for a in args], input=input, catch_exceptions=False)
-        # the CLI configures the pmtoolkit logger per run; leave no handler on a closed stream
-        logging.getLogger("pmtoolkit").handlers.clear()
+        _reset_logging()  # no handler left on the runner's closed streams
         return result
 
     return run
