@@ -138,16 +138,20 @@ def load_named(name_or_path: str | os.PathLike, *, shipped_names: tuple[str, ...
                model_class: type[Model] | tuple[type[Model], ...], what: str) -> Model:
     """A saved model file, or a shipped model by the name users type (one of
     ``shipped_names`` present in data/MANIFEST), of ``model_class`` (a class or a tuple of
-    classes); anything else is a one-line error."""
+    classes); anything else is a one-line error. A file of that name wins over a shipped
+    model; a folder of that name does not (``mpra/`` in the working directory must not hide
+    the shipped ``mpra``)."""
     from pathlib import Path
 
     from pmtoolkit.core import shipped
     from pmtoolkit.core.errors import unknown_name
 
     p = Path(name_or_path)
-    if not p.exists():
+    if not p.is_file():
         names = [e.name for e in shipped.manifest("model") if e.name in shipped_names]
         if str(name_or_path) not in names:
+            if p.is_dir():
+                raise BadInputError(f"model path '{p}' is a directory, expected a model file")
             if p.suffix or os.sep in str(name_or_path):
                 raise BadInputError(f"model file '{p}' does not exist")
             raise unknown_name(what, str(name_or_path), names)

@@ -77,3 +77,15 @@ def test_half_precision_files_are_smaller_and_load_as_float32(tmp_path, trusted_
     x = torch.randn(5, 64)
     assert torch.allclose(back.predict(x), m.predict(x), atol=1e-2)
     assert not torch.equal(back.network.weight, m.network.weight)   # rounded, not copied
+
+
+def test_a_folder_named_like_a_shipped_model_does_not_hide_it(tmp_path, monkeypatch):
+    from pmtoolkit.genomics.run import load_sequence_model
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mpra").mkdir()
+    model = load_sequence_model("mpra")  # the shipped model, not the folder
+    assert model.metadata["model_class"].startswith("pmtoolkit.genomics")
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(BadInputError, match="is a directory"):
+        load_sequence_model("mine")
