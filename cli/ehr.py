@@ -99,24 +99,35 @@ def train(dataset, outdir, config_file, overwrite, **params):
 
 
 @ehr.command()
-@click.argument("dataset", type=click.Path(exists=True, dir_okay=False))
+@click.argument("source", type=click.Path(exists=True))
 @click.option("-m", "--model", "model_path", required=True, type=click.Path(exists=True),
               help="A trained risk model (.safetensors).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
-              help="Table: patient_id, index_time, split, label, probability, predicted; - for "
-                   "stdout.")
+              help="Table: patient_id, index_time, (split, label,) probability, predicted; - "
+                   "for stdout.")
 @click.option("--split", type=click.Choice(["train", "valid", "test"]),
-              help="Only this part of the dataset.")
-def predict(dataset, model_path, output, split):
-    """Predict the risk of each sample of a dataset (calibrated probabilities)."""
+              help="A dataset: only this part.")
+@click.option("--patients", type=click.Path(exists=True, dir_okay=False),
+              help="Event tables: the patients table.")
+@click.option("--column", "columns", multiple=True, help="Event tables: SCHEMA=COLUMN.")
+@click.option("--system", help="Event tables without a system column: the code system.")
+def predict(source, model_path, output, split, patients, columns, system):
+    """Predict risks (calibrated probabilities): of each sample of a dataset (.jsonl[.gz]), or
+    of every living patient in events (a Synthea folder or an event table) as of their last
+    visit.
+
+    Examples: pmt ehr predict mortality.jsonl.gz -m runs/gru/model.safetensors -o risk.csv;
+    pmt ehr predict synthea/csv -m runs/gru/model.safetensors -o risk_now.csv
+    """
     from pmtoolkit.cli.common import startup
 
     from pmtoolkit.ehr.run import load_model
     from pmtoolkit.ehr.run import predict as predict_
 
     startup(model=model_path)
-    n = predict_(load_model(model_path), dataset, output, split=split)
-    click.echo(f"{n} samples predicted; written to {output}", err=True)
+    n = predict_(load_model(model_path), source, output, split=split, patients=patients,
+                 columns=_columns(columns), system=system)
+    click.echo(f"{n} risks predicted; written to {output}", err=True)
 
 
 @ehr.command()

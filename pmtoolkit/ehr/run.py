@@ -156,14 +156,34 @@ def _json(v):
     return str(v)
 
 
-def predict(model, dataset: str | os.PathLike, output: str | os.PathLike, *,
-            split: str | None = None) -> int:
-    from pmtoolkit.core.io import write_table
+def _is_dataset(path: str | os.PathLike) -> bool:
+    name = Path(path).name.lower()
+    return Path(path).is_file() and name.endswith((".jsonl", ".jsonl.gz"))
 
-    _, samples, parts = read_dataset(dataset, split=split)
-    table = model.predict(samples)
-    table.insert(2, "split", parts)
-    table.insert(3, "label", [s.label for s in samples])
+
+def predict(model, source: str | os.PathLike, output: str | os.PathLike, *,
+            split: str | None = None, patients: str | None = None,
+            columns: dict[str, str] | None = None, system: str | None = None) -> int:
+    """Risks of a dataset's samples, or — for events (a Synthea folder or an event table) —
+    of every living patient as of their last visit, with the history built as the model's
+    training task built it."""
+    from pmtoolkit.core.io import write_table
+    from pmtoolkit.ehr.tasks import current_samples
+
+    if _is_dataset(source):
+        _, samples, parts = read_dataset(source, split=split)
+        table = model.predict(samples)
+        table.insert(2, "split", parts)
+        table.insert(3, "label", [s.label for s in samples])
+    else:
+        task = {k: tuple(v) if isinstance(v, list) else v for k, v in (model.task or {}).items()}
+        config = TaskConfig(**{k: v for k, v in task.items()
+                               if k in TaskConfig.__dataclass_fields__})
+        events = read_events(source, patients=patients, columns=columns, system=system)
+        samples = current_samples(events, config).samples
+        if not samples:
+            raise BadInputError(f"no living patient with enough visits in '{source}'")
+        table = model.predict(samples)
     write_table(table, output)
     return len(table)
 

@@ -274,3 +274,58 @@ def patient_split(samples: Samples, fractions: tuple[float, float, float] = (0.7
                               "valid" if rank < n_train + n_valid else "test")
     parts = np.array([side[p] for p in pids])
     return {name: np.flatnonzero(parts == name) for name in ("train", "valid", "test")}
+
+
+def current_samples(table: EventTable, config: TaskConfig | None = None) -> Samples:
+    """One unlabelled sample per living patient, indexed at their last visit: what a model
+    scores for "risk as of now". The history is built as for training (``max_visits``,
+    ``max_codes_per_visit``, ``tables``); labels are -1 (unknown). Patients with a death
+    date, without events or with fewer than ``min_visits`` visits are counted and skipped."""
+    import dataclasses
+
+    import pandas as pd
+
+    config = config or TaskConfig()
+    events = table.events
+    if config.tables:
+        events = events[events["table"].isin(config.tables)]
+    people = table.patients.set_index("patient_id")
+    grouped = dict(tuple(events.groupby("patient_id", sort=True)))
+    excluded: Counter = Counter()
+    samples = []
+    relaxed = dataclasses.replace(config, kind="mortality")
+    for pid in people.index:
+        ev = grouped.get(pid)
+        if ev is None or ev.empty:
+            excluded["no events"] += 1
+            continue
+        if not pd.isna(people.at[pid, "death_date"]):
+            excluded["deceased patients"] += 1
+            continue
+        times = ev["time"].to_numpy()
+        tokens = np.char.add(np.char.add(ev["system"].to_numpy().astype(str), ":"),
+                             ev["code"].to_numpy().astype(str))
+        visit = ev["visit_id"].astype(object).where(ev["visit_id"].notna(),
+                                                    ev["time"].dt.strftime("day:%Y-%m-%d"))
+        order: dict[Any, list[int]] = {}
+        for i, v in enumerate(visit.to_numpy()):
+            order.setdefault(v, []).append(i)
+        keyed = sorted(order.items(), key=lambda kv: (times[kv[1]].min(), times[kv[1]].max(),
+                                                      str(kv[0])))
+        if len(keyed) < config.min_visits:
+            excluded["patients with fewer visits than min_visits"] += 1
+            continue
+        history = []
+        for _, idx in keyed:
+            ii = sorted(idx, key=lambda i: times[i])
+            history.append((times[ii].min(), times[ii].max(), [str(tokens[i]) for i in ii],
+                            times[ii]))
+        firsts = np.array([h[0] for h in history])
+        t = pd.Timestamp(max(h[1] for h in history))
+        s = _sample(pid, t, history, firsts, relaxed, pd.NaT, None, pd.Timedelta(days=1),
+                    people.at[pid, "birth_date"], people.at[pid, "sex"])
+        s.label = -1
+        samples.append(s)
+    log.info("%d patients scored as of their last visit; skipped: %s", len(samples),
+             ", ".join(f"{n} {r}" for r, n in excluded.most_common()) or "none")
+    return Samples(samples, excluded, config)

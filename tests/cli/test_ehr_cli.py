@@ -63,6 +63,15 @@ def test_build_train_predict_evaluate_explain(pmt, synthea, tmp_path):
     assert result.exit_code == 0, result.stderr
     assert result.stdout.startswith("patient_id,index_time,split,label,probability,predicted")
 
+    # risk as of now straight from the events: living patients at their last visit
+    result = pmt("ehr", "predict", synthea, "-m", run / "model.safetensors", "-o",
+                 tmp_path / "now.csv")
+    assert result.exit_code == 0, result.stderr
+    now = pd.read_csv(tmp_path / "now.csv")
+    alive = pd.read_csv(synthea / "patients.csv")
+    assert set(now["patient_id"]) == set(alive.loc[alive["DEATHDATE"].isna(), "Id"])
+    assert now["probability"].between(0, 1).all()
+
     ev = tmp_path / "ev"
     result = pmt("ehr", "evaluate", data, "-m", run / "model.safetensors", "-o", ev)
     assert result.exit_code == 0, result.stderr
