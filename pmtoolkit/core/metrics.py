@@ -17,10 +17,33 @@ from collections.abc import Callable
 import numpy as np
 
 __all__ = [
-    "rmse", "mse", "mae", "r2", "pearson", "spearman",
-    "roc_auc", "pr_auc", "accuracy", "sensitivity", "specificity", "precision", "f1", "mcc",
-    "brier", "concordance_index", "dice", "iou",
-    "regression_metrics", "classification_metrics", "REGRESSION", "CLASSIFICATION",
+    "CLASSIFICATION",
+    "REGRESSION",
+    "accuracy",
+    "brier",
+    "calibration_bins",
+    "classification_metrics",
+    "concordance_index",
+    "dice",
+    "expected_calibration_error",
+    "f1",
+    "iou",
+    "mae",
+    "mcc",
+    "mse",
+    "npv",
+    "pearson",
+    "pr_auc",
+    "precision",
+    "r2",
+    "regression_metrics",
+    "rmse",
+    "roc_auc",
+    "roc_curve",
+    "sensitivity",
+    "spearman",
+    "specificity",
+    "youden_threshold",
 ]
 
 
@@ -157,6 +180,12 @@ def precision(y_true, y_score, threshold: float = 0.5) -> float:
     return _ratio(tp, tp + fp)
 
 
+def npv(y_true, y_score, threshold: float = 0.5) -> float:
+    """Negative predictive value: true negatives among the predicted negatives."""
+    _, tn, _, fn = _confusion(y_true, y_score, threshold)
+    return _ratio(tn, tn + fn)
+
+
 def f1(y_true, y_score, threshold: float = 0.5) -> float:
     """F1 score; 0 when there are no positives predicted or true (scikit-learn's convention)."""
     tp, _, fp, fn = _confusion(y_true, y_score, threshold)
@@ -175,6 +204,54 @@ def brier(y_true, y_prob) -> float:
     """Mean squared difference between predicted probability and outcome."""
     t, p = _labels(y_true, y_prob)
     return float(np.mean((p - t) ** 2)) if t.size else float("nan")
+
+
+def roc_curve(y_true, y_score) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(fpr, tpr, thresholds)``: one point per distinct score, from the highest (the
+    curve starts at (0, 0), threshold +inf)."""
+    t, s = _labels(y_true, y_score)
+    order = np.argsort(-s, kind="mergesort")
+    s, t = s[order], t[order]
+    last = np.r_[np.flatnonzero(np.diff(s)), s.size - 1] if s.size else np.zeros(0, int)
+    tps = np.cumsum(t)[last]
+    fps = last + 1 - tps
+    return (np.r_[0.0, fps / max(1, int((~t).sum()))], np.r_[0.0, tps / max(1, int(t.sum()))],
+            np.r_[np.inf, s[last]])
+
+
+def youden_threshold(y_true, y_score) -> float:
+    """The score cut maximising sensitivity + specificity - 1 (Youden's J; the lowest such
+    cut when several tie), half-way between it and the next lower score; 0.5 when one class
+    is missing."""
+    t, s = _labels(y_true, y_score)
+    if t.all() or not t.any():
+        return 0.5
+    fpr, tpr, cuts = roc_curve(t, s)
+    j = tpr - fpr
+    k = int(np.flatnonzero(j >= j.max() - 1e-12)[-1])  # cuts run from high to low
+    best = float(cuts[k])
+    below = s[s < best]
+    return float((best + below.max()) / 2) if below.size else best
+
+
+def calibration_bins(outcome, confidence, bins: int = 10) -> list[tuple[float, float, int]]:
+    """``(mean confidence, outcome frequency, count)`` of each non-empty equal-width bin of
+    ``confidence`` in [0, 1] (a predicted probability against a 0/1 outcome, or a top-class
+    probability against being right)."""
+    y = np.asarray(outcome, dtype=float).ravel()
+    c = np.asarray(confidence, dtype=float).ravel()
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    idx = np.clip(np.digitize(c, edges[1:-1], right=True), 0, bins - 1)
+    return [(float(c[idx == b].mean()), float(y[idx == b].mean()), int((idx == b).sum()))
+            for b in range(bins) if (idx == b).any()]
+
+
+def expected_calibration_error(outcome, confidence, bins: int = 10) -> float:
+    """Mean |outcome frequency - mean confidence| over :func:`calibration_bins`, weighted by
+    each bin's share."""
+    cal = calibration_bins(outcome, confidence, bins)
+    n = sum(k for _, _, k in cal)
+    return float(sum(k * abs(o - m) for m, o, k in cal) / n) if n else float("nan")
 
 
 # ------------------------------------------------------------------------------ ranking
@@ -232,7 +309,7 @@ def concordance_index(y_true, y_pred, event=None) -> float:
     p_rank = np.unique(p, return_inverse=True)[1]
     # comparable pairs: for each event i, #{j : t_j > t_i}
     t_sorted = np.sort(t_rank)
-    comparable = float(np.sum((t.size - np.searchsorted(t_sorted, t_rank[e], side="right"))))
+    comparable = float(np.sum(t.size - np.searchsorted(t_sorted, t_rank[e], side="right")))
     # prediction ties among comparable pairs: for each event i, #{j : p_j = p_i, t_j > t_i}
     m = t_rank.max() + 1
     keys = np.sort(p_rank * m + t_rank)

@@ -36,3 +36,49 @@ def figure(path: str | os.PathLike, *, size: tuple[float, float] = (5.0, 3.6),
                 fig.savefig(fh, format="png")
         finally:
             plt.close(fig)
+
+
+def roc_plot(path: str | os.PathLike, curves: list[tuple[str, Any, Any]], *,
+             point: tuple[Any, Any, float] | None = None) -> None:
+    """ROC curves, one per ``(name, y_true, y_score)`` (with its AUC), and optionally the
+    operating point of ``(y_true, y_score, threshold)``."""
+    from pmtoolkit.core import metrics as M
+
+    with figure(path, size=(4.2, 4.0)) as (_fig, ax):
+        for name, y, s in curves:
+            fpr, tpr, _ = M.roc_curve(y, s)
+            ax.plot(fpr, tpr, lw=1.6, label=f"{name}: AUC {M.roc_auc(y, s):.3f}")
+        if point is not None:
+            y, s, t = point
+            ax.plot(1 - M.specificity(y, s, t), M.sensitivity(y, s, t), "o", color="#b42318",
+                    label=f"threshold {t:.3f}")
+        ax.plot([0, 1], [0, 1], ls=":", color="#888")
+        ax.set_xlabel("1 - specificity")
+        ax.set_ylabel("sensitivity")
+        ax.set_title("ROC")
+        ax.legend(loc="lower right", fontsize=8, frameon=False)
+
+
+def reliability_plot(path: str | os.PathLike, outcome, confidence, *, xlabel: str,
+                     ylabel: str, title: str = "Calibration", annotate: str = "count",
+                     bins: int = 10) -> None:
+    """Reliability diagram: outcome frequency against mean confidence per bin
+    (:func:`pmtoolkit.core.metrics.calibration_bins`), each point annotated with its bin's
+    ``count`` or ``share`` of the data."""
+    from pmtoolkit.core.metrics import calibration_bins
+
+    cal = calibration_bins(outcome, confidence, bins)
+    total = sum(n for _, _, n in cal) or 1
+    with figure(path, size=(4.2, 4.0)) as (_fig, ax):
+        ax.plot([0, 1], [0, 1], ls=":", color="#888", label="perfect")
+        ax.plot([c[0] for c in cal], [c[1] for c in cal], "o-", color="#2563eb", label="model")
+        for m, o, n in cal:
+            text = f"{100 * n / total:.0f}%" if annotate == "share" else str(n)
+            ax.annotate(text, (m, o), textcoords="offset points", xytext=(0, 6), fontsize=7,
+                        ha="center", color="#5b6578")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.set_xlim(0, 1.06)
+        ax.set_ylim(0, 1.08)
+        ax.legend(loc="upper left", fontsize=8, frameon=False)

@@ -1,6 +1,7 @@
 """Metrics and pictures of risk predictions: AUROC, AUPRC, Brier score, sensitivity and
-specificity (and PPV, NPV) at a threshold, expected calibration error, a reliability diagram,
-and a per-patient timeline of code contributions."""
+specificity (and PPV, NPV) at a threshold, expected calibration error, a reliability diagram
+(all from :mod:`pmtoolkit.core.metrics` and :mod:`pmtoolkit.core.plots`), and a per-patient
+timeline of code contributions."""
 from __future__ import annotations
 
 import math
@@ -15,50 +16,25 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-def calibration_bins(y: np.ndarray, p: np.ndarray, bins: int = 10
-                     ) -> list[tuple[float, float, int]]:
-    """(mean predicted, observed frequency, count) per equal-width probability bin."""
-    edges = np.linspace(0, 1, bins + 1)
-    idx = np.clip(np.digitize(p, edges[1:-1], right=True), 0, bins - 1)
-    return [(float(p[idx == b].mean()), float(y[idx == b].mean()), int((idx == b).sum()))
-            for b in range(bins) if (idx == b).any()]
-
-
 def risk_metrics(y, p, threshold: float = 0.5) -> dict[str, Any]:
     """The metrics of predicted probabilities ``p`` against binary outcomes ``y``."""
     y = np.asarray(y, dtype=float)
     p = np.asarray(p, dtype=float)
-    pred = p >= threshold
-    neg = ~pred
-    cal = calibration_bins(y, p) if len(y) else []
-    ece = sum(n * abs(o - m) for m, o, n in cal) / max(1, len(y))
     return {"n": len(y), "positives": int(y.sum()), "prevalence": float(y.mean()) if len(y)
             else math.nan, "auroc": M.roc_auc(y, p), "auprc": M.pr_auc(y, p),
-            "brier": M.brier(y, p), "ece": float(ece), "threshold": float(threshold),
+            "brier": M.brier(y, p), "ece": M.expected_calibration_error(y, p) if len(y) else 0.0,
+            "threshold": float(threshold),
             "sensitivity": M.sensitivity(y, p, threshold),
             "specificity": M.specificity(y, p, threshold),
-            "ppv": M.precision(y, p, threshold),
-            "npv": float((y[neg] == 0).mean()) if neg.any() else math.nan}
+            "ppv": M.precision(y, p, threshold), "npv": M.npv(y, p, threshold)}
 
 
 def plot_reliability(y, p, path: str | Path, *, title: str = "Calibration") -> None:
     """Observed frequency against mean predicted probability per bin, with counts."""
-    from pmtoolkit.core.plots import figure
+    from pmtoolkit.core.plots import reliability_plot
 
-    y, p = np.asarray(y, float), np.asarray(p, float)
-    cal = calibration_bins(y, p)
-    with figure(path, size=(4.2, 4.0)) as (_fig, ax):
-        ax.plot([0, 1], [0, 1], ls=":", color="#888", label="perfect")
-        ax.plot([c[0] for c in cal], [c[1] for c in cal], "o-", color="#2563eb", label="model")
-        for m, o, n in cal:
-            ax.annotate(str(n), (m, o), textcoords="offset points", xytext=(0, 6), fontsize=7,
-                        ha="center", color="#5b6578")
-        ax.set_xlabel("predicted probability")
-        ax.set_ylabel("observed frequency")
-        ax.set_xlim(0, 1.02)
-        ax.set_ylim(0, 1.05)
-        ax.set_title(title)
-        ax.legend(loc="upper left", fontsize=8, frameon=False)
+    reliability_plot(path, y, p, xlabel="predicted probability", ylabel="observed frequency",
+                     title=title, annotate="count")
 
 
 def plot_timeline(contrib: pd.DataFrame, path: str | Path, *, title: str = "",

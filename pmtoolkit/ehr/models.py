@@ -384,9 +384,9 @@ def fit_risk_model(train: list[Sample], valid: list[Sample] | None = None,
     calibration and the decision threshold."""
     import torch
 
+    from pmtoolkit.core.metrics import youden_threshold
     from pmtoolkit.core.seeds import seed_everything
     from pmtoolkit.core.training import TrainConfig, fit
-    from pmtoolkit.imaging.classifier import youden_threshold
 
     config = config or RiskModelConfig()
     if not train:

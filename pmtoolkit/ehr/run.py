@@ -195,9 +195,9 @@ def evaluate(model, dataset: str | os.PathLike, outdir: str | os.PathLike, *,
     import pandas as pd
 
     from pmtoolkit.core.io import atomic_dir, check_output_dir
+    from pmtoolkit.core.plots import roc_plot
     from pmtoolkit.core.report import Report
     from pmtoolkit.ehr.evaluate import plot_reliability, risk_metrics
-    from pmtoolkit.imaging.evaluate import plot_roc
 
     check_output_dir(outdir, overwrite=overwrite)
     _, samples, _ = read_dataset(dataset, split=split)
@@ -210,8 +210,9 @@ def evaluate(model, dataset: str | os.PathLike, outdir: str | os.PathLike, *,
     with atomic_dir(outdir, overwrite=overwrite) as tmp:
         (tmp / "metrics.json").write_text(json.dumps(res, indent=2, default=_json) + "\n")
         plot_reliability(y, p, tmp / "calibration.png")
-        plot_roc(y, np.stack([1 - p, p], 1), ["negative", "outcome"], tmp / "roc.png",
-                 threshold=t)
+        both = 0 < y.sum() < len(y)
+        roc_plot(tmp / "roc.png", [("outcome", y, p)] if both else [],
+                 point=(y, p, t) if both else None)
         report = Report("EHR risk model evaluation",
                         subtitle=f"{res['n']} {split} samples, {res['positives']} with the outcome")
         keys = ["auroc", "auprc", "brier", "ece", "threshold", "sensitivity", "specificity",

@@ -67,25 +67,6 @@ def cam_layer(config: ClassifierConfig) -> str:
     return "layer4" if config.arch in RESNET_LAYERS else "class_layers.relu"
 
 
-def youden_threshold(y: np.ndarray, p: np.ndarray) -> float:
-    """The probability cut maximising sensitivity + specificity - 1 (ties: the middle of
-    the best run of cuts)."""
-    y = np.asarray(y).astype(bool)
-    p = np.asarray(p, dtype=float)
-    if y.all() or not y.any():
-        return 0.5
-    cuts = np.unique(p)
-    best, best_j = 0.5, -np.inf
-    pos, neg = y.sum(), (~y).sum()
-    for c in cuts:
-        pred = p >= c
-        j = (pred & y).sum() / pos + (~pred & ~y).sum() / neg - 1.0
-        if j > best_j + 1e-12:
-            best_j, best = j, float(c)
-    below = cuts[cuts < best]
-    return float((best + below.max()) / 2) if below.size else best
-
-
 class ImageClassifier(TorchModel):
     """A trained image classifier: its class names and, for two classes, the decision
     threshold on the second class's probability."""
@@ -302,6 +283,8 @@ def fit_classifier(train_images, train_labels, config: ClassifierConfig | None =
         pv = model.predict_proba(np.asarray(xv), prepared=True)
         metrics["val_auc"] = _auc(yv, pv)
         if len(classes) == 2:
+            from pmtoolkit.core.metrics import youden_threshold
+
             model.threshold = youden_threshold(yv == 1, pv[:, 1])
             metrics["threshold"] = model.threshold
     model.metadata = {"metrics": metrics}

@@ -25,16 +25,7 @@ log = logging.getLogger(__name__)
 def expected_calibration_error(y: np.ndarray, probs: np.ndarray, bins: int = 10) -> float:
     """Mean |accuracy - confidence| over equal-width bins of the top-class probability,
     weighted by the bin's share of images."""
-    conf = probs.max(axis=1)
-    correct = probs.argmax(axis=1) == y
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    idx = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, bins - 1)
-    ece = 0.0
-    for b in range(bins):
-        sel = idx == b
-        if sel.any():
-            ece += sel.mean() * abs(correct[sel].mean() - conf[sel].mean())
-    return float(ece)
+    return M.expected_calibration_error(probs.argmax(axis=1) == y, probs.max(axis=1), bins)
 
 
 def confusion_matrix(y: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndarray:
@@ -48,7 +39,7 @@ def classification_report(y: np.ndarray, probs: np.ndarray, classes: list[str], 
                           threshold: float | str | None = None,
                           model_threshold: float | None = None) -> dict[str, Any]:
     """Metrics of class probabilities ``probs`` (N, K) against integer labels ``y``."""
-    from pmtoolkit.imaging.classifier import _auc, youden_threshold
+    from pmtoolkit.imaging.classifier import _auc
 
     y = np.asarray(y, dtype=np.int64)
     out: dict[str, Any] = {"n": len(y), "classes": list(classes),
@@ -59,7 +50,7 @@ def classification_report(y: np.ndarray, probs: np.ndarray, classes: list[str], 
     if len(classes) == 2:
         p = probs[:, 1]
         if threshold == "youden":
-            t, source = youden_threshold(y == 1, p), "youden on these images (optimistic)"
+            t, source = M.youden_threshold(y == 1, p), "youden on these images (optimistic)"
         elif threshold is not None:
             t, source = float(threshold), "given"
         elif model_threshold is not None:
@@ -70,16 +61,11 @@ def classification_report(y: np.ndarray, probs: np.ndarray, classes: list[str], 
         out.update({"threshold": t, "threshold_source": source,
                     "accuracy_at_threshold": M.accuracy(y, p, t),
                     "sensitivity": M.sensitivity(y, p, t), "specificity": M.specificity(y, p, t),
-                    "ppv": M.precision(y, p, t), "npv": _npv(y, pred), "brier": M.brier(y, p), "pr_auc": M.pr_auc(y, p)})
+                    "ppv": M.precision(y, p, t), "npv": M.npv(y, p, t), "brier": M.brier(y, p), "pr_auc": M.pr_auc(y, p)})
     else:
         pred = probs.argmax(1)
     out["confusion"] = confusion_matrix(y, pred, len(classes)).tolist()
     return out
-
-
-def _npv(y: np.ndarray, pred: np.ndarray) -> float:
-    neg = pred == 0
-    return float((y[neg] == 0).mean()) if neg.any() else math.nan
 
 
 def evaluate_classifier(model, images, labels, *, threshold: float | str | None = None
@@ -102,65 +88,25 @@ def evaluate_classifier(model, images, labels, *, threshold: float | str | None 
 def plot_roc(y: np.ndarray, probs: np.ndarray, classes: list[str], path: str | Path, *,
              threshold: float | None = None) -> None:
     """ROC curve(s) with the AUC; the operating point at ``threshold`` for two classes."""
-    from pmtoolkit.core.plots import figure
+    from pmtoolkit.core.plots import roc_plot
 
-    with figure(path, size=(4.2, 4.0)) as (_fig, ax):
-        targets = [1] if len(classes) == 2 else range(len(classes))
-        for k in targets:
-            t = y == k
-            if t.all() or not t.any():
-                continue
-            fpr, tpr = _roc_points(t, probs[:, k])
-            auc = M.roc_auc(t, probs[:, k])
-            ax.plot(fpr, tpr, lw=1.6, label=f"{classes[k]}: AUC {auc:.3f}")
-        if len(classes) == 2 and threshold is not None and (y == 1).any() and (y == 0).any():
-            p = probs[:, 1]
-            ax.plot(1 - M.specificity(y, p, threshold), M.sensitivity(y, p, threshold), "o",
-                    color="#b42318", label=f"threshold {threshold:.3f}")
-        ax.plot([0, 1], [0, 1], ls=":", color="#888")
-        ax.set_xlabel("1 - specificity")
-        ax.set_ylabel("sensitivity")
-        ax.set_title("ROC")
-        ax.legend(loc="lower right", fontsize=8, frameon=False)
-
-
-def _roc_points(t: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    order = np.argsort(-s, kind="mergesort")
-    s, t = s[order], t[order]
-    last = np.r_[np.flatnonzero(np.diff(s)), s.size - 1]
-    tps = np.cumsum(t)[last]
-    fps = last + 1 - tps
-    return np.r_[0, fps / max(1, (~t).sum())], np.r_[0, tps / max(1, t.sum())]
+    targets = [1] if len(classes) == 2 else range(len(classes))
+    curves = [(classes[k], y == k, probs[:, k]) for k in targets
+              if (y == k).any() and not (y == k).all()]
+    point = (y == 1, probs[:, 1], threshold) if len(classes) == 2 and threshold is not None \
+        and (y == 1).any() and (y == 0).any() else None
+    roc_plot(path, curves, point=point)
 
 
 def plot_calibration(y: np.ndarray, probs: np.ndarray, path: str | Path, bins: int = 10) -> None:
     """Reliability diagram: accuracy against confidence of the top class, with the share of
     images in each bin."""
-    from pmtoolkit.core.plots import figure
+    from pmtoolkit.core.plots import reliability_plot
 
-    conf = probs.max(axis=1)
-    correct = probs.argmax(axis=1) == y
-    edges = np.linspace(0, 1, bins + 1)
-    idx = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, bins - 1)
-    centers, accs, shares = [], [], []
-    for b in range(bins):
-        sel = idx == b
-        if sel.any():
-            centers.append(conf[sel].mean())
-            accs.append(correct[sel].mean())
-            shares.append(sel.mean())
-    with figure(path, size=(4.2, 4.0)) as (_fig, ax):
-        ax.plot([0, 1], [0, 1], ls=":", color="#888", label="perfect")
-        ax.plot(centers, accs, "o-", color="#2563eb", label="model")
-        for c, a, s in zip(centers, accs, shares):
-            ax.annotate(f"{100 * s:.0f}%", (c, a), textcoords="offset points", xytext=(0, 6),
-                        fontsize=7, ha="center", color="#5b6578")
-        ax.set_xlabel("confidence (top-class probability)")
-        ax.set_ylabel("accuracy")
-        ax.set_title(f"Calibration (ECE {expected_calibration_error(y, probs, bins):.3f})")
-        ax.set_xlim(0, 1.06)
-        ax.set_ylim(0, 1.08)
-        ax.legend(loc="upper left", fontsize=8, frameon=False)
+    reliability_plot(path, probs.argmax(axis=1) == y, probs.max(axis=1),
+                     xlabel="confidence (top-class probability)", ylabel="accuracy",
+                     title=f"Calibration (ECE {expected_calibration_error(y, probs, bins):.3f})",
+                     annotate="share", bins=bins)
 
 
 def plot_confusion(cm: np.ndarray, classes: list[str], path: str | Path) -> None:

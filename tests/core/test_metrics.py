@@ -138,3 +138,19 @@ def test_bundles():
     out = M.classification_metrics(y, s)
     assert out["roc_auc"] == pytest.approx(skm.roc_auc_score(y, s))
     assert set(out) == set(M.CLASSIFICATION)
+
+
+def test_roc_curve_npv_and_calibration():
+    y, s = _classification()
+    fpr, tpr, cuts = M.roc_curve(y, s)
+    f2, t2, c2 = skm.roc_curve(y, s, drop_intermediate=False)
+    np.testing.assert_allclose(fpr, f2)
+    np.testing.assert_allclose(tpr, t2)
+    np.testing.assert_allclose(cuts[1:], c2[1:])
+    tn, fp, fn, tp = skm.confusion_matrix(y, s >= 0.4).ravel()
+    assert M.npv(y, s, 0.4) == pytest.approx(tn / (tn + fn))
+    # one bin holding a right and a wrong answer at confidence 0.95; a perfect pair
+    assert M.expected_calibration_error([1, 0], [0.95, 0.95]) == pytest.approx(0.45)
+    assert M.expected_calibration_error([1, 0], [1.0, 0.0]) == 0
+    assert M.calibration_bins([1, 0, 1], [0.05, 0.1, 0.95]) == [
+        (pytest.approx(0.075), 0.5, 2), (0.95, 1.0, 1)]

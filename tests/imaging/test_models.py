@@ -67,7 +67,7 @@ def test_resample_changes_spacing_keeping_extent():
 def test_youden_threshold_matches_brute_force():
     from sklearn.metrics import roc_curve
 
-    from pmtoolkit.imaging.classifier import youden_threshold
+    from pmtoolkit.core.metrics import youden_threshold
 
     rng = np.random.default_rng(3)
     y = rng.integers(0, 2, 300)
