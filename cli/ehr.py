@@ -13,8 +13,7 @@ from pmtoolkit.cli.options import (
     resolve,
 )
 
-from pmtoolkit.ehr.config import RiskModelConfig
-from pmtoolkit.ehr.tasks import TaskConfig
+from pmtoolkit.ehr.config import RiskModelConfig, TaskConfig
 
 
 @click.group(name="ehr")

@@ -443,6 +443,33 @@ def iter_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
             yield number, line.rstrip("\r\n")
 
 
+def json_safe(value: Any) -> Any:
+    """Plain JSON values: NumPy scalars become Python numbers, NaN and infinities ``null``
+    (strict JSON, which NaN is not), tuples lists; dict keys strings."""
+    import math
+
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if type(value).__module__ == "numpy":  # scalars and arrays, without importing NumPy
+        value = value.tolist()
+        if isinstance(value, list):
+            return json_safe(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json(path: str | os.PathLike, value: Any) -> None:
+    """``value`` as indented, strict JSON (see :func:`json_safe`), written atomically."""
+    import json
+
+    with atomic_write(path) as fh:
+        json.dump(json_safe(value), fh, indent=2)
+        fh.write("\n")
+
+
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     import hashlib
 

@@ -1,4 +1,5 @@
-"""Settings of the EHR risk models (light to import: CLI options and TOML keys come from them)."""
+"""Settings of EHR tasks and risk models (light to import: CLI options and TOML keys come
+from them)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -39,3 +40,30 @@ class RiskModelConfig:
     weight_decay: float = field(default=1e-4, metadata={"help": "AdamW weight decay"})
     seed: int = field(default=0, metadata={"help": "random seed"})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
+
+
+@dataclass
+class TaskConfig:
+    """What to predict, from which history."""
+
+    kind: Literal["mortality", "onset"] = field(default="mortality", metadata={
+        "help": "mortality: death within the horizon; onset: first code of --codes within it"})
+    horizon_days: int = field(default=365, metadata={"help": "days after the index time"})
+    codes: tuple[str, ...] = field(default=(), metadata={
+        "help": "onset: the outcome's codes (CODE or SYSTEM:CODE), e.g. 44054006 for type 2 "
+                "diabetes in SNOMED-CT"})
+    index: Literal["random_visit", "each_visit", "last_visit"] = field(
+        default="random_visit", metadata={
+            "help": "index visits per patient: one at random (seeded), each, or the last with "
+                    "full follow-up"})
+    min_visits: int = field(default=2, metadata={
+        "help": "visits of history required at the index time"})
+    min_age: float | None = field(default=18.0, metadata={
+        "help": "minimum age in years at the index time (none: any age)"})
+    max_visits: int = field(default=50, metadata={
+        "help": "keep the most recent visits of a history (truncation)"})
+    max_codes_per_visit: int = field(default=64, metadata={
+        "help": "keep at most this many codes of a visit (its first, in time order)"})
+    tables: tuple[str, ...] = field(default=(), metadata={
+        "help": "event tables the history draws on (default: all)"})
+    seed: int = field(default=0, metadata={"help": "seed of the random index visit"})

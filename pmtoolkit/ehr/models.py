@@ -284,15 +284,12 @@ class RiskModel(TorchModel):
         if self.config.arch == "logistic":
             w = net.linear.weight.detach()[0]
             contrib = w[codes] * (codes != PAD)
-            # a code repeated in a sample counts once in the bag: share its weight
-            seen = torch.zeros_like(contrib)
-            for i in range(codes.shape[0]):
-                flat = codes[i].flatten()
-                uniq, counts = torch.unique(flat, return_counts=True)
-                n = dict(zip(uniq.tolist(), counts.tolist()))
-                seen[i] = torch.tensor([[n.get(int(c), 1) for c in row] for row in codes[i]],
-                                       dtype=contrib.dtype).view_as(codes[i])
-            contrib = contrib / seen
+            # a code repeated in a sample counts once in the bag: share its weight among its
+            # occurrences (counted per sample)
+            flat = codes.flatten(1)
+            counts = torch.zeros(len(codes), len(self.vocab)).scatter_add_(
+                1, flat, torch.ones(flat.shape))
+            contrib = contrib / counts.gather(1, flat).view_as(codes)
         elif self.config.arch == "retain":
             with torch.no_grad():
                 _, a, b = net.attention(codes, days, mask)

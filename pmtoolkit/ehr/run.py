@@ -11,14 +11,14 @@ import gzip
 import json
 import logging
 import os
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pmtoolkit.core.errors import BadInputError, MissingInputError
-from pmtoolkit.ehr.tasks import Sample, TaskConfig
+from pmtoolkit.ehr.config import TaskConfig
+from pmtoolkit.ehr.tasks import Sample
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ def build(source: str | os.PathLike, output: str | os.PathLike, config: TaskConf
           patients: str | None = None, columns: dict[str, str] | None = None,
           system: str | None = None) -> dict[str, Any]:
     """Events + task -> a dataset file; returns the build summary."""
+    from pmtoolkit.core.config import to_dict
     from pmtoolkit.core.io import atomic_write
     from pmtoolkit.ehr.tasks import build_samples, patient_split
 
@@ -66,7 +67,7 @@ def build(source: str | os.PathLike, output: str | os.PathLike, config: TaskConf
     used = {c for s in samples.samples for v in s.visits for c in v}
     descriptions = {f"{sy}:{co}": str(d) for sy, co, d in
                     zip(ev["system"], ev["code"], ev["description"]) if f"{sy}:{co}" in used}
-    header = {"format": FORMAT, "task": _plain(asdict(config)), "source": str(source),
+    header = {"format": FORMAT, "task": to_dict(config), "source": str(source),
               "fractions": list(fractions), "split_seed": split_seed, "summary": summary,
               "descriptions": descriptions}
     with atomic_write(output) as fh:  # gzip-compressed when the name ends in .gz
@@ -74,10 +75,6 @@ def build(source: str | os.PathLike, output: str | os.PathLike, config: TaskConf
         for s, part in zip(samples.samples, side):
             fh.write(json.dumps({**s.to_dict(), "split": part}) + "\n")
     return summary
-
-
-def _plain(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
 
 def read_dataset(path: str | os.PathLike, *, split: str | None = None
@@ -128,7 +125,7 @@ def train(dataset: str | os.PathLike, outdir: str | os.PathLike, config, *,
     threshold), score its test part, and write ``outdir``: ``model.safetensors``,
     ``metrics.json``, ``config.json``."""
     from pmtoolkit.core.config import write_resolved
-    from pmtoolkit.core.io import atomic_dir, check_output_dir
+    from pmtoolkit.core.io import atomic_dir, check_output_dir, write_json
     from pmtoolkit.ehr.evaluate import risk_metrics
     from pmtoolkit.ehr.models import fit_risk_model
 
@@ -144,16 +141,10 @@ def train(dataset: str | os.PathLike, outdir: str | os.PathLike, config, *,
                                        model.threshold if model.threshold is not None else 0.5)
     with atomic_dir(outdir, overwrite=overwrite) as tmp:
         model.save(tmp / "model.safetensors", metrics=metrics)
-        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_json) + "\n")
+        write_json(tmp / "metrics.json", metrics)
         write_resolved(tmp / "config.json", model=config, data={"dataset": str(dataset),
                                                                 "task": header["task"]})
     return metrics
-
-
-def _json(v):
-    if isinstance(v, (np.floating, np.integer)):
-        return v.item()
-    return str(v)
 
 
 def _is_dataset(path: str | os.PathLike) -> bool:
@@ -167,6 +158,7 @@ def predict(model, source: str | os.PathLike, output: str | os.PathLike, *,
     """Risks of a dataset's samples, or — for events (a Synthea folder or an event table) —
     of every living patient as of their last visit, with the history built as the model's
     training task built it."""
+    from pmtoolkit.core.config import from_mapping
     from pmtoolkit.core.io import write_table
     from pmtoolkit.ehr.tasks import current_samples
 
@@ -176,9 +168,7 @@ def predict(model, source: str | os.PathLike, output: str | os.PathLike, *,
         table.insert(2, "split", parts)
         table.insert(3, "label", [s.label for s in samples])
     else:
-        task = {k: tuple(v) if isinstance(v, list) else v for k, v in (model.task or {}).items()}
-        config = TaskConfig(**{k: v for k, v in task.items()
-                               if k in TaskConfig.__dataclass_fields__})
+        config = from_mapping(TaskConfig, model.task or {}, source="the model's task")
         events = read_events(source, patients=patients, columns=columns, system=system)
         samples = current_samples(events, config).samples
         if not samples:
@@ -194,7 +184,7 @@ def evaluate(model, dataset: str | os.PathLike, outdir: str | os.PathLike, *,
     """Metrics of one part of a dataset, a reliability diagram and a report."""
     import pandas as pd
 
-    from pmtoolkit.core.io import atomic_dir, check_output_dir
+    from pmtoolkit.core.io import atomic_dir, check_output_dir, write_json
     from pmtoolkit.core.plots import roc_plot
     from pmtoolkit.core.report import Report
     from pmtoolkit.ehr.evaluate import plot_reliability, risk_metrics
@@ -208,7 +198,7 @@ def evaluate(model, dataset: str | os.PathLike, outdir: str | os.PathLike, *,
     t = threshold if threshold is not None else (model.threshold or 0.5)
     res = risk_metrics(y, p, t)
     with atomic_dir(outdir, overwrite=overwrite) as tmp:
-        (tmp / "metrics.json").write_text(json.dumps(res, indent=2, default=_json) + "\n")
+        write_json(tmp / "metrics.json", res)
         plot_reliability(y, p, tmp / "calibration.png")
         both = 0 < y.sum() < len(y)
         roc_plot(tmp / "roc.png", [("outcome", y, p)] if both else [],

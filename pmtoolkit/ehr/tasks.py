@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from pmtoolkit.core.errors import BadInputError
+from pmtoolkit.ehr.config import TaskConfig
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,33 +33,6 @@ if TYPE_CHECKING:
     from pmtoolkit.ehr.events import EventTable
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TaskConfig:
-    """What to predict, from which history."""
-
-    kind: Literal["mortality", "onset"] = field(default="mortality", metadata={
-        "help": "mortality: death within the horizon; onset: first code of --codes within it"})
-    horizon_days: int = field(default=365, metadata={"help": "days after the index time"})
-    codes: tuple[str, ...] = field(default=(), metadata={
-        "help": "onset: the outcome's codes (CODE or SYSTEM:CODE), e.g. 44054006 for type 2 "
-                "diabetes in SNOMED-CT"})
-    index: Literal["random_visit", "each_visit", "last_visit"] = field(
-        default="random_visit", metadata={
-            "help": "index visits per patient: one at random (seeded), each, or the last with "
-                    "full follow-up"})
-    min_visits: int = field(default=2, metadata={
-        "help": "visits of history required at the index time"})
-    min_age: float | None = field(default=18.0, metadata={
-        "help": "minimum age in years at the index time (none: any age)"})
-    max_visits: int = field(default=50, metadata={
-        "help": "keep the most recent visits of a history (truncation)"})
-    max_codes_per_visit: int = field(default=64, metadata={
-        "help": "keep at most this many codes of a visit (its first, in time order)"})
-    tables: tuple[str, ...] = field(default=(), metadata={
-        "help": "event tables the history draws on (default: all)"})
-    seed: int = field(default=0, metadata={"help": "seed of the random index visit"})
 
 
 @dataclass
@@ -155,31 +129,13 @@ def build_samples(table: EventTable, config: TaskConfig | None = None) -> Sample
         times = ev["time"].to_numpy()
         systems = ev["system"].to_numpy()
         codes = ev["code"].to_numpy()
-        visit = ev["visit_id"].astype(object).where(ev["visit_id"].notna(),
-                                                    ev["time"].dt.strftime("day:%Y-%m-%d"))
-        visit = visit.to_numpy()
-        # visits in time order: (first time, last time, event positions)
-        order: dict[Any, list[int]] = {}
-        for i, v in enumerate(visit):
-            order.setdefault(v, []).append(i)
-        # (ties of first and last time are broken by the visit id, so the order never
-        # depends on the order of the input rows)
-        visits = [(times[idx].min(), times[idx].max(), idx) for _, idx in
-                  sorted(order.items(), key=lambda kv: (times[kv[1]].min(), times[kv[1]].max(),
-                                                        str(kv[0])))]
-        # each visit's tokens and times in time order, computed once per patient
-        tokens = np.char.add(np.char.add(systems.astype(str), ":"), codes.astype(str))
-        history = []
-        for first, last, idx in visits:
-            ii = sorted(idx, key=lambda i: times[i])
-            history.append((first, last, [str(tokens[i]) for i in ii], times[ii]))
-        firsts = np.array([v[0] for v in visits])
+        history, firsts = _visits(ev)
         onset = None
         if match is not None:
             hit = match(systems, codes)
             onset = pd.Timestamp(times[hit].min()) if hit.any() else None
         candidates = []
-        for k, (_, last, _) in enumerate(visits):
+        for k, (_, last, _, _) in enumerate(history):
             t = pd.Timestamp(last)
             if k + 1 < config.min_visits:
                 continue
@@ -198,14 +154,41 @@ def build_samples(table: EventTable, config: TaskConfig | None = None) -> Sample
         else:
             chosen = candidates
         for t in chosen:
-            samples.append(_sample(pid, t, history, firsts, config, death, onset, horizon,
-                                   birth, people.at[pid, "sex"]))
+            if config.kind == "mortality":
+                label = int(not pd.isna(death) and death <= t + horizon)
+            else:
+                label = int(onset is not None and onset <= t + horizon)
+            samples.append(_sample(pid, t, history, firsts, config, label, birth,
+                                   people.at[pid, "sex"]))
     out = Samples(samples, excluded, config)
     s = out.summary()
     log.info("%s task (%d days): %d samples of %d patients, %d positive; excluded: %s",
              config.kind, config.horizon_days, s["samples"], s["patients"], s["positives"],
              ", ".join(f"{n} {r}" for r, n in excluded.most_common()) or "none")
     return out
+
+
+def _visits(ev: pd.DataFrame) -> tuple[list[tuple], np.ndarray]:
+    """One patient's visits in time order, each ``(first time, last time, tokens, times)``
+    with its ``SYSTEM:CODE`` tokens in time order, and the array of first times. Events
+    without a visit id form a visit per day; ties of first and last time are broken by the
+    visit id, so the order never depends on the order of the input rows."""
+    times = ev["time"].to_numpy()
+    tokens = np.char.add(np.char.add(ev["system"].to_numpy().astype(str), ":"),
+                         ev["code"].to_numpy().astype(str))
+    visit = ev["visit_id"].astype(object).where(ev["visit_id"].notna(),
+                                                ev["time"].dt.strftime("day:%Y-%m-%d"))
+    order: dict[Any, list[int]] = {}
+    for i, v in enumerate(visit.to_numpy()):
+        order.setdefault(v, []).append(i)
+    keyed = sorted(order.items(), key=lambda kv: (times[kv[1]].min(), times[kv[1]].max(),
+                                                  str(kv[0])))
+    history = []
+    for _, idx in keyed:
+        ii = sorted(idx, key=lambda i: times[i])
+        history.append((times[ii].min(), times[ii].max(), [str(tokens[i]) for i in ii],
+                        times[ii]))
+    return history, np.array([h[0] for h in history])
 
 
 def _exclusion(config, t, death, onset, end, horizon, birth) -> str | None:
@@ -232,7 +215,7 @@ def _exclusion(config, t, death, onset, end, horizon, birth) -> str | None:
     return None
 
 
-def _sample(pid, t, history, firsts, config, death, onset, horizon, birth, sex) -> Sample:
+def _sample(pid, t, history, firsts, config, label, birth, sex) -> Sample:
     """The sample at index time ``t``: the visits that began at or before ``t``, each cut to
     its events at or before ``t`` (nothing later is ever read)."""
     import pandas as pd
@@ -245,10 +228,6 @@ def _sample(pid, t, history, firsts, config, death, onset, horizon, birth, sex) 
             toks = [tok for tok, tt in zip(toks, ts) if tt <= t64]
         visits.append(toks[: config.max_codes_per_visit])
         days.append(float((t64 - first) / np.timedelta64(1, "D")))
-    if config.kind == "mortality":
-        label = int(not pd.isna(death) and death <= t + horizon)
-    else:
-        label = int(onset is not None and onset <= t + horizon)
     age = None if pd.isna(birth) else float((t - birth).days / 365.25)
     return Sample(str(pid), t, label, visits, days, age, None if sex is None else str(sex))
 
@@ -281,8 +260,6 @@ def current_samples(table: EventTable, config: TaskConfig | None = None) -> Samp
     scores for "risk as of now". The history is built as for training (``max_visits``,
     ``max_codes_per_visit``, ``tables``); labels are -1 (unknown). Patients with a death
     date, without events or with fewer than ``min_visits`` visits are counted and skipped."""
-    import dataclasses
-
     import pandas as pd
 
     config = config or TaskConfig()
@@ -293,7 +270,6 @@ def current_samples(table: EventTable, config: TaskConfig | None = None) -> Samp
     grouped = dict(tuple(events.groupby("patient_id", sort=True)))
     excluded: Counter = Counter()
     samples = []
-    relaxed = dataclasses.replace(config, kind="mortality")
     for pid in people.index:
         ev = grouped.get(pid)
         if ev is None or ev.empty:
@@ -302,30 +278,13 @@ def current_samples(table: EventTable, config: TaskConfig | None = None) -> Samp
         if not pd.isna(people.at[pid, "death_date"]):
             excluded["deceased patients"] += 1
             continue
-        times = ev["time"].to_numpy()
-        tokens = np.char.add(np.char.add(ev["system"].to_numpy().astype(str), ":"),
-                             ev["code"].to_numpy().astype(str))
-        visit = ev["visit_id"].astype(object).where(ev["visit_id"].notna(),
-                                                    ev["time"].dt.strftime("day:%Y-%m-%d"))
-        order: dict[Any, list[int]] = {}
-        for i, v in enumerate(visit.to_numpy()):
-            order.setdefault(v, []).append(i)
-        keyed = sorted(order.items(), key=lambda kv: (times[kv[1]].min(), times[kv[1]].max(),
-                                                      str(kv[0])))
-        if len(keyed) < config.min_visits:
+        history, firsts = _visits(ev)
+        if len(history) < config.min_visits:
             excluded["patients with fewer visits than min_visits"] += 1
             continue
-        history = []
-        for _, idx in keyed:
-            ii = sorted(idx, key=lambda i: times[i])
-            history.append((times[ii].min(), times[ii].max(), [str(tokens[i]) for i in ii],
-                            times[ii]))
-        firsts = np.array([h[0] for h in history])
         t = pd.Timestamp(max(h[1] for h in history))
-        s = _sample(pid, t, history, firsts, relaxed, pd.NaT, None, pd.Timedelta(days=1),
-                    people.at[pid, "birth_date"], people.at[pid, "sex"])
-        s.label = -1
-        samples.append(s)
+        samples.append(_sample(pid, t, history, firsts, config, -1,
+                               people.at[pid, "birth_date"], people.at[pid, "sex"]))
     log.info("%d patients scored as of their last visit; skipped: %s", len(samples),
              ", ".join(f"{n} {r}" for r, n in excluded.most_common()) or "none")
     return Samples(samples, excluded, config)

@@ -8,9 +8,7 @@ probabilities) and it is listed with its reason in ``*.rejected.csv`` / ``reject
 """
 from __future__ import annotations
 
-import json
 import logging
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from pmtoolkit.core.errors import BadInputError
-from pmtoolkit.core.io import Rejects
+from pmtoolkit.core.io import Rejects, write_json
 
 log = logging.getLogger(__name__)
 
@@ -201,28 +199,13 @@ def train(*, task: str, outdir: str | os.PathLike, config, table: str | None = N
     metrics = dict(model.metadata["metrics"])
     with atomic_dir(outdir, overwrite=overwrite) as tmp:
         model.save(tmp / "model.safetensors", metrics=metrics)
-        with open(tmp / "metrics.json", "w") as fh:
-            json.dump(_plain(metrics), fh, indent=2)
-            fh.write("\n")
+        write_json(tmp / "metrics.json", metrics)
         write_resolved(tmp / "config.json", model=config,
                        data={"task": task, "data": table, "npz": npz, "valid": valid_table,
                              "classes": model.classes})
         rejects.apply("skip", tmp)
     return {"task": task, "classes": model.classes, "metrics": metrics,
             "rejected": len(rejects), "outdir": str(outdir)}
-
-
-def _plain(value: Any) -> Any:
-    """JSON-safe values: NaN and infinities become null."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (np.floating, float)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
 
 
 # ---------------------------------------------------------------------------- predict
@@ -270,30 +253,24 @@ def predict(model, paths: list[str], output: str | os.PathLike, *,
 # ---------------------------------------------------------------------------- segment
 
 def _write_mask(mask: np.ndarray, image, path: Path) -> None:
-    """A mask as NIfTI (with the image's affine when it came from NIfTI) or, for 2-D images,
-    PNG (class index per pixel)."""
-    import tempfile
+    """A mask as NIfTI (with the image's affine when it came from NIfTI; ``.nii.gz`` is
+    compressed by :func:`~pmtoolkit.core.io.atomic_write`) or, for a ``.png`` path, a PNG of
+    class indices."""
+    from pmtoolkit.core.io import atomic_write
 
-    if mask.ndim == 2 and path.suffix == ".png":
+    if path.suffix == ".png":
         from PIL import Image as PILImage
 
-        tmp = path.with_name(path.name + ".pmt-tmp")
-        PILImage.fromarray(mask.astype(np.uint8)).save(tmp, format="PNG")
-        tmp.replace(path)
+        with atomic_write(path, "wb") as fh:
+            PILImage.fromarray(mask.astype(np.uint8)).save(fh, format="PNG")
         return
     import nibabel as nib
 
     affine = image.meta.get("affine")
     if affine is None:
         affine = np.diag([*image.spacing, 1.0][:4] + [1.0] * (4 - len(image.spacing) - 1))
-    img = nib.Nifti1Image(mask.astype(np.uint8), np.asarray(affine, dtype=float))
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".nii.gz", delete=False) as fh:
-        tmp = Path(fh.name)
-    try:
-        nib.save(img, str(tmp))
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_write(path, "wb") as fh:
+        fh.write(nib.Nifti1Image(mask.astype(np.uint8), np.asarray(affine, float)).to_bytes())
 
 
 def segment(model, paths: list[str], outdir: str | os.PathLike, *, overlays: bool = True,
@@ -423,9 +400,7 @@ def evaluate(model, outdir: str | os.PathLike, *, table: str | None = None,
     for k, c in enumerate(model.classes):
         per[f"prob_{c}"] = probs[:, k]
     with atomic_dir(outdir, overwrite=overwrite) as tmp:
-        with open(tmp / "metrics.json", "w") as fh:
-            json.dump(_plain(res), fh, indent=2)
-            fh.write("\n")
+        write_json(tmp / "metrics.json", res)
         write_table(per, tmp / "predictions.csv")
         plot_roc(y, probs, model.classes, tmp / "roc.png", threshold=res.get("threshold"))
         plot_calibration(y, probs, tmp / "calibration.png")
@@ -488,9 +463,7 @@ def _evaluate_segmenter(model, outdir, *, table, on_invalid, overwrite) -> dict[
         if len(summary):
             res["dice"] = float(summary["dice"].mean())
             res["iou"] = float(summary["iou"].mean())
-        with open(tmp / "metrics.json", "w") as fh:
-            json.dump(_plain(res), fh, indent=2)
-            fh.write("\n")
+        write_json(tmp / "metrics.json", res)
         write_table(per, tmp / "per_image.csv")
         report = Report("Segmentation evaluation", subtitle=f"{len(images)} image(s)")
         report.section("Mean per class").table(summary, floatfmt="{:.3f}").text(

@@ -51,14 +51,6 @@ def build_unet(config: SegmenterConfig, n_classes: int):
                 dropout=config.dropout)
 
 
-def _as_array(image) -> tuple[np.ndarray, str]:
-    from pmtoolkit.imaging.io import Image
-
-    if isinstance(image, Image):
-        return image.array, image.source or "image"
-    return np.asarray(image, dtype=np.float32), "image"
-
-
 class Segmenter(TorchModel):
     """A trained segmenter: its class names (index 0 is the background)."""
 
@@ -83,9 +75,9 @@ class Segmenter(TorchModel):
     # -- input ---------------------------------------------------------------------------
     def prepare(self, image) -> np.ndarray:
         """``(C, *spatial)`` float32 with the model's channels and normalisation."""
-        from pmtoolkit.imaging.transforms import match_channels, normalise
+        from pmtoolkit.imaging.transforms import as_array, match_channels, normalise
 
-        arr, source = _as_array(image)
+        arr, source = as_array(image)
         spatial = arr.ndim - 1
         if spatial not in (self.config.spatial_dims, 3) or \
                 (self.config.spatial_dims == 3 and spatial != 3):
@@ -325,8 +317,9 @@ def overlay_mask(image, mask: np.ndarray, path: str | Path, *, truth: np.ndarray
     from matplotlib.colors import ListedColormap
 
     from pmtoolkit.core.plots import figure
+    from pmtoolkit.imaging.transforms import as_array
 
-    arr, source = _as_array(image)
+    arr, source = as_array(image)
     grey = arr.mean(axis=0)
     # NIfTI arrays run (x, y[, z]): turn a slice so anterior is up, as viewers show it
     turn = np.rot90 if source.lower().endswith((".nii", ".nii.gz")) else np.asarray

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from pmtoolkit.imaging.io import Image
 
 
-def _array(image) -> tuple[np.ndarray, str]:
+def as_array(image) -> tuple[np.ndarray, str]:
+    """``(array, source name)`` of an :class:`~pmtoolkit.imaging.io.Image` or an array."""
     from pmtoolkit.imaging.io import Image
 
     if isinstance(image, Image):
@@ -83,7 +84,7 @@ def prepare(image, *, size: tuple[int, ...], in_channels: int, method: str) -> n
     """One image as a classifier's input: ``(in_channels, *size)`` float32."""
     from monai.transforms import Resize
 
-    arr, source = _array(image)
+    arr, source = as_array(image)
     arr = match_dims(match_channels(arr, in_channels, source), len(size), source)
     if tuple(arr.shape[1:]) != tuple(size):
         mode = "bilinear" if len(size) == 2 else "trilinear"

@@ -200,3 +200,17 @@ def test_open_text_and_lines(tmp_path):
     with pytest.raises(BadInputError, match="is a directory"):
         with pio.open_text(tmp_path):
             pass
+
+
+def test_write_json_is_strict_and_atomic(tmp_path):
+    import json
+
+    import numpy as np
+
+    from pmtoolkit.core.io import write_json
+
+    write_json(tmp_path / "m.json", {"auc": np.float32(0.5), "hd": float("nan"),
+                                     "cm": np.array([[1, 2]]), "k": (1, np.int64(2))})
+    text = (tmp_path / "m.json").read_text()
+    assert "NaN" not in text
+    assert json.loads(text) == {"auc": 0.5, "hd": None, "cm": [[1, 2]], "k": [1, 2]}
