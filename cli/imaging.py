@@ -2,18 +2,15 @@
 PNG/JPEG, NPY, MedMNIST NPZ): train, predict, evaluate, segment, explain (Grad-CAM)."""
 from __future__ import annotations
 
-import dataclasses
-import typing
 from pathlib import Path
 
 import click
 from pmtoolkit.cli.options import (
-    _click_type,
-    _show,
+    choice_options,
     config_option,
-    given,
     on_invalid_option,
     overwrite_option,
+    resolve_choice,
 )
 
 from pmtoolkit.imaging.config import ClassifierConfig, SegmenterConfig
@@ -23,51 +20,7 @@ MODEL_HELP = ("A saved model (.safetensors) or a shipped one: pneumonia (chest X
 TASK = click.Choice(["classify", "segment"])
 
 
-def _task_options(f):
-    """One option per field of the classifier and segmenter configs; a field both have
-    shows both defaults."""
-    fields: dict[str, dict] = {}
-    for task, cls in (("classify", ClassifierConfig), ("segment", SegmenterConfig)):
-        hints = typing.get_type_hints(cls)
-        for fld in dataclasses.fields(cls):
-            entry = fields.setdefault(fld.name, {"hint": hints[fld.name], "help": "",
-                                                 "defaults": {}})
-            entry["help"] = entry["help"] or fld.metadata.get("help", "")
-            entry["defaults"][task] = fld.default
-    for name, entry in reversed(list(fields.items())):
-        opt = name.replace("_", "-")
-        typ, multiple, nargs = _click_type(entry["hint"])
-        d = entry["defaults"]
-        if len(d) == 2 and _show(d["classify"]) != _show(d["segment"]):
-            shown = f"  [default: {_show(d['classify'])} (classify), {_show(d['segment'])} (segment)]"
-        else:
-            (task, value), = list(d.items())[:1]
-            only = "" if len(d) == 2 else f"; {task} only"
-            shown = f"  [default: {_show(value)}{only}]"
-        help_ = entry["help"][:1].upper() + entry["help"][1:] + "." + shown
-        if typ is bool:
-            f = click.option(f"--{opt}/--no-{opt}", name, default=None, help=help_)(f)
-        else:
-            f = click.option(f"--{opt}", name, type=typ, multiple=multiple, nargs=nargs,
-                             default=None, help=help_)(f)
-    return f
-
-
-def _config(task: str, params: dict, config_file: Path | None):
-    from pmtoolkit.core import config as cfg
-
-    cls = ClassifierConfig if task == "classify" else SegmenterConfig
-    names = {f.name for f in dataclasses.fields(cls)}
-    other = {f.name for f in dataclasses.fields(SegmenterConfig if cls is ClassifierConfig
-                                               else ClassifierConfig)} - names
-    stray = sorted(k for k, v in given(SegmenterConfig if cls is ClassifierConfig
-                                       else ClassifierConfig, params).items() if k in other)
-    if stray:
-        raise click.UsageError(f"--{stray[0].replace('_', '-')} is a setting of --task "
-                               f"{'segment' if task == 'classify' else 'classify'}")
-    from_file = cfg.load_file(config_file) if config_file else {}
-    return cfg.merge(cls, from_file, given(cls, params),
-                     source=f"'{config_file}'" if config_file else "command-line options")
+CONFIGS = {"classify": ClassifierConfig, "segment": SegmenterConfig}
 
 
 @click.group(name="imaging")
@@ -92,7 +45,7 @@ def imaging() -> None:
 @click.option("-o", "--output", "outdir", required=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="Output folder: model.safetensors, metrics.json, config.json.")
-@_task_options
+@choice_options(CONFIGS)
 @on_invalid_option("error")
 @config_option
 @overwrite_option
@@ -108,7 +61,7 @@ def train(task, table, npz, valid_table, class_names, outdir, on_invalid, config
 
     from pmtoolkit.imaging.run import train as train_
 
-    config = _config(task, params, config_file)
+    config = resolve_choice(CONFIGS, task, params, config_file, option="--task")
     startup(seed=config.seed, device=config.device)
     names = [c.strip() for c in class_names.split(",")] if class_names else None
     info = train_(task=task, outdir=outdir, config=config, table=table, npz=npz,

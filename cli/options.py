@@ -73,23 +73,77 @@ def dataclass_options(cls: type, *, exclude: tuple[str, ...] = ()):
         for fld in reversed(dataclasses.fields(cls)):
             if fld.name in exclude or not fld.init:
                 continue
-            name = fld.name.replace("_", "-")
-            typ, multiple, nargs = _click_type(hints[fld.name])
-            default = (fld.default if fld.default is not dataclasses.MISSING
-                       else fld.default_factory() if fld.default_factory is not dataclasses.MISSING
-                       else None)
-            help_ = fld.metadata.get("help", "")
-            help_ = help_[:1].upper() + help_[1:] + ("." if help_ and help_[-1] not in ".?)" else "")
+            default = _default(fld)
             shown = "" if default in (None, (), []) else f"  [default: {_show(default)}]"
-            if typ is bool:
-                f = click.option(f"--{name}/--no-{name}", fld.name, default=None,
-                                 help=help_ + shown)(f)
-            else:
-                f = click.option(f"--{name}", fld.name, type=typ, multiple=multiple,
-                                 nargs=nargs, default=None, help=help_ + shown)(f)
+            f = _field_option(f, fld.name, hints[fld.name], fld.metadata.get("help", ""), shown)
         return f
 
     return deco
+
+
+def _default(fld: dataclasses.Field) -> Any:
+    if fld.default is not dataclasses.MISSING:
+        return fld.default
+    if fld.default_factory is not dataclasses.MISSING:
+        return fld.default_factory()
+    return None
+
+
+def _field_option(f, field_name: str, hint: Any, help_: str, shown: str):
+    """Add the ``--option`` of one config field to command ``f`` (no click default, so the
+    command can tell what the user set)."""
+    name = field_name.replace("_", "-")
+    typ, multiple, nargs = _click_type(hint)
+    help_ = help_[:1].upper() + help_[1:] + ("." if help_ and help_[-1] not in ".?)" else "")
+    if typ is bool:
+        return click.option(f"--{name}/--no-{name}", field_name, default=None,
+                            help=help_ + shown)(f)
+    return click.option(f"--{name}", field_name, type=typ, multiple=multiple, nargs=nargs,
+                        default=None, help=help_ + shown)(f)
+
+
+def choice_options(configs: dict[str, type]):
+    """Options for a command whose config class depends on a choice (``--task classify``
+    -> ClassifierConfig, ...): one option per field of any of ``configs``; the help shows
+    each choice's default where they differ, and names the choice a field belongs to when
+    only one has it. Resolve with :func:`resolve_choice`."""
+    fields: dict[str, dict[str, Any]] = {}
+    for choice, cls in configs.items():
+        hints = typing.get_type_hints(cls)
+        for fld in dataclasses.fields(cls):
+            if not fld.init:
+                continue
+            entry = fields.setdefault(fld.name, {"hint": hints[fld.name], "defaults": {},
+                                                 "help": fld.metadata.get("help", "")})
+            entry["defaults"][choice] = _show(_default(fld))
+
+    def deco(f):
+        for name, entry in reversed(list(fields.items())):
+            d = entry["defaults"]
+            if len(d) == len(configs) and len(set(d.values())) > 1:
+                shown = ", ".join(f"{v} ({c})" for c, v in d.items())
+            else:
+                choice, value = next(iter(d.items()))
+                shown = value + ("" if len(d) == len(configs) else f"; {choice} only")
+            f = _field_option(f, name, entry["hint"], entry["help"], f"  [default: {shown}]")
+        return f
+
+    return deco
+
+
+def resolve_choice(configs: dict[str, type], choice: str, params: dict[str, Any],
+                   config_file: Path | None, *, option: str):
+    """The config of ``choice`` from :func:`choice_options`' parameters (defaults < config
+    file < command line); a setting given on the command line that only another choice has
+    is a usage error."""
+    cls = configs[choice]
+    own = {f.name for f in dataclasses.fields(cls)}
+    for other, other_cls in configs.items():
+        stray = sorted(set(given(other_cls, params)) - own)
+        if stray:
+            raise click.UsageError(f"--{stray[0].replace('_', '-')} is a setting of "
+                                   f"{option} {other}")
+    return resolve(cls, params, config_file)
 
 
 def _show(v: Any) -> str:
