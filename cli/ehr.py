@@ -15,6 +15,11 @@ from pmtoolkit.cli.options import (
 
 from pmtoolkit.ehr.config import RiskModelConfig, TaskConfig
 
+model_option = click.option(
+    "-m", "--model", "model_path", default="synthea-mortality", show_default=True,
+    help="A trained risk model (.safetensors), or a shipped model's name: synthea-mortality "
+         "(death within 365 days, RETAIN, trained on Synthea; pmt info synthea-mortality).")
+
 
 @click.group(name="ehr")
 def ehr() -> None:
@@ -99,8 +104,7 @@ def train(dataset, outdir, config_file, overwrite, **params):
 
 @ehr.command()
 @click.argument("source", type=click.Path(exists=True))
-@click.option("-m", "--model", "model_path", required=True, type=click.Path(exists=True),
-              help="A trained risk model (.safetensors).")
+@model_option
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
               help="Table: patient_id, index_time, (split, label,) probability, predicted; - "
                    "for stdout.")
@@ -131,7 +135,7 @@ def predict(source, model_path, output, split, patients, columns, system):
 
 @ehr.command()
 @click.argument("dataset", type=click.Path(exists=True, dir_okay=False))
-@click.option("-m", "--model", "model_path", required=True, type=click.Path(exists=True))
+@model_option
 @click.option("--split", type=click.Choice(["train", "valid", "test"]), default="test",
               show_default=True)
 @click.option("--threshold", type=click.FloatRange(0, 1),
@@ -156,7 +160,7 @@ def evaluate(dataset, model_path, split, threshold, outdir, overwrite):
 
 @ehr.command()
 @click.argument("dataset", type=click.Path(exists=True, dir_okay=False))
-@click.option("-m", "--model", "model_path", required=True, type=click.Path(exists=True))
+@model_option
 @click.option("--patient", "patients", multiple=True,
               help="Explain this patient's samples (repeatable; default: the highest risks).")
 @click.option("--top", type=click.IntRange(min=1), default=5, show_default=True,

@@ -39,6 +39,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ehr": ("pmtoolkit.cli.ehr:ehr",
             "Risk models over patient visit sequences: build, train, predict, evaluate, "
             "explain."),
+    "pipeline": ("pmtoolkit.cli.pipeline:pipeline",
+                 "Run declarative pipelines (TOML files of steps); validate and list them."),
     "demo": ("pmtoolkit.cli.demo:demo",
              "Run the main job on shipped defaults and write a report folder."),
     "info": ("pmtoolkit.cli.info:info",

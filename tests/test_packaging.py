@@ -1,4 +1,5 @@
-"""The install: torch pinned to the CPU build, and a wheel that carries cli/ and data/."""
+"""The install: torch pinned to the CPU build, and a wheel that carries cli/, data/ and
+pipelines/."""
 from __future__ import annotations
 
 import subprocess
@@ -37,6 +38,8 @@ def test_wheel_ships_cli_and_data(tmp_path):
                if line and not line.startswith(("#", "name\t"))]
     for rel in shipped:
         assert f"pmtoolkit/data/{rel}" in names
+    pipelines = sorted(p.name for p in (ROOT / "pipelines").glob("*.toml"))
+    assert pipelines and all(f"pmtoolkit/pipelines/{n}" in names for n in pipelines)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "pmt = pmtoolkit.cli.main:main" in text and "pmtoolkit = pmtoolkit.cli.main:main" in text

@@ -108,8 +108,10 @@ class Filter:
 
 def transform_file(input: str | os.PathLike, output: str | os.PathLike, transform, *,
                    smiles_column: str = "smiles", fmt: str | None = None,
-                   on_invalid: OnInvalid = "skip", chunksize: int = 10_000) -> tuple[int, int]:
-    """Apply ``transform`` to every chunk; returns (rows written, invalid molecules)."""
+                   on_invalid: OnInvalid = "skip", chunksize: int = 10_000,
+                   final: str | os.PathLike | None = None) -> tuple[int, int]:
+    """Apply ``transform`` to every chunk; returns (rows written, invalid molecules).
+    ``final``: where ``output`` will end up when written in a temporary folder (for the log)."""
     import pandas as pd
 
     from pmtoolkit.core.progress import progress
@@ -134,7 +136,7 @@ def transform_file(input: str | os.PathLike, output: str | os.PathLike, transfor
             writer.write(frame.reset_index(drop=True))
             rows += len(frame)
     all_rejects.items.sort(key=lambda r: r.line or 0)
-    all_rejects.apply("skip", output)
+    all_rejects.apply("skip", output, final=final)
     return rows, len(all_rejects)
 
 

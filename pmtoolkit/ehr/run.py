@@ -23,6 +23,8 @@ from pmtoolkit.ehr.tasks import Sample
 log = logging.getLogger(__name__)
 
 FORMAT = "pmtoolkit-ehr-dataset/1"
+#: Shipped risk models users name with ``--model`` (data/MANIFEST).
+SHIPPED_MODELS = ("synthea-mortality",)
 
 
 def read_events(source: str | os.PathLike, *, patients: str | None = None,
@@ -116,7 +118,8 @@ def load_model(path: str | os.PathLike):
     from pmtoolkit.core.model import load_named
     from pmtoolkit.ehr.models import RiskModel
 
-    return load_named(path, shipped_names=(), model_class=RiskModel, what="EHR risk model")
+    return load_named(path, shipped_names=SHIPPED_MODELS, model_class=RiskModel,
+                      what="EHR risk model")
 
 
 def train(dataset: str | os.PathLike, outdir: str | os.PathLike, config, *,

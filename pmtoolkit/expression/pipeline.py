@@ -73,31 +73,32 @@ def cluster_metrics(labels, clusters) -> dict[str, float]:
             "nmi": float(normalized_mutual_info_score(labels, clusters))}
 
 
-def standard_pipeline(adata: ad.AnnData, config: RunConfig | None = None, *,
-                      vae_config: VAEConfig | None = None, qc_before: dict | None = None,
-                      copy: bool = False) -> ad.AnnData | None:
-    """Run the whole standard pipeline on ``adata`` (raw counts), in place. A dict given as
-    ``qc_before`` receives the per-cell QC metrics before filtering (for the QC plots)."""
-    import numpy as np
-    import scanpy as sc
-
-    from pmtoolkit.expression import qc
-    from pmtoolkit.expression.annotate import (
-        annotate_by_markers,
-        rank_markers,
-        read_marker_lists,
-    )
-
-    config = config or RunConfig()
-    adata = adata.copy() if copy else adata
+def _steps_of(adata: ad.AnnData) -> _Steps:
+    """The steps already recorded in ``adata`` (a pipeline continued stage by stage)."""
     steps = _Steps()
+    if "pmt_run" in adata.uns and "steps" in adata.uns["pmt_run"]:
+        steps.rows = run_steps(adata)
+    return steps
+
+
+def _record(adata: ad.AnnData, steps: _Steps, metrics: dict[str, Any] | None = None) -> None:
+    run = dict(adata.uns.get("pmt_run", {}))
+    run["steps"] = steps.frame()
+    if metrics is not None:
+        run["metrics"] = {**dict(run.get("metrics", {})), **metrics}
+    adata.uns["pmt_run"] = run
+
+
+def qc_stage(adata: ad.AnnData, config: RunConfig, *, qc_before: dict | None = None) -> None:
+    """Counts layer, QC metrics, cell and gene filters and doublet scores, in place."""
+    from pmtoolkit.expression import qc
+
+    steps = _steps_of(adata)
     for key in (config.label_key, config.batch_key):
         if key is not None and key not in adata.obs:
             raise BadInputError(f"no obs column {key!r}",
                                 hint="columns: " + ", ".join(map(str, adata.obs.columns)))
-    markers = read_marker_lists(config.markers) if config.markers else None
     n_cells_in, n_genes_in = adata.n_obs, adata.n_vars
-
     with steps.step("counts", counts_layer=config.counts_layer):
         qc.store_counts(adata, config.counts_layer)
     with steps.step("qc_metrics", mito_prefix=config.mito_prefix,
@@ -116,6 +117,21 @@ def standard_pipeline(adata: ad.AnnData, config: RunConfig | None = None, *,
         with steps.step("doublets", method="scrublet", remove=config.remove_doublets):
             qc.doublet_scores(adata, batch_key=config.batch_key, remove=config.remove_doublets,
                               seed=config.seed)
+    _record(adata, steps, {"cells_in": n_cells_in, "genes_in": n_genes_in,
+                           "cells": adata.n_obs, "genes": adata.n_vars})
+
+
+def cluster_stage(adata: ad.AnnData, config: RunConfig, *,
+                  vae_config: VAEConfig | None = None) -> None:
+    """Normalise + log1p, highly variable genes, PCA (or the VAE), neighbours, Leiden and
+    UMAP, in place, on the output of :func:`qc_stage`."""
+    import numpy as np
+    import scanpy as sc
+
+    if "counts" not in adata.layers:
+        raise BadInputError("no 'counts' layer: run the QC stage first (pmt expr run, or a "
+                            "pipeline's expr.qc step)")
+    steps = _steps_of(adata)
     with steps.step("normalize", target_sum=config.target_sum, log1p=True):
         sc.pp.normalize_total(adata, target_sum=config.target_sum)
         sc.pp.log1p(adata)
@@ -168,23 +184,61 @@ def standard_pipeline(adata: ad.AnnData, config: RunConfig | None = None, *,
                      directed=False, random_state=config.seed)
     with steps.step("umap", min_dist=config.umap_min_dist):
         sc.tl.umap(adata, min_dist=config.umap_min_dist, random_state=config.seed)
-    with steps.step("markers", groupby="leiden", method="wilcoxon"):
-        rank_markers(adata, "leiden", method="wilcoxon")
-        if adata.obs["leiden"].nunique() > 1:
-            sc.tl.dendrogram(adata, "leiden")  # orders the dot plot's clusters
-    if markers:
-        with steps.step("annotate", markers=config.markers, groupby="leiden",
-                        key_added="cell_type"):
-            annotate_by_markers(adata, markers, groupby="leiden", key_added="cell_type",
-                                seed=config.seed)
-    metrics: dict[str, Any] = {"cells_in": n_cells_in, "genes_in": n_genes_in,
-                               "cells": adata.n_obs, "genes": adata.n_vars,
-                               "clusters": int(adata.obs["leiden"].nunique())}
+    metrics: dict[str, Any] = {"clusters": int(adata.obs["leiden"].nunique())}
     if config.label_key:
         metrics.update({f"leiden_{k}": v for k, v in
                         cluster_metrics(adata.obs[config.label_key].astype(str),
                                         adata.obs["leiden"]).items()})
-    adata.uns["pmt_run"] = {"steps": steps.frame(), "metrics": metrics}
+    _record(adata, steps, metrics)
+
+
+def markers_stage(adata: ad.AnnData, *, groupby: str = "leiden", method: str = "wilcoxon"
+                  ) -> None:
+    """Marker genes of each cluster (``rank_genes_groups``) and the clusters' dendrogram."""
+    import scanpy as sc
+
+    from pmtoolkit.expression.annotate import rank_markers
+
+    if groupby not in adata.obs:
+        raise BadInputError(f"no obs column {groupby!r}: cluster first")
+    steps = _steps_of(adata)
+    with steps.step("markers", groupby=groupby, method=method):
+        rank_markers(adata, groupby, method=method)
+        if adata.obs[groupby].nunique() > 1:
+            sc.tl.dendrogram(adata, groupby)  # orders the dot plot's clusters
+    _record(adata, steps)
+
+
+def annotate_stage(adata: ad.AnnData, markers: str | os.PathLike, *, groupby: str = "leiden",
+                   key_added: str = "cell_type", seed: int = 0) -> None:
+    """Name each cluster from marker lists (a TOML of label = [genes])."""
+    from pmtoolkit.expression.annotate import annotate_by_markers, read_marker_lists
+
+    lists = read_marker_lists(markers)
+    steps = _steps_of(adata)
+    with steps.step("annotate", markers=str(markers), groupby=groupby, key_added=key_added):
+        annotate_by_markers(adata, lists, groupby=groupby, key_added=key_added, seed=seed)
+    _record(adata, steps)
+
+
+def standard_pipeline(adata: ad.AnnData, config: RunConfig | None = None, *,
+                      vae_config: VAEConfig | None = None, qc_before: dict | None = None,
+                      copy: bool = False) -> ad.AnnData | None:
+    """Run the whole standard pipeline on ``adata`` (raw counts), in place: the QC, cluster,
+    markers and (with ``config.markers``) annotate stages. A dict given as ``qc_before``
+    receives the per-cell QC metrics before filtering (for the QC plots)."""
+    from pmtoolkit.expression.annotate import read_marker_lists
+
+    config = config or RunConfig()
+    adata = adata.copy() if copy else adata
+    if config.markers:
+        read_marker_lists(config.markers)  # a bad marker file fails before any work
+    adata.uns.pop("pmt_run", None)
+    qc_stage(adata, config, qc_before=qc_before)
+    cluster_stage(adata, config, vae_config=vae_config)
+    markers_stage(adata)
+    if config.markers:
+        annotate_stage(adata, config.markers, seed=config.seed)
     return adata if copy else None
 
 

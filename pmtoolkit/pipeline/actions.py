@@ -1,0 +1,661 @@
+"""The built-in pipeline actions: each wraps the same functions the ``pmt`` commands call, with
+its parameters as a dataclass (the step's TOML keys), named inputs and named output files.
+
+``pmt pipeline list --actions`` prints them with their keys; docs/pipelines.md describes them.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pmtoolkit.chem.standardize import StandardizeConfig
+from pmtoolkit.core.errors import BadInputError
+from pmtoolkit.pipeline.engine import Input, StepRun, action
+
+log = logging.getLogger(__name__)
+
+
+def _named(run: StepRun, value: str) -> str:
+    """A parameter naming a model: a file relative to the pipeline's folder, else the value
+    itself (a shipped model's name, or a path relative to the working directory)."""
+    p = Path(value)
+    if not p.is_absolute() and run.base is not None and (run.base / p).is_file():
+        return str(run.base / p)
+    return value
+
+
+def _read(path: Path):
+    from pmtoolkit.core.io import read_table
+
+    return read_table(path)
+
+
+def _write(frame, path: Path) -> None:
+    from pmtoolkit.core.io import write_table
+
+    write_table(frame, path)
+
+
+def _plain(v: Any) -> Any:
+    """A VCF INFO value as a table cell: one-element tuples unpacked, float32 noise rounded."""
+    if isinstance(v, tuple):
+        v = v[0] if len(v) == 1 else ",".join(map(str, (_plain(x) for x in v)))
+    if isinstance(v, float):
+        return float(f"{v:.6g}")
+    return v
+
+
+def _need_column(frame, column: str, what: Path) -> None:
+    if column not in frame.columns:
+        raise BadInputError(f"'{what.name}' has no column {column!r}",
+                            hint="columns: " + ", ".join(map(str, frame.columns)))
+
+
+# --------------------------------------------------------------------------- molecules
+
+
+@dataclass
+class SampleParams:
+    model: str = field(default="prior", metadata={
+        "help": "SMILES generator: a shipped name (prior) or a .safetensors file"})
+    n: int = field(default=1000, metadata={"help": "SMILES to sample"})
+    temperature: float = field(default=1.0, metadata={"help": "sampling temperature"})
+    seed: int = field(default=0, metadata={"help": "random seed"})
+
+
+@action("generate.sample", help="Sample SMILES from a generator (pmt generate sample).",
+        params=SampleParams, outputs={"molecules": "molecules.csv"})
+def _sample(run: StepRun) -> dict[str, Any]:
+    from pmtoolkit.design.run import load_generator, sample_file
+
+    p = run.params
+    stats = sample_file(load_generator(_named(run, p.model)), run.output(), n=p.n,
+                        temperature=p.temperature, seed=p.seed)
+    return {"sampled": stats["n"], "valid": stats["valid"],
+            "validity": round(stats["validity"], 4)}
+
+
+@dataclass
+class StandardizeParams(StandardizeConfig):
+    smiles_column: str = field(default="smiles", metadata={"help": "column of SMILES"})
+    deduplicate: bool = field(default=True, metadata={
+        "help": "keep the first row of each standardised SMILES"})
+
+
+@action("mol.standardize", help="Standardise molecules (pmt mol standardize): salts stripped, "
+        "charges neutralised; 'smiles' becomes the standardised SMILES, the original is kept "
+        "as input_smiles; invalid molecules are dropped and listed in molecules.rejected.csv.",
+        params=StandardizeParams, inputs=(Input("input", "molecules: CSV/TSV/SMI/SDF"),),
+        outputs={"molecules": "molecules.csv"})
+def _standardize(run: StepRun) -> dict[str, Any]:
+    from dataclasses import fields
+
+    from pmtoolkit.chem import ops
+
+    p = run.params
+    config = StandardizeConfig(**{f.name: getattr(p, f.name) for f in fields(StandardizeConfig)})
+    rows, invalid = ops.transform_file(run.inputs["input"], run.output(),
+                                       ops.Standardize(config), smiles_column=p.smiles_column,
+                                       final=run.final_output())
+    frame = _read(run.output())
+    frame = frame[frame["standardized_smiles"].notna()]
+    frame = frame.rename(columns={p.smiles_column: "input_smiles"})
+    frame.insert(0, "smiles", frame.pop("standardized_smiles"))
+    n = len(frame)
+    if p.deduplicate:
+        frame = frame.drop_duplicates("smiles")
+    _write(frame, run.output())
+    return {"read": rows, "invalid": invalid, "duplicates": n - len(frame),
+            "molecules": len(frame)}
+
+
+@dataclass
+class FilterParams:
+    smiles_column: str = field(default="smiles", metadata={"help": "column of SMILES"})
+    alerts: tuple[str, ...] = field(default=("PAINS", "BRENK"), metadata={
+        "help": "RDKit FilterCatalog alert sets"})
+    passing_only: bool = field(default=True, metadata={
+        "help": "keep only molecules passing Lipinski, Veber and the alerts"})
+    min_qed: float | None = field(default=None, metadata={"help": "minimum QED"})
+    max_sa_score: float | None = field(default=None, metadata={
+        "help": "maximum synthetic accessibility score (1 easy - 10 hard)"})
+
+
+@action("mol.filter", help="Medicinal-chemistry filters (pmt mol filter): Lipinski, Veber, "
+        "structural alerts, QED and SA score columns; keeps the passing molecules.",
+        params=FilterParams, inputs=(Input("input", "molecules table"),),
+        outputs={"molecules": "molecules.csv"})
+def _filter(run: StepRun) -> dict[str, Any]:
+    from pmtoolkit.chem import ops
+
+    p = run.params
+    rows, invalid = ops.transform_file(run.inputs["input"], run.output(),
+                                       ops.Filter(p.alerts, p.passing_only),
+                                       smiles_column=p.smiles_column, final=run.final_output())
+    frame = _read(run.output())
+    n = len(frame)
+    if p.min_qed is not None:
+        frame = frame[frame["qed"] >= p.min_qed]
+    if p.max_sa_score is not None:
+        frame = frame[frame["sa_score"] <= p.max_sa_score]
+    _write(frame, run.output())
+    return {"invalid": invalid,
+            "passing_rules_and_alerts" if p.passing_only else "molecules": rows,
+            "removed_by_qed_sa": n - len(frame), "kept": len(frame)}
+
+
+@dataclass
+class PropertyParams:
+    models: tuple[str, ...] = field(default=("solubility",), metadata={
+        "help": "property models: shipped names (solubility, lipophilicity, bbbp, tox21) or "
+                "files; each adds <target>_pred columns"})
+    smiles_column: str = field(default="smiles", metadata={"help": "column of SMILES"})
+
+
+@action("property.predict", help="Predict molecular properties with one or more models "
+        "(pmt property predict), as columns added to the table.",
+        params=PropertyParams, inputs=(Input("input", "molecules table"),),
+        outputs={"predictions": "predictions.csv"})
+def _properties(run: StepRun) -> dict[str, Any]:
+    from pmtoolkit.property.run import load_property_model, predict_file
+
+    p = run.params
+    if not p.models:
+        raise BadInputError("models is empty: name at least one property model")
+    src = run.inputs["input"]
+    for i, name in enumerate(p.models):
+        out = run.folder / f"step{i}.tmp.csv"
+        predict_file(src, out, model=load_property_model(_named(run, name)),
+                     smiles_column=p.smiles_column)
+        if i:
+            Path(src).unlink()
+        src = out
+    frame = _read(src)
+    Path(src).unlink()
+    for f in run.folder.glob("step*.tmp.rejected.csv"):
+        f.unlink()
+    _write(frame, run.output())
+    return {"molecules": len(frame), "columns": [c for c in frame.columns
+                                                  if c.endswith("_pred")]}
+
+
+@dataclass
+class AffinityParams:
+    model: str = field(default="davis", metadata={
+        "help": "drug-target model: a shipped name (davis) or a .safetensors file"})
+    targets: tuple[str, ...] = field(default=(), metadata={
+        "help": "names of the FASTA records to score against (default: every record)"})
+    smiles_column: str = field(default="smiles", metadata={"help": "column of SMILES"})
+
+
+@action("dti.score", help="Predicted affinity of every molecule for each target protein "
+        "(the model of pmt dti predict / screen), one column affinity_<target> each.",
+        params=AffinityParams,
+        inputs=(Input("input", "molecules table"), Input("fasta", "target proteins (FASTA)")),
+        outputs={"scores": "scores.csv"})
+def _affinity(run: StepRun) -> dict[str, Any]:
+    import numpy as np
+
+    from pmtoolkit.chem.featurizer import GraphFeaturizer
+    from pmtoolkit.dti.data import read_fasta
+    from pmtoolkit.dti.run import load_dti_model
+
+    p = run.params
+    model = load_dti_model(_named(run, p.model))
+    records = read_fasta(run.inputs["fasta"])
+    names = [name or f"target{i + 1}" for i, (name, _) in enumerate(records)]
+    if p.targets:
+        unknown = [t for t in p.targets if t not in names]
+        if unknown:
+            raise BadInputError(f"no target {unknown[0]!r} in '{run.inputs['fasta'].name}'",
+                                hint="targets: " + ", ".join(names))
+        records = [r for n, r in zip(names, records) if n in p.targets]
+        names = [n for n in names if n in p.targets]
+    frame = _read(run.inputs["input"])
+    _need_column(frame, p.smiles_column, run.inputs["input"])
+    smiles = ["" if not isinstance(s, str) else s for s in frame[p.smiles_column]]
+    codes, rejects = GraphFeaturizer(cache_size=0).featurize(smiles,
+                                                             source=str(run.inputs["input"]))
+    keep = [i for i, c in enumerate(codes) if c is not None]
+    scores = np.full((len(frame), len(names)), np.nan)
+    if keep:
+        targets = model.encode_targets([seq for _, seq in records])
+        scores[keep] = model.score_codes([codes[i] for i in keep], targets)
+    for j, name in enumerate(names):
+        frame[f"affinity_{name}"] = scores[:, j]
+    _write(frame, run.output())
+    return {"molecules": len(frame), "scored": len(keep), "targets": names}
+
+
+@dataclass
+class RankParams:
+    by: str = field(default="", metadata={"help": "column to rank by"})
+    descending: bool = field(default=True, metadata={"help": "largest value first"})
+    where: tuple[str, ...] = field(default=(), metadata={
+        "help": "row conditions, pandas query syntax, e.g. \"bbb_penetration_pred < 0.5\" "
+                "(`backticks` around column names with spaces)"})
+    top: int | None = field(default=None, metadata={"help": "keep the first TOP rows"})
+
+
+@action("table.rank", help="Keep the rows meeting every condition, sort by a column and add "
+        "a rank column.", params=RankParams, inputs=(Input("input", "a table"),),
+        outputs={"ranked": "ranked.csv"})
+def _rank(run: StepRun) -> dict[str, Any]:
+    p = run.params
+    frame = _read(run.inputs["input"])
+    if not p.by:
+        raise BadInputError("rank: set by = \"COLUMN\"",
+                            hint="columns: " + ", ".join(map(str, frame.columns)))
+    _need_column(frame, p.by, run.inputs["input"])
+    n = len(frame)
+    for cond in p.where:
+        try:
+            frame = frame.query(cond, engine="python")
+        except Exception as exc:  # pandas raises many types for a bad expression
+            raise BadInputError(f"condition {cond!r}: {type(exc).__name__}: {exc}",
+                                hint="columns: " + ", ".join(map(str, frame.columns))) from None
+    frame = frame.sort_values(p.by, ascending=not p.descending, na_position="last",
+                              kind="stable")
+    meeting = len(frame)
+    if p.top is not None:
+        frame = frame.head(p.top)
+    frame.insert(0, "rank", range(1, len(frame) + 1))
+    _write(frame, run.output())
+    return {"read": n, "meeting_conditions": meeting, "written": len(frame)}
+
+
+# --------------------------------------------------------------------------- variants
+
+
+@dataclass
+class VariantScoreParams:
+    model: str = field(default="mpra", metadata={
+        "help": "sequence model: a shipped name (splice, mpra, jaspar) or a file"})
+    ref_mismatch: Literal["error", "skip", "warn"] = field(default="error", metadata={
+        "help": "a REF allele that differs from the FASTA: stop, skip it, or warn"})
+    strands: Literal["both", "forward"] = field(default="both", metadata={
+        "help": "average both strands, or forward only"})
+    scan: int | None = field(default=None, metadata={
+        "help": "also score windows this many bases either side (default: the model's)"})
+
+
+@action("variants.score", help="Score each variant of a VCF with a DNA sequence model "
+        "(pmt variants score): an annotated VCF.", params=VariantScoreParams,
+        inputs=(Input("vcf", "variants (VCF/BCF)"), Input("fasta", "reference FASTA")),
+        outputs={"vcf": "scored.vcf"})
+def _variants_score(run: StepRun) -> dict[str, Any]:
+    from pmtoolkit.genomics.run import score_file
+
+    p = run.params
+    stats = score_file(run.inputs["vcf"], run.inputs["fasta"], run.output(),
+                       model_name=_named(run, p.model), ref_mismatch=p.ref_mismatch,
+                       strands=p.strands, scan=p.scan)
+    return {k: v for k, v in stats.items()
+            if isinstance(v, (int, float, str)) and k not in ("output", "outdir")}
+
+
+@dataclass
+class VariantFilterParams:
+    score: str | None = field(default=None, metadata={
+        "help": "INFO key to rank by (default: the first *_diff key pmtoolkit wrote)"})
+    min_abs: float = field(default=0.0, metadata={
+        "help": "keep variants whose |score| is at least this"})
+    top: int | None = field(default=None, metadata={"help": "keep the TOP largest |score|"})
+
+
+@action("variants.filter", help="Keep the variants with the largest predicted effects: an "
+        "annotated VCF (ranked by |score|, with a PMT_RANK INFO field) and a table.",
+        params=VariantFilterParams, inputs=(Input("input", "a scored VCF"),),
+        outputs={"vcf": "prioritised.vcf", "table": "prioritised.tsv"})
+def _variants_filter(run: StepRun) -> dict[str, Any]:
+    import pandas as pd
+    import pysam
+
+    p = run.params
+    path = run.inputs["input"]
+    with pysam.VariantFile(str(path)) as vf:
+        info = [k for k, v in vf.header.info.items()]
+        key = p.score or next((k for k in info if k.endswith("_diff")), None)
+        if key is None or key not in info:
+            raise BadInputError(f"'{path.name}' has no INFO key {key or '*_diff'}",
+                                hint="score it first (variants.score); INFO keys: "
+                                     + ", ".join(info))
+        header = str(vf.header)
+        rows = []
+        for rec in vf:
+            value = rec.info.get(key)
+            value = _plain(value[0] if isinstance(value, tuple) else value)
+            rows.append({"chrom": rec.chrom, "pos": rec.pos, "id": rec.id or ".",
+                         "ref": rec.ref, "alt": ",".join(rec.alts or ()), key: value,
+                         **{k: _plain(v) for k, v in rec.info.items() if k != key},
+                         "_line": str(rec).rstrip("\n")})
+    frame = pd.DataFrame(rows)
+    n = len(frame)
+    if n:
+        frame["_abs"] = frame[key].abs()
+        frame = frame[frame["_abs"] >= p.min_abs].sort_values("_abs", ascending=False,
+                                                               kind="stable")
+        if p.top is not None:
+            frame = frame.head(p.top)
+        frame.insert(0, "rank", range(1, len(frame) + 1))
+    lines = header.rstrip("\n").split("\n")
+    chrom = next(i for i, ln in enumerate(lines) if ln.startswith("#CHROM"))
+    lines.insert(chrom, '##INFO=<ID=PMT_RANK,Number=1,Type=Integer,Description="rank by '
+                 f'|{key}| (pmtoolkit variants.filter)">')
+    from pmtoolkit.core.io import atomic_write
+
+    with atomic_write(run.output("vcf")) as fh:
+        fh.write("\n".join(lines) + "\n")
+        for r in frame.to_dict("records") if n else []:
+            cols = r["_line"].split("\t")
+            cols[7] = f"PMT_RANK={r['rank']}" + ("" if cols[7] in (".", "") else ";" + cols[7])
+            fh.write("\t".join(cols) + "\n")
+    table = frame.drop(columns=["_line", "_abs"], errors="ignore")
+    _write(table, run.output("table"))
+    return {"variants": n, "kept": len(table), "score": key}
+
+
+@dataclass
+class IsmParams:
+    model: str = field(default="mpra", metadata={"help": "sequence model (name or file)"})
+    region: str = field(default="", metadata={
+        "help": "reference region chrom:start-end (1-based, inclusive)"})
+    target: str | None = field(default=None, metadata={
+        "help": "the model output to map (default: the first)"})
+
+
+@action("variants.ism", help="Saturation mutagenesis of a reference region (pmt variants "
+        "ism): the predicted effect of every substitution, a table and a heat map with logo.",
+        params=IsmParams, inputs=(Input("fasta", "reference FASTA"),),
+        outputs={"table": "ism/ism.tsv", "figure": "ism/ism.png"})
+def _ism(run: StepRun) -> dict[str, Any]:
+    from pmtoolkit.genomics.run import ism_file
+
+    p = run.params
+    if not p.region:
+        raise BadInputError("variants.ism: set region = \"chrom:start-end\"")
+    stats = ism_file(_named(run, p.model), run.folder / "ism", fasta=run.inputs["fasta"],
+                     region=p.region, target=p.target)
+    return {k: v for k, v in stats.items()
+            if isinstance(v, (int, float, str)) and k not in ("output", "outdir")}
+
+
+# --------------------------------------------------------------------------- single cell
+
+
+@dataclass
+class QCParams:
+    counts_layer: str = field(default="auto", metadata={
+        "help": "where the raw counts are: auto, X, raw or a layer name"})
+    mito_prefix: str = field(default="MT-", metadata={"help": "prefix of mitochondrial genes"})
+    min_genes: int = field(default=200, metadata={"help": "drop cells with fewer genes"})
+    max_genes: int | None = field(default=None, metadata={"help": "drop cells with more genes"})
+    min_counts: int | None = field(default=None, metadata={"help": "drop cells with fewer counts"})
+    max_pct_mito: float | None = field(default=20.0, metadata={
+        "help": "drop cells with a larger % of mitochondrial counts"})
+    min_cells: int = field(default=3, metadata={"help": "drop genes seen in fewer cells"})
+    doublets: bool = field(default=True, metadata={"help": "score doublets (scrublet)"})
+    remove_doublets: bool = field(default=False, metadata={"help": "drop predicted doublets"})
+    seed: int = field(default=0, metadata={"help": "random seed"})
+
+
+def _run_config(params: Any, **extra: Any):
+    from dataclasses import fields
+
+    from pmtoolkit.expression.config import RunConfig
+
+    names = {f.name for f in fields(RunConfig)}
+    return RunConfig(**{f.name: getattr(params, f.name) for f in fields(params)
+                        if f.name in names}, **extra)
+
+
+def _read_h5ad(path: Path):
+    from pmtoolkit.expression.io import read
+
+    return read(path)
+
+
+@action("expr.qc", help="Single-cell QC (pmt expr run's first stage): counts layer, QC "
+        "metrics, cell and gene filters, doublet scores; violin plots before filtering.",
+        params=QCParams, inputs=(Input("input", "counts: .h5ad, 10x .h5 / folder, .loom, "
+                                               "CSV"),),
+        outputs={"adata": "qc.h5ad", "figure": "qc_violins.png"})
+def _qc(run: StepRun) -> dict[str, Any]:
+    from pmtoolkit.expression.pipeline import qc_stage
+    from pmtoolkit.expression.plots import qc_violins
+
+    config = _run_config(run.params)
+    adata = _read_h5ad(run.inputs["input"])
+    before: dict = {}
+    qc_stage(adata, config, qc_before=before)
+    qc_violins(before, run.output("figure"), config=config)
+    adata.write_h5ad(run.output("adata"), compression="gzip")
+    return dict(adata.uns["pmt_run"]["metrics"])
+
+
+@dataclass
+class ClusterParams:
+    target_sum: float = field(default=1e4, metadata={"help": "counts per cell, then log1p"})
+    n_top_genes: int = field(default=2000, metadata={"help": "highly variable genes"})
+    n_pcs: int = field(default=50, metadata={"help": "principal components"})
+    n_neighbors: int = field(default=15, metadata={"help": "neighbours per cell"})
+    resolution: float = field(default=1.0, metadata={"help": "Leiden resolution"})
+    umap_min_dist: float = field(default=0.5, metadata={"help": "UMAP min_dist"})
+    label_key: str | None = field(default=None, metadata={
+        "help": "obs column of known labels: ARI/NMI of the clusters and a UMAP by label"})
+    seed: int = field(default=0, metadata={"help": "random seed"})
+
+
+def _umap(adata, key: str, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import scanpy as sc
+
+    from pmtoolkit.expression.plots import _save
+
+    fig = sc.pl.umap(adata, color=key, show=False, return_fig=True, frameon=False,
+                     legend_loc="on data" if key == "leiden" else "right margin",
+                     legend_fontsize=8, title=title)
+    _save(fig, path)
+
+
+@action("expr.cluster", help="Normalise, highly variable genes, PCA, neighbours, Leiden "
+        "clusters and UMAP (scanpy), on the output of expr.qc.", params=ClusterParams,
+        inputs=(Input("input", "the .h5ad of expr.qc"),),
+        outputs={"adata": "clustered.h5ad", "figure": "umap_leiden.png"})
+def _cluster(run: StepRun) -> dict[str, Any]:
+    from pmtoolkit.expression.pipeline import cluster_stage
+
+    config = _run_config(run.params)
+    adata = _read_h5ad(run.inputs["input"])
+    cluster_stage(adata, config)
+    _umap(adata, "leiden", run.output("figure"), "UMAP by Leiden cluster")
+    if config.label_key:
+        _umap(adata, config.label_key, run.folder / "umap_label.png",
+              f"UMAP by {config.label_key}")
+    adata.write_h5ad(run.output("adata"), compression="gzip")
+    m = adata.uns["pmt_run"]["metrics"]
+    return {k: m[k] for k in m if k == "clusters" or k.startswith("leiden_")}
+
+
+@dataclass
+class MarkerParams:
+    method: Literal["wilcoxon", "t-test", "t-test_overestim_var", "logreg"] = field(
+        default="wilcoxon", metadata={"help": "scanpy rank_genes_groups method"})
+    n_genes: int = field(default=5, metadata={"help": "marker genes per cluster in the dot plot"})
+
+
+@action("expr.markers", help="Marker genes of each cluster (scanpy rank_genes_groups): a table "
+        "and a dot plot.", params=MarkerParams,
+        inputs=(Input("input", "the .h5ad of expr.cluster"),),
+        outputs={"adata": "markers.h5ad", "table": "markers.csv",
+                 "figure": "markers_dotplot.png"})
+def _markers(run: StepRun) -> dict[str, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import scanpy as sc
+
+    from pmtoolkit.expression.annotate import markers_table
+    from pmtoolkit.expression.pipeline import markers_stage
+    from pmtoolkit.expression.plots import _save
+
+    p = run.params
+    adata = _read_h5ad(run.inputs["input"])
+    markers_stage(adata, method=p.method)
+    table = markers_table(adata)
+    _write(table, run.output("table"))
+    dot = sc.pl.rank_genes_groups_dotplot(adata, n_genes=max(1, p.n_genes), show=False,
+                                          return_fig=True)
+    dot.make_figure()
+    _save(dot.fig, run.output("figure"))
+    adata.write_h5ad(run.output("adata"), compression="gzip")
+    top = table[table["rank"] == 1] if len(table) else table
+    return {"clusters": int(adata.obs["leiden"].nunique()), "marker_rows": len(table),
+            "top_marker": dict(zip(top["group"].astype(str), top["gene"].astype(str)))}
+
+
+@dataclass
+class AnnotateParams:
+    label_key: str | None = field(default=None, metadata={
+        "help": "obs column of known labels to compare the annotation with"})
+    seed: int = field(default=0, metadata={"help": "random seed"})
+
+
+@action("expr.annotate", help="Name each cluster from marker lists (a TOML of label = "
+        "[genes]); a table of clusters and a UMAP by cell type.", params=AnnotateParams,
+        inputs=(Input("input", "the .h5ad of expr.markers"),
+                Input("markers", "marker lists: TOML of label = [genes]")),
+        outputs={"adata": "annotated.h5ad", "table": "cell_types.csv",
+                 "figure": "umap_cell_type.png"})
+def _annotate(run: StepRun) -> dict[str, Any]:
+    import pandas as pd
+
+    from pmtoolkit.expression.pipeline import annotate_stage, cluster_metrics
+
+    p = run.params
+    adata = _read_h5ad(run.inputs["input"])
+    annotate_stage(adata, run.inputs["markers"], seed=p.seed)
+    counts = (adata.obs.groupby(["leiden", "cell_type"], observed=True).size()
+              .reset_index(name="cells"))
+    summary: dict[str, Any] = {"cell_types": int(adata.obs["cell_type"].nunique())}
+    if p.label_key:
+        if p.label_key not in adata.obs:
+            raise BadInputError(f"no obs column {p.label_key!r}")
+        majority = (adata.obs.groupby("leiden", observed=True)[p.label_key]
+                    .agg(lambda s: s.astype(str).value_counts().index[0]))
+        counts[f"most common {p.label_key}"] = counts["leiden"].map(majority)
+        summary.update({f"cell_type_{k}": round(v, 4) for k, v in cluster_metrics(
+            adata.obs[p.label_key].astype(str), adata.obs["cell_type"].astype(str)).items()})
+    _write(pd.DataFrame(counts), run.output("table"))
+    _umap(adata, "cell_type", run.output("figure"), "UMAP by marker-list annotation")
+    adata.write_h5ad(run.output("adata"), compression="gzip")
+    return summary
+
+
+# --------------------------------------------------------------------------- report
+
+
+@dataclass
+class ReportParams:
+    title: str = field(default="pmtoolkit pipeline report", metadata={"help": "report title"})
+    description: str = field(default="", metadata={"help": "a paragraph under the title"})
+    max_rows: int = field(default=20, metadata={"help": "rows shown of each table"})
+    molecules: int = field(default=12, metadata={
+        "help": "draw the first N molecules of a table with a smiles column (0: none)"})
+
+
+def _section_title(path: Path, base: Path | None) -> str:
+    step = path.parent.name
+    return f"{step}: {path.name}"
+
+
+@action("report", help="An HTML report of the listed outputs: tables (first rows), VCFs, "
+        "pictures, molecule grids and AnnData summaries.", params=ReportParams,
+        inputs=(Input("inputs", "outputs to show, e.g. [\"@rank\", \"@cluster.figure\"]",
+                      many=True),),
+        outputs={"report": "report.html"})
+def _report(run: StepRun) -> dict[str, Any]:
+    import pandas as pd
+
+    from pmtoolkit.core.report import Report
+
+    p = run.params
+    report = Report(p.title, p.description)
+    (run.folder / "figures").mkdir()
+    shown = []
+    for i, path in enumerate(run.inputs["inputs"]):
+        path = Path(path)
+        sec = report.section(_section_title(path, run.base))
+        name = path.name.lower()
+        if name.endswith(".png"):
+            dest = run.folder / "figures" / f"{i}_{path.parent.name}_{path.name}"
+            shutil.copyfile(path, dest)
+            sec.figure(f"figures/{dest.name}", f"{path.parent.name}/{path.name}")
+        elif name.endswith((".csv", ".tsv", ".parquet", ".csv.gz", ".tsv.gz")):
+            frame = _read(path)
+            sec.text(f"{len(frame):,} rows; the first {min(len(frame), p.max_rows)} shown.")
+            smiles = next((c for c in frame.columns if str(c).lower() == "smiles"), None)
+            if smiles is not None and p.molecules > 0 and len(frame):
+                dest = run.folder / "figures" / f"{i}_{path.parent.name}_molecules.png"
+                if _grid(frame, smiles, p.molecules, dest):
+                    sec.figure(f"figures/{dest.name}", f"the first {min(len(frame), p.molecules)}"
+                               " molecules")
+            sec.table(frame, max_rows=p.max_rows)
+        elif name.endswith((".vcf", ".vcf.gz")):
+            sec.table(_vcf_frame(path), max_rows=p.max_rows)
+        elif name.endswith(".h5ad"):
+            import anndata as ad
+
+            a = ad.read_h5ad(path, backed="r")
+            sec.text(f"{a.n_obs:,} cells x {a.n_vars:,} genes; obs columns: "
+                     + ", ".join(map(str, a.obs.columns)))
+            steps = a.uns.get("pmt_run", {}).get("steps") if "pmt_run" in a.uns else None
+            if steps is not None:
+                sec.table(pd.DataFrame(steps))
+            a.file.close()
+        elif name.endswith(".html"):
+            sec.html(f'<p><a href="../{path.parent.name}/{path.name}">{path.name}</a></p>')
+        else:
+            sec.text(f"{path.name}: {path.stat().st_size:,} bytes")
+        shown.append(f"{path.parent.name}/{path.name}")
+    report.write(run.output())
+    return {"shown": shown}
+
+
+def _grid(frame, column: str, n: int, dest: Path) -> bool:
+    from rdkit.Chem import Draw
+
+    from pmtoolkit.chem.molecules import parse_smiles
+    from pmtoolkit.core.io import atomic_write
+
+    mols, legends = [], []
+    label = next((c for c in ("rank", "id", "name") if c in frame.columns), None)
+    for _, row in frame.head(n).iterrows():
+        mol, _ = parse_smiles(row[column])
+        if mol is not None:
+            mols.append(mol)
+            legends.append(f"{label} {row[label]}" if label else "")
+    if not mols:
+        return False
+    image = Draw.MolsToGridImage(mols, molsPerRow=4, subImgSize=(220, 180), legends=legends)
+    with atomic_write(dest, "wb") as fh:
+        image.save(fh, format="PNG")
+    return True
+
+
+def _vcf_frame(path: Path):
+    import pandas as pd
+    import pysam
+
+    rows = []
+    with pysam.VariantFile(str(path)) as vf:
+        for rec in vf:
+            info = {k: _plain(v) for k, v in rec.info.items()}
+            rows.append({"chrom": rec.chrom, "pos": rec.pos, "id": rec.id or ".",
+                         "ref": rec.ref, "alt": ",".join(rec.alts or ()), **info})
+    return pd.DataFrame(rows)
