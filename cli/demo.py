@@ -18,8 +18,9 @@ from pmtoolkit.demo import DemoConfig
 def demo(outdir: Path, config_file: Path | None, overwrite: bool, **params) -> None:
     """Run the main job on shipped defaults and write a report folder.
 
-    Writes OUTPUT/report.html (open it in a browser), summary.json and the resolved
-    config.json. Works offline on the data that ships with pmtoolkit.
+    Writes OUTPUT/index.html (open it in a browser: a card per domain), report.html (every
+    section on one page), the shipped pipelines' run folders under pipelines/, summary.json
+    and the resolved config.json. Works offline on the data that ships with pmtoolkit.
     """
     from pmtoolkit import demo as demo_api
     from pmtoolkit.cli.common import startup

@@ -52,6 +52,9 @@ class DemoContext:
     dataset: Path
     final_outdir: Path
     summary: dict[str, Any] = field(default_factory=dict)
+    #: (title, link, picture, one line) of each domain, for index.html
+    cards: list[tuple[str, str, str, str]] = field(default_factory=list)
+    pipeline_plans: dict[str, Any] = field(default_factory=dict)
 
     def figure_path(self, name: str) -> Path:
         (self.outdir / "figures").mkdir(exist_ok=True)
@@ -173,6 +176,10 @@ def _profiles(ctx: DemoContext) -> None:
              "molecule_profiles.csv.")
     sec.figure("figures/drugs.png", "The molecules")
     sec.table(profile.drop(columns=["smiles"]), floatfmt="{:.2f}")
+    n_pass = int((profile["Lipinski"] == "pass").sum())
+    ctx.cards.append(("Molecule profiles", "report.html#molecule-profiles", "figures/drugs.png",
+                      f"12 approved drugs through the shipped solubility, lipophilicity, BBB "
+                      f"and Tox21 models; {n_pass} pass Lipinski"))
 
 
 def _design(ctx: DemoContext) -> None:
@@ -206,6 +213,13 @@ def _design(ctx: DemoContext) -> None:
         sec.figure("design/top_molecules.png", "best molecules so far, with their scores")
     top = pd.read_csv(ctx.outdir / "design" / "top.csv").head(10)
     sec.table(top, max_rows=10)
+    picture = "design/top_molecules.png" if (ctx.outdir / "design" / "top_molecules.png").exists() \
+        else "design/score_history.png"
+    ctx.cards.append(("De novo design", "report.html#de-novo-design", picture,
+                      f"{metrics['valid']:.0%} valid SMILES from the shipped prior; "
+                      f"{result['steps']} optimisation steps towards celecoxib-like, drug-like "
+                      f"molecules: mean score {result['first_mean_score']:.2f} → "
+                      f"{result['last_mean_score']:.2f}"))
 
 
 def _targets(ctx: DemoContext) -> None:
@@ -231,47 +245,228 @@ def _targets(ctx: DemoContext) -> None:
              "the k-mer protein encoder does not see point mutations. Also in "
              "kinase_hits.csv.")
     sec.table(hits.drop(columns=["line", "smiles"], errors="ignore"), floatfmt="{:.2f}")
+    from pmtoolkit.core.plots import figure
+
+    wide = hits.pivot_table(index="id", columns="target", values="prediction")
+    wide = wide.sort_values(wide.columns[0])
+    with figure(ctx.figure_path("affinity.png"), size=(5.0, 3.6)) as (_, ax):
+        pos = range(len(wide))
+        for k, col in enumerate(wide.columns):
+            ax.barh([y + 0.4 * k for y in pos], wide[col], height=0.4, label=col)
+        ax.set_yticks([y + 0.2 for y in pos], wide.index, fontsize=8)
+        ax.axvline(5.0, color="#888", ls="--", lw=1)
+        ax.set_xlabel("predicted pKd (5 = no binding)")
+        ax.set_xlim(left=4.5)
+        ax.legend(fontsize=8, loc="lower right")
+    sec.figure("figures/affinity.png", "predicted pKd of the top 5 per target")
+    ctx.cards.append(("Drug–target affinity", "report.html#drug-target-affinity",
+                      "figures/affinity.png",
+                      f"12 drugs against ABL1 and EGFR with the shipped DAVIS model; best for "
+                      f"ABL1: {best.get('ABL1')}, for EGFR: {best.get('EGFR')}"))
 
 
-def _variants(ctx: DemoContext) -> None:
-    """TERT-promoter variants scored with the shipped MPRA model, and its mutagenesis map."""
+def _pipelines(ctx: DemoContext) -> None:
+    """The shipped pipelines (pmt pipeline run NAME), each into pipelines/NAME/."""
+    from pmtoolkit import pipeline as pl
+
+    ctx.summary["pipelines"] = {}
+    for name in PIPELINES:
+        plan = pl.load(name)
+        result = pl.run(plan, ctx.outdir / "pipelines" / name)
+        ctx.summary["pipelines"][name] = {s.name: {"status": s.status, "seconds": s.seconds,
+                                                   "summary": s.summary}
+                                          for s in result.steps}
+        ctx.pipeline_plans[name] = plan
+
+
+def _screening(ctx: DemoContext) -> None:
     import pandas as pd
 
-    from pmtoolkit.genomics.reference import Reference
-    from pmtoolkit.genomics.run import ism_file, load_sequence_model
-    from pmtoolkit.genomics.score import score_vcf
+    steps = ctx.summary["pipelines"]["virtual-screening"]
+    folder = "pipelines/virtual-screening"
+    ranked = pd.read_csv(ctx.outdir / folder / "rank" / "ranked.csv")
+    s = {k: v["summary"] for k, v in steps.items()}
+    sec = ctx.report.section("Virtual screening pipeline")
+    sec.text(f"pmt pipeline run virtual-screening: {s['sample']['sampled']} molecules sampled "
+             f"from the shipped SMILES prior ({s['sample']['validity']:.0%} valid), "
+             f"{s['standardize']['molecules']} after standardising, {s['filter']['kept']} "
+             "passing Lipinski, Veber, PAINS/Brenk alerts and QED >= 0.5, profiled for "
+             "solubility and blood-brain-barrier penetration, and ranked by predicted affinity "
+             f"for EGFR (pKd, DAVIS model) among the {s['rank']['meeting_conditions']} with "
+             "logS > -5. The best 20 below; every step's output is in "
+             f"{folder}/ (open its index.html).")
+    sec.figure(f"{folder}/report/figures/0_rank_molecules.png", "the best-ranked molecules")
+    cols = [c for c in ("rank", "smiles", "affinity_EGFR", "logS_pred", "bbb_penetration_pred",
+                        "qed", "sa_score") if c in ranked]
+    sec.table(ranked[cols].head(10), floatfmt="{:.2f}")
+    ctx.cards.append(("Virtual screening", f"{folder}/index.html",
+                      f"{folder}/report/figures/0_rank_molecules.png",
+                      f"{s['sample']['sampled']} generated molecules → {s['filter']['kept']} "
+                      f"drug-like → top 20 for EGFR (best predicted pKd "
+                      f"{ranked['affinity_EGFR'].max():.1f})"))
 
-    fasta, vcf = shipped.path("tert_promoter", "dataset"), shipped.path("tert_variants",
-                                                                         "dataset")
-    model = load_sequence_model("mpra")
-    out = ctx.outdir / "tert_variants.tsv"
-    with Reference(fasta) as ref:
-        score_vcf(vcf, ref, model, out)
-    scored = pd.read_csv(out, sep="\t")
+
+def _variant_pipeline(ctx: DemoContext) -> None:
+    """TERT-promoter variants through the shipped variant-prioritisation pipeline."""
+    import pandas as pd
     import pysam
 
-    with pysam.VariantFile(str(vcf)) as records:
-        measured = {rec.id: rec.info["EFFECT"] for rec in records}
-    scored["measured_log2_effect"] = scored["id"].map(measured)
-    ism = ism_file("mpra", ctx.outdir / "tert_ism", fasta=fasta, region="TERT_promoter:1-259")
-    order = scored.sort_values("activity_diff", ascending=False)["id"].tolist()
     from pmtoolkit.core.metrics import spearman
 
-    rho = spearman(scored["measured_log2_effect"].to_numpy(), scored["activity_diff"].to_numpy())
+    folder = "pipelines/variant-prioritisation"
+    scored = pd.read_csv(ctx.outdir / folder / "prioritise" / "prioritised.tsv", sep="\t")
+    key = ctx.summary["pipelines"]["variant-prioritisation"]["prioritise"]["summary"]["score"]
+    with pysam.VariantFile(str(ctx.outdir / folder / "score" / "scored.vcf")) as vf:
+        rows = [(r.id, r.info["EFFECT"], r.info[key][0]) for r in vf]
+    ids, measured, predicted = zip(*rows)
+    rho = spearman(pd.Series(measured).to_numpy(), pd.Series(predicted).to_numpy())
+    order = [i for _, i in sorted(zip(predicted, ids), reverse=True)]
     ctx.summary["variants"] = {"ranked": order, "spearman_with_measured": rho,
-                               "ism_positions": ism["positions"]}
-    sec = ctx.report.section("Regulatory variants")
-    sec.text("Eight variants of the TERT promoter (the 259-base element of Kircher et al. 2019) "
-             "scored with the shipped mpra model (one weight per JASPAR motif, fitted to the "
-             "assay's effects): the two recurrent cancer mutations C228T and C250T, which "
-             "create ETS binding sites and switch TERT on in tumours, the three variants the "
-             "assay found most damaging and three neutral ones. activity_diff is the "
-             f"predicted log2 change; Spearman with the measured effect: {rho:.2f}. The model "
-             "saw this element in training; on elements held out from fitting its mean "
-             "Spearman is 0.16 (docs/benchmarks/variants.md). Also in tert_variants.tsv; "
-             "every substitution of the element is in tert_ism/ism.tsv.")
+                               "prioritised": scored["id"].tolist()}
+    sec = ctx.report.section("Regulatory variants (variant-prioritisation pipeline)")
+    sec.text("pmt pipeline run variant-prioritisation: eight variants of the TERT promoter "
+             "(the 259-base element of Kircher et al. 2019) scored with the shipped mpra model "
+             "(one weight per JASPAR motif, fitted to the assay's effects): the two recurrent "
+             "cancer mutations C228T and C250T, which create ETS binding sites and switch TERT "
+             "on in tumours, the three variants the assay found most damaging and three "
+             f"neutral ones. {len(scored)} have a predicted |log2 change| >= 0.05 and are kept "
+             f"in an annotated VCF (ranked by size). Spearman with the measured effect: "
+             f"{rho:.2f}. The model saw this element in training; on held-out elements its "
+             "mean Spearman is 0.16 (docs/benchmarks/variants.md).")
     sec.table(scored.drop(columns=["chrom"]), floatfmt="{:.3f}")
-    sec.figure("tert_ism/ism.png", "predicted effect of every substitution of the element")
+    sec.figure(f"{folder}/ism/ism/ism.png",
+               "predicted effect of every substitution of the element")
+    from pmtoolkit.core.plots import figure
+
+    with figure(ctx.figure_path("tert_variants.png"), size=(5.0, 3.6)) as (_, ax):
+        ax.axhline(0, color="#888", lw=0.8)
+        ax.axvline(0, color="#888", lw=0.8)
+        ax.scatter(measured, predicted, color="#3867d6")
+        for i, x, y in zip(ids, measured, predicted):
+            ax.annotate(i.split("_")[0] if "_" in i else i, (x, y), fontsize=7,
+                        xytext=(3, 3), textcoords="offset points")
+        ax.set_xlabel("measured log2 effect (MPRA)")
+        ax.set_ylabel("predicted change (mpra model)")
+        ax.set_title(f"TERT promoter variants, Spearman {rho:.2f}")
+    sec.figure("figures/tert_variants.png", "predicted against measured effects")
+    ctx.cards.append(("Variant prioritisation", f"{folder}/index.html",
+                      "figures/tert_variants.png",
+                      f"VCF → scores → {len(scored)} of 8 TERT-promoter variants kept; "
+                      f"Spearman with the measured effects {rho:.2f}"))
+
+
+def _single_cell(ctx: DemoContext) -> None:
+    import pandas as pd
+
+    folder = "pipelines/single-cell"
+    s = {k: v["summary"] for k, v in ctx.summary["pipelines"]["single-cell"].items()}
+    types = pd.read_csv(ctx.outdir / folder / "annotate" / "cell_types.csv")
+    sec = ctx.report.section("Single-cell analysis pipeline")
+    sec.text(f"pmt pipeline run single-cell: {s['qc']['cells_in']} PBMCs (raw counts, "
+             f"{s['qc']['genes_in']} genes) → {s['qc']['cells']} after QC → "
+             f"{s['cluster']['clusters']} Leiden clusters (ARI with the FACS-sorted labels "
+             f"{s['cluster']['leiden_ari']:.2f}) → marker genes → cell types named from "
+             f"canonical marker lists (ARI {s['annotate']['cell_type_ari']:.2f}).")
+    sec.figure(f"{folder}/annotate/umap_cell_type.png", "UMAP by marker-list annotation")
+    sec.table(types)
+    ctx.cards.append(("Single-cell analysis", f"{folder}/index.html",
+                      f"{folder}/annotate/umap_cell_type.png",
+                      f"{s['qc']['cells']} PBMCs → {s['cluster']['clusters']} clusters → "
+                      f"{s['annotate']['cell_types']} cell types (ARI "
+                      f"{s['annotate']['cell_type_ari']:.2f} with sorted labels)"))
+
+
+def _imaging(ctx: DemoContext) -> None:
+    """The shipped chest X-ray classifier with Grad-CAM, and the brain-tissue U-Net."""
+    import pandas as pd
+
+    from pmtoolkit.imaging import run as img
+
+    xrays = pd.read_csv(shipped.path("pneumonia_xrays", "dataset"))
+    base = shipped.path("pneumonia_xrays", "dataset").parent
+    paths = [str(base / p) for p in xrays["path"]]
+    out = ctx.outdir / "imaging"
+    out.mkdir()
+    clf = img.load_model("pneumonia")
+    img.predict(clf, paths, out / "xray_predictions.csv")
+    img.explain(clf, paths, out / "gradcam")
+    seg = img.load_model("mni-tissue")
+    img.segment(seg, [str(shipped.path("mni_t1", "dataset"))], out / "segmentation")
+    pred = pd.read_csv(out / "xray_predictions.csv")
+    pred.insert(1, "true label", xrays["label"].to_numpy())
+    pred["path"] = [Path(p).name for p in pred["path"]]
+    volumes = pd.read_csv(out / "segmentation" / "volumes.csv")
+    right = int((pred["label"] == pred["true label"]).sum())
+    ctx.summary["imaging"] = {"xrays": pred.to_dict(orient="records"),
+                              "volumes": volumes.to_dict(orient="records")}
+    grads = sorted((out / "gradcam").glob("*_gradcam.png"))
+    overlay = next((out / "segmentation").glob("*_overlay.png"))
+    sec = ctx.report.section("Medical imaging")
+    sec.text("Four chest X-rays of the PneumoniaMNIST test split (28×28) through the shipped "
+             f"pneumonia classifier (test AUC 0.98): {right} of 4 called right. Grad-CAM "
+             "shows where the evidence for the predicted class lies. Then the MNI T1 brain "
+             "template segmented into grey and white matter by the shipped 2-D U-Net, slice by "
+             "slice.")
+    sec.table(pred, floatfmt="{:.3f}")
+    for g in grads:
+        sec.figure(f"imaging/gradcam/{g.name}", f"Grad-CAM: {g.name}")
+    sec.figure(f"imaging/segmentation/{overlay.name}", "tissue segmentation overlay")
+    sec.table(volumes)
+    ctx.cards.append(("Medical imaging", "report.html#medical-imaging",
+                      f"imaging/segmentation/{overlay.name}",
+                      f"pneumonia classifier: {right} of 4 X-rays right, with Grad-CAM; brain "
+                      "tissue U-Net on the MNI template"))
+
+
+def _ehr(ctx: DemoContext) -> None:
+    """Risk of death within a year for the example patients, and why, with the shipped
+    RETAIN model."""
+    import pandas as pd
+
+    from pmtoolkit.ehr import run as ehr
+    from pmtoolkit.ehr.config import TaskConfig
+
+    events = shipped.path("synthea_example", "dataset").parent
+    out = ctx.outdir / "ehr"
+    out.mkdir()
+    model = ehr.load_model("synthea-mortality")
+    ehr.predict(model, events, out / "risk_now.csv")
+    task = TaskConfig(kind="mortality", horizon_days=365, index="each_visit")
+    summary = ehr.build(events, out / "visits.jsonl.gz", task, fractions=(0.0, 0.0, 1.0))
+    explained = ehr.explain(model, out / "visits.jsonl.gz", out / "explain", top=3)
+    risk = pd.read_csv(out / "risk_now.csv").sort_values("probability", ascending=False)
+    data = [{"patients": summary["patients"], "samples": summary["samples"],
+             "positives": summary["positives"]}]
+    from pmtoolkit.ehr.run import read_dataset
+
+    _, samples, _ = read_dataset(out / "visits.jsonl.gz")
+    import numpy as np
+
+    from pmtoolkit.core.metrics import pr_auc, roc_auc
+
+    y = np.array([s.label for s in samples])
+    p = model.predict_proba(samples)
+    auroc = roc_auc(y, p) if 0 < y.sum() < len(y) else float("nan")
+    ctx.summary["ehr"] = {"dataset": data[0], "auroc": auroc,
+                          "auprc": pr_auc(y, p) if y.sum() else float("nan"),
+                          "explained": explained["samples"],
+                          "highest_risk_now": risk.head(5).to_dict(orient="records")}
+    timelines = sorted((out / "explain").glob("timeline_*.png"))
+    sec = ctx.report.section("Patient records (EHR)")
+    sec.text(f"{summary['patients']} synthetic patients (Synthea) the shipped "
+             "synthea-mortality model (RETAIN, death within 365 days of a visit) never saw. "
+             f"Scored at each of their {summary['samples']:,} visits ({summary['positives']} "
+             f"followed by death within a year): AUROC {auroc:.3f}. The table is each living "
+             "patient's risk as of their last visit (calibrated probability); the timelines "
+             "show which visits and codes drove the three highest-risk predictions (RETAIN's "
+             "attention gives each code's contribution exactly).")
+    sec.table(risk.head(10), floatfmt="{:.3f}")
+    for t in timelines:
+        sec.figure(f"ehr/explain/{t.name}", "contributions of visits and codes")
+    ctx.cards.append(("Patient records (EHR)", "report.html#patient-records-ehr",
+                      f"ehr/explain/{timelines[0].name}" if timelines else "",
+                      f"one-year mortality risk for {summary['patients']} unseen patients "
+                      f"(AUROC {auroc:.2f} over their visits), with per-code explanations"))
 
 
 #: The demo's steps in order: (name, function). Each domain appends its own as it lands.
@@ -281,9 +476,79 @@ STEPS: list[tuple[str, Callable[[DemoContext], None]]] = [
     ("molecules", _molecules),
     ("profiles", _profiles),
     ("targets", _targets),
-    ("variants", _variants),
     ("design", _design),
+    ("pipelines", _pipelines),
+    ("screening", _screening),
+    ("variants", _variant_pipeline),
+    ("single-cell", _single_cell),
+    ("imaging", _imaging),
+    ("ehr", _ehr),
 ]
+
+#: The shipped pipelines the demo runs (pipelines/*.toml).
+PIPELINES = ("virtual-screening", "variant-prioritisation", "single-cell")
+
+
+_INDEX_CSS = """
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(17rem,1fr));gap:1rem;
+margin:1.2rem 0}.card{border:1px solid #d8dde6;border-radius:8px;padding:.8rem;
+background:#fff;display:flex;flex-direction:column}.card img{width:100%;height:11rem;
+object-fit:contain;background:#f7f8fa;border-radius:4px}.card h3{margin:.5rem 0 .2rem;
+font-size:1.05rem}.card p{margin:.2rem 0;font-size:.9rem;color:#39424e;flex:1}
+.card a.more{font-size:.9rem}pre{background:#f2f4f8;padding:.6rem;border-radius:4px;
+overflow-x:auto;font-size:.85rem}
+"""
+
+
+def _write_index(ctx: DemoContext, path: Path) -> None:
+    """index.html: one card per domain (picture, headline, link to its results), the
+    commands that reproduce each part, and links to the full report and the pipeline runs."""
+    import html
+
+    from pmtoolkit._version import __version__
+    from pmtoolkit.core.io import atomic_write
+    from pmtoolkit.core.report import _CSS
+
+    cards = []
+    for title, link, picture, line in ctx.cards:
+        img = (f'<a href="{html.escape(link)}"><img src="{html.escape(picture)}" '
+               f'alt="{html.escape(title)}"></a>') if picture else ""
+        cards.append(f'<div class="card">{img}<h3>{html.escape(title)}</h3>'
+                     f"<p>{html.escape(line)}</p>"
+                     f'<a class="more" href="{html.escape(link)}">results →</a></div>')
+    runs = "".join(f'<li><a href="pipelines/{n}/index.html">{n}</a>: '
+                   f"{html.escape(ctx.pipeline_plans[n].description)}</li>"
+                   for n in ctx.pipeline_plans)
+    commands = "\n".join([
+        "pmt property predict -i drugs.smi -m solubility -o logS.csv          # molecules",
+        "pmt generate optimize run.toml -o design/                           # de novo design",
+        "pmt dti screen --target kinases.fasta --library lib.smi -o hits.csv  # affinity",
+        "pmt variants score -v in.vcf.gz -f ref.fa -m mpra -o scored.vcf      # variants",
+        "pmt expr run counts.h5ad -o pbmc/                                    # single cell",
+        "pmt imaging predict xray.png -o pred.csv                             # imaging",
+        "pmt ehr predict synthea/csv -o risk.csv                              # patient records",
+        "pmt pipeline run virtual-screening -o screen/                        # pipelines",
+    ])
+    page = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>pmtoolkit demo</title><style>{_CSS}{_INDEX_CSS}</style></head><body>"
+        "<h1>pmtoolkit demo</h1>"
+        f'<p class="meta">pmtoolkit {__version__} · everything below ran offline on the data '
+        "and models that ship with the package</p>"
+        "<p>pmtoolkit is one toolkit for precision medicine: molecules (properties, "
+        "drug–target affinity, de novo design), genetic variants and single-cell expression, "
+        "medical images and patient records. Each card is one domain run on example data; "
+        "click through for tables, pictures and the files written. The "
+        '<a href="report.html">full report</a> has every section in one page.</p>'
+        f'<div class="cards">{"".join(cards)}</div>'
+        "<h2>Pipelines</h2><p>Three of the cards are shipped pipelines (TOML files of steps; "
+        "rerunning skips unchanged steps). Each run folder has an index of its steps:</p>"
+        f"<ul>{runs}</ul>"
+        f"<h2>Do it yourself</h2><pre>{html.escape(commands)}</pre>"
+        "<p>Files written: summary.json (every number on this page), config.json, and one "
+        "folder per part.</p></body></html>\n")
+    with atomic_write(path) as fh:
+        fh.write(page)
 
 
 @dataclass
@@ -311,9 +576,10 @@ def run(outdir: str | os.PathLike = "pmt-demo", config: DemoConfig | None = None
             log.info("demo step: %s", name)
             step(ctx)
         ctx.report.write(tmp / "report.html")
+        _write_index(ctx, tmp / "index.html")
         with atomic_write(tmp / "summary.json") as fh:
             json.dump(ctx.summary, fh, indent=2, default=str)
             fh.write("\n")
         write_resolved(tmp / "config.json", demo=config)
         summary = ctx.summary
-    return DemoResult(final, final / "report.html", summary)
+    return DemoResult(final, final / "index.html", summary)

@@ -56,6 +56,14 @@ class Section:
         return self
 
 
+def anchor(title: str) -> str:
+    """The id of a section titled ``title`` (lower case, words joined by hyphens), for links
+    such as ``report.html#medical-imaging``."""
+    import re
+
+    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+
+
 def table_html(frame: pd.DataFrame, *, max_rows: int = 50, floatfmt: str = "{:.3g}") -> str:
     def cell(v: Any) -> str:
         if isinstance(v, float):
@@ -86,8 +94,8 @@ class Report:
 
     def render(self) -> str:
         when = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-        body = "".join(f"<section><h2>{html.escape(s.title)}</h2>{''.join(s.blocks)}</section>"
-                       for s in self.sections)
+        body = "".join(f'<section id="{anchor(s.title)}"><h2>{html.escape(s.title)}</h2>'
+                       f"{''.join(s.blocks)}</section>" for s in self.sections)
         sub = f"<p>{html.escape(self.subtitle)}</p>" if self.subtitle else ""
         return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
                 f"<title>{html.escape(self.title)}</title><style>{_CSS}</style></head><body>"

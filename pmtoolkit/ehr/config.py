@@ -29,9 +29,11 @@ class RiskModelConfig:
         "help": "give the network each visit's log days before the index time"})
     pos_weight: bool = field(default=True, metadata={
         "help": "weight positive samples by negatives / positives in the loss (imbalance)"})
-    calibration: Literal["temperature", "isotonic", "none"] = field(
-        default="temperature", metadata={
-            "help": "calibrate probabilities on the validation samples"})
+    calibration: Literal["platt", "temperature", "isotonic", "none"] = field(
+        default="platt", metadata={
+            "help": "calibrate probabilities on the validation samples: platt (sigmoid(a z + "
+                    "b) of the logit z; undoes the shift of positive weighting), temperature "
+                    "(z / T only), isotonic, or none"})
     epochs: int = field(default=30, metadata={"help": "maximum training epochs"})
     patience: int = field(default=5, metadata={
         "help": "stop after this many epochs without a better validation AUPRC (0: never)"})

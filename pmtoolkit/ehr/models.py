@@ -252,6 +252,9 @@ class RiskModel(TorchModel):
     def calibrate(self, z: np.ndarray) -> np.ndarray:
         """Probabilities from logits, with the fitted calibration."""
         method = self.calibration.get("method", "none")
+        if method == "platt":
+            a, b = float(self.calibration["a"]), float(self.calibration["b"])
+            return 1.0 / (1.0 + np.exp(-(a * z + b)))
         if method == "temperature":
             return 1.0 / (1.0 + np.exp(-z / float(self.calibration["temperature"])))
         p = 1.0 / (1.0 + np.exp(-z))
@@ -374,6 +377,25 @@ def fit_temperature(z: np.ndarray, y: np.ndarray) -> float:
     return float(math.exp(res.x))
 
 
+def fit_platt(z: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Platt scaling: the (a, b) minimising the negative log-likelihood of
+    ``sigmoid(a z + b)``. Unlike a temperature alone it moves the intercept, which a
+    positively weighted loss shifts by about log(negatives / positives)."""
+    from scipy.optimize import minimize
+
+    z = z.astype(np.float64)
+    y = y.astype(np.float64)
+
+    def nll(ab: np.ndarray) -> tuple[float, np.ndarray]:
+        t = ab[0] * z + ab[1]
+        loss = np.logaddexp(0.0, t) - y * t  # -log-likelihood of each sample, stably
+        g = 1.0 / (1.0 + np.exp(-t)) - y
+        return float(loss.mean()), np.array([(g * z).mean(), g.mean()])
+
+    res = minimize(nll, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B")
+    return float(res.x[0]), float(res.x[1])
+
+
 def fit_risk_model(train: list[Sample], valid: list[Sample] | None = None,
                    config: RiskModelConfig | None = None, *, task: dict[str, Any] | None = None,
                    workdir: str | Path | None = None) -> RiskModel:
@@ -420,7 +442,10 @@ def fit_risk_model(train: list[Sample], valid: list[Sample] | None = None,
     if has_val:
         z = model.logits(valid)
         yv = np.array([s.label for s in valid])
-        if config.calibration == "temperature":
+        if config.calibration == "platt":
+            a, b = fit_platt(z, yv)
+            model.calibration = {"method": "platt", "a": a, "b": b}
+        elif config.calibration == "temperature":
             model.calibration = {"method": "temperature", "temperature": fit_temperature(z, yv)}
         elif config.calibration == "isotonic":
             from sklearn.isotonic import IsotonicRegression

@@ -10,7 +10,7 @@ def summary_of(out):
     return json.loads((out / "summary.json").read_text())
 
 
-def test_demo_writes_the_report_folder(pmt, tmp_path):
+def test_demo_writes_the_report_folder(pmt, tmp_path, monkeypatch):
     out = tmp_path / "demo"
     result = pmt("demo", "-o", out)
     assert result.exit_code == 0, result.stderr
@@ -36,19 +36,57 @@ def test_demo_writes_the_report_folder(pmt, tmp_path):
     ranked = summary_of(out)["variants"]["ranked"]
     assert ranked.index("C228T") < 2 and all(ranked.index("C250T") < ranked.index(v)
                                              for v in ranked if v.startswith("damaging"))
-    assert (out / "tert_ism" / "ism.png").stat().st_size > 1000
+    assert (out / "pipelines" / "variant-prioritisation" / "ism" / "ism" / "ism.png").stat(
+    ).st_size > 1000
+    # every shipped pipeline ran, each with its own index of steps
+    runs = summary_of(out)["pipelines"]
+    assert set(runs) == {"virtual-screening", "variant-prioritisation", "single-cell"}
+    assert all(step["status"] == "ran" for run in runs.values() for step in run.values())
+    screen = runs["virtual-screening"]
+    assert screen["rank"]["summary"]["written"] == 20
+    assert screen["sample"]["summary"]["validity"] > 0.9
+    cells = runs["single-cell"]
+    assert cells["annotate"]["summary"]["cell_type_ari"] > 0.3  # clusters follow sorted labels
+    for name in runs:
+        assert (out / "pipelines" / name / "index.html").is_file()
+    # imaging: the classifier gets the example X-rays right; tissue volumes are brain-sized
+    xrays = summary_of(out)["imaging"]["xrays"]
+    assert sum(x["label"] == x["true label"] for x in xrays) >= 3
+    assert len(list((out / "imaging" / "gradcam").glob("*_gradcam.png"))) == 4
+    # EHR: the unseen example patients are ranked better than chance, with explanations
+    ehr = summary_of(out)["ehr"]
+    assert ehr["auroc"] > 0.7 and ehr["explained"] == 3
+    assert len(list((out / "ehr" / "explain").glob("timeline_*.png"))) == 3
+    # the index links every domain, and every link and picture in it exists
+    import re
+
+    index = (out / "index.html").read_text()
+    for title in ("Molecule profiles", "De novo design", "Drug–target affinity",
+                  "Virtual screening", "Variant prioritisation", "Single-cell analysis",
+                  "Medical imaging", "Patient records (EHR)"):
+        assert title in index
+    for ref in re.findall(r'(?:href|src)="([^"#]+)', index):
+        assert (out / ref).is_file(), ref
     summary = json.loads((out / "summary.json").read_text())
     assert summary["molecules"]["molecules"] == 1128
     assert summary["molecules"]["rejected"] == 0
     assert summary["molecules"]["mean"] < 0  # log solubility, mostly poorly soluble
     config = json.loads((out / "config.json").read_text())
     assert config["demo"]["dataset"] == "esol"
-    # a second run refuses to replace it unless asked
+    # a second run refuses to replace it unless asked (replacing it: with one quick step)
     assert pmt("demo", "-o", out).exit_code == 2
+    from pmtoolkit import demo
+
+    monkeypatch.setattr(demo, "STEPS", [s for s in demo.STEPS if s[0] == "molecules"])
     assert pmt("demo", "-o", out, "--overwrite").exit_code == 0
+    assert not (out / "pipelines").exists()
 
 
-def test_demo_on_a_user_table_with_bad_rows(pmt, tmp_path, test_data):
+def test_demo_on_a_user_table_with_bad_rows(pmt, tmp_path, test_data, monkeypatch):
+    from pmtoolkit import demo
+
+    # the user's table feeds the molecules step only; the others are tested above
+    monkeypatch.setattr(demo, "STEPS", [s for s in demo.STEPS if s[0] == "molecules"])
     out = tmp_path / "demo"
     config = tmp_path / "demo.toml"
     config.write_text(f'dataset = "{test_data / "molecules_with_bad_rows.csv"}"\n'

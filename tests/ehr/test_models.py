@@ -47,7 +47,7 @@ def test_each_model_learns_the_planted_code(arch, data, tmp_path):
     y = np.array([s.label for s in test])
     p = model.predict_proba(test)
     assert roc_auc(y, p) > 0.85, arch
-    assert model.calibration["method"] == "temperature" and 0 < model.threshold < 1
+    assert model.calibration["method"] == "platt" and 0 < model.threshold < 1
     model.save(tmp_path / "m.safetensors")
     again = RiskModel.load(tmp_path / "m.safetensors")
     np.testing.assert_allclose(again.predict_proba(test), p, atol=1e-5)
@@ -89,6 +89,31 @@ def test_isotonic_calibration_and_unknown_codes(data):
     assert np.isfinite(model.predict_proba(odd)).all()
     table = model.predict(test[:3])
     assert list(table.columns) == ["patient_id", "index_time", "probability", "predicted"]
+
+
+def test_platt_scaling_undoes_the_positive_weighting(data):
+    """Trained with positives weighted up, raw probabilities overestimate the outcome; a
+    temperature cannot move the intercept, Platt scaling brings the mean prediction back to
+    the base rate (on held-out samples)."""
+    from pmtoolkit.ehr.models import fit_platt, fit_risk_model
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=4000)
+    y = (rng.random(4000) < 1 / (1 + np.exp(-(2.0 * z - 1.0)))).astype(float)
+    a, b = fit_platt(z, y)
+    assert abs(a - 2.0) < 0.2 and abs(b + 1.0) < 0.15  # recovers the generating line
+    train, valid, test = data
+    rare = [s for s in train if s.label == 0] + [s for s in train if s.label][:15]
+    valid_rare = [s for s in valid if s.label == 0] + [s for s in valid if s.label][:6]
+    test_rare = [s for s in test if s.label == 0] + [s for s in test if s.label][:8]
+    y = np.array([s.label for s in test_rare])
+    means = {}
+    for method in ("none", "temperature", "platt"):
+        model = fit_risk_model(rare, valid_rare, RiskModelConfig(
+            arch="logistic", epochs=8, lr=2e-2, calibration=method, device="cpu", patience=0))
+        means[method] = float(model.predict_proba(test_rare).mean())
+    assert means["none"] > 2 * y.mean() and means["temperature"] > 1.5 * y.mean()
+    assert abs(means["platt"] - y.mean()) < 0.5 * y.mean()
 
 
 def test_one_class_training_set_is_refused(data):
