@@ -234,13 +234,22 @@ def youden_threshold(y_true, y_score) -> float:
     return float((best + below.max()) / 2) if below.size else best
 
 
-def calibration_bins(outcome, confidence, bins: int = 10) -> list[tuple[float, float, int]]:
-    """``(mean confidence, outcome frequency, count)`` of each non-empty equal-width bin of
-    ``confidence`` in [0, 1] (a predicted probability against a 0/1 outcome, or a top-class
-    probability against being right)."""
+def calibration_bins(outcome, confidence, bins: int = 10, *, strategy: str = "uniform"
+                     ) -> list[tuple[float, float, int]]:
+    """``(mean confidence, outcome frequency, count)`` of each non-empty bin of ``confidence``
+    in [0, 1] (a predicted probability against a 0/1 outcome, or a top-class probability
+    against being right). ``uniform``: equal-width bins; ``quantile``: bins of equal counts
+    (for rare outcomes, where almost every prediction falls in the first uniform bin)."""
     y = np.asarray(outcome, dtype=float).ravel()
     c = np.asarray(confidence, dtype=float).ravel()
-    edges = np.linspace(0.0, 1.0, bins + 1)
+    if strategy == "quantile":
+        edges = np.unique(np.quantile(c, np.linspace(0.0, 1.0, bins + 1))) if c.size else \
+            np.array([0.0, 1.0])
+        bins = max(1, len(edges) - 1)
+    elif strategy == "uniform":
+        edges = np.linspace(0.0, 1.0, bins + 1)
+    else:
+        raise ValueError(f"strategy must be uniform or quantile, not {strategy!r}")
     idx = np.clip(np.digitize(c, edges[1:-1], right=True), 0, bins - 1)
     return [(float(c[idx == b].mean()), float(y[idx == b].mean()), int((idx == b).sum()))
             for b in range(bins) if (idx == b).any()]

@@ -61,13 +61,14 @@ def roc_plot(path: str | os.PathLike, curves: list[tuple[str, Any, Any]], *,
 
 def reliability_plot(path: str | os.PathLike, outcome, confidence, *, xlabel: str,
                      ylabel: str, title: str = "Calibration", annotate: str = "count",
-                     bins: int = 10) -> None:
+                     bins: int = 10, strategy: str = "uniform") -> None:
     """Reliability diagram: outcome frequency against mean confidence per bin
-    (:func:`pmtoolkit.core.metrics.calibration_bins`), each point annotated with its bin's
-    ``count`` or ``share`` of the data."""
+    (:func:`pmtoolkit.core.metrics.calibration_bins`, ``uniform`` or ``quantile`` bins), each
+    point annotated with its bin's ``count`` or ``share`` of the data. Quantile bins zoom the
+    axes to the range the points cover."""
     from pmtoolkit.core.metrics import calibration_bins
 
-    cal = calibration_bins(outcome, confidence, bins)
+    cal = calibration_bins(outcome, confidence, bins, strategy=strategy)
     total = sum(n for _, _, n in cal) or 1
     with figure(path, size=(4.2, 4.0)) as (_fig, ax):
         ax.plot([0, 1], [0, 1], ls=":", color="#888", label="perfect")
@@ -79,6 +80,9 @@ def reliability_plot(path: str | os.PathLike, outcome, confidence, *, xlabel: st
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.set_title(title)
-        ax.set_xlim(0, 1.06)
-        ax.set_ylim(0, 1.08)
+        top = 1.0
+        if strategy == "quantile" and cal:
+            top = min(1.0, 1.15 * max(max(m, o) for m, o, _ in cal)) or 1.0
+        ax.set_xlim(0, top * 1.06)
+        ax.set_ylim(0, top * 1.08)
         ax.legend(loc="upper left", fontsize=8, frameon=False)

@@ -30,11 +30,13 @@ def risk_metrics(y, p, threshold: float = 0.5) -> dict[str, Any]:
 
 
 def plot_reliability(y, p, path: str | Path, *, title: str = "Calibration") -> None:
-    """Observed frequency against mean predicted probability per bin, with counts."""
+    """Observed frequency against mean predicted probability in ten bins of equal counts
+    (outcomes are rare: equal-width bins would hold nearly every sample in the first), with
+    the number of outcomes / samples of each bin."""
     from pmtoolkit.core.plots import reliability_plot
 
     reliability_plot(path, y, p, xlabel="predicted probability", ylabel="observed frequency",
-                     title=title, annotate="count")
+                     title=f"{title} (deciles of risk)", annotate="count", strategy="quantile")
 
 
 def plot_timeline(contrib: pd.DataFrame, path: str | Path, *, title: str = "",

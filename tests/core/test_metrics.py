@@ -154,3 +154,11 @@ def test_roc_curve_npv_and_calibration():
     assert M.expected_calibration_error([1, 0], [1.0, 0.0]) == 0
     assert M.calibration_bins([1, 0, 1], [0.05, 0.1, 0.95]) == [
         (pytest.approx(0.075), 0.5, 2), (0.95, 1.0, 1)]
+    # quantile bins hold equal counts, even when every confidence is below 0.1
+    c = np.linspace(0.001, 0.05, 100)
+    y = (np.arange(100) >= 90).astype(float)
+    q = M.calibration_bins(y, c, 10, strategy="quantile")
+    assert [n for _, _, n in q] == [10] * 10 and q[-1][1] == 1.0 and q[0][1] == 0.0
+    assert len(M.calibration_bins(y, c, 10)) == 1  # uniform: all in the first bin
+    with pytest.raises(ValueError, match="uniform or quantile"):
+        M.calibration_bins(y, c, strategy="equal")
