@@ -191,9 +191,10 @@ def annotate(query, reference, label_key, output, predictions, save_model, key_a
 @click.option("--counts-layer", default="auto", show_default=True)
 @click.option("--min-cells", type=click.IntRange(min=1), default=10, show_default=True,
               help="Drop pseudobulk profiles of fewer cells.")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("-o", "--output", required=True,
+              type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
               help="Table (.csv/.tsv) of group, gene, log2 fold change, mean log2 CPM, t, "
-                   "p-value, adjusted p-value.")
+                   "p-value, adjusted p-value; - for stdout (CSV).")
 @_input_options
 def de(input_, condition_key, sample_key, case, reference_value, groupby, counts_layer,
        min_cells, output, orientation, make_unique):
@@ -268,8 +269,10 @@ def classify_train(input_, label_key, labels, outdir, folds, orientation, make_u
 @click.argument("input_", metavar="INPUT", type=click.Path(exists=True))
 @click.option("-m", "--model", "model_name", required=True,
               help="A classifier (.safetensors) or a shipped one (pbmc68k).")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Table (.csv/.tsv): profile, label, confidence, class probabilities.")
+@click.option("-o", "--output", required=True,
+              type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+              help="Table (.csv/.tsv): profile, label, confidence, class probabilities; - for "
+                   "stdout (CSV).")
 @click.option("--attributions", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write each profile's per-gene attributions (integrated gradients).")
 @_input_options

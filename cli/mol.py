@@ -17,7 +17,8 @@ def io_options(f):
                      help="Input format (default: from the file suffix).")(f)
     f = click.option("-s", "--smiles-column", default="smiles", show_default=True,
                      help="Column holding the SMILES (tables).")(f)
-    f = click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+    f = click.option("-o", "--output", required=True, type=click.Path(dir_okay=False,
+                                                                     allow_dash=True),
                      help="Output table (.csv, .tsv, .parquet, optionally .gz; - for stdout).")(f)
     f = click.option("-i", "--input", "input_", required=True,
                      type=click.Path(dir_okay=False, allow_dash=True),

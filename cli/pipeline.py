@@ -35,8 +35,9 @@ def run(source, outdir, overrides, force):
 
     Example: pmt pipeline run virtual-screening -o screen/ --set sample.n=500
     """
-    from pmtoolkit import pipeline as pl
     from pmtoolkit.cli.common import startup
+
+    from pmtoolkit import pipeline as pl
 
     plan = pl.load(source, overrides=overrides)
     startup(pipeline=plan.name, output=outdir)

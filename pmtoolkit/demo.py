@@ -177,9 +177,9 @@ def _profiles(ctx: DemoContext) -> None:
     sec.figure("figures/drugs.png", "The molecules")
     sec.table(profile.drop(columns=["smiles"]), floatfmt="{:.2f}")
     n_pass = int((profile["Lipinski"] == "pass").sum())
-    ctx.cards.append(("Molecule profiles", "report.html#molecule-profiles", "figures/drugs.png",
-                      f"12 approved drugs through the shipped solubility, lipophilicity, BBB "
-                      f"and Tox21 models; {n_pass} pass Lipinski"))
+    _card(ctx, "Molecule profiles", "report.html#molecule-profiles", "figures/drugs.png",
+          f"12 approved drugs through the shipped solubility, lipophilicity, BBB "
+          f"and Tox21 models; {n_pass} pass Lipinski")
 
 
 def _design(ctx: DemoContext) -> None:
@@ -215,11 +215,11 @@ def _design(ctx: DemoContext) -> None:
     sec.table(top, max_rows=10)
     picture = "design/top_molecules.png" if (ctx.outdir / "design" / "top_molecules.png").exists() \
         else "design/score_history.png"
-    ctx.cards.append(("De novo design", "report.html#de-novo-design", picture,
-                      f"{metrics['valid']:.0%} valid SMILES from the shipped prior; "
-                      f"{result['steps']} optimisation steps towards celecoxib-like, drug-like "
-                      f"molecules: mean score {result['first_mean_score']:.2f} → "
-                      f"{result['last_mean_score']:.2f}"))
+    _card(ctx, "De novo design", "report.html#de-novo-design", picture,
+          f"{metrics['valid']:.0%} valid SMILES from the shipped prior; "
+          f"{result['steps']} optimisation steps towards celecoxib-like, drug-like "
+          f"molecules: mean score {result['first_mean_score']:.2f} → "
+          f"{result['last_mean_score']:.2f}")
 
 
 def _targets(ctx: DemoContext) -> None:
@@ -259,10 +259,10 @@ def _targets(ctx: DemoContext) -> None:
         ax.set_xlim(left=4.5)
         ax.legend(fontsize=8, loc="lower right")
     sec.figure("figures/affinity.png", "predicted pKd of the top 5 per target")
-    ctx.cards.append(("Drug–target affinity", "report.html#drug-target-affinity",
-                      "figures/affinity.png",
-                      f"12 drugs against ABL1 and EGFR with the shipped DAVIS model; best for "
-                      f"ABL1: {best.get('ABL1')}, for EGFR: {best.get('EGFR')}"))
+    _card(ctx, "Drug–target affinity", "report.html#drug-target-affinity",
+          "figures/affinity.png",
+          f"12 drugs against ABL1 and EGFR with the shipped DAVIS model; best for "
+          f"ABL1: {best.get('ABL1')}, for EGFR: {best.get('EGFR')}")
 
 
 def _pipelines(ctx: DemoContext) -> None:
@@ -299,11 +299,11 @@ def _screening(ctx: DemoContext) -> None:
     cols = [c for c in ("rank", "smiles", "affinity_EGFR", "logS_pred", "bbb_penetration_pred",
                         "qed", "sa_score") if c in ranked]
     sec.table(ranked[cols].head(10), floatfmt="{:.2f}")
-    ctx.cards.append(("Virtual screening", f"{folder}/index.html",
-                      f"{folder}/report/figures/0_rank_molecules.png",
-                      f"{s['sample']['sampled']} generated molecules → {s['filter']['kept']} "
-                      f"drug-like → top 20 for EGFR (best predicted pKd "
-                      f"{ranked['affinity_EGFR'].max():.1f})"))
+    _card(ctx, "Virtual screening", f"{folder}/index.html",
+          f"{folder}/report/figures/0_rank_molecules.png",
+          f"{s['sample']['sampled']} generated molecules → {s['filter']['kept']} "
+          f"drug-like → top 20 for EGFR (best predicted pKd "
+          f"{ranked['affinity_EGFR'].max():.1f})")
 
 
 def _variant_pipeline(ctx: DemoContext) -> None:
@@ -349,10 +349,10 @@ def _variant_pipeline(ctx: DemoContext) -> None:
         ax.set_ylabel("predicted change (mpra model)")
         ax.set_title(f"TERT promoter variants, Spearman {rho:.2f}")
     sec.figure("figures/tert_variants.png", "predicted against measured effects")
-    ctx.cards.append(("Variant prioritisation", f"{folder}/index.html",
-                      "figures/tert_variants.png",
-                      f"VCF → scores → {len(scored)} of 8 TERT-promoter variants kept; "
-                      f"Spearman with the measured effects {rho:.2f}"))
+    _card(ctx, "Variant prioritisation", f"{folder}/index.html",
+          "figures/tert_variants.png",
+          f"VCF → scores → {len(scored)} of 8 TERT-promoter variants kept; "
+          f"Spearman with the measured effects {rho:.2f}")
 
 
 def _single_cell(ctx: DemoContext) -> None:
@@ -369,11 +369,11 @@ def _single_cell(ctx: DemoContext) -> None:
              f"canonical marker lists (ARI {s['annotate']['cell_type_ari']:.2f}).")
     sec.figure(f"{folder}/annotate/umap_cell_type.png", "UMAP by marker-list annotation")
     sec.table(types)
-    ctx.cards.append(("Single-cell analysis", f"{folder}/index.html",
-                      f"{folder}/annotate/umap_cell_type.png",
-                      f"{s['qc']['cells']} PBMCs → {s['cluster']['clusters']} clusters → "
-                      f"{s['annotate']['cell_types']} cell types (ARI "
-                      f"{s['annotate']['cell_type_ari']:.2f} with sorted labels)"))
+    _card(ctx, "Single-cell analysis", f"{folder}/index.html",
+          f"{folder}/annotate/umap_cell_type.png",
+          f"{s['qc']['cells']} PBMCs → {s['cluster']['clusters']} clusters → "
+          f"{s['annotate']['cell_types']} cell types (ARI "
+          f"{s['annotate']['cell_type_ari']:.2f} with sorted labels)")
 
 
 def _imaging(ctx: DemoContext) -> None:
@@ -412,10 +412,10 @@ def _imaging(ctx: DemoContext) -> None:
         sec.figure(f"imaging/gradcam/{g.name}", f"Grad-CAM: {g.name}")
     sec.figure(f"imaging/segmentation/{overlay.name}", "tissue segmentation overlay")
     sec.table(volumes)
-    ctx.cards.append(("Medical imaging", "report.html#medical-imaging",
-                      f"imaging/segmentation/{overlay.name}",
-                      f"pneumonia classifier: {right} of 4 X-rays right, with Grad-CAM; brain "
-                      "tissue U-Net on the MNI template"))
+    _card(ctx, "Medical imaging", "report.html#medical-imaging",
+          f"imaging/segmentation/{overlay.name}",
+          f"pneumonia classifier: {right} of 4 X-rays right, with Grad-CAM; brain "
+          "tissue U-Net on the MNI template")
 
 
 def _ehr(ctx: DemoContext) -> None:
@@ -463,10 +463,10 @@ def _ehr(ctx: DemoContext) -> None:
     sec.table(risk.head(10), floatfmt="{:.3f}")
     for t in timelines:
         sec.figure(f"ehr/explain/{t.name}", "contributions of visits and codes")
-    ctx.cards.append(("Patient records (EHR)", "report.html#patient-records-ehr",
-                      f"ehr/explain/{timelines[0].name}" if timelines else "",
-                      f"one-year mortality risk for {summary['patients']} unseen patients "
-                      f"(AUROC {auroc:.2f} over their visits), with per-code explanations"))
+    _card(ctx, "Patient records (EHR)", "report.html#patient-records-ehr",
+          f"ehr/explain/{timelines[0].name}" if timelines else "",
+          f"one-year mortality risk for {summary['patients']} unseen patients "
+          f"(AUROC {auroc:.2f} over their visits), with per-code explanations")
 
 
 #: The demo's steps in order: (name, function). Each domain appends its own as it lands.
@@ -500,6 +500,11 @@ overflow-x:auto;font-size:.85rem}
 """
 
 
+def _card(ctx: DemoContext, title: str, link: str, picture: str, line: str) -> None:
+    """A domain's card on index.html: its title, link, picture (relative paths) and one line."""
+    ctx.cards.append((title, link, picture, line))
+
+
 def _write_index(ctx: DemoContext, path: Path) -> None:
     """index.html: one card per domain (picture, headline, link to its results), the
     commands that reproduce each part, and links to the full report and the pipeline runs."""
@@ -519,16 +524,15 @@ def _write_index(ctx: DemoContext, path: Path) -> None:
     runs = "".join(f'<li><a href="pipelines/{n}/index.html">{n}</a>: '
                    f"{html.escape(ctx.pipeline_plans[n].description)}</li>"
                    for n in ctx.pipeline_plans)
-    commands = "\n".join([
-        "pmt property predict -i drugs.smi -m solubility -o logS.csv          # molecules",
-        "pmt generate optimize run.toml -o design/                           # de novo design",
-        "pmt dti screen --target kinases.fasta --library lib.smi -o hits.csv  # affinity",
-        "pmt variants score -v in.vcf.gz -f ref.fa -m mpra -o scored.vcf      # variants",
-        "pmt expr run counts.h5ad -o pbmc/                                    # single cell",
-        "pmt imaging predict xray.png -o pred.csv                             # imaging",
-        "pmt ehr predict synthea/csv -o risk.csv                              # patient records",
-        "pmt pipeline run virtual-screening -o screen/                        # pipelines",
-    ])
+    commands = """\
+pmt property predict -i drugs.smi -m solubility -o logS.csv          # molecules
+pmt generate optimize run.toml -o design/                           # de novo design
+pmt dti screen --target kinases.fasta --library lib.smi -o hits.csv  # affinity
+pmt variants score -v in.vcf.gz -f ref.fa -m mpra -o scored.vcf      # variants
+pmt expr run counts.h5ad -o pbmc/                                    # single cell
+pmt imaging predict xray.png -o pred.csv                             # imaging
+pmt ehr predict synthea/csv -o risk.csv                              # patient records
+pmt pipeline run virtual-screening -o screen/                        # pipelines"""
     page = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f"<title>pmtoolkit demo</title><style>{_CSS}{_INDEX_CSS}</style></head><body>"

@@ -217,7 +217,7 @@ def _affinity(run: StepRun) -> dict[str, Any]:
     frame = _read(run.inputs["input"])
     _need_column(frame, p.smiles_column, run.inputs["input"])
     smiles = ["" if not isinstance(s, str) else s for s in frame[p.smiles_column]]
-    codes, rejects = GraphFeaturizer(cache_size=0).featurize(smiles,
+    codes, _ = GraphFeaturizer(cache_size=0).featurize(smiles,
                                                              source=str(run.inputs["input"]))
     keep = [i for i, c in enumerate(codes) if c is not None]
     scores = np.full((len(frame), len(names)), np.nan)
@@ -254,7 +254,7 @@ def _rank(run: StepRun) -> dict[str, Any]:
     for cond in p.where:
         try:
             frame = frame.query(cond, engine="python")
-        except Exception as exc:  # pandas raises many types for a bad expression
+        except Exception as exc:  # noqa: BLE001  (pandas raises many types for a bad query)
             raise BadInputError(f"condition {cond!r}: {type(exc).__name__}: {exc}",
                                 hint="columns: " + ", ".join(map(str, frame.columns))) from None
     frame = frame.sort_values(p.by, ascending=not p.descending, na_position="last",

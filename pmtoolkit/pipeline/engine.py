@@ -511,7 +511,7 @@ def run(pipe: Pipeline, outdir: str | os.PathLike, *, force: bool = False) -> Ru
             failure = StepFailed(f"step {step.name!r} ({step.action.name}) failed: "
                                  f"{exc.message}", hint=exc.hint, exit_code=exc.exit_code)
             failure.__cause__ = exc
-        except Exception as exc:  # a bug: exit 1, the traceback with -v
+        except Exception as exc:  # noqa: BLE001  (a bug in the step: exit 1, traceback with -v)
             failure = StepFailed(f"step {step.name!r} ({step.action.name}) failed with an "
                                  f"internal error: {type(exc).__name__}: {exc}",
                                  hint="earlier steps' outputs are kept; rerun with -v for the "

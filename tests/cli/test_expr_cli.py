@@ -80,6 +80,12 @@ def test_annotate_embed_and_de(pmt, cells, tmp_path):
     assert result.exit_code == 0, result.stderr
     de = pd.read_csv(tmp_path / "de.csv")
     assert set(de["group"]) == {"type0", "type1", "type2"} and de["padj"].max() <= 1
+    result = pmt("expr", "de", cells, "--condition-key", "condition", "--sample-key", "sample",
+                 "--case", "case", "--reference", "ctrl", "--groupby", "group", "--min-cells",
+                 "5", "-o", "-")  # a table to stdout, for pipes
+    import io
+
+    assert pd.read_csv(io.StringIO(result.stdout)).shape == de.shape
 
 
 def _obs(path, key):
