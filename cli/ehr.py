@@ -164,7 +164,8 @@ def evaluate(dataset, model_path, split, threshold, outdir, overwrite):
 @click.option("--patient", "patients", multiple=True,
               help="Explain this patient's samples (repeatable; default: the highest risks).")
 @click.option("--top", type=click.IntRange(min=1), default=5, show_default=True,
-              help="Without --patient: explain the TOP highest-risk test samples.")
+              help="Without --patient: explain the TOP test patients with the highest risk, each "
+                   "at the visit of their highest risk.")
 @click.option("-o", "--output", "outdir", required=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="Output folder: contributions.csv, visits.csv, timeline PNGs.")

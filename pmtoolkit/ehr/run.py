@@ -223,8 +223,8 @@ def explain(model, dataset: str | os.PathLike, outdir: str | os.PathLike, *,
             patients: list[str] | None = None, top: int = 5, split: str | None = "test",
             overwrite: bool = False) -> dict[str, Any]:
     """Per-visit and per-code contributions (``contributions.csv``, ``visits.csv``) of the
-    chosen patients' samples (default: the ``top`` highest-risk samples of ``split``), and
-    a timeline picture of each."""
+    chosen patients' samples (default: the ``top`` patients of ``split`` with the highest
+    risk, at the visit of their highest risk), and a timeline picture of each."""
     from pmtoolkit.core.io import atomic_dir, check_output_dir, write_table
     from pmtoolkit.ehr.evaluate import plot_timeline
 
@@ -238,7 +238,13 @@ def explain(model, dataset: str | os.PathLike, outdir: str | os.PathLike, *,
             raise BadInputError(f"no samples of patient(s) {sorted(missing)[:3]} in '{dataset}'")
     else:
         p = model.predict_proba(samples)
-        chosen = [samples[i] for i in np.argsort(-p)[:top]]
+        chosen, seen = [], set()
+        for i in np.argsort(-p, kind="stable"):  # the highest risk of each patient, in turn
+            if samples[i].patient_id not in seen:
+                seen.add(samples[i].patient_id)
+                chosen.append(samples[i])
+            if len(chosen) == top:
+                break
     contrib = model.contributions(chosen)
     names = header.get("descriptions") or {}
     contrib.insert(contrib.columns.get_loc("code") + 1, "description",

@@ -84,6 +84,7 @@ def test_build_train_predict_evaluate_explain(pmt, synthea, tmp_path):
     contrib = pd.read_csv(ex / "contributions.csv")
     assert {"patient_id", "visit", "days_before", "code", "contribution"} <= set(contrib.columns)
     assert len(list(ex.glob("timeline_*.png"))) == 2 and (ex / "visits.csv").is_file()
+    assert contrib.groupby("sample")["patient_id"].first().nunique() == 2  # two patients
 
 
 def test_bad_input(pmt, synthea, tmp_path):
@@ -97,3 +98,26 @@ def test_bad_input(pmt, synthea, tmp_path):
     assert result.exit_code == 2 and "patients.csv" in result.stderr
     result = pmt("ehr", "build", synthea / "conditions.csv", "-o", tmp_path / "z.jsonl")
     assert result.exit_code == 2 and "column" in result.stderr
+
+
+def test_shipped_model_scores_the_shipped_example_patients(pmt, tmp_path):
+    """Day one, offline: the shipped RETAIN model on the 40 example patients it never saw."""
+    import io
+
+    from pmtoolkit.core import shipped
+
+    folder = shipped.path("synthea_example", "dataset").parent
+    result = pmt("ehr", "predict", folder, "-o", "-")  # --model synthea-mortality by default
+    assert result.exit_code == 0, result.stderr
+    risk = pd.read_csv(io.StringIO(result.stdout))
+    assert len(risk) == 27 and risk["probability"].between(0, 1).all()  # the 27 living
+    assert "skipped: 13 deceased patients" in result.stderr
+    data = tmp_path / "ex.jsonl.gz"
+    assert pmt("ehr", "build", folder, "-o", data, "--index", "each_visit", "--split", "0", "0",
+               "1").exit_code == 0
+    result = pmt("ehr", "evaluate", data, "-o", tmp_path / "ev")
+    assert result.exit_code == 0, result.stderr
+    import json
+
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert metrics["auroc"] > 0.8 and metrics["positives"] == 45
