@@ -96,8 +96,10 @@ def train(dataset, outdir, config_file, overwrite, **params):
     startup(seed=config.seed, device=config.device)
     m = train_(dataset, outdir, config, overwrite=overwrite)
     test = m.get("test")
-    shown = (f"test AUROC {test['auroc']:.3f}, AUPRC {test['auprc']:.3f}" if test
-             else "no test samples")
+    shown = ("no test samples" if not test else
+             f"test recall@10 {test['recall@10']:.3f}, micro-AUPRC {test['micro_auprc']:.3f}"
+             if "recall@10" in test else
+             f"test AUROC {test['auroc']:.3f}, AUPRC {test['auprc']:.3f}")
     click.echo(f"{config.arch}: {m['epochs_run']} epochs, {shown}; model written to "
                f"{outdir / 'model.safetensors'}", err=True)
 
@@ -154,8 +156,14 @@ def evaluate(dataset, model_path, split, threshold, outdir, overwrite):
     startup(model=model_path)
     r = evaluate_(load_model(model_path), dataset, outdir, split=split, threshold=threshold,
                   overwrite=overwrite)
-    click.echo(f"{r['n']} {split} samples: AUROC {r['auroc']:.3f}, AUPRC {r['auprc']:.3f}, "
-               f"Brier {r['brier']:.3f}; report in {outdir / 'report.html'}", err=True)
+    if "recall@10" in r:  # next-visit codes
+        shown = (f"recall@10 {r['recall@10']:.3f} (most frequent codes "
+                 f"{r['baseline_most_frequent']['recall@10']:.3f}), micro-AUPRC "
+                 f"{r['micro_auprc']:.3f}")
+    else:
+        shown = f"AUROC {r['auroc']:.3f}, AUPRC {r['auprc']:.3f}, Brier {r['brier']:.3f}"
+    click.echo(f"{r['n']} {split} samples: {shown}; report in {outdir / 'report.html'}",
+               err=True)
 
 
 @ehr.command()
@@ -169,8 +177,10 @@ def evaluate(dataset, model_path, split, threshold, outdir, overwrite):
 @click.option("-o", "--output", "outdir", required=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="Output folder: contributions.csv, visits.csv, timeline PNGs.")
+@click.option("--target", help="Next-visit models: explain this code (SYSTEM:CODE; default: "
+                                "each sample's most probable code).")
 @overwrite_option
-def explain(dataset, model_path, patients, top, outdir, overwrite):
+def explain(dataset, model_path, patients, top, outdir, target, overwrite):
     """Per-visit and per-code contributions to the risk (RETAIN attention, integrated
     gradients for the other models) as tables and timeline pictures."""
     from pmtoolkit.cli.common import startup
@@ -180,6 +190,6 @@ def explain(dataset, model_path, patients, top, outdir, overwrite):
 
     startup(model=model_path)
     r = explain_(load_model(model_path), dataset, outdir, patients=list(patients) or None,
-                 top=top, overwrite=overwrite)
+                 top=top, target=target, overwrite=overwrite)
     click.echo(f"{r['samples']} samples explained ({r['rows']} code rows); written to {outdir}",
                err=True)

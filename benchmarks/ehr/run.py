@@ -49,12 +49,15 @@ TASKS = {
     "mortality": {"kind": "mortality", "horizon_days": 365, "index": "each_visit"},
     "overdose": {"kind": "onset", "codes": ("55680006",), "horizon_days": 365,
                  "index": "each_visit"},
+    "next_visit": {"kind": "next_visit", "horizon_days": 365, "index": "each_visit"},
     "prediabetes": {"kind": "onset", "codes": ("15777000",), "horizon_days": 1095,
                     "index": "each_visit"},
 }
 TITLES = {
     "mortality": "death within 365 days of a visit",
     "overdose": "drug overdose (SNOMED-CT 55680006) within 365 days",
+    "next_visit": ("the diagnoses (conditions) of the next visit that has any, within 365 days "
+                   "(Doctor AI's task; multi-label)"),
     "prediabetes": ("prediabetes onset within 3 years — negative control: Synthea draws it from "
                     "age and BMI observations, absent from this export; chance is expected"),
 }
@@ -66,12 +69,38 @@ MODELS = ("logistic", "gru", "retain", "transformer")
 STATE = {"journal": JOURNAL}
 
 
-def build_tasks(workdir: Path) -> dict[str, list]:
+def build_tasks(workdir: Path, names: list[str]) -> dict[str, list]:
     from pmtoolkit.ehr.events import read_synthea
     from pmtoolkit.ehr.tasks import TaskConfig, build_samples
 
     table = read_synthea(SYNTHEA)
-    return {name: build_samples(table, TaskConfig(**cfg)) for name, cfg in TASKS.items()}
+    return {name: build_samples(table, TaskConfig(**TASKS[name])) for name in names}
+
+
+def next_visit_baselines(parts: dict) -> dict:
+    """recall@k of two baselines on the test part: the codes most frequent in the training
+    targets, and the patient's own past codes (ties by that frequency)."""
+    from pmtoolkit.ehr.models import next_visit_metrics
+    from pmtoolkit.ehr.run import history_scores
+
+    codes = sorted({t for s in parts["train"] for t in s.targets})
+    index = {c: i for i, c in enumerate(codes)}
+    y = np.zeros((len(parts["test"]), len(codes)), np.float32)
+    for i, s in enumerate(parts["test"]):
+        for t in s.targets:
+            if t in index:
+                y[i, index[t]] = 1
+    freq = np.zeros(len(codes))
+    for s in parts["train"]:
+        for t in set(s.targets):
+            freq[index[t]] += 1
+    freq /= len(parts["train"])
+    out = {}
+    for label, scores in (("frequent", np.tile(freq, (len(y), 1))),
+                          ("history", history_scores(codes, parts["test"], freq))):
+        m = next_visit_metrics(y, scores)
+        out.update({f"{label}_{k}": m[k] for k in ("recall@5", "recall@10", "recall@20")})
+    return out
 
 
 def journal() -> list[dict]:
@@ -93,13 +122,13 @@ def run(args) -> None:
 
     from pmtoolkit.core.metrics import pr_auc, roc_auc
     from pmtoolkit.ehr.config import RiskModelConfig
-    from pmtoolkit.ehr.models import fit_risk_model
+    from pmtoolkit.ehr.models import fit_risk_model, next_visit_metrics
     from pmtoolkit.ehr.tasks import patient_split
 
     torch.set_num_threads(1)
     done = {(r["task"], r["tool"], r["arch"], r["seed"]) for r in journal()} \
         if not args.force else set()
-    tasks = build_tasks(Path(args.workdir))
+    tasks = build_tasks(Path(args.workdir), args.tasks)
     for name in args.tasks:
         samples = tasks[name]
         for seed in args.seeds:
@@ -108,6 +137,10 @@ def run(args) -> None:
             y = np.array([s.label for s in parts["test"]])
             base = {"task": name, "seed": seed, "n_train": len(parts["train"]),
                     "n_test": len(y), "test_positives": int(y.sum())}
+            if TASKS[name]["kind"] == "next_visit" and "baselines" in args.tools \
+                    and (name, "baselines", "-", seed) not in done:
+                record({**base, "tool": "baselines", "arch": "-",
+                            **next_visit_baselines(parts)})
             for tool in [t for t in args.tools if t.startswith("pmtoolkit")]:
                 for arch in args.models:
                     if (name, tool, arch, seed) in done:
@@ -121,11 +154,16 @@ def run(args) -> None:
                     model = fit_risk_model(parts["train"], parts["valid"], config)
                     seconds = time.perf_counter() - t0
                     p = model.predict_proba(parts["test"])
-                    record({**base, "tool": tool, "arch": arch,
-                            "auroc": roc_auc(y, p), "auprc": pr_auc(y, p),
+                    if model.multilabel:
+                        m = next_visit_metrics(model.target_matrix(parts["test"]), p)
+                        scores = {k: m[k] for k in ("recall@5", "recall@10", "recall@20",
+                                                    "micro_auprc", "micro_auroc")}
+                    else:
+                        scores = {"auroc": roc_auc(y, p), "auprc": pr_auc(y, p)}
+                    record({**base, "tool": tool, "arch": arch, **scores,
                             "epochs": model.metadata["metrics"]["epochs_run"],
                             "train_seconds": seconds})
-            if "pyhealth" in args.tools:
+            if "pyhealth" in args.tools and TASKS[name]["kind"] != "next_visit":
                 todo = [a for a in args.models if a != "logistic"
                         and (name, "pyhealth", a, seed) not in done]
                 if not todo:
@@ -181,6 +219,9 @@ def report() -> None:
         rs = [r for r in rows if r["task"] == task]
         if not rs:
             continue
+        if TASKS[task]["kind"] == "next_visit":
+            lines += _next_visit_report(task, rs)
+            continue
         prev = statistics.mean(r["test_positives"] / r["n_test"] for r in rs)
         lines += [f"## {task}: {TITLES[task]}", "",
                   (f"Test prevalence {prev:.3f}; "
@@ -202,11 +243,39 @@ def report() -> None:
     print(out.read_text())
 
 
+def _next_visit_report(task: str, rs: list[dict]) -> list[str]:
+    lines = [f"## {task}: {TITLES[task]}", "",
+             (f"{statistics.mean(r['n_test'] for r in rs):.0f} test samples per seed; "
+              "recall@k: the share of the visit's true codes among the k most probable, "
+              "averaged over samples (Doctor AI's measure), over the codes seen in training. "
+              "Not run beside PyHealth: this benchmark's PyHealth runner handles binary labels "
+              "only (PyHealth's multilabel mode is left for later). Baselines: every sample "
+              "gets the codes most frequent in the training targets; or the patient's own "
+              "past codes, most often coded first."), "",
+             "| model | seeds | recall@5 | recall@10 | recall@20 | micro-AUPRC | train time |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    base = [r for r in rs if r["tool"] == "baselines"]
+    for label, name in (("frequent", "most frequent training codes"),
+                        ("history", "the patient's past codes")):
+        if base:
+            lines.append(f"| baseline: {name} | {len(base)} | "
+                         + " | ".join(_ms([r[f"{label}_recall@{k}"] for r in base])
+                                      for k in (5, 10, 20)) + " | – | – |")
+    for arch in MODELS:
+        sel = [r for r in rs if r["arch"] == arch and r["tool"] == "pmtoolkit"]
+        if sel:
+            lines.append(f"| {arch} | {len(sel)} | "
+                         + " | ".join(_ms([r[f"recall@{k}"] for r in sel]) for k in (5, 10, 20))
+                         + f" | {_ms([r['micro_auprc'] for r in sel])} | "
+                         f"{statistics.mean(r['train_seconds'] for r in sel):.0f} s |")
+    return lines + [""]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
-    ap.add_argument("--tools", nargs="+", default=["pmtoolkit", "pyhealth"],
-                    choices=["pmtoolkit", "pmtoolkit-plain", "pyhealth"],
+    ap.add_argument("--tools", nargs="+", default=["pmtoolkit", "pyhealth", "baselines"],
+                    choices=["pmtoolkit", "pmtoolkit-plain", "pyhealth", "baselines"],
                     help="pmtoolkit-plain: the ablation without time encoding and positive "
                          "weighting")
     ap.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))

@@ -48,8 +48,10 @@ class RiskModelConfig:
 class TaskConfig:
     """What to predict, from which history."""
 
-    kind: Literal["mortality", "onset"] = field(default="mortality", metadata={
-        "help": "mortality: death within the horizon; onset: first code of --codes within it"})
+    kind: Literal["mortality", "onset", "next_visit"] = field(default="mortality", metadata={
+        "help": "mortality: death within the horizon; onset: first code of --codes within it; "
+                "next_visit: the codes of the next visit (within the horizon) that has codes "
+                "of --target-tables (diagnoses by default), a multi-label task"})
     horizon_days: int = field(default=365, metadata={"help": "days after the index time"})
     codes: tuple[str, ...] = field(default=(), metadata={
         "help": "onset: the outcome's codes (CODE or SYSTEM:CODE), e.g. 44054006 for type 2 "
@@ -68,4 +70,7 @@ class TaskConfig:
         "help": "keep at most this many codes of a visit (its first, in time order)"})
     tables: tuple[str, ...] = field(default=(), metadata={
         "help": "event tables the history draws on (default: all)"})
+    target_tables: tuple[str, ...] = field(default=("conditions",), metadata={
+        "help": "next_visit: the event tables whose codes are predicted (with --codes: only "
+                "those codes)"})
     seed: int = field(default=0, metadata={"help": "seed of the random index visit"})

@@ -108,10 +108,10 @@ def _networks():
             return self.drop(v)
 
     class Logistic(nn.Module):
-        def __init__(self, vocab: int, cfg: RiskModelConfig):
+        def __init__(self, vocab: int, cfg: RiskModelConfig, n_out: int = 1):
             super().__init__()
             self.vocab = vocab
-            self.linear = nn.Linear(vocab, 1)
+            self.linear = nn.Linear(vocab, n_out)
 
         def features(self, codes, mask):
             x = torch.zeros(codes.shape[0], self.vocab, device=codes.device)
@@ -123,13 +123,13 @@ def _networks():
             return self.linear(self.features(codes, mask)).squeeze(-1)
 
     class Recurrent(nn.Module):
-        def __init__(self, vocab: int, cfg: RiskModelConfig):
+        def __init__(self, vocab: int, cfg: RiskModelConfig, n_out: int = 1):
             super().__init__()
             self.embed = VisitEmbedding(vocab, cfg.embedding_dim, cfg.time_encoding, cfg.dropout)
             rnn = nn.GRU if cfg.arch == "gru" else nn.LSTM
             self.rnn = rnn(cfg.embedding_dim, cfg.hidden_dim, num_layers=cfg.layers,
                            batch_first=True, dropout=cfg.dropout if cfg.layers > 1 else 0.0)
-            self.out = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden_dim, 1))
+            self.out = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden_dim, n_out))
 
         def forward(self, codes, days, mask, scale=None):
             v = self.embed(codes, days, scale)
@@ -141,14 +141,14 @@ def _networks():
             return self.out(h[-1]).squeeze(-1)
 
     class Retain(nn.Module):
-        def __init__(self, vocab: int, cfg: RiskModelConfig):
+        def __init__(self, vocab: int, cfg: RiskModelConfig, n_out: int = 1):
             super().__init__()
             self.embed = VisitEmbedding(vocab, cfg.embedding_dim, cfg.time_encoding, cfg.dropout)
             self.alpha_rnn = nn.GRU(cfg.embedding_dim, cfg.hidden_dim, batch_first=True)
             self.beta_rnn = nn.GRU(cfg.embedding_dim, cfg.hidden_dim, batch_first=True)
             self.alpha = nn.Linear(cfg.hidden_dim, 1)
             self.beta = nn.Linear(cfg.hidden_dim, cfg.embedding_dim)
-            self.out = nn.Linear(cfg.embedding_dim, 1)
+            self.out = nn.Linear(cfg.embedding_dim, n_out)
             self.drop = nn.Dropout(cfg.dropout)
 
         def attention(self, codes, days, mask, scale=None):
@@ -164,9 +164,11 @@ def _networks():
             e = self.alpha(g).squeeze(-1).masked_fill(~mask, float("-inf"))
             a = torch.softmax(e, dim=1)  # over visits, in reversed order
             b = torch.tanh(self.beta(h))
-            # back to time order
-            a = torch.zeros_like(a).scatter(1, rev, a) * mask
-            b = torch.zeros_like(b).scatter(1, rev.unsqueeze(-1).expand_as(b), b)
+            # back to time order: reversing the first `length` positions is its own inverse,
+            # so the same index gathers them back (a scatter would let padded positions,
+            # whose index is clamped to 0, overwrite the oldest visit)
+            a = torch.gather(a, 1, rev) * mask
+            b = torch.gather(b, 1, rev.unsqueeze(-1).expand_as(b)) * mask.unsqueeze(-1)
             return v, a, b
 
         def forward(self, codes, days, mask, scale=None):
@@ -175,14 +177,14 @@ def _networks():
             return self.out(self.drop(c)).squeeze(-1)
 
     class Transformer(nn.Module):
-        def __init__(self, vocab: int, cfg: RiskModelConfig):
+        def __init__(self, vocab: int, cfg: RiskModelConfig, n_out: int = 1):
             super().__init__()
             self.embed = VisitEmbedding(vocab, cfg.embedding_dim, cfg.time_encoding, cfg.dropout)
             self.proj = nn.Linear(cfg.embedding_dim, cfg.hidden_dim)
             layer = nn.TransformerEncoderLayer(cfg.hidden_dim, cfg.heads, 2 * cfg.hidden_dim,
                                                cfg.dropout, batch_first=True)
             self.encoder = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
-            self.out = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden_dim, 1))
+            self.out = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden_dim, n_out))
 
         def forward(self, codes, days, mask, scale=None):
             x = self.encoder(self.proj(self.embed(codes, days, scale)),
@@ -195,43 +197,63 @@ def _networks():
             "transformer": Transformer}
 
 
-def build_network(config: RiskModelConfig, vocab_size: int):
+def build_network(config: RiskModelConfig, vocab_size: int, n_out: int = 1):
+    """The network of ``config.arch``: one logit (a risk), or ``n_out`` (next-visit codes;
+    the forward pass then returns ``(N, n_out)``)."""
     nets = _networks()
     if config.arch not in nets:
         raise BadInputError(f"unknown model {config.arch!r}", hint=", ".join(nets))
     if config.arch == "transformer" and config.hidden_dim % config.heads:
         raise BadInputError(f"hidden_dim {config.hidden_dim} is not divisible by "
                             f"{config.heads} heads")
-    return nets[config.arch](vocab_size, config)
+    return nets[config.arch](vocab_size, config, n_out)
 
 
 class RiskModel(TorchModel):
-    """A trained risk model: vocabulary, calibration and decision threshold."""
+    """A trained risk model: vocabulary, calibration and decision threshold; or, for the
+    next-visit task, a model of every target code's probability (``targets``)."""
 
     Config = RiskModelConfig
 
     def __init__(self, config: RiskModelConfig, network=None, *, tokens: list[str] | None = None,
                  calibration: dict[str, Any] | None = None, threshold: float | None = None,
-                 task: dict[str, Any] | None = None):
+                 task: dict[str, Any] | None = None, targets: list[str] | None = None):
         self.vocab = Vocabulary(list(tokens or [])[2:] if tokens else [])
         self.calibration = dict(calibration or {"method": "none"})
         self.threshold = threshold
         self.task = dict(task or {})
+        self.targets = list(targets) if targets else None
         super().__init__(config, network)
+
+    @property
+    def multilabel(self) -> bool:
+        return self.targets is not None
 
     @classmethod
     def build_network(cls, config: RiskModelConfig, extra: dict[str, Any]):
-        return build_network(config, max(2, len(extra.get("tokens") or [])))
+        return build_network(config, max(2, len(extra.get("tokens") or [])),
+                             len(extra.get("targets") or []) or 1)
 
     @classmethod
     def _new(cls, config: RiskModelConfig, extra: dict[str, Any]) -> RiskModel:
         return cls(config, cls.build_network(config, extra), tokens=extra.get("tokens"),
                    calibration=extra.get("calibration"), threshold=extra.get("threshold"),
-                   task=extra.get("task"))
+                   task=extra.get("task"), targets=extra.get("targets"))
 
     def extra_metadata(self) -> dict[str, Any]:
         return {"tokens": self.vocab.tokens, "calibration": self.calibration,
-                "threshold": self.threshold, "task": self.task}
+                "threshold": self.threshold, "task": self.task, "targets": self.targets}
+
+    def target_matrix(self, samples: list[Sample]) -> np.ndarray:
+        """Next-visit samples' targets as a multi-hot ``(N, n_targets)`` matrix (codes the
+        model does not know are left out)."""
+        index = {t: i for i, t in enumerate(self.targets or [])}
+        y = np.zeros((len(samples), len(index)), np.float32)
+        for i, s in enumerate(samples):
+            for t in s.targets or ():
+                if t in index:
+                    y[i, index[t]] = 1.0
+        return y
 
     def _tensors(self, samples):
         import torch
@@ -263,30 +285,54 @@ class RiskModel(TorchModel):
         return p
 
     def predict_proba(self, samples: list[Sample]) -> np.ndarray:
-        """Calibrated probability of the outcome for each sample."""
+        """Calibrated probability of the outcome for each sample (next visit: ``(N,
+        n_targets)``, each code's probability)."""
         return self.calibrate(self.logits(samples))
 
-    def predict(self, samples: list[Sample]) -> pd.DataFrame:
+    def predict(self, samples: list[Sample], *, top: int = 10) -> pd.DataFrame:
+        """Risk and decision per sample; next visit: the ``top`` most probable codes of each
+        sample (``rank``, ``code``, ``probability``)."""
         import pandas as pd
 
         p = self.predict_proba(samples)
+        if self.multilabel:
+            k = min(top, p.shape[1])
+            order = np.argsort(-p, axis=1, kind="stable")[:, :k]
+            return pd.DataFrame({
+                "patient_id": np.repeat([s.patient_id for s in samples], k),
+                "index_time": np.repeat([str(s.index_time) for s in samples], k),
+                "rank": np.tile(np.arange(1, k + 1), len(samples)),
+                "code": np.asarray(self.targets, dtype=object)[order].ravel(),
+                "probability": np.take_along_axis(p, order, axis=1).ravel()})
         t = 0.5 if self.threshold is None else self.threshold
         return pd.DataFrame({"patient_id": [s.patient_id for s in samples],
                              "index_time": [str(s.index_time) for s in samples],
                              "probability": p, "predicted": (p >= t).astype(int)})
 
-    def contributions(self, samples: list[Sample], *, steps: int = 32) -> pd.DataFrame:
+    def contributions(self, samples: list[Sample], *, steps: int = 32,
+                      target: str | None = None) -> pd.DataFrame:
         """Each code's signed contribution to each sample's logit: ``sample``, ``visit``
         (0 = oldest kept), ``days_before``, ``code``, ``contribution`` (RETAIN: exact;
-        others: integrated gradients; the logistic model: its weights)."""
+        others: integrated gradients; the logistic model: its weights). Next visit: the logit
+        of ``target`` (a code), by default each sample's most probable code (column
+        ``target``)."""
         import pandas as pd
         import torch
 
         codes, days, mask = self._tensors(samples)
         net = self.network.eval()
+        out_idx = torch.zeros(len(samples), dtype=torch.long)
+        if self.multilabel:
+            if target is not None:
+                if target not in self.targets:
+                    raise BadInputError(f"the model does not predict {target!r}")
+                out_idx[:] = self.targets.index(target)
+            else:
+                out_idx = torch.from_numpy(self.logits(samples).argmax(1))
         if self.config.arch == "logistic":
-            w = net.linear.weight.detach()[0]
-            contrib = w[codes] * (codes != PAD)
+            w = net.linear.weight.detach()[out_idx]  # (N, vocab)
+            contrib = torch.gather(w, 1, codes.flatten(1)).view_as(codes).float() \
+                * (codes != PAD)
             # a code repeated in a sample counts once in the bag: share its weight among its
             # occurrences (counted per sample)
             flat = codes.flatten(1)
@@ -297,7 +343,7 @@ class RiskModel(TorchModel):
             with torch.no_grad():
                 _, a, b = net.attention(codes, days, mask)
                 e = net.embed.code_vectors(codes)  # (N, V, C, d)
-                w = net.out.weight[0]
+                w = net.out.weight[out_idx][:, None, None, :]  # (N, 1, 1, d)
                 contrib = a.unsqueeze(-1) * ((b.unsqueeze(2) * e) * w).sum(-1)
         else:
             # integrated gradients along the path alpha * (each code's embedding), alpha 0 -> 1,
@@ -306,6 +352,8 @@ class RiskModel(TorchModel):
             for k in range(1, steps + 1):
                 scale = torch.full(codes.shape + (1,), (k - 0.5) / steps, requires_grad=True)
                 out = net(codes, days, mask, scale)
+                if out.dim() == 2:
+                    out = out.gather(1, out_idx[:, None])
                 g, = torch.autograd.grad(out.sum(), scale)
                 total += g[..., 0]
             contrib = total / steps * (codes != PAD)
@@ -315,11 +363,18 @@ class RiskModel(TorchModel):
             for j, (visit, d) in enumerate(zip(s.visits, s.days_before)):
                 for k, tok in enumerate(visit):
                     rows.append((i, s.patient_id, j, d, tok, float(contrib[i, j, k])))
-        return pd.DataFrame(rows, columns=["sample", "patient_id", "visit", "days_before",
-                                           "code", "contribution"])
+        frame = pd.DataFrame(rows, columns=["sample", "patient_id", "visit", "days_before",
+                                            "code", "contribution"])
+        if self.multilabel:
+            names = np.asarray(self.targets, dtype=object)[out_idx.numpy()]
+            frame.insert(1, "target", names[frame["sample"].to_numpy()] if len(frame) else [])
+        return frame
 
 
 def _module(net, config: RiskModelConfig, pos_weight: float):
+    """The Lightning module: binary cross-entropy (positives weighted by ``pos_weight``), or
+    per-code binary cross-entropy for next-visit codes (labels ``(N, n_targets)``); validation
+    AUPRC and AUROC (micro-averaged over codes)."""
     import lightning as L
     import torch
 
@@ -351,8 +406,9 @@ def _module(net, config: RiskModelConfig, pos_weight: float):
             self._val.clear()
             loss = torch.nn.functional.binary_cross_entropy_with_logits(
                 z, y, pos_weight=self.pos_weight.cpu())
-            p = torch.sigmoid(z).numpy()
-            auprc, auroc = pr_auc(y.numpy(), p), roc_auc(y.numpy(), p)
+            p = torch.sigmoid(z).numpy().ravel()
+            yy = y.numpy().ravel()
+            auprc, auroc = pr_auc(yy, p), roc_auc(yy, p)
             self.log("val_loss", loss)
             self.log("val_auprc", auprc if np.isfinite(auprc) else 0.0)
             self.log("val_auroc", auroc if np.isfinite(auroc) else 0.5)
@@ -375,6 +431,28 @@ def fit_temperature(z: np.ndarray, y: np.ndarray) -> float:
 
     res = minimize_scalar(nll, bounds=(-3.0, 3.0), method="bounded")
     return float(math.exp(res.x))
+
+
+def next_visit_metrics(y: np.ndarray, p: np.ndarray, ks: tuple[int, ...] = (5, 10, 20)
+                       ) -> dict[str, float]:
+    """Next-visit codes: ``recall@k`` (Doctor AI's measure: the share of a visit's true codes
+    among its k most probable, averaged over samples with any), micro AUPRC and AUROC over
+    every (sample, code), and macro AUROC over the codes with both outcomes."""
+    from pmtoolkit.core.metrics import pr_auc, roc_auc
+
+    out: dict[str, float] = {"samples": int(len(y)), "codes": int(y.shape[1])}
+    has = y.sum(1) > 0
+    order = np.argsort(-p, axis=1, kind="stable")
+    for k in ks:
+        hits = np.take_along_axis(y, order[:, :k], axis=1).sum(1)
+        out[f"recall@{k}"] = float((hits[has] / y[has].sum(1)).mean()) if has.any() \
+            else float("nan")
+    out["micro_auprc"] = pr_auc(y.ravel(), p.ravel())
+    out["micro_auroc"] = roc_auc(y.ravel(), p.ravel())
+    both = [j for j in range(y.shape[1]) if 0 < y[:, j].sum() < len(y)]
+    out["macro_auroc"] = float(np.mean([roc_auc(y[:, j], p[:, j]) for j in both])) if both \
+        else float("nan")
+    return out
 
 
 def fit_platt(z: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -410,23 +488,40 @@ def fit_risk_model(train: list[Sample], valid: list[Sample] | None = None,
     config = config or RiskModelConfig()
     if not train:
         raise BadInputError("no training samples")
-    y = np.array([s.label for s in train], np.float32)
-    if y.min() == y.max():
-        raise BadInputError(f"every training sample has label {int(y[0])}; need both outcomes")
+    multilabel = any(s.targets is not None for s in train)
+    targets = None
+    if multilabel:
+        counts: Counter = Counter(t for s in train for t in set(s.targets or ()))
+        targets = sorted(t for t, n in counts.items() if n >= config.min_code_count)
+        if not targets:
+            raise BadInputError("the training samples have no target codes")
+        log.info("next-visit task: %d target codes (seen in at least %d training samples)",
+                 len(targets), config.min_code_count)
+    else:
+        y = np.array([s.label for s in train], np.float32)
+        if y.min() == y.max():
+            raise BadInputError(f"every training sample has label {int(y[0])}; need both "
+                                "outcomes")
     vocab = Vocabulary.fit(train, config.min_code_count)
     seed_everything(config.seed)
-    model = RiskModel._new(config, {"tokens": vocab.tokens, "task": task})
+    model = RiskModel._new(config, {"tokens": vocab.tokens, "task": task, "targets": targets})
+
+    def labels(samples):
+        if multilabel:
+            return model.target_matrix(samples)
+        return np.array([s.label for s in samples], np.float32)
 
     def loader(samples, shuffle):
         codes, days, mask = model.vocab.encode(samples)
-        lab = np.array([s.label for s in samples], np.float32)
         data = torch.utils.data.TensorDataset(torch.from_numpy(codes), torch.from_numpy(days),
-                                              torch.from_numpy(mask), torch.from_numpy(lab))
+                                              torch.from_numpy(mask),
+                                              torch.from_numpy(labels(samples)))
         return torch.utils.data.DataLoader(data, batch_size=config.batch_size, shuffle=shuffle,
                                            generator=torch.Generator().manual_seed(config.seed))
 
-    has_val = bool(valid) and len({s.label for s in valid}) == 2
-    pos_weight = float((1 - y).sum() / y.sum()) if config.pos_weight else 1.0
+    has_val = bool(valid) and (multilabel or len({s.label for s in valid}) == 2)
+    pos_weight = float((1 - y).sum() / y.sum()) if config.pos_weight and not multilabel \
+        else 1.0
     module = _module(model.network, config, pos_weight)
     cfg = TrainConfig(max_epochs=config.epochs, patience=config.patience if has_val else 0,
                       monitor="val_auprc", mode="max", seed=config.seed, device=config.device,
@@ -439,7 +534,14 @@ def fit_risk_model(train: list[Sample], valid: list[Sample] | None = None,
     metrics: dict[str, Any] = {"train_seconds": time.perf_counter() - start,
                                "epochs_run": result.epochs_run, "n_train": len(train),
                                "n_valid": len(valid or []), "vocabulary": len(vocab)}
-    if has_val:
+    if has_val and multilabel:
+        best = result.metrics()
+        metrics.update({"val_auprc": best.get("val_auprc"), "val_auroc": best.get("val_auroc"),
+                        "targets": len(targets)})
+        metrics.update({f"val_{k}": v for k, v in next_visit_metrics(
+            model.target_matrix(valid), model.predict_proba(valid)).items()
+            if k.startswith("recall")})
+    elif has_val:
         z = model.logits(valid)
         yv = np.array([s.label for s in valid])
         if config.calibration == "platt":

@@ -67,6 +67,7 @@ def build(source: str | os.PathLike, output: str | os.PathLike, config: TaskConf
                         for name, idx in split.items()}
     ev = table.events.dropna(subset=["description"]).drop_duplicates(["system", "code"])
     used = {c for s in samples.samples for v in s.visits for c in v}
+    used |= {c for s in samples.samples for c in (s.targets or ())}
     descriptions = {f"{sy}:{co}": str(d) for sy, co, d in
                     zip(ev["system"], ev["code"], ev["description"]) if f"{sy}:{co}" in used}
     header = {"format": FORMAT, "task": to_dict(config), "source": str(source),
@@ -103,11 +104,18 @@ def read_dataset(path: str | os.PathLike, *, split: str | None = None
                     continue
                 samples.append(Sample(d["patient_id"], pd.Timestamp(d["index_time"]),
                                       int(d["label"]), d["visits"], d["days_before"],
-                                      d.get("age"), d.get("sex")))
+                                      d.get("age"), d.get("sex"), d.get("targets")))
                 parts.append(d.get("split", ""))
     except (json.JSONDecodeError, KeyError, UnicodeDecodeError, OSError) as exc:
         raise BadInputError(f"cannot read dataset '{p}': {exc}") from None
     return header, samples, parts
+
+
+def _target_index(model, code: str) -> int:
+    if code not in (model.targets or []):
+        raise BadInputError(f"the model does not predict {code!r}",
+                            hint="codes are SYSTEM:CODE, e.g. SNOMED-CT:444814009")
+    return model.targets.index(code)
 
 
 def _short(pid: str) -> str:
@@ -139,15 +147,26 @@ def train(dataset: str | os.PathLike, outdir: str | os.PathLike, config, *,
     model = fit_risk_model(by["train"], by["valid"], config, task=header["task"])
     metrics = dict(model.metadata["metrics"])
     if by["test"]:
-        y = np.array([s.label for s in by["test"]])
-        metrics["test"] = risk_metrics(y, model.predict_proba(by["test"]),
-                                       model.threshold if model.threshold is not None else 0.5)
+        metrics["test"] = _metrics(model, by["test"])
     with atomic_dir(outdir, overwrite=overwrite) as tmp:
         model.save(tmp / "model.safetensors", metrics=metrics)
         write_json(tmp / "metrics.json", metrics)
         write_resolved(tmp / "config.json", model=config, data={"dataset": str(dataset),
                                                                 "task": header["task"]})
     return metrics
+
+
+def _metrics(model, samples: list[Sample], threshold: float | None = None) -> dict[str, Any]:
+    """Risk metrics of binary samples, or next-visit metrics (recall@k, AUPRC, AUROC)."""
+    from pmtoolkit.ehr.evaluate import risk_metrics
+    from pmtoolkit.ehr.models import next_visit_metrics
+
+    p = model.predict_proba(samples)
+    if model.multilabel:
+        return next_visit_metrics(model.target_matrix(samples), p)
+    y = np.array([s.label for s in samples])
+    t = threshold if threshold is not None else (model.threshold or 0.5)
+    return risk_metrics(y, p, t)
 
 
 def _is_dataset(path: str | os.PathLike) -> bool:
@@ -168,8 +187,14 @@ def predict(model, source: str | os.PathLike, output: str | os.PathLike, *,
     if _is_dataset(source):
         _, samples, parts = read_dataset(source, split=split)
         table = model.predict(samples)
-        table.insert(2, "split", parts)
-        table.insert(3, "label", [s.label for s in samples])
+        if model.multilabel:  # long table: rank, code, probability, observed in the visit
+            k = len(table) // max(1, len(samples))
+            table.insert(2, "split", np.repeat(parts, k))
+            truth = np.repeat([set(s.targets or ()) for s in samples], k)
+            table["observed"] = [int(c in t) for c, t in zip(table["code"], truth)]
+        else:
+            table.insert(2, "split", parts)
+            table.insert(3, "label", [s.label for s in samples])
     else:
         config = from_mapping(TaskConfig, model.task or {}, source="the model's task")
         events = read_events(source, patients=patients, columns=columns, system=system)
@@ -196,6 +221,8 @@ def evaluate(model, dataset: str | os.PathLike, outdir: str | os.PathLike, *,
     _, samples, _ = read_dataset(dataset, split=split)
     if not samples:
         raise BadInputError(f"the dataset has no {split!r} samples")
+    if model.multilabel:
+        return _evaluate_next_visit(model, samples, outdir, split=split, overwrite=overwrite)
     y = np.array([s.label for s in samples])
     p = model.predict_proba(samples)
     t = threshold if threshold is not None else (model.threshold or 0.5)
@@ -219,12 +246,85 @@ def evaluate(model, dataset: str | os.PathLike, outdir: str | os.PathLike, *,
     return res
 
 
+def _evaluate_next_visit(model, samples: list[Sample], outdir, *, split: str,
+                         overwrite: bool) -> dict[str, Any]:
+    """Next-visit codes: recall@k, micro/macro AUROC and AUPRC; per-code table; a picture of
+    recall@k against k beside two baselines a model must beat: the patient's own past codes
+    (most often coded first) and the codes most common in the evaluated samples."""
+    import pandas as pd
+
+    from pmtoolkit.core.io import atomic_dir, write_json, write_table
+    from pmtoolkit.core.metrics import pr_auc, roc_auc
+    from pmtoolkit.core.plots import figure
+    from pmtoolkit.core.report import Report
+    from pmtoolkit.ehr.models import next_visit_metrics
+
+    y = model.target_matrix(samples)
+    p = model.predict_proba(samples)
+    ks = (1, 2, 3, 5, 10, 15, 20, 30)
+    res = next_visit_metrics(y, p, ks)
+    freq = np.broadcast_to(y.mean(0), y.shape)
+    base = next_visit_metrics(y, freq, ks)
+    hist = next_visit_metrics(y, history_scores(model.targets, samples, y.mean(0)), ks)
+    res["baseline_most_frequent"] = {k: v for k, v in base.items() if k.startswith("recall")}
+    res["baseline_patient_history"] = {k: v for k, v in hist.items()
+                                       if k.startswith("recall")}
+    per_code = pd.DataFrame({
+        "code": model.targets, "visits_with_code": y.sum(0).astype(int),
+        "auroc": [roc_auc(y[:, j], p[:, j]) if 0 < y[:, j].sum() < len(y) else np.nan
+                  for j in range(y.shape[1])],
+        "auprc": [pr_auc(y[:, j], p[:, j]) if y[:, j].sum() else np.nan
+                  for j in range(y.shape[1])]}).sort_values("visits_with_code",
+                                                            ascending=False)
+    with atomic_dir(outdir, overwrite=overwrite) as tmp:
+        write_json(tmp / "metrics.json", res)
+        write_table(per_code, tmp / "per_code.csv")
+        with figure(tmp / "recall_at_k.png", size=(4.6, 3.6)) as (_, ax):
+            ax.plot(ks, [res[f"recall@{k}"] for k in ks], "o-", label="model")
+            ax.plot(ks, [hist[f"recall@{k}"] for k in ks], "^--", color="#d97706",
+                    label="the patient's past codes")
+            ax.plot(ks, [base[f"recall@{k}"] for k in ks], "s--", color="#888",
+                    label="most frequent codes")
+            ax.set_xlabel("k (codes predicted)")
+            ax.set_ylabel("recall@k")
+            ax.set_ylim(0, 1)
+            ax.legend(frameon=False)
+        report = Report("Next-visit code prediction",
+                        subtitle=f"{len(samples)} {split} samples, {y.shape[1]} codes")
+        keys = [f"recall@{k}" for k in (5, 10, 20)] + ["micro_auprc", "micro_auroc",
+                                                        "macro_auroc"]
+        report.section("Metrics").table(pd.DataFrame({
+            "metric": keys, "model": [float(res[k]) for k in keys],
+            "the patient's past codes": [float(hist[k]) for k in keys],
+            "most frequent codes": [float(base[k]) for k in keys]}), floatfmt="{:.4f}")
+        report.section("Pictures").figure("recall_at_k.png", "recall@k against k")
+        report.section("Codes").table(per_code, max_rows=30)
+        report.write(tmp / "report.html")
+    res["n"] = len(samples)
+    return res
+
+
+def history_scores(targets: list[str], samples: list[Sample], prior: np.ndarray) -> np.ndarray:
+    """The patient's-past-codes baseline: each target code scored by how many past visits of
+    the sample hold it, ties broken by ``prior`` (a frequency, below 1)."""
+    index = {t: i for i, t in enumerate(targets)}
+    out = np.tile(np.asarray(prior, dtype=float), (len(samples), 1))
+    for i, s in enumerate(samples):
+        for visit in s.visits:
+            for c in set(visit):
+                j = index.get(c)
+                if j is not None:
+                    out[i, j] += 1.0
+    return out
+
+
 def explain(model, dataset: str | os.PathLike, outdir: str | os.PathLike, *,
             patients: list[str] | None = None, top: int = 5, split: str | None = "test",
-            overwrite: bool = False) -> dict[str, Any]:
+            target: str | None = None, overwrite: bool = False) -> dict[str, Any]:
     """Per-visit and per-code contributions (``contributions.csv``, ``visits.csv``) of the
     chosen patients' samples (default: the ``top`` patients of ``split`` with the highest
-    risk, at the visit of their highest risk), and a timeline picture of each."""
+    risk, at the visit of their highest risk), and a timeline picture of each. Next visit:
+    the contributions to ``target``'s logit, by default each sample's most probable code."""
     from pmtoolkit.core.io import atomic_dir, check_output_dir, write_table
     from pmtoolkit.ehr.evaluate import plot_timeline
 
@@ -238,6 +338,8 @@ def explain(model, dataset: str | os.PathLike, outdir: str | os.PathLike, *,
             raise BadInputError(f"no samples of patient(s) {sorted(missing)[:3]} in '{dataset}'")
     else:
         p = model.predict_proba(samples)
+        if model.multilabel:
+            p = p.max(1) if target is None else p[:, _target_index(model, target)]
         chosen, seen = [], set()
         for i in np.argsort(-p, kind="stable"):  # the highest risk of each patient, in turn
             if samples[i].patient_id not in seen:
@@ -245,11 +347,15 @@ def explain(model, dataset: str | os.PathLike, outdir: str | os.PathLike, *,
                 chosen.append(samples[i])
             if len(chosen) == top:
                 break
-    contrib = model.contributions(chosen)
+    contrib = model.contributions(chosen, target=target)
     names = header.get("descriptions") or {}
     contrib.insert(contrib.columns.get_loc("code") + 1, "description",
                    [names.get(c, "") for c in contrib["code"]])
     probs = model.predict_proba(chosen)
+    if model.multilabel:  # the probability of the code explained
+        which = [model.targets.index(t) for t in
+                 contrib.groupby("sample")["target"].first().reindex(range(len(chosen)))]
+        probs = probs[np.arange(len(chosen)), which]
     contrib["probability"] = probs[contrib["sample"].to_numpy()]
     visits = (contrib.groupby(["sample", "patient_id", "visit", "days_before"])["contribution"]
               .sum().reset_index())
@@ -257,7 +363,15 @@ def explain(model, dataset: str | os.PathLike, outdir: str | os.PathLike, *,
         write_table(contrib, tmp / "contributions.csv")
         write_table(visits, tmp / "visits.csv")
         for i, s in enumerate(chosen):
-            plot_timeline(contrib[contrib["sample"] == i], tmp / f"timeline_{i}_{s.patient_id}.png",
-                          title=f"patient {_short(s.patient_id)} at {s.index_time.date()}: "
-                                f"risk {probs[i]:.2f}, outcome {s.label}")
+            if model.multilabel:
+                code = model.targets[which[i]]
+                seen_next = "in" if code in (s.targets or ()) else "not in"
+                title = (f"patient {_short(s.patient_id)} at {s.index_time.date()}: "
+                         f"{names.get(code, code)[:40]} {probs[i]:.2f} ({seen_next} the next "
+                         "visit)")
+            else:
+                title = (f"patient {_short(s.patient_id)} at {s.index_time.date()}: "
+                         f"risk {probs[i]:.2f}, outcome {s.label}")
+            plot_timeline(contrib[contrib["sample"] == i],
+                          tmp / f"timeline_{i}_{s.patient_id}.png", title=title)
     return {"samples": len(chosen), "rows": len(contrib)}

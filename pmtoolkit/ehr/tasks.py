@@ -8,7 +8,10 @@ else by day), the most recent ``max_visits`` kept; its label looks only after th
 - ``mortality``: death within ``horizon_days`` after the index time;
 - ``onset``: the first event of a code in ``codes`` within ``horizon_days`` after the index
   time; patients who already had one at or before the index time are not at risk and are
-  excluded.
+  excluded;
+- ``next_visit``: the codes (of ``target_tables``, optionally only ``codes``) of the next
+  visit after the index time that has any, if it begins within ``horizon_days`` (Doctor AI's
+  task); a multi-label sample whose ``targets`` list them.
 
 A sample whose outcome cannot be known is excluded, and counted: follow-up shorter than the
 horizon without the outcome (the data end, or, for onset, death first). Which visits serve as
@@ -46,11 +49,15 @@ class Sample:
     days_before: list[float]  # days from each visit to the index time
     age: float | None = None
     sex: str | None = None
+    targets: list[str] | None = None  # next_visit: the codes to predict
 
     def to_dict(self) -> dict[str, Any]:
-        return {"patient_id": self.patient_id, "index_time": str(self.index_time),
-                "label": self.label, "visits": self.visits, "days_before": self.days_before,
-                "age": self.age, "sex": self.sex}
+        d = {"patient_id": self.patient_id, "index_time": str(self.index_time),
+             "label": self.label, "visits": self.visits, "days_before": self.days_before,
+             "age": self.age, "sex": self.sex}
+        if self.targets is not None:
+            d["targets"] = self.targets
+        return d
 
 
 @dataclass
@@ -100,11 +107,13 @@ def build_samples(table: EventTable, config: TaskConfig | None = None) -> Sample
     import pandas as pd
 
     config = config or TaskConfig()
-    if config.kind not in ("mortality", "onset"):
-        raise BadInputError(f"unknown task {config.kind!r}", hint="mortality or onset")
+    if config.kind not in ("mortality", "onset", "next_visit"):
+        raise BadInputError(f"unknown task {config.kind!r}", hint="mortality, onset or "
+                                                                  "next_visit")
     if config.horizon_days <= 0:
         raise BadInputError("horizon_days must be positive")
     match = _code_matcher(tuple(config.codes)) if config.kind == "onset" else None
+    targets_by_patient = _target_visits(table, config) if config.kind == "next_visit" else {}
     events = table.events
     if config.tables:
         unknown = sorted(set(config.tables) - set(events["table"].unique()))
@@ -135,11 +144,16 @@ def build_samples(table: EventTable, config: TaskConfig | None = None) -> Sample
             hit = match(systems, codes)
             onset = pd.Timestamp(times[hit].min()) if hit.any() else None
         candidates = []
+        later = targets_by_patient.get(pid, ([], []))
         for k, (_, last, _, _) in enumerate(history):
             t = pd.Timestamp(last)
             if k + 1 < config.min_visits:
                 continue
             reason = _exclusion(config, t, death, onset, end, horizon, birth)
+            if reason is None and config.kind == "next_visit":
+                nxt = _next_targets(later, t, horizon)
+                reason = None if nxt else "index visits without a later visit with target " \
+                                          "codes within the horizon"
             if reason:
                 excluded[reason] += 1
                 continue
@@ -156,16 +170,52 @@ def build_samples(table: EventTable, config: TaskConfig | None = None) -> Sample
         for t in chosen:
             if config.kind == "mortality":
                 label = int(not pd.isna(death) and death <= t + horizon)
-            else:
+            elif config.kind == "onset":
                 label = int(onset is not None and onset <= t + horizon)
-            samples.append(_sample(pid, t, history, firsts, config, label, birth,
-                                   people.at[pid, "sex"]))
+            else:
+                label = 1
+            sample = _sample(pid, t, history, firsts, config, label, birth,
+                             people.at[pid, "sex"])
+            if config.kind == "next_visit":
+                sample.targets = _next_targets(later, t, horizon)
+            samples.append(sample)
     out = Samples(samples, excluded, config)
     s = out.summary()
     log.info("%s task (%d days): %d samples of %d patients, %d positive; excluded: %s",
              config.kind, config.horizon_days, s["samples"], s["patients"], s["positives"],
              ", ".join(f"{n} {r}" for r, n in excluded.most_common()) or "none")
     return out
+
+
+def _target_visits(table: EventTable, config: TaskConfig) -> dict[str, tuple[list, list]]:
+    """next_visit: per patient, the first times of the visits holding target codes (all
+    tables, not only those the history draws on) and each one's sorted target tokens."""
+    events = table.events
+    unknown = sorted(set(config.target_tables) - set(events["table"].unique()))
+    if not config.target_tables or unknown:
+        raise BadInputError(f"no events from target table(s) {unknown or '(none given)'}",
+                            hint="tables: " + ", ".join(sorted(events["table"].unique())))
+    events = events[events["table"].isin(config.target_tables)]
+    if config.codes:
+        events = events[_code_matcher(tuple(config.codes))(events["system"].to_numpy(),
+                                                           events["code"].to_numpy())]
+    out = {}
+    for pid, ev in events.groupby("patient_id", sort=False):
+        history, firsts = _visits(ev)
+        out[pid] = (firsts, [sorted(set(h[2])) for h in history])
+    return out
+
+
+def _next_targets(later: tuple[list, list], t, horizon) -> list[str]:
+    """The target tokens of the first target visit beginning after ``t``, within the horizon
+    (empty when there is none)."""
+    firsts, tokens = later
+    if len(firsts) == 0:
+        return []
+    k = int(np.searchsorted(firsts, np.datetime64(t), side="right"))
+    if k >= len(firsts) or firsts[k] > np.datetime64(t + horizon):
+        return []
+    return tokens[k]
 
 
 def _visits(ev: pd.DataFrame) -> tuple[list[tuple], np.ndarray]:
@@ -199,6 +249,8 @@ def _exclusion(config, t, death, onset, end, horizon, birth) -> str | None:
         return "index visits under the minimum age"
     if not pd.isna(death) and death <= t:
         return "index visits at or after death"
+    if config.kind == "next_visit":
+        return None  # the next visit is looked for by the caller
     if config.kind == "mortality":
         died = not pd.isna(death) and death <= t + horizon
         if not died and end < t + horizon:

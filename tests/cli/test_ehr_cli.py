@@ -87,6 +87,40 @@ def test_build_train_predict_evaluate_explain(pmt, synthea, tmp_path):
     assert contrib.groupby("sample")["patient_id"].first().nunique() == 2  # two patients
 
 
+def test_next_visit_task_end_to_end(pmt, synthea, tmp_path):
+    data = tmp_path / "next.jsonl.gz"
+    result = pmt("ehr", "build", synthea, "-o", data, "--kind", "next_visit", "--index",
+                 "each_visit", "--min-visits", "1", "--horizon-days", "365")
+    assert result.exit_code == 0, result.stderr
+    assert "without a later visit with target codes" in result.stderr
+    run = tmp_path / "nv"
+    result = pmt("ehr", "train", data, "--arch", "logistic", "--epochs", "3", "-o", run)
+    assert result.exit_code == 0, result.stderr
+    assert "test recall@10" in result.stderr
+    result = pmt("ehr", "predict", data, "-m", run / "model.safetensors", "--split", "test",
+                 "-o", "-")
+    import io
+
+    top = pd.read_csv(io.StringIO(result.stdout))
+    assert list(top.columns) == ["patient_id", "index_time", "split", "rank", "code",
+                                 "probability", "observed"]
+    assert (top.groupby(["patient_id", "index_time"])["rank"].max() == 10).all()
+    ev = tmp_path / "ev"
+    result = pmt("ehr", "evaluate", data, "-m", run / "model.safetensors", "-o", ev)
+    assert result.exit_code == 0 and "most frequent codes" in result.stderr
+    metrics = json.loads((ev / "metrics.json").read_text())
+    assert 0 <= metrics["recall@10"] <= 1 and "baseline_patient_history" in metrics
+    assert (ev / "recall_at_k.png").is_file() and (ev / "per_code.csv").is_file()
+    ex = tmp_path / "ex"
+    result = pmt("ehr", "explain", data, "-m", run / "model.safetensors", "-o", ex, "--top", "2",
+                 "--target", "SNOMED-CT:101")
+    assert result.exit_code == 0, result.stderr
+    assert set(pd.read_csv(ex / "contributions.csv")["target"]) == {"SNOMED-CT:101"}
+    result = pmt("ehr", "explain", data, "-m", run / "model.safetensors", "-o", tmp_path / "x",
+                 "--target", "SNOMED-CT:nope")
+    assert result.exit_code == 2 and "does not predict" in result.stderr
+
+
 def test_bad_input(pmt, synthea, tmp_path):
     result = pmt("ehr", "build", synthea, "-o", tmp_path / "x.jsonl", "--kind", "onset")
     assert result.exit_code == 2 and "--codes" in result.stderr

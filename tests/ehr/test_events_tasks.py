@@ -143,3 +143,28 @@ def test_plain_event_table_with_column_mapping(tmp_path):
     with pytest.raises(BadInputError, match="system"):
         read_event_table(tmp_path / "ev.csv", columns={"patient_id": "pid", "time": "when",
                                                        "code": "icd"})
+
+
+def test_next_visit_targets_are_the_next_diagnosed_visit(tmp_path):
+    """p4's visits: 111 (2014), 555 (2015), 555 (2016), 666 (2021); an immunisation-only visit
+    of p1 (e2 also holds a condition) never becomes a target; a visit's own codes never are."""
+    table = read_synthea(_synthea(tmp_path / "s"))
+    nv = build_samples(table, TaskConfig(kind="next_visit", horizon_days=365 * 3,
+                                         index="each_visit", min_visits=1, min_age=None))
+    got = {(s.patient_id, str(s.index_time.date())): s.targets for s in nv.samples}
+    assert got[("p4", "2014-05-01")] == ["SNOMED-CT:555"]
+    assert got[("p4", "2015-05-01")] == ["SNOMED-CT:555"]
+    assert ("p4", "2016-05-01") not in got  # the next diagnosis is 5 years later
+    assert got[("p1", "2015-01-01")] == ["SNOMED-CT:222"]  # not CVX:140 of the same visit
+    assert all(s.label == 1 for s in nv.samples)
+    assert nv.excluded["index visits without a later visit with target codes within the " +
+                       "horizon"] >= 3
+    # the history is unchanged by the task: the 2015 sample of p4 sees 111 and 555 only
+    s = next(s for s in nv.samples if s.patient_id == "p4" and s.index_time.year == 2015)
+    assert s.visits == [["SNOMED-CT:111"], ["SNOMED-CT:555"]]
+    only = build_samples(table, TaskConfig(kind="next_visit", horizon_days=365 * 3,
+                                           index="each_visit", min_visits=1, min_age=None,
+                                           codes=("222",)))
+    assert [s.targets for s in only.samples] == [["SNOMED-CT:222"]]
+    with pytest.raises(BadInputError, match="target table"):
+        build_samples(table, TaskConfig(kind="next_visit", target_tables=("nope",)))

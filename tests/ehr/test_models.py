@@ -123,3 +123,68 @@ def test_one_class_training_set_is_refused(data):
     negatives = [s for s in data[0] if s.label == 0]
     with pytest.raises(BadInputError, match="both outcomes"):
         fit_risk_model(negatives, None, RiskModelConfig(device="cpu"))
+
+
+def _next_visit_data(n, seed):
+    """A history holding A:k is followed by a visit diagnosed DX:k (k of 4), plus noise."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        k = int(rng.integers(4))
+        visits = [[f"X:{rng.integers(20)}"] for _ in range(int(rng.integers(1, 4)))]
+        visits[-1].append(f"A:{k}")
+        targets = [f"DX:{k}"] + ([f"DX:{int(rng.integers(4, 8))}"] if rng.random() < 0.3 else [])
+        out.append(Sample(f"q{i}", pd.Timestamp("2020-01-01"), 1, visits,
+                          [float(30 * (len(visits) - 1 - j)) for j in range(len(visits))],
+                          targets=sorted(set(targets))))
+    return out
+
+
+@pytest.mark.parametrize("arch", ["logistic", "gru", "retain"])
+def test_next_visit_models_predict_the_planted_code(arch, tmp_path):
+    from pmtoolkit.ehr.models import RiskModel, fit_risk_model, next_visit_metrics
+
+    train, valid, test = (_next_visit_data(400, 0), _next_visit_data(100, 1),
+                          _next_visit_data(100, 2))
+    model = fit_risk_model(train, valid, RiskModelConfig(
+        arch=arch, epochs=15, embedding_dim=16, hidden_dim=16, lr=2e-2, device="cpu",
+        patience=0))
+    assert model.multilabel and model.targets == [f"DX:{k}" for k in range(8)]
+    p = model.predict_proba(test)
+    assert p.shape == (100, 8)
+    m = next_visit_metrics(model.target_matrix(test), p, ks=(1, 2))
+    assert m["recall@2"] > 0.8  # the planted code is ranked first or second
+    top = model.predict(test[:2], top=3)
+    assert list(top.columns) == ["patient_id", "index_time", "rank", "code", "probability"]
+    assert len(top) == 6 and top["probability"].is_monotonic_decreasing is not None
+    # the planted history code explains the predicted code
+    c = model.contributions(test[:30])
+    assert (c.groupby("sample")["target"].first().str.slice(3)
+            == c.loc[c["code"].str.startswith("A:")].groupby("sample")["code"].first()
+            .str.slice(2)).mean() > 0.8
+    lead = c.loc[c.groupby("sample")["contribution"].idxmax(), "code"]
+    assert lead.str.startswith("A:").mean() > 0.8, arch
+    model.save(tmp_path / "nv.safetensors")
+    np.testing.assert_allclose(RiskModel.load(tmp_path / "nv.safetensors").predict_proba(test),
+                               p, atol=1e-5)
+
+
+def test_retain_attention_of_a_short_history_ignores_padding():
+    """Batched with a longer history, a one-visit sample gets the same attention and output
+    as alone (padding must never reach its visit)."""
+    from pmtoolkit.ehr.models import fit_risk_model
+
+    train, valid, _ = _next_visit_data(60, 0), _next_visit_data(20, 1), None
+    model = fit_risk_model(train, valid, RiskModelConfig(arch="retain", epochs=1,
+                                                         embedding_dim=8, hidden_dim=8,
+                                                         device="cpu", patience=0))
+    short = Sample("s", pd.Timestamp("2020-01-01"), 1, [["A:1"]], [0.0], targets=["DX:1"])
+    long = Sample("l", pd.Timestamp("2020-01-01"), 1, [["X:1"], ["X:2"], ["A:2"]],
+                  [60.0, 30.0, 0.0], targets=["DX:2"])
+    alone = model.logits([short])
+    together = model.logits([short, long])
+    np.testing.assert_allclose(together[0], alone[0], atol=1e-5)
+    codes, days, mask = model._tensors([short, long])
+    with torch.no_grad():
+        _, a, _ = model.network.attention(codes, days, mask)
+    assert float(a[0, 0]) == pytest.approx(1.0) and float(a[0, 1:].abs().sum()) == 0.0
