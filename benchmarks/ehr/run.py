@@ -214,7 +214,9 @@ def report() -> None:
               "validation epoch of 20 (PR-AUC). `pmtoolkit-plain` is pmtoolkit's GRU without "
               "the time encoding and the positive weighting: the ablation that shows how much "
               "of the gap to PyHealth those two explain. PyHealth 1.1.4 has no logistic "
-              "regression."), ""]
+              "regression. pmtoolkit's RETAIN rows of mortality and overdose were re-measured "
+              "after a fix to how its attention is mapped back to time order (the negative "
+              "control's row predates it)."), ""]
     for task in TASKS:
         rs = [r for r in rows if r["task"] == task]
         if not rs:
