@@ -1,0 +1,272 @@
+"""Fusion of per-modality patient embeddings behind the one model contract.
+
+Inputs are a mapping ``modality -> (N, d_m)`` float array (rows of a missing modality may hold
+anything) and a mask ``(N, M)`` of which modalities each patient has. Each modality is
+projected to ``hidden_dim`` (linear, layer norm, GELU); :class:`~pmtoolkit.fusion.config.
+FusionConfig` picks how the projections are combined: concatenation; attention of a learned
+query token over the modality tokens (multi-head, each token tagged with its modality); or a
+gated multimodal unit (a sigmoid gate per modality and feature computed from all of them,
+fused = sum of gate * tanh(projection)). Missing modalities never reach the fused vector:
+concatenation puts a learned placeholder in their slot, attention and gates mask them out.
+
+Attribution (:meth:`FusionModel.modality_contributions`): the change of each patient's output
+when one present modality is hidden (occlusion, the same for every fusion), and for ``gated``
+/ ``attention`` the normalised gate or attention weight of each modality.
+"""
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from pmtoolkit.core.errors import BadInputError
+from pmtoolkit.core.model import TorchModel
+from pmtoolkit.fusion.config import FusionConfig
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+
+
+def _network(config: FusionConfig, dims: list[int]):
+    import torch
+    from torch import nn
+
+    class Fusion(nn.Module):
+        def __init__(self):
+            super().__init__()
+            h = config.hidden_dim
+            self.proj = nn.ModuleList([nn.Sequential(nn.Linear(d, h), nn.LayerNorm(h),
+                                                     nn.GELU()) for d in dims])
+            m = len(dims)
+            self.kind = nn.Parameter(torch.randn(m, h) * 0.02)  # which modality a token is
+            if config.fusion == "concat":
+                self.placeholder = nn.Parameter(torch.zeros(m, h))
+            elif config.fusion == "attention":
+                self.cls = nn.Parameter(torch.randn(1, 1, h) * 0.02)
+                self.attn = nn.MultiheadAttention(h, num_heads=4 if h % 4 == 0 else 1,
+                                                  batch_first=True)
+            else:  # gated multimodal unit: a gate per modality and feature, from all of them
+                self.gate = nn.Linear(m * h, m * h)
+            width = m * h if config.fusion == "concat" else h
+            self.head = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(width, h), nn.GELU(),
+                                      nn.Dropout(config.dropout), nn.Linear(h, 1))
+
+        def tokens(self, xs):
+            return torch.stack([p(x) for p, x in zip(self.proj, xs)], 1) + self.kind
+
+        def fuse(self, z, mask):
+            """The fused vector (N, width) and each modality's weight (N, M; None for
+            concatenation) — attention averaged over heads, or the mean gate."""
+            if config.fusion == "concat":
+                z = torch.where(mask.unsqueeze(-1), z, self.placeholder.expand_as(z))
+                return z.flatten(1), None
+            if config.fusion == "attention":
+                out, w = self.attn(self.cls.expand(len(z), 1, -1), z, z,
+                                   key_padding_mask=~mask, need_weights=True,
+                                   average_attn_weights=True)
+                return out[:, 0], w[:, 0]
+            zm = z * mask.unsqueeze(-1)
+            g = torch.sigmoid(self.gate(zm.flatten(1))).view_as(z) * mask.unsqueeze(-1)
+            w = g.mean(-1)
+            return (g * torch.tanh(zm)).sum(1), w / w.sum(1, keepdim=True).clamp(min=1e-6)
+
+        def forward(self, xs, mask):
+            fused, _ = self.fuse(self.tokens(xs), mask)
+            return self.head(fused).squeeze(-1)
+
+    return Fusion()
+
+
+def _check(data: dict[str, np.ndarray], mask: np.ndarray, modalities: list[str],
+           dims: list[int] | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+    missing = [m for m in modalities if m not in data]
+    if missing:
+        raise BadInputError(f"no embeddings of modality {missing[0]!r}",
+                            hint="modalities: " + ", ".join(modalities))
+    xs = [np.asarray(data[m], dtype=np.float32) for m in modalities]
+    n = len(xs[0])
+    mask = np.asarray(mask, dtype=bool)
+    if mask.shape != (n, len(modalities)) or any(len(x) != n for x in xs):
+        raise BadInputError(f"embeddings and mask disagree: {[x.shape for x in xs]} and mask "
+                            f"{mask.shape} for {len(modalities)} modalities")
+    if dims is not None:
+        for m, x, d in zip(modalities, xs, dims):
+            if x.shape[1] != d:
+                raise BadInputError(f"modality {m!r} has {x.shape[1]} features, the model "
+                                    f"expects {d}")
+    if not mask.any(1).all():
+        raise BadInputError(f"{int((~mask.any(1)).sum())} patient(s) have no modality at all")
+    xs = [np.where(mask[:, [j]], np.nan_to_num(x), 0.0).astype(np.float32)
+          for j, x in enumerate(xs)]
+    return xs, mask
+
+
+class FusionModel(TorchModel):
+    """A trained fusion model: its modalities (in order), their embedding sizes, and the
+    per-feature standardisation learnt on the training patients."""
+
+    Config = FusionConfig
+
+    def __init__(self, config: FusionConfig, network=None, *, modalities: list[str],
+                 dims: list[int], scale: dict[str, list[list[float]]] | None = None):
+        self.modalities = list(modalities)
+        self.dims = [int(d) for d in dims]
+        self.scale = scale or {}
+        super().__init__(config, network)
+
+    @classmethod
+    def build_network(cls, config: FusionConfig, extra: dict[str, Any]):
+        return _network(config, [int(d) for d in extra["dims"]])
+
+    @classmethod
+    def _new(cls, config: FusionConfig, extra: dict[str, Any]) -> FusionModel:
+        return cls(config, cls.build_network(config, extra), modalities=extra["modalities"],
+                   dims=extra["dims"], scale=extra.get("scale"))
+
+    def extra_metadata(self) -> dict[str, Any]:
+        return {"modalities": self.modalities, "dims": self.dims, "scale": self.scale}
+
+    def _inputs(self, data, mask):
+        import torch
+
+        xs, mask = _check(data, mask, self.modalities, self.dims)
+        out = []
+        for m, x, j in zip(self.modalities, xs, range(len(xs))):
+            mu, sd = (np.asarray(v, dtype=np.float32) for v in self.scale[m])
+            out.append(torch.from_numpy(np.where(mask[:, [j]], (x - mu) / sd, 0.0)
+                                        .astype(np.float32)))
+        return out, torch.from_numpy(mask)
+
+    def logits(self, data: dict[str, np.ndarray], mask: np.ndarray) -> np.ndarray:
+        import torch
+
+        xs, m = self._inputs(data, mask)
+        with torch.inference_mode():
+            return self.network.eval()(xs, m).numpy()
+
+    def predict(self, data: dict[str, np.ndarray], mask: np.ndarray) -> np.ndarray:
+        """Probability of the outcome (binary) or the predicted value (regression)."""
+        z = self.logits(data, mask)
+        return 1.0 / (1.0 + np.exp(-z)) if self.config.task == "binary" else z
+
+    def modality_contributions(self, data: dict[str, np.ndarray], mask: np.ndarray
+                               ) -> pd.DataFrame:
+        """Per patient and present modality: ``occlusion`` (output with every present
+        modality minus output with this one hidden; logits for a binary task) and, for gated
+        or attention fusion, the modality's ``weight`` in the fused vector."""
+        import pandas as pd
+        import torch
+
+        xs, m = self._inputs(data, mask)
+        net = self.network.eval()
+        with torch.inference_mode():
+            full = net(xs, m).numpy()
+            _, w = net.fuse(net.tokens(xs), m)
+            weights = None if w is None else w.numpy()
+            rows = []
+            for j, name in enumerate(self.modalities):
+                hidden = m.clone()
+                hidden[:, j] = False
+                alone = ~hidden.any(1)  # the only modality: compare with no information
+                hidden[alone] = m[alone]
+                out = net(xs, hidden).numpy()
+                occ = np.where(alone.numpy(), np.nan, full - out)
+                for i in np.flatnonzero(m[:, j].numpy()):
+                    rows.append((int(i), name, float(occ[i]),
+                                 float(weights[i, j]) if weights is not None else np.nan))
+        return pd.DataFrame(rows, columns=["patient", "modality", "occlusion", "weight"])
+
+
+def fit_fusion(train: tuple[dict[str, np.ndarray], np.ndarray, np.ndarray],
+               valid: tuple[dict[str, np.ndarray], np.ndarray, np.ndarray] | None = None,
+               config: FusionConfig | None = None, *, modalities: list[str] | None = None,
+               workdir: str | Path | None = None) -> FusionModel:
+    """Train on ``(embeddings, mask, y)``; ``valid`` (the same triple) picks the best epoch
+    and stops early."""
+    import lightning as L
+    import torch
+
+    from pmtoolkit.core.seeds import seed_everything
+    from pmtoolkit.core.training import TrainConfig, fit
+
+    config = config or FusionConfig()
+    data, mask, y = train
+    modalities = list(modalities or data)
+    xs, mask = _check(data, mask, modalities)
+    y = np.asarray(y, dtype=np.float32)
+    if config.task == "binary" and len(set(y.tolist())) < 2:
+        raise BadInputError("the training outcomes have one class; need both")
+    scale = {}
+    for name, x, j in zip(modalities, xs, range(len(xs))):
+        present = x[mask[:, j]]
+        if not len(present):
+            raise BadInputError(f"no training patient has modality {name!r}")
+        sd = present.std(0)
+        scale[name] = [present.mean(0).tolist(), np.where(sd > 1e-8, sd, 1.0).tolist()]
+    seed_everything(config.seed)
+    model = FusionModel._new(config, {"modalities": modalities,
+                                      "dims": [x.shape[1] for x in xs], "scale": scale})
+
+    def loader(d, mk, yy, shuffle):
+        inputs, m = model._inputs(d, mk)
+        ds = torch.utils.data.TensorDataset(*inputs, m, torch.from_numpy(
+            np.asarray(yy, np.float32)))
+        return torch.utils.data.DataLoader(ds, batch_size=config.batch_size, shuffle=shuffle,
+                                           generator=torch.Generator().manual_seed(config.seed))
+
+    n_mod = len(modalities)
+    net = model.network
+    binary = config.task == "binary"
+
+    class Module(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = net
+
+        def _loss(self, out, yy):
+            if binary:
+                return torch.nn.functional.binary_cross_entropy_with_logits(out, yy)
+            return torch.nn.functional.mse_loss(out, yy)
+
+        def training_step(self, batch, _):
+            *xs_, m, yy = batch
+            if config.modality_dropout > 0:
+                drop = torch.rand(m.shape, device=m.device) < config.modality_dropout
+                kept = m & ~drop
+                # never hide every modality of a patient
+                kept = torch.where(kept.any(1, keepdim=True), kept, m)
+                m = kept
+            loss = self._loss(self.net(xs_[:n_mod], m), yy)
+            self.log("train_loss", loss, on_epoch=True, on_step=False, batch_size=len(yy))
+            return loss
+
+        def validation_step(self, batch, _):
+            *xs_, m, yy = batch
+            self.log("val_loss", self._loss(self.net(xs_[:n_mod], m), yy), on_epoch=True,
+                     batch_size=len(yy))
+
+        def configure_optimizers(self):
+            return torch.optim.AdamW(self.parameters(), lr=config.lr,
+                                     weight_decay=config.weight_decay)
+
+    module = Module()
+    has_val = valid is not None
+    cfg = TrainConfig(max_epochs=config.epochs, patience=config.patience if has_val else 0,
+                      monitor="val_loss", mode="min", seed=config.seed, device=config.device,
+                      checkpoint_every=max(10, config.epochs))
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="pmt-fusion-") as tmp:
+        result = fit(module, loader(data, mask, y, True),
+                     loader(*valid, False) if has_val else None, config=cfg,
+                     workdir=workdir or tmp)
+    model.network = module.net.eval().cpu()
+    model.metadata = {"metrics": {"epochs_run": result.epochs_run,
+                                  "train_seconds": time.perf_counter() - start,
+                                  "n_train": int(len(y)), "best_val_loss": result.best_score}}
+    return model
