@@ -268,5 +268,5 @@ def fit_fusion(train: tuple[dict[str, np.ndarray], np.ndarray, np.ndarray],
     model.network = module.net.eval().cpu()
     model.metadata = {"metrics": {"epochs_run": result.epochs_run,
                                   "train_seconds": time.perf_counter() - start,
-                                  "n_train": int(len(y)), "best_val_loss": result.best_score}}
+                                  "n_train": len(y), "best_val_loss": result.best_score}}
     return model
