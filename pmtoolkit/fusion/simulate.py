@@ -15,7 +15,8 @@ raw data and written in the formats the domains read:
 - ``genotypes.csv``: dosages (0/1/2) of 100 SNPs; 10 causal SNPs' weighted sum is the
   genotype factor;
 - ``outcomes.csv``: ``patient_id``, ``outcome`` (0/1), each modality's planted factor and
-  whether the patient has the modality (missing modalities are absent from its files).
+  whether the patient has the modality (missing modalities are absent from its files);
+- ``cohort.json``: the simulation's settings (weights, missing shares, seed).
 
 The outcome is Bernoulli(sigmoid(sum of weight x factor + bias)), the bias set for the
 requested prevalence; the weights say how much each modality matters (0: none).
@@ -153,6 +154,11 @@ def simulate_cohort(outdir: str | os.PathLike, spec: CohortSpec | None = None,
             truth[f"{m}_factor"] = factor[m]
             truth[f"has_{m}"] = present[m].astype(int)
         truth.to_csv(tmp / "outcomes.csv", index=False)
+        from pmtoolkit.core.config import to_dict
+        from pmtoolkit.core.io import write_json
+
+        write_json(tmp / "cohort.json", {"format": "pmtoolkit-simulated-cohort/1",
+                                         "spec": to_dict(spec)})
     return {"patients": n, "outcome_rate": float(y.mean()),
             "present": {m: int(present[m].sum()) for m in MODALITIES},
             "events": len(rows), "weights": dict(spec.weights)}

@@ -90,3 +90,18 @@ def test_bad_inputs_are_named(splits):
         model.predict({"a": data["a"], "b": data["b"]}, mask)
     with pytest.raises(BadInputError, match="has 3 features"):
         model.predict({**data, "a": data["a"][:, :3]}, mask)
+
+
+def test_penultimate_is_what_the_output_layer_reads():
+    import torch
+
+    from pmtoolkit.fusion.encoders import penultimate
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 1))
+    x = torch.randn(10, 4)
+    out = []
+    emb = penultimate(net, lambda: out.append(net(x[:6])) or out.append(net(x[6:])))
+    np.testing.assert_allclose(emb, torch.relu(net[0](x)).detach().numpy(), atol=1e-6)
+    np.testing.assert_allclose(net[2](torch.from_numpy(emb)).detach().numpy().ravel(),
+                               torch.cat(out).detach().numpy().ravel(), atol=1e-6)

@@ -1,0 +1,215 @@
+"""Per-modality encoders from pmtoolkit's own models, and the fused experiment on a cohort.
+
+Each modality gets the domain's own model, trained on the training patients' outcome: the EHR
+sequence model (:func:`pmtoolkit.ehr.models.fit_risk_model`, GRU), the expression classifier
+(:func:`pmtoolkit.expression.classifier.fit_classifier`), the image classifier
+(:func:`pmtoolkit.imaging.classifier.fit_classifier`); genotypes are tabular features used as
+they are (standardised dosages). A patient's embedding for a modality is the representation
+the encoder's output layer reads (:func:`penultimate`); the encoder's own prediction is that
+modality's single-modality baseline. :func:`run_experiment` then fits
+:class:`~pmtoolkit.fusion.model.FusionModel` on the embeddings and compares.
+
+Stacking: the encoders train on one part of the patients and the fusion head on embeddings of
+another (``PARTS``), so the head never learns from embeddings that saw their patients'
+outcomes; both stop early on a third part; the test part is seen by neither.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+def penultimate(network, call) -> np.ndarray:
+    """The input of ``network``'s last linear layer, gathered over everything ``call()`` runs
+    through it: the representation the model's output is read from."""
+    import torch
+
+    linears = [m for m in network.modules() if isinstance(m, torch.nn.Linear)]
+    if not linears:
+        raise ValueError("the network has no linear layer")
+    grabbed: list[np.ndarray] = []
+    hook = linears[-1].register_forward_hook(
+        lambda _m, inp, _out: grabbed.append(inp[0].detach().float().cpu().numpy()))
+    try:
+        call()
+    finally:
+        hook.remove()
+    return np.concatenate(grabbed) if grabbed else np.zeros((0, linears[-1].in_features))
+
+
+PARTS = {"train": 0.4, "fusion": 0.2, "valid": 0.2, "test": 0.2}
+
+
+def _split(ids: list[str], y: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+    """Stratified split of patients: ``train`` (the encoders), ``fusion`` (the fusion head,
+    on embeddings of patients its encoders never trained on), ``valid`` (early stopping of
+    both), ``test``."""
+    rng = np.random.default_rng(seed)
+    side = np.empty(len(ids), dtype=object)
+    cuts = np.cumsum(list(PARTS.values()))[:-1]
+    for cls in (0, 1):
+        idx = rng.permutation(np.flatnonzero(y == cls))
+        for name, chunk in zip(PARTS, np.split(idx, (cuts * len(idx)).astype(int))):
+            side[chunk] = name
+    return {k: np.flatnonzero(side == k) for k in PARTS}
+
+
+def encode_cohort(folder: str | os.PathLike, *, seed: int = 0, epochs: int = 20
+                  ) -> dict[str, Any]:
+    """Train each modality's encoder on the training patients of a simulated (or real, in the
+    same layout) cohort and embed every patient. Returns ids, outcome, split, and per
+    modality: ``embedding (N, d)``, ``present (N,)`` and the encoder's ``prediction (N,)``
+    (NaN where the modality is missing)."""
+    import pandas as pd
+
+    from pmtoolkit.core.io import read_table
+
+    root = Path(folder)
+    truth = read_table(root / "outcomes.csv")
+    ids = truth["patient_id"].astype(str).tolist()
+    pos = {p: i for i, p in enumerate(ids)}
+    y = truth["outcome"].to_numpy(dtype=int)
+    split = _split(ids, y, seed)
+    side = np.empty(len(ids), dtype=object)
+    for k, v in split.items():
+        side[v] = k
+    out: dict[str, Any] = {"ids": ids, "y": y, "split": split, "modalities": {}}
+
+    def store(name, rows, emb, pred):
+        n = len(ids)
+        e = np.zeros((n, emb.shape[1]), np.float32)
+        p = np.full(n, np.nan)
+        present = np.zeros(n, bool)
+        e[rows], p[rows], present[rows] = emb, pred, True
+        out["modalities"][name] = {"embedding": e, "prediction": p, "present": present}
+        log.info("%s: %d patients, embedding %d", name, len(rows), emb.shape[1])
+
+    # EHR: the GRU risk model over visits, as of each patient's last visit
+    from pmtoolkit.ehr.config import RiskModelConfig, TaskConfig
+    from pmtoolkit.ehr.events import read_event_table
+    from pmtoolkit.ehr.models import fit_risk_model
+    from pmtoolkit.ehr.tasks import current_samples
+
+    events = read_event_table(root / "ehr" / "events.csv", patients=root / "ehr" / "patients.csv")
+    samples = current_samples(events, TaskConfig(min_visits=1, min_age=None)).samples
+    for s in samples:
+        s.label = int(y[pos[s.patient_id]])
+    by = {k: [s for s in samples if side[pos[s.patient_id]] == k] for k in split}
+    ehr = fit_risk_model(by["train"], by["valid"], RiskModelConfig(
+        arch="gru", epochs=epochs, seed=seed, device="cpu", embedding_dim=32, hidden_dim=32))
+    rows = np.array([pos[s.patient_id] for s in samples])
+    pred = []
+    emb = penultimate(ehr.network, lambda: pred.append(ehr.predict_proba(samples)))
+    store("ehr", rows, emb, pred[0])
+
+    # expression: the MLP classifier of pmt expr classify
+    from pmtoolkit.expression.classifier import fit_classifier as fit_expr
+    from pmtoolkit.expression.config import ClassifierConfig as ExprConfig
+    from pmtoolkit.expression.io import read
+
+    adata = read(root / "expression.h5ad")
+    rows = np.array([pos[str(p)] for p in adata.obs_names])
+    adata.obs["outcome"] = pd.Categorical([str(y[r]) for r in rows])
+    train_rows = np.isin(rows, split["train"])
+    expr = fit_expr(adata[train_rows].copy(), "outcome", ExprConfig(
+        hidden=(64,), epochs=epochs * 2, seed=seed, device="cpu", n_top_genes=None))
+    probs = []
+    emb = penultimate(expr.network, lambda: probs.append(expr.predict_proba(adata)))
+    store("expression", rows, emb, np.asarray(probs[0])[:, list(expr.classes).index("1")]
+          if hasattr(expr, "classes") else np.asarray(probs[0])[:, -1])
+
+    # imaging: the MONAI ResNet classifier of pmt imaging
+    from pmtoolkit.imaging.classifier import fit_classifier as fit_img
+    from pmtoolkit.imaging.config import ClassifierConfig as ImgConfig
+    from pmtoolkit.imaging.io import read_image
+
+    table = read_table(root / "imaging" / "images.csv")
+    rows = np.array([pos[str(p)] for p in table["patient_id"]])
+    images = [read_image(root / "imaging" / p) for p in table["path"]]
+    labels = [str(y[r]) for r in rows]
+    tr = np.isin(rows, split["train"])
+    va = np.isin(rows, split["valid"])
+    img = fit_img([im for im, t in zip(images, tr) if t], [lb for lb, t in zip(labels, tr) if t],
+                  ImgConfig(image_size=(32, 32), epochs=epochs, seed=seed, device="cpu",
+                            augment=False),
+                  valid=([im for im, t in zip(images, va) if t],
+                         [lb for lb, t in zip(labels, va) if t]), classes=["0", "1"])
+    probs = []
+    emb = penultimate(img.network, lambda: probs.append(img.predict_proba(images)))
+    store("imaging", rows, emb, np.asarray(probs[0])[:, 1])
+
+    # genotypes: tabular features as they are
+    geno = read_table(root / "genotypes.csv")
+    rows = np.array([pos[str(p)] for p in geno["patient_id"]])
+    x = geno.drop(columns=["patient_id"]).to_numpy(dtype=np.float32)
+    store("genotype", rows, x, np.full(len(rows), np.nan))
+    return out
+
+
+def run_experiment(folder: str | os.PathLike, *, seed: int = 0, epochs: int = 20,
+                   fusions: tuple[str, ...] = ("concat", "attention", "gated")
+                   ) -> dict[str, Any]:
+    """Encoders, then each fusion on the embeddings: test AUROC of every single modality (the
+    encoder's own prediction, or a fusion model on that modality alone for tabular genotypes),
+    of each fused model on every test patient, of each fused model with one modality hidden
+    from everyone, and the mean |occlusion| of each modality beside its planted weight."""
+    from pmtoolkit.core.io import read_table
+    from pmtoolkit.core.metrics import roc_auc
+    from pmtoolkit.fusion.config import FusionConfig
+    from pmtoolkit.fusion.model import fit_fusion
+
+    enc = encode_cohort(folder, seed=seed, epochs=epochs)
+    names = list(enc["modalities"])
+    y = enc["y"]
+    data = {m: enc["modalities"][m]["embedding"] for m in names}
+    mask = np.stack([enc["modalities"][m]["present"] for m in names], 1)
+    sp = enc["split"]
+
+    def part(k):
+        idx = sp[k]
+        return {m: v[idx] for m, v in data.items()}, mask[idx], y[idx]
+
+    test_idx = sp["test"]
+    res: dict[str, Any] = {"patients": len(y), "test_patients": int(len(test_idx)),
+                           "single": {}, "fused": {}, "without": {}, "attribution": {}}
+    for j, m in enumerate(names):
+        have = test_idx[mask[test_idx, j]]
+        pred = enc["modalities"][m]["prediction"]
+        if np.isnan(pred[have]).all():  # no encoder prediction: a head on this modality alone
+            solo = fit_fusion(({m: data[m][sp["fusion"]]}, mask[sp["fusion"]][:, [j]] | True,
+                               y[sp["fusion"]]),
+                              ({m: data[m][sp["valid"]]}, mask[sp["valid"]][:, [j]] | True,
+                               y[sp["valid"]]), FusionConfig(seed=seed, device="cpu"))
+            pred = np.full(len(y), np.nan)
+            pred[have] = solo.predict({m: data[m][have]}, np.ones((len(have), 1), bool))
+        res["single"][m] = {"auroc": roc_auc(y[have], pred[have]), "patients": int(len(have))}
+    truth = read_table(Path(folder) / "outcomes.csv")
+    for f in fusions:
+        model = fit_fusion(part("fusion"), part("valid"),
+                           FusionConfig(fusion=f, seed=seed, device="cpu"), modalities=names)
+        d, mk, yt = part("test")
+        res["fused"][f] = roc_auc(yt, model.predict(d, mk))
+        res["without"][f] = {}
+        for j, m in enumerate(names):
+            hidden = mk.copy()
+            hidden[:, j] = False
+            ok = hidden.any(1)
+            res["without"][f][m] = roc_auc(yt[ok], model.predict(
+                {k: v[ok] for k, v in d.items()}, hidden[ok]))
+        c = model.modality_contributions(d, mk)
+        res["attribution"][f] = c.assign(size=c["occlusion"].abs()).groupby(
+            "modality")["size"].mean().to_dict()
+    spec = Path(folder) / "cohort.json"
+    if spec.is_file():  # a simulated cohort: the weights planted
+        import json
+
+        weights = json.loads(spec.read_text())["spec"]["weights"]
+        res["planted_weights"] = {m: float(weights.get(m, 0.0)) for m in names}
+    res["outcome_rate"] = float(truth["outcome"].mean())
+    return res
