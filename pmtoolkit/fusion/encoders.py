@@ -176,7 +176,7 @@ def run_experiment(folder: str | os.PathLike, *, seed: int = 0, epochs: int = 20
         return {m: v[idx] for m, v in data.items()}, mask[idx], y[idx]
 
     test_idx = sp["test"]
-    res: dict[str, Any] = {"patients": len(y), "test_patients": int(len(test_idx)),
+    res: dict[str, Any] = {"patients": len(y), "test_patients": len(test_idx),
                            "single": {}, "fused": {}, "without": {}, "attribution": {}}
     for j, m in enumerate(names):
         have = test_idx[mask[test_idx, j]]
@@ -188,7 +188,7 @@ def run_experiment(folder: str | os.PathLike, *, seed: int = 0, epochs: int = 20
                                y[sp["valid"]]), FusionConfig(seed=seed, device="cpu"))
             pred = np.full(len(y), np.nan)
             pred[have] = solo.predict({m: data[m][have]}, np.ones((len(have), 1), bool))
-        res["single"][m] = {"auroc": roc_auc(y[have], pred[have]), "patients": int(len(have))}
+        res["single"][m] = {"auroc": roc_auc(y[have], pred[have]), "patients": len(have)}
     truth = read_table(Path(folder) / "outcomes.csv")
     for f in fusions:
         model = fit_fusion(part("fusion"), part("valid"),
