@@ -3,8 +3,9 @@
 Each modality gets the domain's own model, trained on the training patients' outcome: the EHR
 sequence model (:func:`pmtoolkit.ehr.models.fit_risk_model`, GRU), the expression classifier
 (:func:`pmtoolkit.expression.classifier.fit_classifier`), the image classifier
-(:func:`pmtoolkit.imaging.classifier.fit_classifier`); genotypes are tabular features used as
-they are (standardised dosages). A patient's embedding for a modality is the representation
+(:func:`pmtoolkit.imaging.classifier.fit_classifier`), and for tabular genotypes a
+one-modality :class:`~pmtoolkit.fusion.model.FusionModel` (an MLP over the dosages, in the
+spirit of a learned polygenic score). A patient's embedding for a modality is the representation
 the encoder's output layer reads (:func:`penultimate`); the encoder's own prediction is that
 modality's single-modality baseline. :func:`run_experiment` then fits
 :class:`~pmtoolkit.fusion.model.FusionModel` on the embeddings and compares.
@@ -144,17 +145,32 @@ def encode_cohort(folder: str | os.PathLike, *, seed: int = 0, epochs: int = 20
     emb = penultimate(img.network, lambda: probs.append(img.predict_proba(images)))
     store("imaging", rows, emb, np.asarray(probs[0])[:, 1])
 
-    # genotypes: tabular features as they are
+    # genotypes: a one-modality fusion network (an MLP) on the dosages, like a polygenic score
+    from pmtoolkit.fusion.config import FusionConfig
+    from pmtoolkit.fusion.model import fit_fusion
+
     geno = read_table(root / "genotypes.csv")
     rows = np.array([pos[str(p)] for p in geno["patient_id"]])
     x = geno.drop(columns=["patient_id"]).to_numpy(dtype=np.float32)
-    store("genotype", rows, x, np.full(len(rows), np.nan))
+
+    def part(k):
+        keep = np.isin(rows, split[k])
+        return {"genotype": x[keep]}, np.ones((keep.sum(), 1), bool), y[rows[keep]]
+
+    gmodel = fit_fusion(part("train"), part("valid"), FusionConfig(
+        hidden_dim=16, seed=seed, device="cpu", modality_dropout=0.0, dropout=0.3,
+        weight_decay=1e-2))
+    ones = np.ones((len(rows), 1), bool)
+    pred = []
+    emb = penultimate(gmodel.network, lambda: pred.append(gmodel.predict({"genotype": x}, ones)))
+    store("genotype", rows, emb, pred[0])
     return out
 
 
 def run_experiment(folder: str | os.PathLike, *, seed: int = 0, epochs: int = 20,
-                   fusions: tuple[str, ...] = ("concat", "attention", "gated")
-                   ) -> dict[str, Any]:
+                   fusions: tuple[str, ...] = ("concat", "attention", "gated"),
+                   hidden_dim: int = 8, weight_decay: float = 1e-2,
+                   encoded: dict[str, Any] | None = None) -> dict[str, Any]:
     """Encoders, then each fusion on the embeddings: test AUROC of every single modality (the
     encoder's own prediction, or a fusion model on that modality alone for tabular genotypes),
     of each fused model on every test patient, of each fused model with one modality hidden
@@ -164,7 +180,7 @@ def run_experiment(folder: str | os.PathLike, *, seed: int = 0, epochs: int = 20
     from pmtoolkit.fusion.config import FusionConfig
     from pmtoolkit.fusion.model import fit_fusion
 
-    enc = encode_cohort(folder, seed=seed, epochs=epochs)
+    enc = encoded or encode_cohort(folder, seed=seed, epochs=epochs)
     names = list(enc["modalities"])
     y = enc["y"]
     data = {m: enc["modalities"][m]["embedding"] for m in names}
@@ -192,7 +208,9 @@ def run_experiment(folder: str | os.PathLike, *, seed: int = 0, epochs: int = 20
     truth = read_table(Path(folder) / "outcomes.csv")
     for f in fusions:
         model = fit_fusion(part("fusion"), part("valid"),
-                           FusionConfig(fusion=f, seed=seed, device="cpu"), modalities=names)
+                           FusionConfig(fusion=f, seed=seed, device="cpu", hidden_dim=hidden_dim,
+                                        weight_decay=weight_decay, dropout=0.3),
+                           modalities=names)
         d, mk, yt = part("test")
         res["fused"][f] = roc_auc(yt, model.predict(d, mk))
         res["without"][f] = {}

@@ -11,7 +11,8 @@ raw data and written in the formats the domains read:
 - ``expression.h5ad`` (:func:`pmtoolkit.expression.io.read`): bulk RNA counts of 300 genes,
   genes ``G000``-``G019`` (a module) scaled by ``exp(0.5 x factor)``, negative binomial;
 - ``imaging/<patient>.png`` + ``imaging/images.csv`` (path, patient_id): 32x32 grey images of
-  a noisy texture with a blob ("lesion") whose brightness rises with the factor;
+  a noisy texture with a blob ("lesion") whose size grows with the factor (size, not
+  brightness: image models normalise intensities);
 - ``genotypes.csv``: dosages (0/1/2) of 100 SNPs; 10 causal SNPs' weighted sum is the
   genotype factor;
 - ``outcomes.csv``: ``patient_id``, ``outcome`` (0/1), each modality's planted factor and
@@ -132,10 +133,10 @@ def simulate_cohort(outdir: str | os.PathLike, spec: CohortSpec | None = None,
         for i, pid in enumerate(ids):
             if not present["imaging"][i]:
                 continue
-            cy, cx = rng.integers(8, 24, 2)
-            blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * 3.0 ** 2))
-            img = 0.35 + 0.08 * rng.normal(size=(32, 32)) \
-                + (0.25 + 0.12 * factor["imaging"][i]) * blob
+            cy, cx = rng.integers(10, 22, 2)
+            radius = float(np.clip(2.5 + 1.0 * factor["imaging"][i], 0.8, 6.0))
+            blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * radius ** 2))
+            img = 0.35 + 0.08 * rng.normal(size=(32, 32)) + 0.35 * blob
             buf = io.BytesIO()
             Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8)).save(buf, "PNG")
             (tmp / "imaging" / f"{pid}.png").write_bytes(buf.getvalue())
