@@ -1,11 +1,12 @@
 """Fusion of per-modality patient embeddings behind the one model contract.
 
 Inputs are a mapping ``modality -> (N, d_m)`` float array (rows of a missing modality may hold
-anything) and a mask ``(N, M)`` of which modalities each patient has. Each modality is
-projected to ``hidden_dim`` (linear, layer norm, GELU); :class:`~pmtoolkit.fusion.config.
-FusionConfig` picks how the projections are combined: concatenation; attention of a learned
-query token over the modality tokens (multi-head, each token tagged with its modality); or a
-gated multimodal unit (a sigmoid gate per modality and feature computed from all of them,
+anything) and a mask ``(N, M)`` of which modalities each patient has. Each modality,
+standardised on the training patients, is projected to ``hidden_dim`` (linear, GELU; no
+per-patient normalisation, which would erase the strength of a patient's signal);
+:class:`~pmtoolkit.fusion.config.FusionConfig` picks how the projections are combined:
+concatenation; attention of a learned query token over the modality tokens (multi-head, each
+token tagged with its modality); or a gated multimodal unit (a sigmoid gate per modality and feature computed from all of them,
 fused = sum of gate * tanh(projection)). Missing modalities never reach the fused vector:
 concatenation puts a learned placeholder in their slot, attention and gates mask them out.
 
@@ -41,8 +42,10 @@ def _network(config: FusionConfig, dims: list[int]):
         def __init__(self):
             super().__init__()
             h = config.hidden_dim
-            self.proj = nn.ModuleList([nn.Sequential(nn.Linear(d, h), nn.LayerNorm(h),
-                                                     nn.GELU()) for d in dims])
+            # no normalisation per patient here: a layer norm would rescale each patient's
+            # projection and erase how strongly the modality expresses its signal
+            self.proj = nn.ModuleList([nn.Sequential(nn.Linear(d, h), nn.GELU())
+                                       for d in dims])
             m = len(dims)
             self.kind = nn.Parameter(torch.randn(m, h) * 0.02)  # which modality a token is
             if config.fusion == "concat":
