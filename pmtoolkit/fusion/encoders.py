@@ -174,7 +174,8 @@ def run_experiment(folder: str | os.PathLike, *, seed: int = 0, epochs: int = 20
     """Encoders, then each fusion on the embeddings: test AUROC of every single modality (the
     encoder's own prediction, or a fusion model on that modality alone for tabular genotypes),
     of each fused model on every test patient, of each fused model with one modality hidden
-    from everyone, and the mean |occlusion| of each modality beside its planted weight."""
+    from everyone, the mean |occlusion| of each modality beside its planted weight, and (for a
+    simulated cohort) the correlation of each encoder's prediction with its planted factor."""
     from pmtoolkit.core.io import read_table
     from pmtoolkit.core.metrics import roc_auc
     from pmtoolkit.fusion.config import FusionConfig
@@ -223,6 +224,15 @@ def run_experiment(folder: str | os.PathLike, *, seed: int = 0, epochs: int = 20
         c = model.modality_contributions(d, mk)
         res["attribution"][f] = c.assign(size=c["occlusion"].abs()).groupby(
             "modality")["size"].mean().to_dict()
+    # how well each encoder recovers its modality's planted factor (simulated cohorts)
+    res["encoder_recovery"] = {}
+    for m in names:
+        col = f"{m}_factor"
+        have = test_idx[mask[test_idx, names.index(m)]]
+        pred = enc["modalities"][m]["prediction"][have]
+        if col in truth and len(have) > 2 and np.isfinite(pred).all():
+            res["encoder_recovery"][m] = float(np.corrcoef(
+                pred, truth[col].to_numpy()[have])[0, 1])
     spec = Path(folder) / "cohort.json"
     if spec.is_file():  # a simulated cohort: the weights planted
         import json
