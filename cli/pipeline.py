@@ -72,9 +72,9 @@ def list_(show_actions):
     if show_actions:
         import dataclasses
 
-        from pmtoolkit.pipeline.engine import _actions
+        from pmtoolkit.pipeline.engine import registered_actions
 
-        for name, act in sorted(_actions().items()):
+        for name, act in sorted(registered_actions().items()):
             click.echo(f"{name}: {act.help}")
             for i in act.inputs:
                 click.echo(f"  input  {i.name}{' (optional)' if i.optional else ''}"

@@ -421,8 +421,10 @@ def _imaging(ctx: DemoContext) -> None:
 def _ehr(ctx: DemoContext) -> None:
     """Risk of death within a year for the example patients, and why, with the shipped
     RETAIN model."""
+    import numpy as np
     import pandas as pd
 
+    from pmtoolkit.core.metrics import pr_auc, roc_auc
     from pmtoolkit.ehr import run as ehr
     from pmtoolkit.ehr.config import TaskConfig
 
@@ -435,20 +437,13 @@ def _ehr(ctx: DemoContext) -> None:
     summary = ehr.build(events, out / "visits.jsonl.gz", task, fractions=(0.0, 0.0, 1.0))
     explained = ehr.explain(model, out / "visits.jsonl.gz", out / "explain", top=3)
     risk = pd.read_csv(out / "risk_now.csv").sort_values("probability", ascending=False)
-    data = [{"patients": summary["patients"], "samples": summary["samples"],
-             "positives": summary["positives"]}]
-    from pmtoolkit.ehr.run import read_dataset
-
-    _, samples, _ = read_dataset(out / "visits.jsonl.gz")
-    import numpy as np
-
-    from pmtoolkit.core.metrics import pr_auc, roc_auc
-
+    _, samples, _ = ehr.read_dataset(out / "visits.jsonl.gz")
     y = np.array([s.label for s in samples])
     p = model.predict_proba(samples)
     auroc = roc_auc(y, p) if 0 < y.sum() < len(y) else float("nan")
-    ctx.summary["ehr"] = {"dataset": data[0], "auroc": auroc,
-                          "auprc": pr_auc(y, p) if y.sum() else float("nan"),
+    ctx.summary["ehr"] = {"dataset": {k: summary[k] for k in ("patients", "samples",
+                                                              "positives")},
+                          "auroc": auroc, "auprc": pr_auc(y, p) if y.sum() else float("nan"),
                           "explained": explained["samples"],
                           "highest_risk_now": risk.head(5).to_dict(orient="records")}
     timelines = sorted((out / "explain").glob("timeline_*.png"))

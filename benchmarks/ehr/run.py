@@ -80,21 +80,12 @@ def build_tasks(workdir: Path, names: list[str]) -> dict[str, list]:
 def next_visit_baselines(parts: dict) -> dict:
     """recall@k of two baselines on the test part: the codes most frequent in the training
     targets, and the patient's own past codes (ties by that frequency)."""
-    from pmtoolkit.ehr.models import next_visit_metrics
+    from pmtoolkit.ehr.models import multi_hot, next_visit_metrics
     from pmtoolkit.ehr.run import history_scores
 
     codes = sorted({t for s in parts["train"] for t in s.targets})
-    index = {c: i for i, c in enumerate(codes)}
-    y = np.zeros((len(parts["test"]), len(codes)), np.float32)
-    for i, s in enumerate(parts["test"]):
-        for t in s.targets:
-            if t in index:
-                y[i, index[t]] = 1
-    freq = np.zeros(len(codes))
-    for s in parts["train"]:
-        for t in set(s.targets):
-            freq[index[t]] += 1
-    freq /= len(parts["train"])
+    y = multi_hot(parts["test"], codes)
+    freq = multi_hot(parts["train"], codes).mean(0)
     out = {}
     for label, scores in (("frequent", np.tile(freq, (len(y), 1))),
                           ("history", history_scores(codes, parts["test"], freq))):

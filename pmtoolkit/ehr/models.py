@@ -82,6 +82,18 @@ class Vocabulary:
         return codes, days, mask
 
 
+def multi_hot(samples: list[Sample], codes: list[str]) -> np.ndarray:
+    """The samples' ``targets`` as a ``(N, len(codes))`` 0/1 matrix over ``codes`` (other
+    codes left out)."""
+    index = {t: i for i, t in enumerate(codes)}
+    y = np.zeros((len(samples), len(index)), np.float32)
+    for i, s in enumerate(samples):
+        for t in s.targets or ():
+            if t in index:
+                y[i, index[t]] = 1.0
+    return y
+
+
 def _networks():
     import torch
     from torch import nn
@@ -247,13 +259,7 @@ class RiskModel(TorchModel):
     def target_matrix(self, samples: list[Sample]) -> np.ndarray:
         """Next-visit samples' targets as a multi-hot ``(N, n_targets)`` matrix (codes the
         model does not know are left out)."""
-        index = {t: i for i, t in enumerate(self.targets or [])}
-        y = np.zeros((len(samples), len(index)), np.float32)
-        for i, s in enumerate(samples):
-            for t in s.targets or ():
-                if t in index:
-                    y[i, index[t]] = 1.0
-        return y
+        return multi_hot(samples, self.targets or [])
 
     def _tensors(self, samples):
         import torch
@@ -440,7 +446,7 @@ def next_visit_metrics(y: np.ndarray, p: np.ndarray, ks: tuple[int, ...] = (5, 1
     every (sample, code), and macro AUROC over the codes with both outcomes."""
     from pmtoolkit.core.metrics import pr_auc, roc_auc
 
-    out: dict[str, float] = {"samples": int(len(y)), "codes": int(y.shape[1])}
+    out: dict[str, float] = {"samples": len(y), "codes": int(y.shape[1])}
     has = y.sum(1) > 0
     order = np.argsort(-p, axis=1, kind="stable")
     for k in ks:

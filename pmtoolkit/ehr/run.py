@@ -137,7 +137,6 @@ def train(dataset: str | os.PathLike, outdir: str | os.PathLike, config, *,
     ``metrics.json``, ``config.json``."""
     from pmtoolkit.core.config import write_resolved
     from pmtoolkit.core.io import atomic_dir, check_output_dir, write_json
-    from pmtoolkit.ehr.evaluate import risk_metrics
     from pmtoolkit.ehr.models import fit_risk_model
 
     check_output_dir(outdir, overwrite=overwrite)

@@ -49,6 +49,32 @@ def qc_violins(values: dict[str, np.ndarray], path: str | os.PathLike, *,
         fig.suptitle(f"{len(values['total_counts']):,} cells before filtering")
 
 
+def umap_plot(adata: ad.AnnData, key: str, path: str | os.PathLike, *, title: str) -> None:
+    """The UMAP coloured by ``obs[key]`` (labels on the clusters for ``leiden``)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import scanpy as sc
+
+    fig = sc.pl.umap(adata, color=key, show=False, return_fig=True, frameon=False,
+                     legend_loc="on data" if key == "leiden" else "right margin",
+                     legend_fontsize=8, title=title)
+    _save(fig, Path(path))
+
+
+def markers_dotplot(adata: ad.AnnData, path: str | os.PathLike, *, n_genes: int) -> None:
+    """The top ``n_genes`` marker genes of each group (``rank_genes_groups``) as a dot plot."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import scanpy as sc
+
+    dot = sc.pl.rank_genes_groups_dotplot(adata, n_genes=max(1, n_genes), show=False,
+                                          return_fig=True)
+    dot.make_figure()
+    _save(dot.fig, Path(path))
+
+
 def draw_all(adata: ad.AnnData, folder: str | os.PathLike, *, config: RunConfig,
              qc_before: dict[str, np.ndarray]) -> dict[str, list[tuple[str, str]]]:
     """Write every picture of a run into ``folder``; returns, per report section ("qc",
@@ -56,7 +82,6 @@ def draw_all(adata: ad.AnnData, folder: str | os.PathLike, *, config: RunConfig,
     import matplotlib
 
     matplotlib.use("Agg", force=False)
-    import scanpy as sc
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -73,15 +98,10 @@ def draw_all(adata: ad.AnnData, folder: str | os.PathLike, *, config: RunConfig,
     if "doublet_score" in adata.obs:
         colours.append(("doublet_score", "UMAP by doublet score (scrublet)", "umap_doublets.png"))
     for key, caption, name in colours:
-        fig = sc.pl.umap(adata, color=key, show=False, return_fig=True, frameon=False,
-                         legend_loc="on data" if key == "leiden" else "right margin",
-                         legend_fontsize=8, title=caption)
-        _save(fig, folder / name)
+        umap_plot(adata, key, folder / name, title=caption)
         out["clusters"].append((caption, f"figures/{name}"))
     n = max(1, config.n_marker_genes)
-    dot = sc.pl.rank_genes_groups_dotplot(adata, n_genes=n, show=False, return_fig=True)
-    dot.make_figure()
-    _save(dot.fig, folder / "markers_dotplot.png")
+    markers_dotplot(adata, folder / "markers_dotplot.png", n_genes=n)
     out["markers"].append((f"Top {n} marker genes per cluster (Wilcoxon)",
                            "figures/markers_dotplot.png"))
     return out

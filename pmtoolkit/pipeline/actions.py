@@ -312,29 +312,19 @@ class VariantFilterParams:
         outputs={"vcf": "prioritised.vcf", "table": "prioritised.tsv"})
 def _variants_filter(run: StepRun) -> dict[str, Any]:
     import pandas as pd
-    import pysam
 
     p = run.params
     path = run.inputs["input"]
-    with pysam.VariantFile(str(path)) as vf:
-        info = [k for k, v in vf.header.info.items()]
-        key = p.score or next((k for k in info if k.endswith("_diff")), None)
-        if key is None or key not in info:
-            raise BadInputError(f"'{path.name}' has no INFO key {key or '*_diff'}",
-                                hint="score it first (variants.score); INFO keys: "
-                                     + ", ".join(info))
-        header = str(vf.header)
-        rows = []
-        for rec in vf:
-            value = rec.info.get(key)
-            value = _plain(value[0] if isinstance(value, tuple) else value)
-            rows.append({"chrom": rec.chrom, "pos": rec.pos, "id": rec.id or ".",
-                         "ref": rec.ref, "alt": ",".join(rec.alts or ()), key: value,
-                         **{k: _plain(v) for k, v in rec.info.items() if k != key},
-                         "_line": str(rec).rstrip("\n")})
-    frame = pd.DataFrame(rows)
+    header, info, frame = _read_vcf(path)
+    key = p.score or next((k for k in info if k.endswith("_diff")), None)
+    if key is None or key not in info:
+        raise BadInputError(f"'{path.name}' has no INFO key {key or '*_diff'}",
+                            hint="score it first (variants.score); INFO keys: " + ", ".join(info))
     n = len(frame)
     if n:
+        # the score of the first ALT allele, next to the alleles
+        frame[key] = pd.to_numeric(frame[key].astype(str).str.split(",").str[0])
+        frame = frame[[*frame.columns[:5], key, *(c for c in frame.columns[5:] if c != key)]]
         frame["_abs"] = frame[key].abs()
         frame = frame[frame["_abs"] >= p.min_abs].sort_values("_abs", ascending=False,
                                                                kind="stable")
@@ -449,34 +439,21 @@ class ClusterParams:
     seed: int = field(default=0, metadata={"help": "random seed"})
 
 
-def _umap(adata, key: str, path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import scanpy as sc
-
-    from pmtoolkit.expression.plots import _save
-
-    fig = sc.pl.umap(adata, color=key, show=False, return_fig=True, frameon=False,
-                     legend_loc="on data" if key == "leiden" else "right margin",
-                     legend_fontsize=8, title=title)
-    _save(fig, path)
-
-
 @action("expr.cluster", help="Normalise, highly variable genes, PCA, neighbours, Leiden "
         "clusters and UMAP (scanpy), on the output of expr.qc.", params=ClusterParams,
         inputs=(Input("input", "the .h5ad of expr.qc"),),
         outputs={"adata": "clustered.h5ad", "figure": "umap_leiden.png"})
 def _cluster(run: StepRun) -> dict[str, Any]:
     from pmtoolkit.expression.pipeline import cluster_stage
+    from pmtoolkit.expression.plots import umap_plot
 
     config = _run_config(run.params)
     adata = _read_h5ad(run.inputs["input"])
     cluster_stage(adata, config)
-    _umap(adata, "leiden", run.output("figure"), "UMAP by Leiden cluster")
+    umap_plot(adata, "leiden", run.output("figure"), title="UMAP by Leiden cluster")
     if config.label_key:
-        _umap(adata, config.label_key, run.folder / "umap_label.png",
-              f"UMAP by {config.label_key}")
+        umap_plot(adata, config.label_key, run.folder / "umap_label.png",
+                  title=f"UMAP by {config.label_key}")
     adata.write_h5ad(run.output("adata"), compression="gzip")
     m = adata.uns["pmt_run"]["metrics"]
     return {k: m[k] for k in m if k == "clusters" or k.startswith("leiden_")}
@@ -495,24 +472,16 @@ class MarkerParams:
         outputs={"adata": "markers.h5ad", "table": "markers.csv",
                  "figure": "markers_dotplot.png"})
 def _markers(run: StepRun) -> dict[str, Any]:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import scanpy as sc
-
     from pmtoolkit.expression.annotate import markers_table
     from pmtoolkit.expression.pipeline import markers_stage
-    from pmtoolkit.expression.plots import _save
+    from pmtoolkit.expression.plots import markers_dotplot
 
     p = run.params
     adata = _read_h5ad(run.inputs["input"])
     markers_stage(adata, method=p.method)
     table = markers_table(adata)
     _write(table, run.output("table"))
-    dot = sc.pl.rank_genes_groups_dotplot(adata, n_genes=max(1, p.n_genes), show=False,
-                                          return_fig=True)
-    dot.make_figure()
-    _save(dot.fig, run.output("figure"))
+    markers_dotplot(adata, run.output("figure"), n_genes=p.n_genes)
     adata.write_h5ad(run.output("adata"), compression="gzip")
     top = table[table["rank"] == 1] if len(table) else table
     return {"clusters": int(adata.obs["leiden"].nunique()), "marker_rows": len(table),
@@ -536,6 +505,7 @@ def _annotate(run: StepRun) -> dict[str, Any]:
     import pandas as pd
 
     from pmtoolkit.expression.pipeline import annotate_stage, cluster_metrics
+    from pmtoolkit.expression.plots import umap_plot
 
     p = run.params
     adata = _read_h5ad(run.inputs["input"])
@@ -552,7 +522,7 @@ def _annotate(run: StepRun) -> dict[str, Any]:
         summary.update({f"cell_type_{k}": round(v, 4) for k, v in cluster_metrics(
             adata.obs[p.label_key].astype(str), adata.obs["cell_type"].astype(str)).items()})
     _write(pd.DataFrame(counts), run.output("table"))
-    _umap(adata, "cell_type", run.output("figure"), "UMAP by marker-list annotation")
+    umap_plot(adata, "cell_type", run.output("figure"), title="UMAP by marker-list annotation")
     adata.write_h5ad(run.output("adata"), compression="gzip")
     return summary
 
@@ -567,11 +537,6 @@ class ReportParams:
     max_rows: int = field(default=20, metadata={"help": "rows shown of each table"})
     molecules: int = field(default=12, metadata={
         "help": "draw the first N molecules of a table with a smiles column (0: none)"})
-
-
-def _section_title(path: Path, base: Path | None) -> str:
-    step = path.parent.name
-    return f"{step}: {path.name}"
 
 
 @action("report", help="An HTML report of the listed outputs: tables (first rows), VCFs, "
@@ -590,7 +555,7 @@ def _report(run: StepRun) -> dict[str, Any]:
     shown = []
     for i, path in enumerate(run.inputs["inputs"]):
         path = Path(path)
-        sec = report.section(_section_title(path, run.base))
+        sec = report.section(f"{path.parent.name}: {path.name}")  # step: file
         name = path.name.lower()
         if name.endswith(".png"):
             dest = run.folder / "figures" / f"{i}_{path.parent.name}_{path.name}"
@@ -607,7 +572,8 @@ def _report(run: StepRun) -> dict[str, Any]:
                                " molecules")
             sec.table(frame, max_rows=p.max_rows)
         elif name.endswith((".vcf", ".vcf.gz")):
-            sec.table(_vcf_frame(path), max_rows=p.max_rows)
+            sec.table(_read_vcf(path)[2].drop(columns="_line", errors="ignore"),
+                      max_rows=p.max_rows)
         elif name.endswith(".h5ad"):
             import anndata as ad
 
@@ -648,14 +614,16 @@ def _grid(frame, column: str, n: int, dest: Path) -> bool:
     return True
 
 
-def _vcf_frame(path: Path):
+def _read_vcf(path: Path):
+    """``(header text, declared INFO keys, table)`` of a VCF: one row per record with chrom,
+    pos, id, ref, alt, its INFO values (:func:`_plain`) and ``_line``, the record as written."""
     import pandas as pd
     import pysam
 
-    rows = []
     with pysam.VariantFile(str(path)) as vf:
-        for rec in vf:
-            info = {k: _plain(v) for k, v in rec.info.items()}
-            rows.append({"chrom": rec.chrom, "pos": rec.pos, "id": rec.id or ".",
-                         "ref": rec.ref, "alt": ",".join(rec.alts or ()), **info})
-    return pd.DataFrame(rows)
+        header, info = str(vf.header), list(vf.header.info)
+        rows = [{"chrom": rec.chrom, "pos": rec.pos, "id": rec.id or ".", "ref": rec.ref,
+                 "alt": ",".join(rec.alts or ()),
+                 **{k: _plain(v) for k, v in rec.info.items()},
+                 "_line": str(rec).rstrip("\n")} for rec in vf]
+    return header, info, pd.DataFrame(rows)

@@ -152,7 +152,8 @@ class Pipeline:
         return self.path.parent if self.path is not None else Path.cwd()
 
 
-def _actions() -> dict[str, Action]:
+def registered_actions() -> dict[str, Action]:
+    """Every action a step can name (the built-in ones and any registered since)."""
     from pmtoolkit.pipeline import actions  # noqa: F401  (registers the built-in actions)
 
     return ACTIONS
@@ -182,7 +183,7 @@ def parse(data: Mapping[str, Any], *, path: Path | None = None,
           overrides: list[str] | tuple[str, ...] = ()) -> Pipeline:
     """Check a pipeline's tables and build its plan; every mistake is a :class:`ConfigError`
     naming the step and key."""
-    actions = _actions()
+    actions = registered_actions()
     where = f"'{path}'" if path else "the pipeline"
     unknown = [k for k in data if k not in ("pipeline", "steps")]
     if unknown:
