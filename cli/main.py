@@ -39,6 +39,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ehr": ("pmtoolkit.cli.ehr:ehr",
             "Risk models over patient visit sequences: build, train, predict, evaluate, "
             "explain."),
+    "fusion": ("pmtoolkit.cli.fusion:fusion",
+               "Multimodal patient models: simulate cohorts, fuse modality embeddings, "
+               "attribute."),
     "pipeline": ("pmtoolkit.cli.pipeline:pipeline",
                  "Run declarative pipelines (TOML files of steps); validate and list them."),
     "demo": ("pmtoolkit.cli.demo:demo",

@@ -44,7 +44,7 @@ def penultimate(network, call) -> np.ndarray:
     return np.concatenate(grabbed) if grabbed else np.zeros((0, linears[-1].in_features))
 
 
-PARTS = {"train": 0.4, "fusion": 0.2, "valid": 0.2, "test": 0.2}
+PARTS = {"train": 0.4, "valid": 0.1, "fusion": 0.3, "test": 0.2}
 
 
 def _split(ids: list[str], y: np.ndarray, seed: int) -> dict[str, np.ndarray]:
@@ -170,12 +170,19 @@ def encode_cohort(folder: str | os.PathLike, *, seed: int = 0, epochs: int = 20
 def run_experiment(folder: str | os.PathLike, *, seed: int = 0, epochs: int = 20,
                    fusions: tuple[str, ...] = ("concat", "attention", "gated"),
                    hidden_dim: int = 8, weight_decay: float = 1e-2,
-                   encoded: dict[str, Any] | None = None) -> dict[str, Any]:
+                   encoded: dict[str, Any] | None = None,
+                   save_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """Encoders, then each fusion on the embeddings: test AUROC of every single modality (the
     encoder's own prediction, or a fusion model on that modality alone for tabular genotypes),
     of each fused model on every test patient, of each fused model with one modality hidden
     from everyone, the mean |occlusion| of each modality beside its planted weight, and (for a
-    simulated cohort) the correlation of each encoder's prediction with its planted factor."""
+    simulated cohort) the correlation of each encoder's prediction with its planted factor.
+    Two references beside them: late fusion (a logistic regression on the encoders' logits,
+    with a missing-modality indicator each) and, for a simulated cohort, the same regression on
+    the planted factors themselves (the ceiling). ``save_dir``: write each fused model there as
+    ``<fusion>.safetensors``."""
+    from sklearn.linear_model import LogisticRegression
+
     from pmtoolkit.core.io import read_table
     from pmtoolkit.core.metrics import roc_auc
     from pmtoolkit.fusion.config import FusionConfig
@@ -207,11 +214,30 @@ def run_experiment(folder: str | os.PathLike, *, seed: int = 0, epochs: int = 20
             pred[have] = solo.predict({m: data[m][have]}, np.ones((len(have), 1), bool))
         res["single"][m] = {"auroc": roc_auc(y[have], pred[have]), "patients": len(have)}
     truth = read_table(Path(folder) / "outcomes.csv")
+
+    def stacked(columns):  # a value per modality (0 where missing) and missing indicators
+        x = np.nan_to_num(np.stack(columns, 1)) * mask
+        return np.hstack([x, ~mask])
+
+    def lr_auroc(x):
+        fit = LogisticRegression(C=1.0, max_iter=1000).fit(x[sp["fusion"]], y[sp["fusion"]])
+        return roc_auc(y[test_idx], fit.predict_proba(x[test_idx])[:, 1])
+
+    preds = [np.clip(enc["modalities"][m]["prediction"], 1e-6, 1 - 1e-6) for m in names]
+    res["late"] = (lr_auroc(stacked([np.log(p / (1 - p)) for p in preds]))
+                   if all(np.isfinite(p[mask[:, j]]).all() for j, p in enumerate(preds))
+                   else None)
+    cols = [f"{m}_factor" for m in names]
+    res["oracle"] = (lr_auroc(stacked([truth[c].to_numpy() for c in cols]))
+                     if all(c in truth for c in cols) else None)
     for f in fusions:
         model = fit_fusion(part("fusion"), part("valid"),
                            FusionConfig(fusion=f, seed=seed, device="cpu", hidden_dim=hidden_dim,
                                         weight_decay=weight_decay, dropout=0.3),
                            modalities=names)
+        if save_dir is not None:
+            Path(save_dir).mkdir(parents=True, exist_ok=True)
+            model.save(Path(save_dir) / f"{f}.safetensors")
         d, mk, yt = part("test")
         res["fused"][f] = roc_auc(yt, model.predict(d, mk))
         res["without"][f] = {}

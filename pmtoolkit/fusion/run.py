@@ -1,0 +1,347 @@
+"""What ``pmt fusion`` does: simulate a cohort, run the fused-vs-single experiment on a cohort
+folder and report it, and train / apply a fusion model on embedding tables a user brings.
+
+Embedding tables (CSV, TSV or Parquet; one per modality): a ``patient_id`` column and numeric
+feature columns, one row per patient who has that modality — the output of any encoder
+(pmtoolkit's or another). Outcomes: ``patient_id`` and ``outcome`` (0/1, or a number with
+``task = "regression"``). A patient absent from a modality's table lacks that modality.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pmtoolkit.core.errors import BadInputError
+from pmtoolkit.fusion.config import FusionConfig
+
+log = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------------------------------------
+# embedding tables
+
+
+def read_embeddings(tables: dict[str, str | os.PathLike], ids: list[str] | None = None
+                    ) -> tuple[list[str], dict[str, np.ndarray], np.ndarray]:
+    """Read one table per modality and align them on ``patient_id``: returns the patient ids
+    (``ids`` if given, else every patient in any table, in first-seen order), the embeddings
+    (zeros where missing) and the presence mask (N, M)."""
+    import pandas as pd
+
+    from pmtoolkit.core.io import read_table
+
+    if not tables:
+        raise BadInputError("no modality given", hint="--modality NAME=TABLE, once per modality")
+    frames = {}
+    for name, path in tables.items():
+        frame = read_table(path)
+        if "patient_id" not in frame.columns:
+            raise BadInputError(f"{path}: no 'patient_id' column",
+                                hint="columns: " + ", ".join(map(str, frame.columns[:8])))
+        frame["patient_id"] = frame["patient_id"].astype(str)
+        dup = frame["patient_id"].duplicated()
+        if dup.any():
+            raise BadInputError(f"{path}: patient {frame['patient_id'][dup].iloc[0]!r} appears "
+                                "twice (one row per patient)")
+        feats = frame.drop(columns=["patient_id"])
+        bad = [c for c in feats.columns if not pd.api.types.is_numeric_dtype(feats[c])]
+        if bad:
+            raise BadInputError(f"{path}: column {bad[0]!r} is not numeric (embedding tables "
+                                "hold patient_id and numbers)")
+        if feats.shape[1] == 0:
+            raise BadInputError(f"{path}: no feature columns besides patient_id")
+        values = feats.to_numpy(dtype=np.float32)
+        if not np.isfinite(values).all():
+            row = int(np.flatnonzero(~np.isfinite(values).all(1))[0])
+            raise BadInputError(f"{path}: patient {frame['patient_id'].iloc[row]!r} has a "
+                                "missing or infinite value")
+        frames[name] = (frame["patient_id"].tolist(), values)
+    if ids is None:
+        seen: dict[str, None] = {}
+        for pids, _ in frames.values():
+            seen.update(dict.fromkeys(pids))
+        ids = list(seen)
+    pos = {p: i for i, p in enumerate(ids)}
+    data, mask = {}, np.zeros((len(ids), len(frames)), bool)
+    for j, (name, (pids, values)) in enumerate(frames.items()):
+        x = np.zeros((len(ids), values.shape[1]), np.float32)
+        rows = [(pos[p], k) for k, p in enumerate(pids) if p in pos]
+        if rows:
+            r, k = map(list, zip(*rows))
+            x[r] = values[k]
+            mask[r, j] = True
+        data[name] = x
+    return ids, data, mask
+
+
+def _outcomes(path: str | os.PathLike, task: str) -> dict[str, float]:
+    from pmtoolkit.core.io import read_table
+
+    frame = read_table(path)
+    for col in ("patient_id", "outcome"):
+        if col not in frame.columns:
+            raise BadInputError(f"{path}: no {col!r} column",
+                                hint="an outcomes table has patient_id and outcome")
+    y = frame["outcome"]
+    if y.isna().any():
+        raise BadInputError(f"{path}: {int(y.isna().sum())} patient(s) without an outcome")
+    values = y.to_numpy(dtype=float)
+    if task == "binary" and not set(np.unique(values)) <= {0.0, 1.0}:
+        raise BadInputError(f"{path}: a binary outcome must be 0 or 1 (use --task regression "
+                            "for a number)")
+    return dict(zip(frame["patient_id"].astype(str), values))
+
+
+def train(tables: dict[str, str | os.PathLike], outcomes: str | os.PathLike,
+          output: str | os.PathLike, config: FusionConfig, *, valid_fraction: float = 0.2,
+          overwrite: bool = False) -> dict[str, Any]:
+    """Fit a fusion model on embedding tables and an outcomes table; a stratified
+    ``valid_fraction`` of the patients stops training early and is reported. Writes one
+    ``.safetensors`` file."""
+    from pmtoolkit.core.metrics import roc_auc
+    from pmtoolkit.fusion.model import fit_fusion
+
+    out = Path(output)
+    if out.suffix != ".safetensors":
+        raise BadInputError(f"{out}: the model file must end in .safetensors")
+    if out.exists() and not overwrite:
+        raise BadInputError(f"{out} exists", hint="--overwrite to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    truth = _outcomes(outcomes, config.task)
+    ids, data, mask = read_embeddings(tables)
+    keep = np.array([p in truth for p in ids])
+    if keep.sum() < 10:
+        raise BadInputError(f"only {int(keep.sum())} patient(s) have both embeddings and an "
+                            "outcome; need at least 10")
+    ids = [p for p, k in zip(ids, keep) if k]
+    data = {m: x[keep] for m, x in data.items()}
+    mask = mask[keep]
+    y = np.array([truth[p] for p in ids])
+    rng = np.random.default_rng(config.seed)
+    is_valid = np.zeros(len(ids), bool)
+    groups = [np.flatnonzero(y == c) for c in np.unique(y)] if config.task == "binary" else \
+        [np.arange(len(ids))]
+    for g in groups:
+        is_valid[rng.permutation(g)[:int(round(valid_fraction * len(g)))]] = True
+
+    def part(sel):
+        return {m: x[sel] for m, x in data.items()}, mask[sel], y[sel]
+
+    model = fit_fusion(part(~is_valid), part(is_valid) if is_valid.any() else None, config,
+                       modalities=list(tables))
+    metrics = dict(model.metadata["metrics"])
+    if is_valid.any():
+        pred = model.predict(*part(is_valid)[:2])
+        yv = y[is_valid]
+        metrics["valid_patients"] = int(is_valid.sum())
+        if config.task == "binary":
+            metrics["valid_auroc"] = roc_auc(yv, pred)
+        else:
+            metrics["valid_rmse"] = float(np.sqrt(np.mean((pred - yv) ** 2)))
+    metrics["patients_by_modality"] = {m: int(mask[:, j].sum()) for j, m in
+                                       enumerate(model.modalities)}
+    model.save(out, metrics=metrics)
+    return metrics
+
+
+def predict(model, tables: dict[str, str | os.PathLike], output: str | os.PathLike) -> int:
+    """Score every patient in the embedding tables: ``patient_id``, ``prediction``, which
+    modalities were present, and each present modality's contribution (occlusion; for gated /
+    attention fusion also its weight). Returns the number of patients."""
+    import pandas as pd
+
+    from pmtoolkit.core.io import write_table
+
+    unknown = sorted(set(tables) - set(model.modalities))
+    if unknown:
+        raise BadInputError(f"the model has no modality {unknown[0]!r}",
+                            hint="its modalities: " + ", ".join(model.modalities))
+    full = {m: tables.get(m) for m in model.modalities}
+    given = {m: p for m, p in full.items() if p is not None}
+    ids, data, mask = read_embeddings(given)
+    for m, d in zip(model.modalities, model.dims):  # modalities not given: absent for everyone
+        if m not in data:
+            data[m] = np.zeros((len(ids), d), np.float32)
+    order = [list(given).index(m) if m in given else None for m in model.modalities]
+    full_mask = np.stack([mask[:, j] if j is not None else np.zeros(len(ids), bool)
+                          for j in order], 1)
+    data = {m: data[m] for m in model.modalities}
+    pred = model.predict(data, full_mask)
+    contrib = model.modality_contributions(data, full_mask)
+    frame = pd.DataFrame({"patient_id": ids, "prediction": pred,
+                          "modalities": [",".join(m for m, h in zip(model.modalities, row) if h)
+                                         for row in full_mask]})
+    for m in model.modalities:
+        c = contrib[contrib["modality"] == m].set_index("patient")
+        frame[f"contribution_{m}"] = c["occlusion"].reindex(range(len(ids))).to_numpy()
+        if model.config.fusion != "concat":
+            frame[f"weight_{m}"] = c["weight"].reindex(range(len(ids))).to_numpy()
+    write_table(frame, output)
+    return len(frame)
+
+
+# ---------------------------------------------------------------------------------------------
+# the experiment on a cohort folder
+
+
+def _write_embeddings(folder: Path, enc: dict[str, Any]) -> None:
+    import pandas as pd
+
+    from pmtoolkit.core.io import write_table
+
+    folder.mkdir(parents=True, exist_ok=True)
+    ids = np.array(enc["ids"])
+    side = np.empty(len(ids), dtype=object)
+    for k, v in enc["split"].items():
+        side[v] = k
+    for m, v in enc["modalities"].items():
+        have = v["present"]
+        frame = pd.DataFrame(v["embedding"][have], columns=[f"e{j}" for j in
+                                                            range(v["embedding"].shape[1])])
+        frame.insert(0, "patient_id", ids[have])
+        write_table(frame, folder / f"{m}.csv")
+    write_table(pd.DataFrame({"patient_id": ids, "outcome": enc["y"], "split": side}),
+                folder / "outcomes.csv")
+
+
+def _figures(res: dict[str, Any], out: Path) -> list[tuple[str, str]]:
+    from pmtoolkit.core.plots import figure
+
+    figs = []
+    names = list(res["single"])
+    fusions = list(res["fused"])
+    rows = [(f"{m} alone", res["single"][m]["auroc"], "#9aa5b1") for m in names]
+    if res.get("late") is not None:
+        rows.append(("late fusion (LR on encoder outputs)", res["late"], "#6c8ebf"))
+    rows += [(f"{f} fusion", res["fused"][f], "#d6604d") for f in fusions]
+    with figure(out / "auroc.png", size=(6.2, 0.38 * len(rows) + 1.2)) as (_fig, ax):
+        ax.barh(range(len(rows)), [r[1] for r in rows], color=[r[2] for r in rows])
+        ax.set_yticks(range(len(rows)), [r[0] for r in rows])
+        ax.invert_yaxis()
+        for i, r in enumerate(rows):
+            ax.text(r[1] + 0.003, i, f"{r[1]:.3f}", va="center", fontsize=8)
+        lo = min(r[1] for r in rows)
+        if res.get("oracle") is not None:
+            ax.axvline(res["oracle"], color="k", ls="--", lw=1)
+            ax.text(res["oracle"], len(rows) - 0.4, " planted factors (ceiling)", fontsize=7,
+                    va="bottom")
+        ax.set_xlim(max(0.45, lo - 0.05), max(r[1] for r in rows + [("", res.get("oracle")
+                                                                    or 0, "")]) + 0.05)
+        ax.set_xlabel("test AUROC")
+    figs.append(("auroc.png", "Test AUROC of each modality alone and of the fused models"))
+    with figure(out / "masking.png", size=(6.2, 3.4)) as (_fig, ax):
+        width = 0.8 / (len(names) + 1)
+        for k, f in enumerate(fusions):
+            vals = [res["fused"][f]] + [res["without"][f][m] for m in names]
+            for j, v in enumerate(vals):
+                ax.bar(k + (j - len(names) / 2) * width, v, width,
+                       color=["#d6604d", "#4e79a7", "#f28e2b", "#59a14f", "#b07aa1",
+                              "#76b7b2"][j % 6], label=None if k else
+                       ("all modalities" if j == 0 else f"without {names[j - 1]}"))
+        best = max(res["single"][m]["auroc"] for m in names)
+        ax.axhline(best, color="k", ls=":", lw=1, label="best single modality")
+        ax.set_xticks(range(len(fusions)), fusions)
+        ax.set_ylim(0.5, max(max(res["fused"].values()), best) + 0.05)
+        ax.set_ylabel("test AUROC")
+        ax.legend(fontsize=7, ncol=2, frameon=False)
+    figs.append(("masking.png", "Each fused model with one modality hidden from every test "
+                                "patient"))
+    if res.get("planted_weights"):
+        with figure(out / "attribution.png", size=(6.2, 3.2)) as (_fig, ax):
+            width = 0.8 / (len(fusions) + 1)
+            w = np.array([res["planted_weights"][m] for m in names])
+            ax.bar(np.arange(len(names)) - 0.4 + width / 2, w / max(w.sum(), 1e-9), width,
+                   color="k", label="planted weight (share)")
+            for k, f in enumerate(fusions):
+                a = np.array([res["attribution"][f].get(m, 0.0) for m in names])
+                ax.bar(np.arange(len(names)) - 0.4 + width * (k + 1.5), a / max(a.sum(), 1e-9),
+                       width, label=f"{f}: mean |occlusion| (share)")
+            ax.set_xticks(range(len(names)), names)
+            ax.set_ylabel("share")
+            ax.legend(fontsize=7, frameon=False)
+        figs.append(("attribution.png", "Which modality drove the predictions: each fusion's "
+                                        "mean |occlusion| beside the planted weights"))
+    return figs
+
+
+def summary_table(res: dict[str, Any]):
+    """One row per model: test AUROC and the patients it was scored on."""
+    import pandas as pd
+
+    rows = [{"model": f"{m} alone", "auroc": v["auroc"], "patients": v["patients"]}
+            for m, v in res["single"].items()]
+    if res.get("late") is not None:
+        rows.append({"model": "late fusion (LR on encoder outputs)", "auroc": res["late"],
+                     "patients": res["test_patients"]})
+    rows += [{"model": f"{f} fusion", "auroc": v, "patients": res["test_patients"]}
+             for f, v in res["fused"].items()]
+    if res.get("oracle") is not None:
+        rows.append({"model": "planted factors (ceiling)", "auroc": res["oracle"],
+                     "patients": res["test_patients"]})
+    return pd.DataFrame(rows)
+
+
+def experiment(cohort: str | os.PathLike, outdir: str | os.PathLike, *, seed: int = 0,
+               epochs: int = 20, fusions: tuple[str, ...] = ("concat", "attention", "gated"),
+               hidden_dim: int = 8, weight_decay: float = 1e-2,
+               overwrite: bool = False) -> dict[str, Any]:
+    """Train every modality's encoder and every fusion on a cohort folder (the simulator's
+    layout), and write ``results.json``, ``summary.tsv``, pictures, ``report.html``, the
+    fused models (``models/<fusion>.safetensors``) and every patient's embeddings
+    (``embeddings/<modality>.csv`` + ``outcomes.csv``, the input of ``pmt fusion train``)."""
+    import pandas as pd
+
+    from pmtoolkit.core.io import atomic_dir, write_json, write_table
+    from pmtoolkit.core.report import Report
+    from pmtoolkit.fusion.encoders import encode_cohort, run_experiment
+
+    root = Path(cohort)
+    for need in ("outcomes.csv",):
+        if not (root / need).is_file():
+            raise BadInputError(f"{root}: no {need}", hint="a cohort folder as written by pmt "
+                                "fusion simulate")
+    with atomic_dir(outdir, overwrite=overwrite) as tmp:
+        enc = encode_cohort(root, seed=seed, epochs=epochs)
+        res = run_experiment(root, seed=seed, encoded=enc, fusions=fusions,
+                             hidden_dim=hidden_dim, weight_decay=weight_decay,
+                             save_dir=tmp / "models")
+        _write_embeddings(tmp / "embeddings", enc)
+        write_json(tmp / "results.json", res)
+        table = summary_table(res)
+        write_table(table, tmp / "summary.tsv")
+        figs = _figures(res, tmp)
+        rep = Report("Multimodal fusion", subtitle=f"cohort {root} · {res['patients']} "
+                     f"patients, {res['test_patients']} in the test part · seed {seed}")
+        s = rep.section("Fused against single modalities")
+        s.text("Each modality's encoder (pmtoolkit's own model of that kind) trained on 40% of "
+               "the patients; the fusion heads on the embeddings of another 30% (patients "
+               "their encoders never trained on); 10% stop both early; all numbers are on the "
+               "remaining 20%. A single modality is scored on the test patients who have it.")
+        s.table(table, floatfmt="{:.3f}")
+        s.figure("auroc.png", figs[0][1])
+        s = rep.section("Missing modalities")
+        s.text("Every test patient with one modality hidden (the masked model, not retrained); "
+               "graceful degradation means staying near the full model and above the best "
+               "single modality left.")
+        s.table(pd.DataFrame(res["without"]).rename_axis("hidden").reset_index(),
+                floatfmt="{:.3f}")
+        s.figure("masking.png", figs[1][1])
+        s = rep.section("Which modality drove the prediction")
+        att = pd.DataFrame(res["attribution"]).rename_axis("modality").reset_index()
+        if res.get("planted_weights"):
+            att.insert(1, "planted weight", att["modality"].map(res["planted_weights"]))
+        if res.get("encoder_recovery"):
+            att["encoder r with its factor"] = att["modality"].map(res["encoder_recovery"])
+        s.text("Mean |occlusion| (change of a test patient's logit when the modality is "
+               "hidden) per fusion; for a simulated cohort beside the weight the simulator "
+               "planted and the correlation of the modality's encoder with its planted "
+               "factor.")
+        s.table(att, floatfmt="{:.3f}")
+        if len(figs) > 2:
+            s.figure("attribution.png", figs[2][1])
+        rep.write(tmp / "report.html")
+    return res
