@@ -42,6 +42,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fusion": ("pmtoolkit.cli.fusion:fusion",
                "Multimodal patient models: simulate cohorts, fuse modality embeddings, "
                "attribute."),
+    "federated": ("pmtoolkit.cli.federated:federated",
+                  "Federated training with Flower: FedAvg or FedProx across simulated non-IID "
+                  "sites."),
     "pipeline": ("pmtoolkit.cli.pipeline:pipeline",
                  "Run declarative pipelines (TOML files of steps); validate and list them."),
     "demo": ("pmtoolkit.cli.demo:demo",
