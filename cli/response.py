@@ -1,0 +1,202 @@
+"""``pmt response``: drug-response prediction from sample features and drug structure:
+simulate a panel with planted signal, train (with baselines on the same split), predict,
+evaluate."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from pmtoolkit.cli.options import (
+    config_option,
+    dataclass_options,
+    on_invalid_option,
+    overwrite_option,
+    resolve,
+)
+from pmtoolkit.fusion.response_config import (
+    BASELINE_NAMES,
+    DEFAULT_BASELINES,
+    SPLITS,
+    PanelSpec,
+    ResponseConfig,
+)
+
+RESPONSES_HELP = ("Long response table (.csv/.tsv/.parquet): one row per measured pair with "
+                  "sample, drug and response columns (ln IC50, AUC, ...).")
+DRUGS_HELP = "Drugs table (.csv/.tsv/.parquet) with drug id and SMILES columns."
+FEATURES_HELP = ("Sample features: AnnData .h5ad (samples x genes; counts are "
+                 "log-normalised) or a table with a sample id column and numeric feature "
+                 "columns (e.g. genotype dosages).")
+
+
+@click.group(name="response")
+def response() -> None:
+    """Drug response from sample features and drug structure: simulate, train, predict, evaluate."""
+
+
+def _column_options(with_response: bool):
+    def deco(f):
+        opts = [click.option("--sample-column", default="sample_id", show_default=True,
+                             help="Sample id column (responses, pairs, feature tables)."),
+                click.option("--drug-column", default="drug_id", show_default=True,
+                             help="Drug id column (responses, pairs, drugs table)."),
+                click.option("--smiles-column", default="smiles", show_default=True,
+                             help="SMILES column of the drugs table.")]
+        if with_response:
+            opts.append(click.option("--response-column", default="response",
+                                     show_default=True, help="Measured response column."))
+        for opt in reversed(opts):
+            f = opt(f)
+        return f
+    return deco
+
+
+def _columns(sample_column, drug_column, smiles_column, response_column="response"):
+    from pmtoolkit.fusion.response import Columns
+
+    return Columns(sample=sample_column, drug=drug_column, response=response_column,
+                   smiles=smiles_column)
+
+
+def _inputs(f):
+    f = click.option("-f", "--features", required=True,
+                     type=click.Path(exists=True, path_type=Path), help=FEATURES_HELP)(f)
+    f = click.option("-d", "--drugs", required=True,
+                     type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     help=DRUGS_HELP)(f)
+    return f
+
+
+@response.command()
+@click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
+@dataclass_options(PanelSpec)
+@overwrite_option
+def simulate(outdir, overwrite, **params):
+    """Write a simulated drug-response panel into OUTDIR: responses.csv, drugs.csv (real
+    shipped structures), expression.h5ad, truth.csv (the planted components), panel.json.
+
+    Example: pmt response simulate panel/ --samples 200 --drugs 150
+    """
+    from pmtoolkit.cli.common import startup
+    from pmtoolkit.fusion.response_simulate import simulate_panel
+
+    spec = resolve(PanelSpec, params, None)
+    startup(seed=spec.seed)
+    info = simulate_panel(outdir, spec, overwrite=overwrite)
+    ceiling = info["noise_ceiling"]
+    click.echo(f"{info['pairs']} pairs ({info['samples']} samples x {info['drugs']} drugs) "
+               f"written to {outdir}; noise ceiling Pearson {ceiling['pearson']:.3f}, "
+               f"per-drug {ceiling['per_drug_pearson']:.3f}", err=True)
+
+
+@response.command()
+@click.option("-r", "--responses", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path), help=RESPONSES_HELP)
+@_inputs
+@click.option("-o", "--output", "outdir", required=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder: model, resolved config, split, metrics (model and "
+                   "baselines), test predictions.")
+@_column_options(with_response=True)
+@click.option("--split", type=click.Choice(SPLITS), default="random", show_default=True,
+              help="random: warm pairs; cold-drug / cold-sample: test drugs / samples never "
+                   "seen in training; both-cold: neither.")
+@click.option("--sizes", type=float, nargs=3, default=(0.8, 0.1, 0.1), show_default=True,
+              help="Train, validation and test fractions of the pairs.")
+@click.option("--split-seed", type=int, default=0, show_default=True)
+@click.option("--baselines", default=",".join(DEFAULT_BASELINES), show_default=True,
+              help="Comma-separated baselines fitted and tested on the same split, from "
+                   f"{', '.join(BASELINE_NAMES)}; 'none' for none.")
+@dataclass_options(ResponseConfig)
+@on_invalid_option("error")
+@config_option
+@overwrite_option
+def train(responses, drugs, features, outdir, sample_column, drug_column, smiles_column,
+          response_column, split, sizes, split_seed, baselines, on_invalid, config_file,
+          overwrite, **params):
+    """Train a drug-response model and test it, beside the baselines, on held-out pairs.
+
+    Example: pmt response train -r responses.csv -d drugs.csv -f expression.h5ad
+    --split cold-drug -o runs/response
+    """
+    from pmtoolkit.cli.common import startup
+    from pmtoolkit.fusion.response import train_files
+
+    names = [] if baselines.strip() == "none" else \
+        [b.strip() for b in baselines.split(",") if b.strip()]
+    bad = [b for b in names if b not in BASELINE_NAMES]
+    if bad:
+        raise click.BadParameter(f"unknown baseline {bad[0]!r} (choose from "
+                                 f"{', '.join(BASELINE_NAMES)} or none)",
+                                 param_hint="--baselines")
+    config = resolve(ResponseConfig, params, config_file, section="model")
+    startup(seed=config.seed, device=config.device)
+    metrics = train_files(responses, drugs, features, outdir, config=config,
+                          columns=_columns(sample_column, drug_column, smiles_column,
+                                           response_column),
+                          split=split, sizes=tuple(sizes), split_seed=split_seed,
+                          baselines=names, on_invalid=on_invalid, overwrite=overwrite)
+    rows = {"model": metrics["test"], **metrics["baselines"]}
+    for name, m in rows.items():
+        click.echo(f"test {name:12s} RMSE {m['rmse']:.3f}  Pearson {m['pearson']:.3f}  "
+                   f"per-drug Pearson {m['per_drug_pearson']:.3f}", err=True)
+    click.echo(f"model written to {outdir / 'model.safetensors'} "
+               f"({metrics['train_seconds']:.0f} s of training)", err=True)
+
+
+@response.command()
+@click.option("-m", "--model", "model_path", required=True, type=click.Path(exists=True),
+              help="A model.safetensors file, or the folder pmt response train wrote.")
+@_inputs
+@click.option("--pairs", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Table of the (sample, drug) pairs to predict; rows stay aligned. "
+                   "Default: every sample with every drug.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+              help="Predictions table (.csv/.tsv/.parquet; '-' for CSV on stdout).")
+@_column_options(with_response=False)
+def predict(model_path, drugs, features, pairs, output, sample_column, drug_column,
+            smiles_column):
+    """Predict the response of samples to drugs with a trained model."""
+    from pmtoolkit.cli.common import startup
+    from pmtoolkit.fusion.response import load_response_model, predict_files
+
+    startup(model=model_path)
+    model = load_response_model(model_path)
+    info = predict_files(model, drugs, features, output, pairs=pairs,
+                         columns=_columns(sample_column, drug_column, smiles_column))
+    click.echo(f"{info['predicted']} of {info['rows']} pairs predicted, written to {output}"
+               + (f"; {info['rejected_drugs']} drug(s) with an invalid SMILES skipped"
+                  if info["rejected_drugs"] else ""), err=True)
+
+
+@response.command()
+@click.option("-m", "--model", "model_path", required=True, type=click.Path(exists=True),
+              help="A model.safetensors file, or the folder pmt response train wrote.")
+@click.option("-r", "--responses", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path), help=RESPONSES_HELP)
+@_inputs
+@click.option("-o", "--output", "outdir", required=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder: metrics.json, predictions, per-drug correlations, "
+                   "report.html with plots.")
+@_column_options(with_response=True)
+@on_invalid_option("error")
+@overwrite_option
+def evaluate(model_path, responses, drugs, features, outdir, sample_column, drug_column,
+             smiles_column, response_column, on_invalid, overwrite):
+    """Evaluate a model on measured responses: RMSE, Pearson, Spearman, per-drug Pearson;
+    an HTML report with predicted-vs-observed and per-drug plots."""
+    from pmtoolkit.cli.common import startup
+    from pmtoolkit.fusion.response import evaluate_files, load_response_model
+
+    startup(model=model_path)
+    model = load_response_model(model_path)
+    metrics = evaluate_files(model, responses, drugs, features, outdir,
+                             columns=_columns(sample_column, drug_column, smiles_column,
+                                              response_column),
+                             on_invalid=on_invalid, overwrite=overwrite)
+    click.echo(json.dumps({k: metrics[k] for k in ("rmse", "pearson", "per_drug_pearson",
+                                                   "n")}), err=True)
+    click.echo(f"report written to {outdir / 'report.html'}", err=True)

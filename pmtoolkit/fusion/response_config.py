@@ -1,0 +1,86 @@
+"""Settings of drug-response models (light to import: CLI options and TOML keys come from
+them)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+#: how a panel's pairs are split (see :func:`pmtoolkit.fusion.response.response_split`)
+SPLITS = ("random", "cold-drug", "cold-sample", "both-cold")
+#: baselines by the name users type (:data:`pmtoolkit.fusion.response.BASELINES`); the
+#: forest is the slow one, not run by default
+BASELINE_NAMES = ("drug-mean", "sample-mean", "additive", "ridge", "forest")
+DEFAULT_BASELINES = ("drug-mean", "sample-mean", "additive", "ridge")
+
+
+@dataclass
+class ResponseConfig:
+    """A two-tower model of (sample features, drug structure) -> response.
+
+    The sample tower is an MLP on the sample's features (expression counts log-normalised,
+    then every feature standardised on the training samples; optionally only the most
+    variable genes); the drug tower an MLP on the drug's Morgan fingerprint. ``fusion``
+    combines the two vectors: ``concat`` feeds ``[s, d]`` to an MLP head; ``bilinear`` is
+    ``w_s.s + w_d.d + <s, d>`` (main effects plus a low-rank interaction, the shape of a
+    matrix-factorisation model); ``both`` feeds ``[s, d, s*d]`` to the head."""
+
+    fusion: Literal["concat", "bilinear", "both"] = field(default="both", metadata={
+        "help": "how the sample and drug vectors are combined"})
+    sample_hidden: tuple[int, ...] = field(default=(256, 64), metadata={
+        "help": "hidden sizes of the sample tower (the last is the sample vector)"})
+    drug_hidden: tuple[int, ...] = field(default=(256, 64), metadata={
+        "help": "hidden sizes of the drug tower (the last must equal the sample tower's)"})
+    head: tuple[int, ...] = field(default=(128,), metadata={
+        "help": "hidden sizes of the head (concat, both)"})
+    fingerprint_radius: int = field(default=2, metadata={
+        "help": "Morgan fingerprint radius of the drug tower (2 = ECFP4)"})
+    fingerprint_bits: int = field(default=2048, metadata={"help": "Morgan fingerprint length"})
+    top_genes: int = field(default=2000, metadata={
+        "help": "keep this many most variable features of the training samples (0: all)"})
+    normalize: Literal["auto", "log-cpm", "none"] = field(default="auto", metadata={
+        "help": "sample features: log-cpm = log1p(counts per million); auto: log-cpm when "
+                "the matrix holds counts (non-negative integers), else none"})
+    dropout: float = field(default=0.1, metadata={"help": "dropout in towers and head"})
+    epochs: int = field(default=100, metadata={"help": "maximum training epochs"})
+    patience: int = field(default=10, metadata={
+        "help": "stop after this many epochs without a better validation loss (0: never)"})
+    batch_size: int = field(default=256, metadata={"help": "(sample, drug) pairs per batch"})
+    lr: float = field(default=1e-3, metadata={"help": "AdamW learning rate"})
+    weight_decay: float = field(default=1e-4, metadata={"help": "AdamW weight decay"})
+    seed: int = field(default=0, metadata={"help": "model seed"})
+    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
+
+
+#: the mechanisms a drug's structure plants: name -> SMARTS
+MECHANISMS: dict[str, str] = {
+    "aromatic_halogen": "c[F,Cl,Br,I]",
+    "carbonyl": "[CX3]=[OX1]",
+    "hydroxyl": "[OX2H]",
+    "aromatic_nitrogen": "[n]",
+}
+
+
+@dataclass
+class PanelSpec:
+    """What :func:`pmtoolkit.fusion.response_simulate.simulate_panel` simulates (its module
+    doc writes the model out)."""
+
+    samples: int = field(default=200, metadata={"help": "samples (cell lines or patients)"})
+    drugs: int = field(default=150, metadata={
+        "help": "drugs, drawn from the shipped ESOL molecules (at most 1128)"})
+    genes: int = field(default=500, metadata={"help": "genes in the expression matrix"})
+    mechanisms: int = field(default=4, metadata={
+        "help": f"drug mechanisms / sample programmes (at most {len(MECHANISMS)})"})
+    module_size: int = field(default=20, metadata={"help": "genes per expression module"})
+    module_strength: float = field(default=0.5, metadata={
+        "help": "log fold change of a module's genes per sd of its programme"})
+    w_drug: float = field(default=1.0, metadata={"help": "weight of the drug main effect"})
+    w_sample: float = field(default=0.5, metadata={"help": "weight of the sample main effect"})
+    w_interaction: float = field(default=0.8, metadata={
+        "help": "weight of the drug x sample interaction"})
+    drug_effect_structure: float = field(default=0.5, metadata={
+        "help": "share of the drug main effect's variance that follows structure (logP)"})
+    noise: float = field(default=0.5, metadata={"help": "sd of the measurement noise"})
+    mean: float = field(default=2.0, metadata={"help": "mean response (e.g. ln IC50)"})
+    coverage: float = field(default=0.9, metadata={"help": "share of pairs measured"})
+    seed: int = field(default=0, metadata={"help": "random seed"})
