@@ -42,6 +42,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fusion": ("pmtoolkit.cli.fusion:fusion",
                "Multimodal patient models: simulate cohorts, fuse modality embeddings, "
                "attribute."),
+    "response": ("pmtoolkit.cli.response:response",
+                 "Drug response from sample features and drug structure: simulate, train, "
+                 "predict, evaluate."),
     "federated": ("pmtoolkit.cli.federated:federated",
                   "Federated training with Flower: FedAvg or FedProx across simulated non-IID "
                   "sites."),
