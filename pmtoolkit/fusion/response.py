@@ -720,21 +720,28 @@ def load_response_model(path: str | os.PathLike) -> ResponseModel:
 
 # ============================================================================ metrics
 
+def pearson(a, b) -> float:
+    """Pearson r, NaN when either side is constant (up to rounding: a mean repeated over
+    many pairs is not always the same float, and must not come out as r = 0 or +-1)."""
+    from pmtoolkit.core import metrics as M
+
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    for v in (a, b):
+        if v.size and np.ptp(v) <= 1e-9 * (1.0 + np.abs(v).max()):
+            return float("nan")
+    return M.pearson(a, b)
+
+
 def _grouped_pearson(y: np.ndarray, p: np.ndarray, group: np.ndarray,
                      min_size: int = MIN_PER_ENTITY) -> np.ndarray:
     """Pearson r of (y, p) within each group with at least ``min_size`` pairs; NaN where a
     group is too small or either side is constant there. Indexed by group id."""
-    from pmtoolkit.core import metrics as M
-
     out = np.full(int(group.max()) + 1 if len(group) else 0, np.nan)
     order = np.argsort(group, kind="stable")
-    g = group[order]
-    cuts = np.flatnonzero(np.diff(g)) + 1
+    cuts = np.flatnonzero(np.diff(group[order])) + 1
     for chunk in np.split(order, cuts):
-        pc = p[chunk]
-        # a prediction constant within the group (up to rounding) ranks nothing
-        if len(chunk) >= min_size and np.ptp(pc) > 1e-9 * (1.0 + np.abs(pc).max()):
-            out[group[chunk[0]]] = M.pearson(y[chunk], pc)
+        if len(chunk) >= min_size:
+            out[group[chunk[0]]] = pearson(y[chunk], p[chunk])
     return out
 
 
@@ -756,7 +763,8 @@ def response_metrics(y_true, y_pred, drug_index, sample_index) -> dict[str, floa
     s = np.asarray(sample_index)
     per_drug = _grouped_pearson(y, p, d)
     per_sample = _grouped_pearson(y, p, s)
-    return {"rmse": M.rmse(y, p), "pearson": M.pearson(y, p), "spearman": M.spearman(y, p),
+    return {"rmse": M.rmse(y, p), "pearson": pearson(y, p),
+            "spearman": M.spearman(y, p) if np.isfinite(pearson(y, p)) else float("nan"),
             "per_drug_pearson": _nanmean(per_drug),
             "per_sample_pearson": _nanmean(per_sample),
             "drugs_scored": int(np.isfinite(per_drug).sum()),

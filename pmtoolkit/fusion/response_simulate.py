@@ -183,9 +183,9 @@ def simulate_panel(outdir: str | os.PathLike, spec: PanelSpec | None = None, *,
 
 def _within(frame, group: str, x: str, y: str) -> float:
     """Mean over groups (3 or more rows) of Pearson r(x, y) within the group."""
-    from pmtoolkit.core import metrics as M
+    from pmtoolkit.fusion.response import pearson
 
-    rs = [M.pearson(g[x].to_numpy(), g[y].to_numpy())
+    rs = [pearson(g[x].to_numpy(), g[y].to_numpy())
           for _, g in frame.groupby(group) if len(g) >= 3]
     rs = [r for r in rs if np.isfinite(r)]
     return float(np.mean(rs)) if rs else float("nan")
@@ -193,10 +193,13 @@ def _within(frame, group: str, x: str, y: str) -> float:
 
 def noise_ceiling(truth) -> dict[str, float]:
     """Pearson r of the noiseless response with the observed one: overall and the mean
-    within drugs and within samples (the best a model can expect on these pairs)."""
-    from pmtoolkit.core import metrics as M
+    within drugs and within samples (the best a model can expect on these pairs), and the
+    RMSE of the noiseless response (the noise's own size)."""
+    from pmtoolkit.fusion.response import pearson
 
-    return {"pearson": M.pearson(truth["noiseless"], truth["response"]),
+    diff = truth["noiseless"].to_numpy() - truth["response"].to_numpy()
+    return {"rmse": float(np.sqrt(np.mean(diff ** 2))),
+            "pearson": pearson(truth["noiseless"], truth["response"]),
             "per_drug_pearson": _within(truth, "drug_id", "noiseless", "response"),
             "per_sample_pearson": _within(truth, "sample_id", "noiseless", "response")}
 
@@ -207,13 +210,13 @@ def recovery(truth, predictions) -> dict[str, float]:
     the drug effect, the sample effect and the interaction over all pairs, and the mean
     within-drug r with the interaction alone (``interaction_within_drug``: what ranking a
     drug's samples right needs beyond general sensitivity) and with the noiseless response."""
-    from pmtoolkit.core import metrics as M
+    from pmtoolkit.fusion.response import pearson
 
     frame = truth.merge(predictions[["sample_id", "drug_id", "prediction"]],
                         on=["sample_id", "drug_id"], how="inner")
     if not len(frame):
         raise BadInputError("no predicted pair is in the truth table")
-    out = {f"r_{part}": M.pearson(frame[part], frame["prediction"])
+    out = {f"r_{part}": pearson(frame[part], frame["prediction"])
            for part in ("drug_effect", "sample_effect", "interaction", "noiseless")}
     out["interaction_within_drug"] = _within(frame, "drug_id", "interaction", "prediction")
     out["noiseless_within_drug"] = _within(frame, "drug_id", "noiseless", "prediction")
