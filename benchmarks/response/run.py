@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import statistics
 import time
@@ -60,8 +61,8 @@ def run(workdir: Path, seeds: list[int], splits: list[str], models: list[str]) -
     data, _, _ = R.load_panel(panel / "responses.csv", panel / "drugs.csv",
                               panel / "expression.h5ad")
     done = _journal()
-    for split in splits:
-        for seed in seeds:
+    for seed in seeds:  # seed-major: an interrupted run still covers every split
+        for split in splits:
             todo = [m for m in models if (split, seed, m) not in done]
             if not todo:
                 continue
@@ -98,8 +99,14 @@ def run(workdir: Path, seeds: list[int], splits: list[str], models: list[str]) -
                       f"({seconds:.0f} s)", flush=True)
 
 
+def _numbers(values) -> list[float]:
+    """The finite values (NaN and None mean "no value": e.g. a within-drug correlation of a
+    prediction constant within every drug)."""
+    return [float(v) for v in values if v is not None and math.isfinite(v)]
+
+
 def _cell(values: list[float], digits: int = 3) -> str:
-    vals = [v for v in values if v is not None and v == v]
+    vals = _numbers(values)
     if not vals:
         return "—"
     if len(vals) == 1:
@@ -115,41 +122,39 @@ COLUMNS = [("rmse", "RMSE"), ("pearson", "Pearson"), ("per_drug_pearson", "per-d
 
 
 def report() -> None:
-    from pmtoolkit.core.plots import figure
-
     rows = list(_journal().values())
     if not rows:
         raise SystemExit("no runs in the journal yet")
     summary: dict = {}
-    lines = ["# Drug-response prediction on a simulated panel", "",
-             "Written by `benchmarks/response/run.py` (every model x every split, mean ± sd "
+    intro = ("Written by `benchmarks/response/run.py` (every model x every split, mean ± sd "
              "over seeds 0-2; the seed is both the split seed and the model seed). The panel "
              "is `pmt response simulate` with its defaults: 200 samples x 150 drugs (real "
              "structures from the shipped ESOL set), 500 genes, 4 mechanisms planted from "
              "SMARTS counts, 26,974 measured pairs (90%); splits 80/10/10 of the pairs. The "
-             "simulator's model is written out in [docs/response.md](../response.md).", "",
-             f"Machine: {platform.machine()}, {platform.python_version()}, one CPU core "
-             "(OMP_NUM_THREADS=1).", "",
-             "**Ceiling**: Pearson r of the noiseless simulated response with the observed "
+             "simulator's model is written out in [docs/response.md](../response.md).")
+    machine = (f"Machine: {platform.machine()}, Python {platform.python_version()}, one CPU "
+               "core (OMP_NUM_THREADS=1), shared with other jobs (times are indicative).")
+    legend = ("**Ceiling**: Pearson r of the noiseless simulated response with the observed "
              "one on the same test pairs (overall, and the mean within drugs and samples): "
              "what a perfect model of the planted signal would score. "
              "**r with interaction, within drug**: the mean over test drugs of the Pearson r "
              "between the predictions and the planted drug x sample interaction alone: how "
              "much of the pair-specific signal (what ranking a drug's samples needs beyond "
-             "general sensitivity) a model recovered.", ""]
+             "general sensitivity) a model recovered.")
+    lines = ["# Drug-response prediction on a simulated panel", "", intro, "", machine, "",
+             legend, ""]
     for split in SPLITS:
         sub = [r for r in rows if r["split"] == split]
         if not sub:
             continue
         seeds = sorted({r["seed"] for r in sub})
         first = [r for r in sub if r["model"] == sub[0]["model"]]  # one row per seed
-        lines += [f"## {split}", "",
-                  f"Seeds {', '.join(map(str, seeds))}; test pairs "
-                  f"{_cell([r['n'] for r in first], 0)}, test drugs "
-                  f"{_cell([r['n_drugs'] for r in first], 0)}, test samples "
-                  f"{_cell([r['n_samples'] for r in first], 0)}.", "",
-                  "| model | " + " | ".join(h for _, h in COLUMNS) + " |",
-                  "|---|" + "---|" * len(COLUMNS)]
+        sizes = (f"Seeds {', '.join(map(str, seeds))}; test pairs "
+                 f"{_cell([r['n'] for r in first], 0)}, test drugs "
+                 f"{_cell([r['n_drugs'] for r in first], 0)}, test samples "
+                 f"{_cell([r['n_samples'] for r in first], 0)}.")
+        header = "| model | " + " | ".join(h for _, h in COLUMNS) + " |"
+        lines += [f"## {split}", "", sizes, "", header, "|---|" + "---|" * len(COLUMNS)]
         keys = ("rmse", "pearson", "per_drug_pearson", "per_sample_pearson")
         ceiling = {k: [r[f"ceiling_{k}"] for r in first] for k in keys}
         lines.append("| *noise ceiling* | " + " | ".join(_cell(ceiling[k]) for k in keys)
@@ -162,16 +167,24 @@ def report() -> None:
             lines.append(f"| {model} | " + " | ".join(
                 _cell([r.get(k) for r in mrows], 1 if k == "seconds" else 3)
                 for k, _ in COLUMNS) + " |")
-            summary[split][model] = {k: statistics.mean([r[k] for r in mrows
-                                                         if r.get(k) is not None
-                                                         and r[k] == r[k]] or [float("nan")])
-                                     for k, _ in COLUMNS}
+            summary[split][model] = {
+                k: statistics.mean(_numbers([r.get(k) for r in mrows]) or [float("nan")])
+                for k, _ in COLUMNS}
         lines.append("")
-    lines += ["![per-drug Pearson of every model on every split, beside the ceiling]"
-              "(../images/response_benchmark.png)", ""]
+    picture = ("![per-drug Pearson of every model on every split, beside the ceiling]"
+               "(../images/response_benchmark.png)")
+    lines += [picture, ""]
     (DOCS / "response.md").write_text("\n".join(lines))
-    (DOCS / "response.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
+    from pmtoolkit.core.io import write_json
+
+    write_json(DOCS / "response.json", summary)
+    _figure(rows, summary)
+
+
+def _figure(rows: list[dict], summary: dict) -> None:
     import numpy as np
+
+    from pmtoolkit.core.plots import figure
 
     models = [m for m in MODELS if any(r["model"] == m for r in rows)]
     with figure(FIGURE, size=(8.0, 3.8)) as (_, ax):
@@ -181,9 +194,8 @@ def report() -> None:
         for k, model in enumerate(models):
             means, sds = [], []
             for split in SPLITS:
-                v = [r["per_drug_pearson"] for r in rows if r["split"] == split
-                     and r["model"] == model and r["per_drug_pearson"] is not None
-                     and r["per_drug_pearson"] == r["per_drug_pearson"]]
+                v = _numbers(r["per_drug_pearson"] for r in rows
+                             if r["split"] == split and r["model"] == model)
                 means.append(np.mean(v) if v else np.nan)
                 sds.append(np.std(v, ddof=1) if len(v) > 1 else 0.0)
             ax.bar(np.arange(len(SPLITS)) + (k - (len(models) - 1) / 2) * width, means,

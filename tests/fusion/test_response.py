@@ -10,8 +10,9 @@ from pmtoolkit.core.errors import BadInputError, MissingInputError
 from pmtoolkit.fusion import response as R
 from pmtoolkit.fusion.response_config import PanelSpec, ResponseConfig
 
-SMALL = dict(sample_hidden=(64, 16), drug_hidden=(64, 16), head=(32,), fingerprint_bits=1024,
-             dropout=0.0, epochs=60, patience=10, batch_size=128, lr=3e-3, device="cpu")
+SMALL = {"sample_hidden": (64, 16), "drug_hidden": (64, 16), "head": (32,),
+         "fingerprint_bits": 1024, "dropout": 0.0, "epochs": 60, "patience": 10,
+         "batch_size": 128, "lr": 3e-3, "device": "cpu"}
 
 
 @pytest.fixture(scope="module")
@@ -260,7 +261,7 @@ def test_save_load_round_trip_is_exact(trained, tmp_path):
 
 
 def test_features_missing_from_new_data_are_filled_or_refused(trained, data):
-    model, _, _, test = trained
+    model = trained[0]
     keep = [j for j, n in enumerate(data.samples.names) if n != model.prep.names[0]]
     fewer = R.SampleFeatures(data.samples.ids, data.samples.X[:, keep],
                              [data.samples.names[j] for j in keep], True, "fewer")
