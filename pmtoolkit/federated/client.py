@@ -55,8 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m pmtoolkit.federated.client WORKDIR SITE ADDRESS",
               file=sys.stderr)
         return 2
-    from pmtoolkit.federated.server import _log_to_stderr
+    from pmtoolkit.federated.server import _log_to_stderr, exit_with_parent
 
+    exit_with_parent()
     _log_to_stderr()
     workdir, site, address = Path(argv[0]), int(argv[1]), argv[2]
     spec = json.loads((workdir / "spec.json").read_text(encoding="utf-8"))
@@ -73,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     model = task.new_model(spec["setup"], spec["seed"])
     client = site_client(task, model, spec["setup"], train, valid, site=site,
                          seed=spec["seed"], local_epochs=spec["local_epochs"])
-    start_client(server_address=address, client=client.to_client(), insecure=True)
+    # a server that is gone for good ends the site (after the run's own stall timeout)
+    start_client(server_address=address, client=client.to_client(), insecure=True,
+                 max_wait_time=float(spec["federated"]["timeout"]))
     return 0
 
 

@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -142,6 +143,20 @@ def _stop(procs: dict[str, subprocess.Popen], grace: float = 5.0) -> None:
             proc.wait()
 
 
+def _sigterm_raises():
+    """While the processes run, SIGTERM (a pipeline cancelling us) unwinds like Ctrl-C, so
+    they are stopped; returns the handler to restore (None off the main thread)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, handler)
+
+
 def _env(sites: int) -> dict[str, str]:
     import pmtoolkit
 
@@ -174,6 +189,7 @@ def _flower(work: Path, sites: int, rounds: int, timeout: float, on_round) -> No
     def fail(name: str, why: str) -> None:
         raise FederatedRunError(f"federated run failed: {name} {why}")
 
+    previous = _sigterm_raises()
     try:
         start("server", "pmtoolkit.federated.server", address)
         for s in range(sites):
@@ -210,6 +226,8 @@ def _flower(work: Path, sites: int, rounds: int, timeout: float, on_round) -> No
         _stop(procs)
         for fh in handles:
             fh.close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     if not (work / "final.npz").exists():
         fail("server", "ended without writing the global model")
 

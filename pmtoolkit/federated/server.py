@@ -183,6 +183,22 @@ def serve(spec: dict[str, Any], address: str, workdir: Path) -> None:
     tmp.replace(workdir / "final.npz")
 
 
+def exit_with_parent() -> None:
+    """End this process when the run that started it is gone (killed without the chance to
+    stop its children), instead of waiting for sites or a server that will never come."""
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(3)
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
+
+
 def _log_to_stderr() -> None:
     """pmtoolkit's log lines on stderr (the run's log file); Flower logs there itself."""
     import logging
@@ -199,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) != 2:
         print("usage: python -m pmtoolkit.federated.server WORKDIR ADDRESS", file=sys.stderr)
         return 2
+    exit_with_parent()
     _log_to_stderr()
     workdir = Path(argv[0])
     spec = json.loads((workdir / "spec.json").read_text(encoding="utf-8"))

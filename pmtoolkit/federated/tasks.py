@@ -280,9 +280,10 @@ class PropertyTask(FederatedTask):
         from pmtoolkit.chem.featurizer import PackedGraphs
         from pmtoolkit.property.model import _loader
 
-        packed = self._packed.get(id(data))
-        if packed is None:
-            packed = self._packed[id(data)] = PackedGraphs(data.codes())
+        held, packed = self._packed.get(id(data), (None, None))
+        if held is not data:  # featurised once per dataset (kept alive, so ids stay unique)
+            packed = PackedGraphs(data.codes())
+            self._packed[id(data)] = (data, packed)
         y = data.y if self.classification else model.y_scaler.transform(data.y)
         return _loader(packed, y, None, self.config.batch_size, shuffle, seed)
 
