@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import click
-
 from pmtoolkit.cli.options import (
     config_option,
     dataclass_options,
@@ -15,6 +14,7 @@ from pmtoolkit.cli.options import (
     overwrite_option,
     resolve,
 )
+
 from pmtoolkit.fusion.response_config import (
     BASELINE_NAMES,
     DEFAULT_BASELINES,
@@ -80,6 +80,7 @@ def simulate(outdir, overwrite, **params):
     Example: pmt response simulate panel/ --samples 200 --drugs 150
     """
     from pmtoolkit.cli.common import startup
+
     from pmtoolkit.fusion.response_simulate import simulate_panel
 
     spec = resolve(PanelSpec, params, None)
@@ -122,6 +123,7 @@ def train(responses, drugs, features, outdir, sample_column, drug_column, smiles
     --split cold-drug -o runs/response
     """
     from pmtoolkit.cli.common import startup
+
     from pmtoolkit.fusion.response import train_files
 
     names = [] if baselines.strip() == "none" else \
@@ -138,10 +140,13 @@ def train(responses, drugs, features, outdir, sample_column, drug_column, smiles
                                            response_column),
                           split=split, sizes=tuple(sizes), split_seed=split_seed,
                           baselines=names, on_invalid=on_invalid, overwrite=overwrite)
+    def show(v: float) -> str:  # no correlation (a prediction constant within drugs): "-"
+        return f"{v:.3f}" if v == v else "  -  "
+
     rows = {"model": metrics["test"], **metrics["baselines"]}
     for name, m in rows.items():
-        click.echo(f"test {name:12s} RMSE {m['rmse']:.3f}  Pearson {m['pearson']:.3f}  "
-                   f"per-drug Pearson {m['per_drug_pearson']:.3f}", err=True)
+        click.echo(f"test {name:12s} RMSE {m['rmse']:.3f}  Pearson {show(m['pearson'])}  "
+                   f"per-drug Pearson {show(m['per_drug_pearson'])}", err=True)
     click.echo(f"model written to {outdir / 'model.safetensors'} "
                f"({metrics['train_seconds']:.0f} s of training)", err=True)
 
@@ -160,6 +165,7 @@ def predict(model_path, drugs, features, pairs, output, sample_column, drug_colu
             smiles_column):
     """Predict the response of samples to drugs with a trained model."""
     from pmtoolkit.cli.common import startup
+
     from pmtoolkit.fusion.response import load_response_model, predict_files
 
     startup(model=model_path)
@@ -189,6 +195,7 @@ def evaluate(model_path, responses, drugs, features, outdir, sample_column, drug
     """Evaluate a model on measured responses: RMSE, Pearson, Spearman, per-drug Pearson;
     an HTML report with predicted-vs-observed and per-drug plots."""
     from pmtoolkit.cli.common import startup
+
     from pmtoolkit.fusion.response import evaluate_files, load_response_model
 
     startup(model=model_path)
