@@ -4,6 +4,7 @@ evaluate."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import click
@@ -141,7 +142,7 @@ def train(responses, drugs, features, outdir, sample_column, drug_column, smiles
                           split=split, sizes=tuple(sizes), split_seed=split_seed,
                           baselines=names, on_invalid=on_invalid, overwrite=overwrite)
     def show(v: float) -> str:  # no correlation (a prediction constant within drugs): "-"
-        return f"{v:.3f}" if v == v else "  -  "
+        return "  -  " if math.isnan(v) else f"{v:.3f}"
 
     rows = {"model": metrics["test"], **metrics["baselines"]}
     for name, m in rows.items():
