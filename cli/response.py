@@ -141,6 +141,7 @@ def train(responses, drugs, features, outdir, sample_column, drug_column, smiles
                                            response_column),
                           split=split, sizes=tuple(sizes), split_seed=split_seed,
                           baselines=names, on_invalid=on_invalid, overwrite=overwrite)
+
     def show(v: float) -> str:  # no correlation (a prediction constant within drugs): "-"
         return "  -  " if math.isnan(v) else f"{v:.3f}"
 
