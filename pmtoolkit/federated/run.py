@@ -187,6 +187,14 @@ def _flower(work: Path, sites: int, rounds: int, timeout: float, on_round) -> No
                                        stdin=subprocess.DEVNULL)
 
     def fail(name: str, why: str) -> None:
+        # a site that crashed is the cause (the server then only sees it gone), whether or
+        # not its process has finished exiting
+        for site, proc in procs.items():
+            log_file = logs / (site.replace(" ", "") + ".log")
+            if site != "server" and (proc.poll() not in (None, 0) or "Traceback" in
+                                     log_file.read_text(errors="replace")):
+                name, why = site, f"raised: {_last_error(log_file)}"
+                break
         raise FederatedRunError(f"federated run failed: {name} {why}")
 
     previous = _sigterm_raises()

@@ -1,9 +1,9 @@
 """Dealing a dataset to simulated sites, non-IID on purpose.
 
 Everything works on **units**: the things that must stay together (a patient's samples in
-EHR; each molecule is its own unit). A unit's label is its first item's label; a continuous
-label (regression) is cut into quantile bins first, so label skew means "this site holds
-mostly soluble molecules".
+EHR; each molecule is its own unit). A unit's class is the highest of its items' (a patient
+with any positive sample counts as positive); a continuous label (regression) is cut into
+quantile bins first, so label skew means "this site holds mostly soluble molecules".
 
 - ``iid``: units in random order, dealt in equal parts;
 - ``dirichlet``: for each class, the site shares are drawn from Dirichlet(alpha) (Hsu et al.
@@ -162,7 +162,8 @@ def plan(labels: np.ndarray, *, sites: int, method: str, alpha: float = 0.5,
     labels = np.asarray(labels)
     n = len(labels)
     first, members = _units(units, n)
-    classes = discretise(labels)[first]
+    item_classes = discretise(labels)
+    classes = np.array([item_classes[m].max() for m in members], dtype=np.int64)
     sizes = np.array([len(m) for m in members], dtype=np.float64)
     rng = np.random.default_rng(seed)
     test_units = _holdout(classes, test_fraction, rng)
