@@ -313,7 +313,16 @@ def run(run: RunConfig, outdir: str | os.PathLike, *, overwrite: bool = False
     with tempfile.TemporaryDirectory(prefix="pmt-federated-") as tmp:
         work = Path(tmp)
         initial = _write_work(p, work)
-        _flower(work, fed.sites, fed.rounds, fed.timeout, on_round)
+        for attempt in range(3):
+            try:
+                _flower(work, fed.sites, fed.rounds, fed.timeout, on_round)
+                break
+            except FederatedRunError as exc:
+                # another program took the free port between our look and the server's bind
+                taken = "already in use" in str(exc) or "bind" in str(exc).lower()
+                if not taken or records or attempt == 2:
+                    raise
+                log.warning("the Flower server could not bind its port; retrying on another")
         with np.load(work / "final.npz", allow_pickle=False) as z:
             final = [z[f"arr_{i}"] for i in range(len(z.files))]
         fed_seconds = time.perf_counter() - start
@@ -398,27 +407,34 @@ def _series(records, metric) -> tuple[list[int], list[float]]:
 
 
 def _plot(summary: dict[str, Any], metric: str, path: Path) -> None:
+    from matplotlib.ticker import MaxNLocator
+
     from pmtoolkit.core.plots import figure
 
     with figure(path, size=(9.0, 3.6), ncols=2) as (_, ax):
         xs, ys = _series(summary["rounds_log"], metric)
-        ax[0].plot(xs, ys, marker="o", ms=3, label=f"{summary['strategy']} (global model)")
+        ax[0].plot(xs, ys, marker="o", ms=3,
+                   label=f"{summary['strategy']}: global model, server's test set")
         xv = [r["round"] for r in summary["rounds_log"] if metric in r.get("sites_valid", {})]
         yv = [r["sites_valid"][metric] for r in summary["rounds_log"]
               if metric in r.get("sites_valid", {})]
         if xv:
-            ax[0].plot(xv, yv, ls=":", color="#888", label="sites' own validation data")
+            ax[0].plot(xv, yv, ls=":", color="#888",
+                       label="global model, sites' own validation shares")
         if summary["centralised_log"]:
             xc, yc = _series(summary["centralised_log"], metric)
-            ax[0].plot(xc, yc, marker="s", ms=3, color="#b42318", label="centralised (pooled)")
+            ax[0].plot(xc, yc, marker="s", ms=3, color="#b42318",
+                       label="centralised (pooled), server's test set")
         ax[0].set_xlabel(f"round (= {summary['local_epochs']} local epoch(s))")
-        ax[0].set_ylabel(f"test {metric}")
+        ax[0].set_ylabel(metric)
         ax[0].legend(fontsize=8, frameon=False)
         trained = [r for r in summary["rounds_log"] if r["round"] > 0]
         cum = np.cumsum([(r.get("bytes_down", 0) + r.get("bytes_up", 0)) / 1e6 for r in trained])
         ax[1].plot([r["round"] for r in trained], cum, marker="o", ms=3)
         ax[1].set_xlabel("round")
         ax[1].set_ylabel("MB exchanged (cumulative)")
+        for a in ax:
+            a.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _report(summary: dict[str, Any], metric: str, path: Path) -> None:
