@@ -91,7 +91,8 @@ def run(args) -> None:
         seconds = time.perf_counter() - start
         record({"cohort": name, "seed": seed, "patients": args.patients, "weights": weights,
                 "seconds": round(seconds, 1), **res})
-        if name == "equal" and seed == min(args.seeds):
+        largest = max(r["patients"] for r in journal() if r["cohort"] == "equal")
+        if name == "equal" and seed == min(args.seeds) and args.patients == largest:
             IMAGES.mkdir(parents=True, exist_ok=True)
             for pic in ("auroc", "masking"):
                 shutil.copyfile(folder / "run" / f"{pic}.png", IMAGES / f"fusion_{pic}.png")
@@ -141,10 +142,19 @@ def report() -> None:
             lines.append(f"| **{f} fusion** | **{_ms([r['fused'][f] for r in eq])}** |")
         lines.append(f"| ceiling: logistic regression on the planted factors | "
                      f"{_ms([r.get('oracle') for r in eq])} |")
-        margins = [min(r["fused"].values()) - max(v["auroc"] for v in r["single"].values())
-                   for r in eq]
-        lines += ["", f"Worst fusion minus best single modality, per cohort: "
-                  + ", ".join(f"{m:+.3f}" for m in margins) + ".", "",
+        lines += ["", "Like with like: each modality alone against each fused model on the "
+                  "same test patients (those who have that modality; the fused model also "
+                  "uses their other modalities).", "",
+                  "| patients with | alone | " + " | ".join(FUSIONS) + " |",
+                  "|---|---|" + "---|" * len(FUSIONS)]
+        for m in MODALITIES:
+            lines.append(f"| {m} | {_ms([r['single'][m]['auroc'] for r in eq])} | "
+                         + " | ".join(_ms([r['fused_on'][f][m] for r in eq]) for f in FUSIONS)
+                         + " |")
+        margins = [min(r["fused_on"][f][m] - r["single"][m]["auroc"] for f in FUSIONS
+                       for m in MODALITIES) for r in eq]
+        lines += ["", "Smallest gain of a fused model over a single modality on the same "
+                  "patients, per cohort: " + ", ".join(f"{m:+.3f}" for m in margins) + ".", "",
                   "![test AUROC](../images/fusion_auroc.png)", "",
                   "## Missing modalities", "",
                   "Every test patient with one modality hidden from the trained model (not "
@@ -165,6 +175,22 @@ def report() -> None:
                   "prediction with the factor, test patients): "
                   + ", ".join(f"{m} {_ms([r['encoder_recovery'].get(m) for r in eq])}"
                               for m in MODALITIES) + ".", ""]
+    sizes = sorted({k[2] for k in latest if k[0] == "equal"})
+    if len(sizes) > 1:
+        lines += ["## How many patients fusion needs", "",
+                  "Equal-weights cohorts of each size (mean ± sd over seeds): the fusion heads "
+                  "learn from 30% of the patients' embeddings, so small cohorts starve them "
+                  "before they starve late fusion, which fits one weight per modality.", "",
+                  "| patients | best single modality | late fusion | "
+                  + " | ".join(FUSIONS) + " | ceiling |", "|---|---|---|" + "---|" * 4]
+        for n in sizes:
+            rs = [v for k, v in sorted(latest.items()) if k[0] == "equal" and k[2] == n]
+            lines.append(f"| {n:,} ({len(rs)} seeds) | "
+                         f"{_ms([max(v['auroc'] for v in r['single'].values()) for r in rs])} | "
+                         f"{_ms([r.get('late') for r in rs])} | "
+                         + " | ".join(_ms([r['fused'][f] for r in rs]) for f in FUSIONS)
+                         + f" | {_ms([r.get('oracle') for r in rs])} |")
+        lines.append("")
     att = [v for k, v in sorted(runs.items()) if k[0] != "equal"]
     if att:
         lines += ["## Which modality drove the prediction", "",
@@ -194,7 +220,7 @@ def report() -> None:
                   "![attribution](../images/fusion_attribution.png)", ""]
         _attribution_figure(att)
     lines += ["## Runs", "", "| cohort | seed | patients | seconds (one core) |", "|---|---|---|---|"]
-    for k, r in sorted(runs.items()):
+    for k, r in sorted(latest.items()):
         lines.append(f"| {k[0]} | {k[1]} | {k[2]:,} | {r['seconds']:.0f} |")
     (DOCS / "fusion.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {DOCS / 'fusion.md'}", file=sys.stderr)

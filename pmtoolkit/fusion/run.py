@@ -269,10 +269,12 @@ def _figures(res: dict[str, Any], out: Path) -> list[tuple[str, str]]:
 
 
 def summary_table(res: dict[str, Any]):
-    """One row per model: test AUROC and the patients it was scored on."""
+    """One row per model: test AUROC and the patients it was scored on; beside each single
+    modality, each fused model on the same patients (those who have that modality)."""
     import pandas as pd
 
-    rows = [{"model": f"{m} alone", "auroc": v["auroc"], "patients": v["patients"]}
+    rows = [{"model": f"{m} alone", "auroc": v["auroc"], "patients": v["patients"],
+             **{f"{f} on these patients": res["fused_on"][f][m] for f in res["fused_on"]}}
             for m, v in res["single"].items()]
     if res.get("late") is not None:
         rows.append({"model": "late fusion (LR on encoder outputs)", "auroc": res["late"],
@@ -320,7 +322,8 @@ def experiment(cohort: str | os.PathLike, outdir: str | os.PathLike, *, seed: in
         s.text("Each modality's encoder (pmtoolkit's own model of that kind) trained on 40% of "
                "the patients; the fusion heads on the embeddings of another 30% (patients "
                "their encoders never trained on); 10% stop both early; all numbers are on the "
-               "remaining 20%. A single modality is scored on the test patients who have it.")
+               "remaining 20%. A single modality is scored on the test patients who have it, and "
+               "beside it each fused model on those same patients.")
         s.table(table, floatfmt="{:.3f}")
         s.figure("auroc.png", figs[0][1])
         s = rep.section("Missing modalities")
