@@ -45,8 +45,11 @@ def _pairs(values: tuple[str, ...], option: str, cast=str) -> dict[str, object]:
 @click.option("--missing", multiple=True,
               help="MODALITY=SHARE of patients without it (repeatable; defaults ehr=0 "
                    "expression=0.2 imaging=0.3 genotype=0.1).")
+@click.option("--interaction", type=float, default=0.0, show_default=True,
+              help="Log-odds per sd^2 of the EHR x expression factor product (a cross-modal "
+                   "effect).")
 @overwrite_option
-def simulate(outdir, patients, seed, prevalence, weights, missing, overwrite):
+def simulate(outdir, patients, seed, prevalence, weights, missing, interaction, overwrite):
     """Write a simulated linked cohort into OUTDIR: EHR events, expression (h5ad), images
     (PNG), genotypes and outcomes, each modality carrying a planted factor.
 
@@ -55,7 +58,8 @@ def simulate(outdir, patients, seed, prevalence, weights, missing, overwrite):
     from pmtoolkit.cli.common import startup
     from pmtoolkit.fusion.simulate import CohortSpec, simulate_cohort
 
-    spec = CohortSpec(patients=patients, seed=seed, prevalence=prevalence)
+    spec = CohortSpec(patients=patients, seed=seed, prevalence=prevalence,
+                      interaction=interaction)
     spec.weights.update(_pairs(weights, "--weight", float))
     spec.missing.update(_pairs(missing, "--missing", float))
     for m, v in spec.missing.items():

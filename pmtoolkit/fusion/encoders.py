@@ -184,7 +184,7 @@ def run_experiment(folder: str | os.PathLike, *, seed: int = 0, epochs: int = 20
     simulated cohort) the correlation of each encoder's prediction with its planted factor.
     Two references beside them: late fusion (a logistic regression on the encoders' logits,
     with a missing-modality indicator each) and, for a simulated cohort, the same regression on
-    the planted factors themselves (the ceiling). ``save_dir``: write each fused model there as
+    the planted factors themselves and the EHR x expression product (the ceiling). ``save_dir``: write each fused model there as
     ``<fusion>.safetensors``."""
     from sklearn.linear_model import LogisticRegression
 
@@ -234,8 +234,15 @@ def run_experiment(folder: str | os.PathLike, *, seed: int = 0, epochs: int = 20
                    if all(np.isfinite(p[mask[:, j]]).all() for j, p in enumerate(preds))
                    else None)
     cols = [f"{m}_factor" for m in names]
-    res["oracle"] = (lr_auroc(stacked([truth[c].to_numpy() for c in cols]))
-                     if all(c in truth for c in cols) else None)
+    if all(c in truth for c in cols):
+        x = stacked([truth[c].to_numpy() for c in cols])
+        if {"ehr", "expression"} <= set(names):  # the simulator's one cross-modal term
+            both = mask[:, names.index("ehr")] & mask[:, names.index("expression")]
+            x = np.hstack([x, (both * truth["ehr_factor"].to_numpy()
+                               * truth["expression_factor"].to_numpy())[:, None]])
+        res["oracle"] = lr_auroc(x)
+    else:
+        res["oracle"] = None
     for f in fusions:
         model = fit_fusion(part("fusion"), part("valid"),
                            FusionConfig(fusion=f, seed=seed, device="cpu", hidden_dim=hidden_dim,

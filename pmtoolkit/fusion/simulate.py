@@ -19,8 +19,10 @@ raw data and written in the formats the domains read:
   whether the patient has the modality (missing modalities are absent from its files);
 - ``cohort.json``: the simulation's settings (weights, missing shares, seed).
 
-The outcome is Bernoulli(sigmoid(sum of weight x factor + bias)), the bias set for the
-requested prevalence; the weights say how much each modality matters (0: none).
+The outcome is Bernoulli(sigmoid(sum of weight x factor + interaction x f_ehr x
+f_expression + bias)), the bias set for the requested prevalence; the weights say how much
+each modality matters (0: none); the interaction (default 0) is a cross-modal effect that
+late fusion, a sum of per-modality scores, cannot represent.
 """
 from __future__ import annotations
 
@@ -49,6 +51,9 @@ class CohortSpec:
     missing: dict[str, float] = field(default_factory=lambda: {
         "ehr": 0.0, "expression": 0.2, "imaging": 0.3, "genotype": 0.1}, metadata={
         "help": "share of patients without each modality"})
+    interaction: float = field(default=0.0, metadata={
+        "help": "log-odds per sd^2 of the product of the EHR and expression factors: a "
+                "cross-modal effect no sum of per-modality scores can express"})
 
 
 def _bias(logit: np.ndarray, prevalence: float) -> float:
@@ -90,6 +95,7 @@ def simulate_cohort(outdir: str | os.PathLike, spec: CohortSpec | None = None,
     g = dosage @ beta
     factor["genotype"] = (g - g.mean()) / g.std()
     logit = sum(spec.weights.get(m, 0.0) * factor[m] for m in MODALITIES)
+    logit = logit + spec.interaction * factor["ehr"] * factor["expression"]
     logit = logit + _bias(logit, spec.prevalence)
     y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
     present = {m: rng.random(n) >= spec.missing.get(m, 0.0) for m in MODALITIES}

@@ -60,3 +60,16 @@ def test_bad_specs(tmp_path):
     with pytest.raises(BadInputError, match="prevalence"):
         simulate_cohort(tmp_path / "y", CohortSpec(prevalence=1.5))
     assert not (tmp_path / "x").exists()
+
+
+def test_interaction_is_a_product_of_two_modalities(tmp_path):
+    weights = dict.fromkeys(("ehr", "expression", "imaging", "genotype"), 0.0)
+    simulate_cohort(tmp_path / "c", CohortSpec(patients=2000, seed=4, weights=weights,
+                                               interaction=3.0, prevalence=0.5))
+    truth = pd.read_csv(tmp_path / "c" / "outcomes.csv")
+    y = truth["outcome"].to_numpy()
+    product = truth["ehr_factor"] * truth["expression_factor"]
+    assert np.corrcoef(product, y)[0, 1] > 0.4
+    # neither factor alone says anything
+    for m in ("ehr", "expression"):
+        assert abs(np.corrcoef(truth[f"{m}_factor"], y)[0, 1]) < 0.08
