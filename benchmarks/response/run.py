@@ -190,8 +190,9 @@ def _figure(rows: list[dict], summary: dict) -> None:
     models = [m for m in MODELS if m != "drug-mean" and any(r["model"] == m for r in rows)]
     with figure(FIGURE, size=(8.0, 3.8)) as (_, ax):
         width = 0.8 / len(models)
-        colours = ["#a5b1c2", "#778ca3", "#4b6584", "#fa8231", "#f7b731", "#20bf6b",
-                   "#0fb9b1", "#3867d6"]
+        colours = {"sample-mean": "#a5b1c2", "additive": "#778ca3", "ridge": "#4b6584",
+                   "forest": "#f7b731", "net-both": "#20bf6b", "net-concat": "#0fb9b1",
+                   "net-bilinear": "#3867d6"}
         for k, model in enumerate(models):
             means, sds = [], []
             for split in SPLITS:
@@ -200,7 +201,7 @@ def _figure(rows: list[dict], summary: dict) -> None:
                 means.append(np.mean(v) if v else np.nan)
                 sds.append(np.std(v, ddof=1) if len(v) > 1 else 0.0)
             ax.bar(np.arange(len(SPLITS)) + (k - (len(models) - 1) / 2) * width, means,
-                   width, yerr=sds, label=model, color=colours[k % len(colours)],
+                   width, yerr=sds, label=model, color=colours[model],
                    error_kw={"lw": 0.8})
         for j, split in enumerate(SPLITS):
             if split in summary:
