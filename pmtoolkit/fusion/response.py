@@ -393,7 +393,7 @@ def response_split(data: ResponseData, method: str = "random",
     split = Split(method=method, seed=seed, sizes=sizes, train=parts[0].tolist(),
                   val=parts[1].tolist(), test=parts[2].tolist(), n=n,
                   smiles_sha256=sha256_rows(data.keys()))
-    split.info = {f"{part}_{kind}": int(len(np.unique(idx[p])))
+    split.info = {f"{part}_{kind}": len(np.unique(idx[p]))
                   for part, p in zip(("train", "val", "test"), parts)
                   for kind, idx in (("drugs", data.drug_index), ("samples", data.sample_index))}
     split.info["dropped_pairs"] = int((group < 0).sum())
@@ -769,8 +769,8 @@ def response_metrics(y_true, y_pred, drug_index, sample_index) -> dict[str, floa
             "per_sample_pearson": _nanmean(per_sample),
             "drugs_scored": int(np.isfinite(per_drug).sum()),
             "samples_scored": int(np.isfinite(per_sample).sum()),
-            "n": int(len(y)), "n_drugs": int(len(np.unique(d))),
-            "n_samples": int(len(np.unique(s)))}
+            "n": len(y), "n_drugs": len(np.unique(d)),
+            "n_samples": len(np.unique(s))}
 
 
 def per_drug_pearson(data: ResponseData, pred: np.ndarray) -> pd.DataFrame:

@@ -17,7 +17,6 @@ TINY = ["--sample-hidden", "16", "--drug-hidden", "16", "--head", "16",
 @pytest.fixture(scope="module")
 def panel(tmp_path_factory):
     from click.testing import CliRunner
-
     from pmtoolkit.cli.main import cli
 
     out = tmp_path_factory.mktemp("response") / "panel"
@@ -32,7 +31,6 @@ def panel(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(panel, tmp_path_factory):
     from click.testing import CliRunner
-
     from pmtoolkit.cli.main import cli
 
     out = tmp_path_factory.mktemp("response") / "run"
