@@ -87,7 +87,7 @@ def run(args) -> None:
         if (name, seed, args.patients) in done and not args.force:
             print(f"{name} seed {seed}: done already", file=sys.stderr)
             continue
-        folder = work / f"{name}-{seed}"
+        folder = work / f"{name}-{seed}-{args.patients}"
         start = time.perf_counter()
         weights = dict(weights)
         interaction = weights.pop("interaction", 0.0)
@@ -238,7 +238,18 @@ def report() -> None:
                 lines.append(f"| {r['cohort']} | {planted} | {f} | "
                              + " | ".join(f"{s:.2f}" for s in share)
                              + f" | {'✓' if ok else '✗'} |")
-        lines += ["", f"Named correctly in {hits} of {total} (cohort, fusion) pairs.", "",
+        dom = []
+        for r in att:
+            if r["cohort"].startswith("dominant-"):
+                m = r["cohort"].split("-", 1)[1]
+                on = [r["fused_on"][f][m] for f in FUSIONS]
+                dom.append(f"{m} alone {r['single'][m]['auroc']:.3f}, fused on the same "
+                           f"patients {min(on):.3f}-{max(on):.3f}")
+        lines += ["", f"Named correctly in {hits} of {total} (cohort, fusion) pairs.", ""]
+        if dom:
+            lines += ["Where one modality carries nearly all the signal the fused models match "
+                      "it rather than beat it (test AUROC): " + "; ".join(dom) + ".", ""]
+        lines += [
                   "![attribution](../images/fusion_attribution.png)", ""]
         _attribution_figure(att)
     lines += ["## Runs", "", "| cohort | seed | patients | seconds (one core) |", "|---|---|---|---|"]

@@ -227,8 +227,8 @@ def _figures(res: dict[str, Any], out: Path) -> list[tuple[str, str]]:
         lo = min(r[1] for r in rows)
         if res.get("oracle") is not None:
             ax.axvline(res["oracle"], color="k", ls="--", lw=1)
-            ax.text(res["oracle"], len(rows) - 0.4, " planted factors (ceiling)", fontsize=7,
-                    va="bottom")
+            ax.text(res["oracle"], -0.6, "planted factors (ceiling) ", fontsize=7,
+                    va="top", ha="right")
         ax.set_xlim(max(0.45, lo - 0.05), max(r[1] for r in rows + [("", res.get("oracle")
                                                                     or 0, "")]) + 0.05)
         ax.set_xlabel("test AUROC")
