@@ -136,7 +136,21 @@ def _ms(values: list[float], fmt: str = "{:.3f}") -> str:
         return "n/a"
     if len(values) == 1:
         return fmt.format(values[0])
-    return f"{fmt.format(statistics.mean(values))} ± {fmt.format(statistics.stdev(values))}"
+    sd = fmt.replace("+", "").format(statistics.stdev(values))
+    return f"{fmt.format(statistics.mean(values))} ± {sd}"
+
+
+def listed(values) -> str:
+    return ", ".join("n/a" if x is None else str(x) for x in values)
+
+
+def _plateaus(by: dict[str, list[dict]]) -> list:
+    """The centralised reference's epochs to plateau, one per seed."""
+    seen = {}
+    for rs in by.values():
+        for r in rs:
+            seen.setdefault(r["seed"], r["centralised_epochs_to_own_final"])
+    return [seen[k] for k in sorted(seen)]
 
 
 def report() -> None:
@@ -170,18 +184,17 @@ def report() -> None:
         "model reached the federated model's final AUROC (how much centralised training the "
         f"federated run is worth); *rounds to within {MARGIN}* — the first round from which "
         f"the federated AUROC stays within {MARGIN} of the centralised final AUROC to the end "
-        "(n/a: not within the budget); *MB exchanged* — Flower's serialized weights sent to "
+        f"(n/a: not within the budget); *rounds to plateau* — the first round from which it "
+        f"stays within {MARGIN} of its own final AUROC (the centralised runs: epochs "
+        f"{listed(_plateaus(by))}); *MB exchanged* — Flower's serialized weights sent to "
         "the sites and returned by them over all rounds (gRPC/protobuf framing not counted), "
         "per round in brackets.",
         "",
         "| split / strategy | federated AUROC | centralised AUROC | Δ AUROC (worst) | "
-        f"centralised epochs to match | rounds to within {MARGIN} | MB exchanged (per round) "
-        "| minutes |",
-        "|---|---|---|---|---|---|---|---|",
+        f"centralised epochs to match | rounds to within {MARGIN} | rounds to plateau | "
+        "MB exchanged (per round) | minutes |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-
-    def listed(values):
-        return ", ".join("n/a" if x is None else str(x) for x in values)
 
     for name in EXPERIMENTS:
         rs = sorted(by.get(name, []), key=lambda r: r["seed"])
@@ -194,6 +207,7 @@ def report() -> None:
             f"{_ms([r['delta'] for r in rs], '{:+.3f}')} ({worst:+.3f}) | "
             f"{listed(r['centralised_epochs_to_federated_final'] for r in rs)} of 60 | "
             f"{listed(r['rounds_to_centralised'] for r in rs)} of {rs[0]['rounds']} | "
+            f"{listed(r['rounds_to_own_final'] for r in rs)} | "
             f"{_ms([r['bytes_total'] / 1e6 for r in rs], '{:.1f}')} "
             f"({_ms([r['bytes_per_round'] / 1e6 for r in rs], '{:.2f}')}) | "
             f"{_ms([r['seconds'] / 60 for r in rs], '{:.1f}')} |")
@@ -217,24 +231,29 @@ def report() -> None:
 def _figure(by: dict[str, list[dict]]) -> None:
     from pmtoolkit.core.plots import figure
 
-    with figure(FIGURE, size=(6.4, 4.0)) as (_, ax):
-        cen = [r["centralised_curve"] for rs in by.values() for r in rs
-               if r["local_epochs"] == 1]
+    with figure(FIGURE, size=(10.0, 4.0), ncols=2) as (_, ax):
+        cen = [r["centralised_curve"] for rs in by.values() for r in rs]
         if cen:
             n = min(len(c) for c in cen)
             ys = np.array([[v for _, v in c[:n]] for c in cen])
-            ax.plot(range(n), ys.mean(0), color="black", lw=2, label="centralised (pooled)")
-        for name, rs in by.items():
+            ax[0].plot(range(n), ys.mean(0), color="black", lw=2, label="centralised (pooled)")
+        for k, name in enumerate(n for n in EXPERIMENTS if n in by):
+            rs = by[name]
             curves = [r["federated_curve"] for r in rs]
             n = min(len(c) for c in curves)
-            xs = np.array([rnd * rs[0]["local_epochs"] for rnd, _ in curves[0][:n]])
-            ys = np.array([[v for _, v in c[:n]] for c in curves])
-            ax.plot(xs, ys.mean(0), marker="o" if rs[0]["local_epochs"] > 1 else None, ms=3,
-                    label=TITLES.get(name, name))
-        ax.set_xlabel("epochs of training data seen (rounds x local epochs)")
-        ax.set_ylabel("test ROC-AUC (mean over seeds)")
-        ax.set_ylim(0.3, 1.0)
-        ax.legend(fontsize=7, frameon=False, loc="lower right")
+            rounds = np.array([rnd for rnd, _ in curves[0][:n]])
+            ys = np.array([[v for _, v in c[:n]] for c in curves]).mean(0)
+            epochs = rounds * rs[0]["local_epochs"]
+            keep = epochs <= 60
+            style = {"color": f"C{k}", "label": TITLES.get(name, name)}
+            ax[0].plot(epochs[keep], ys[keep], **style)
+            ax[1].plot(rounds, ys, **style)
+        ax[0].set_xlabel("epochs of training data seen (rounds x local epochs)")
+        ax[1].set_xlabel("rounds (weights exchanged)")
+        for a in ax:
+            a.set_ylabel("test ROC-AUC (mean over seeds)")
+            a.set_ylim(0.45, 0.95)
+        ax[0].legend(fontsize=7, frameon=False, loc="lower right")
 
 
 def main() -> None:
