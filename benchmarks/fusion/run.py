@@ -219,7 +219,11 @@ def report() -> None:
                   f"| {_ms([max(v['auroc'] for v in r['single'].values()) for r in inter])} | "
                   f"{_ms([r.get('late') for r in inter])} | "
                   + " | ".join(_ms([r['fused'][f] for r in inter]) for f in FUSIONS)
-                  + f" | {_ms([r.get('oracle') for r in inter])} | {rec} |", ""]
+                  + f" | {_ms([r.get('oracle') for r in inter])} | {rec} |", "",
+                  "Compare the fused models with late fusion and the ceiling: a gain over late "
+                  "fusion would be the product learnt. The encoders, each trained on the outcome "
+                  "alone, see their factor only through its main effect and the product's "
+                  "marginal trace; the encoder r column says how much of it they kept.", ""]
     att = [v for k, v in sorted(runs.items()) if k[0] not in ("equal", "interaction")]
     if att:
         lines += ["## Which modality drove the prediction", "",
