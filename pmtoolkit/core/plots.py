@@ -38,6 +38,18 @@ def figure(path: str | os.PathLike, *, size: tuple[float, float] = (5.0, 3.6),
             plt.close(fig)
 
 
+def parity(ax, observed, predicted, *, xlabel: str, ylabel: str, title: str,
+           size: float = 6.0, alpha: float = 0.35) -> None:
+    """Predicted against observed values on ``ax``, with the identity line."""
+    lo = float(min(observed.min(), predicted.min()))
+    hi = float(max(observed.max(), predicted.max()))
+    ax.plot([lo, hi], [lo, hi], color="#999999", lw=1)
+    ax.scatter(observed, predicted, s=size, alpha=alpha, color="#3867d6", linewidths=0)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+
+
 def roc_plot(path: str | os.PathLike, curves: list[tuple[str, Any, Any]], *,
              point: tuple[Any, Any, float] | None = None) -> None:
     """ROC curves, one per ``(name, y_true, y_score)`` (with its AUC), and optionally the

@@ -123,7 +123,7 @@ def _write_test(test: PairData, pred: np.ndarray, folder: Path, task: str) -> No
     import pandas as pd
 
     from pmtoolkit.core import metrics as M
-    from pmtoolkit.core.plots import figure
+    from pmtoolkit.core.plots import figure, parity
 
     frame = pd.DataFrame({
         "drug": [test.drug_ids[d] if test.drug_ids else test.drugs[d] for d in test.drug_index],
@@ -135,12 +135,8 @@ def _write_test(test: PairData, pred: np.ndarray, folder: Path, task: str) -> No
         return
     y, p = np.asarray(test.y, float), pred
     with figure(folder / "test_plot.png", size=(4.2, 4.0)) as (_, ax):
-        lo, hi = float(min(y.min(), p.min())), float(max(y.max(), p.max()))
-        ax.plot([lo, hi], [lo, hi], color="#999999", lw=1)
-        ax.scatter(y, p, s=6, alpha=0.35, color="#3867d6", linewidths=0)
-        ax.set_xlabel("measured")
-        ax.set_ylabel("predicted")
-        ax.set_title(f"test CI {M.concordance_index(y, p):.3f}, MSE {M.mse(y, p):.3f}")
+        parity(ax, y, p, xlabel="measured", ylabel="predicted",
+               title=f"test CI {M.concordance_index(y, p):.3f}, MSE {M.mse(y, p):.3f}")
 
 
 def _read_pair_table(input, smiles_column, sequence_column, value_column=None):

@@ -1122,17 +1122,14 @@ def _report(folder: Path, data: ResponseData, pred: np.ndarray, metrics: dict[st
             per_drug: pd.DataFrame, source: str) -> None:
     import pandas as pd
 
-    from pmtoolkit.core.plots import figure
+    from pmtoolkit.core.plots import figure, parity
     from pmtoolkit.core.report import Report
 
     y = np.asarray(data.y, float)
     with figure(folder / "scatter.png", size=(4.4, 4.2)) as (_, ax):
-        lo, hi = float(min(y.min(), pred.min())), float(max(y.max(), pred.max()))
-        ax.plot([lo, hi], [lo, hi], color="#999999", lw=1)
-        ax.scatter(y, pred, s=5, alpha=0.3, color="#3867d6", linewidths=0)
-        ax.set_xlabel("observed response")
-        ax.set_ylabel("predicted response")
-        ax.set_title(f"Pearson {metrics['pearson']:.3f}, RMSE {metrics['rmse']:.3f}")
+        parity(ax, y, pred, xlabel="observed response", ylabel="predicted response",
+               title=f"Pearson {metrics['pearson']:.3f}, RMSE {metrics['rmse']:.3f}", size=5,
+               alpha=0.3)
     scored = per_drug.dropna(subset=["pearson"]).sort_values("pearson")
     with figure(folder / "per_drug.png", size=(6.0, 3.6)) as (_, ax):
         if len(scored):

@@ -92,7 +92,7 @@ def train_file(input: str | os.PathLike, outdir: str | os.PathLike, *, smiles_co
 def _plot_test(pred, model: PropertyModel, path: Path) -> None:
     """Parity plot (regression) or ROC curve (classification) of the first target."""
     from pmtoolkit.core import metrics as M
-    from pmtoolkit.core.plots import figure
+    from pmtoolkit.core.plots import figure, parity
 
     name = model.target_names[0]
     y, p = pred[name].to_numpy(float), pred[f"{name}_pred"].to_numpy(float)
@@ -100,12 +100,9 @@ def _plot_test(pred, model: PropertyModel, path: Path) -> None:
     y, p = y[keep], p[keep]
     with figure(path, size=(4.2, 4.0)) as (_, ax):
         if model.config.task == "regression":
-            lo, hi = float(min(y.min(), p.min())), float(max(y.max(), p.max()))
-            ax.plot([lo, hi], [lo, hi], color="#999999", lw=1)
-            ax.scatter(y, p, s=10, alpha=0.6, color="#3867d6")
-            ax.set_xlabel(f"measured {name}")
-            ax.set_ylabel(f"predicted {name}")
-            ax.set_title(f"test RMSE {M.rmse(y, p):.3f}, R² {M.r2(y, p):.3f}")
+            parity(ax, y, p, xlabel=f"measured {name}", ylabel=f"predicted {name}",
+                   title=f"test RMSE {M.rmse(y, p):.3f}, R² {M.r2(y, p):.3f}", size=10,
+                   alpha=0.6)
         else:
             order = np.argsort(-p)
             tps = np.cumsum(y[order])
