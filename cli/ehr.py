@@ -9,6 +9,7 @@ import click
 from pmtoolkit.cli.options import (
     config_option,
     dataclass_options,
+    key_values,
     overwrite_option,
     resolve,
 )
@@ -21,20 +22,13 @@ model_option = click.option(
          "(death within 365 days, RETAIN, trained on Synthea; pmt info synthea-mortality).")
 
 
+def _columns(values: tuple[str, ...]) -> dict[str, str]:
+    return key_values(values, "--column", example="SCHEMA=COLUMN, e.g. patient_id=subject")
+
+
 @click.group(name="ehr")
 def ehr() -> None:
     """Risk models over patient visit sequences: build, train, predict, evaluate, explain."""
-
-
-def _columns(values: tuple[str, ...]) -> dict[str, str]:
-    out = {}
-    for v in values:
-        key, sep, col = v.partition("=")
-        if not sep or not key or not col:
-            raise click.BadParameter(f"{v!r}: expected SCHEMA=COLUMN, e.g. patient_id=subject",
-                                     param_hint="--column")
-        out[key.strip()] = col.strip()
-    return out
 
 
 @ehr.command()

@@ -6,30 +6,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from pmtoolkit.cli.options import config_option, dataclass_options, overwrite_option, resolve
+from pmtoolkit.cli.options import (
+    config_option,
+    dataclass_options,
+    key_values,
+    overwrite_option,
+    resolve,
+)
 
 from pmtoolkit.fusion.config import FusionConfig
-
-MODALITIES = ("ehr", "expression", "imaging", "genotype")
-
 
 @click.group(name="fusion")
 def fusion() -> None:
     """Multimodal patient models: simulate cohorts, fuse modality embeddings, attribute."""
-
-
-def _pairs(values: tuple[str, ...], option: str, cast=str) -> dict[str, object]:
-    out = {}
-    for v in values:
-        key, sep, val = v.partition("=")
-        if not sep or not key.strip() or not val.strip():
-            raise click.BadParameter(f"{v!r}: expected NAME=VALUE", param_hint=option)
-        try:
-            out[key.strip()] = cast(val.strip())
-        except ValueError:
-            raise click.BadParameter(f"{v!r}: {val.strip()!r} is not a number",
-                                     param_hint=option) from None
-    return out
 
 
 @fusion.command()
@@ -60,8 +49,8 @@ def simulate(outdir, patients, seed, prevalence, weights, missing, interaction, 
 
     spec = CohortSpec(patients=patients, seed=seed, prevalence=prevalence,
                       interaction=interaction)
-    spec.weights.update(_pairs(weights, "--weight", float))
-    spec.missing.update(_pairs(missing, "--missing", float))
+    spec.weights.update(key_values(weights, "--weight", cast=float))
+    spec.missing.update(key_values(missing, "--missing", cast=float))
     for m, v in spec.missing.items():
         if not 0 <= v < 1:
             raise click.BadParameter(f"{m}={v}: a share in [0, 1)", param_hint="--missing")
@@ -137,7 +126,7 @@ def train(modalities, outcomes, output, valid_fraction, config_file, overwrite, 
     from pmtoolkit.fusion.run import train as train_
 
     config = resolve(FusionConfig, params, config_file)
-    tables = _pairs(modalities, "--modality")
+    tables = key_values(modalities, "--modality")
     startup(seed=config.seed, device=config.device)
     m = train_(tables, outcomes, output, config, valid_fraction=valid_fraction,
                overwrite=overwrite)
@@ -164,5 +153,5 @@ def predict(model_path, modalities, output):
     from pmtoolkit.fusion.run import predict as predict_
 
     startup(model=model_path)
-    n = predict_(FusionModel.load(model_path), _pairs(modalities, "--modality"), output)
+    n = predict_(FusionModel.load(model_path), key_values(modalities, "--modality"), output)
     click.echo(f"{n} patients predicted; written to {output}", err=True)

@@ -17,6 +17,23 @@ import click
 from pmtoolkit.core.devices import DEVICE_HELP
 
 
+def key_values(values: tuple[str, ...], option: str, *, cast=str,
+               example: str = "NAME=VALUE") -> dict[str, Any]:
+    """Repeated ``KEY=VALUE`` options as a dict (``cast`` applied to each value); a malformed
+    one is a usage error naming the option."""
+    out = {}
+    for v in values:
+        key, sep, val = v.partition("=")
+        if not sep or not key.strip() or not val.strip():
+            raise click.BadParameter(f"{v!r}: expected {example}", param_hint=option)
+        try:
+            out[key.strip()] = cast(val.strip())
+        except ValueError:
+            raise click.BadParameter(f"{v!r}: {val.strip()!r} is not a number",
+                                     param_hint=option) from None
+    return out
+
+
 def device_option(f):
     return click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)(f)
 

@@ -100,8 +100,15 @@ def r2(y_true, y_pred) -> float:
     return float(1.0 - np.sum((t - p) ** 2) / ss_tot)
 
 
+def _constant(v: np.ndarray) -> bool:
+    """Constant up to rounding: a mean repeated over many items is not always the same
+    float, and must not come out as a correlation of 0 or +-1."""
+    return bool(np.ptp(v) <= 1e-9 * (1.0 + np.abs(v).max()))
+
+
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:
-    if a.size < 2:
+    """Pearson r; NaN for fewer than two pairs or a side that is constant (up to rounding)."""
+    if a.size < 2 or _constant(a) or _constant(b):
         return float("nan")
     da, db = a - a.mean(), b - b.mean()
     denom = np.sqrt(np.sum(da * da) * np.sum(db * db))

@@ -122,8 +122,7 @@ def encode_cohort(folder: str | os.PathLike, *, seed: int = 0, epochs: int = 20
         hidden=(64,), epochs=epochs * 2, seed=seed, device="cpu", n_top_genes=None))
     probs = []
     emb = penultimate(expr.network, lambda: probs.append(expr.predict_proba(adata)))
-    store("expression", rows, emb, np.asarray(probs[0])[:, list(expr.classes).index("1")]
-          if hasattr(expr, "classes") else np.asarray(probs[0])[:, -1])
+    store("expression", rows, emb, np.asarray(probs[0])[:, expr.classes.index("1")])
 
     # imaging: the MONAI ResNet classifier of pmt imaging
     from pmtoolkit.imaging.classifier import fit_classifier as fit_img
@@ -184,8 +183,8 @@ def run_experiment(folder: str | os.PathLike, *, seed: int = 0, epochs: int = 20
     simulated cohort) the correlation of each encoder's prediction with its planted factor.
     Two references beside them: late fusion (a logistic regression on the encoders' logits,
     with a missing-modality indicator each) and, for a simulated cohort, the same regression on
-    the planted factors themselves and the EHR x expression product (the ceiling). ``save_dir``: write each fused model there as
-    ``<fusion>.safetensors``."""
+    the planted factors themselves and the EHR x expression product (the ceiling).
+    ``save_dir``: write each fused model there as ``<fusion>.safetensors``."""
     from sklearn.linear_model import LogisticRegression
 
     from pmtoolkit.core.io import read_table

@@ -42,6 +42,7 @@ import numpy as np
 
 from pmtoolkit.core.errors import BadInputError
 from pmtoolkit.core.io import OnInvalid, Rejects
+from pmtoolkit.core.metrics import pearson
 from pmtoolkit.core.model import TorchModel
 from pmtoolkit.fusion.response_config import (
     BASELINE_NAMES,
@@ -720,16 +721,6 @@ def load_response_model(path: str | os.PathLike) -> ResponseModel:
 
 # ============================================================================ metrics
 
-def pearson(a, b) -> float:
-    """Pearson r, NaN when either side is constant (up to rounding: a mean repeated over
-    many pairs is not always the same float, and must not come out as r = 0 or +-1)."""
-    from pmtoolkit.core import metrics as M
-
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    for v in (a, b):
-        if v.size and np.ptp(v) <= 1e-9 * (1.0 + np.abs(v).max()):
-            return float("nan")
-    return M.pearson(a, b)
 
 
 def _grouped_pearson(y: np.ndarray, p: np.ndarray, group: np.ndarray,
@@ -763,8 +754,9 @@ def response_metrics(y_true, y_pred, drug_index, sample_index) -> dict[str, floa
     s = np.asarray(sample_index)
     per_drug = _grouped_pearson(y, p, d)
     per_sample = _grouped_pearson(y, p, s)
-    return {"rmse": M.rmse(y, p), "pearson": pearson(y, p),
-            "spearman": M.spearman(y, p) if np.isfinite(pearson(y, p)) else float("nan"),
+    r = pearson(y, p)
+    return {"rmse": M.rmse(y, p), "pearson": r,
+            "spearman": M.spearman(y, p) if np.isfinite(r) else float("nan"),
             "per_drug_pearson": _nanmean(per_drug),
             "per_sample_pearson": _nanmean(per_sample),
             "drugs_scored": int(np.isfinite(per_drug).sum()),

@@ -183,7 +183,7 @@ def simulate_panel(outdir: str | os.PathLike, spec: PanelSpec | None = None, *,
 
 def _within(frame, group: str, x: str, y: str) -> float:
     """Mean over groups (3 or more rows) of Pearson r(x, y) within the group."""
-    from pmtoolkit.fusion.response import pearson
+    from pmtoolkit.core.metrics import pearson
 
     rs = [pearson(g[x].to_numpy(), g[y].to_numpy())
           for _, g in frame.groupby(group) if len(g) >= 3]
@@ -195,7 +195,7 @@ def noise_ceiling(truth) -> dict[str, float]:
     """Pearson r of the noiseless response with the observed one: overall and the mean
     within drugs and within samples (the best a model can expect on these pairs), and the
     RMSE of the noiseless response (the noise's own size)."""
-    from pmtoolkit.fusion.response import pearson
+    from pmtoolkit.core.metrics import pearson
 
     diff = truth["noiseless"].to_numpy() - truth["response"].to_numpy()
     return {"rmse": float(np.sqrt(np.mean(diff ** 2))),
@@ -210,7 +210,7 @@ def recovery(truth, predictions) -> dict[str, float]:
     the drug effect, the sample effect and the interaction over all pairs, and the mean
     within-drug r with the interaction alone (``interaction_within_drug``: what ranking a
     drug's samples right needs beyond general sensitivity) and with the noiseless response."""
-    from pmtoolkit.fusion.response import pearson
+    from pmtoolkit.core.metrics import pearson
 
     frame = truth.merge(predictions[["sample_id", "drug_id", "prediction"]],
                         on=["sample_id", "drug_id"], how="inner")

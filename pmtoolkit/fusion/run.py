@@ -160,16 +160,15 @@ def predict(model, tables: dict[str, str | os.PathLike], output: str | os.PathLi
     if unknown:
         raise BadInputError(f"the model has no modality {unknown[0]!r}",
                             hint="its modalities: " + ", ".join(model.modalities))
-    full = {m: tables.get(m) for m in model.modalities}
-    given = {m: p for m, p in full.items() if p is not None}
-    ids, data, mask = read_embeddings(given)
-    for m, d in zip(model.modalities, model.dims):  # modalities not given: absent for everyone
-        if m not in data:
-            data[m] = np.zeros((len(ids), d), np.float32)
-    order = [list(given).index(m) if m in given else None for m in model.modalities]
-    full_mask = np.stack([mask[:, j] if j is not None else np.zeros(len(ids), bool)
-                          for j in order], 1)
-    data = {m: data[m] for m in model.modalities}
+    given = [m for m in model.modalities if m in tables]
+    ids, read, mask = read_embeddings({m: tables[m] for m in given})
+    # in the model's order; a modality not given is absent for everyone
+    data = {m: read[m] if m in read else np.zeros((len(ids), d), np.float32)
+            for m, d in zip(model.modalities, model.dims)}
+    full_mask = np.zeros((len(ids), len(model.modalities)), bool)
+    for j, m in enumerate(model.modalities):
+        if m in given:
+            full_mask[:, j] = mask[:, given.index(m)]
     pred = model.predict(data, full_mask)
     contrib = model.modality_contributions(data, full_mask)
     frame = pd.DataFrame({"patient_id": ids, "prediction": pred,
