@@ -1,9 +1,16 @@
-"""Helpers every command uses: the start-up log line."""
+"""Helpers every command uses: the start-up log line, and the rules every command obeys
+(outputs never destroy inputs or earlier results, no NaN options)."""
 from __future__ import annotations
 
+import functools
 import logging
+import math
+import os
 import shlex
 import sys
+from pathlib import Path
+
+import click
 
 log = logging.getLogger("pmtoolkit.cli")
 
@@ -12,8 +19,9 @@ def startup(**fields: object) -> None:
     """Log one line with the versions, device, seed and the command line, as a run starts."""
     from importlib import metadata
 
-    from pmtoolkit._version import __version__
     from pmtoolkit.cli.main import _state
+
+    from pmtoolkit._version import __version__
 
     try:
         torch_version = metadata.version("torch")
@@ -23,3 +31,117 @@ def startup(**fields: object) -> None:
              f"torch {torch_version}"]
     parts += [f"{k} {v}" for k, v in fields.items() if v is not None]
     log.info("%s | %s", " | ".join(parts), shlex.join(["pmt", *map(str, _state["argv"])]))
+
+
+# --------------------------------------------------------------------------- the output rule
+
+#: Parameters that name what a command writes: a file, or a folder written whole. Every other
+#: path-like value is an input. (A test holds every command's parameters to this list.)
+OUTPUT_PARAMS = frozenset({"output", "outdir", "predictions", "save_model", "attributions"})
+#: Read when present and written when absent: neither refused as existing nor as an input.
+CACHE_PARAMS = frozenset({"reference_cache"})
+
+_OVERWRITE_HELP = "Replace an existing output file (without it, an existing output is an error)."
+
+
+def guard_commands(command: click.Command) -> click.Command:
+    """Give ``command`` (and every command below it) the rules that hold for all of pmt,
+    checked before the command body runs:
+
+    - an output that is also an input is an error (``-o`` equal to ``-i``; an input inside an
+      output folder that would be replaced);
+    - an existing output file is replaced only with ``--overwrite`` (added where a command
+      writes files and had no such option; output folders are guarded by
+      :func:`pmtoolkit.core.io.check_output_dir`, which knows the folders pmt wrote);
+    - no numeric option takes NaN or an infinity.
+    """
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            guard_commands(sub)
+        return command
+    if getattr(command, "_pmt_guarded", False) or command.callback is None:
+        return command
+    names = {p.name for p in command.params}
+    added = False
+    if (names & OUTPUT_PARAMS) and "overwrite" not in names:
+        command.params.append(click.Option(["--overwrite"], is_flag=True, help=_OVERWRITE_HELP))
+        added = True
+    body = command.callback
+
+    @functools.wraps(body)
+    def guarded(*args, **kwargs):
+        ctx = click.get_current_context()
+        check_params(ctx)
+        if added:
+            kwargs.pop("overwrite", None)
+        return body(*args, **kwargs)
+
+    command.callback = guarded
+    command._pmt_guarded = True
+    return command
+
+
+def _values(value) -> list:
+    if isinstance(value, (list, tuple)):
+        return [x for v in value for x in _values(v)]
+    return [] if value is None else [value]
+
+
+def _option_name(ctx: click.Context, name: str) -> str:
+    for p in ctx.command.params:
+        if p.name == name:
+            return "/".join(o for o in p.opts if o.startswith("--")) or p.human_readable_name
+    return name
+
+
+def check_params(ctx: click.Context) -> None:
+    """The checks of :func:`guard_commands` on a parsed command line (raises a one-line
+    :class:`click.BadParameter` or :class:`BadInputError`, exit code 2)."""
+    from pmtoolkit.core.errors import BadInputError
+
+    params = ctx.params
+    for name, value in params.items():
+        for v in _values(value):
+            if isinstance(v, float) and not math.isfinite(v):
+                raise click.BadParameter(f"{v} is not a finite number",
+                                         param_hint=_option_name(ctx, name))
+    inputs = []
+    for name, value in params.items():
+        if name in OUTPUT_PARAMS or name in CACHE_PARAMS:
+            continue
+        for v in _values(value):
+            if isinstance(v, (str, Path)) and str(v) not in ("", "-") and Path(v).exists():
+                inputs.append((name, Path(v)))
+    overwrite = bool(params.get("overwrite"))
+    for name in OUTPUT_PARAMS & params.keys():
+        value = params[name]
+        if value is None or str(value) == "-":
+            continue
+        out = Path(value)
+        option = _option_name(ctx, name)
+        for in_name, path in inputs:
+            if _same(out, path):
+                raise BadInputError(f"{option} '{out}' is also an input "
+                                    f"({_option_name(ctx, in_name)}); it would be destroyed",
+                                    hint="write the output elsewhere")
+            if out.is_dir() and _inside(path, out) and overwrite:
+                raise BadInputError(f"input '{path}' ({_option_name(ctx, in_name)}) is inside "
+                                    f"the output folder '{out}', which --overwrite would "
+                                    "replace", hint="write the output elsewhere")
+        if out.is_file() and not overwrite:
+            raise BadInputError(f"output '{out}' exists",
+                                hint="pass --overwrite to replace it, or choose another name")
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(folder.resolve())
+    except OSError:
+        return False

@@ -9,7 +9,9 @@ from __future__ import annotations
 import difflib
 import importlib
 import logging
+import signal
 import sys
+import threading
 import traceback
 
 import click
@@ -71,8 +73,10 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in self.lazy:
+            from pmtoolkit.cli.common import guard_commands
+
             module, _, attr = self.lazy[name][0].partition(":")
-            return getattr(importlib.import_module(module), attr)
+            return guard_commands(getattr(importlib.import_module(module), attr))
         return super().get_command(ctx, name)
 
     def resolve_command(self, ctx: click.Context, args: list[str]):
@@ -86,9 +90,10 @@ class LazyGroup(click.Group):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
              **extra):
         """Run the command line; every failure becomes one line on stderr and an exit code."""
-        from pmtoolkit.core.errors import PmtError
+        from pmtoolkit.core.errors import Interrupted, PmtError
 
         _state["argv"] = list(sys.argv[1:] if args is None else args)
+        previous = _catch_sigterm()
         try:
             rv = super().main(args=args, prog_name=prog_name or "pmt", complete_var=complete_var,
                               standalone_mode=False, **extra)
@@ -97,10 +102,17 @@ class LazyGroup(click.Group):
             _fail(f"{exc.format_message().rstrip('.')} (see '{cmd} --help')", exc.exit_code)
         except click.ClickException as exc:
             _fail(exc.format_message(), exc.exit_code)
-        except click.Abort:
-            _fail("aborted", 130)
+        except click.Abort as exc:
+            # click turns KeyboardInterrupt and EOFError into Abort; an EOFError here is a
+            # reader that let a truncated input escape, which core.io.reading should have named
+            if isinstance(exc.__context__, EOFError):
+                _fail(f"internal error: unexpected end of input ({exc.__context__}) (a bug in "
+                      "pmtoolkit; rerun with -v for the traceback and report it)", 1)
+            _fail("interrupted", 128 + signal.SIGINT)
         except KeyboardInterrupt:
-            _fail("interrupted", 130)
+            _fail("interrupted", 128 + signal.SIGINT)
+        except Interrupted as exc:
+            _fail("interrupted", exc.exit_code)
         except BrokenPipeError:
             sys.stderr.close()  # the reader went away (pmt ... | head); nothing to report
             sys.exit(0)
@@ -119,6 +131,8 @@ class LazyGroup(click.Group):
                 traceback.print_exc()
             _fail(f"internal error: {type(exc).__name__}: {exc} (a bug in pmtoolkit; rerun with "
                   "-v for the traceback and report it)", 1)
+        finally:
+            _restore_sigterm(previous)
         if not standalone_mode:
             return rv
         sys.exit(rv if isinstance(rv, int) else 0)
@@ -172,6 +186,25 @@ def cli(verbose: int, quiet: bool, log_file: str | None) -> None:
     """
     _state["verbose"] = verbose
     _configure_logging(verbose, quiet, log_file)
+
+
+def _raise_interrupted(signum, frame) -> None:
+    from pmtoolkit.core.errors import Interrupted
+
+    raise Interrupted(signum)
+
+
+def _catch_sigterm():
+    """SIGTERM (a scheduler's or `kill`'s stop) unwinds the run like Ctrl-C does, so atomic
+    writers remove their temporary files and the exit code says what happened (143)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_interrupted)
+
+
+def _restore_sigterm(previous) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _fail(message: str, code: int) -> None:

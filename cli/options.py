@@ -92,7 +92,8 @@ def dataclass_options(cls: type, *, exclude: tuple[str, ...] = ()):
                 continue
             default = _default(fld)
             shown = "" if default in (None, (), []) else f"  [default: {_show(default)}]"
-            f = _field_option(f, fld.name, hints[fld.name], fld.metadata.get("help", ""), shown)
+            f = _field_option(f, fld.name, hints[fld.name], fld.metadata.get("help", ""), shown,
+                              fld.metadata.get("range"))
         return f
 
     return deco
@@ -106,11 +107,15 @@ def _default(fld: dataclasses.Field) -> Any:
     return None
 
 
-def _field_option(f, field_name: str, hint: Any, help_: str, shown: str):
+def _field_option(f, field_name: str, hint: Any, help_: str, shown: str, limits=None):
     """Add the ``--option`` of one config field to command ``f`` (no click default, so the
-    command can tell what the user set)."""
+    command can tell what the user set); a field's declared range becomes a click range."""
     name = field_name.replace("_", "-")
     typ, multiple, nargs = _click_type(hint)
+    if limits is not None and typ in (int, float):
+        ranged = click.IntRange if typ is int else click.FloatRange
+        typ = ranged(limits.min, limits.max, min_open=limits.min_open,
+                     max_open=limits.max_open)
     help_ = help_[:1].upper() + help_[1:] + ("." if help_ and help_[-1] not in ".?)" else "")
     if typ is bool:
         return click.option(f"--{name}/--no-{name}", field_name, default=None,
@@ -131,7 +136,8 @@ def choice_options(configs: dict[str, type]):
             if not fld.init:
                 continue
             entry = fields.setdefault(fld.name, {"hint": hints[fld.name], "defaults": {},
-                                                 "help": fld.metadata.get("help", "")})
+                                                 "help": fld.metadata.get("help", ""),
+                                                 "range": fld.metadata.get("range")})
             entry["defaults"][choice] = _show(_default(fld))
 
     def deco(f):
@@ -142,7 +148,8 @@ def choice_options(configs: dict[str, type]):
             else:
                 choice, value = next(iter(d.items()))
                 shown = value + ("" if len(d) == len(configs) else f"; {choice} only")
-            f = _field_option(f, name, entry["hint"], entry["help"], f"  [default: {shown}]")
+            f = _field_option(f, name, entry["hint"], entry["help"], f"  [default: {shown}]",
+                              entry["range"])
         return f
 
     return deco

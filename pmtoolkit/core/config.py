@@ -4,23 +4,76 @@ Every model and command keeps its settings in a dataclass. A config file's keys 
 option names (``max-epochs`` or ``max_epochs``); an unknown key is an error that names it and
 suggests the closest valid one; values are checked against the field types. The resolved config
 (defaults filled in) is written beside a run's outputs so the run can be replayed.
+
+A numeric field declares its valid values once, as ``field(metadata={"range": Range(...)})``;
+config files, pipeline TOML and the CLI options generated from the field (click ranges) all
+check it, and no float field takes NaN or an infinity.
 """
 from __future__ import annotations
 
 import dataclasses
 import difflib
 import json
+import math
 import os
 import types
 import typing
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union
 
 from pmtoolkit.core.errors import ConfigError
-from pmtoolkit.core.io import atomic_write, require_file
+from pmtoolkit.core.io import atomic_write, reading, require_file
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Range:
+    """The valid values of a numeric config field: ``min``/``max`` (None: unbounded), each
+    inclusive unless ``*_open``. Bounds also keep hostile sizes out (a hidden size of 120,000
+    would allocate tens of GB before anything could fail)."""
+
+    min: float | None = None
+    max: float | None = None
+    min_open: bool = False
+    max_open: bool = False
+
+    def __contains__(self, value: float) -> bool:
+        if self.min is not None and (value <= self.min if self.min_open else value < self.min):
+            return False
+        return self.max is None or (value < self.max if self.max_open else value <= self.max)
+
+    def describe(self) -> str:
+        if self.min is not None and self.max is not None:
+            return (f"{'(' if self.min_open else '['}{self.min:g}, {self.max:g}"
+                    f"{')' if self.max_open else ']'}")
+        if self.min is not None:
+            return f"{'>' if self.min_open else '>='} {self.min:g}"
+        if self.max is not None:
+            return f"{'<' if self.max_open else '<='} {self.max:g}"
+        return "any number"
+
+    def check(self, value: Any, where: str) -> None:
+        """Raise a :class:`ConfigError` if ``value`` (or any item of a list) is out of range."""
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and v not in self:
+                raise ConfigError(f"{where}: {v:g} is out of range, expected {self.describe()}")
+
+
+# Ranges many models share. Sizes stop far above any sensible model but below what would
+# exhaust memory; a seed fits NumPy's (32 bits).
+SEED = Range(0, 2**32 - 1)
+EPOCHS = Range(1, 100_000)
+PATIENCE = Range(0, 100_000)
+BATCH_SIZE = Range(1, 1_000_000)
+LEARNING_RATE = Range(0, 10, min_open=True)
+WEIGHT_DECAY = Range(0, 10)
+DROPOUT = Range(0, 1, max_open=True)
+FRACTION = Range(0, 1)
+WIDTH = Range(1, 8192)
+LAYERS = Range(1, 64)
 
 
 def option_name(field_name: str) -> str:
@@ -34,7 +87,8 @@ def _key(name: str) -> str:
 def load_file(path: str | os.PathLike) -> dict[str, Any]:
     """Read a ``.toml`` or ``.json`` config file into a dict."""
     p = require_file(path, "config file")
-    text = p.read_text(encoding="utf-8")
+    with reading(p):
+        text = p.read_text(encoding="utf-8")
     try:
         if p.suffix.lower() == ".json":
             data = json.loads(text)
@@ -61,11 +115,29 @@ def from_mapping(cls: type[T], data: Mapping[str, Any], *, source: str = "config
             close = difflib.get_close_matches(option_name(key), valid, n=1)
             hint = (f"did you mean {close[0]!r}? " if close else "") + "valid: " + ", ".join(valid)
             raise ConfigError(f"unknown key {raw_key!r} in {source}", hint=hint)
-        values[key] = coerce(value, hints[key], f"{source}: {option_name(key)}")
+        where = f"{source}: {option_name(key)}"
+        values[key] = coerce(value, hints[key], where)
+        limits = fields[key].metadata.get("range")
+        if limits is not None:
+            limits.check(values[key], where)
     try:
         return cls(**values)
     except TypeError as exc:
         raise ConfigError(f"{source}: {exc}") from None
+
+
+def check_ranges(obj: Any, *, source: str = "config") -> None:
+    """Check every field of config dataclass ``obj`` against its declared :class:`Range` and
+    refuse non-finite floats (for configs built in Python rather than read from a file)."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        where = f"{source}: {option_name(f.name)}"
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ConfigError(f"{where}: {v} is not a finite number")
+        limits = f.metadata.get("range")
+        if limits is not None:
+            limits.check(value, where)
 
 
 def merge(cls: type[T], *layers: Mapping[str, Any] | None, source: str = "config") -> T:
@@ -121,6 +193,8 @@ def coerce(value: Any, hint: Any, where: str) -> Any:
         raise ConfigError(f"{where}: expected an integer, got {value!r}")
     if hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ConfigError(f"{where}: {value} is not a finite number")
             return float(value)
         raise ConfigError(f"{where}: expected a number, got {value!r}")
     if hint is str:

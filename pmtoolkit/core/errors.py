@@ -49,6 +49,19 @@ class UnsafeFileError(BadInputError):
     """A file that would have to be unpickled to load; pmtoolkit refuses to do that."""
 
 
+class Interrupted(BaseException):
+    """The run was stopped by a signal (SIGTERM; SIGINT arrives as KeyboardInterrupt).
+
+    A BaseException, like KeyboardInterrupt, so that ``except Exception`` in library code cannot
+    swallow it while cleanup (``finally``, atomic writers) still runs; the CLI reports one line,
+    ``interrupted``, and exits 128 + the signal number (143 for SIGTERM)."""
+
+    def __init__(self, signum: int):
+        self.signum = int(signum)
+        self.exit_code = 128 + self.signum
+        super().__init__(f"interrupted by signal {self.signum}")
+
+
 class InternalError(PmtError, RuntimeError):
     """pmtoolkit reached a state it should not; a bug to report."""
 

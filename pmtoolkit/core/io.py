@@ -17,6 +17,7 @@ import os
 import shutil
 import sys
 import tempfile
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,19 +85,78 @@ def table_format(path: str | os.PathLike, default: str | None = None) -> str:
 
 @contextlib.contextmanager
 def open_text(path: str | os.PathLike, encoding: str = "utf-8") -> Iterator[IO[str]]:
-    """Open a text file for reading; ``.gz`` (gzip or bgzip) is decompressed; ``-`` is stdin."""
+    """Open a text file for reading; ``.gz`` (gzip or bgzip) is decompressed; ``-`` is stdin.
+
+    Whatever reads the stream inside the ``with`` block, a truncated or corrupt gzip file and
+    bytes that are not text become one :class:`BadInputError` naming the file (see
+    :func:`reading`)."""
     if is_stdio(path):
-        yield sys.stdin
+        with reading(STDIO):
+            yield sys.stdin
         return
     p = require_file(path)
     with open(p, "rb") as fh:
         magic = fh.read(2)
-    if magic == b"\x1f\x8b":
-        with gzip.open(p, "rt", encoding=encoding, newline="") as fh:
-            yield fh
-    else:
-        with open(p, encoding=encoding, newline="") as fh:
-            yield fh
+    with reading(p):
+        if magic == GZIP_MAGIC:
+            with gzip.open(p, "rt", encoding=encoding, newline="") as fh:
+                yield fh
+        else:
+            with open(p, encoding=encoding, newline="") as fh:
+                yield fh
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+#: what Python's decompressors raise for a truncated or corrupt stream (EOFError must never
+#: escape: click would report it as "aborted")
+DECOMPRESSION_ERRORS: tuple[type[BaseException], ...] = (EOFError, gzip.BadGzipFile, zlib.error)
+
+
+@contextlib.contextmanager
+def reading(path: str | os.PathLike) -> Iterator[None]:
+    """Turn the decoding and decompression failures of reading ``path`` inside the block into
+    a one-line :class:`BadInputError` naming the file, and the line where it can be found.
+
+    The one place where a truncated ``.gz`` or a binary file given as text becomes an input
+    error, for every reader (tables, SMILES, FASTA, VCF, JSON lines, config files)."""
+    name = "stdin" if is_stdio(path) else str(path)
+    try:
+        yield
+    except UnicodeDecodeError as exc:
+        where = "" if is_stdio(path) else _bad_utf8_line(Path(path))
+        raise BadInputError(f"'{name}'{where} is not UTF-8 text (byte "
+                            f"0x{exc.object[exc.start]:02x}); is it a binary file?") from None
+    except DECOMPRESSION_ERRORS as exc:
+        detail = str(exc) or type(exc).__name__
+        raise BadInputError(f"'{name}' is truncated or not valid gzip ({detail})",
+                            hint="check the download or re-compress the file") from None
+
+
+def _bad_utf8_line(path: Path, limit: int = 1 << 30) -> str:
+    """`` line N`` of the first byte of ``path`` (decompressed) that is not UTF-8, for an
+    error message; empty when it cannot be told cheaply."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    newline = b"\n"
+    line, seen = 1, 0
+    try:
+        with open(path, "rb") as raw:
+            gz = raw.read(2) == GZIP_MAGIC
+        with (gzip.open(path, "rb") if gz else open(path, "rb")) as fh:
+            while seen < limit:
+                block = fh.read(1 << 20)
+                if not block:
+                    return ""
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError as exc:
+                    return f" line {line + block.count(newline, 0, exc.start)}"
+                line += block.count(newline)
+                seen += len(block)
+    except (OSError, *DECOMPRESSION_ERRORS):
+        return ""
+    return ""
 
 
 # --------------------------------------------------------------------------- atomic out
@@ -349,9 +409,6 @@ def iter_table(path: str | os.PathLike, *, columns: Sequence[str] | None = None,
             raise BadInputError(f"table '{name}' is empty") from None
         except pd.errors.ParserError as exc:
             raise BadInputError(f"cannot parse table '{name}': {str(exc).strip()}") from None
-        except UnicodeDecodeError as exc:
-            raise BadInputError(f"table '{name}' is not UTF-8 text ({exc.reason} at byte "
-                                f"{exc.start})") from None
 
 
 def _iter_parquet(path, name, columns, chunksize) -> Iterator[pd.DataFrame]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from pmtoolkit.core.config import EPOCHS, PATIENCE, SEED, Range
 from pmtoolkit.core.devices import DEVICE_HELP, lightning_devices
 from pmtoolkit.core.progress import console_level, show_progress
 from pmtoolkit.core.seeds import seed_everything
@@ -31,21 +32,23 @@ LAST = "last.ckpt"
 class TrainConfig:
     """How to train, shared by every model (the model's own config says what to train)."""
 
-    max_epochs: int = field(default=100, metadata={"help": "maximum number of epochs"})
-    patience: int = field(default=10, metadata={
+    max_epochs: int = field(default=100, metadata={"range": EPOCHS,
+        "help": "maximum number of epochs"})
+    patience: int = field(default=10, metadata={"range": PATIENCE,
         "help": "stop after this many epochs without improvement of --monitor (0: never)"})
     monitor: str = field(default="val_loss", metadata={"help": "validation metric to watch"})
     mode: Literal["min", "max"] = field(default="min", metadata={
         "help": "whether --monitor improves by going down (min) or up (max)"})
-    seed: int = field(default=0, metadata={"help": "model seed (initialisation, shuffling)"})
+    seed: int = field(default=0, metadata={"range": SEED,
+        "help": "model seed (initialisation, shuffling)"})
     device: str = field(default="auto", metadata={"help": DEVICE_HELP})
     precision: str = field(default="32-true", metadata={
         "help": "Lightning precision, e.g. 32-true, bf16-mixed, 16-mixed"})
     gradient_clip: float | None = field(default=None, metadata={
-        "help": "clip gradient norm to this value"})
+        "range": Range(0, None, min_open=True), "help": "clip gradient norm to this value"})
     resume: bool = field(default=False, metadata={
         "help": "continue from the last checkpoint in the work folder, if there is one"})
-    checkpoint_every: int = field(default=5, metadata={
+    checkpoint_every: int = field(default=5, metadata={"range": Range(1, 100_000),
         "help": "write the resume checkpoint every this many epochs"})
 
 

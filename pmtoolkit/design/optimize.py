@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from pmtoolkit.core.config import FRACTION, LEARNING_RATE, SEED, Range
 from pmtoolkit.core.errors import BadInputError
 from pmtoolkit.design.scoring import ScoringConfig, ScoringFunction
 
@@ -32,18 +33,20 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class ReplayConfig:
-    size: int = field(default=100, metadata={"help": "best molecules kept for replay"})
-    sample: int = field(default=10, metadata={"help": "replayed molecules per step"})
+    size: int = field(default=100, metadata={"range": Range(0, 1_000_000),
+        "help": "best molecules kept for replay"})
+    sample: int = field(default=10, metadata={"range": Range(0, 1_000_000),
+        "help": "replayed molecules per step"})
 
 
 @dataclass
 class DiversityConfig:
     kind: Literal["none", "identical_murcko", "generic_murcko"] = field(
         default="identical_murcko", metadata={"help": "scaffold that defines a bucket"})
-    bucket_size: int = field(default=25, metadata={"help": "molecules per scaffold before "
-                                                            "its further molecules score 0"})
-    min_score: float = field(default=0.4, metadata={"help": "score that counts a molecule "
-                                                            "into its bucket"})
+    bucket_size: int = field(default=25, metadata={"range": Range(1, 1_000_000),
+        "help": "molecules per scaffold before its further molecules score 0"})
+    min_score: float = field(default=0.4, metadata={"range": FRACTION,
+        "help": "score that counts a molecule into its bucket"})
 
 
 @dataclass
@@ -51,15 +54,21 @@ class OptimizeConfig:
     prior: str = field(default="prior", metadata={"help": "generator file or shipped name"})
     agent: str = field(default="", metadata={
         "help": "generator to start from (default: the prior), e.g. a fine-tuned one"})
-    steps: int = field(default=100, metadata={"help": "sample-score-update rounds"})
-    batch_size: int = field(default=128, metadata={"help": "molecules sampled per step"})
-    sigma: float = field(default=120.0, metadata={"help": "weight of the score in the "
-                                                          "augmented likelihood"})
-    lr: float = field(default=1e-4, metadata={"help": "agent learning rate"})
-    temperature: float = field(default=1.0, metadata={"help": "sampling temperature"})
-    max_length: int = field(default=0, metadata={"help": "token limit (0: the prior's)"})
-    top: int = field(default=100, metadata={"help": "best distinct molecules reported"})
-    seed: int = field(default=0, metadata={"help": "seed"})
+    steps: int = field(default=100, metadata={"range": Range(1, 1_000_000),
+        "help": "sample-score-update rounds"})
+    batch_size: int = field(default=128, metadata={"range": Range(1, 100_000),
+        "help": "molecules sampled per step"})
+    sigma: float = field(default=120.0, metadata={"range": Range(0, 1e6),
+        "help": "weight of the score in the augmented likelihood"})
+    lr: float = field(default=1e-4, metadata={"range": LEARNING_RATE,
+        "help": "agent learning rate"})
+    temperature: float = field(default=1.0, metadata={"range": Range(0, 100, min_open=True),
+        "help": "sampling temperature"})
+    max_length: int = field(default=0, metadata={"range": Range(0, 10_000),
+        "help": "token limit (0: the prior's)"})
+    top: int = field(default=100, metadata={"range": Range(1, 10**7),
+        "help": "best distinct molecules reported"})
+    seed: int = field(default=0, metadata={"range": SEED, "help": "seed"})
     device: str = field(default="cpu", metadata={"help": "cpu, cuda or cuda:N"})
     replay: ReplayConfig = field(default_factory=ReplayConfig)
     diversity: DiversityConfig = field(default_factory=DiversityConfig)

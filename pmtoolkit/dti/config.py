@@ -5,6 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from pmtoolkit.core.config import (
+    BATCH_SIZE,
+    DROPOUT,
+    EPOCHS,
+    LAYERS,
+    LEARNING_RATE,
+    PATIENCE,
+    SEED,
+    WEIGHT_DECAY,
+    WIDTH,
+    Range,
+)
+
 
 @dataclass
 class DTIConfig:
@@ -16,35 +29,39 @@ class DTIConfig:
         "help": "regression (affinity) or binary interaction (0/1 values)"})
     drug_encoder: Literal["dmpnn", "gine"] = field(default="dmpnn", metadata={
         "help": "drug graph encoder (pmtoolkit.chem graphs)"})
-    drug_hidden: int = field(default=128, metadata={"help": "drug encoder hidden size"})
-    drug_depth: int = field(default=3, metadata={"help": "drug message-passing steps"})
+    drug_hidden: int = field(default=128, metadata={"range": WIDTH,
+        "help": "drug encoder hidden size"})
+    drug_depth: int = field(default=3, metadata={"range": LAYERS,
+        "help": "drug message-passing steps"})
     protein_encoder: Literal["cnn", "kmer"] = field(default="kmer", metadata={
         "help": "kmer: 1-3-mer composition through a feed-forward layer (cheap; the better "
                 "of the two on DAVIS so far); cnn: integer-encoded sequence through 1D "
                 "convolutions (DeepDTA)"})
-    protein_embedding: int = field(default=64, metadata={
+    protein_embedding: int = field(default=64, metadata={"range": WIDTH,
         "help": "amino-acid embedding size (cnn)"})
-    protein_filters: tuple[int, int, int] = field(default=(32, 64, 96), metadata={
+    protein_filters: tuple[int, int, int] = field(default=(32, 64, 96), metadata={"range": WIDTH,
         "help": "filters of the three convolutions (cnn)"})
-    protein_kernel: int = field(default=8, metadata={"help": "convolution width (cnn)"})
-    protein_pool: int = field(default=1, metadata={
+    protein_kernel: int = field(default=8, metadata={"range": Range(1, 1000),
+        "help": "convolution width (cnn)"})
+    protein_pool: int = field(default=1, metadata={"range": Range(1, 100),
         "help": "max-pool width between the convolutions (cnn; 1: none, DeepDTA)"})
-    protein_max_length: int = field(default=1000, metadata={
+    protein_max_length: int = field(default=1000, metadata={"range": Range(1, 100_000),
         "help": "residues kept from the N-terminus (DeepDTA: 1000)"})
-    head: tuple[int, ...] = field(default=(1024, 512), metadata={
+    head: tuple[int, ...] = field(default=(1024, 512), metadata={"range": WIDTH,
         "help": "hidden sizes of the feed-forward head on [drug, protein]"})
-    dropout: float = field(default=0.3, metadata={"help": "dropout in the head"})
-    epochs: int = field(default=100, metadata={"help": "training epochs"})
-    patience: int = field(default=0, metadata={
+    dropout: float = field(default=0.3, metadata={"range": DROPOUT, "help": "dropout in the head"})
+    epochs: int = field(default=100, metadata={"range": EPOCHS, "help": "training epochs"})
+    patience: int = field(default=0, metadata={"range": PATIENCE,
         "help": "stop after this many epochs without validation improvement (0: never)"})
-    lr: float = field(default=1e-3, metadata={
+    lr: float = field(default=1e-3, metadata={"range": LEARNING_RATE,
         "help": "peak learning rate (cosine decay to a tenth over the run)"})
-    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
-    pairs_per_batch: int = field(default=256, metadata={
+    weight_decay: float = field(default=0.01, metadata={"range": WEIGHT_DECAY,
+        "help": "AdamW weight decay"})
+    pairs_per_batch: int = field(default=256, metadata={"range": BATCH_SIZE,
         "help": "training pairs per batch, about: a batch is every training pair between a "
                 "group of proteins and a group of drugs, each encoded once"})
-    ensemble_size: int = field(default=1, metadata={
+    ensemble_size: int = field(default=1, metadata={"range": Range(1, 100),
         "help": "independently seeded models; predictions are their mean, their spread the "
                 "uncertainty column"})
-    seed: int = field(default=0, metadata={"help": "model seed"})
+    seed: int = field(default=0, metadata={"range": SEED, "help": "model seed"})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})

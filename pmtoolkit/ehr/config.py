@@ -5,6 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from pmtoolkit.core.config import (
+    BATCH_SIZE,
+    DROPOUT,
+    EPOCHS,
+    LAYERS,
+    LEARNING_RATE,
+    PATIENCE,
+    SEED,
+    WEIGHT_DECAY,
+    WIDTH,
+    Range,
+)
+
 
 @dataclass
 class RiskModelConfig:
@@ -18,12 +31,16 @@ class RiskModelConfig:
 
     arch: Literal["logistic", "gru", "lstm", "retain", "transformer"] = field(
         default="gru", metadata={"help": "model"})
-    embedding_dim: int = field(default=64, metadata={"help": "code embedding size"})
-    hidden_dim: int = field(default=64, metadata={"help": "recurrent / attention width"})
-    layers: int = field(default=1, metadata={"help": "recurrent or transformer layers"})
-    heads: int = field(default=4, metadata={"help": "transformer attention heads"})
-    dropout: float = field(default=0.3, metadata={"help": "dropout on embeddings and outputs"})
-    min_code_count: int = field(default=1, metadata={
+    embedding_dim: int = field(default=64, metadata={"range": WIDTH, "help": "code embedding size"})
+    hidden_dim: int = field(default=64, metadata={"range": WIDTH,
+        "help": "recurrent / attention width"})
+    layers: int = field(default=1, metadata={"range": LAYERS,
+        "help": "recurrent or transformer layers"})
+    heads: int = field(default=4, metadata={"range": Range(1, 64),
+        "help": "transformer attention heads"})
+    dropout: float = field(default=0.3, metadata={"range": DROPOUT,
+        "help": "dropout on embeddings and outputs"})
+    min_code_count: int = field(default=1, metadata={"range": Range(1, 10**9),
         "help": "codes seen in fewer training samples share the unknown token"})
     time_encoding: bool = field(default=True, metadata={
         "help": "give the network each visit's log days before the index time"})
@@ -34,13 +51,15 @@ class RiskModelConfig:
             "help": "calibrate probabilities on the validation samples: platt (sigmoid(a z + "
                     "b) of the logit z; undoes the shift of positive weighting), temperature "
                     "(z / T only), isotonic, or none"})
-    epochs: int = field(default=30, metadata={"help": "maximum training epochs"})
-    patience: int = field(default=5, metadata={
+    epochs: int = field(default=30, metadata={"range": EPOCHS, "help": "maximum training epochs"})
+    patience: int = field(default=5, metadata={"range": PATIENCE,
         "help": "stop after this many epochs without a better validation AUPRC (0: never)"})
-    batch_size: int = field(default=64, metadata={"help": "samples per batch"})
-    lr: float = field(default=1e-3, metadata={"help": "AdamW learning rate"})
-    weight_decay: float = field(default=1e-4, metadata={"help": "AdamW weight decay"})
-    seed: int = field(default=0, metadata={"help": "random seed"})
+    batch_size: int = field(default=64, metadata={"range": BATCH_SIZE, "help": "samples per batch"})
+    lr: float = field(default=1e-3, metadata={"range": LEARNING_RATE,
+        "help": "AdamW learning rate"})
+    weight_decay: float = field(default=1e-4, metadata={"range": WEIGHT_DECAY,
+        "help": "AdamW weight decay"})
+    seed: int = field(default=0, metadata={"range": SEED, "help": "random seed"})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
 
 
@@ -52,7 +71,8 @@ class TaskConfig:
         "help": "mortality: death within the horizon; onset: first code of --codes within it; "
                 "next_visit: the codes of the next visit (within the horizon) that has codes "
                 "of --target-tables (diagnoses by default), a multi-label task"})
-    horizon_days: int = field(default=365, metadata={"help": "days after the index time"})
+    horizon_days: int = field(default=365, metadata={"range": Range(1, 36_500),
+        "help": "days after the index time"})
     codes: tuple[str, ...] = field(default=(), metadata={
         "help": "onset: the outcome's codes (CODE or SYSTEM:CODE), e.g. 44054006 for type 2 "
                 "diabetes in SNOMED-CT"})
@@ -60,17 +80,17 @@ class TaskConfig:
         default="random_visit", metadata={
             "help": "index visits per patient: one at random (seeded), each, or the last with "
                     "full follow-up"})
-    min_visits: int = field(default=2, metadata={
+    min_visits: int = field(default=2, metadata={"range": Range(1, 100_000),
         "help": "visits of history required at the index time"})
-    min_age: float | None = field(default=18.0, metadata={
+    min_age: float | None = field(default=18.0, metadata={"range": Range(0, 150),
         "help": "minimum age in years at the index time (none: any age)"})
-    max_visits: int = field(default=50, metadata={
+    max_visits: int = field(default=50, metadata={"range": Range(1, 100_000),
         "help": "keep the most recent visits of a history (truncation)"})
-    max_codes_per_visit: int = field(default=64, metadata={
+    max_codes_per_visit: int = field(default=64, metadata={"range": Range(1, 100_000),
         "help": "keep at most this many codes of a visit (its first, in time order)"})
     tables: tuple[str, ...] = field(default=(), metadata={
         "help": "event tables the history draws on (default: all)"})
     target_tables: tuple[str, ...] = field(default=("conditions",), metadata={
         "help": "next_visit: the event tables whose codes are predicted (with --codes: only "
                 "those codes)"})
-    seed: int = field(default=0, metadata={"help": "seed of the random index visit"})
+    seed: int = field(default=0, metadata={"range": SEED, "help": "seed of the random index visit"})

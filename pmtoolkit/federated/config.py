@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pmtoolkit.core.config import EPOCHS, FRACTION, SEED, Range
 from pmtoolkit.core.errors import ConfigError
 
 SECTIONS = ("federated", "data", "model")
@@ -28,41 +29,44 @@ class FederatedConfig:
     data: str = field(default="", metadata={
         "help": "the dataset: a file or folder, or a shipped dataset's name (esol, "
                 "synthea_example)"})
-    sites: int = field(default=4, metadata={"help": "number of simulated sites (clients)"})
+    sites: int = field(default=4, metadata={"range": Range(1, 1000),
+        "help": "number of simulated sites (clients)"})
     split: Literal["iid", "dirichlet", "group"] = field(default="dirichlet", metadata={
         "help": "how data are dealt to sites: iid (at random), dirichlet (label skew: each "
                 "class's share per site drawn from Dirichlet(alpha)), group (whole groups of "
                 "--group-by per site, e.g. scaffolds)"})
-    alpha: float = field(default=0.5, metadata={
+    alpha: float = field(default=0.5, metadata={"range": Range(0, 1e6, min_open=True),
         "help": "dirichlet concentration: small = strong label skew, large = near iid"})
     group_by: str = field(default="", metadata={
         "help": "split = group: what groups the data (property: scaffold; ehr: age or sex)"})
-    min_site_size: int = field(default=10, metadata={
+    min_site_size: int = field(default=10, metadata={"range": Range(1, 10**9),
         "help": "fewest training samples a site may hold (dirichlet redraws until each has)"})
-    test_fraction: float = field(default=0.2, metadata={
+    test_fraction: float = field(default=0.2, metadata={"range": Range(0, 1, max_open=True),
         "help": "share held out before the split, kept by the server to test every round's "
                 "global model (0: no test set)"})
-    valid_fraction: float = field(default=0.1, metadata={
+    valid_fraction: float = field(default=0.1, metadata={"range": Range(0, 1, max_open=True),
         "help": "share of each site kept for the federated evaluation on that site"})
-    split_seed: int = field(default=0, metadata={
+    split_seed: int = field(default=0, metadata={"range": SEED,
         "help": "seed of the test hold-out and of the site split"})
     strategy: Literal["fedavg", "fedprox"] = field(default="fedavg", metadata={
         "help": "Flower strategy: fedavg, or fedprox (FedAvg + a proximal term in the local "
                 "loss)"})
-    proximal_mu: float = field(default=0.01, metadata={
+    proximal_mu: float = field(default=0.01, metadata={"range": Range(0, 1e6),
         "help": "fedprox: weight mu of mu/2 * ||w - w_global||^2 in each site's loss"})
-    rounds: int = field(default=10, metadata={"help": "federated rounds"})
-    local_epochs: int = field(default=1, metadata={
+    rounds: int = field(default=10, metadata={"range": Range(1, 100_000),
+        "help": "federated rounds"})
+    local_epochs: int = field(default=1, metadata={"range": EPOCHS,
         "help": "epochs each selected site trains per round"})
-    fraction_fit: float = field(default=1.0, metadata={
+    fraction_fit: float = field(default=1.0, metadata={"range": Range(0, 1, min_open=True),
         "help": "share of sites that train in each round"})
-    fraction_evaluate: float = field(default=1.0, metadata={
+    fraction_evaluate: float = field(default=1.0, metadata={"range": FRACTION,
         "help": "share of sites that evaluate the global model on their own data each round"})
     centralised: bool = field(default=True, metadata={
         "help": "also train the same model on all sites' data pooled, for the same number of "
                 "epochs, as the reference"})
-    seed: int = field(default=0, metadata={"help": "model seed (initial weights, shuffling)"})
-    timeout: float = field(default=900.0, metadata={
+    seed: int = field(default=0, metadata={"range": SEED,
+        "help": "model seed (initial weights, shuffling)"})
+    timeout: float = field(default=900.0, metadata={"range": Range(0, 1e7, min_open=True),
         "help": "abort when no round finishes for this many seconds"})
     output: str = field(default="", metadata={
         "help": "output folder (-o on the command line wins)"})

@@ -5,6 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from pmtoolkit.core.config import (
+    BATCH_SIZE,
+    DROPOUT,
+    EPOCHS,
+    FRACTION,
+    LEARNING_RATE,
+    PATIENCE,
+    SEED,
+    WEIGHT_DECAY,
+    WIDTH,
+    Range,
+)
+
 #: how a panel's pairs are split (see :func:`pmtoolkit.fusion.response.response_split`)
 SPLITS = ("random", "cold-drug", "cold-sample", "both-cold")
 #: baselines by the name users type (:data:`pmtoolkit.fusion.response.BASELINES`); the
@@ -26,28 +39,33 @@ class ResponseConfig:
 
     fusion: Literal["concat", "bilinear", "both"] = field(default="both", metadata={
         "help": "how the sample and drug vectors are combined"})
-    sample_hidden: tuple[int, ...] = field(default=(256, 64), metadata={
+    sample_hidden: tuple[int, ...] = field(default=(256, 64), metadata={"range": WIDTH,
         "help": "hidden sizes of the sample tower (the last is the sample vector)"})
-    drug_hidden: tuple[int, ...] = field(default=(256, 64), metadata={
+    drug_hidden: tuple[int, ...] = field(default=(256, 64), metadata={"range": WIDTH,
         "help": "hidden sizes of the drug tower (the last must equal the sample tower's)"})
-    head: tuple[int, ...] = field(default=(128,), metadata={
+    head: tuple[int, ...] = field(default=(128,), metadata={"range": WIDTH,
         "help": "hidden sizes of the head (concat, both)"})
-    fingerprint_radius: int = field(default=2, metadata={
+    fingerprint_radius: int = field(default=2, metadata={"range": Range(0, 10),
         "help": "Morgan fingerprint radius of the drug tower (2 = ECFP4)"})
-    fingerprint_bits: int = field(default=2048, metadata={"help": "Morgan fingerprint length"})
-    top_genes: int = field(default=2000, metadata={
+    fingerprint_bits: int = field(default=2048, metadata={"range": Range(8, 65_536),
+        "help": "Morgan fingerprint length"})
+    top_genes: int = field(default=2000, metadata={"range": Range(1, 10**6),
         "help": "keep this many most variable features of the training samples (0: all)"})
     normalize: Literal["auto", "log-cpm", "none"] = field(default="auto", metadata={
         "help": "sample features: log-cpm = log1p(counts per million); auto: log-cpm when "
                 "the matrix holds counts (non-negative integers), else none"})
-    dropout: float = field(default=0.1, metadata={"help": "dropout in towers and head"})
-    epochs: int = field(default=100, metadata={"help": "maximum training epochs"})
-    patience: int = field(default=10, metadata={
+    dropout: float = field(default=0.1, metadata={"range": DROPOUT,
+        "help": "dropout in towers and head"})
+    epochs: int = field(default=100, metadata={"range": EPOCHS, "help": "maximum training epochs"})
+    patience: int = field(default=10, metadata={"range": PATIENCE,
         "help": "stop after this many epochs without a better validation loss (0: never)"})
-    batch_size: int = field(default=256, metadata={"help": "(sample, drug) pairs per batch"})
-    lr: float = field(default=1e-3, metadata={"help": "AdamW learning rate"})
-    weight_decay: float = field(default=1e-4, metadata={"help": "AdamW weight decay"})
-    seed: int = field(default=0, metadata={"help": "model seed"})
+    batch_size: int = field(default=256, metadata={"range": BATCH_SIZE,
+        "help": "(sample, drug) pairs per batch"})
+    lr: float = field(default=1e-3, metadata={"range": LEARNING_RATE,
+        "help": "AdamW learning rate"})
+    weight_decay: float = field(default=1e-4, metadata={"range": WEIGHT_DECAY,
+        "help": "AdamW weight decay"})
+    seed: int = field(default=0, metadata={"range": SEED, "help": "model seed"})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
 
 
@@ -65,22 +83,30 @@ class PanelSpec:
     """What :func:`pmtoolkit.fusion.response_simulate.simulate_panel` simulates (its module
     doc writes the model out)."""
 
-    samples: int = field(default=200, metadata={"help": "samples (cell lines or patients)"})
-    drugs: int = field(default=150, metadata={
+    samples: int = field(default=200, metadata={"range": Range(2, 20_000),
+        "help": "samples (cell lines or patients)"})
+    drugs: int = field(default=150, metadata={"range": Range(2, 5_000),
         "help": "drugs, drawn from the shipped ESOL molecules (at most 1128)"})
-    genes: int = field(default=500, metadata={"help": "genes in the expression matrix"})
-    mechanisms: int = field(default=4, metadata={
+    genes: int = field(default=500, metadata={"range": Range(1, 100_000),
+        "help": "genes in the expression matrix"})
+    mechanisms: int = field(default=4, metadata={"range": Range(0, 1000),
         "help": f"drug mechanisms / sample programmes (at most {len(MECHANISMS)})"})
-    module_size: int = field(default=20, metadata={"help": "genes per expression module"})
-    module_strength: float = field(default=0.5, metadata={
+    module_size: int = field(default=20, metadata={"range": Range(1, 100_000),
+        "help": "genes per expression module"})
+    module_strength: float = field(default=0.5, metadata={"range": Range(0, 100),
         "help": "log fold change of a module's genes per sd of its programme"})
-    w_drug: float = field(default=1.0, metadata={"help": "weight of the drug main effect"})
-    w_sample: float = field(default=0.5, metadata={"help": "weight of the sample main effect"})
-    w_interaction: float = field(default=0.8, metadata={
+    w_drug: float = field(default=1.0, metadata={"range": Range(0, 100),
+        "help": "weight of the drug main effect"})
+    w_sample: float = field(default=0.5, metadata={"range": Range(0, 100),
+        "help": "weight of the sample main effect"})
+    w_interaction: float = field(default=0.8, metadata={"range": Range(0, 100),
         "help": "weight of the drug x sample interaction"})
-    drug_effect_structure: float = field(default=0.5, metadata={
+    drug_effect_structure: float = field(default=0.5, metadata={"range": FRACTION,
         "help": "share of the drug main effect's variance that follows structure (logP)"})
-    noise: float = field(default=0.5, metadata={"help": "sd of the measurement noise"})
-    mean: float = field(default=2.0, metadata={"help": "mean response (e.g. ln IC50)"})
-    coverage: float = field(default=0.9, metadata={"help": "share of pairs measured"})
-    seed: int = field(default=0, metadata={"help": "random seed"})
+    noise: float = field(default=0.5, metadata={"range": Range(0, 100),
+        "help": "sd of the measurement noise"})
+    mean: float = field(default=2.0, metadata={"range": Range(-100, 100),
+        "help": "mean response (e.g. ln IC50)"})
+    coverage: float = field(default=0.9, metadata={"range": Range(0, 1, min_open=True),
+        "help": "share of pairs measured"})
+    seed: int = field(default=0, metadata={"range": SEED, "help": "random seed"})

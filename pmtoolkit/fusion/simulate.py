@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from pmtoolkit.core.config import SEED, Range
 from pmtoolkit.core.errors import BadInputError
 
 MODALITIES = ("ehr", "expression", "imaging", "genotype")
@@ -42,16 +43,17 @@ MODALITIES = ("ehr", "expression", "imaging", "genotype")
 class CohortSpec:
     """What to simulate."""
 
-    patients: int = field(default=600, metadata={"help": "patients"})
-    seed: int = field(default=0, metadata={"help": "random seed"})
-    prevalence: float = field(default=0.3, metadata={"help": "share with the outcome"})
+    patients: int = field(default=600, metadata={"range": Range(10, 100_000), "help": "patients"})
+    seed: int = field(default=0, metadata={"range": SEED, "help": "random seed"})
+    prevalence: float = field(default=0.3, metadata={
+        "range": Range(0, 1, min_open=True, max_open=True), "help": "share with the outcome"})
     weights: dict[str, float] = field(default_factory=lambda: {
         "ehr": 1.2, "expression": 1.0, "imaging": 0.8, "genotype": 0.5}, metadata={
         "help": "how strongly each modality's factor drives the outcome (log-odds per sd)"})
     missing: dict[str, float] = field(default_factory=lambda: {
         "ehr": 0.0, "expression": 0.2, "imaging": 0.3, "genotype": 0.1}, metadata={
         "help": "share of patients without each modality"})
-    interaction: float = field(default=0.0, metadata={
+    interaction: float = field(default=0.0, metadata={"range": Range(-100, 100),
         "help": "log-odds per sd^2 of the product of the EHR and expression factors: a "
                 "cross-modal effect no sum of per-modality scores can express"})
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from pmtoolkit.core.config import FRACTION, Range
 from pmtoolkit.core.errors import BadInputError
 from pmtoolkit.core.model import Model
 
@@ -37,10 +38,10 @@ class MotifConfig:
     release: str = field(default="JASPAR2024", metadata={"help": "JASPAR release (pyjaspar)"})
     collection: str = field(default="CORE", metadata={"help": "JASPAR collection"})
     tax_group: str = field(default="vertebrates", metadata={"help": "JASPAR taxonomic group"})
-    relative: float = field(default=0.8, metadata={
+    relative: float = field(default=0.8, metadata={"range": FRACTION,
         "help": "a match counts above this fraction of the way from a motif's minimum to its "
                 "maximum score"})
-    alpha: float = field(default=1e4, metadata={
+    alpha: float = field(default=1e4, metadata={"range": Range(0, 1e12),
         "help": "ridge penalty of fit_motif_effects (chosen by leave-one-locus-out on the "
                 "MPRA: 1e3 0.140, 1e4 0.156, 1e5 0.152 mean Spearman)"})
     task: str = "regression"

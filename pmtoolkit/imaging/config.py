@@ -5,6 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from pmtoolkit.core.config import (
+    BATCH_SIZE,
+    DROPOUT,
+    EPOCHS,
+    LEARNING_RATE,
+    PATIENCE,
+    SEED,
+    WEIGHT_DECAY,
+    WIDTH,
+    Range,
+)
+
 
 @dataclass
 class ClassifierConfig:
@@ -15,14 +27,14 @@ class ClassifierConfig:
 
     arch: Literal["resnet10", "resnet18", "resnet34", "densenet121"] = field(
         default="resnet18", metadata={"help": "network (MONAI): ResNet-10/18/34 or DenseNet-121"})
-    width: float = field(default=0.25, metadata={
+    width: float = field(default=0.25, metadata={"range": Range(0, 8, min_open=True),
         "help": "channel width relative to the published network (1.0: ResNet-18 with 64-512 "
                 "channels, 11 M weights; 0.25: 0.7 M weights, 10x faster on a CPU)"})
-    spatial_dims: int = field(default=2, metadata={"help": "2 for pictures and slices, 3 for "
-                                                           "volumes"})
-    image_size: tuple[int, ...] = field(default=(28, 28), metadata={
+    spatial_dims: int = field(default=2, metadata={"range": Range(2, 3),
+        "help": "2 for pictures and slices, 3 for volumes"})
+    image_size: tuple[int, ...] = field(default=(28, 28), metadata={"range": Range(8, 4096),
         "help": "every image is resized to this (one number per spatial axis)"})
-    in_channels: int = field(default=1, metadata={
+    in_channels: int = field(default=1, metadata={"range": Range(1, 64),
         "help": "input channels: 1 (colour pictures are averaged to grey) or 3 (grey repeated)"})
     small_input: bool = field(default=True, metadata={
         "help": "a 3x3 stride-1 first convolution without max-pooling (the CIFAR / MedMNIST "
@@ -34,13 +46,15 @@ class ClassifierConfig:
         "help": "random rotation (±10°), scaling (±10%) and shift (±5%) of training images"})
     class_weights: bool = field(default=True, metadata={
         "help": "weight the loss by inverse class frequency (for imbalanced classes)"})
-    epochs: int = field(default=30, metadata={"help": "maximum training epochs"})
-    patience: int = field(default=10, metadata={
+    epochs: int = field(default=30, metadata={"range": EPOCHS, "help": "maximum training epochs"})
+    patience: int = field(default=10, metadata={"range": PATIENCE,
         "help": "stop after this many epochs without a better validation AUC (0: never)"})
-    batch_size: int = field(default=128, metadata={"help": "images per batch"})
-    lr: float = field(default=1e-3, metadata={"help": "AdamW learning rate (cosine decay)"})
-    weight_decay: float = field(default=1e-4, metadata={"help": "AdamW weight decay"})
-    seed: int = field(default=0, metadata={"help": "random seed"})
+    batch_size: int = field(default=128, metadata={"range": BATCH_SIZE, "help": "images per batch"})
+    lr: float = field(default=1e-3, metadata={"range": LEARNING_RATE,
+        "help": "AdamW learning rate (cosine decay)"})
+    weight_decay: float = field(default=1e-4, metadata={"range": WEIGHT_DECAY,
+        "help": "AdamW weight decay"})
+    seed: int = field(default=0, metadata={"range": SEED, "help": "random seed"})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
 
 
@@ -51,33 +65,40 @@ class SegmenterConfig:
     patch (or than memory) are segmented tile by tile. A 2-D model segments a volume slice by
     slice along ``slice_axis``."""
 
-    spatial_dims: int = field(default=2, metadata={"help": "2 (slices) or 3 (volumes)"})
-    in_channels: int = field(default=1, metadata={"help": "input channels"})
-    channels: tuple[int, ...] = field(default=(16, 32, 64, 128), metadata={
+    spatial_dims: int = field(default=2, metadata={"range": Range(2, 3),
+        "help": "2 (slices) or 3 (volumes)"})
+    in_channels: int = field(default=1, metadata={"range": Range(1, 64), "help": "input channels"})
+    channels: tuple[int, ...] = field(default=(16, 32, 64, 128), metadata={"range": WIDTH,
         "help": "feature channels of the U-Net levels"})
-    num_res_units: int = field(default=2, metadata={"help": "residual units per level"})
-    dropout: float = field(default=0.0, metadata={"help": "dropout in the U-Net"})
-    roi_size: tuple[int, ...] = field(default=(96, 96), metadata={
+    num_res_units: int = field(default=2, metadata={"range": Range(0, 16),
+        "help": "residual units per level"})
+    dropout: float = field(default=0.0, metadata={"range": DROPOUT, "help": "dropout in the U-Net"})
+    roi_size: tuple[int, ...] = field(default=(96, 96), metadata={"range": Range(8, 4096),
         "help": "training patch and sliding-window tile (one number per spatial axis)"})
-    overlap: float = field(default=0.25, metadata={"help": "overlap of sliding-window tiles"})
-    slice_axis: int = field(default=2, metadata={
+    overlap: float = field(default=0.25, metadata={"range": Range(0, 1, max_open=True),
+        "help": "overlap of sliding-window tiles"})
+    slice_axis: int = field(default=2, metadata={"range": Range(0, 2),
         "help": "2-D models on volumes: the spatial axis slices are taken along (2: axial "
                 "for RAS NIfTI)"})
     normalise: Literal["zscore", "minmax"] = field(default="zscore", metadata={
         "help": "intensity normalisation per image (zscore over non-zero voxels, or [0, 1])"})
     augment: bool = field(default=True, metadata={
         "help": "random flips and intensity scaling / shifting of training patches"})
-    lambda_dice: float = field(default=1.0, metadata={"help": "weight of the Dice loss"})
-    lambda_ce: float = field(default=1.0, metadata={"help": "weight of the cross-entropy loss"})
+    lambda_dice: float = field(default=1.0, metadata={"range": Range(0, 1000),
+        "help": "weight of the Dice loss"})
+    lambda_ce: float = field(default=1.0, metadata={"range": Range(0, 1000),
+        "help": "weight of the cross-entropy loss"})
     class_weights: bool = field(default=False, metadata={
         "help": "weight cross-entropy by inverse voxel frequency of each class"})
-    patches_per_image: int = field(default=4, metadata={
+    patches_per_image: int = field(default=4, metadata={"range": Range(1, 10_000),
         "help": "random patches drawn from each training image per epoch"})
-    epochs: int = field(default=40, metadata={"help": "maximum training epochs"})
-    patience: int = field(default=10, metadata={
+    epochs: int = field(default=40, metadata={"range": EPOCHS, "help": "maximum training epochs"})
+    patience: int = field(default=10, metadata={"range": PATIENCE,
         "help": "stop after this many epochs without a better validation Dice (0: never)"})
-    batch_size: int = field(default=16, metadata={"help": "patches per batch"})
-    lr: float = field(default=2e-3, metadata={"help": "AdamW learning rate (cosine decay)"})
-    weight_decay: float = field(default=1e-5, metadata={"help": "AdamW weight decay"})
-    seed: int = field(default=0, metadata={"help": "random seed"})
+    batch_size: int = field(default=16, metadata={"range": BATCH_SIZE, "help": "patches per batch"})
+    lr: float = field(default=2e-3, metadata={"range": LEARNING_RATE,
+        "help": "AdamW learning rate (cosine decay)"})
+    weight_decay: float = field(default=1e-5, metadata={"range": WEIGHT_DECAY,
+        "help": "AdamW weight decay"})
+    seed: int = field(default=0, metadata={"range": SEED, "help": "random seed"})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})

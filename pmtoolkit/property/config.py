@@ -5,6 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from pmtoolkit.core.config import (
+    BATCH_SIZE,
+    DROPOUT,
+    EPOCHS,
+    FRACTION,
+    LAYERS,
+    LEARNING_RATE,
+    PATIENCE,
+    SEED,
+    WIDTH,
+    Range,
+)
+
 TREE_ARCHITECTURES = ("forest", "boost")
 
 
@@ -17,31 +30,35 @@ class PropertyConfig:
     architecture: Literal["dmpnn", "gine", "attentivefp", "forest", "boost"] = field(
         default="dmpnn", metadata={"help": "model family: dmpnn, gine, attentivefp (graph "
                                            "networks), forest or boost (trees)"})
-    hidden_size: int = field(default=300, metadata={"help": "message-passing hidden size"})
-    depth: int = field(default=3, metadata={"help": "message-passing steps"})
-    dropout: float = field(default=0.0, metadata={"help": "dropout probability"})
+    hidden_size: int = field(default=300, metadata={"range": WIDTH,
+        "help": "message-passing hidden size"})
+    depth: int = field(default=3, metadata={"range": LAYERS, "help": "message-passing steps"})
+    dropout: float = field(default=0.0, metadata={"range": DROPOUT, "help": "dropout probability"})
     aggregation: Literal["mean", "sum", "norm"] = field(default="norm", metadata={
         "help": "how atom vectors become a molecule vector"})
-    ffn_hidden_size: int = field(default=300, metadata={"help": "feed-forward hidden size"})
-    ffn_layers: int = field(default=1, metadata={"help": "feed-forward hidden layers"})
+    ffn_hidden_size: int = field(default=300, metadata={"range": WIDTH,
+        "help": "feed-forward hidden size"})
+    ffn_layers: int = field(default=1, metadata={"range": LAYERS,
+        "help": "feed-forward hidden layers"})
     features: Literal["none", "rdkit2d"] = field(default="none", metadata={
         "help": "extra molecule features appended to the learned vector"})
-    epochs: int = field(default=50, metadata={"help": "maximum training epochs"})
-    patience: int = field(default=0, metadata={
+    epochs: int = field(default=50, metadata={"range": EPOCHS, "help": "maximum training epochs"})
+    patience: int = field(default=0, metadata={"range": PATIENCE,
         "help": "stop after this many epochs without validation improvement (0: never)"})
-    batch_size: int = field(default=64, metadata={"help": "molecules per batch"})
-    lr: float = field(default=1e-3, metadata={"help": "peak learning rate"})
-    warmup_epochs: float = field(default=2.0, metadata={
+    batch_size: int = field(default=64, metadata={"range": BATCH_SIZE,
+        "help": "molecules per batch"})
+    lr: float = field(default=1e-3, metadata={"range": LEARNING_RATE, "help": "peak learning rate"})
+    warmup_epochs: float = field(default=2.0, metadata={"range": Range(0, 100_000),
         "help": "linear warm-up from lr/10 to lr, then exponential decay to lr/10"})
-    ensemble_size: int = field(default=1, metadata={
+    ensemble_size: int = field(default=1, metadata={"range": Range(1, 100),
         "help": "independently seeded models; their spread is the uncertainty"})
-    n_estimators: int = field(default=500, metadata={
+    n_estimators: int = field(default=500, metadata={"range": Range(1, 100_000),
         "help": "trees per forest, or boosting rounds (forest, boost)"})
-    min_samples_leaf: int = field(default=0, metadata={
+    min_samples_leaf: int = field(default=0, metadata={"range": Range(0, 10**6),
         "help": "fewest training molecules per leaf; 0: 1 for forest, 20 for boost"})
-    boost_lr: float = field(default=0.05, metadata={
+    boost_lr: float = field(default=0.05, metadata={"range": Range(0, 10, min_open=True),
         "help": "learning rate (shrinkage) of gradient boosting (boost)"})
-    seed: int = field(default=0, metadata={"help": "model seed"})
+    seed: int = field(default=0, metadata={"range": SEED, "help": "model seed"})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
 
 
@@ -50,7 +67,7 @@ class SplitOptions:
     split: Literal["random", "scaffold", "balanced_scaffold", "stratified"] = field(
         default="balanced_scaffold", metadata={
         "help": "random, scaffold, balanced_scaffold or stratified"})
-    sizes: tuple[float, float, float] = field(default=(0.8, 0.1, 0.1), metadata={
+    sizes: tuple[float, float, float] = field(default=(0.8, 0.1, 0.1), metadata={"range": FRACTION,
         "help": "train, validation and test fractions"})
-    split_seed: int = field(default=0, metadata={"help": "seed of the split (separate from "
-                                                         "the model seed)"})
+    split_seed: int = field(default=0, metadata={"range": SEED,
+        "help": "seed of the split (separate from the model seed)"})
