@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pmtoolkit.chem.standardize import StandardizeConfig
+from pmtoolkit.core.conditions import parse_condition
 from pmtoolkit.core.errors import BadInputError
 from pmtoolkit.pipeline.engine import Input, StepRun, action
 
@@ -235,9 +236,17 @@ class RankParams:
     by: str = field(default="", metadata={"help": "column to rank by"})
     descending: bool = field(default=True, metadata={"help": "largest value first"})
     where: tuple[str, ...] = field(default=(), metadata={
-        "help": "row conditions, pandas query syntax, e.g. \"bbb_penetration_pred < 0.5\" "
-                "(`backticks` around column names with spaces)"})
+        "help": "row conditions, all to be met, e.g. \"logS_pred > -5 and qed >= 0.5\": "
+                "columns (`backticks` around names with spaces), numbers, 'text', true/false, "
+                "== != < <= > >=, + - * /, and/or/not, parentheses, in [...] / not in [...]; "
+                "a comparison with a missing value is false (docs/pipelines.md)"})
     top: int | None = field(default=None, metadata={"help": "keep the first TOP rows"})
+
+    def __post_init__(self):
+        if isinstance(self.where, str):
+            self.where = (self.where,)
+        for cond in self.where:  # syntax now, so pmt pipeline validate reports a bad condition
+            parse_condition(cond)
 
 
 @action("table.rank", help="Keep the rows meeting every condition, sort by a column and add "
@@ -251,12 +260,10 @@ def _rank(run: StepRun) -> dict[str, Any]:
                             hint="columns: " + ", ".join(map(str, frame.columns)))
     _need_column(frame, p.by, run.inputs["input"])
     n = len(frame)
+    # a closed grammar, never frame.query: pandas resolves @names in Python, so a condition
+    # in a pipeline file could run code
     for cond in p.where:
-        try:
-            frame = frame.query(cond, engine="python")
-        except Exception as exc:  # noqa: BLE001  (pandas raises many types for a bad query)
-            raise BadInputError(f"condition {cond!r}: {type(exc).__name__}: {exc}",
-                                hint="columns: " + ", ".join(map(str, frame.columns))) from None
+        frame = frame[parse_condition(cond).mask(frame)]
     frame = frame.sort_values(p.by, ascending=not p.descending, na_position="last",
                               kind="stable")
     meeting = len(frame)
@@ -545,6 +552,9 @@ class ReportParams:
                       many=True),),
         outputs={"report": "report.html"})
 def _report(run: StepRun) -> dict[str, Any]:
+    import html
+    from urllib.parse import quote
+
     import pandas as pd
 
     from pmtoolkit.core.report import Report
@@ -585,7 +595,8 @@ def _report(run: StepRun) -> dict[str, Any]:
                 sec.table(pd.DataFrame(steps))
             a.file.close()
         elif name.endswith(".html"):
-            sec.html(f'<p><a href="../{path.parent.name}/{path.name}">{path.name}</a></p>')
+            href = html.escape(quote(f"../{path.parent.name}/{path.name}"))
+            sec.html(f'<p><a href="{href}">{html.escape(path.name)}</a></p>')  # names are data
         else:
             sec.text(f"{path.name}: {path.stat().st_size:,} bytes")
         shown.append(f"{path.parent.name}/{path.name}")

@@ -176,6 +176,8 @@ def parse_override(text: str) -> tuple[str, str, Any]:
         value = tomllib.loads(f"v = {rhs.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         value = rhs.strip()
+    except RecursionError:  # tomllib recurses per nested array or table
+        raise ConfigError(f"--set {text[:60]!r}...: nested too deeply") from None
     return step, key.strip(), value
 
 
@@ -205,6 +207,8 @@ def parse(data: Mapping[str, Any], *, path: Path | None = None,
         step, key, value = parse_override(text)
         if step not in raw:
             raise ConfigError(f"--set {text!r}: no step {step!r}", hint=_close(step, list(raw)))
+        if not isinstance(raw[step], dict):
+            raise ConfigError(f"step {step!r} in {where} must be a table")
         raw[step][key] = value
     steps: list[Step] = []
     for name, body in raw.items():
@@ -216,7 +220,7 @@ def parse(data: Mapping[str, Any], *, path: Path | None = None,
             raise ConfigError(f"step {name!r} has no action",
                               hint="e.g. action = \"mol.standardize\"; pmt pipeline list "
                                    "--actions")
-        act = actions.get(body["action"])
+        act = actions.get(body["action"]) if isinstance(body["action"], str) else None
         if act is None:
             raise ConfigError(f"step {name!r}: unknown action {body['action']!r}",
                               hint=_close(str(body["action"]), sorted(actions)))
@@ -243,7 +247,13 @@ def parse(data: Mapping[str, Any], *, path: Path | None = None,
         if act.params is not None:
             from pmtoolkit.core.config import from_mapping
 
-            config = from_mapping(act.params, params, source=f"step {name!r} ({act.name})")
+            source = f"step {name!r} ({act.name})"
+            try:
+                config = from_mapping(act.params, params, source=source)
+            except ConfigError:
+                raise
+            except PmtError as exc:  # a parameter's own check, e.g. a table.rank condition
+                raise ConfigError(f"{source}: {exc.message}", hint=exc.hint) from None
         else:
             config = None
         steps.append(Step(name, act, config, inputs))
