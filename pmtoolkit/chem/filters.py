@@ -16,7 +16,7 @@ def _catalog(names: tuple[str, ...]):
 
     params = FilterCatalog.FilterCatalogParams()
     enum = FilterCatalog.FilterCatalogParams.FilterCatalogs
-    for name in names:
+    for name in check_catalogs(names):  # user text: getattr only on the allow-list's names
         params.AddCatalog(getattr(enum, name))
     return FilterCatalog.FilterCatalog(params)
 
@@ -24,7 +24,7 @@ def _catalog(names: tuple[str, ...]):
 def check_catalogs(names: Sequence[str]) -> tuple[str, ...]:
     from pmtoolkit.core.errors import BadInputError
 
-    out = tuple(n.upper() for n in names)
+    out = tuple(str(n).upper() for n in names)
     bad = [n for n in out if n not in ALERT_CATALOGS]
     if bad:
         raise BadInputError(f"unknown alert catalog {bad[0]!r}",

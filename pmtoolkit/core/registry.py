@@ -3,10 +3,11 @@ from it. Entries may be given as ``"module:attr"`` strings so listing names impo
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
-from pmtoolkit.core.errors import unknown_name
+from pmtoolkit.core.errors import BadInputError, unknown_name
 
 T = TypeVar("T")
 
@@ -60,6 +61,17 @@ class Registry(Generic[T]):
         return f"Registry({self.kind!r}, {self.names()})"
 
 
+# public dotted module names and a public attribute: no relative import, no private or dunder
+# module (importing pmtoolkit.cli.__main__ runs the command line), no dunder attribute
+_OBJECT_PATH = re.compile(r"[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*:[A-Za-z][A-Za-z0-9_]*")
+
+
 def import_object(path: str) -> Any:
+    """The object ``"package.module:Name"`` names. The path may come from a file (a saved
+    model's class), so anything but public module and attribute names is refused, unimported;
+    the caller still checks what the object is."""
+    if not isinstance(path, str) or not _OBJECT_PATH.fullmatch(path):
+        raise BadInputError(f"refusing to import {str(path)[:100]!r}",
+                            hint="expected package.module:Name with public names")
     module, _, attr = path.partition(":")
     return getattr(importlib.import_module(module), attr)
