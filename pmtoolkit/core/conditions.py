@@ -63,13 +63,9 @@ COMPARE = ("==", "!=", "<=", ">=", "<", ">")
 _SYMBOLS = (*COMPARE, "+", "-", "*", "/", "(", ")", "[", "]", ",", "&", "|", "~")
 _KEYWORDS = {"and": "and", "or": "or", "not": "not", "in": "in",
              "true": "true", "True": "true", "false": "false", "False": "false"}
-_NO_LITERAL = {
-    "None": "there is no missing-value literal: a comparison with a missing value is false",
-    "nan": "there is no missing-value literal: a comparison with a missing value is false",
-    "NaN": "there is no missing-value literal: a comparison with a missing value is false",
-    "null": "there is no missing-value literal: a comparison with a missing value is false",
-    "inf": "numbers must be finite",
-}
+_MISSING = "there is no missing-value literal: a comparison with a missing value is false"
+_NO_LITERAL = {"None": _MISSING, "nan": _MISSING, "NaN": _MISSING, "null": _MISSING,
+               "inf": "numbers must be finite"}
 _NAME = re.compile(r"[^\W\d]\w*")
 _NUMBER = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _DIGITS = frozenset("0123456789")  # ASCII only: str.isdigit() accepts superscripts
@@ -132,8 +128,8 @@ def _tokens(text: str) -> list[_Token]:
                 raise _error(text, "empty or unprintable `backtick` name", i)
             out.append(_Token("name", text[i:end + 1], _column_name(text, name, i), i))
             i = end + 1
-        elif _NAME.match(text, i):
-            word = _NAME.match(text, i).group(0)
+        elif (m := _NAME.match(text, i)) is not None:
+            word = m.group(0)
             if word in _KEYWORDS:
                 out.append(_Token("kw", word, _KEYWORDS[word], i))
             else:
