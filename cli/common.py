@@ -110,7 +110,7 @@ def check_params(ctx: click.Context) -> None:
         if name in OUTPUT_PARAMS or name in CACHE_PARAMS:
             continue
         for v in _values(value):
-            if isinstance(v, (str, Path)) and str(v) not in ("", "-") and Path(v).exists():
+            if isinstance(v, (str, Path)) and str(v) not in ("", "-") and _exists(v):
                 inputs.append((name, Path(v)))
     overwrite = bool(params.get("overwrite"))
     for name in OUTPUT_PARAMS & params.keys():
@@ -118,6 +118,8 @@ def check_params(ctx: click.Context) -> None:
         if value is None or str(value) == "-":
             continue
         out = Path(value)
+        if not _exists(out):
+            continue
         option = _option_name(ctx, name)
         for in_name, path in inputs:
             if _same(out, path):
@@ -131,6 +133,13 @@ def check_params(ctx: click.Context) -> None:
         if out.is_file() and not overwrite:
             raise BadInputError(f"output '{out}' exists",
                                 hint="pass --overwrite to replace it, or choose another name")
+
+
+def _exists(value: str | Path) -> bool:
+    try:
+        return Path(value).exists()
+    except (OSError, ValueError):  # a name too long for a path, or holding a NUL: not a file
+        return False
 
 
 def _same(a: Path, b: Path) -> bool:

@@ -55,6 +55,12 @@ def overwrite_option(f):
                         help="Replace an output folder written by an earlier pmt run.")(f)
 
 
+def resume_option(f):
+    return click.option("--resume", is_flag=True,
+                        help="Continue an interrupted run into the same output folder from its "
+                             "last checkpoint (OUTPUT/work); give the same options as before.")(f)
+
+
 def config_option(f):
     return click.option("-c", "--config", "config_file",
                         type=click.Path(exists=True, dir_okay=False, path_type=Path),

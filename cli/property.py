@@ -12,6 +12,7 @@ from pmtoolkit.cli.options import (
     on_invalid_option,
     overwrite_option,
     resolve,
+    resume_option,
 )
 from pmtoolkit.property.config import PropertyConfig, SplitOptions
 
@@ -39,8 +40,9 @@ def property_() -> None:
 @on_invalid_option("error")
 @config_option
 @overwrite_option
+@resume_option
 def train(input_, outdir, smiles_column, target_columns, split_file, on_invalid, config_file,
-          overwrite, **params):
+          overwrite, resume, **params):
     """Train a property model and evaluate it on a held-out test set.
 
     Example: pmt property train -i esol.csv --target-columns logS -o runs/esol
@@ -54,7 +56,7 @@ def train(input_, outdir, smiles_column, target_columns, split_file, on_invalid,
     startup(seed=config.seed, device=config.device)
     metrics = train_file(input_, outdir, smiles_column=smiles_column, target_columns=targets,
                          config=config, split=split, split_file=split_file,
-                         on_invalid=on_invalid, overwrite=overwrite)
+                         on_invalid=on_invalid, overwrite=overwrite, resume=resume)
     test = metrics.get("test") or {}
     if test:
         shown = ", ".join(f"{k} {v:.3f}" for k, v in test["mean"].items())

@@ -2,8 +2,9 @@
 
 The metadata travels inside the safetensors header (key ``pmtoolkit``) so a model is one file
 that cannot lose its description. It records the format version, the model class, its config,
-the package version, the creation time, a UUID, the training-data sha256, the metrics, and a
-sha256 of the weights that is checked on every load.
+the package version, the creation time, a UUID, the training-data sha256, the metrics, a
+sha256 of the weights, and a sha256 of the metadata itself (which includes the weights' one),
+both checked on every load: an edited config or ensemble size is refused like edited weights.
 
 A pickle (``torch.save`` output, a Lightning ``.ckpt``, a ``.pkl``) is refused before anything
 is deserialised: unpickling runs arbitrary code, and a model file is an input like any other.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import logging
 import os
 import struct
 import uuid
@@ -28,9 +30,12 @@ if TYPE_CHECKING:
     import torch
 
 FORMAT = "pmtoolkit-model"
-FORMAT_VERSION = 1
+#: 2: the metadata is covered by its own sha256 (files of version 1 load with a warning)
+FORMAT_VERSION = 2
 _META_KEY = "pmtoolkit"
 _MAX_HEADER = 100 * 1024 * 1024
+_warned: set[str] = set()
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -56,6 +61,14 @@ def weights_sha256(tensors: dict[str, torch.Tensor]) -> str:
         if t.numel():
             h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
+
+
+def metadata_sha256(metadata: dict[str, Any]) -> str:
+    """A digest of the metadata (its own ``metadata_sha256`` left out) as canonical JSON; it
+    covers the weights through ``weights_sha256``."""
+    body = {k: v for k, v in metadata.items() if k != "metadata_sha256"}
+    text = json.dumps(body, sort_keys=True, allow_nan=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def save_checkpoint(path: str | os.PathLike, tensors: dict[str, torch.Tensor], *,
@@ -87,9 +100,10 @@ def save_checkpoint(path: str | os.PathLike, tensors: dict[str, torch.Tensor], *
         "extra": extra or {},
     }
     try:
-        header = json.dumps(metadata, sort_keys=True, allow_nan=True)
+        metadata["metadata_sha256"] = metadata_sha256(metadata)
     except TypeError as exc:
         raise BadInputError(f"model metadata must be plain JSON values: {exc}") from None
+    header = json.dumps(metadata, sort_keys=True, allow_nan=True)
     payload = save(owned, metadata={_META_KEY: header})
     with atomic_write(path, "wb") as fh:
         fh.write(payload)
@@ -116,8 +130,10 @@ def _sniff(path: Path) -> None:
                             hint=advice)
 
 
-def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    """The metadata of a saved model, without loading its weights."""
+def read_metadata(path: str | os.PathLike, *, verified: bool = False) -> dict[str, Any]:
+    """The metadata of a saved model, without loading its weights. ``verified``: the whole
+    file was checked against a sha256 already (a shipped model, by data/MANIFEST), so a format 1
+    file, whose metadata has no checksum of its own, loads without a warning."""
     from safetensors import safe_open
 
     p = Path(path)
@@ -134,22 +150,36 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     if raw is None:
         raise BadInputError(f"'{p}' is a safetensors file without pmtoolkit metadata",
                             hint="it was not saved by pmtoolkit")
-    meta = json.loads(raw)
-    if meta.get("format") != FORMAT:
+    try:
+        meta = json.loads(raw)
+    except ValueError:
+        meta = None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise BadInputError(f"'{p}' is not a pmtoolkit model file")
-    if meta.get("format_version", 0) > FORMAT_VERSION:
+    version = meta.get("format_version", 0)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
         raise BadInputError(f"'{p}' was saved by a newer pmtoolkit "
                             f"({meta.get('pmtoolkit_version')})", hint="upgrade pmtoolkit")
+    if version >= 2:
+        if meta.get("metadata_sha256") != metadata_sha256(meta):
+            raise BadInputError(f"the metadata in '{p}' does not match its recorded sha256",
+                                hint="the file is corrupted or was modified")
+    elif not verified and str(p) not in _warned:
+        _warned.add(str(p))
+        log.warning("'%s' was saved by pmtoolkit %s (model format %s): its metadata is not "
+                    "covered by a checksum; load and save it again to protect it", p,
+                    meta.get("pmtoolkit_version"), version)
     return meta
 
 
 def load_checkpoint(path: str | os.PathLike, *, map_location: str = "cpu",
-                    verify: bool = True) -> Checkpoint:
+                    verify: bool = True, verified: bool = False) -> Checkpoint:
     """Load a file written by :func:`save_checkpoint`; with ``verify`` the weights must match
-    the sha256 recorded at save time (a corrupted or edited file is refused)."""
+    the sha256 recorded at save time (a corrupted or edited file is refused). ``verified``: see
+    :func:`read_metadata`."""
     from safetensors.torch import load_file
 
-    meta = read_metadata(path)
+    meta = read_metadata(path, verified=verified)
     try:
         tensors = load_file(str(path), device=str(map_location))
     except Exception as exc:

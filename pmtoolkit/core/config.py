@@ -98,6 +98,8 @@ def load_file(path: str | os.PathLike) -> dict[str, Any]:
             data = tomllib.loads(text)
     except (ValueError, json.JSONDecodeError) as exc:
         raise ConfigError(f"cannot parse config file '{p}': {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"cannot parse config file '{p}': nested too deeply") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file '{p}' must hold a table of settings")
     return data

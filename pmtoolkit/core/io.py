@@ -217,32 +217,96 @@ def _umask() -> int:
     return mask
 
 
-def check_output_dir(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+#: The folder inside an output where a training run keeps what it needs to resume (its last
+#: checkpoint). It survives an interrupted run and goes when the finished output replaces it.
+WORK = "work"
+_WORK_MARKER = ".pmtoolkit-work"
+
+
+def work_dir(outdir: str | os.PathLike, settings: dict[str, Any] | None = None) -> Path:
+    """Where a run writing ``outdir`` keeps its resume checkpoints: ``OUTDIR/work``, created on
+    first use. An interrupted run leaves it there for ``--resume``; a finished run's output
+    folder replaces it, so no checkpoint (a pickle) stays among the results.
+
+    ``settings`` (plain JSON values: the resolved config and inputs) are recorded by the first
+    run; a resumed run with other settings is refused, since its checkpoints would not fit."""
+    import json
+
+    work = Path(outdir) / WORK
+    work.mkdir(parents=True, exist_ok=True)
+    (work / _WORK_MARKER).touch()
+    if settings is not None:
+        recorded = work / "settings.json"
+        current = json.loads(json.dumps(json_safe(settings)))
+        if recorded.is_file():
+            before = json.loads(recorded.read_text(encoding="utf-8"))
+            if before != current:
+                key = _first_difference(before, current)
+                raise BadInputError(f"the interrupted run in '{outdir}' was started with other "
+                                    f"settings ({key})", hint="resume with the same options, "
+                                    "or pass --overwrite instead of --resume to start over")
+        else:
+            write_json(recorded, current)
+    return work
+
+
+def _first_difference(a: Any, b: Any, path: str = "") -> str:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b), key=str):
+            if a.get(k) != b.get(k):
+                return _first_difference(a.get(k), b.get(k), f"{path}.{k}" if path else str(k))
+    return f"{path or 'value'}: {a!r} then, {b!r} now"
+
+
+def _interrupted_run(target: Path) -> bool:
+    return (target / WORK / _WORK_MARKER).is_file()
+
+
+def check_output_dir(path: str | os.PathLike, *, overwrite: bool = False,
+                     resume: bool = False) -> Path:
     """Whether :func:`atomic_dir` may write ``path``: call it before long work, so a run
-    that would be refused at the end is refused at the start."""
+    that would be refused at the end is refused at the start.
+
+    A folder pmtoolkit finished before is replaced only with ``overwrite``; a folder holding
+    an interrupted run (its ``work/`` folder) is continued with ``resume`` or started over
+    with ``overwrite``; any other non-empty folder is never touched."""
     target = Path(path)
-    if target.exists():
-        if not target.is_dir():
-            raise BadInputError(f"output '{target}' exists and is a file, expected a folder")
-        if any(target.iterdir()):
-            if not (target / _OUTPUT_MARKER).exists():
-                raise BadInputError(f"output folder '{target}' exists and was not written by "
-                                    "pmtoolkit", hint="choose another folder or empty it")
-            if not overwrite:
-                raise BadInputError(f"output folder '{target}' exists",
-                                    hint="pass --overwrite to replace it")
+    if not target.exists():
+        if resume:
+            log.info("nothing to resume in %s; starting from the beginning", target)
+        return target
+    if not target.is_dir():
+        raise BadInputError(f"output '{target}' exists and is a file, expected a folder")
+    if not any(target.iterdir()):
+        return target
+    finished = (target / _OUTPUT_MARKER).exists()
+    interrupted = _interrupted_run(target)
+    if not (finished or interrupted):
+        raise BadInputError(f"output folder '{target}' exists and was not written by "
+                            "pmtoolkit", hint="choose another folder or empty it")
+    if interrupted and not (resume or overwrite):
+        raise BadInputError(f"output folder '{target}' holds an interrupted run",
+                            hint="pass --resume to continue it, or --overwrite to start over")
+    if finished and not interrupted and not overwrite:
+        raise BadInputError(f"output folder '{target}' exists",
+                            hint="pass --overwrite to replace it")
+    if interrupted and overwrite and not resume:
+        shutil.rmtree(target / WORK)  # start over: the old checkpoints must not be resumed
     return target
 
 
 @contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
+def atomic_dir(path: str | os.PathLike, *, overwrite: bool = False,
+               resume: bool = False) -> Iterator[Path]:
     """Build an output folder in a temporary sibling and move it into place on success.
 
     A folder that pmtoolkit wrote before (it carries a marker file) is replaced only with
     ``overwrite=True``; any other existing, non-empty folder is never touched, so pointing
-    ``-o`` at the wrong place cannot destroy a user's files.
+    ``-o`` at the wrong place cannot destroy a user's files. Training inside the block keeps
+    its checkpoints in :func:`work_dir` of ``path``, which an interruption leaves for
+    ``resume=True`` and success replaces with the finished folder.
     """
-    target = check_output_dir(path, overwrite=overwrite)
+    target = check_output_dir(path, overwrite=overwrite, resume=resume)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=_temp_name(target), dir=target.parent))
     try:

@@ -35,6 +35,7 @@ class Model:
     def __init__(self, config: Any):
         if not is_dataclass(config):
             raise TypeError(f"{type(self).__name__} needs a config dataclass, got {config!r}")
+        _config.check_ranges(config, source=f"{type(self).__name__} config")
         self.config = config
         self.metadata = {}
 
@@ -100,7 +101,9 @@ class TorchModel(Model):
     @classmethod
     def from_checkpoint(cls, checkpoint: Checkpoint) -> TorchModel:
         config = _config.from_mapping(cls.Config, checkpoint.config, source="saved model config")
-        model = cls._new(config, checkpoint.metadata.get("extra", {}))
+        extra = checkpoint.metadata.get("extra", {})
+        check_shapes(lambda: cls._new(config, extra).network, checkpoint.tensors, cls.__name__)
+        model = cls._new(config, extra)
         try:
             model.network.load_state_dict(checkpoint.tensors, strict=True)
         except RuntimeError as exc:
@@ -116,9 +119,45 @@ class TorchModel(Model):
         return cls(config, cls.build_network(config, extra))
 
 
-def load_model(path: str | os.PathLike, *, map_location: str = "cpu") -> Model:
-    """Load any saved pmtoolkit model, whatever its class."""
-    meta = read_metadata(path)
+def check_shapes(build, tensors: dict[str, torch.Tensor], what: str) -> None:
+    """Refuse saved weights that do not fit the network ``build()`` makes from the saved config,
+    before allocating it: the network is built on PyTorch's meta device (shapes, no memory), so
+    a config edited to absurd sizes fails here and not after trying to allocate tens of GB."""
+    import torch
+
+    try:
+        with torch.device("meta"):
+            expected = {k: tuple(v.shape) for k, v in build().state_dict().items()}
+    except (RuntimeError, NotImplementedError, TypeError, ValueError):
+        return  # a network that cannot be built on the meta device is checked on loading
+    got = {k: tuple(v.shape) for k, v in tensors.items()}
+    if expected != got:
+        missing = sorted(set(expected) - set(got))
+        unexpected = sorted(set(got) - set(expected))
+        wrong = sorted(k for k in set(expected) & set(got) if expected[k] != got[k])
+        first = (f"missing {missing[0]!r}" if missing else f"unexpected {unexpected[0]!r}"
+                 if unexpected else f"{wrong[0]!r} is {got[wrong[0]]}, the config needs "
+                 f"{expected[wrong[0]]}")
+        raise BadInputError(f"saved weights do not fit {what} built from the saved config: "
+                            f"{first}", hint="the file is corrupted or was modified")
+
+
+def check_finite(checkpoint: Checkpoint, path: str | os.PathLike) -> None:
+    """Refuse weights holding NaN or infinities: such a model predicts nothing usable."""
+    import torch
+
+    for name, t in checkpoint.tensors.items():
+        if t.is_floating_point() and t.numel() and not bool(torch.isfinite(t).all()):
+            raise BadInputError(f"weights in '{path}' contain NaN or infinite values "
+                                f"({name!r})", hint="the model diverged in training, or the "
+                                "file was modified")
+
+
+def load_model(path: str | os.PathLike, *, map_location: str = "cpu",
+               verified: bool = False) -> Model:
+    """Load any saved pmtoolkit model, whatever its class. ``verified``: the file's sha256 was
+    checked already (shipped models, against data/MANIFEST)."""
+    meta = read_metadata(path, verified=verified)
     class_path = str(meta.get("model_class", ""))
     if not class_path.startswith(TRUSTED_PACKAGES):
         raise BadInputError(f"'{path}' names model class {class_path!r}, which is not part of "
@@ -131,7 +170,9 @@ def load_model(path: str | os.PathLike, *, map_location: str = "cpu") -> Model:
                             hint="upgrade pmtoolkit") from None
     if not (isinstance(cls, type) and issubclass(cls, Model)):
         raise BadInputError(f"'{path}' names {class_path!r}, which is not a pmtoolkit model")
-    return cls.from_checkpoint(load_checkpoint(path, map_location=map_location))
+    checkpoint = load_checkpoint(path, map_location=map_location, verified=verified)
+    check_finite(checkpoint, path)
+    return cls.from_checkpoint(checkpoint)
 
 
 def load_named(name_or_path: str | os.PathLike, *, shipped_names: tuple[str, ...],
@@ -147,6 +188,7 @@ def load_named(name_or_path: str | os.PathLike, *, shipped_names: tuple[str, ...
     from pmtoolkit.core.errors import unknown_name
 
     p = Path(name_or_path)
+    verified = False
     if not p.is_file():
         names = [e.name for e in shipped.manifest("model") if e.name in shipped_names]
         if str(name_or_path) not in names:
@@ -155,8 +197,8 @@ def load_named(name_or_path: str | os.PathLike, *, shipped_names: tuple[str, ...
             if p.suffix or os.sep in str(name_or_path):
                 raise BadInputError(f"model file '{p}' does not exist")
             raise unknown_name(what, str(name_or_path), names)
-        p = shipped.path(str(name_or_path), "model")
-    model = load_model(p)
+        p, verified = shipped.path(str(name_or_path), "model"), True
+    model = load_model(p, verified=verified)
     if not isinstance(model, model_class):
         raise BadInputError(f"'{p}' is a {type(model).__name__}, not a {what}")
     return model

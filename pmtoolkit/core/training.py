@@ -160,8 +160,12 @@ def _last_checkpoint_callback(path: Path, every: int):
         def _write(self, trainer):
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(path.name + ".pmt-tmp")
-            trainer.save_checkpoint(tmp)
-            tmp.replace(path)
+            try:
+                trainer.save_checkpoint(tmp)
+                tmp.replace(path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
             self._written_step = trainer.global_step
 
     return LastCheckpoint()
@@ -211,8 +215,10 @@ def cosine_schedule(optimizer, total_steps: int, floor: float = 0.1) -> dict:
 
 
 def build_trainer(config: TrainConfig, workdir: str | Path, *, has_validation: bool = True,
-                  callbacks: list | None = None, progress: bool | None = None):
-    """A ``lightning.Trainer`` with the project's defaults, writing under ``workdir``."""
+                  callbacks: list | None = None, progress: bool | None = None,
+                  checkpoint_dir: str | Path | None = None):
+    """A ``lightning.Trainer`` with the project's defaults, writing its logs under ``workdir``
+    and its resume checkpoint under ``checkpoint_dir`` (default: ``workdir/checkpoints``)."""
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping
     from lightning.pytorch.loggers import CSVLogger
@@ -223,7 +229,8 @@ def build_trainer(config: TrainConfig, workdir: str | Path, *, has_validation: b
     cbs = list(callbacks or [])
     # last.ckpt (for resume) every few epochs: writing optimizer state each epoch costs more
     # than the epochs of a small model; the best weights are kept in memory instead
-    cbs.append(_last_checkpoint_callback(workdir / "checkpoints" / LAST, config.checkpoint_every))
+    ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else workdir / "checkpoints"
+    cbs.append(_last_checkpoint_callback(ckpt_dir / LAST, config.checkpoint_every))
     if has_validation and config.patience > 0:
         cbs.append(EarlyStopping(monitor=config.monitor, mode=config.mode,
                                  patience=config.patience, check_finite=True))
@@ -245,9 +252,15 @@ def build_trainer(config: TrainConfig, workdir: str | Path, *, has_validation: b
 
 
 def fit(module, train_dataloaders, val_dataloaders=None, *, config: TrainConfig | None = None,
-        workdir: str | Path) -> FitResult:
+        workdir: str | Path, checkpoint_dir: str | Path | None = None) -> FitResult:
     """Train ``module`` (a LightningModule) with :func:`build_trainer`; afterwards the module
-    holds the weights of its best validation epoch (the last epoch without validation)."""
+    holds the weights of its best validation epoch (the last epoch without validation).
+
+    ``checkpoint_dir`` (default ``workdir/checkpoints``) holds ``last.ckpt``; put it where an
+    interruption does not delete it (:func:`pmtoolkit.core.io.work_dir` of the output) so
+    ``config.resume`` can continue the run. Ctrl-C and SIGTERM stop training with
+    KeyboardInterrupt and :class:`~pmtoolkit.core.errors.Interrupted` (Lightning would exit
+    with status 1 or, for SIGTERM, 0)."""
 
     config = config or TrainConfig()
     workdir = Path(workdir)
@@ -256,17 +269,18 @@ def fit(module, train_dataloaders, val_dataloaders=None, *, config: TrainConfig 
     history = _history_callback()
     has_val = val_dataloaders is not None
     best = _best_weights_callback(config.monitor, config.mode)
-    trainer = build_trainer(config, workdir, has_validation=has_val, callbacks=[history, best])
-    last = workdir / "checkpoints" / LAST
+    trainer = build_trainer(config, workdir, has_validation=has_val, callbacks=[history, best],
+                            checkpoint_dir=checkpoint_dir)
+    last = (Path(checkpoint_dir) if checkpoint_dir is not None else workdir / "checkpoints") / LAST
     ckpt_path = None
     if config.resume:
         if last.is_file():
             ckpt_path = str(last)
             log.info("resuming from %s", last)
         else:
-            log.info("nothing to resume in %s; training from the start", workdir)
-    trainer.fit(module, train_dataloaders, val_dataloaders, ckpt_path=ckpt_path,
-                weights_only=True)
+            log.info("nothing to resume in %s; training from the start", last.parent)
+    _run_interruptible(trainer.fit, module, train_dataloaders, val_dataloaders,
+                       ckpt_path=ckpt_path, weights_only=True)
 
     best_epoch = best_score = None
     if has_val:
@@ -281,3 +295,25 @@ def fit(module, train_dataloaders, val_dataloaders=None, *, config: TrainConfig 
     write_history(workdir / "history.csv", history.rows)
     return FitResult(workdir=workdir, epochs_run=trainer.current_epoch, best_epoch=best_epoch,
                      best_score=best_score, stopped_early=stopped, history=history.rows)
+
+
+def _run_interruptible(trainer_fn, *args, **kwargs):
+    """Call a Trainer entry point, turning Lightning's own handling of a stop back into the
+    exceptions the rest of pmtoolkit (and the CLI's exit codes) expect: Lightning catches
+    KeyboardInterrupt, ignores SIGINT from then on and exits with status 1, and answers SIGTERM
+    by finishing the batch and exiting with status 0 (SIGTERMException)."""
+    import signal
+
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    from pmtoolkit.core.errors import Interrupted
+
+    try:
+        return trainer_fn(*args, **kwargs)
+    except SIGTERMException:
+        raise Interrupted(signal.SIGTERM) from None
+    except SystemExit as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt from None
+        raise

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pmtoolkit.chem.standardize import StandardizeConfig
 from pmtoolkit.core.conditions import parse_condition
+from pmtoolkit.core.config import FRACTION, SEED, Range
 from pmtoolkit.core.errors import BadInputError
 from pmtoolkit.pipeline.engine import Input, StepRun, action
 
@@ -62,9 +63,10 @@ def _need_column(frame, column: str, what: Path) -> None:
 class SampleParams:
     model: str = field(default="prior", metadata={
         "help": "SMILES generator: a shipped name (prior) or a .safetensors file"})
-    n: int = field(default=1000, metadata={"help": "SMILES to sample"})
-    temperature: float = field(default=1.0, metadata={"help": "sampling temperature"})
-    seed: int = field(default=0, metadata={"help": "random seed"})
+    n: int = field(default=1000, metadata={"range": Range(1, 10**8), "help": "SMILES to sample"})
+    temperature: float = field(default=1.0, metadata={"range": Range(0, 100, min_open=True),
+        "help": "sampling temperature"})
+    seed: int = field(default=0, metadata={"range": SEED, "help": "random seed"})
 
 
 @action("generate.sample", help="Sample SMILES from a generator (pmt generate sample).",
@@ -120,8 +122,8 @@ class FilterParams:
         "help": "RDKit FilterCatalog alert sets"})
     passing_only: bool = field(default=True, metadata={
         "help": "keep only molecules passing Lipinski, Veber and the alerts"})
-    min_qed: float | None = field(default=None, metadata={"help": "minimum QED"})
-    max_sa_score: float | None = field(default=None, metadata={
+    min_qed: float | None = field(default=None, metadata={"range": FRACTION, "help": "minimum QED"})
+    max_sa_score: float | None = field(default=None, metadata={"range": Range(1, 10),
         "help": "maximum synthetic accessibility score (1 easy - 10 hard)"})
 
 
@@ -240,7 +242,8 @@ class RankParams:
                 "columns (`backticks` around names with spaces), numbers, 'text', true/false, "
                 "== != < <= > >=, + - * /, and/or/not, parentheses, in [...] / not in [...]; "
                 "a comparison with a missing value is false (docs/pipelines.md)"})
-    top: int | None = field(default=None, metadata={"help": "keep the first TOP rows"})
+    top: int | None = field(default=None, metadata={"range": Range(1, None),
+        "help": "keep the first TOP rows"})
 
     def __post_init__(self):
         if isinstance(self.where, str):
@@ -285,7 +288,7 @@ class VariantScoreParams:
         "help": "a REF allele that differs from the FASTA: stop, skip it, or warn"})
     strands: Literal["both", "forward"] = field(default="both", metadata={
         "help": "average both strands, or forward only"})
-    scan: int | None = field(default=None, metadata={
+    scan: int | None = field(default=None, metadata={"range": Range(0, 10_000),
         "help": "also score windows this many bases either side (default: the model's)"})
 
 
@@ -308,9 +311,10 @@ def _variants_score(run: StepRun) -> dict[str, Any]:
 class VariantFilterParams:
     score: str | None = field(default=None, metadata={
         "help": "INFO key to rank by (default: the first *_diff key pmtoolkit wrote)"})
-    min_abs: float = field(default=0.0, metadata={
+    min_abs: float = field(default=0.0, metadata={"range": Range(0, None),
         "help": "keep variants whose |score| is at least this"})
-    top: int | None = field(default=None, metadata={"help": "keep the TOP largest |score|"})
+    top: int | None = field(default=None, metadata={"range": Range(1, None),
+        "help": "keep the TOP largest |score|"})
 
 
 @action("variants.filter", help="Keep the variants with the largest predicted effects: an "
@@ -388,15 +392,19 @@ class QCParams:
     counts_layer: str = field(default="auto", metadata={
         "help": "where the raw counts are: auto, X, raw or a layer name"})
     mito_prefix: str = field(default="MT-", metadata={"help": "prefix of mitochondrial genes"})
-    min_genes: int = field(default=200, metadata={"help": "drop cells with fewer genes"})
-    max_genes: int | None = field(default=None, metadata={"help": "drop cells with more genes"})
-    min_counts: int | None = field(default=None, metadata={"help": "drop cells with fewer counts"})
-    max_pct_mito: float | None = field(default=20.0, metadata={
+    min_genes: int = field(default=200, metadata={"range": Range(0, 10**6),
+        "help": "drop cells with fewer genes"})
+    max_genes: int | None = field(default=None, metadata={"range": Range(1, 10**6),
+        "help": "drop cells with more genes"})
+    min_counts: int | None = field(default=None, metadata={"range": Range(0, None),
+        "help": "drop cells with fewer counts"})
+    max_pct_mito: float | None = field(default=20.0, metadata={"range": Range(0, 100),
         "help": "drop cells with a larger % of mitochondrial counts"})
-    min_cells: int = field(default=3, metadata={"help": "drop genes seen in fewer cells"})
+    min_cells: int = field(default=3, metadata={"range": Range(0, 10**9),
+        "help": "drop genes seen in fewer cells"})
     doublets: bool = field(default=True, metadata={"help": "score doublets (scrublet)"})
     remove_doublets: bool = field(default=False, metadata={"help": "drop predicted doublets"})
-    seed: int = field(default=0, metadata={"help": "random seed"})
+    seed: int = field(default=0, metadata={"range": SEED, "help": "random seed"})
 
 
 def _run_config(params: Any, **extra: Any):
@@ -435,15 +443,21 @@ def _qc(run: StepRun) -> dict[str, Any]:
 
 @dataclass
 class ClusterParams:
-    target_sum: float = field(default=1e4, metadata={"help": "counts per cell, then log1p"})
-    n_top_genes: int = field(default=2000, metadata={"help": "highly variable genes"})
-    n_pcs: int = field(default=50, metadata={"help": "principal components"})
-    n_neighbors: int = field(default=15, metadata={"help": "neighbours per cell"})
-    resolution: float = field(default=1.0, metadata={"help": "Leiden resolution"})
-    umap_min_dist: float = field(default=0.5, metadata={"help": "UMAP min_dist"})
+    target_sum: float = field(default=1e4, metadata={"range": Range(0, 1e12, min_open=True),
+        "help": "counts per cell, then log1p"})
+    n_top_genes: int = field(default=2000, metadata={"range": Range(1, 10**6),
+        "help": "highly variable genes"})
+    n_pcs: int = field(default=50, metadata={"range": Range(1, 1000),
+        "help": "principal components"})
+    n_neighbors: int = field(default=15, metadata={"range": Range(2, 1000),
+        "help": "neighbours per cell"})
+    resolution: float = field(default=1.0, metadata={"range": Range(0, 100, min_open=True),
+        "help": "Leiden resolution"})
+    umap_min_dist: float = field(default=0.5, metadata={"range": Range(0, 10),
+        "help": "UMAP min_dist"})
     label_key: str | None = field(default=None, metadata={
         "help": "obs column of known labels: ARI/NMI of the clusters and a UMAP by label"})
-    seed: int = field(default=0, metadata={"help": "random seed"})
+    seed: int = field(default=0, metadata={"range": SEED, "help": "random seed"})
 
 
 @action("expr.cluster", help="Normalise, highly variable genes, PCA, neighbours, Leiden "
@@ -470,7 +484,8 @@ def _cluster(run: StepRun) -> dict[str, Any]:
 class MarkerParams:
     method: Literal["wilcoxon", "t-test", "t-test_overestim_var", "logreg"] = field(
         default="wilcoxon", metadata={"help": "scanpy rank_genes_groups method"})
-    n_genes: int = field(default=5, metadata={"help": "marker genes per cluster in the dot plot"})
+    n_genes: int = field(default=5, metadata={"range": Range(1, 1000),
+        "help": "marker genes per cluster in the dot plot"})
 
 
 @action("expr.markers", help="Marker genes of each cluster (scanpy rank_genes_groups): a table "
@@ -499,7 +514,7 @@ def _markers(run: StepRun) -> dict[str, Any]:
 class AnnotateParams:
     label_key: str | None = field(default=None, metadata={
         "help": "obs column of known labels to compare the annotation with"})
-    seed: int = field(default=0, metadata={"help": "random seed"})
+    seed: int = field(default=0, metadata={"range": SEED, "help": "random seed"})
 
 
 @action("expr.annotate", help="Name each cluster from marker lists (a TOML of label = "
@@ -541,8 +556,9 @@ def _annotate(run: StepRun) -> dict[str, Any]:
 class ReportParams:
     title: str = field(default="pmtoolkit pipeline report", metadata={"help": "report title"})
     description: str = field(default="", metadata={"help": "a paragraph under the title"})
-    max_rows: int = field(default=20, metadata={"help": "rows shown of each table"})
-    molecules: int = field(default=12, metadata={
+    max_rows: int = field(default=20, metadata={"range": Range(1, 100_000),
+        "help": "rows shown of each table"})
+    molecules: int = field(default=12, metadata={"range": Range(0, 1000),
         "help": "draw the first N molecules of a table with a smiles column (0: none)"})
 
 

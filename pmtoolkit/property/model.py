@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 
 from pmtoolkit.core.checkpoint import Checkpoint
-from pmtoolkit.core.config import from_mapping
+from pmtoolkit.core.config import check_ranges, from_mapping
 from pmtoolkit.core.errors import BadInputError
 from pmtoolkit.core.io import Rejects
-from pmtoolkit.core.model import Model
+from pmtoolkit.core.model import Model, check_shapes
 from pmtoolkit.property.config import TREE_ARCHITECTURES, PropertyConfig
 from pmtoolkit.property.data import PropertyData, from_arrays
 
@@ -198,16 +198,24 @@ class PropertyModel(Model):
             if f"{name}.mean" in t:
                 scalers[name] = _Scaler(t[f"{name}.mean"].numpy(), t[f"{name}.std"].numpy())
         names = extra["target_names"]
+        stored = {k.split(".", 1)[0] for k in t if k.startswith("member")}
+        if len(stored) != extra["n_members"]:
+            raise BadInputError(f"saved model holds {len(stored)} ensemble members, its "
+                                f"metadata says {extra['n_members']}",
+                                hint="the file is corrupted or was modified")
         members = []
         for i in range(extra["n_members"]):
             if config.architecture in TREE_ARCHITECTURES:
                 members.append([FlatForest.from_tensors(t, f"member{i}.task{k}")
                                 for k in range(len(names))])
             else:
-                net = _build_network(config, len(names), extra.get("n_extra", 0))
                 prefix = f"member{i}."
-                net.load_state_dict({k[len(prefix):]: v for k, v in t.items()
-                                     if k.startswith(prefix)}, strict=True)
+                own = {k[len(prefix):]: v for k, v in t.items() if k.startswith(prefix)}
+                n_extra = extra.get("n_extra", 0)
+                check_shapes(lambda: _build_network(config, len(names), n_extra), own,
+                             f"property model member {i}")
+                net = _build_network(config, len(names), n_extra)
+                net.load_state_dict(own, strict=True)
                 members.append(net)
         model = cls(config, names, members=members, **scalers)
         model.metadata = checkpoint.metadata
@@ -248,16 +256,22 @@ def _check(config: PropertyConfig, train: PropertyData) -> None:
 
 
 def fit(train: PropertyData, valid: PropertyData | None = None,
-        config: PropertyConfig | None = None, *, workdir: str | os.PathLike | None = None
-        ) -> PropertyModel:
-    """Train a property model (an ensemble when ``config.ensemble_size > 1``)."""
+        config: PropertyConfig | None = None, *, workdir: str | os.PathLike | None = None,
+        checkpoints: str | os.PathLike | None = None, resume: bool = False) -> PropertyModel:
+    """Train a property model (an ensemble when ``config.ensemble_size > 1``).
+
+    Logs go to ``workdir``; each network's resume checkpoint to ``checkpoints/memberN``
+    (default: inside ``workdir``), from which ``resume`` continues an interrupted run."""
     config = config or PropertyConfig()
+    check_ranges(config, source="property model config")
     _check(config, train)
     if config.architecture in TREE_ARCHITECTURES:
         model = _fit_trees(train, config)
     else:
         with tempfile.TemporaryDirectory(prefix="pmt-train-") as tmp:
-            model = _fit_gnn(train, valid, config, Path(workdir) if workdir else Path(tmp))
+            root = Path(workdir) if workdir else Path(tmp)
+            model = _fit_gnn(train, valid, config, root,
+                             Path(checkpoints) if checkpoints else root, resume)
     model.metadata = {"training_data_sha256": train.fingerprint()}
     if valid is not None and len(valid):
         model.metadata["metrics"] = {"valid": evaluate(model, valid)}
@@ -360,7 +374,7 @@ def _lightning_module(net, config: PropertyConfig):
 
 
 def _fit_gnn(train: PropertyData, valid: PropertyData | None, config: PropertyConfig,
-             workdir: Path) -> PropertyModel:
+             workdir: Path, checkpoints: Path, resume: bool) -> PropertyModel:
     from pmtoolkit.chem.featurizer import PackedGraphs
     from pmtoolkit.core.seeds import seed_everything
     from pmtoolkit.core.training import TrainConfig
@@ -391,9 +405,10 @@ def _fit_gnn(train: PropertyData, valid: PropertyData | None, config: PropertyCo
         module = _lightning_module(net, config)
         loader = _loader(packed_train, y_train, extra_train, config.batch_size, True, seed)
         tc = TrainConfig(max_epochs=config.epochs, patience=config.patience, seed=seed,
-                         device=config.device, monitor="val_loss", mode="min")
+                         device=config.device, monitor="val_loss", mode="min", resume=resume)
         result = train_module(module, loader, val_loader, config=tc,
-                              workdir=workdir / f"member{i}")
+                              workdir=workdir / f"member{i}",
+                              checkpoint_dir=checkpoints / f"member{i}")
         log.info("member %d: %d epochs, best val_loss %s", i, result.epochs_run,
                  "n/a" if result.best_score is None else f"{result.best_score:.4f}")
         members.append(net.cpu().eval())

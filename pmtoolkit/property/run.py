@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from pmtoolkit.core.errors import BadInputError
-from pmtoolkit.core.io import OnInvalid, atomic_dir, atomic_write
+from pmtoolkit.core.io import OnInvalid, atomic_dir, atomic_write, work_dir
 from pmtoolkit.property.config import PropertyConfig, SplitOptions
 from pmtoolkit.property.model import PropertyModel, evaluate, fit
 
@@ -38,9 +38,13 @@ def load_property_model(name_or_path: str | os.PathLike) -> PropertyModel:
 def train_file(input: str | os.PathLike, outdir: str | os.PathLike, *, smiles_column: str,
                target_columns: Sequence[str], config: PropertyConfig,
                split: SplitOptions | None = None, split_file: str | os.PathLike | None = None,
-               on_invalid: OnInvalid = "error", overwrite: bool = False) -> dict[str, Any]:
+               on_invalid: OnInvalid = "error", overwrite: bool = False,
+               resume: bool = False) -> dict[str, Any]:
+    """Train on ``input`` and write the model, split, metrics and test predictions to
+    ``outdir``; an interrupted run keeps its checkpoints in ``outdir/work`` and continues
+    from them with ``resume``."""
     from pmtoolkit.chem.splits import load_split, make_split
-    from pmtoolkit.core.config import write_resolved
+    from pmtoolkit.core.config import to_dict, write_resolved
     from pmtoolkit.property.data import read_property_data
 
     if not target_columns:
@@ -62,20 +66,22 @@ def train_file(input: str | os.PathLike, outdir: str | os.PathLike, *, smiles_co
     train, valid, test = (data.subset(idx[k]) for k in ("train", "val", "test"))
     log.info("%d molecules: %d train, %d validation, %d test (%s split)", len(data), len(train),
              len(valid), len(test), s.method)
-    with atomic_dir(outdir, overwrite=overwrite) as tmp:
+    settings = {"model": to_dict(config), "split": to_dict(split), "data": {
+        "input": str(input), "smiles-column": smiles_column,
+        "target-columns": list(target_columns), "on-invalid": on_invalid,
+        "split-file": None if split_file is None else str(split_file)}}
+    with atomic_dir(outdir, overwrite=overwrite, resume=resume) as tmp:
         if rejects:
             rejects.apply("skip", tmp, final=outdir)
-        model = fit(train, valid if len(valid) else None, config, workdir=tmp / "training")
+        model = fit(train, valid if len(valid) else None, config, workdir=tmp / "training",
+                    checkpoints=work_dir(outdir, settings), resume=resume)
         metrics: dict[str, Any] = {"valid": model.metadata.get("metrics", {}).get("valid")}
         if len(test):
             metrics["test"] = evaluate(model, test)
         model.save(tmp / "model.safetensors", metrics=metrics,
                    training_data_sha256=train.fingerprint())
         s.save(tmp / "split.json")
-        write_resolved(tmp / "config.json", model=config, split=split,
-                       data={"input": str(input), "smiles-column": smiles_column,
-                             "target-columns": list(target_columns), "on-invalid": on_invalid,
-                             "split-file": None if split_file is None else str(split_file)})
+        write_resolved(tmp / "config.json", **settings)
         with atomic_write(tmp / "metrics.json") as fh:
             json.dump(metrics, fh, indent=2)
             fh.write("\n")
