@@ -203,6 +203,7 @@ class PropertyModel(Model):
             raise BadInputError(f"saved model holds {len(stored)} ensemble members, its "
                                 f"metadata says {extra['n_members']}",
                                 hint="the file is corrupted or was modified")
+        n_extra = extra.get("n_extra", 0)
         members = []
         for i in range(extra["n_members"]):
             if config.architecture in TREE_ARCHITECTURES:
@@ -211,7 +212,6 @@ class PropertyModel(Model):
             else:
                 prefix = f"member{i}."
                 own = {k[len(prefix):]: v for k, v in t.items() if k.startswith(prefix)}
-                n_extra = extra.get("n_extra", 0)
                 check_shapes(lambda: _build_network(config, len(names), n_extra), own,
                              f"property model member {i}")
                 net = _build_network(config, len(names), n_extra)
