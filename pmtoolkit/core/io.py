@@ -506,9 +506,36 @@ def _check_columns(frame: pd.DataFrame, columns: Sequence[str] | None, name: str
                                 hint=f"columns are: {have}")
 
 
+#: significant digits of float64 values written to text tables
+TEXT_DIGITS = 12
+
+
+def tidy_floats(frame: pd.DataFrame, digits: int = TEXT_DIGITS) -> pd.DataFrame:
+    """``frame`` with its float64 columns rounded to ``digits`` significant digits, so a text
+    table shows 324.428 and not the arithmetic noise 324.4280000000001 (float32 columns are
+    already written in their shortest form; Parquet keeps every bit)."""
+    import numpy as np
+
+    columns = [c for c in frame.columns if frame[c].dtype == np.float64]
+    if not columns:
+        return frame
+    out = frame.copy(deep=False)
+    with np.errstate(all="ignore"):
+        for c in columns:
+            x = out[c].to_numpy()
+            scale = 10.0 ** (digits - 1 - np.floor(np.log10(np.abs(x))))
+            # exact while x*scale is an integer below 2**53 and scale an exact power of ten:
+            # the quotient is then the float nearest the decimal, whose repr is short
+            ok = np.isfinite(scale) & (scale >= 1) & (scale <= 1e22)
+            out[c] = np.where(ok, np.round(x * np.where(ok, scale, 1)) / np.where(ok, scale, 1),
+                              x)
+    return out
+
+
 def write_table(frame: pd.DataFrame, path: str | os.PathLike, *, fmt: str | None = None,
                 index: bool = False) -> None:
-    """Write a table atomically as CSV, TSV or Parquet (by suffix or ``fmt``); ``-`` is stdout."""
+    """Write a table atomically as CSV, TSV or Parquet (by suffix or ``fmt``); ``-`` is stdout.
+    Text tables show float64 values to :data:`TEXT_DIGITS` significant digits."""
     fmt = fmt or table_format(path, default="csv" if is_stdio(path) else None)
     check_choice("table format", fmt, TABLE_FORMATS)
     if fmt == "parquet":
@@ -516,7 +543,7 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike, *, fmt: str | None
             frame.to_parquet(fh, index=index)
         return
     with atomic_write(path, newline="") as fh:
-        frame.to_csv(fh, sep=_sep(fmt), index=index, lineterminator="\n")
+        tidy_floats(frame).to_csv(fh, sep=_sep(fmt), index=index, lineterminator="\n")
 
 
 class TableWriter:
@@ -547,8 +574,8 @@ class TableWriter:
                 self._parquet = pq.ParquetWriter(self._fh, table.schema)
             self._parquet.write_table(table)
         else:
-            frame.to_csv(self._fh, sep=_sep(self.fmt), index=False, header=self.rows == 0,
-                         lineterminator="\n")
+            tidy_floats(frame).to_csv(self._fh, sep=_sep(self.fmt), index=False,
+                                      header=self.rows == 0, lineterminator="\n")
         self.rows += len(frame)
 
     def __exit__(self, exc_type, exc, tb) -> bool | None:

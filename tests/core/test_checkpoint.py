@@ -101,3 +101,71 @@ def test_tampered_weights_fail_the_sha256(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(BadInputError, match="do not match their recorded sha256"):
         load_checkpoint(path)
+
+
+def _edit_metadata(path, edit):
+    """Rewrite the pmtoolkit metadata in a safetensors header, weights untouched (as a user
+    editing the JSON would)."""
+    import json
+    import struct
+
+    data = path.read_bytes()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    meta = json.loads(header["__metadata__"]["pmtoolkit"])
+    edit(meta)
+    header["__metadata__"]["pmtoolkit"] = json.dumps(meta)
+    raw = json.dumps(header).encode()
+    raw += b" " * (-len(raw) % 8)
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + data[8 + n:])
+
+
+def test_edited_metadata_fails_its_sha256(tmp_path):
+    path = tmp_path / "m.st"
+    save_checkpoint(path, {"w": torch.zeros(4)}, model_class="pmtoolkit.x:Y",
+                    config={"ensemble_size": 3}, extra={"n_members": 3})
+    assert read_metadata(path)["format_version"] == 2
+
+    def fewer_members(meta):
+        meta["extra"]["n_members"] = 1
+
+    _edit_metadata(path, fewer_members)
+    with pytest.raises(BadInputError, match="metadata in .* does not match its recorded sha256"):
+        load_checkpoint(path)
+
+
+def test_a_recomputed_metadata_sha256_passes_and_format_1_files_warn(tmp_path, caplog):
+    from pmtoolkit.core import checkpoint as ck
+
+    path = tmp_path / "m.st"
+    save_checkpoint(path, {"w": torch.zeros(4)}, model_class="pmtoolkit.x:Y")
+
+    def old_format(meta):
+        meta["format_version"] = 1
+        del meta["metadata_sha256"]
+
+    _edit_metadata(path, old_format)
+    with caplog.at_level("WARNING", logger="pmtoolkit.core.checkpoint"):
+        load_checkpoint(path)
+    assert "not covered by a checksum" in caplog.text
+    caplog.clear()
+    ck._warned.clear()
+    with caplog.at_level("WARNING", logger="pmtoolkit.core.checkpoint"):
+        load_checkpoint(path, verified=True)  # a shipped file, checked against the MANIFEST
+    assert "not covered" not in caplog.text
+
+
+def test_metadata_that_is_not_json_is_a_bad_input(tmp_path):
+    path = tmp_path / "m.st"
+    save_checkpoint(path, {"w": torch.zeros(4)}, model_class="pmtoolkit.x:Y")
+    import json
+    import struct
+
+    data = path.read_bytes()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    header["__metadata__"]["pmtoolkit"] = "{not json"
+    raw = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + data[8 + n:])
+    with pytest.raises(BadInputError, match="not a pmtoolkit model file"):
+        read_metadata(path)

@@ -214,3 +214,83 @@ def test_write_json_is_strict_and_atomic(tmp_path):
     text = (tmp_path / "m.json").read_text()
     assert "NaN" not in text
     assert json.loads(text) == {"auc": 0.5, "hd": None, "cm": [[1, 2]], "k": [1, 2]}
+
+
+def _truncated_gz(path, text="smiles,y\n" + "CCO,1\n" * 5000):
+    data = gzip.compress(text.encode())
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+@pytest.mark.parametrize("read", [
+    lambda p: pio.read_table(p),
+    lambda p: list(pio.iter_table(p, chunksize=100)),
+    lambda p: list(pio.iter_lines(p)),
+])
+def test_a_truncated_gzip_is_a_one_line_input_error(tmp_path, read):
+    path = _truncated_gz(tmp_path / "t.csv.gz")
+    with pytest.raises(BadInputError, match=r"'.*t.csv.gz' is truncated or not valid gzip"):
+        read(path)
+
+
+def test_binary_text_input_names_the_file_and_line(tmp_path):
+    path = tmp_path / "b.csv"
+    path.write_bytes(b"smiles,y\nCCO,1\nCCC,2\n\xff\xfe\x00binary")
+    with pytest.raises(BadInputError, match=r"'.*b.csv' line 4 is not UTF-8 text \(byte 0xff\)"):
+        pio.read_table(path)
+    gz = tmp_path / "b.smi.gz"
+    gz.write_bytes(gzip.compress(b"CCO\n" * 3 + b"\x80\n"))
+    with pytest.raises(BadInputError, match="line 4 is not UTF-8"):
+        list(pio.iter_lines(gz))
+
+
+def test_reading_turns_decoding_errors_into_input_errors(tmp_path):
+    path = tmp_path / "x.json"
+    path.write_bytes(b'{"a": "\xff"}')
+    with pytest.raises(BadInputError, match="x.json' line 1 is not UTF-8"), pio.reading(path):
+        path.read_text(encoding="utf-8")
+
+
+def test_an_interrupted_run_is_resumed_or_started_over_never_silently_replaced(tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt), pio.atomic_dir(out) as tmp:
+        (tmp / "model.bin").write_text("partial")
+        work = pio.work_dir(out, {"lr": 0.1})
+        (work / "last.ckpt").write_text("epoch 3")
+        raise KeyboardInterrupt
+    assert sorted(p.name for p in out.iterdir()) == ["work"]  # the checkpoint survives
+    assert not list(tmp_path.glob(".*pmt-tmp*"))
+    with pytest.raises(BadInputError, match="holds an interrupted run .*--resume"):
+        pio.check_output_dir(out)
+    with pytest.raises(BadInputError, match=r"other settings \(lr: 0.1 then, 0.2 now\)"):
+        pio.work_dir(out, {"lr": 0.2})
+    with pio.atomic_dir(out, resume=True) as tmp:
+        assert (pio.work_dir(out, {"lr": 0.1}) / "last.ckpt").read_text() == "epoch 3"
+        (tmp / "model.bin").write_text("done")
+    assert (out / "model.bin").read_text() == "done" and not (out / "work").exists()
+    with pytest.raises(BadInputError, match="exists .*--overwrite"):
+        pio.check_output_dir(out, resume=True)  # nothing to resume in a finished folder
+
+
+def test_overwrite_starts_an_interrupted_run_over(tmp_path):
+    out = tmp_path / "run"
+    (pio.work_dir(out, {"lr": 0.1}) / "last.ckpt").write_text("old")
+    with pio.atomic_dir(out, overwrite=True) as tmp:
+        assert not (out / "work").exists()  # old checkpoints must not be resumed by mistake
+        assert pio.work_dir(out, {"lr": 0.2}).is_dir()
+        (tmp / "x").write_text("new")
+    assert sorted(p.name for p in out.iterdir()) == [".pmtoolkit-output", "x"]
+
+
+def test_text_tables_show_no_float_noise(tmp_path):
+    import numpy as np
+
+    frame = pd.DataFrame({"mw": [324.4280000000001, 0.1 + 0.2, float("nan")],
+                          "p": [2.94e-218, 1e-300, 123456789.123456789],
+                          "f32": np.array([0.1, 1 / 3, 2], dtype=np.float32)})
+    pio.write_table(frame, tmp_path / "t.csv")
+    assert (tmp_path / "t.csv").read_text().splitlines() == [
+        "mw,p,f32", "324.428,2.94e-218,0.1", "0.3,1e-300,0.33333334", ",123456789.123,2.0"]
+    pio.write_table(frame, tmp_path / "t.parquet")  # binary tables keep every bit
+    back = pd.read_parquet(tmp_path / "t.parquet")
+    assert back["mw"][0] == 324.4280000000001

@@ -89,3 +89,38 @@ def test_a_folder_named_like_a_shipped_model_does_not_hide_it(tmp_path, monkeypa
     (tmp_path / "mine").mkdir()
     with pytest.raises(BadInputError, match="is a directory"):
         load_sequence_model("mine")
+
+
+def test_non_finite_weights_are_refused(tmp_path, trusted_tests):
+    m = Linear(LinearConfig())
+    with torch.no_grad():
+        m.network.weight[0, 0] = float("nan")
+    m.save(tmp_path / "nan.safetensors")  # saved with a matching sha256
+    with pytest.raises(BadInputError, match="contain NaN or infinite values"):
+        core_model.load_model(tmp_path / "nan.safetensors")
+
+
+def test_a_config_edited_to_absurd_sizes_is_refused_before_allocating(tmp_path, trusted_tests,
+                                                                      monkeypatch):
+    from pmtoolkit.core import checkpoint as ck
+
+    m = Linear(LinearConfig())
+    path = tmp_path / "lin.safetensors"
+    m.save(path)
+    ckpt = ck.load_checkpoint(path)
+    # a config whose network would need 120,000 x 120,000 weights (57.6 GB), written with a
+    # valid metadata sha256: the shapes are compared on the meta device, nothing is allocated
+    ck.save_checkpoint(path, ckpt.tensors, model_class=Linear.class_path(),
+                       config={"inputs": 120_000, "outputs": 120_000})
+    real = Linear.build_network
+    sizes = []
+
+    def watched(cls, config, extra):
+        net = real.__func__(cls, config, extra)
+        sizes.append(net.weight.device.type)
+        return net
+
+    monkeypatch.setattr(Linear, "build_network", classmethod(watched))
+    with pytest.raises(BadInputError, match="do not fit Linear built from the saved config"):
+        core_model.load_model(path)
+    assert sizes == ["meta"]  # built once, on the meta device, and refused

@@ -1,6 +1,10 @@
 """The shared Lightning helper: seeded, early stopping, best weights restored, resume."""
 from __future__ import annotations
 
+import os
+import signal
+from signal import SIGTERM
+
 import lightning as L
 import pytest
 import torch
@@ -117,7 +121,7 @@ def test_a_run_cut_off_midway_resumes_from_its_last_epoch(tmp_path, monkeypatch)
 
     monkeypatch.setattr(training, "build_trainer", with_cut_off)
     cfg = TrainConfig(max_epochs=4, patience=0, device="cpu", checkpoint_every=1)
-    with pytest.raises((KeyboardInterrupt, SystemExit)):
+    with pytest.raises(KeyboardInterrupt):  # not Lightning's SystemExit(1)
         fit(Regressor(), train, val, config=cfg, workdir=tmp_path)
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
     monkeypatch.setattr(training, "build_trainer", real)
@@ -126,3 +130,54 @@ def test_a_run_cut_off_midway_resumes_from_its_last_epoch(tmp_path, monkeypatch)
               workdir=tmp_path)
     assert [r["epoch"] for r in res.history] == [0, 1, 2, 3]
     assert not list(tmp_path.rglob("*.pmt-tmp")) and not list(tmp_path.rglob("epoch=*.ckpt"))
+
+
+class _Signal(L.Callback):
+    """Sends this process a signal in the middle of an epoch."""
+
+    def __init__(self, signum):
+        self.signum = signum
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.current_epoch == 1 and batch_idx == 1:
+            os.kill(os.getpid(), self.signum)
+
+
+@pytest.mark.parametrize("ours", [True, False])
+def test_sigterm_stops_training_as_an_interrupt(tmp_path, monkeypatch, ours):
+    """With the CLI's handler (ours) SIGTERM raises at once; with Lightning's alone it stops at
+    the end of the batch and exits 0 (SIGTERMException): both become Interrupted(SIGTERM)."""
+    from pmtoolkit.cli.main import _raise_interrupted
+    from pmtoolkit.core import training
+    from pmtoolkit.core.errors import Interrupted
+
+    train, val = _loaders()
+    real = training.build_trainer
+    monkeypatch.setattr(training, "build_trainer", lambda config, workdir, **kw: real(
+        config, workdir, **{**kw, "callbacks": [*kw.get("callbacks", []), _Signal(SIGTERM)]}))
+    previous = signal.signal(SIGTERM, _raise_interrupted if ours else signal.SIG_DFL)
+    try:
+        with pytest.raises(Interrupted) as info:
+            fit(Regressor(), train, val, config=TrainConfig(max_epochs=5, device="cpu",
+                                                            checkpoint_every=1),
+                workdir=tmp_path / "logs", checkpoint_dir=tmp_path / "work")
+    finally:
+        signal.signal(SIGTERM, previous)
+    assert info.value.exit_code == 143
+    assert (tmp_path / "work" / "last.ckpt").is_file()  # epoch 0, kept for --resume
+    assert not (tmp_path / "logs" / "checkpoints").exists()
+    assert signal.getsignal(SIGTERM) is previous  # Lightning's handler is gone again
+
+
+def test_ctrl_c_is_not_ignored_after_an_interrupted_fit(tmp_path, monkeypatch):
+    from pmtoolkit.core import training
+
+    train, val = _loaders()
+    real = training.build_trainer
+    monkeypatch.setattr(training, "build_trainer", lambda config, workdir, **kw: real(
+        config, workdir, **{**kw, "callbacks": [*kw.get("callbacks", []), _CutOff()]}))
+    with pytest.raises(KeyboardInterrupt):
+        fit(Regressor(), train, val, config=TrainConfig(max_epochs=4, device="cpu"),
+            workdir=tmp_path)
+    # Lightning sets SIGINT to SIG_IGN while it shuts down; a later Ctrl-C must still stop us
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
