@@ -11,6 +11,7 @@ from pmtoolkit.cli.options import (
     given,
     overwrite_option,
     resolve,
+    resume_option,
 )
 
 from pmtoolkit.expression.config import ClassifierConfig, RunConfig, VAEConfig
@@ -66,10 +67,13 @@ def run(input_, outdir, orientation, make_unique, no_plots, config_file, overwri
     from pmtoolkit.cli.common import startup
 
     from pmtoolkit.core import config as cfg
+    from pmtoolkit.core.errors import ConfigError
     from pmtoolkit.expression.pipeline import run_file
 
     from_file = cfg.load_file(config_file) if config_file else {}
     vae_table = from_file.pop("vae", None)
+    if vae_table is not None and not isinstance(vae_table, dict):
+        raise ConfigError(f"'{config_file}': vae must be a table ([vae]) of VAE settings")
     config = cfg.merge(RunConfig, from_file, given(RunConfig, params),
                        source=f"'{config_file}'" if config_file else "command-line options")
     vae = cfg.from_mapping(VAEConfig, vae_table, source=f"'{config_file}' [vae]") \
@@ -97,26 +101,38 @@ def run(input_, outdir, orientation, make_unique, no_plots, config_file, overwri
 @dataclass_options(VAEConfig)
 @_input_options
 @config_option
+@overwrite_option
+@resume_option
 def embed(input_, output, batch_key, counts_layer, save_model, orientation, make_unique,
-          config_file, **params):
+          config_file, overwrite, resume, **params):
     """Train the negative-binomial VAE on raw counts and write each cell's latent vector.
+
+    While it trains, OUTPUT.pmt-work/ holds the checkpoint that --resume continues from
+    after an interruption.
 
     Example: pmt expr embed counts.h5ad --batch-key sample -o embedded.h5ad
     """
     from pmtoolkit.cli.common import startup
 
+    from pmtoolkit.core.config import to_dict
     from pmtoolkit.expression.io import write_h5ad
+    from pmtoolkit.expression.run import file_checkpoints
     from pmtoolkit.expression.vae import fit_vae
 
     config = resolve(VAEConfig, params, config_file)
     _check_h5ad(output)
     startup(seed=config.seed, device=config.device)
-    adata = _read(input_, orientation, make_unique)
-    model = fit_vae(adata, config, batch_key=batch_key, layer=counts_layer)
-    model.embed(adata, layer=counts_layer)
-    if save_model:
-        model.save(save_model)
-    write_h5ad(adata, output)
+    settings = {"model": to_dict(config), "data": {
+        "input": str(input_), "batch-key": batch_key, "counts-layer": counts_layer,
+        "orientation": orientation, "make-unique": make_unique}}
+    with file_checkpoints(output, settings, overwrite=overwrite, resume=resume) as work:
+        adata = _read(input_, orientation, make_unique)
+        model = fit_vae(adata, config, batch_key=batch_key, layer=counts_layer,
+                        checkpoints=work, resume=resume)
+        model.embed(adata, layer=counts_layer)
+        if save_model:
+            model.save(save_model)
+        write_h5ad(adata, output)
     m = model.metadata.get("metrics", {})
     click.echo(f"{adata.n_obs:,} cells embedded in {config.n_latent} dimensions "
                f"({m.get('n_genes', len(model.genes))} genes, {m.get('epochs_run', '?')} "
@@ -145,32 +161,46 @@ def _check_h5ad(path: Path) -> None:
 @dataclass_options(ClassifierConfig)
 @_input_options
 @config_option
+@overwrite_option
+@resume_option
 def annotate(query, reference, label_key, output, predictions, save_model, key_added,
-             orientation, make_unique, config_file, **params):
+             orientation, make_unique, config_file, overwrite, resume, **params):
     """Transfer cell labels from a labelled reference to QUERY, with per-cell confidence.
+
+    While a classifier trains on a reference .h5ad, OUTPUT.pmt-work/ holds the checkpoint
+    that --resume continues from after an interruption.
 
     Example: pmt expr annotate query.h5ad -r reference.h5ad --label-key cell_type -o out.h5ad
     """
+    import contextlib
+
     from pmtoolkit.cli.common import startup
 
+    from pmtoolkit.core.config import to_dict
     from pmtoolkit.core.io import write_table
     from pmtoolkit.expression.io import write_h5ad
-    from pmtoolkit.expression.run import load_or_train_classifier
+    from pmtoolkit.expression.run import file_checkpoints, is_reference, load_or_train_classifier
 
     config = resolve(ClassifierConfig, params, config_file)
     _check_h5ad(output)
     startup(seed=config.seed, device=config.device)
-    adata = _read(query, orientation, make_unique)
-    model = load_or_train_classifier(reference, label_key=label_key, config=config)
-    if save_model:
-        model.save(save_model)
-    model.annotate(adata, key_added=key_added)
-    if predictions:
-        table = adata.obsm[f"{key_added}_probabilities"].copy()
-        table.insert(0, "confidence", adata.obs[f"{key_added}_confidence"].to_numpy())
-        table.insert(0, "label", adata.obs[key_added].astype(str).to_numpy())
-        write_table(table.reset_index(names="cell"), predictions)
-    write_h5ad(adata, output)
+    settings = {"model": to_dict(config), "data": {"reference": str(reference),
+                                                   "label-key": label_key}}
+    training = is_reference(reference)
+    with (file_checkpoints(output, settings, overwrite=overwrite, resume=resume) if training
+          else contextlib.nullcontext()) as work:
+        adata = _read(query, orientation, make_unique)
+        model = load_or_train_classifier(reference, label_key=label_key, config=config,
+                                         checkpoints=work, resume=resume)
+        if save_model:
+            model.save(save_model)
+        model.annotate(adata, key_added=key_added)
+        if predictions:
+            table = adata.obsm[f"{key_added}_probabilities"].copy()
+            table.insert(0, "confidence", adata.obs[f"{key_added}_confidence"].to_numpy())
+            table.insert(0, "label", adata.obs[key_added].astype(str).to_numpy())
+            write_table(table.reset_index(names="cell"), predictions)
+        write_h5ad(adata, output)
     conf = adata.obs[f"{key_added}_confidence"]
     counts = adata.obs[key_added].value_counts()
     shown = ", ".join(f"{k} {v}" for k, v in counts.head(5).items())
@@ -189,7 +219,7 @@ def annotate(query, reference, label_key, output, predictions, save_model, key_a
               help="Condition value compared against (denominator).")
 @click.option("--groupby", help="obs column of cell groups (e.g. cell type): one test each.")
 @click.option("--counts-layer", default="auto", show_default=True)
-@click.option("--min-cells", type=click.IntRange(min=1), default=10, show_default=True,
+@click.option("--min-cells", type=click.IntRange(1, 10**9), default=10, show_default=True,
               help="Drop pseudobulk profiles of fewer cells.")
 @click.option("-o", "--output", required=True,
               type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
@@ -235,14 +265,16 @@ def classify() -> None:
 @click.option("-o", "--output", "outdir", required=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="Output folder: model.safetensors, cv.csv, attributions.csv, config.json.")
-@click.option("--folds", type=click.IntRange(min=0), default=5, show_default=True,
-              help="Stratified cross-validation folds reported before the final fit (0: none).")
+@click.option("--folds", type=click.IntRange(0, 100), default=5, show_default=True,
+              help="Stratified cross-validation folds reported before the final fit "
+                   "(0 or 1: none).")
 @dataclass_options(ClassifierConfig)
 @_input_options
 @config_option
 @overwrite_option
+@resume_option
 def classify_train(input_, label_key, labels, outdir, folds, orientation, make_unique,
-                   config_file, overwrite, **params):
+                   config_file, overwrite, resume, **params):
     """Train a phenotype classifier: cross-validated, then fitted on every sample, with the
     genes that drive each class (integrated gradients).
 
@@ -257,7 +289,8 @@ def classify_train(input_, label_key, labels, outdir, folds, orientation, make_u
     startup(seed=config.seed, device=config.device)
     info = train_classifier_file(input_, outdir, label_key=label_key, labels=labels,
                                  config=config, folds=folds, orientation=orientation,
-                                 make_unique=make_unique, overwrite=overwrite)
+                                 make_unique=make_unique, overwrite=overwrite,
+                                 resume=resume)
     cv = info.get("cv")
     shown = (f"{folds}-fold CV accuracy {cv['accuracy']:.3f}, balanced {cv['balanced_accuracy']:.3f}"
              if cv else "no cross-validation")

@@ -68,15 +68,19 @@ def read_marker_lists(path: str | os.PathLike) -> dict[str, list[str]]:
     (label, gene; one row per gene, a header row allowed)."""
     import pandas as pd
 
+    from pmtoolkit.core.io import reading
+
     p = Path(path)
     if not p.is_file():
         raise MissingInputError(f"marker file '{p}' does not exist")
     if p.suffix.lower() == ".toml":
         import tomllib
 
+        with reading(p):
+            text = p.read_text(encoding="utf-8")
         try:
-            data = tomllib.loads(p.read_text(encoding="utf-8"))
-        except ValueError as exc:
+            data = tomllib.loads(text)
+        except (ValueError, RecursionError) as exc:
             raise BadInputError(f"cannot parse marker file '{p}': {exc}") from None
         lists = {}
         for label, genes in data.items():
@@ -85,7 +89,12 @@ def read_marker_lists(path: str | os.PathLike) -> dict[str, list[str]]:
             lists[str(label)] = list(genes)
     else:
         sep = "\t" if re.search(r"\.(tsv|txt)(\.gz)?$", p.name.lower()) else ","
-        frame = pd.read_csv(p, sep=sep, header=None, dtype=str, comment="#")
+        try:
+            with reading(p):
+                frame = pd.read_csv(p, sep=sep, header=None, dtype=str, comment="#")
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise BadInputError(f"cannot read marker file '{p}': "
+                                f"{str(exc).strip().splitlines()[0]}") from None
         if frame.shape[1] < 2:
             raise BadInputError(f"marker file '{p}' needs two columns: label, gene")
         first = [str(v).strip().lower() for v in frame.iloc[0, :2]]

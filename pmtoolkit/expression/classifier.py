@@ -24,7 +24,13 @@ import numpy as np
 from pmtoolkit.core.errors import BadInputError
 from pmtoolkit.core.model import TorchModel
 from pmtoolkit.expression.config import ClassifierConfig
-from pmtoolkit.expression.io import _first_bad, align_genes, dense_tensor, is_counts
+from pmtoolkit.expression.io import (
+    _first_bad,
+    align_genes,
+    check_finite,
+    dense_tensor,
+    is_counts,
+)
 
 if TYPE_CHECKING:
     import anndata as ad
@@ -44,12 +50,14 @@ def expression_matrix(adata: ad.AnnData, layer: str = "auto"):
 
     if layer == "auto":
         if is_counts(adata.X) or (nonneg(adata.X) and _max(adata.X) > 50):
-            return adata.X
+            return _checked(adata.X, adata, "X")
         if "counts" in adata.layers:
-            return adata.layers["counts"]
+            return _checked(adata.layers["counts"], adata, "layers['counts']")
         if adata.raw is not None and list(adata.raw.var_names) == list(adata.var_names) and \
                 is_counts(adata.raw.X):
             return adata.raw.X
+        check_finite(adata.X, adata.obs_names, adata.var_names, source="X",
+                     what="counts or TPM")
         if nonneg(adata.X):
             raise BadInputError("X looks log-normalised (non-negative, largest value "
                                 f"{_max(adata.X):.1f}) and there are no raw counts",
@@ -59,6 +67,12 @@ def expression_matrix(adata: ad.AnnData, layer: str = "auto"):
         else adata.layers.get(layer)
     if X is None:
         raise BadInputError(f"no layer {layer!r} in the AnnData")
+    return _checked(X, adata, layer)
+
+
+def _checked(X, adata: ad.AnnData, source: str):
+    """``X`` if it holds finite, non-negative values, else a one-line error naming one."""
+    check_finite(X, adata.obs_names, adata.var_names, source=source, what="counts or TPM")
     bad = _first_bad(X, lambda v: v < 0)
     if bad is not None:
         r, c, v = bad
@@ -77,14 +91,28 @@ def _log_normalise(X, genes_of_adata, genes: list[str], max_missing: float):
     import scipy.sparse as sp
 
     X = sp.csr_matrix(X, dtype=np.float32)
+    totals = _totals(X)
+    X = sp.diags(TARGET_SUM / totals) @ X
+    X.data = np.log1p(X.data)
+    return align_genes(X.tocsr(), genes_of_adata, genes, "classifier", max_missing)
+
+
+def _totals(X) -> np.ndarray:
+    """Each profile's total expression; a profile without any is a one-line error."""
     totals = np.asarray(X.sum(axis=1)).ravel()
     if (totals <= 0).any():
         i = int(np.flatnonzero(totals <= 0)[0])
         raise BadInputError(f"{int((totals <= 0).sum())} profile(s) have no counts, e.g. row "
                             f"{i + 1}", hint="filter empty cells first (pmt expr run does)")
-    X = sp.diags(TARGET_SUM / totals) @ X
-    X.data = np.log1p(X.data)
-    return align_genes(X.tocsr(), genes_of_adata, genes, "classifier", max_missing)
+    return totals
+
+
+def check_trainable(adata: ad.AnnData, label_key: str, *, folds: int = 0,
+                    layer: str = "auto") -> None:
+    """What :func:`fit_classifier` (and :func:`cross_validate` in ``folds``) would refuse in
+    ``adata``, found before any training starts: labels, classes, expression values."""
+    check_classes(labels_of(adata, label_key), label_key, folds=folds)
+    _totals(expression_matrix(adata, layer))
 
 
 def _build(config: ClassifierConfig, n_genes: int, n_classes: int):
@@ -254,14 +282,19 @@ def labels_of(adata: ad.AnnData, label_key: str) -> np.ndarray:
 
 def fit_classifier(adata: ad.AnnData, label_key: str, config: ClassifierConfig | None = None,
                    *, layer: str = "auto", valid_fraction: float = 0.1,
-                   workdir: str | Path | None = None) -> ExpressionClassifier:
+                   workdir: str | Path | None = None, checkpoints: str | Path | None = None,
+                   resume: bool = False) -> ExpressionClassifier:
     """Train a classifier of ``obs[label_key]`` on ``adata``'s expression; ``valid_fraction``
-    of the profiles (stratified) decide early stopping."""
+    of the profiles (stratified) decide early stopping. Logs go to ``workdir``, the resume
+    checkpoint to ``checkpoints`` (default: inside ``workdir``), from which ``resume``
+    continues an interrupted run."""
     import torch
 
+    from pmtoolkit.core.config import check_ranges
     from pmtoolkit.core.training import TrainConfig, fit
 
     config = config or ClassifierConfig()
+    check_ranges(config, source="expression classifier config")
     y_text = labels_of(adata, label_key)
     classes = sorted(set(y_text))
     if len(classes) < 2:
@@ -269,7 +302,7 @@ def fit_classifier(adata: ad.AnnData, label_key: str, config: ClassifierConfig |
     all_genes = list(map(str, adata.var_names))
     L = _log_normalise(expression_matrix(adata, layer), adata.var_names, all_genes, 0.0)
     keep = _top_variance(L, config.n_top_genes)
-    genes, features = [all_genes[i] for i in keep], L[:, keep]
+    genes, features = [all_genes[i] for i in keep], L[:, keep].tocsr()
     y = np.searchsorted(classes, y_text)
     model = ExpressionClassifier._new(config, {"genes": genes, "classes": classes,
                                                "label_key": label_key})
@@ -284,20 +317,23 @@ def fit_classifier(adata: ad.AnnData, label_key: str, config: ClassifierConfig |
         if config.class_weights else torch.ones(len(classes))
 
     def loader(mask, shuffle):
-        idx = np.flatnonzero(mask)
-        data = torch.utils.data.TensorDataset(dense_tensor(features[idx]), torch.from_numpy(y[idx]))
-        return torch.utils.data.DataLoader(data, batch_size=config.batch_size, shuffle=shuffle,
-                                           generator=torch.Generator().manual_seed(config.seed))
+        # rows are made dense a batch at a time: the whole matrix dense could be many GB
+        return torch.utils.data.DataLoader(
+            np.flatnonzero(mask).tolist(), batch_size=config.batch_size, shuffle=shuffle,
+            collate_fn=_Rows(features, y), generator=torch.Generator().manual_seed(config.seed))
 
     train = loader(~val_mask, True)
     val = loader(val_mask, False) if val_mask.any() else None
     module = _module(model.network, config, weights.float())
     cfg = TrainConfig(max_epochs=config.epochs, patience=config.patience if val else 0,
                       monitor="val_loss", mode="min", seed=config.seed, device=config.device,
-                      checkpoint_every=max(25, config.epochs))
+                      resume=resume,  # without a checkpoint folder, only the last epoch's
+                      checkpoint_every=5 if checkpoints else max(25, config.epochs))
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="pmt-cls-") as tmp:
-        result = fit(module, train, val, config=cfg, workdir=workdir or tmp)
+        root = Path(workdir) if workdir else Path(tmp)
+        result = fit(module, train, val, config=cfg, workdir=root,
+                     checkpoint_dir=Path(checkpoints) if checkpoints else None)
     model.network = module.net.eval()
     best = result.metrics()
     model.metadata = {"metrics": {"train_seconds": time.perf_counter() - start,
@@ -307,23 +343,51 @@ def fit_classifier(adata: ad.AnnData, label_key: str, config: ClassifierConfig |
     return model
 
 
+class _Rows:
+    """A DataLoader collate: row indices -> (dense features, labels)."""
+
+    def __init__(self, X, y: np.ndarray):
+        self.X, self.y = X, y
+
+    def __call__(self, idx: list[int]):
+        import torch
+
+        idx = np.asarray(idx)
+        return dense_tensor(self.X[idx]), torch.from_numpy(self.y[idx])
+
+
+def check_classes(y: np.ndarray, label_key: str, *, folds: int = 0) -> None:
+    """Labels a classifier can be trained (and cross-validated in ``folds``) on: two
+    classes or more, each with a profile per fold."""
+    classes, counts = np.unique(np.asarray(y, dtype=str), return_counts=True)
+    if len(classes) < 2:
+        raise BadInputError(f"{label_key!r} has {len(classes)} class(es); need two or more")
+    if folds >= 2 and counts.min() < folds:
+        raise BadInputError(f"the rarest class of {label_key!r} ({classes[counts.argmin()]!r}) "
+                            f"has {counts.min()} profile(s), fewer than {folds} folds",
+                            hint="lower --folds")
+
+
 def cross_validate(adata: ad.AnnData, label_key: str, config: ClassifierConfig | None = None,
-                   *, folds: int = 5, seed: int = 0) -> pd.DataFrame:
+                   *, folds: int = 5, seed: int = 0, workdir: str | Path | None = None,
+                   checkpoints: str | Path | None = None, resume: bool = False
+                   ) -> pd.DataFrame:
     """Stratified ``folds``-fold cross-validation: accuracy, balanced accuracy and macro F1
-    of each held-out fold (the genes are chosen on the training folds only)."""
+    of each held-out fold (the genes are chosen on the training folds only). Each fold's
+    logs and resume checkpoint go to ``fold<k>`` of ``workdir`` and ``checkpoints``."""
     import pandas as pd
     from sklearn.metrics import balanced_accuracy_score, f1_score
     from sklearn.model_selection import StratifiedKFold
 
     y = labels_of(adata, label_key)
-    smallest = pd.Series(y).value_counts().min()
-    if smallest < folds:
-        raise BadInputError(f"the rarest class of {label_key!r} has {smallest} profile(s), "
-                            f"fewer than {folds} folds")
+    check_classes(y, label_key, folds=folds)
     rows = []
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     for k, (tr, te) in enumerate(splitter.split(np.zeros(len(y)), y)):
-        model = fit_classifier(adata[tr].copy(), label_key, config)
+        model = fit_classifier(adata[tr].copy(), label_key, config,
+                               workdir=Path(workdir) / f"fold{k}" if workdir else None,
+                               checkpoints=Path(checkpoints) / f"fold{k}" if checkpoints
+                               else None, resume=resume)
         pred = model.predict(adata[te].copy())["label"].to_numpy()
         rows.append({"fold": k, "n_test": len(te), "accuracy": float((pred == y[te]).mean()),
                      "balanced_accuracy": float(balanced_accuracy_score(y[te], pred)),

@@ -54,33 +54,191 @@ def read(path: str | os.PathLike, *, orientation: Orientation = "auto",
     if not p.exists():
         raise MissingInputError(f"expression input '{p}' does not exist")
     name = p.name.lower()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # anndata's legacy-layout notices
-            warnings.simplefilter("ignore", UserWarning)  # "Variable names are not unique"
-            if p.is_dir():
-                adata = _read_10x_dir(p, var_names)
-            elif name.endswith(".h5ad"):
-                adata = ad.read_h5ad(p)
-            elif name.endswith((".h5", ".hdf5")):
-                adata = sc.read_10x_h5(p, gex_only=True)
-                if var_names == "gene_ids" and "gene_ids" in adata.var:
-                    adata.var_names = adata.var["gene_ids"].astype(str)
-            elif name.endswith(".loom"):
-                adata = _read_loom(p)
-            elif name.endswith(_TABLE):
-                adata = _read_table(p, orientation)
-            else:
-                raise BadInputError(f"cannot tell the format of '{p}'",
-                                    hint="give an .h5ad, .h5 (10x), .loom, .csv/.tsv(.gz) "
-                                         "file or a 10x matrix folder")
-    except (OSError, KeyError, ValueError) as exc:
-        if isinstance(exc, BadInputError):
-            raise
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BadInputError(f"cannot read '{p}': {first}") from None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # anndata's legacy-layout notices
+        warnings.simplefilter("ignore", UserWarning)  # "Variable names are not unique"
+        if p.is_dir():
+            adata = _library_read(p, "10x matrix folder", _read_10x_dir, p, var_names)
+        elif name.endswith(".h5ad"):
+            check_hdf5(p, "h5ad")
+            adata = _library_read(p, "h5ad file", ad.read_h5ad, p)
+        elif name.endswith((".h5", ".hdf5")):
+            check_hdf5(p, "10x h5")
+            adata = _library_read(p, "10x h5 file", sc.read_10x_h5, p, gex_only=True)
+            if var_names == "gene_ids" and "gene_ids" in adata.var:
+                adata.var_names = adata.var["gene_ids"].astype(str)
+        elif name.endswith(".loom"):
+            check_hdf5(p, "loom")
+            adata = _library_read(p, "loom file", _read_loom, p)
+        elif name.endswith(_TABLE):
+            adata = _read_table(p, orientation)
+        else:
+            raise BadInputError(f"cannot tell the format of '{p}'",
+                                hint="give an .h5ad, .h5 (10x), .loom, .csv/.tsv(.gz) "
+                                     "file or a 10x matrix folder")
     check_names(adata, make_unique=make_unique, source=str(p))
     return adata
+
+
+def _library_read(p: Path, what: str, reader, *args, **kwargs):
+    """``reader(*args, **kwargs)``, a library's reader of a binary format (anndata, scanpy,
+    h5py, scipy): whatever it raises for a truncated, corrupt or mislabelled file (h5py
+    alone raises OSError, KeyError, ValueError, RuntimeError or TypeError, by where the
+    damage is) becomes one :class:`BadInputError` naming the file. A file that would not
+    fit in memory is refused the same way."""
+    from pmtoolkit.core.errors import PmtError
+    from pmtoolkit.core.io import reading
+
+    try:
+        with reading(p):  # text parts (features.tsv, a gzipped matrix.mtx) decode here
+            return reader(*args, **kwargs)
+    except PmtError:
+        raise
+    except MemoryError:
+        raise BadInputError(f"'{p}' does not fit in memory",
+                            hint="use a machine with more memory, or subset the data") from None
+    except Exception as exc:  # noqa: BLE001 - any failure of the library on this file
+        raise BadInputError(f"cannot read '{p}' as a {what}: {_first_line(exc)}",
+                            hint="is it truncated, corrupt or another format? check the "
+                                 "download or write the file again") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    first = text.splitlines()[0].strip(" '\"") if text else ""
+    return (first[:300] or type(exc).__name__)
+
+
+def available_memory() -> int:
+    """Bytes of memory this process can still use: the kernel's MemAvailable, or less under
+    a cgroup limit; physical memory where /proc is absent."""
+    avail = None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    avail = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError):
+        pass
+    if avail is None:
+        try:
+            avail = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, AttributeError):
+            return 2**63 - 1
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = int(Path("/sys/fs/cgroup/memory.current").read_text().strip())
+        if limit.isdigit():
+            avail = min(avail, int(limit) - used)
+    except (OSError, ValueError):
+        pass
+    return max(0, avail)
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:,.1f} GiB"
+
+
+def check_memory(n_bytes: float, what: str, *, hint: str | None = None) -> None:
+    """Refuse, before allocating, ``n_bytes`` for ``what`` when that is more than the memory
+    available: a one-line error instead of the kernel killing the run (or swap for hours)."""
+    avail = available_memory()
+    if n_bytes > avail:
+        raise BadInputError(f"{what} needs {_gib(n_bytes)} of memory, more than the "
+                            f"{_gib(avail)} available",
+                            hint=hint or "use a machine with more memory, or subset the data")
+
+
+def check_hdf5(p: Path, kind: str) -> None:
+    """Look at an HDF5 input (h5ad, 10x h5, loom) before a library loads it: it must open
+    as HDF5, its arrays must fit in memory as declared (a file of a few kB can declare a
+    dense 10^6 x 10^6 matrix), and a loom's attributes must match its matrix."""
+    import h5py
+
+    from pmtoolkit.core.errors import PmtError
+
+    try:
+        with h5py.File(p, "r") as f:
+            if kind == "loom":
+                _check_loom(f, p)
+                arrays = [(n, s, i) for n, s, i in _datasets(f)
+                          if not n.startswith(("matrix", "layers/"))]  # read sparse, by chunks
+            else:
+                arrays = _datasets(f)
+            if kind == "h5ad":
+                _check_h5ad_x(f, p)
+    except PmtError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - h5py's errors for a damaged file vary
+        raise BadInputError(f"cannot read '{p}' as a {kind} file: {_first_line(exc)}",
+                            hint="is it truncated, corrupt or not HDF5? check the download "
+                                 "or write the file again") from None
+    total = sum(float(np.prod(shape, dtype=np.float64)) * size for _, shape, size in arrays)
+    if arrays:
+        name, shape, _ = max(arrays, key=lambda a: float(np.prod(a[1], dtype=np.float64)) * a[2])
+        check_memory(total, f"'{p}' (its largest array, {name}, is "
+                            f"{' x '.join(map(str, shape))})")
+
+
+def _datasets(f) -> list[tuple[str, tuple[int, ...], int]]:
+    import h5py
+
+    out: list[tuple[str, tuple[int, ...], int]] = []
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset) and obj.shape is not None:
+            out.append((name, tuple(int(d) for d in obj.shape), int(obj.dtype.itemsize)))
+
+    f.visititems(visit)
+    return out
+
+
+def _check_h5ad_x(f, p: Path) -> None:
+    """X of an h5ad: a 2-D array, or a sparse group whose parts agree with its shape."""
+    import h5py
+
+    if "X" not in f:
+        return  # anndata allows it (an AnnData of obs and var only); check_names reports it
+    X = f["X"]
+    if isinstance(X, h5py.Dataset):
+        if len(X.shape or ()) != 2:
+            raise BadInputError(f"'{p}': X has shape {X.shape}, expected cells x genes")
+        return
+    enc = X.attrs.get("encoding-type", X.attrs.get("h5sparse_format", ""))
+    enc = enc.decode() if isinstance(enc, bytes) else str(enc)
+    shape = tuple(int(v) for v in np.ravel(X.attrs.get("shape", X.attrs.get("h5sparse_shape",
+                                                                            []))))
+    if len(shape) != 2 or min(shape) < 0 or not {"data", "indices", "indptr"} <= set(X):
+        raise BadInputError(f"'{p}': X is neither an array nor a sparse matrix anndata "
+                            "can read")
+    major = shape[0] if enc.startswith("csr") else shape[1]
+    n_ptr, n_data, n_idx = (X[k].shape[0] for k in ("indptr", "data", "indices"))
+    if n_ptr != major + 1 or n_data != n_idx:
+        raise BadInputError(f"'{p}': X declares {shape[0]} x {shape[1]} but holds {n_ptr} "
+                            f"row pointers, {n_data} values and {n_idx} indices",
+                            hint="the file is damaged; write it again")
+
+
+def _check_loom(f, p: Path) -> None:
+    """A loom file: ``matrix`` (genes x cells), one value per gene in each ``row_attrs``
+    array and one per cell in each ``col_attrs`` array, layers of the matrix's shape."""
+    import h5py
+
+    if not isinstance(f.get("matrix"), h5py.Dataset) or len(f["matrix"].shape or ()) != 2:
+        raise BadInputError(f"'{p}' has no 2-D 'matrix' (genes x cells); is it a loom file?")
+    genes, cells = f["matrix"].shape
+    for group, n, what in (("row_attrs", genes, "genes"), ("col_attrs", cells, "cells")):
+        for key, obj in (f[group].items() if group in f else []):
+            if isinstance(obj, h5py.Dataset) and (not obj.shape or obj.shape[0] != n):
+                raise BadInputError(f"'{p}': {group}/{key} has {obj.shape[0] if obj.shape else 0}"
+                                    f" values but the matrix has {n} {what}",
+                                    hint="the file is damaged or its attributes were written "
+                                         "for another matrix")
+    for key, obj in (f["layers"].items() if "layers" in f else []):
+        if isinstance(obj, h5py.Dataset) and obj.shape != f["matrix"].shape:
+            raise BadInputError(f"'{p}': layer {key!r} is {obj.shape}, the matrix "
+                                f"{f['matrix'].shape}")
 
 
 def _read_10x_dir(p: Path, var_names: str) -> ad.AnnData:
@@ -109,8 +267,18 @@ def _read_table(p: Path, orientation: Orientation) -> ad.AnnData:
     import anndata as ad
     import pandas as pd
 
+    from pmtoolkit.core.io import reading
+
     sep = "\t" if re.search(r"\.(tsv|txt)(\.gz)?$", p.name.lower()) else ","
-    frame = pd.read_csv(p, sep=sep, index_col=0)
+    try:
+        with reading(p):  # binary bytes, a truncated .gz: one line naming the file
+            frame = pd.read_csv(p, sep=sep, index_col=0)
+            # pandas renames duplicated headers A, A.1: keep the names as written, so that
+            # duplicated genes are reported rather than quietly renamed
+            header = pd.read_csv(p, sep=sep, header=None, nrows=1, dtype=str).iloc[0, 1:]
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise BadInputError(f"cannot read '{p}' as a {'TSV' if sep != ',' else 'CSV'} "
+                            f"matrix: {_first_line(exc)}") from None
     if frame.empty:
         raise BadInputError(f"'{p}' holds no matrix (no rows or no columns after the first)")
     bad = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
@@ -122,9 +290,6 @@ def _read_table(p: Path, orientation: Orientation) -> ad.AnnData:
         raise BadInputError(f"'{p}': column {col!r} is not numeric{where}",
                             hint="a matrix table has one header row, one name column, then "
                                  "numbers only")
-    # pandas renames duplicated headers A, A.1: keep the names as written, so that duplicated
-    # genes are reported rather than quietly renamed
-    header = pd.read_csv(p, sep=sep, header=None, nrows=1, dtype=str).iloc[0, 1:]
     if len(header) == frame.shape[1]:
         frame.columns = header.fillna("").astype(str).to_numpy()
     if orientation == "auto":
@@ -210,8 +375,22 @@ def is_counts(X) -> bool:
     return bool((v >= 0).all() and np.all(np.mod(v, 1) == 0))
 
 
+def check_finite(X, obs_names, var_names, *, source: str = "counts",
+                 what: str = "expression values") -> None:
+    """Raise a one-line error naming the first NaN or infinite value of ``X`` (NaN would
+    flow through normalisation and models into silently wrong results)."""
+    bad = _first_bad(X, lambda v: ~np.isfinite(v))
+    if bad is not None:
+        r, c, v = bad
+        raise BadInputError(f"{source}: {v} is not a finite number (cell {obs_names[r]!r}, "
+                            f"gene {var_names[c]!r}); {what} are required",
+                            hint="fill or drop the missing values before the analysis")
+
+
 def check_counts(X, obs_names, var_names, *, source: str = "counts") -> None:
-    """Raise a one-line error naming the first negative or non-integer value of ``X``."""
+    """Raise a one-line error naming the first NaN/infinite, negative or non-integer value
+    of ``X``."""
+    check_finite(X, obs_names, var_names, source=source, what="raw counts")
     neg = _first_bad(X, lambda v: v < 0)
     if neg is not None:
         r, c, v = neg

@@ -144,7 +144,8 @@ def cluster_stage(adata: ad.AnnData, config: RunConfig, *,
         else:
             sc.pp.highly_variable_genes(adata, flavor=config.hvg_flavor, n_top_genes=n_top,
                                         batch_key=config.batch_key)
-    n_pcs = int(min(config.n_pcs, adata.n_obs - 1, int(adata.var["highly_variable"].sum()) - 1))
+    n_hvg = int(adata.var["highly_variable"].sum())
+    n_pcs = _n_pcs(config.n_pcs, adata.n_obs, n_hvg)
     if config.embedding == "vae":
         from pmtoolkit.core.config import to_dict
         from pmtoolkit.expression.vae import fit_vae
@@ -158,6 +159,13 @@ def cluster_stage(adata: ad.AnnData, config: RunConfig, *,
                                 if v is not None}
     with steps.step("pca", n_comps=n_pcs, scale=config.scale, max_value=10,
                     mask_var="highly_variable"):
+        if config.scale:  # scaling densifies the cells x HVG matrix (and a copy of it)
+            from pmtoolkit.expression.io import check_memory
+
+            check_memory(2 * 4 * adata.n_obs * n_hvg,
+                         f"scaling {adata.n_obs:,} cells x {n_hvg:,} genes densely",
+                         hint="pass --no-scale to keep the PCA input sparse, or lower "
+                              "--n-top-genes")
         hvg = adata[:, adata.var["highly_variable"].to_numpy()].copy()
         if config.scale:
             import warnings
@@ -190,6 +198,24 @@ def cluster_stage(adata: ad.AnnData, config: RunConfig, *,
                         cluster_metrics(adata.obs[config.label_key].astype(str),
                                         adata.obs["leiden"]).items()})
     _record(adata, steps, metrics)
+
+
+def _n_pcs(requested: int, n_cells: int, n_hvg: int) -> int:
+    """The principal components PCA can give: at most one fewer than the cells and the
+    highly variable genes. More are asked for whenever the data are small (the default of 50
+    on 40 cells), so the number is lowered with a warning (uns['pmt_run'] records the one
+    used); data with fewer than 2 cells or 2 genes left have no PCA at all: an error."""
+    limit = min(n_cells, n_hvg) - 1
+    if limit < 1:
+        raise BadInputError(f"{n_cells} cell(s) and {n_hvg} highly variable gene(s) left "
+                            "after QC: PCA needs at least 2 of each",
+                            hint="loosen the QC filters (--min-genes, --min-cells) or give "
+                                 "more cells")
+    if requested > limit:
+        log.warning("--n-pcs %d lowered to %d: PCA of %d cells x %d highly variable genes "
+                    "has at most %d components", requested, limit, n_cells, n_hvg, limit)
+        return limit
+    return requested
 
 
 def markers_stage(adata: ad.AnnData, *, groupby: str = "leiden", method: str = "wilcoxon"
@@ -227,9 +253,13 @@ def standard_pipeline(adata: ad.AnnData, config: RunConfig | None = None, *,
     """Run the whole standard pipeline on ``adata`` (raw counts), in place: the QC, cluster,
     markers and (with ``config.markers``) annotate stages. A dict given as ``qc_before``
     receives the per-cell QC metrics before filtering (for the QC plots)."""
+    from pmtoolkit.core.config import check_ranges
     from pmtoolkit.expression.annotate import read_marker_lists
 
     config = config or RunConfig()
+    check_ranges(config, source="expression run config")
+    if vae_config is not None:
+        check_ranges(vae_config, source="VAE config")
     adata = adata.copy() if copy else adata
     if config.markers:
         read_marker_lists(config.markers)  # a bad marker file fails before any work

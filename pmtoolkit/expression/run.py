@@ -2,8 +2,10 @@
 a classifier, train one from files with cross-validation and attributions."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +27,62 @@ def load_classifier(name_or_path: str | os.PathLike):
                       model_class=ExpressionClassifier, what="expression classifier")
 
 
+@contextlib.contextmanager
+def file_checkpoints(output: str | os.PathLike, settings: dict[str, Any], *,
+                     overwrite: bool = False, resume: bool = False) -> Iterator[Path]:
+    """Where a command whose output is one file (``pmt expr embed``, ``pmt expr annotate``)
+    keeps its resume checkpoints while it trains: ``OUTPUT.pmt-work/work``, beside the
+    output. An interruption after the first checkpoint leaves it for ``resume``; success
+    (or a failure with nothing to resume) removes it. A later run is
+    told about an interrupted one, continues it with ``resume`` or starts over with
+    ``overwrite``; a resumed run with other ``settings`` is refused (see
+    :func:`pmtoolkit.core.io.work_dir`)."""
+    import shutil
+
+    from pmtoolkit.core.io import _interrupted_run, work_dir
+
+    side = Path(f"{output}{WORK_SUFFIX}")
+    if side.exists():
+        if not _interrupted_run(side):
+            raise BadInputError(f"'{side}' exists and was not written by pmtoolkit",
+                                hint="move it away, or write the output elsewhere")
+        if not (resume or overwrite):
+            raise BadInputError(f"'{side}' holds an interrupted run writing '{output}'",
+                                hint="pass --resume to continue it, or --overwrite to start "
+                                     "over")
+        if overwrite and not resume:
+            shutil.rmtree(side)
+    elif resume:
+        log.info("nothing to resume in %s; training from the start", side)
+    work = work_dir(side, settings)
+    try:
+        yield work
+    except BaseException:
+        if not any(work.rglob("last.ckpt")):  # stopped before a checkpoint: nothing to resume
+            shutil.rmtree(side, ignore_errors=True)
+        raise
+    shutil.rmtree(side, ignore_errors=True)
+
+
+#: suffix of the folder beside a single-file output that holds an interrupted run
+WORK_SUFFIX = ".pmt-work"
+
+
 def load_or_train_classifier(reference: str | os.PathLike, *, label_key: str | None,
-                             config: ClassifierConfig | None = None):
+                             config: ClassifierConfig | None = None,
+                             checkpoints: str | os.PathLike | None = None,
+                             resume: bool = False):
     """A classifier trained on a labelled reference ``.h5ad`` (``label_key`` names its label
-    column), or a saved or shipped classifier."""
+    column; the training's resume checkpoint goes to ``checkpoints``), or a saved or shipped
+    classifier."""
     from pmtoolkit.expression.classifier import fit_classifier
     from pmtoolkit.expression.io import read
 
-    if str(reference).lower().endswith(".h5ad"):
+    if is_reference(reference):
         if not label_key:
             raise BadInputError("a reference .h5ad needs --label-key (its obs column of labels)")
         ref = read(reference)
-        model = fit_classifier(ref, label_key, config)
+        model = fit_classifier(ref, label_key, config, checkpoints=checkpoints, resume=resume)
         acc = model.metadata["metrics"].get("val_accuracy")
         log.info("classifier trained on %d reference cells (%d classes); held-out accuracy %s",
                  ref.n_obs, len(model.classes), f"{acc:.3f}" if acc is not None else "n/a")
@@ -45,6 +91,12 @@ def load_or_train_classifier(reference: str | os.PathLike, *, label_key: str | N
     if label_key and model.label_key and label_key != model.label_key:
         log.warning("--label-key %r ignored: the model predicts %r", label_key, model.label_key)
     return model
+
+
+def is_reference(reference: str | os.PathLike) -> bool:
+    """Whether ``reference`` names data to train a classifier on (an ``.h5ad``) rather than
+    a saved or shipped classifier."""
+    return str(reference).lower().endswith(".h5ad")
 
 
 def _attach_labels(adata, labels: str | os.PathLike, label_key: str) -> None:
@@ -67,48 +119,63 @@ def train_classifier_file(input: str | os.PathLike, outdir: str | os.PathLike, *
                           label_key: str, labels: str | os.PathLike | None = None,
                           config: ClassifierConfig | None = None, folds: int = 5,
                           orientation: str = "auto", make_unique: bool = False,
-                          overwrite: bool = False) -> dict[str, Any]:
+                          overwrite: bool = False, resume: bool = False) -> dict[str, Any]:
     """Cross-validate (``folds``), fit on every profile, and write ``outdir``: the model,
     ``cv.csv``, ``attributions.csv`` (mean |integrated gradient| of each gene for the
-    profiles of each class, top genes first) and ``config.json``."""
+    profiles of each class, top genes first) and ``config.json``. An interrupted run keeps
+    its checkpoints (one per fold, and the final fit's) in ``outdir/work`` and continues
+    from them with ``resume``."""
     import pandas as pd
 
-    from pmtoolkit.core.config import write_resolved
-    from pmtoolkit.core.io import atomic_dir, check_output_dir, write_table
-    from pmtoolkit.expression.classifier import cross_validate, fit_classifier, labels_of
+    from pmtoolkit.core.config import check_ranges, to_dict, write_resolved
+    from pmtoolkit.core.io import atomic_dir, check_output_dir, work_dir, write_table
+    from pmtoolkit.expression.classifier import (
+        check_trainable,
+        cross_validate,
+        fit_classifier,
+        labels_of,
+    )
     from pmtoolkit.expression.io import read
 
     config = config or ClassifierConfig()
-    check_output_dir(outdir, overwrite=overwrite)
+    check_ranges(config, source="expression classifier config")
+    check_output_dir(outdir, overwrite=overwrite, resume=resume)
     adata = read(input, orientation=orientation, make_unique=make_unique)
     if labels is not None:
         _attach_labels(adata, labels, label_key)
+    check_trainable(adata, label_key, folds=folds)  # before the output folder is started
     y = labels_of(adata, label_key)
     info: dict[str, Any] = {"n_profiles": int(adata.n_obs)}
-    cv = cross_validate(adata, label_key, config, folds=folds, seed=config.seed) \
-        if folds >= 2 else None
-    model = fit_classifier(adata, label_key, config)
-    info["classes"] = model.classes
-    rows = []
-    for cls in model.classes:
-        sel = adata[y == cls].copy()
-        attr = model.attributions(sel, target=cls).abs().mean(axis=0)
-        top = attr.sort_values(ascending=False)
-        rows.append(pd.DataFrame({"class": cls, "rank": range(1, len(top) + 1),
-                                  "gene": top.index, "mean_abs_attribution": top.to_numpy()}))
-    attributions = pd.concat(rows, ignore_index=True)
-    metrics = dict(model.metadata["metrics"])
-    if cv is not None:
-        info["cv"] = {k: float(cv[k].mean()) for k in ("accuracy", "balanced_accuracy",
-                                                       "macro_f1")}
-        metrics["cv"] = info["cv"]
-    with atomic_dir(outdir, overwrite=overwrite) as tmp:
+    settings = {"model": to_dict(config), "data": {
+        "input": str(input), "labels": str(labels) if labels else None,
+        "label_key": label_key, "folds": folds, "orientation": orientation,
+        "make-unique": make_unique}}
+    with atomic_dir(outdir, overwrite=overwrite, resume=resume) as tmp:
+        checkpoints = work_dir(outdir, settings)
+        cv = cross_validate(adata, label_key, config, folds=folds, seed=config.seed,
+                            workdir=tmp / "training", checkpoints=checkpoints,
+                            resume=resume) if folds >= 2 else None
+        model = fit_classifier(adata, label_key, config, workdir=tmp / "training" / "final",
+                               checkpoints=checkpoints / "final", resume=resume)
+        info["classes"] = model.classes
+        rows = []
+        for cls in model.classes:
+            sel = adata[y == cls].copy()
+            attr = model.attributions(sel, target=cls).abs().mean(axis=0)
+            top = attr.sort_values(ascending=False)
+            rows.append(pd.DataFrame({"class": cls, "rank": range(1, len(top) + 1),
+                                      "gene": top.index,
+                                      "mean_abs_attribution": top.to_numpy()}))
+        attributions = pd.concat(rows, ignore_index=True)
+        metrics = dict(model.metadata["metrics"])
+        if cv is not None:
+            info["cv"] = {k: float(cv[k].mean()) for k in ("accuracy", "balanced_accuracy",
+                                                           "macro_f1")}
+            metrics["cv"] = info["cv"]
         model.save(tmp / "model.safetensors", metrics=metrics)
         if cv is not None:
             write_table(cv, tmp / "cv.csv")
         write_table(attributions, tmp / "attributions.csv")
-        write_resolved(tmp / "config.json", model=config,
-                       data={"input": str(input), "labels": str(labels) if labels else None,
-                             "label_key": label_key, "folds": folds})
+        write_resolved(tmp / "config.json", **settings)
     info["outdir"] = str(Path(outdir))
     return info

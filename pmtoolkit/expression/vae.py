@@ -228,19 +228,23 @@ def default_epochs(n_cells: int) -> int:
 
 def fit_vae(adata: ad.AnnData, config: VAEConfig | None = None, *, batch_key: str | None = None,
             layer: str = "auto", valid_fraction: float = 0.1,
-            workdir: str | Path | None = None) -> ExpressionVAE:
+            workdir: str | Path | None = None, checkpoints: str | Path | None = None,
+            resume: bool = False) -> ExpressionVAE:
     """Train an NB-VAE on the raw counts of ``adata`` (``layer``: see ``counts_matrix``).
 
     Genes: the ``n_top_genes`` most variable (scanpy's seurat_v3 on the counts, per batch
     when ``batch_key`` is given), or all. ``valid_fraction`` of the cells are held out for
     early stopping. The returned model's ``metadata['metrics']`` has the train time and
-    best validation loss."""
+    best validation loss. Logs go to ``workdir``, the resume checkpoint to ``checkpoints``
+    (default: inside ``workdir``), from which ``resume`` continues an interrupted run."""
     import scanpy as sc
     import torch
 
+    from pmtoolkit.core.config import check_ranges
     from pmtoolkit.core.training import TrainConfig, fit
 
     config = config or VAEConfig()
+    check_ranges(config, source="VAE config")
     X, where = counts_matrix(adata, layer)
     check_no_empty_cells(X, adata.obs_names, source=f"counts ({where})")
     genes = list(map(str, adata.var_names))
@@ -281,10 +285,13 @@ def fit_vae(adata: ad.AnnData, config: VAEConfig | None = None, *, batch_key: st
     module = _module(model, config, max(1, len(train)))
     train_cfg = TrainConfig(max_epochs=epochs, patience=config.patience if val else 0,
                             monitor="val_loss", mode="min", seed=config.seed,
-                            device=config.device, checkpoint_every=max(25, epochs))
+                            device=config.device, resume=resume,
+                            # without a checkpoint folder, only the last epoch's
+                            checkpoint_every=5 if checkpoints else max(25, epochs))
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="pmt-vae-") as tmp:
-        result = fit(module, train, val, config=train_cfg, workdir=workdir or tmp)
+        result = fit(module, train, val, config=train_cfg, workdir=Path(workdir or tmp),
+                     checkpoint_dir=Path(checkpoints) if checkpoints else None)
     seconds = time.perf_counter() - start
     model.network = module.net.eval()
     model.metadata = {"metrics": {"train_seconds": seconds, "epochs_run": result.epochs_run,
