@@ -12,11 +12,15 @@ from pmtoolkit.cli.options import (
     on_invalid_option,
     overwrite_option,
     resolve,
+    resume_option,
 )
 from pmtoolkit.dti.config import DTIConfig
 
 MODEL_HELP = "A model file, or the shipped model: davis (pKd, kinases)."
 SPLITS = ["setting1", "random", "cold_drug", "cold_target", "cold_pair"]
+#: hits kept per target, and molecules featurised at a time: both are held in memory
+MAX_TOP = 1_000_000
+MAX_CHUNK = 100_000
 
 
 @click.group(name="dti")
@@ -38,10 +42,11 @@ def dti() -> None:
 @click.option("--split", type=click.Choice(SPLITS), default="random", show_default=True,
               help="setting1: DeepDTA's folds (benchmark folders); cold_drug, cold_target, "
                    "cold_pair hold out whole drugs, proteins or both.")
-@click.option("--sizes", type=float, nargs=3, default=(0.8, 0.1, 0.1), show_default=True,
-              help="Train, validation and test fractions (not setting1).")
-@click.option("--split-seed", type=int, default=0, show_default=True)
-@click.option("--fold", type=int, default=-1, show_default=True,
+@click.option("--sizes", type=click.FloatRange(0.0, 1.0), nargs=3, default=(0.8, 0.1, 0.1),
+              show_default=True, help="Train, validation and test fractions (not setting1).")
+@click.option("--split-seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
+              help="Seed of the split (the model seed is --seed).")
+@click.option("--fold", type=click.IntRange(-1, 4), default=-1, show_default=True,
               help="setting1: the training fold to validate on (-1: train on all five, as "
                    "the published protocol).")
 @click.option("--split-file", type=click.Path(exists=True, dir_okay=False),
@@ -50,8 +55,9 @@ def dti() -> None:
 @on_invalid_option("error")
 @config_option
 @overwrite_option
+@resume_option
 def train(input_, outdir, smiles_column, sequence_column, value_column, split, sizes,
-          split_seed, fold, split_file, on_invalid, config_file, overwrite, **params):
+          split_seed, fold, split_file, on_invalid, config_file, overwrite, resume, **params):
     """Train a drug-target model and evaluate it on held-out pairs.
 
     Example: pmt dti train -i pairs.csv --split cold_drug -o runs/dti
@@ -64,7 +70,8 @@ def train(input_, outdir, smiles_column, sequence_column, value_column, split, s
     metrics = train_file(input_, outdir, config=config, smiles_column=smiles_column,
                          sequence_column=sequence_column, value_column=value_column,
                          split=split, sizes=tuple(sizes), split_seed=split_seed, fold=fold,
-                         split_file=split_file, on_invalid=on_invalid, overwrite=overwrite)
+                         split_file=split_file, on_invalid=on_invalid, overwrite=overwrite,
+                         resume=resume)
     test = metrics.get("test")
     if test:
         shown = ", ".join(f"{k} {v:.3f}" for k, v in test.items() if k != "n")
@@ -129,7 +136,7 @@ def evaluate(input_, model_name, smiles_column, sequence_column, value_column, o
               help="Molecules: .smi, SDF, or a table with a SMILES column; any size.")
 @click.option("-m", "--model", "model_name", default="davis", show_default=True,
               help=MODEL_HELP)
-@click.option("--top", type=click.IntRange(min=1), default=100, show_default=True,
+@click.option("--top", type=click.IntRange(1, MAX_TOP), default=100, show_default=True,
               help="Molecules kept per target.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
               help="Hits table: target, rank, smiles, id, line, prediction.")
@@ -137,7 +144,7 @@ def evaluate(input_, model_name, smiles_column, sequence_column, value_column, o
 @click.option("--id-column", help="Column with molecule names (tables).")
 @click.option("--lowest", is_flag=True,
               help="Rank the lowest predictions first (models of Kd or IC50 values).")
-@click.option("--chunk-size", type=click.IntRange(min=1), default=5000, show_default=True,
+@click.option("--chunk-size", type=click.IntRange(1, MAX_CHUNK), default=5000, show_default=True,
               help="Molecules scored at a time; memory stays flat for any library size.")
 def screen(target, library, model_name, top, output, smiles_column, id_column, lowest,
            chunk_size):

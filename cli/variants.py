@@ -12,6 +12,7 @@ from pmtoolkit.cli.options import (
     on_invalid_option,
     overwrite_option,
     resolve,
+    resume_option,
 )
 from pmtoolkit.genomics.config import SequenceModelConfig
 
@@ -19,6 +20,10 @@ MODEL_HELP = ("A model file, or a shipped model: splice (UCI splice junctions: d
               "acceptor IE, neither N), mpra (regulatory activity: JASPAR motif weights fitted "
               "to saturation-mutagenesis MPRA effects); or jaspar (zero-shot: JASPAR motif "
               "strength at the variant).")
+#: bases either side a variant is scanned (each offset is one more window per allele), and
+#: windows per forward batch
+MAX_SCAN = 5000
+MAX_BATCH = 65_536
 
 
 @click.group(name="variants")
@@ -43,11 +48,12 @@ def variants() -> None:
                    "(listed in the rejects file), or warn and score it.")
 @click.option("--strands", type=click.Choice(["both", "forward"]), default="both",
               show_default=True, help="Average the outputs of both strands, or forward only.")
-@click.option("--scan", type=click.IntRange(min=0),
+@click.option("--scan", type=click.IntRange(0, MAX_SCAN),
               help="Also score windows centred up to this many bases either side and keep the "
                    "largest change per output (SpliceAI-style delta). Default: the model's "
                    "own (splice: 25), else 0.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1, MAX_BATCH), default=256, show_default=True,
+              help="Windows scored at a time (fewer for long-window models).")
 def score(vcf, fasta, model_name, output, fmt, ref_mismatch, strands, scan, batch_size):
     """Score each variant: model outputs on the REF and ALT windows, their difference and
     log-odds.
@@ -87,15 +93,17 @@ def score(vcf, fasta, model_name, output, fmt, ref_mismatch, strands, scan, batc
 @click.option("--sequence-column", default="sequence", show_default=True)
 @click.option("--id-column", help="Column of sequence names (tables); id join key (default "
                                   "'id') for FASTA/BED labels.")
-@click.option("--sizes", type=float, nargs=3, default=(0.8, 0.1, 0.1), show_default=True,
-              help="Train, validation and test fractions (random split).")
-@click.option("--split-seed", type=int, default=0, show_default=True)
+@click.option("--sizes", type=click.FloatRange(0.0, 1.0), nargs=3, default=(0.8, 0.1, 0.1),
+              show_default=True, help="Train, validation and test fractions (random split).")
+@click.option("--split-seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
+              help="Seed of the split (the model seed is --seed).")
 @dataclass_options(SequenceModelConfig)
 @on_invalid_option("error")
 @config_option
 @overwrite_option
+@resume_option
 def train(input_, outdir, labels, fasta, label_columns, sequence_column, id_column, sizes,
-          split_seed, on_invalid, config_file, overwrite, **params):
+          split_seed, on_invalid, config_file, overwrite, resume, **params):
     """Train a DNA sequence model (basset or dilated CNN) and test it on held-out sequences.
 
     Example: pmt variants train -i splice.csv -l Class --task multiclass --window 60 -o runs/splice
@@ -109,7 +117,7 @@ def train(input_, outdir, labels, fasta, label_columns, sequence_column, id_colu
                          sequence_column=sequence_column,
                          label_columns=list(label_columns) or None, id_column=id_column,
                          sizes=tuple(sizes), split_seed=split_seed, on_invalid=on_invalid,
-                         overwrite=overwrite)
+                         overwrite=overwrite, resume=resume)
     test = metrics.get("test")
     if test:
         shown = ", ".join(f"{k} {v:.3f}" for k, v in test.items() if "[" not in k)

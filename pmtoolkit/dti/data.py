@@ -23,11 +23,18 @@ from pmtoolkit.core.io import Rejects
 #: (U), pyrrolysine (O) and the ambiguity codes B, Z, J, X
 AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWYUOBZJX"
 _AA_SET = frozenset(AMINO_ACIDS)
+#: letters of nucleic acids that are also amino-acid letters; a sequence of at least
+#: ``NUCLEOTIDE_MIN_LENGTH`` residues made of them for ``NUCLEOTIDE_FRACTION`` or more is DNA
+#: or RNA (in proteins these five make up about a quarter of the residues)
+_NUCLEOTIDES = frozenset("ACGTUN")
+NUCLEOTIDE_MIN_LENGTH = 20
+NUCLEOTIDE_FRACTION = 0.9
 
 
 def check_sequence(seq: Any) -> tuple[str | None, str]:
     """``(sequence, "")`` for a valid protein sequence (upper-cased, a final ``*`` stripped),
-    ``(None, reason)`` otherwise."""
+    ``(None, reason)`` otherwise: a letter that is not an amino acid, or a nucleotide
+    sequence (DNA or RNA given where a protein is expected)."""
     if seq is None or (isinstance(seq, float) and math.isnan(seq)):
         return None, "missing protein sequence"
     s = "".join(str(seq).split()).upper().rstrip("*")
@@ -38,6 +45,12 @@ def check_sequence(seq: Any) -> tuple[str | None, str]:
         pos = next(i for i, ch in enumerate(s) if ch not in _AA_SET)
         return None, (f"protein sequence has non-amino-acid letter(s) "
                       f"{''.join(bad)!r} (first at position {pos + 1})")
+    if len(s) >= NUCLEOTIDE_MIN_LENGTH:
+        share = sum(ch in _NUCLEOTIDES for ch in s) / len(s)
+        if share >= NUCLEOTIDE_FRACTION:
+            return None, (f"looks like DNA or RNA, not a protein ({share:.0%} of its "
+                          f"{len(s)} letters are A, C, G, T, U or N); give the amino-acid "
+                          "sequence")
     return s, ""
 
 
@@ -100,36 +113,94 @@ class Benchmark:
 def load_benchmark(path: str | os.PathLike, *, name: str | None = None,
                    isomeric: bool = False) -> Benchmark:
     """Read ``davis`` or ``kiba`` from a DeepDTA data folder. DAVIS Kd (nM) become
-    pKd = -log10(Kd / 1e9), as DeepDTA; KIBA scores are used as they are."""
+    pKd = -log10(Kd / 1e9), as DeepDTA; KIBA scores are used as they are. A missing,
+    truncated or malformed file of the folder is a one-line error naming it."""
     root = Path(path)
     name = name or root.name.lower()
     if name not in ("davis", "kiba"):
         raise BadInputError(f"unknown benchmark folder '{root}'", hint="davis or kiba")
-    ligands = json.loads((root / ("ligands_iso.txt" if isomeric else "ligands_can.txt"))
-                         .read_text())
-    proteins = json.loads((root / "proteins.txt").read_text())
+    ligands = _json_file(root / ("ligands_iso.txt" if isomeric else "ligands_can.txt"), dict)
+    proteins = _json_file(root / "proteins.txt", dict)
     if name == "davis":
-        y = np.loadtxt(root / "drug-target_interaction_affinities_Kd__Davis_et_al.2011v1.txt")
+        y = _affinity_matrix(root / "drug-target_interaction_affinities_Kd__Davis_et_al.2011v1.txt")
+        if (y[~np.isnan(y)] <= 0).any():
+            raise BadInputError(f"'{root}': a Kd of zero or less in the DAVIS affinities")
         y = -np.log10(y / 1e9)
     else:
-        import gzip
-
-        with gzip.open(root / "kiba_binding_affinity_v2.txt.gz", "rt") as fh:
-            rows = [[float(v) for v in line.rstrip("\n").rstrip("\t").split("\t")]
-                    for line in fh if line.strip()]
-        y = np.array(rows)
+        y = _affinity_matrix(root / "kiba_binding_affinity_v2.txt.gz")
     if y.shape != (len(ligands), len(proteins)):
         raise BadInputError(f"{name}: affinity matrix {y.shape} does not match "
                             f"{len(ligands)} ligands x {len(proteins)} proteins")
+    sequences = []
+    for pid, seq in proteins.items():
+        checked, reason = check_sequence(seq)
+        if checked is None:
+            raise BadInputError(f"{root / 'proteins.txt'}: protein {pid!r}: {reason}")
+        sequences.append(checked)
     rows, cols = np.where(~np.isnan(y))  # row-major: the order the fold indices refer to
-    data = PairData(list(ligands.values()), list(proteins.values()),
+    data = PairData([str(v) for v in ligands.values()], sequences,
                     rows.astype(np.int64), cols.astype(np.int64),
                     y[rows, cols].astype(np.float32), list(ligands), list(proteins))
     folds = root / "folds"
-    train = json.loads((folds / "train_fold_setting1.txt").read_text())
-    test = json.loads((folds / "test_fold_setting1.txt").read_text())
-    return Benchmark(name, data, [np.asarray(f, dtype=np.int64) for f in train],
-                     np.asarray(test, dtype=np.int64))
+    train = [_fold(f, folds / "train_fold_setting1.txt", len(data))
+             for f in _json_file(folds / "train_fold_setting1.txt", list)]
+    test = _fold(_json_file(folds / "test_fold_setting1.txt", list),
+                 folds / "test_fold_setting1.txt", len(data))
+    return Benchmark(name, data, train, test)
+
+
+def _json_file(path: Path, kind: type):
+    """The JSON value of a benchmark file (a ``kind``), or a one-line error naming it."""
+    from pmtoolkit.core.io import reading, require_file
+
+    require_file(path, "benchmark file")
+    with reading(path):
+        try:
+            value = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise BadInputError(f"'{path}' is not valid JSON ({exc.msg}, line {exc.lineno})"
+                                ) from None
+    if not isinstance(value, kind):
+        raise BadInputError(f"'{path}' holds a JSON {type(value).__name__}, expected a "
+                            f"{'mapping of names to values' if kind is dict else 'list'}")
+    return value
+
+
+def _affinity_matrix(path: Path) -> np.ndarray:
+    """A whitespace-separated matrix of numbers (``nan`` for unmeasured), plain or gzip."""
+    from pmtoolkit.core.io import open_text, require_file
+
+    require_file(path, "benchmark file")
+    rows = []
+    with open_text(path) as fh:
+        for n, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append([float(v) for v in line.split()])
+            except ValueError:
+                raise BadInputError(f"'{path}': line {n}: not a row of numbers") from None
+            if len(rows[-1]) != len(rows[0]):
+                raise BadInputError(f"'{path}': line {n} has {len(rows[-1])} values, the "
+                                    f"first row {len(rows[0])}")
+    if not rows:
+        raise BadInputError(f"'{path}' holds no affinities")
+    y = np.array(rows, dtype=np.float64)
+    if np.isinf(y).any():
+        raise BadInputError(f"'{path}': an infinite affinity")
+    return y
+
+
+def _fold(values, path: Path, n_pairs: int) -> np.ndarray:
+    """Pair indices of one fold, each checked to be a measured pair."""
+    try:
+        index = np.asarray(values, dtype=np.int64)
+    except (TypeError, ValueError):
+        raise BadInputError(f"'{path}': a fold is not a list of pair indices") from None
+    if index.ndim != 1 or (len(index) and (index.min() < 0 or index.max() >= n_pairs)):
+        raise BadInputError(f"'{path}': a fold has indices outside the {n_pairs} measured "
+                            "pairs")
+    return index
 
 
 def read_pairs(path: str | os.PathLike, *, smiles_column: str = "smiles",
@@ -196,19 +267,31 @@ def pairs_from_frame(table, *, smiles_column: str = "smiles", sequence_column: s
 
 
 def read_fasta(path: str | os.PathLike) -> list[tuple[str, str]]:
-    """``(id, sequence)`` records of a FASTA file (``.gz`` too); an empty file or an invalid
-    sequence is a one-line error naming the record."""
+    """``(name, sequence)`` records of a protein FASTA file (``.gz`` too); a record without a
+    name is called ``target<N>`` (its place in the file). An empty file, a sequence that is
+    not a protein, or two records of one name is a one-line error naming the record."""
     from pmtoolkit.core.io import open_text, require_file
 
     require_file(path, "FASTA file")
     records: list[tuple[str, str]] = []
+    seen: dict[str, int] = {}
     name, chunks, start = None, [], 0
+
+    def finish() -> None:
+        record = name or f"target{len(records) + 1}"
+        if record in seen:
+            raise BadInputError(f"{path}: line {start}: record name {record!r} is used twice "
+                                f"(first at line {seen[record]}); the hits of the two could "
+                                "not be told apart", hint="give each record its own name")
+        seen[record] = start
+        records.append(_fasta_record(path, record, chunks, start))
+
     with open_text(path) as fh:
         for n, line in enumerate(fh, start=1):
             line = line.strip()
             if line.startswith(">"):
                 if name is not None:
-                    records.append(_fasta_record(path, name, chunks, start))
+                    finish()
                 name, chunks, start = line[1:].split()[0] if line[1:].split() else "", [], n
             elif line:
                 if name is None:
@@ -216,7 +299,7 @@ def read_fasta(path: str | os.PathLike) -> list[tuple[str, str]]:
                                         "header; not FASTA")
                 chunks.append(line)
     if name is not None:
-        records.append(_fasta_record(path, name, chunks, start))
+        finish()
     if not records:
         raise BadInputError(f"{path}: no FASTA records")
     return records
@@ -225,5 +308,5 @@ def read_fasta(path: str | os.PathLike) -> list[tuple[str, str]]:
 def _fasta_record(path, name: str, chunks: list[str], line: int) -> tuple[str, str]:
     seq, reason = check_sequence("".join(chunks))
     if seq is None:
-        raise BadInputError(f"{path}: line {line}: record {name or '(unnamed)'!r}: {reason}")
+        raise BadInputError(f"{path}: line {line}: record {name!r}: {reason}")
     return name, seq

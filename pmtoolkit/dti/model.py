@@ -371,14 +371,21 @@ def _targets(data: PairData, config: DTIConfig, mean: float, std: float) -> np.n
 
 
 def fit(train: PairData, valid: PairData | None = None, config: DTIConfig | None = None, *,
-        workdir: str | Path | None = None) -> DTIModel:
+        workdir: str | Path | None = None, checkpoints: str | Path | None = None,
+        resume: bool = False) -> DTIModel:
     """Train a pair model on ``train`` (best epoch by validation loss when ``valid`` is
-    given; the last epoch otherwise)."""
+    given; the last epoch otherwise).
+
+    Logs go to ``workdir/memberN``; each member's resume checkpoint to
+    ``checkpoints/memberN`` (default: beside its logs), from which ``resume`` continues an
+    interrupted run."""
+    from pmtoolkit.core.config import check_ranges
     from pmtoolkit.core.seeds import seed_everything
     from pmtoolkit.core.training import TrainConfig
     from pmtoolkit.core.training import fit as train_module
 
     config = config or DTIConfig()
+    check_ranges(config, source="drug-target model config")
     if len(train) < 2:
         raise BadInputError("need at least two training pairs")
     y = np.asarray(train.y, dtype=np.float64) if train.y is not None else None
@@ -411,11 +418,12 @@ def fit(train: PairData, valid: PairData | None = None, config: DTIConfig | None
         loader.batch_sampler.seed = seed
         module = _lightning_module(net, config)
         tc = TrainConfig(max_epochs=config.epochs, patience=config.patience, seed=seed,
-                         device=config.device, monitor="val_loss", mode="min")
+                         device=config.device, monitor="val_loss", mode="min", resume=resume)
         with tempfile.TemporaryDirectory(prefix="pmt-dti-") as tmp:
-            result = train_module(module, loader, val_loader, config=tc,
-                                  workdir=(Path(workdir) / f"member{i}") if workdir
-                                  else Path(tmp))
+            logs = (Path(workdir) if workdir else Path(tmp)) / f"member{i}"
+            result = train_module(module, loader, val_loader, config=tc, workdir=logs,
+                                  checkpoint_dir=Path(checkpoints) / f"member{i}"
+                                  if checkpoints else None)
         histories.append(result.history)
     model.network = model.network.cpu().eval()
     model.metadata = {"training_data_sha256": train.fingerprint(), "history": histories[0],

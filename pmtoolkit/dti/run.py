@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from pmtoolkit.core.errors import BadInputError
-from pmtoolkit.core.io import OnInvalid, Rejects, atomic_dir, atomic_write
+from pmtoolkit.core.io import OnInvalid, Rejects, atomic_dir, atomic_write, work_dir
 from pmtoolkit.dti.config import DTIConfig
 from pmtoolkit.dti.data import PairData
 from pmtoolkit.dti.model import DTIModel, evaluate, fit
@@ -61,9 +61,13 @@ def train_file(input: str | os.PathLike, outdir: str | os.PathLike, *, config: D
                value_column: str = "value", split: str = "random",
                sizes: tuple[float, float, float] = (0.8, 0.1, 0.1), split_seed: int = 0,
                fold: int = -1, split_file: str | os.PathLike | None = None,
-               on_invalid: OnInvalid = "error", overwrite: bool = False) -> dict[str, Any]:
+               on_invalid: OnInvalid = "error", overwrite: bool = False,
+               resume: bool = False) -> dict[str, Any]:
+    """Train on a pairs table or benchmark folder and write the run folder ``outdir``; an
+    interrupted run keeps its checkpoints in ``outdir/work`` and continues from them with
+    ``resume``."""
     from pmtoolkit.chem.splits import load_split
-    from pmtoolkit.core.config import write_resolved
+    from pmtoolkit.core.config import to_dict, write_resolved
     from pmtoolkit.dti.splits import pair_keys, pair_split, setting1_split
 
     data, rejects, bench = load_training_pairs(input, smiles_column=smiles_column,
@@ -87,11 +91,17 @@ def train_file(input: str | os.PathLike, outdir: str | os.PathLike, *, config: D
     train, valid, test = (data.subset(idx[k]) for k in ("train", "val", "test"))
     log.info("%d pairs: %d train, %d validation, %d test (%s split)", len(data), len(train),
              len(valid), len(test), s.method)
-    with atomic_dir(outdir, overwrite=overwrite) as tmp:
+    settings = {"model": to_dict(config), "data": {
+        "input": str(input), "smiles-column": smiles_column, "sequence-column": sequence_column,
+        "value-column": value_column, "split": split, "sizes": list(sizes),
+        "split-seed": split_seed, "fold": fold, "on-invalid": on_invalid,
+        "split-file": None if split_file is None else str(split_file)}}
+    with atomic_dir(outdir, overwrite=overwrite, resume=resume) as tmp:
         if rejects:
             rejects.apply("skip", tmp, final=outdir)
         t0 = time.perf_counter()
-        model = fit(train, valid if len(valid) else None, config, workdir=tmp / "training")
+        model = fit(train, valid if len(valid) else None, config, workdir=tmp / "training",
+                    checkpoints=work_dir(outdir, settings), resume=resume)
         metrics: dict[str, Any] = {"train_seconds": time.perf_counter() - t0,
                                    "split": s.method, "n_train": len(train)}
         if len(valid):
@@ -105,12 +115,7 @@ def train_file(input: str | os.PathLike, outdir: str | os.PathLike, *, config: D
         model.save(tmp / "model.safetensors", metrics=metrics,
                    training_data_sha256=train.fingerprint())
         s.save(tmp / "split.json")
-        write_resolved(tmp / "config.json", model=config,
-                       data={"input": str(input), "smiles-column": smiles_column,
-                             "sequence-column": sequence_column, "value-column": value_column,
-                             "split": split, "sizes": list(sizes), "split-seed": split_seed,
-                             "fold": fold, "on-invalid": on_invalid,
-                             "split-file": None if split_file is None else str(split_file)})
+        write_resolved(tmp / "config.json", **settings)
         with atomic_write(tmp / "metrics.json") as fh:
             json.dump(metrics, fh, indent=2)
             fh.write("\n")
@@ -216,7 +221,7 @@ def screen_file(target: str | os.PathLike, library: str | os.PathLike,
     if top < 1:
         raise BadInputError("--top must be at least 1")
     records = read_fasta(target)
-    names = [name or f"target{i + 1}" for i, (name, _) in enumerate(records)]
+    names = [name for name, _ in records]
     targets = model.encode_targets([seq for _, seq in records])
     sign = -1.0 if lowest else 1.0
     heaps: list[list] = [[] for _ in records]

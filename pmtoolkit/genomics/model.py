@@ -263,15 +263,20 @@ def _train_targets(data: SequenceData, config: SequenceModelConfig, mean, std) -
 
 
 def fit(train: SequenceData, valid: SequenceData | None = None,
-        config: SequenceModelConfig | None = None, *,
-        workdir: str | Path | None = None, resume: bool = False) -> SequenceModel:
+        config: SequenceModelConfig | None = None, *, workdir: str | Path | None = None,
+        checkpoints: str | Path | None = None, resume: bool = False) -> SequenceModel:
     """Train a sequence model on ``train`` (best epoch by validation loss when ``valid`` is
-    given; the last epoch otherwise). Sequences must be ``config.window`` bases."""
+    given; the last epoch otherwise). Sequences must be ``config.window`` bases.
+
+    Logs go to ``workdir``; the resume checkpoint to ``checkpoints`` (default: inside
+    ``workdir``), from which ``resume`` continues an interrupted run."""
+    from pmtoolkit.core.config import check_ranges
     from pmtoolkit.core.seeds import seed_everything
     from pmtoolkit.core.training import TrainConfig
     from pmtoolkit.core.training import fit as train_module
 
     config = config or SequenceModelConfig()
+    check_ranges(config, source="sequence model config")
     if len(train) < 2:
         raise BadInputError("need at least two training sequences")
     for name, d in (("training", train), ("validation", valid)):
@@ -298,7 +303,8 @@ def fit(train: SequenceData, valid: SequenceData | None = None,
                      device=config.device, monitor="val_loss", mode="min", resume=resume)
     with tempfile.TemporaryDirectory(prefix="pmt-seq-") as tmp:
         result = train_module(module, loader, val_loader, config=tc,
-                              workdir=Path(workdir) if workdir else Path(tmp))
+                              workdir=Path(workdir) if workdir else Path(tmp),
+                              checkpoint_dir=checkpoints)
     model.network = model.network.cpu().eval()
     model.metadata = {"training_data_sha256": train.fingerprint(), "history": result.history,
                       "best_epoch": result.best_epoch}
@@ -427,11 +433,13 @@ def fit_effects(train: EffectData, valid: EffectData | None = None,
     output difference between the ALT and REF windows fits each effect (a Siamese fit, as
     saturation-mutagenesis MPRA measures differences, not activities). The model's output is
     in the effect's units up to an offset, so its ``diff`` scores are effects."""
+    from pmtoolkit.core.config import check_ranges
     from pmtoolkit.core.seeds import seed_everything
     from pmtoolkit.core.training import TrainConfig
     from pmtoolkit.core.training import fit as train_module
 
     config = config or SequenceModelConfig(task="regression")
+    check_ranges(config, source="sequence model config")
     if config.task != "regression":
         raise BadInputError("effect training needs --task regression")
     if len(train) < 2:

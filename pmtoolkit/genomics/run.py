@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from pmtoolkit.core.errors import BadInputError
-from pmtoolkit.core.io import OnInvalid, Rejects, atomic_dir, atomic_write
+from pmtoolkit.core.io import OnInvalid, Rejects, atomic_dir, atomic_write, work_dir
 from pmtoolkit.genomics.config import SequenceModelConfig
 
 log = logging.getLogger(__name__)
@@ -87,20 +87,26 @@ def train_file(input: str | os.PathLike, outdir: str | os.PathLike, *,
                sequence_column: str = "sequence", label_columns: list[str] | None = None,
                id_column: str | None = None,
                sizes: tuple[float, float, float] = (0.8, 0.1, 0.1), split_seed: int = 0,
-               on_invalid: OnInvalid = "error", overwrite: bool = False) -> dict[str, Any]:
+               on_invalid: OnInvalid = "error", overwrite: bool = False,
+               resume: bool = False) -> dict[str, Any]:
     """Train on a random split of the labelled sequences; writes ``model.safetensors``,
     ``config.json``, ``metrics.json``, ``split.json``, ``history.csv`` and
-    ``test_predictions.csv`` into ``outdir``."""
-    from pmtoolkit.core.config import write_resolved
+    ``test_predictions.csv`` into ``outdir``. An interrupted run keeps its checkpoint in
+    ``outdir/work`` and continues from it with ``resume``."""
+    from pmtoolkit.core.config import to_dict, write_resolved
     from pmtoolkit.genomics.model import evaluate, fit
     from pmtoolkit.genomics.reference import Reference
 
     reference = Reference(reference_path) if reference_path else None
     rejects = Rejects(str(input), "sequence")
-    data = read_training_data(input, window=config.window, task=config.task, labels=labels,
-                              reference=reference, sequence_column=sequence_column,
-                              label_columns=label_columns, id_column=id_column,
-                              rejects=rejects)
+    try:
+        data = read_training_data(input, window=config.window, task=config.task,
+                                  labels=labels, reference=reference,
+                                  sequence_column=sequence_column, label_columns=label_columns,
+                                  id_column=id_column, rejects=rejects)
+    finally:
+        if reference is not None:
+            reference.close()
     if rejects and on_invalid == "error":
         rejects.raise_first()
     if len(data) < 10:
@@ -109,11 +115,18 @@ def train_file(input: str | os.PathLike, outdir: str | os.PathLike, *,
     train, valid, test = (data.subset(idx[k]) for k in ("train", "val", "test"))
     log.info("%d sequences: %d train, %d validation, %d test", len(data), len(train),
              len(valid), len(test))
-    with atomic_dir(outdir, overwrite=overwrite) as tmp:
+    settings = {"model": to_dict(config), "data": {
+        "input": str(input), "labels": None if labels is None else str(labels),
+        "reference": None if reference_path is None else str(reference_path),
+        "sequence-column": sequence_column, "label-columns": label_columns,
+        "id-column": id_column, "sizes": list(sizes), "split-seed": split_seed,
+        "on-invalid": on_invalid}}
+    with atomic_dir(outdir, overwrite=overwrite, resume=resume) as tmp:
         if rejects:
             rejects.apply("skip", tmp, final=outdir)
         t0 = time.perf_counter()
-        model = fit(train, valid if len(valid) else None, config, workdir=tmp / "training")
+        model = fit(train, valid if len(valid) else None, config, workdir=tmp / "training",
+                    checkpoints=work_dir(outdir, settings), resume=resume)
         metrics: dict[str, Any] = {"train_seconds": time.perf_counter() - t0,
                                    "n_train": len(train), "n_valid": len(valid),
                                    "n_test": len(test), "targets": model.targets}
@@ -128,13 +141,7 @@ def train_file(input: str | os.PathLike, outdir: str | os.PathLike, *,
         with atomic_write(tmp / "split.json") as fh:
             json.dump({"method": "random", "seed": split_seed, "sizes": list(sizes),
                        **{k: [data.ids[i] for i in v] for k, v in idx.items()}}, fh)
-        write_resolved(tmp / "config.json", model=config,
-                       data={"input": str(input), "labels": None if labels is None
-                             else str(labels), "reference": None if reference_path is None
-                             else str(reference_path), "sequence-column": sequence_column,
-                             "label-columns": label_columns, "id-column": id_column,
-                             "sizes": list(sizes), "split-seed": split_seed,
-                             "on-invalid": on_invalid})
+        write_resolved(tmp / "config.json", **settings)
         with atomic_write(tmp / "metrics.json") as fh:
             json.dump(metrics, fh, indent=2)
             fh.write("\n")
@@ -185,7 +192,7 @@ def parse_region(text: str) -> tuple[str, int, int]:
                             hint="e.g. chr2:60494900-60495100 (1-based, inclusive)")
     start, end = int(m["start"].replace(",", "")), int(m["end"].replace(",", ""))
     if start < 1 or end < start:
-        raise BadInputError(f"region {text!r}: need 1 <= start <= end")
+        raise BadInputError(f"region {text!r}: need 1 <= start <= end (1-based, inclusive)")
     return m["chrom"], start - 1, end
 
 
@@ -227,8 +234,13 @@ def ism_file(model_name: str, outdir: str | os.PathLike, *, sequence: str | None
         else:
             offset, width = (start + end) // 2 - w // 2, w
         with Reference(fasta) as ref:
-            if ref.resolve(chrom) is None:
+            name = ref.resolve(chrom)
+            if name is None:
                 raise BadInputError(f"contig {chrom!r} is not in {fasta}")
+            if end > ref.lengths[name]:
+                raise BadInputError(f"region {region} runs past the end of contig {name} "
+                                    f"({ref.lengths[name]:,} bases)",
+                                    hint="positions are 1-based and inclusive")
             sequence = ref.fetch(chrom, offset, offset + width)
         lo, hi = start - offset, end - offset
     else:

@@ -29,6 +29,9 @@ from pmtoolkit.core.io import Rejects
 log = logging.getLogger(__name__)
 
 _INFO_KEY = re.compile(r"[^0-9A-Za-z_.]")
+#: the most bases one forward batch holds (one-hot, both strands: 32 bytes a base), so that
+#: a large --batch-size or --scan with a long-window model keeps memory bounded
+MAX_BATCH_BASES = 1 << 24
 
 
 def info_key(*parts: str) -> str:
@@ -68,8 +71,11 @@ class VariantScorer:
                  scan: int = 0):
         if scan < 0:
             raise BadInputError("--scan must be 0 or more")
+        if batch_size < 1:
+            raise BadInputError("--batch-size must be at least 1")
         self.model, self.reference = model, reference
-        self.strands, self.batch_size, self.scan = strands, batch_size, int(scan)
+        self.strands, self.scan = strands, int(scan)
+        self.batch_size = max(1, min(int(batch_size), MAX_BATCH_BASES // model.window))
         self.probabilities = model.config.task in ("binary", "multiclass")
 
     def columns(self) -> list[str]:
@@ -94,6 +100,12 @@ class VariantScorer:
         return (ref, alt) if k else (ref[:, 0], alt[:, 0])
 
     def score(self, variants: list) -> Scores:
+        per = 2 * self.scan + 1  # windows per allele
+        step = max(1, 4 * self.batch_size // per)
+        if len(variants) > step:  # windows of a few variants at a time: flat memory
+            parts = [self.score(variants[s:s + step]) for s in range(0, len(variants), step)]
+            return Scores(np.concatenate([p.ref for p in parts]),
+                          np.concatenate([p.alt for p in parts]), self.probabilities)
         ref, alt = self.windows(variants)
         n, w = len(variants), self.model.window
         out = self.model.predict_codes(np.concatenate([ref.reshape(-1, w), alt.reshape(-1, w)]),
@@ -175,7 +187,7 @@ def score_vcf(vcf: str | os.PathLike, reference, model, output: str | os.PathLik
     the output (``<name>.rejected.csv``). Returns counts and variants/s."""
     from pmtoolkit.core.io import atomic_write, rejects_path
     from pmtoolkit.core.progress import progress_bar
-    from pmtoolkit.genomics.variants import iter_records, open_vcf
+    from pmtoolkit.genomics.variants import close_vcf, iter_records, open_vcf
 
     out = Path(output)
     fmt = fmt or _output_format(out)
@@ -230,7 +242,7 @@ def score_vcf(vcf: str | os.PathLike, reference, model, output: str | os.PathLik
                     bar.update(len(flat))
     finally:
         bar.close()
-        vf.close()
+        close_vcf(vf)
     seconds = time.perf_counter() - t0
     rejected = None
     if rejects:

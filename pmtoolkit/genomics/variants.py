@@ -113,15 +113,36 @@ def _htslib_quiet():
 
 def open_vcf(path: str | os.PathLike):
     """A pysam ``VariantFile`` for a VCF/BCF, or a one-line error."""
+    import errno
+
     import pysam
 
     path = require_file(path, "VCF")
     with _htslib_quiet():
         try:
             return pysam.VariantFile(str(path))
+        except NotImplementedError:  # htslib cannot seek in gzip that is not BGZF
+            raise BadInputError(f"'{path}' is compressed with gzip, not bgzip; htslib reads "
+                                "only bgzip-compressed VCF",
+                                hint=f"recompress it: zcat {path} | bgzip > "
+                                     f"{path.with_suffix('.bgz').name}") from None
         except (OSError, ValueError) as exc:
-            raise BadInputError(f"{path}: cannot read it as VCF/BCF ({exc})",
+            if getattr(exc, "errno", None) == errno.ENOEXEC:  # htslib: unknown format
+                raise BadInputError(f"'{path}' is not a VCF or BCF file (htslib does not "
+                                    "recognise its format)",
+                                    hint="give a VCF (plain or bgzipped) or a BCF file"
+                                    ) from None
+            raise BadInputError(f"'{path}': cannot read it as VCF/BCF ({exc})",
                                 hint="give a VCF (plain or bgzipped) or a BCF file") from None
+
+
+def close_vcf(vf) -> None:
+    """Close a ``VariantFile``; htslib reports a damaged file again on closing, which must
+    not hide the error already raised for it."""
+    try:
+        vf.close()
+    except OSError:
+        pass
 
 
 @dataclass
@@ -214,7 +235,7 @@ def iter_records(path: str | os.PathLike, *, reference=None, ref_mismatch: str =
     finally:
         quiet.close()
         if vcf is None:
-            vf.close()
+            close_vcf(vf)
         if warned > 5:
             log.warning("%d REF mismatches kept in all (--ref-mismatch warn)", warned)
         if malformed and not is_bcf:
