@@ -9,11 +9,13 @@ import click
 from pmtoolkit.cli.options import (
     config_option,
     dataclass_options,
-    key_values,
+    on_invalid_option,
     overwrite_option,
     resolve,
+    resume_option,
 )
 
+from pmtoolkit.core.config import SEED
 from pmtoolkit.ehr.config import RiskModelConfig, TaskConfig
 
 model_option = click.option(
@@ -23,7 +25,10 @@ model_option = click.option(
 
 
 def _columns(values: tuple[str, ...]) -> dict[str, str]:
-    return key_values(values, "--column", example="SCHEMA=COLUMN, e.g. patient_id=subject")
+    from pmtoolkit.cli.fusion import key_values_once
+
+    return key_values_once(values, "--column",
+                           example="SCHEMA=COLUMN, e.g. patient_id=subject")
 
 
 @click.group(name="ehr")
@@ -34,15 +39,17 @@ def ehr() -> None:
 @ehr.command()
 @click.argument("events", type=click.Path(exists=True))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="Dataset file (.jsonl or .jsonl.gz).")
+              help="Dataset file (.jsonl or .jsonl.gz: JSON lines).")
 @click.option("--patients", type=click.Path(exists=True, dir_okay=False),
               help="Event tables: a patients table (patient_id, birth_date, death_date, sex).")
 @click.option("--column", "columns", multiple=True,
               help="Event tables: map a schema column to yours, SCHEMA=COLUMN (repeatable).")
 @click.option("--system", help="Event tables without a system column: the code system.")
-@click.option("--split", "fractions", type=float, nargs=3, default=(0.7, 0.1, 0.2),
-              show_default=True, help="Train, valid, test fractions of patients.")
-@click.option("--split-seed", type=int, default=0, show_default=True)
+@click.option("--split", "fractions", type=click.FloatRange(0, 1), nargs=3,
+              default=(0.7, 0.1, 0.2), show_default=True,
+              help="Train, valid, test fractions of patients.")
+@click.option("--split-seed", type=click.IntRange(SEED.min, SEED.max), default=0,
+              show_default=True, help="Seed of the patient split.")
 @dataclass_options(TaskConfig)
 @config_option
 def build(events, output, patients, columns, system, fractions, split_seed, config_file,
@@ -74,11 +81,14 @@ def build(events, output, patients, columns, system, fractions, split_seed, conf
               type=click.Path(file_okay=False, path_type=Path),
               help="Output folder: model.safetensors, metrics.json, config.json.")
 @dataclass_options(RiskModelConfig)
+@on_invalid_option("error")
 @config_option
 @overwrite_option
-def train(dataset, outdir, config_file, overwrite, **params):
+@resume_option
+def train(dataset, outdir, on_invalid, config_file, overwrite, resume, **params):
     """Train a risk model on a dataset's train part; valid part for early stopping,
-    calibration and threshold; test metrics reported.
+    calibration and threshold; test metrics reported. An interrupted run continues with
+    --resume.
 
     Example: pmt ehr train mortality.jsonl.gz --arch retain -o runs/retain
     """
@@ -88,7 +98,8 @@ def train(dataset, outdir, config_file, overwrite, **params):
 
     config = resolve(RiskModelConfig, params, config_file)
     startup(seed=config.seed, device=config.device)
-    m = train_(dataset, outdir, config, overwrite=overwrite)
+    m = train_(dataset, outdir, config, overwrite=overwrite, resume=resume,
+               on_invalid=on_invalid)
     test = m.get("test")
     shown = ("no test samples" if not test else
              f"test recall@10 {test['recall@10']:.3f}, micro-AUPRC {test['micro_auprc']:.3f}"
@@ -110,7 +121,8 @@ def train(dataset, outdir, config_file, overwrite, **params):
               help="Event tables: the patients table.")
 @click.option("--column", "columns", multiple=True, help="Event tables: SCHEMA=COLUMN.")
 @click.option("--system", help="Event tables without a system column: the code system.")
-def predict(source, model_path, output, split, patients, columns, system):
+@on_invalid_option("skip")
+def predict(source, model_path, output, split, patients, columns, system, on_invalid):
     """Predict risks (calibrated probabilities): of each sample of a dataset (.jsonl[.gz]), or
     of every living patient in events (a Synthea folder or an event table) as of their last
     visit.
@@ -125,7 +137,7 @@ def predict(source, model_path, output, split, patients, columns, system):
 
     startup(model=model_path)
     n = predict_(load_model(model_path), source, output, split=split, patients=patients,
-                 columns=_columns(columns), system=system)
+                 columns=_columns(columns), system=system, on_invalid=on_invalid)
     click.echo(f"{n} risks predicted; written to {output}", err=True)
 
 
@@ -139,8 +151,9 @@ def predict(source, model_path, output, split, patients, columns, system):
 @click.option("-o", "--output", "outdir", required=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="Output folder: metrics.json, roc.png, calibration.png, report.html.")
+@on_invalid_option("error")
 @overwrite_option
-def evaluate(dataset, model_path, split, threshold, outdir, overwrite):
+def evaluate(dataset, model_path, split, threshold, outdir, on_invalid, overwrite):
     """AUROC, AUPRC, Brier score, sensitivity / specificity at a threshold, calibration."""
     from pmtoolkit.cli.common import startup
 
@@ -149,7 +162,7 @@ def evaluate(dataset, model_path, split, threshold, outdir, overwrite):
 
     startup(model=model_path)
     r = evaluate_(load_model(model_path), dataset, outdir, split=split, threshold=threshold,
-                  overwrite=overwrite)
+                  overwrite=overwrite, on_invalid=on_invalid)
     if "recall@10" in r:  # next-visit codes
         shown = (f"recall@10 {r['recall@10']:.3f} (most frequent codes "
                  f"{r['baseline_most_frequent']['recall@10']:.3f}), micro-AUPRC "
@@ -165,7 +178,7 @@ def evaluate(dataset, model_path, split, threshold, outdir, overwrite):
 @model_option
 @click.option("--patient", "patients", multiple=True,
               help="Explain this patient's samples (repeatable; default: the highest risks).")
-@click.option("--top", type=click.IntRange(min=1), default=5, show_default=True,
+@click.option("--top", type=click.IntRange(1, 1000), default=5, show_default=True,
               help="Without --patient: explain the TOP test patients with the highest risk, each "
                    "at the visit of their highest risk.")
 @click.option("-o", "--output", "outdir", required=True,
@@ -173,8 +186,9 @@ def evaluate(dataset, model_path, split, threshold, outdir, overwrite):
               help="Output folder: contributions.csv, visits.csv, timeline PNGs.")
 @click.option("--target", help="Next-visit models: explain this code (SYSTEM:CODE; default: "
                                 "each sample's most probable code).")
+@on_invalid_option("error")
 @overwrite_option
-def explain(dataset, model_path, patients, top, outdir, target, overwrite):
+def explain(dataset, model_path, patients, top, outdir, target, on_invalid, overwrite):
     """Per-visit and per-code contributions to the risk (RETAIN attention, integrated
     gradients for the other models) as tables and timeline pictures."""
     from pmtoolkit.cli.common import startup
@@ -184,6 +198,6 @@ def explain(dataset, model_path, patients, top, outdir, target, overwrite):
 
     startup(model=model_path)
     r = explain_(load_model(model_path), dataset, outdir, patients=list(patients) or None,
-                 top=top, target=target, overwrite=overwrite)
+                 top=top, target=target, overwrite=overwrite, on_invalid=on_invalid)
     click.echo(f"{r['samples']} samples explained ({r['rows']} code rows); written to {outdir}",
                err=True)

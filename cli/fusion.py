@@ -12,9 +12,26 @@ from pmtoolkit.cli.options import (
     key_values,
     overwrite_option,
     resolve,
+    resume_option,
 )
 
+from pmtoolkit.core.config import EPOCHS, SEED, WEIGHT_DECAY, WIDTH
 from pmtoolkit.fusion.config import FusionConfig
+
+seed_type = click.IntRange(SEED.min, SEED.max)
+
+
+def key_values_once(values: tuple[str, ...], option: str, **kwargs) -> dict:
+    """:func:`key_values`, where a key given twice is a usage error (the later value would
+    silently replace the earlier)."""
+    seen = set()
+    for v in values:
+        key = v.partition("=")[0].strip()
+        if key in seen:
+            raise click.BadParameter(f"{key!r} is given twice", param_hint=option)
+        seen.add(key)
+    return key_values(values, option, **kwargs)
+
 
 @click.group(name="fusion")
 def fusion() -> None:
@@ -23,8 +40,9 @@ def fusion() -> None:
 
 @fusion.command()
 @click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--patients", type=click.IntRange(min=10), default=600, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--patients", type=click.IntRange(10, 100_000), default=600, show_default=True,
+              help="Patients to simulate.")
+@click.option("--seed", type=seed_type, default=0, show_default=True, help="Random seed.")
 @click.option("--prevalence", type=click.FloatRange(0, 1, min_open=True, max_open=True),
               default=0.3, show_default=True, help="Share of patients with the outcome.")
 @click.option("--weight", "weights", multiple=True,
@@ -34,7 +52,8 @@ def fusion() -> None:
 @click.option("--missing", multiple=True,
               help="MODALITY=SHARE of patients without it (repeatable; defaults ehr=0 "
                    "expression=0.2 imaging=0.3 genotype=0.1).")
-@click.option("--interaction", type=float, default=0.0, show_default=True,
+@click.option("--interaction", type=click.FloatRange(-100, 100), default=0.0,
+              show_default=True,
               help="Log-odds per sd^2 of the EHR x expression factor product (a cross-modal "
                    "effect).")
 @overwrite_option
@@ -49,11 +68,8 @@ def simulate(outdir, patients, seed, prevalence, weights, missing, interaction, 
 
     spec = CohortSpec(patients=patients, seed=seed, prevalence=prevalence,
                       interaction=interaction)
-    spec.weights.update(key_values(weights, "--weight", cast=float))
-    spec.missing.update(key_values(missing, "--missing", cast=float))
-    for m, v in spec.missing.items():
-        if not 0 <= v < 1:
-            raise click.BadParameter(f"{m}={v}: a share in [0, 1)", param_hint="--missing")
+    spec.weights.update(key_values_once(weights, "--weight", cast=float))
+    spec.missing.update(key_values_once(missing, "--missing", cast=float))
     startup(seed=seed)
     s = simulate_cohort(outdir, spec, overwrite=overwrite)
     have = ", ".join(f"{m} {n}" for m, n in s["present"].items())
@@ -70,13 +86,13 @@ def simulate(outdir, patients, seed, prevalence, weights, missing, interaction, 
 @click.option("--fusion", "fusions", multiple=True,
               type=click.Choice(["concat", "attention", "gated"]),
               help="Fusions to train (repeatable; default all three).")
-@click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True,
-              help="Maximum epochs of each modality's encoder.")
-@click.option("--hidden-dim", type=click.IntRange(min=1), default=8, show_default=True,
-              help="Width of each modality's projection in the fusion heads.")
-@click.option("--weight-decay", type=click.FloatRange(min=0), default=1e-2, show_default=True,
-              help="AdamW weight decay of the fusion heads.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--epochs", type=click.IntRange(EPOCHS.min, EPOCHS.max), default=20,
+              show_default=True, help="Maximum epochs of each modality's encoder.")
+@click.option("--hidden-dim", type=click.IntRange(WIDTH.min, WIDTH.max), default=8,
+              show_default=True, help="Width of each modality's projection in the fusion heads.")
+@click.option("--weight-decay", type=click.FloatRange(WEIGHT_DECAY.min, WEIGHT_DECAY.max),
+              default=1e-2, show_default=True, help="AdamW weight decay of the fusion heads.")
+@click.option("--seed", type=seed_type, default=0, show_default=True, help="Random seed.")
 @overwrite_option
 def run(cohort, outdir, fusions, epochs, hidden_dim, weight_decay, seed, overwrite):
     """Train each modality's encoder (GRU on the EHR, MLP on expression, CNN on images, MLP on
@@ -115,9 +131,12 @@ modality_option = click.option(
 @dataclass_options(FusionConfig)
 @config_option
 @overwrite_option
-def train(modalities, outcomes, output, valid_fraction, config_file, overwrite, **params):
+@resume_option
+def train(modalities, outcomes, output, valid_fraction, config_file, overwrite, resume,
+          **params):
     """Train a fusion model on per-modality embedding tables (from pmt fusion run's
-    embeddings/ or any encoder) and an outcomes table.
+    embeddings/ or any encoder) and an outcomes table. An interrupted run keeps its
+    checkpoint in OUTPUT.work beside the model file and continues with --resume.
 
     Example: pmt fusion train --modality ehr=emb/ehr.csv --modality imaging=emb/imaging.csv
     --outcomes emb/outcomes.csv --fusion attention -o fused.safetensors
@@ -126,10 +145,10 @@ def train(modalities, outcomes, output, valid_fraction, config_file, overwrite, 
     from pmtoolkit.fusion.run import train as train_
 
     config = resolve(FusionConfig, params, config_file)
-    tables = key_values(modalities, "--modality")
+    tables = key_values_once(modalities, "--modality")
     startup(seed=config.seed, device=config.device)
     m = train_(tables, outcomes, output, config, valid_fraction=valid_fraction,
-               overwrite=overwrite)
+               overwrite=overwrite, resume=resume)
     shown = (f"valid AUROC {m['valid_auroc']:.3f}" if "valid_auroc" in m else
              f"valid RMSE {m['valid_rmse']:.3f}" if "valid_rmse" in m else "no validation")
     click.echo(f"{config.fusion} fusion of {', '.join(tables)}: {m['epochs_run']} epochs, "
@@ -153,5 +172,6 @@ def predict(model_path, modalities, output):
     from pmtoolkit.fusion.run import predict as predict_
 
     startup(model=model_path)
-    n = predict_(FusionModel.load(model_path), key_values(modalities, "--modality"), output)
+    n = predict_(FusionModel.load(model_path), key_values_once(modalities, "--modality"),
+                 output)
     click.echo(f"{n} patients predicted; written to {output}", err=True)

@@ -14,8 +14,10 @@ from pmtoolkit.cli.options import (
     on_invalid_option,
     overwrite_option,
     resolve,
+    resume_option,
 )
 
+from pmtoolkit.core.config import SEED
 from pmtoolkit.fusion.response_config import (
     BASELINE_NAMES,
     DEFAULT_BASELINES,
@@ -105,9 +107,10 @@ def simulate(outdir, overwrite, **params):
 @click.option("--split", type=click.Choice(SPLITS), default="random", show_default=True,
               help="random: warm pairs; cold-drug / cold-sample: test drugs / samples never "
                    "seen in training; both-cold: neither.")
-@click.option("--sizes", type=float, nargs=3, default=(0.8, 0.1, 0.1), show_default=True,
-              help="Train, validation and test fractions of the pairs.")
-@click.option("--split-seed", type=int, default=0, show_default=True)
+@click.option("--sizes", type=click.FloatRange(0, 1), nargs=3, default=(0.8, 0.1, 0.1),
+              show_default=True, help="Train, validation and test fractions of the pairs.")
+@click.option("--split-seed", type=click.IntRange(SEED.min, SEED.max), default=0,
+              show_default=True, help="Seed of the split.")
 @click.option("--baselines", default=",".join(DEFAULT_BASELINES), show_default=True,
               help="Comma-separated baselines fitted and tested on the same split, from "
                    f"{', '.join(BASELINE_NAMES)}; 'none' for none.")
@@ -115,10 +118,12 @@ def simulate(outdir, overwrite, **params):
 @on_invalid_option("error")
 @config_option
 @overwrite_option
+@resume_option
 def train(responses, drugs, features, outdir, sample_column, drug_column, smiles_column,
           response_column, split, sizes, split_seed, baselines, on_invalid, config_file,
-          overwrite, **params):
+          overwrite, resume, **params):
     """Train a drug-response model and test it, beside the baselines, on held-out pairs.
+    An interrupted run continues with --resume.
 
     Example: pmt response train -r responses.csv -d drugs.csv -f expression.h5ad
     --split cold-drug -o runs/response
@@ -140,7 +145,8 @@ def train(responses, drugs, features, outdir, sample_column, drug_column, smiles
                           columns=_columns(sample_column, drug_column, smiles_column,
                                            response_column),
                           split=split, sizes=tuple(sizes), split_seed=split_seed,
-                          baselines=names, on_invalid=on_invalid, overwrite=overwrite)
+                          baselines=names, on_invalid=on_invalid, overwrite=overwrite,
+                          resume=resume)
 
     def show(v: float) -> str:  # no correlation (a prediction constant within drugs): "-"
         return "  -  " if math.isnan(v) else f"{v:.3f}"

@@ -101,11 +101,47 @@ class EventTable:
 
 
 def _to_time(values) -> pd.Series:
-    """Timestamps (UTC, made naive) from strings or datetimes; unparseable become NaT."""
+    """Timestamps (UTC, made naive) from strings or datetimes; unparseable become NaT. Numbers
+    are read as text (``20200131`` is a date; ``45`` is not), never as nanoseconds since
+    1970."""
     import pandas as pd
 
+    values = pd.Series(values)
+    if pd.api.types.is_numeric_dtype(values) or values.dtype == object:
+        # numbers, or text with numbers among it: each as the text it was written as
+        values = values.map(lambda v: v if v is None or isinstance(v, str) or pd.isna(v)
+                            else str(v))
     t = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
     return t.dt.tz_localize(None)
+
+
+def _patients(frame: pd.DataFrame, source: str, rejects: Rejects) -> pd.DataFrame:
+    """A patients table (schema columns; index: line numbers) with parsed dates. A patient
+    without an id, with a birth or death date that is given but is not a date, or listed
+    on several lines is a reject (its events then have no patient, and are rejects too):
+    guessing would give them a wrong age or outcome."""
+    import pandas as pd
+
+    n = len(frame)
+    ids = frame["patient_id"]
+    text = ids.astype(str).str.strip()
+    out = pd.DataFrame({"patient_id": text.to_numpy()}, index=frame.index)
+    reason = np.where(ids.isna().to_numpy() | (text == "").to_numpy(), "no patient id", "")
+    for col in ("birth_date", "death_date"):
+        raw = frame[col] if col in frame else pd.Series([None] * n, index=frame.index)
+        out[col] = _to_time(raw).to_numpy()
+        given = raw.notna().to_numpy() & (raw.astype(str).str.strip() != "").to_numpy()
+        unreadable = given & out[col].isna().to_numpy()
+        reason = np.where((reason == "") & unreadable,
+                          [f"unreadable {col} {v!r}" for v in raw], reason)
+    repeated = text.duplicated(keep=False).to_numpy() & (reason == "")
+    reason = np.where(repeated, "patient id on several lines", reason)
+    out["sex"] = (frame["sex"].where(frame["sex"].isna(), frame["sex"].astype(str))
+                  if "sex" in frame else None)
+    bad = reason != ""
+    for line, pid, why in zip(frame.index[bad], text[bad], reason[bad]):
+        rejects.add(pid, int(line), f"{why}: {source}")
+    return out.loc[~bad].reset_index(drop=True)
 
 
 def _clean(frame: pd.DataFrame, table: str, rejects: Rejects, *, line_offset: int = 2
@@ -113,7 +149,7 @@ def _clean(frame: pd.DataFrame, table: str, rejects: Rejects, *, line_offset: in
     """Drop (into ``rejects``, with table and line) events without patient, time or code."""
     bad_reason = np.full(len(frame), "", dtype=object)
     for col, reason in (("patient_id", "no patient id"), ("time", "missing or unreadable time"),
-                        ("code", "no code")):
+                        ("code", "no code"), ("system", "no code system")):
         miss = frame[col].isna().to_numpy()
         if col != "time":
             miss |= (frame[col].astype(str).str.strip() == "").to_numpy()
@@ -142,6 +178,8 @@ def read_synthea(folder: str | os.PathLike, *, tables: tuple[str, ...] | None = 
     to read (default: every one of :data:`SYNTHEA_TABLES` present)."""
     import pandas as pd
 
+    from pmtoolkit.core.io import read_table
+
     root = Path(folder)
     if not root.is_dir():
         raise MissingInputError(f"Synthea folder '{root}' does not exist")
@@ -156,15 +194,14 @@ def read_synthea(folder: str | os.PathLike, *, tables: tuple[str, ...] | None = 
     if patients_file is None:
         raise BadInputError(f"'{root}' has no patients.csv(.gz)",
                             hint="point at the csv/ folder of a Synthea export")
-    raw = pd.read_csv(patients_file, dtype=str)
+    raw = read_table(patients_file, dtype=str, fmt="csv")
     for col in ("Id", "BIRTHDATE"):
         if col not in raw:
             raise BadInputError(f"'{patients_file}' has no {col} column: not a Synthea export")
-    patients = pd.DataFrame({
-        "patient_id": raw["Id"], "birth_date": _to_time(raw["BIRTHDATE"]),
-        "death_date": _to_time(raw.get("DEATHDATE", pd.Series([None] * len(raw)))),
-        "sex": raw.get("GENDER", pd.Series([None] * len(raw)))})
     rejects = Rejects(source=str(root), item_name="record")
+    patients = _patients(raw.rename(columns={"Id": "patient_id", "BIRTHDATE": "birth_date",
+                                             "DEATHDATE": "death_date", "GENDER": "sex"}),
+                         patients_file.name, rejects)
     wanted = tables if tables is not None else tuple(SYNTHEA_TABLES)
     unknown = [t for t in wanted if t not in SYNTHEA_TABLES]
     if unknown:
@@ -178,7 +215,7 @@ def read_synthea(folder: str | os.PathLike, *, tables: tuple[str, ...] | None = 
                 raise BadInputError(f"'{root}' has no {stem}.csv(.gz)")
             continue
         time_col, system = SYNTHEA_TABLES[stem]
-        t = pd.read_csv(path, dtype=str)
+        t = read_table(path, dtype=str, fmt="csv").reset_index(drop=True)
         missing = [c for c in (time_col, "PATIENT", "CODE") if c not in t]
         if missing:
             raise BadInputError(f"'{path}' lacks column(s) {missing}: not a Synthea {stem} table")
@@ -213,8 +250,13 @@ def read_event_table(path: str | os.PathLike, *, patients: str | os.PathLike | N
     from pmtoolkit.core.io import read_table
 
     mapping = {k: v for k, v in (columns or {}).items()}
+    schema = dict.fromkeys(EVENT_COLUMNS + PATIENT_COLUMNS)
+    unknown = [k for k in mapping if k not in schema]
+    if unknown:
+        raise BadInputError(f"--column {unknown[0]}=…: {unknown[0]!r} is not a schema column",
+                            hint="schema columns: " + ", ".join(schema))
     frame = read_table(path)
-    renamed = frame.rename(columns={v: k for k, v in mapping.items()})
+    renamed = _mapped(frame, mapping, EVENT_COLUMNS, path)
     required = ["patient_id", "time", "code"] + ([] if system else ["system"])
     missing = [c for c in required if c not in renamed]
     if missing:
@@ -224,29 +266,37 @@ def read_event_table(path: str | os.PathLike, *, patients: str | os.PathLike | N
     if "system" not in renamed:
         renamed["system"] = system
     renamed["time"] = _to_time(renamed["time"])
-    for c in ("patient_id", "code", "system", "visit_id"):
+    for c in ("patient_id", "code", "system", "visit_id", "table"):
         if c in renamed:
             renamed[c] = renamed[c].where(renamed[c].isna(), renamed[c].astype(str))
     if "value" in renamed:
-        renamed["value"] = pd.to_numeric(renamed["value"], errors="coerce")
+        value = pd.to_numeric(renamed["value"], errors="coerce")
+        text = int((value.isna() & renamed["value"].notna()).sum())
+        if text:
+            log.warning("%s: %d value(s) that are not numbers read as missing", path, text)
+        renamed["value"] = value
     if "table" not in renamed:
         renamed["table"] = Path(path).name
-    events = _events_frame(**{c: renamed[c] for c in EVENT_COLUMNS if c in renamed})
+    events = _events_frame(**{c: renamed[c].to_numpy() for c in EVENT_COLUMNS
+                              if c in renamed})
     rejects = Rejects(source=str(path), item_name="record")
     events = _clean(events, Path(path).name, rejects)
     if patients is not None:
-        p = read_table(patients).rename(columns={v: k for k, v in mapping.items()})
+        table = read_table(patients)
+        p = _mapped(table, mapping, PATIENT_COLUMNS, patients)
         if "patient_id" not in p:
-            raise BadInputError(f"'{patients}' has no patient_id column")
-        pt = pd.DataFrame({"patient_id": p["patient_id"].astype(str)})
-        for c in ("birth_date", "death_date"):
-            pt[c] = _to_time(p[c]) if c in p else pd.NaT
-        pt["sex"] = p.get("sex", None)
+            raise BadInputError(f"'{patients}' has no patient_id column",
+                                hint="columns: " + ", ".join(map(str, table.columns)))
+        pt = _patients(p, Path(patients).name, rejects)
         orphan = ~events["patient_id"].isin(set(pt["patient_id"]))
         for i in np.flatnonzero(orphan.to_numpy()):
             rejects.add(events["patient_id"].iloc[i], None, "patient not in patients table")
         events = events.loc[~orphan.to_numpy()]
     else:
+        unmapped = [k for k in mapping if k in PATIENT_COLUMNS and k != "patient_id"]
+        if unmapped:
+            raise BadInputError(f"--column {unmapped[0]}=… maps a column of the patients "
+                                "table", hint="give the patients table with --patients")
         ids = pd.unique(events["patient_id"])
         pt = pd.DataFrame({"patient_id": ids, "birth_date": pd.NaT, "death_date": pd.NaT,
                            "sex": None})
@@ -254,3 +304,22 @@ def read_event_table(path: str | os.PathLike, *, patients: str | os.PathLike | N
     table = EventTable(events, pt, rejects, source=str(path))
     table.log_summary()
     return table
+
+
+def _mapped(frame: pd.DataFrame, mapping: dict[str, str], names: tuple[str, ...],
+            path) -> pd.DataFrame:
+    """``frame`` with the user's columns renamed to the schema's ``names``: a mapped column
+    must exist, and two columns must not end up with one name."""
+    own = {k: v for k, v in mapping.items() if k in names}
+    # (a mapping for both tables, like patient_id=subject, may be needless in one)
+    absent = [(k, v) for k, v in own.items() if v not in frame.columns and k not in frame]
+    if absent:
+        k, v = absent[0]
+        raise BadInputError(f"'{path}' has no column {v!r} (--column {k}={v})",
+                            hint="columns: " + ", ".join(map(str, frame.columns)))
+    renamed = frame.rename(columns={v: k for k, v in own.items() if v in frame.columns})
+    twice = renamed.columns[renamed.columns.duplicated()]
+    if len(twice):
+        raise BadInputError(f"'{path}': two columns would be the {twice[0]!r} column",
+                            hint=f"it has a {twice[0]!r} column already; map only one")
+    return renamed

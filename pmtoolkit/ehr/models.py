@@ -212,13 +212,19 @@ def _networks():
 def build_network(config: RiskModelConfig, vocab_size: int, n_out: int = 1):
     """The network of ``config.arch``: one logit (a risk), or ``n_out`` (next-visit codes;
     the forward pass then returns ``(N, n_out)``)."""
-    nets = _networks()
-    if config.arch not in nets:
-        raise BadInputError(f"unknown model {config.arch!r}", hint=", ".join(nets))
+    _check_architecture(config)
+    return _networks()[config.arch](vocab_size, config, n_out)
+
+
+ARCHITECTURES = ("logistic", "gru", "lstm", "retain", "transformer")
+
+
+def _check_architecture(config: RiskModelConfig) -> None:
+    if config.arch not in ARCHITECTURES:
+        raise BadInputError(f"unknown model {config.arch!r}", hint=", ".join(ARCHITECTURES))
     if config.arch == "transformer" and config.hidden_dim % config.heads:
         raise BadInputError(f"hidden_dim {config.hidden_dim} is not divisible by "
                             f"{config.heads} heads")
-    return nets[config.arch](vocab_size, config, n_out)
 
 
 class RiskModel(TorchModel):
@@ -480,11 +486,39 @@ def fit_platt(z: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(res.x[0]), float(res.x[1])
 
 
+def _targets(train: list[Sample], config: RiskModelConfig) -> list[str] | None:
+    """Next-visit samples: the codes to predict (seen in ``min_code_count`` samples)."""
+    if not any(s.targets is not None for s in train):
+        return None
+    counts: Counter = Counter(t for s in train for t in set(s.targets or ()))
+    return sorted(t for t, n in counts.items() if n >= config.min_code_count)
+
+
+def check_training(train: list[Sample], config: RiskModelConfig) -> None:
+    """Refuse what cannot be trained, before anything is written: settings out of range,
+    no samples, a single outcome, next-visit samples without target codes."""
+    from pmtoolkit.core.config import check_ranges
+
+    check_ranges(config, source="EHR risk model config")
+    _check_architecture(config)
+    if not train:
+        raise BadInputError("no training samples")
+    targets = _targets(train, config)
+    if targets is not None and not targets:
+        raise BadInputError("the training samples have no target codes")
+    if targets is None and len({s.label for s in train}) < 2:
+        raise BadInputError(f"every training sample has label {train[0].label}; need both "
+                            "outcomes")
+
+
 def fit_risk_model(train: list[Sample], valid: list[Sample] | None = None,
                    config: RiskModelConfig | None = None, *, task: dict[str, Any] | None = None,
-                   workdir: str | Path | None = None) -> RiskModel:
+                   workdir: str | Path | None = None, checkpoints: str | Path | None = None,
+                   resume: bool = False) -> RiskModel:
     """Train a risk model on labelled samples; ``valid`` decides early stopping, the
-    calibration and the decision threshold."""
+    calibration and the decision threshold. Logs go to ``workdir``, the resume checkpoint
+    to ``checkpoints`` (default: inside ``workdir``), from which ``resume`` continues an
+    interrupted run."""
     import torch
 
     from pmtoolkit.core.metrics import youden_threshold
@@ -492,22 +526,14 @@ def fit_risk_model(train: list[Sample], valid: list[Sample] | None = None,
     from pmtoolkit.core.training import TrainConfig, fit
 
     config = config or RiskModelConfig()
-    if not train:
-        raise BadInputError("no training samples")
-    multilabel = any(s.targets is not None for s in train)
-    targets = None
+    check_training(train, config)
+    targets = _targets(train, config)
+    multilabel = targets is not None
     if multilabel:
-        counts: Counter = Counter(t for s in train for t in set(s.targets or ()))
-        targets = sorted(t for t, n in counts.items() if n >= config.min_code_count)
-        if not targets:
-            raise BadInputError("the training samples have no target codes")
         log.info("next-visit task: %d target codes (seen in at least %d training samples)",
                  len(targets), config.min_code_count)
     else:
         y = np.array([s.label for s in train], np.float32)
-        if y.min() == y.max():
-            raise BadInputError(f"every training sample has label {int(y[0])}; need both "
-                                "outcomes")
     vocab = Vocabulary.fit(train, config.min_code_count)
     seed_everything(config.seed)
     model = RiskModel._new(config, {"tokens": vocab.tokens, "task": task, "targets": targets})
@@ -529,13 +555,16 @@ def fit_risk_model(train: list[Sample], valid: list[Sample] | None = None,
     pos_weight = float((1 - y).sum() / y.sum()) if config.pos_weight and not multilabel \
         else 1.0
     module = _module(model.network, config, pos_weight)
+    # a resume checkpoint every few epochs where it can outlive the run; else only at the end
     cfg = TrainConfig(max_epochs=config.epochs, patience=config.patience if has_val else 0,
                       monitor="val_auprc", mode="max", seed=config.seed, device=config.device,
-                      checkpoint_every=max(10, config.epochs))
+                      resume=resume, **({} if checkpoints else
+                                        {"checkpoint_every": max(10, config.epochs)}))
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="pmt-ehr-") as tmp:
+        root = Path(workdir) if workdir else Path(tmp)
         result = fit(module, loader(train, True), loader(valid, False) if has_val else None,
-                     config=cfg, workdir=workdir or tmp)
+                     config=cfg, workdir=root, checkpoint_dir=checkpoints)
     model.network = module.net.eval().cpu()
     metrics: dict[str, Any] = {"train_seconds": time.perf_counter() - start,
                                "epochs_run": result.epochs_run, "n_train": len(train),

@@ -7,22 +7,25 @@ fractions, then one sample per line with its patient-level ``split`` (train / va
 """
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pmtoolkit.core.errors import BadInputError, MissingInputError
+from pmtoolkit.core.io import OnInvalid, Rejects
 from pmtoolkit.ehr.config import TaskConfig
 from pmtoolkit.ehr.tasks import Sample
 
 log = logging.getLogger(__name__)
 
 FORMAT = "pmtoolkit-ehr-dataset/1"
+#: what a dataset file's name ends with (JSON lines, optionally gzip-compressed)
+DATASET_SUFFIXES = (".jsonl", ".jsonl.gz")
 #: Shipped risk models users name with ``--model`` (data/MANIFEST).
 SHIPPED_MODELS = ("synthea-mortality",)
 
@@ -49,6 +52,9 @@ def build(source: str | os.PathLike, output: str | os.PathLike, config: TaskConf
     from pmtoolkit.core.io import atomic_write
     from pmtoolkit.ehr.tasks import build_samples, patient_split
 
+    if not str(output).lower().endswith(DATASET_SUFFIXES):
+        raise BadInputError(f"output '{output}': a dataset is written as JSON lines",
+                            hint="name it .jsonl or .jsonl.gz")
     table = read_events(source, patients=patients, columns=columns, system=system)
     samples = build_samples(table, config)
     if not len(samples):
@@ -80,35 +86,104 @@ def build(source: str | os.PathLike, output: str | os.PathLike, config: TaskConf
     return summary
 
 
+@dataclass
+class Dataset:
+    """A dataset file as read: its header, the valid samples with the part each belongs to,
+    and the lines that are not samples (line number and reason)."""
+
+    header: dict[str, Any]
+    samples: list[Sample]
+    parts: list[str]
+    rejects: Rejects
+
+
+#: what a dataset line's ``split`` may be (absent: a dataset written without a split)
+PARTS = ("train", "valid", "test")
+
+
+def load_dataset(path: str | os.PathLike, *, split: str | None = None) -> Dataset:
+    """Read a dataset file; ``split`` keeps one part. Every line after the header must be a
+    sample (:meth:`Sample.from_dict`) within the header task's ``max_visits`` and
+    ``max_codes_per_visit``; any other line is a reject with its number and reason. A file
+    that is not a dataset (no header, not text, a truncated ``.gz``) is a one-line error."""
+    from pmtoolkit.core.io import open_text, require_file
+
+    p = require_file(path, "dataset")
+    samples, parts = [], []
+    rejects = Rejects(source=str(p), item_name="sample")
+    with open_text(p) as fh:
+        header, task = _header(fh.readline(), p)
+        for line_no, line in enumerate(fh, start=2):
+            if not line.strip():
+                continue
+            try:
+                d = json.loads(line)
+                sample = Sample.from_dict(d)
+                part = d.get("split", "")
+                if part not in PARTS + ("",):
+                    raise ValueError(f"'split' must be one of {', '.join(PARTS)}, not "
+                                     f"{part!r}")
+                _within_task(sample, task)
+            except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+                reason = "not JSON" if isinstance(exc, json.JSONDecodeError) else \
+                    "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+                rejects.add(line.strip()[:80], line_no, reason)
+                continue
+            if split is None or part == split:
+                samples.append(sample)
+                parts.append(part)
+    return Dataset(header, samples, parts, rejects)
+
+
+def _header(line: str, path: Path) -> tuple[dict[str, Any], TaskConfig]:
+    """The header line of a dataset and its task (checked as a config file would be)."""
+    from pmtoolkit.core.config import from_mapping
+
+    try:
+        header = json.loads(line)
+    except (ValueError, RecursionError):
+        header = None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise BadInputError(f"'{path}' is not a pmtoolkit EHR dataset (line 1 is not its "
+                            "header)", hint="make one with pmt ehr build")
+    task = header.get("task", {})
+    if not isinstance(task, dict) or not isinstance(header.get("descriptions", {}), dict):
+        raise BadInputError(f"'{path}': the header's task or descriptions are not JSON "
+                            "objects", hint="make the dataset with pmt ehr build")
+    return header, from_mapping(TaskConfig, task, source=f"the task in '{path}'")
+
+
+def _within_task(sample: Sample, task: TaskConfig) -> None:
+    """A sample longer than its task keeps is not one the task built (and could make the
+    padded batches of a model arbitrarily large)."""
+    if len(sample.visits) > task.max_visits:
+        raise ValueError(f"{len(sample.visits)} visits, more than the task's max_visits "
+                         f"{task.max_visits}")
+    longest = max(len(v) for v in sample.visits)
+    if longest > task.max_codes_per_visit:
+        raise ValueError(f"a visit of {longest} codes, more than the task's "
+                         f"max_codes_per_visit {task.max_codes_per_visit}")
+
+
 def read_dataset(path: str | os.PathLike, *, split: str | None = None
                  ) -> tuple[dict[str, Any], list[Sample], list[str]]:
-    """``(header, samples, splits)`` of a dataset file; ``split`` keeps one part."""
-    import pandas as pd
+    """``(header, samples, splits)`` of a dataset file; ``split`` keeps one part. A line
+    that is not a valid sample is an error naming it (:func:`load_dataset` keeps them)."""
+    data = load_dataset(path, split=split)
+    data.rejects.raise_first()
+    return data.header, data.samples, data.parts
 
-    p = Path(path)
-    if not p.is_file():
-        raise MissingInputError(f"dataset '{p}' does not exist")
-    opener = gzip.open if p.name.endswith(".gz") else open
-    samples, parts = [], []
-    try:
-        with opener(p, "rt", encoding="utf-8") as fh:
-            header = json.loads(fh.readline())
-            if header.get("format") != FORMAT:
-                raise BadInputError(f"'{p}' is not a pmtoolkit EHR dataset",
-                                    hint="make one with pmt ehr build")
-            for line_no, line in enumerate(fh, start=2):
-                if not line.strip():
-                    continue
-                d = json.loads(line)
-                if split is not None and d.get("split") != split:
-                    continue
-                samples.append(Sample(d["patient_id"], pd.Timestamp(d["index_time"]),
-                                      int(d["label"]), d["visits"], d["days_before"],
-                                      d.get("age"), d.get("sex"), d.get("targets")))
-                parts.append(d.get("split", ""))
-    except (json.JSONDecodeError, KeyError, UnicodeDecodeError, OSError) as exc:
-        raise BadInputError(f"cannot read dataset '{p}': {exc}") from None
-    return header, samples, parts
+
+def _dataset(path, split: str | None, on_invalid: OnInvalid) -> Dataset:
+    """:func:`load_dataset` under the bad-input policy: ``error`` stops on the first invalid
+    line; ``skip`` keeps going (the caller lists the rejects beside its output)."""
+    from pmtoolkit.core.io import check_choice
+
+    check_choice("on_invalid", on_invalid, ("error", "skip"))
+    data = load_dataset(path, split=split)
+    if on_invalid == "error":
+        data.rejects.raise_first()
+    return data
 
 
 def _target_index(model, code: str) -> int:
@@ -122,6 +197,14 @@ def _short(pid: str) -> str:
     return pid if len(pid) <= 12 else pid[:8] + "…"
 
 
+def _file_part(pid: str) -> str:
+    """A patient id as part of a file name: ids come from the user's data, so a ``/`` or
+    ``..`` in one must not write outside the output folder."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", pid)[:40].lstrip(".") or "patient"
+
+
 def load_model(path: str | os.PathLike):
     from pmtoolkit.core.model import load_named
     from pmtoolkit.ehr.models import RiskModel
@@ -131,27 +214,38 @@ def load_model(path: str | os.PathLike):
 
 
 def train(dataset: str | os.PathLike, outdir: str | os.PathLike, config, *,
-          overwrite: bool = False) -> dict[str, Any]:
+          overwrite: bool = False, resume: bool = False,
+          on_invalid: OnInvalid = "error") -> dict[str, Any]:
     """Train on the dataset's train part (valid part: early stopping, calibration,
     threshold), score its test part, and write ``outdir``: ``model.safetensors``,
-    ``metrics.json``, ``config.json``."""
-    from pmtoolkit.core.config import write_resolved
-    from pmtoolkit.core.io import atomic_dir, check_output_dir, write_json
-    from pmtoolkit.ehr.models import fit_risk_model
+    ``metrics.json``, ``config.json`` (and ``rejected.csv`` when lines were skipped). An
+    interrupted run keeps its checkpoint in ``outdir/work`` and continues from it with
+    ``resume``."""
+    from pmtoolkit.core.config import to_dict, write_resolved
+    from pmtoolkit.core.devices import resolve_device
+    from pmtoolkit.core.io import atomic_dir, check_output_dir, work_dir, write_json
+    from pmtoolkit.ehr.models import check_training, fit_risk_model
 
-    check_output_dir(outdir, overwrite=overwrite)
-    header, samples, parts = read_dataset(dataset)
-    by = {name: [s for s, p in zip(samples, parts) if p == name]
-          for name in ("train", "valid", "test")}
-    model = fit_risk_model(by["train"], by["valid"], config, task=header["task"])
-    metrics = dict(model.metadata["metrics"])
-    if by["test"]:
-        metrics["test"] = _metrics(model, by["test"])
-    with atomic_dir(outdir, overwrite=overwrite) as tmp:
+    check_output_dir(outdir, overwrite=overwrite, resume=resume)
+    data = _dataset(dataset, None, on_invalid)
+    by = {name: [s for s, p in zip(data.samples, data.parts) if p == name] for name in PARTS}
+    # everything that can refuse the run does so before the work folder exists
+    check_training(by["train"], config)
+    resolve_device(config.device)
+    settings = {"model": to_dict(config), "data": {
+        "dataset": str(dataset), "task": data.header.get("task"), "on-invalid": on_invalid}}
+    with atomic_dir(outdir, overwrite=overwrite, resume=resume) as tmp:
+        if data.rejects:
+            data.rejects.apply("skip", tmp, final=outdir)
+        model = fit_risk_model(by["train"], by["valid"], config, task=data.header.get("task"),
+                               workdir=tmp / "training",
+                               checkpoints=work_dir(outdir, settings), resume=resume)
+        metrics = dict(model.metadata["metrics"])
+        if by["test"]:
+            metrics["test"] = _metrics(model, by["test"])
         model.save(tmp / "model.safetensors", metrics=metrics)
         write_json(tmp / "metrics.json", metrics)
-        write_resolved(tmp / "config.json", model=config, data={"dataset": str(dataset),
-                                                                "task": header["task"]})
+        write_resolved(tmp / "config.json", **settings)
     return metrics
 
 
@@ -170,21 +264,25 @@ def _metrics(model, samples: list[Sample], threshold: float | None = None) -> di
 
 def _is_dataset(path: str | os.PathLike) -> bool:
     name = Path(path).name.lower()
-    return Path(path).is_file() and name.endswith((".jsonl", ".jsonl.gz"))
+    return Path(path).is_file() and name.endswith(DATASET_SUFFIXES)
 
 
 def predict(model, source: str | os.PathLike, output: str | os.PathLike, *,
             split: str | None = None, patients: str | None = None,
-            columns: dict[str, str] | None = None, system: str | None = None) -> int:
+            columns: dict[str, str] | None = None, system: str | None = None,
+            on_invalid: OnInvalid = "error") -> int:
     """Risks of a dataset's samples, or — for events (a Synthea folder or an event table) —
     of every living patient as of their last visit, with the history built as the model's
-    training task built it."""
+    training task built it. Invalid dataset lines: see :func:`_dataset`; skipped ones are
+    listed in ``<stem>.rejected.csv`` beside the output."""
     from pmtoolkit.core.config import from_mapping
     from pmtoolkit.core.io import write_table
     from pmtoolkit.ehr.tasks import current_samples
 
+    rejects = None
     if _is_dataset(source):
-        _, samples, parts = read_dataset(source, split=split)
+        data = _dataset(source, split, on_invalid)
+        samples, parts, rejects = data.samples, data.parts, data.rejects
         table = model.predict(samples)
         if model.multilabel:  # long table: rank, code, probability, observed in the visit
             k = len(table) // max(1, len(samples))
@@ -202,13 +300,16 @@ def predict(model, source: str | os.PathLike, output: str | os.PathLike, *,
             raise BadInputError(f"no living patient with enough visits in '{source}'")
         table = model.predict(samples)
     write_table(table, output)
+    if rejects:
+        rejects.apply("skip", output)
     return len(table)
 
 
 def evaluate(model, dataset: str | os.PathLike, outdir: str | os.PathLike, *,
              split: str = "test", threshold: float | None = None,
-             overwrite: bool = False) -> dict[str, Any]:
-    """Metrics of one part of a dataset, a reliability diagram and a report."""
+             overwrite: bool = False, on_invalid: OnInvalid = "error") -> dict[str, Any]:
+    """Metrics of one part of a dataset, a reliability diagram and a report (and
+    ``rejected.csv`` when invalid lines were skipped)."""
     import pandas as pd
 
     from pmtoolkit.core.io import atomic_dir, check_output_dir, write_json
@@ -217,16 +318,20 @@ def evaluate(model, dataset: str | os.PathLike, outdir: str | os.PathLike, *,
     from pmtoolkit.ehr.evaluate import plot_reliability, risk_metrics
 
     check_output_dir(outdir, overwrite=overwrite)
-    _, samples, _ = read_dataset(dataset, split=split)
+    data = _dataset(dataset, split, on_invalid)
+    samples = data.samples
     if not samples:
         raise BadInputError(f"the dataset has no {split!r} samples")
     if model.multilabel:
-        return _evaluate_next_visit(model, samples, outdir, split=split, overwrite=overwrite)
+        return _evaluate_next_visit(model, samples, outdir, split=split, overwrite=overwrite,
+                                    rejects=data.rejects)
     y = np.array([s.label for s in samples])
     p = model.predict_proba(samples)
     t = threshold if threshold is not None else (model.threshold or 0.5)
     res = risk_metrics(y, p, t)
     with atomic_dir(outdir, overwrite=overwrite) as tmp:
+        if data.rejects:
+            data.rejects.apply("skip", tmp, final=outdir)
         write_json(tmp / "metrics.json", res)
         plot_reliability(y, p, tmp / "calibration.png")
         both = 0 < y.sum() < len(y)
@@ -246,7 +351,7 @@ def evaluate(model, dataset: str | os.PathLike, outdir: str | os.PathLike, *,
 
 
 def _evaluate_next_visit(model, samples: list[Sample], outdir, *, split: str,
-                         overwrite: bool) -> dict[str, Any]:
+                         overwrite: bool, rejects: Rejects) -> dict[str, Any]:
     """Next-visit codes: recall@k, micro/macro AUROC and AUPRC; per-code table; a picture of
     recall@k against k beside two baselines a model must beat: the patient's own past codes
     (most often coded first) and the codes most common in the evaluated samples."""
@@ -276,6 +381,8 @@ def _evaluate_next_visit(model, samples: list[Sample], outdir, *, split: str,
                   for j in range(y.shape[1])]}).sort_values("visits_with_code",
                                                             ascending=False)
     with atomic_dir(outdir, overwrite=overwrite) as tmp:
+        if rejects:
+            rejects.apply("skip", tmp, final=outdir)
         write_json(tmp / "metrics.json", res)
         write_table(per_code, tmp / "per_code.csv")
         with figure(tmp / "recall_at_k.png", size=(4.6, 3.6)) as (_, ax):
@@ -319,7 +426,8 @@ def history_scores(targets: list[str], samples: list[Sample], prior: np.ndarray)
 
 def explain(model, dataset: str | os.PathLike, outdir: str | os.PathLike, *,
             patients: list[str] | None = None, top: int = 5, split: str | None = "test",
-            target: str | None = None, overwrite: bool = False) -> dict[str, Any]:
+            target: str | None = None, overwrite: bool = False,
+            on_invalid: OnInvalid = "error") -> dict[str, Any]:
     """Per-visit and per-code contributions (``contributions.csv``, ``visits.csv``) of the
     chosen patients' samples (default: the ``top`` patients of ``split`` with the highest
     risk, at the visit of their highest risk), and a timeline picture of each. Next visit:
@@ -328,13 +436,16 @@ def explain(model, dataset: str | os.PathLike, outdir: str | os.PathLike, *,
     from pmtoolkit.ehr.evaluate import plot_timeline
 
     check_output_dir(outdir, overwrite=overwrite)
-    header, samples, _ = read_dataset(dataset, split=None if patients else split)
+    data = _dataset(dataset, None if patients else split, on_invalid)
+    header, samples = data.header, data.samples
     if patients:
         wanted = set(patients)
         chosen = [s for s in samples if s.patient_id in wanted]
         missing = wanted - {s.patient_id for s in chosen}
         if missing:
             raise BadInputError(f"no samples of patient(s) {sorted(missing)[:3]} in '{dataset}'")
+    elif not samples:
+        raise BadInputError(f"the dataset has no {split!r} samples")
     else:
         p = model.predict_proba(samples)
         if model.multilabel:
@@ -359,6 +470,8 @@ def explain(model, dataset: str | os.PathLike, outdir: str | os.PathLike, *,
     visits = (contrib.groupby(["sample", "patient_id", "visit", "days_before"])["contribution"]
               .sum().reset_index())
     with atomic_dir(outdir, overwrite=overwrite) as tmp:
+        if data.rejects:
+            data.rejects.apply("skip", tmp, final=outdir)
         write_table(contrib, tmp / "contributions.csv")
         write_table(visits, tmp / "visits.csv")
         for i, s in enumerate(chosen):
@@ -372,5 +485,5 @@ def explain(model, dataset: str | os.PathLike, outdir: str | os.PathLike, *,
                 title = (f"patient {_short(s.patient_id)} at {s.index_time.date()}: "
                          f"risk {probs[i]:.2f}, outcome {s.label}")
             plot_timeline(contrib[contrib["sample"] == i],
-                          tmp / f"timeline_{i}_{s.patient_id}.png", title=title)
+                          tmp / f"timeline_{i}_{_file_part(s.patient_id)}.png", title=title)
     return {"samples": len(chosen), "rows": len(contrib)}

@@ -21,6 +21,7 @@ patient weighs the same), ``each_visit``, or the ``last_visit`` with full follow
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -58,6 +59,80 @@ class Sample:
         if self.targets is not None:
             d["targets"] = self.targets
         return d
+
+    @classmethod
+    def from_dict(cls, d: Any) -> Sample:
+        """A sample as :meth:`to_dict` writes it (a dataset line). Anything else is a
+        ValueError saying what is wrong: not a JSON object, a missing or mistyped field,
+        ``visits`` and ``days_before`` of different lengths, days negative or not in time
+        order (oldest visit first, so never increasing)."""
+        import pandas as pd
+
+        if not isinstance(d, dict):
+            raise ValueError(f"expected a JSON object, found {_json_kind(d)}")  # noqa: TRY004
+        for key in ("patient_id", "index_time", "label", "visits", "days_before"):
+            if key not in d:
+                raise ValueError(f"no {key!r}")
+        pid = d["patient_id"]
+        if isinstance(pid, bool) or not isinstance(pid, (str, int)) or not str(pid).strip():
+            raise ValueError(f"'patient_id' must be a non-empty string, not {_json_kind(pid)}")
+        when = d["index_time"]
+        try:
+            t = pd.Timestamp(when) if isinstance(when, str) else pd.NaT
+        except (ValueError, OverflowError):
+            t = pd.NaT
+        if pd.isna(t):
+            raise ValueError(f"'index_time' {when!r} is not a date and time")
+        label = d["label"]
+        if not _is_number(label) or label not in (0, 1):
+            raise ValueError(f"'label' must be 0 or 1, not {label!r}")
+        visits, days = d["visits"], d["days_before"]
+        if not isinstance(visits, list) or not visits:
+            raise ValueError(f"'visits' must be a non-empty list of visits, not "
+                             f"{_json_kind(visits)}")
+        for k, visit in enumerate(visits):
+            if not isinstance(visit, list) or not all(isinstance(c, str) for c in visit):
+                raise ValueError(f"visit {k} must be a list of code strings")
+        if not isinstance(days, list) or not all(_is_number(x) for x in days):
+            raise ValueError("'days_before' must be a list of numbers")
+        if len(days) != len(visits):
+            raise ValueError(f"{len(visits)} visits but {len(days)} 'days_before' values")
+        x = np.asarray(days, dtype=float)
+        if not np.isfinite(x).all() or (x < 0).any():
+            raise ValueError("'days_before' must be finite and not negative")
+        if (np.diff(x) > 0).any():
+            k = int(np.flatnonzero(np.diff(x) > 0)[0])
+            raise ValueError(f"'days_before' must not increase (visits oldest first): "
+                             f"{days[k]} then {days[k + 1]}")
+        age, sex, targets = d.get("age"), d.get("sex"), d.get("targets")
+        if age is not None and not (_is_number(age) and 0 <= age <= 200):
+            raise ValueError(f"'age' must be a number of years or null, not {age!r}")
+        if sex is not None and not isinstance(sex, str):
+            raise ValueError(f"'sex' must be a string or null, not {_json_kind(sex)}")
+        if targets is not None and not (isinstance(targets, list)
+                                        and all(isinstance(c, str) for c in targets)):
+            raise ValueError("'targets' must be a list of code strings or null")
+        return cls(str(pid), t, int(label), visits, [float(v) for v in x],
+                   None if age is None else float(age), sex, targets)
+
+
+def _is_number(v: Any) -> bool:
+    """A finite JSON number (not a boolean)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an integer beyond any float
+        return False
+
+
+def _json_kind(v: Any) -> str:
+    """What a JSON value is, for a message: 'a JSON list', 'a JSON string', ..."""
+    kinds = ((bool, "true/false"), (str, "a JSON string"), (list, "a JSON list"),
+             (dict, "a JSON object"), ((int, float), "a number"))
+    if v is None:
+        return "null"
+    return next((name for t, name in kinds if isinstance(v, t)), type(v).__name__)
 
 
 @dataclass

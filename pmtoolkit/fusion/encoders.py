@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from pmtoolkit.core.errors import BadInputError
+
 log = logging.getLogger(__name__)
 
 
@@ -70,12 +72,21 @@ def encode_cohort(folder: str | os.PathLike, *, seed: int = 0, epochs: int = 20
     import pandas as pd
 
     from pmtoolkit.core.io import read_table
+    from pmtoolkit.fusion.run import _outcomes
 
     root = Path(folder)
-    truth = read_table(root / "outcomes.csv")
-    ids = truth["patient_id"].astype(str).tolist()
+    outcome = _outcomes(root / "outcomes.csv", "binary")  # checked: one 0/1 per patient
+    ids = list(outcome)
     pos = {p: i for i, p in enumerate(ids)}
-    y = truth["outcome"].to_numpy(dtype=int)
+    y = np.array([int(outcome[p]) for p in ids])
+
+    def rows_of(patients, path) -> np.ndarray:
+        """Positions of a modality file's patients among the outcomes' (all must be there)."""
+        rows = [pos.get(str(p).strip()) for p in patients]
+        if None in rows:
+            raise BadInputError(f"{path}: patient {patients[rows.index(None)]!r} is not in "
+                                f"{root / 'outcomes.csv'}")
+        return np.array(rows, dtype=np.int64)
     split = _split(ids, y, seed)
     side = np.empty(len(ids), dtype=object)
     for k, v in split.items():
@@ -104,7 +115,7 @@ def encode_cohort(folder: str | os.PathLike, *, seed: int = 0, epochs: int = 20
     by = {k: [s for s in samples if side[pos[s.patient_id]] == k] for k in split}
     ehr = fit_risk_model(by["train"], by["valid"], RiskModelConfig(
         arch="gru", epochs=epochs, seed=seed, device="cpu", embedding_dim=32, hidden_dim=32))
-    rows = np.array([pos[s.patient_id] for s in samples])
+    rows = rows_of([s.patient_id for s in samples], root / "ehr" / "events.csv")
     pred = []
     emb = penultimate(ehr.network, lambda: pred.append(ehr.predict_proba(samples)))
     store("ehr", rows, emb, pred[0])
@@ -115,7 +126,7 @@ def encode_cohort(folder: str | os.PathLike, *, seed: int = 0, epochs: int = 20
     from pmtoolkit.expression.io import read
 
     adata = read(root / "expression.h5ad")
-    rows = np.array([pos[str(p)] for p in adata.obs_names])
+    rows = rows_of(list(adata.obs_names), root / "expression.h5ad")
     adata.obs["outcome"] = pd.Categorical([str(y[r]) for r in rows])
     train_rows = np.isin(rows, split["train"])
     expr = fit_expr(adata[train_rows].copy(), "outcome", ExprConfig(
@@ -129,8 +140,8 @@ def encode_cohort(folder: str | os.PathLike, *, seed: int = 0, epochs: int = 20
     from pmtoolkit.imaging.config import ClassifierConfig as ImgConfig
     from pmtoolkit.imaging.io import read_image
 
-    table = read_table(root / "imaging" / "images.csv")
-    rows = np.array([pos[str(p)] for p in table["patient_id"]])
+    table = read_table(root / "imaging" / "images.csv", columns=["path", "patient_id"])
+    rows = rows_of(table["patient_id"].tolist(), root / "imaging" / "images.csv")
     images = [read_image(root / "imaging" / p) for p in table["path"]]
     labels = [str(y[r]) for r in rows]
     tr = np.isin(rows, split["train"])
@@ -152,9 +163,14 @@ def encode_cohort(folder: str | os.PathLike, *, seed: int = 0, epochs: int = 20
     from pmtoolkit.fusion.config import FusionConfig
     from pmtoolkit.fusion.model import fit_fusion
 
-    geno = read_table(root / "genotypes.csv")
-    rows = np.array([pos[str(p)] for p in geno["patient_id"]])
-    x = geno.drop(columns=["patient_id"]).to_numpy(dtype=np.float32)
+    geno = read_table(root / "genotypes.csv", columns=["patient_id"])
+    rows = rows_of(geno["patient_id"].tolist(), root / "genotypes.csv")
+    dosages = geno.drop(columns=["patient_id"]).apply(pd.to_numeric, errors="coerce")
+    x = dosages.to_numpy(dtype=np.float64)
+    if not np.isfinite(x).all() or x.shape[1] == 0:
+        raise BadInputError(f"{root / 'genotypes.csv'}: the dosages must be numbers, one "
+                            "column per variant, none missing")
+    x = x.astype(np.float32)
 
     def part(k):
         keep = np.isin(rows, split[k])
@@ -185,6 +201,7 @@ def run_experiment(folder: str | os.PathLike, *, seed: int = 0, epochs: int = 20
     with a missing-modality indicator each) and, for a simulated cohort, the same regression on
     the planted factors themselves and the EHR x expression product (the ceiling).
     ``save_dir``: write each fused model there as ``<fusion>.safetensors``."""
+    import pandas as pd
     from sklearn.linear_model import LogisticRegression
 
     from pmtoolkit.core.io import read_table
@@ -233,7 +250,8 @@ def run_experiment(folder: str | os.PathLike, *, seed: int = 0, epochs: int = 20
                    if all(np.isfinite(p[mask[:, j]]).all() for j, p in enumerate(preds))
                    else None)
     cols = [f"{m}_factor" for m in names]
-    if all(c in truth for c in cols):
+    # the planted factors of a simulated cohort (numbers; a hand-made table may lack them)
+    if all(c in truth and pd.api.types.is_numeric_dtype(truth[c]) for c in cols):
         x = stacked([truth[c].to_numpy() for c in cols])
         if {"ehr", "expression"} <= set(names):  # the simulator's one cross-modal term
             both = mask[:, names.index("ehr")] & mask[:, names.index("expression")]
@@ -272,14 +290,22 @@ def run_experiment(folder: str | os.PathLike, *, seed: int = 0, epochs: int = 20
         col = f"{m}_factor"
         have = test_idx[mask[test_idx, names.index(m)]]
         pred = enc["modalities"][m]["prediction"][have]
-        if col in truth and len(have) > 2 and np.isfinite(pred).all():
+        if col in truth and pd.api.types.is_numeric_dtype(truth[col]) and len(have) > 2 \
+                and np.isfinite(pred).all():
             res["encoder_recovery"][m] = float(np.corrcoef(
                 pred, truth[col].to_numpy()[have])[0, 1])
     spec = Path(folder) / "cohort.json"
     if spec.is_file():  # a simulated cohort: the weights planted
         import json
 
-        weights = json.loads(spec.read_text())["spec"]["weights"]
-        res["planted_weights"] = {m: float(weights.get(m, 0.0)) for m in names}
+        from pmtoolkit.core.io import reading
+
+        try:
+            with reading(spec):
+                weights = json.loads(spec.read_text(encoding="utf-8"))["spec"]["weights"]
+            res["planted_weights"] = {m: float(weights.get(m, 0.0)) for m in names}
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise BadInputError(f"{spec}: not the cohort.json pmt fusion simulate "
+                                "writes") from None
     res["outcome_rate"] = float(truth["outcome"].mean())
     return res

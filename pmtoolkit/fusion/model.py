@@ -93,6 +93,10 @@ def _check(data: dict[str, np.ndarray], mask: np.ndarray, modalities: list[str],
         raise BadInputError(f"no embeddings of modality {missing[0]!r}",
                             hint="modalities: " + ", ".join(modalities))
     xs = [np.asarray(data[m], dtype=np.float32) for m in modalities]
+    flat = [m for m, x in zip(modalities, xs) if x.ndim != 2]
+    if flat:
+        raise BadInputError(f"the embeddings of modality {flat[0]!r} are not a (patients, "
+                            "features) matrix")
     n = len(xs[0])
     mask = np.asarray(mask, dtype=bool)
     if mask.shape != (n, len(modalities)) or any(len(x) != n for x in xs):
@@ -186,12 +190,42 @@ class FusionModel(TorchModel):
         return pd.DataFrame(rows, columns=["patient", "modality", "occlusion", "weight"])
 
 
+def check_training(train: tuple[dict[str, np.ndarray], np.ndarray, np.ndarray],
+                   config: FusionConfig, modalities: list[str] | None = None) -> None:
+    """Refuse what cannot be trained, before anything is written: settings out of range,
+    embeddings and mask that disagree, non-finite values, one outcome class, a modality no
+    training patient has."""
+    from pmtoolkit.core.config import check_ranges
+
+    check_ranges(config, source="fusion config")
+    data, mask, y = train
+    modalities = list(modalities or data)
+    if not modalities:
+        raise BadInputError("no modality given")
+    _, mask = _check(data, mask, modalities)
+    for j, m in enumerate(modalities):  # a missing modality's rows may hold anything
+        if not np.isfinite(np.asarray(data[m], dtype=np.float64)[mask[:, j]]).all():
+            raise BadInputError(f"the embeddings of modality {m!r} hold a missing or "
+                                "infinite value")
+    y = np.asarray(y, dtype=np.float64)
+    if len(y) != len(mask) or not np.isfinite(y).all():
+        raise BadInputError(f"{len(y)} outcomes for {len(mask)} patients, or an outcome "
+                            "that is not a finite number")
+    if config.task == "binary" and len(set(y.tolist())) < 2:
+        raise BadInputError("the training outcomes have one class; need both")
+    for j, name in enumerate(modalities):
+        if not mask[:, j].any():
+            raise BadInputError(f"no training patient has modality {name!r}")
+
+
 def fit_fusion(train: tuple[dict[str, np.ndarray], np.ndarray, np.ndarray],
                valid: tuple[dict[str, np.ndarray], np.ndarray, np.ndarray] | None = None,
                config: FusionConfig | None = None, *, modalities: list[str] | None = None,
-               workdir: str | Path | None = None) -> FusionModel:
+               workdir: str | Path | None = None, checkpoints: str | Path | None = None,
+               resume: bool = False) -> FusionModel:
     """Train on ``(embeddings, mask, y)``; ``valid`` (the same triple) picks the best epoch
-    and stops early."""
+    and stops early. Logs go to ``workdir``, the resume checkpoint to ``checkpoints``
+    (default: inside ``workdir``), from which ``resume`` continues an interrupted run."""
     import lightning as L
     import torch
 
@@ -199,17 +233,14 @@ def fit_fusion(train: tuple[dict[str, np.ndarray], np.ndarray, np.ndarray],
     from pmtoolkit.core.training import TrainConfig, fit
 
     config = config or FusionConfig()
+    check_training(train, config, modalities)
     data, mask, y = train
     modalities = list(modalities or data)
     xs, mask = _check(data, mask, modalities)
     y = np.asarray(y, dtype=np.float32)
-    if config.task == "binary" and len(set(y.tolist())) < 2:
-        raise BadInputError("the training outcomes have one class; need both")
     scale = {}
     for name, x, j in zip(modalities, xs, range(len(xs))):
         present = x[mask[:, j]]
-        if not len(present):
-            raise BadInputError(f"no training patient has modality {name!r}")
         sd = present.std(0)
         scale[name] = [present.mean(0).tolist(), np.where(sd > 1e-8, sd, 1.0).tolist()]
     seed_everything(config.seed)
@@ -260,14 +291,16 @@ def fit_fusion(train: tuple[dict[str, np.ndarray], np.ndarray, np.ndarray],
 
     module = Module()
     has_val = valid is not None
+    # a resume checkpoint every few epochs where it can outlive the run; else only at the end
     cfg = TrainConfig(max_epochs=config.epochs, patience=config.patience if has_val else 0,
                       monitor="val_loss", mode="min", seed=config.seed, device=config.device,
-                      checkpoint_every=max(10, config.epochs))
+                      resume=resume, **({} if checkpoints else
+                                        {"checkpoint_every": max(10, config.epochs)}))
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="pmt-fusion-") as tmp:
         result = fit(module, loader(data, mask, y, True),
                      loader(*valid, False) if has_val else None, config=cfg,
-                     workdir=workdir or tmp)
+                     workdir=workdir or tmp, checkpoint_dir=checkpoints)
     model.network = module.net.eval().cpu()
     model.metadata = {"metrics": {"epochs_run": result.epochs_run,
                                   "train_seconds": time.perf_counter() - start,

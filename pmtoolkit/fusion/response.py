@@ -241,11 +241,15 @@ def read_features(path: str | os.PathLike, *, id_column: str = "sample_id") -> S
             X = np.where(missing, means, X)
             log.warning("%s: %d missing feature value(s) filled with the feature's mean",
                         p, int(missing.sum()))
-    X = np.asarray(X, dtype=np.float32)
+    raw = np.asarray(X)
+    with np.errstate(over="ignore"):  # beyond float32, the model's precision: infinite
+        X = raw.astype(np.float32)
     if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
         raise BadInputError(f"'{p}' holds no samples or no features ({X.shape})")
     if not np.isfinite(X).all():
-        raise BadInputError(f"'{p}' has infinite or missing feature values")
+        i, j = (int(v[0]) for v in np.nonzero(~np.isfinite(X)))
+        raise BadInputError(f"'{p}': sample {ids[i]!r} has a missing, infinite or "
+                            f"out-of-range value of feature {names[j]!r} ({raw[i, j]})")
     empty = [i for i, s in enumerate(ids) if not s]
     if empty:
         raise BadInputError(f"'{p}': sample {empty[0] + 1} has no id")
@@ -610,11 +614,31 @@ class ResponseModel(TorchModel):
         return out
 
 
+def check_training(train: ResponseData, config: ResponseConfig) -> FeaturePrep:
+    """Refuse what cannot be trained, before anything is written (settings out of range,
+    fewer than two responses, responses whose spread is not a finite number, features that
+    cannot be normalised); returns the feature preparation learnt on ``train``."""
+    from pmtoolkit.core.config import check_ranges
+
+    check_ranges(config, source="drug-response model config")
+    check_config(config)
+    if train.y is None or len(train) < 2:
+        raise BadInputError("training needs at least two pairs with responses")
+    y = np.asarray(train.y, dtype=np.float64)
+    if not (np.isfinite(y).all() and np.isfinite(y.std())):
+        raise BadInputError("the training responses are not all finite numbers of a "
+                            "sensible size")
+    return FeaturePrep.learn(train.samples, np.unique(train.sample_index), config.normalize,
+                             config.top_genes)
+
+
 def fit(train: ResponseData, valid: ResponseData | None = None,
-        config: ResponseConfig | None = None, *, workdir: str | Path | None = None
-        ) -> ResponseModel:
+        config: ResponseConfig | None = None, *, workdir: str | Path | None = None,
+        checkpoints: str | Path | None = None, resume: bool = False) -> ResponseModel:
     """Train a :class:`ResponseModel` on ``train`` (the best epoch by validation loss when
-    ``valid`` is given, stopping early; the last epoch otherwise)."""
+    ``valid`` is given, stopping early; the last epoch otherwise). Logs go to ``workdir``,
+    the resume checkpoint to ``checkpoints`` (default: inside ``workdir``), from which
+    ``resume`` continues an interrupted run."""
     import lightning as L
     import torch
 
@@ -623,14 +647,10 @@ def fit(train: ResponseData, valid: ResponseData | None = None,
     from pmtoolkit.core.training import fit as train_module
 
     config = config or ResponseConfig()
-    check_config(config)
-    if train.y is None or len(train) < 2:
-        raise BadInputError("training needs at least two pairs with responses")
+    prep = check_training(train, config)
     y = np.asarray(train.y, dtype=np.float64)
     y_mean, y_std = float(y.mean()), float(y.std())
     y_std = y_std if y_std > 1e-8 else 1.0
-    prep = FeaturePrep.learn(train.samples, np.unique(train.sample_index), config.normalize,
-                             config.top_genes)
     seed_everything(config.seed)
     model = ResponseModel(config, prep=prep, y_mean=y_mean, y_std=y_std)
     net = model.network
@@ -690,14 +710,16 @@ def fit(train: ResponseData, valid: ResponseData | None = None,
                                      weight_decay=config.weight_decay)
 
     module = Module()
+    # a resume checkpoint every few epochs where it can outlive the run; else only at the end
     tc = TrainConfig(max_epochs=config.epochs, patience=config.patience if has_val else 0,
                      monitor="val_loss", mode="min", seed=config.seed, device=config.device,
-                     checkpoint_every=max(10, config.epochs))
+                     resume=resume, **({} if checkpoints else
+                                       {"checkpoint_every": max(10, config.epochs)}))
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="pmt-response-") as tmp:
         result = train_module(module, loader(train, True),
                               loader(valid, False) if has_val else None, config=tc,
-                              workdir=workdir or tmp)
+                              workdir=workdir or tmp, checkpoint_dir=checkpoints)
     model.network = module.net.eval().cpu()
     model.metadata = {"training_data_sha256": train.fingerprint(),
                       "metrics": {"epochs_run": result.epochs_run,
@@ -963,15 +985,18 @@ def train_files(responses: str | os.PathLike, drugs: str | os.PathLike,
                 config: ResponseConfig, columns: Columns | None = None, split: str = "random",
                 sizes: tuple[float, float, float] = (0.8, 0.1, 0.1), split_seed: int = 0,
                 baselines: Sequence[str] = DEFAULT_BASELINES, on_invalid: OnInvalid = "error",
-                overwrite: bool = False) -> dict[str, Any]:
+                overwrite: bool = False, resume: bool = False) -> dict[str, Any]:
     """Read a panel, split it, train, and evaluate the model and every baseline on the test
     pairs. Writes ``outdir``: ``model.safetensors``, ``config.json``, ``split.json``,
     ``metrics.json`` (test metrics of the model and the baselines), ``test_predictions.csv``,
-    and ``rejected.csv`` / ``rejected_drugs.csv`` when records were skipped."""
-    from pmtoolkit.core.config import write_resolved
-    from pmtoolkit.core.io import atomic_dir, check_output_dir, write_json, write_table
+    and ``rejected.csv`` / ``rejected_drugs.csv`` when records were skipped. An interrupted
+    run keeps its checkpoint in ``outdir/work`` and continues from it with ``resume``."""
+    from pmtoolkit.core.config import check_ranges, to_dict, write_resolved
+    from pmtoolkit.core.devices import resolve_device
+    from pmtoolkit.core.io import atomic_dir, check_output_dir, work_dir, write_json, write_table
 
     columns = columns or Columns()
+    check_ranges(config, source="drug-response model config")
     check_config(config)
     for name in baselines:
         if name not in BASELINES:
@@ -980,7 +1005,7 @@ def train_files(responses: str | os.PathLike, drugs: str | os.PathLike,
             raise unknown_name("baseline", name, BASELINES)
     if split not in SPLITS:
         raise BadInputError(f"unknown split {split!r}", hint="choose from " + ", ".join(SPLITS))
-    check_output_dir(outdir, overwrite=overwrite)
+    check_output_dir(outdir, overwrite=overwrite, resume=resume)
     data, drug_rejects, rejects = load_panel(responses, drugs, features, columns=columns)
     apply_rejects(drug_rejects, rejects, on_invalid)
     if len(data) < 10:
@@ -991,13 +1016,23 @@ def train_files(responses: str | os.PathLike, drugs: str | os.PathLike,
     log.info("%d pairs (%d samples x %d drugs): %d train, %d validation, %d test (%s split)",
              len(data), len(data.samples.ids), len(data.drugs.ids), len(train), len(valid),
              len(test), split)
-    with atomic_dir(outdir, overwrite=overwrite) as tmp:
+    # everything that can refuse the run does so before the work folder exists
+    check_training(train, config)
+    resolve_device(config.device)
+    settings = {"model": to_dict(config), "data": {
+        "responses": str(responses), "drugs": str(drugs), "features": str(features),
+        "sample-column": columns.sample, "drug-column": columns.drug,
+        "response-column": columns.response, "smiles-column": columns.smiles,
+        "split": split, "sizes": list(sizes), "split-seed": split_seed,
+        "baselines": list(baselines), "on-invalid": on_invalid}}
+    with atomic_dir(outdir, overwrite=overwrite, resume=resume) as tmp:
         if drug_rejects:
             drug_rejects.write(tmp / "rejected_drugs.csv")
         if rejects:
             rejects.write(tmp / "rejected.csv")
         t0 = time.perf_counter()
-        model = fit(train, valid if len(valid) else None, config)
+        model = fit(train, valid if len(valid) else None, config, workdir=tmp / "training",
+                    checkpoints=work_dir(outdir, settings), resume=resume)
         seconds = time.perf_counter() - t0
         pred = model.predict(test)
         metrics: dict[str, Any] = {
@@ -1017,13 +1052,7 @@ def train_files(responses: str | os.PathLike, drugs: str | os.PathLike,
         model.save(tmp / "model.safetensors", metrics=metrics,
                    training_data_sha256=train.fingerprint())
         s.save(tmp / "split.json")
-        write_resolved(tmp / "config.json", model=config,
-                       data={"responses": str(responses), "drugs": str(drugs),
-                             "features": str(features), "sample-column": columns.sample,
-                             "drug-column": columns.drug, "response-column": columns.response,
-                             "smiles-column": columns.smiles, "split": split,
-                             "sizes": list(sizes), "split-seed": split_seed,
-                             "baselines": list(baselines), "on-invalid": on_invalid})
+        write_resolved(tmp / "config.json", **settings)
         write_json(tmp / "metrics.json", metrics)
         write_table(frame, tmp / "test_predictions.csv")
     return metrics

@@ -43,6 +43,10 @@ from pmtoolkit.fusion.response_config import MECHANISMS, PanelSpec
 __all__ = ["MECHANISMS", "PanelSpec", "noise_ceiling", "recovery", "simulate_panel"]
 
 
+#: the largest expression matrix simulated (samples x genes values; 160 MB of means)
+MAX_MATRIX = 20_000_000
+
+
 def _check(spec: PanelSpec, n_available: int) -> None:
     problems = []
     if spec.samples < 4 or spec.drugs < 4:
@@ -58,6 +62,9 @@ def _check(spec: PanelSpec, n_available: int) -> None:
         problems.append("coverage must be in (0, 1] and drug-effect-structure in [0, 1]")
     if spec.noise < 0:
         problems.append("noise must be >= 0")
+    if spec.samples * spec.genes > MAX_MATRIX:
+        problems.append(f"samples x genes must be at most {MAX_MATRIX:,} (the expression "
+                        f"matrix; {spec.samples:,} x {spec.genes:,} asked)")
     if problems:
         raise BadInputError("invalid panel settings: " + "; ".join(problems))
 

@@ -42,11 +42,7 @@ def read_embeddings(tables: dict[str, str | os.PathLike], ids: list[str] | None 
         if "patient_id" not in frame.columns:
             raise BadInputError(f"{path}: no 'patient_id' column",
                                 hint="columns: " + ", ".join(map(str, frame.columns[:8])))
-        frame["patient_id"] = frame["patient_id"].astype(str)
-        dup = frame["patient_id"].duplicated()
-        if dup.any():
-            raise BadInputError(f"{path}: patient {frame['patient_id'][dup].iloc[0]!r} appears "
-                                "twice (one row per patient)")
+        frame["patient_id"] = _patient_ids(frame["patient_id"], path)
         feats = frame.drop(columns=["patient_id"])
         bad = [c for c in feats.columns if not pd.api.types.is_numeric_dtype(feats[c])]
         if bad:
@@ -54,11 +50,15 @@ def read_embeddings(tables: dict[str, str | os.PathLike], ids: list[str] | None 
                                 "hold patient_id and numbers)")
         if feats.shape[1] == 0:
             raise BadInputError(f"{path}: no feature columns besides patient_id")
-        values = feats.to_numpy(dtype=np.float32)
-        if not np.isfinite(values).all():
-            row = int(np.flatnonzero(~np.isfinite(values).all(1))[0])
-            raise BadInputError(f"{path}: patient {frame['patient_id'].iloc[row]!r} has a "
-                                "missing or infinite value")
+        values = feats.to_numpy(dtype=np.float64)
+        # beyond float32 (the model's precision) a value would become infinite
+        bad = ~np.isfinite(values) | (np.abs(values) > np.finfo(np.float32).max)
+        if bad.any():
+            row, col = (int(v[0]) for v in np.nonzero(bad))
+            raise BadInputError(f"{path}: line {frame.index[row]}: patient "
+                                f"{frame['patient_id'].iloc[row]!r} has a missing, infinite "
+                                f"or out-of-range value in {feats.columns[col]!r}")
+        values = values.astype(np.float32)
         frames[name] = (frame["patient_id"].tolist(), values)
     if ids is None:
         seen: dict[str, None] = {}
@@ -78,7 +78,26 @@ def read_embeddings(tables: dict[str, str | os.PathLike], ids: list[str] | None 
     return ids, data, mask
 
 
+def _patient_ids(ids, path) -> list[str]:
+    """A table's ``patient_id`` column as text: one row per patient, none empty."""
+    import pandas as pd
+
+    text = ids.astype(str).str.strip()
+    empty = ids.isna().to_numpy() | (text == "").to_numpy()
+    if empty.any():
+        raise BadInputError(f"{path}: line {ids.index[int(np.flatnonzero(empty)[0])]}: no "
+                            "patient_id")
+    dup = pd.Index(text).duplicated()
+    if dup.any():
+        k = int(np.flatnonzero(dup)[0])
+        raise BadInputError(f"{path}: line {ids.index[k]}: patient {text.iloc[k]!r} appears "
+                            "twice (one row per patient)")
+    return text.tolist()
+
+
 def _outcomes(path: str | os.PathLike, task: str) -> dict[str, float]:
+    import pandas as pd
+
     from pmtoolkit.core.io import read_table
 
     frame = read_table(path)
@@ -86,31 +105,53 @@ def _outcomes(path: str | os.PathLike, task: str) -> dict[str, float]:
         if col not in frame.columns:
             raise BadInputError(f"{path}: no {col!r} column",
                                 hint="an outcomes table has patient_id and outcome")
+    ids = _patient_ids(frame["patient_id"], path)
     y = frame["outcome"]
-    if y.isna().any():
-        raise BadInputError(f"{path}: {int(y.isna().sum())} patient(s) without an outcome")
-    values = y.to_numpy(dtype=float)
-    if task == "binary" and not set(np.unique(values)) <= {0.0, 1.0}:
-        raise BadInputError(f"{path}: a binary outcome must be 0 or 1 (use --task regression "
-                            "for a number)")
-    return dict(zip(frame["patient_id"].astype(str), values))
+    values = pd.to_numeric(y, errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(values)
+    if task == "binary":
+        bad |= ~np.isin(values, (0.0, 1.0))
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        what = "0 or 1 (use --task regression for a number)" if task == "binary" else \
+            "a finite number"
+        raise BadInputError(f"{path}: line {frame.index[k]}: outcome {y.iloc[k]!r} of patient "
+                            f"{ids[k]!r} is not {what}")
+    return dict(zip(ids, values))
+
+
+def resume_folder(output: str | os.PathLike) -> Path:
+    """Where training a model file ``output`` keeps its resume checkpoint: the folder
+    ``OUTPUT.work`` beside it (its ``work/``), left by an interrupted run and removed when the
+    model is written."""
+    out = Path(output)
+    return out.with_name(out.name + ".work")
 
 
 def train(tables: dict[str, str | os.PathLike], outcomes: str | os.PathLike,
           output: str | os.PathLike, config: FusionConfig, *, valid_fraction: float = 0.2,
-          overwrite: bool = False) -> dict[str, Any]:
+          overwrite: bool = False, resume: bool = False) -> dict[str, Any]:
     """Fit a fusion model on embedding tables and an outcomes table; a stratified
     ``valid_fraction`` of the patients stops training early and is reported. Writes one
-    ``.safetensors`` file."""
+    ``.safetensors`` file; an interrupted run keeps its checkpoint in
+    :func:`resume_folder` and continues from it with ``resume``."""
+    import shutil
+
+    from pmtoolkit.core.config import to_dict
+    from pmtoolkit.core.devices import resolve_device
+    from pmtoolkit.core.io import check_output_dir, work_dir
     from pmtoolkit.core.metrics import roc_auc
-    from pmtoolkit.fusion.model import fit_fusion
+    from pmtoolkit.fusion.model import check_training, fit_fusion
 
     out = Path(output)
     if out.suffix != ".safetensors":
         raise BadInputError(f"{out}: the model file must end in .safetensors")
     if out.exists() and not overwrite:
         raise BadInputError(f"{out} exists", hint="--overwrite to replace it")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if not 0 <= valid_fraction <= 0.9:
+        raise BadInputError(f"valid fraction {valid_fraction} is not in [0, 0.9]")
+    kept = resume_folder(out)
+    check_output_dir(kept, overwrite=overwrite, resume=resume)
     truth = _outcomes(outcomes, config.task)
     ids, data, mask = read_embeddings(tables)
     keep = np.array([p in truth for p in ids])
@@ -131,8 +172,17 @@ def train(tables: dict[str, str | os.PathLike], outcomes: str | os.PathLike,
     def part(sel):
         return {m: x[sel] for m, x in data.items()}, mask[sel], y[sel]
 
-    model = fit_fusion(part(~is_valid), part(is_valid) if is_valid.any() else None, config,
-                       modalities=list(tables))
+    train_part = part(~is_valid)
+    # everything that can refuse the run does so before the resume folder exists
+    check_training(train_part, config, list(tables))
+    resolve_device(config.device)
+    settings = {"model": to_dict(config), "data": {
+        "modalities": {m: str(t) for m, t in tables.items()}, "outcomes": str(outcomes),
+        "valid-fraction": valid_fraction}}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    model = fit_fusion(train_part, part(is_valid) if is_valid.any() else None, config,
+                       modalities=list(tables), checkpoints=work_dir(kept, settings),
+                       resume=resume)
     metrics = dict(model.metadata["metrics"])
     if is_valid.any():
         pred = model.predict(*part(is_valid)[:2])
@@ -145,7 +195,15 @@ def train(tables: dict[str, str | os.PathLike], outcomes: str | os.PathLike,
     metrics["patients_by_modality"] = {m: int(mask[:, j].sum()) for j, m in
                                        enumerate(model.modalities)}
     model.save(out, metrics=metrics)
+    shutil.rmtree(kept)
     return metrics
+
+
+def _same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    try:
+        return Path(a).exists() and Path(b).exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def predict(model, tables: dict[str, str | os.PathLike], output: str | os.PathLike) -> int:
@@ -154,14 +212,25 @@ def predict(model, tables: dict[str, str | os.PathLike], output: str | os.PathLi
     attention fusion also its weight). Returns the number of patients."""
     import pandas as pd
 
-    from pmtoolkit.core.io import write_table
+    from pmtoolkit.core.io import is_stdio, write_table
 
     unknown = sorted(set(tables) - set(model.modalities))
     if unknown:
         raise BadInputError(f"the model has no modality {unknown[0]!r}",
                             hint="its modalities: " + ", ".join(model.modalities))
+    for m, table in tables.items():  # the input a written output would destroy
+        if not is_stdio(output) and _same_file(output, table):
+            raise BadInputError(f"output '{output}' is also the {m} table",
+                                hint="write the predictions elsewhere")
     given = [m for m in model.modalities if m in tables]
     ids, read, mask = read_embeddings({m: tables[m] for m in given})
+    for m in given:
+        d = model.dims[model.modalities.index(m)]
+        if read[m].shape[1] != d:
+            raise BadInputError(f"{tables[m]}: {read[m].shape[1]} feature columns, the model's "
+                                f"{m} embeddings have {d}",
+                                hint="use the embeddings of the encoder the model was "
+                                     "trained on")
     # in the model's order; a modality not given is absent for everyone
     data = {m: read[m] if m in read else np.zeros((len(ids), d), np.float32)
             for m, d in zip(model.modalities, model.dims)}

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from pmtoolkit.core.config import SEED, Range
+from pmtoolkit.core.config import SEED, Range, check_ranges
 from pmtoolkit.core.errors import BadInputError
 
 MODALITIES = ("ehr", "expression", "imaging", "genotype")
@@ -83,8 +83,13 @@ def simulate_cohort(outdir: str | os.PathLike, spec: CohortSpec | None = None,
     unknown = sorted((set(spec.weights) | set(spec.missing)) - set(MODALITIES))
     if unknown:
         raise BadInputError(f"unknown modality {unknown[0]!r}", hint=", ".join(MODALITIES))
-    if not 0 < spec.prevalence < 1 or spec.patients < 10:
-        raise BadInputError("need 0 < prevalence < 1 and at least 10 patients")
+    check_ranges(spec, source="cohort settings")
+    for m, w in spec.weights.items():
+        if not -100 <= w <= 100:  # also NaN
+            raise BadInputError(f"weight of {m} {w}: a number in [-100, 100]")
+    for m, share in spec.missing.items():
+        if not 0 <= share < 1:
+            raise BadInputError(f"missing share of {m} {share}: a share in [0, 1)")
     rng = np.random.default_rng(spec.seed)
     n = spec.patients
     ids = [f"sim{i:05d}" for i in range(n)]
