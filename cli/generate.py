@@ -4,17 +4,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-
 from pmtoolkit.cli.options import (
     config_option,
     dataclass_options,
     on_invalid_option,
     overwrite_option,
     resolve,
+    resume_option,
 )
+
 from pmtoolkit.design.config import GeneratorConfig
 
 MODEL_HELP = "A generator file, or the shipped prior: prior."
+SEED = click.IntRange(0, 2**32 - 1)
+VALID_FRACTION = click.FloatRange(0, 1, max_open=True)
 
 
 @click.group(name="generate")
@@ -25,24 +28,26 @@ def generate() -> None:
 @generate.command()
 @click.option("-m", "--model", "model_name", default="prior", show_default=True,
               help=MODEL_HELP)
-@click.option("-n", "--num", "n", type=click.IntRange(min=0), default=1000, show_default=True,
-              help="Number of SMILES to sample.")
+@click.option("-n", "--num", "n", type=click.IntRange(0, 10**8), default=1000,
+              show_default=True, help="Number of SMILES to sample (streamed to the output).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
               help="Table of samples (.csv/.tsv/.parquet): smiles, log_likelihood, valid; "
                    "- for stdout.")
-@click.option("-t", "--temperature", type=float, default=1.0, show_default=True,
-              help="Below 1 sharpens the distribution, above 1 flattens it.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=1024, show_default=True,
+@click.option("-t", "--temperature", type=click.FloatRange(0, 100, min_open=True), default=1.0,
+              show_default=True, help="Below 1 sharpens the distribution, above 1 flattens it.")
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=1024, show_default=True,
               help="Sequences sampled together.")
-@click.option("--max-length", type=click.IntRange(min=2),
-              help="Longest sequence in tokens (default: the model's).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Sampling seed.")
+@click.option("--max-length", type=click.IntRange(3, 10_000),
+              help="Longest sequence in tokens, start and end included (default: the "
+                   "model's).")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Sampling seed.")
 def sample(model_name, n, output, temperature, batch_size, max_length, seed):
     """Sample SMILES with their log-likelihoods.
 
     Example: pmt generate sample -n 1000 -o samples.csv
     """
     from pmtoolkit.cli.common import startup
+
     from pmtoolkit.design.run import load_generator, sample_file
 
     startup(model=model_name, seed=seed)
@@ -61,26 +66,31 @@ def sample(model_name, n, output, temperature, batch_size, max_length, seed):
               type=click.Path(file_okay=False, path_type=Path),
               help="Output folder: model, resolved config, history, metrics, samples.")
 @click.option("-s", "--smiles-column", default="smiles", show_default=True)
-@click.option("--valid-fraction", type=float, default=0.05, show_default=True,
+@click.option("--valid-fraction", type=VALID_FRACTION, default=0.05, show_default=True,
               help="Random share of the SMILES held out to watch the validation loss.")
 @dataclass_options(GeneratorConfig)
 @on_invalid_option("error")
 @config_option
 @overwrite_option
+@resume_option
 def train(input_, outdir, smiles_column, valid_fraction, on_invalid, config_file, overwrite,
-          **params):
+          resume, **params):
     """Train a SMILES generator from scratch.
+
+    A checkpoint is written to OUTPUT/work after every epoch; after an interruption,
+    --resume continues from it.
 
     Example: pmt generate train -i train.smi --epochs 5 -o runs/prior
     """
     from pmtoolkit.cli.common import startup
+
     from pmtoolkit.design.run import train_file
 
     config = resolve(GeneratorConfig, params, config_file, section="model")
     startup(seed=config.seed, device=config.device)
     metrics = train_file(input_, outdir, config=config, smiles_column=smiles_column,
                          valid_fraction=valid_fraction, on_invalid=on_invalid,
-                         overwrite=overwrite)
+                         overwrite=overwrite, resume=resume)
     _report(metrics, outdir)
 
 
@@ -93,22 +103,29 @@ def train(input_, outdir, smiles_column, valid_fraction, on_invalid, config_file
               type=click.Path(file_okay=False, path_type=Path),
               help="Output folder: model, resolved config, history, metrics, samples.")
 @click.option("-s", "--smiles-column", default="smiles", show_default=True)
-@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--lr", type=float, default=1e-4, show_default=True, help="Learning rate.")
-@click.option("--batch-size", type=click.IntRange(min=1), help="Default: the model's.")
-@click.option("--valid-fraction", type=float, default=0.0, show_default=True,
+@click.option("--epochs", type=click.IntRange(1, 100_000), default=10, show_default=True,
+              help="Training epochs.")
+@click.option("--lr", type=click.FloatRange(0, 10, min_open=True), default=1e-4,
+              show_default=True, help="Learning rate.")
+@click.option("--batch-size", type=click.IntRange(1, 1_000_000), help="Default: the model's.")
+@click.option("--valid-fraction", type=VALID_FRACTION, default=0.0, show_default=True,
               help="Random share of the SMILES held out to watch the validation loss.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Model seed.")
 @on_invalid_option("error")
 @overwrite_option
+@resume_option
 def finetune(model_name, input_, outdir, smiles_column, epochs, lr, batch_size,
-             valid_fraction, seed, on_invalid, overwrite):
+             valid_fraction, seed, on_invalid, overwrite, resume):
     """Fine-tune a generator on a focused set (transfer learning).
 
-    SMILES with a token the model's vocabulary lacks are rejects, never a crash.
+    SMILES with a token the model's vocabulary lacks are rejects, never a crash. A
+    checkpoint is written to OUTPUT/work after every epoch; after an interruption, --resume
+    continues from it.
+
     Example: pmt generate finetune -i actives.smi -o runs/focused
     """
     from pmtoolkit.cli.common import startup
+
     from pmtoolkit.design.run import finetune_file, load_generator
 
     startup(model=model_name, seed=seed)
@@ -116,7 +133,7 @@ def finetune(model_name, input_, outdir, smiles_column, epochs, lr, batch_size,
     metrics = finetune_file(model, input_, outdir, epochs=epochs, lr=lr, batch_size=batch_size,
                             seed=seed, smiles_column=smiles_column,
                             valid_fraction=valid_fraction, on_invalid=on_invalid,
-                            overwrite=overwrite, base=str(model_name))
+                            overwrite=overwrite, base=str(model_name), resume=resume)
     _report(metrics, outdir)
 
 
@@ -127,9 +144,10 @@ def finetune(model_name, input_, outdir, smiles_column, epochs, lr, batch_size,
               help="Output folder: agent, scores of every step, history, top molecules, "
                    "report.html.")
 @click.option("--prior", help="Override optimize.prior (a generator file or 'prior').")
-@click.option("--steps", type=click.IntRange(min=1), help="Override optimize.steps.")
-@click.option("--batch-size", type=click.IntRange(min=1), help="Override optimize.batch-size.")
-@click.option("--seed", type=int, help="Override optimize.seed.")
+@click.option("--steps", type=click.IntRange(1, 1_000_000), help="Override optimize.steps.")
+@click.option("--batch-size", type=click.IntRange(1, 100_000),
+              help="Override optimize.batch-size.")
+@click.option("--seed", type=SEED, help="Override optimize.seed.")
 @overwrite_option
 def optimize(run_file, outdir, prior, steps, batch_size, seed, overwrite):
     """Goal-directed generation (REINVENT-style) from a TOML run file.
@@ -139,6 +157,7 @@ def optimize(run_file, outdir, prior, steps, batch_size, seed, overwrite):
     forbidden, model); unknown keys are errors. Example: pmt generate optimize run.toml -o out
     """
     from pmtoolkit.cli.common import startup
+
     from pmtoolkit.design.optimize import load_run_file
     from pmtoolkit.design.run import optimize_file
 
@@ -176,6 +195,7 @@ def evaluate(input_, outdir, smiles_column, train, test, reference_cache, no_fcd
     distributions beside the reference. Example: pmt generate evaluate -i samples.csv -o eval
     """
     from pmtoolkit.cli.common import startup
+
     from pmtoolkit.design.run import evaluate_file
 
     startup()

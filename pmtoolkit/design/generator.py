@@ -31,6 +31,9 @@ from pmtoolkit.design.tokenizer import TokenError, Vocabulary
 
 log = logging.getLogger(__name__)
 
+#: the most memory one batch of sampling may take (the samples stream out batch by batch)
+MAX_BATCH_BYTES = 4 * 2**30
+
 
 # ----------------------------------------------------------------------------- data
 
@@ -279,6 +282,12 @@ class SmilesGenerator(TorchModel):
         if batch_size < 1:
             raise BadInputError("batch size must be at least 1")
         max_length = max_length or self.config.max_length
+        need = self.batch_bytes(min(batch_size, n), max_length)
+        if need > MAX_BATCH_BYTES:
+            raise BadInputError(f"sampling {min(batch_size, n):,} sequences of up to "
+                                f"{max_length:,} tokens at once needs about "
+                                f"{need / 2**30:.1f} GiB", hint="lower --batch-size (the "
+                                "samples stream to the output batch by batch)")
         gen = torch.Generator().manual_seed(int(seed if seed is not None else self.config.seed))
         starts = range(0, n, batch_size)
         for start in progress(starts, desc="sample", unit="batch", total=len(starts),
@@ -286,6 +295,15 @@ class SmilesGenerator(TorchModel):
             b = min(batch_size, n - start)
             ids, logl, done, count = self._sample_batch(b, temperature, max_length, gen)
             yield Samples([self.vocabulary.decode(row) for row in ids], logl, done, count, ids)
+
+    def batch_bytes(self, b: int, max_length: int) -> int:
+        """Memory one sampling batch of ``b`` sequences takes: the token ids, the recurrent
+        states and gates, and three vocabulary-wide rows (logits, log-probabilities,
+        probabilities) per sequence."""
+        c = self.config
+        states = (2 if c.cell == "lstm" else 1) * c.layers * c.hidden_size
+        gates = (4 if c.cell == "lstm" else 3) * c.hidden_size * 2
+        return b * (8 * max_length + 4 * (states + gates + 3 * len(self.vocabulary)))
 
     def _weights(self):
         import torch
@@ -446,8 +464,8 @@ def _loader(data: TokenData, batch_size: int, seed: int, shuffle: bool, epoch_si
 
 
 def _train(model: SmilesGenerator, train: TokenData, valid: TokenData | None,
-           config: GeneratorConfig, workdir: Path | None, resume: bool = False
-           ) -> SmilesGenerator:
+           config: GeneratorConfig, workdir: Path | None, checkpoints: Path | None = None,
+           resume: bool = False) -> SmilesGenerator:
     from pmtoolkit.core.seeds import seed_everything
     from pmtoolkit.core.training import TrainConfig
     from pmtoolkit.core.training import fit as train_module
@@ -460,14 +478,16 @@ def _train(model: SmilesGenerator, train: TokenData, valid: TokenData | None,
     val_loader = _loader(valid, 512, 0, shuffle=False) if valid is not None and len(valid) \
         else None
     module = _lightning_module(model.network, config, len(loader) * config.epochs)
+    # an epoch of a generator is long (``epoch_size`` slices big sets into epochs): a resume
+    # checkpoint after each one where a run is meant to be resumed
     tc = TrainConfig(max_epochs=config.epochs, patience=0, seed=config.seed,
                      device=config.device, gradient_clip=config.gradient_clip, resume=resume,
-                     checkpoint_every=1 if resume else 5)
-    if resume and workdir is None:
-        raise ValueError("resume needs a work folder")
+                     checkpoint_every=1 if checkpoints is not None or resume else 5)
+    if resume and checkpoints is None and workdir is None:
+        raise ValueError("resume needs a checkpoint folder")
     with tempfile.TemporaryDirectory(prefix="pmt-generator-") as tmp:
         result = train_module(module, loader, val_loader, config=tc,
-                              workdir=workdir or Path(tmp))
+                              workdir=workdir or Path(tmp), checkpoint_dir=checkpoints)
     model.network = model.network.cpu().eval()
     model.metadata = {"training_data_sha256": _fingerprint(train), "history": result.history}
     return model
@@ -489,13 +509,17 @@ def _encoded(smiles: Sequence[str] | TokenData | None, vocabulary: Vocabulary,
 
 def fit(smiles: Sequence[str] | TokenData, config: GeneratorConfig | None = None, *,
         valid: Sequence[str] | TokenData | None = None, vocabulary: Vocabulary | None = None,
-        workdir: str | os.PathLike | None = None, source: str = "", resume: bool = False
-        ) -> tuple[SmilesGenerator, Rejects]:
+        workdir: str | os.PathLike | None = None, checkpoints: str | os.PathLike | None = None,
+        source: str = "", resume: bool = False) -> tuple[SmilesGenerator, Rejects]:
     """Train a generator from scratch on ``smiles`` (or data :func:`encode_smiles` made with
     ``vocabulary``); the vocabulary is built from them unless given. Returns the model and the
-    SMILES that could not be used (with reasons). ``resume``: checkpoint every epoch in
-    ``workdir`` and continue from the checkpoint already there."""
+    SMILES that could not be used (with reasons). Logs go to ``workdir``; a resume checkpoint
+    is written every epoch to ``checkpoints`` (default: inside ``workdir``), from which
+    ``resume`` continues an interrupted run."""
+    from pmtoolkit.core.config import check_ranges
+
     config = config or GeneratorConfig()
+    check_ranges(config, source="generator config")
     if vocabulary is None:
         if isinstance(smiles, TokenData):
             raise ValueError("encoded training data needs the vocabulary it was encoded with")
@@ -504,26 +528,32 @@ def fit(smiles: Sequence[str] | TokenData, config: GeneratorConfig | None = None
     val, _ = _encoded(valid, vocabulary, config.max_length)
     model = SmilesGenerator(config, vocabulary)
     return _train(model, train, val, config, Path(workdir) if workdir else None,
-                  resume=resume), rejects
+                  Path(checkpoints) if checkpoints else None, resume=resume), rejects
 
 
 def finetune(model: SmilesGenerator, smiles: Sequence[str] | TokenData, *, epochs: int = 10,
              lr: float = 1e-4, batch_size: int | None = None, seed: int | None = None,
              valid: Sequence[str] | TokenData | None = None,
-             workdir: str | os.PathLike | None = None, source: str = ""
-             ) -> tuple[SmilesGenerator, Rejects]:
+             workdir: str | os.PathLike | None = None,
+             checkpoints: str | os.PathLike | None = None, source: str = "",
+             resume: bool = False) -> tuple[SmilesGenerator, Rejects]:
     """Transfer learning: continue training ``model`` (a copy) on a focused set of SMILES (or
     data encoded with its vocabulary). The vocabulary is kept, so a SMILES with a token it
-    lacks is a reject, not a crash."""
+    lacks is a reject, not a crash. ``workdir``, ``checkpoints`` and ``resume`` as for
+    :func:`fit`."""
     import copy
     from dataclasses import replace
+
+    from pmtoolkit.core.config import check_ranges
 
     config = replace(model.config, epochs=epochs, lr=lr,
                      batch_size=batch_size or model.config.batch_size,
                      seed=model.config.seed if seed is None else seed)
+    check_ranges(config, source="fine-tuning config")
     data, rejects = _encoded(smiles, model.vocabulary, config.max_length, source)
     val, _ = _encoded(valid, model.vocabulary, config.max_length)
     tuned = SmilesGenerator(config, model.vocabulary, copy.deepcopy(model.network))
-    tuned = _train(tuned, data, val, config, Path(workdir) if workdir else None)
+    tuned = _train(tuned, data, val, config, Path(workdir) if workdir else None,
+                   Path(checkpoints) if checkpoints else None, resume=resume)
     tuned.metadata["finetuned_from"] = model.metadata.get("uuid")
     return tuned, rejects

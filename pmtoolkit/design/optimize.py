@@ -25,7 +25,7 @@ from typing import Any, Literal
 import numpy as np
 
 from pmtoolkit.core.config import FRACTION, LEARNING_RATE, SEED, Range
-from pmtoolkit.core.errors import BadInputError
+from pmtoolkit.core.errors import BadInputError, ConfigError
 from pmtoolkit.design.scoring import ScoringConfig, ScoringFunction
 
 log = logging.getLogger(__name__)
@@ -248,21 +248,29 @@ def _canonical(mol) -> str:
 
 
 def _check(cfg: OptimizeConfig) -> None:
-    for name in ("steps", "batch_size", "top"):
-        if getattr(cfg, name) < 1:
-            raise BadInputError(f"optimize.{name.replace('_', '-')} must be at least 1")
-    if cfg.sigma < 0 or cfg.lr <= 0 or cfg.temperature <= 0:
-        raise BadInputError("optimize: sigma must be >= 0, lr and temperature positive")
-    if cfg.replay.size < 0 or cfg.replay.sample < 0 or cfg.diversity.bucket_size < 1:
-        raise BadInputError("optimize: replay sizes must be >= 0 and bucket-size >= 1")
+    """The ranges of every optimisation setting (a run built in Python, not read from a
+    file, has not been checked yet)."""
+    from pmtoolkit.core.config import check_ranges
+
+    check_ranges(cfg, source="optimize")
+    check_ranges(cfg.replay, source="optimize.replay")
+    check_ranges(cfg.diversity, source="optimize.diversity")
 
 
 def load_run_file(path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> RunFile:
-    """A TOML/JSON run file (``[optimize]`` and ``[scoring]``); unknown keys are errors."""
+    """A TOML/JSON run file (``[optimize]`` and ``[scoring]``, every table and key checked
+    by :func:`pmtoolkit.core.config.from_mapping`: unknown keys, types, ranges, NaN);
+    ``overrides`` (option values) replace keys of ``[optimize]``."""
     from pmtoolkit.core.config import from_mapping, load_file
 
     data = load_file(path)
+    source = str(Path(path).name)
     if overrides:
-        data = dict(data)
-        data["optimize"] = {**data.get("optimize", {}), **overrides}
-    return from_mapping(RunFile, data, source=str(Path(path).name))
+        table = data.get("optimize", {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{source}: optimize: expected a table ([optimize]), got "
+                              f"{table!r}")
+        data = {**data, "optimize": {**table, **overrides}}
+    run = from_mapping(RunFile, data, source=source)
+    _check(run.optimize)
+    return run

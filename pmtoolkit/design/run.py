@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from pmtoolkit.core.errors import BadInputError
-from pmtoolkit.core.io import OnInvalid, Rejects, atomic_dir, atomic_write
+from pmtoolkit.core.io import OnInvalid, Rejects, atomic_dir, atomic_write, work_dir
 from pmtoolkit.design.config import GeneratorConfig
 from pmtoolkit.design.generator import SmilesGenerator
 
@@ -97,10 +97,14 @@ def sample_file(model: SmilesGenerator, output: str | os.PathLike, *, n: int,
             "tokens": tokens}
 
 
+def _check_fraction(fraction: float) -> None:
+    if not 0 <= fraction < 1:  # NaN fails too
+        raise BadInputError(f"--valid-fraction {fraction}: must be at least 0 and below 1")
+
+
 def _split_valid(data, fraction: float, seed: int):
     """A seeded random (train, validation) split of encoded data."""
-    if not 0 <= fraction < 1:
-        raise BadInputError("--valid-fraction must be at least 0 and below 1")
+    _check_fraction(fraction)
     order = np.random.default_rng(seed).permutation(len(data))
     n_val = int(round(fraction * len(data))) if len(data) >= 20 else 0
     return data.subset(np.sort(order[n_val:])), data.subset(np.sort(order[:n_val]))
@@ -140,11 +144,19 @@ def _finish(model: SmilesGenerator, tmp: Path, rejects: Rejects, outdir, on_inva
 def train_file(input: str | os.PathLike, outdir: str | os.PathLike, *,
                config: GeneratorConfig, smiles_column: str = "smiles", fmt: str | None = None,
                valid_fraction: float = 0.05, on_invalid: OnInvalid = "error",
-               overwrite: bool = False, n_check: int = 1000) -> dict[str, Any]:
-    """Train a generator from scratch on the SMILES of ``input``."""
+               overwrite: bool = False, n_check: int = 1000,
+               resume: bool = False) -> dict[str, Any]:
+    """Train a generator from scratch on the SMILES of ``input``; an interrupted run keeps its
+    checkpoint (written every epoch) in ``outdir/work`` and continues from it with
+    ``resume``."""
+    from pmtoolkit.core.config import check_ranges, to_dict
+    from pmtoolkit.core.io import check_output_dir
     from pmtoolkit.design.generator import encode_smiles, fit
     from pmtoolkit.design.tokenizer import Vocabulary
 
+    check_ranges(config, source="generator config")
+    _check_fraction(valid_fraction)
+    check_output_dir(outdir, overwrite=overwrite, resume=resume)
     smiles, lines, rejects = read_training_smiles(input, smiles_column=smiles_column, fmt=fmt)
     if rejects and on_invalid == "error":
         rejects.raise_first()
@@ -160,12 +172,15 @@ def train_file(input: str | os.PathLike, outdir: str | os.PathLike, *,
     tr, va = _split_valid(data, valid_fraction, config.seed)
     log.info("%d SMILES: %d train, %d validation; vocabulary of %d tokens", len(data),
              len(tr), len(va), len(vocabulary))
-    with atomic_dir(outdir, overwrite=overwrite) as tmp:
+    data_settings = {"input": str(input), "smiles-column": smiles_column,
+                     "valid-fraction": valid_fraction, "on-invalid": on_invalid}
+    with atomic_dir(outdir, overwrite=overwrite, resume=resume) as tmp:
+        checkpoints = work_dir(outdir, {"model": to_dict(config), "data": data_settings})
         model, _ = fit(tr, config, valid=va if len(va) else None, vocabulary=vocabulary,
-                       workdir=tmp / "training", source=str(input))
-        return _finish(model, tmp, rejects, outdir, on_invalid, config,
-                       {"input": str(input), "smiles-column": smiles_column,
-                        "valid-fraction": valid_fraction, "on-invalid": on_invalid}, n_check)
+                       workdir=tmp / "training", checkpoints=checkpoints,
+                       source=str(input), resume=resume)
+        return _finish(model, tmp, rejects, outdir, on_invalid, config, data_settings,
+                       n_check)
 
 
 def finetune_file(model: SmilesGenerator, input: str | os.PathLike, outdir: str | os.PathLike,
@@ -173,10 +188,16 @@ def finetune_file(model: SmilesGenerator, input: str | os.PathLike, outdir: str 
                   seed: int = 0, smiles_column: str = "smiles", fmt: str | None = None,
                   valid_fraction: float = 0.0, on_invalid: OnInvalid = "error",
                   overwrite: bool = False, n_check: int = 1000,
-                  base: str = "") -> dict[str, Any]:
-    """Transfer learning: continue training ``model`` on the focused set in ``input``."""
+                  base: str = "", resume: bool = False) -> dict[str, Any]:
+    """Transfer learning: continue training ``model`` on the focused set in ``input``; an
+    interrupted run keeps its checkpoint in ``outdir/work`` and continues from it with
+    ``resume``."""
+    from pmtoolkit.core.config import to_dict
+    from pmtoolkit.core.io import check_output_dir
     from pmtoolkit.design.generator import encode_smiles, finetune
 
+    _check_fraction(valid_fraction)
+    check_output_dir(outdir, overwrite=overwrite, resume=resume)
     smiles, lines, rejects = read_training_smiles(input, smiles_column=smiles_column, fmt=fmt)
     data, token_rejects = encode_smiles(smiles, model.vocabulary,
                                         max_length=model.config.max_length, source=str(input),
@@ -187,13 +208,29 @@ def finetune_file(model: SmilesGenerator, input: str | os.PathLike, outdir: str 
     if not len(data):
         raise BadInputError(f"no usable SMILES in '{input}'")
     tr, va = _split_valid(data, valid_fraction, seed)
-    with atomic_dir(outdir, overwrite=overwrite) as tmp:
+    data_settings = {"input": str(input), "base-model": base, "smiles-column": smiles_column,
+                     "epochs": epochs, "lr": lr, "on-invalid": on_invalid}
+    settings = {"model": to_dict(model.config), "data": {
+        **data_settings, "batch-size": batch_size, "seed": seed,
+        "valid-fraction": valid_fraction, "base-model-sha256": _weights_hash(model)}}
+    with atomic_dir(outdir, overwrite=overwrite, resume=resume) as tmp:
         tuned, _ = finetune(model, tr, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
                             valid=va if len(va) else None, workdir=tmp / "training",
-                            source=str(input))
-        return _finish(tuned, tmp, rejects, outdir, on_invalid, tuned.config,
-                       {"input": str(input), "base-model": base, "smiles-column": smiles_column,
-                        "epochs": epochs, "lr": lr, "on-invalid": on_invalid}, n_check)
+                            checkpoints=work_dir(outdir, settings), source=str(input),
+                            resume=resume)
+        return _finish(tuned, tmp, rejects, outdir, on_invalid, tuned.config, data_settings,
+                       n_check)
+
+
+def _weights_hash(model: SmilesGenerator) -> str:
+    """A hash of a model's weights: a resumed fine-tuning must start from the same model."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.network.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
 
 
 # ----------------------------------------------------------------------------- optimisation

@@ -98,9 +98,13 @@ def _library_read(p: Path, what: str, reader, *args, **kwargs):
         raise BadInputError(f"'{p}' does not fit in memory",
                             hint="use a machine with more memory, or subset the data") from None
     except Exception as exc:  # noqa: BLE001 - any failure of the library on this file
-        raise BadInputError(f"cannot read '{p}' as a {what}: {_first_line(exc)}",
+        raise BadInputError(f"cannot read '{p}' as {_a(what)}: {_first_line(exc)}",
                             hint="is it truncated, corrupt or another format? check the "
                                  "download or write the file again") from None
+
+
+def _a(what: str) -> str:
+    return f"{'an' if what.startswith('h5') else 'a'} {what}"
 
 
 def _first_line(exc: BaseException) -> str:
@@ -171,7 +175,7 @@ def check_hdf5(p: Path, kind: str) -> None:
     except PmtError:
         raise
     except Exception as exc:  # noqa: BLE001 - h5py's errors for a damaged file vary
-        raise BadInputError(f"cannot read '{p}' as a {kind} file: {_first_line(exc)}",
+        raise BadInputError(f"cannot read '{p}' as {_a(kind)} file: {_first_line(exc)}",
                             hint="is it truncated, corrupt or not HDF5? check the download "
                                  "or write the file again") from None
     total = sum(float(np.prod(shape, dtype=np.float64)) * size for _, shape, size in arrays)

@@ -68,7 +68,10 @@ def test_finetune_bad_tokens_error_then_skip(pmt, trained, tmp_path, test_data):
 @pytest.mark.parametrize("args, message", [
     (["sample", "-m", "nope", "-o", "x.csv"], "unknown generator 'nope'"),
     (["sample", "-m", "missing.safetensors", "-o", "x.csv"], "does not exist"),
-    (["sample", "-m", "{model}", "-o", "x.csv", "-t", "0"], "temperature must be positive"),
+    (["sample", "-m", "{model}", "-o", "x.csv", "-t", "0"], "'--temperature': 0.0 is not in"),
+    (["sample", "-m", "{model}", "-o", "x.csv", "-n", "1000000000"], "'--num': 1000000000 is not"),
+    (["sample", "-m", "{model}", "-o", "x.csv", "-n", "100000", "--batch-size", "100000",
+      "--max-length", "10000"], "lower --batch-size"),
 ])
 def test_sample_bad_input(pmt, trained, tmp_path, args, message):
     args = [a.replace("{model}", str(trained / "model.safetensors")) for a in args]
