@@ -11,6 +11,7 @@ from pmtoolkit.cli.options import (
     on_invalid_option,
     overwrite_option,
     resolve_choice,
+    resume_option,
 )
 
 from pmtoolkit.imaging.config import ClassifierConfig, SegmenterConfig
@@ -21,6 +22,21 @@ TASK = click.Choice(["classify", "segment"])
 
 
 CONFIGS = {"classify": ClassifierConfig, "segment": SegmenterConfig}
+
+
+class Threshold(click.ParamType):
+    """A probability in [0, 1], or ``youden``."""
+
+    name = "PROBABILITY|youden"
+
+    def convert(self, value, param, ctx):
+        if value == "youden" or isinstance(value, float):
+            return value
+        try:
+            number = float(value)
+        except ValueError:
+            self.fail(f"{value!r} is neither a probability nor 'youden'", param, ctx)
+        return click.FloatRange(0.0, 1.0).convert(number, param, ctx)
 
 
 @click.group(name="imaging")
@@ -49,9 +65,13 @@ def imaging() -> None:
 @on_invalid_option("error")
 @config_option
 @overwrite_option
+@resume_option
 def train(task, table, npz, valid_table, class_names, outdir, on_invalid, config_file, overwrite,
-          **params):
+          resume, **params):
     """Train a classifier (ResNet / DenseNet) or a segmenter (U-Net, Dice + CE).
+
+    An interrupted run keeps its last checkpoint in OUTPUT/work; the same command with
+    --resume continues it.
 
     Examples: pmt imaging train --npz pneumoniamnist.npz --classes normal,pneumonia -o run/;
     pmt imaging train --task segment --data pairs.csv --classes background,lesion
@@ -66,7 +86,7 @@ def train(task, table, npz, valid_table, class_names, outdir, on_invalid, config
     names = [c.strip() for c in class_names.split(",")] if class_names else None
     info = train_(task=task, outdir=outdir, config=config, table=table, npz=npz,
                   valid_table=valid_table, class_names=names, on_invalid=on_invalid,
-                  overwrite=overwrite)
+                  overwrite=overwrite, resume=resume)
     m = info["metrics"]
     score = (f"validation AUC {m['val_auc']:.3f}" if "val_auc" in m
              else f"validation Dice {m['val_dice']:.3f}" if "val_dice" in m else "no validation")
@@ -97,7 +117,7 @@ def predict(images, model_name, output, on_invalid):
     startup(model=model_name)
     model = load_model(model_name, task="classify")
     info = predict_(model, list(images), output, on_invalid=on_invalid)
-    bad = f"; {info['rejected']} could not be read" if info["rejected"] else ""
+    bad = f"; {info['rejected']} rejected" if info["rejected"] else ""
     click.echo(f"{info['predicted']} of {info['n']} images predicted{bad}; written to {output}",
                err=True)
 
@@ -110,7 +130,7 @@ def predict(images, model_name, output, on_invalid):
 @click.option("--npz", type=click.Path(exists=True, dir_okay=False),
               help="A MedMNIST-layout NPZ (labels are class indices of the model).")
 @click.option("--split", default="test", show_default=True, help="NPZ split to evaluate.")
-@click.option("--threshold", help="Decision threshold for two classes: a probability, or "
+@click.option("--threshold", type=Threshold(), help="Decision threshold for two classes: a probability, or "
                                   "'youden' (chosen on these images; optimistic). Default: "
                                   "the model's own, chosen on its validation images.")
 @click.option("-o", "--output", "outdir", required=True,
@@ -132,12 +152,6 @@ def evaluate(model_name, task, table, npz, split, threshold, outdir, on_invalid,
 
     startup(model=model_name)
     model = load_model(model_name, task=task)
-    if threshold not in (None, "youden"):
-        try:
-            threshold = float(threshold)
-        except ValueError:
-            raise click.BadParameter("a probability or 'youden'", param_hint="--threshold") \
-                from None
     res = evaluate_(model, outdir, table=table, npz=npz, split=split, threshold=threshold,
                     on_invalid=on_invalid, overwrite=overwrite)
     if "auc" in res:
@@ -160,8 +174,9 @@ def evaluate(model_name, task, table, npz, split, threshold, outdir, on_invalid,
               help="Output folder: <name>_mask.nii.gz (.png for pictures), <name>_overlay.png, "
                    "volumes.csv.")
 @click.option("--no-overlays", is_flag=True, help="Skip the overlay pictures.")
+@on_invalid_option("skip")
 @overwrite_option
-def segment(images, model_name, outdir, no_overlays, overwrite):
+def segment(images, model_name, outdir, no_overlays, on_invalid, overwrite):
     """Segment images or volumes with sliding windows (2-D models go slice by slice).
 
     Example: pmt imaging segment -m mni-tissue t1.nii.gz -o masks/
@@ -173,8 +188,9 @@ def segment(images, model_name, outdir, no_overlays, overwrite):
 
     startup(model=model_name)
     model = load_model(model_name, task="segment")
-    info = segment_(model, list(images), outdir, overlays=not no_overlays, overwrite=overwrite)
-    bad = f"; {info['rejected']} could not be segmented" if info["rejected"] else ""
+    info = segment_(model, list(images), outdir, overlays=not no_overlays, overwrite=overwrite,
+                    on_invalid=on_invalid)
+    bad = f"; {info['rejected']} rejected" if info["rejected"] else ""
     click.echo(f"{info['segmented']} of {info['n']} images segmented{bad}; written to {outdir}",
                err=True)
 
@@ -191,8 +207,9 @@ def segment(images, model_name, outdir, no_overlays, overwrite):
 @click.option("-o", "--output", "outdir", required=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="Output folder: <name>_gradcam.png per image, explanations.csv.")
+@on_invalid_option("skip")
 @overwrite_option
-def explain(images, model_name, task, target, layer, outdir, overwrite):
+def explain(images, model_name, task, target, layer, outdir, on_invalid, overwrite):
     """Grad-CAM heat maps of a classifier's predictions over each image (PNG).
 
     Example: pmt imaging explain -m pneumonia a.png -o cams/
@@ -205,7 +222,7 @@ def explain(images, model_name, task, target, layer, outdir, overwrite):
     startup(model=model_name)
     model = load_model(model_name, task=task)
     info = explain_(model, list(images), outdir, target=target, layer=layer,
-                    overwrite=overwrite)
+                    overwrite=overwrite, on_invalid=on_invalid)
     done = info.get("explained", info.get("segmented"))
-    bad = f"; {info['rejected']} could not be read" if info["rejected"] else ""
+    bad = f"; {info['rejected']} rejected" if info["rejected"] else ""
     click.echo(f"{done} of {info['n']} images explained{bad}; written to {outdir}", err=True)

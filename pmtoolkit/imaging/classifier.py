@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,10 @@ def build_network(config: ClassifierConfig, n_classes: int):
     if len(config.image_size) != config.spatial_dims:
         raise BadInputError(f"image_size {tuple(config.image_size)} has "
                             f"{len(config.image_size)} values for {config.spatial_dims}-D images")
+    from pmtoolkit.imaging.io import check_size
+
+    check_size((config.in_channels, *config.image_size), "image_size", what="network input",
+               hint="choose a smaller image_size")
     if config.arch in RESNET_LAYERS:
         from monai.networks.nets import ResNet
         from monai.networks.nets.resnet import get_inplanes
@@ -94,6 +99,15 @@ class ImageClassifier(TorchModel):
     @property
     def decision_threshold(self) -> float:
         return 0.5 if self.threshold is None else float(self.threshold)
+
+    def check_input(self, image) -> None:
+        """Refuse an image this model cannot read faithfully (channels, dimensions, non-finite
+        values, a geometry far outside its ``image_size``): see
+        :func:`pmtoolkit.imaging.transforms.check_input`."""
+        from pmtoolkit.imaging.transforms import check_input
+
+        check_input(image, size=tuple(self.config.image_size),
+                    in_channels=self.config.in_channels)
 
     def prepare(self, images) -> np.ndarray:
         """Images (records, or arrays ``(C, *spatial)``) as network input ``(N, C, *size)``."""
@@ -220,16 +234,23 @@ def encode_labels(labels, classes: list[str] | None = None) -> tuple[np.ndarray,
 
 def fit_classifier(train_images, train_labels, config: ClassifierConfig | None = None, *,
                    valid: tuple[Any, Any] | None = None, valid_fraction: float = 0.1,
-                   classes: list[str] | None = None,
-                   workdir: str | Path | None = None) -> ImageClassifier:
+                   classes: list[str] | None = None, workdir: str | Path | None = None,
+                   checkpoints: str | Path | None = None,
+                   resume: bool = False) -> ImageClassifier:
     """Train a classifier on images (records, arrays, or an ``(N, C, *S)`` array) and their
     labels. ``valid`` gives validation images and labels; without it a stratified
-    ``valid_fraction`` of the training images decides early stopping and the threshold."""
+    ``valid_fraction`` of the training images decides early stopping and the threshold.
+
+    Logs go to ``workdir`` (default: a temporary folder); the resume checkpoint to
+    ``checkpoints/classifier`` (default: inside ``workdir``), from which ``resume`` continues
+    an interrupted run."""
     import torch
 
+    from pmtoolkit.core.config import check_ranges
     from pmtoolkit.core.training import TrainConfig, fit
 
     config = config or ClassifierConfig()
+    check_ranges(config, source="image classifier config")
     y, classes = encode_labels(train_labels, classes)
     if len(classes) < 2:
         raise BadInputError(f"the labels hold one class ({classes[0]!r}); need two or more")
@@ -268,12 +289,14 @@ def fit_classifier(train_images, train_labels, config: ClassifierConfig | None =
     module = _module(model.network, config, torch.tensor(weights, dtype=torch.float32), steps)
     cfg = TrainConfig(max_epochs=config.epochs, patience=config.patience if val else 0,
                       monitor="val_auc", mode="max", seed=config.seed, device=config.device,
-                      checkpoint_every=max(10, config.epochs))
+                      resume=resume)
     log.info("training %s (%s weights) on %d images, validating on %d", config.arch,
              f"{sum(p.numel() for p in model.network.parameters()):,}", len(y), len(yv))
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="pmt-img-") as tmp:
-        result = fit(module, train, val, config=cfg, workdir=workdir or tmp)
+    with (nullcontext(workdir) if workdir else
+          tempfile.TemporaryDirectory(prefix="pmt-img-")) as root:
+        result = fit(module, train, val, config=cfg, workdir=root,
+                     checkpoint_dir=Path(checkpoints) / "classifier" if checkpoints else None)
     seconds = time.perf_counter() - start
     model.network = module.net.eval()
     metrics: dict[str, Any] = {"train_seconds": seconds, "epochs_run": result.epochs_run,

@@ -15,6 +15,21 @@ import numpy as np
 from pmtoolkit.core.errors import BadInputError
 
 
+def target_index(model, target: str | int | None) -> int | None:
+    """The class index Grad-CAM explains: ``target`` as a class name or index (None: each
+    image's predicted class); an error for a class the model does not have."""
+    if target is None:
+        return None
+    if isinstance(target, str) and target in model.classes:
+        return model.classes.index(target)
+    if isinstance(target, int) or (isinstance(target, str) and target.isdigit()):
+        k = int(target)
+        if not 0 <= k < len(model.classes):
+            raise BadInputError(f"class index {k} is out of range 0..{len(model.classes) - 1}")
+        return k
+    raise BadInputError(f"unknown class {target!r}", hint="classes: " + ", ".join(model.classes))
+
+
 def gradcam(model, images, *, target: str | int | None = None, layer: str | None = None,
             batch_size: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(maps, probs, x)``: Grad-CAM maps ``(N, *image_size)`` in [0, 1] for ``target`` (a
@@ -25,20 +40,12 @@ def gradcam(model, images, *, target: str | int | None = None, layer: str | None
 
     from pmtoolkit.imaging.classifier import cam_layer
 
+    k = target_index(model, target)
     x = model.prepare(images)
     probs = model.predict_proba(x, prepared=True)
-    if target is None:
+    if k is None:
         idx = np.array([model.classes.index(lab) for lab in model.labels_from(probs)])
     else:
-        if isinstance(target, str) and target in model.classes:
-            k = model.classes.index(target)
-        elif isinstance(target, int) or (isinstance(target, str) and target.isdigit()):
-            k = int(target)
-            if not 0 <= k < len(model.classes):
-                raise BadInputError(f"class index {k} is out of range 0..{len(model.classes) - 1}")
-        else:
-            raise BadInputError(f"unknown class {target!r}", hint="classes: "
-                                + ", ".join(model.classes))
         idx = np.full(len(x), k)
     net = model.network.to("cpu").eval()
     # MONAI's ResNet uses in-place ReLUs, which break the backward hooks Grad-CAM sets

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,35 +70,51 @@ def _names(paths: list[str], suffix: str) -> list[str]:
 def read_classification_data(*, table: str | None = None, npz: str | None = None,
                              split: str = "train", class_names: list[str] | None = None,
                              path_column: str = "path", label_column: str = "label",
-                             rejects: Rejects | None = None):
+                             rejects: Rejects | None = None,
+                             check: Callable[[Any], None] | None = None):
     """``(images, labels, sources)`` from a label table (images read, unreadable ones in
-    ``rejects``) or one split of a MedMNIST NPZ (integer labels named by ``class_names``)."""
+    ``rejects``) or one split of a MedMNIST NPZ (integer labels named by ``class_names``).
+    ``check`` (e.g. a model's ``check_input``) raises for an image the model cannot take;
+    those go to ``rejects`` too."""
     from pmtoolkit.imaging.io import read_images, read_labelled_folder, read_npz
 
     if (table is None) == (npz is None):
         raise BadInputError("give the images as --data TABLE or --npz FILE (one of them)")
+    rejects = rejects if rejects is not None else Rejects(source=str(table or npz),
+                                                          item_name="path")
     if npz is not None:
         x, y = read_npz(npz, split)
         if y.ndim != 1:
             raise BadInputError(f"'{npz}' has multi-label {split} labels; pmtoolkit's "
                                 "classifier takes one label per image")
         if class_names:
-            if y.max() >= len(class_names):
+            if len(y) and y.max() >= len(class_names):
                 raise BadInputError(f"labels run to {int(y.max())} but {len(class_names)} "
                                     "class names were given")
             labels = [class_names[i] for i in y]
         else:
             labels = [str(i) for i in y]
-        return list(x), labels, [f"{npz}:{split}[{i}]" for i in range(len(x))]
-    rejects = rejects if rejects is not None else Rejects(source=str(table), item_name="path")
-    paths, labels, rejects = read_labelled_folder(table, path_column=path_column,
-                                                  label_column=label_column, rejects=rejects)
-    images, bad = read_images(paths)
-    keep = [i for i, im in enumerate(images) if im is not None]
-    for r in bad:
-        rejects.add(r.item, None, r.reason)
-    return ([images[i] for i in keep], [str(labels[i]) for i in keep],
-            [str(paths[i]) for i in keep])
+        images, sources = list(x), [f"{npz}:{split}[{i}]" for i in range(len(x))]
+    else:
+        paths, labels, rejects = read_labelled_folder(table, path_column=path_column,
+                                                      label_column=label_column,
+                                                      rejects=rejects)
+        images, bad = read_images(paths)
+        for r in bad:
+            rejects.add(r.item, None, r.reason)
+        labels, sources = [str(lab) for lab in labels], [str(p) for p in paths]
+    keep = []
+    for i, image in enumerate(images):
+        if image is None:
+            continue
+        try:
+            if check is not None:
+                check(image)
+        except BadInputError as exc:
+            rejects.add(sources[i], None, exc.message)
+            continue
+        keep.append(i)
+    return [images[i] for i in keep], [labels[i] for i in keep], [sources[i] for i in keep]
 
 
 def read_segmentation_data(table: str, *, image_column: str = "image",
@@ -132,80 +149,113 @@ def read_segmentation_data(table: str, *, image_column: str = "image",
 def train(*, task: str, outdir: str | os.PathLike, config, table: str | None = None,
           npz: str | None = None, valid_table: str | None = None,
           class_names: list[str] | None = None, on_invalid: str = "error",
-          overwrite: bool = False) -> dict[str, Any]:
+          overwrite: bool = False, resume: bool = False) -> dict[str, Any]:
     """Train a classifier or segmenter from files and write ``outdir``: ``model.safetensors``,
-    ``metrics.json``, ``config.json`` (and ``rejected.csv`` with ``on_invalid='skip'``)."""
-    from pmtoolkit.core.config import write_resolved
-    from pmtoolkit.core.io import atomic_dir, check_output_dir
+    ``metrics.json``, ``config.json``, the training logs under ``training/`` (and
+    ``rejected.csv`` with ``on_invalid='skip'``). An interrupted run keeps its last checkpoint
+    in ``outdir/work`` and continues from it with ``resume``."""
+    from pmtoolkit.core.config import to_dict, write_resolved
+    from pmtoolkit.core.io import atomic_dir, check_output_dir, work_dir
 
-    check_output_dir(outdir, overwrite=overwrite)
+    if task not in TASKS:
+        raise BadInputError(f"unknown task {task!r}", hint="classify or segment")
+    check_output_dir(outdir, overwrite=overwrite, resume=resume)
     rejects = Rejects(source=str(table or npz), item_name="path")
     if task == "classify":
-        from pmtoolkit.imaging.classifier import fit_classifier
-
-        images, labels, _ = read_classification_data(table=table, npz=npz, split="train",
-                                                     class_names=class_names, rejects=rejects)
-        valid = None
-        if valid_table is not None:
-            vi, vl, _ = read_classification_data(table=valid_table, rejects=rejects)
-            valid = (vi, vl)
-        elif npz is not None and "val_images" in np.load(npz, allow_pickle=False).files:
-            vi, vl, _ = read_classification_data(npz=npz, split="val", class_names=class_names)
-            valid = (vi, vl)
-        if on_invalid == "error":
-            rejects.raise_first()
-        if not images:
-            raise BadInputError("no readable training images")
-        classes = class_names if class_names and npz is not None else None
-        model = fit_classifier(images, labels, config, valid=valid, classes=classes)
-    elif task == "segment":
-        from pmtoolkit.imaging.segment import block_split, fit_segmenter
-
-        if table is None:
-            raise BadInputError("--task segment needs --data TABLE with image and mask columns")
-        images, masks, _ = read_segmentation_data(table, rejects=rejects)
-        if on_invalid == "error":
-            rejects.raise_first()
-        if not images:
-            raise BadInputError("no readable image and mask pairs")
-        n_classes = int(max(m.max() for m in masks)) + 1
-        classes = class_names or ["background"] + [f"class_{k}" for k in range(1, n_classes)]
-        if len(classes) < n_classes:
-            raise BadInputError(f"masks hold labels up to {n_classes - 1} but "
-                                f"{len(classes)} class names were given")
-        kwargs: dict[str, Any] = {}
-        if valid_table is not None:
-            vi, vm, _ = read_segmentation_data(valid_table, rejects=rejects)
-            kwargs["valid"] = (vi, vm)
-        elif len(images) >= 5:
-            n_val = max(1, len(images) // 5)
-            kwargs["valid"] = (images[-n_val:], masks[-n_val:])
-            images, masks = images[:-n_val], masks[:-n_val]
-        elif config.spatial_dims == 2 and all(im.ndim == 3 for im in images):
-            # few volumes: validate on blocks of slices held out of each
-            def split(n: int) -> dict[str, list[int]]:  # small volumes: smaller blocks
-                return block_split(n, block=max(1, min(8, n // 15)), buffer=2 if n >= 40 else 0,
-                                   test=False)
-
-            splits = [split(im.spatial_shape[config.slice_axis]) for im in images]
-            kwargs.update(valid=(images, masks), train_slices=[s["train"] for s in splits],
-                          valid_slices=[s["valid"] for s in splits])
-        else:
-            log.warning("fewer than 5 images and no --valid table: training without "
-                        "validation (the last epoch is kept)")
-        model = fit_segmenter(images, masks, config, classes=classes, **kwargs)
+        fit_model = _classifier_inputs(config, table=table, npz=npz, valid_table=valid_table,
+                                       class_names=class_names, rejects=rejects)
     else:
-        raise BadInputError(f"unknown task {task!r}", hint="classify or segment")
-    metrics = dict(model.metadata["metrics"])
-    with atomic_dir(outdir, overwrite=overwrite) as tmp:
+        fit_model = _segmenter_inputs(config, table=table, valid_table=valid_table,
+                                      class_names=class_names, rejects=rejects)
+    if on_invalid == "error":
+        rejects.raise_first()
+    data = {"task": task, "data": table, "npz": npz, "valid": valid_table,
+            "classes": class_names, "on-invalid": on_invalid}
+    settings = {"model": to_dict(config), "data": data}
+    with atomic_dir(outdir, overwrite=overwrite, resume=resume) as tmp:
+        rejects.apply("skip", tmp, final=outdir)
+        model = fit_model(workdir=tmp / "training", checkpoints=work_dir(outdir, settings),
+                          resume=resume)
+        metrics = dict(model.metadata["metrics"])
         model.save(tmp / "model.safetensors", metrics=metrics)
         write_json(tmp / "metrics.json", metrics)
-        write_resolved(tmp / "config.json", model=config,
-                       data={"task": task, "data": table, "npz": npz, "valid": valid_table,
-                             "classes": model.classes})
-        rejects.apply("skip", tmp)
+        write_resolved(tmp / "config.json", model=config, data={**data, "classes": model.classes})
     return {"task": task, "classes": model.classes, "metrics": metrics,
             "rejected": len(rejects), "outdir": str(outdir)}
+
+
+def _classifier_inputs(config, *, table, npz, valid_table, class_names, rejects):
+    """Read a classifier's training (and validation) images; returns the training call."""
+    from functools import partial
+
+    from pmtoolkit.imaging.classifier import fit_classifier
+    from pmtoolkit.imaging.transforms import check_input
+
+    check = partial(check_input, size=tuple(config.image_size), in_channels=config.in_channels)
+    images, labels, _ = read_classification_data(table=table, npz=npz, split="train",
+                                                 class_names=class_names, rejects=rejects,
+                                                 check=check)
+    valid = None
+    if valid_table is not None:
+        vi, vl, _ = read_classification_data(table=valid_table, rejects=rejects, check=check)
+        valid = (vi, vl)
+    elif npz is not None:
+        with np.load(npz, allow_pickle=False) as data:
+            has_valid = "val_images" in data.files
+        if has_valid:
+            vi, vl, _ = read_classification_data(npz=npz, split="val", class_names=class_names,
+                                                 rejects=rejects, check=check)
+            valid = (vi, vl)
+    if not images:
+        _nothing_usable(rejects, "training images")
+    classes = class_names if class_names and npz is not None else None
+    return partial(fit_classifier, images, labels, config, valid=valid, classes=classes)
+
+
+def _segmenter_inputs(config, *, table, valid_table, class_names, rejects):
+    """Read a segmenter's training (and validation) pairs; returns the training call."""
+    from functools import partial
+
+    from pmtoolkit.imaging.segment import block_split, fit_segmenter
+
+    if table is None:
+        raise BadInputError("--task segment needs --data TABLE with image and mask columns")
+    images, masks, _ = read_segmentation_data(table, rejects=rejects)
+    if not images:
+        _nothing_usable(rejects, "image and mask pairs")
+    n_classes = int(max(m.max() for m in masks)) + 1
+    classes = class_names or ["background"] + [f"class_{k}" for k in range(1, n_classes)]
+    if len(classes) < n_classes:
+        raise BadInputError(f"masks hold labels up to {n_classes - 1} but "
+                            f"{len(classes)} class names were given")
+    kwargs: dict[str, Any] = {}
+    if valid_table is not None:
+        vi, vm, _ = read_segmentation_data(valid_table, rejects=rejects)
+        kwargs["valid"] = (vi, vm)
+    elif len(images) >= 5:
+        n_val = max(1, len(images) // 5)
+        kwargs["valid"] = (images[-n_val:], masks[-n_val:])
+        images, masks = images[:-n_val], masks[:-n_val]
+    elif config.spatial_dims == 2 and all(im.ndim == 3 for im in images):
+        # few volumes: validate on blocks of slices held out of each
+        def split(n: int) -> dict[str, list[int]]:  # small volumes: smaller blocks
+            return block_split(n, block=max(1, min(8, n // 15)), buffer=2 if n >= 40 else 0,
+                               test=False)
+
+        splits = [split(im.spatial_shape[config.slice_axis]) for im in images]
+        kwargs.update(valid=(images, masks), train_slices=[s["train"] for s in splits],
+                      valid_slices=[s["valid"] for s in splits])
+    else:
+        log.warning("fewer than 5 images and no --valid table: training without "
+                    "validation (the last epoch is kept)")
+    return partial(fit_segmenter, images, masks, config, classes=classes, **kwargs)
+
+
+def _nothing_usable(rejects: Rejects, what: str, n: int | None = None) -> None:
+    """Stop a run that has nothing left to work on, naming the first reject (exit 2)."""
+    first = f"; first: {rejects.items[0].describe()}" if rejects else ""
+    of = f" (all {n} rejected)" if n else ""
+    raise BadInputError(f"no usable {what}{of}{first}")
 
 
 # ---------------------------------------------------------------------------- predict
@@ -213,41 +263,42 @@ def train(*, task: str, outdir: str | os.PathLike, config, table: str | None = N
 def predict(model, paths: list[str], output: str | os.PathLike, *,
             on_invalid: str = "skip") -> dict[str, Any]:
     """Class probabilities of each image: one row per input path (``path``, ``label``,
-    ``prob_<class>``); unreadable images keep their row with an empty label."""
+    ``prob_<class>``); an image that cannot be read, or that the model cannot take
+    (:meth:`~pmtoolkit.imaging.classifier.ImageClassifier.check_input`), keeps its row with an
+    empty label and is listed in ``<output>.rejected.csv``; with ``on_invalid='error'`` it
+    stops the run. A run where no image could be classified is an error."""
     import pandas as pd
 
     from pmtoolkit.core.io import write_table
     from pmtoolkit.imaging.io import read_images
 
     images, rejects = read_images(paths, rejects=Rejects(source="images", item_name="path"))
+    prepared, ok = [], []
+    for i, image in enumerate(images):
+        if image is None:
+            continue
+        try:
+            prepared.append(model.prepare([image])[0])
+        except BadInputError as exc:
+            rejects.add(paths[i], i + 1, exc.message)
+            continue
+        ok.append(i)
+    rejects.items.sort(key=lambda r: r.line)
     if on_invalid == "error":
         rejects.raise_first()
-    good = [i for i, im in enumerate(images) if im is not None]
+    if not ok:
+        _nothing_usable(rejects, "images", len(paths))
     probs = np.full((len(paths), len(model.classes)), np.nan)
+    probs[ok] = model.predict_proba(np.stack(prepared), prepared=True)
     labels: list[str] = [""] * len(paths)
-    if good:
-        try:
-            p = model.predict_proba([images[i] for i in good])
-        except BadInputError:
-            p = None
-        if p is None:  # one image does not fit the model: find which, keep the others
-            p = np.full((len(good), len(model.classes)), np.nan)
-            for j, i in enumerate(good):
-                try:
-                    p[j] = model.predict_proba([images[i]])[0]
-                except BadInputError as exc:
-                    rejects.add(paths[i], i + 1, exc.message)
-        probs[good] = p
-        ok = [i for j, i in enumerate(good) if np.isfinite(p[j]).all()]
-        for i, lab in zip(ok, model.labels_from(probs[ok])):
-            labels[i] = lab
+    for i, lab in zip(ok, model.labels_from(probs[ok])):
+        labels[i] = lab
     frame = pd.DataFrame({"path": [str(p) for p in paths], "label": labels})
     for k, c in enumerate(model.classes):
         frame[f"prob_{c}"] = probs[:, k]
     write_table(frame, output)
     rejects.apply("skip", output)
-    return {"n": len(paths), "predicted": int(sum(1 for lab in labels if lab)),
-            "rejected": len(rejects)}
+    return {"n": len(paths), "predicted": len(ok), "rejected": len(rejects)}
 
 
 # ---------------------------------------------------------------------------- segment
@@ -274,10 +325,12 @@ def _write_mask(mask: np.ndarray, image, path: Path) -> None:
 
 
 def segment(model, paths: list[str], outdir: str | os.PathLike, *, overlays: bool = True,
-            overwrite: bool = False) -> dict[str, Any]:
+            overwrite: bool = False, on_invalid: str = "skip") -> dict[str, Any]:
     """Segment each image into ``outdir``: ``<name>_mask.nii.gz`` (``.png`` for 2-D
     pictures), ``<name>_overlay.png``, and ``volumes.csv`` (voxels and mm³ / mm² of each
-    class per image)."""
+    class per image). Images that cannot be read or segmented are listed in
+    ``rejected.csv`` (with ``on_invalid='error'`` the first stops the run); a run where none
+    could be segmented is an error and writes nothing."""
     import pandas as pd
 
     from pmtoolkit.core.io import atomic_dir, check_output_dir, write_table
@@ -297,6 +350,8 @@ def segment(model, paths: list[str], outdir: str | os.PathLike, *, overlays: boo
                 mask = model.segment(image)
             except BadInputError as exc:
                 rejects.add(path, i, exc.message)
+                if on_invalid == "error":
+                    rejects.raise_first()
                 continue
             is_picture = image.ndim == 2 and not str(path).lower().endswith((".nii", ".nii.gz"))
             out = tmp / f"{name}_mask{'.png' if is_picture else '.nii.gz'}"
@@ -311,38 +366,42 @@ def segment(model, paths: list[str], outdir: str | os.PathLike, *, overlays: boo
                 row[f"voxels_{c}"] = n
                 row[f"{'mm2' if image.ndim == 2 else 'mm3'}_{c}"] = n * unit
             rows.append(row)
+        if not rows:
+            _nothing_usable(rejects, "images to segment", len(paths))
         write_table(pd.DataFrame(rows), tmp / "volumes.csv")
-        rejects.apply("skip", tmp)
+        rejects.apply("skip", tmp, final=outdir)
     return {"n": len(paths), "segmented": len(rows), "rejected": len(rejects)}
 
 
 # ---------------------------------------------------------------------------- explain
 
 def explain(model, paths: list[str], outdir: str | os.PathLike, *, target: str | None = None,
-            layer: str | None = None, overwrite: bool = False) -> dict[str, Any]:
+            layer: str | None = None, overwrite: bool = False,
+            on_invalid: str = "skip") -> dict[str, Any]:
     """Grad-CAM pictures (``<name>_gradcam.png``) of a classifier's predictions, with
     ``explanations.csv`` (path, label, probabilities, explained class); a segmenter writes
-    mask overlays instead."""
+    mask overlays instead. Images that cannot be read or explained are listed in
+    ``rejected.csv`` (with ``on_invalid='error'`` the first stops the run)."""
     import pandas as pd
 
     from pmtoolkit.core.io import atomic_dir, check_output_dir, write_table
-    from pmtoolkit.imaging.explain import gradcam, save_gradcam
+    from pmtoolkit.imaging.explain import gradcam, save_gradcam, target_index
     from pmtoolkit.imaging.io import read_images
 
     if task_of(model) == "segment":
-        return segment(model, paths, outdir, overwrite=overwrite)
+        return segment(model, paths, outdir, overwrite=overwrite, on_invalid=on_invalid)
+    target_index(model, target)  # an unknown class is the user's mistake, not the images'
     check_output_dir(outdir, overwrite=overwrite)
     images, rejects = read_images(paths, rejects=Rejects(source="images", item_name="path"))
-    good = [i for i, im in enumerate(images) if im is not None]
     names = _names(paths, "_gradcam.png")
     rows = []
     with atomic_dir(outdir, overwrite=overwrite) as tmp:
-        for i in good:
+        for i, image in enumerate(images):
+            if image is None:
+                continue
             try:
-                maps, probs, x = gradcam(model, [images[i]], target=target, layer=layer)
+                maps, probs, x = gradcam(model, [image], target=target, layer=layer)
             except BadInputError as exc:
-                if "unknown class" in exc.message or "out of range" in exc.message:
-                    raise
                 rejects.add(paths[i], i + 1, exc.message)
                 continue
             label = model.labels_from(probs)[0]
@@ -353,8 +412,13 @@ def explain(model, paths: list[str], outdir: str | os.PathLike, *, target: str |
             rows.append({"path": str(paths[i]), "label": label, "explained_class": explained,
                          **{f"prob_{c}": float(p) for c, p in zip(model.classes, probs[0])},
                          "picture": names[i]})
+        rejects.items.sort(key=lambda r: r.line)
+        if on_invalid == "error":
+            rejects.raise_first()
+        if not rows:
+            _nothing_usable(rejects, "images to explain", len(paths))
         write_table(pd.DataFrame(rows), tmp / "explanations.csv")
-        rejects.apply("skip", tmp)
+        rejects.apply("skip", tmp, final=outdir)
     return {"n": len(paths), "explained": len(rows), "rejected": len(rejects)}
 
 
@@ -384,11 +448,12 @@ def evaluate(model, outdir: str | os.PathLike, *, table: str | None = None,
     rejects = Rejects(source=str(table or npz), item_name="path")
     names = model.classes if npz is not None else None
     images, labels, sources = read_classification_data(table=table, npz=npz, split=split,
-                                                       class_names=names, rejects=rejects)
+                                                       class_names=names, rejects=rejects,
+                                                       check=model.check_input)
     if on_invalid == "error":
         rejects.raise_first()
     if not images:
-        raise BadInputError("no readable labelled images to evaluate")
+        _nothing_usable(rejects, "labelled images to evaluate")
     unknown = sorted(set(labels) - set(model.classes))
     if unknown:
         raise BadInputError(f"labels {unknown} are not classes of the model",
@@ -417,7 +482,7 @@ def evaluate(model, outdir: str | os.PathLike, *, table: str | None = None,
             .figure("calibration.png", "Reliability of the predicted probabilities") \
             .figure("confusion.png", "Confusion matrix (rows: true class)")
         report.write(tmp / "report.html")
-        rejects.apply("skip", tmp)
+        rejects.apply("skip", tmp, final=outdir)
     res["rejected"] = len(rejects)
     return res
 
@@ -438,25 +503,31 @@ def _evaluate_segmenter(model, outdir, *, table, on_invalid, overwrite) -> dict[
     if on_invalid == "error":
         rejects.raise_first()
     if not images:
-        raise BadInputError("no readable image and mask pairs to evaluate")
+        _nothing_usable(rejects, "image and mask pairs to evaluate")
     rows = []
     names = _names(sources, "_overlay.png")
+    n = 0
     with atomic_dir(outdir, overwrite=overwrite) as tmp:
         for image, mask, source, name in zip(images, masks, sources, names):
             try:
                 pred = model.segment(image)
             except BadInputError as exc:
                 rejects.add(source, None, exc.message)
+                if on_invalid == "error":
+                    rejects.raise_first()
                 continue
+            n += 1
             for cls, vals in segmentation_metrics(pred, mask, model.classes,
                                                   spacing=image.spacing).items():
                 rows.append({"image": source, "class": cls, **vals})
             overlay_mask(image, pred, tmp / name, truth=mask, classes=model.classes,
                          slice_axis=model.config.slice_axis, title=Path(source).name)
+        if not n:
+            _nothing_usable(rejects, "image and mask pairs to evaluate")
         per = pd.DataFrame(rows)
         summary = (per.groupby("class")[["dice", "iou", "hausdorff95", "hausdorff"]].mean()
                    .reset_index() if len(per) else pd.DataFrame())
-        res = {"n": len(images) - sum(1 for r in rejects if r.line is None),
+        res = {"n": n,
                "classes": {r["class"]: {k: r[k] for k in ("dice", "iou", "hausdorff95",
                                                            "hausdorff")}
                            for r in summary.to_dict("records")}}
@@ -473,6 +544,6 @@ def _evaluate_segmenter(model, outdir, *, table, on_invalid, overwrite) -> dict[
             if (tmp / name).exists():
                 sec.figure(name, name.removesuffix("_overlay.png"))
         report.write(tmp / "report.html")
-        rejects.apply("skip", tmp)
+        rejects.apply("skip", tmp, final=outdir)
     res["rejected"] = len(rejects)
     return res

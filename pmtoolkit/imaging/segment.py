@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,10 @@ def build_unet(config: SegmenterConfig, n_classes: int):
     if len(config.roi_size) != config.spatial_dims:
         raise BadInputError(f"roi_size {tuple(config.roi_size)} has {len(config.roi_size)} "
                             f"values for a {config.spatial_dims}-D model")
+    from pmtoolkit.imaging.io import check_size
+
+    check_size((config.in_channels, *config.roi_size), "roi_size", what="network input",
+               hint="choose a smaller roi_size")
     if len(config.channels) < 2:
         raise BadInputError("a U-Net needs at least two levels of channels")
     factor = 2 ** (len(config.channels) - 1)
@@ -75,9 +80,16 @@ class Segmenter(TorchModel):
     # -- input ---------------------------------------------------------------------------
     def prepare(self, image) -> np.ndarray:
         """``(C, *spatial)`` float32 with the model's channels and normalisation."""
-        from pmtoolkit.imaging.transforms import as_array, match_channels, normalise
+        from pmtoolkit.imaging.io import check_values
+        from pmtoolkit.imaging.transforms import (
+            as_array,
+            check_geometry,
+            match_channels,
+            normalise,
+        )
 
         arr, source = as_array(image)
+        check_values(arr, source)
         spatial = arr.ndim - 1
         if spatial not in (self.config.spatial_dims, 3) or \
                 (self.config.spatial_dims == 3 and spatial != 3):
@@ -85,6 +97,11 @@ class Segmenter(TorchModel):
                                 "model segments "
                                 + ("2-D images or volumes slice by slice"
                                    if self.config.spatial_dims == 2 else "volumes"))
+        windowed = arr.shape[1:]
+        if spatial > self.config.spatial_dims:  # slice by slice: the slice axis is not tiled
+            windowed = tuple(n for a, n in enumerate(windowed) if a != self.config.slice_axis)
+        # no resizing here (sliding windows on the image's own grid): only too small is refused
+        check_geometry(tuple(windowed), None, tuple(self.config.roi_size), source, aspect=False)
         arr = match_channels(arr, self.config.in_channels, source)
         return normalise(arr.astype(np.float32, copy=False), self.config.normalise,
                          nonzero=self.config.normalise == "zscore")
@@ -248,18 +265,24 @@ def training_items(model: Segmenter, images, masks, *, slices=None,
 
 def fit_segmenter(images, masks, config: SegmenterConfig | None = None, *,
                   classes: list[str], valid: tuple[Any, Any] | None = None,
-                  train_slices=None, valid_slices=None,
-                  workdir: str | Path | None = None) -> Segmenter:
+                  train_slices=None, valid_slices=None, workdir: str | Path | None = None,
+                  checkpoints: str | Path | None = None, resume: bool = False) -> Segmenter:
     """Train a U-Net on images (records or ``(C, *spatial)`` arrays) and label maps (integer
     class indices, 0 = background); ``valid`` (images, masks) decides early stopping. For a
     2-D model on volumes, ``train_slices`` / ``valid_slices`` name the slices of each volume
-    to use (e.g. to hold slices out of one volume)."""
+    to use (e.g. to hold slices out of one volume).
+
+    Logs go to ``workdir`` (default: a temporary folder); the resume checkpoint to
+    ``checkpoints/segmenter`` (default: inside ``workdir``), from which ``resume`` continues
+    an interrupted run."""
     import torch
 
+    from pmtoolkit.core.config import check_ranges
     from pmtoolkit.core.training import TrainConfig, fit
     from pmtoolkit.imaging.transforms import segmentation_augment
 
     config = config or SegmenterConfig()
+    check_ranges(config, source="segmenter config")
     classes = [str(c) for c in classes]
     if len(classes) < 2:
         raise BadInputError("a segmenter needs a background and at least one class")
@@ -290,12 +313,14 @@ def fit_segmenter(images, masks, config: SegmenterConfig | None = None, *,
     module = _module(model, config, weights, steps)
     cfg = TrainConfig(max_epochs=config.epochs, patience=config.patience if val else 0,
                       monitor="val_dice", mode="max", seed=config.seed, device=config.device,
-                      checkpoint_every=max(10, config.epochs))
+                      resume=resume)
     log.info("training a %d-D U-Net on %d images (%d patches per epoch), validating on %d",
              config.spatial_dims, len(train_items), len(data), len(val_items))
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="pmt-seg-") as tmp:
-        result = fit(module, train, val, config=cfg, workdir=workdir or tmp)
+    with (nullcontext(workdir) if workdir else
+          tempfile.TemporaryDirectory(prefix="pmt-seg-")) as root:
+        result = fit(module, train, val, config=cfg, workdir=root,
+                     checkpoint_dir=Path(checkpoints) / "segmenter" if checkpoints else None)
     seconds = time.perf_counter() - start
     model.network = module.net.eval()
     best = result.metrics()

@@ -37,29 +37,98 @@ def as_array(image) -> tuple[np.ndarray, str]:
     return np.asarray(image, dtype=np.float32), "image"
 
 
+def _channel_rule(c: int, in_channels: int, source: str) -> str:
+    """How ``c`` channels become the model's ``in_channels``: ``same``, ``grey`` (colour
+    averaged) or ``repeat`` (grey repeated); any other mismatch is an error."""
+    if c == in_channels:
+        return "same"
+    if in_channels == 1 and c in (3, 4):
+        return "grey"
+    if in_channels == 3 and c == 1:
+        return "repeat"
+    raise BadInputError(f"'{source}' has {c} channels; the model takes {in_channels}")
+
+
 def match_channels(arr: np.ndarray, in_channels: int, source: str = "image") -> np.ndarray:
     """``arr`` (C, *spatial) with ``in_channels`` channels: colour averaged to grey, grey
     repeated to three channels; any other mismatch is an error."""
-    c = arr.shape[0]
-    if c == in_channels:
-        return arr
-    if in_channels == 1 and c in (3, 4):
+    rule = _channel_rule(arr.shape[0], in_channels, source)
+    if rule == "grey":
         return arr[:3].mean(axis=0, keepdims=True)
-    if in_channels == 3 and c == 1:
+    if rule == "repeat":
         return np.repeat(arr, 3, axis=0)
-    raise BadInputError(f"'{source}' has {c} channels; the model takes {in_channels}")
+    return arr
+
+
+def _squeezed_axis(spatial: tuple[int, ...], spatial_dims: int, source: str) -> int | None:
+    """The spatial axis a ``spatial_dims``-D model drops (a one-slice volume for a 2-D model),
+    None when the dimensions already match; an error when they cannot."""
+    if len(spatial) == spatial_dims:
+        return None
+    if len(spatial) == 3 and spatial_dims == 2 and 1 in spatial:
+        return list(spatial).index(1)
+    raise BadInputError(f"'{source}' is {len(spatial)}-D (shape {tuple(spatial)}); the model "
+                        f"takes {spatial_dims}-D images")
 
 
 def match_dims(arr: np.ndarray, spatial_dims: int, source: str = "image") -> np.ndarray:
     """Drop singleton spatial axes of a 3-D array for a 2-D model (a one-slice volume)."""
-    spatial = arr.ndim - 1
-    if spatial == spatial_dims:
-        return arr
-    if spatial == 3 and spatial_dims == 2 and 1 in arr.shape[1:]:
-        axis = 1 + list(arr.shape[1:]).index(1)
-        return np.squeeze(arr, axis=axis)
-    raise BadInputError(f"'{source}' is {spatial}-D (shape {arr.shape[1:]}); the model "
-                        f"takes {spatial_dims}-D images")
+    axis = _squeezed_axis(tuple(arr.shape[1:]), spatial_dims, source)
+    return arr if axis is None else np.squeeze(arr, axis=1 + axis)
+
+
+#: A side shorter than this fraction of the model's grid (its ``image_size``, or a
+#: segmenter's ``roi_size``) is refused: resizing it up by more than 4x (or padding a
+#: segmenter's window to more than 15/16 of its area) invents what the network was trained to
+#: read, and the answer would look as confident as any other (a 1x1 picture came out
+#: "pneumonia, 0.9999").
+MIN_SIDE_FRACTION = 0.25
+#: A classifier resizes every image onto its grid: an image whose physical shape differs from
+#: the grid's by more than this factor (a 4:1 strip on a square grid) would be squashed into
+#: anatomy the network never saw, and is refused.
+MAX_ASPECT_DISTORTION = 3.0
+
+
+def check_geometry(spatial: tuple[int, ...], spacing: tuple[float, ...] | None,
+                   grid: tuple[int, ...], source: str = "image", *,
+                   aspect: bool = True) -> None:
+    """Refuse an image far outside a model's grid: a side under :data:`MIN_SIDE_FRACTION` of
+    the grid's along that axis, or (with ``aspect``) a physical aspect ratio (sides times voxel
+    spacing) more than :data:`MAX_ASPECT_DISTORTION` away from the grid's."""
+    need = [math.ceil(MIN_SIDE_FRACTION * g) for g in grid]
+    if any(s < n for s, n in zip(spatial, need)):
+        raise BadInputError(f"'{source}' is {'x'.join(map(str, spatial))} pixels, too small "
+                            f"for a model of {'x'.join(map(str, grid))}: each side needs at "
+                            f"least {'x'.join(map(str, need))} (a quarter of the model's)",
+                            hint="use a model trained on images of this size")
+    if not aspect or len(spatial) < 2:
+        return
+    spacing = spacing if spacing is not None else (1.0,) * len(spatial)
+    stretch = [n * s / g for n, s, g in zip(spatial, spacing, grid)]
+    if max(stretch) > MAX_ASPECT_DISTORTION * min(stretch):
+        raise BadInputError(f"'{source}' ({'x'.join(map(str, spatial))} pixels) would be "
+                            f"stretched {max(stretch) / min(stretch):.1f}-fold onto the model's "
+                            f"{'x'.join(map(str, grid))} grid (at most "
+                            f"{MAX_ASPECT_DISTORTION:g})", hint="crop it to the region of "
+                            "interest first")
+
+
+def check_input(image, *, size: tuple[int, ...], in_channels: int) -> None:
+    """Refuse, from its shape alone, an image a classifier of this ``size`` and
+    ``in_channels`` cannot read faithfully: non-finite values, channels or dimensions it
+    cannot match, or a geometry far outside its grid (:func:`check_geometry`)."""
+    from pmtoolkit.imaging.io import Image, check_values
+
+    arr, source = as_array(image)
+    check_values(arr, source)
+    _channel_rule(arr.shape[0], in_channels, source)
+    spatial = tuple(arr.shape[1:])
+    spacing = tuple(image.spacing) if isinstance(image, Image) else None
+    axis = _squeezed_axis(spatial, len(size), source)
+    if axis is not None:
+        spatial = spatial[:axis] + spatial[axis + 1:]
+        spacing = None if spacing is None else spacing[:axis] + spacing[axis + 1:]
+    check_geometry(spatial, spacing, tuple(size), source)
 
 
 def normalise(arr: np.ndarray, method: str, *, nonzero: bool = False) -> np.ndarray:
@@ -81,9 +150,11 @@ def normalise(arr: np.ndarray, method: str, *, nonzero: bool = False) -> np.ndar
 
 
 def prepare(image, *, size: tuple[int, ...], in_channels: int, method: str) -> np.ndarray:
-    """One image as a classifier's input: ``(in_channels, *size)`` float32."""
+    """One image as a classifier's input: ``(in_channels, *size)`` float32 (after
+    :func:`check_input`)."""
     from monai.transforms import Resize
 
+    check_input(image, size=size, in_channels=in_channels)
     arr, source = as_array(image)
     arr = match_dims(match_channels(arr, in_channels, source), len(size), source)
     if tuple(arr.shape[1:]) != tuple(size):

@@ -70,7 +70,7 @@ def test_train_predict_evaluate_explain(pmt, pictures, classifier_run, tmp_path)
 
     result = pmt("imaging", "predict", "-m", model, *images, "-o", tmp_path / "p.csv")
     assert result.exit_code == 0, result.stderr
-    assert "2 of 3 images predicted; 1 could not be read" in result.stderr
+    assert "2 of 3 images predicted; 1 rejected" in result.stderr
     table = pd.read_csv(tmp_path / "p.csv")
     assert list(table.columns) == ["path", "label", "prob_left", "prob_right"]
     assert len(table) == 3 and table["label"].isna().tolist() == [False, True, False]
