@@ -101,10 +101,15 @@ def parse_overrides(items: tuple[str, ...] | list[str]) -> dict[str, dict[str, A
         if section not in SECTIONS:
             raise ConfigError(f"--set {item!r}: unknown table {section!r}",
                               hint="tables: " + ", ".join(SECTIONS))
+        raw = raw.strip()
+        if "\n" in raw or "\r" in raw:  # a second line would be read as more TOML keys
+            raise ConfigError(f"--set {key}: the value must be on one line")
         try:
-            value = tomllib.loads(f"v = {raw.strip()}")["v"]
+            value = tomllib.loads(f"v = {raw}")["v"]
         except tomllib.TOMLDecodeError:
-            value = raw.strip()
+            value = raw
+        except RecursionError:
+            raise ConfigError(f"--set {key}: the value is nested too deeply") from None
         out.setdefault(section, {})[name] = value
     return out
 
@@ -135,6 +140,9 @@ def load_run_config(path: str | os.PathLike | None = None, overrides: tuple[str,
 
 def check(c: FederatedConfig) -> None:
     """Values no run can use; one-line errors naming the setting."""
+    from pmtoolkit.core.config import check_ranges
+
+    check_ranges(c, source="[federated]")  # a config built in Python has not been checked
     if not c.data:
         raise ConfigError("no dataset: set data = a file, folder or shipped dataset name in "
                           "[federated]")

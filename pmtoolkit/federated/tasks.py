@@ -57,12 +57,14 @@ class FederatedTask:
     def __init__(self, model: dict[str, Any] | Any = None, data: dict[str, Any] | Any = None):
         from dataclasses import is_dataclass
 
-        from pmtoolkit.core.config import from_mapping
+        from pmtoolkit.core.config import check_ranges, from_mapping
 
         self.config = model if is_dataclass(model) else from_mapping(
             self.ModelConfig, model or {}, source="[model]")
         self.options = data if is_dataclass(data) else from_mapping(
             self.DataOptions, data or {}, source="[data]")
+        check_ranges(self.config, source="[model]")  # configs built in Python, too
+        check_ranges(self.options, source="[data]")
         self.check()
 
     def check(self) -> None:

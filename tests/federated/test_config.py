@@ -31,17 +31,36 @@ def test_overrides_are_toml_values_in_their_tables():
 @pytest.mark.parametrize("sets, match", [
     (["rounds"], "KEY=VALUE"),
     (["optim.lr=1"], "unknown table 'optim'"),
-    (["rounds=0"], "at least 1"),
-    (["fraction_fit=0"], "fraction_fit"),
-    (["alpha=-1"], "positive"),
-    (["test_fraction=1.0"], "test_fraction"),
+    (["rounds=0"], r"rounds: 0 is out of range, expected \[1, 100000\]"),
+    (["fraction_fit=0"], r"fraction-fit: 0 is out of range"),
+    (["alpha=-1"], r"alpha: -1 is out of range"),
+    (["test_fraction=1.0"], r"test-fraction: 1 is out of range"),
     (["rounds=2.5"], "expected an integer"),
+    (["alpha=nan"], "alpha: nan is not a finite number"),
+    (["timeout=inf"], "timeout: inf is not a finite number"),
+    (["sites=100000"], "sites: 100000 is out of range"),
+    (["model.hiden_size=64"], "unknown key 'hiden_size' in \\[model\\]"),
+    (["model.hidden_size=1000000"], "hidden-size: 1e\\+06 is out of range"),
+    (["data.smiles_colum=x"], "unknown key 'smiles_colum' in \\[data\\]"),
+    (["rounds=" + "[" * 50_000], "nested too deeply"),
+    (["rounds=5\nsites=100"], "on one line"),
 ])
 def test_bad_settings(sets, match):
     with pytest.raises(ConfigError, match=match):
-        load_run_config(None, ("data=esol", *sets))
+        config = load_run_config(None, ("data=esol", *sets))
+        make_task(config.federated.task, config.model, config.data)  # reads [model], [data]
 
 
 def test_no_dataset():
     with pytest.raises(ConfigError, match="no dataset"):
         load_run_config(None, ())
+
+
+def test_configs_built_in_python_are_range_checked():
+    from pmtoolkit.federated.config import FederatedConfig, check
+    from pmtoolkit.property.config import PropertyConfig
+
+    with pytest.raises(ConfigError, match=r"\[model\]: hidden-size: 0 is out of range"):
+        make_task("property", PropertyConfig(hidden_size=0))
+    with pytest.raises(ConfigError, match=r"\[federated\]: alpha: nan is not a finite"):
+        check(FederatedConfig(data="esol", alpha=float("nan")))
