@@ -4,15 +4,32 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from pmtoolkit.cli.options import (
+    dataclass_options,
+    given,
+    on_invalid_option,
+    overwrite_option,
+    seed_option,
+)
 
 from pmtoolkit.chem.fingerprints import FingerprintConfig
+from pmtoolkit.chem.molecules import MAX_ATOMS, MAX_ATOMS_CEILING, SMILES_CHARS_PER_ATOM
 from pmtoolkit.chem.standardize import StandardizeConfig
-from pmtoolkit.cli.options import dataclass_options, given, on_invalid_option, overwrite_option
 
 FORMATS = ["csv", "tsv", "parquet", "smi", "sdf"]
 
 
+def max_atoms_option(f):
+    return click.option("--max-atoms", type=click.IntRange(1, MAX_ATOMS_CEILING),
+                        default=MAX_ATOMS, show_default=True,
+                        help="Molecules with more heavy atoms, or SMILES longer than "
+                             f"{SMILES_CHARS_PER_ATOM} characters per allowed atom, are invalid "
+                             "records: the cost of one molecule grows with the cube of its "
+                             "size.")(f)
+
+
 def io_options(f):
+    f = max_atoms_option(f)
     f = click.option("--format", "fmt", type=click.Choice(FORMATS),
                      help="Input format (default: from the file suffix).")(f)
     f = click.option("-s", "--smiles-column", default="smiles", show_default=True,
@@ -32,13 +49,14 @@ def mol() -> None:
     """Read, standardise, describe, fingerprint, filter and split molecules."""
 
 
-def _run(input_, output, smiles_column, fmt, on_invalid, transform):
-    from pmtoolkit.chem import ops
+def _run(input_, output, smiles_column, fmt, on_invalid, max_atoms, transform):
     from pmtoolkit.cli.common import startup
+
+    from pmtoolkit.chem import ops
 
     startup()
     n, rejected = ops.transform_file(input_, output, transform, smiles_column=smiles_column,
-                                     fmt=fmt, on_invalid=on_invalid)
+                                     fmt=fmt, on_invalid=on_invalid, max_atoms=max_atoms)
     click.echo(f"{n} molecules written to {output}" + (f" ({rejected} invalid)" if rejected else ""),
                err=True)
 
@@ -47,7 +65,7 @@ def _run(input_, output, smiles_column, fmt, on_invalid, transform):
 @io_options
 @dataclass_options(StandardizeConfig)
 @on_invalid_option("skip")
-def standardize(input_, output, smiles_column, fmt, on_invalid, **params):
+def standardize(input_, output, smiles_column, fmt, max_atoms, on_invalid, **params):
     """Standardise molecules (cleanup, largest fragment, neutralise, optional tautomer).
 
     Adds the column standardized_smiles; rows stay aligned with the input.
@@ -56,26 +74,34 @@ def standardize(input_, output, smiles_column, fmt, on_invalid, **params):
     from pmtoolkit.core.config import merge
 
     config = merge(StandardizeConfig, given(StandardizeConfig, params))
-    _run(input_, output, smiles_column, fmt, on_invalid, ops.Standardize(config))
+    _run(input_, output, smiles_column, fmt, on_invalid, max_atoms, ops.Standardize(config))
 
 
 @mol.command()
 @io_options
 @click.option("--names", help="Comma-separated RDKit descriptor names (default: all 2D ones).")
 @on_invalid_option("skip")
-def descriptors(input_, output, smiles_column, fmt, on_invalid, names):
-    """Compute RDKit 2D descriptors, QED and SA score."""
+def descriptors(input_, output, smiles_column, fmt, max_atoms, on_invalid, names):
+    """Compute RDKit 2D descriptors, QED and SA score.
+
+    Ipc and AvgIpc are left empty above 300 heavy atoms, the BCUT2D values above 500: their
+    cost outgrows the rest (pmtoolkit.chem.descriptors.COSTLY_DESCRIPTORS).
+    """
     from pmtoolkit.chem import ops
 
-    chosen = [n.strip() for n in names.split(",")] if names else None
-    _run(input_, output, smiles_column, fmt, on_invalid, ops.Descriptors(chosen))
+    chosen = None
+    if names is not None:
+        chosen = [n.strip() for n in names.split(",") if n.strip()]
+        if not chosen:
+            raise click.BadParameter("no descriptor named", param_hint="--names")
+    _run(input_, output, smiles_column, fmt, on_invalid, max_atoms, ops.Descriptors(chosen))
 
 
 @mol.command()
 @io_options
 @dataclass_options(FingerprintConfig)
 @on_invalid_option("skip")
-def fingerprints(input_, output, smiles_column, fmt, on_invalid, **params):
+def fingerprints(input_, output, smiles_column, fmt, max_atoms, on_invalid, **params):
     """Compute fingerprints (Morgan/ECFP bits or counts, RDKit, atom pairs, torsions, MACCS).
 
     One column per bit (fp_0, fp_1, ...); Parquet output is compact.
@@ -84,7 +110,7 @@ def fingerprints(input_, output, smiles_column, fmt, on_invalid, **params):
     from pmtoolkit.core.config import merge
 
     config = merge(FingerprintConfig, given(FingerprintConfig, params))
-    _run(input_, output, smiles_column, fmt, on_invalid, ops.Fingerprints(config))
+    _run(input_, output, smiles_column, fmt, on_invalid, max_atoms, ops.Fingerprints(config))
 
 
 @mol.command(name="filter")
@@ -94,12 +120,13 @@ def fingerprints(input_, output, smiles_column, fmt, on_invalid, **params):
 @click.option("--passing-only", is_flag=True,
               help="Write only molecules that pass Lipinski, Veber and have no alert.")
 @on_invalid_option("skip")
-def filter_(input_, output, smiles_column, fmt, on_invalid, alerts, passing_only):
+def filter_(input_, output, smiles_column, fmt, max_atoms, on_invalid, alerts, passing_only):
     """Flag rule-of-five and Veber violations, QED, SA score and structural alerts."""
     from pmtoolkit.chem import ops
 
     catalogs = [a.strip() for a in alerts.split(",") if a.strip()]
-    _run(input_, output, smiles_column, fmt, on_invalid, ops.Filter(catalogs, passing_only))
+    _run(input_, output, smiles_column, fmt, on_invalid, max_atoms,
+         ops.Filter(catalogs, passing_only))
 
 
 @mol.command()
@@ -113,21 +140,28 @@ def filter_(input_, output, smiles_column, fmt, on_invalid, alerts, passing_only
 @click.option("--split", "method", type=click.Choice(["random", "scaffold", "balanced_scaffold",
                                                       "stratified", "kfold"]),
               default="balanced_scaffold", show_default=True, help="Split method.")
-@click.option("--sizes", nargs=3, type=float, default=(0.8, 0.1, 0.1), show_default=True,
-              help="Train, validation and test fractions.")
-@click.option("--folds", type=int, default=5, show_default=True, help="k for --split kfold.")
+@click.option("--sizes", nargs=3, type=click.FloatRange(0, 1), default=(0.8, 0.1, 0.1),
+              show_default=True, help="Train, validation and test fractions (summing to 1).")
+@click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True,
+              help="k for --split kfold.")
 @click.option("--target-column", help="Column to stratify on (--split stratified).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@seed_option
+@max_atoms_option
 @on_invalid_option("error")
 @overwrite_option
 def split(input_, outdir, smiles_column, fmt, method, sizes, folds, target_column, seed,
-          on_invalid, overwrite):
+          max_atoms, on_invalid, overwrite):
     """Split molecules into train/validation/test sets, saved so they reload exactly."""
-    from pmtoolkit.chem import ops
     from pmtoolkit.cli.common import startup
 
+    from pmtoolkit.chem import ops
+
+    if method != "kfold" and not abs(sum(sizes) - 1.0) <= 1e-6:
+        raise click.BadParameter(f"{' '.join(f'{s:g}' for s in sizes)} sum to {sum(sizes):g}, "
+                                 "not 1", param_hint="--sizes")
     startup(seed=seed)
     counts = ops.split_file(input_, outdir, method=method, sizes=sizes, folds=folds,
                             target_column=target_column, seed=seed, smiles_column=smiles_column,
-                            fmt=fmt, on_invalid=on_invalid, overwrite=overwrite)
+                            fmt=fmt, on_invalid=on_invalid, overwrite=overwrite,
+                            max_atoms=max_atoms)
     click.echo(f"split written to {outdir}: {counts}", err=True)

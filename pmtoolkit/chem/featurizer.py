@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from pmtoolkit.chem.molecules import MAX_ATOMS
+
 FEATURIZER_VERSION = "pmt-graph-1"
 
 # ---- vocabularies (the last slot of every one-hot block is "other") -------------------------
@@ -207,8 +209,10 @@ class GraphFeaturizer:
     atom_dim = ATOM_DIM
     bond_dim = BOND_DIM
 
-    def __init__(self, cache_size: int = 500_000):
+    def __init__(self, cache_size: int = 500_000, *, max_atoms: int | None = MAX_ATOMS):
         self.cache_size = cache_size
+        #: molecules with more heavy atoms are rejects (None: no limit; see ``MAX_ATOMS``)
+        self.max_atoms = max_atoms
         self._cache: OrderedDict[str, GraphCodes] = OrderedDict()
 
     #: below this many molecules, worker processes cost more than they save
@@ -227,16 +231,19 @@ class GraphFeaturizer:
 
     def _featurize_parallel(self, smiles, start_line, source, workers):
         import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
 
         from pmtoolkit.core.io import Rejects
 
         size = max(500, -(-len(smiles) // (workers * 4)))
-        chunks = [(smiles[i:i + size], start_line + i) for i in range(0, len(smiles), size)]
+        chunks = [(smiles[i:i + size], start_line + i, self.max_atoms)
+                  for i in range(0, len(smiles), size)]
         out: list[GraphCodes | None] = []
         rejects = Rejects(source=source, item_name="smiles")
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
-            for codes, chunk_rejects in pool.map(_featurize_chunk, chunks):
+        # A Pool, not a ProcessPoolExecutor: on Ctrl-C (or any error) leaving the block
+        # terminates the workers at once, where the executor's shutdown would wait for every
+        # chunk already queued. Workers ignore SIGINT; this process handles it.
+        with mp.get_context("fork").Pool(workers, initializer=_ignore_sigint) as pool:
+            for codes, chunk_rejects in pool.imap(_featurize_chunk, chunks):
                 out.extend(codes)
                 rejects.extend(chunk_rejects)
         if self.cache_size:
@@ -251,12 +258,13 @@ class GraphFeaturizer:
         from rdkit import Chem
 
         from pmtoolkit.chem._rdkit import quiet
-        from pmtoolkit.chem.molecules import parse_smiles
+        from pmtoolkit.chem.molecules import parse_smiles, reject_item
         from pmtoolkit.core.io import Rejects
 
         rejects = Rejects(source=source, item_name="smiles")
         out: list[GraphCodes | None] = []
         cache = self._cache
+        limit = self.max_atoms
         with quiet():  # once per batch: RDKit's log blocker is costly per molecule
             for i, smi in enumerate(smiles):
                 key = smi.strip() if isinstance(smi, str) else None
@@ -265,9 +273,13 @@ class GraphFeaturizer:
                     cache.move_to_end(key)
                     out.append(hit)
                     continue
-                mol = Chem.MolFromSmiles(key) if key else None
+                if key and (limit is None or len(key) <= limit):
+                    mol = Chem.MolFromSmiles(key)  # too short to exceed the atom limit
+                else:  # checks the limits before RDKit sanitises a huge molecule
+                    mol = parse_smiles(key, max_atoms=limit)[0] if key else None
                 if mol is None or mol.GetNumAtoms() == 0:
-                    rejects.add("" if smi is None else smi, start_line + i, parse_smiles(smi)[1])
+                    rejects.add(reject_item(smi), start_line + i,
+                                parse_smiles(smi, max_atoms=limit)[1])
                     out.append(None)
                     continue
                 c = mol_codes(mol)
@@ -287,8 +299,15 @@ class GraphFeaturizer:
 
 def _featurize_chunk(args):
     """Worker-process entry point: one chunk of SMILES, featurised without a cache."""
-    smiles, start_line = args
-    return GraphFeaturizer(cache_size=0)._featurize_serial(smiles, start_line, "")
+    smiles, start_line, max_atoms = args
+    return GraphFeaturizer(cache_size=0, max_atoms=max_atoms)._featurize_serial(
+        smiles, start_line, "")
+
+
+def _ignore_sigint() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class PackedGraphs:

@@ -4,22 +4,44 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
+
+from pmtoolkit.core.config import Range
 
 if TYPE_CHECKING:
     import numpy as np
 
+FingerprintKind = Literal["morgan", "rdkit", "atompair", "torsion", "maccs"]
+FINGERPRINT_KINDS: tuple[str, ...] = get_args(FingerprintKind)
+
 
 @dataclass
 class FingerprintConfig:
-    kind: Literal["morgan", "rdkit", "atompair", "torsion", "maccs"] = field(
-        default="morgan", metadata={"help": "fingerprint family"})
-    radius: int = field(default=2, metadata={"help": "Morgan radius (2 = ECFP4, 3 = ECFP6)"})
-    n_bits: int = field(default=2048, metadata={"help": "length of the folded fingerprint"})
+    kind: FingerprintKind = field(default="morgan", metadata={"help": "fingerprint family"})
+    # radius 0 is the atoms alone; beyond 8 bonds an environment is most of a drug molecule
+    radius: int = field(default=2, metadata={"range": Range(0, 8),
+                                             "help": "Morgan radius (2 = ECFP4, 3 = ECFP6)"})
+    # one output column per bit: 65,536 columns is already far past any model's use
+    n_bits: int = field(default=2048, metadata={"range": Range(1, 65_536),
+                                                "help": "length of the folded fingerprint"})
     counts: bool = field(default=False, metadata={"help": "count occurrences instead of bits"})
     chirality: bool = field(default=False, metadata={"help": "include chirality (Morgan)"})
     features: bool = field(default=False, metadata={
         "help": "pharmacophoric atom invariants (FCFP instead of ECFP)"})
+
+    def __post_init__(self) -> None:
+        from pmtoolkit.core.config import check_ranges
+        from pmtoolkit.core.errors import ConfigError
+
+        if self.kind not in FINGERPRINT_KINDS:
+            raise ConfigError(f"fingerprint config: kind {self.kind!r} is unknown",
+                              hint=f"choose from {', '.join(FINGERPRINT_KINDS)}")
+        for name in ("radius", "n_bits"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ConfigError(f"fingerprint config: {name.replace('_', '-')} must be an "
+                                  f"integer, got {value!r}")
+        check_ranges(self, source="fingerprint config")
 
 
 def _generator(cfg: FingerprintConfig):

@@ -18,6 +18,42 @@ from pmtoolkit.core.io import Rejects, is_stdio, iter_lines, iter_table, require
 
 MOLECULE_FORMATS = ("csv", "tsv", "parquet", "smi", "sdf")
 
+#: Heavy atoms a molecule may have (``--max-atoms``). Descriptors, standardisation and
+#: fingerprints cost up to O(n^3) in the atom count (RDKit's distance matrix is Floyd-Warshall,
+#: run in C++ where Ctrl-C cannot stop it): a 10,000-atom polymer runs for hours and needs GBs,
+#: a 1,000-atom one about 10 s. Drug-like molecules have < 100 heavy atoms, macrocycles and
+#: cyclic peptides < 200, insulin ~400, antisense oligonucleotides ~450; nothing a model is
+#: trained on comes near 1,000. A molecule over the limit is a reject with its reason.
+MAX_ATOMS = 1000
+#: The largest ``max_atoms`` a caller may ask for: beyond it one molecule costs minutes.
+MAX_ATOMS_CEILING = 10_000
+#: Characters a SMILES may have per allowed heavy atom: stereo brackets, isotopes, atom maps
+#: and explicit hydrogens stay far below it, and a multi-megabyte line is refused before RDKit
+#: parses it (about 2 s per million characters, in C++).
+SMILES_CHARS_PER_ATOM = 50
+
+
+def smiles_char_limit(max_atoms: int | None) -> int | None:
+    """The longest SMILES accepted under ``max_atoms`` (None: no limit)."""
+    return None if max_atoms is None else SMILES_CHARS_PER_ATOM * max_atoms
+
+
+def too_many_atoms(n: int, max_atoms: int) -> str:
+    """The reject reason of a molecule over the atom limit."""
+    return f"{n:,} heavy atoms, over the limit of {max_atoms:,} (--max-atoms)"
+
+
+def reject_item(smiles: Any) -> str:
+    """A SMILES as a reject list shows it: whole, unless it is too long for one log line and
+    one error message (its line number still finds it)."""
+    text = "" if smiles is None else str(smiles)
+    if len(text) <= _SHOWN_CHARS:
+        return text
+    return f"{text[:100]}... ({len(text):,} characters)"
+
+
+_SHOWN_CHARS = 1000
+
 
 @dataclass
 class Molecule:
@@ -31,17 +67,21 @@ class Molecule:
 
     @classmethod
     def from_smiles(cls, smiles: str, *, line: int | None = None, id: str | None = None,
-                    **props: Any) -> Molecule:
+                    max_atoms: int | None = MAX_ATOMS, **props: Any) -> Molecule:
         """Parse ``smiles``; an invalid one raises :class:`BadInputError` naming it and its line."""
-        mol, reason = parse_smiles(smiles)
+        mol, reason = parse_smiles(smiles, max_atoms=max_atoms)
         if mol is None:
             where = f"line {line}: " if line is not None else ""
             raise BadInputError(f"{where}{reason}: {smiles!r}")
         return cls(smiles=str(smiles).strip(), mol=mol, line=line, id=id, props=props)
 
 
-def parse_smiles(smiles: Any) -> tuple[Any, str]:
-    """``(mol, "")`` for a valid SMILES, ``(None, reason)`` otherwise; RDKit stays quiet."""
+def parse_smiles(smiles: Any, *, max_atoms: int | None = MAX_ATOMS) -> tuple[Any, str]:
+    """``(mol, "")`` for a valid SMILES, ``(None, reason)`` otherwise; RDKit stays quiet.
+
+    A molecule with more than ``max_atoms`` heavy atoms (None: no limit), or a SMILES longer
+    than :func:`smiles_char_limit`, is refused before RDKit sanitises it (kekulising a
+    10,000-atom aromatic system alone takes half a minute)."""
     from rdkit import Chem
 
     if smiles is None or (isinstance(smiles, float) and smiles != smiles):
@@ -49,6 +89,9 @@ def parse_smiles(smiles: Any) -> tuple[Any, str]:
     text = str(smiles).strip()
     if not text:
         return None, "empty SMILES"
+    reason = _over_limit(text, max_atoms)
+    if reason:
+        return None, reason
     with quiet():
         mol = Chem.MolFromSmiles(text)
     if mol is None:
@@ -56,6 +99,25 @@ def parse_smiles(smiles: Any) -> tuple[Any, str]:
     if mol.GetNumAtoms() == 0:
         return None, "SMILES has no atoms"
     return mol, ""
+
+
+def _over_limit(text: str, max_atoms: int | None) -> str:
+    """Why ``text`` is too big to parse, or "". Every heavy atom takes at least one character,
+    so only a SMILES longer than ``max_atoms`` needs counting: an unsanitised parse, which is
+    linear in its length."""
+    if max_atoms is None or len(text) <= max_atoms:
+        return ""
+    limit = smiles_char_limit(max_atoms)
+    if len(text) > limit:
+        return (f"SMILES of {len(text):,} characters, over the limit of {limit:,} "
+                f"({SMILES_CHARS_PER_ATOM} x --max-atoms)")
+    from rdkit import Chem
+
+    with quiet():
+        raw = Chem.MolFromSmiles(text, sanitize=False)
+    if raw is not None and raw.GetNumHeavyAtoms() > max_atoms:
+        return too_many_atoms(raw.GetNumHeavyAtoms(), max_atoms)
+    return ""
 
 
 def _why_invalid(text: str) -> str:
@@ -75,16 +137,16 @@ def _why_invalid(text: str) -> str:
     return "invalid molecule"
 
 
-def from_smiles(smiles: Iterable[Any], *, start_line: int = 1,
-                source: str = "") -> tuple[list[Molecule | None], Rejects]:
+def from_smiles(smiles: Iterable[Any], *, start_line: int = 1, source: str = "",
+                max_atoms: int | None = MAX_ATOMS) -> tuple[list[Molecule | None], Rejects]:
     """Parse many SMILES; the result list is aligned with the input (None where invalid)."""
     out: list[Molecule | None] = []
     rejects = Rejects(source=source, item_name="smiles")
     for i, smi in enumerate(smiles):
-        mol, reason = parse_smiles(smi)
+        mol, reason = parse_smiles(smi, max_atoms=max_atoms)
         line = start_line + i
         if mol is None:
-            rejects.add("" if smi is None else smi, line, reason)
+            rejects.add(reject_item(smi), line, reason)
             out.append(None)
         else:
             out.append(Molecule(str(smi).strip(), mol, line=line))
@@ -135,12 +197,14 @@ class MoleculeTable:
 
 def read_molecules(path: str | os.PathLike, *, smiles_column: str = "smiles",
                    id_column: str | None = None, fmt: str | None = None,
-                   columns: Sequence[str] | None = None) -> MoleculeTable:
+                   columns: Sequence[str] | None = None,
+                   max_atoms: int | None = MAX_ATOMS) -> MoleculeTable:
     """Read a whole molecule file (see :func:`iter_molecules` for streaming)."""
     import pandas as pd
 
     chunks = list(iter_molecules(path, smiles_column=smiles_column, id_column=id_column,
-                                 fmt=fmt, columns=columns, chunksize=None))
+                                 fmt=fmt, columns=columns, chunksize=None,
+                                 max_atoms=max_atoms))
     if not chunks:
         frame = pd.DataFrame(columns=[smiles_column])
         return MoleculeTable(frame, [], Rejects(source=str(path), item_name="smiles"),
@@ -157,12 +221,14 @@ def read_molecules(path: str | os.PathLike, *, smiles_column: str = "smiles",
 def iter_molecules(path: str | os.PathLike, *, smiles_column: str = "smiles",
                    id_column: str | None = None, fmt: str | None = None,
                    columns: Sequence[str] | None = None,
-                   chunksize: int | None = 10_000) -> Iterator[MoleculeTable]:
+                   chunksize: int | None = 10_000,
+                   max_atoms: int | None = MAX_ATOMS) -> Iterator[MoleculeTable]:
     """Stream a molecule file in chunks of :class:`MoleculeTable`; memory stays flat.
 
     Tables need ``smiles_column`` (and any of ``columns``); ``.smi`` files are
     ``SMILES [id ...]`` per line (a header line ``smiles ...`` is skipped); SDF records keep
-    their properties as columns and get their SMILES written by RDKit.
+    their properties as columns and get their SMILES written by RDKit. A molecule with more
+    than ``max_atoms`` heavy atoms is a reject (None: no limit).
     """
     fmt = molecule_format(path, fmt)
     source = "stdin" if is_stdio(path) else str(path)
@@ -171,16 +237,16 @@ def iter_molecules(path: str | os.PathLike, *, smiles_column: str = "smiles",
         for frame in iter_table(path, columns=need, fmt=fmt, chunksize=chunksize):
             mols, rejects = from_smiles(frame[smiles_column].tolist(),
                                         start_line=int(frame.index[0]) if len(frame) else 1,
-                                        source=source)
+                                        source=source, max_atoms=max_atoms)
             if id_column:
                 for m, ident in zip(mols, frame[id_column]):
                     if m is not None:
                         m.id = str(ident)
             yield MoleculeTable(frame, mols, rejects, smiles_column)
     elif fmt == "smi":
-        yield from _iter_smi(path, source, chunksize)
+        yield from _iter_smi(path, source, chunksize, max_atoms)
     else:
-        yield from _iter_sdf(path, source, chunksize)
+        yield from _iter_sdf(path, source, chunksize, max_atoms)
 
 
 def _chunked(rows: Iterable, size: int | None) -> Iterator[list]:
@@ -194,7 +260,7 @@ def _chunked(rows: Iterable, size: int | None) -> Iterator[list]:
         yield batch
 
 
-def _iter_smi(path, source, chunksize) -> Iterator[MoleculeTable]:
+def _iter_smi(path, source, chunksize, max_atoms) -> Iterator[MoleculeTable]:
     import pandas as pd
 
     def rows():
@@ -214,17 +280,18 @@ def _iter_smi(path, source, chunksize) -> Iterator[MoleculeTable]:
         mols: list[Molecule | None] = []
         rejects = Rejects(source=source, item_name="smiles")
         for line, smi, ident in batch:
-            mol, reason = parse_smiles(smi)
+            mol, reason = parse_smiles(smi, max_atoms=max_atoms)
             if mol is None:
-                rejects.add(smi, line, reason)
+                rejects.add(reject_item(smi), line, reason)
                 mols.append(None)
             else:
                 mols.append(Molecule(smi, mol, line=line, id=ident))
         yield MoleculeTable(frame, mols, rejects, "smiles")
 
 
-def _iter_sdf(path, source, chunksize) -> Iterator[MoleculeTable]:
-    """SDF records; the 'line' of a record is its 1-based record number in the file."""
+def _iter_sdf(path, source, chunksize, max_atoms) -> Iterator[MoleculeTable]:
+    """SDF records; the 'line' of a record is its 1-based record number in the file. (A V2000
+    record holds at most 999 atoms; the limit matters for V3000 records.)"""
     import pandas as pd
     from rdkit import Chem
 
@@ -245,8 +312,12 @@ def _iter_sdf(path, source, chunksize) -> Iterator[MoleculeTable]:
             rows, mols = [], []
             rejects = Rejects(source=source, item_name="smiles")
             for number, mol in batch:
-                if mol is None or mol.GetNumAtoms() == 0:
-                    rejects.add(f"record {number}", number, "invalid SDF record")
+                reason = ("invalid SDF record" if mol is None or mol.GetNumAtoms() == 0 else
+                          too_many_atoms(mol.GetNumHeavyAtoms(), max_atoms)
+                          if max_atoms is not None and mol.GetNumHeavyAtoms() > max_atoms
+                          else "")
+                if reason:
+                    rejects.add(f"record {number}", number, reason)
                     rows.append({"smiles": None})
                     mols.append(None)
                     continue

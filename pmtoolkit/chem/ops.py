@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from pmtoolkit.chem.molecules import MoleculeTable, iter_molecules, read_molecules
+from pmtoolkit.chem.molecules import MAX_ATOMS, MoleculeTable, iter_molecules, read_molecules
 from pmtoolkit.core.errors import BadInputError
 from pmtoolkit.core.io import OnInvalid, Rejects, TableWriter, atomic_dir, write_table
 
@@ -48,10 +48,14 @@ class Standardize:
 
 
 class Descriptors:
-    def __init__(self, names: Sequence[str] | None):
-        from pmtoolkit.chem.descriptors import descriptor_names
+    """RDKit's 2D descriptors (all, or ``names``), then QED and SA score. RDKit's list has its
+    own ``qed`` (the same function), so it is computed once and its column appears once."""
 
-        self.names = list(names) if names else descriptor_names()
+    def __init__(self, names: Sequence[str] | None):
+        from pmtoolkit.chem.descriptors import check_descriptor_names, descriptor_names
+
+        self.names = check_descriptor_names(names) if names else descriptor_names()
+        self.columns = [*self.names, *(c for c in ("qed", "sa_score") if c not in self.names)]
 
     def __call__(self, chunk: MoleculeTable, rejects: Rejects):
         import pandas as pd
@@ -59,13 +63,14 @@ class Descriptors:
         from pmtoolkit.chem.descriptors import qed, rdkit_descriptors, sa_score
 
         pos, mols = _valid_positions(chunk)
-        values = np.full((len(chunk), len(self.names) + 2), np.nan, dtype=np.float64)
+        values = np.full((len(chunk), len(self.columns)), np.nan, dtype=np.float64)
         if len(pos):
-            values[pos, :len(self.names)] = rdkit_descriptors(mols, self.names)
-            values[pos, -2] = [qed(m) for m in mols]
-            values[pos, -1] = [sa_score(m) for m in mols]
-        return pd.DataFrame(values, columns=[*self.names, "qed", "sa_score"],
-                            index=chunk.frame.index)
+            n = len(self.names)
+            values[pos, :n] = rdkit_descriptors(mols, self.names)
+            extra = {"qed": qed, "sa_score": sa_score}
+            for j, column in enumerate(self.columns[n:], start=n):
+                values[pos, j] = [extra[column](m) for m in mols]
+        return pd.DataFrame(values, columns=self.columns, index=chunk.frame.index)
 
 
 class Fingerprints:
@@ -109,9 +114,11 @@ class Filter:
 def transform_file(input: str | os.PathLike, output: str | os.PathLike, transform, *,
                    smiles_column: str = "smiles", fmt: str | None = None,
                    on_invalid: OnInvalid = "skip", chunksize: int = 10_000,
-                   final: str | os.PathLike | None = None) -> tuple[int, int]:
+                   final: str | os.PathLike | None = None,
+                   max_atoms: int | None = MAX_ATOMS) -> tuple[int, int]:
     """Apply ``transform`` to every chunk; returns (rows written, invalid molecules).
-    ``final``: where ``output`` will end up when written in a temporary folder (for the log)."""
+    ``final``: where ``output`` will end up when written in a temporary folder (for the log).
+    ``max_atoms``: molecules with more heavy atoms are rejects (None: no limit)."""
     import pandas as pd
 
     from pmtoolkit.core.progress import progress
@@ -120,7 +127,8 @@ def transform_file(input: str | os.PathLike, output: str | os.PathLike, transfor
     rows = 0
     with TableWriter(output) as writer:
         for chunk in progress(iter_molecules(input, smiles_column=smiles_column, fmt=fmt,
-                                             chunksize=chunksize), desc="molecules",
+                                             chunksize=chunksize, max_atoms=max_atoms),
+                              desc="molecules",
                               unit="chunk"):
             chunk_rejects = Rejects(source=str(input), item_name="smiles")
             chunk_rejects.extend(chunk.rejects)
@@ -143,12 +151,19 @@ def transform_file(input: str | os.PathLike, output: str | os.PathLike, transfor
 def split_file(input: str | os.PathLike, outdir: str | os.PathLike, *, method: str,
                sizes: Sequence[float], seed: int, smiles_column: str = "smiles",
                fmt: str | None = None, folds: int = 5, target_column: str | None = None,
-               on_invalid: OnInvalid = "error", overwrite: bool = False) -> dict[str, int]:
+               on_invalid: OnInvalid = "error", overwrite: bool = False,
+               max_atoms: int | None = MAX_ATOMS) -> dict[str, int]:
     """Write ``split.json`` (or ``fold_K/split.json`` for k-fold) and the split tables."""
-    from pmtoolkit.chem.splits import kfold, make_split
+    from pmtoolkit.chem.splits import _check_folds, _check_sizes, kfold, make_split
 
+    # settings first: a bad one is refused before the input is read
+    if method == "kfold":
+        _check_folds(folds)
+    else:
+        _check_sizes(sizes)
     table = read_molecules(input, smiles_column=smiles_column, fmt=fmt,
-                           columns=[target_column] if target_column else None)
+                           columns=[target_column] if target_column else None,
+                           max_atoms=max_atoms)
     if on_invalid == "error":
         table.rejects.raise_first()
     valid_rows = np.flatnonzero(table.mask)

@@ -78,10 +78,24 @@ class Split:
 
 
 def _check_sizes(sizes: Sequence[float]) -> tuple[float, float, float]:
-    if len(sizes) != 3 or any(s < 0 for s in sizes) or abs(sum(sizes) - 1.0) > 1e-6:
+    try:
+        values = tuple(float(s) for s in sizes)
+    except (TypeError, ValueError):
+        values = ()
+    # written so that NaN fails every comparison and is refused
+    if len(values) != 3 or not all(0 <= s <= 1 for s in values) or \
+            not abs(sum(values) - 1.0) <= 1e-6:
         raise BadInputError(f"split sizes must be three non-negative fractions summing to 1, "
                             f"got {tuple(sizes)}")
-    return tuple(float(s) for s in sizes)  # type: ignore[return-value]
+    return values  # type: ignore[return-value]
+
+
+def _check_folds(k: int, n: int | None = None) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2 or \
+            (n is not None and k > n):
+        have = f", n={n}" if n is not None else ""
+        raise BadInputError(f"k-fold needs 2 <= k <= n molecules, got k={k}{have}")
+    return int(k)
 
 
 def _counts(n: int, sizes: tuple[float, float, float]) -> tuple[int, int]:
@@ -185,8 +199,7 @@ def kfold(n: int, k: int = 5, seed: int = 0, *, val_fraction: float = 0.1,
           smiles: Sequence[str] | None = None) -> list[Split]:
     """k splits whose test sets partition the data; validation is drawn from the rest.
     With ``groups`` (e.g. scaffolds) whole groups stay together in a test fold."""
-    if k < 2 or k > n:
-        raise BadInputError(f"k-fold needs 2 <= k <= n molecules, got k={k}, n={n}")
+    k = _check_folds(k, n)
     rng = np.random.default_rng(seed)
     if groups is None:
         fold_of = np.empty(n, dtype=np.int64)

@@ -6,6 +6,12 @@ from typing import Any
 
 from pmtoolkit.chem._rdkit import quiet
 
+#: Heavy atoms above which ``tautomer=True`` refuses a molecule. RDKit's enumerator stops at
+#: 1,000 tautomers, which a peptide or a polyketide of 60 atoms already reaches; from there each
+#: tautomer costs time in proportion to the size: ~2 s at 200 heavy atoms, ~10 s at 1,000, in
+#: one C++ call that Ctrl-C cannot interrupt. Cyclic peptide drugs stay below 200.
+TAUTOMER_MAX_ATOMS = 200
+
 
 @dataclass
 class StandardizeConfig:
@@ -15,9 +21,21 @@ class StandardizeConfig:
         "help": "keep the largest organic fragment (strip salts and solvents)"})
     neutralize: bool = field(default=True, metadata={"help": "neutralise charges where possible"})
     tautomer: bool = field(default=False, metadata={
-        "help": "replace by RDKit's canonical tautomer (slower)"})
+        "help": "replace by RDKit's canonical tautomer (slower; refused above "
+                f"{TAUTOMER_MAX_ATOMS} heavy atoms)"})
     keep_stereo: bool = field(default=True, metadata={
         "help": "keep stereochemistry in the output SMILES"})
+
+    def __post_init__(self) -> None:
+        from dataclasses import fields
+
+        from pmtoolkit.core.errors import ConfigError
+
+        for f in fields(StandardizeConfig):  # a string "no" would otherwise switch a step on
+            value = getattr(self, f.name)
+            if not isinstance(value, bool):
+                raise ConfigError(f"standardize config: {f.name.replace('_', '-')} must be "
+                                  f"true or false, got {value!r}")
 
 
 class Standardizer:
@@ -44,6 +62,10 @@ class Standardizer:
                 if c.neutralize:
                     out = self._uncharger.uncharge(out)
                 if self._tautomers is not None:
+                    n = out.GetNumHeavyAtoms()
+                    if n > TAUTOMER_MAX_ATOMS:
+                        return None, (f"{n:,} heavy atoms, over the limit of "
+                                      f"{TAUTOMER_MAX_ATOMS} for --tautomer")
                     out = self._tautomers.Canonicalize(out)
         except Exception as exc:  # RDKit raises assorted C++ exceptions here
             return None, f"standardisation failed ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"

@@ -11,7 +11,7 @@ from pmtoolkit.chem.filters import alerts, filter_table
 from pmtoolkit.chem.fingerprints import FingerprintConfig, fingerprints, morgan, tanimoto
 from pmtoolkit.chem.scaffolds import murcko_scaffold
 from pmtoolkit.chem.standardize import StandardizeConfig, Standardizer, canonical_smiles
-from pmtoolkit.core.errors import BadInputError
+from pmtoolkit.core.errors import BadInputError, MissingResourceError
 
 ASPIRIN = Chem.MolFromSmiles("CC(=O)Oc1ccccc1C(=O)O")
 
@@ -41,8 +41,9 @@ def test_descriptors_qed_sa_rules():
     lip = D.lipinski(ASPIRIN)
     assert (lip["hbd"], lip["hba"], lip["lipinski_violations"]) == (1, 3, 0)
     assert D.veber(ASPIRIN)["veber_pass"]
-    with pytest.raises(BadInputError, match="unknown RDKit descriptor"):
-        D.rdkit_descriptors([ASPIRIN], ["NoSuchThing"])
+    with pytest.raises(MissingResourceError, match="unknown RDKit descriptor 'MolWT'.*did you "
+                                                   "mean 'MolWt'.*valid: AvgIpc"):
+        D.rdkit_descriptors([ASPIRIN], ["MolWT"])
 
 
 def test_morgan_matches_rdkit_generator():
