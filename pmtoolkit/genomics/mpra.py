@@ -126,8 +126,11 @@ def _locus_names(frame: pd.DataFrame) -> dict[str, str]:
 def load_mpra(path: str | os.PathLike, *, release: str = "GRCh38") -> MpraData:
     """Read the Kircher et al. table (``Chrom, Pos, Ref, Alt, ..., Coefficient, pValue,
     Element, Release``) for one genome release."""
+    from pmtoolkit.core.io import reading
+
     path = require_file(path, "MPRA table")
-    frame = pd.read_csv(path, sep="\t")
+    with reading(path):
+        frame = pd.read_csv(path, sep="\t")
     need = {"Chrom", "Pos", "Ref", "Alt", "Coefficient", "pValue", "Element", "Release"}
     missing = sorted(need - set(frame.columns))
     if missing:

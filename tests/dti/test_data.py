@@ -52,3 +52,59 @@ def test_read_fasta(tmp_path):
     (tmp_path / "bad.fa").write_text(">x\nMK#V\n")
     with pytest.raises(BadInputError, match="line 1: record 'x'"):
         read_fasta(tmp_path / "bad.fa")
+
+
+def test_check_sequence_refuses_dna_and_rna():
+    dna = "ATGGCGTACGTTAGCCGATCGATCGGCTAGCTAGGCTAAC"
+    for seq in (dna, dna.replace("T", "U"), dna.lower(), "ACGTN" * 4):
+        checked, reason = check_sequence(seq)
+        assert checked is None and "DNA or RNA" in reason, seq
+    # short peptides of these letters, and proteins rich in them, are proteins
+    assert check_sequence("ACGTNACGTNACGTNACGT")[0] == "ACGTNACGTNACGTNACGT"
+    kinase = "MEIDMTYQLKVIQQSLEQEEAEHKATKARLADKNKIYESIEEAKSEAMKEMEKKLLEERT"
+    assert check_sequence(kinase)[0] == kinase
+    assert check_sequence("GAGAGSGAGAGSGAGAGSGAGAGS")[0] is not None  # silk: 83% A/G
+
+
+def test_read_fasta_names_records_and_refuses_a_name_twice(tmp_path):
+    fa = tmp_path / "t.fasta"
+    fa.write_text(">\nMRPSG\n>p2\nMKV\n>\nMKL\n")
+    assert [n for n, _ in read_fasta(fa)] == ["target1", "p2", "target3"]
+    fa.write_text(">p1 a\nMRPSG\n>p2\nMKV\n>p1 b\nMKL\n")
+    with pytest.raises(BadInputError, match=r"line 5: record name 'p1' is used twice \(first "
+                                            r"at line 1\)"):
+        read_fasta(fa)
+    fa.write_text(">target2\nMRPSG\n>\nMKV\n")
+    with pytest.raises(BadInputError, match="'target2' is used twice"):
+        read_fasta(fa)
+    fa.write_text(">gene\nATGGCGTACGTTAGCCGATCGATCGGCTAG\n")
+    with pytest.raises(BadInputError, match="record 'gene': looks like DNA or RNA"):
+        read_fasta(fa)
+
+
+def _benchmark(root, kd="10 100\n1000 10000\n", test="[3]"):
+    (root / "folds").mkdir(parents=True)
+    (root / "ligands_can.txt").write_text('{"d1": "CCO", "d2": "c1ccccc1O"}')
+    (root / "proteins.txt").write_text('{"p1": "MKVLA", "p2": "MRPSG"}')
+    (root / "drug-target_interaction_affinities_Kd__Davis_et_al.2011v1.txt").write_text(kd)
+    (root / "folds" / "train_fold_setting1.txt").write_text("[[0, 1], [2]]")
+    (root / "folds" / "test_fold_setting1.txt").write_text(test)
+    return root
+
+
+def test_benchmark_folder_files_are_checked(tmp_path):
+    bench = load_benchmark(_benchmark(tmp_path / "ok" / "davis"))
+    np.testing.assert_allclose(bench.data.y, [8, 7, 6, 5])  # pKd of 10 nM ... 10 uM
+    assert bench.test.tolist() == [3] and len(bench.train_folds) == 2
+    with pytest.raises(BadInputError, match="Kd of zero"):
+        load_benchmark(_benchmark(tmp_path / "zero" / "davis", kd="0 1\n1 1\n"))
+    with pytest.raises(BadInputError, match="line 2 has 1 values"):
+        load_benchmark(_benchmark(tmp_path / "ragged" / "davis", kd="1 1\n1\n"))
+    with pytest.raises(BadInputError, match="outside the 4 measured pairs"):
+        load_benchmark(_benchmark(tmp_path / "fold" / "davis", test="[4]"))
+    with pytest.raises(BadInputError, match="test_fold_setting1.txt' holds a JSON dict"):
+        load_benchmark(_benchmark(tmp_path / "kind" / "davis", test='{"a": 1}'))
+    root = _benchmark(tmp_path / "json" / "davis")
+    (root / "proteins.txt").write_text('{"p1": "MKVLA", ')
+    with pytest.raises(BadInputError, match="proteins.txt' is not valid JSON"):
+        load_benchmark(root)

@@ -127,6 +127,109 @@ def test_reference_bad_files(tmp_path):
         Reference(empty)
 
 
+
+@pytest.mark.parametrize("text", [
+    ">a desc\nACGTACGT\nACG\n\n>b\nGGGG\n",      # a blank line between records
+    ">a\nACGTACGT\nACG\n>b\nGGGG",                # no final line break
+    ">a\r\nACGTACGT\r\nACG\r\n>b\r\nGGGG\r\n",  # Windows line breaks
+    ">a\nACGTACGT\nACG\n>empty\n>b\nGGGG\n",     # a record without sequence
+    "\n\n>a\nACGTACGT\nACG\n>b\nGGGG\n\n\n"])  # blank lines around
+def test_reference_index_check_accepts_valid_layouts(tmp_path, text):
+    import pysam
+
+    path = tmp_path / "r.fa"
+    path.write_bytes(text.encode())
+    for form in ("plain", "bgzip"):
+        if form == "bgzip":
+            pysam.tabix_compress(str(path), str(tmp_path / "r.fa.gz"))
+            path = tmp_path / "r.fa.gz"
+        with Reference(path) as ref:
+            assert ref.lengths == {"a": 11, "b": 4}
+            assert ref.fetch("a", 0, 11) == "ACGTACGTACG" and ref.fetch("b", 0, 4) == "GGGG"
+        with Reference(path) as ref:  # the index written by the first open is checked too
+            assert ref.fetch("b", 1, 3) == "GG"
+
+
+def test_reference_index_check_refuses_what_htslib_would_misread(tmp_path):
+    import os
+
+    import pysam
+
+    path = tmp_path / "r.fa"
+    text = ">a\n" + "ACGT" * 15 + "\n" + "ACGT" * 15 + "\n>b\nGGGG\n"
+    path.write_text(text)
+    Reference(path).close()
+    old = path.stat().st_mtime - 100
+    os.utime(tmp_path / "r.fa.fai", (old, old))
+    Reference(path).close()  # older than the FASTA but still right: used
+    for changed, why in [(">z\nCC\n" + text, "header of 'a' is not where"),
+                         (text + ">c\nTTTT\n", "sequence after the last indexed record"),
+                         (text.replace("ACGT" * 15 + "\n", "ACGT" * 10 + "\n" + "ACGT" * 5
+                                       + "\n", 1), "are not 60 bases long"),
+                         (text[:-3], "ends before 'b' does")]:
+        path.write_text(changed)
+        with pytest.raises(BadInputError, match=rf"r.fa.fai' is older than and does not match "
+                                                rf".*{why}.*; delete it to rebuild"):
+            Reference(path)
+    (tmp_path / "r.fa.fai").write_text("a\t60\n")
+    with pytest.raises(BadInputError, match="line 1 is not a FASTA index line"):
+        Reference(path)
+    # two records of one name: the index htslib builds keeps the first, silently
+    (tmp_path / "r.fa.fai").unlink()
+    path.write_text(text + ">a\nTTTT\n")
+    with pytest.raises(BadInputError, match="contig 'a' appears twice"):
+        Reference(path)
+    (tmp_path / "r.fa.fai").unlink()
+    path.write_text(">a\nACGT\n>a\nTT\n>b\nGGGG\n")
+    pysam.faidx(str(path))
+    with pytest.raises(BadInputError, match="contig 'a' appears twice"):
+        Reference(path)
+    gz = tmp_path / "r.fa.gz"
+    gz.write_bytes(gzip.compress(b">a\nACGT\n>b\nGG\n>a\nTT\n"))
+    with pytest.raises(BadInputError, match=r"contig 'a' appears twice \(line 5\)"):
+        Reference(gz)
+
+
+def test_reference_damaged_compressed_files(tmp_path):
+    import pysam
+
+    plain = tmp_path / "r.fa"
+    plain.write_text(">a\n" + ("ACGTTGCA" * 8 + "\n") * 20000 + ">b\nGGGG\n")
+    bgz = tmp_path / "r.fa.gz"
+    pysam.tabix_compress(str(plain), str(bgz))
+    whole = bgz.read_bytes()
+    bgz.write_bytes(whole[:-28])  # the BGZF end-of-file block cut off
+    with pytest.raises(BadInputError, match="truncated"):
+        Reference(bgz)
+    damaged = bytearray(whole)
+    for i in range(len(damaged) // 2, len(damaged) // 2 + 64):
+        damaged[i] ^= 0xFF
+    bgz.write_bytes(bytes(damaged))
+    with pytest.raises(BadInputError, match="r.fa.gz' is truncated or not valid gzip"):
+        Reference(bgz)
+    # indexed while intact, damaged afterwards: the damaged block is an error when read
+    bgz.write_bytes(whole)
+    Reference(bgz).close()
+    bgz.write_bytes(bytes(damaged))
+    with Reference(bgz) as ref, pytest.raises(BadInputError, match="r.fa.gz'"):
+        ref.fetch("a", 0, ref.lengths["a"])
+    # a .gzi of another compression of the file
+    (tmp_path / "s.fa").write_text(">a\nACGT\n")
+    pysam.tabix_compress(str(tmp_path / "s.fa"), str(bgz), force=True)
+    with pytest.raises(BadInputError, match=r"r.fa.gz.fai' \(and '.*r.fa.gz.gzi'\).*does not "
+                                            r"match"):
+        Reference(bgz)
+    gz = tmp_path / "p.fa.gz"
+    data = gzip.compress(plain.read_bytes())
+    gz.write_bytes(data[:len(data) // 2])
+    with pytest.raises(BadInputError, match="p.fa.gz' is truncated"):
+        Reference(gz)
+    binary = tmp_path / "b.fa"
+    binary.write_bytes(bytes(range(256)) * 8)
+    with pytest.raises(BadInputError, match="does not start with a '>name' header"):
+        Reference(binary)
+
+
 # --------------------------------------------------------------------------- VCF
 
 def test_vcf_every_record_is_a_variant_or_a_reject(test_data, tmp_path):
@@ -175,6 +278,35 @@ def test_not_a_vcf(tmp_path):
     bad.write_text("this is not a vcf\n")
     with pytest.raises(BadInputError, match="cannot read it as VCF"):
         read_vcf(bad)
+    bad.write_bytes(bytes(range(256)) * 8)
+    with pytest.raises(BadInputError, match="is not a VCF or BCF file"):
+        read_vcf(bad)
+
+
+def test_damaged_and_gzip_vcfs_are_input_errors(test_data, tmp_path):
+    import pysam
+
+    text = (test_data / "variants_tiny.vcf").read_text()
+    head = "".join(ln + "\n" for ln in text.splitlines() if ln.startswith("#"))
+    body = "".join(ln + "\n" for ln in text.splitlines()
+                   if not ln.startswith("#") and "notanumber" not in ln)
+    plain = tmp_path / "v.vcf"
+    plain.write_text(head + body * 3000)
+    gz = tmp_path / "v.vcf.gz"
+    gz.write_bytes(gzip.compress(plain.read_bytes()))
+    with pytest.raises(BadInputError, match="gzip, not bgzip.*zcat .*v.vcf.gz | bgzip"):
+        read_vcf(gz)
+    pysam.tabix_compress(str(plain), str(gz), force=True)
+    whole = gz.read_bytes()
+    gz.write_bytes(whole[:-100])
+    with pytest.raises(BadInputError, match="truncated"):
+        read_vcf(gz)
+    damaged = bytearray(whole)
+    for i in range(len(damaged) // 2, len(damaged) // 2 + 64):
+        damaged[i] ^= 0xFF
+    gz.write_bytes(bytes(damaged))
+    with pytest.raises(BadInputError, match="v.vcf.gz'"):  # not htslib's OSError on close
+        read_vcf(gz)
 
 
 def test_allele_windows(genome, test_data):

@@ -166,6 +166,21 @@ def test_scan_keeps_the_largest_change_over_offsets(model, test_data):
         VariantScorer(m, ref, scan=-1)
 
 
+def test_scores_in_small_chunks_equal_one_batch(model, test_data):
+    """A tiny --batch-size (or a wide --scan) scores a few variants' windows at a time; the
+    scores are those of one batch."""
+    m, _ = model
+    ref = Reference(test_data / "genome_tiny.fa")
+    seq = ref.fetch("chr1", 0, 300)
+    variants = [Variant("chr1", p, seq[p - 1], "A" if seq[p - 1] != "A" else "C")
+                for p in range(20, 280, 13)]
+    one = VariantScorer(m, ref, scan=4).score(variants)
+    chunked = VariantScorer(m, ref, scan=4, batch_size=1).score(variants)
+    np.testing.assert_allclose(chunked.ref, one.ref, atol=1e-6)
+    np.testing.assert_allclose(chunked.alt, one.alt, atol=1e-6)
+    assert VariantScorer(m, ref, batch_size=10**9).batch_size * m.window <= 1 << 24
+
+
 def test_fitted_motif_weights_recover_a_planted_factor_and_round_trip(tmp_path):
     """Effects made by one motif (CTCF sites: losing one lowers activity by its strength)
     give CTCF the largest weight; the saved model predicts the same without pyjaspar."""
