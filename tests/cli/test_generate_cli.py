@@ -149,3 +149,82 @@ def test_evaluate_metrics_and_report(pmt, trained, tmp_path, test_data):
     bad.write_text("a,b\n1,2\n")
     result = pmt("generate", "evaluate", "-i", bad, "-o", tmp_path / "e2")
     assert result.exit_code == 2 and "no SMILES column" in result.stderr
+
+
+# ----------------------------------------------------------------------------- resume
+
+RESUME = ["--hidden-size", "16", "--embedding-size", "8", "--layers", "1", "--batch-size",
+          "128", "--device", "cpu"]
+
+
+def test_interrupted_training_resumes_from_its_checkpoint(pmt, tmp_path, monkeypatch,
+                                                           test_data):
+    """In-process: SIGTERM (Interrupted) at the start of epoch 3 leaves OUTPUT/work with the
+    checkpoint of epoch 2; a plain rerun is refused, --resume trains epochs 3-5 only, and the
+    finished folder replaces the work folder."""
+    import signal
+
+    from pmtoolkit.core.errors import Interrupted
+    from pmtoolkit.design import generator
+
+    out = tmp_path / "run"
+    args = ["generate", "train", "-i", test_data / "moses_tiny.smi", "-o", out, "--epochs", 6,
+            *RESUME]
+    calls = []
+    original = generator._BucketSampler.set_epoch
+
+    def stop_at_3(self, epoch):
+        calls.append(epoch)
+        if epoch == 3:
+            raise Interrupted(signal.SIGTERM)
+        original(self, epoch)
+
+    monkeypatch.setattr(generator._BucketSampler, "set_epoch", stop_at_3)
+    result = pmt(*args)
+    assert result.exit_code == 143 and "interrupted" in result.stderr
+    assert (out / "work" / "last.ckpt").is_file() and not (out / "model.safetensors").exists()
+    assert not list(tmp_path.glob(".*pmt-tmp*"))
+
+    monkeypatch.setattr(generator._BucketSampler, "set_epoch",
+                        lambda self, e: (calls.append(e), original(self, e)))
+    again = pmt(*args)
+    assert again.exit_code == 2 and "holds an interrupted run" in again.stderr
+    other = pmt(*[a if a != 6 else 7 for a in args], "--resume")
+    assert other.exit_code == 2 and "other settings" in other.stderr
+    calls.clear()
+    resumed = pmt(*args, "--resume")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert sorted(set(calls)) == [3, 4, 5]  # epochs 0-2 were not trained again
+    assert not (out / "work").exists() and (out / "model.safetensors").is_file()
+    assert len(pd.read_csv(out / "history.csv")) == 6
+    assert json.loads((out / "metrics.json").read_text())["epochs"] == 6
+
+
+@pytest.mark.slow
+def test_sigterm_then_resume_in_a_real_process(tmp_path, test_data):
+    """The same through a separate process and a real SIGTERM, as a scheduler sends it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "pmtoolkit.cli", "generate", "train", "-i",
+           str(test_data / "moses_tiny.smi"), "-o", str(out), "--epochs", "40", *RESUME]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    checkpoint = out / "work" / "last.ckpt"
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert checkpoint.exists(), "no checkpoint appeared"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines()[-1] == "pmt: error: interrupted"
+    assert checkpoint.is_file() and not (out / "model.safetensors").exists()
+    done = subprocess.run([*cmd, "--resume"], check=False, stderr=subprocess.PIPE, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "resuming from" in done.stderr
+    assert (out / "model.safetensors").is_file() and not (out / "work").exists()
+    assert len(pd.read_csv(out / "history.csv")) == 40
