@@ -58,9 +58,11 @@ def build(source: str | os.PathLike, output: str | os.PathLike, config: TaskConf
     table = read_events(source, patients=patients, columns=columns, system=system)
     samples = build_samples(table, config)
     if not len(samples):
+        excluded = ", ".join(f"{n} {r}" for r, n in samples.excluded.most_common())
+        rejected = (f"; {len(table.rejects)} record(s) rejected, first: "
+                    f"{table.rejects.items[0].describe()}" if table.rejects else "")
         raise BadInputError("the task selects no samples",
-                            hint="excluded: " + ", ".join(f"{n} {r}" for r, n in
-                                                          samples.excluded.most_common()))
+                            hint=f"excluded: {excluded or 'none'}{rejected}")
     split = patient_split(samples, fractions, seed=split_seed)
     side = np.empty(len(samples), dtype=object)
     for name, idx in split.items():

@@ -300,7 +300,7 @@ def load_panel(responses: str | os.PathLike, drugs: str | os.PathLike,
         item = f"{s}\t{d}"
         si, di = samples.position(s), drug_set.position(d)
         if not np.isfinite(values[k]):
-            rejects.add(item, int(line), f"no numeric value in {c.response!r}")
+            rejects.add(item, int(line), f"no finite number in {c.response!r}")
         elif di is None:
             rejects.add(item, int(line), f"drug {d!r} has an invalid SMILES"
                         if d in drug_set.invalid else f"drug {d!r} is not in the drugs table")

@@ -93,7 +93,8 @@ class PanelSpec:
         "help": f"drug mechanisms / sample programmes (at most {len(MECHANISMS)})"})
     module_size: int = field(default=20, metadata={"range": Range(1, 100_000),
         "help": "genes per expression module"})
-    module_strength: float = field(default=0.5, metadata={"range": Range(0, 100),
+    # beyond 5, exp(strength x programme) outgrows what a negative binomial can draw
+    module_strength: float = field(default=0.5, metadata={"range": Range(0, 5),
         "help": "log fold change of a module's genes per sd of its programme"})
     w_drug: float = field(default=1.0, metadata={"range": Range(0, 100),
         "help": "weight of the drug main effect"})

@@ -48,6 +48,9 @@ MAX_MATRIX = 20_000_000
 
 
 def _check(spec: PanelSpec, n_available: int) -> None:
+    from pmtoolkit.core.config import check_ranges
+
+    check_ranges(spec, source="panel settings")
     problems = []
     if spec.samples < 4 or spec.drugs < 4:
         problems.append("need at least 4 samples and 4 drugs")
