@@ -199,3 +199,97 @@ def test_shipped_models_offline(pmt, tmp_path):
     assert mask.shape == truth.shape and ((mask == 1) == (truth == 1)).mean() > 0.95
     result = pmt("imaging", "predict", "--model", "mni-tissue", pngs[0], "-o", tmp_path / "x.csv")
     assert result.exit_code == 2 and "not a model for --task classify" in result.stderr
+
+
+# --------------------------------------------------------------------------------- resume
+
+def _interrupt_at_epoch(factory, epoch: int):
+    """A training-module factory whose module stops like SIGTERM does when ``epoch`` (0-based)
+    starts, i.e. after the checkpoint written at the end of the epoch before."""
+    import signal
+
+    from pmtoolkit.core.errors import Interrupted
+
+    def make(*args, **kwargs):
+        module = factory(*args, **kwargs)
+
+        def on_train_epoch_start():
+            if module.current_epoch == epoch:
+                raise Interrupted(signal.SIGTERM)
+
+        module.on_train_epoch_start = on_train_epoch_start
+        return module
+
+    return make
+
+
+@pytest.mark.parametrize("task", ["classify", "segment"])
+def test_interrupted_training_resumes(pmt, pictures, volumes, tmp_path, monkeypatch, task):
+    from pmtoolkit.imaging import classifier, segment
+
+    out = tmp_path / "run"
+    if task == "classify":
+        args = ["--data", pictures / "labels.csv", *TINY, "--epochs", "7", "--patience", "0"]
+        owner, sub = classifier, "classifier"
+    else:
+        args = ["--task", "segment", "--data", volumes / "pairs.csv", "--channels", "8",
+                "--channels", "16", "--roi-size", "16", "--roi-size", "16", "--epochs", "7",
+                "--patience", "0"]
+        owner, sub = segment, "segmenter"
+    command = ["imaging", "train", *args, "-o", out]
+    factory = owner._module
+    monkeypatch.setattr(owner, "_module", _interrupt_at_epoch(factory, 5))
+    result = pmt(*command)
+    assert result.exit_code == 143 and "pmt: error: interrupted" in result.stderr
+    assert (out / "work" / sub / "last.ckpt").is_file()  # written after epoch 5
+    assert not (out / "model.safetensors").exists()
+    assert not [p for p in tmp_path.iterdir() if ".pmt-tmp-" in p.name]
+    monkeypatch.setattr(owner, "_module", factory)
+
+    result = pmt(*command)
+    assert result.exit_code == 2 and "holds an interrupted run" in result.stderr
+    result = pmt(*command[:-2], "--epochs", "8", "-o", out, "--resume")
+    assert result.exit_code == 2 and "other settings (model.epochs: 7 then, 8 now)" in \
+        result.stderr
+    result = pmt(*command, "--resume")
+    assert result.exit_code == 0, result.stderr
+    assert "resuming from" in result.stderr
+    assert (out / "model.safetensors").is_file() and not (out / "work").exists()
+    assert json.loads((out / "metrics.json").read_text())["epochs_run"] == 7
+    history = pd.read_csv(out / "training" / "history.csv")
+    assert history["epoch"].tolist() == list(range(7))  # kept across the interruption
+
+
+@pytest.mark.slow
+def test_sigterm_stops_training_and_resume_finishes_it(pictures, tmp_path):
+    """The real signal, in a subprocess: SIGTERM after the first checkpoint."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "pmtoolkit.cli", "imaging", "train", "--data",
+               str(pictures / "labels.csv"), *TINY, "--epochs", "20", "--patience", "0",
+               "--device", "cpu", "-o", str(out)]
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out.glob("work/**/last.ckpt")):
+            assert proc.poll() is None, proc.stderr.read()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        stderr = proc.communicate(timeout=60)[1]
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, stderr
+    assert "pmt: error: interrupted" in stderr.splitlines()
+    assert (out / "work").is_dir() and not (out / "model.safetensors").exists()
+    assert not [p for p in tmp_path.rglob("*") if ".pmt-tmp-" in p.name]
+
+    done = subprocess.run([*command, "--resume"], check=False, stderr=subprocess.PIPE,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "resuming from" in done.stderr
+    assert (out / "model.safetensors").is_file() and not (out / "work").exists()
