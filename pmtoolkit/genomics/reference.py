@@ -85,7 +85,7 @@ class Reference:
     def _open_indexed(self) -> None:
         import pysam
 
-        from pmtoolkit.genomics.variants import _htslib_quiet
+        from pmtoolkit.genomics.variants import htslib_quiet
 
         p = self.path
         fai = p.with_name(p.name + ".fai")
@@ -102,7 +102,7 @@ class Reference:
         if bgzf:
             kwargs["filepath_index_compressed"] = str(gzi)
         try:
-            with _htslib_quiet():
+            with htslib_quiet():
                 self._fasta = pysam.FastaFile(str(p), **kwargs)
         except (OSError, ValueError) as exc:
             raise BadInputError(f"{p}: cannot read it as FASTA ({exc})",
@@ -117,7 +117,7 @@ class Reference:
         user's cache (keyed by path, size and mtime); the paths of the ``.fai`` and ``.gzi``."""
         import pysam
 
-        from pmtoolkit.genomics.variants import _htslib_quiet
+        from pmtoolkit.genomics.variants import htslib_quiet
 
         p = self.path
         if os.access(p.parent, os.W_OK):
@@ -134,7 +134,7 @@ class Reference:
             if bgzf:
                 args += ["--gzi-idx", str(gzi)]
             try:
-                with _htslib_quiet():
+                with htslib_quiet():
                     pysam.faidx(*args)
             except pysam.SamtoolsError:
                 raise BadInputError(f"'{p}': htslib cannot index it as FASTA "

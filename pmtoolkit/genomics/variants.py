@@ -96,7 +96,7 @@ def check_against_reference(v: Variant, reference) -> tuple[str | None, str]:
 
 
 @contextlib.contextmanager
-def _htslib_quiet():
+def htslib_quiet():
     """htslib writes parse warnings to stderr; pmtoolkit reports them as rejects instead."""
     import pysam
 
@@ -118,7 +118,7 @@ def open_vcf(path: str | os.PathLike):
     import pysam
 
     path = require_file(path, "VCF")
-    with _htslib_quiet():
+    with htslib_quiet():
         try:
             return pysam.VariantFile(str(path))
         except NotImplementedError:  # htslib cannot seek in gzip that is not BGZF
@@ -174,7 +174,7 @@ def iter_records(path: str | os.PathLike, *, reference=None, ref_mismatch: str =
     malformed: list[int] = []  # positions in rejects.items whose text is filled in at the end
     warned = 0
     quiet = contextlib.ExitStack()
-    quiet.enter_context(_htslib_quiet())  # for the whole read, not toggled per record
+    quiet.enter_context(htslib_quiet())  # for the whole read, not toggled per record
     try:
         it = iter(vf)
         index = consecutive = 0
