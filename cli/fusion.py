@@ -64,6 +64,7 @@ def simulate(outdir, patients, seed, prevalence, weights, missing, interaction, 
     Example: pmt fusion simulate cohort/ --patients 3000 --weight imaging=0 --missing ehr=0.1
     """
     from pmtoolkit.cli.common import startup
+
     from pmtoolkit.fusion.simulate import CohortSpec, simulate_cohort
 
     spec = CohortSpec(patients=patients, seed=seed, prevalence=prevalence,
@@ -102,6 +103,7 @@ def run(cohort, outdir, fusions, epochs, hidden_dim, weight_decay, seed, overwri
     Example: pmt fusion run cohort/ -o fusion_run/
     """
     from pmtoolkit.cli.common import startup
+
     from pmtoolkit.fusion.run import experiment
 
     startup(seed=seed)
@@ -142,6 +144,7 @@ def train(modalities, outcomes, output, valid_fraction, config_file, overwrite, 
     --outcomes emb/outcomes.csv --fusion attention -o fused.safetensors
     """
     from pmtoolkit.cli.common import startup
+
     from pmtoolkit.fusion.run import train as train_
 
     config = resolve(FusionConfig, params, config_file)
@@ -168,6 +171,7 @@ def predict(model_path, modalities, output):
     Example: pmt fusion predict fused.safetensors --modality ehr=new/ehr.csv -o risk.csv
     """
     from pmtoolkit.cli.common import startup
+
     from pmtoolkit.fusion.model import FusionModel
     from pmtoolkit.fusion.run import predict as predict_
 

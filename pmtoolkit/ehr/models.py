@@ -285,13 +285,15 @@ class RiskModel(TorchModel):
 
     def calibrate(self, z: np.ndarray) -> np.ndarray:
         """Probabilities from logits, with the fitted calibration."""
+        from scipy.special import expit  # the logistic function, without overflow
+
         method = self.calibration.get("method", "none")
         if method == "platt":
             a, b = float(self.calibration["a"]), float(self.calibration["b"])
-            return 1.0 / (1.0 + np.exp(-(a * z + b)))
+            return expit(a * z + b)
         if method == "temperature":
-            return 1.0 / (1.0 + np.exp(-z / float(self.calibration["temperature"])))
-        p = 1.0 / (1.0 + np.exp(-z))
+            return expit(z / float(self.calibration["temperature"]))
+        p = expit(z)
         if method == "isotonic":
             return np.interp(p, self.calibration["x"], self.calibration["y"])
         return p

@@ -625,7 +625,9 @@ def check_training(train: ResponseData, config: ResponseConfig) -> FeaturePrep:
     if train.y is None or len(train) < 2:
         raise BadInputError("training needs at least two pairs with responses")
     y = np.asarray(train.y, dtype=np.float64)
-    if not (np.isfinite(y).all() and np.isfinite(y.std())):
+    with np.errstate(over="ignore"):  # a spread too large to compute is the error here
+        spread = y.std()
+    if not (np.isfinite(y).all() and np.isfinite(spread)):
         raise BadInputError("the training responses are not all finite numbers of a "
                             "sensible size")
     return FeaturePrep.learn(train.samples, np.unique(train.sample_index), config.normalize,

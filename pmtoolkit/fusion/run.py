@@ -115,7 +115,9 @@ def _outcomes(path: str | os.PathLike, task: str) -> dict[str, float]:
         k = int(np.flatnonzero(bad)[0])
         what = "0 or 1 (use --task regression for a number)" if task == "binary" else \
             "a finite number"
-        raise BadInputError(f"{path}: line {frame.index[k]}: outcome {y.iloc[k]!r} of patient "
+        value = y.iloc[k]
+        shown = repr(value) if isinstance(value, str) else str(value)
+        raise BadInputError(f"{path}: line {frame.index[k]}: outcome {shown} of patient "
                             f"{ids[k]!r} is not {what}")
     return dict(zip(ids, values))
 
@@ -169,7 +171,7 @@ def train(tables: dict[str, str | os.PathLike], outcomes: str | os.PathLike,
     groups = [np.flatnonzero(y == c) for c in np.unique(y)] if config.task == "binary" else \
         [np.arange(len(ids))]
     for g in groups:
-        is_valid[rng.permutation(g)[:int(round(valid_fraction * len(g)))]] = True
+        is_valid[rng.permutation(g)[:round(valid_fraction * len(g))]] = True
 
     def part(sel):
         return {m: x[sel] for m, x in data.items()}, mask[sel], y[sel]
@@ -318,8 +320,8 @@ def _figures(res: dict[str, Any], out: Path) -> list[tuple[str, str]]:
         ax.set_ylim(0.5, max(max(res["fused"].values()), best) + 0.05)
         ax.set_ylabel("test AUROC")
         ax.legend(fontsize=7, ncol=2, frameon=False)
-    figs.append(("masking.png", "Each fused model with one modality hidden from every test "
-                                "patient"))
+    figs.append(("masking.png", ("Each fused model with one modality hidden from every test "
+                                 "patient")))
     if res.get("planted_weights"):
         with figure(out / "attribution.png", size=(6.2, 3.2)) as (_fig, ax):
             width = 0.8 / (len(fusions) + 1)
@@ -333,8 +335,9 @@ def _figures(res: dict[str, Any], out: Path) -> list[tuple[str, str]]:
             ax.set_xticks(range(len(names)), names)
             ax.set_ylabel("share")
             ax.legend(fontsize=7, frameon=False)
-        figs.append(("attribution.png", "Which modality drove the predictions: each fusion's "
-                                        "mean |occlusion| beside the planted weights"))
+        figs.append(("attribution.png", ("Which modality drove the predictions: each "
+                                         "fusion's mean |occlusion| beside the planted "
+                                         "weights")))
     return figs
 
 
