@@ -84,7 +84,7 @@ def standardize(input_, output, smiles_column, fmt, max_atoms, on_invalid, **par
 def descriptors(input_, output, smiles_column, fmt, max_atoms, on_invalid, names):
     """Compute RDKit 2D descriptors, QED and SA score.
 
-    Ipc and AvgIpc are left empty above 300 heavy atoms, the BCUT2D values above 500: their
+    Ipc and AvgIpc are left empty above 200 heavy atoms, the BCUT2D values above 500: their
     cost outgrows the rest (pmtoolkit.chem.descriptors.COSTLY_DESCRIPTORS).
     """
     from pmtoolkit.chem import ops

@@ -11,7 +11,7 @@ from pmtoolkit.chem.filters import alerts, filter_table
 from pmtoolkit.chem.fingerprints import FingerprintConfig, fingerprints, morgan, tanimoto
 from pmtoolkit.chem.scaffolds import murcko_scaffold
 from pmtoolkit.chem.standardize import StandardizeConfig, Standardizer, canonical_smiles
-from pmtoolkit.core.errors import BadInputError, MissingResourceError
+from pmtoolkit.core.errors import BadInputError, ConfigError, MissingResourceError
 
 ASPIRIN = Chem.MolFromSmiles("CC(=O)Oc1ccccc1C(=O)O")
 
@@ -44,6 +44,51 @@ def test_descriptors_qed_sa_rules():
     with pytest.raises(MissingResourceError, match="unknown RDKit descriptor 'MolWT'.*did you "
                                                    "mean 'MolWt'.*valid: AvgIpc"):
         D.rdkit_descriptors([ASPIRIN], ["MolWT"])
+
+
+def test_costly_descriptors_are_nan_above_their_size():
+    names = ["Ipc", "AvgIpc", "BCUT2D_MWHI", "BertzCT", "MolWt"]
+    small, mid, large = (Chem.MolFromSmiles("C" * n) for n in (200, 201, 501))
+    X = D.rdkit_descriptors([small, mid, large], names)
+    assert X[0, 0] == pytest.approx(1e30)  # Ipc of 200 atoms: already past the clip
+    assert np.isfinite(X[0]).all()
+    assert np.isnan(X[1, :2]).all() and np.isfinite(X[1, 2:]).all()
+    assert np.isnan(X[2, :3]).all() and np.isfinite(X[2, 3:]).all()
+    assert set(D.COSTLY_DESCRIPTORS) <= set(D.descriptor_names())
+
+
+def test_descriptor_names_are_checked_and_deduplicated():
+    assert D.check_descriptor_names(["MolWt", "TPSA", "MolWt"]) == ["MolWt", "TPSA"]
+    with pytest.raises(MissingResourceError, match="did you mean 'TPSA'"):
+        D.check_descriptor_names(["tpsa"])
+    with pytest.raises(MissingResourceError, match="did you mean 'MolWt'.*valid: AvgIpc"):
+        D.check_descriptor_names(["MolWeight"])
+
+
+def test_tautomer_canonicalisation_is_refused_above_its_size():
+    config = StandardizeConfig(tautomer=True)
+    mol, reason = Standardizer(config)(Chem.MolFromSmiles("C" * 201))
+    assert mol is None and reason == "201 heavy atoms, over the limit of 200 for --tautomer"
+    assert Standardizer(config)(Chem.MolFromSmiles("C" * 200))[0] is not None
+    # the limit applies to what reaches the tautomer step: a counter-ion is stripped first
+    salt = "OC(=O)CCCCCCCCC(=O)O." + "C" * 190 + "[N+](C)(C)C"  # 206 heavy atoms in all
+    assert Standardizer(config)(Chem.MolFromSmiles(salt))[0].GetNumHeavyAtoms() == 194
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"n_bits": 0}, "n-bits: 0 is out of range"), ({"n_bits": -5}, "n-bits: -5 is out of range"),
+    ({"n_bits": 65_537}, "n-bits: 65537 is out of range"),
+    ({"radius": -1}, "radius: -1 is out of range"), ({"radius": 9}, "radius: 9 is out"),
+    ({"radius": 2.5}, "radius must be an integer"), ({"kind": "ecfp"}, "kind 'ecfp' is unknown"),
+])
+def test_fingerprint_config_refuses_bad_values(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        FingerprintConfig(**kwargs)
+
+
+def test_standardize_config_takes_booleans_only():
+    with pytest.raises(ConfigError, match="tautomer must be true or false, got 'no'"):
+        StandardizeConfig(tautomer="no")
 
 
 def test_morgan_matches_rdkit_generator():

@@ -76,3 +76,16 @@ def test_parallel_featurization_matches_serial(monkeypatch):
     assert [r.line for r in par_rej] == [r.line for r in ser_rej] == list(range(3, 121, 4))
     a, b = F.collate([c for c in par if c]), F.collate([c for c in ser if c])
     assert torch.equal(a.x, b.x) and torch.equal(a.edge_index, b.edge_index)
+
+
+def test_featurizer_applies_the_atom_limit(monkeypatch):
+    smiles = ["CCO", "C" * 1001, "c1ccccc1"]
+    codes, rejects = F.GraphFeaturizer(cache_size=0).featurize(smiles, start_line=2)
+    assert [c is None for c in codes] == [False, True, False]
+    assert [(r.line, r.reason) for r in rejects] == [
+        (3, "1,001 heavy atoms, over the limit of 1,000 (--max-atoms)")]
+    codes, rejects = F.GraphFeaturizer(cache_size=0, max_atoms=2).featurize(smiles * 5, n_jobs=1)
+    assert sum(c is not None for c in codes) == 0 and len(rejects) == 15
+    monkeypatch.setattr(F.GraphFeaturizer, "PARALLEL_MIN", 10)  # workers get the limit too
+    codes, _ = F.GraphFeaturizer(cache_size=0, max_atoms=None).featurize(smiles * 5, n_jobs=2)
+    assert codes[1].n_atoms == 1001

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from pmtoolkit.chem.molecules import Molecule, parse_smiles, read_molecules
@@ -56,3 +58,42 @@ def test_reader_errors(tmp_path, test_data):
         read_molecules(tmp_path / "x.xyz")
     with pytest.raises(BadInputError, match="column 'SMILES' not found"):
         read_molecules(test_data / "esol_tiny.csv", smiles_column="SMILES")
+
+
+def test_atom_limit_is_checked_before_sanitising():
+    mol, why = parse_smiles("C" * 1001)
+    assert mol is None and why == "1,001 heavy atoms, over the limit of 1,000 (--max-atoms)"
+    assert parse_smiles("C" * 1000)[0].GetNumHeavyAtoms() == 1000
+    assert parse_smiles("C" * 1001, max_atoms=None)[0] is not None  # None: no limit
+    # explicit hydrogens are not heavy atoms: 3 heavy atoms, 11 characters per heavy atom
+    assert parse_smiles("[H]C([H])([H])C([H])([H])O[H]", max_atoms=3)[0] is not None
+    # kekulising a 10,000-atom aromatic ring takes RDKit half a minute; refused unsanitised
+    start = time.monotonic()
+    mol, why = parse_smiles("c1" + "c" * 9998 + "c1")
+    assert mol is None and why.startswith("10,000 heavy atoms")
+    assert time.monotonic() - start < 5
+
+
+def test_smiles_length_limit():
+    mol, why = parse_smiles("C" * 50_001)
+    assert mol is None and why == ("SMILES of 50,001 characters, over the limit of 50,000 "
+                                   "(50 x --max-atoms)")
+    assert parse_smiles("C" * 50_001, max_atoms=2000)[1].startswith("50,001 heavy atoms")
+    with pytest.raises(BadInputError, match="line 2: 12 heavy atoms, over the limit of 10"):
+        Molecule.from_smiles("C" * 12, line=2, max_atoms=10)
+
+
+def test_readers_apply_the_limit(tmp_path, test_data):
+    path = tmp_path / "m.smi"
+    path.write_text("CCO ethanol\n" + "C" * 2000 + " wax\n")
+    table = read_molecules(path)
+    assert [m.id for m in table.valid] == ["ethanol"]
+    (reject,) = table.rejects
+    assert reject.line == 2 and reject.reason.startswith("2,000 heavy atoms")
+    assert reject.item == "C" * 100 + "... (2,000 characters)"  # one log line, not a page
+    assert len(read_molecules(path, max_atoms=None).valid) == 2
+    sdf = read_molecules(test_data / "tiny.sdf.gz", max_atoms=3)
+    assert [m.smiles for m in sdf.valid] == ["CCO"]
+    assert [(r.item, r.reason) for r in sdf.rejects][1:] == [
+        ("record 3", "6 heavy atoms, over the limit of 3 (--max-atoms)"),
+        ("record 4", "4 heavy atoms, over the limit of 3 (--max-atoms)")]

@@ -94,3 +94,10 @@ def test_bad_split_requests():
         make_split("cluster", n=10)
     with pytest.raises(BadInputError, match="k-fold needs"):
         kfold(3, 5)
+    for k in (0, 1, -1, 2.5):
+        with pytest.raises(BadInputError, match="k-fold needs"):
+            kfold(10, k)
+    for sizes in ((float("nan"), 0.5, 0.5), (-0.1, 0.6, 0.5), (0.8, 0.1), (0.8, 0.1, "x"),
+                  (float("inf"), 0, 0)):
+        with pytest.raises(BadInputError, match="three non-negative fractions summing to 1"):
+            random_split(10, sizes=sizes)

@@ -46,6 +46,53 @@ def test_mol_descriptors_fingerprints_filter(pmt, tmp_path, test_data):
     assert 0 < len(passed) < 40 and passed["passes"].all()
 
 
+def test_mol_descriptors_header_is_unique(pmt, tmp_path, test_data):
+    from pmtoolkit.chem.descriptors import descriptor_names
+
+    assert pmt("mol", "descriptors", "-i", test_data / "tiny.smi", "-o",
+               tmp_path / "d.csv").exit_code == 0
+    header = (tmp_path / "d.csv").read_text().splitlines()[0].split(",")
+    assert len(header) == len(set(header)) and header.count("qed") == 1  # RDKit's list has qed
+    assert header == ["smiles", "id", *descriptor_names(), "sa_score"]
+    assert pmt("mol", "descriptors", "-i", test_data / "tiny.smi", "-o", tmp_path / "q.csv",
+               "--names", "qed,MolWt,qed").exit_code == 0
+    assert pd.read_csv(tmp_path / "q.csv").columns.tolist() == ["smiles", "id", "qed", "MolWt",
+                                                                "sa_score"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["fingerprints", "--n-bits", "0"], "--n-bits"),
+    (["fingerprints", "--n-bits", "-5"], "--n-bits"),
+    (["fingerprints", "--radius", "-1"], "--radius"),
+    (["fingerprints", "--radius", "nan"], "--radius"),
+    (["descriptors", "--names", "MolWT"], ("unknown RDKit descriptor 'MolWT' (did you mean "
+                                           "'MolWt'? valid: AvgIpc")),
+    (["descriptors", "--names", " , "], "--names"),
+    (["filter", "--alerts", "PAINS,NOPE"], "unknown alert catalog 'NOPE'"),
+    (["standardize", "--max-atoms", "0"], "--max-atoms"),
+])
+def test_mol_bad_option_values_exit_2(pmt, tmp_path, test_data, args, message):
+    out = tmp_path / "out.csv"
+    result = pmt("mol", args[0], "-i", test_data / "tiny.smi", "-o", out, *args[1:])
+    assert result.exit_code == 2 and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and not out.exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--split", "kfold", "--folds", "0"], "--folds"),
+    (["--split", "kfold", "--folds", "-1"], "--folds"),
+    (["--split", "kfold", "--folds", "1"], "--folds"),
+    (["--sizes", "-0.1", "0.6", "0.5"], "--sizes"),
+    (["--sizes", "nan", "0.5", "0.5"], "--sizes"),
+    (["--sizes", "0.5", "0.2", "0.2"], "0.5 0.2 0.2 sum to 0.9, not 1"),
+    (["--seed", "-1"], "--seed"),
+])
+def test_mol_split_bad_values_exit_2(pmt, tmp_path, test_data, args, message):
+    result = pmt("mol", "split", "-i", test_data / "esol_tiny.csv", "-o", tmp_path / "s", *args)
+    assert result.exit_code == 2 and message in result.stderr, result.stderr
+    assert not (tmp_path / "s").exists()
+
+
 def test_mol_split(pmt, tmp_path, test_data):
     out = tmp_path / "split"
     assert pmt("mol", "split", "-i", test_data / "esol_tiny.csv", "-o", out, "--split",
