@@ -64,6 +64,18 @@ def anchor(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
 
 
+def human_size(n_bytes: float) -> str:
+    """A file size as people write it, in decimal units: ``649 B``, ``96.7 kB``, ``3.9 MB``."""
+    size = float(n_bytes)
+    if round(size) < 1000:
+        return f"{size:.0f} B"
+    for unit in ("kB", "MB", "GB", "TB"):
+        size /= 1000
+        if round(size) < 1000 or unit == "TB":
+            break
+    return f"{size:.1f} {unit}" if round(size, 1) < 100 else f"{size:.0f} {unit}"
+
+
 def table_html(frame: pd.DataFrame, *, max_rows: int = 50, floatfmt: str = "{:.3g}") -> str:
     def cell(v: Any) -> str:
         if isinstance(v, float):

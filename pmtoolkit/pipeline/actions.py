@@ -272,6 +272,8 @@ def _rank(run: StepRun) -> dict[str, Any]:
     meeting = len(frame)
     if p.top is not None:
         frame = frame.head(p.top)
+    # rank and the value ranked by lead the table, where a reader looks first
+    frame.insert(0, p.by, frame.pop(p.by))
     frame.insert(0, "rank", range(1, len(frame) + 1))
     _write(frame, run.output())
     return {"read": n, "meeting_conditions": meeting, "written": len(frame)}
@@ -560,6 +562,9 @@ class ReportParams:
         "help": "rows shown of each table"})
     molecules: int = field(default=12, metadata={"range": Range(0, 1000),
         "help": "draw the first N molecules of a table with a smiles column (0: none)"})
+    columns: tuple[str, ...] = field(default=(), metadata={
+        "help": "columns shown of each table, in this order (a table shows those it has, "
+                "or all when it has none; default: all); every table links to its file"})
 
 
 @action("report", help="An HTML report of the listed outputs: tables (first rows), VCFs, "
@@ -569,7 +574,6 @@ class ReportParams:
         outputs={"report": "report.html"})
 def _report(run: StepRun) -> dict[str, Any]:
     import html
-    from urllib.parse import quote
 
     import pandas as pd
 
@@ -579,6 +583,7 @@ def _report(run: StepRun) -> dict[str, Any]:
     report = Report(p.title, p.description)
     (run.folder / "figures").mkdir()
     shown = []
+    seen_columns: set[str] = set()
     for i, path in enumerate(run.inputs["inputs"]):
         path = Path(path)
         sec = report.section(f"{path.parent.name}: {path.name}")  # step: file
@@ -589,14 +594,19 @@ def _report(run: StepRun) -> dict[str, Any]:
             sec.figure(f"figures/{dest.name}", f"{path.parent.name}/{path.name}")
         elif name.endswith((".csv", ".tsv", ".parquet", ".csv.gz", ".tsv.gz")):
             frame = _read(path)
-            sec.text(f"{len(frame):,} rows; the first {min(len(frame), p.max_rows)} shown.")
+            shown_columns = [c for c in p.columns if c in frame.columns] or list(frame.columns)
+            seen_columns.update(map(str, frame.columns))
+            href = html.escape(_href(run, path))
+            sec.html(f"<p>{len(frame):,} rows; the first {min(len(frame), p.max_rows)} shown"
+                     f", {len(shown_columns)} of {len(frame.columns)} columns. The full table: "
+                     f'<a href="{href}">{html.escape(path.name)}</a>.</p>')
             smiles = next((c for c in frame.columns if str(c).lower() == "smiles"), None)
             if smiles is not None and p.molecules > 0 and len(frame):
                 dest = run.folder / "figures" / f"{i}_{path.parent.name}_molecules.png"
                 if _grid(frame, smiles, p.molecules, dest):
                     sec.figure(f"figures/{dest.name}", f"the first {min(len(frame), p.molecules)}"
                                " molecules")
-            sec.table(frame, max_rows=p.max_rows)
+            sec.table(frame[shown_columns], max_rows=p.max_rows)
         elif name.endswith((".vcf", ".vcf.gz")):
             sec.table(_read_vcf(path)[2].drop(columns="_line", errors="ignore"),
                       max_rows=p.max_rows)
@@ -611,13 +621,31 @@ def _report(run: StepRun) -> dict[str, Any]:
                 sec.table(pd.DataFrame(steps))
             a.file.close()
         elif name.endswith(".html"):
-            href = html.escape(quote(f"../{path.parent.name}/{path.name}"))
+            href = html.escape(_href(run, path))
             sec.html(f'<p><a href="{href}">{html.escape(path.name)}</a></p>')  # names are data
         else:
             sec.text(f"{path.name}: {path.stat().st_size:,} bytes")
         shown.append(f"{path.parent.name}/{path.name}")
+    unknown = [c for c in p.columns if c not in seen_columns]
+    if unknown:
+        raise BadInputError(f"report: no table has the column {unknown[0]!r}",
+                            hint="columns: " + ", ".join(sorted(map(str, seen_columns)))
+                            if seen_columns else "none of the inputs is a table")
     report.write(run.output())
     return {"shown": shown}
+
+
+def _href(run: StepRun, path: Path) -> str:
+    """A link from the report to one of its inputs: relative within the pipeline's run folder
+    (which may be moved as a whole), else the file's absolute address."""
+    import os
+    from urllib.parse import quote
+
+    root = (run.final or run.folder).parent.resolve()
+    target = path.resolve()
+    if target.is_relative_to(root):
+        return quote("../" + os.path.relpath(target, root).replace(os.sep, "/"))
+    return target.as_uri()
 
 
 def _grid(frame, column: str, n: int, dest: Path) -> bool:

@@ -52,8 +52,8 @@ def test_runs_skips_and_reruns_only_downstream_of_a_change(tiny, tmp_path):
     first = pl.run(pl.load(tiny), out)
     assert _status(first) == {"standardize": "ran", "rank": "ran", "report": "ran"}
     ranked = (out / "rank" / "ranked.csv").read_text().splitlines()
-    assert ranked[0].startswith("rank,") and len(ranked) == 6
-    values = [float(line.rsplit(",", 1)[-1]) for line in ranked[1:]]
+    assert ranked[0].startswith("rank,logS,") and len(ranked) == 6  # the score leads
+    values = [float(line.split(",")[1]) for line in ranked[1:]]
     assert values == sorted(values, reverse=True)  # largest logS first
     assert "tiny" in (out / "report" / "report.html").read_text()
     assert (out / "index.html").is_file()
@@ -79,6 +79,28 @@ def test_runs_skips_and_reruns_only_downstream_of_a_change(tiny, tmp_path):
     assert _status(redo)["rank"] == "ran" and _status(redo)["standardize"] == "skipped"
     assert _status(pl.run(pl.load(tiny), out, force=True)) == {
         "standardize": "ran", "rank": "ran", "report": "ran"}
+
+
+def test_report_shows_the_chosen_columns_and_links_the_full_table(tiny, tmp_path):
+    import re
+
+    tiny.write_text(TINY.replace("molecules = 4", 'molecules = 4\ncolumns = ["rank", "logS", '
+                                 '"smiles"]'))
+    out = tmp_path / "run"
+    pl.run(pl.load(tiny), out)
+    report = (out / "report" / "report.html").read_text()
+    assert re.findall(r"<th>(.*?)</th>", report) == ["rank", "logS", "smiles"]
+    n_columns = len((out / "rank" / "ranked.csv").read_text().splitlines()[0].split(","))
+    assert f"3 of {n_columns} columns" in report
+    link = re.search(r'<a href="([^"]+)">ranked.csv</a>', report).group(1)
+    assert link == "../rank/ranked.csv" and (out / "report" / link).is_file()
+    # a column no table has is named, not silently dropped
+    tiny.write_text(TINY.replace("molecules = 4", 'molecules = 4\ncolumns = ["logs"]'))
+    with pytest.raises(StepFailed) as err:
+        pl.run(pl.load(tiny), tmp_path / "run2")
+    assert err.value.exit_code == 2
+    assert "no table has the column 'logs'" in err.value.one_line()
+    assert "logS" in err.value.one_line()
 
 
 @pytest.mark.parametrize("edit, message", [
