@@ -362,7 +362,7 @@ def _screening(ctx: DemoContext) -> None:
     n = s["rank"]["written"]  # the one number the text, the picture and the table show
     image = Draw.MolsToGridImage([Chem.MolFromSmiles(x) for x in ranked["smiles"].head(n)],
                                  molsPerRow=5, subImgSize=(200, 170),
-                                 legends=[f"rank {r} · pKd {v:.1f}" for r, v in
+                                 legends=[f"rank {r}, pKd {v:.1f}" for r, v in
                                           zip(ranked["rank"].head(n), ranked[by].head(n))])
     with atomic_write(ctx.figure_path("screening_top.png"), "wb") as fh:
         image.save(fh, format="PNG")
