@@ -406,7 +406,7 @@ class SmilesGenerator(TorchModel):
         """Log-likelihood of each SMILES under the model; NaN where it cannot be encoded."""
         import torch
 
-        data, rejects = encode_smiles(smiles, self.vocabulary, max_length=10**9)
+        data, _ = encode_smiles(smiles, self.vocabulary, max_length=10**9)
         out = np.full(len(smiles), np.nan)
         rows = np.array([line - 1 for line in data.lines], dtype=np.int64)
         net = self.network.eval()

@@ -106,7 +106,7 @@ def _split_valid(data, fraction: float, seed: int):
     """A seeded random (train, validation) split of encoded data."""
     _check_fraction(fraction)
     order = np.random.default_rng(seed).permutation(len(data))
-    n_val = int(round(fraction * len(data))) if len(data) >= 20 else 0
+    n_val = round(fraction * len(data)) if len(data) >= 20 else 0
     return data.subset(np.sort(order[n_val:])), data.subset(np.sort(order[:n_val]))
 
 

@@ -169,3 +169,72 @@ def test_run_on_real_cell_ranger_output(pmt, shared_data, tmp_path):
                  "--no-plots")
     assert result.exit_code == 0, result.stderr
     assert (tmp_path / "run" / "adata.h5ad").is_file()
+
+
+def _interrupt_at(monkeypatch, module_of, epoch, seen):
+    """Make the Lightning module built by ``module_of`` (a module with ``_module``) record
+    the epochs it trains in ``seen`` and raise SIGTERM's Interrupted at ``epoch``."""
+    import signal
+
+    from pmtoolkit.core.errors import Interrupted
+
+    original = getattr(module_of._module, "unpatched", module_of._module)
+
+    def build(*args, **kwargs):
+        module = original(*args, **kwargs)
+        step = module.training_step
+
+        def training_step(batch, batch_idx):
+            if module.current_epoch == epoch:
+                raise Interrupted(signal.SIGTERM)
+            seen.add(module.current_epoch)
+            return step(batch, batch_idx)
+
+        module.training_step = training_step
+        return module
+
+    build.unpatched = original
+    monkeypatch.setattr(module_of, "_module", build)
+
+
+def test_embed_resumes_after_an_interruption(pmt, cells, tmp_path, monkeypatch):
+    from pmtoolkit.expression import vae
+
+    out = tmp_path / "emb.h5ad"
+    work = tmp_path / "emb.h5ad.pmt-work"
+    args = ["expr", "embed", cells, "-o", out, "--epochs", 10, "--n-latent", 3]
+    seen: set[int] = set()
+    _interrupt_at(monkeypatch, vae, 7, seen)
+    result = pmt(*args)
+    assert result.exit_code == 143 and "interrupted" in result.stderr, result.stderr
+    assert (work / "work" / "last.ckpt").is_file() and not out.exists()
+    refused = pmt(*args)
+    assert refused.exit_code == 2 and "holds an interrupted run" in refused.stderr
+    seen.clear()
+    _interrupt_at(monkeypatch, vae, -1, seen)
+    resumed = pmt(*args, "--resume")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert seen == {5, 6, 7, 8, 9}  # from the checkpoint written after epoch 5
+    assert out.is_file() and not work.exists()
+
+
+def test_classify_train_resumes_after_an_interruption(pmt, cells, tmp_path, monkeypatch):
+    from pmtoolkit.expression import classifier
+
+    out = tmp_path / "cls"
+    args = ["expr", "classify", "train", cells, "--label-key", "group", "--folds", 0, "-o",
+            out, "--epochs", 10, "--hidden", 8, "--patience", 0]
+    seen: set[int] = set()
+    _interrupt_at(monkeypatch, classifier, 7, seen)
+    result = pmt(*args)
+    assert result.exit_code == 143 and "interrupted" in result.stderr
+    assert (out / "work" / "final" / "last.ckpt").is_file()
+    assert not (out / "model.safetensors").exists()
+    seen.clear()
+    _interrupt_at(monkeypatch, classifier, -1, seen)
+    other = pmt(*[a if a != 8 else 16 for a in args], "--resume")
+    assert other.exit_code == 2 and "other settings" in other.stderr
+    resumed = pmt(*args, "--resume")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert seen == {5, 6, 7, 8, 9}
+    assert (out / "model.safetensors").is_file() and not (out / "work").exists()

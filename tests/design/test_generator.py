@@ -117,3 +117,28 @@ def test_resumed_training_continues_with_the_next_epoch(moses_tiny, tmp_path, mo
     model, _ = fit(moses_tiny[:300], cfg, workdir=tmp_path / "w", resume=True)
     assert calls == [1, 2]  # epoch 0 was not trained again
     assert len(model.metadata["history"]) == 3
+
+
+def test_configs_are_range_checked_and_sampling_batches_bounded(moses_tiny):
+    from pmtoolkit.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="generator config: lr: nan is not a finite number"):
+        fit(moses_tiny[:50], GeneratorConfig(lr=float("nan"), **TINY))
+    with pytest.raises(ConfigError, match="generator config: hidden-size: 0 is out of range"):
+        fit(moses_tiny[:50], GeneratorConfig(**{**TINY, "hidden_size": 0}))
+    model = SmilesGenerator(GeneratorConfig(**TINY), Vocabulary.build(moses_tiny))
+    with pytest.raises(ConfigError, match="fine-tuning config: lr: -1 is out of range"):
+        finetune(model, moses_tiny[:50], lr=-1.0)
+    with pytest.raises(BadInputError, match="lower --batch-size"):
+        next(model.iter_samples(10**6, batch_size=10**6, max_length=1000))
+    assert model.batch_bytes(1024, 128) < 2**24  # the default batch: a few MB
+
+
+def test_optimize_checks_python_built_runs():
+    from pmtoolkit.core.errors import ConfigError
+    from pmtoolkit.design.optimize import OptimizeConfig, ReplayConfig, RunFile, optimize
+
+    with pytest.raises(ConfigError, match="optimize: sigma: nan is not a finite number"):
+        optimize(RunFile(optimize=OptimizeConfig(sigma=float("nan"))))
+    with pytest.raises(ConfigError, match="optimize.replay: size: -1 is out of range"):
+        optimize(RunFile(optimize=OptimizeConfig(replay=ReplayConfig(size=-1))))

@@ -148,3 +148,107 @@ def test_shared_10x_v3_folder_reads_as_cell_ranger_output(shared_data):
     adata = read(shared_data / "expression" / "scanpy_10x_v3")
     assert adata.shape == (1107, 507)
     assert counts_matrix(adata)[1] == "X"
+
+
+# ----------------------------------------------------------------------------- hardening
+
+def test_check_finite_names_the_first_nan_or_inf_dense_and_sparse():
+    from pmtoolkit.expression.io import check_counts, check_finite
+
+    X = np.ones((3, 4), dtype=np.float32)
+    check_finite(X, ["a", "b", "c"], list("WXYZ"))
+    X[1, 2] = np.inf
+    with pytest.raises(BadInputError, match=r"X: inf is not a finite number \(cell 'b', "
+                                            r"gene 'Y'\)"):
+        check_finite(X, ["a", "b", "c"], list("WXYZ"), source="X")
+    S = sp.csr_matrix(np.where(X == np.inf, np.nan, X))
+    with pytest.raises(BadInputError, match="nan is not a finite number .* raw counts"):
+        check_counts(S, ["a", "b", "c"], list("WXYZ"))
+
+
+def test_check_memory_refuses_what_would_not_fit(monkeypatch, tmp_path):
+    from pmtoolkit.expression import io
+
+    assert io.available_memory() > 0
+    monkeypatch.setattr(io, "available_memory", lambda: 2**20)
+    io.check_memory(2**19, "a small thing")
+    with pytest.raises(BadInputError, match=r"a big thing needs 0.0 GiB of memory, more than "
+                                            r"the 0.0 GiB available \(lower it\)"):
+        io.check_memory(2**21, "a big thing", hint="lower it")
+    # an h5ad whose arrays, as declared, exceed what is available: refused before loading
+    simulate(n_per_group=5, n_genes=20).write_h5ad(tmp_path / "a.h5ad")
+    monkeypatch.setattr(io, "available_memory", lambda: 100)
+    with pytest.raises(BadInputError, match="largest array"):
+        read(tmp_path / "a.h5ad")
+
+
+def test_loom_layout_is_checked_before_loompy(tmp_path):
+    import h5py
+
+    from pmtoolkit.expression.io import check_hdf5
+
+    path = tmp_path / "x.loom"
+    with h5py.File(path, "w") as f:
+        f["matrix"] = np.ones((5, 4), dtype=np.float32)
+        f["row_attrs/Gene"] = np.array([b"g%d" % i for i in range(5)])
+        f["col_attrs/CellID"] = np.array([b"c%d" % i for i in range(4)])
+        f["layers/spliced"] = np.ones((5, 3), dtype=np.float32)
+    with pytest.raises(BadInputError, match="layer 'spliced' is"):
+        check_hdf5(path, "loom")
+    with h5py.File(path, "r+") as f:
+        del f["layers/spliced"]
+    check_hdf5(path, "loom")  # consistent
+    with h5py.File(path, "r+") as f:
+        del f["matrix"]
+    with pytest.raises(BadInputError, match="no 2-D 'matrix'"):
+        check_hdf5(path, "loom")
+
+
+def test_n_pcs_is_lowered_with_a_warning_and_refused_without_data(caplog):
+    from pmtoolkit.expression.pipeline import _n_pcs
+
+    assert _n_pcs(50, 1000, 2000) == 50
+    with caplog.at_level("WARNING"):
+        assert _n_pcs(50, 30, 2000) == 29
+    assert "--n-pcs 50 lowered to 29" in caplog.text
+    assert _n_pcs(50, 1000, 12) == 11
+    with pytest.raises(BadInputError, match="PCA needs at least 2 of each"):
+        _n_pcs(50, 1, 2000)
+
+
+def test_file_checkpoints_keep_an_interrupted_run_and_nothing_else(tmp_path):
+    from pmtoolkit.expression.run import file_checkpoints
+
+    out = tmp_path / "x.h5ad"
+    side = tmp_path / "x.h5ad.pmt-work"
+    settings = {"model": {"epochs": 3}}
+
+    def interrupted_after_a_checkpoint(settings):
+        with pytest.raises(KeyboardInterrupt), file_checkpoints(out, settings) as work:
+            (work / "last.ckpt").write_bytes(b"x")
+            raise KeyboardInterrupt
+
+    # stopped before any checkpoint: nothing kept
+    with pytest.raises(BadInputError, match="bad data"), file_checkpoints(out, settings):
+        raise BadInputError("bad data")
+    assert not side.exists()
+    interrupted_after_a_checkpoint(settings)  # kept for --resume
+    assert (side / "work" / "last.ckpt").is_file()
+    with pytest.raises(BadInputError, match="holds an interrupted run writing"), \
+            file_checkpoints(out, settings):
+        pass
+    with pytest.raises(BadInputError, match=r"other settings \(model.epochs: 3 then, 4 now\)"), \
+            file_checkpoints(out, {"model": {"epochs": 4}}, resume=True):
+        pass
+    with file_checkpoints(out, settings, resume=True) as work:
+        assert (work / "last.ckpt").is_file()
+    assert not side.exists()  # success removes it
+    interrupted_after_a_checkpoint(settings)
+    with file_checkpoints(out, {"model": {"epochs": 4}}, overwrite=True) as work:
+        assert not (work / "last.ckpt").exists()  # started over, with the new settings
+    side.mkdir()
+    (side / "mine.txt").write_text("a user's file")
+    with pytest.raises(BadInputError, match="was not written by pmtoolkit"), \
+            file_checkpoints(out, settings, overwrite=True):
+        pass
+    assert (side / "mine.txt").is_file()

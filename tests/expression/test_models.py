@@ -115,3 +115,28 @@ def test_shipped_pbmc68k_classifier_pinned():
     assert (pred["label"].to_numpy() == adata.obs["bulk_labels"].astype(str)).mean() > 0.85
     assert model.metadata["metrics"]["cv_5fold"]["accuracy"] > 0.75
     assert pred["label"].iloc[:3].tolist() == ["CD14+ Monocyte", "Dendritic", "CD56+ NK"]
+
+
+def test_configs_built_in_python_are_range_checked():
+    from pmtoolkit.core.errors import ConfigError
+
+    adata = simulate(n_per_group=10, n_genes=30)
+    with pytest.raises(ConfigError, match="VAE config: n-hidden: 0 is out of range"):
+        fit_vae(adata, VAEConfig(n_hidden=0))
+    with pytest.raises(ConfigError, match="classifier config: dropout: nan is not a finite"):
+        fit_classifier(adata, "group", ClassifierConfig(dropout=float("nan")))
+
+
+def test_classifier_refuses_nan_and_inf_expression():
+    adata = simulate(n_per_group=10, n_genes=30)
+    adata.X = adata.X.toarray()
+    adata.X[4, 7] = np.nan
+    with pytest.raises(BadInputError, match=r"X: nan is not a finite number \(cell 'cell4'"):
+        fit_classifier(adata, "group", ClassifierConfig(epochs=1))
+    adata.X[4, 7] = 1e4
+    adata.layers["counts"] = adata.X.copy()
+    adata.layers["counts"][0, 0] = np.inf
+    with pytest.raises(BadInputError, match="inf is not a finite number"):
+        ExpressionClassifier._new(ClassifierConfig(), {"genes": list(adata.var_names),
+                                                       "classes": ["a", "b"]}).predict_proba(
+            adata, layer="counts")
