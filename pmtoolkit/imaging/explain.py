@@ -30,6 +30,20 @@ def target_index(model, target: str | int | None) -> int | None:
     raise BadInputError(f"unknown class {target!r}", hint="classes: " + ", ".join(model.classes))
 
 
+def cam_target_layer(model, layer: str | None) -> str:
+    """The layer Grad-CAM weighs: ``layer`` (a module name of the network, as
+    ``named_modules`` gives it) or the last convolutional stage; an error naming the top-level
+    layers for a name the network does not have."""
+    from pmtoolkit.imaging.classifier import cam_layer
+
+    name = layer or cam_layer(model.config)
+    names = [n for n, _ in model.network.named_modules() if n]
+    if name not in names:
+        raise BadInputError(f"the network has no layer {name!r}", hint="its top-level layers: "
+                            + ", ".join(n for n in names if "." not in n))
+    return name
+
+
 def gradcam(model, images, *, target: str | int | None = None, layer: str | None = None,
             batch_size: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(maps, probs, x)``: Grad-CAM maps ``(N, *image_size)`` in [0, 1] for ``target`` (a
@@ -37,8 +51,6 @@ def gradcam(model, images, *, target: str | int | None = None, layer: str | None
     ``(N, K)`` and the prepared inputs ``(N, C, *image_size)``."""
     import torch
     from monai.visualize import GradCAM
-
-    from pmtoolkit.imaging.classifier import cam_layer
 
     k = target_index(model, target)
     x = model.prepare(images)
@@ -52,7 +64,7 @@ def gradcam(model, images, *, target: str | int | None = None, layer: str | None
     for m in net.modules():
         if isinstance(m, torch.nn.ReLU):
             m.inplace = False
-    cam = GradCAM(nn_module=net, target_layers=layer or cam_layer(model.config))
+    cam = GradCAM(nn_module=net, target_layers=cam_target_layer(model, layer))
     maps = []
     for i in range(0, len(x), batch_size):
         xb = torch.from_numpy(np.ascontiguousarray(x[i:i + batch_size]))

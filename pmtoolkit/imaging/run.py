@@ -385,36 +385,35 @@ def explain(model, paths: list[str], outdir: str | os.PathLike, *, target: str |
     import pandas as pd
 
     from pmtoolkit.core.io import atomic_dir, check_output_dir, write_table
-    from pmtoolkit.imaging.explain import gradcam, save_gradcam, target_index
-    from pmtoolkit.imaging.io import read_images
+    from pmtoolkit.imaging.explain import cam_target_layer, gradcam, save_gradcam, target_index
+    from pmtoolkit.imaging.io import read_image
 
     if task_of(model) == "segment":
         return segment(model, paths, outdir, overwrite=overwrite, on_invalid=on_invalid)
-    target_index(model, target)  # an unknown class is the user's mistake, not the images'
+    # an unknown class or layer is the user's mistake, not the images'
+    target_index(model, target)
+    cam_target_layer(model, layer)
     check_output_dir(outdir, overwrite=overwrite)
-    images, rejects = read_images(paths, rejects=Rejects(source="images", item_name="path"))
+    rejects = Rejects(source="images", item_name="path")
     names = _names(paths, "_gradcam.png")
     rows = []
     with atomic_dir(outdir, overwrite=overwrite) as tmp:
-        for i, image in enumerate(images):
-            if image is None:
-                continue
+        for i, (path, name) in enumerate(zip(paths, names), start=1):
             try:
-                maps, probs, x = gradcam(model, [image], target=target, layer=layer)
+                maps, probs, x = gradcam(model, [read_image(path)], target=target, layer=layer)
             except BadInputError as exc:
-                rejects.add(paths[i], i + 1, exc.message)
+                rejects.add(path, i, exc.message)
+                if on_invalid == "error":
+                    rejects.raise_first()
                 continue
             label = model.labels_from(probs)[0]
             explained = target if target is not None else label
             shown = ", ".join(f"{c} {p:.2f}" for c, p in zip(model.classes, probs[0]))
-            save_gradcam(x[0], maps[0], tmp / names[i],
-                         title=f"{Path(paths[i]).name}: {shown}; map for {explained}")
-            rows.append({"path": str(paths[i]), "label": label, "explained_class": explained,
+            save_gradcam(x[0], maps[0], tmp / name,
+                         title=f"{Path(path).name}: {shown}; map for {explained}")
+            rows.append({"path": str(path), "label": label, "explained_class": explained,
                          **{f"prob_{c}": float(p) for c, p in zip(model.classes, probs[0])},
-                         "picture": names[i]})
-        rejects.items.sort(key=lambda r: r.line)
-        if on_invalid == "error":
-            rejects.raise_first()
+                         "picture": name})
         if not rows:
             _nothing_usable(rejects, "images to explain", len(paths))
         write_table(pd.DataFrame(rows), tmp / "explanations.csv")

@@ -206,3 +206,9 @@ def test_threshold_must_be_a_probability(pmt, files, tmp_path, value):
     result = pmt("imaging", "evaluate", "-m", "pneumonia", "--npz", files / "nan.npz",
                  "--threshold", value, "-o", tmp_path / "ev")
     refused(result, tmp_path / "ev", "--threshold")
+
+
+def test_explain_names_the_layers_it_has(pmt, files, tmp_path):
+    result = pmt("imaging", "explain", files / "good.png", "--layer", "nope", "-o",
+                 tmp_path / "cams")
+    refused(result, tmp_path / "cams", "no layer 'nope'", "layer4")
