@@ -107,7 +107,7 @@ def embed(input_, output, batch_key, counts_layer, save_model, orientation, make
           config_file, overwrite, resume, **params):
     """Train the negative-binomial VAE on raw counts and write each cell's latent vector.
 
-    While it trains, OUTPUT.pmt-work/ holds the checkpoint that --resume continues from
+    While it trains, OUTPUT.work/ holds the checkpoint that --resume continues from
     after an interruption.
 
     Example: pmt expr embed counts.h5ad --batch-key sample -o embedded.h5ad
@@ -167,7 +167,7 @@ def annotate(query, reference, label_key, output, predictions, save_model, key_a
              orientation, make_unique, config_file, overwrite, resume, **params):
     """Transfer cell labels from a labelled reference to QUERY, with per-cell confidence.
 
-    While a classifier trains on a reference .h5ad, OUTPUT.pmt-work/ holds the checkpoint
+    While a classifier trains on a reference .h5ad, OUTPUT.work/ holds the checkpoint
     that --resume continues from after an interruption.
 
     Example: pmt expr annotate query.h5ad -r reference.h5ad --label-key cell_type -o out.h5ad

@@ -31,7 +31,7 @@ def load_classifier(name_or_path: str | os.PathLike):
 def file_checkpoints(output: str | os.PathLike, settings: dict[str, Any], *,
                      overwrite: bool = False, resume: bool = False) -> Iterator[Path]:
     """Where a command whose output is one file (``pmt expr embed``, ``pmt expr annotate``)
-    keeps its resume checkpoints while it trains: ``OUTPUT.pmt-work/work``, beside the
+    keeps its resume checkpoints while it trains: ``OUTPUT.work/work``, beside the
     output. An interruption after the first checkpoint leaves it for ``resume``; success
     (or a failure with nothing to resume) removes it. A later run is
     told about an interrupted one, continues it with ``resume`` or starts over with
@@ -65,7 +65,7 @@ def file_checkpoints(output: str | os.PathLike, settings: dict[str, Any], *,
 
 
 #: suffix of the folder beside a single-file output that holds an interrupted run
-WORK_SUFFIX = ".pmt-work"
+WORK_SUFFIX = ".work"
 
 
 def load_or_train_classifier(reference: str | os.PathLike, *, label_key: str | None,

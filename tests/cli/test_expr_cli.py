@@ -201,7 +201,7 @@ def test_embed_resumes_after_an_interruption(pmt, cells, tmp_path, monkeypatch):
     from pmtoolkit.expression import vae
 
     out = tmp_path / "emb.h5ad"
-    work = tmp_path / "emb.h5ad.pmt-work"
+    work = tmp_path / "emb.h5ad.work"
     args = ["expr", "embed", cells, "-o", out, "--epochs", 10, "--n-latent", 3]
     seen: set[int] = set()
     _interrupt_at(monkeypatch, vae, 7, seen)

@@ -220,7 +220,7 @@ def test_file_checkpoints_keep_an_interrupted_run_and_nothing_else(tmp_path):
     from pmtoolkit.expression.run import file_checkpoints
 
     out = tmp_path / "x.h5ad"
-    side = tmp_path / "x.h5ad.pmt-work"
+    side = tmp_path / "x.h5ad.work"
     settings = {"model": {"epochs": 3}}
 
     def interrupted_after_a_checkpoint(settings):

@@ -3,7 +3,7 @@
 Each case runs the real command on a tiny file that is wrong in one way (truncated, binary,
 corrupt, the wrong shape, a header that declares terabytes, NaN where counts belong, a value
 out of range): exit code 2, exactly one `pmt: error:` line naming what is wrong, no
-traceback, and nothing written — no output, no hidden `.pmt-tmp-*`, no `.pmt-work` folder."""
+traceback, and nothing written — no output, no hidden `.pmt-tmp-*`, no `.work` folder."""
 from __future__ import annotations
 
 import gzip
@@ -158,7 +158,7 @@ def test_expr_run_refuses_the_settings(pmt, expr_inputs, dest, tmp_path, args, m
 
 
 def test_expr_training_commands_refuse_bad_values_and_leave_nothing(pmt, expr_inputs, dest):
-    """Training commands stop before the first checkpoint: no output, and no .pmt-work or
+    """Training commands stop before the first checkpoint: no output, and no .work or
     OUTPUT/work folder that a later run would take for an interrupted one."""
     d = expr_inputs
     line = fails_cleanly(pmt("expr", "embed", d / "negative.h5ad", "-o", dest / "e.h5ad",
