@@ -15,7 +15,7 @@ from pmtoolkit.cli.options import (
     resume_option,
 )
 
-from pmtoolkit.core.config import EPOCHS, SEED, WEIGHT_DECAY, WIDTH
+from pmtoolkit.core.config import EPOCHS, SEED, WEIGHT_DECAY
 from pmtoolkit.fusion.config import FusionConfig
 
 seed_type = click.IntRange(SEED.min, SEED.max)
@@ -89,8 +89,8 @@ def simulate(outdir, patients, seed, prevalence, weights, missing, interaction, 
               help="Fusions to train (repeatable; default all three).")
 @click.option("--epochs", type=click.IntRange(EPOCHS.min, EPOCHS.max), default=20,
               show_default=True, help="Maximum epochs of each modality's encoder.")
-@click.option("--hidden-dim", type=click.IntRange(WIDTH.min, WIDTH.max), default=8,
-              show_default=True, help="Width of each modality's projection in the fusion heads.")
+@click.option("--hidden-dim", type=click.IntRange(1, 1024), default=8, show_default=True,
+              help="Width of each modality's projection in the fusion heads.")
 @click.option("--weight-decay", type=click.FloatRange(WEIGHT_DECAY.min, WEIGHT_DECAY.max),
               default=1e-2, show_default=True, help="AdamW weight decay of the fusion heads.")
 @click.option("--seed", type=seed_type, default=0, show_default=True, help="Random seed.")

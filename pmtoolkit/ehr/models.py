@@ -217,6 +217,24 @@ def build_network(config: RiskModelConfig, vocab_size: int, n_out: int = 1):
 
 
 ARCHITECTURES = ("logistic", "gru", "lstm", "retain", "transformer")
+#: the most parameters a risk model may have (each setting in range can still multiply into
+#: tens of billions: 64 LSTM layers 8,192 wide)
+MAX_PARAMETERS = 200_000_000
+
+
+def check_size(config: RiskModelConfig, vocab_size: int, n_out: int = 1) -> None:
+    """Refuse a network of more than :data:`MAX_PARAMETERS` before allocating it: it is
+    built on PyTorch's meta device (shapes, no memory) and counted."""
+    import torch
+
+    with torch.device("meta"):
+        net = build_network(config, vocab_size, n_out)
+    n = sum(p.numel() for p in net.parameters())
+    if n > MAX_PARAMETERS:
+        raise BadInputError(f"a {config.arch} network of these sizes for {vocab_size:,} codes "
+                            f"has {n:,} parameters, more than {MAX_PARAMETERS:,}",
+                            hint="smaller --embedding-dim, --hidden-dim or --layers, or fewer "
+                                 "codes (--min-code-count)")
 
 
 def _check_architecture(config: RiskModelConfig) -> None:
@@ -502,7 +520,7 @@ def check_training(train: list[Sample], config: RiskModelConfig) -> None:
     from pmtoolkit.core.config import check_ranges
 
     check_ranges(config, source="EHR risk model config")
-    _check_architecture(config)
+    check_size(config, 2)
     if not train:
         raise BadInputError("no training samples")
     targets = _targets(train, config)
@@ -537,6 +555,7 @@ def fit_risk_model(train: list[Sample], valid: list[Sample] | None = None,
     else:
         y = np.array([s.label for s in train], np.float32)
     vocab = Vocabulary.fit(train, config.min_code_count)
+    check_size(config, len(vocab), len(targets or ()) or 1)
     seed_everything(config.seed)
     model = RiskModel._new(config, {"tokens": vocab.tokens, "task": task, "targets": targets})
 

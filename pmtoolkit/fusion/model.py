@@ -86,6 +86,23 @@ def _network(config: FusionConfig, dims: list[int]):
     return Fusion()
 
 
+#: the most parameters a fusion or drug-response network may have (settings in range can
+#: still multiply into billions)
+MAX_PARAMETERS = 200_000_000
+
+
+def check_size(build, what: str, hint: str) -> None:
+    """Refuse a network ``build()`` makes with more than :data:`MAX_PARAMETERS`, before
+    allocating it: it is built on PyTorch's meta device (shapes, no memory) and counted."""
+    import torch
+
+    with torch.device("meta"):
+        n = sum(p.numel() for p in build().parameters())
+    if n > MAX_PARAMETERS:
+        raise BadInputError(f"{what} of these sizes has {n:,} parameters, more than "
+                            f"{MAX_PARAMETERS:,}", hint=hint)
+
+
 def _check(data: dict[str, np.ndarray], mask: np.ndarray, modalities: list[str],
            dims: list[int] | None = None) -> tuple[list[np.ndarray], np.ndarray]:
     missing = [m for m in modalities if m not in data]
@@ -216,6 +233,9 @@ def check_training(train: tuple[dict[str, np.ndarray], np.ndarray, np.ndarray],
     for j, name in enumerate(modalities):
         if not mask[:, j].any():
             raise BadInputError(f"no training patient has modality {name!r}")
+    dims = [np.shape(data[m])[1] for m in modalities]
+    check_size(lambda: _network(config, dims), f"a {config.fusion} fusion network",
+               "a smaller --hidden-dim, or embeddings of fewer features")
 
 
 def fit_fusion(train: tuple[dict[str, np.ndarray], np.ndarray, np.ndarray],

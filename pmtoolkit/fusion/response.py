@@ -44,6 +44,7 @@ from pmtoolkit.core.errors import BadInputError
 from pmtoolkit.core.io import OnInvalid, Rejects
 from pmtoolkit.core.metrics import pearson
 from pmtoolkit.core.model import TorchModel
+from pmtoolkit.fusion.model import check_size
 from pmtoolkit.fusion.response_config import (
     BASELINE_NAMES,
     DEFAULT_BASELINES,
@@ -630,8 +631,12 @@ def check_training(train: ResponseData, config: ResponseConfig) -> FeaturePrep:
     if not (np.isfinite(y).all() and np.isfinite(spread)):
         raise BadInputError("the training responses are not all finite numbers of a "
                             "sensible size")
-    return FeaturePrep.learn(train.samples, np.unique(train.sample_index), config.normalize,
+    prep = FeaturePrep.learn(train.samples, np.unique(train.sample_index), config.normalize,
                              config.top_genes)
+    check_size(lambda: _network(config, len(prep.names)), "a drug-response network",
+               "smaller --sample-hidden, --drug-hidden, --head or --fingerprint-bits, or "
+               "fewer features (--top-genes)")
+    return prep
 
 
 def fit(train: ResponseData, valid: ResponseData | None = None,

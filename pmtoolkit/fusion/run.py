@@ -370,10 +370,13 @@ def experiment(cohort: str | os.PathLike, outdir: str | os.PathLike, *, seed: in
     (``embeddings/<modality>.csv`` + ``outcomes.csv``, the input of ``pmt fusion train``)."""
     import pandas as pd
 
+    from pmtoolkit.core.config import check_ranges
     from pmtoolkit.core.io import atomic_dir, write_json, write_table
     from pmtoolkit.core.report import Report
     from pmtoolkit.fusion.encoders import encode_cohort, run_experiment
 
+    check_ranges(FusionConfig(hidden_dim=hidden_dim, weight_decay=weight_decay, epochs=epochs,
+                              seed=seed), source="fusion settings")
     root = Path(cohort)
     for need in ("outcomes.csv",):
         if not (root / need).is_file():

@@ -213,6 +213,8 @@ def _samples(n=40):
     (_samples(), {"arch": "transformer", "hidden_dim": 10, "heads": 4}, "not divisible"),
     (_samples(), {"epochs": 0}, "epochs"),
     (_samples(), {"dropout": float("nan")}, "not a finite number"),
+    (_samples(), {"arch": "lstm", "hidden_dim": 8192, "embedding_dim": 8192, "layers": 64},
+     "parameters, more than 200,000,000"),
 ])
 def test_check_training_refuses_before_anything_is_written(samples, config, message):
     from pmtoolkit.ehr.config import RiskModelConfig

@@ -212,6 +212,8 @@ def test_ehr_build_refuses_unreadable_event_tables(pmt, ehr, tmp_path, case):
     (["train", "{data}", "-o", "{tmp}/run", "--arch", "transformer", "--hidden-dim", "10",
       "--heads", "4"], "not divisible"),
     (["train", "{data}", "-o", "{tmp}/run", "--device", "cuda:7"], "cuda"),
+    (["train", "{data}", "-o", "{tmp}/run", "--arch", "lstm", "--hidden-dim", "8192",
+      "--embedding-dim", "8192", "--layers", "64"], "parameters, more than"),
 ])
 def test_ehr_numbers_out_of_range_are_refused(pmt, ehr, tmp_path, args, needle):
     data = _dataset(ehr, tmp_path, ehr["samples"][0], "data.jsonl")
@@ -263,6 +265,7 @@ def _edited(embeddings, tmp_path, name, edit) -> Path:
     ("outcome as text", "outcome 'yes'"),
     ("outcome repeated", "appears twice"),
     ("hidden width", "--hidden-dim"),
+    ("network too large", "parameters, more than"),
 ])
 def test_fusion_train_refuses_bad_tables(pmt, embeddings, tmp_path, case, needle):
     a, outcomes = embeddings / "a.csv", embeddings / "y.csv"
@@ -289,8 +292,10 @@ def test_fusion_train_refuses_bad_tables(pmt, embeddings, tmp_path, case, needle
         outcomes = _edited(embeddings, tmp_path, "y.csv", cell("yes", "outcome"))
     elif case == "outcome repeated":
         outcomes = _edited(embeddings, tmp_path, "y.csv", cell("q0", "patient_id"))
-    else:
+    elif case == "hidden width":
         extra = ["--hidden-dim", "100000"]
+    else:  # a gate of (2 x 8192)^2 weights
+        extra = ["--modality", f"b={embeddings / 'b.csv'}", "--hidden-dim", "8192"]
     result = pmt("fusion", "train", "--modality", f"a={a}", *extra, "--outcomes", outcomes,
                  "-o", tmp_path / "m.safetensors", "--epochs", 1)
     _refused(result, tmp_path, needle)
@@ -344,7 +349,7 @@ def test_fusion_predict_refuses(pmt, embeddings, tmp_path, case, needle):
     (["simulate", "{tmp}/out", "--interaction", "1e9"], "--interaction"),
     (["simulate", "{tmp}/out", "--seed", "-1"], "--seed"),
     (["run", "{tmp}", "-o", "{tmp}/out", "--epochs", "0"], "--epochs"),
-    (["run", "{tmp}", "-o", "{tmp}/out", "--hidden-dim", "100000000"], "--hidden-dim"),
+    (["run", "{tmp}", "-o", "{tmp}/out", "--hidden-dim", "2048"], "--hidden-dim"),
     (["run", "{tmp}", "-o", "{tmp}/out", "--weight-decay", "1e9"], "--weight-decay"),
 ])
 def test_fusion_simulate_and_run_refuse_bad_numbers(pmt, tmp_path, args, needle):
@@ -393,6 +398,7 @@ TINY = ["--sample-hidden", "8", "--drug-hidden", "8", "--head", "8", "--fingerpr
     ("h5ad that is not HDF5", "features.h5ad"),
     ("sizes above 1", "--sizes"),
     ("split seed below 0", "--split-seed"),
+    ("network too large", "parameters, more than"),
 ])
 def test_response_train_refuses(pmt, panel, tmp_path, case, needle):
     files = {"-r": panel / "responses.csv", "-d": panel / "drugs.csv",
@@ -421,6 +427,8 @@ def test_response_train_refuses(pmt, panel, tmp_path, case, needle):
         files["-f"].write_bytes(b"not an HDF5 file" * 64)
     elif case == "sizes above 1":
         extra = ["--sizes", "2", "0", "0"]
+    elif case == "network too large":  # a head of six 8192 x 8192 layers
+        extra = [x for _ in range(6) for x in ("--head", "8192")]
     else:
         extra = ["--split-seed", "-1"]
     args = [x for k, v in files.items() for x in (k, v)]
