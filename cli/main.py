@@ -87,6 +87,18 @@ class LazyGroup(click.Group):
             ctx.fail(f"No such command '{name}'.{hint}")
         return super().resolve_command(ctx, args)
 
+    def invoke(self, ctx: click.Context):
+        """Run the command; Ctrl-C leaves as :class:`Interrupted` before click would turn it
+        (and an escaped EOFError) into Abort with a stray blank line."""
+        from pmtoolkit.core.errors import InternalError, Interrupted
+
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise Interrupted(signal.SIGINT) from None
+        except EOFError as exc:  # core.io.reading names truncated inputs; this is a bug
+            raise InternalError(f"unexpected end of input ({exc})") from exc
+
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
              **extra):
         """Run the command line; every failure becomes one line on stderr and an exit code."""
@@ -102,14 +114,7 @@ class LazyGroup(click.Group):
             _fail(f"{exc.format_message().rstrip('.')} (see '{cmd} --help')", exc.exit_code)
         except click.ClickException as exc:
             _fail(exc.format_message(), exc.exit_code)
-        except click.Abort as exc:
-            # click turns KeyboardInterrupt and EOFError into Abort; an EOFError here is a
-            # reader that let a truncated input escape, which core.io.reading should have named
-            if isinstance(exc.__context__, EOFError):
-                _fail(f"internal error: unexpected end of input ({exc.__context__}) (a bug in "
-                      "pmtoolkit; rerun with -v for the traceback and report it)", 1)
-            _fail("interrupted", 128 + signal.SIGINT)
-        except KeyboardInterrupt:
+        except (click.Abort, KeyboardInterrupt):  # Ctrl-C outside a command's body
             _fail("interrupted", 128 + signal.SIGINT)
         except Interrupted as exc:
             _fail("interrupted", exc.exit_code)
@@ -119,7 +124,11 @@ class LazyGroup(click.Group):
         except PmtError as exc:
             if _state["verbose"]:
                 traceback.print_exc()
-            _fail(exc.one_line(), exc.exit_code)
+            message = exc.one_line()
+            if exc.exit_code == 1:
+                message = (f"internal error: {message} (a bug in pmtoolkit; rerun with -v for "
+                           "the traceback and report it)")
+            _fail(message, exc.exit_code)
         except (PermissionError, FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
             # a path the user gave that the system will not let us use
             if _state["verbose"]:

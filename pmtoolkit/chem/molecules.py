@@ -14,7 +14,7 @@ from typing import Any
 
 from pmtoolkit.chem._rdkit import quiet
 from pmtoolkit.core.errors import BadInputError
-from pmtoolkit.core.io import Rejects, is_stdio, iter_lines, iter_table, require_file
+from pmtoolkit.core.io import Rejects, is_stdio, iter_lines, iter_table, reading, require_file
 
 MOLECULE_FORMATS = ("csv", "tsv", "parquet", "smi", "sdf")
 
@@ -301,7 +301,7 @@ def _iter_sdf(path, source, chunksize, max_atoms) -> Iterator[MoleculeTable]:
     with open(p, "rb") as probe:
         gz = probe.read(2) == b"\x1f\x8b"
     handle = gzip.open(p, "rb") if gz else open(p, "rb")
-    with handle, quiet():
+    with reading(p), handle, quiet():
         supplier = Chem.ForwardSDMolSupplier(handle, sanitize=True, removeHs=True)
 
         def records():

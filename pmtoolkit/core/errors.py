@@ -71,7 +71,8 @@ class InternalError(PmtError, RuntimeError):
 def unknown_name(kind: str, name: str, valid: Iterable[str]) -> MissingResourceError:
     """The error for a name that is not in a registry: lists the valid names and the closest."""
     valid = sorted(valid)
-    close = difflib.get_close_matches(name, valid, n=1)
+    by_lower = {v.lower(): v for v in valid}
+    close = [by_lower[c] for c in difflib.get_close_matches(name.lower(), list(by_lower), n=1)]
     hint = f"did you mean {close[0]!r}? " if close else ""
     listing = ", ".join(valid) if valid else "none available"
     return MissingResourceError(f"unknown {kind} {name!r}", hint=f"{hint}valid: {listing}")

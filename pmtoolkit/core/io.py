@@ -121,7 +121,14 @@ def reading(path: str | os.PathLike) -> Iterator[None]:
     error, for every reader (tables, SMILES, FASTA, VCF, JSON lines, config files)."""
     name = "stdin" if is_stdio(path) else str(path)
     try:
-        yield
+        try:
+            yield
+        except SystemError as exc:
+            # a C++ reader (RDKit's SDF supplier) pulling from a Python stream reports the
+            # stream's own error as its cause
+            if isinstance(exc.__cause__, (UnicodeDecodeError, *DECOMPRESSION_ERRORS)):
+                raise exc.__cause__ from None
+            raise
     except UnicodeDecodeError as exc:
         where = "" if is_stdio(path) else _bad_utf8_line(Path(path))
         raise BadInputError(f"'{name}'{where} is not UTF-8 text (byte "
