@@ -272,3 +272,20 @@ def test_fit_checks_config_ranges_and_network_input_size():
         build_network(ClassifierConfig(spatial_dims=3, image_size=(4096, 4096, 4096)), 2)
     with pytest.raises(BadInputError, match="roi_size.*GiB"):
         build_unet(SegmenterConfig(spatial_dims=3, roi_size=(4096, 4096, 4096)), 2)
+
+
+def test_colour_dicom_becomes_channels(tmp_path):
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    rgb = np.zeros((ds.Rows, ds.Columns, 3), np.uint8)
+    rgb[..., 1] = 200
+    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.RescaleSlope, ds.RescaleIntercept = 1, 0
+    ds.PixelData = rgb.tobytes()
+    ds.save_as(tmp_path / "rgb.dcm")
+    image = read_image(tmp_path / "rgb.dcm")
+    assert image.array.shape == (3, 128, 128) and image.ndim == 2
+    assert image.array[1].min() == 200 and image.array[0].max() == 0
