@@ -114,7 +114,7 @@ def load_dataset(path: str | os.PathLike, *, split: str | None = None) -> Datase
     samples, parts = [], []
     rejects = Rejects(source=str(p), item_name="sample")
     with open_text(p) as fh:
-        header, task = _header(fh.readline(), p)
+        header, task = _header(fh.readline().lstrip("\ufeff"), p)  # a BOM is not content
         for line_no, line in enumerate(fh, start=2):
             if not line.strip():
                 continue

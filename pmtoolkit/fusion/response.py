@@ -222,6 +222,8 @@ def read_features(path: str | os.PathLike, *, id_column: str = "sample_id") -> S
         from pmtoolkit.core.io import read_table
 
         table = read_table(p, columns=[id_column], dtype={id_column: str})
+        if table.empty:
+            raise BadInputError(f"'{p}' holds no samples")
         ids = [_text(s) for s in table[id_column]]
         values = table.drop(columns=[id_column])
         bad = [c for c in values.columns if not pd.api.types.is_numeric_dtype(values[c])]

@@ -12,12 +12,17 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.hostile import strategies as S
 
 #: the outputs the cases below name: none may exist afterwards
 OUTPUTS = {"out", "run", "ds.csv", "ds.jsonl", "m.safetensors", "m.safetensors.work",
@@ -486,3 +491,82 @@ def test_ehr_training_stopped_by_sigterm_resumes(pmt, ehr, tmp_path):
         epochs = [int(r["epoch"]) for r in csv.DictReader(fh)]
     assert epochs == list(range(60))  # the epochs before the stop are kept, none twice
     assert (out / "model.safetensors").is_file() and not (out / "work").exists()
+
+
+# --------------------------------------------------------------------------- fuzzing
+
+FUZZ = settings(max_examples=int(os.environ.get("PMT_FUZZ_EXAMPLES", "8")), deadline=None,
+                derandomize="PMT_FUZZ_EXAMPLES" not in os.environ, database=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                       HealthCheck.too_slow, HealthCheck.data_too_large])
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.floats() | st.integers(-(10**30), 10**30)
+    | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
+                                                                max_size=3),
+    max_leaves=8)
+
+
+def _fuzzed(pmt, command, files: dict[str, bytes], output: str):
+    """Run ``command`` on ``files`` in a fresh folder: success, or exit 2 with one line and
+    nothing written."""
+    folder = Path(tempfile.mkdtemp(prefix="pmt-fuzz-"))
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    r = pmt(*[str(a).format(dir=folder) for a in command])
+    shown = {k: v[:300] for k, v in files.items()}
+    assert r.exit_code in (0, 2), f"exit {r.exit_code} for {shown}:\n{r.stderr[-3000:]}"
+    if r.exit_code == 2:
+        assert r.stderr.strip().splitlines()[-1].startswith("pmt: error: "), (shown, r.stderr)
+        assert "Traceback" not in r.stderr, (shown, r.stderr)
+        assert not (folder / output).exists(), f"half-written output for {shown}"
+    assert not [p for p in folder.iterdir() if ".pmt-tmp" in p.name], shown
+
+
+@FUZZ
+@given(field=st.sampled_from(["patient_id", "index_time", "label", "visits", "days_before",
+                              "age", "sex", "targets", "split", "format", None]),
+       value=json_values, damage=st.data())
+def test_ehr_predict_on_hostile_datasets(pmt, ehr, field, value, damage):
+    lines = [json.loads(x) for x in [ehr["header"], *ehr["samples"][:5]]]
+    if field == "format":
+        lines[0]["format"] = value
+    elif field is not None:
+        lines[1][field] = value
+    text = "\n".join(json.dumps(x) for x in lines) + "\n"
+    data = damage.draw(S.corrupt(text.encode()))
+    _fuzzed(pmt, ["ehr", "predict", "{dir}/d.jsonl", "-m", ehr["model"], "-o",
+                  "{dir}/out.csv"], {"d.jsonl": data}, "out.csv")
+
+
+@FUZZ
+@given(events=S.table(("patient_id", "time", "code", "system", "visit_id"),
+                      {"time": st.sampled_from(["2020-01-01", "2021-06-30T10:00:00Z",
+                                                "20200131", "45"]),
+                       "patient_id": st.sampled_from(["p1", "p2"])}),
+       patients=S.table(("patient_id", "birth_date", "death_date", "sex"),
+                        {"patient_id": st.sampled_from(["p1", "p2"]),
+                         "birth_date": st.sampled_from(["1950-01-01", ""]),
+                         "death_date": st.sampled_from(["2020-06-01", ""])}))
+def test_ehr_build_on_hostile_event_tables(pmt, events, patients):
+    _fuzzed(pmt, ["ehr", "build", "{dir}/ev.csv", "--patients", "{dir}/pt.csv", "-o",
+                  "{dir}/out.jsonl", "--min-visits", "1", "--min-age", "0"],
+            {"ev.csv": events, "pt.csv": patients}, "out.jsonl")
+
+
+@FUZZ
+@given(table=S.table(("patient_id", "e0", "e1"), {"patient_id": st.sampled_from(
+    [f"q{i}" for i in range(40)])}))
+def test_fusion_predict_on_hostile_embedding_tables(pmt, embeddings, table):
+    _fuzzed(pmt, ["fusion", "predict", embeddings / "model.safetensors", "--modality",
+                  "a={dir}/a.csv", "-o", "{dir}/out.csv"], {"a.csv": table}, "out.csv")
+
+
+@FUZZ
+@given(features=S.table(("sample_id", "g0", "g1"), {"sample_id": st.sampled_from(
+    [f"s{i}" for i in range(8)])}))
+def test_response_train_on_hostile_feature_tables(pmt, panel, features):
+    _fuzzed(pmt, ["response", "train", "-r", panel / "responses.csv", "-d",
+                  panel / "drugs.csv", "-f", "{dir}/f.csv", "-o", "{dir}/out", *TINY,
+                  "--baselines", "none"], {"f.csv": features}, "out")
