@@ -159,8 +159,10 @@ def train(tables: dict[str, str | os.PathLike], outcomes: str | os.PathLike,
     keep = np.array([p in truth for p in ids])
     if keep.sum() < 10:
         example = f" (e.g. {ids[0]!r} vs {next(iter(truth))!r})" if ids and truth else ""
-        raise BadInputError(f"only {int(keep.sum())} patient(s) of the embedding tables have "
-                            f"an outcome in {outcomes}{example}; need at least 10",
+        named = ", ".join(str(t) for t in tables.values())
+        raise BadInputError(f"only {int(keep.sum())} patient(s) of the embedding tables "
+                            f"({named}) have an outcome in {outcomes}{example}; need at "
+                            "least 10",
                             hint="do the tables name patients the same way?")
     ids = [p for p, k in zip(ids, keep) if k]
     data = {m: x[keep] for m, x in data.items()}
