@@ -95,10 +95,12 @@ def simulate(outdir, patients, seed, prevalence, weights, missing, interaction, 
               default=1e-2, show_default=True, help="AdamW weight decay of the fusion heads.")
 @click.option("--seed", type=seed_type, default=0, show_default=True, help="Random seed.")
 @overwrite_option
-def run(cohort, outdir, fusions, epochs, hidden_dim, weight_decay, seed, overwrite):
+@resume_option
+def run(cohort, outdir, fusions, epochs, hidden_dim, weight_decay, seed, overwrite, resume):
     """Train each modality's encoder (GRU on the EHR, MLP on expression, CNN on images, MLP on
     genotypes) and each fusion on COHORT (the layout pmt fusion simulate writes); compare
-    fused against single modalities, hide modalities, attribute.
+    fused against single modalities, hide modalities, attribute. An interrupted run continues
+    with --resume.
 
     Example: pmt fusion run cohort/ -o fusion_run/
     """
@@ -108,8 +110,9 @@ def run(cohort, outdir, fusions, epochs, hidden_dim, weight_decay, seed, overwri
 
     startup(seed=seed)
     r = experiment(cohort, outdir, seed=seed, epochs=epochs,
-                   fusions=tuple(fusions) or ("concat", "attention", "gated"),
-                   hidden_dim=hidden_dim, weight_decay=weight_decay, overwrite=overwrite)
+                   fusions=tuple(dict.fromkeys(fusions)) or ("concat", "attention", "gated"),
+                   hidden_dim=hidden_dim, weight_decay=weight_decay, overwrite=overwrite,
+                   resume=resume)
     best_single = max(r["single"].items(), key=lambda kv: kv[1]["auroc"])
     fused = ", ".join(f"{f} {v:.3f}" for f, v in r["fused"].items())
     click.echo(f"test AUROC: fused {fused}; best single modality {best_single[0]} "

@@ -63,12 +63,19 @@ def _split(ids: list[str], y: np.ndarray, seed: int) -> dict[str, np.ndarray]:
     return {k: np.flatnonzero(side == k) for k in PARTS}
 
 
-def encode_cohort(folder: str | os.PathLike, *, seed: int = 0, epochs: int = 20
+def _checkpoints(root: str | os.PathLike | None, name: str) -> Path | None:
+    """The resume-checkpoint folder of one network of the experiment (None: no resume)."""
+    return None if root is None else Path(root) / name
+
+
+def encode_cohort(folder: str | os.PathLike, *, seed: int = 0, epochs: int = 20,
+                  checkpoints: str | os.PathLike | None = None, resume: bool = False
                   ) -> dict[str, Any]:
     """Train each modality's encoder on the training patients of a simulated (or real, in the
     same layout) cohort and embed every patient. Returns ids, outcome, split, and per
     modality: ``embedding (N, d)``, ``present (N,)`` and the encoder's ``prediction (N,)``
-    (NaN where the modality is missing)."""
+    (NaN where the modality is missing). Each encoder keeps its resume checkpoint in
+    ``checkpoints/<modality>``, from which ``resume`` continues an interrupted run."""
     import pandas as pd
 
     from pmtoolkit.core.io import read_table
@@ -114,7 +121,8 @@ def encode_cohort(folder: str | os.PathLike, *, seed: int = 0, epochs: int = 20
         s.label = int(y[pos[s.patient_id]])
     by = {k: [s for s in samples if side[pos[s.patient_id]] == k] for k in split}
     ehr = fit_risk_model(by["train"], by["valid"], RiskModelConfig(
-        arch="gru", epochs=epochs, seed=seed, device="cpu", embedding_dim=32, hidden_dim=32))
+        arch="gru", epochs=epochs, seed=seed, device="cpu", embedding_dim=32, hidden_dim=32),
+        checkpoints=_checkpoints(checkpoints, "ehr"), resume=resume)
     rows = rows_of([s.patient_id for s in samples], root / "ehr" / "events.csv")
     pred = []
     emb = penultimate(ehr.network, lambda: pred.append(ehr.predict_proba(samples)))
@@ -130,7 +138,8 @@ def encode_cohort(folder: str | os.PathLike, *, seed: int = 0, epochs: int = 20
     adata.obs["outcome"] = pd.Categorical([str(y[r]) for r in rows])
     train_rows = np.isin(rows, split["train"])
     expr = fit_expr(adata[train_rows].copy(), "outcome", ExprConfig(
-        hidden=(64,), epochs=epochs * 2, seed=seed, device="cpu", n_top_genes=None))
+        hidden=(64,), epochs=epochs * 2, seed=seed, device="cpu", n_top_genes=None),
+        checkpoints=_checkpoints(checkpoints, "expression"), resume=resume)
     probs = []
     emb = penultimate(expr.network, lambda: probs.append(expr.predict_proba(adata)))
     store("expression", rows, emb, np.asarray(probs[0])[:, expr.classes.index("1")])
@@ -154,7 +163,8 @@ def encode_cohort(folder: str | os.PathLike, *, seed: int = 0, epochs: int = 20
                             patience=epochs * 3 // 2, batch_size=32, seed=seed, device="cpu",
                             augment=False),
                   valid=([im for im, t in zip(images, va) if t],
-                         [lb for lb, t in zip(labels, va) if t]), classes=["0", "1"])
+                         [lb for lb, t in zip(labels, va) if t]), classes=["0", "1"],
+                  checkpoints=_checkpoints(checkpoints, "imaging"), resume=resume)
     probs = []
     emb = penultimate(img.network, lambda: probs.append(img.predict_proba(images)))
     store("imaging", rows, emb, np.asarray(probs[0])[:, 1])
@@ -178,7 +188,7 @@ def encode_cohort(folder: str | os.PathLike, *, seed: int = 0, epochs: int = 20
 
     gmodel = fit_fusion(part("train"), part("valid"), FusionConfig(
         hidden_dim=16, seed=seed, device="cpu", modality_dropout=0.0, dropout=0.3,
-        weight_decay=1e-2))
+        weight_decay=1e-2), checkpoints=_checkpoints(checkpoints, "genotype"), resume=resume)
     ones = np.ones((len(rows), 1), bool)
     pred = []
     emb = penultimate(gmodel.network, lambda: pred.append(gmodel.predict({"genotype": x}, ones)))
@@ -190,7 +200,9 @@ def run_experiment(folder: str | os.PathLike, *, seed: int = 0, epochs: int = 20
                    fusions: tuple[str, ...] = ("concat", "attention", "gated"),
                    hidden_dim: int = 8, weight_decay: float = 1e-2,
                    encoded: dict[str, Any] | None = None,
-                   save_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+                   save_dir: str | os.PathLike | None = None,
+                   checkpoints: str | os.PathLike | None = None,
+                   resume: bool = False) -> dict[str, Any]:
     """Encoders, then each fusion on the embeddings: test AUROC of every single modality (the
     encoder's own prediction, or a fusion model on that modality alone for tabular genotypes),
     of each fused model on every test patient and (``fused_on``) on the test patients who have
@@ -200,7 +212,9 @@ def run_experiment(folder: str | os.PathLike, *, seed: int = 0, epochs: int = 20
     Two references beside them: late fusion (a logistic regression on the encoders' logits,
     with a missing-modality indicator each) and, for a simulated cohort, the same regression on
     the planted factors themselves and the EHR x expression product (the ceiling).
-    ``save_dir``: write each fused model there as ``<fusion>.safetensors``."""
+    ``save_dir``: write each fused model there as ``<fusion>.safetensors``. Each network keeps
+    its resume checkpoint in a folder of ``checkpoints``, from which ``resume`` continues an
+    interrupted run."""
     import pandas as pd
     from sklearn.linear_model import LogisticRegression
 
@@ -209,7 +223,8 @@ def run_experiment(folder: str | os.PathLike, *, seed: int = 0, epochs: int = 20
     from pmtoolkit.fusion.config import FusionConfig
     from pmtoolkit.fusion.model import fit_fusion
 
-    enc = encoded or encode_cohort(folder, seed=seed, epochs=epochs)
+    enc = encoded or encode_cohort(folder, seed=seed, epochs=epochs, checkpoints=checkpoints,
+                                   resume=resume)
     names = list(enc["modalities"])
     y = enc["y"]
     data = {m: enc["modalities"][m]["embedding"] for m in names}
@@ -231,7 +246,9 @@ def run_experiment(folder: str | os.PathLike, *, seed: int = 0, epochs: int = 20
             solo = fit_fusion(({m: data[m][sp["fusion"]]}, mask[sp["fusion"]][:, [j]] | True,
                                y[sp["fusion"]]),
                               ({m: data[m][sp["valid"]]}, mask[sp["valid"]][:, [j]] | True,
-                               y[sp["valid"]]), FusionConfig(seed=seed, device="cpu"))
+                               y[sp["valid"]]), FusionConfig(seed=seed, device="cpu"),
+                              checkpoints=_checkpoints(checkpoints, f"{m}-alone"),
+                              resume=resume)
             pred = np.full(len(y), np.nan)
             pred[have] = solo.predict({m: data[m][have]}, np.ones((len(have), 1), bool))
         res["single"][m] = {"auroc": roc_auc(y[have], pred[have]), "patients": len(have)}
@@ -264,7 +281,8 @@ def run_experiment(folder: str | os.PathLike, *, seed: int = 0, epochs: int = 20
         model = fit_fusion(part("fusion"), part("valid"),
                            FusionConfig(fusion=f, seed=seed, device="cpu", hidden_dim=hidden_dim,
                                         weight_decay=weight_decay, dropout=0.3),
-                           modalities=names)
+                           modalities=names, checkpoints=_checkpoints(checkpoints, f"{f}-fusion"),
+                           resume=resume)
         if save_dir is not None:
             Path(save_dir).mkdir(parents=True, exist_ok=True)
             model.save(Path(save_dir) / f"{f}.safetensors")

@@ -365,15 +365,17 @@ def summary_table(res: dict[str, Any]):
 def experiment(cohort: str | os.PathLike, outdir: str | os.PathLike, *, seed: int = 0,
                epochs: int = 20, fusions: tuple[str, ...] = ("concat", "attention", "gated"),
                hidden_dim: int = 8, weight_decay: float = 1e-2,
-               overwrite: bool = False) -> dict[str, Any]:
+               overwrite: bool = False, resume: bool = False) -> dict[str, Any]:
     """Train every modality's encoder and every fusion on a cohort folder (the simulator's
     layout), and write ``results.json``, ``summary.tsv``, pictures, ``report.html``, the
     fused models (``models/<fusion>.safetensors``) and every patient's embeddings
-    (``embeddings/<modality>.csv`` + ``outcomes.csv``, the input of ``pmt fusion train``)."""
+    (``embeddings/<modality>.csv`` + ``outcomes.csv``, the input of ``pmt fusion train``).
+    An interrupted run keeps every network's checkpoint in ``outdir/work`` and continues from
+    them with ``resume``."""
     import pandas as pd
 
     from pmtoolkit.core.config import check_ranges
-    from pmtoolkit.core.io import atomic_dir, write_json, write_table
+    from pmtoolkit.core.io import atomic_dir, check_output_dir, work_dir, write_json, write_table
     from pmtoolkit.core.report import Report
     from pmtoolkit.fusion.encoders import encode_cohort, run_experiment
 
@@ -384,11 +386,18 @@ def experiment(cohort: str | os.PathLike, outdir: str | os.PathLike, *, seed: in
         if not (root / need).is_file():
             raise BadInputError(f"{root}: no {need}", hint="a cohort folder as written by pmt "
                                 "fusion simulate")
-    with atomic_dir(outdir, overwrite=overwrite) as tmp:
-        enc = encode_cohort(root, seed=seed, epochs=epochs)
+    check_output_dir(outdir, overwrite=overwrite, resume=resume)
+    _outcomes(root / "outcomes.csv", "binary")  # refused before the work folder exists
+    settings = {"cohort": str(cohort), "seed": seed, "epochs": epochs,
+                "fusions": list(fusions), "hidden-dim": hidden_dim,
+                "weight-decay": weight_decay}
+    with atomic_dir(outdir, overwrite=overwrite, resume=resume) as tmp:
+        checkpoints = work_dir(outdir, settings)
+        enc = encode_cohort(root, seed=seed, epochs=epochs, checkpoints=checkpoints,
+                            resume=resume)
         res = run_experiment(root, seed=seed, encoded=enc, fusions=fusions,
                              hidden_dim=hidden_dim, weight_decay=weight_decay,
-                             save_dir=tmp / "models")
+                             save_dir=tmp / "models", checkpoints=checkpoints, resume=resume)
         _write_embeddings(tmp / "embeddings", enc)
         write_json(tmp / "results.json", res)
         table = summary_table(res)

@@ -570,3 +570,28 @@ def test_response_train_on_hostile_feature_tables(pmt, panel, features):
     _fuzzed(pmt, ["response", "train", "-r", panel / "responses.csv", "-d",
                   panel / "drugs.csv", "-f", "{dir}/f.csv", "-o", "{dir}/out", *TINY,
                   "--baselines", "none"], {"f.csv": features}, "out")
+
+
+@pytest.mark.slow
+def test_fusion_experiment_stopped_by_sigterm_resumes_every_network(pmt, tmp_path):
+    """pmt fusion run trains four encoders and the fusion heads; stopped after the first
+    encoders' checkpoints, --resume continues those and trains the rest."""
+    assert pmt("fusion", "simulate", tmp_path / "cohort", "--patients", 200, "--seed",
+               1).exit_code == 0
+    out = tmp_path / "run"
+    args = ["fusion", "run", tmp_path / "cohort", "-o", out, "--epochs", 6, "--fusion", "gated"]
+    proc = _start(args, tmp_path)
+    end = time.monotonic() + 300
+    while not (out / "work" / "expression" / "last.ckpt").exists():
+        if proc.poll() is not None or time.monotonic() > end:
+            proc.kill()
+            pytest.fail(f"no expression checkpoint: {proc.stderr.read()}")
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert sorted(p.name for p in out.iterdir()) == ["work"]
+    result = pmt(*args, "--resume")
+    assert result.exit_code == 0, result.output
+    assert "resuming from" in result.stderr and (out / "models" / "gated.safetensors").is_file()
+    assert not (out / "work").exists()
