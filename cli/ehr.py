@@ -9,6 +9,7 @@ import click
 from pmtoolkit.cli.options import (
     config_option,
     dataclass_options,
+    key_values,
     on_invalid_option,
     overwrite_option,
     resolve,
@@ -25,9 +26,7 @@ model_option = click.option(
 
 
 def _columns(values: tuple[str, ...]) -> dict[str, str]:
-    from pmtoolkit.cli.fusion import key_values_once
-
-    return key_values_once(values, "--column",
+    return key_values(values, "--column",
                            example="SCHEMA=COLUMN, e.g. patient_id=subject")
 
 

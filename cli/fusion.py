@@ -21,18 +21,6 @@ from pmtoolkit.fusion.config import FusionConfig
 seed_type = click.IntRange(SEED.min, SEED.max)
 
 
-def key_values_once(values: tuple[str, ...], option: str, **kwargs) -> dict:
-    """:func:`key_values`, where a key given twice is a usage error (the later value would
-    silently replace the earlier)."""
-    seen = set()
-    for v in values:
-        key = v.partition("=")[0].strip()
-        if key in seen:
-            raise click.BadParameter(f"{key!r} is given twice", param_hint=option)
-        seen.add(key)
-    return key_values(values, option, **kwargs)
-
-
 @click.group(name="fusion")
 def fusion() -> None:
     """Multimodal patient models: simulate cohorts, fuse modality embeddings, attribute."""
@@ -69,8 +57,8 @@ def simulate(outdir, patients, seed, prevalence, weights, missing, interaction, 
 
     spec = CohortSpec(patients=patients, seed=seed, prevalence=prevalence,
                       interaction=interaction)
-    spec.weights.update(key_values_once(weights, "--weight", cast=float))
-    spec.missing.update(key_values_once(missing, "--missing", cast=float))
+    spec.weights.update(key_values(weights, "--weight", cast=float))
+    spec.missing.update(key_values(missing, "--missing", cast=float))
     startup(seed=seed)
     s = simulate_cohort(outdir, spec, overwrite=overwrite)
     have = ", ".join(f"{m} {n}" for m, n in s["present"].items())
@@ -151,7 +139,7 @@ def train(modalities, outcomes, output, valid_fraction, config_file, overwrite, 
     from pmtoolkit.fusion.run import train as train_
 
     config = resolve(FusionConfig, params, config_file)
-    tables = key_values_once(modalities, "--modality")
+    tables = key_values(modalities, "--modality")
     startup(seed=config.seed, device=config.device)
     m = train_(tables, outcomes, output, config, valid_fraction=valid_fraction,
                overwrite=overwrite, resume=resume)
@@ -179,6 +167,6 @@ def predict(model_path, modalities, output):
     from pmtoolkit.fusion.run import predict as predict_
 
     startup(model=model_path)
-    n = predict_(FusionModel.load(model_path), key_values_once(modalities, "--modality"),
+    n = predict_(FusionModel.load(model_path), key_values(modalities, "--modality"),
                  output)
     click.echo(f"{n} patients predicted; written to {output}", err=True)

@@ -20,12 +20,14 @@ from pmtoolkit.core.devices import DEVICE_HELP
 def key_values(values: tuple[str, ...], option: str, *, cast=str,
                example: str = "NAME=VALUE") -> dict[str, Any]:
     """Repeated ``KEY=VALUE`` options as a dict (``cast`` applied to each value); a malformed
-    one is a usage error naming the option."""
+    one, or a key given twice, is a usage error naming the option."""
     out = {}
     for v in values:
         key, sep, val = v.partition("=")
         if not sep or not key.strip() or not val.strip():
             raise click.BadParameter(f"{v!r}: expected {example}", param_hint=option)
+        if key.strip() in out:  # the later one would silently win
+            raise click.BadParameter(f"{key.strip()!r} is given twice", param_hint=option)
         try:
             out[key.strip()] = cast(val.strip())
         except ValueError:

@@ -314,6 +314,7 @@ def atomic_dir(path: str | os.PathLike, *, overwrite: bool = False,
     ``resume=True`` and success replaces with the finished folder.
     """
     target = check_output_dir(path, overwrite=overwrite, resume=resume)
+    existed = target.exists()
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=_temp_name(target), dir=target.parent))
     try:
@@ -330,7 +331,19 @@ def atomic_dir(path: str | os.PathLike, *, overwrite: bool = False,
             tmp.rename(target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        _drop_unused_work(target, existed)
         raise
+
+
+def _drop_unused_work(target: Path, existed: bool) -> None:
+    """After a failed run: a work folder without a checkpoint has nothing to resume, so it
+    goes (with the output folder, if the run made it), and the next run starts unhindered."""
+    work = target / WORK
+    if not work.is_dir() or any(work.rglob("*.ckpt")):
+        return
+    shutil.rmtree(work, ignore_errors=True)
+    if not existed and target.is_dir() and not any(target.iterdir()):
+        target.rmdir()
 
 
 # --------------------------------------------------------------------------- rejects

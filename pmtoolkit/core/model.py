@@ -142,6 +142,24 @@ def check_shapes(build, tensors: dict[str, torch.Tensor], what: str) -> None:
                             f"{first}", hint="the file is corrupted or was modified")
 
 
+#: The most weights a network may have: far above any model pmtoolkit trains (the shipped ones
+#: have under 2 million), far below what a 24 GB machine can hold with its optimizer state.
+MAX_PARAMETERS = 200_000_000
+
+
+def check_parameters(build, what: str, hint: str) -> None:
+    """Refuse a network ``build()`` makes with more than :data:`MAX_PARAMETERS`, before
+    allocating it: built on PyTorch's meta device (shapes, no memory) and counted. Settings
+    that are each within range can multiply into tens of billions of weights."""
+    import torch
+
+    with torch.device("meta"):
+        n = sum(p.numel() for p in build().parameters())
+    if n > MAX_PARAMETERS:
+        raise BadInputError(f"{what} of these sizes has {n:,} parameters, more than "
+                            f"{MAX_PARAMETERS:,}", hint=hint)
+
+
 def check_finite(checkpoint: Checkpoint, path: str | os.PathLike) -> None:
     """Refuse weights holding NaN or infinities: such a model predicts nothing usable."""
     import torch

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pmtoolkit.core.errors import BadInputError
-from pmtoolkit.core.model import TorchModel
+from pmtoolkit.core.model import TorchModel, check_parameters
 from pmtoolkit.ehr.config import RiskModelConfig
 
 if TYPE_CHECKING:
@@ -219,22 +219,13 @@ def build_network(config: RiskModelConfig, vocab_size: int, n_out: int = 1):
 ARCHITECTURES = ("logistic", "gru", "lstm", "retain", "transformer")
 #: the most parameters a risk model may have (each setting in range can still multiply into
 #: tens of billions: 64 LSTM layers 8,192 wide)
-MAX_PARAMETERS = 200_000_000
-
-
 def check_size(config: RiskModelConfig, vocab_size: int, n_out: int = 1) -> None:
-    """Refuse a network of more than :data:`MAX_PARAMETERS` before allocating it: it is
-    built on PyTorch's meta device (shapes, no memory) and counted."""
-    import torch
-
-    with torch.device("meta"):
-        net = build_network(config, vocab_size, n_out)
-    n = sum(p.numel() for p in net.parameters())
-    if n > MAX_PARAMETERS:
-        raise BadInputError(f"a {config.arch} network of these sizes for {vocab_size:,} codes "
-                            f"has {n:,} parameters, more than {MAX_PARAMETERS:,}",
-                            hint="smaller --embedding-dim, --hidden-dim or --layers, or fewer "
-                                 "codes (--min-code-count)")
+    """Refuse a network of more than :data:`pmtoolkit.core.model.MAX_PARAMETERS` before
+    allocating it."""
+    check_parameters(lambda: build_network(config, vocab_size, n_out),
+                     f"a {config.arch} network for {vocab_size:,} codes",
+                     hint="smaller --embedding-dim, --hidden-dim or --layers, or fewer codes "
+                          "(--min-code-count)")
 
 
 def _check_architecture(config: RiskModelConfig) -> None:

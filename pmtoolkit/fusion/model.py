@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pmtoolkit.core.errors import BadInputError
-from pmtoolkit.core.model import TorchModel
+from pmtoolkit.core.model import TorchModel, check_parameters
 from pmtoolkit.fusion.config import FusionConfig
 
 if TYPE_CHECKING:
@@ -84,23 +84,6 @@ def _network(config: FusionConfig, dims: list[int]):
             return self.head(fused).squeeze(-1)
 
     return Fusion()
-
-
-#: the most parameters a fusion or drug-response network may have (settings in range can
-#: still multiply into billions)
-MAX_PARAMETERS = 200_000_000
-
-
-def check_size(build, what: str, hint: str) -> None:
-    """Refuse a network ``build()`` makes with more than :data:`MAX_PARAMETERS`, before
-    allocating it: it is built on PyTorch's meta device (shapes, no memory) and counted."""
-    import torch
-
-    with torch.device("meta"):
-        n = sum(p.numel() for p in build().parameters())
-    if n > MAX_PARAMETERS:
-        raise BadInputError(f"{what} of these sizes has {n:,} parameters, more than "
-                            f"{MAX_PARAMETERS:,}", hint=hint)
 
 
 def _check(data: dict[str, np.ndarray], mask: np.ndarray, modalities: list[str],
@@ -234,7 +217,7 @@ def check_training(train: tuple[dict[str, np.ndarray], np.ndarray, np.ndarray],
         if not mask[:, j].any():
             raise BadInputError(f"no training patient has modality {name!r}")
     dims = [np.shape(data[m])[1] for m in modalities]
-    check_size(lambda: _network(config, dims), f"a {config.fusion} fusion network",
+    check_parameters(lambda: _network(config, dims), f"a {config.fusion} fusion network",
                "a smaller --hidden-dim, or embeddings of fewer features")
 
 

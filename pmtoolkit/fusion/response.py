@@ -43,8 +43,7 @@ import numpy as np
 from pmtoolkit.core.errors import BadInputError
 from pmtoolkit.core.io import OnInvalid, Rejects
 from pmtoolkit.core.metrics import pearson
-from pmtoolkit.core.model import TorchModel
-from pmtoolkit.fusion.model import check_size
+from pmtoolkit.core.model import TorchModel, check_parameters
 from pmtoolkit.fusion.response_config import (
     BASELINE_NAMES,
     DEFAULT_BASELINES,
@@ -635,7 +634,7 @@ def check_training(train: ResponseData, config: ResponseConfig) -> FeaturePrep:
                             "sensible size")
     prep = FeaturePrep.learn(train.samples, np.unique(train.sample_index), config.normalize,
                              config.top_genes)
-    check_size(lambda: _network(config, len(prep.names)), "a drug-response network",
+    check_parameters(lambda: _network(config, len(prep.names)), "a drug-response network",
                "smaller --sample-hidden, --drug-hidden, --head or --fingerprint-bits, or "
                "fewer features (--top-genes)")
     return prep

@@ -294,3 +294,13 @@ def test_text_tables_show_no_float_noise(tmp_path):
     pio.write_table(frame, tmp_path / "t.parquet")  # binary tables keep every bit
     back = pd.read_parquet(tmp_path / "t.parquet")
     assert back["mw"][0] == 324.4280000000001
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, BadInputError])
+def test_a_run_stopped_before_its_first_checkpoint_leaves_nothing(tmp_path, stop):
+    out = tmp_path / "run"
+    with pytest.raises(stop), pio.atomic_dir(out) as tmp:
+        (tmp / "partial").write_text("x")
+        pio.work_dir(out, {"lr": 0.1})
+        raise stop("stopped") if stop is BadInputError else stop
+    assert not out.exists() and not list(tmp_path.iterdir())
