@@ -89,7 +89,7 @@ class PanelSpec:
         "help": "drugs, drawn from the shipped ESOL molecules (at most 1128)"})
     genes: int = field(default=500, metadata={"range": Range(1, 100_000),
         "help": "genes in the expression matrix"})
-    mechanisms: int = field(default=4, metadata={"range": Range(0, 1000),
+    mechanisms: int = field(default=4, metadata={"range": Range(1, len(MECHANISMS)),
         "help": f"drug mechanisms / sample programmes (at most {len(MECHANISMS)})"})
     module_size: int = field(default=20, metadata={"range": Range(1, 100_000),
         "help": "genes per expression module"})
