@@ -34,7 +34,11 @@ def _wait_for(path_glob, root: Path, proc, timeout=120.0):
     pytest.fail(f"{path_glob} did not appear within {timeout} s")
 
 
-@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+@pytest.mark.parametrize("signum, code", [
+    (signal.SIGTERM, 143),
+    # Ctrl-C is covered quickly by test_interrupts_mol.py and tests/core/test_training.py
+    pytest.param(signal.SIGINT, 130, marks=pytest.mark.slow),
+])
 def test_property_training_stops_and_resumes(tmp_path, signum, code):
     out = tmp_path / "run"
     args = ["property", "train", "-i", TESTS / "data" / "esol_tiny.csv", "--target-columns",
