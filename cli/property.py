@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import click
+
 from pmtoolkit.cli.options import (
     config_option,
     dataclass_options,
@@ -13,7 +14,6 @@ from pmtoolkit.cli.options import (
     resolve,
     resume_option,
 )
-
 from pmtoolkit.property.config import PropertyConfig, SplitOptions
 
 SHIPPED = "solubility, lipophilicity, bbbp, tox21"
@@ -48,7 +48,6 @@ def train(input_, outdir, smiles_column, target_columns, split_file, on_invalid,
     Example: pmt property train -i esol.csv --target-columns logS -o runs/esol
     """
     from pmtoolkit.cli.common import startup
-
     from pmtoolkit.property.run import train_file
 
     config = resolve(PropertyConfig, params, config_file, section="model")
@@ -79,7 +78,6 @@ def train(input_, outdir, smiles_column, target_columns, split_file, on_invalid,
 def predict(input_, model_name, output, smiles_column, fmt, on_invalid):
     """Predict properties; rows stay aligned with the input (NaN where invalid)."""
     from pmtoolkit.cli.common import startup
-
     from pmtoolkit.property.run import load_property_model, predict_file
 
     startup(model=model_name)

@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.hostile.helpers import binary, refused, truncated_gz
+
 #: a 40-residue sequence that is DNA, not a protein
 DNA = "ATGGCGTACGTTAGCCGATCGATCGGCTAGCTAGGCTAAC"
 PROTEIN = "MEIDMTYQLKVIQQSLEQEEAEHKATKARLADKNKIYESIEEAKSEAMKEMEKKLLEERT"
@@ -39,28 +41,8 @@ def models(tmp_path_factory):
 
 
 def _refused(result, folder, *needles):
-    """Exit 2, one error line naming what is wrong, no traceback, nothing left in ``folder``
-    but the inputs the test put there."""
-    assert result.exit_code == 2, result.output
-    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("pmt: error:")]
-    assert len(errors) == 1, result.stderr
-    assert "Traceback" not in result.output
-    for needle in needles:
-        assert needle in errors[0], errors[0]
-    leftovers = [p.name for p in folder.rglob("*") if ".pmt-tmp" in p.name or
-                 p.name.startswith(("out", "hits", "run"))]
-    assert not leftovers, leftovers
-
-
-def _truncated_gz(path, text):
-    data = gzip.compress(text.encode())
-    path.write_bytes(data[:len(data) // 2])
-    return path
-
-
-def _binary(path):
-    path.write_bytes(bytes(range(256)) * 64)
-    return path
+    return refused(result, folder, *needles,
+                   leftover=lambda p: p.name.startswith(("out", "hits", "run")))
 
 
 # --------------------------------------------------------------------------- pmt dti
@@ -97,10 +79,10 @@ def test_screen_refuses_bad_targets(pmt, models, library, tmp_path, case):
         fasta.write_text(f">target2\n{PROTEIN}\n>\n{PROTEIN[5:]}\n")
         needles = ["'target2'", "used twice"]
     elif case == "truncated-gz":
-        fasta = _truncated_gz(tmp_path / "targets.fa.gz", f">p1\n{PROTEIN * 400}\n")
+        fasta = truncated_gz(tmp_path / "targets.fa.gz", f">p1\n{PROTEIN * 400}\n")
         needles = ["targets.fa.gz", "truncated"]
     else:
-        fasta = _binary(tmp_path / "targets.fa")
+        fasta = binary(tmp_path / "targets.fa")
         needles = ["targets.fa", "binary"]
     _refused(_screen(pmt, models, fasta, tmp_path), tmp_path, *needles)
 
@@ -142,7 +124,7 @@ def _davis(tmp_path, broken: str):
         files["ligands_can.txt"] = '{"d1": "CCO", "d2": '
     elif broken == "binary":
         files["proteins.txt"] = None
-        _binary(root / "proteins.txt")
+        binary(root / "proteins.txt")
     elif broken == "dna":
         files["proteins.txt"] = f'{{"p1": "{PROTEIN}", "p2": "{DNA}"}}'
     elif broken == "matrix":
@@ -179,7 +161,7 @@ def test_train_refuses_out_of_range_options(pmt, test_data, tmp_path, option):
 
 
 def test_train_refuses_a_truncated_table(pmt, test_data, tmp_path):
-    table = _truncated_gz(tmp_path / "pairs.csv.gz",
+    table = truncated_gz(tmp_path / "pairs.csv.gz",
                           (test_data / "dti_tiny.csv").read_text() * 20)
     r = pmt("dti", "train", "-i", table, "-o", tmp_path / "run", "--epochs", 1)
     _refused(r, tmp_path, "pairs.csv.gz", "truncated")
@@ -236,7 +218,7 @@ def test_score_refuses_a_bad_reference(pmt, models, test_data, genome, tmp_path,
         fasta.write_bytes(data[:len(data) - 40])
         needles = ["g.fa.gz", "truncated"]
     elif case == "binary":
-        fasta = _binary(tmp_path / "b.fa")
+        fasta = binary(tmp_path / "b.fa")
         needles = ["b.fa", "FASTA"]
     else:  # the .gzi of an earlier compression of a different file
         fasta = tmp_path / "g.fa.gz"
@@ -270,7 +252,7 @@ def test_score_refuses_a_bad_vcf(pmt, models, test_data, genome, tmp_path, case)
         vcf.write_bytes(gzip.compress(plain.read_bytes()))
         needles.append("bgzip")
     elif case == "binary":
-        vcf = _binary(tmp_path / "v.vcf")
+        vcf = binary(tmp_path / "v.vcf")
         needles = ["v.vcf", "not a VCF"]
     else:
         pysam.tabix_compress(str(plain), str(vcf))
@@ -313,9 +295,9 @@ def test_train_refuses_a_broken_table(pmt, tmp_path, case):
     rows = "".join(f"{''.join(rng.choice(list('ACGT'), 24))},{'ab'[i % 2]}\n"
                    for i in range(2000))
     if case == "truncated-gz":
-        table = _truncated_gz(tmp_path / "t.csv.gz", "sequence,cls\n" + rows)
+        table = truncated_gz(tmp_path / "t.csv.gz", "sequence,cls\n" + rows)
     else:
-        table = _binary(tmp_path / "t.csv")
+        table = binary(tmp_path / "t.csv")
     r = pmt("variants", "train", "-i", table, "-l", "cls", "--task", "multiclass", "--window",
             24, "-o", tmp_path / "run")
     _refused(r, tmp_path, table.name)

@@ -6,23 +6,27 @@ hidden temporary file. And `pmt ehr train` stopped by SIGTERM continues with --r
 from __future__ import annotations
 
 import csv
-import gzip
 import json
-import os
 import signal
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.hostile import strategies as S
+from tests.hostile.helpers import (
+    FUZZ,
+    binary,
+    fuzz_run,
+    refused,
+    start_pmt,
+    truncated_gz,
+    wait_for,
+)
 
 #: the outputs the cases below name: none may exist afterwards
 OUTPUTS = {"out", "run", "ds.csv", "ds.jsonl", "m.safetensors", "m.safetensors.work",
@@ -30,28 +34,7 @@ OUTPUTS = {"out", "run", "ds.csv", "ds.jsonl", "m.safetensors", "m.safetensors.w
 
 
 def _refused(result, folder: Path, *needles):
-    """Exit 2, one error line naming what is wrong, no traceback, nothing left in ``folder``
-    but the inputs the test put there."""
-    assert result.exit_code == 2, result.output
-    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("pmt: error:")]
-    assert len(errors) == 1, result.stderr
-    assert "Traceback" not in result.output
-    for needle in needles:
-        assert needle in errors[0], errors[0]
-    leftovers = [p.name for p in folder.rglob("*") if ".pmt-tmp" in p.name or
-                 p.name in OUTPUTS]
-    assert not leftovers, leftovers
-
-
-def _truncated_gz(path: Path, text: str) -> Path:
-    data = gzip.compress(text.encode())
-    path.write_bytes(data[:len(data) // 2])
-    return path
-
-
-def _binary(path: Path) -> Path:
-    path.write_bytes(bytes(range(256)) * 64)
-    return path
+    return refused(result, folder, *needles, leftover=lambda p: p.name in OUTPUTS)
 
 
 # --------------------------------------------------------------------------- pmt ehr
@@ -166,9 +149,9 @@ def test_ehr_predict_skips_invalid_lines_and_lists_them(pmt, ehr, tmp_path):
 def test_ehr_train_refuses_a_file_that_is_not_a_dataset(pmt, ehr, tmp_path, case):
     text = "\n".join([ehr["header"], *ehr["samples"]]) + "\n"
     if case == "truncated-gz":
-        data, needle = _truncated_gz(tmp_path / "d.jsonl.gz", text), "truncated"
+        data, needle = truncated_gz(tmp_path / "d.jsonl.gz", text), "truncated"
     elif case == "binary":
-        data, needle = _binary(tmp_path / "d.jsonl"), "not UTF-8"
+        data, needle = binary(tmp_path / "d.jsonl"), "not UTF-8"
     else:
         data, needle = tmp_path / "d.jsonl", "not a pmtoolkit EHR dataset"
         first = "[1]" if case == "header a list" else ehr["samples"][0]
@@ -196,9 +179,9 @@ def test_ehr_build_refuses_bad_options(pmt, ehr, tmp_path, args, needle):
 def test_ehr_build_refuses_unreadable_event_tables(pmt, ehr, tmp_path, case):
     text = (ehr["folder"] / "events.csv").read_text()
     if case == "truncated-gz":
-        events, needle = _truncated_gz(tmp_path / "ev.csv.gz", text), "truncated"
+        events, needle = truncated_gz(tmp_path / "ev.csv.gz", text), "truncated"
     elif case == "binary":
-        events, needle = _binary(tmp_path / "ev.csv"), "not UTF-8"
+        events, needle = binary(tmp_path / "ev.csv"), "not UTF-8"
     else:  # numbers are not nanoseconds since 1970: every event is a reject
         frame = pd.read_csv(ehr["folder"] / "events.csv")
         frame["time"] = np.arange(len(frame))
@@ -423,10 +406,10 @@ def test_response_train_refuses(pmt, panel, tmp_path, case, needle):
         files["-r"] = tmp_path / "responses.csv"
         frame.to_csv(files["-r"], index=False)
     elif case == "truncated responses":
-        files["-r"] = _truncated_gz(tmp_path / "r.csv.gz",
+        files["-r"] = truncated_gz(tmp_path / "r.csv.gz",
                                     (panel / "responses.csv").read_text() * 20)
     elif case == "binary drugs table":
-        files["-d"] = _binary(tmp_path / "drugs.csv")
+        files["-d"] = binary(tmp_path / "drugs.csv")
     elif case == "h5ad that is not HDF5":
         files["-f"] = tmp_path / "features.h5ad"
         files["-f"].write_bytes(b"not an HDF5 file" * 64)
@@ -451,27 +434,13 @@ def test_response_simulate_refuses_absurd_sizes(pmt, tmp_path, args, needle):
 
 # --------------------------------------------------------------------------- stop and resume
 
-def _start(args, cwd):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "pmtoolkit.cli", *map(str, args)], cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-
-
 def test_ehr_training_stopped_by_sigterm_resumes(pmt, ehr, tmp_path):
     out = tmp_path / "run"
     data = _dataset(ehr, tmp_path, ehr["samples"][0], "data.jsonl")
     args = ["ehr", "train", data, "-o", out, "--arch", "logistic", "--epochs", 60,
             "--patience", 0, "--device", "cpu"]
-    proc = _start(args, tmp_path)
-    checkpoint = out / "work" / "last.ckpt"
-    end = time.monotonic() + 120
-    while not checkpoint.exists():
-        if proc.poll() is not None:
-            pytest.fail(f"the run ended before a checkpoint appeared: {proc.stderr.read()}")
-        if time.monotonic() > end:
-            proc.kill()
-            pytest.fail("no checkpoint within 120 s")
-        time.sleep(0.02)
+    proc = start_pmt(args, tmp_path)
+    wait_for(out / "work" / "last.ckpt", proc)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, err
@@ -495,33 +464,12 @@ def test_ehr_training_stopped_by_sigterm_resumes(pmt, ehr, tmp_path):
 
 # --------------------------------------------------------------------------- fuzzing
 
-FUZZ = settings(max_examples=int(os.environ.get("PMT_FUZZ_EXAMPLES", "8")), deadline=None,
-                derandomize="PMT_FUZZ_EXAMPLES" not in os.environ, database=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                       HealthCheck.too_slow, HealthCheck.data_too_large])
-
 json_values = st.recursive(
     st.none() | st.booleans() | st.floats() | st.integers(-(10**30), 10**30)
     | st.text(max_size=10),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
                                                                 max_size=3),
     max_leaves=8)
-
-
-def _fuzzed(pmt, command, files: dict[str, bytes], output: str):
-    """Run ``command`` on ``files`` in a fresh folder: success, or exit 2 with one line and
-    nothing written."""
-    folder = Path(tempfile.mkdtemp(prefix="pmt-fuzz-"))
-    for name, data in files.items():
-        (folder / name).write_bytes(data)
-    r = pmt(*[str(a).format(dir=folder) for a in command])
-    shown = {k: v[:300] for k, v in files.items()}
-    assert r.exit_code in (0, 2), f"exit {r.exit_code} for {shown}:\n{r.stderr[-3000:]}"
-    if r.exit_code == 2:
-        assert r.stderr.strip().splitlines()[-1].startswith("pmt: error: "), (shown, r.stderr)
-        assert "Traceback" not in r.stderr, (shown, r.stderr)
-        assert not (folder / output).exists(), f"half-written output for {shown}"
-    assert not [p for p in folder.iterdir() if ".pmt-tmp" in p.name], shown
 
 
 @FUZZ
@@ -536,7 +484,7 @@ def test_ehr_predict_on_hostile_datasets(pmt, ehr, field, value, damage):
         lines[1][field] = value
     text = "\n".join(json.dumps(x) for x in lines) + "\n"
     data = damage.draw(S.corrupt(text.encode()))
-    _fuzzed(pmt, ["ehr", "predict", "{dir}/d.jsonl", "-m", ehr["model"], "-o",
+    fuzz_run(pmt, ["ehr", "predict", "{dir}/d.jsonl", "-m", ehr["model"], "-o",
                   "{dir}/out.csv"], {"d.jsonl": data}, "out.csv")
 
 
@@ -550,7 +498,7 @@ def test_ehr_predict_on_hostile_datasets(pmt, ehr, field, value, damage):
                          "birth_date": st.sampled_from(["1950-01-01", ""]),
                          "death_date": st.sampled_from(["2020-06-01", ""])}))
 def test_ehr_build_on_hostile_event_tables(pmt, events, patients):
-    _fuzzed(pmt, ["ehr", "build", "{dir}/ev.csv", "--patients", "{dir}/pt.csv", "-o",
+    fuzz_run(pmt, ["ehr", "build", "{dir}/ev.csv", "--patients", "{dir}/pt.csv", "-o",
                   "{dir}/out.jsonl", "--min-visits", "1", "--min-age", "0"],
             {"ev.csv": events, "pt.csv": patients}, "out.jsonl")
 
@@ -559,7 +507,7 @@ def test_ehr_build_on_hostile_event_tables(pmt, events, patients):
 @given(table=S.table(("patient_id", "e0", "e1"), {"patient_id": st.sampled_from(
     [f"q{i}" for i in range(40)])}))
 def test_fusion_predict_on_hostile_embedding_tables(pmt, embeddings, table):
-    _fuzzed(pmt, ["fusion", "predict", embeddings / "model.safetensors", "--modality",
+    fuzz_run(pmt, ["fusion", "predict", embeddings / "model.safetensors", "--modality",
                   "a={dir}/a.csv", "-o", "{dir}/out.csv"], {"a.csv": table}, "out.csv")
 
 
@@ -567,7 +515,7 @@ def test_fusion_predict_on_hostile_embedding_tables(pmt, embeddings, table):
 @given(features=S.table(("sample_id", "g0", "g1"), {"sample_id": st.sampled_from(
     [f"s{i}" for i in range(8)])}))
 def test_response_train_on_hostile_feature_tables(pmt, panel, features):
-    _fuzzed(pmt, ["response", "train", "-r", panel / "responses.csv", "-d",
+    fuzz_run(pmt, ["response", "train", "-r", panel / "responses.csv", "-d",
                   panel / "drugs.csv", "-f", "{dir}/f.csv", "-o", "{dir}/out", *TINY,
                   "--baselines", "none"], {"f.csv": features}, "out")
 
@@ -580,7 +528,7 @@ def test_fusion_experiment_stopped_by_sigterm_resumes_every_network(pmt, tmp_pat
                1).exit_code == 0
     out = tmp_path / "run"
     args = ["fusion", "run", tmp_path / "cohort", "-o", out, "--epochs", 6, "--fusion", "gated"]
-    proc = _start(args, tmp_path)
+    proc = start_pmt(args, tmp_path)
     end = time.monotonic() + 300
     while not (out / "work" / "expression" / "last.ckpt").exists():
         if proc.poll() is not None or time.monotonic() > end:

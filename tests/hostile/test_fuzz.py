@@ -5,75 +5,48 @@ Examples are derandomised, so a run is repeatable; ``PMT_FUZZ_EXAMPLES=500 pytho
 tests/hostile/test_fuzz.py`` explores further (a failure prints the bytes that caused it)."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.hostile import strategies as S
+from tests.hostile.helpers import FUZZ, fuzz_run
 
 TESTS = Path(__file__).resolve().parents[1]
-FUZZ = settings(max_examples=int(os.environ.get("PMT_FUZZ_EXAMPLES", "8")), deadline=None,
-                derandomize="PMT_FUZZ_EXAMPLES" not in os.environ, database=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                       HealthCheck.too_slow, HealthCheck.data_too_large])
-
-
-def _run(pmt, command, files: dict[str, bytes], output: str):
-    """Write ``files`` into a fresh folder, run ``command`` (``{name}`` placeholders become
-    paths there) and hold the result to the bad-input rule."""
-    folder = Path(tempfile.mkdtemp(prefix="pmt-fuzz-"))
-    for name, data in files.items():
-        (folder / name).write_bytes(data)
-    args = [str(a).format(**{k.replace(".", "_"): folder / k for k in files},
-                          out=folder / output) for a in command]
-    r = pmt(*args)
-    shown = {k: v[:300] for k, v in files.items()}
-    assert r.exit_code in (0, 2), f"exit {r.exit_code} for {shown}:\n{r.stderr[-3000:]}"
-    if r.exit_code == 2:
-        lines = r.stderr.strip().splitlines()
-        assert lines and lines[-1].startswith("pmt: error: "), (shown, r.stderr)
-        assert "Traceback" not in r.stderr, (shown, r.stderr)
-        assert not (folder / output).exists(), f"half-written output for {shown}"
-    assert not [p for p in folder.iterdir() if ".pmt-tmp" in p.name], shown
-    return r
-
-
 @FUZZ
 @given(data=S.table(("smiles", "name")))
 def test_mol_descriptors_on_hostile_tables(pmt, data):
-    _run(pmt, ["mol", "descriptors", "-i", "{in_csv}", "-o", "{out}", "--names", "MolWt,TPSA"],
+    fuzz_run(pmt, ["mol", "descriptors", "-i", "{in_csv}", "-o", "{out}", "--names", "MolWt,TPSA"],
          {"in.csv": data}, "out.csv")
 
 
 @FUZZ
 @given(data=S.smi_file())
 def test_mol_standardize_on_hostile_smi_files(pmt, data):
-    _run(pmt, ["mol", "standardize", "-i", "{in_smi}", "-o", "{out}"], {"in.smi": data},
+    fuzz_run(pmt, ["mol", "standardize", "-i", "{in_smi}", "-o", "{out}"], {"in.smi": data},
          "out.csv")
 
 
 @FUZZ
 @given(data=S.table(("smiles",)))
 def test_property_predict_on_hostile_tables(pmt, data):
-    _run(pmt, ["property", "predict", "-i", "{in_csv}", "-o", "{out}"], {"in.csv": data},
+    fuzz_run(pmt, ["property", "predict", "-i", "{in_csv}", "-o", "{out}"], {"in.csv": data},
          "out.csv")
 
 
 @FUZZ
 @given(data=S.table(("smiles", "sequence"), {"sequence": S.protein}))
 def test_dti_predict_on_hostile_pairs(pmt, data):
-    _run(pmt, ["dti", "predict", "-i", "{pairs_csv}", "-o", "{out}"], {"pairs.csv": data},
+    fuzz_run(pmt, ["dti", "predict", "-i", "{pairs_csv}", "-o", "{out}"], {"pairs.csv": data},
          "out.csv")
 
 
 @FUZZ
 @given(targets=S.fasta(), library=S.smi_file())
 def test_dti_screen_on_hostile_targets_and_libraries(pmt, targets, library):
-    _run(pmt, ["dti", "screen", "--target", "{t_fasta}", "--library", "{lib_smi}", "-o",
+    fuzz_run(pmt, ["dti", "screen", "--target", "{t_fasta}", "--library", "{lib_smi}", "-o",
                "{out}"], {"t.fasta": targets, "lib.smi": library}, "out.csv")
 
 
@@ -81,14 +54,14 @@ def test_dti_screen_on_hostile_targets_and_libraries(pmt, targets, library):
 @given(data=S.vcf())
 def test_variants_score_on_hostile_vcfs(pmt, data):
     fasta = TESTS / "data" / "genome_tiny.fa"
-    _run(pmt, ["variants", "score", "-v", "{in_vcf}", "-f", fasta, "-m", "mpra", "-o", "{out}"],
+    fuzz_run(pmt, ["variants", "score", "-v", "{in_vcf}", "-f", fasta, "-m", "mpra", "-o", "{out}"],
          {"in.vcf": data}, "out.tsv")
 
 
 @FUZZ
 @given(data=S.fasta(st.text(alphabet="ACGTNacgtn", max_size=400)), vcf=S.vcf())
 def test_variants_score_on_hostile_references(pmt, data, vcf):
-    _run(pmt, ["variants", "score", "-v", "{in_vcf}", "-f", "{ref_fa}", "-m", "mpra", "-o",
+    fuzz_run(pmt, ["variants", "score", "-v", "{in_vcf}", "-f", "{ref_fa}", "-m", "mpra", "-o",
                "{out}"], {"in.vcf": vcf, "ref.fa": data}, "out.tsv")
 
 
@@ -97,7 +70,7 @@ def test_variants_score_on_hostile_references(pmt, data, vcf):
                        S.png_image().map(lambda b: ("x.png", b))))
 def test_imaging_predict_on_hostile_images(pmt, image):
     name, data = image
-    _run(pmt, ["imaging", "predict", "-m", "pneumonia", "{" + name.replace(".", "_") + "}",
+    fuzz_run(pmt, ["imaging", "predict", "-m", "pneumonia", "{" + name.replace(".", "_") + "}",
                "-o", "{out}"], {name: data}, "out.csv")
 
 
