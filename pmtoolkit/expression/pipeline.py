@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from pmtoolkit.core.errors import BadInputError
 from pmtoolkit.expression.config import RunConfig, VAEConfig
 
@@ -28,6 +30,11 @@ if TYPE_CHECKING:
     import anndata as ad
 
 log = logging.getLogger(__name__)
+
+#: the fewest cells the clustering stage can embed, cluster and draw
+MIN_CELLS = 4
+#: the fewest genes the highly-variable-gene step (each flavour's trend fit) works on
+MIN_GENES = 20
 
 
 class _Steps:
@@ -131,6 +138,14 @@ def cluster_stage(adata: ad.AnnData, config: RunConfig, *,
     if "counts" not in adata.layers:
         raise BadInputError("no 'counts' layer: run the QC stage first (pmt expr run, or a "
                             "pipeline's expr.qc step)")
+    if adata.n_obs < MIN_CELLS:  # UMAP's spectral start needs more cells than dimensions + 1
+        raise BadInputError(f"{adata.n_obs} cell(s) left after QC: clustering and UMAP need "
+                            f"at least {MIN_CELLS}", hint="loosen the QC filters "
+                                                          "(--min-genes) or give more cells")
+    if adata.n_vars < MIN_GENES:  # scanpy's HVG trends fail on fewer (seurat_v3's crashes)
+        raise BadInputError(f"{adata.n_vars} gene(s) left after QC: the highly variable gene "
+                            f"step needs at least {MIN_GENES}",
+                            hint="lower --min-cells, or give a whole-transcriptome matrix")
     steps = _steps_of(adata)
     with steps.step("normalize", target_sum=config.target_sum, log1p=True):
         sc.pp.normalize_total(adata, target_sum=config.target_sum)
@@ -138,12 +153,8 @@ def cluster_stage(adata: ad.AnnData, config: RunConfig, *,
     n_top = min(config.n_top_genes, adata.n_vars)
     with steps.step("highly_variable_genes", flavor=config.hvg_flavor, n_top_genes=n_top,
                     batch_key=config.batch_key):
-        if config.hvg_flavor == "seurat_v3":
-            sc.pp.highly_variable_genes(adata, flavor="seurat_v3", n_top_genes=n_top,
-                                        layer="counts", batch_key=config.batch_key)
-        else:
-            sc.pp.highly_variable_genes(adata, flavor=config.hvg_flavor, n_top_genes=n_top,
-                                        batch_key=config.batch_key)
+        highly_variable_genes(adata, config.hvg_flavor, n_top, batch_key=config.batch_key,
+                              layer="counts" if config.hvg_flavor == "seurat_v3" else None)
     n_hvg = int(adata.var["highly_variable"].sum())
     n_pcs = _n_pcs(config.n_pcs, adata.n_obs, n_hvg)
     if config.embedding == "vae":
@@ -200,6 +211,60 @@ def cluster_stage(adata: ad.AnnData, config: RunConfig, *,
     _record(adata, steps, metrics)
 
 
+def highly_variable_genes(adata: ad.AnnData, flavor: str, n_top: int, *,
+                          layer: str | None = None, batch_key: str | None = None,
+                          hint: str = "use another --hvg-flavor") -> None:
+    """scanpy's highly variable genes (``var['highly_variable']``), on data they can work on.
+
+    Each flavour fits a trend of dispersion on mean; seurat_v3's is a loess (scikit-misc)
+    that crashes the interpreter when a batch has only a handful of genes that vary (one cell
+    in a batch, identical cells). So the genes that vary are counted first, per batch for
+    seurat_v3, and too few are a one-line error; a trend the library still cannot fit is one
+    too, naming the flavour."""
+    import scanpy as sc
+
+    X = adata.layers[layer] if layer else adata.X
+    need = MIN_GENES if flavor == "seurat_v3" else 2
+    groups = [("", np.ones(adata.n_obs, dtype=bool))]
+    if batch_key and flavor == "seurat_v3":
+        values = adata.obs[batch_key].astype(str).to_numpy()
+        groups = [(f" in batch {b!r}", values == b) for b in sorted(set(values))]
+    for where, rows in groups:
+        n = _varying_genes(X[rows] if where else X)
+        if n < need:
+            raise BadInputError(f"{n} gene(s) vary among the {int(rows.sum())} cell(s){where}: "
+                                f"{flavor} highly variable genes need {need} or more",
+                                hint="check that the cells are not copies of one profile"
+                                     + ("" if not where else ", and that every batch holds "
+                                        "several cells"))
+    try:
+        sc.pp.highly_variable_genes(adata, flavor=flavor, n_top_genes=n_top, layer=layer,
+                                    batch_key=batch_key,
+                                    **({"check_values": False} if flavor == "seurat_v3" else {}))
+    except (ValueError, IndexError) as exc:  # a trend the library cannot fit to these data
+        detail = exc.args[0].decode(errors="replace") if exc.args and isinstance(
+            exc.args[0], bytes) else str(exc)
+        detail = detail.strip().splitlines()[0] if detail.strip() else type(exc).__name__
+        raise BadInputError(f"{flavor} highly variable genes cannot be fitted to these "
+                            f"{adata.n_obs} cells x {adata.n_vars} genes ({detail})",
+                            hint=hint) from None
+
+
+def _varying_genes(X) -> int:
+    """How many columns of ``X`` hold more than one value (exactly: max above min)."""
+    import scipy.sparse as sp
+
+    if X.shape[0] == 0:
+        return 0
+    if sp.issparse(X):
+        X = sp.csc_matrix(X)
+        hi = np.asarray(X.max(axis=0).todense()).ravel()
+        lo = np.asarray(X.min(axis=0).todense()).ravel()
+    else:
+        hi, lo = np.max(X, axis=0), np.min(X, axis=0)
+    return int((hi > lo).sum())
+
+
 def _n_pcs(requested: int, n_cells: int, n_hvg: int) -> int:
     """The principal components PCA can give: at most one fewer than the cells and the
     highly variable genes. More are asked for whenever the data are small (the default of 50
@@ -230,8 +295,13 @@ def markers_stage(adata: ad.AnnData, *, groupby: str = "leiden", method: str = "
     steps = _steps_of(adata)
     with steps.step("markers", groupby=groupby, method=method):
         rank_markers(adata, groupby, method=method)
-        if adata.obs[groupby].nunique() > 1:
-            sc.tl.dendrogram(adata, groupby)  # orders the dot plot's clusters
+        if adata.obs[groupby].nunique() > 1:  # orders the dot plot's clusters
+            try:  # on the PCA: scanpy's default uses X below 50 genes, and fails on sparse X
+                sc.tl.dendrogram(adata, groupby, use_rep="X_pca" if "X_pca" in adata.obsm
+                                 else None)
+            except ValueError as exc:  # clusters whose mean profiles do not correlate (NaN)
+                log.warning("clusters left unordered: no dendrogram of %r (%s)", groupby,
+                            str(exc).strip().splitlines()[0] if str(exc).strip() else exc)
     _record(adata, steps)
 
 

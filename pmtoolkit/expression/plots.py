@@ -132,7 +132,10 @@ def write_report(path: str | os.PathLike, adata: ad.AnnData, *, info: dict[str, 
     if filters is not None:
         qc.table(filters)
     doublets = adata.uns.get("pmt_qc", {}).get("doublets")
-    if doublets:
+    if doublets and "skipped" in doublets:
+        qc.text(f"Doublets were not scored: scrublet cannot score these data "
+                f"({doublets['skipped']}).")
+    elif doublets:
         qc.text(f"scrublet predicts {doublets['predicted']} doublet(s)"
                 + (" (removed)." if doublets["removed"] else " (kept; see obs "
                    "predicted_doublet)."))

@@ -131,20 +131,34 @@ def doublet_scores(adata: ad.AnnData, *, batch_key: str | None = None, remove: b
                    seed: int = 0, copy: bool = False) -> ad.AnnData | None:
     """Scrublet doublet scores on the raw counts (scanpy's implementation):
     ``obs['doublet_score']`` and ``obs['predicted_doublet']``; ``remove`` drops the
-    predicted doublets. Small inputs (< 100 cells) are skipped with a warning: scrublet's
+    predicted doublets. Small inputs (< 100 cells or genes), and data scrublet's own gene filter
+    leaves too little of, are skipped with a warning (an error with ``remove``): scrublet's
     simulated doublets need a population to be compared with."""
     import scanpy as sc
 
     adata = adata.copy() if copy else adata
-    if adata.n_obs < 100:
-        log.warning("doublet scores skipped: %d cells are too few for scrublet", adata.n_obs)
+    if adata.n_obs < 100 or adata.n_vars < 100:
+        log.warning("doublet scores skipped: %d cells x %d genes are too few for scrublet "
+                    "(it needs 100 of each)", adata.n_obs, adata.n_vars)
         return adata if copy else None
     counts = adata.layers.get("counts", adata.X)
     tmp = sc.AnnData(X=counts.copy(), obs=adata.obs[[batch_key]] if batch_key else None)
     tmp.obs_names = adata.obs_names
     n_pcs = int(min(30, tmp.n_obs - 1, tmp.n_vars - 1))
-    sc.pp.scrublet(tmp, batch_key=batch_key, n_prin_comps=n_pcs, random_state=seed,
-                   verbose=False)
+    try:
+        sc.pp.scrublet(tmp, batch_key=batch_key, n_prin_comps=n_pcs, random_state=seed,
+                       verbose=False)
+    except ValueError as exc:
+        # scrublet's PCA runs on the genes its own variability filter keeps, which on a small
+        # or flat panel are fewer than its components (or none): it cannot score these data
+        why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if remove:
+            raise BadInputError(f"scrublet cannot score doublets in these {adata.n_obs} cells "
+                                f"x {adata.n_vars} genes ({why})", hint="run without "
+                                "--remove-doublets, or with --no-doublets") from None
+        log.warning("doublet scores skipped: scrublet cannot score these data (%s)", why)
+        adata.uns.setdefault("pmt_qc", {})["doublets"] = {"skipped": why}
+        return adata if copy else None
     adata.obs["doublet_score"] = tmp.obs["doublet_score"].to_numpy()
     adata.obs["predicted_doublet"] = tmp.obs["predicted_doublet"].to_numpy().astype(bool)
     n = int(adata.obs["predicted_doublet"].sum())

@@ -245,27 +245,26 @@ def fit_vae(adata: ad.AnnData, config: VAEConfig | None = None, *, batch_key: st
 
     config = config or VAEConfig()
     check_ranges(config, source="VAE config")
+    if batch_key and batch_key not in adata.obs:
+        raise BadInputError(f"no obs column {batch_key!r} for --batch-key",
+                            hint="columns: " + ", ".join(map(str, adata.obs.columns)))
     X, where = counts_matrix(adata, layer)
     check_no_empty_cells(X, adata.obs_names, source=f"counts ({where})")
     genes = list(map(str, adata.var_names))
     if config.n_top_genes is not None and config.n_top_genes < adata.n_vars:
+        from pmtoolkit.expression.pipeline import highly_variable_genes
+
         tmp = sc.AnnData(X=X, obs=adata.obs[[batch_key]] if batch_key else None)
         tmp.var_names = adata.var_names
-        sc.pp.highly_variable_genes(tmp, flavor="seurat_v3", n_top_genes=config.n_top_genes,
-                                    batch_key=batch_key, check_values=False)
+        highly_variable_genes(tmp, "seurat_v3", config.n_top_genes, batch_key=batch_key,
+                              hint="model every gene (--n-top-genes none in a config file)")
         keep = tmp.var["highly_variable"].to_numpy()
         genes = [g for g, k in zip(genes, keep) if k]
     X = align_genes(X, adata.var_names, genes, "VAE")
     n = int((np.asarray(X.sum(axis=1)).ravel() <= 0).sum())
     if n:
         log.warning("%d cell(s) have no counts in the %d modelled genes", n, len(genes))
-    if batch_key:
-        if batch_key not in adata.obs:
-            raise BadInputError(f"no obs column {batch_key!r} for --batch-key",
-                                hint="columns: " + ", ".join(map(str, adata.obs.columns)))
-        batches = sorted(set(adata.obs[batch_key].astype(str)))
-    else:
-        batches = []
+    batches = sorted(set(adata.obs[batch_key].astype(str))) if batch_key else []
     model = ExpressionVAE._new(config, {"genes": genes, "batches": batches,
                                         "batch_key": batch_key})
     codes = _batch_codes(adata, batch_key, batches)

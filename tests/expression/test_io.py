@@ -252,3 +252,34 @@ def test_file_checkpoints_keep_an_interrupted_run_and_nothing_else(tmp_path):
             file_checkpoints(out, settings, overwrite=True):
         pass
     assert (side / "mine.txt").is_file()
+
+
+def test_too_few_cells_for_a_graph_are_an_input_error():
+    from pmtoolkit.expression.config import RunConfig
+    from pmtoolkit.expression.pipeline import standard_pipeline
+
+    adata = simulate(n_per_group=3, n_genes=300, groups=1)
+    adata.X = adata.X * 4
+    with pytest.raises(BadInputError, match="3 cell.s. left after QC: clustering and UMAP need "
+                                            "at least 4"):
+        standard_pipeline(adata, RunConfig(min_genes=10, min_cells=0, doublets=False))
+
+
+def test_highly_variable_genes_refuse_data_without_variation():
+    """Identical cells, or a batch of one cell, leave no gene that varies: scanpy's seurat
+    flavours fail (seurat_v3's loess takes the interpreter down), so they are refused."""
+    from pmtoolkit.expression.pipeline import highly_variable_genes
+
+    adata = simulate(n_per_group=20, n_genes=60)
+    adata.layers["counts"] = adata.X.copy()
+    copies = adata.copy()
+    copies.X = sp.csr_matrix(np.tile(adata.X[0].toarray(), (adata.n_obs, 1)))
+    with pytest.raises(BadInputError, match="0 gene.s. vary among the 60 cell.s.: seurat "
+                                            "highly variable genes need 2"):
+        highly_variable_genes(copies, "seurat", 30)
+    adata.obs["batch"] = ["a"] * (adata.n_obs - 1) + ["b"]
+    with pytest.raises(BadInputError, match="vary among the 1 cell.s. in batch 'b': "
+                                            "seurat_v3 highly variable genes need 20"):
+        highly_variable_genes(adata, "seurat_v3", 30, layer="counts", batch_key="batch")
+    highly_variable_genes(adata, "seurat", 30)  # the same data without the batch split
+    assert adata.var["highly_variable"].sum() == 30
