@@ -149,8 +149,10 @@ def pseudobulk_de(adata: ad.AnnData, condition_key: str, sample_key: str, *,
     samples), sorted by group and p-value. Each side needs two or more samples."""
     import pandas as pd
 
-    if condition_key not in adata.obs:
-        raise BadInputError(f"no obs column {condition_key!r}")
+    for key in (condition_key, sample_key, groupby):  # before any grouping by them
+        if key is not None and key not in adata.obs:
+            raise BadInputError(f"no obs column {key!r}",
+                                hint="columns: " + ", ".join(map(str, adata.obs.columns)))
     per_sample = adata.obs.groupby(adata.obs[sample_key].astype(str), observed=True)[
         condition_key].nunique()
     if (per_sample > 1).any():

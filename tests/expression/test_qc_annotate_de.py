@@ -101,3 +101,16 @@ def test_benjamini_hochberg_and_variance_moderation():
     mod, d0 = _squeeze_var(s2, 4.0)
     assert d0 > 20  # the variances share one prior: strong moderation
     assert mod.std() < s2.std() / 3
+
+
+def test_pseudobulk_de_names_a_missing_sample_or_group_column():
+    from pmtoolkit.core.errors import BadInputError
+    from pmtoolkit.expression.pseudobulk import pseudobulk_de
+    from tests.expression.conftest import simulate
+
+    adata = simulate(n_per_group=10, n_genes=30, samples_per_group=2)
+    for key in ("sample_key", "groupby"):
+        args = {"sample_key": "sample", "groupby": "group", key: "nope"}
+        with pytest.raises(BadInputError, match="no obs column 'nope' .columns: group, sample"):
+            pseudobulk_de(adata, "condition", args["sample_key"], case="case",
+                          reference="ctrl", groupby=args["groupby"])
