@@ -104,10 +104,6 @@ def test_benjamini_hochberg_and_variance_moderation():
 
 
 def test_pseudobulk_de_names_a_missing_sample_or_group_column():
-    from pmtoolkit.core.errors import BadInputError
-    from pmtoolkit.expression.pseudobulk import pseudobulk_de
-    from tests.expression.conftest import simulate
-
     adata = simulate(n_per_group=10, n_genes=30, samples_per_group=2)
     for key in ("sample_key", "groupby"):
         args = {"sample_key": "sample", "groupby": "group", key: "nope"}
