@@ -189,6 +189,29 @@ def passes_filters(mol: Any, patterns=None) -> bool:
 
 # ----------------------------------------------------------------------------- reference
 
+#: the largest reference cache read (the MOSES test set's is about 25 MB)
+MAX_REFERENCE_BYTES = 2 * 2**30
+
+
+def _check_npz_members(path: str | os.PathLike, limit: int) -> None:
+    """Read only the headers of an .npz's arrays: their declared sizes must add up to less
+    than ``limit`` bytes (a small compressed file can declare a huge array)."""
+    import zipfile
+
+    total = 0
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            with zf.open(info) as fh:
+                version = np.lib.format.read_magic(fh)
+                read = (np.lib.format.read_array_header_1_0 if version == (1, 0) else
+                        np.lib.format.read_array_header_2_0)
+                shape, _, dtype = read(fh)
+            total += int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    if total > limit:
+        raise BadInputError(f"'{path}' declares {total / 2**30:,.1f} GiB of arrays, more than a "
+                            f"reference cache holds ({limit / 2**30:.0f} GiB at most)")
+
+
 @dataclass
 class Reference:
     """What the metrics need from a reference set (e.g. the MOSES test set)."""
@@ -233,13 +256,36 @@ class Reference:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Reference:
-        with np.load(path, allow_pickle=False) as z:
-            counts = json.loads(z["counts"].tobytes().decode())
-            fps = np.unpackbits(z["fps"], axis=1)[:, :1024]
-            mu = z["fcd_mu"] if "fcd_mu" in z else None
-            sigma = z["fcd_sigma"] if "fcd_sigma" in z else None
-            return cls(fps, Counter(counts["frag"]), Counter(counts["scaf"]), mu, sigma,
-                       int(z["n"]))
+        """A reference saved by :meth:`save`. A file that is not one (truncated, corrupt,
+        another .npz, arrays of the wrong shape or too large to be one) is a one-line error
+        naming it, before any of its arrays is read."""
+        import zipfile
+
+        hint = "delete it to compute the reference again"
+        try:
+            _check_npz_members(path, MAX_REFERENCE_BYTES)
+            with np.load(path, allow_pickle=False) as z:
+                counts = json.loads(z["counts"].tobytes().decode())
+                packed = z["fps"]
+                mu, sigma = z.get("fcd_mu"), z.get("fcd_sigma")
+                n = int(z["n"])
+            frag, scaf = Counter(counts["frag"]), Counter(counts["scaf"])
+        except BadInputError as exc:
+            raise BadInputError(exc.message, hint=hint) from None
+        except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile,
+                UnicodeDecodeError) as exc:
+            detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else \
+                type(exc).__name__
+            raise BadInputError(f"'{path}' is not a reference cache written by pmt generate "
+                                f"evaluate ({detail})", hint=hint) from None
+        if packed.dtype != np.uint8 or packed.ndim != 2 or packed.shape[1] != 128 or \
+                (mu is None) != (sigma is None) or (mu is not None and (
+                    mu.shape != (512,) or sigma.shape != (512, 512) or
+                    not (np.isfinite(mu).all() and np.isfinite(sigma).all()))):
+            raise BadInputError(f"'{path}' holds arrays of the wrong shape or values for a "
+                                "reference cache", hint=hint)
+        fps = np.unpackbits(packed, axis=1)[:, :1024]
+        return cls(fps, frag, scaf, mu, sigma, n)
 
     @classmethod
     def cached(cls, smiles_path: str | os.PathLike, cache: str | os.PathLike, *,

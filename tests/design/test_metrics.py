@@ -6,6 +6,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from pmtoolkit.core.errors import BadInputError
 from pmtoolkit.design import metrics as M
 
 
@@ -62,3 +63,26 @@ def test_fcd_runs_offline_and_is_zero_for_identical_sets():
     ref = M.Reference.compute(smiles)
     out = M.generation_metrics(smiles, reference=ref)
     assert out["FCD"] == pytest.approx(0.0, abs=1e-3)
+    assert ref.fcd_mu.shape == (512,) and ref.fcd_sigma.shape == (512, 512)  # what load checks
+
+
+def test_a_damaged_or_foreign_reference_cache_is_an_input_error(tmp_path):
+    smiles = ["c1ccccc1CCc1ccccc1", "CCOc1ccccc1", "CC(=O)Nc1ccc(O)cc1"]
+    M.Reference.compute(smiles, fcd=False).save(tmp_path / "ref.npz")
+    whole = (tmp_path / "ref.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(whole[: len(whole) // 2])
+    (tmp_path / "noise.npz").write_bytes(bytes(range(256)) * 20)
+    np.savez(tmp_path / "other.npz", fps=np.zeros((3, 5)), n=np.array(3),
+             counts=np.frombuffer(b'{"frag": {}, "scaf": {}}', dtype=np.uint8))
+    np.savez(tmp_path / "pickle.npz", fps=np.array([{"a": 1}], dtype=object))
+    with open(tmp_path / "huge.npz", "wb") as fh:  # a header declaring 8 TB, no data
+        import zipfile
+
+        with zipfile.ZipFile(fh, "w") as zf, zf.open("fps.npy", "w") as member:
+            np.lib.format.write_array_header_1_0(member, {
+                "descr": "<f8", "fortran_order": False, "shape": (10**6, 10**6)})
+    for name, message in [("cut", "is not a reference cache"), ("noise", "is not a reference"),
+                          ("other", "wrong shape"), ("pickle", "is not a reference cache"),
+                          ("huge", "declares 7,450.6 GiB of arrays")]:
+        with pytest.raises(BadInputError, match=message):
+            M.Reference.load(tmp_path / f"{name}.npz")

@@ -255,6 +255,9 @@ def test_generate_optimize_refuses_a_binary_or_mistyped_run_file(pmt, gen_inputs
     (["finetune", "-i", "{data}/moses_tiny.smi", "-o", "{o}/f", "--epochs", "1000000"],
      "'--epochs': 1000000 is not in"),
     (["evaluate", "-i", "{i}/noise.smi", "-o", "{o}/e"], "'{i}/noise.smi' line 1 is not"),
+    (["evaluate", "-i", "{data}/moses_tiny.smi", "--test", "{data}/moses_tiny.smi",
+      "--reference-cache", "{i}/noise.toml", "-o", "{o}/e", "--no-fcd"],
+     "'{i}/noise.toml' is not a reference cache written by pmt generate evaluate"),
 ])
 def test_generate_refuses_the_options(pmt, gen_inputs, test_data, dest, args, message):
     fill = {"o": dest, "i": gen_inputs, "data": test_data}
