@@ -144,15 +144,18 @@ def _stop(procs: dict[str, subprocess.Popen], grace: float = 5.0) -> None:
 
 
 def _sigterm_raises():
-    """While the processes run, SIGTERM (a pipeline cancelling us) unwinds like Ctrl-C, so
-    they are stopped; returns the handler to restore (None off the main thread)."""
+    """While the processes run, SIGTERM (a pipeline cancelling us) unwinds as
+    :class:`~pmtoolkit.core.errors.Interrupted` (exit 143 from the CLI), so they are stopped,
+    also when called from Python; returns the handler to restore (None off the main thread)."""
     import threading
+
+    from pmtoolkit.core.errors import Interrupted
 
     if threading.current_thread() is not threading.main_thread():
         return None
 
     def handler(signum, frame):
-        raise KeyboardInterrupt
+        raise Interrupted(signum)
 
     return signal.signal(signal.SIGTERM, handler)
 

@@ -92,3 +92,21 @@ def test_impossible_splits_are_one_line_errors():
         plan(y, sites=50, method="iid", test_fraction=0.0)
     with pytest.raises(BadInputError, match="groups"):
         plan(y, sites=3, method="group", groups=["a"] * 20 + ["b"] * 20)
+
+
+def test_sigterm_while_sites_run_unwinds_as_interrupted():
+    """A scheduler's SIGTERM while the Flower processes run stops them and exits 143, as
+    everywhere in pmt (it was turned into Ctrl-C's KeyboardInterrupt, exit 130)."""
+    import os
+    import signal
+
+    from pmtoolkit.core.errors import Interrupted
+    from pmtoolkit.federated.run import _sigterm_raises
+
+    previous = _sigterm_raises()
+    try:
+        with pytest.raises(Interrupted) as stopped:
+            os.kill(os.getpid(), signal.SIGTERM)
+        assert stopped.value.exit_code == 143
+    finally:
+        signal.signal(signal.SIGTERM, previous)
