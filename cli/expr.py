@@ -53,14 +53,17 @@ def expr() -> None:
 @click.option("--no-plots", is_flag=True, help="Skip the figures (the report keeps its tables).")
 @config_option
 @overwrite_option
-def run(input_, outdir, orientation, make_unique, no_plots, config_file, overwrite, **params):
+@resume_option
+def run(input_, outdir, orientation, make_unique, no_plots, config_file, overwrite, resume,
+        **params):
     """Run the standard single-cell pipeline on raw counts: QC, doublets, normalisation, HVGs,
     PCA (or the NB-VAE), neighbours, Leiden, UMAP, markers, annotation. For 100k+ cells,
     --no-scale keeps PCA sparse (about half the peak memory).
 
     INPUT: h5ad, 10x folder (matrix.mtx, features.tsv, barcodes.tsv) or .h5, CSV/TSV matrix
     (.gz too), or loom. A config file uses the long option names as keys, plus an optional
-    [vae] table of VAE settings (with --embedding vae).
+    [vae] table of VAE settings (with --embedding vae). With --embedding vae, the VAE's
+    checkpoint is kept in OUTPUT/work while it trains; --resume continues an interrupted run.
 
     Example: pmt expr run filtered_feature_bc_matrix/ -o out/ --label-key cell_type
     """
@@ -80,7 +83,8 @@ def run(input_, outdir, orientation, make_unique, no_plots, config_file, overwri
         if vae_table else None
     startup(seed=config.seed)
     info = run_file(input_, outdir, config=config, vae_config=vae, orientation=orientation,
-                    make_unique=make_unique, overwrite=overwrite, plots=not no_plots)
+                    make_unique=make_unique, overwrite=overwrite, plots=not no_plots,
+                    resume=resume)
     m = info["metrics"]
     extra = (f"; ARI {m['leiden_ari']:.3f}, NMI {m['leiden_nmi']:.3f} vs {config.label_key}"
              if "leiden_ari" in m else "")

@@ -17,8 +17,10 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -129,9 +131,13 @@ def qc_stage(adata: ad.AnnData, config: RunConfig, *, qc_before: dict | None = N
 
 
 def cluster_stage(adata: ad.AnnData, config: RunConfig, *,
-                  vae_config: VAEConfig | None = None) -> None:
+                  vae_config: VAEConfig | None = None,
+                  vae_checkpoints: Callable[[], Path] | None = None,
+                  resume: bool = False) -> None:
     """Normalise + log1p, highly variable genes, PCA (or the VAE), neighbours, Leiden and
-    UMAP, in place, on the output of :func:`qc_stage`."""
+    UMAP, in place, on the output of :func:`qc_stage`. ``vae_checkpoints`` gives, when the
+    VAE starts training (not before, so a run that fails earlier leaves no work folder),
+    the folder of its resume checkpoint; ``resume`` continues from it."""
     import numpy as np
     import scanpy as sc
 
@@ -163,7 +169,9 @@ def cluster_stage(adata: ad.AnnData, config: RunConfig, *,
 
         vcfg = replace(vae_config or VAEConfig(), seed=config.seed)
         with steps.step("vae", **to_dict(vcfg), batch_key=config.batch_key):
-            model = fit_vae(adata, vcfg, batch_key=config.batch_key, layer="counts")
+            model = fit_vae(adata, vcfg, batch_key=config.batch_key, layer="counts",
+                            checkpoints=vae_checkpoints() if vae_checkpoints else None,
+                            resume=resume)
             model.embed(adata, layer="counts")
         rep = "X_pmt_vae"
         adata.uns["pmt_vae"] = {k: v for k, v in model.metadata["metrics"].items()
@@ -319,10 +327,12 @@ def annotate_stage(adata: ad.AnnData, markers: str | os.PathLike, *, groupby: st
 
 def standard_pipeline(adata: ad.AnnData, config: RunConfig | None = None, *,
                       vae_config: VAEConfig | None = None, qc_before: dict | None = None,
+                      vae_checkpoints: Callable[[], Path] | None = None, resume: bool = False,
                       copy: bool = False) -> ad.AnnData | None:
     """Run the whole standard pipeline on ``adata`` (raw counts), in place: the QC, cluster,
     markers and (with ``config.markers``) annotate stages. A dict given as ``qc_before``
-    receives the per-cell QC metrics before filtering (for the QC plots)."""
+    receives the per-cell QC metrics before filtering (for the QC plots);
+    ``vae_checkpoints`` and ``resume`` as for :func:`cluster_stage`."""
     from pmtoolkit.core.config import check_ranges
     from pmtoolkit.expression.annotate import read_marker_lists
 
@@ -335,7 +345,8 @@ def standard_pipeline(adata: ad.AnnData, config: RunConfig | None = None, *,
         read_marker_lists(config.markers)  # a bad marker file fails before any work
     adata.uns.pop("pmt_run", None)
     qc_stage(adata, config, qc_before=qc_before)
-    cluster_stage(adata, config, vae_config=vae_config)
+    cluster_stage(adata, config, vae_config=vae_config, vae_checkpoints=vae_checkpoints,
+                  resume=resume)
     markers_stage(adata)
     if config.markers:
         annotate_stage(adata, config.markers, seed=config.seed)
@@ -345,23 +356,29 @@ def standard_pipeline(adata: ad.AnnData, config: RunConfig | None = None, *,
 def run_file(input: str | os.PathLike, outdir: str | os.PathLike, *,
              config: RunConfig | None = None, vae_config: VAEConfig | None = None,
              orientation: str = "auto", make_unique: bool = False, overwrite: bool = False,
-             plots: bool = True) -> dict[str, Any]:
+             plots: bool = True, resume: bool = False) -> dict[str, Any]:
     """Read ``input``, run :func:`standard_pipeline`, and write ``outdir``: ``adata.h5ad``,
     ``markers.csv``, ``report.html`` with its ``figures/``, and ``config.json`` (every step's
-    resolved parameters). The folder appears only when everything was written."""
-    from pmtoolkit.core.config import write_resolved
-    from pmtoolkit.core.io import atomic_dir, check_output_dir, write_table
+    resolved parameters). The folder appears only when everything was written. With
+    ``embedding='vae'``, the VAE keeps its resume checkpoint in ``outdir/work``; ``resume``
+    continues an interrupted run from it."""
+    from pmtoolkit.core.config import to_dict, write_resolved
+    from pmtoolkit.core.io import atomic_dir, check_output_dir, work_dir, write_table
     from pmtoolkit.expression.annotate import markers_table
     from pmtoolkit.expression.io import read
 
     config = config or RunConfig()
-    check_output_dir(outdir, overwrite=overwrite)
+    check_output_dir(outdir, overwrite=overwrite, resume=resume)
     start = time.perf_counter()
     adata = read(input, orientation=orientation, make_unique=make_unique)
     before: dict = {}
-    standard_pipeline(adata, config, vae_config=vae_config, qc_before=before)
-    markers = markers_table(adata)
-    with atomic_dir(outdir, overwrite=overwrite) as tmp:
+    settings = {"run": to_dict(config), "vae": to_dict(vae_config or VAEConfig()),
+                "data": {"input": str(input), "orientation": orientation,
+                         "make-unique": make_unique}}
+    with atomic_dir(outdir, overwrite=overwrite, resume=resume) as tmp:
+        standard_pipeline(adata, config, vae_config=vae_config, qc_before=before,
+                          vae_checkpoints=lambda: work_dir(outdir, settings), resume=resume)
+        markers = markers_table(adata)
         figures = {}
         if plots:
             from pmtoolkit.expression.plots import draw_all

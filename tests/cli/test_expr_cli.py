@@ -238,3 +238,25 @@ def test_classify_train_resumes_after_an_interruption(pmt, cells, tmp_path, monk
     assert resumed.exit_code == 0, resumed.stderr
     assert seen == {5, 6, 7, 8, 9}
     assert (out / "model.safetensors").is_file() and not (out / "work").exists()
+
+
+@pytest.mark.slow  # the whole pipeline twice; test_embed_resumes_... covers the VAE quickly
+def test_run_with_the_vae_resumes_after_an_interruption(pmt, cells, tmp_path, monkeypatch):
+    from pmtoolkit.expression import vae
+
+    out = tmp_path / "run"
+    config = tmp_path / "run.toml"
+    config.write_text("embedding = 'vae'\nmin_genes = 20\nn_top_genes = 100\ndoublets = false\n"
+                      "[vae]\nepochs = 10\nn_latent = 3\n")
+    args = ["expr", "run", cells, "-o", out, "-c", config, "--no-plots"]
+    seen: set[int] = set()
+    _interrupt_at(monkeypatch, vae, 7, seen)
+    result = pmt(*args)
+    assert result.exit_code == 143 and "interrupted" in result.stderr, result.stderr
+    assert (out / "work" / "last.ckpt").is_file() and not (out / "adata.h5ad").exists()
+    seen.clear()
+    _interrupt_at(monkeypatch, vae, -1, seen)
+    resumed = pmt(*args, "--resume")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert seen == {5, 6, 7, 8, 9}
+    assert (out / "adata.h5ad").is_file() and not (out / "work").exists()
