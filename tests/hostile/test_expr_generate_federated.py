@@ -190,6 +190,9 @@ def gen_inputs(tmp_path_factory):
     d = tmp_path_factory.mktemp("gen_inputs")
     (d / "noise.toml").write_bytes(NOISE)
     (d / "noise.smi").write_bytes(NOISE)
+    (d / "model3.toml").write_text("model = 3\n")
+    (d / "modle.toml").write_text("[modle]\nepochs = 3\n")
+    (d / "lr_nan.toml").write_text("[model]\nlr = nan\n")
     return d
 
 
@@ -248,6 +251,13 @@ def test_generate_optimize_refuses_a_binary_or_mistyped_run_file(pmt, gen_inputs
      "'--hidden-size': 100000 is not in"),
     (["train", "-i", "{data}/moses_tiny.smi", "-o", "{o}/t", "-c", "{i}/noise.toml"],
      "'{i}/noise.toml' line 1 is not UTF-8 text"),
+    (["train", "-i", "{data}/moses_tiny.smi", "-o", "{o}/t", "-c", "{i}/model3.toml"],
+     "'{i}/model3.toml': 'model' is not a table of this command's settings"),
+    (["train", "-i", "{data}/moses_tiny.smi", "-o", "{o}/t", "-c", "{i}/modle.toml"],
+     ("'{i}/modle.toml': 'modle' is not a table of this command's settings (the file holds "
+     "[model])")),
+    (["train", "-i", "{data}/moses_tiny.smi", "-o", "{o}/t", "-c", "{i}/lr_nan.toml"],
+     "lr_nan.toml': lr: nan is not a finite number"),
     (["finetune", "-i", "{data}/moses_tiny.smi", "-o", "{o}/f", "--lr", "nan"],
      "nan is not a finite number"),
     (["finetune", "-i", "{data}/moses_tiny.smi", "-o", "{o}/f", "--lr", "0"],
