@@ -119,8 +119,8 @@ def embed(input_, output, batch_key, counts_layer, save_model, orientation, make
     from pmtoolkit.cli.common import startup
 
     from pmtoolkit.core.config import to_dict
+    from pmtoolkit.core.io import work_beside
     from pmtoolkit.expression.io import write_h5ad
-    from pmtoolkit.expression.run import file_checkpoints
     from pmtoolkit.expression.vae import fit_vae
 
     config = resolve(VAEConfig, params, config_file)
@@ -129,7 +129,7 @@ def embed(input_, output, batch_key, counts_layer, save_model, orientation, make
     settings = {"model": to_dict(config), "data": {
         "input": str(input_), "batch-key": batch_key, "counts-layer": counts_layer,
         "orientation": orientation, "make-unique": make_unique}}
-    with file_checkpoints(output, settings, overwrite=overwrite, resume=resume) as work:
+    with work_beside(output, settings, overwrite=overwrite, resume=resume) as work:
         adata = _read(input_, orientation, make_unique)
         model = fit_vae(adata, config, batch_key=batch_key, layer=counts_layer,
                         checkpoints=work, resume=resume)
@@ -181,9 +181,9 @@ def annotate(query, reference, label_key, output, predictions, save_model, key_a
     from pmtoolkit.cli.common import startup
 
     from pmtoolkit.core.config import to_dict
-    from pmtoolkit.core.io import write_table
+    from pmtoolkit.core.io import work_beside, write_table
     from pmtoolkit.expression.io import write_h5ad
-    from pmtoolkit.expression.run import file_checkpoints, is_reference, load_or_train_classifier
+    from pmtoolkit.expression.run import is_reference, load_or_train_classifier
 
     config = resolve(ClassifierConfig, params, config_file)
     _check_h5ad(output)
@@ -191,7 +191,7 @@ def annotate(query, reference, label_key, output, predictions, save_model, key_a
     settings = {"model": to_dict(config), "data": {"reference": str(reference),
                                                    "label-key": label_key}}
     training = is_reference(reference)
-    with (file_checkpoints(output, settings, overwrite=overwrite, resume=resume) if training
+    with (work_beside(output, settings, overwrite=overwrite, resume=resume) if training
           else contextlib.nullcontext()) as work:
         adata = _read(query, orientation, make_unique)
         model = load_or_train_classifier(reference, label_key=label_key, config=config,

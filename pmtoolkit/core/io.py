@@ -257,6 +257,41 @@ def work_dir(outdir: str | os.PathLike, settings: dict[str, Any] | None = None) 
     return work
 
 
+@contextlib.contextmanager
+def work_beside(output: str | os.PathLike, settings: dict[str, Any], *,
+                overwrite: bool = False, resume: bool = False) -> Iterator[Path]:
+    """The :func:`work_dir` of a command whose output is one file (a model, an ``.h5ad``):
+    ``OUTPUT.work/work``, beside it. Like an output folder's, it is refused when foreign, and
+    an interrupted run in it is continued with ``resume`` or started over with ``overwrite``;
+    an interruption after the first checkpoint leaves it, success (or a failure with nothing
+    to resume) removes it."""
+    side = Path(f"{output}{WORK_SUFFIX}")
+    if side.exists():
+        if not _interrupted_run(side):
+            raise BadInputError(f"'{side}' exists and was not written by pmtoolkit",
+                                hint="move it away, or write the output elsewhere")
+        if not (resume or overwrite):
+            raise BadInputError(f"'{side}' holds an interrupted run writing '{output}'",
+                                hint="pass --resume to continue it, or --overwrite to start "
+                                     "over")
+        if overwrite and not resume:
+            shutil.rmtree(side)
+    elif resume:
+        log.info("nothing to resume in %s; training from the start", side)
+    work = work_dir(side, settings)
+    try:
+        yield work
+    except BaseException:
+        if not any(work.rglob("*.ckpt")):  # stopped before a checkpoint: nothing to resume
+            shutil.rmtree(side, ignore_errors=True)
+        raise
+    shutil.rmtree(side, ignore_errors=True)
+
+
+#: suffix of the folder beside a single-file output that holds its interrupted run
+WORK_SUFFIX = ".work"
+
+
 def _first_difference(a: Any, b: Any, path: str = "") -> str:
     if isinstance(a, dict) and isinstance(b, dict):
         for k in sorted(set(a) | set(b), key=str):

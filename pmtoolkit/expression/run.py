@@ -2,10 +2,8 @@
 a classifier, train one from files with cross-validation and attributions."""
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,47 +23,6 @@ def load_classifier(name_or_path: str | os.PathLike):
 
     return load_named(name_or_path, shipped_names=SHIPPED_CLASSIFIERS,
                       model_class=ExpressionClassifier, what="expression classifier")
-
-
-@contextlib.contextmanager
-def file_checkpoints(output: str | os.PathLike, settings: dict[str, Any], *,
-                     overwrite: bool = False, resume: bool = False) -> Iterator[Path]:
-    """Where a command whose output is one file (``pmt expr embed``, ``pmt expr annotate``)
-    keeps its resume checkpoints while it trains: ``OUTPUT.work/work``, beside the
-    output. An interruption after the first checkpoint leaves it for ``resume``; success
-    (or a failure with nothing to resume) removes it. A later run is
-    told about an interrupted one, continues it with ``resume`` or starts over with
-    ``overwrite``; a resumed run with other ``settings`` is refused (see
-    :func:`pmtoolkit.core.io.work_dir`)."""
-    import shutil
-
-    from pmtoolkit.core.io import _interrupted_run, work_dir
-
-    side = Path(f"{output}{WORK_SUFFIX}")
-    if side.exists():
-        if not _interrupted_run(side):
-            raise BadInputError(f"'{side}' exists and was not written by pmtoolkit",
-                                hint="move it away, or write the output elsewhere")
-        if not (resume or overwrite):
-            raise BadInputError(f"'{side}' holds an interrupted run writing '{output}'",
-                                hint="pass --resume to continue it, or --overwrite to start "
-                                     "over")
-        if overwrite and not resume:
-            shutil.rmtree(side)
-    elif resume:
-        log.info("nothing to resume in %s; training from the start", side)
-    work = work_dir(side, settings)
-    try:
-        yield work
-    except BaseException:
-        if not any(work.rglob("last.ckpt")):  # stopped before a checkpoint: nothing to resume
-            shutil.rmtree(side, ignore_errors=True)
-        raise
-    shutil.rmtree(side, ignore_errors=True)
-
-
-#: suffix of the folder beside a single-file output that holds an interrupted run
-WORK_SUFFIX = ".work"
 
 
 def load_or_train_classifier(reference: str | os.PathLike, *, label_key: str | None,

@@ -122,26 +122,16 @@ def _outcomes(path: str | os.PathLike, task: str) -> dict[str, float]:
     return dict(zip(ids, values))
 
 
-def resume_folder(output: str | os.PathLike) -> Path:
-    """Where training a model file ``output`` keeps its resume checkpoint: the folder
-    ``OUTPUT.work`` beside it (its ``work/``), left by an interrupted run and removed when the
-    model is written."""
-    out = Path(output)
-    return out.with_name(out.name + ".work")
-
-
 def train(tables: dict[str, str | os.PathLike], outcomes: str | os.PathLike,
           output: str | os.PathLike, config: FusionConfig, *, valid_fraction: float = 0.2,
           overwrite: bool = False, resume: bool = False) -> dict[str, Any]:
     """Fit a fusion model on embedding tables and an outcomes table; a stratified
     ``valid_fraction`` of the patients stops training early and is reported. Writes one
-    ``.safetensors`` file; an interrupted run keeps its checkpoint in
-    :func:`resume_folder` and continues from it with ``resume``."""
-    import shutil
-
+    ``.safetensors`` file; an interrupted run keeps its checkpoint in ``OUTPUT.work`` beside
+    it and continues from it with ``resume`` (:func:`pmtoolkit.core.io.work_beside`)."""
     from pmtoolkit.core.config import to_dict
     from pmtoolkit.core.devices import resolve_device
-    from pmtoolkit.core.io import check_output_dir, work_dir
+    from pmtoolkit.core.io import work_beside
     from pmtoolkit.core.metrics import roc_auc
     from pmtoolkit.fusion.model import check_training, fit_fusion
 
@@ -152,8 +142,6 @@ def train(tables: dict[str, str | os.PathLike], outcomes: str | os.PathLike,
         raise BadInputError(f"{out} exists", hint="--overwrite to replace it")
     if not 0 <= valid_fraction <= 0.9:
         raise BadInputError(f"valid fraction {valid_fraction} is not in [0, 0.9]")
-    kept = resume_folder(out)
-    check_output_dir(kept, overwrite=overwrite, resume=resume)
     truth = _outcomes(outcomes, config.task)
     ids, data, mask = read_embeddings(tables)
     keep = np.array([p in truth for p in ids])
@@ -186,22 +174,21 @@ def train(tables: dict[str, str | os.PathLike], outcomes: str | os.PathLike,
         "modalities": {m: str(t) for m, t in tables.items()}, "outcomes": str(outcomes),
         "valid-fraction": valid_fraction}}
     out.parent.mkdir(parents=True, exist_ok=True)
-    model = fit_fusion(train_part, part(is_valid) if is_valid.any() else None, config,
-                       modalities=list(tables), checkpoints=work_dir(kept, settings),
-                       resume=resume)
-    metrics = dict(model.metadata["metrics"])
-    if is_valid.any():
-        pred = model.predict(*part(is_valid)[:2])
-        yv = y[is_valid]
-        metrics["valid_patients"] = int(is_valid.sum())
-        if config.task == "binary":
-            metrics["valid_auroc"] = roc_auc(yv, pred)
-        else:
-            metrics["valid_rmse"] = float(np.sqrt(np.mean((pred - yv) ** 2)))
-    metrics["patients_by_modality"] = {m: int(mask[:, j].sum()) for j, m in
-                                       enumerate(model.modalities)}
-    model.save(out, metrics=metrics)
-    shutil.rmtree(kept)
+    with work_beside(out, settings, overwrite=overwrite, resume=resume) as work:
+        model = fit_fusion(train_part, part(is_valid) if is_valid.any() else None, config,
+                           modalities=list(tables), checkpoints=work, resume=resume)
+        metrics = dict(model.metadata["metrics"])
+        if is_valid.any():
+            pred = model.predict(*part(is_valid)[:2])
+            yv = y[is_valid]
+            metrics["valid_patients"] = int(is_valid.sum())
+            if config.task == "binary":
+                metrics["valid_auroc"] = roc_auc(yv, pred)
+            else:
+                metrics["valid_rmse"] = float(np.sqrt(np.mean((pred - yv) ** 2)))
+        metrics["patients_by_modality"] = {m: int(mask[:, j].sum()) for j, m in
+                                           enumerate(model.modalities)}
+        model.save(out, metrics=metrics)
     return metrics
 
 

@@ -304,3 +304,39 @@ def test_a_run_stopped_before_its_first_checkpoint_leaves_nothing(tmp_path, stop
         pio.work_dir(out, {"lr": 0.1})
         raise stop("stopped") if stop is BadInputError else stop
     assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_work_beside_a_file_output_keeps_an_interrupted_run_and_nothing_else(tmp_path):
+    out = tmp_path / "x.h5ad"
+    side = tmp_path / "x.h5ad.work"
+    settings = {"model": {"epochs": 3}}
+
+    def interrupted_after_a_checkpoint(settings):
+        with pytest.raises(KeyboardInterrupt), pio.work_beside(out, settings) as work:
+            (work / "last.ckpt").write_bytes(b"x")
+            raise KeyboardInterrupt
+
+    # stopped before any checkpoint: nothing kept
+    with pytest.raises(BadInputError, match="bad data"), pio.work_beside(out, settings):
+        raise BadInputError("bad data")
+    assert not side.exists()
+    interrupted_after_a_checkpoint(settings)  # kept for --resume
+    assert (side / "work" / "last.ckpt").is_file()
+    with pytest.raises(BadInputError, match="holds an interrupted run writing"), \
+            pio.work_beside(out, settings):
+        pass
+    with pytest.raises(BadInputError, match=r"other settings \(model.epochs: 3 then, 4 now\)"), \
+            pio.work_beside(out, {"model": {"epochs": 4}}, resume=True):
+        pass
+    with pio.work_beside(out, settings, resume=True) as work:
+        assert (work / "last.ckpt").is_file()
+    assert not side.exists()  # success removes it
+    interrupted_after_a_checkpoint(settings)
+    with pio.work_beside(out, {"model": {"epochs": 4}}, overwrite=True) as work:
+        assert not (work / "last.ckpt").exists()  # started over, with the new settings
+    side.mkdir()
+    (side / "mine.txt").write_text("a user's file")
+    with pytest.raises(BadInputError, match="was not written by pmtoolkit"), \
+            pio.work_beside(out, settings, overwrite=True):
+        pass
+    assert (side / "mine.txt").is_file()

@@ -216,44 +216,6 @@ def test_n_pcs_is_lowered_with_a_warning_and_refused_without_data(caplog):
         _n_pcs(50, 1, 2000)
 
 
-def test_file_checkpoints_keep_an_interrupted_run_and_nothing_else(tmp_path):
-    from pmtoolkit.expression.run import file_checkpoints
-
-    out = tmp_path / "x.h5ad"
-    side = tmp_path / "x.h5ad.work"
-    settings = {"model": {"epochs": 3}}
-
-    def interrupted_after_a_checkpoint(settings):
-        with pytest.raises(KeyboardInterrupt), file_checkpoints(out, settings) as work:
-            (work / "last.ckpt").write_bytes(b"x")
-            raise KeyboardInterrupt
-
-    # stopped before any checkpoint: nothing kept
-    with pytest.raises(BadInputError, match="bad data"), file_checkpoints(out, settings):
-        raise BadInputError("bad data")
-    assert not side.exists()
-    interrupted_after_a_checkpoint(settings)  # kept for --resume
-    assert (side / "work" / "last.ckpt").is_file()
-    with pytest.raises(BadInputError, match="holds an interrupted run writing"), \
-            file_checkpoints(out, settings):
-        pass
-    with pytest.raises(BadInputError, match=r"other settings \(model.epochs: 3 then, 4 now\)"), \
-            file_checkpoints(out, {"model": {"epochs": 4}}, resume=True):
-        pass
-    with file_checkpoints(out, settings, resume=True) as work:
-        assert (work / "last.ckpt").is_file()
-    assert not side.exists()  # success removes it
-    interrupted_after_a_checkpoint(settings)
-    with file_checkpoints(out, {"model": {"epochs": 4}}, overwrite=True) as work:
-        assert not (work / "last.ckpt").exists()  # started over, with the new settings
-    side.mkdir()
-    (side / "mine.txt").write_text("a user's file")
-    with pytest.raises(BadInputError, match="was not written by pmtoolkit"), \
-            file_checkpoints(out, settings, overwrite=True):
-        pass
-    assert (side / "mine.txt").is_file()
-
-
 def test_too_few_cells_for_a_graph_are_an_input_error():
     from pmtoolkit.expression.config import RunConfig
     from pmtoolkit.expression.pipeline import standard_pipeline
