@@ -86,8 +86,6 @@ def train(input_, outdir, smiles_column, valid_fraction, on_invalid, config_file
 
     from pmtoolkit.design.run import train_file
 
-    if config_file is not None:
-        _only_tables(config_file, ("model",))
     config = resolve(GeneratorConfig, params, config_file, section="model")
     startup(seed=config.seed, device=config.device)
     metrics = train_file(input_, outdir, config=config, smiles_column=smiles_column,
@@ -206,19 +204,6 @@ def evaluate(input_, outdir, smiles_column, train, test, reference_cache, no_fcd
                             overwrite=overwrite)
     shown = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if k != "n")
     click.echo(f"{metrics['n']} samples: {shown}", err=True)
-
-
-def _only_tables(config_file: Path, tables: tuple[str, ...]) -> None:
-    """A config file of ``[table]``s: another key (a misspelt ``[modle]``) is an error, not
-    settings silently left out. (cli.options.resolve reads only the section it is given.)"""
-    from pmtoolkit.core.config import load_file
-    from pmtoolkit.core.errors import ConfigError
-
-    for key, value in load_file(config_file).items():
-        if key not in tables or not isinstance(value, dict):
-            raise ConfigError(f"'{config_file}': {key!r} is not a table of this command's "
-                              "settings", hint="the file holds " +
-                              ", ".join(f"[{t}]" for t in tables))
 
 
 def _report(metrics: dict, outdir: Path) -> None:

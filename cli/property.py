@@ -50,8 +50,10 @@ def train(input_, outdir, smiles_column, target_columns, split_file, on_invalid,
     from pmtoolkit.cli.common import startup
     from pmtoolkit.property.run import train_file
 
-    config = resolve(PropertyConfig, params, config_file, section="model")
-    split = resolve(SplitOptions, params, config_file, section="split")
+    config = resolve(PropertyConfig, params, config_file, section="model",
+                     sections=("model", "split"))
+    split = resolve(SplitOptions, params, config_file, section="split",
+                    sections=("model", "split"))
     targets = [t.strip() for item in target_columns for t in item.split(",") if t.strip()]
     startup(seed=config.seed, device=config.device)
     metrics = train_file(input_, outdir, smiles_column=smiles_column, target_columns=targets,

@@ -178,6 +178,10 @@ def coerce(value: Any, hint: Any, where: str) -> Any:
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
+        if origin is tuple and args and Ellipsis not in args:  # fixed length: (0.8, 0.1, 0.1)
+            if len(value) != len(args):
+                raise ConfigError(f"{where}: expected {len(args)} values, got {len(value)}")
+            return tuple(coerce(v, a, where) for v, a in zip(value, args))
         inner = args[0] if args else Any
         items = [coerce(v, inner, where) for v in value]
         return tuple(items) if origin is tuple else items

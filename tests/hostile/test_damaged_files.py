@@ -65,3 +65,19 @@ def test_binary_settings_files(pmt, tmp_path, command, content):
     line = _one_line(pmt(*args), path)
     assert "not UTF-8" in line or "cannot parse" in line or "gzip" in line
     assert not out.exists()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[modle]\nhiden-size = 8\n", "'modle' is not a table of this command's settings (did "
+                                  "you mean [model]?"),
+    ("[model]\nhiden-size = 8\n", "unknown key 'hiden-size'"),
+    ("model = 3\n", "'model' must be a table of settings"),
+    ("[split]\nsizes = [0.5, 0.5]\n", "[split]"),
+])
+def test_a_misspelt_settings_file_is_refused_not_ignored(pmt, tmp_path, text, message):
+    path = tmp_path / "run.toml"
+    path.write_text(text)
+    out = tmp_path / "out"
+    line = _one_line(pmt("property", "train", "-i", TESTS / "data" / "esol_tiny.csv",
+                         "--target-columns", "logS", "-o", out, "-c", path), path)
+    assert message in line and not out.exists()

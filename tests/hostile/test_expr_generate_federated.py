@@ -248,12 +248,12 @@ def test_generate_optimize_refuses_a_binary_or_mistyped_run_file(pmt, gen_inputs
     (["train", "-i", "{data}/moses_tiny.smi", "-o", "{o}/t", "-c", "{i}/noise.toml"],
      "'{i}/noise.toml' line 1 is not UTF-8 text"),
     (["train", "-i", "{data}/moses_tiny.smi", "-o", "{o}/t", "-c", "{i}/model3.toml"],
-     "'{i}/model3.toml': 'model' is not a table of this command's settings"),
+     "'{i}/model3.toml': 'model' must be a table of settings"),
     (["train", "-i", "{data}/moses_tiny.smi", "-o", "{o}/t", "-c", "{i}/modle.toml"],
-     ("'{i}/modle.toml': 'modle' is not a table of this command's settings (the file holds "
-     "[model])")),
+     ("'{i}/modle.toml': 'modle' is not a table of this command's settings (did you mean "
+      "[model]? the file holds [model])")),
     (["train", "-i", "{data}/moses_tiny.smi", "-o", "{o}/t", "-c", "{i}/lr_nan.toml"],
-     "lr_nan.toml': lr: nan is not a finite number"),
+     "lr_nan.toml' [model]: lr: nan is not a finite number"),
     (["finetune", "-i", "{data}/moses_tiny.smi", "-o", "{o}/f", "--lr", "nan"],
      "nan is not a finite number"),
     (["finetune", "-i", "{data}/moses_tiny.smi", "-o", "{o}/f", "--lr", "0"],
