@@ -49,10 +49,12 @@ def _print_text(data: dict) -> None:
     for name, version in vers.items():
         if name not in ("pmtoolkit", "python"):
             click.echo(f"  {name:<{width}}  {version or 'not installed'}")
+    from pmtoolkit.core.report import human_size
+
     for kind in ("dataset", "model"):
         rows = [i for i in data["shipped"] if i["kind"] == kind]
         click.echo(f"\nshipped {kind}s:" + ("" if rows else " none yet"))
         for i in rows:
             check = f"  [{i['check']}]" if "check" in i else ""
-            click.echo(f"  {i['name']:<12} {i['bytes'] / 1024:8.1f} kB  {i['licence']:<10} "
+            click.echo(f"  {i['name']:<12} {human_size(i['bytes']):>8}  {i['licence']:<10} "
                        f"{i['description']}{check}")
