@@ -68,6 +68,17 @@ class InternalError(PmtError, RuntimeError):
     exit_code = 1
 
 
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first line of a library's error message, for a one-line error naming the input
+    it failed on: quotes around it dropped, cut at ``limit`` characters; the exception's type
+    when it says nothing."""
+    text = str(exc).strip()
+    first = text.splitlines()[0].strip(" '\"") if text else ""
+    if not first:
+        return type(exc).__name__
+    return first if len(first) <= limit else first[:limit] + "..."
+
+
 def unknown_name(kind: str, name: str, valid: Iterable[str]) -> MissingResourceError:
     """The error for a name that is not in a registry: lists the valid names and the closest."""
     valid = sorted(valid)

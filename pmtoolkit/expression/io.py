@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from pmtoolkit.core.errors import BadInputError, MissingInputError
+from pmtoolkit.core.errors import BadInputError, MissingInputError, first_line
 
 if TYPE_CHECKING:
     import anndata as ad
@@ -98,19 +98,13 @@ def _library_read(p: Path, what: str, reader, *args, **kwargs):
         raise BadInputError(f"'{p}' does not fit in memory",
                             hint="use a machine with more memory, or subset the data") from None
     except Exception as exc:  # noqa: BLE001 - any failure of the library on this file
-        raise BadInputError(f"cannot read '{p}' as {_a(what)}: {_first_line(exc)}",
+        raise BadInputError(f"cannot read '{p}' as {_a(what)}: {first_line(exc, 300)}",
                             hint="is it truncated, corrupt or another format? check the "
                                  "download or write the file again") from None
 
 
 def _a(what: str) -> str:
     return f"{'an' if what.startswith('h5') else 'a'} {what}"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    first = text.splitlines()[0].strip(" '\"") if text else ""
-    return (first[:300] or type(exc).__name__)
 
 
 def available_memory() -> int:
@@ -175,7 +169,7 @@ def check_hdf5(p: Path, kind: str) -> None:
     except PmtError:
         raise
     except Exception as exc:  # noqa: BLE001 - h5py's errors for a damaged file vary
-        raise BadInputError(f"cannot read '{p}' as {_a(kind)} file: {_first_line(exc)}",
+        raise BadInputError(f"cannot read '{p}' as {_a(kind)} file: {first_line(exc, 300)}",
                             hint="is it truncated, corrupt or not HDF5? check the download "
                                  "or write the file again") from None
     total = sum(float(np.prod(shape, dtype=np.float64)) * size for _, shape, size in arrays)
@@ -282,7 +276,7 @@ def _read_table(p: Path, orientation: Orientation) -> ad.AnnData:
             header = pd.read_csv(p, sep=sep, header=None, nrows=1, dtype=str).iloc[0, 1:]
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise BadInputError(f"cannot read '{p}' as a {'TSV' if sep != ',' else 'CSV'} "
-                            f"matrix: {_first_line(exc)}") from None
+                            f"matrix: {first_line(exc, 300)}") from None
     if frame.empty:
         raise BadInputError(f"'{p}' holds no matrix (no rows or no columns after the first)")
     bad = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from pmtoolkit.core.errors import BadInputError, MissingInputError
+from pmtoolkit.core.errors import BadInputError, MissingInputError, first_line
 from pmtoolkit.core.io import Rejects
 
 log = logging.getLogger(__name__)
@@ -84,14 +84,9 @@ def read_image(path: str | os.PathLike) -> Image:
     except BadInputError:
         raise
     except Exception as exc:  # noqa: BLE001 - any reader failure is the file's fault here
-        raise BadInputError(f"cannot read image '{p}': {_first_line(exc)}") from None
+        raise BadInputError(f"cannot read image '{p}': {first_line(exc)}") from None
     check_image(image)
     return image
-
-
-def _first_line(exc: BaseException, limit: int = 200) -> str:
-    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    return first if len(first) <= limit else first[:limit] + "..."
 
 
 def check_size(shape, source: str | os.PathLike, what: str = "image",
@@ -333,7 +328,7 @@ def read_npz(path: str | os.PathLike, split: str) -> tuple[np.ndarray, np.ndarra
     except BadInputError:
         raise
     except Exception as exc:  # noqa: BLE001 - zip and numpy raise several types for a bad file
-        raise BadInputError(f"cannot read '{p}': {_first_line(exc)}") from None
+        raise BadInputError(f"cannot read '{p}': {first_line(exc)}") from None
     if x.ndim not in (3, 4) or 0 in x.shape[1:]:
         raise BadInputError(f"'{p}': {key_x} has shape {x.shape}; expected (N, H, W) or "
                             "(N, H, W, channels)")
