@@ -144,7 +144,7 @@ def _exists(value: str | Path) -> bool:
 
 def _same(a: Path, b: Path) -> bool:
     try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
+        return os.path.samefile(a, b)  # both exist: inputs and outputs are filtered by _exists
     except OSError:
         return False
 
