@@ -113,7 +113,7 @@ def check_params(ctx: click.Context) -> None:
             if isinstance(v, (str, Path)) and str(v) not in ("", "-") and _exists(v):
                 inputs.append((name, Path(v)))
     overwrite = bool(params.get("overwrite"))
-    for name in OUTPUT_PARAMS & params.keys():
+    for name in [n for n in params if n in OUTPUT_PARAMS]:  # in order: the same error each run
         value = params[name]
         if value is None or str(value) == "-":
             continue

@@ -1,8 +1,11 @@
 """The pmt command tree as data, for tests that hold every command to the same rules."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
+from pmtoolkit.cli.common import OUTPUT_PARAMS
 from pmtoolkit.cli.main import cli
 
 
@@ -30,7 +33,10 @@ def placeholder_args(cmd: click.Command, given: set[str], folder, dummy_file) ->
     for p in cmd.params:
         if p.name in given or not p.required:
             continue
-        value = _placeholder(p.type, folder, dummy_file)
+        if p.name in OUTPUT_PARAMS:  # a place to write, never the dummy input
+            value = str(Path(folder) / f"placeholder-{p.name}")
+        else:
+            value = _placeholder(p.type, folder, dummy_file)
         values = [value] * (p.nargs if p.nargs > 0 else 1)
         if isinstance(p, click.Argument):
             args += values
