@@ -53,7 +53,9 @@ def guard_commands(command: click.Command) -> click.Command:
     - an existing output file is replaced only with ``--overwrite`` (added where a command
       writes files and had no such option; output folders are guarded by
       :func:`pmtoolkit.core.io.check_output_dir`, which knows the folders pmt wrote);
-    - no numeric option takes NaN or an infinity.
+    - no numeric option takes NaN or an infinity;
+    - native helper threads never take Ctrl-C or SIGTERM from the main thread
+      (:func:`pmtoolkit.core.signals.start_native_threads`).
     """
     if isinstance(command, click.Group):
         for sub in command.commands.values():
@@ -70,8 +72,11 @@ def guard_commands(command: click.Command) -> click.Command:
 
     @functools.wraps(body)
     def guarded(*args, **kwargs):
+        from pmtoolkit.core.signals import start_native_threads
+
         ctx = click.get_current_context()
         check_params(ctx)
+        start_native_threads()
         if added:
             kwargs.pop("overwrite", None)
         return body(*args, **kwargs)

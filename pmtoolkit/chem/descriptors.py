@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from pmtoolkit.chem._rdkit import quiet
+from pmtoolkit.core.signals import held
 
 
 @lru_cache(maxsize=1)
@@ -72,13 +73,14 @@ def rdkit_descriptors(mols: Sequence[Any], names: Sequence[str] | None = None) -
             if mol is None:
                 continue
             atoms = mol.GetNumHeavyAtoms()
-            for j, (_, fn) in enumerate(funcs):
-                if limits[j] is not None and atoms > limits[j]:
-                    continue
-                try:
-                    out[i, j] = fn(mol)
-                except Exception:  # a descriptor that cannot be computed is NaN for this molecule
-                    pass
+            with held():  # the fr_* counts search substructures, which drop a Ctrl-C
+                for j, (_, fn) in enumerate(funcs):
+                    if limits[j] is not None and atoms > limits[j]:
+                        continue
+                    try:
+                        out[i, j] = fn(mol)
+                    except Exception:  # a descriptor RDKit cannot compute is NaN for this one
+                        pass
     out[~np.isfinite(out)] = np.nan
     with np.errstate(over="ignore"):
         return np.clip(out, -1e30, 1e30).astype(np.float32)
@@ -88,7 +90,7 @@ def qed(mol: Any) -> float:
     """Quantitative estimate of drug-likeness (Bickerton et al. 2012), 0..1."""
     from rdkit.Chem import QED
 
-    with quiet():
+    with quiet(), held():  # its alerts are substructure searches
         return float(QED.qed(mol))
 
 

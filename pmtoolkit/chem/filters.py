@@ -6,6 +6,7 @@ from functools import lru_cache
 from typing import Any
 
 from pmtoolkit.chem._rdkit import quiet
+from pmtoolkit.core.signals import held
 
 ALERT_CATALOGS = ("PAINS", "BRENK", "NIH", "ZINC", "CHEMBL")
 
@@ -35,7 +36,7 @@ def check_catalogs(names: Sequence[str]) -> tuple[str, ...]:
 def alerts(mol: Any, catalogs: Sequence[str] = ("PAINS", "BRENK")) -> list[str]:
     """Descriptions of every alert of ``catalogs`` that ``mol`` matches (empty: clean)."""
     cat = _catalog(check_catalogs(catalogs))
-    with quiet():
+    with quiet(), held():  # catalog matches are substructure searches
         return [m.GetDescription() for m in cat.GetMatches(mol)]
 
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pmtoolkit.chem._rdkit import quiet
+from pmtoolkit.core.signals import held
 
 #: Heavy atoms above which ``tautomer=True`` refuses a molecule. RDKit's enumerator stops at
 #: 1,000 tautomers, which a peptide or a polyketide of 60 atoms already reaches; from there each
@@ -55,7 +56,7 @@ class Standardizer:
 
         c = self.config
         try:
-            with quiet():
+            with quiet(), held():  # normalisation rules are substructure searches
                 out = S.Cleanup(mol) if c.cleanup else mol
                 if c.largest_fragment:
                     out = self._chooser.choose(out)

@@ -324,6 +324,7 @@ class ScoringFunction:
 
     def __call__(self, smiles: Sequence[str], mols: Sequence[Any] | None = None) -> Scores:
         from pmtoolkit.chem._rdkit import quiet
+        from pmtoolkit.core.signals import held
         from pmtoolkit.chem.molecules import parse_smiles
 
         if mols is None:
@@ -332,7 +333,8 @@ class ScoringFunction:
         comps, raws = {}, {}
         with quiet():
             for c in self.components:
-                raws[c.name] = c.raw(mols)
+                with held():  # SMARTS components search substructures
+                    raws[c.name] = c.raw(mols)
                 comps[c.name] = c.transform(raws[c.name])
         total = self._aggregate(comps)
         for c in self.components:
