@@ -154,13 +154,13 @@ def split_file(input: str | os.PathLike, outdir: str | os.PathLike, *, method: s
                on_invalid: OnInvalid = "error", overwrite: bool = False,
                max_atoms: int | None = MAX_ATOMS) -> dict[str, int]:
     """Write ``split.json`` (or ``fold_K/split.json`` for k-fold) and the split tables."""
-    from pmtoolkit.chem.splits import _check_folds, _check_sizes, kfold, make_split
+    from pmtoolkit.chem.splits import _check_folds, check_sizes, kfold, make_split
 
     # settings first: a bad one is refused before the input is read
     if method == "kfold":
         _check_folds(folds)
     else:
-        _check_sizes(sizes)
+        check_sizes(sizes)
     table = read_molecules(input, smiles_column=smiles_column, fmt=fmt,
                            columns=[target_column] if target_column else None,
                            max_atoms=max_atoms)

@@ -77,7 +77,9 @@ class Split:
         return [{"train": list(self.train), "val": list(self.val), "test": list(self.test)}]
 
 
-def _check_sizes(sizes: Sequence[float]) -> tuple[float, float, float]:
+def check_sizes(sizes: Sequence[float]) -> tuple[float, float, float]:
+    """``sizes`` as three floats (train, validation, test) if they are non-negative fractions
+    summing to 1; otherwise a one-line error."""
     try:
         values = tuple(float(s) for s in sizes)
     except (TypeError, ValueError):
@@ -88,6 +90,28 @@ def _check_sizes(sizes: Sequence[float]) -> tuple[float, float, float]:
         raise BadInputError(f"split sizes must be three non-negative fractions summing to 1, "
                             f"got {tuple(sizes)}")
     return values  # type: ignore[return-value]
+
+
+def entity_groups(n: int, sizes: tuple[float, float, float], rng: np.random.Generator,
+                  weights: np.ndarray | None = None) -> np.ndarray:
+    """Assign ``n`` entities (drugs, proteins, samples) to groups 0/1/2 (train/val/test) so
+    that the *pairs* they carry (``weights``: pairs per entity) come out near the requested
+    fractions: the building block of cold splits of pair data."""
+    order = rng.permutation(n)
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
+    total = w.sum()
+    group = np.zeros(n, dtype=np.int64)
+    # walk the shuffled entities, filling test first, then validation (small sets first, so
+    # rounding error lands in training)
+    k = 0
+    for g, frac in ((2, sizes[2]), (1, sizes[1])):
+        target = frac * total
+        filled = 0.0
+        while k < n and filled + w[order[k]] / 2 < target:
+            group[order[k]] = g
+            filled += w[order[k]]
+            k += 1
+    return group
 
 
 def _check_folds(k: int, n: int | None = None) -> int:
@@ -113,7 +137,7 @@ def _make(method, seed, sizes, parts, n, smiles, **info) -> Split:
 
 def random_split(n: int, sizes: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0, *,
                  smiles: Sequence[str] | None = None) -> Split:
-    sizes = _check_sizes(sizes)
+    sizes = check_sizes(sizes)
     perm = np.random.default_rng(seed).permutation(n)
     n_train, n_val = _counts(n, sizes)
     return _make("random", seed, sizes, (perm[:n_train], perm[n_train:n_train + n_val],
@@ -140,7 +164,7 @@ def scaffold_split(mols: Sequence[Any], sizes: Sequence[float] = (0.8, 0.1, 0.1)
     sets too big for half of val or test go to train first, the rest in random order, so
     repeated seeds give different, comparably sized splits.
     """
-    sizes = _check_sizes(sizes)
+    sizes = check_sizes(sizes)
     n = len(mols)
     n_train, n_val = _counts(n, sizes)
     n_test = n - n_train - n_val
@@ -172,7 +196,7 @@ def stratified_split(y: Sequence[float], sizes: Sequence[float] = (0.8, 0.1, 0.1
                      seed: int = 0, *, bins: int = 10,
                      smiles: Sequence[str] | None = None) -> Split:
     """Each class (or, for a continuous target, each quantile bin) is split in proportion."""
-    sizes = _check_sizes(sizes)
+    sizes = check_sizes(sizes)
     y = np.asarray(y, dtype=float)
     if np.isnan(y).any():
         raise BadInputError("a stratified split needs a label for every molecule")

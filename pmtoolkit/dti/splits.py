@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from pmtoolkit.chem.splits import Split, _check_sizes
+from pmtoolkit.chem.splits import Split, check_sizes, entity_groups
 from pmtoolkit.core.errors import BadInputError
 from pmtoolkit.dti.data import Benchmark, PairData
 
@@ -29,31 +29,10 @@ def pair_keys(data: PairData) -> list[str]:
             for d, p in zip(data.drug_index, data.protein_index)]
 
 
-def _entity_groups(n: int, sizes: tuple[float, float, float], rng: np.random.Generator,
-                   weights: np.ndarray | None = None) -> np.ndarray:
-    """Assign ``n`` entities to groups 0/1/2 (train/val/test) so that the *pairs* they carry
-    (``weights``: pairs per entity) come out near the requested fractions."""
-    order = rng.permutation(n)
-    w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
-    total = w.sum()
-    group = np.zeros(n, dtype=np.int64)
-    # walk the shuffled entities, filling test first, then validation (small sets first, so
-    # rounding error lands in training)
-    k = 0
-    for g, frac in ((2, sizes[2]), (1, sizes[1])):
-        target = frac * total
-        filled = 0.0
-        while k < n and filled + w[order[k]] / 2 < target:
-            group[order[k]] = g
-            filled += w[order[k]]
-            k += 1
-    return group
-
-
 def pair_split(data: PairData, method: str = "random",
                sizes: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0) -> Split:
     """A seeded split of ``data``'s pairs by ``method`` (see the module docstring)."""
-    sizes = _check_sizes(sizes)
+    sizes = check_sizes(sizes)
     rng = np.random.default_rng(seed)
     n = len(data)
     if method == "random":
@@ -64,7 +43,7 @@ def pair_split(data: PairData, method: str = "random",
     elif method in ("cold_drug", "cold_target"):
         index = data.drug_index if method == "cold_drug" else data.protein_index
         n_ent = len(data.drugs) if method == "cold_drug" else len(data.proteins)
-        group = _entity_groups(n_ent, sizes, rng, np.bincount(index, minlength=n_ent))
+        group = entity_groups(n_ent, sizes, rng, np.bincount(index, minlength=n_ent))
         g = group[index]
         parts = tuple(np.flatnonzero(g == k) for k in range(3))
     elif method == "cold_pair":
@@ -73,9 +52,9 @@ def pair_split(data: PairData, method: str = "random",
         # before the cross blocks are dropped
         root = np.sqrt(np.asarray(sizes))
         root = tuple(root / root.sum())
-        gd = _entity_groups(len(data.drugs), root, rng,
+        gd = entity_groups(len(data.drugs), root, rng,
                             np.bincount(data.drug_index, minlength=len(data.drugs)))
-        gp = _entity_groups(len(data.proteins), root, rng,
+        gp = entity_groups(len(data.proteins), root, rng,
                             np.bincount(data.protein_index, minlength=len(data.proteins)))
         a, b = gd[data.drug_index], gp[data.protein_index]
         parts = tuple(np.flatnonzero((a == k) & (b == k)) for k in range(3))
