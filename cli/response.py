@@ -18,7 +18,7 @@ from pmtoolkit.cli.options import (
 )
 
 from pmtoolkit.core.config import SEED
-from pmtoolkit.fusion.response_config import (
+from pmtoolkit.response.config import (
     BASELINE_NAMES,
     DEFAULT_BASELINES,
     SPLITS,
@@ -57,7 +57,7 @@ def _column_options(with_response: bool):
 
 
 def _columns(sample_column, drug_column, smiles_column, response_column="response"):
-    from pmtoolkit.fusion.response import Columns
+    from pmtoolkit.response.data import Columns
 
     return Columns(sample=sample_column, drug=drug_column, response=response_column,
                    smiles=smiles_column)
@@ -84,7 +84,7 @@ def simulate(outdir, overwrite, **params):
     """
     from pmtoolkit.cli.common import startup
 
-    from pmtoolkit.fusion.response_simulate import simulate_panel
+    from pmtoolkit.response.simulate import simulate_panel
 
     spec = resolve(PanelSpec, params, None)
     startup(seed=spec.seed)
@@ -130,7 +130,7 @@ def train(responses, drugs, features, outdir, sample_column, drug_column, smiles
     """
     from pmtoolkit.cli.common import startup
 
-    from pmtoolkit.fusion.response import train_files
+    from pmtoolkit.response.run import train_file
 
     names = [] if baselines.strip() == "none" else \
         [b.strip() for b in baselines.split(",") if b.strip()]
@@ -141,12 +141,12 @@ def train(responses, drugs, features, outdir, sample_column, drug_column, smiles
                                  param_hint="--baselines")
     config = resolve(ResponseConfig, params, config_file, section="model")
     startup(seed=config.seed, device=config.device)
-    metrics = train_files(responses, drugs, features, outdir, config=config,
-                          columns=_columns(sample_column, drug_column, smiles_column,
-                                           response_column),
-                          split=split, sizes=tuple(sizes), split_seed=split_seed,
-                          baselines=names, on_invalid=on_invalid, overwrite=overwrite,
-                          resume=resume)
+    metrics = train_file(responses, drugs, features, outdir, config=config,
+                         columns=_columns(sample_column, drug_column, smiles_column,
+                                          response_column),
+                         split=split, sizes=tuple(sizes), split_seed=split_seed,
+                         baselines=names, on_invalid=on_invalid, overwrite=overwrite,
+                         resume=resume)
 
     def show(v: float) -> str:  # no correlation (a prediction constant within drugs): "-"
         return "  -  " if math.isnan(v) else f"{v:.3f}"
@@ -174,12 +174,13 @@ def predict(model_path, drugs, features, pairs, output, sample_column, drug_colu
     """Predict the response of samples to drugs with a trained model."""
     from pmtoolkit.cli.common import startup
 
-    from pmtoolkit.fusion.response import load_response_model, predict_files
+    from pmtoolkit.response.model import load
+    from pmtoolkit.response.run import predict_file
 
     startup(model=model_path)
-    model = load_response_model(model_path)
-    info = predict_files(model, drugs, features, output, pairs=pairs,
-                         columns=_columns(sample_column, drug_column, smiles_column))
+    model = load(model_path)
+    info = predict_file(model, drugs, features, output, pairs=pairs,
+                        columns=_columns(sample_column, drug_column, smiles_column))
     click.echo(f"{info['predicted']} of {info['rows']} pairs predicted, written to {output}"
                + (f"; {info['rejected_drugs']} drug(s) with an invalid SMILES skipped"
                   if info["rejected_drugs"] else ""), err=True)
@@ -204,14 +205,15 @@ def evaluate(model_path, responses, drugs, features, outdir, sample_column, drug
     an HTML report with predicted-vs-observed and per-drug plots."""
     from pmtoolkit.cli.common import startup
 
-    from pmtoolkit.fusion.response import evaluate_files, load_response_model
+    from pmtoolkit.response.model import load
+    from pmtoolkit.response.run import evaluate_file
 
     startup(model=model_path)
-    model = load_response_model(model_path)
-    metrics = evaluate_files(model, responses, drugs, features, outdir,
-                             columns=_columns(sample_column, drug_column, smiles_column,
-                                              response_column),
-                             on_invalid=on_invalid, overwrite=overwrite)
+    model = load(model_path)
+    metrics = evaluate_file(model, responses, drugs, features, outdir,
+                            columns=_columns(sample_column, drug_column, smiles_column,
+                                             response_column),
+                            on_invalid=on_invalid, overwrite=overwrite)
     click.echo(json.dumps({k: metrics[k] for k in ("rmse", "pearson", "per_drug_pearson",
                                                    "n")}), err=True)
     click.echo(f"report written to {outdir / 'report.html'}", err=True)

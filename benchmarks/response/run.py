@@ -3,7 +3,7 @@ the noise ceiling and the baselines.
 
 The panel is ``pmt response simulate`` with its defaults (200 samples x 150 drugs from the
 shipped ESOL structures, 500 genes, 4 structure-planted mechanisms, 90% of pairs measured);
-see pmtoolkit/fusion/response_simulate.py for the model. For each split (random, cold-drug,
+see pmtoolkit/response/simulate.py for the model. For each split (random, cold-drug,
 cold-sample, both-cold; 80/10/10) and seed (the split seed and the model seed), every model is
 fitted on the training pairs (validation pairs pick the epoch / ridge penalty) and scored on the
 test pairs: RMSE, Pearson, per-drug and per-sample Pearson, and which planted component the
@@ -50,9 +50,9 @@ def _journal() -> dict[tuple[str, int, str], dict]:
 def run(workdir: Path, seeds: list[int], splits: list[str], models: list[str]) -> None:
     import pandas as pd
 
-    from pmtoolkit.fusion import response as R
-    from pmtoolkit.fusion.response_config import PanelSpec, ResponseConfig
-    from pmtoolkit.fusion.response_simulate import noise_ceiling, recovery, simulate_panel
+    from pmtoolkit import response as R
+    from pmtoolkit.response.config import PanelSpec, ResponseConfig
+    from pmtoolkit.response.simulate import noise_ceiling, recovery, simulate_panel
 
     panel = workdir / "panel"
     if not (panel / "panel.json").is_file():

@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 #: Saved models may only name classes from these packages, so a file cannot make us import
 #: arbitrary code.
 TRUSTED_PACKAGES: tuple[str, ...] = ("pmtoolkit.",)
+#: Model classes that moved since files naming them were saved: old path -> new path.
+MOVED_CLASSES: dict[str, str] = {
+    "pmtoolkit.fusion.response:ResponseModel": "pmtoolkit.response.model:ResponseModel",
+}
 
 
 class Model:
@@ -177,6 +181,7 @@ def load_model(path: str | os.PathLike, *, map_location: str = "cpu",
     checked already (shipped models, against data/MANIFEST)."""
     meta = read_metadata(path, verified=verified)
     class_path = str(meta.get("model_class", ""))
+    class_path = MOVED_CLASSES.get(class_path, class_path)
     if not class_path.startswith(TRUSTED_PACKAGES):
         raise BadInputError(f"'{path}' names model class {class_path!r}, which is not part of "
                             "pmtoolkit; refusing to import it")

@@ -104,14 +104,14 @@ class DrugGraph(nn.Module):
 
     def __init__(self, encoder: str, hidden: int, depth: int):
         super().__init__()
+        from pmtoolkit.chem.encoders import ENCODERS
         from pmtoolkit.chem.featurizer import ATOM_DIM, BOND_DIM
-        from pmtoolkit.property.networks import ENCODERS
 
         self.encoder = ENCODERS.get(encoder)(ATOM_DIM, BOND_DIM, hidden, depth, 0.0)
         self.out_dim = self.encoder.out_dim
 
     def forward(self, g) -> torch.Tensor:
-        from pmtoolkit.property.networks import scatter_sum
+        from pmtoolkit.chem.encoders import scatter_sum
 
         h = self.encoder(g.x, g.edge_index, g.edge_attr)
         z = scatter_sum(h, g.batch, g.num_graphs)

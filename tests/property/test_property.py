@@ -7,13 +7,14 @@ import pandas as pd
 import pytest
 import torch
 
+from pmtoolkit.chem.encoders import DMPNNEncoder
 from pmtoolkit.chem.featurizer import ATOM_DIM, BOND_DIM, GraphFeaturizer, collate
 from pmtoolkit.core.errors import BadInputError
 from pmtoolkit.core.model import load_model
 from pmtoolkit.property.config import PropertyConfig
 from pmtoolkit.property.data import from_arrays, read_property_data
 from pmtoolkit.property.model import evaluate, fit
-from pmtoolkit.property.networks import DMPNNEncoder, PropertyNetwork
+from pmtoolkit.property.networks import PropertyNetwork
 
 FAST = dict(hidden_size=32, ffn_hidden_size=32, batch_size=8, device="cpu")
 

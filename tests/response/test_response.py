@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pmtoolkit.core.errors import BadInputError, MissingInputError
-from pmtoolkit.fusion import response as R
-from pmtoolkit.fusion.response_config import PanelSpec, ResponseConfig
+from pmtoolkit import response as R
+from pmtoolkit.core.errors import BadInputError, MissingInputError, MissingResourceError
+from pmtoolkit.response.config import PanelSpec, ResponseConfig
 
 SMALL = {"sample_hidden": (64, 16), "drug_hidden": (64, 16), "head": (32,),
          "fingerprint_bits": 1024, "dropout": 0.0, "epochs": 60, "patience": 10,
@@ -18,7 +18,7 @@ SMALL = {"sample_hidden": (64, 16), "drug_hidden": (64, 16), "head": (32,),
 @pytest.fixture(scope="module")
 def panel(tmp_path_factory):
     """A small simulated panel: strong interaction, little noise, every pair measured."""
-    from pmtoolkit.fusion.response_simulate import simulate_panel
+    from pmtoolkit.response.simulate import simulate_panel
 
     out = tmp_path_factory.mktemp("response") / "panel"
     info = simulate_panel(out, PanelSpec(samples=80, drugs=40, genes=150, module_size=10,
@@ -64,7 +64,7 @@ def test_simulated_panel_has_the_real_formats_and_its_truth_adds_up(panel, data)
 
 
 def test_simulator_is_deterministic_and_checks_its_settings(tmp_path):
-    from pmtoolkit.fusion.response_simulate import simulate_panel
+    from pmtoolkit.response.simulate import simulate_panel
 
     spec = PanelSpec(samples=6, drugs=5, genes=60, module_size=5, seed=3)
     a = simulate_panel(tmp_path / "a", spec)
@@ -197,7 +197,7 @@ def test_additive_and_ridge_fit_an_additive_panel(data):
     assert R.evaluate(R.fit_baseline("ridge", train), test)["pearson"] > 0.99
     drug_mean = R.fit_baseline("drug-mean", train)
     assert np.isnan(R.evaluate(drug_mean, test)["per_drug_pearson"])
-    with pytest.raises(Exception, match="unknown baseline 'lasso'"):
+    with pytest.raises(MissingResourceError, match="unknown baseline 'lasso'"):
         R.fit_baseline("lasso", train)
 
 
@@ -207,7 +207,7 @@ def test_model_recovers_the_planted_interaction_beyond_the_additive_baseline(pan
     """Within a drug, the additive baseline can only rank samples by general sensitivity;
     the model must also follow the drug x sample interaction. Disconnect either tower and
     the within-drug correlation with the interaction falls to ~0."""
-    from pmtoolkit.fusion.response_simulate import recovery
+    from pmtoolkit.response.simulate import recovery
 
     out, _ = panel
     model, train, valid, test = trained
@@ -257,7 +257,7 @@ def test_save_load_round_trip_is_exact(trained, tmp_path):
     assert np.array_equal(loaded.predict(test), model.predict(test))
     assert loaded.prep.names == model.prep.names and loaded.prep.normalize == "log-cpm"
     assert loaded.metadata["training_data_sha256"] == train.fingerprint()
-    assert R.load_response_model(tmp_path / "m.safetensors").config == model.config
+    assert R.load(tmp_path / "m.safetensors").config == model.config
 
 
 def test_features_missing_from_new_data_are_filled_or_refused(trained, data):

@@ -18,9 +18,9 @@ from pmtoolkit.core.config import (
     Range,
 )
 
-#: how a panel's pairs are split (see :func:`pmtoolkit.fusion.response.response_split`)
+#: how a panel's pairs are split (see :func:`pmtoolkit.response.splits.response_split`)
 SPLITS = ("random", "cold-drug", "cold-sample", "both-cold")
-#: baselines by the name users type (:data:`pmtoolkit.fusion.response.BASELINES`); the
+#: baselines by the name users type (:data:`pmtoolkit.response.baselines.BASELINES`); the
 #: forest is the slow one, not run by default
 BASELINE_NAMES = ("drug-mean", "sample-mean", "additive", "ridge", "forest")
 DEFAULT_BASELINES = ("drug-mean", "sample-mean", "additive", "ridge")
@@ -80,7 +80,7 @@ MECHANISMS: dict[str, str] = {
 
 @dataclass
 class PanelSpec:
-    """What :func:`pmtoolkit.fusion.response_simulate.simulate_panel` simulates (its module
+    """What :func:`pmtoolkit.response.simulate.simulate_panel` simulates (its module
     doc writes the model out)."""
 
     samples: int = field(default=200, metadata={"range": Range(2, 20_000),

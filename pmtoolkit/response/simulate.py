@@ -2,7 +2,7 @@
 
 No drug-response panel (GDSC, CCLE, PRISM) ships here, so drug-response models are shown on
 simulated panels whose response is built from parts that are known, and written in the
-formats :mod:`pmtoolkit.fusion.response` reads. Drugs are real molecules (the shipped ESOL
+formats :mod:`pmtoolkit.response.data` reads. Drugs are real molecules (the shipped ESOL
 set, 1,128 structures); everything about their "biology" is planted from their structure.
 
 The model, for sample s and drug d, with K mechanisms (default 4):
@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from pmtoolkit.core.errors import BadInputError
-from pmtoolkit.fusion.response_config import MECHANISMS, PanelSpec
+from pmtoolkit.response.config import MECHANISMS, PanelSpec
 
 __all__ = ["MECHANISMS", "PanelSpec", "noise_ceiling", "recovery", "simulate_panel"]
 
