@@ -131,11 +131,11 @@ def predict(source, model_path, output, split, patients, columns, system, on_inv
     """
     from pmtoolkit.cli.common import startup
 
-    from pmtoolkit.ehr.run import load_model
+    from pmtoolkit.ehr.run import load
     from pmtoolkit.ehr.run import predict as predict_
 
     startup(model=model_path)
-    n = predict_(load_model(model_path), source, output, split=split, patients=patients,
+    n = predict_(load(model_path), source, output, split=split, patients=patients,
                  columns=_columns(columns), system=system, on_invalid=on_invalid)
     click.echo(f"{n} risks predicted; written to {output}", err=True)
 
@@ -157,10 +157,10 @@ def evaluate(dataset, model_path, split, threshold, outdir, on_invalid, overwrit
     from pmtoolkit.cli.common import startup
 
     from pmtoolkit.ehr.run import evaluate as evaluate_
-    from pmtoolkit.ehr.run import load_model
+    from pmtoolkit.ehr.run import load
 
     startup(model=model_path)
-    r = evaluate_(load_model(model_path), dataset, outdir, split=split, threshold=threshold,
+    r = evaluate_(load(model_path), dataset, outdir, split=split, threshold=threshold,
                   overwrite=overwrite, on_invalid=on_invalid)
     if "recall@10" in r:  # next-visit codes
         shown = (f"recall@10 {r['recall@10']:.3f} (most frequent codes "
@@ -193,10 +193,10 @@ def explain(dataset, model_path, patients, top, outdir, target, on_invalid, over
     from pmtoolkit.cli.common import startup
 
     from pmtoolkit.ehr.run import explain as explain_
-    from pmtoolkit.ehr.run import load_model
+    from pmtoolkit.ehr.run import load
 
     startup(model=model_path)
-    r = explain_(load_model(model_path), dataset, outdir, patients=list(patients) or None,
+    r = explain_(load(model_path), dataset, outdir, patients=list(patients) or None,
                  top=top, target=target, overwrite=overwrite, on_invalid=on_invalid)
     click.echo(f"{r['samples']} samples explained ({r['rows']} code rows); written to {outdir}",
                err=True)

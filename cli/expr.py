@@ -183,7 +183,7 @@ def annotate(query, reference, label_key, output, predictions, save_model, key_a
     from pmtoolkit.core.config import to_dict
     from pmtoolkit.core.io import work_beside, write_table
     from pmtoolkit.expression.io import write_h5ad
-    from pmtoolkit.expression.run import is_reference, load_or_train_classifier
+    from pmtoolkit.expression.classify import is_reference, load_or_train_classifier
 
     config = resolve(ClassifierConfig, params, config_file)
     _check_h5ad(output)
@@ -287,7 +287,7 @@ def classify_train(input_, label_key, labels, outdir, folds, orientation, make_u
     """
     from pmtoolkit.cli.common import startup
 
-    from pmtoolkit.expression.run import train_classifier_file
+    from pmtoolkit.expression.classify import train_classifier_file
 
     config = resolve(ClassifierConfig, params, config_file)
     startup(seed=config.seed, device=config.device)
@@ -321,10 +321,10 @@ def classify_predict(input_, model_name, output, attributions, orientation, make
     from pmtoolkit.cli.common import startup
 
     from pmtoolkit.core.io import write_table
-    from pmtoolkit.expression.run import load_classifier
+    from pmtoolkit.expression.classify import load
 
     startup(model=model_name)
-    model = load_classifier(model_name)
+    model = load(model_name)
     adata = _read(input_, orientation, make_unique)
     probs = model.predict_proba(adata)
     pred = model.predict(adata)

@@ -44,14 +44,16 @@ def generate() -> None:
 def sample(model_name, n, output, temperature, batch_size, max_length, seed):
     """Sample SMILES with their log-likelihoods.
 
-    Example: pmt generate sample -n 1000 -o samples.csv
+    \b
+    Example:
+      pmt generate sample -n 1000 -o samples.csv
     """
     from pmtoolkit.cli.common import startup
 
-    from pmtoolkit.design.run import load_generator, sample_file
+    from pmtoolkit.design.run import load, sample_file
 
     startup(model=model_name, seed=seed)
-    model = load_generator(model_name)
+    model = load(model_name)
     result = sample_file(model, output, n=n, temperature=temperature, batch_size=batch_size,
                          seed=seed, max_length=max_length)
     rate = result["smiles_per_second"]
@@ -65,7 +67,8 @@ def sample(model_name, n, output, temperature, batch_size, max_length, seed):
 @click.option("-o", "--output", "outdir", required=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="Output folder: model, resolved config, history, metrics, samples.")
-@click.option("-s", "--smiles-column", default="smiles", show_default=True)
+@click.option("-s", "--smiles-column", default="smiles", show_default=True,
+              help="Column holding the SMILES (tables).")
 @click.option("--valid-fraction", type=VALID_FRACTION, default=0.05, show_default=True,
               help="Random share of the SMILES held out to watch the validation loss.")
 @dataclass_options(GeneratorConfig)
@@ -80,7 +83,9 @@ def train(input_, outdir, smiles_column, valid_fraction, on_invalid, config_file
     A checkpoint is written to OUTPUT/work after every epoch; after an interruption,
     --resume continues from it.
 
-    Example: pmt generate train -i train.smi --epochs 5 -o runs/prior
+    \b
+    Example:
+      pmt generate train -i train.smi --epochs 5 -o runs/prior
     """
     from pmtoolkit.cli.common import startup
 
@@ -102,7 +107,8 @@ def train(input_, outdir, smiles_column, valid_fraction, on_invalid, config_file
 @click.option("-o", "--output", "outdir", required=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="Output folder: model, resolved config, history, metrics, samples.")
-@click.option("-s", "--smiles-column", default="smiles", show_default=True)
+@click.option("-s", "--smiles-column", default="smiles", show_default=True,
+              help="Column holding the SMILES (tables).")
 @click.option("--epochs", type=click.IntRange(1, 100_000), default=10, show_default=True,
               help="Training epochs.")
 @click.option("--lr", type=click.FloatRange(0, 10, min_open=True), default=1e-4,
@@ -122,14 +128,16 @@ def finetune(model_name, input_, outdir, smiles_column, epochs, lr, batch_size,
     checkpoint is written to OUTPUT/work after every epoch; after an interruption, --resume
     continues from it.
 
-    Example: pmt generate finetune -i actives.smi -o runs/focused
+    \b
+    Example:
+      pmt generate finetune -i actives.smi -o runs/focused
     """
     from pmtoolkit.cli.common import startup
 
-    from pmtoolkit.design.run import finetune_file, load_generator
+    from pmtoolkit.design.run import finetune_file, load
 
     startup(model=model_name, seed=seed)
-    model = load_generator(model_name)
+    model = load(model_name)
     metrics = finetune_file(model, input_, outdir, epochs=epochs, lr=lr, batch_size=batch_size,
                             seed=seed, smiles_column=smiles_column,
                             valid_fraction=valid_fraction, on_invalid=on_invalid,
@@ -138,7 +146,9 @@ def finetune(model_name, input_, outdir, smiles_column, epochs, lr, batch_size,
 
 
 @generate.command()
-@click.argument("run_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("-c", "--config", "run_file", required=True,
+              type=click.Path(exists=True, dir_okay=False),
+              help="The TOML run file: an [optimize] table and a [scoring] table.")
 @click.option("-o", "--output", "outdir", required=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="Output folder: agent, scores of every step, history, top molecules, "
@@ -154,7 +164,11 @@ def optimize(run_file, outdir, prior, steps, batch_size, seed, overwrite):
 
     The file has an [optimize] table (prior, steps, batch-size, sigma, lr, replay, diversity)
     and a [scoring] table of components (qed, sa_score, descriptor, similarity, required,
-    forbidden, model); unknown keys are errors. Example: pmt generate optimize run.toml -o out
+    forbidden, model); unknown keys are errors.
+
+    \b
+    Example:
+      pmt generate optimize -c run.toml -o out/
     """
     from pmtoolkit.cli.common import startup
 
@@ -192,7 +206,11 @@ def evaluate(input_, outdir, smiles_column, train, test, reference_cache, no_fcd
     """Score samples with the MOSES metrics.
 
     validity, unique@k, novelty, IntDiv1/2, filters, SNN, Frag, Scaf, FCD; plus property
-    distributions beside the reference. Example: pmt generate evaluate -i samples.csv -o eval
+    distributions beside the reference.
+
+    \b
+    Example:
+      pmt generate evaluate -i samples.csv --test test.smi -o eval/
     """
     from pmtoolkit.cli.common import startup
 

@@ -111,11 +111,11 @@ def predict(images, model_name, output, on_invalid):
     """
     from pmtoolkit.cli.common import startup
 
-    from pmtoolkit.imaging.run import load_model
+    from pmtoolkit.imaging.run import load
     from pmtoolkit.imaging.run import predict as predict_
 
     startup(model=model_name)
-    model = load_model(model_name, task="classify")
+    model = load(model_name, task="classify")
     info = predict_(model, list(images), output, on_invalid=on_invalid)
     bad = f"; {info['rejected']} rejected" if info["rejected"] else ""
     click.echo(f"{info['predicted']} of {info['n']} images predicted{bad}; written to {output}",
@@ -148,10 +148,10 @@ def evaluate(model_name, task, table, npz, split, threshold, outdir, on_invalid,
     from pmtoolkit.cli.common import startup
 
     from pmtoolkit.imaging.run import evaluate as evaluate_
-    from pmtoolkit.imaging.run import load_model
+    from pmtoolkit.imaging.run import load
 
     startup(model=model_name)
-    model = load_model(model_name, task=task)
+    model = load(model_name, task=task)
     res = evaluate_(model, outdir, table=table, npz=npz, split=split, threshold=threshold,
                     on_invalid=on_invalid, overwrite=overwrite)
     if "auc" in res:
@@ -183,11 +183,11 @@ def segment(images, model_name, outdir, no_overlays, on_invalid, overwrite):
     """
     from pmtoolkit.cli.common import startup
 
-    from pmtoolkit.imaging.run import load_model
+    from pmtoolkit.imaging.run import load
     from pmtoolkit.imaging.run import segment as segment_
 
     startup(model=model_name)
-    model = load_model(model_name, task="segment")
+    model = load(model_name, task="segment")
     info = segment_(model, list(images), outdir, overlays=not no_overlays, overwrite=overwrite,
                     on_invalid=on_invalid)
     bad = f"; {info['rejected']} rejected" if info["rejected"] else ""
@@ -217,10 +217,10 @@ def explain(images, model_name, task, target, layer, outdir, on_invalid, overwri
     from pmtoolkit.cli.common import startup
 
     from pmtoolkit.imaging.run import explain as explain_
-    from pmtoolkit.imaging.run import load_model
+    from pmtoolkit.imaging.run import load
 
     startup(model=model_name)
-    model = load_model(model_name, task=task)
+    model = load(model_name, task=task)
     info = explain_(model, list(images), outdir, target=target, layer=layer,
                     overwrite=overwrite, on_invalid=on_invalid)
     done = info.get("explained", info.get("segmented"))

@@ -1,8 +1,12 @@
 """pmtoolkit: a toolkit for precision medicine.
 
-``import pmtoolkit as pmt`` is cheap: subpackages (``pmt.core``, and the domain packages as
-they land) load on first attribute access, so heavy libraries such as torch or rdkit are
-imported only by the code that needs them.
+``import pmtoolkit as pmt`` is cheap: every domain is ``pmt.<domain>`` (``pmt.chem``,
+``pmt.property``, ``pmt.dti``, ``pmt.design``, ``pmt.genomics``, ``pmt.variants``,
+``pmt.expression`` or ``pmt.expr``, ``pmt.imaging``, ``pmt.ehr``, ``pmt.fusion``,
+``pmt.response``, ``pmt.federated``, ``pmt.pipeline``, and ``pmt.core``), loaded on first
+attribute access, so heavy libraries such as torch or rdkit are imported only by the code that
+needs them. A domain with models loads one with ``load(name_or_path)``: a shipped model's name
+(``pmt info``) or a saved file, e.g. ``pmt.property.load("solubility").predict(smiles)``.
 """
 from __future__ import annotations
 
@@ -20,14 +24,17 @@ from pmtoolkit._version import __version__
 if "OMP_WAIT_POLICY" not in os.environ:
     os.environ.setdefault("GOMP_SPINCOUNT", "1000")
 
-_SUBPACKAGES = ("core", "chem", "property", "dti", "design", "genomics", "expression", "demo")
+_SUBPACKAGES = ("core", "chem", "property", "dti", "design", "genomics", "variants",
+                "expression", "imaging", "ehr", "fusion", "response", "federated", "pipeline",
+                "demo")
+_ALIASES = {"expr": "expression"}
 
-__all__ = ["__version__", *_SUBPACKAGES]
+__all__ = ["__version__", *_SUBPACKAGES, *_ALIASES]
 
 
 def __getattr__(name: str):
-    if name in _SUBPACKAGES:
-        module = importlib.import_module(f"{__name__}.{name}")
+    if name in _SUBPACKAGES or name in _ALIASES:
+        module = importlib.import_module(f"{__name__}.{_ALIASES.get(name, name)}")
         globals()[name] = module
         return module
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,12 +8,14 @@ from collections.abc import Callable
 
 def lazy_exports(package: str, exports: dict[str, str]) -> tuple[Callable, Callable, list[str]]:
     """``__getattr__``, ``__dir__`` and ``__all__`` for ``package``, whose public names are
-    ``exports`` (name -> submodule)."""
+    ``exports`` (name -> submodule of ``package``, or a module's absolute dotted name)."""
     names = sorted(exports)
 
     def __getattr__(name: str):
         if name in exports:
-            module = importlib.import_module(f"{package}.{exports[name]}")
+            target = exports[name]
+            module = importlib.import_module(
+                target if target.startswith("pmtoolkit.") else f"{package}.{target}")
             return getattr(module, name)
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
 

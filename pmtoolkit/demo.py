@@ -150,7 +150,7 @@ def _profiles(ctx: DemoContext) -> None:
 
     from pmtoolkit.chem.filters import filter_table
     from pmtoolkit.chem.molecules import read_molecules
-    from pmtoolkit.property.run import load_property_model
+    from pmtoolkit.property.run import load
 
     table = read_molecules(shipped.path("drugs", "dataset"))
     mols = [m.mol for m in table.valid]
@@ -159,11 +159,11 @@ def _profiles(ctx: DemoContext) -> None:
     for name, column, label in (("solubility", "logS", "logS (mol/L)"),
                                 ("lipophilicity", "logD", "logD7.4"),
                                 ("bbbp", "bbb_penetration", "P(BBB+)")):
-        pred = load_property_model(name).predict(smiles).frame
+        pred = load(name).predict(smiles).frame
         profile[label] = pred[f"{column}_pred"].to_numpy()
         if f"{column}_uncertainty" in pred:
             profile[f"{label} ±"] = pred[f"{column}_uncertainty"].to_numpy()
-    tox = load_property_model("tox21").predict(smiles).frame
+    tox = load("tox21").predict(smiles).frame
     tox_cols = [c for c in tox.columns if c.endswith("_pred")]
     profile["Tox21 assays P>0.5"] = (tox[tox_cols] > 0.5).sum(axis=1).to_numpy()
     flags = filter_table(mols)
@@ -196,9 +196,9 @@ def _design(ctx: DemoContext) -> None:
 
     from pmtoolkit.design.metrics import generation_metrics
     from pmtoolkit.design.optimize import load_run_file
-    from pmtoolkit.design.run import load_generator, optimize_file
+    from pmtoolkit.design.run import load, optimize_file
 
-    prior = load_generator("prior")
+    prior = load("prior")
     samples = prior.sample(1000, seed=0)
     metrics = generation_metrics(samples.smiles, ks=(1000,))
     run = load_run_file(shipped.path("optimize_celecoxib", "config"),
@@ -269,10 +269,10 @@ def _targets(ctx: DemoContext) -> None:
     import pandas as pd
 
     from pmtoolkit.core.plots import figure
-    from pmtoolkit.dti.run import load_dti_model, screen_file
+    from pmtoolkit.dti.run import load, screen_file
 
     out = ctx.outdir / "kinase_hits.csv"
-    model = load_dti_model("davis")
+    model = load("davis")
     stats = screen_file(shipped.path("kinases", "dataset"), shipped.path("drugs", "dataset"),
                         out, model=model, top=1000, id_column="name")  # every drug ranked
     n = stats["molecules"]
@@ -547,10 +547,10 @@ def _imaging(ctx: DemoContext) -> None:
     paths = [str(base / p) for p in xrays["path"]]
     out = ctx.outdir / "imaging"
     out.mkdir()
-    clf = img.load_model("pneumonia")
+    clf = img.load("pneumonia")
     img.predict(clf, paths, out / "xray_predictions.csv")
     img.explain(clf, paths, out / "gradcam")
-    seg = img.load_model("mni-tissue")
+    seg = img.load("mni-tissue")
     img.segment(seg, [str(shipped.path("mni_t1", "dataset"))], out / "segmentation")
     pred = pd.read_csv(out / "xray_predictions.csv")
     pred.insert(1, "true label", xrays["label"].to_numpy())
@@ -592,7 +592,7 @@ def _ehr(ctx: DemoContext) -> None:
     events = shipped.path("synthea_example", "dataset").parent
     out = ctx.outdir / "ehr"
     out.mkdir()
-    model = ehr.load_model("synthea-mortality")
+    model = ehr.load("synthea-mortality")
     ehr.predict(model, events, out / "risk_now.csv")
     task = TaskConfig(kind="mortality", horizon_days=365, index="each_visit")
     summary = ehr.build(events, out / "visits.jsonl.gz", task, fractions=(0.0, 0.0, 1.0))

@@ -77,11 +77,11 @@ def update_manifest(name: str, path: Path) -> None:
 
 
 def pin_predictions() -> None:
-    from pmtoolkit.property.run import load_property_model
+    from pmtoolkit.property.run import load
 
     pins = {}
     for name in SPECS:
-        frame = load_property_model(name).predict(PIN_SMILES).frame
+        frame = load(name).predict(PIN_SMILES).frame
         pins[name] = {c: [round(float(v), 6) for v in frame[c]] for c in frame.columns
                       if c.endswith("_pred")}
     PINS.write_text(json.dumps({"smiles": PIN_SMILES, "predictions": pins}, indent=1) + "\n")

@@ -61,9 +61,9 @@ def main() -> int:
     import pandas as pd
 
     from pmtoolkit.design.metrics import Reference, canonical_set, generation_metrics
-    from pmtoolkit.design.run import load_generator
+    from pmtoolkit.design.run import load
 
-    model = load_generator(args.model)
+    model = load(args.model)
     model.sample(256, batch_size=256, seed=123)  # warm-up
     t0 = time.perf_counter()
     s = model.sample(args.samples, batch_size=args.batch_size, seed=args.seed)

@@ -87,10 +87,10 @@ def segment() -> list[dict]:
 
     from pmtoolkit.core.shipped import path as shipped_path
     from pmtoolkit.imaging.io import read_image
-    from pmtoolkit.imaging.run import load_model
+    from pmtoolkit.imaging.run import load
     from pmtoolkit.imaging.segment import block_split, heldout_metrics
 
-    model = load_model("mni-tissue")
+    model = load("mni-tissue")
     t1 = read_image(T1)
     labels = tissue_labels(read_image(GM).array[0], read_image(WM).array[0])
     parts = block_split(labels.shape[2])

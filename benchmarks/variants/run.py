@@ -129,7 +129,7 @@ def mpra(scorers: list[str], epochs: int, done=None) -> dict:
 def throughput(n: int = 20_000) -> dict:
     """Variants/s of score_vcf over SNVs of the chr2 chunk, and the FLOP rate it implies."""
     from pmtoolkit.genomics.reference import Reference
-    from pmtoolkit.genomics.run import load_sequence_model
+    from pmtoolkit.genomics.run import load
     from pmtoolkit.genomics.score import score_vcf
 
     fasta = SHARED / "reference" / "chr2_1-2333275.fa.gz"
@@ -154,7 +154,7 @@ def throughput(n: int = 20_000) -> dict:
         vcf.write_text("\n".join(lines) + "\n")
         for name in ("splice", "mpra"):
             try:
-                model = load_sequence_model(name)
+                model = load(name)
             except Exception as exc:  # the MPRA model may not be shipped yet
                 out[name] = {"error": str(exc)}
                 continue
@@ -315,7 +315,7 @@ def main() -> int:
     if args.report_only:
         write_docs(json.loads((DOCS / "variants.json").read_text()))
         return 0
-    from pmtoolkit.genomics.run import load_sequence_model
+    from pmtoolkit.genomics.run import load
 
     # parts not run this time (and scorers not rerun) keep their last measured rows
     previous = DOCS / "variants.json"
@@ -324,7 +324,7 @@ def main() -> int:
     r.update({"date": time.strftime("%Y-%m-%d"),
               "machine": f"{platform.machine()}, {os.cpu_count()} cores",
               "command": " ".join(["python", *sys.argv])})
-    splice = load_sequence_model("splice").metadata["metrics"]
+    splice = load("splice").metadata["metrics"]
     r["splice"] = {"accuracy": splice["test"]["accuracy"], "roc_auc": splice["test"]["roc_auc"],
                    "n_test": splice["n_test"]}
     if not args.skip_throughput:  # first, on a quiet machine

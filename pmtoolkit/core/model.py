@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pmtoolkit.core import config as _config
 from pmtoolkit.core.checkpoint import Checkpoint, load_checkpoint, read_metadata, save_checkpoint
-from pmtoolkit.core.errors import BadInputError
+from pmtoolkit.core.errors import BadInputError, PmtError
 from pmtoolkit.core.registry import import_object
 
 if TYPE_CHECKING:
@@ -80,11 +80,11 @@ class Model:
         return meta
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, map_location: str = "cpu") -> Model:
-        model = load_model(path, map_location=map_location)
-        if not isinstance(model, cls):
-            raise BadInputError(f"'{path}' holds a {type(model).__name__}, not a {cls.__name__}")
-        return model
+    def load(cls, name_or_path: str | os.PathLike, *, map_location: str = "cpu") -> Model:
+        """A saved model file of this class, or a shipped model of it by name (as the
+        domains' ``load``, through :func:`load_named`)."""
+        return load_named(name_or_path, shipped_names=shipped_models_of(cls), model_class=cls,
+                          what=cls.__name__, map_location=map_location)
 
 
 class TorchModel(Model):
@@ -198,8 +198,26 @@ def load_model(path: str | os.PathLike, *, map_location: str = "cpu",
     return cls.from_checkpoint(checkpoint)
 
 
+def shipped_models_of(cls: type[Model]) -> tuple[str, ...]:
+    """The names of the shipped models (data/MANIFEST) that are ``cls`` instances, read from
+    each file's metadata (its header only)."""
+    from pmtoolkit.core import shipped
+
+    names = []
+    for e in shipped.manifest("model"):
+        try:
+            class_path = str(read_metadata(e.file, verified=True).get("model_class", ""))
+            if class_path.startswith(TRUSTED_PACKAGES) and issubclass(import_object(class_path),
+                                                                      cls):
+                names.append(e.name)
+        except (PmtError, ImportError, AttributeError, TypeError):
+            continue  # a missing or damaged file is reported when it is loaded by name
+    return tuple(names)
+
+
 def load_named(name_or_path: str | os.PathLike, *, shipped_names: tuple[str, ...],
-               model_class: type[Model] | tuple[type[Model], ...], what: str) -> Model:
+               model_class: type[Model] | tuple[type[Model], ...], what: str,
+               map_location: str = "cpu") -> Model:
     """A saved model file, or a shipped model by the name users type (one of
     ``shipped_names`` present in data/MANIFEST), of ``model_class`` (a class or a tuple of
     classes); anything else is a one-line error. A file of that name wins over a shipped
@@ -221,7 +239,7 @@ def load_named(name_or_path: str | os.PathLike, *, shipped_names: tuple[str, ...
                 raise BadInputError(f"model file '{p}' does not exist")
             raise unknown_name(what, str(name_or_path), names)
         p, verified = shipped.path(str(name_or_path), "model"), True
-    model = load_model(p, verified=verified)
+    model = load_model(p, verified=verified, map_location=map_location)
     if not isinstance(model, model_class):
         raise BadInputError(f"'{p}' is a {type(model).__name__}, not a {what}")
     return model

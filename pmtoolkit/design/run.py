@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 SHIPPED_GENERATORS = ("prior",)
 
 
-def load_generator(name_or_path: str | os.PathLike) -> SmilesGenerator:
+def load(name_or_path: str | os.PathLike) -> SmilesGenerator:
     """A saved generator file, or a shipped one by name (``prior``)."""
     from pmtoolkit.core.model import load_named
 

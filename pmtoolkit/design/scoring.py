@@ -237,11 +237,11 @@ class PropertyModelComponent(Component):
 
     def __init__(self, spec):
         super().__init__(spec)
-        from pmtoolkit.property.run import load_property_model
+        from pmtoolkit.property.run import load
 
         if not spec.model:
             raise ConfigError("model component needs 'model' (a file or a shipped model name)")
-        self.model = load_property_model(spec.model)
+        self.model = load(spec.model)
         names = self.model.target_names
         target = spec.target or names[0]
         if target not in names:

@@ -1,2 +1,17 @@
 """Electronic health records: one event table from Synthea or plain CSV/Parquet, prediction
-tasks built without look-ahead, patient-level splits (issue 9; sequence models follow)."""
+tasks built without look-ahead, patient-level splits, and recurrent / attention risk models.
+
+``load("synthea-mortality")`` is the shipped mortality model (or a saved file); its
+``predict(samples)`` takes the samples of a dataset (``load_dataset(path).samples``)."""
+from __future__ import annotations
+
+from pmtoolkit._lazy import lazy_exports
+
+_EXPORTS = {
+    "TaskConfig": "config", "RiskModelConfig": "config",
+    "RiskModel": "models", "fit_risk_model": "models",
+    "read_events": "run", "build": "run", "load_dataset": "run", "read_dataset": "run",
+    "load": "run", "train": "run", "predict": "run",
+}
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

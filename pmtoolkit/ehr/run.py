@@ -207,11 +207,12 @@ def _file_part(pid: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", pid)[:40].lstrip(".") or "patient"
 
 
-def load_model(path: str | os.PathLike):
+def load(name_or_path: str | os.PathLike):
+    """A saved EHR risk model, or a shipped one by name (``synthea-mortality``)."""
     from pmtoolkit.core.model import load_named
     from pmtoolkit.ehr.models import RiskModel
 
-    return load_named(path, shipped_names=SHIPPED_MODELS, model_class=RiskModel,
+    return load_named(name_or_path, shipped_names=SHIPPED_MODELS, model_class=RiskModel,
                       what="EHR risk model")
 
 

@@ -4,6 +4,8 @@ integration, a classifier for label transfer and bulk phenotypes).
 
 Every function follows scanpy's contract: ``adata`` first, in place, results under a
 documented key (``key_added``), ``copy=True`` for a new object. Submodules load on first use.
+``run(adata)`` is the standard pipeline returning the AnnData; ``load("pbmc68k")`` the shipped
+cell-type classifier. Also reachable as ``pmt.expr``.
 """
 from __future__ import annotations
 
@@ -16,11 +18,14 @@ _EXPORTS = {
     "rank_markers": "annotate", "markers_table": "annotate", "read_marker_lists": "annotate",
     "annotate_by_markers": "annotate",
     "pseudobulk": "pseudobulk", "pseudobulk_de": "pseudobulk",
-    "standard_pipeline": "pipeline", "run_file": "pipeline", "cluster_metrics": "pipeline",
+    "run": "pipeline", "standard_pipeline": "pipeline", "run_file": "pipeline",
+    "cluster_metrics": "pipeline",
     "ExpressionVAE": "vae", "fit_vae": "vae",
     "ExpressionClassifier": "classifier", "fit_classifier": "classifier",
     "cross_validate": "classifier",
     "RunConfig": "config", "VAEConfig": "config", "ClassifierConfig": "config",
+    "load": "classify", "load_or_train_classifier": "classify",
+    "train_classifier_file": "classify",
 }
 
 __all__ = sorted(_EXPORTS)  # noqa: PLE0605 (built from the table above)

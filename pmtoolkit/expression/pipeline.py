@@ -353,6 +353,14 @@ def standard_pipeline(adata: ad.AnnData, config: RunConfig | None = None, *,
     return adata if copy else None
 
 
+def run(adata: ad.AnnData, config: RunConfig | None = None, *,
+        vae_config: VAEConfig | None = None, copy: bool = False) -> ad.AnnData:
+    """:func:`standard_pipeline` on ``adata`` (raw counts), returning the processed AnnData:
+    ``adata`` itself, changed in place, or with ``copy=True`` a processed copy."""
+    out = standard_pipeline(adata, config, vae_config=vae_config, copy=copy)
+    return out if copy else adata
+
+
 def run_file(input: str | os.PathLike, outdir: str | os.PathLike, *,
              config: RunConfig | None = None, vae_config: VAEConfig | None = None,
              orientation: str = "auto", make_unique: bool = False, overwrite: bool = False,

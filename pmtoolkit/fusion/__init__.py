@@ -1,2 +1,14 @@
-"""Multimodal patient models over the domains' encoders, drug-response prediction, and a
-simulator of linked cohorts with planted signal."""
+"""Multimodal patient models over the domains' encoders, and a simulator of linked cohorts
+with planted signal. Names load lazily."""
+from __future__ import annotations
+
+from pmtoolkit._lazy import lazy_exports
+
+_EXPORTS = {
+    "FusionConfig": "config", "FusionModel": "model", "fit_fusion": "model",
+    "CohortSpec": "simulate", "simulate_cohort": "simulate",
+    "read_embeddings": "run", "load": "run", "train": "run", "predict": "run",
+    "experiment": "run",
+}
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -21,6 +21,15 @@ from pmtoolkit.fusion.config import FusionConfig
 log = logging.getLogger(__name__)
 
 
+def load(name_or_path: str | os.PathLike):
+    """A saved fusion model (pmtoolkit ships none, so a name is an error listing that)."""
+    from pmtoolkit.core.model import load_named
+    from pmtoolkit.fusion.model import FusionModel
+
+    return load_named(name_or_path, shipped_names=(), model_class=FusionModel,
+                      what="fusion model")
+
+
 # ---------------------------------------------------------------------------------------------
 # embedding tables
 

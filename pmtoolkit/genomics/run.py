@@ -26,7 +26,7 @@ _BED = (".bed", ".bed.gz")
 MOTIF_ISM_MAX = 2000
 
 
-def load_sequence_model(name_or_path: str | os.PathLike):
+def load(name_or_path: str | os.PathLike):
     """A saved sequence model, a shipped one by name, or ``jaspar`` (the zero-shot motif
     scorer on pyjaspar's bundled matrices)."""
     from pmtoolkit.core.model import load_named
@@ -172,13 +172,33 @@ def score_file(vcf: str | os.PathLike, fasta: str | os.PathLike, output: str | o
     from pmtoolkit.genomics.reference import Reference
     from pmtoolkit.genomics.score import score_vcf
 
-    model = load_sequence_model(model_name)
+    model = load(model_name)
     label = Path(str(model_name)).name.split(".")[0]
     if scan is None:
         scan = int(getattr(model, "recommended_scan", 0))
     with Reference(fasta) as ref:
         return score_vcf(vcf, ref, model, output, fmt=fmt, ref_mismatch=ref_mismatch,
                          strands=strands, batch_size=batch_size, model_name=label, scan=scan)
+
+
+def score(vcf: str | os.PathLike, fasta: str | os.PathLike, *, model="mpra",
+          ref_mismatch: str = "error", strands: str = "both", batch_size: int = 256,
+          scan: int | None = None):
+    """The effect of every variant of ``vcf`` (alleles cut from the reference ``fasta``) as a
+    pandas DataFrame, one row per variant and ALT allele: the numbers ``pmt variants score``
+    writes (see :func:`pmtoolkit.genomics.score.score_frame`). ``model``: a loaded sequence
+    model, a saved file or a shipped name (``mpra``, ``splice``, ``jaspar``); ``scan`` as
+    for :func:`score_file`."""
+    from pmtoolkit.genomics.reference import Reference
+    from pmtoolkit.genomics.score import score_frame
+
+    if isinstance(model, (str, os.PathLike)):
+        model = load(model)
+    if scan is None:
+        scan = int(getattr(model, "recommended_scan", 0))
+    with Reference(fasta) as ref:
+        return score_frame(vcf, ref, model, ref_mismatch=ref_mismatch, strands=strands,
+                           batch_size=batch_size, scan=scan)
 
 
 _REGION = re.compile(r"^(?P<chrom>[^:]+):(?P<start>[\d,]+)-(?P<end>[\d,]+)$")
@@ -211,7 +231,7 @@ def ism_file(model_name: str, outdir: str | os.PathLike, *, sequence: str | None
 
     from pmtoolkit.genomics.ism import BASES, centred_ism, gradient_x_input, ism
 
-    model = load_sequence_model(model_name)
+    model = load(model_name)
     centred = not hasattr(model, "network")
     w = MOTIF_ISM_MAX if centred else model.window
     limit = (f"the {w} bases a motif model's ISM takes" if centred

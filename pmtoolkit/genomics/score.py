@@ -256,6 +256,39 @@ def score_vcf(vcf: str | os.PathLike, reference, model, output: str | os.PathLik
             "output": str(out), "format": fmt}
 
 
+def score_frame(vcf: str | os.PathLike, reference, model, *, ref_mismatch: str = "error",
+                strands: str = "both", batch_size: int = 256, scan: int = 0):
+    """The scores :func:`score_vcf` writes as TSV, as a pandas DataFrame: one row per scored
+    variant and ALT allele (``chrom``, ``pos``, ``id``, ``ref``, ``alt``, then
+    :meth:`VariantScorer.columns`), at full precision. Alleles not scored are left out and
+    listed in ``frame.attrs["rejects"]`` (line and reason)."""
+    import pandas as pd
+
+    from pmtoolkit.genomics.variants import close_vcf, iter_records, open_vcf
+
+    scorer = VariantScorer(model, reference, strands=strands, batch_size=batch_size,
+                           scan=scan)
+    rejects = Rejects(str(vcf), "variant")
+    vf = open_vcf(vcf)
+    rows: list[list] = []
+    try:
+        records = iter_records(vcf, reference=reference, ref_mismatch=ref_mismatch,
+                               rejects=rejects, vcf=vf)
+        for batch in _batched(records, 4 * batch_size):
+            flat = [v for r in batch for v in r.variants if v is not None]
+            if flat:
+                rows.extend(scorer.rows(flat, scorer.score(flat)))
+    finally:
+        close_vcf(vf)
+    frame = pd.DataFrame(rows, columns=["chrom", "pos", "id", "ref", "alt", *scorer.columns()])
+    frame.attrs["rejects"] = [{"line": r.line, "item": r.item, "reason": r.reason}
+                              for r in rejects.items]
+    if rejects:
+        log.warning("%d record(s) or allele(s) not scored (first: %s)", len(rejects),
+                    rejects.items[0].describe())
+    return frame
+
+
 def _output_format(path: Path) -> str:
     name = path.name.lower()
     if name.endswith((".vcf", ".vcf.gz", ".vcf.bgz")):

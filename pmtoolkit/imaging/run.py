@@ -27,7 +27,7 @@ SHIPPED_SEGMENTERS = ("mni-tissue",)
 TASKS = ("classify", "segment")
 
 
-def load_model(name_or_path: str | os.PathLike, task: str | None = None):
+def load(name_or_path: str | os.PathLike, task: str | None = None):
     """A saved or shipped image model; with ``task``, it must be of that kind."""
     from pmtoolkit.core.model import load_named
     from pmtoolkit.imaging.classifier import ImageClassifier

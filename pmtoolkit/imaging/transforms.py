@@ -165,11 +165,17 @@ def prepare(image, *, size: tuple[int, ...], in_channels: int, method: str) -> n
 
 
 def prepare_many(images, **kwargs) -> np.ndarray:
-    """:func:`prepare` for each image, stacked: ``(N, in_channels, *size)``."""
+    """:func:`prepare` for each image (a record, an array, or a file path, read with
+    :func:`~pmtoolkit.imaging.io.read_image`), stacked: ``(N, in_channels, *size)``."""
+    import os
+
+    from pmtoolkit.imaging.io import read_image
+
     size = tuple(kwargs["size"])
     if not images:
         return np.zeros((0, kwargs["in_channels"], *size), np.float32)
-    return np.stack([prepare(im, **kwargs) for im in images])
+    return np.stack([prepare(read_image(im) if isinstance(im, (str, os.PathLike)) else im,
+                             **kwargs) for im in images])
 
 
 def resample(image: Image, spacing: tuple[float, ...], *, mode: str = "bilinear") -> Image:

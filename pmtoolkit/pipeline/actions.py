@@ -72,10 +72,10 @@ class SampleParams:
 @action("generate.sample", help="Sample SMILES from a generator (pmt generate sample).",
         params=SampleParams, outputs={"molecules": "molecules.csv"})
 def _sample(run: StepRun) -> dict[str, Any]:
-    from pmtoolkit.design.run import load_generator, sample_file
+    from pmtoolkit.design.run import load, sample_file
 
     p = run.params
-    stats = sample_file(load_generator(_named(run, p.model)), run.output(), n=p.n,
+    stats = sample_file(load(_named(run, p.model)), run.output(), n=p.n,
                         temperature=p.temperature, seed=p.seed)
     return {"sampled": stats["n"], "valid": stats["valid"],
             "validity": round(stats["validity"], 4)}
@@ -163,7 +163,7 @@ class PropertyParams:
         params=PropertyParams, inputs=(Input("input", "molecules table"),),
         outputs={"predictions": "predictions.csv"})
 def _properties(run: StepRun) -> dict[str, Any]:
-    from pmtoolkit.property.run import load_property_model, predict_file
+    from pmtoolkit.property.run import load, predict_file
 
     p = run.params
     if not p.models:
@@ -171,7 +171,7 @@ def _properties(run: StepRun) -> dict[str, Any]:
     src = run.inputs["input"]
     for i, name in enumerate(p.models):
         out = run.folder / f"step{i}.tmp.csv"
-        predict_file(src, out, model=load_property_model(_named(run, name)),
+        predict_file(src, out, model=load(_named(run, name)),
                      smiles_column=p.smiles_column)
         if i:
             Path(src).unlink()
@@ -204,10 +204,10 @@ def _affinity(run: StepRun) -> dict[str, Any]:
 
     from pmtoolkit.chem.featurizer import GraphFeaturizer
     from pmtoolkit.dti.data import read_fasta
-    from pmtoolkit.dti.run import load_dti_model
+    from pmtoolkit.dti.run import load
 
     p = run.params
-    model = load_dti_model(_named(run, p.model))
+    model = load(_named(run, p.model))
     records = read_fasta(run.inputs["fasta"])
     names = [name or f"target{i + 1}" for i, (name, _) in enumerate(records)]
     if p.targets:

@@ -179,10 +179,10 @@ def test_held_out_mpra_figures_match_the_benchmark():
 
 
 def test_ehr_table_shows_its_decision_threshold(demo):
-    from pmtoolkit.ehr.run import load_model
+    from pmtoolkit.ehr.run import load
 
     out, _ = demo
-    threshold = load_model("synthea-mortality").threshold
+    threshold = load("synthea-mortality").threshold
     assert summary_of(out)["ehr"]["threshold"] == threshold
     html = section((out / "report.html").read_text(), "patient-records-ehr")
     assert f"flagged (risk ≥ {threshold:.3f})" in headers(html)

@@ -53,7 +53,7 @@ def test_run_end_to_end_with_flower_and_use_the_model(pmt, molecules, tmp_path):
     from pmtoolkit.federated.params import get_weights
     from pmtoolkit.federated.server import payload_bytes
     from pmtoolkit.federated.tasks import make_task
-    from pmtoolkit.property.run import load_property_model
+    from pmtoolkit.property.run import load
 
     cfg = _config(tmp_path / "run.toml", molecules, split="dirichlet", alpha=1.0)
     out = tmp_path / "out"
@@ -74,7 +74,7 @@ def test_run_end_to_end_with_flower_and_use_the_model(pmt, molecules, tmp_path):
     # the proximal term reached the sites' loss
     assert all(site["train_proximal"] >= 0 for site in s["rounds_log"][1]["fit_sites"])
     # bytes: the global weights to each site twice a round (fit, evaluate), back once
-    model = load_property_model(out / "model.safetensors")
+    model = load(out / "model.safetensors")
     payload = payload_bytes(ndarrays_to_parameters(get_weights(model.members[0])))
     for r in s["rounds_log"][1:]:
         assert r["bytes_down"] == 4 * payload and r["bytes_up"] == 2 * payload

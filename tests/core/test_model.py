@@ -80,15 +80,15 @@ def test_half_precision_files_are_smaller_and_load_as_float32(tmp_path, trusted_
 
 
 def test_a_folder_named_like_a_shipped_model_does_not_hide_it(tmp_path, monkeypatch):
-    from pmtoolkit.genomics.run import load_sequence_model
+    from pmtoolkit.genomics.run import load
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "mpra").mkdir()
-    model = load_sequence_model("mpra")  # the shipped model, not the folder
+    model = load("mpra")  # the shipped model, not the folder
     assert model.metadata["model_class"].startswith("pmtoolkit.genomics")
     (tmp_path / "mine").mkdir()
     with pytest.raises(BadInputError, match="is a directory"):
-        load_sequence_model("mine")
+        load("mine")
 
 
 def test_non_finite_weights_are_refused(tmp_path, trusted_tests):

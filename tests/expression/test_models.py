@@ -106,9 +106,9 @@ def test_shipped_pbmc68k_classifier_pinned():
     import anndata as ad
 
     from pmtoolkit.core import shipped
-    from pmtoolkit.expression.run import load_classifier
+    from pmtoolkit.expression.classify import load
 
-    model = load_classifier("pbmc68k")
+    model = load("pbmc68k")
     adata = ad.read_h5ad(shipped.path("pbmc68k_counts", "dataset"))
     pred = model.predict(adata)
     # trained on these cells: agreement with the labels it learnt, and its CV in metadata

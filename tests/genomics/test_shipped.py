@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from pmtoolkit.genomics.run import load_sequence_model
+from pmtoolkit.genomics.run import load
 
 
 def test_shipped_splice_model(shared_data):
     from pmtoolkit.genomics.data import read_sequence_table
     from pmtoolkit.genomics.model import evaluate
 
-    model = load_sequence_model("splice")
+    model = load("splice")
     assert model.targets == ["EI", "IE", "N"] and model.window == 60
     assert model.recommended_scan == 20
     assert model.metadata["metrics"]["test"]["accuracy"] > 0.93
@@ -38,7 +38,7 @@ def test_shipped_mpra_model_scores_offline_and_names_its_motifs(pmt, test_data, 
     from pmtoolkit.genomics.score import VariantScorer
     from pmtoolkit.genomics.variants import Variant
 
-    model = load_sequence_model("mpra")
+    model = load("mpra")
     assert isinstance(model, MotifModel) and model.targets == ["activity"]
     assert len(model.names) > 500 and np.abs(model.weights).max() > 0
     metrics = model.metadata["metrics"]

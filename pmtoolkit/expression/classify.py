@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 SHIPPED_CLASSIFIERS = ("pbmc68k",)
 
 
-def load_classifier(name_or_path: str | os.PathLike):
+def load(name_or_path: str | os.PathLike):
     """A saved expression classifier, or a shipped one by name."""
     from pmtoolkit.core.model import load_named
     from pmtoolkit.expression.classifier import ExpressionClassifier
@@ -37,16 +37,16 @@ def load_or_train_classifier(reference: str | os.PathLike, *, label_key: str | N
 
     if is_reference(reference):
         if not label_key:
-            raise BadInputError("a reference .h5ad needs --label-key (its obs column of labels)")
+            raise BadInputError("a reference .h5ad needs --label-column (its obs column of labels)")
         ref = read(reference)
         model = fit_classifier(ref, label_key, config, checkpoints=checkpoints, resume=resume)
         acc = model.metadata["metrics"].get("val_accuracy")
         log.info("classifier trained on %d reference cells (%d classes); held-out accuracy %s",
                  ref.n_obs, len(model.classes), f"{acc:.3f}" if acc is not None else "n/a")
         return model
-    model = load_classifier(reference)
+    model = load(reference)
     if label_key and model.label_key and label_key != model.label_key:
-        log.warning("--label-key %r ignored: the model predicts %r", label_key, model.label_key)
+        log.warning("--label-column %r ignored: the model predicts %r", label_key, model.label_key)
     return model
 
 
