@@ -37,14 +37,14 @@ import torch  # before pmtoolkit, so the environment given here is the one libgo
 from pmtoolkit.chem.featurizer import PackedGraphs
 from pmtoolkit.property.config import PropertyConfig
 from pmtoolkit.property.data import read_property_data
-from pmtoolkit.property.model import _build_network, _loader, _Scaler
+from pmtoolkit.property.model import Scaler, build_network, graph_loader
 
 hidden, n_mols, epochs = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 data, _ = read_property_data(sys.argv[1], smiles_column="smiles", target_columns=["exp"])
 data = data.subset(range(n_mols))
 torch.manual_seed(0)
-net = _build_network(PropertyConfig(hidden_size=hidden, ffn_hidden_size=hidden), 1, 0)
-loader = _loader(PackedGraphs(data.codes()), _Scaler.fit(data.y).transform(data.y), None, 64,
+net = build_network(PropertyConfig(hidden_size=hidden, ffn_hidden_size=hidden), 1, 0)
+loader = graph_loader(PackedGraphs(data.codes()), Scaler.fit(data.y).transform(data.y), None, 64,
                  True, 0)
 opt = torch.optim.Adam(net.parameters(), 1e-3)
 steps, t0 = 0, time.perf_counter()

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import math
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -224,7 +223,7 @@ def check_size(config: RiskModelConfig, vocab_size: int, n_out: int = 1) -> None
     allocating it."""
     check_parameters(lambda: build_network(config, vocab_size, n_out),
                      f"a {config.arch} network for {vocab_size:,} codes",
-                     hint="smaller --embedding-dim, --hidden-dim or --layers, or fewer codes "
+                     hint="smaller --embedding-dim, --hidden-size or --layers, or fewer codes "
                           "(--min-code-count)")
 
 
@@ -394,53 +393,44 @@ class RiskModel(TorchModel):
         return frame
 
 
-def _module(net, config: RiskModelConfig, pos_weight: float):
-    """The Lightning module: binary cross-entropy (positives weighted by ``pos_weight``), or
-    per-code binary cross-entropy for next-visit codes (labels ``(N, n_targets)``); validation
-    AUPRC and AUROC (micro-averaged over codes)."""
-    import lightning as L
+def objective(pos_weight: float):
+    """Binary cross-entropy (positives weighted by ``pos_weight``), or per-code binary
+    cross-entropy for next-visit codes (labels ``(N, n_targets)``); validation loss on the
+    whole epoch, AUPRC and AUROC (micro-averaged over codes)."""
     import torch
 
     from pmtoolkit.core.metrics import pr_auc, roc_auc
+    from pmtoolkit.core.task import Objective, finite
 
-    class Module(L.LightningModule):
+    class RiskObjective(Objective):
+        validation_loss = "epoch"
+        keep_outputs = True
+
         def __init__(self):
             super().__init__()
-            self.net = net
             self.register_buffer("pos_weight", torch.tensor([pos_weight]))
-            self._val: list[tuple[torch.Tensor, torch.Tensor]] = []
 
-        def training_step(self, batch, _):
+        def outputs(self, net, batch):
             codes, days, mask, y = batch
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(
-                self.net(codes, days, mask), y, pos_weight=self.pos_weight)
-            self.log("train_loss", loss, on_epoch=True, on_step=False, batch_size=len(y))
-            return loss
+            return net(codes, days, mask), y
 
-        def validation_step(self, batch, _):
-            codes, days, mask, y = batch
-            self._val.append((self.net(codes, days, mask).float().cpu(), y.cpu()))
+        def loss(self, out, target, step=None):
+            return torch.nn.functional.binary_cross_entropy_with_logits(
+                out, target, pos_weight=self.pos_weight)
 
-        def on_validation_epoch_end(self):
-            if not self._val:
-                return
-            z = torch.cat([v[0] for v in self._val])
-            y = torch.cat([v[1] for v in self._val])
-            self._val.clear()
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(
-                z, y, pos_weight=self.pos_weight.cpu())
-            p = torch.sigmoid(z).numpy().ravel()
-            yy = y.numpy().ravel()
-            auprc, auroc = pr_auc(yy, p), roc_auc(yy, p)
-            self.log("val_loss", loss)
-            self.log("val_auprc", auprc if np.isfinite(auprc) else 0.0)
-            self.log("val_auroc", auroc if np.isfinite(auroc) else 0.5)
+        def metrics(self, out, target):
+            p = torch.sigmoid(torch.from_numpy(out)).numpy().ravel()  # float32, as scored
+            y = target.ravel()
+            return {"val_auprc": finite(pr_auc(y, p), 0.0),
+                    "val_auroc": finite(roc_auc(y, p), 0.5)}
 
-        def configure_optimizers(self):
-            return torch.optim.AdamW(self.parameters(), lr=config.lr,
-                                     weight_decay=config.weight_decay)
+    return RiskObjective()
 
-    return Module()
+
+def optimizer(config: RiskModelConfig):
+    from pmtoolkit.core.task import Optimizer
+
+    return Optimizer(name="adamw", lr=config.lr, weight_decay=config.weight_decay)
 
 
 def fit_temperature(z: np.ndarray, y: np.ndarray) -> float:
@@ -534,7 +524,8 @@ def fit_risk_model(train: list[Sample], valid: list[Sample] | None = None,
 
     from pmtoolkit.core.metrics import youden_threshold
     from pmtoolkit.core.seeds import seed_everything
-    from pmtoolkit.core.training import TrainConfig, fit
+    from pmtoolkit.core.task import train_network
+    from pmtoolkit.core.training import TrainConfig
 
     config = config or RiskModelConfig()
     check_training(train, config)
@@ -566,18 +557,16 @@ def fit_risk_model(train: list[Sample], valid: list[Sample] | None = None,
     has_val = bool(valid) and (multilabel or len({s.label for s in valid}) == 2)
     pos_weight = float((1 - y).sum() / y.sum()) if config.pos_weight and not multilabel \
         else 1.0
-    module = _module(model.network, config, pos_weight)
     # a resume checkpoint every few epochs where it can outlive the run; else only at the end
     cfg = TrainConfig(max_epochs=config.epochs, patience=config.patience if has_val else 0,
                       monitor="val_auprc", mode="max", seed=config.seed, device=config.device,
                       resume=resume, **({} if checkpoints else
                                         {"checkpoint_every": max(10, config.epochs)}))
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="pmt-ehr-") as tmp:
-        root = Path(workdir) if workdir else Path(tmp)
-        result = fit(module, loader(train, True), loader(valid, False) if has_val else None,
-                     config=cfg, workdir=root, checkpoint_dir=checkpoints)
-    model.network = module.net.eval().cpu()
+    result = train_network(model.network, objective(pos_weight), loader(train, True),
+                           loader(valid, False) if has_val else None,
+                           optimizer=optimizer(config), config=cfg, workdir=workdir,
+                           checkpoint_dir=checkpoints)
     metrics: dict[str, Any] = {"train_seconds": time.perf_counter() - start,
                                "epochs_run": result.epochs_run, "n_train": len(train),
                                "n_valid": len(valid or []), "vocabulary": len(vocab)}

@@ -1,31 +1,40 @@
 """Training on one site's data (a Flower client's ``fit``), and the pooled reference.
 
-Both go through the project's one training helper (:func:`pmtoolkit.core.training.fit`)
-with the domain's own Lightning module, wrapped by
-:func:`~pmtoolkit.federated.params.federated_module` (FedProx term, no restarting learning
-rate schedule).
+Both go through the project's one LightningModule (:func:`pmtoolkit.core.task.task_module`)
+and training helper (:func:`pmtoolkit.core.training.fit`) with the domain's own objective,
+wrapped by :func:`~pmtoolkit.federated.params.proximal_objective` (the FedProx term), and the
+domain's optimizer without its learning-rate schedule (a schedule would restart every round).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
 
-from pmtoolkit.federated.params import federated_module
+from pmtoolkit.federated.params import proximal_objective
 from pmtoolkit.federated.tasks import FederatedTask
+
+
+def local_optimizer(optimizer):
+    """The domain's :class:`~pmtoolkit.core.task.Optimizer` without its learning-rate
+    schedule (a schedule would restart every round)."""
+    return dataclasses.replace(optimizer, schedule="none")
 
 
 def _train(task: FederatedTask, model: Any, data: Any, setup: dict[str, Any], *, epochs: int,
            seed: int, mu: float = 0.0, callbacks: list | None = None) -> dict[str, float]:
     from pmtoolkit.core.seeds import seed_everything
+    from pmtoolkit.core.task import task_module
     from pmtoolkit.core.training import TrainConfig, build_trainer, fit
 
     seed_everything(seed)
     network = task.network(model)
     network.train()
-    module = federated_module(task.module(model, setup), network, mu=mu)
+    objective = proximal_objective(task.objective(model, setup), network, mu=mu)
+    module = task_module(network, objective, local_optimizer(task.optimizer()))
     loader = task.loader(model, data, shuffle=True, seed=seed)
     config = TrainConfig(max_epochs=epochs, patience=0, seed=seed, device=task.device,
                          checkpoint_every=max(1, epochs))

@@ -4,7 +4,7 @@ Weights travel as a list of NumPy arrays in ``state_dict`` order (parameters and
 as batch-norm statistics), so a round trip is exact and the server never needs the network's
 code. FedProx (Li et al. 2020) adds ``mu / 2 * ||w - w_global||^2`` over the trainable
 parameters to each site's loss, which keeps a site from drifting far from the global model on
-its skewed data; :func:`federated_module` adds it to any domain's Lightning module.
+its skewed data; :func:`proximal_objective` adds it to any domain's training objective.
 """
 from __future__ import annotations
 
@@ -62,41 +62,56 @@ def proximal_term(network: torch.nn.Module, anchor: dict[str, torch.Tensor]) -> 
     return total
 
 
-def federated_module(module: Any, network: torch.nn.Module, *, mu: float = 0.0) -> Any:
-    """``module`` (a domain's LightningModule that trains ``network``) turned into a site's
-    local trainer: the same ``training_step`` (the domain's loss), plus ``mu / 2 * ||w -
-    w_global||^2`` when ``mu > 0`` (w_global: the weights ``network`` holds now); the
-    domain's optimizer without its learning-rate schedule (a schedule would restart every
-    round). Changes the instance's class in place and returns it."""
-    base = type(module)
-    anchor = anchor_of(network) if mu > 0 else {}
+def proximal_objective(objective: Any, network: torch.nn.Module, *, mu: float = 0.0) -> Any:
+    """A site's training objective: the domain's ``objective`` (a
+    :class:`~pmtoolkit.core.task.Objective`) plus ``mu / 2 * ||w - w_global||^2`` in training
+    when ``mu > 0`` (w_global: the weights ``network`` holds now, kept as buffers so they move
+    to the training device once), logged as ``train_proximal``."""
+    from pmtoolkit.core.task import Objective
 
-    class FederatedModule(base):  # type: ignore[misc, valid-type]
-        def on_train_start(self):
-            for k in anchor:  # once on the training device, not in every step
-                anchor[k] = anchor[k].to(self.device)
-            parent = getattr(base, "on_train_start", None)
-            if parent is not None:
-                parent(self)
+    names = list(anchor_of(network)) if mu > 0 else []
 
-        def training_step(self, batch, batch_idx):
-            out = base.training_step(self, batch, batch_idx)
-            if mu <= 0:
-                return out
-            prox = 0.5 * mu * proximal_term(network, anchor)
-            self.log("train_proximal", prox, on_step=False, on_epoch=True, batch_size=1)
-            if isinstance(out, dict):
-                return {**out, "loss": out["loss"] + prox}
-            return out + prox
+    class ProximalObjective(Objective):
+        validation_loss = objective.validation_loss
+        keep_outputs = objective.keep_outputs
 
-        def configure_optimizers(self):
-            opt = base.configure_optimizers(self)
-            if isinstance(opt, dict):
-                return opt["optimizer"]
-            if isinstance(opt, (tuple, list)) and len(opt) == 2 and isinstance(opt[0], list):
-                return opt[0]  # ([optimizers], [schedulers])
-            return opt
+        def __init__(self):
+            super().__init__()
+            self.base = objective
+            self.names = names
+            for i, (name, value) in enumerate(anchor_of(network).items() if mu > 0 else ()):
+                self.register_buffer(f"anchor{i}", value, persistent=False)
+            self._prox = None
 
-    FederatedModule.__name__ = FederatedModule.__qualname__ = f"Federated{base.__name__}"
-    module.__class__ = FederatedModule
-    return module
+        def anchor(self) -> dict[str, torch.Tensor]:
+            return {n: getattr(self, f"anchor{i}") for i, n in enumerate(self.names)}
+
+        def outputs(self, net, batch):
+            return self.base.outputs(net, batch)
+
+        def training_outputs(self, net, batch, step):
+            return self.base.training_outputs(net, batch, step)
+
+        def validation_outputs(self, net, batch):
+            return self.base.validation_outputs(net, batch)
+
+        def loss(self, out, target, step=None):
+            loss = self.base.loss(out, target, step)
+            if step is None or mu <= 0:
+                return loss
+            self._prox = 0.5 * mu * proximal_term(network, self.anchor())
+            return loss + self._prox
+
+        def training_logs(self):
+            logs = dict(self.base.training_logs())
+            if self._prox is not None:
+                logs["train_proximal"] = self._prox
+            return logs
+
+        def size(self, target):
+            return self.base.size(target)
+
+        def metrics(self, out, target):
+            return self.base.metrics(out, target)
+
+    return ProximalObjective()

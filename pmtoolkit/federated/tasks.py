@@ -117,8 +117,13 @@ class FederatedTask:
     def network(self, model: Any) -> torch.nn.Module:
         return model.network
 
-    def module(self, model: Any, setup: dict[str, Any]) -> Any:
-        """The domain's LightningModule training :meth:`network`."""
+    def objective(self, model: Any, setup: dict[str, Any]) -> Any:
+        """The domain's training objective (:class:`pmtoolkit.core.task.Objective`) for
+        :meth:`network`."""
+        raise NotImplementedError
+
+    def optimizer(self) -> Any:
+        """The domain's :class:`pmtoolkit.core.task.Optimizer` (its schedule is dropped)."""
         raise NotImplementedError
 
     def loader(self, model: Any, data: Any, *, shuffle: bool, seed: int) -> Any:
@@ -262,32 +267,37 @@ class PropertyTask(FederatedTask):
         import torch  # noqa: F401  (seeded below)
 
         from pmtoolkit.core.seeds import seed_everything
-        from pmtoolkit.property.model import PropertyModel, _build_network, _Scaler
+        from pmtoolkit.property.model import PropertyModel, Scaler, build_network
 
         seed_everything(seed)
-        net = _build_network(self.config, len(setup["targets"]), 0)
-        scaler = None if self.classification else _Scaler(np.array(setup["y_mean"]),
-                                                           np.array(setup["y_std"]))
+        net = build_network(self.config, len(setup["targets"]), 0)
+        scaler = None if self.classification else Scaler(np.array(setup["y_mean"]),
+                                                         np.array(setup["y_std"]))
         return PropertyModel(self.config, setup["targets"], members=[net], y_scaler=scaler)
 
     def network(self, model):
         return model.members[0]
 
-    def module(self, model, setup):
-        from pmtoolkit.property.model import _lightning_module
+    def objective(self, model, setup):
+        from pmtoolkit.property.model import objective
 
-        return _lightning_module(self.network(model), self.config)
+        return objective(self.config)
+
+    def optimizer(self):
+        from pmtoolkit.property.model import optimizer
+
+        return optimizer(self.config)
 
     def loader(self, model, data, *, shuffle: bool, seed: int):
         from pmtoolkit.chem.featurizer import PackedGraphs
-        from pmtoolkit.property.model import _loader
+        from pmtoolkit.property.model import graph_loader
 
         held, packed = self._packed.get(id(data), (None, None))
         if held is not data:  # featurised once per dataset (kept alive, so ids stay unique)
             packed = PackedGraphs(data.codes())
             self._packed[id(data)] = (data, packed)
         y = data.y if self.classification else model.y_scaler.transform(data.y)
-        return _loader(packed, y, None, self.config.batch_size, shuffle, seed)
+        return graph_loader(packed, y, None, self.config.batch_size, shuffle, seed)
 
     def evaluate(self, model, data) -> tuple[float, dict[str, float]]:
         from pmtoolkit.property.model import evaluate
@@ -432,10 +442,15 @@ class EHRTask(FederatedTask):
         return RiskModel._new(self.config, {"tokens": setup["tokens"], "task": setup["task"],
                                             "calibration": {"method": "none"}})
 
-    def module(self, model, setup):
-        from pmtoolkit.ehr.models import _module
+    def objective(self, model, setup):
+        from pmtoolkit.ehr.models import objective
 
-        return _module(model.network, self.config, float(setup["pos_weight"]))
+        return objective(float(setup["pos_weight"]))
+
+    def optimizer(self):
+        from pmtoolkit.ehr.models import optimizer
+
+        return optimizer(self.config)
 
     def loader(self, model, data, *, shuffle: bool, seed: int):
         import torch

@@ -14,7 +14,6 @@ an uncertainty column.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import tempfile
 from collections.abc import Sequence
@@ -44,7 +43,7 @@ def _extra_features(data: PropertyData, kind: str) -> np.ndarray | None:
     return rdkit_descriptors(data.mols())
 
 
-class _Scaler:
+class Scaler:
     """Standardisation with NaN-safe statistics; constant columns keep scale 1."""
 
     def __init__(self, mean: np.ndarray, std: np.ndarray):
@@ -52,7 +51,7 @@ class _Scaler:
         self.std = std.astype(np.float32)
 
     @classmethod
-    def fit(cls, x: np.ndarray) -> _Scaler:
+    def fit(cls, x: np.ndarray) -> Scaler:
         with np.errstate(all="ignore"):
             mean = np.nan_to_num(np.nanmean(x, axis=0))
             std = np.nan_to_num(np.nanstd(x, axis=0))
@@ -73,8 +72,8 @@ class PropertyModel(Model):
     Config = PropertyConfig
 
     def __init__(self, config: PropertyConfig, target_names: Sequence[str], *,
-                 members: list | None = None, y_scaler: _Scaler | None = None,
-                 x_scaler: _Scaler | None = None):
+                 members: list | None = None, y_scaler: Scaler | None = None,
+                 x_scaler: Scaler | None = None):
         super().__init__(config)
         self.target_names = list(target_names)
         self.members = members or []
@@ -179,7 +178,7 @@ class PropertyModel(Model):
     def _n_extra(self) -> int:
         if self.is_trees or self.config.features == "none" or self.x_scaler is None:
             return 0
-        return int(len(self.x_scaler.mean))
+        return len(self.x_scaler.mean)
 
     @classmethod
     def from_checkpoint(cls, checkpoint: Checkpoint) -> PropertyModel:
@@ -196,7 +195,7 @@ class PropertyModel(Model):
         scalers = {}
         for name in ("y_scaler", "x_scaler"):
             if f"{name}.mean" in t:
-                scalers[name] = _Scaler(t[f"{name}.mean"].numpy(), t[f"{name}.std"].numpy())
+                scalers[name] = Scaler(t[f"{name}.mean"].numpy(), t[f"{name}.std"].numpy())
         names = extra["target_names"]
         stored = {k.split(".", 1)[0] for k in t if k.startswith("member")}
         if len(stored) != extra["n_members"]:
@@ -212,9 +211,9 @@ class PropertyModel(Model):
             else:
                 prefix = f"member{i}."
                 own = {k[len(prefix):]: v for k, v in t.items() if k.startswith(prefix)}
-                check_shapes(lambda: _build_network(config, len(names), n_extra), own,
+                check_shapes(lambda: build_network(config, len(names), n_extra), own,
                              f"property model member {i}")
-                net = _build_network(config, len(names), n_extra)
+                net = build_network(config, len(names), n_extra)
                 net.load_state_dict(own, strict=True)
                 members.append(net)
         model = cls(config, names, members=members, **scalers)
@@ -232,7 +231,7 @@ class Prediction:
 
 # ----------------------------------------------------------------------------- training
 
-def _build_network(config: PropertyConfig, n_tasks: int, n_extra: int):
+def build_network(config: PropertyConfig, n_tasks: int, n_extra: int):
     from pmtoolkit.chem.featurizer import ATOM_DIM, BOND_DIM
     from pmtoolkit.property.networks import PropertyNetwork
 
@@ -282,7 +281,7 @@ def _fit_trees(train: PropertyData, config: PropertyConfig) -> PropertyModel:
     from pmtoolkit.property.forest import fit_boosting, fit_forest, tree_features
 
     X = tree_features(train.mols(), config.architecture)
-    x_scaler = _Scaler.fit(X)  # only its mean is used: to impute NaN descriptors
+    x_scaler = Scaler.fit(X)  # only its mean is used: to impute NaN descriptors
     X = np.where(np.isnan(X), x_scaler.mean, X)
     classification = config.task == "classification"
     members = []
@@ -308,7 +307,7 @@ def _fit_trees(train: PropertyData, config: PropertyConfig) -> PropertyModel:
     return PropertyModel(config, train.target_names, members=members, x_scaler=x_scaler)
 
 
-def _loader(packed, y, extra, batch_size: int, shuffle: bool, seed: int):
+def graph_loader(packed, y, extra, batch_size: int, shuffle: bool, seed: int):
     import torch
     from torch.utils.data import DataLoader
 
@@ -326,67 +325,54 @@ def _loader(packed, y, extra, batch_size: int, shuffle: bool, seed: int):
                       collate_fn=collate, generator=gen if shuffle else None)
 
 
-def _lightning_module(net, config: PropertyConfig):
-    import lightning as L
+def objective(config: PropertyConfig):
+    """Masked binary cross-entropy (classification) or squared error (regression) over every
+    labelled (molecule, task) entry: multi-task data may lack labels."""
     import torch
 
-    class PropertyModule(L.LightningModule):
-        def __init__(self):
-            super().__init__()
-            self.net = net
-            self.classification = config.task == "classification"
+    from pmtoolkit.core.task import Objective, masked_mean
 
-        def _loss(self, batch):
+    classification = config.task == "classification"
+
+    class PropertyObjective(Objective):
+        def outputs(self, net, batch):
             g, y, mask, extra = batch
-            out = self.net(g, extra)
-            if self.classification:
-                per = torch.nn.functional.binary_cross_entropy_with_logits(out, y, reduction="none")
+            return net(g, extra), (y, mask)
+
+        def loss(self, out, target, step=None):
+            y, mask = target
+            if classification:
+                per = torch.nn.functional.binary_cross_entropy_with_logits(out, y,
+                                                                           reduction="none")
             else:
                 per = (out - y) ** 2
-            return (per * mask).sum() / mask.sum().clamp(min=1), g.num_graphs
+            return masked_mean(per, mask)
 
-        def training_step(self, batch, _):
-            loss, n = self._loss(batch)
-            self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=n)
-            return loss
+    return PropertyObjective()
 
-        def validation_step(self, batch, _):
-            loss, n = self._loss(batch)
-            self.log("val_loss", loss, on_step=False, on_epoch=True, batch_size=n)
 
-        def configure_optimizers(self):
-            opt = torch.optim.Adam(self.parameters(), lr=config.lr)
-            total = max(1, int(self.trainer.estimated_stepping_batches))
-            per_epoch = max(1, total // max(1, config.epochs))
-            warm = max(1, int(config.warmup_epochs * per_epoch))
+def optimizer(config: PropertyConfig):
+    from pmtoolkit.core.task import Optimizer
 
-            def factor(step: int) -> float:
-                # chemprop's Noam-like schedule: lr/10 -> lr linearly, then down to lr/10
-                if step < warm:
-                    return 0.1 + 0.9 * step / warm
-                frac = min(1.0, (step - warm) / max(1, total - warm))
-                return math.exp(math.log(0.1) * frac)
-
-            sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
-
-    return PropertyModule()
+    # chemprop's Noam-like schedule: lr/10 -> lr linearly, then down to lr/10
+    return Optimizer(name="adam", lr=config.lr, schedule="warmup-exp", floor=0.1,
+                     warmup_epochs=config.warmup_epochs)
 
 
 def _fit_gnn(train: PropertyData, valid: PropertyData | None, config: PropertyConfig,
              workdir: Path, checkpoints: Path, resume: bool) -> PropertyModel:
     from pmtoolkit.chem.featurizer import PackedGraphs
     from pmtoolkit.core.seeds import seed_everything
+    from pmtoolkit.core.task import train_network
     from pmtoolkit.core.training import TrainConfig
-    from pmtoolkit.core.training import fit as train_module
 
     classification = config.task == "classification"
-    y_scaler = None if classification else _Scaler.fit(train.y)
+    y_scaler = None if classification else Scaler.fit(train.y)
     y_train = train.y if classification else y_scaler.transform(train.y)
     extra_train = _extra_features(train, config.features)
     x_scaler = None
     if extra_train is not None:
-        x_scaler = _Scaler.fit(extra_train)
+        x_scaler = Scaler.fit(extra_train)
         extra_train = np.nan_to_num(x_scaler.transform(extra_train)).astype(np.float32)
     packed_train = PackedGraphs(train.codes())
     val_loader = None
@@ -395,23 +381,23 @@ def _fit_gnn(train: PropertyData, valid: PropertyData | None, config: PropertyCo
         extra_val = _extra_features(valid, config.features)
         if extra_val is not None:
             extra_val = np.nan_to_num(x_scaler.transform(extra_val)).astype(np.float32)
-        val_loader = _loader(PackedGraphs(valid.codes()), y_val, extra_val, 256, False, 0)
+        val_loader = graph_loader(PackedGraphs(valid.codes()), y_val, extra_val, 256, False, 0)
     n_extra = 0 if extra_train is None else extra_train.shape[1]
     members = []
     for i in range(config.ensemble_size):
         seed = config.seed + i
         seed_everything(seed)
-        net = _build_network(config, train.y.shape[1], n_extra)
-        module = _lightning_module(net, config)
-        loader = _loader(packed_train, y_train, extra_train, config.batch_size, True, seed)
+        net = build_network(config, train.y.shape[1], n_extra)
+        loader = graph_loader(packed_train, y_train, extra_train, config.batch_size, True, seed)
         tc = TrainConfig(max_epochs=config.epochs, patience=config.patience, seed=seed,
                          device=config.device, monitor="val_loss", mode="min", resume=resume)
-        result = train_module(module, loader, val_loader, config=tc,
-                              workdir=workdir / f"member{i}",
-                              checkpoint_dir=checkpoints / f"member{i}")
+        result = train_network(net, objective(config), loader, val_loader,
+                               optimizer=optimizer(config), config=tc,
+                               workdir=workdir / f"member{i}",
+                               checkpoint_dir=checkpoints / f"member{i}")
         log.info("member %d: %d epochs, best val_loss %s", i, result.epochs_run,
                  "n/a" if result.best_score is None else f"{result.best_score:.4f}")
-        members.append(net.cpu().eval())
+        members.append(net)
     return PropertyModel(config, train.target_names, members=members, y_scaler=y_scaler,
                          x_scaler=x_scaler)
 

@@ -8,9 +8,11 @@ import torch
 from flwr.common import Code, FitRes, Status, ndarrays_to_parameters, parameters_to_ndarrays
 
 from pmtoolkit.core.errors import BadInputError
+from pmtoolkit.core.task import Objective
+from pmtoolkit.federated.local import local_optimizer
 from pmtoolkit.federated.params import (
-    federated_module,
     get_weights,
+    proximal_objective,
     proximal_term,
     set_weights,
 )
@@ -45,49 +47,45 @@ def test_wrong_weights_are_refused():
         set_weights(_net(), w)
 
 
-class _Module:
-    """The least a domain's Lightning module has: a training step and an optimizer with a
-    schedule (plain Python, so the wrapper is tested without a Trainer)."""
+class _Squares(Objective):
+    """The least a domain's objective has: outputs and a loss."""
 
-    def __init__(self, net):
-        self.net = net
-        self.logged = {}
-
-    def log(self, name, value, **_):
-        self.logged[name] = float(value.detach())
-
-    def parameters(self):
-        return self.net.parameters()
-
-    def training_step(self, batch, _):
+    def outputs(self, net, batch):
         x, y = batch
-        return ((self.net(x) - y) ** 2).mean()
+        return net(x), y
 
-    def configure_optimizers(self):
-        opt = torch.optim.SGD(self.parameters(), lr=0.1)
-        sched = torch.optim.lr_scheduler.StepLR(opt, 1)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched}}
+    def loss(self, out, target, step=None):
+        return ((out - target) ** 2).mean()
+
+
+def _training_loss(objective, net, batch):
+    out, target = objective.training_outputs(net, batch, 0)
+    return objective.loss(out, target, 0)
 
 
 def test_proximal_term_is_zero_at_the_global_weights_and_pulls_back():
     net = _net()
     net.eval()
     batch = (torch.randn(8, 4), torch.randn(8, 1))
-    plain = _Module(net).training_step(batch, 0).item()
+    plain = _training_loss(_Squares(), net, batch).item()
     mu = 0.5
-    module = federated_module(_Module(net), net, mu=mu)
+    objective = proximal_objective(_Squares(), net, mu=mu)
     anchor = {k: p.detach().clone() for k, p in net.named_parameters()}
     assert proximal_term(net, anchor).item() == 0.0
-    assert module.training_step(batch, 0).item() == pytest.approx(plain)
+    assert _training_loss(objective, net, batch).item() == pytest.approx(plain)
+    assert objective.training_logs()["train_proximal"].item() == 0.0
     with torch.no_grad():
         for p in net.parameters():
             p.add_(0.1)
     d2 = proximal_term(net, anchor)
     n_params = sum(p.numel() for p in net.parameters())
     assert d2.item() == pytest.approx(0.01 * n_params, rel=1e-4)
-    moved = _Module(net).training_step(batch, 0).item()
-    assert module.training_step(batch, 0).item() == pytest.approx(moved + mu / 2 * d2.item(),
-                                                                   rel=1e-5)
+    moved = _training_loss(_Squares(), net, batch).item()
+    assert _training_loss(objective, net, batch).item() == pytest.approx(
+        moved + mu / 2 * d2.item(), rel=1e-5)
+    # validation scores the domain's loss alone
+    out, target = objective.validation_outputs(net, batch)
+    assert objective.loss(out, target).item() == pytest.approx(moved, rel=1e-6)
     # gradient descent on the term alone walks back to the global weights
     opt = torch.optim.SGD(net.parameters(), lr=0.5)
     for _ in range(20):
@@ -97,10 +95,13 @@ def test_proximal_term_is_zero_at_the_global_weights_and_pulls_back():
     assert proximal_term(net, anchor).item() < 1e-3 * d2.item()
 
 
-def test_federated_module_drops_the_learning_rate_schedule():
-    module = federated_module(_Module(_net()), _net(), mu=0.0)
-    assert isinstance(module.configure_optimizers(), torch.optim.SGD)
-    assert type(module).__name__ == "Federated_Module"
+def test_local_training_drops_the_learning_rate_schedule():
+    from pmtoolkit.core.task import Optimizer
+
+    optimizer = Optimizer(name="adam", lr=0.1, schedule="cosine")
+    assert isinstance(optimizer.build(_net().parameters(), 10, 1), dict)
+    local = local_optimizer(optimizer).build(_net().parameters(), 10, 1)
+    assert isinstance(local, torch.optim.Adam) and local.defaults["lr"] == 0.1
 
 
 def _fit_res(weights, n, site):
