@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import pmtoolkit as pmt
 from pmtoolkit.core import shipped
 
 PINS_FILE = Path(__file__).parent / "data" / "shipped_predictions.json"
@@ -53,9 +54,8 @@ def predict_davis() -> dict:
     import pandas as pd
 
     from pmtoolkit.dti.data import pairs_from_frame, read_fasta
-    from pmtoolkit.dti.run import load_dti_model
 
-    model = load_dti_model("davis")
+    model = pmt.dti.load("davis")
     drugs = [line.split() for line in (EXAMPLES / "drugs.smi").read_text().splitlines()[1:]]
     targets = read_fasta(EXAMPLES / "kinases.fasta")
     frame = pd.DataFrame({"smiles": [s for s, _ in drugs for _ in targets],
@@ -70,9 +70,8 @@ def predict_davis() -> dict:
 def predict_prior() -> dict:
     """16 SMILES sampled with seed 0 and their log-likelihoods; the log-likelihood (minus
     the NLL) of fixed SMILES."""
-    from pmtoolkit.design.run import load_generator
 
-    model = load_generator("prior")
+    model = pmt.design.load("prior")
     samples = model.sample(16, seed=0)
     return {"sample_smiles": samples.smiles, "sample_log_likelihood": samples.log_likelihood,
             "log_likelihood": model.log_likelihood(PRIOR_SMILES)}
@@ -83,11 +82,10 @@ def _variant_scores(name: str, sequences: list[str]) -> dict:
     the scan the model recommends, as ``pmt variants score`` uses), and its outputs for
     fixed sequences."""
     from pmtoolkit.genomics.reference import Reference
-    from pmtoolkit.genomics.run import load_sequence_model
     from pmtoolkit.genomics.score import VariantScorer
     from pmtoolkit.genomics.variants import read_vcf
 
-    model = load_sequence_model(name)
+    model = pmt.genomics.load(name)
     with Reference(EXAMPLES / "tert_promoter.fa") as ref:
         variants, rejects = read_vcf(EXAMPLES / "tert_promoter.vcf", reference=ref)
         assert not rejects
@@ -120,9 +118,8 @@ def predict_mpra() -> dict:
 def predict_pbmc68k() -> dict:
     """Class probabilities and labels of every 70th cell of the pbmc68k example."""
     from pmtoolkit.expression.io import read
-    from pmtoolkit.expression.run import load_classifier
 
-    model = load_classifier("pbmc68k")
+    model = pmt.expression.load("pbmc68k")
     adata = read(EXAMPLES / "pbmc68k_counts.h5ad")[::PBMC_STEP].copy()
     labels = model.predict(adata)
     return {"classes": list(model.classes), "cell": list(adata.obs_names),
@@ -132,9 +129,8 @@ def predict_pbmc68k() -> dict:
 def predict_pneumonia() -> dict:
     """Labels and class probabilities of the four example chest X-rays."""
     from pmtoolkit.imaging.io import read_image
-    from pmtoolkit.imaging.run import load_model
 
-    model = load_model("pneumonia")
+    model = pmt.imaging.load("pneumonia")
     table = model.predict([read_image(EXAMPLES / "imaging" / p) for p in PNEUMONIA_IMAGES])
     return {"label": list(table["label"]),
             **{c: table[c].to_numpy() for c in table.columns if c.startswith("prob_")}}
@@ -145,9 +141,8 @@ def predict_mni_tissue() -> dict:
     probabilities and the label fractions of each slice, and the probabilities at fixed
     voxels."""
     from pmtoolkit.imaging.io import read_image
-    from pmtoolkit.imaging.run import load_model
 
-    model = load_model("mni-tissue")
+    model = pmt.imaging.load("mni-tissue")
     volume = read_image(EXAMPLES / "imaging" / "mni_t1.nii.gz").array[..., MNI_SLICES]
     probs = model.probabilities(volume)  # (classes, x, y, slices)
     labels = probs.argmax(axis=0)
@@ -165,10 +160,10 @@ def predict_synthea_mortality() -> dict:
     model's own task there."""
     from pmtoolkit.core.config import from_mapping
     from pmtoolkit.ehr.config import TaskConfig
-    from pmtoolkit.ehr.run import load_model, read_events
+    from pmtoolkit.ehr.run import read_events
     from pmtoolkit.ehr.tasks import build_samples, current_samples
 
-    model = load_model("synthea-mortality")
+    model = pmt.ehr.load("synthea-mortality")
     events = read_events(EXAMPLES / "ehr" / "synthea")
     task = from_mapping(TaskConfig, model.task or {}, source="the model's task")
     now = model.predict(current_samples(events, task).samples)
