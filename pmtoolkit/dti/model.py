@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import math
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -302,60 +301,45 @@ def _loader(entities, data: PairData, y: np.ndarray, config: DTIConfig, *, train
                                           config))
 
 
-def _lightning_module(net, config: DTIConfig):
-    import lightning as L
+def objective(config: DTIConfig):
+    """Binary cross-entropy (classification) or squared error (regression) of each pair in a
+    block of drugs x proteins (each drug and protein encoded once per block); validation
+    ROC-AUC or concordance index."""
     import torch
 
-    class PairModule(L.LightningModule):
-        def __init__(self):
-            super().__init__()
-            self.net = net
-            self._val: list[tuple[np.ndarray, np.ndarray]] = []
+    from pmtoolkit.core.task import Objective
 
-        def _forward(self, batch):
+    classification = config.task == "classification"
+
+    class PairObjective(Objective):
+        keep_outputs = True
+
+        def outputs(self, net, batch):
             g, prot, d_pos, p_pos, y = batch
-            drug_h = self.net.encode_drugs(g)
-            prot_h = self.net.encode_proteins(*prot)
-            return self.net.pairs(drug_h, prot_h, d_pos, p_pos), y
+            drug_h = net.encode_drugs(g)
+            prot_h = net.encode_proteins(*prot)
+            return net.pairs(drug_h, prot_h, d_pos, p_pos), y
 
-        def _loss(self, out, y):
-            if config.task == "classification":
-                return torch.nn.functional.binary_cross_entropy_with_logits(out, y)
-            return torch.nn.functional.mse_loss(out, y)
+        def loss(self, out, target, step=None):
+            if classification:
+                return torch.nn.functional.binary_cross_entropy_with_logits(out, target)
+            return torch.nn.functional.mse_loss(out, target)
 
-        def training_step(self, batch, _):
-            out, y = self._forward(batch)
-            loss = self._loss(out, y)
-            self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
-            return loss
-
-        def validation_step(self, batch, _):
-            out, y = self._forward(batch)
-            self.log("val_loss", self._loss(out, y), on_step=False, on_epoch=True,
-                     batch_size=len(y))
-            self._val.append((out.detach().float().cpu().numpy(), y.cpu().numpy()))
-
-        def on_validation_epoch_end(self):
-            if not self._val:
-                return
+        def metrics(self, out, target):
             from pmtoolkit.core import metrics as M
 
-            out = np.concatenate([o for o, _ in self._val])
-            y = np.concatenate([t for _, t in self._val])
-            self._val.clear()
-            if config.task == "classification":
-                self.log("val_roc_auc", M.roc_auc(y, out))
-            else:
-                self.log("val_ci", M.concordance_index(y, out))
+            if classification:
+                return {"val_roc_auc": M.roc_auc(target, out)}
+            return {"val_ci": M.concordance_index(target, out)}
 
-        def configure_optimizers(self):
-            from pmtoolkit.core.training import cosine_schedule
+    return PairObjective()
 
-            opt = torch.optim.AdamW(self.parameters(), lr=config.lr,
-                                    weight_decay=config.weight_decay)
-            return cosine_schedule(opt, self.trainer.estimated_stepping_batches)
 
-    return PairModule()
+def optimizer(config: DTIConfig):
+    from pmtoolkit.core.task import Optimizer
+
+    return Optimizer(name="adamw", lr=config.lr, weight_decay=config.weight_decay,
+                     schedule="cosine", floor=0.1)
 
 
 def _targets(data: PairData, config: DTIConfig, mean: float, std: float) -> np.ndarray:
@@ -381,8 +365,8 @@ def fit(train: PairData, valid: PairData | None = None, config: DTIConfig | None
     interrupted run."""
     from pmtoolkit.core.config import check_ranges
     from pmtoolkit.core.seeds import seed_everything
+    from pmtoolkit.core.task import train_network
     from pmtoolkit.core.training import TrainConfig
-    from pmtoolkit.core.training import fit as train_module
 
     config = config or DTIConfig()
     check_ranges(config, source="drug-target model config")
@@ -416,14 +400,13 @@ def fit(train: PairData, valid: PairData | None = None, config: DTIConfig | None
         net = PairNetwork(config)
         model.network.append(net)
         loader.batch_sampler.seed = seed
-        module = _lightning_module(net, config)
         tc = TrainConfig(max_epochs=config.epochs, patience=config.patience, seed=seed,
                          device=config.device, monitor="val_loss", mode="min", resume=resume)
-        with tempfile.TemporaryDirectory(prefix="pmt-dti-") as tmp:
-            logs = (Path(workdir) if workdir else Path(tmp)) / f"member{i}"
-            result = train_module(module, loader, val_loader, config=tc, workdir=logs,
-                                  checkpoint_dir=Path(checkpoints) / f"member{i}"
-                                  if checkpoints else None)
+        result = train_network(net, objective(config), loader, val_loader,
+                               optimizer=optimizer(config), config=tc,
+                               workdir=Path(workdir) / f"member{i}" if workdir else None,
+                               checkpoint_dir=Path(checkpoints) / f"member{i}"
+                               if checkpoints else None)
         histories.append(result.history)
     model.network = model.network.cpu().eval()
     model.metadata = {"training_data_sha256": train.fingerprint(), "history": histories[0],
