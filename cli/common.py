@@ -53,15 +53,20 @@ def guard_commands(command: click.Command) -> click.Command:
     - an existing output file is replaced only with ``--overwrite`` (added where a command
       writes files and had no such option; output folders are guarded by
       :func:`pmtoolkit.core.io.check_output_dir`, which knows the folders pmt wrote);
+    - an option that takes one value is given at most once (:func:`single_values`);
     - no numeric option takes NaN or an infinity;
     - native helper threads never take Ctrl-C or SIGTERM from the main thread
       (:func:`pmtoolkit.core.signals.start_native_threads`).
     """
+    if getattr(command, "_pmt_guarded", False):
+        return command
+    single_values(command)
     if isinstance(command, click.Group):
         for sub in command.commands.values():
             guard_commands(sub)
+        command._pmt_guarded = True
         return command
-    if getattr(command, "_pmt_guarded", False) or command.callback is None:
+    if command.callback is None:
         return command
     names = {p.name for p in command.params}
     added = False
@@ -84,6 +89,36 @@ def guard_commands(command: click.Command) -> click.Command:
     command.callback = guarded
     command._pmt_guarded = True
     return command
+
+
+def single_values(command: click.Command) -> click.Command:
+    """Make giving a single-valued option of ``command`` twice a usage error (exit 2) naming
+    the option (see :func:`refuse_repeats`)."""
+    make_parser = command.make_parser
+    command.make_parser = lambda ctx: refuse_repeats(make_parser(ctx), ctx)
+    return command
+
+
+def refuse_repeats(parser, ctx: click.Context):
+    """``parser`` (a click option parser), refusing a single-valued option given twice: click
+    would silently keep the last value (``-m solubility -m bbbp`` predicting with bbbp only).
+    Flags, counters (``-vv``) and options declared ``multiple`` may repeat."""
+    parse = parser.parse_args
+
+    def parse_args(args):
+        opts, rest, order = parse(args)
+        if not ctx.resilient_parsing:
+            seen = set()
+            for p in order:
+                if isinstance(p, click.Option) and not (p.multiple or p.count or p.is_flag):
+                    if p.name in seen:
+                        raise click.UsageError(f"option {'/'.join(p.opts)} is given more than "
+                                               "once; it takes one value", ctx=ctx)
+                    seen.add(p.name)
+        return opts, rest, order
+
+    parser.parse_args = parse_args
+    return parser
 
 
 def _values(value) -> list:

@@ -21,6 +21,11 @@ def demo(outdir: Path, config_file: Path | None, overwrite: bool, **params) -> N
     Writes OUTPUT/index.html (open it in a browser: a card per domain), report.html (every
     section on one page), the shipped pipelines' run folders under pipelines/, summary.json
     and the resolved config.json. Works offline on the data that ships with pmtoolkit.
+
+    \b
+    Examples:
+      pmt demo -o pmt-demo/
+      pmt demo -c demo.toml -o my-demo/
     """
     from pmtoolkit import demo as demo_api
     from pmtoolkit.cli.common import startup

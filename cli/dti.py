@@ -17,7 +17,7 @@ from pmtoolkit.cli.options import (
 from pmtoolkit.dti.config import DTIConfig
 
 MODEL_HELP = "A model file, or the shipped model: davis (pKd, kinases)."
-SPLITS = ["setting1", "random", "cold_drug", "cold_target", "cold_pair"]
+SPLITS = ["setting1", "random", "cold-drug", "cold-target", "cold-pair"]
 #: hits kept per target, and molecules featurised at a time: both are held in memory
 MAX_TOP = 1_000_000
 MAX_CHUNK = 100_000
@@ -35,13 +35,15 @@ def dti() -> None:
 @click.option("-o", "--output", "outdir", required=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="Output folder: model, resolved config, split, metrics, test predictions.")
-@click.option("-s", "--smiles-column", default="smiles", show_default=True)
-@click.option("--sequence-column", default="sequence", show_default=True)
-@click.option("--value-column", default="value", show_default=True,
-              help="Affinity (regression) or 0/1 interaction (classification).")
+@click.option("-s", "--smiles-column", default="smiles", show_default=True,
+              help="Column holding the SMILES.")
+@click.option("--sequence-column", default="sequence", show_default=True,
+              help="Column holding the protein sequence.")
+@click.option("--label-column", "value_column", default="value", show_default=True,
+              help="Column of the affinity (regression) or 0/1 interaction (classification).")
 @click.option("--split", type=click.Choice(SPLITS), default="random", show_default=True,
-              help="setting1: DeepDTA's folds (benchmark folders); cold_drug, cold_target, "
-                   "cold_pair hold out whole drugs, proteins or both.")
+              help="setting1: DeepDTA's folds (benchmark folders); cold-drug, cold-target, "
+                   "cold-pair hold out whole drugs, proteins or both.")
 @click.option("--sizes", type=click.FloatRange(0.0, 1.0), nargs=3, default=(0.8, 0.1, 0.1),
               show_default=True, help="Train, validation and test fractions (not setting1).")
 @click.option("--split-seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
@@ -60,7 +62,9 @@ def train(input_, outdir, smiles_column, sequence_column, value_column, split, s
           split_seed, fold, split_file, on_invalid, config_file, overwrite, resume, **params):
     """Train a drug-target model and evaluate it on held-out pairs.
 
-    Example: pmt dti train -i pairs.csv --split cold_drug -o runs/dti
+    \b
+    Example:
+      pmt dti train -i pairs.csv --label-column pKd --split cold-drug -o runs/dti
     """
     from pmtoolkit.cli.common import startup
     from pmtoolkit.dti.run import train_file
@@ -88,16 +92,23 @@ def train(input_, outdir, smiles_column, sequence_column, value_column, split, s
               help=MODEL_HELP)
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
               help="The input table plus prediction and error columns, row for row.")
-@click.option("-s", "--smiles-column", default="smiles", show_default=True)
-@click.option("--sequence-column", default="sequence", show_default=True)
+@click.option("-s", "--smiles-column", default="smiles", show_default=True,
+              help="Column holding the SMILES.")
+@click.option("--sequence-column", default="sequence", show_default=True,
+              help="Column holding the protein sequence.")
 @on_invalid_option("skip")
 def predict(input_, model_name, output, smiles_column, sequence_column, on_invalid):
-    """Predict the affinity of drug-protein pairs; rows stay aligned with the input."""
+    """Predict the affinity of drug-protein pairs; rows stay aligned with the input.
+
+    \b
+    Example:
+      pmt dti predict -i pairs.csv -m davis -o predictions.csv
+    """
     from pmtoolkit.cli.common import startup
-    from pmtoolkit.dti.run import load_dti_model, predict_file
+    from pmtoolkit.dti.run import load, predict_file
 
     startup(model=model_name)
-    model = load_dti_model(model_name)
+    model = load(model_name)
     n = predict_file(input_, output, model=model, smiles_column=smiles_column,
                      sequence_column=sequence_column, on_invalid=on_invalid)
     click.echo(f"{n} rows written to {output}", err=True)
@@ -108,19 +119,27 @@ def predict(input_, model_name, output, smiles_column, sequence_column, on_inval
               help="A table of pairs with measured values.")
 @click.option("-m", "--model", "model_name", default="davis", show_default=True,
               help=MODEL_HELP)
-@click.option("-s", "--smiles-column", default="smiles", show_default=True)
-@click.option("--sequence-column", default="sequence", show_default=True)
-@click.option("--value-column", default="value", show_default=True)
+@click.option("-s", "--smiles-column", default="smiles", show_default=True,
+              help="Column holding the SMILES.")
+@click.option("--sequence-column", default="sequence", show_default=True,
+              help="Column holding the protein sequence.")
+@click.option("--label-column", "value_column", default="value", show_default=True,
+              help="Column of the measured affinity or 0/1 interaction.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-",
               show_default=True, help="Metrics as JSON.")
 @on_invalid_option("error")
 def evaluate(input_, model_name, smiles_column, sequence_column, value_column, output,
              on_invalid):
-    """Evaluate a model on measured pairs: CI, MSE, rm2, Pearson, Spearman (or ROC-AUC, PR-AUC)."""
-    from pmtoolkit.core.io import atomic_write
-    from pmtoolkit.dti.run import evaluate_file, load_dti_model
+    """Evaluate a model on measured pairs: CI, MSE, rm2, Pearson, Spearman (or ROC-AUC, PR-AUC).
 
-    model = load_dti_model(model_name)
+    \b
+    Example:
+      pmt dti evaluate -i measured.csv -m runs/dti/model.safetensors --label-column pKd
+    """
+    from pmtoolkit.core.io import atomic_write
+    from pmtoolkit.dti.run import evaluate_file, load
+
+    model = load(model_name)
     metrics = evaluate_file(input_, model=model, smiles_column=smiles_column,
                             sequence_column=sequence_column, value_column=value_column,
                             on_invalid=on_invalid)
@@ -140,7 +159,8 @@ def evaluate(input_, model_name, smiles_column, sequence_column, value_column, o
               help="Molecules kept per target.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
               help="Hits table: target, rank, smiles, id, line, prediction.")
-@click.option("-s", "--smiles-column", default="smiles", show_default=True)
+@click.option("-s", "--smiles-column", default="smiles", show_default=True,
+              help="Column holding the SMILES.")
 @click.option("--id-column", help="Column with molecule names (tables).")
 @click.option("--lowest", is_flag=True,
               help="Rank the lowest predictions first (models of Kd or IC50 values).")
@@ -150,13 +170,15 @@ def screen(target, library, model_name, top, output, smiles_column, id_column, l
            chunk_size):
     """Rank a molecule library against protein targets, streaming it in chunks.
 
-    Example: pmt dti screen --target kinase.fasta --library mols.smi --top 100 -o hits.csv
+    \b
+    Example:
+      pmt dti screen --target kinase.fasta --library mols.smi --top 100 -o hits.csv
     """
     from pmtoolkit.cli.common import startup
-    from pmtoolkit.dti.run import load_dti_model, screen_file
+    from pmtoolkit.dti.run import load, screen_file
 
     startup(model=model_name)
-    model = load_dti_model(model_name)
+    model = load(model_name)
     info = screen_file(target, library, output, model=model, top=top,
                        smiles_column=smiles_column, id_column=id_column, lowest=lowest,
                        chunksize=chunk_size)

@@ -36,7 +36,9 @@ def ehr() -> None:
 
 
 @ehr.command()
-@click.argument("events", type=click.Path(exists=True))
+@click.option("-i", "--input", "events", required=True, type=click.Path(exists=True),
+              help="Events: a Synthea CSV folder, or a CSV/Parquet event table with "
+                   "patient_id, time, code, system.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Dataset file (.jsonl or .jsonl.gz: JSON lines).")
 @click.option("--patients", type=click.Path(exists=True, dir_okay=False),
@@ -44,21 +46,22 @@ def ehr() -> None:
 @click.option("--column", "columns", multiple=True,
               help="Event tables: map a schema column to yours, SCHEMA=COLUMN (repeatable).")
 @click.option("--system", help="Event tables without a system column: the code system.")
-@click.option("--split", "fractions", type=click.FloatRange(0, 1), nargs=3,
+@click.option("--sizes", "fractions", type=click.FloatRange(0, 1), nargs=3,
               default=(0.7, 0.1, 0.2), show_default=True,
-              help="Train, valid, test fractions of patients.")
+              help="Train, valid, test fractions of patients (a random split by patient).")
 @click.option("--split-seed", type=click.IntRange(SEED.min, SEED.max), default=0,
               show_default=True, help="Seed of the patient split.")
 @dataclass_options(TaskConfig)
 @config_option
 def build(events, output, patients, columns, system, fractions, split_seed, config_file,
           **params):
-    """Build a labelled dataset from EVENTS (a Synthea CSV folder, or a CSV/Parquet event
-    table with patient_id, time, code, system).
+    """Build a labelled dataset from events, without look-ahead.
 
-    Examples: pmt ehr build synthea/csv -o mortality.jsonl.gz --index each_visit;
-    pmt ehr build synthea/csv -o prediabetes.jsonl.gz --kind onset --codes 15777000
-    --horizon-days 1095
+    \b
+    Examples:
+      pmt ehr build -i synthea/csv -o mortality.jsonl.gz --index each_visit
+      pmt ehr build -i synthea/csv -o prediabetes.jsonl.gz --kind onset --codes 15777000 \\
+          --horizon-days 1095
     """
     from pmtoolkit.cli.common import startup
 
@@ -75,7 +78,9 @@ def build(events, output, patients, columns, system, fractions, split_seed, conf
 
 
 @ehr.command()
-@click.argument("dataset", type=click.Path(exists=True, dir_okay=False))
+@click.option("-i", "--input", "dataset", required=True,
+              type=click.Path(exists=True, dir_okay=False),
+              help="A dataset written by pmt ehr build (.jsonl[.gz]).")
 @click.option("-o", "--output", "outdir", required=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="Output folder: model.safetensors, metrics.json, config.json.")
@@ -89,7 +94,9 @@ def train(dataset, outdir, on_invalid, config_file, overwrite, resume, **params)
     calibration and threshold; test metrics reported. An interrupted run continues with
     --resume.
 
-    Example: pmt ehr train mortality.jsonl.gz --arch retain -o runs/retain
+    \b
+    Example:
+      pmt ehr train -i mortality.jsonl.gz --architecture retain -o runs/retain
     """
     from pmtoolkit.cli.common import startup
 
@@ -109,12 +116,13 @@ def train(dataset, outdir, on_invalid, config_file, overwrite, resume, **params)
 
 
 @ehr.command()
-@click.argument("source", type=click.Path(exists=True))
+@click.option("-i", "--input", "source", required=True, type=click.Path(exists=True),
+              help="A dataset (.jsonl[.gz]) or events (a Synthea folder or an event table).")
 @model_option
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
               help="Table: patient_id, index_time, (split, label,) probability, predicted; - "
                    "for stdout.")
-@click.option("--split", type=click.Choice(["train", "valid", "test"]),
+@click.option("--part", "split", type=click.Choice(["train", "valid", "test"]),
               help="A dataset: only this part.")
 @click.option("--patients", type=click.Path(exists=True, dir_okay=False),
               help="Event tables: the patients table.")
@@ -126,8 +134,10 @@ def predict(source, model_path, output, split, patients, columns, system, on_inv
     of every living patient in events (a Synthea folder or an event table) as of their last
     visit.
 
-    Examples: pmt ehr predict mortality.jsonl.gz -m runs/gru/model.safetensors -o risk.csv;
-    pmt ehr predict synthea/csv -m runs/gru/model.safetensors -o risk_now.csv
+    \b
+    Examples:
+      pmt ehr predict -i mortality.jsonl.gz -m runs/gru/model.safetensors -o risk.csv
+      pmt ehr predict -i synthea/csv -o risk_now.csv
     """
     from pmtoolkit.cli.common import startup
 
@@ -141,10 +151,12 @@ def predict(source, model_path, output, split, patients, columns, system, on_inv
 
 
 @ehr.command()
-@click.argument("dataset", type=click.Path(exists=True, dir_okay=False))
+@click.option("-i", "--input", "dataset", required=True,
+              type=click.Path(exists=True, dir_okay=False),
+              help="A dataset written by pmt ehr build (.jsonl[.gz]).")
 @model_option
-@click.option("--split", type=click.Choice(["train", "valid", "test"]), default="test",
-              show_default=True)
+@click.option("--part", "split", type=click.Choice(["train", "valid", "test"]), default="test",
+              show_default=True, help="The part of the dataset to evaluate.")
 @click.option("--threshold", type=click.FloatRange(0, 1),
               help="Decision threshold (default: the model's, Youden's J on validation).")
 @click.option("-o", "--output", "outdir", required=True,
@@ -153,7 +165,12 @@ def predict(source, model_path, output, split, patients, columns, system, on_inv
 @on_invalid_option("error")
 @overwrite_option
 def evaluate(dataset, model_path, split, threshold, outdir, on_invalid, overwrite):
-    """AUROC, AUPRC, Brier score, sensitivity / specificity at a threshold, calibration."""
+    """AUROC, AUPRC, Brier score, sensitivity / specificity at a threshold, calibration.
+
+    \b
+    Example:
+      pmt ehr evaluate -i mortality.jsonl.gz -m runs/retain/model.safetensors -o eval/
+    """
     from pmtoolkit.cli.common import startup
 
     from pmtoolkit.ehr.run import evaluate as evaluate_
@@ -173,7 +190,9 @@ def evaluate(dataset, model_path, split, threshold, outdir, on_invalid, overwrit
 
 
 @ehr.command()
-@click.argument("dataset", type=click.Path(exists=True, dir_okay=False))
+@click.option("-i", "--input", "dataset", required=True,
+              type=click.Path(exists=True, dir_okay=False),
+              help="A dataset written by pmt ehr build (.jsonl[.gz]).")
 @model_option
 @click.option("--patient", "patients", multiple=True,
               help="Explain this patient's samples (repeatable; default: the highest risks).")
@@ -189,7 +208,12 @@ def evaluate(dataset, model_path, split, threshold, outdir, on_invalid, overwrit
 @overwrite_option
 def explain(dataset, model_path, patients, top, outdir, target, on_invalid, overwrite):
     """Per-visit and per-code contributions to the risk (RETAIN attention, integrated
-    gradients for the other models) as tables and timeline pictures."""
+    gradients for the other models) as tables and timeline pictures.
+
+    \b
+    Example:
+      pmt ehr explain -i mortality.jsonl.gz --top 3 -o explained/
+    """
     from pmtoolkit.cli.common import startup
 
     from pmtoolkit.ehr.run import explain as explain_

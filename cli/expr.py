@@ -8,6 +8,7 @@ import click
 from pmtoolkit.cli.options import (
     config_option,
     dataclass_options,
+    file_keys,
     given,
     overwrite_option,
     resolve,
@@ -16,6 +17,8 @@ from pmtoolkit.cli.options import (
 
 from pmtoolkit.expression.config import ClassifierConfig, RunConfig, VAEConfig
 
+INPUT_HELP = (".h5ad, a 10x folder (matrix.mtx, features.tsv, barcodes.tsv) or "
+              ".h5, a CSV/TSV matrix (.gz too), or .loom.")
 REFERENCE_HELP = ("A labelled reference .h5ad (a classifier is trained on it), a saved "
                   "classifier, or a shipped one: pbmc68k (10 PBMC types of Zheng et al. 2017).")
 
@@ -43,7 +46,8 @@ def expr() -> None:
 
 
 @expr.command()
-@click.argument("input_", metavar="INPUT", type=click.Path(exists=True))
+@click.option("-i", "--input", "input_", required=True, type=click.Path(exists=True),
+              help="Raw counts: " + INPUT_HELP)
 @click.option("-o", "--output", "outdir", required=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="Output folder: adata.h5ad, markers.csv, report.html, figures/, "
@@ -60,12 +64,13 @@ def run(input_, outdir, orientation, make_unique, no_plots, config_file, overwri
     PCA (or the NB-VAE), neighbours, Leiden, UMAP, markers, annotation. For 100k+ cells,
     --no-scale keeps PCA sparse (about half the peak memory).
 
-    INPUT: h5ad, 10x folder (matrix.mtx, features.tsv, barcodes.tsv) or .h5, CSV/TSV matrix
-    (.gz too), or loom. A config file uses the long option names as keys, plus an optional
-    [vae] table of VAE settings (with --embedding vae). With --embedding vae, the VAE's
-    checkpoint is kept in OUTPUT/work while it trains; --resume continues an interrupted run.
+    A config file uses the long option names as keys, plus an optional [vae] table of VAE
+    settings (with --embedding vae). With --embedding vae, the VAE's checkpoint is kept in
+    OUTPUT/work while it trains; --resume continues an interrupted run.
 
-    Example: pmt expr run filtered_feature_bc_matrix/ -o out/ --label-key cell_type
+    \b
+    Example:
+      pmt expr run -i filtered_feature_bc_matrix/ -o out/ --label-column cell_type
     """
     from pmtoolkit.cli.common import startup
 
@@ -77,7 +82,7 @@ def run(input_, outdir, orientation, make_unique, no_plots, config_file, overwri
     vae_table = from_file.pop("vae", None)
     if vae_table is not None and not isinstance(vae_table, dict):
         raise ConfigError(f"'{config_file}': vae must be a table ([vae]) of VAE settings")
-    config = cfg.merge(RunConfig, from_file, given(RunConfig, params),
+    config = cfg.merge(RunConfig, file_keys(RunConfig, from_file), given(RunConfig, params),
                        source=f"'{config_file}'" if config_file else "command-line options")
     vae = cfg.from_mapping(VAEConfig, vae_table, source=f"'{config_file}' [vae]") \
         if vae_table else None
@@ -94,7 +99,8 @@ def run(input_, outdir, orientation, make_unique, no_plots, config_file, overwri
 
 
 @expr.command()
-@click.argument("input_", metavar="INPUT", type=click.Path(exists=True))
+@click.option("-i", "--input", "input_", required=True, type=click.Path(exists=True),
+              help="Raw counts: " + INPUT_HELP)
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The input as .h5ad with the latent space in obsm['X_pmt_vae'].")
 @click.option("--batch-key", help="obs column of batches to integrate (one-hot covariates).")
@@ -114,7 +120,9 @@ def embed(input_, output, batch_key, counts_layer, save_model, orientation, make
     While it trains, OUTPUT.work/ holds the checkpoint that --resume continues from
     after an interruption.
 
-    Example: pmt expr embed counts.h5ad --batch-key sample -o embedded.h5ad
+    \b
+    Example:
+      pmt expr embed -i counts.h5ad --batch-key sample -o embedded.h5ad
     """
     from pmtoolkit.cli.common import startup
 
@@ -151,9 +159,11 @@ def _check_h5ad(path: Path) -> None:
 
 
 @expr.command()
-@click.argument("query", type=click.Path(exists=True))
-@click.option("-r", "--reference", required=True, help=REFERENCE_HELP)
-@click.option("--label-key", help="obs column of the reference's labels (reference .h5ad).")
+@click.option("-i", "--input", "query", required=True, type=click.Path(exists=True),
+              help="The cells to label: " + INPUT_HELP)
+@click.option("--reference", required=True, help=REFERENCE_HELP)
+@click.option("--label-column", "label_key",
+              help="obs column of the reference's labels (reference .h5ad).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The query as .h5ad with obs pmt_label, pmt_label_confidence and obsm "
                    "pmt_label_probabilities.")
@@ -161,7 +171,9 @@ def _check_h5ad(path: Path) -> None:
               help="Also write cell, label, confidence and each class probability as CSV.")
 @click.option("--save-model", type=click.Path(dir_okay=False, path_type=Path),
               help="Save the classifier trained on the reference (.safetensors).")
-@click.option("--key-added", default="pmt_label", show_default=True)
+@click.option("--key-added", default="pmt_label", show_default=True,
+              help="obs column written with the labels (and KEY_confidence, obsm "
+                   "KEY_probabilities).")
 @dataclass_options(ClassifierConfig)
 @_input_options
 @config_option
@@ -169,12 +181,15 @@ def _check_h5ad(path: Path) -> None:
 @resume_option
 def annotate(query, reference, label_key, output, predictions, save_model, key_added,
              orientation, make_unique, config_file, overwrite, resume, **params):
-    """Transfer cell labels from a labelled reference to QUERY, with per-cell confidence.
+    """Transfer cell labels from a labelled reference to the input cells, with per-cell
+    confidence.
 
     While a classifier trains on a reference .h5ad, OUTPUT.work/ holds the checkpoint
     that --resume continues from after an interruption.
 
-    Example: pmt expr annotate query.h5ad -r reference.h5ad --label-key cell_type -o out.h5ad
+    \b
+    Example:
+      pmt expr annotate -i query.h5ad --reference ref.h5ad --label-column cell_type -o out.h5ad
     """
     import contextlib
 
@@ -214,7 +229,8 @@ def annotate(query, reference, label_key, output, predictions, save_model, key_a
 
 
 @expr.command()
-@click.argument("input_", metavar="INPUT", type=click.Path(exists=True))
+@click.option("-i", "--input", "input_", required=True, type=click.Path(exists=True),
+              help="Raw counts with the condition and sample in obs: " + INPUT_HELP)
 @click.option("--condition-key", required=True, help="obs column of the condition.")
 @click.option("--sample-key", required=True,
               help="obs column of the biological sample (replicate) of each cell.")
@@ -222,7 +238,8 @@ def annotate(query, reference, label_key, output, predictions, save_model, key_a
 @click.option("--reference", "reference_value", required=True,
               help="Condition value compared against (denominator).")
 @click.option("--groupby", help="obs column of cell groups (e.g. cell type): one test each.")
-@click.option("--counts-layer", default="auto", show_default=True)
+@click.option("--counts-layer", default="auto", show_default=True,
+              help="Where the raw counts are: auto, X, raw or a layer name.")
 @click.option("--min-cells", type=click.IntRange(1, 10**9), default=10, show_default=True,
               help="Drop pseudobulk profiles of fewer cells.")
 @click.option("-o", "--output", required=True,
@@ -235,8 +252,10 @@ def de(input_, condition_key, sample_key, case, reference_value, groupby, counts
     """Pseudobulk differential expression between conditions: counts summed per sample (and
     group), moderated t-tests on log-CPM, Benjamini-Hochberg FDR.
 
-    Example: pmt expr de cells.h5ad --condition-key status --sample-key donor --case
-    disease --reference healthy --groupby cell_type -o de.csv
+    \b
+    Example:
+      pmt expr de -i cells.h5ad --condition-key status --sample-key donor --case disease \\
+          --reference healthy --groupby cell_type -o de.csv
     """
     from pmtoolkit.cli.common import startup
 
@@ -261,10 +280,11 @@ def classify() -> None:
 
 
 @classify.command(name="train")
-@click.argument("input_", metavar="INPUT", type=click.Path(exists=True))
-@click.option("--label-key", required=True, help="Column of the phenotype.")
+@click.option("-i", "--input", "input_", required=True, type=click.Path(exists=True),
+              help="Expression profiles (bulk samples or cells): " + INPUT_HELP)
+@click.option("--label-column", "label_key", required=True, help="Column of the phenotype.")
 @click.option("--labels", type=click.Path(exists=True, dir_okay=False),
-              help="Table of sample id (first column) and phenotype columns, when INPUT "
+              help="Table of sample id (first column) and phenotype columns, when the input "
                    "holds only the matrix.")
 @click.option("-o", "--output", "outdir", required=True,
               type=click.Path(file_okay=False, path_type=Path),
@@ -282,8 +302,10 @@ def classify_train(input_, label_key, labels, outdir, folds, orientation, make_u
     """Train a phenotype classifier: cross-validated, then fitted on every sample, with the
     genes that drive each class (integrated gradients).
 
-    Example: pmt expr classify train counts.csv --labels phenotypes.csv --label-key status
-    -o runs/status
+    \b
+    Example:
+      pmt expr classify train -i counts.csv --labels phenotypes.csv --label-column status \\
+          -o runs/status
     """
     from pmtoolkit.cli.common import startup
 
@@ -303,7 +325,8 @@ def classify_train(input_, label_key, labels, outdir, folds, orientation, make_u
 
 
 @classify.command(name="predict")
-@click.argument("input_", metavar="INPUT", type=click.Path(exists=True))
+@click.option("-i", "--input", "input_", required=True, type=click.Path(exists=True),
+              help="Expression profiles to classify: " + INPUT_HELP)
 @click.option("-m", "--model", "model_name", required=True,
               help="A classifier (.safetensors) or a shipped one (pbmc68k).")
 @click.option("-o", "--output", required=True,
@@ -314,9 +337,11 @@ def classify_train(input_, label_key, labels, outdir, folds, orientation, make_u
               help="Also write each profile's per-gene attributions (integrated gradients).")
 @_input_options
 def classify_predict(input_, model_name, output, attributions, orientation, make_unique):
-    """Predict phenotypes (label, confidence, probabilities) of each profile in INPUT.
+    """Predict phenotypes (label, confidence, probabilities) of each input profile.
 
-    Example: pmt expr classify predict new.csv -m runs/status/model.safetensors -o pred.csv
+    \b
+    Example:
+      pmt expr classify predict -i new.csv -m runs/status/model.safetensors -o pred.csv
     """
     from pmtoolkit.cli.common import startup
 

@@ -20,22 +20,25 @@ def federated() -> None:
 
 
 @federated.command()
-@click.argument("config_file", metavar="CONFIG.toml",
-                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-c", "--config", "config_file", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The TOML run file: [federated], [data] and [model] tables.")
 @click.option("-o", "--output", "outdir", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (default: output in the run file): model.safetensors, "
                    "federated.json, config.json, sites.csv, convergence.png, report.html, logs/.")
 @set_option
 @overwrite_option
 def run(config_file, outdir, overrides, overwrite):
-    """Train the model of CONFIG.toml across sites: a Flower server and one Flower client
+    """Train the model of a run file across sites: a Flower server and one Flower client
     process per site on 127.0.0.1, FedAvg or FedProx; progress per round on stderr.
 
     The run file has three tables: [federated] (task, data, sites, split, strategy, rounds,
     ...), [data] (how the task reads the data) and [model] (the domain model's settings).
     See docs/federated.md.
 
-    Example: pmt federated run esol.toml -o runs/esol-fedavg --set strategy=fedprox
+    \b
+    Example:
+      pmt federated run -c esol.toml -o runs/esol-fedavg --set strategy=fedprox
     """
     from pmtoolkit.cli.common import startup
 
@@ -60,13 +63,19 @@ def run(config_file, outdir, overrides, overwrite):
 
 
 @federated.command()
-@click.argument("config_file", metavar="CONFIG.toml",
-                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-c", "--config", "config_file", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The TOML run file: [federated], [data] and [model] tables.")
 @set_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def split(config_file, overrides, as_json):
-    """Show how CONFIG.toml deals the data to the sites (sizes and label mix per site, and
-    the server's test set) without training anything."""
+    """Show how a run file deals the data to the sites (sizes and label mix per site, and
+    the server's test set) without training anything.
+
+    \b
+    Example:
+      pmt federated split -c esol.toml --set sites=5
+    """
     from pmtoolkit.federated.config import load_run_config
     from pmtoolkit.federated.run import preview
 

@@ -27,7 +27,10 @@ def fusion() -> None:
 
 
 @fusion.command()
-@click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("-o", "--output", "outdir", required=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder for the cohort: EHR events, expression, images, genotypes, "
+                   "outcomes.")
 @click.option("--patients", type=click.IntRange(10, 100_000), default=600, show_default=True,
               help="Patients to simulate.")
 @click.option("--seed", type=seed_type, default=0, show_default=True, help="Random seed.")
@@ -46,10 +49,12 @@ def fusion() -> None:
                    "effect).")
 @overwrite_option
 def simulate(outdir, patients, seed, prevalence, weights, missing, interaction, overwrite):
-    """Write a simulated linked cohort into OUTDIR: EHR events, expression (h5ad), images
-    (PNG), genotypes and outcomes, each modality carrying a planted factor.
+    """Write a simulated linked cohort: EHR events, expression (h5ad), images (PNG),
+    genotypes and outcomes, each modality carrying a planted factor.
 
-    Example: pmt fusion simulate cohort/ --patients 3000 --weight imaging=0 --missing ehr=0.1
+    \b
+    Example:
+      pmt fusion simulate -o cohort/ --patients 3000 --weight imaging=0 --missing ehr=0.1
     """
     from pmtoolkit.cli.common import startup
 
@@ -67,7 +72,9 @@ def simulate(outdir, patients, seed, prevalence, weights, missing, interaction, 
 
 
 @fusion.command()
-@click.argument("cohort", type=click.Path(exists=True, file_okay=False))
+@click.option("-i", "--input", "cohort", required=True,
+              type=click.Path(exists=True, file_okay=False),
+              help="A cohort folder in the layout pmt fusion simulate writes.")
 @click.option("-o", "--output", "outdir", required=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="Output folder: report.html, summary.tsv, results.json, pictures, "
@@ -77,7 +84,8 @@ def simulate(outdir, patients, seed, prevalence, weights, missing, interaction, 
               help="Fusions to train (repeatable; default all three).")
 @click.option("--epochs", type=click.IntRange(EPOCHS.min, EPOCHS.max), default=20,
               show_default=True, help="Maximum epochs of each modality's encoder.")
-@click.option("--hidden-dim", type=click.IntRange(1, 1024), default=8, show_default=True,
+@click.option("--hidden-size", "hidden_dim", type=click.IntRange(1, 1024), default=8,
+              show_default=True,
               help="Width of each modality's projection in the fusion heads.")
 @click.option("--weight-decay", type=click.FloatRange(WEIGHT_DECAY.min, WEIGHT_DECAY.max),
               default=1e-2, show_default=True, help="AdamW weight decay of the fusion heads.")
@@ -86,11 +94,12 @@ def simulate(outdir, patients, seed, prevalence, weights, missing, interaction, 
 @resume_option
 def run(cohort, outdir, fusions, epochs, hidden_dim, weight_decay, seed, overwrite, resume):
     """Train each modality's encoder (GRU on the EHR, MLP on expression, CNN on images, MLP on
-    genotypes) and each fusion on COHORT (the layout pmt fusion simulate writes); compare
-    fused against single modalities, hide modalities, attribute. An interrupted run continues
-    with --resume.
+    genotypes) and each fusion on a cohort; compare fused against single modalities, hide
+    modalities, attribute. An interrupted run continues with --resume.
 
-    Example: pmt fusion run cohort/ -o fusion_run/
+    \b
+    Example:
+      pmt fusion run -i cohort/ -o fusion_run/
     """
     from pmtoolkit.cli.common import startup
 
@@ -131,8 +140,10 @@ def train(modalities, outcomes, output, valid_fraction, config_file, overwrite, 
     embeddings/ or any encoder) and an outcomes table. An interrupted run keeps its
     checkpoint in OUTPUT.work beside the model file and continues with --resume.
 
-    Example: pmt fusion train --modality ehr=emb/ehr.csv --modality imaging=emb/imaging.csv
-    --outcomes emb/outcomes.csv --fusion attention -o fused.safetensors
+    \b
+    Example:
+      pmt fusion train --modality ehr=emb/ehr.csv --modality imaging=emb/imaging.csv \\
+          --outcomes emb/outcomes.csv --fusion attention -o fused.safetensors
     """
     from pmtoolkit.cli.common import startup
 
@@ -150,7 +161,9 @@ def train(modalities, outcomes, output, valid_fraction, config_file, overwrite, 
 
 
 @fusion.command()
-@click.argument("model_path", type=click.Path(exists=True, dir_okay=False))
+@click.option("-m", "--model", "model_path", required=True,
+              type=click.Path(exists=True, dir_okay=False),
+              help="A fusion model (.safetensors) written by pmt fusion train.")
 @modality_option
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
               help="Table: patient_id, prediction, modalities, contribution_<modality> (and "
@@ -159,7 +172,9 @@ def predict(model_path, modalities, output):
     """Predict with a fusion model from whichever modalities each patient has, with each
     modality's contribution (occlusion: the change when it is hidden).
 
-    Example: pmt fusion predict fused.safetensors --modality ehr=new/ehr.csv -o risk.csv
+    \b
+    Example:
+      pmt fusion predict -m fused.safetensors --modality ehr=new/ehr.csv -o risk.csv
     """
     from pmtoolkit.cli.common import startup
 

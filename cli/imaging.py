@@ -73,9 +73,11 @@ def train(task, table, npz, valid_table, class_names, outdir, on_invalid, config
     An interrupted run keeps its last checkpoint in OUTPUT/work; the same command with
     --resume continues it.
 
-    Examples: pmt imaging train --npz pneumoniamnist.npz --classes normal,pneumonia -o run/;
-    pmt imaging train --task segment --data pairs.csv --classes background,lesion
-    --roi-size 96 --roi-size 96 -o seg/
+    \b
+    Examples:
+      pmt imaging train --npz pneumoniamnist.npz --classes normal,pneumonia -o run/
+      pmt imaging train --task segment --data pairs.csv --classes background,lesion \\
+          --roi-size 96 --roi-size 96 -o seg/
     """
     from pmtoolkit.cli.common import startup
 
@@ -107,7 +109,9 @@ def predict(images, model_name, output, on_invalid):
 
     IMAGES: PNG/JPEG, DICOM files or series folders, NIfTI, NPY.
 
-    Example: pmt imaging predict --model pneumonia a.png b.png -o preds.csv
+    \b
+    Example:
+      pmt imaging predict -m pneumonia a.png b.png -o preds.csv
     """
     from pmtoolkit.cli.common import startup
 
@@ -129,7 +133,8 @@ def predict(images, model_name, output, on_invalid):
               help="CSV/TSV of labelled images (path, label) or image and mask pairs.")
 @click.option("--npz", type=click.Path(exists=True, dir_okay=False),
               help="A MedMNIST-layout NPZ (labels are class indices of the model).")
-@click.option("--split", default="test", show_default=True, help="NPZ split to evaluate.")
+@click.option("--part", "split", default="test", show_default=True,
+              help="The part of the NPZ to evaluate (train, val, test).")
 @click.option("--threshold", type=Threshold(), help="Decision threshold for two classes: a probability, or "
                                   "'youden' (chosen on these images; optimistic). Default: "
                                   "the model's own, chosen on its validation images.")
@@ -143,7 +148,9 @@ def evaluate(model_name, task, table, npz, split, threshold, outdir, on_invalid,
     """Evaluate a model on labelled images: ROC-AUC, accuracy, sensitivity, specificity,
     confusion matrix, calibration; or Dice, IoU and Hausdorff distance for masks.
 
-    Example: pmt imaging evaluate -m pneumonia --npz pneumoniamnist.npz -o eval/
+    \b
+    Example:
+      pmt imaging evaluate -m pneumonia --npz pneumoniamnist.npz -o eval/
     """
     from pmtoolkit.cli.common import startup
 
@@ -179,7 +186,9 @@ def evaluate(model_name, task, table, npz, split, threshold, outdir, on_invalid,
 def segment(images, model_name, outdir, no_overlays, on_invalid, overwrite):
     """Segment images or volumes with sliding windows (2-D models go slice by slice).
 
-    Example: pmt imaging segment -m mni-tissue t1.nii.gz -o masks/
+    \b
+    Example:
+      pmt imaging segment -m mni-tissue t1.nii.gz -o masks/
     """
     from pmtoolkit.cli.common import startup
 
@@ -212,7 +221,9 @@ def segment(images, model_name, outdir, no_overlays, on_invalid, overwrite):
 def explain(images, model_name, task, target, layer, outdir, on_invalid, overwrite):
     """Grad-CAM heat maps of a classifier's predictions over each image (PNG).
 
-    Example: pmt imaging explain -m pneumonia a.png -o cams/
+    \b
+    Example:
+      pmt imaging explain -m pneumonia a.png -o cams/
     """
     from pmtoolkit.cli.common import startup
 

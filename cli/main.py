@@ -79,6 +79,11 @@ class LazyGroup(click.Group):
             return guard_commands(getattr(importlib.import_module(module), attr))
         return super().get_command(ctx, name)
 
+    def make_parser(self, ctx: click.Context):
+        from pmtoolkit.cli.common import refuse_repeats
+
+        return refuse_repeats(super().make_parser(ctx), ctx)
+
     def resolve_command(self, ctx: click.Context, args: list[str]):
         name = args[0] if args else ""
         if name and not name.startswith("-") and self.get_command(ctx, name) is None:

@@ -69,6 +69,10 @@ def standardize(input_, output, smiles_column, fmt, max_atoms, on_invalid, **par
     """Standardise molecules (cleanup, largest fragment, neutralise, optional tautomer).
 
     Adds the column standardized_smiles; rows stay aligned with the input.
+
+    \b
+    Example:
+      pmt mol standardize -i raw.csv -o clean.csv
     """
     from pmtoolkit.chem import ops
     from pmtoolkit.core.config import merge
@@ -86,6 +90,10 @@ def descriptors(input_, output, smiles_column, fmt, max_atoms, on_invalid, names
 
     Ipc and AvgIpc are left empty above 200 heavy atoms, the BCUT2D values above 500: their
     cost outgrows the rest (pmtoolkit.chem.descriptors.COSTLY_DESCRIPTORS).
+
+    \b
+    Example:
+      pmt mol descriptors -i mols.smi --names MolWt,TPSA,MolLogP -o descriptors.csv
     """
     from pmtoolkit.chem import ops
 
@@ -105,6 +113,10 @@ def fingerprints(input_, output, smiles_column, fmt, max_atoms, on_invalid, **pa
     """Compute fingerprints (Morgan/ECFP bits or counts, RDKit, atom pairs, torsions, MACCS).
 
     One column per bit (fp_0, fp_1, ...); Parquet output is compact.
+
+    \b
+    Example:
+      pmt mol fingerprints -i mols.csv -o fingerprints.parquet
     """
     from pmtoolkit.chem import ops
     from pmtoolkit.core.config import merge
@@ -121,7 +133,12 @@ def fingerprints(input_, output, smiles_column, fmt, max_atoms, on_invalid, **pa
               help="Write only molecules that pass Lipinski, Veber and have no alert.")
 @on_invalid_option("skip")
 def filter_(input_, output, smiles_column, fmt, max_atoms, on_invalid, alerts, passing_only):
-    """Flag rule-of-five and Veber violations, QED, SA score and structural alerts."""
+    """Flag rule-of-five and Veber violations, QED, SA score and structural alerts.
+
+    \b
+    Example:
+      pmt mol filter -i mols.csv --alerts PAINS --passing-only -o clean.csv
+    """
     from pmtoolkit.chem import ops
 
     catalogs = [a.strip() for a in alerts.split(",") if a.strip()]
@@ -135,8 +152,10 @@ def filter_(input_, output, smiles_column, fmt, max_atoms, on_invalid, alerts, p
 @click.option("-o", "--output", "outdir", required=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="Folder for split.json and train/val/test tables.")
-@click.option("-s", "--smiles-column", default="smiles", show_default=True)
-@click.option("--format", "fmt", type=click.Choice(FORMATS))
+@click.option("-s", "--smiles-column", default="smiles", show_default=True,
+              help="Column holding the SMILES (tables).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS),
+              help="Input format (default: from the file suffix).")
 @click.option("--split", "method", type=click.Choice(["random", "scaffold", "balanced_scaffold",
                                                       "stratified", "kfold"]),
               default="balanced_scaffold", show_default=True, help="Split method.")
@@ -144,14 +163,20 @@ def filter_(input_, output, smiles_column, fmt, max_atoms, on_invalid, alerts, p
               show_default=True, help="Train, validation and test fractions (summing to 1).")
 @click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True,
               help="k for --split kfold.")
-@click.option("--target-column", help="Column to stratify on (--split stratified).")
+@click.option("--label-column", "target_column",
+              help="Column of the values to stratify on (--split stratified).")
 @seed_option
 @max_atoms_option
 @on_invalid_option("error")
 @overwrite_option
 def split(input_, outdir, smiles_column, fmt, method, sizes, folds, target_column, seed,
           max_atoms, on_invalid, overwrite):
-    """Split molecules into train/validation/test sets, saved so they reload exactly."""
+    """Split molecules into train/validation/test sets, saved so they reload exactly.
+
+    \b
+    Example:
+      pmt mol split -i esol.csv --split scaffold --sizes 0.8 0.1 0.1 -o splits/
+    """
     from pmtoolkit.cli.common import startup
 
     from pmtoolkit.chem import ops

@@ -36,6 +36,18 @@ def key_values(values: tuple[str, ...], option: str, *, cast=str,
     return out
 
 
+def comma_list(values: tuple[str, ...], *, option: str | None = None) -> list[str]:
+    """The values of a repeatable option that also takes comma-separated lists
+    (``-m a,b -m c`` -> ``[a, b, c]``); with ``option``, a value given twice is a usage
+    error naming it."""
+    out = [v.strip() for item in values for v in item.split(",") if v.strip()]
+    if option:
+        twice = sorted({v for v in out if out.count(v) > 1})
+        if twice:
+            raise click.BadParameter(f"{twice[0]!r} is given twice", param_hint=option)
+    return out
+
+
 def device_option(f):
     return click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)(f)
 
@@ -67,6 +79,26 @@ def config_option(f):
     return click.option("-c", "--config", "config_file",
                         type=click.Path(exists=True, dir_okay=False, path_type=Path),
                         help="TOML or JSON file of settings; keys are the long option names.")(f)
+
+
+#: Config fields whose option is spelt otherwise (one spelling per concept across commands;
+#: the field keeps its name, which saved models' metadata and resolved configs record). A
+#: config file takes either spelling.
+OPTION_NAMES = {"arch": "architecture", "hidden": "hidden-size", "hidden_dim": "hidden-size",
+                "label_key": "label-column", "target_column": "label-column"}
+
+
+def field_option(field_name: str) -> str:
+    """The long option (without ``--``) of a config field."""
+    return OPTION_NAMES.get(field_name, field_name.replace("_", "-"))
+
+
+def file_keys(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """A config file's settings with option spellings (``architecture``) turned into the field
+    names of ``cls`` (``arch``); other keys unchanged (unknown ones fail in the merge)."""
+    renamed = {field_option(f.name): f.name for f in dataclasses.fields(cls)
+               if f.name in OPTION_NAMES}
+    return {renamed.get(str(k).replace("_", "-"), k): v for k, v in data.items()}
 
 
 def _click_type(hint: Any) -> tuple[Any, bool, int]:
@@ -118,7 +150,7 @@ def _default(fld: dataclasses.Field) -> Any:
 def _field_option(f, field_name: str, hint: Any, help_: str, shown: str, limits=None):
     """Add the ``--option`` of one config field to command ``f`` (no click default, so the
     command can tell what the user set); a field's declared range becomes a click range."""
-    name = field_name.replace("_", "-")
+    name = field_option(field_name)
     typ, multiple, nargs = _click_type(hint)
     if limits is not None and typ in (int, float):
         ranged = click.IntRange if typ is int else click.FloatRange
@@ -173,7 +205,7 @@ def resolve_choice(configs: dict[str, type], choice: str, params: dict[str, Any]
     for other, other_cls in configs.items():
         stray = sorted(set(given(other_cls, params)) - own)
         if stray:
-            raise click.UsageError(f"--{stray[0].replace('_', '-')} is a setting of "
+            raise click.UsageError(f"--{field_option(stray[0])} is a setting of "
                                    f"{option} {other}")
     return resolve(cls, params, config_file)
 
@@ -225,7 +257,7 @@ def resolve(cls: type, params: dict[str, Any], config_file: Path | None, *,
                                       "settings", hint=hint)
             from_file = data.get(section, {})
             source = f"{source} [{section}]"
-    return cfg.merge(cls, from_file, given(cls, params), source=source)
+    return cfg.merge(cls, file_keys(cls, from_file), given(cls, params), source=source)
 
 
 def pass_params(f):

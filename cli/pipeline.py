@@ -11,7 +11,10 @@ def pipeline() -> None:
     """Run declarative pipelines (TOML files of steps); validate and list them."""
 
 
-PIPELINE_ARG = click.argument("source", metavar="PIPELINE")
+PIPELINE_OPTION = click.option(
+    "-c", "--config", "source", required=True, metavar="PIPELINE",
+    help="The pipeline: a .toml file of steps, or a shipped pipeline's name (pmt pipeline "
+         "list).")
 SET_OPTION = click.option(
     "--set", "overrides", multiple=True, metavar="STEP.KEY=VALUE",
     help="Change a step's parameter or input (repeatable); VALUE is read as TOML "
@@ -19,7 +22,7 @@ SET_OPTION = click.option(
 
 
 @pipeline.command()
-@PIPELINE_ARG
+@PIPELINE_OPTION
 @click.option("-o", "--output", "outdir", required=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="Run folder: one folder per step, pipeline.json, index.html. Rerunning "
@@ -28,12 +31,14 @@ SET_OPTION = click.option(
 @SET_OPTION
 @click.option("--force", is_flag=True, help="Rerun every step.")
 def run(source, outdir, overrides, force):
-    """Run PIPELINE (a .toml file, or a shipped pipeline's name: pmt pipeline list).
+    """Run a pipeline (a .toml file, or a shipped pipeline's name: pmt pipeline list).
 
     Steps run in order, each into OUTPUT/<step>/; a failed step leaves the earlier steps'
     folders intact and exits 2 (bad input) or 1 (internal error), naming the step.
 
-    Example: pmt pipeline run virtual-screening -o screen/ --set sample.n=500
+    \b
+    Example:
+      pmt pipeline run -c virtual-screening -o screen/ --set sample.n=500
     """
     from pmtoolkit.cli.common import startup
 
@@ -47,11 +52,16 @@ def run(source, outdir, overrides, force):
 
 
 @pipeline.command()
-@PIPELINE_ARG
+@PIPELINE_OPTION
 @SET_OPTION
 def validate(source, overrides):
-    """Check PIPELINE without running it: keys, types, actions, references between steps
-    and input files. Prints the plan; exit 2 on the first mistake."""
+    """Check a pipeline without running it: keys, types, actions, references between steps
+    and input files. Prints the plan; exit 2 on the first mistake.
+
+    \b
+    Example:
+      pmt pipeline validate -c my-pipeline.toml
+    """
     from pmtoolkit import pipeline as pl
     from pmtoolkit.pipeline.engine import describe
 
@@ -66,7 +76,13 @@ def validate(source, overrides):
               help="List the step actions and their keys instead.")
 def list_(show_actions):
     """The shipped pipelines (copy one with its path and edit it), or with --actions every
-    step action with its inputs, outputs and parameters."""
+    step action with its inputs, outputs and parameters.
+
+    \b
+    Examples:
+      pmt pipeline list
+      pmt pipeline list --actions
+    """
     from pmtoolkit import pipeline as pl
 
     if show_actions:

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from pmtoolkit.cli.options import (
+    comma_list,
     config_option,
     dataclass_options,
     on_invalid_option,
@@ -30,9 +31,11 @@ def property_() -> None:
 @click.option("-o", "--output", "outdir", required=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="Output folder: model, resolved config, split, metrics, test predictions.")
-@click.option("-s", "--smiles-column", default="smiles", show_default=True)
-@click.option("--target-columns", required=True, multiple=True,
-              help="Target column(s); repeat the option or separate with commas.")
+@click.option("-s", "--smiles-column", default="smiles", show_default=True,
+              help="Column holding the SMILES (tables).")
+@click.option("--label-column", "label_columns", required=True, multiple=True,
+              help="Column of the values to learn; several targets: repeat the option or "
+                   "separate with commas.")
 @dataclass_options(PropertyConfig)
 @dataclass_options(SplitOptions)
 @click.option("--split-file", type=click.Path(exists=True, dir_okay=False),
@@ -41,11 +44,13 @@ def property_() -> None:
 @config_option
 @overwrite_option
 @resume_option
-def train(input_, outdir, smiles_column, target_columns, split_file, on_invalid, config_file,
+def train(input_, outdir, smiles_column, label_columns, split_file, on_invalid, config_file,
           overwrite, resume, **params):
     """Train a property model and evaluate it on a held-out test set.
 
-    Example: pmt property train -i esol.csv --target-columns logS -o runs/esol
+    \b
+    Example:
+      pmt property train -i esol.csv --label-column logS -o runs/esol
     """
     from pmtoolkit.cli.common import startup
     from pmtoolkit.property.run import train_file
@@ -54,7 +59,7 @@ def train(input_, outdir, smiles_column, target_columns, split_file, on_invalid,
                      sections=("model", "split"))
     split = resolve(SplitOptions, params, config_file, section="split",
                     sections=("model", "split"))
-    targets = [t.strip() for item in target_columns for t in item.split(",") if t.strip()]
+    targets = comma_list(label_columns)
     startup(seed=config.seed, device=config.device)
     metrics = train_file(input_, outdir, smiles_column=smiles_column, target_columns=targets,
                          config=config, split=split, split_file=split_file,
@@ -70,22 +75,33 @@ def train(input_, outdir, smiles_column, target_columns, split_file, on_invalid,
 @click.option("-i", "--input", "input_", required=True,
               type=click.Path(dir_okay=False, allow_dash=True),
               help="Molecules: table with a SMILES column, .smi or .sdf; - for stdin.")
-@click.option("-m", "--model", "model_name", default="solubility", show_default=True,
-              help=f"A model file, or a shipped model: {SHIPPED}.")
+@click.option("-m", "--model", "model_names", multiple=True,
+              help=f"A model file, or a shipped model: {SHIPPED} (default: solubility). "
+                   "Several: repeat the option or separate with commas; each adds its "
+                   "columns, prefixed by its name where two models share a target name.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
               help="Predictions table, one row per input row; - for stdout (CSV).")
-@click.option("-s", "--smiles-column", default="smiles", show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["csv", "tsv", "parquet", "smi", "sdf"]))
+@click.option("-s", "--smiles-column", default="smiles", show_default=True,
+              help="Column holding the SMILES (tables).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "tsv", "parquet", "smi", "sdf"]),
+              help="Input format (default: from the file suffix).")
 @on_invalid_option("skip")
-def predict(input_, model_name, output, smiles_column, fmt, on_invalid):
-    """Predict properties; rows stay aligned with the input (NaN where invalid)."""
-    from pmtoolkit.cli.common import startup
-    from pmtoolkit.property.run import load_property_model, predict_file
+def predict(input_, model_names, output, smiles_column, fmt, on_invalid):
+    """Predict properties; rows stay aligned with the input (NaN where invalid).
 
-    startup(model=model_name)
-    model = load_property_model(model_name)
-    n = predict_file(input_, output, model=model, smiles_column=smiles_column, fmt=fmt,
-                     on_invalid=on_invalid)
+    \b
+    Examples:
+      pmt property predict -i mols.csv -o pred.csv
+      pmt property predict -i mols.smi -m solubility,bbbp -o pred.csv
+    """
+    from pmtoolkit.cli.common import startup
+    from pmtoolkit.property.run import load, predict_file
+
+    names = comma_list(model_names, option="--model") or ["solubility"]
+    startup(model=",".join(names))
+    models = {name: load(name) for name in names}
+    n = predict_file(input_, output, model=models if len(models) > 1 else models[names[0]],
+                     smiles_column=smiles_column, fmt=fmt, on_invalid=on_invalid)
     click.echo(f"{n} rows written to {output}", err=True)
 
 
@@ -94,23 +110,29 @@ def predict(input_, model_name, output, smiles_column, fmt, on_invalid):
               help="Table with SMILES and measured targets.")
 @click.option("-m", "--model", "model_name", required=True,
               help=f"A model file, or a shipped model: {SHIPPED}.")
-@click.option("-s", "--smiles-column", default="smiles", show_default=True)
-@click.option("--target-columns", multiple=True,
-              help="Target column(s) in the model's order (default: the model's names).")
+@click.option("-s", "--smiles-column", default="smiles", show_default=True,
+              help="Column holding the SMILES (tables).")
+@click.option("--label-column", "label_columns", multiple=True,
+              help="Column(s) of the measured values, in the model's target order (repeat or "
+                   "separate with commas; default: the model's target names).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-",
               show_default=True, help="Metrics as JSON.")
 @on_invalid_option("error")
-def evaluate(input_, model_name, smiles_column, target_columns, output, on_invalid):
+def evaluate(input_, model_name, smiles_column, label_columns, output, on_invalid):
     """Evaluate a model on labelled molecules.
 
     Regression: RMSE, MAE, R², Pearson, Spearman; classification: ROC-AUC, PR-AUC, accuracy,
     sensitivity, specificity, F1, MCC, Brier. Per target and averaged.
+
+    \b
+    Example:
+      pmt property evaluate -i test.csv -m runs/esol/model.safetensors --label-column logS
     """
     from pmtoolkit.core.io import atomic_write
-    from pmtoolkit.property.run import evaluate_file, load_property_model
+    from pmtoolkit.property.run import evaluate_file, load
 
-    model = load_property_model(model_name)
-    targets = [t.strip() for item in target_columns for t in item.split(",") if t.strip()]
+    model = load(model_name)
+    targets = comma_list(label_columns)
     metrics = evaluate_file(input_, model=model, smiles_column=smiles_column,
                             target_columns=targets or None, on_invalid=on_invalid)
     with atomic_write(output) as fh:

@@ -64,7 +64,7 @@ def _columns(sample_column, drug_column, smiles_column, response_column="respons
 
 
 def _inputs(f):
-    f = click.option("-f", "--features", required=True,
+    f = click.option("--features", required=True,
                      type=click.Path(exists=True, path_type=Path), help=FEATURES_HELP)(f)
     f = click.option("-d", "--drugs", required=True,
                      type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -73,14 +73,19 @@ def _inputs(f):
 
 
 @response.command()
-@click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("-o", "--output", "outdir", required=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder for the panel: responses.csv, drugs.csv, expression.h5ad, "
+                   "truth.csv, panel.json.")
 @dataclass_options(PanelSpec)
 @overwrite_option
 def simulate(outdir, overwrite, **params):
-    """Write a simulated drug-response panel into OUTDIR: responses.csv, drugs.csv (real
-    shipped structures), expression.h5ad, truth.csv (the planted components), panel.json.
+    """Write a simulated drug-response panel: responses.csv, drugs.csv (real shipped
+    structures), expression.h5ad, truth.csv (the planted components), panel.json.
 
-    Example: pmt response simulate panel/ --samples 200 --drugs 150
+    \b
+    Example:
+      pmt response simulate -o panel/ --samples 200 --drugs 150
     """
     from pmtoolkit.cli.common import startup
 
@@ -96,7 +101,7 @@ def simulate(outdir, overwrite, **params):
 
 
 @response.command()
-@click.option("-r", "--responses", required=True,
+@click.option("-i", "--input", "responses", required=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path), help=RESPONSES_HELP)
 @_inputs
 @click.option("-o", "--output", "outdir", required=True,
@@ -125,8 +130,10 @@ def train(responses, drugs, features, outdir, sample_column, drug_column, smiles
     """Train a drug-response model and test it, beside the baselines, on held-out pairs.
     An interrupted run continues with --resume.
 
-    Example: pmt response train -r responses.csv -d drugs.csv -f expression.h5ad
-    --split cold-drug -o runs/response
+    \b
+    Example:
+      pmt response train -i responses.csv -d drugs.csv --features expression.h5ad \\
+          --split cold-drug -o runs/response
     """
     from pmtoolkit.cli.common import startup
 
@@ -171,7 +178,12 @@ def train(responses, drugs, features, outdir, sample_column, drug_column, smiles
 @_column_options(with_response=False)
 def predict(model_path, drugs, features, pairs, output, sample_column, drug_column,
             smiles_column):
-    """Predict the response of samples to drugs with a trained model."""
+    """Predict the response of samples to drugs with a trained model.
+
+    \b
+    Example:
+      pmt response predict -m runs/response -d drugs.csv --features expression.h5ad -o pred.csv
+    """
     from pmtoolkit.cli.common import startup
 
     from pmtoolkit.response.model import load
@@ -189,7 +201,7 @@ def predict(model_path, drugs, features, pairs, output, sample_column, drug_colu
 @response.command()
 @click.option("-m", "--model", "model_path", required=True, type=click.Path(exists=True),
               help="A model.safetensors file, or the folder pmt response train wrote.")
-@click.option("-r", "--responses", required=True,
+@click.option("-i", "--input", "responses", required=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path), help=RESPONSES_HELP)
 @_inputs
 @click.option("-o", "--output", "outdir", required=True,
@@ -202,7 +214,13 @@ def predict(model_path, drugs, features, pairs, output, sample_column, drug_colu
 def evaluate(model_path, responses, drugs, features, outdir, sample_column, drug_column,
              smiles_column, response_column, on_invalid, overwrite):
     """Evaluate a model on measured responses: RMSE, Pearson, Spearman, per-drug Pearson;
-    an HTML report with predicted-vs-observed and per-drug plots."""
+    an HTML report with predicted-vs-observed and per-drug plots.
+
+    \b
+    Example:
+      pmt response evaluate -m runs/response -i responses.csv -d drugs.csv \\
+          --features expression.h5ad -o eval/
+    """
     from pmtoolkit.cli.common import startup
 
     from pmtoolkit.response.model import load

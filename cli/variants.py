@@ -32,7 +32,8 @@ def variants() -> None:
 
 
 @variants.command()
-@click.option("-v", "--vcf", required=True, type=click.Path(exists=True, dir_okay=False),
+@click.option("-i", "--input", "vcf", required=True,
+              type=click.Path(exists=True, dir_okay=False),
               help="Variants: VCF or BCF, plain or bgzipped.")
 @click.option("-f", "--fasta", required=True, type=click.Path(exists=True, dir_okay=False),
               help="Reference FASTA (plain, or bgzip with .fai/.gzi; indexed if needed).")
@@ -60,7 +61,9 @@ def score(vcf, fasta, model_name, output, fmt, ref_mismatch, strands, scan, batc
 
     Every record is scored or listed, with line and reason, in <output>.rejected.csv.
 
-    Example: pmt variants score -v in.vcf.gz -f ref.fa.gz -m splice -o out.vcf.gz
+    \b
+    Example:
+      pmt variants score -i in.vcf.gz -f ref.fa.gz -m splice -o out.vcf.gz
     """
     from pmtoolkit.cli.common import startup
     from pmtoolkit.genomics.run import score_file
@@ -90,7 +93,8 @@ def score(vcf, fasta, model_name, output, fmt, ref_mismatch, strands, scan, batc
 @click.option("-l", "--label-column", "label_columns", multiple=True,
               help="Label column(s); multiclass: the one column of class names. Default for "
                    "FASTA/BED: every column of --labels but the id.")
-@click.option("--sequence-column", default="sequence", show_default=True)
+@click.option("--sequence-column", default="sequence", show_default=True,
+              help="Column holding the DNA sequence (tables).")
 @click.option("--id-column", help="Column of sequence names (tables); id join key (default "
                                   "'id') for FASTA/BED labels.")
 @click.option("--sizes", type=click.FloatRange(0.0, 1.0), nargs=3, default=(0.8, 0.1, 0.1),
@@ -106,7 +110,9 @@ def train(input_, outdir, labels, fasta, label_columns, sequence_column, id_colu
           split_seed, on_invalid, config_file, overwrite, resume, **params):
     """Train a DNA sequence model (basset or dilated CNN) and test it on held-out sequences.
 
-    Example: pmt variants train -i splice.csv -l Class --task multiclass --window 60 -o runs/splice
+    \b
+    Example:
+      pmt variants train -i splice.csv -l Class --task multiclass --window 60 -o runs/splice
     """
     from pmtoolkit.cli.common import startup
     from pmtoolkit.genomics.run import train_file
@@ -129,16 +135,16 @@ def train(input_, outdir, labels, fasta, label_columns, sequence_column, id_colu
 @variants.command()
 @click.option("-m", "--model", "model_name", default="splice", show_default=True,
               help=MODEL_HELP)
-@click.option("-s", "--sequence", help="A DNA sequence (at most the model's window; up to "
+@click.option("--sequence", help="A DNA sequence (at most the model's window; up to "
                                        "2,000 bases for the motif models mpra and jaspar).")
-@click.option("-r", "--region", help="A reference region chrom:start-end (1-based, inclusive; "
-                                     "at most the model's window, or 2,000 bases for a motif "
-                                     "model), with -f.")
+@click.option("--region", help="A reference region chrom:start-end (1-based, inclusive; at "
+                                "most the model's window, or 2,000 bases for a motif model), "
+                                "with -f.")
 @click.option("-f", "--fasta", type=click.Path(exists=True, dir_okay=False),
               help="Reference FASTA (with --region).")
-@click.option("-t", "--target", help="The model output to draw (default: the first).")
+@click.option("--target", help="The model output to draw (default: the first).")
 @click.option("--strands", type=click.Choice(["both", "forward"]), default="both",
-              show_default=True)
+              show_default=True, help="Average the outputs of both strands, or forward only.")
 @click.option("-o", "--output", "outdir", required=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="Output folder: ism.tsv, gradient_x_input.tsv (CNNs), ism.png.")
@@ -148,7 +154,9 @@ def ism(model_name, sequence, region, fasta, target, strands, outdir, overwrite)
     and a logo + heat map. Motif models score each substitution in its own window centred on
     it, as `score` scores that SNV.
 
-    Example: pmt variants ism -m splice -s CCAGCTGCAT...GTCTG -t EI -o ism/
+    \b
+    Example:
+      pmt variants ism -m splice --sequence CCAGCTGCAT...GTCTG --target EI -o ism/
     """
     from pmtoolkit.genomics.run import ism_file
 
