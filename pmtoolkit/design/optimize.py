@@ -148,8 +148,13 @@ class StepResult:
     loss: float
 
 
-def optimize(run: RunFile, *, callback=None, show_progress: bool | None = None):
-    """Run the loop; ``callback(StepResult)`` sees every step. Returns the agent."""
+def optimize(prior, scoring: ScoringFunction, config: OptimizeConfig, *, agent=None,
+             callback=None, show_progress: bool | None = None):
+    """Run the loop with loaded models: ``prior`` (a
+    :class:`~pmtoolkit.design.generator.SmilesGenerator`, kept fixed), ``agent`` (the generator
+    that learns; default: a copy of the prior) and ``scoring``; ``config.prior`` and
+    ``config.agent`` (names, for the run file) are not read here. ``callback(StepResult)`` sees
+    every step. Returns the agent."""
     import copy
 
     import torch
@@ -159,13 +164,10 @@ def optimize(run: RunFile, *, callback=None, show_progress: bool | None = None):
     from pmtoolkit.core.devices import torch_device
     from pmtoolkit.core.progress import progress
     from pmtoolkit.core.seeds import seed_everything
-    from pmtoolkit.design.run import load_generator
 
-    cfg = run.optimize
+    cfg = config
     _check(cfg)
-    scoring = ScoringFunction(run.scoring)
-    prior = load_generator(cfg.prior)
-    agent = load_generator(cfg.agent) if cfg.agent else copy.deepcopy(prior)
+    agent = copy.deepcopy(prior) if agent is None else agent
     if agent.vocabulary != prior.vocabulary:
         raise BadInputError("the agent and the prior have different vocabularies",
                             hint="start the agent from the prior or a model fine-tuned from it")

@@ -248,7 +248,9 @@ def optimize_file(run, outdir: str | os.PathLike, *, overwrite: bool = False,
     from pmtoolkit.design.optimize import optimize
     from pmtoolkit.design.scoring import ScoringFunction, describe
 
-    ScoringFunction(run.scoring)  # fail on a bad scoring table before anything is written
+    scoring = ScoringFunction(run.scoring)  # a bad scoring table fails before any writing
+    prior = load(run.optimize.prior)
+    start = load(run.optimize.agent) if run.optimize.agent else None
     history: list[dict[str, Any]] = []
     best: dict[str, dict[str, Any]] = {}
     with atomic_dir(outdir, overwrite=overwrite) as tmp:
@@ -277,7 +279,7 @@ def optimize_file(run, outdir: str | os.PathLike, *, overwrite: bool = False,
                     if c is not None and np.isfinite(s) and (c not in best or
                                                              best[c]["score"] < s):
                         best[c] = {"smiles": c, "score": float(s), "step": r.step}
-            agent = optimize(run, callback=record)
+            agent = optimize(prior, scoring, run.optimize, agent=start, callback=record)
         agent.save(tmp / "agent.safetensors")
         write_resolved(tmp / "config.json", optimize=run.optimize, scoring=run.scoring,
                        data={"run-file": run_file})
@@ -289,7 +291,7 @@ def optimize_file(run, outdir: str | os.PathLike, *, overwrite: bool = False,
         _score_plot(hist, tmp / "score_history.png")
         if len(top):
             _molecule_grid(top.head(24), tmp / "top_molecules.png")
-        _optimize_report(hist, top, describe(ScoringFunction(run.scoring)), run,
+        _optimize_report(hist, top, describe(scoring), run,
                          tmp / "report.html")
     first, last = history[0], history[-1]
     return {"steps": len(history), "first_mean_score": first["mean_score"],

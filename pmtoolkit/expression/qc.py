@@ -167,3 +167,61 @@ def doublet_scores(adata: ad.AnnData, *, batch_key: str | None = None, remove: b
         adata._inplace_subset_obs(~adata.obs["predicted_doublet"].to_numpy())
     log.info("doublets: %d predicted%s", n, ", removed" if remove and n else "")
     return adata if copy else None
+
+
+#: the fewest genes the highly-variable-gene step (each flavour's trend fit) works on
+MIN_GENES = 20
+
+
+def highly_variable_genes(adata: ad.AnnData, flavor: str, n_top: int, *,
+                          layer: str | None = None, batch_key: str | None = None,
+                          hint: str = "use another --hvg-flavor") -> None:
+    """scanpy's highly variable genes (``var['highly_variable']``), on data they can work on.
+
+    Each flavour fits a trend of dispersion on mean; seurat_v3's is a loess (scikit-misc)
+    that crashes the interpreter when a batch has only a handful of genes that vary (one cell
+    in a batch, identical cells). So the genes that vary are counted first, per batch for
+    seurat_v3, and too few are a one-line error; a trend the library still cannot fit is one
+    too, naming the flavour."""
+    import scanpy as sc
+
+    X = adata.layers[layer] if layer else adata.X
+    need = MIN_GENES if flavor == "seurat_v3" else 2
+    groups = [("", np.ones(adata.n_obs, dtype=bool))]
+    if batch_key and flavor == "seurat_v3":
+        values = adata.obs[batch_key].astype(str).to_numpy()
+        groups = [(f" in batch {b!r}", values == b) for b in sorted(set(values))]
+    for where, rows in groups:
+        n = _varying_genes(X[rows] if where else X)
+        if n < need:
+            raise BadInputError(f"{n} gene(s) vary among the {int(rows.sum())} cell(s){where}: "
+                                f"{flavor} highly variable genes need {need} or more",
+                                hint="check that the cells are not copies of one profile"
+                                     + ("" if not where else ", and that every batch holds "
+                                        "several cells"))
+    try:
+        sc.pp.highly_variable_genes(adata, flavor=flavor, n_top_genes=n_top, layer=layer,
+                                    batch_key=batch_key,
+                                    **({"check_values": False} if flavor == "seurat_v3" else {}))
+    except (ValueError, IndexError) as exc:  # a trend the library cannot fit to these data
+        detail = exc.args[0].decode(errors="replace") if exc.args and isinstance(
+            exc.args[0], bytes) else str(exc)
+        detail = detail.strip().splitlines()[0] if detail.strip() else type(exc).__name__
+        raise BadInputError(f"{flavor} highly variable genes cannot be fitted to these "
+                            f"{adata.n_obs} cells x {adata.n_vars} genes ({detail})",
+                            hint=hint) from None
+
+
+def _varying_genes(X) -> int:
+    """How many columns of ``X`` hold more than one value (exactly: max above min)."""
+    import scipy.sparse as sp
+
+    if X.shape[0] == 0:
+        return 0
+    if sp.issparse(X):
+        X = sp.csc_matrix(X)
+        hi = np.asarray(X.max(axis=0).todense()).ravel()
+        lo = np.asarray(X.min(axis=0).todense()).ravel()
+    else:
+        hi, lo = np.max(X, axis=0), np.min(X, axis=0)
+    return int((hi > lo).sum())

@@ -79,10 +79,10 @@ def encode_cohort(folder: str | os.PathLike, *, seed: int = 0, epochs: int = 20,
     import pandas as pd
 
     from pmtoolkit.core.io import read_table
-    from pmtoolkit.fusion.run import _outcomes
+    from pmtoolkit.fusion.data import read_outcomes
 
     root = Path(folder)
-    outcome = _outcomes(root / "outcomes.csv", "binary")  # checked: one 0/1 per patient
+    outcome = read_outcomes(root / "outcomes.csv", "binary")  # checked: one 0/1 per patient
     ids = list(outcome)
     pos = {p: i for i, p in enumerate(ids)}
     y = np.array([int(outcome[p]) for p in ids])

@@ -17,6 +17,7 @@ import numpy as np
 
 from pmtoolkit.core.errors import BadInputError
 from pmtoolkit.fusion.config import FusionConfig
+from pmtoolkit.fusion.data import read_embeddings, read_outcomes
 
 log = logging.getLogger(__name__)
 
@@ -28,107 +29,6 @@ def load(name_or_path: str | os.PathLike):
 
     return load_named(name_or_path, shipped_names=(), model_class=FusionModel,
                       what="fusion model")
-
-
-# ---------------------------------------------------------------------------------------------
-# embedding tables
-
-
-def read_embeddings(tables: dict[str, str | os.PathLike], ids: list[str] | None = None
-                    ) -> tuple[list[str], dict[str, np.ndarray], np.ndarray]:
-    """Read one table per modality and align them on ``patient_id``: returns the patient ids
-    (``ids`` if given, else every patient in any table, in first-seen order), the embeddings
-    (zeros where missing) and the presence mask (N, M)."""
-    import pandas as pd
-
-    from pmtoolkit.core.io import read_table
-
-    if not tables:
-        raise BadInputError("no modality given", hint="--modality NAME=TABLE, once per modality")
-    frames = {}
-    for name, path in tables.items():
-        frame = read_table(path)
-        if "patient_id" not in frame.columns:
-            raise BadInputError(f"{path}: no 'patient_id' column",
-                                hint="columns: " + ", ".join(map(str, frame.columns[:8])))
-        frame["patient_id"] = _patient_ids(frame["patient_id"], path)
-        feats = frame.drop(columns=["patient_id"])
-        bad = [c for c in feats.columns if not pd.api.types.is_numeric_dtype(feats[c])]
-        if bad:
-            raise BadInputError(f"{path}: column {bad[0]!r} is not numeric (embedding tables "
-                                "hold patient_id and numbers)")
-        if feats.shape[1] == 0:
-            raise BadInputError(f"{path}: no feature columns besides patient_id")
-        values = feats.to_numpy(dtype=np.float64)
-        # beyond float32 (the model's precision) a value would become infinite
-        bad = ~np.isfinite(values) | (np.abs(values) > np.finfo(np.float32).max)
-        if bad.any():
-            row, col = (int(v[0]) for v in np.nonzero(bad))
-            raise BadInputError(f"{path}: line {frame.index[row]}: patient "
-                                f"{frame['patient_id'].iloc[row]!r} has a missing, infinite "
-                                f"or out-of-range value in {feats.columns[col]!r}")
-        values = values.astype(np.float32)
-        frames[name] = (frame["patient_id"].tolist(), values)
-    if ids is None:
-        seen: dict[str, None] = {}
-        for pids, _ in frames.values():
-            seen.update(dict.fromkeys(pids))
-        ids = list(seen)
-    pos = {p: i for i, p in enumerate(ids)}
-    data, mask = {}, np.zeros((len(ids), len(frames)), bool)
-    for j, (name, (pids, values)) in enumerate(frames.items()):
-        x = np.zeros((len(ids), values.shape[1]), np.float32)
-        rows = [(pos[p], k) for k, p in enumerate(pids) if p in pos]
-        if rows:
-            r, k = map(list, zip(*rows))
-            x[r] = values[k]
-            mask[r, j] = True
-        data[name] = x
-    return ids, data, mask
-
-
-def _patient_ids(ids, path) -> list[str]:
-    """A table's ``patient_id`` column as text: one row per patient, none empty."""
-    import pandas as pd
-
-    text = ids.astype(str).str.strip()
-    empty = ids.isna().to_numpy() | (text == "").to_numpy()
-    if empty.any():
-        raise BadInputError(f"{path}: line {ids.index[int(np.flatnonzero(empty)[0])]}: no "
-                            "patient_id")
-    dup = pd.Index(text).duplicated()
-    if dup.any():
-        k = int(np.flatnonzero(dup)[0])
-        raise BadInputError(f"{path}: line {ids.index[k]}: patient {text.iloc[k]!r} appears "
-                            "twice (one row per patient)")
-    return text.tolist()
-
-
-def _outcomes(path: str | os.PathLike, task: str) -> dict[str, float]:
-    import pandas as pd
-
-    from pmtoolkit.core.io import read_table
-
-    frame = read_table(path)
-    for col in ("patient_id", "outcome"):
-        if col not in frame.columns:
-            raise BadInputError(f"{path}: no {col!r} column",
-                                hint="an outcomes table has patient_id and outcome")
-    ids = _patient_ids(frame["patient_id"], path)
-    y = frame["outcome"]
-    values = pd.to_numeric(y, errors="coerce").to_numpy(dtype=float)
-    bad = ~np.isfinite(values)
-    if task == "binary":
-        bad |= ~np.isin(values, (0.0, 1.0))
-    if bad.any():
-        k = int(np.flatnonzero(bad)[0])
-        what = "0 or 1 (use --task regression for a number)" if task == "binary" else \
-            "a finite number"
-        value = y.iloc[k]
-        shown = repr(value) if isinstance(value, str) else str(value)
-        raise BadInputError(f"{path}: line {frame.index[k]}: outcome {shown} of patient "
-                            f"{ids[k]!r} is not {what}")
-    return dict(zip(ids, values))
 
 
 def train(tables: dict[str, str | os.PathLike], outcomes: str | os.PathLike,
@@ -151,7 +51,7 @@ def train(tables: dict[str, str | os.PathLike], outcomes: str | os.PathLike,
         raise BadInputError(f"{out} exists", hint="--overwrite to replace it")
     if not 0 <= valid_fraction <= 0.9:
         raise BadInputError(f"valid fraction {valid_fraction} is not in [0, 0.9]")
-    truth = _outcomes(outcomes, config.task)
+    truth = read_outcomes(outcomes, config.task)
     ids, data, mask = read_embeddings(tables)
     keep = np.array([p in truth for p in ids])
     if keep.sum() < 10:
@@ -383,7 +283,7 @@ def experiment(cohort: str | os.PathLike, outdir: str | os.PathLike, *, seed: in
             raise BadInputError(f"{root}: no {need}", hint="a cohort folder as written by pmt "
                                 "fusion simulate")
     check_output_dir(outdir, overwrite=overwrite, resume=resume)
-    _outcomes(root / "outcomes.csv", "binary")  # refused before the work folder exists
+    read_outcomes(root / "outcomes.csv", "binary")  # refused before the work folder exists
     settings = {"cohort": str(cohort), "seed": seed, "epochs": epochs,
                 "fusions": list(fusions), "hidden-dim": hidden_dim,
                 "weight-decay": weight_decay}

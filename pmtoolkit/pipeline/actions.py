@@ -15,7 +15,7 @@ from pmtoolkit.chem.standardize import StandardizeConfig
 from pmtoolkit.core.conditions import parse_condition
 from pmtoolkit.core.config import FRACTION, SEED, Range
 from pmtoolkit.core.errors import BadInputError
-from pmtoolkit.pipeline.engine import Input, StepRun, action
+from pmtoolkit.pipeline.registry import Input, StepRun, action
 
 log = logging.getLogger(__name__)
 

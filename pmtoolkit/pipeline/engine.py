@@ -41,12 +41,16 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pmtoolkit.core.errors import ConfigError, MissingInputError, PmtError
+
+# the built-in actions register themselves on import, so ACTIONS is complete from here on
+from pmtoolkit.pipeline import actions as _builtin  # noqa: F401
+from pmtoolkit.pipeline.registry import ACTIONS, Action, Input, StepRun, action  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -55,78 +59,6 @@ STATE = "pipeline.json"
 _REF = re.compile(r"^@([A-Za-z_][\w-]*)(?:\.([A-Za-z_][\w-]*))?$")
 _NAME = re.compile(r"^[A-Za-z_][\w-]*$")
 _IGNORED = {STEP_RECORD, ".pmtoolkit-output"}
-
-
-# --------------------------------------------------------------------------- actions
-
-
-@dataclass(frozen=True)
-class Input:
-    """An input of an action: one file (or folder), or a list of them (``many``)."""
-
-    name: str
-    help: str
-    optional: bool = False
-    many: bool = False
-
-
-@dataclass(frozen=True)
-class Action:
-    """What a step can do: typed parameters (a dataclass whose fields are the TOML keys),
-    named inputs, named output files (the first is the primary one, ``@step``) and the
-    function that does the work."""
-
-    name: str
-    help: str
-    func: Callable[[StepRun], dict[str, Any] | None]
-    params: type | None = None
-    inputs: tuple[Input, ...] = ()
-    outputs: Mapping[str, str] = field(default_factory=dict)
-    version: int = 1
-
-    @property
-    def primary(self) -> str:
-        return next(iter(self.outputs))
-
-    def keys(self) -> list[str]:
-        names = ["action"] + [i.name for i in self.inputs]
-        if self.params is not None:
-            names += [f.name for f in dataclasses.fields(self.params) if f.init]
-        return names
-
-
-ACTIONS: dict[str, Action] = {}
-
-
-def action(name: str, *, help: str, params: type | None = None, inputs: tuple[Input, ...] = (),
-           outputs: Mapping[str, str], version: int = 1):
-    """Register the decorated function as pipeline action ``name``."""
-    def register(func):
-        ACTIONS[name] = Action(name, help, func, params, inputs, dict(outputs), version)
-        return func
-
-    return register
-
-
-@dataclass
-class StepRun:
-    """What an action's function receives: its resolved parameters and inputs, and the
-    (temporary) folder it writes its outputs into."""
-
-    name: str
-    action: Action
-    params: Any
-    inputs: dict[str, Any]
-    folder: Path
-    base: Path | None = None  # the pipeline file's folder (relative paths in parameters)
-    final: Path | None = None  # where ``folder`` ends up (for messages)
-
-    def output(self, key: str | None = None) -> Path:
-        return self.folder / self.action.outputs[key or self.action.primary]
-
-    def final_output(self, key: str | None = None) -> Path:
-        """Where :meth:`output` will be once the step has finished."""
-        return (self.final or self.folder) / self.action.outputs[key or self.action.primary]
 
 
 # --------------------------------------------------------------------------- plans
@@ -154,8 +86,6 @@ class Pipeline:
 
 def registered_actions() -> dict[str, Action]:
     """Every action a step can name (the built-in ones and any registered since)."""
-    from pmtoolkit.pipeline import actions  # noqa: F401  (registers the built-in actions)
-
     return ACTIONS
 
 

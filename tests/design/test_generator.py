@@ -134,11 +134,14 @@ def test_configs_are_range_checked_and_sampling_batches_bounded(moses_tiny):
     assert model.batch_bytes(1024, 128) < 2**24  # the default batch: a few MB
 
 
-def test_optimize_checks_python_built_runs():
+def test_optimize_checks_python_built_runs(moses_tiny):
     from pmtoolkit.core.errors import ConfigError
-    from pmtoolkit.design.optimize import OptimizeConfig, ReplayConfig, RunFile, optimize
+    from pmtoolkit.design.optimize import OptimizeConfig, ReplayConfig, optimize
+    from pmtoolkit.design.scoring import ComponentSpec, ScoringConfig, ScoringFunction
 
+    prior = SmilesGenerator(GeneratorConfig(**TINY), Vocabulary.build(moses_tiny))
+    scoring = ScoringFunction(ScoringConfig(component=[ComponentSpec("qed")]))
     with pytest.raises(ConfigError, match="optimize: sigma: nan is not a finite number"):
-        optimize(RunFile(optimize=OptimizeConfig(sigma=float("nan"))))
+        optimize(prior, scoring, OptimizeConfig(sigma=float("nan")))
     with pytest.raises(ConfigError, match="optimize.replay: size: -1 is out of range"):
-        optimize(RunFile(optimize=OptimizeConfig(replay=ReplayConfig(size=-1))))
+        optimize(prior, scoring, OptimizeConfig(replay=ReplayConfig(size=-1)))

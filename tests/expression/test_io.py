@@ -230,7 +230,7 @@ def test_too_few_cells_for_a_graph_are_an_input_error():
 def test_highly_variable_genes_refuse_data_without_variation():
     """Identical cells, or a batch of one cell, leave no gene that varies: scanpy's seurat
     flavours fail (seurat_v3's loess takes the interpreter down), so they are refused."""
-    from pmtoolkit.expression.pipeline import highly_variable_genes
+    from pmtoolkit.expression.qc import highly_variable_genes
 
     adata = simulate(n_per_group=20, n_genes=60)
     adata.layers["counts"] = adata.X.copy()

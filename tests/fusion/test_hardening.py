@@ -38,13 +38,13 @@ def test_embedding_values_must_be_finite_float32(tmp_path, column, message):
     (["a", "c", "c"], "line 4: patient 'c' appears twice"),
 ])
 def test_embedding_and_outcome_ids_are_one_per_patient(tmp_path, ids, message):
-    from pmtoolkit.fusion.run import _outcomes, read_embeddings
+    from pmtoolkit.fusion.data import read_embeddings, read_outcomes
 
     path = _table(tmp_path / "e.csv", patient_id=ids, x=[1.0, 2.0, 3.0], outcome=[0, 1, 0])
     with pytest.raises(BadInputError, match=message):
         read_embeddings({"m": path})
     with pytest.raises(BadInputError, match=message):
-        _outcomes(path, "binary")
+        read_outcomes(path, "binary")
 
 
 @pytest.mark.parametrize("task, values, message", [
@@ -54,12 +54,12 @@ def test_embedding_and_outcome_ids_are_one_per_patient(tmp_path, ids, message):
     ("regression", [0.5, np.inf, 1.0], "line 3: outcome inf of patient 'b' is not a finite"),
 ])
 def test_outcomes_must_fit_the_task(tmp_path, task, values, message):
-    from pmtoolkit.fusion.run import _outcomes
+    from pmtoolkit.fusion.data import read_outcomes
 
     path = _table(tmp_path / "y.csv", patient_id=["a", "b", "c"], outcome=values)
     with pytest.raises(BadInputError, match=message):
-        _outcomes(path, task)
-    assert _outcomes(_table(tmp_path / "ok.csv", patient_id=[1, 2], outcome=[0, 1]),
+        read_outcomes(path, task)
+    assert read_outcomes(_table(tmp_path / "ok.csv", patient_id=[1, 2], outcome=[0, 1]),
                      task) == {"1": 0.0, "2": 1.0}
 
 
