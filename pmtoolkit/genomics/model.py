@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -204,49 +203,35 @@ def _loss(config: SequenceModelConfig, out, y):
     return F.mse_loss(out[mask], y[mask])
 
 
-def _lightning_module(net, config: SequenceModelConfig, targets: list[str]):
-    import lightning as L
-    import torch
+def objective(config: SequenceModelConfig, targets: list[str]):
+    """:func:`_loss` of the network's outputs for its task; validation ROC-AUC (binary),
+    accuracy (multiclass) or Pearson's r (regression), averaged over the targets."""
+    from pmtoolkit.core.task import Objective
 
-    class SequenceModule(L.LightningModule):
-        def __init__(self):
-            super().__init__()
-            self.net = net
-            self._val: list[tuple[np.ndarray, np.ndarray]] = []
+    key = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "pearson"}[config.task]
 
-        def training_step(self, batch, _):
+    class SequenceObjective(Objective):
+        keep_outputs = True
+
+        def outputs(self, net, batch):
             x, y = batch
-            loss = _loss(config, self.net(x), y)
-            self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
-            return loss
+            return net(x), y
 
-        def validation_step(self, batch, _):
-            x, y = batch
-            out = self.net(x)
-            self.log("val_loss", _loss(config, out, y), on_step=False, on_epoch=True,
-                     batch_size=len(y))
-            self._val.append((out.detach().float().cpu().numpy(), y.cpu().numpy()))
+        def loss(self, out, target, step=None):
+            return _loss(config, out, target)
 
-        def on_validation_epoch_end(self):
-            if not self._val:
-                return
-            out = np.concatenate([o for o, _ in self._val])
-            y = np.concatenate([t for _, t in self._val])
-            self._val.clear()
-            m = _metrics(config.task, y, out, targets, logits=True)
-            key = {"binary": "roc_auc", "multiclass": "accuracy",
-                   "regression": "pearson"}[config.task]
-            if math.isfinite(m.get(key, float("nan"))):
-                self.log(f"val_{key}", m[key])
+        def metrics(self, out, target):
+            m = _metrics(config.task, target, out, targets, logits=True)
+            return {f"val_{key}": m[key]} if math.isfinite(m.get(key, float("nan"))) else {}
 
-        def configure_optimizers(self):
-            from pmtoolkit.core.training import cosine_schedule
+    return SequenceObjective()
 
-            opt = torch.optim.AdamW(self.parameters(), lr=config.lr,
-                                    weight_decay=config.weight_decay)
-            return cosine_schedule(opt, self.trainer.estimated_stepping_batches)
 
-    return SequenceModule()
+def optimizer(config: SequenceModelConfig):
+    from pmtoolkit.core.task import Optimizer
+
+    return Optimizer(name="adamw", lr=config.lr, weight_decay=config.weight_decay,
+                     schedule="cosine", floor=0.1)
 
 
 def _train_targets(data: SequenceData, config: SequenceModelConfig, mean, std) -> np.ndarray:
@@ -272,8 +257,8 @@ def fit(train: SequenceData, valid: SequenceData | None = None,
     ``workdir``), from which ``resume`` continues an interrupted run."""
     from pmtoolkit.core.config import check_ranges
     from pmtoolkit.core.seeds import seed_everything
+    from pmtoolkit.core.task import train_network
     from pmtoolkit.core.training import TrainConfig
-    from pmtoolkit.core.training import fit as train_module
 
     config = config or SequenceModelConfig()
     check_ranges(config, source="sequence model config")
@@ -298,14 +283,11 @@ def fit(train: SequenceData, valid: SequenceData | None = None,
     if valid is not None and len(valid):
         val_loader = _Batches(valid, _train_targets(valid, config, model.y_mean, model.y_std),
                               config, train=False, seed=config.seed)
-    module = _lightning_module(model.network, config, train.targets)
     tc = TrainConfig(max_epochs=config.epochs, patience=config.patience, seed=config.seed,
                      device=config.device, monitor="val_loss", mode="min", resume=resume)
-    with tempfile.TemporaryDirectory(prefix="pmt-seq-") as tmp:
-        result = train_module(module, loader, val_loader, config=tc,
-                              workdir=Path(workdir) if workdir else Path(tmp),
-                              checkpoint_dir=checkpoints)
-    model.network = model.network.cpu().eval()
+    result = train_network(model.network, objective(config, train.targets), loader,
+                           val_loader, optimizer=optimizer(config), config=tc,
+                           workdir=workdir, checkpoint_dir=checkpoints)
     model.metadata = {"training_data_sha256": train.fingerprint(), "history": result.history,
                       "best_epoch": result.best_epoch}
     return model
@@ -371,59 +353,34 @@ class _EffectBatches:
             yield one_hot_codes(r), one_hot_codes(a), torch.from_numpy(self.y[idx])
 
 
-def _effect_module(net, config: SequenceModelConfig):
-    import lightning as L
+def effect_objective(config: SequenceModelConfig):
+    """A one-output network f trained so that f(alt) - f(ref) fits the measured effect
+    (squared error, or one minus Pearson's r within a batch); validation Spearman's rho."""
     import torch
     from torch.nn import functional as F
 
-    class EffectModule(L.LightningModule):
-        """A one-output network f trained so that f(alt) - f(ref) fits the measured effect."""
+    from pmtoolkit.core.task import Objective
 
-        def __init__(self):
-            super().__init__()
-            self.net = net
-            self._val: list[tuple[np.ndarray, np.ndarray]] = []
+    class EffectObjective(Objective):
+        keep_outputs = True
 
-        def _delta(self, r, a):
-            out = self.net(torch.cat([r, a]))[:, 0]
-            return out[len(r):] - out[:len(r)]
+        def outputs(self, net, batch):
+            r, a, y = batch
+            out = net(torch.cat([r, a]))[:, 0]
+            return out[len(r):] - out[:len(r)], y
 
-        def _loss(self, d, y):
+        def loss(self, out, target, step=None):
             if config.effect_loss == "pearson":
-                dc, yc = d - d.mean(), y - y.mean()
+                dc, yc = out - out.mean(), target - target.mean()
                 return 1 - (dc * yc).sum() / (dc.norm() * yc.norm() + 1e-8)
-            return F.mse_loss(d, y)
+            return F.mse_loss(out, target)
 
-        def training_step(self, batch, _):
-            r, a, y = batch
-            loss = self._loss(self._delta(r, a), y)
-            self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
-            return loss
+        def metrics(self, out, target):
+            from pmtoolkit.core import metrics as M
 
-        def validation_step(self, batch, _):
-            r, a, y = batch
-            d = self._delta(r, a)
-            self.log("val_loss", self._loss(d, y), on_step=False, on_epoch=True,
-                     batch_size=len(y))
-            self._val.append((d.float().cpu().numpy(), y.cpu().numpy()))
+            return {"val_spearman": M.spearman(target, out)}
 
-        def on_validation_epoch_end(self):
-            if self._val:
-                from pmtoolkit.core import metrics as M
-
-                d = np.concatenate([x for x, _ in self._val])
-                y = np.concatenate([t for _, t in self._val])
-                self._val.clear()
-                self.log("val_spearman", M.spearman(y, d))
-
-        def configure_optimizers(self):
-            from pmtoolkit.core.training import cosine_schedule
-
-            opt = torch.optim.AdamW(self.parameters(), lr=config.lr,
-                                    weight_decay=config.weight_decay)
-            return cosine_schedule(opt, self.trainer.estimated_stepping_batches)
-
-    return EffectModule()
+    return EffectObjective()
 
 
 def fit_effects(train: EffectData, valid: EffectData | None = None,
@@ -435,8 +392,8 @@ def fit_effects(train: EffectData, valid: EffectData | None = None,
     in the effect's units up to an offset, so its ``diff`` scores are effects."""
     from pmtoolkit.core.config import check_ranges
     from pmtoolkit.core.seeds import seed_everything
+    from pmtoolkit.core.task import train_network
     from pmtoolkit.core.training import TrainConfig
-    from pmtoolkit.core.training import fit as train_module
 
     config = config or SequenceModelConfig(task="regression")
     check_ranges(config, source="sequence model config")
@@ -455,13 +412,10 @@ def fit_effects(train: EffectData, valid: EffectData | None = None,
                             config.seed)
     val_loader = None if valid is None or not len(valid) else _EffectBatches(
         valid, (valid.y / scale).astype(np.float32), config, False, config.seed)
-    module = _effect_module(model.network, config)
     tc = TrainConfig(max_epochs=config.epochs, patience=config.patience, seed=config.seed,
                      device=config.device, monitor="val_loss", mode="min")
-    with tempfile.TemporaryDirectory(prefix="pmt-effects-") as tmp:
-        result = train_module(module, loader, val_loader, config=tc,
-                              workdir=Path(workdir) if workdir else Path(tmp))
-    model.network = model.network.cpu().eval()
+    result = train_network(model.network, effect_objective(config), loader, val_loader,
+                           optimizer=optimizer(config), config=tc, workdir=workdir)
     if config.effect_loss == "pearson":
         _rescale_effects(model, train)
     import hashlib
