@@ -258,6 +258,22 @@ def test_save_load_round_trip_is_exact(trained, tmp_path):
     assert loaded.prep.names == model.prep.names and loaded.prep.normalize == "log-cpm"
     assert loaded.metadata["training_data_sha256"] == train.fingerprint()
     assert R.load(tmp_path / "m.safetensors").config == model.config
+    with pytest.raises(BadInputError, match="does not exist"):
+        R.load(tmp_path / "absent.safetensors")
+
+
+def test_models_saved_before_response_left_fusion_still_load(trained, tmp_path):
+    """Files written when the class was pmtoolkit.fusion.response:ResponseModel."""
+    from pmtoolkit.core.checkpoint import save_checkpoint
+    from pmtoolkit.core.config import to_dict
+
+    model, _, _, test = trained
+    save_checkpoint(tmp_path / "model.safetensors", model.state_tensors(),
+                    model_class="pmtoolkit.fusion.response:ResponseModel",
+                    config=to_dict(model.config), extra=model.extra_metadata())
+    loaded = R.load(tmp_path)
+    assert isinstance(loaded, R.ResponseModel)
+    assert np.array_equal(loaded.predict(test), model.predict(test))
 
 
 def test_features_missing_from_new_data_are_filled_or_refused(trained, data):
