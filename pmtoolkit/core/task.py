@@ -138,7 +138,9 @@ def _detach(value: Any) -> Any:
     if isinstance(value, (tuple, list)):
         return tuple(_detach(v) for v in value)
     value = value.detach()
-    return (value.float() if value.is_floating_point() else value).cpu()
+    if value.dtype in (torch.float16, torch.bfloat16):  # mixed precision: metrics in float32
+        value = value.float()
+    return value.cpu()
 
 
 def task_module(net: nn.Module, objective: Objective, optimizer: Optimizer):

@@ -12,9 +12,7 @@ threshold, chosen on the validation images by Youden's J (sensitivity + specific
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +24,6 @@ from pmtoolkit.imaging.config import ClassifierConfig
 
 if TYPE_CHECKING:
     import pandas as pd
-    import torch
 
 log = logging.getLogger(__name__)
 
@@ -167,53 +164,50 @@ def _auc(y: np.ndarray, probs: np.ndarray) -> float:
     return float(np.nanmean(scores)) if scores else float("nan")
 
 
-def _module(net, config: ClassifierConfig, weights, total_steps: int):
-    import lightning as L
+def objective(config: ClassifierConfig, weights):
+    """Class-weighted cross-entropy (``weights``: a tensor per class) on randomly flipped,
+    rotated and scaled images when ``config.augment``; validation loss on the whole epoch,
+    one-vs-rest ROC-AUC and accuracy."""
     import torch
 
-    from pmtoolkit.core.training import cosine_schedule
+    from pmtoolkit.core.task import Objective, finite
     from pmtoolkit.imaging.transforms import random_affine
 
-    class Module(L.LightningModule):
+    class ImageObjective(Objective):
+        validation_loss = "epoch"
+        keep_outputs = True
+
         def __init__(self):
             super().__init__()
-            self.net = net
             self.register_buffer("weights", weights)
             self.gen = torch.Generator().manual_seed(config.seed)
-            self._val: list[tuple[torch.Tensor, torch.Tensor]] = []
 
-        def training_step(self, batch, _):
+        def outputs(self, net, batch):
+            x, y = batch
+            return net(x), y
+
+        def training_outputs(self, net, batch, step):
             x, y = batch
             if config.augment:
                 x = random_affine(x, self.gen)
-            loss = torch.nn.functional.cross_entropy(self.net(x), y, weight=self.weights)
-            self.log("train_loss", loss, on_epoch=True, on_step=False, batch_size=len(y))
-            return loss
+            return net(x), y
 
-        def validation_step(self, batch, _):
-            x, y = batch
-            logits = self.net(x)
-            self._val.append((logits.float().cpu(), y.cpu()))
+        def loss(self, out, target, step=None):
+            return torch.nn.functional.cross_entropy(out, target, weight=self.weights)
 
-        def on_validation_epoch_end(self):
-            if not self._val:
-                return
-            logits = torch.cat([v[0] for v in self._val])
-            y = torch.cat([v[1] for v in self._val])
-            self._val.clear()
-            loss = torch.nn.functional.cross_entropy(logits, y, weight=self.weights.cpu())
-            probs = torch.softmax(logits, -1).numpy()
-            auc = _auc(y.numpy(), probs)
-            self.log("val_loss", loss)
-            self.log("val_auc", auc if np.isfinite(auc) else 0.0)
-            self.log("val_accuracy", float((probs.argmax(1) == y.numpy()).mean()))
+        def metrics(self, out, target):
+            probs = torch.softmax(torch.from_numpy(out), -1).numpy()
+            return {"val_auc": finite(_auc(target, probs), 0.0),
+                    "val_accuracy": float((probs.argmax(1) == target).mean())}
 
-        def configure_optimizers(self):
-            opt = torch.optim.AdamW(self.parameters(), lr=config.lr,
-                                    weight_decay=config.weight_decay)
-            return cosine_schedule(opt, total_steps, floor=0.01)
+    return ImageObjective()
 
-    return Module()
+
+def optimizer(config: ClassifierConfig, total_steps: int):
+    from pmtoolkit.core.task import Optimizer
+
+    return Optimizer(name="adamw", lr=config.lr, weight_decay=config.weight_decay,
+                     schedule="cosine", floor=0.01, total_steps=total_steps)
 
 
 def encode_labels(labels, classes: list[str] | None = None) -> tuple[np.ndarray, list[str]]:
@@ -247,7 +241,8 @@ def fit_classifier(train_images, train_labels, config: ClassifierConfig | None =
     import torch
 
     from pmtoolkit.core.config import check_ranges
-    from pmtoolkit.core.training import TrainConfig, fit
+    from pmtoolkit.core.task import train_network
+    from pmtoolkit.core.training import TrainConfig
 
     config = config or ClassifierConfig()
     check_ranges(config, source="image classifier config")
@@ -286,19 +281,19 @@ def fit_classifier(train_images, train_labels, config: ClassifierConfig | None =
             torch.utils.data.TensorDataset(torch.from_numpy(np.asarray(xv)), torch.from_numpy(yv)),
             batch_size=256, shuffle=False)
     steps = max(1, len(train)) * config.epochs
-    module = _module(model.network, config, torch.tensor(weights, dtype=torch.float32), steps)
     cfg = TrainConfig(max_epochs=config.epochs, patience=config.patience if val else 0,
                       monitor="val_auc", mode="max", seed=config.seed, device=config.device,
                       resume=resume)
     log.info("training %s (%s weights) on %d images, validating on %d", config.arch,
              f"{sum(p.numel() for p in model.network.parameters()):,}", len(y), len(yv))
     start = time.perf_counter()
-    with (nullcontext(workdir) if workdir else
-          tempfile.TemporaryDirectory(prefix="pmt-img-")) as root:
-        result = fit(module, train, val, config=cfg, workdir=root,
-                     checkpoint_dir=Path(checkpoints) / "classifier" if checkpoints else None)
+    result = train_network(model.network,
+                           objective(config, torch.tensor(weights, dtype=torch.float32)),
+                           train, val, optimizer=optimizer(config, steps), config=cfg,
+                           workdir=workdir,
+                           checkpoint_dir=Path(checkpoints) / "classifier" if checkpoints
+                           else None)
     seconds = time.perf_counter() - start
-    model.network = module.net.eval()
     metrics: dict[str, Any] = {"train_seconds": seconds, "epochs_run": result.epochs_run,
                                "n_train": len(y), "n_valid": len(yv),
                                "images_per_second": len(y) * max(1, result.epochs_run) / seconds}

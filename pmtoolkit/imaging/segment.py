@@ -13,9 +13,7 @@ same in training and inference.
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -160,56 +158,59 @@ def _dice_per_class(pred, truth, n_classes: int) -> list[float]:
     return out
 
 
-def _module(model: Segmenter, config: SegmenterConfig, weights, total_steps: int):
-    import lightning as L
+def objective(model: Segmenter, config: SegmenterConfig, weights):
+    """Dice plus cross-entropy (MONAI's DiceCELoss, classes weighted by ``weights`` in the
+    cross-entropy) on random patches; validation: each image segmented whole by a Gaussian
+    sliding window, its Dice per foreground class, and their mean (``val_dice``)."""
     import torch
     from monai.losses import DiceCELoss
 
-    from pmtoolkit.core.training import cosine_schedule
+    from pmtoolkit.core.task import Objective
 
-    class Module(L.LightningModule):
+    class SegmentationObjective(Objective):
+        validation_loss = None
+        keep_outputs = True
+
         def __init__(self):
             super().__init__()
-            self.net = model.network
-            self.loss = DiceCELoss(to_onehot_y=True, softmax=True,
-                                   lambda_dice=config.lambda_dice, lambda_ce=config.lambda_ce,
-                                   weight=weights)
-            self._dice: list[list[float]] = []
+            self.dice_ce = DiceCELoss(to_onehot_y=True, softmax=True,
+                                      lambda_dice=config.lambda_dice,
+                                      lambda_ce=config.lambda_ce, weight=weights)
 
-        def training_step(self, batch, _):
-            loss = self.loss(self.net(batch["image"]), batch["label"])
-            self.log("train_loss", loss, on_epoch=True, on_step=False,
-                     batch_size=len(batch["image"]))
-            return loss
+        def outputs(self, net, batch):
+            return net(batch["image"]), batch["label"]
 
-        def validation_step(self, batch, _):
+        def validation_outputs(self, net, batch):
             from monai.inferers import sliding_window_inference
 
             x, y = batch["image"], batch["label"]
-            logits = sliding_window_inference(x, tuple(config.roi_size), 16, self.net,
+            logits = sliding_window_inference(x, tuple(config.roi_size), 16, net,
                                               overlap=config.overlap, mode="gaussian")
             pred = torch.as_tensor(logits).argmax(1).cpu().numpy()
             truth = y[:, 0].cpu().numpy()
-            for p, t in zip(pred, truth):
-                self._dice.append(_dice_per_class(p, t, len(model.classes)))
+            dice = [_dice_per_class(p, t, len(model.classes)) for p, t in zip(pred, truth)]
+            return torch.tensor(dice, dtype=torch.float64), torch.zeros(len(dice))
 
-        def on_validation_epoch_end(self):
-            if not self._dice:
-                return
-            d = np.asarray(self._dice, dtype=float)
-            self._dice.clear()
-            self.log("val_dice", float(np.nanmean(d)) if np.isfinite(d).any() else 0.0)
+        def loss(self, out, target, step=None):
+            return self.dice_ce(out, target)
+
+        def metrics(self, out, target):
+            d = np.asarray(out, dtype=float)
+            found = {"val_dice": float(np.nanmean(d)) if np.isfinite(d).any() else 0.0}
             for k, name in enumerate(model.classes[1:]):
                 col = d[:, k]
                 if np.isfinite(col).any():
-                    self.log(f"val_dice_{name}", float(np.nanmean(col)))
+                    found[f"val_dice_{name}"] = float(np.nanmean(col))
+            return found
 
-        def configure_optimizers(self):
-            opt = torch.optim.AdamW(self.parameters(), lr=config.lr,
-                                    weight_decay=config.weight_decay)
-            return cosine_schedule(opt, total_steps, floor=0.01)
+    return SegmentationObjective()
 
-    return Module()
+
+def optimizer(config: SegmenterConfig, total_steps: int):
+    from pmtoolkit.core.task import Optimizer
+
+    return Optimizer(name="adamw", lr=config.lr, weight_decay=config.weight_decay,
+                     schedule="cosine", floor=0.01, total_steps=total_steps)
 
 
 class _Patches:
@@ -278,7 +279,8 @@ def fit_segmenter(images, masks, config: SegmenterConfig | None = None, *,
     import torch
 
     from pmtoolkit.core.config import check_ranges
-    from pmtoolkit.core.training import TrainConfig, fit
+    from pmtoolkit.core.task import train_network
+    from pmtoolkit.core.training import TrainConfig
     from pmtoolkit.imaging.transforms import segmentation_augment
 
     config = config or SegmenterConfig()
@@ -310,19 +312,17 @@ def fit_segmenter(images, masks, config: SegmenterConfig | None = None, *,
                                         generator=gen)
     val = torch.utils.data.DataLoader(val_items, batch_size=1) if val_items else None
     steps = max(1, len(train)) * config.epochs
-    module = _module(model, config, weights, steps)
     cfg = TrainConfig(max_epochs=config.epochs, patience=config.patience if val else 0,
                       monitor="val_dice", mode="max", seed=config.seed, device=config.device,
                       resume=resume)
     log.info("training a %d-D U-Net on %d images (%d patches per epoch), validating on %d",
              config.spatial_dims, len(train_items), len(data), len(val_items))
     start = time.perf_counter()
-    with (nullcontext(workdir) if workdir else
-          tempfile.TemporaryDirectory(prefix="pmt-seg-")) as root:
-        result = fit(module, train, val, config=cfg, workdir=root,
-                     checkpoint_dir=Path(checkpoints) / "segmenter" if checkpoints else None)
+    result = train_network(model.network, objective(model, config, weights), train, val,
+                           optimizer=optimizer(config, steps), config=cfg, workdir=workdir,
+                           checkpoint_dir=Path(checkpoints) / "segmenter" if checkpoints
+                           else None)
     seconds = time.perf_counter() - start
-    model.network = module.net.eval()
     best = result.metrics()
     model.metadata = {"metrics": {
         "train_seconds": seconds, "epochs_run": result.epochs_run,
