@@ -7,7 +7,6 @@ report and an entry to the summary.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from typing import Any
 from pmtoolkit.core import shipped
 from pmtoolkit.core.config import write_resolved
 from pmtoolkit.core.errors import MissingInputError
-from pmtoolkit.core.io import Rejects, atomic_dir, atomic_write, iter_table, read_table
+from pmtoolkit.core.io import Rejects, atomic_dir, iter_table, read_table, write_json
 from pmtoolkit.core.report import Report
 
 log = logging.getLogger(__name__)
@@ -146,8 +145,8 @@ def _molecules(ctx: DemoContext) -> None:
 def _profiles(ctx: DemoContext) -> None:
     """Approved drugs through the shipped property models and the medicinal-chemistry filters."""
     import pandas as pd
-    from rdkit.Chem import Draw
 
+    from pmtoolkit.chem.draw import molecule_grid
     from pmtoolkit.chem.filters import filter_table
     from pmtoolkit.chem.molecules import read_molecules
     from pmtoolkit.property.run import load
@@ -172,10 +171,7 @@ def _profiles(ctx: DemoContext) -> None:
     profile["Lipinski"] = flags["lipinski_pass"].map({True: "pass", False: "fail"}).to_numpy()
     profile["alerts"] = flags["alerts"].to_numpy()
     profile.to_csv(ctx.outdir / "molecule_profiles.csv", index=False)
-    image = Draw.MolsToGridImage(mols, molsPerRow=4, subImgSize=(240, 190),
-                                 legends=list(profile["name"]))
-    with atomic_write(ctx.figure_path("drugs.png"), "wb") as fh:
-        image.save(fh, format="PNG")
+    molecule_grid(mols, ctx.figure_path("drugs.png"), legends=list(profile["name"]))
     ctx.summary["profiles"] = profile.to_dict(orient="records")
     sec = ctx.report.section("Molecule profiles")
     sec.text(f"{len(profile)} approved drugs through the shipped models (ensembles: ± is the "
@@ -332,7 +328,7 @@ def _targets(ctx: DemoContext) -> None:
 
 
 def _pipelines(ctx: DemoContext) -> None:
-    """The shipped pipelines (pmt pipeline run NAME), each into pipelines/NAME/."""
+    """The shipped pipelines (pmt pipeline run -c NAME), each into pipelines/NAME/."""
     from pmtoolkit import pipeline as pl
 
     ctx.summary["pipelines"] = {}
@@ -350,7 +346,8 @@ def _screening(ctx: DemoContext) -> None:
 
     import pandas as pd
     from rdkit import Chem
-    from rdkit.Chem import Draw
+
+    from pmtoolkit.chem.draw import molecule_grid
 
     steps = ctx.summary["pipelines"]["virtual-screening"]
     folder = "pipelines/virtual-screening"
@@ -360,18 +357,16 @@ def _screening(ctx: DemoContext) -> None:
               if st.name == "rank")
     target = by.removeprefix("affinity_")
     n = s["rank"]["written"]  # the one number the text, the picture and the table show
-    image = Draw.MolsToGridImage([Chem.MolFromSmiles(x) for x in ranked["smiles"].head(n)],
-                                 molsPerRow=5, subImgSize=(200, 170),
-                                 legends=[f"rank {r}, pKd {v:.1f}" for r, v in
-                                          zip(ranked["rank"].head(n), ranked[by].head(n))])
-    with atomic_write(ctx.figure_path("screening_top.png"), "wb") as fh:
-        image.save(fh, format="PNG")
+    molecule_grid([Chem.MolFromSmiles(x) for x in ranked["smiles"].head(n)],
+                  ctx.figure_path("screening_top.png"), per_row=5, size=(200, 170),
+                  legends=[f"rank {r}, pKd {v:.1f}" for r, v in
+                           zip(ranked["rank"].head(n), ranked[by].head(n))])
     # for scale, the positive controls of the affinity step (when it ran)
     known = ctx.summary.get("targets", {}).get("control_pKd", {}).get(target, {})
     said = " and ".join(f"{d} {v:.1f}" for d, v in known.items())
     scale = f" For scale, the approved {target} inhibitors score {said}." if known else ""
     sec = ctx.report.section("Virtual screening pipeline")
-    sec.text(f"pmt pipeline run virtual-screening: {s['sample']['sampled']} molecules sampled "
+    sec.text(f"pmt pipeline run -c virtual-screening: {s['sample']['sampled']} molecules sampled "
              f"from the shipped SMILES prior ({s['sample']['validity']:.0%} valid), "
              f"{s['standardize']['molecules']} after standardising, {s['filter']['kept']} "
              "passing Lipinski, Veber, PAINS/Brenk alerts and QED >= 0.5, profiled for "
@@ -418,7 +413,7 @@ def _variant_pipeline(ctx: DemoContext) -> None:
     ctx.summary["variants"] = {"ranked": order, "spearman_with_measured": rho,
                                "prioritised": scored["id"].tolist()}
     sec = ctx.report.section("Regulatory variants (variant-prioritisation pipeline)")
-    sec.text("pmt pipeline run variant-prioritisation: eight variants of the TERT promoter "
+    sec.text("pmt pipeline run -c variant-prioritisation: eight variants of the TERT promoter "
              "(the 259-base element of Kircher et al. 2019) scored with the shipped mpra model "
              "(one weight per JASPAR motif, fitted to the assay's effects): the two recurrent "
              "cancer mutations C228T and C250T, which create ETS binding sites and switch TERT "
@@ -498,7 +493,7 @@ def _single_cell(ctx: DemoContext) -> None:
                                   "lists_left_out": dropped, "mito_genes": mito,
                                   "max_pct_mito": float(obs["pct_counts_mito"].max())}
     sec = ctx.report.section("Single-cell analysis pipeline")
-    sec.text(f"pmt pipeline run single-cell: {s['qc']['cells_in']} PBMCs (raw counts, "
+    sec.text(f"pmt pipeline run -c single-cell: {s['qc']['cells_in']} PBMCs (raw counts, "
              f"{s['qc']['genes_in']} genes) → {s['qc']['cells']} after QC → "
              f"{s['cluster']['clusters']} Leiden clusters (ARI with the FACS-sorted labels "
              f"{s['cluster']['leiden_ari']:.2f}) → marker genes → cell types named from "
@@ -702,13 +697,13 @@ def _write_index(ctx: DemoContext, path: Path) -> None:
                    for n in ctx.pipeline_plans)
     commands = """\
 pmt property predict -i drugs.smi -m solubility -o logS.csv          # molecules
-pmt generate optimize run.toml -o design/                           # de novo design
+pmt generate optimize -c run.toml -o design/                           # de novo design
 pmt dti screen --target kinases.fasta --library lib.smi -o hits.csv  # affinity
-pmt variants score -v in.vcf.gz -f ref.fa -m mpra -o scored.vcf      # variants
-pmt expr run counts.h5ad -o pbmc/                                    # single cell
+pmt variants score -i in.vcf.gz -f ref.fa -m mpra -o scored.vcf      # variants
+pmt expr run -i counts.h5ad -o pbmc/                                    # single cell
 pmt imaging predict xray.png -o pred.csv                             # imaging
-pmt ehr predict synthea/csv -o risk.csv                              # patient records
-pmt pipeline run virtual-screening -o screen/                        # pipelines"""
+pmt ehr predict -i synthea/csv -o risk.csv                              # patient records
+pmt pipeline run -c virtual-screening -o screen/                        # pipelines"""
     page = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f"<title>pmtoolkit demo</title><style>{_CSS}{_INDEX_CSS}</style></head><body>"
@@ -757,9 +752,7 @@ def run(outdir: str | os.PathLike = "pmt-demo", config: DemoConfig | None = None
             step(ctx)
         ctx.report.write(tmp / "report.html")
         _write_index(ctx, tmp / "index.html")
-        with atomic_write(tmp / "summary.json") as fh:
-            json.dump(ctx.summary, fh, indent=2, default=str)
-            fh.write("\n")
+        write_json(tmp / "summary.json", ctx.summary, default=str)
         write_resolved(tmp / "config.json", demo=config)
         summary = ctx.summary
     return DemoResult(final, final / "index.html", summary)

@@ -661,15 +661,20 @@ def json_safe(value: Any) -> Any:
             return json_safe(value)
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
     return value
 
 
-def write_json(path: str | os.PathLike, value: Any) -> None:
-    """``value`` as indented, strict JSON (see :func:`json_safe`), written atomically."""
+def write_json(path: str | os.PathLike, value: Any, *, indent: int | None = 2,
+               default: Any = None) -> None:
+    """``value`` as strict JSON (see :func:`json_safe`: NaN and infinities become ``null``),
+    indented by ``indent`` (None: one line), written atomically. ``default`` turns other
+    objects into JSON values, as for :func:`json.dump` (without it they are an error)."""
     import json
 
     with atomic_write(path) as fh:
-        json.dump(json_safe(value), fh, indent=2)
+        json.dump(json_safe(value), fh, indent=indent, allow_nan=False, default=default)
         fh.write("\n")
 
 

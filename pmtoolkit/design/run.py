@@ -7,7 +7,6 @@ and uniqueness of 1000 samples), ``samples.csv`` and ``rejected.csv`` when recor
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -18,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from pmtoolkit.core.errors import BadInputError
-from pmtoolkit.core.io import OnInvalid, Rejects, atomic_dir, atomic_write, work_dir
+from pmtoolkit.core.io import OnInvalid, Rejects, atomic_dir, work_dir, write_json
 from pmtoolkit.design.config import GeneratorConfig
 from pmtoolkit.design.generator import SmilesGenerator
 
@@ -127,9 +126,7 @@ def _finish(model: SmilesGenerator, tmp: Path, rejects: Rejects, outdir, on_inva
     if rejects:
         rejects.apply("skip", tmp, final=outdir)
     write_resolved(tmp / "config.json", model=config, data=data)
-    with atomic_write(tmp / "metrics.json") as fh:
-        json.dump(metrics, fh, indent=2)
-        fh.write("\n")
+    write_json(tmp / "metrics.json", metrics)
     if history:
         write_history(tmp / "history.csv", history)
     if samples is not None:
@@ -315,19 +312,16 @@ def _score_plot(hist, path: Path) -> None:
 
 
 def _molecule_grid(top, path: Path) -> None:
+    """The molecules of a table's ``smiles`` column, with their ``score`` (if any) below."""
     from rdkit import Chem
-    from rdkit.Chem import Draw
 
     from pmtoolkit.chem._rdkit import quiet
-    from pmtoolkit.core.io import atomic_write
+    from pmtoolkit.chem.draw import molecule_grid
 
     with quiet():
         mols = [Chem.MolFromSmiles(s) for s in top["smiles"]]
-        legends = [f"{s:.3f}" for s in top["score"]] if "score" in top else None
-        image = Draw.MolsToGridImage(mols, molsPerRow=4, subImgSize=(240, 190),
-                                     legends=legends)
-    with atomic_write(path, "wb") as fh:
-        image.save(fh, format="PNG")
+    legends = [f"{s:.3f}" for s in top["score"]] if "score" in top else None
+    molecule_grid(mols, path, legends=legends)
 
 
 def _optimize_report(hist, top, components: str, run, path: Path) -> None:
@@ -433,9 +427,7 @@ def evaluate_file(samples: str | os.PathLike, outdir: str | os.PathLike, *,
                                  ks=tuple(k for k in (1000, 10000) if k <= len(gen)) or
                                  (len(gen),))
     with atomic_dir(outdir, overwrite=overwrite) as tmp:
-        with atomic_write(tmp / "metrics.json") as fh:
-            json.dump({"n": len(gen), **metrics}, fh, indent=2)
-            fh.write("\n")
+        write_json(tmp / "metrics.json", {"n": len(gen), **metrics})
         mols = [m for m in parsed if m is not None]
         ref_mols = [m for m in parse(test_smiles[:5000]) if m is not None]
         _distribution_plot(mols[:5000], ref_mols, tmp / "property_distributions.png")

@@ -2,7 +2,6 @@
 VCF, and draw in-silico mutagenesis of a region."""
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -13,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from pmtoolkit.core.errors import BadInputError
-from pmtoolkit.core.io import OnInvalid, Rejects, atomic_dir, atomic_write, work_dir
+from pmtoolkit.core.io import OnInvalid, Rejects, atomic_dir, work_dir, write_json
 from pmtoolkit.genomics.config import SequenceModelConfig
 
 log = logging.getLogger(__name__)
@@ -71,15 +70,20 @@ def read_training_data(input: str | os.PathLike, *, window: int, task: str,
                                  rejects=rejects)
 
 
-def random_split(n: int, sizes: tuple[float, float, float], seed: int
-                 ) -> dict[str, np.ndarray]:
+def _split(n: int, sizes: tuple[float, float, float], seed: int) -> dict[str, np.ndarray]:
+    """A seeded random (train, val, test) split with ``sizes`` in any proportion (normalised
+    here): :func:`pmtoolkit.chem.splits.random_split`, asked for the parts in the order this
+    workflow has always cut its permutation (validation, test, then the rest for training), so
+    a seed splits the same sequences as before."""
+    from pmtoolkit.chem.splits import random_split
+
     if any(s < 0 for s in sizes) or sum(sizes) <= 0:
         raise BadInputError(f"split sizes must be non-negative and not all zero: {sizes}")
     frac = np.asarray(sizes, float) / sum(sizes)
-    order = np.random.default_rng(seed).permutation(n)
-    n_val, n_test = int(round(frac[1] * n)), int(round(frac[2] * n))
-    return {"train": np.sort(order[n_val + n_test:]), "val": np.sort(order[:n_val]),
-            "test": np.sort(order[n_val:n_val + n_test])}
+    s = random_split(n, (float(frac[1]), float(frac[2]), float(frac[0])), seed)
+    return {"train": np.asarray(s.test, dtype=np.int64),
+            "val": np.asarray(s.train, dtype=np.int64),
+            "test": np.asarray(s.val, dtype=np.int64)}
 
 
 def train_file(input: str | os.PathLike, outdir: str | os.PathLike, *,
@@ -111,7 +115,7 @@ def train_file(input: str | os.PathLike, outdir: str | os.PathLike, *,
         rejects.raise_first()
     if len(data) < 10:
         raise BadInputError(f"only {len(data)} usable sequences in '{input}'; need at least 10")
-    idx = random_split(len(data), sizes, split_seed)
+    idx = _split(len(data), sizes, split_seed)
     train, valid, test = (data.subset(idx[k]) for k in ("train", "val", "test"))
     log.info("%d sequences: %d train, %d validation, %d test", len(data), len(train),
              len(valid), len(test))
@@ -138,13 +142,12 @@ def train_file(input: str | os.PathLike, outdir: str | os.PathLike, *,
             _write_predictions(test, pred, model.targets, tmp / "test_predictions.csv")
         model.save(tmp / "model.safetensors", metrics=metrics,
                    training_data_sha256=train.fingerprint())
-        with atomic_write(tmp / "split.json") as fh:
-            json.dump({"method": "random", "seed": split_seed, "sizes": list(sizes),
-                       **{k: [data.ids[i] for i in v] for k, v in idx.items()}}, fh)
+        write_json(tmp / "split.json", {"method": "random", "seed": split_seed,
+                                        "sizes": list(sizes),
+                                        **{k: [data.ids[i] for i in v] for k, v in idx.items()}},
+                   indent=None)
         write_resolved(tmp / "config.json", **settings)
-        with atomic_write(tmp / "metrics.json") as fh:
-            json.dump(metrics, fh, indent=2)
-            fh.write("\n")
+        write_json(tmp / "metrics.json", metrics)
     return metrics
 
 

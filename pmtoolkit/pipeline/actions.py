@@ -649,10 +649,8 @@ def _href(run: StepRun, path: Path) -> str:
 
 
 def _grid(frame, column: str, n: int, dest: Path) -> bool:
-    from rdkit.Chem import Draw
-
+    from pmtoolkit.chem.draw import molecule_grid
     from pmtoolkit.chem.molecules import parse_smiles
-    from pmtoolkit.core.io import atomic_write
 
     mols, legends = [], []
     label = next((c for c in ("rank", "id", "name") if c in frame.columns), None)
@@ -663,9 +661,7 @@ def _grid(frame, column: str, n: int, dest: Path) -> bool:
             legends.append(f"{label} {row[label]}" if label else "")
     if not mols:
         return False
-    image = Draw.MolsToGridImage(mols, molsPerRow=4, subImgSize=(220, 180), legends=legends)
-    with atomic_write(dest, "wb") as fh:
-        image.save(fh, format="PNG")
+    molecule_grid(mols, dest, legends=legends, size=(220, 180))
     return True
 
 
