@@ -61,6 +61,11 @@ class Objective(nn.Module):
         """Extra values to log after each training step's :meth:`loss` (e.g. a penalty term)."""
         return {}
 
+    def validation_logs(self) -> dict[str, torch.Tensor]:
+        """Extra values to log after each validation batch's :meth:`loss`, averaged over the
+        epoch like ``val_loss`` (e.g. one term of a composite loss)."""
+        return {}
+
     def size(self, target: Any) -> int:
         """How many samples ``target`` holds (the weight of a batch's loss in the epoch mean)."""
         return len(target[0] if isinstance(target, (tuple, list)) else target)
@@ -167,8 +172,11 @@ def task_module(net: nn.Module, objective: Objective, optimizer: Optimizer):
         def validation_step(self, batch, _):
             out, target = objective.validation_outputs(self.net, batch)
             if objective.validation_loss == "batch":
+                n = objective.size(target)
                 self.log("val_loss", objective.loss(out, target), on_step=False, on_epoch=True,
-                         batch_size=objective.size(target))
+                         batch_size=n)
+                for name, value in objective.validation_logs().items():
+                    self.log(name, value, on_step=False, on_epoch=True, batch_size=n)
             if objective.keep_outputs or objective.validation_loss == "epoch":
                 self._kept.append((_detach(out), _detach(target)))
 

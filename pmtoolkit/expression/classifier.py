@@ -14,7 +14,6 @@ label), ``obs[key_added + '_confidence']`` (its probability) and ``obsm[key_adde
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -236,37 +235,36 @@ def _top_variance(L, n_top: int | None) -> np.ndarray:
     return np.sort(np.argsort(-(sq - mean ** 2), kind="stable")[:n_top])
 
 
-def _module(net, config: ClassifierConfig, weights):
-    import lightning as L
+def objective(weights):
+    """Class-weighted cross-entropy (``weights``: a tensor per class); validation accuracy."""
     import torch
 
-    class Module(L.LightningModule):
+    from pmtoolkit.core.task import Objective
+
+    class ProfileObjective(Objective):
+        keep_outputs = True
+
         def __init__(self):
             super().__init__()
-            self.net = net
             self.register_buffer("weights", weights)
 
-        def _step(self, batch, name):
+        def outputs(self, net, batch):
             x, y = batch
-            logits = self.net(x)
-            loss = torch.nn.functional.cross_entropy(logits, y, weight=self.weights)
-            self.log(f"{name}_loss", loss, on_epoch=True, on_step=False, batch_size=len(y))
-            if name == "val":
-                acc = (logits.argmax(-1) == y).float().mean()
-                self.log("val_accuracy", acc, on_epoch=True, batch_size=len(y))
-            return loss
+            return net(x), y
 
-        def training_step(self, batch, _):
-            return self._step(batch, "train")
+        def loss(self, out, target, step=None):
+            return torch.nn.functional.cross_entropy(out, target, weight=self.weights)
 
-        def validation_step(self, batch, _):
-            self._step(batch, "val")
+        def metrics(self, out, target):
+            return {"val_accuracy": float((out.argmax(-1) == target).mean())}
 
-        def configure_optimizers(self):
-            return torch.optim.AdamW(self.parameters(), lr=config.lr,
-                                     weight_decay=config.weight_decay)
+    return ProfileObjective()
 
-    return Module()
+
+def optimizer(config: ClassifierConfig):
+    from pmtoolkit.core.task import Optimizer
+
+    return Optimizer(name="adamw", lr=config.lr, weight_decay=config.weight_decay)
 
 
 def labels_of(adata: ad.AnnData, label_key: str) -> np.ndarray:
@@ -291,7 +289,8 @@ def fit_classifier(adata: ad.AnnData, label_key: str, config: ClassifierConfig |
     import torch
 
     from pmtoolkit.core.config import check_ranges
-    from pmtoolkit.core.training import TrainConfig, fit
+    from pmtoolkit.core.task import train_network
+    from pmtoolkit.core.training import TrainConfig
 
     config = config or ClassifierConfig()
     check_ranges(config, source="expression classifier config")
@@ -324,17 +323,14 @@ def fit_classifier(adata: ad.AnnData, label_key: str, config: ClassifierConfig |
 
     train = loader(~val_mask, True)
     val = loader(val_mask, False) if val_mask.any() else None
-    module = _module(model.network, config, weights.float())
     cfg = TrainConfig(max_epochs=config.epochs, patience=config.patience if val else 0,
                       monitor="val_loss", mode="min", seed=config.seed, device=config.device,
                       resume=resume,  # without a checkpoint folder, only the last epoch's
                       checkpoint_every=5 if checkpoints else max(25, config.epochs))
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="pmt-cls-") as tmp:
-        root = Path(workdir) if workdir else Path(tmp)
-        result = fit(module, train, val, config=cfg, workdir=root,
-                     checkpoint_dir=Path(checkpoints) if checkpoints else None)
-    model.network = module.net.eval()
+    result = train_network(model.network, objective(weights.float()), train, val,
+                           optimizer=optimizer(config), config=cfg, workdir=workdir,
+                           checkpoint_dir=checkpoints)
     best = result.metrics()
     model.metadata = {"metrics": {"train_seconds": time.perf_counter() - start,
                                   "epochs_run": result.epochs_run,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import math
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -182,43 +181,46 @@ class _Rows:
         return dense_tensor(self.X[idx]), torch.from_numpy(self.batch[idx])
 
 
-def _module(model: ExpressionVAE, config: VAEConfig, steps_per_epoch: int):
-    import lightning as L
+def objective(config: VAEConfig, steps_per_epoch: int):
+    """The negative ELBO: the counts' negative-binomial negative log-likelihood plus the
+    latent KL divergence, its weight rising from 0 to 1 over ``config.kl_warmup`` epochs in
+    training (1 in validation, which also logs ``val_reconstruction``)."""
     import torch
 
-    class Module(L.LightningModule):
+    from pmtoolkit.core.task import Objective
+
+    class ELBO(Objective):
         def __init__(self):
             super().__init__()
-            self.net = model.network
+            self._reconstruction = None
 
-        def _loss(self, x, b, kl_weight: float):
-            mean, mu, log_var = self.net(x, b)
-            theta = torch.exp(self.net.log_theta)
-            recon = -nb_log_likelihood(x, mean, theta)
-            kl = -0.5 * (1 + log_var - mu.pow(2) - log_var.exp()).sum(-1)
-            return (recon + kl_weight * kl).mean(), recon.mean(), kl.mean()
+        def outputs(self, net, batch):
+            x, b = batch
+            return (*net(x, b), net.log_theta), x
 
-        def _kl_weight(self) -> float:
-            if config.kl_warmup <= 0:
+        def _kl_weight(self, step: int | None) -> float:
+            if step is None or config.kl_warmup <= 0:
                 return 1.0
-            return min(1.0, self.global_step / (config.kl_warmup * steps_per_epoch))
+            return min(1.0, step / (config.kl_warmup * steps_per_epoch))
 
-        def training_step(self, batch, _):
-            loss, _, _ = self._loss(*batch, self._kl_weight())
-            self.log("train_loss", loss, on_epoch=True, on_step=False, batch_size=len(batch[0]))
-            return loss
+        def loss(self, out, target, step=None):
+            mean, mu, log_var, log_theta = out
+            recon = -nb_log_likelihood(target, mean, torch.exp(log_theta))
+            kl = -0.5 * (1 + log_var - mu.pow(2) - log_var.exp()).sum(-1)
+            self._reconstruction = recon.mean()
+            return (recon + self._kl_weight(step) * kl).mean()
 
-        def validation_step(self, batch, _):
-            loss, recon, _ = self._loss(*batch, 1.0)
-            n = len(batch[0])
-            self.log("val_loss", loss, on_epoch=True, batch_size=n)
-            self.log("val_reconstruction", recon, on_epoch=True, batch_size=n)
+        def validation_logs(self):
+            return {"val_reconstruction": self._reconstruction}
 
-        def configure_optimizers(self):
-            return torch.optim.Adam(self.parameters(), lr=config.lr, eps=0.01,
-                                    weight_decay=1e-6)
+    return ELBO()
 
-    return Module()
+
+def optimizer(config: VAEConfig):
+    from pmtoolkit.core.task import Optimizer
+
+    # scvi-tools' optimiser settings
+    return Optimizer(name="adam", lr=config.lr, eps=0.01, weight_decay=1e-6)
 
 
 def default_epochs(n_cells: int) -> int:
@@ -241,7 +243,8 @@ def fit_vae(adata: ad.AnnData, config: VAEConfig | None = None, *, batch_key: st
     import torch
 
     from pmtoolkit.core.config import check_ranges
-    from pmtoolkit.core.training import TrainConfig, fit
+    from pmtoolkit.core.task import train_network
+    from pmtoolkit.core.training import TrainConfig
 
     config = config or VAEConfig()
     check_ranges(config, source="VAE config")
@@ -281,18 +284,16 @@ def fit_vae(adata: ad.AnnData, config: VAEConfig | None = None, *, batch_key: st
     val = torch.utils.data.DataLoader(val_idx.tolist(), batch_size=1024,
                                       collate_fn=collate) if n_val else None
     epochs = config.epochs if config.epochs is not None else default_epochs(adata.n_obs)
-    module = _module(model, config, max(1, len(train)))
     train_cfg = TrainConfig(max_epochs=epochs, patience=config.patience if val else 0,
                             monitor="val_loss", mode="min", seed=config.seed,
                             device=config.device, resume=resume,
                             # without a checkpoint folder, only the last epoch's
                             checkpoint_every=5 if checkpoints else max(25, epochs))
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="pmt-vae-") as tmp:
-        result = fit(module, train, val, config=train_cfg, workdir=Path(workdir or tmp),
-                     checkpoint_dir=Path(checkpoints) if checkpoints else None)
+    result = train_network(model.network, objective(config, max(1, len(train))), train, val,
+                           optimizer=optimizer(config), config=train_cfg, workdir=workdir,
+                           checkpoint_dir=checkpoints)
     seconds = time.perf_counter() - start
-    model.network = module.net.eval()
     model.metadata = {"metrics": {"train_seconds": seconds, "epochs_run": result.epochs_run,
                                   "best_val_loss": result.best_score,
                                   "n_cells": int(adata.n_obs), "n_genes": len(genes)}}
