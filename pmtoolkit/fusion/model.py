@@ -17,7 +17,6 @@ when one present modality is hidden (occlusion, the same for every fusion), and 
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -218,7 +217,44 @@ def check_training(train: tuple[dict[str, np.ndarray], np.ndarray, np.ndarray],
             raise BadInputError(f"no training patient has modality {name!r}")
     dims = [np.shape(data[m])[1] for m in modalities]
     check_parameters(lambda: _network(config, dims), f"a {config.fusion} fusion network",
-               "a smaller --hidden-dim, or embeddings of fewer features")
+               "a smaller --hidden-size, or embeddings of fewer features")
+
+
+def objective(config: FusionConfig, n_modalities: int):
+    """Binary cross-entropy (binary) or squared error of the fused prediction; in training,
+    each modality of a patient is hidden with probability ``config.modality_dropout`` (never
+    all of them), so the model learns to predict from whatever a patient has."""
+    import torch
+
+    from pmtoolkit.core.task import Objective
+
+    binary = config.task == "binary"
+
+    class FusionObjective(Objective):
+        def outputs(self, net, batch):
+            *xs, m, y = batch
+            return net(xs[:n_modalities], m), y
+
+        def training_outputs(self, net, batch, step):
+            *xs, m, y = batch
+            if config.modality_dropout > 0:
+                drop = torch.rand(m.shape, device=m.device) < config.modality_dropout
+                kept = m & ~drop
+                m = torch.where(kept.any(1, keepdim=True), kept, m)
+            return net(xs[:n_modalities], m), y
+
+        def loss(self, out, target, step=None):
+            if binary:
+                return torch.nn.functional.binary_cross_entropy_with_logits(out, target)
+            return torch.nn.functional.mse_loss(out, target)
+
+    return FusionObjective()
+
+
+def optimizer(config: FusionConfig):
+    from pmtoolkit.core.task import Optimizer
+
+    return Optimizer(name="adamw", lr=config.lr, weight_decay=config.weight_decay)
 
 
 def fit_fusion(train: tuple[dict[str, np.ndarray], np.ndarray, np.ndarray],
@@ -229,11 +265,11 @@ def fit_fusion(train: tuple[dict[str, np.ndarray], np.ndarray, np.ndarray],
     """Train on ``(embeddings, mask, y)``; ``valid`` (the same triple) picks the best epoch
     and stops early. Logs go to ``workdir``, the resume checkpoint to ``checkpoints``
     (default: inside ``workdir``), from which ``resume`` continues an interrupted run."""
-    import lightning as L
     import torch
 
     from pmtoolkit.core.seeds import seed_everything
-    from pmtoolkit.core.training import TrainConfig, fit
+    from pmtoolkit.core.task import train_network
+    from pmtoolkit.core.training import TrainConfig
 
     config = config or FusionConfig()
     check_training(train, config, modalities)
@@ -257,42 +293,6 @@ def fit_fusion(train: tuple[dict[str, np.ndarray], np.ndarray, np.ndarray],
         return torch.utils.data.DataLoader(ds, batch_size=config.batch_size, shuffle=shuffle,
                                            generator=torch.Generator().manual_seed(config.seed))
 
-    n_mod = len(modalities)
-    net = model.network
-    binary = config.task == "binary"
-
-    class Module(L.LightningModule):
-        def __init__(self):
-            super().__init__()
-            self.net = net
-
-        def _loss(self, out, yy):
-            if binary:
-                return torch.nn.functional.binary_cross_entropy_with_logits(out, yy)
-            return torch.nn.functional.mse_loss(out, yy)
-
-        def training_step(self, batch, _):
-            *xs_, m, yy = batch
-            if config.modality_dropout > 0:
-                drop = torch.rand(m.shape, device=m.device) < config.modality_dropout
-                kept = m & ~drop
-                # never hide every modality of a patient
-                kept = torch.where(kept.any(1, keepdim=True), kept, m)
-                m = kept
-            loss = self._loss(self.net(xs_[:n_mod], m), yy)
-            self.log("train_loss", loss, on_epoch=True, on_step=False, batch_size=len(yy))
-            return loss
-
-        def validation_step(self, batch, _):
-            *xs_, m, yy = batch
-            self.log("val_loss", self._loss(self.net(xs_[:n_mod], m), yy), on_epoch=True,
-                     batch_size=len(yy))
-
-        def configure_optimizers(self):
-            return torch.optim.AdamW(self.parameters(), lr=config.lr,
-                                     weight_decay=config.weight_decay)
-
-    module = Module()
     has_val = valid is not None
     # a resume checkpoint every few epochs where it can outlive the run; else only at the end
     cfg = TrainConfig(max_epochs=config.epochs, patience=config.patience if has_val else 0,
@@ -300,11 +300,11 @@ def fit_fusion(train: tuple[dict[str, np.ndarray], np.ndarray, np.ndarray],
                       resume=resume, **({} if checkpoints else
                                         {"checkpoint_every": max(10, config.epochs)}))
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="pmt-fusion-") as tmp:
-        result = fit(module, loader(data, mask, y, True),
-                     loader(*valid, False) if has_val else None, config=cfg,
-                     workdir=workdir or tmp, checkpoint_dir=checkpoints)
-    model.network = module.net.eval().cpu()
+    result = train_network(model.network, objective(config, len(modalities)),
+                           loader(data, mask, y, True),
+                           loader(*valid, False) if has_val else None,
+                           optimizer=optimizer(config), config=cfg, workdir=workdir,
+                           checkpoint_dir=checkpoints)
     model.metadata = {"metrics": {"epochs_run": result.epochs_run,
                                   "train_seconds": time.perf_counter() - start,
                                   "n_train": len(y), "best_val_loss": result.best_score}}
