@@ -235,7 +235,6 @@ def resolve(cls: type, params: dict[str, Any], config_file: Path | None, *,
     A file of sections holds only ``sections`` (default: just ``section``) and each is a
     table: a misspelt ``[modle]`` is an error naming it, not settings silently left out."""
     from pmtoolkit.core import config as cfg
-    from pmtoolkit.core.errors import ConfigError
 
     from_file: dict[str, Any] = {}
     source = "command-line options"
@@ -244,17 +243,7 @@ def resolve(cls: type, params: dict[str, Any], config_file: Path | None, *,
         source = f"'{config_file}'"
         from_file = data
         if section:
-            allowed = sections or (section,)
-            for key, value in data.items():
-                if key in allowed and not isinstance(value, dict):
-                    raise ConfigError(f"{source}: {key!r} must be a table of settings",
-                                      hint=f"write [{key}] and the settings below it")
-                if key not in allowed:
-                    close = [t for t in allowed if t.startswith(str(key)[:2])]
-                    hint = (f"did you mean [{close[0]}]? " if close else "") + \
-                        "the file holds " + ", ".join(f"[{t}]" for t in allowed)
-                    raise ConfigError(f"{source}: {key!r} is not a table of this command's "
-                                      "settings", hint=hint)
+            cfg.check_tables(data, sections or (section,), where=source)
             from_file = data.get(section, {})
             source = f"{source} [{section}]"
     return cfg.merge(cls, file_keys(cls, from_file), given(cls, params), source=source)

@@ -18,7 +18,7 @@ import math
 import os
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union
@@ -105,18 +105,49 @@ def load_file(path: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
+def check_keys(data: Mapping[str, Any], valid: Sequence[str], *, where: str,
+               what: str = "key") -> None:
+    """Refuse the first key of ``data`` that is not one of ``valid`` (``-`` and ``_`` alike):
+    a :class:`ConfigError` (exit 2) naming it and ``where`` it is, with the closest valid name
+    as a "did you mean" and the valid ones listed. Every settings file goes through this:
+    ``--config`` files (tables and keys), pipeline TOML and run files. ``what="table"`` words
+    the message for a file's ``[tables]``."""
+    names = [str(v) for v in valid]
+    known = [_key(v) for v in names]
+
+    def show(v: str) -> str:
+        return f"[{v}]" if what == "table" else repr(v)
+
+    for raw in data:
+        key = str(raw)
+        if _key(key) in known:
+            continue
+        close = difflib.get_close_matches(_key(key), known, n=1)
+        guess = f"did you mean {show(names[known.index(close[0])])}? " if close else ""
+        listed = ("tables: " + ", ".join(map(show, names)) if what == "table"
+                  else "valid: " + ", ".join(names))
+        raise ConfigError(f"unknown {what} {key!r} in {where}", hint=guess + listed)
+
+
+def check_tables(data: Mapping[str, Any], tables: Sequence[str], *, where: str) -> None:
+    """A settings file of ``[tables]``: only ``tables`` (see :func:`check_keys`), each one a
+    table of settings."""
+    check_keys(data, tables, where=where, what="table")
+    for key, value in data.items():
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: {key!r} must be a table of settings",
+                              hint=f"write [{key}] and the settings below it")
+
+
 def from_mapping(cls: type[T], data: Mapping[str, Any], *, source: str = "config") -> T:
-    """Build dataclass ``cls`` from ``data``; unknown keys and mistyped values are errors."""
+    """Build dataclass ``cls`` from ``data``; unknown keys (:func:`check_keys`) and mistyped
+    values are errors."""
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     hints = typing.get_type_hints(cls)
+    check_keys(data, sorted(option_name(k) for k in fields), where=source)
     values: dict[str, Any] = {}
     for raw_key, value in data.items():
         key = _key(str(raw_key))
-        if key not in fields:
-            valid = sorted(option_name(k) for k in fields)
-            close = difflib.get_close_matches(option_name(key), valid, n=1)
-            hint = (f"did you mean {close[0]!r}? " if close else "") + "valid: " + ", ".join(valid)
-            raise ConfigError(f"unknown key {raw_key!r} in {source}", hint=hint)
         where = f"{source}: {option_name(key)}"
         values[key] = coerce(value, hints[key], where)
         limits = fields[key].metadata.get("range")

@@ -88,6 +88,8 @@ def parse_overrides(items: tuple[str, ...] | list[str]) -> dict[str, dict[str, A
     (``3``, ``0.5``, ``true``, ``["a", "b"]``), else kept as text."""
     import tomllib
 
+    from pmtoolkit.core.config import check_keys
+
     out: dict[str, dict[str, Any]] = {}
     for item in items:
         key, sep, raw = item.partition("=")
@@ -98,9 +100,7 @@ def parse_overrides(items: tuple[str, ...] | list[str]) -> dict[str, dict[str, A
         section, dot, name = key.partition(".")
         if not dot:
             section, name = "federated", key
-        if section not in SECTIONS:
-            raise ConfigError(f"--set {item!r}: unknown table {section!r}",
-                              hint="tables: " + ", ".join(SECTIONS))
+        check_keys({section: None}, SECTIONS, where=f"--set {item!r}", what="table")
         raw = raw.strip()
         if "\n" in raw or "\r" in raw:  # a second line would be read as more TOML keys
             raise ConfigError(f"--set {key}: the value must be on one line")
@@ -117,17 +117,11 @@ def parse_overrides(items: tuple[str, ...] | list[str]) -> dict[str, dict[str, A
 def load_run_config(path: str | os.PathLike | None = None, overrides: tuple[str, ...] = (),
                     *, output: str | os.PathLike | None = None) -> RunConfig:
     """Read a run file (or none: defaults) with ``--set`` overrides on top."""
-    from pmtoolkit.core.config import from_mapping, load_file
+    from pmtoolkit.core.config import check_tables, from_mapping, load_file
 
     data = load_file(path) if path is not None else {}
     source = f"'{path}'" if path is not None else "settings"
-    for key, value in data.items():
-        if key not in SECTIONS:
-            raise ConfigError(f"unknown table or key {key!r} in {source}",
-                              hint="a run file has the tables " +
-                                   ", ".join(f"[{s}]" for s in SECTIONS))
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key!r} in {source} must be a table ([{key}])")
+    check_tables(data, SECTIONS, where=source)
     layers = {s: dict(data.get(s, {})) for s in SECTIONS}
     for section, values in parse_overrides(overrides).items():
         layers[section].update(values)

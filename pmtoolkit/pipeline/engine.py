@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pmtoolkit.core.config import check_keys
 from pmtoolkit.core.errors import ConfigError, MissingInputError, PmtError
 
 # the built-in actions register themselves on import, so ACTIONS is complete from here on
@@ -117,17 +118,11 @@ def parse(data: Mapping[str, Any], *, path: Path | None = None,
     naming the step and key."""
     actions = registered_actions()
     where = f"'{path}'" if path else "the pipeline"
-    unknown = [k for k in data if k not in ("pipeline", "steps")]
-    if unknown:
-        raise ConfigError(f"unknown table {unknown[0]!r} in {where}",
-                          hint=_close(unknown[0], ["pipeline", "steps"]))
+    check_keys(data, ("pipeline", "steps"), where=where, what="table")
     head = data.get("pipeline", {})
     if not isinstance(head, Mapping):
         raise ConfigError(f"[pipeline] in {where} must be a table")
-    bad = [k for k in head if k not in ("name", "description")]
-    if bad:
-        raise ConfigError(f"unknown key {bad[0]!r} in [pipeline] of {where}",
-                          hint=_close(bad[0], ["name", "description"]))
+    check_keys(head, ("name", "description"), where=f"[pipeline] of {where}")
     steps_raw = data.get("steps")
     if not isinstance(steps_raw, Mapping) or not steps_raw:
         raise ConfigError(f"{where} has no steps", hint="add [steps.NAME] tables")
@@ -157,19 +152,15 @@ def parse(data: Mapping[str, Any], *, path: Path | None = None,
         inputs: dict[str, Any] = {}
         params: dict[str, Any] = {}
         names = {i.name: i for i in act.inputs}
-        fields = ({f.name for f in dataclasses.fields(act.params) if f.init}
-                  if act.params else set())
+        check_keys(body, act.keys(), where=f"step {name!r} ({act.name})")
         for key, value in body.items():
             k = key.replace("-", "_")
             if key == "action":
                 continue
             if k in names:
                 inputs[k] = _check_refs(value, names[k], name, steps, where)
-            elif k in fields:
-                params[k] = value
             else:
-                raise ConfigError(f"unknown key {key!r} in step {name!r} ({act.name})",
-                                  hint=_close(key, act.keys()))
+                params[k] = value
         missing = [i.name for i in act.inputs if not i.optional and i.name not in inputs]
         if missing:
             raise ConfigError(f"step {name!r} ({act.name}) needs input {missing[0]!r}",
