@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -165,6 +164,48 @@ def check_training(train: ResponseData, config: ResponseConfig) -> FeaturePrep:
     return prep
 
 
+def objective(train_inputs, val_inputs):
+    """Squared error of standardised responses. A batch holds (sample, drug, response)
+    indices; each distinct sample and drug of a batch is encoded once, from the feature and
+    fingerprint matrices ``train_inputs`` / ``val_inputs`` (kept on the training device, and
+    out of the checkpoint: they are data, not weights)."""
+    import torch
+
+    from pmtoolkit.core.task import Objective
+
+    class ResponseObjective(Objective):
+        def __init__(self):
+            super().__init__()
+            for name, value in zip(("X_train", "fp_train", "X_val", "fp_val"),
+                                   (*train_inputs, *val_inputs)):
+                self.register_buffer(name, value, persistent=False)
+
+        def _outputs(self, net, batch, X, fp):
+            si, di, y = batch
+            s_u, s_pos = torch.unique(si, return_inverse=True)
+            d_u, d_pos = torch.unique(di, return_inverse=True)
+            s = net.sample(X.index_select(0, s_u))
+            d = net.drug(fp.index_select(0, d_u))
+            return net.pairs(s, d, s_pos, d_pos), y
+
+        def outputs(self, net, batch):
+            return self._outputs(net, batch, self.X_train, self.fp_train)
+
+        def validation_outputs(self, net, batch):
+            return self._outputs(net, batch, self.X_val, self.fp_val)
+
+        def loss(self, out, target, step=None):
+            return torch.nn.functional.mse_loss(out, target)
+
+    return ResponseObjective()
+
+
+def optimizer(config: ResponseConfig):
+    from pmtoolkit.core.task import Optimizer
+
+    return Optimizer(name="adamw", lr=config.lr, weight_decay=config.weight_decay)
+
+
 def fit(train: ResponseData, valid: ResponseData | None = None,
         config: ResponseConfig | None = None, *, workdir: str | Path | None = None,
         checkpoints: str | Path | None = None, resume: bool = False) -> ResponseModel:
@@ -172,12 +213,11 @@ def fit(train: ResponseData, valid: ResponseData | None = None,
     ``valid`` is given, stopping early; the last epoch otherwise). Logs go to ``workdir``,
     the resume checkpoint to ``checkpoints`` (default: inside ``workdir``), from which
     ``resume`` continues an interrupted run."""
-    import lightning as L
     import torch
 
     from pmtoolkit.core.seeds import seed_everything
+    from pmtoolkit.core.task import train_network
     from pmtoolkit.core.training import TrainConfig
-    from pmtoolkit.core.training import fit as train_module
 
     config = config or ResponseConfig()
     prep = check_training(train, config)
@@ -209,51 +249,16 @@ def fit(train: ResponseData, valid: ResponseData | None = None,
     if has_val and valid.drugs is train.drugs:
         fp_val = fp_train
 
-    class Module(L.LightningModule):
-        def __init__(self):
-            super().__init__()
-            self.net = net
-            # inputs live on the module's device; not weights, so not in its state
-            self.register_buffer("X_train", X_train, persistent=False)
-            self.register_buffer("fp_train", fp_train, persistent=False)
-            self.register_buffer("X_val", X_val, persistent=False)
-            self.register_buffer("fp_val", fp_val, persistent=False)
-
-        def _out(self, batch, X, fp):
-            si, di, yy = batch
-            s_u, s_pos = torch.unique(si, return_inverse=True)
-            d_u, d_pos = torch.unique(di, return_inverse=True)
-            s = self.net.sample(X.index_select(0, s_u))
-            d = self.net.drug(fp.index_select(0, d_u))
-            return self.net.pairs(s, d, s_pos, d_pos), yy
-
-        def training_step(self, batch, _):
-            out, yy = self._out(batch, self.X_train, self.fp_train)
-            loss = torch.nn.functional.mse_loss(out, yy)
-            self.log("train_loss", loss, on_epoch=True, on_step=False, batch_size=len(yy))
-            return loss
-
-        def validation_step(self, batch, _):
-            out, yy = self._out(batch, self.X_val, self.fp_val)
-            self.log("val_loss", torch.nn.functional.mse_loss(out, yy), on_epoch=True,
-                     batch_size=len(yy))
-
-        def configure_optimizers(self):
-            return torch.optim.AdamW(self.parameters(), lr=config.lr,
-                                     weight_decay=config.weight_decay)
-
-    module = Module()
     # a resume checkpoint every few epochs where it can outlive the run; else only at the end
     tc = TrainConfig(max_epochs=config.epochs, patience=config.patience if has_val else 0,
                      monitor="val_loss", mode="min", seed=config.seed, device=config.device,
                      resume=resume, **({} if checkpoints else
                                        {"checkpoint_every": max(10, config.epochs)}))
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="pmt-response-") as tmp:
-        result = train_module(module, loader(train, True),
-                              loader(valid, False) if has_val else None, config=tc,
-                              workdir=workdir or tmp, checkpoint_dir=checkpoints)
-    model.network = module.net.eval().cpu()
+    result = train_network(net, objective((X_train, fp_train), (X_val, fp_val)),
+                           loader(train, True), loader(valid, False) if has_val else None,
+                           optimizer=optimizer(config), config=tc, workdir=workdir,
+                           checkpoint_dir=checkpoints)
     model.metadata = {"training_data_sha256": train.fingerprint(),
                       "metrics": {"epochs_run": result.epochs_run,
                                   "best_epoch": result.best_epoch,
