@@ -156,7 +156,12 @@ def test_next_visit_models_predict_the_planted_code(arch, tmp_path):
     assert m["recall@2"] > 0.8  # the planted code is ranked first or second
     top = model.predict(test[:2], top=3)
     assert list(top.columns) == ["patient_id", "index_time", "rank", "code", "probability"]
-    assert len(top) == 6 and top["probability"].is_monotonic_decreasing is not None
+    assert len(top) == 6 and list(top["rank"]) == [1, 2, 3, 1, 2, 3]
+    assert list(top["patient_id"]) == [s.patient_id for s in test[:2] for _ in range(3)]
+    for i in range(2):  # each patient's three most probable codes, most probable first
+        rows = top.iloc[3 * i:3 * i + 3]
+        assert rows["probability"].is_monotonic_decreasing
+        np.testing.assert_allclose(rows["probability"], np.sort(p[i])[::-1][:3], rtol=1e-5)
     # the planted history code explains the predicted code
     c = model.contributions(test[:30])
     assert (c.groupby("sample")["target"].first().str.slice(3)
