@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -420,38 +419,28 @@ class SmilesGenerator(TorchModel):
 
 # ----------------------------------------------------------------------------- training
 
-def _lightning_module(net, config: GeneratorConfig, total_steps: int):
-    import lightning as L
+def objective():
+    """Next-token cross-entropy over a padded batch of token ids (padding, id 0, ignored)."""
     import torch
 
-    class GeneratorModule(L.LightningModule):
-        def __init__(self):
-            super().__init__()
-            self.net = net
+    from pmtoolkit.core.task import Objective
 
-        def _loss(self, ids):
-            logits = self.net(ids[:, :-1])
-            target = ids[:, 1:]
-            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+    class NextToken(Objective):
+        def outputs(self, net, batch):
+            return net(batch[:, :-1]), batch[:, 1:]
+
+        def loss(self, out, target, step=None):
+            return torch.nn.functional.cross_entropy(out.reshape(-1, out.shape[-1]),
                                                      target.reshape(-1), ignore_index=0)
-            return loss, ids.shape[0]
 
-        def training_step(self, ids, _):
-            loss, n = self._loss(ids)
-            self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=n)
-            return loss
+    return NextToken()
 
-        def validation_step(self, ids, _):
-            loss, n = self._loss(ids)
-            self.log("val_loss", loss, on_step=False, on_epoch=True, batch_size=n)
 
-        def configure_optimizers(self):
-            from pmtoolkit.core.training import cosine_schedule
+def optimizer(config: GeneratorConfig, total_steps: int):
+    from pmtoolkit.core.task import Optimizer
 
-            return cosine_schedule(torch.optim.Adam(self.parameters(), lr=config.lr),
-                                   total_steps)
-
-    return GeneratorModule()
+    return Optimizer(name="adam", lr=config.lr, schedule="cosine", floor=0.1,
+                     total_steps=total_steps)
 
 
 def _loader(data: TokenData, batch_size: int, seed: int, shuffle: bool, epoch_size: int = 0):
@@ -467,8 +456,8 @@ def _train(model: SmilesGenerator, train: TokenData, valid: TokenData | None,
            config: GeneratorConfig, workdir: Path | None, checkpoints: Path | None = None,
            resume: bool = False) -> SmilesGenerator:
     from pmtoolkit.core.seeds import seed_everything
+    from pmtoolkit.core.task import train_network
     from pmtoolkit.core.training import TrainConfig
-    from pmtoolkit.core.training import fit as train_module
 
     if not len(train):
         raise BadInputError("no SMILES left to train on")
@@ -477,18 +466,14 @@ def _train(model: SmilesGenerator, train: TokenData, valid: TokenData | None,
                      epoch_size=config.epoch_size)
     val_loader = _loader(valid, 512, 0, shuffle=False) if valid is not None and len(valid) \
         else None
-    module = _lightning_module(model.network, config, len(loader) * config.epochs)
     # an epoch of a generator is long (``epoch_size`` slices big sets into epochs): a resume
     # checkpoint after each one where a run is meant to be resumed
     tc = TrainConfig(max_epochs=config.epochs, patience=0, seed=config.seed,
                      device=config.device, gradient_clip=config.gradient_clip, resume=resume,
                      checkpoint_every=1 if checkpoints is not None or resume else 5)
-    if resume and checkpoints is None and workdir is None:
-        raise ValueError("resume needs a checkpoint folder")
-    with tempfile.TemporaryDirectory(prefix="pmt-generator-") as tmp:
-        result = train_module(module, loader, val_loader, config=tc,
-                              workdir=workdir or Path(tmp), checkpoint_dir=checkpoints)
-    model.network = model.network.cpu().eval()
+    result = train_network(model.network, objective(), loader, val_loader,
+                           optimizer=optimizer(config, len(loader) * config.epochs), config=tc,
+                           workdir=workdir, checkpoint_dir=checkpoints)
     model.metadata = {"training_data_sha256": _fingerprint(train), "history": result.history}
     return model
 
