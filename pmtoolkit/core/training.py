@@ -116,7 +116,10 @@ def _best_weights_callback(monitor: str, mode: str):
             self.epoch: int | None = None
             self.state: dict | None = None
 
-        def on_validation_epoch_end(self, trainer, pl_module):
+        def on_validation_end(self, trainer, pl_module):
+            # not on_validation_epoch_end: Lightning calls callbacks' epoch-end hooks before
+            # the module's, so a metric the module logs at epoch end (an AUC over the whole
+            # validation set) would be read one epoch late
             if trainer.sanity_checking or monitor not in trainer.callback_metrics:
                 return
             value = float(trainer.callback_metrics[monitor])
