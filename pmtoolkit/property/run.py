@@ -7,17 +7,20 @@ held-out test set and writes an output folder: ``model.safetensors``, ``config.j
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from pmtoolkit.core import workflow
 from pmtoolkit.core.errors import BadInputError
-from pmtoolkit.core.io import OnInvalid, atomic_dir, atomic_write, work_dir
+from pmtoolkit.core.io import OnInvalid
+from pmtoolkit.core.workflow import Parts
 from pmtoolkit.property.config import PropertyConfig, SplitOptions
 from pmtoolkit.property.model import PropertyModel, evaluate, fit
 
@@ -27,12 +30,76 @@ log = logging.getLogger(__name__)
 SHIPPED_MODELS = ("solubility", "lipophilicity", "bbbp", "tox21")
 
 
-def load_property_model(name_or_path: str | os.PathLike) -> PropertyModel:
+def load(name_or_path: str | os.PathLike) -> PropertyModel:
     """A saved model file, or a shipped model by name (``solubility``, ...)."""
     from pmtoolkit.core.model import load_named
 
     return load_named(name_or_path, shipped_names=SHIPPED_MODELS, model_class=PropertyModel,
                       what="property model")
+
+
+@dataclass
+class PropertyTask:
+    """The property domain's :class:`~pmtoolkit.core.workflow.SupervisedTask`: a molecule
+    table with label columns, a scaffold/random/stratified split (or a saved one), a GNN or
+    tree ensemble, parity plot or ROC curve of the test set."""
+
+    input: str | os.PathLike
+    smiles_column: str
+    target_columns: Sequence[str]
+    config: PropertyConfig
+    split_options: SplitOptions = field(default_factory=SplitOptions)
+    split_file: str | os.PathLike | None = None
+    on_invalid: OnInvalid = "error"
+    noun: str = "molecules"
+    min_records: int = 10
+
+    def settings(self) -> dict[str, Any]:
+        from pmtoolkit.core.config import to_dict
+
+        return {"model": to_dict(self.config), "split": to_dict(self.split_options), "data": {
+            "input": str(self.input), "smiles-column": self.smiles_column,
+            "target-columns": list(self.target_columns), "on-invalid": self.on_invalid,
+            "split-file": None if self.split_file is None else str(self.split_file)}}
+
+    def read(self):
+        from pmtoolkit.property.data import read_property_data
+
+        if not self.target_columns:
+            raise BadInputError("name the target column(s) with --label-column")
+        return read_property_data(self.input, smiles_column=self.smiles_column,
+                                  target_columns=self.target_columns, task=self.config.task)
+
+    def split(self, data) -> Parts:
+        from pmtoolkit.chem.splits import load_split, make_split
+
+        if self.split_file:
+            s = load_split(self.split_file)
+            s.check(data.smiles)
+        else:
+            o = self.split_options
+            s = make_split(o.split, mols=data.mols(), y=data.y[:, 0], n=len(data),
+                           sizes=o.sizes, seed=o.split_seed, smiles=data.smiles)
+        idx = s.indices()
+        return Parts(*(data.subset(idx[k]) for k in ("train", "val", "test")), method=s.method,
+                     save=lambda folder: s.save(folder / "split.json"))
+
+    def fit(self, train, valid, *, workdir, checkpoints, resume):
+        return fit(train, valid, self.config, workdir=workdir, checkpoints=checkpoints,
+                   resume=resume)
+
+    def evaluate(self, model, data):
+        return evaluate(model, data)
+
+    def write_test(self, model, test, folder: Path) -> None:
+        from pmtoolkit.core.io import write_table
+
+        pred = model.predict(test.smiles).frame
+        pred.insert(0, "line", test.lines)
+        for j, name in enumerate(test.target_names):
+            pred.insert(2 + j, name, test.y[:, j])
+        write_table(pred, folder / "test_predictions.csv")
+        _plot_test(pred, model, folder / "test_plot.png")
 
 
 def train_file(input: str | os.PathLike, outdir: str | os.PathLike, *, smiles_column: str,
@@ -41,58 +108,12 @@ def train_file(input: str | os.PathLike, outdir: str | os.PathLike, *, smiles_co
                on_invalid: OnInvalid = "error", overwrite: bool = False,
                resume: bool = False) -> dict[str, Any]:
     """Train on ``input`` and write the model, split, metrics and test predictions to
-    ``outdir``; an interrupted run keeps its checkpoints in ``outdir/work`` and continues
-    from them with ``resume``."""
-    from pmtoolkit.chem.splits import load_split, make_split
-    from pmtoolkit.core.config import to_dict, write_resolved
-    from pmtoolkit.property.data import read_property_data
-
-    if not target_columns:
-        raise BadInputError("name the target column(s) with --target-columns")
-    split = split or SplitOptions()
-    data, rejects = read_property_data(input, smiles_column=smiles_column,
-                                       target_columns=target_columns, task=config.task)
-    if rejects and on_invalid == "error":
-        rejects.raise_first()
-    if len(data) < 10:
-        raise BadInputError(f"only {len(data)} usable molecules in '{input}'; need at least 10")
-    if split_file:
-        s = load_split(split_file)
-        s.check(data.smiles)
-    else:
-        s = make_split(split.split, mols=data.mols(), y=data.y[:, 0], n=len(data),
-                       sizes=split.sizes, seed=split.split_seed, smiles=data.smiles)
-    idx = s.indices()
-    train, valid, test = (data.subset(idx[k]) for k in ("train", "val", "test"))
-    log.info("%d molecules: %d train, %d validation, %d test (%s split)", len(data), len(train),
-             len(valid), len(test), s.method)
-    settings = {"model": to_dict(config), "split": to_dict(split), "data": {
-        "input": str(input), "smiles-column": smiles_column,
-        "target-columns": list(target_columns), "on-invalid": on_invalid,
-        "split-file": None if split_file is None else str(split_file)}}
-    with atomic_dir(outdir, overwrite=overwrite, resume=resume) as tmp:
-        if rejects:
-            rejects.apply("skip", tmp, final=outdir)
-        model = fit(train, valid if len(valid) else None, config, workdir=tmp / "training",
-                    checkpoints=work_dir(outdir, settings), resume=resume)
-        metrics: dict[str, Any] = {"valid": model.metadata.get("metrics", {}).get("valid")}
-        if len(test):
-            metrics["test"] = evaluate(model, test)
-        model.save(tmp / "model.safetensors", metrics=metrics,
-                   training_data_sha256=train.fingerprint())
-        s.save(tmp / "split.json")
-        write_resolved(tmp / "config.json", **settings)
-        with atomic_write(tmp / "metrics.json") as fh:
-            json.dump(metrics, fh, indent=2)
-            fh.write("\n")
-        if len(test):
-            pred = model.predict(test.smiles).frame
-            pred.insert(0, "line", test.lines)
-            for j, name in enumerate(test.target_names):
-                pred.insert(2 + j, name, test.y[:, j])
-            pred.to_csv(tmp / "test_predictions.csv", index=False)
-            _plot_test(pred, model, tmp / "test_plot.png")
-    return metrics
+    ``outdir`` (:func:`pmtoolkit.core.workflow.train_file`); an interrupted run keeps its
+    checkpoints in ``outdir/work`` and continues from them with ``resume``."""
+    task = PropertyTask(input, smiles_column, target_columns, config,
+                        split or SplitOptions(), split_file, on_invalid)
+    return workflow.train_file(task, outdir, source=input, on_invalid=on_invalid,
+                               overwrite=overwrite, resume=resume)
 
 
 def _plot_test(pred, model: PropertyModel, path: Path) -> None:
@@ -122,17 +143,22 @@ def _plot_test(pred, model: PropertyModel, path: Path) -> None:
             ax.set_title(f"{name}: test ROC-AUC {M.roc_auc(y, p):.3f}")
 
 
-def predict_file(input: str | os.PathLike, output: str | os.PathLike, *, model: PropertyModel,
+def predict_file(input: str | os.PathLike, output: str | os.PathLike, *,
+                 model: PropertyModel | Mapping[str, PropertyModel],
                  smiles_column: str = "smiles", fmt: str | None = None,
                  on_invalid: OnInvalid = "skip", chunksize: int = 10_000) -> int:
     """Stream ``input`` through ``model`` into ``output``: every input row gets an output row
-    (NaN and an ``error`` reason where the SMILES is invalid). Returns the number of rows."""
+    (NaN and an ``error`` reason where the SMILES is invalid). Returns the number of rows.
+
+    ``model`` may be several models by name: each adds its ``<target>_pred`` columns, named
+    ``<name>_<target>_pred`` where two of the models predict a target of the same name."""
     import pandas as pd
 
     from pmtoolkit.chem.molecules import iter_molecules
     from pmtoolkit.core.io import Rejects, TableWriter
     from pmtoolkit.core.progress import progress
 
+    models = _column_prefixes(model)
     all_rejects = Rejects(source=str(input), item_name="smiles")
     rows = 0
     with TableWriter(output) as writer:
@@ -140,16 +166,23 @@ def predict_file(input: str | os.PathLike, output: str | os.PathLike, *, model: 
                                              chunksize=chunksize), desc="predict", unit="chunk"):
             smiles = chunk.frame[chunk.smiles_column].tolist()
             mols = [None if m is None else m.mol for m in chunk.molecules]
-            result = model.predict(smiles, mols=mols)
-            if result.rejects and on_invalid == "error":
-                first = result.rejects.items[0]
+            results = [(prefix, m.predict(smiles, mols=mols)) for prefix, m in models]
+            rejects = {}  # line -> the first model's reject (the models share the parsing)
+            for _, result in results:
+                for r in result.rejects:
+                    rejects.setdefault(r.line, r)
+            if rejects and on_invalid == "error":
+                first = rejects[min(rejects)]
                 line = int(chunk.frame.index[first.line - 1])
                 raise BadInputError(f"{input}: line {line}: {first.reason}: {first.item!r}",
                                     hint="use --on-invalid skip to score the rest")
-            for r in result.rejects:
+            for r in sorted(rejects.values(), key=lambda r: r.line):
                 all_rejects.add(r.item, int(chunk.frame.index[r.line - 1]), r.reason)
             # the input's own columns first, then <target>_pred [, _uncertainty], error
-            added = result.frame.drop(columns=["smiles"])
+            added = pd.concat([result.frame.drop(columns=["smiles", "error"]).add_prefix(prefix)
+                               for prefix, result in results], axis=1)
+            added["error"] = [rejects[i + 1].reason if i + 1 in rejects else ""
+                              for i in range(len(smiles))]
             base = chunk.frame.drop(columns=[c for c in added.columns if c in chunk.frame])
             frame = pd.concat([base.reset_index(drop=True), added], axis=1)
             writer.write(frame)
@@ -159,22 +192,31 @@ def predict_file(input: str | os.PathLike, output: str | os.PathLike, *, model: 
     return rows
 
 
+def _column_prefixes(models: PropertyModel | Mapping[str, PropertyModel]
+                     ) -> list[tuple[str, PropertyModel]]:
+    """(column prefix, model) pairs: no prefix unless two models share a target name, then
+    ``<name>_`` for each of those models."""
+    if not isinstance(models, Mapping):
+        return [("", models)]
+    counts = Counter(t for m in models.values() for t in m.target_names)
+    return [(f"{name}_" if any(counts[t] > 1 for t in m.target_names) else "", m)
+            for name, m in models.items()]
+
+
 def evaluate_file(input: str | os.PathLike, *, model: PropertyModel, smiles_column: str,
                   target_columns: Sequence[str] | None = None,
                   on_invalid: OnInvalid = "error") -> dict[str, Any]:
-    from pmtoolkit.property.data import read_property_data
-
     targets = list(target_columns or model.target_names)
     if len(targets) != model.n_tasks:
         raise BadInputError(f"the model predicts {model.n_tasks} target(s) "
                             f"({', '.join(model.target_names)}); {len(targets)} column(s) given")
-    data, rejects = read_property_data(input, smiles_column=smiles_column,
-                                       target_columns=targets, task=model.config.task)
-    if rejects and on_invalid == "error":
-        rejects.raise_first()
-    if rejects:
-        log.warning("%d invalid record(s) skipped; first: %s", len(rejects),
-                    rejects.items[0].describe())
-    data.target_names = list(model.target_names)
-    return evaluate(model, data)
+
+    class Named(PropertyTask):
+        def read(self):
+            data, rejects = super().read()
+            data.target_names = list(model.target_names)  # the model's names for its columns
+            return data, rejects
+
+    task = Named(input, smiles_column, targets, model.config, on_invalid=on_invalid)
+    return workflow.evaluate_file(task, model, source=input, on_invalid=on_invalid)
 
