@@ -8,17 +8,19 @@ parity plot, and ``rejected.csv`` when pairs were skipped.
 from __future__ import annotations
 
 import heapq
-import json
 import logging
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from pmtoolkit.core import workflow
 from pmtoolkit.core.errors import BadInputError
-from pmtoolkit.core.io import OnInvalid, Rejects, atomic_dir, atomic_write, work_dir
+from pmtoolkit.core.io import OnInvalid, Rejects
+from pmtoolkit.core.workflow import Parts
 from pmtoolkit.dti.config import DTIConfig
 from pmtoolkit.dti.data import PairData
 from pmtoolkit.dti.model import DTIModel, evaluate, fit
@@ -27,10 +29,10 @@ log = logging.getLogger(__name__)
 
 #: shipped models by the name users type; each is a ``model`` entry in data/MANIFEST
 SHIPPED_MODELS = ("davis",)
-SPLITS = ("setting1", "random", "cold_drug", "cold_target", "cold_pair")
+SPLITS = ("setting1", "random", "cold-drug", "cold-target", "cold-pair")
 
 
-def load_dti_model(name_or_path: str | os.PathLike) -> DTIModel:
+def load(name_or_path: str | os.PathLike) -> DTIModel:
     """A saved model file, or a shipped model by name (``davis``)."""
     from pmtoolkit.core.model import load_named
 
@@ -56,6 +58,78 @@ def load_training_pairs(input: str | os.PathLike, *, smiles_column: str = "smile
     return data, rejects, None
 
 
+@dataclass
+class PairTask:
+    """The drug-target domain's :class:`~pmtoolkit.core.workflow.SupervisedTask`: a pairs
+    table or a DeepDTA benchmark folder, a random / cold-drug / cold-target / cold-pair split
+    (setting1: the benchmark's own folds; or a saved split), an ensemble of pair networks,
+    the test pairs' predictions and a parity plot."""
+
+    input: str | os.PathLike
+    config: DTIConfig
+    smiles_column: str = "smiles"
+    sequence_column: str = "sequence"
+    value_column: str = "value"
+    split_method: str = "random"
+    sizes: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    split_seed: int = 0
+    fold: int = -1
+    split_file: str | os.PathLike | None = None
+    on_invalid: OnInvalid = "error"
+    noun: str = "pairs"
+    min_records: int = 10
+
+    def __post_init__(self):
+        from pmtoolkit.chem.splits import split_method
+
+        self.split_method = split_method(self.split_method)
+        self._bench = None
+
+    def settings(self) -> dict[str, Any]:
+        from pmtoolkit.core.config import to_dict
+
+        return {"model": to_dict(self.config), "data": {
+            "input": str(self.input), "smiles-column": self.smiles_column,
+            "sequence-column": self.sequence_column, "value-column": self.value_column,
+            "split": self.split_method, "sizes": list(self.sizes),
+            "split-seed": self.split_seed, "fold": self.fold, "on-invalid": self.on_invalid,
+            "split-file": None if self.split_file is None else str(self.split_file)}}
+
+    def read(self):
+        data, rejects, self._bench = load_training_pairs(
+            self.input, smiles_column=self.smiles_column,
+            sequence_column=self.sequence_column, value_column=self.value_column)
+        return data, rejects
+
+    def split(self, data) -> Parts:
+        from pmtoolkit.chem.splits import load_split
+        from pmtoolkit.dti.splits import pair_keys, pair_split, setting1_split
+
+        if self.split_file:
+            s = load_split(self.split_file)
+            s.check(pair_keys(data))
+        elif self.split_method == "setting1":
+            if self._bench is None:
+                raise BadInputError("--split setting1 needs a DeepDTA benchmark folder (davis, "
+                                    "kiba) as input")
+            s = setting1_split(self._bench, self.fold)
+        else:
+            s = pair_split(data, self.split_method, self.sizes, self.split_seed)
+        idx = s.indices()
+        return Parts(*(data.subset(idx[k]) for k in ("train", "val", "test")), method=s.method,
+                     save=lambda folder: s.save(folder / "split.json"))
+
+    def fit(self, train, valid, *, workdir, checkpoints, resume):
+        return fit(train, valid, self.config, workdir=workdir, checkpoints=checkpoints,
+                   resume=resume)
+
+    def evaluate(self, model, data):
+        return evaluate(model, data)
+
+    def write_test(self, model, test, folder: Path) -> None:
+        _write_test(test, model.predict(test), folder, self.config.task)
+
+
 def train_file(input: str | os.PathLike, outdir: str | os.PathLike, *, config: DTIConfig,
                smiles_column: str = "smiles", sequence_column: str = "sequence",
                value_column: str = "value", split: str = "random",
@@ -63,65 +137,13 @@ def train_file(input: str | os.PathLike, outdir: str | os.PathLike, *, config: D
                fold: int = -1, split_file: str | os.PathLike | None = None,
                on_invalid: OnInvalid = "error", overwrite: bool = False,
                resume: bool = False) -> dict[str, Any]:
-    """Train on a pairs table or benchmark folder and write the run folder ``outdir``; an
-    interrupted run keeps its checkpoints in ``outdir/work`` and continues from them with
-    ``resume``."""
-    from pmtoolkit.chem.splits import load_split
-    from pmtoolkit.core.config import to_dict, write_resolved
-    from pmtoolkit.dti.splits import pair_keys, pair_split, setting1_split
-
-    data, rejects, bench = load_training_pairs(input, smiles_column=smiles_column,
-                                               sequence_column=sequence_column,
-                                               value_column=value_column)
-    if rejects and on_invalid == "error":
-        rejects.raise_first()
-    if len(data) < 10:
-        raise BadInputError(f"only {len(data)} usable pairs in '{input}'; need at least 10")
-    if split_file:
-        s = load_split(split_file)
-        s.check(pair_keys(data))
-    elif split == "setting1":
-        if bench is None:
-            raise BadInputError("--split setting1 needs a DeepDTA benchmark folder (davis, "
-                                "kiba) as input")
-        s = setting1_split(bench, fold)
-    else:
-        s = pair_split(data, split, sizes, split_seed)
-    idx = s.indices()
-    train, valid, test = (data.subset(idx[k]) for k in ("train", "val", "test"))
-    log.info("%d pairs: %d train, %d validation, %d test (%s split)", len(data), len(train),
-             len(valid), len(test), s.method)
-    settings = {"model": to_dict(config), "data": {
-        "input": str(input), "smiles-column": smiles_column, "sequence-column": sequence_column,
-        "value-column": value_column, "split": split, "sizes": list(sizes),
-        "split-seed": split_seed, "fold": fold, "on-invalid": on_invalid,
-        "split-file": None if split_file is None else str(split_file)}}
-    with atomic_dir(outdir, overwrite=overwrite, resume=resume) as tmp:
-        if rejects:
-            rejects.apply("skip", tmp, final=outdir)
-        t0 = time.perf_counter()
-        model = fit(train, valid if len(valid) else None, config, workdir=tmp / "training",
-                    checkpoints=work_dir(outdir, settings), resume=resume)
-        metrics: dict[str, Any] = {"train_seconds": time.perf_counter() - t0,
-                                   "split": s.method, "n_train": len(train)}
-        if len(valid):
-            metrics["valid"] = evaluate(model, valid)
-        test_pred = None
-        if len(test):
-            test_pred = model.predict(test)
-            from pmtoolkit.dti.model import pair_metrics
-
-            metrics["test"] = pair_metrics(test.y, test_pred, config.task)
-        model.save(tmp / "model.safetensors", metrics=metrics,
-                   training_data_sha256=train.fingerprint())
-        s.save(tmp / "split.json")
-        write_resolved(tmp / "config.json", **settings)
-        with atomic_write(tmp / "metrics.json") as fh:
-            json.dump(metrics, fh, indent=2)
-            fh.write("\n")
-        if test_pred is not None:
-            _write_test(test, test_pred, tmp, config.task)
-    return metrics
+    """Train on a pairs table or benchmark folder and write the run folder ``outdir``
+    (:func:`pmtoolkit.core.workflow.train_file`); an interrupted run keeps its checkpoints in
+    ``outdir/work`` and continues from them with ``resume``."""
+    task = PairTask(input, config, smiles_column, sequence_column, value_column, split, sizes,
+                    split_seed, fold, split_file, on_invalid)
+    return workflow.train_file(task, outdir, source=input, on_invalid=on_invalid,
+                               overwrite=overwrite, resume=resume)
 
 
 def _write_test(test: PairData, pred: np.ndarray, folder: Path, task: str) -> None:
@@ -190,15 +212,15 @@ def predict_file(input: str | os.PathLike, output: str | os.PathLike, *, model: 
 def evaluate_file(input: str | os.PathLike, *, model: DTIModel, smiles_column: str = "smiles",
                   sequence_column: str = "sequence", value_column: str = "value",
                   on_invalid: OnInvalid = "error") -> dict[str, Any]:
-    _, data, rejects = _read_pair_table(input, smiles_column, sequence_column, value_column)
-    if rejects and on_invalid == "error":
-        rejects.raise_first()
-    if rejects:
-        log.warning("%d invalid pair(s) skipped; first: %s", len(rejects),
-                    rejects.items[0].describe())
-    if not len(data):
-        raise BadInputError(f"no valid pairs in '{input}'")
-    return evaluate(model, data)
+    class Table(PairTask):
+        def read(self):
+            _, data, rejects = _read_pair_table(input, smiles_column, sequence_column,
+                                                value_column)
+            return data, rejects
+
+    task = Table(input, model.config, smiles_column, sequence_column, value_column,
+                 on_invalid=on_invalid)
+    return workflow.evaluate_file(task, model, source=input, on_invalid=on_invalid)
 
 
 def screen_file(target: str | os.PathLike, library: str | os.PathLike,
