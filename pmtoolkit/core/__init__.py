@@ -18,3 +18,13 @@ __all__ = [
     "BadInputError", "ConfigError", "InternalError", "MissingInputError",
     "MissingResourceError", "PmtError", "UnsafeFileError",
 ]
+
+
+def __getattr__(name: str):
+    """A submodule on first use (``pmt.core.shipped.path("esol")``), like the domains."""
+    import importlib
+    import importlib.util
+
+    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

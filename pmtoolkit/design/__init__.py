@@ -13,7 +13,7 @@ _EXPORTS = {
     "GeneratorConfig": "config", "SmilesGenerator": "generator", "Samples": "generator",
     "fit": "generator", "finetune": "generator", "encode_smiles": "generator",
     "load": "run", "sample_file": "run", "train_file": "run", "finetune_file": "run",
-    "optimize_file": "run", "evaluate_file": "run",
+    "optimize_file": "run", "evaluate_file": "run", "sample_summary": "run",
     "RunFile": "optimize", "load_run_file": "optimize",
 }
 

@@ -9,7 +9,7 @@ cell-type classifier. Also reachable as ``pmt.expr``.
 """
 from __future__ import annotations
 
-import importlib
+from pmtoolkit._lazy import lazy_exports
 
 _EXPORTS = {
     "read": "io", "counts_matrix": "io", "recover_counts": "io",
@@ -28,16 +28,4 @@ _EXPORTS = {
     "train_classifier_file": "classify",
 }
 
-__all__ = sorted(_EXPORTS)  # noqa: PLE0605 (built from the table above)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)
