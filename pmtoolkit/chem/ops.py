@@ -175,7 +175,7 @@ def split_file(input: str | os.PathLike, outdir: str | os.PathLike, *, method: s
     y = None
     if method == "stratified":
         if not target_column:
-            raise BadInputError("a stratified split needs --target-column")
+            raise BadInputError("a stratified split needs --label-column")
         y = frame[target_column].to_numpy(dtype=float)
     with atomic_dir(outdir, overwrite=overwrite) as tmp:
         if table.rejects:

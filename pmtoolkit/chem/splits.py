@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from pmtoolkit.core.errors import BadInputError
-from pmtoolkit.core.io import atomic_write, require_file, sha256_rows
+from pmtoolkit.core.io import require_file, sha256_rows, write_json
 
 SPLIT_METHODS = ("random", "scaffold", "balanced_scaffold", "stratified")
 
@@ -40,9 +40,7 @@ class Split:
         return {k: np.asarray(getattr(self, k), dtype=np.int64) for k in ("train", "val", "test")}
 
     def save(self, path: str | os.PathLike) -> None:
-        with atomic_write(path) as fh:
-            json.dump(asdict(self), fh)
-            fh.write("\n")
+        write_json(path, asdict(self), indent=None)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Split:
@@ -75,6 +73,13 @@ class Split:
     def to_chemprop(self) -> list[dict[str, list[int]]]:
         """chemprop v2's ``--splits-file`` JSON form."""
         return [{"train": list(self.train), "val": list(self.val), "test": list(self.test)}]
+
+
+def split_method(method: str) -> str:
+    """The one spelling of a split method's name: the cold splits are ``cold-drug``,
+    ``cold-target``, ``cold-sample``, ``cold-pair``; ``cold_drug`` (pipeline TOML, run files
+    and split.json files of older runs) reads as ``cold-drug``."""
+    return method.replace("_", "-") if method.startswith("cold_") else method
 
 
 def check_sizes(sizes: Sequence[float]) -> tuple[float, float, float]:

@@ -16,11 +16,17 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from pmtoolkit.chem.splits import Split, check_sizes, entity_groups
+from pmtoolkit.chem.splits import (
+    Split,
+    check_sizes,
+    entity_groups,
+    random_split,
+    split_method,
+)
 from pmtoolkit.core.errors import BadInputError
 from pmtoolkit.dti.data import Benchmark, PairData
 
-PAIR_SPLITS = ("random", "cold_drug", "cold_target", "cold_pair")
+PAIR_SPLITS = ("random", "cold-drug", "cold-target", "cold-pair")
 
 
 def pair_keys(data: PairData) -> list[str]:
@@ -33,20 +39,19 @@ def pair_split(data: PairData, method: str = "random",
                sizes: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0) -> Split:
     """A seeded split of ``data``'s pairs by ``method`` (see the module docstring)."""
     sizes = check_sizes(sizes)
+    method = split_method(method)
     rng = np.random.default_rng(seed)
     n = len(data)
-    if method == "random":
-        perm = rng.permutation(n)
-        n_train = int(round(sizes[0] * n))
-        n_val = min(int(round(sizes[1] * n)), n - n_train)
-        parts = (perm[:n_train], perm[n_train:n_train + n_val], perm[n_train + n_val:])
-    elif method in ("cold_drug", "cold_target"):
-        index = data.drug_index if method == "cold_drug" else data.protein_index
-        n_ent = len(data.drugs) if method == "cold_drug" else len(data.proteins)
+    if method == "random":  # the molecules' random split, over pairs
+        s = random_split(n, sizes, seed)
+        parts = (s.train, s.val, s.test)
+    elif method in ("cold-drug", "cold-target"):
+        index = data.drug_index if method == "cold-drug" else data.protein_index
+        n_ent = len(data.drugs) if method == "cold-drug" else len(data.proteins)
         group = entity_groups(n_ent, sizes, rng, np.bincount(index, minlength=n_ent))
         g = group[index]
         parts = tuple(np.flatnonzero(g == k) for k in range(3))
-    elif method == "cold_pair":
+    elif method == "cold-pair":
         # each side split on its own with the square root of the fractions, so the pairs
         # inside the test-drug x test-protein block are about sizes[2] of the kept pairs
         # before the cross blocks are dropped

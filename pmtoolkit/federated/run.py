@@ -1,4 +1,4 @@
-"""A federated run from a run file: ``pmt federated run config.toml -o out/``.
+"""A federated run from a run file: ``pmt federated run -c config.toml -o out/``.
 
 1. The task reads the dataset; a stratified test set is held out for the server; the rest is
    dealt to the sites (:mod:`pmtoolkit.federated.split`), each site's share written in the

@@ -52,7 +52,7 @@ class MpraData:
 
     def write(self, fasta: str | os.PathLike, vcf: str | os.PathLike) -> None:
         """The elements as FASTA and the variants as VCF (INFO: EFFECT, PVALUE), so the
-        command line can score them: ``pmt variants score -v vcf -f fasta``."""
+        command line can score them: ``pmt variants score -i vcf -f fasta``."""
         from pmtoolkit.core.io import atomic_write
 
         with atomic_write(fasta) as fh:

@@ -24,10 +24,11 @@ def response_split(data: ResponseData, method: str = "random",
     the cold splits assign whole drugs or samples, so that the pairs they carry come near
     ``sizes``; ``both-cold`` splits drugs and samples each with the square roots of the
     fractions and keeps only the pairs whose drug and sample fall on the same side."""
-    from pmtoolkit.chem.splits import Split, check_sizes, entity_groups
+    from pmtoolkit.chem.splits import Split, check_sizes, entity_groups, split_method
     from pmtoolkit.core.io import sha256_rows
 
     sizes = check_sizes(sizes)
+    method = split_method(method)
     rng = np.random.default_rng(seed)
     n = len(data)
     n_s, n_d = len(data.samples.ids), len(data.drugs.ids)

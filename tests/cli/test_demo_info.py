@@ -85,7 +85,7 @@ def test_demo_writes_the_report_folder(demo, pmt):
     for name in runs:
         assert (out / "pipelines" / name / "index.html").is_file()
         # the demo's run folders are ordinary pipeline runs: rerunning skips every step
-        again = pmt("pipeline", "run", name, "-o", out / "pipelines" / name)
+        again = pmt("pipeline", "run", "-c", name, "-o", out / "pipelines" / name)
         assert again.exit_code == 0 and f"0 steps ran, {len(runs[name])} skipped" in again.stderr
     # imaging: the classifier gets the example X-rays right; tissue volumes are brain-sized
     xrays = summary_of(out)["imaging"]["xrays"]

@@ -21,7 +21,7 @@ def trained(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("dti") / "run"
     result = CliRunner().invoke(cli, ["dti", "train", "-i", str(DATA / "dti_tiny.csv"),
-                                      "--split", "cold_drug", "-o", str(out), *TINY],
+                                      "--split", "cold-drug", "-o", str(out), *TINY],
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "test (" in result.output
@@ -33,7 +33,7 @@ def test_train_writes_the_run_folder(trained):
                  "test_predictions.csv", "test_plot.png"):
         assert (trained / name).is_file(), name
     metrics = json.loads((trained / "metrics.json").read_text())
-    assert metrics["split"] == "cold_drug" and 0 <= metrics["test"]["ci"] <= 1
+    assert metrics["split"] == "cold-drug" and 0 <= metrics["test"]["ci"] <= 1
     split = json.loads((trained / "split.json").read_text())
     test = pd.read_csv(trained / "test_predictions.csv")
     assert len(test) == len(split["test"]) == metrics["test"]["n"]

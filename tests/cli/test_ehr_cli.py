@@ -42,7 +42,7 @@ def synthea(tmp_path_factory):
 
 def test_build_train_predict_evaluate_explain(pmt, synthea, tmp_path):
     data = tmp_path / "mort.jsonl.gz"
-    result = pmt("ehr", "build", synthea, "-o", data, "--index", "each_visit", "--min-visits",
+    result = pmt("ehr", "build", "-i", synthea, "-o", data, "--index", "each_visit", "--min-visits",
                  "1", "--horizon-days", "365")
     assert result.exit_code == 0, result.stderr
     assert "with the outcome" in result.stderr and "excluded" in result.stderr
@@ -51,20 +51,21 @@ def test_build_train_predict_evaluate_explain(pmt, synthea, tmp_path):
     assert header["task"]["kind"] == "mortality" and header["summary"]["positives"] > 5
 
     run = tmp_path / "gru"
-    result = pmt("ehr", "train", data, "--arch", "gru", "--epochs", "3", "--embedding-dim", "8",
-                 "--hidden-dim", "8", "-o", run)
+    result = pmt("ehr", "train", "-i", data, "--architecture", "gru", "--epochs", "3",
+                 "--embedding-dim", "8",
+                 "--hidden-size", "8", "-o", run)
     assert result.exit_code == 0, result.stderr
     assert "test AUROC" in result.stderr
     metrics = json.loads((run / "metrics.json").read_text())
     assert {"auroc", "auprc", "brier", "sensitivity"} <= set(metrics["test"])
 
-    result = pmt("ehr", "predict", data, "-m", run / "model.safetensors", "-o", "-",
-                 "--split", "test")
+    result = pmt("ehr", "predict", "-i", data, "-m", run / "model.safetensors", "-o", "-",
+                 "--part", "test")
     assert result.exit_code == 0, result.stderr
     assert result.stdout.startswith("patient_id,index_time,split,label,probability,predicted")
 
     # risk as of now straight from the events: living patients at their last visit
-    result = pmt("ehr", "predict", synthea, "-m", run / "model.safetensors", "-o",
+    result = pmt("ehr", "predict", "-i", synthea, "-m", run / "model.safetensors", "-o",
                  tmp_path / "now.csv")
     assert result.exit_code == 0, result.stderr
     now = pd.read_csv(tmp_path / "now.csv")
@@ -73,13 +74,14 @@ def test_build_train_predict_evaluate_explain(pmt, synthea, tmp_path):
     assert now["probability"].between(0, 1).all()
 
     ev = tmp_path / "ev"
-    result = pmt("ehr", "evaluate", data, "-m", run / "model.safetensors", "-o", ev)
+    result = pmt("ehr", "evaluate", "-i", data, "-m", run / "model.safetensors", "-o", ev)
     assert result.exit_code == 0, result.stderr
     for name in ("metrics.json", "roc.png", "calibration.png", "report.html"):
         assert (ev / name).is_file(), name
 
     ex = tmp_path / "ex"
-    result = pmt("ehr", "explain", data, "-m", run / "model.safetensors", "-o", ex, "--top", "2")
+    result = pmt("ehr", "explain", "-i", data, "-m", run / "model.safetensors", "-o", ex, "--top",
+                 "2")
     assert result.exit_code == 0, result.stderr
     contrib = pd.read_csv(ex / "contributions.csv")
     assert {"patient_id", "visit", "days_before", "code", "contribution"} <= set(contrib.columns)
@@ -89,15 +91,16 @@ def test_build_train_predict_evaluate_explain(pmt, synthea, tmp_path):
 
 def test_next_visit_task_end_to_end(pmt, synthea, tmp_path):
     data = tmp_path / "next.jsonl.gz"
-    result = pmt("ehr", "build", synthea, "-o", data, "--kind", "next_visit", "--index",
+    result = pmt("ehr", "build", "-i", synthea, "-o", data, "--kind", "next_visit", "--index",
                  "each_visit", "--min-visits", "1", "--horizon-days", "365")
     assert result.exit_code == 0, result.stderr
     assert "without a later visit with target codes" in result.stderr
     run = tmp_path / "nv"
-    result = pmt("ehr", "train", data, "--arch", "logistic", "--epochs", "3", "-o", run)
+    result = pmt("ehr", "train", "-i", data, "--architecture", "logistic", "--epochs", "3", "-o",
+                 run)
     assert result.exit_code == 0, result.stderr
     assert "test recall@10" in result.stderr
-    result = pmt("ehr", "predict", data, "-m", run / "model.safetensors", "--split", "test",
+    result = pmt("ehr", "predict", "-i", data, "-m", run / "model.safetensors", "--part", "test",
                  "-o", "-")
     import io
 
@@ -106,31 +109,33 @@ def test_next_visit_task_end_to_end(pmt, synthea, tmp_path):
                                  "probability", "observed"]
     assert (top.groupby(["patient_id", "index_time"])["rank"].max() == 10).all()
     ev = tmp_path / "ev"
-    result = pmt("ehr", "evaluate", data, "-m", run / "model.safetensors", "-o", ev)
+    result = pmt("ehr", "evaluate", "-i", data, "-m", run / "model.safetensors", "-o", ev)
     assert result.exit_code == 0 and "most frequent codes" in result.stderr
     metrics = json.loads((ev / "metrics.json").read_text())
     assert 0 <= metrics["recall@10"] <= 1 and "baseline_patient_history" in metrics
     assert (ev / "recall_at_k.png").is_file() and (ev / "per_code.csv").is_file()
     ex = tmp_path / "ex"
-    result = pmt("ehr", "explain", data, "-m", run / "model.safetensors", "-o", ex, "--top", "2",
+    result = pmt("ehr", "explain", "-i", data, "-m", run / "model.safetensors", "-o", ex, "--top",
+                 "2",
                  "--target", "SNOMED-CT:101")
     assert result.exit_code == 0, result.stderr
     assert set(pd.read_csv(ex / "contributions.csv")["target"]) == {"SNOMED-CT:101"}
-    result = pmt("ehr", "explain", data, "-m", run / "model.safetensors", "-o", tmp_path / "x",
+    result = pmt("ehr", "explain", "-i", data, "-m", run / "model.safetensors", "-o",
+                 tmp_path / "x",
                  "--target", "SNOMED-CT:nope")
     assert result.exit_code == 2 and "does not predict" in result.stderr
 
 
 def test_bad_input(pmt, synthea, tmp_path):
-    result = pmt("ehr", "build", synthea, "-o", tmp_path / "x.jsonl", "--kind", "onset")
+    result = pmt("ehr", "build", "-i", synthea, "-o", tmp_path / "x.jsonl", "--kind", "onset")
     assert result.exit_code == 2 and "--codes" in result.stderr
     assert not (tmp_path / "x.jsonl").exists()
     (tmp_path / "junk.jsonl").write_text('{"format": "something else"}\n')
-    result = pmt("ehr", "train", tmp_path / "junk.jsonl", "-o", tmp_path / "run")
+    result = pmt("ehr", "train", "-i", tmp_path / "junk.jsonl", "-o", tmp_path / "run")
     assert result.exit_code == 2 and "not a pmtoolkit EHR dataset" in result.stderr
-    result = pmt("ehr", "build", tmp_path, "-o", tmp_path / "y.jsonl")
+    result = pmt("ehr", "build", "-i", tmp_path, "-o", tmp_path / "y.jsonl")
     assert result.exit_code == 2 and "patients.csv" in result.stderr
-    result = pmt("ehr", "build", synthea / "conditions.csv", "-o", tmp_path / "z.jsonl")
+    result = pmt("ehr", "build", "-i", synthea / "conditions.csv", "-o", tmp_path / "z.jsonl")
     assert result.exit_code == 2 and "column" in result.stderr
 
 
@@ -141,15 +146,16 @@ def test_shipped_model_scores_the_shipped_example_patients(pmt, tmp_path):
     from pmtoolkit.core import shipped
 
     folder = shipped.path("synthea_example", "dataset").parent
-    result = pmt("ehr", "predict", folder, "-o", "-")  # --model synthea-mortality by default
+    result = pmt("ehr", "predict", "-i", folder, "-o", "-")  # --model synthea-mortality by default
     assert result.exit_code == 0, result.stderr
     risk = pd.read_csv(io.StringIO(result.stdout))
     assert len(risk) == 27 and risk["probability"].between(0, 1).all()  # the 27 living
     assert "skipped: 13 deceased patients" in result.stderr
     data = tmp_path / "ex.jsonl.gz"
-    assert pmt("ehr", "build", folder, "-o", data, "--index", "each_visit", "--split", "0", "0",
+    assert pmt("ehr", "build", "-i", folder, "-o", data, "--index", "each_visit", "--sizes", "0",
+               "0",
                "1").exit_code == 0
-    result = pmt("ehr", "evaluate", data, "-o", tmp_path / "ev")
+    result = pmt("ehr", "evaluate", "-i", data, "-o", tmp_path / "ev")
     assert result.exit_code == 0, result.stderr
     import json
 

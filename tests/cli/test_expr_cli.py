@@ -25,7 +25,8 @@ def test_run_writes_everything_a_person_and_a_script_need(pmt, cells, tmp_path):
     out = tmp_path / "run"
     markers = tmp_path / "markers.toml"
     markers.write_text('A = ["G0", "G1", "G2"]\nB = ["G10", "G11", "G12"]\nC = ["G20", "G21"]\n')
-    result = pmt("expr", "run", cells, "-o", out, "--label-key", "group", "--min-genes", "20",
+    result = pmt("expr", "run", "-i", cells, "-o", out, "--label-column", "group", "--min-genes",
+                 "20",
                  "--n-top-genes", "100", "--resolution", "0.3", "--markers", markers)
     assert result.exit_code == 0, result.stderr
     assert "ARI" in result.stderr
@@ -49,13 +50,14 @@ def test_run_writes_everything_a_person_and_a_script_need(pmt, cells, tmp_path):
     table = pd.read_csv(out / "markers.csv")
     assert {"group", "rank", "gene", "log2_fold_change", "padj"} <= set(table.columns)
     # existing output folder: refused without --overwrite
-    again = pmt("expr", "run", cells, "-o", out)
+    again = pmt("expr", "run", "-i", cells, "-o", out)
     assert again.exit_code == 2 and "--overwrite" in again.stderr
 
 
 def test_annotate_embed_and_de(pmt, cells, tmp_path):
     out = tmp_path / "labelled.h5ad"
-    result = pmt("expr", "annotate", cells, "-r", cells, "--label-key", "group", "-o", out,
+    result = pmt("expr", "annotate", "-i", cells, "--reference", cells, "--label-column", "group",
+                 "-o", out,
                  "--predictions", tmp_path / "pred.csv", "--epochs", "20",
                  "--save-model", tmp_path / "c.safetensors")
     assert result.exit_code == 0, result.stderr
@@ -63,24 +65,26 @@ def test_annotate_embed_and_de(pmt, cells, tmp_path):
     truth = pd.read_csv(tmp_path / "pred.csv")["cell"].map(
         dict(zip(*[np.asarray(x) for x in _obs(cells, "group")])))
     assert (pred["label"] == truth).mean() > 0.95
-    again = pmt("expr", "annotate", cells, "-r", tmp_path / "c.safetensors", "-o",
+    again = pmt("expr", "annotate", "-i", cells, "--reference", tmp_path / "c.safetensors", "-o",
                 tmp_path / "again.h5ad")
     assert again.exit_code == 0, again.stderr
 
     emb = tmp_path / "emb.h5ad"
-    result = pmt("expr", "embed", cells, "-o", emb, "--epochs", "3", "--n-latent", "4")
+    result = pmt("expr", "embed", "-i", cells, "-o", emb, "--epochs", "3", "--n-latent", "4")
     assert result.exit_code == 0, result.stderr
     import anndata as ad
 
     assert ad.read_h5ad(emb).obsm["X_pmt_vae"].shape == (210, 4)
 
-    result = pmt("expr", "de", cells, "--condition-key", "condition", "--sample-key", "sample",
+    result = pmt("expr", "de", "-i", cells, "--condition-key", "condition", "--sample-key",
+                 "sample",
                  "--case", "case", "--reference", "ctrl", "--groupby", "group", "--min-cells",
                  "5", "-o", tmp_path / "de.csv")
     assert result.exit_code == 0, result.stderr
     de = pd.read_csv(tmp_path / "de.csv")
     assert set(de["group"]) == {"type0", "type1", "type2"} and de["padj"].max() <= 1
-    result = pmt("expr", "de", cells, "--condition-key", "condition", "--sample-key", "sample",
+    result = pmt("expr", "de", "-i", cells, "--condition-key", "condition", "--sample-key",
+                 "sample",
                  "--case", "case", "--reference", "ctrl", "--groupby", "group", "--min-cells",
                  "5", "-o", "-")  # a table to stdout, for pipes
     import io
@@ -103,15 +107,15 @@ def test_classify_train_and_predict_bulk_tables(pmt, tmp_path):
     pd.DataFrame({"sample": adata.obs_names, "status": adata.obs["group"].astype(str)}).to_csv(
         tmp_path / "pheno.csv", index=False)
     out = tmp_path / "model"
-    result = pmt("expr", "classify", "train", tmp_path / "bulk.csv", "--labels",
-                 tmp_path / "pheno.csv", "--label-key", "status", "-o", out, "--folds", "3",
+    result = pmt("expr", "classify", "train", "-i", tmp_path / "bulk.csv", "--labels",
+                 tmp_path / "pheno.csv", "--label-column", "status", "-o", out, "--folds", "3",
                  "--epochs", "30", "--n-top-genes", "40")
     assert result.exit_code == 0, result.stderr
     assert "3-fold CV accuracy" in result.stderr
     attr = pd.read_csv(out / "attributions.csv")
     top1 = attr[(attr["class"] == "type1") & (attr["rank"] <= 5)]["gene"]
     assert len(set(top1) & {f"G{i}" for i in range(10, 20)}) >= 3
-    result = pmt("expr", "classify", "predict", tmp_path / "bulk.csv", "-m",
+    result = pmt("expr", "classify", "predict", "-i", tmp_path / "bulk.csv", "-m",
                  out / "model.safetensors", "-o", tmp_path / "pred.csv", "--attributions",
                  tmp_path / "attr.csv")
     assert result.exit_code == 0, result.stderr
@@ -123,7 +127,7 @@ def test_bad_input_is_one_line_and_exit_2(pmt, cells, tmp_path):
     bad = tmp_path / "neg.csv"
     pd.DataFrame([[1, -2], [3, 4]], index=["c1", "c2"], columns=["A", "B"]).rename_axis(
         "cell").to_csv(bad)
-    result = pmt("expr", "run", bad, "-o", tmp_path / "o1", "--orientation", "cells-by-genes")
+    result = pmt("expr", "run", "-i", bad, "-o", tmp_path / "o1", "--orientation", "cells-by-genes")
     assert result.exit_code == 2 and "negative value -2" in result.stderr
     errors = [line for line in result.stderr.splitlines() if "error:" in line]
     assert len(errors) == 1 and "Traceback" not in result.stderr
@@ -132,40 +136,42 @@ def test_bad_input_is_one_line_and_exit_2(pmt, cells, tmp_path):
     frac = tmp_path / "lognorm.csv"
     pd.DataFrame([[1.5, 0.0], [0.7, 2.2]], index=["c1", "c2"], columns=["A", "B"]).rename_axis(
         "cell").to_csv(frac)
-    result = pmt("expr", "embed", frac, "-o", tmp_path / "e.h5ad")
+    result = pmt("expr", "embed", "-i", frac, "-o", tmp_path / "e.h5ad")
     assert result.exit_code == 2 and "non-integer" in result.stderr
 
     dup = tmp_path / "dup.csv"
     pd.DataFrame([[1, 2], [3, 4]], index=["c1", "c2"], columns=["A", "A"]).rename_axis(
         "cell").to_csv(dup)
-    result = pmt("expr", "run", dup, "-o", tmp_path / "o2")
+    result = pmt("expr", "run", "-i", dup, "-o", tmp_path / "o2")
     assert result.exit_code == 2 and "duplicated gene name" in result.stderr
 
     empty = tmp_path / "empty.csv"
     pd.DataFrame([[0, 0], [3, 4]], index=["c1", "c2"], columns=["A", "B"]).rename_axis(
         "cell").to_csv(empty)
-    result = pmt("expr", "embed", empty, "-o", tmp_path / "e.h5ad")
+    result = pmt("expr", "embed", "-i", empty, "-o", tmp_path / "e.h5ad")
     assert result.exit_code == 2 and "have no counts, e.g. 'c1'" in result.stderr
 
     other = tmp_path / "other.csv"
     pd.DataFrame(np.ones((3, 4), int), index=["c1", "c2", "c3"],
                  columns=["X1", "X2", "X3", "X4"]).rename_axis("cell").to_csv(other)
-    result = pmt("expr", "annotate", other, "-r", "pbmc68k", "-o", tmp_path / "q.h5ad")
+    result = pmt("expr", "annotate", "-i", other, "--reference", "pbmc68k", "-o",
+                 tmp_path / "q.h5ad")
     assert result.exit_code == 2 and "genes are missing" in result.stderr
     assert not (tmp_path / "q.h5ad").exists()
 
-    result = pmt("expr", "annotate", cells, "-r", "pbmc86k", "-o", tmp_path / "q.h5ad")
+    result = pmt("expr", "annotate", "-i", cells, "--reference", "pbmc86k", "-o",
+                 tmp_path / "q.h5ad")
     assert result.exit_code == 2 and "pbmc68k" in result.stderr
-    result = pmt("expr", "embed", cells, "-o", tmp_path / "e.csv")
+    result = pmt("expr", "embed", "-i", cells, "-o", tmp_path / "e.csv")
     assert result.exit_code == 2 and ".h5ad" in result.stderr
 
 
 def test_run_on_real_cell_ranger_output(pmt, shared_data, tmp_path):
     folder = shared_data / "expression" / "scanpy_10x_v3"
-    result = pmt("expr", "run", folder, "-o", tmp_path / "default")
+    result = pmt("expr", "run", "-i", folder, "-o", tmp_path / "default")
     # a 507-feature panel: no cell has 200 genes, and the message says what to loosen
     assert result.exit_code == 2 and "no cells pass QC" in result.stderr
-    result = pmt("expr", "run", folder, "-o", tmp_path / "run", "--min-genes", "5",
+    result = pmt("expr", "run", "-i", folder, "-o", tmp_path / "run", "--min-genes", "5",
                  "--no-plots")
     assert result.exit_code == 0, result.stderr
     assert (tmp_path / "run" / "adata.h5ad").is_file()
@@ -202,7 +208,7 @@ def test_embed_resumes_after_an_interruption(pmt, cells, tmp_path, monkeypatch):
 
     out = tmp_path / "emb.h5ad"
     work = tmp_path / "emb.h5ad.work"
-    args = ["expr", "embed", cells, "-o", out, "--epochs", 10, "--n-latent", 3]
+    args = ["expr", "embed", "-i", cells, "-o", out, "--epochs", 10, "--n-latent", 3]
     seen: set[int] = set()
     _interrupt_at(monkeypatch, vae, 7, seen)
     result = pmt(*args)
@@ -222,8 +228,8 @@ def test_classify_train_resumes_after_an_interruption(pmt, cells, tmp_path, monk
     from pmtoolkit.expression import classifier
 
     out = tmp_path / "cls"
-    args = ["expr", "classify", "train", cells, "--label-key", "group", "--folds", 0, "-o",
-            out, "--epochs", 10, "--hidden", 8, "--patience", 0]
+    args = ["expr", "classify", "train", "-i", cells, "--label-column", "group", "--folds", 0, "-o",
+            out, "--epochs", 10, "--hidden-size", 8, "--patience", 0]
     seen: set[int] = set()
     _interrupt_at(monkeypatch, classifier, 7, seen)
     result = pmt(*args)
@@ -248,7 +254,7 @@ def test_run_with_the_vae_resumes_after_an_interruption(pmt, cells, tmp_path, mo
     config = tmp_path / "run.toml"
     config.write_text("embedding = 'vae'\nmin_genes = 20\nn_top_genes = 100\ndoublets = false\n"
                       "[vae]\nepochs = 10\nn_latent = 3\n")
-    args = ["expr", "run", cells, "-o", out, "-c", config, "--no-plots"]
+    args = ["expr", "run", "-i", cells, "-o", out, "-c", config, "--no-plots"]
     seen: set[int] = set()
     _interrupt_at(monkeypatch, vae, 7, seen)
     result = pmt(*args)

@@ -22,10 +22,10 @@ def _run(*args):
 @pytest.fixture(scope="module")
 def experiment(tmp_path_factory):
     root = tmp_path_factory.mktemp("fusioncli")
-    r = _run("fusion", "simulate", root / "cohort", "--patients", 240, "--seed", 3,
+    r = _run("fusion", "simulate", "-o", root / "cohort", "--patients", 240, "--seed", 3,
              "--missing", "imaging=0.5", "--weight", "genotype=0")
     assert r.exit_code == 0, r.output
-    r = _run("fusion", "run", root / "cohort", "-o", root / "run", "--epochs", 2,
+    r = _run("fusion", "run", "-i", root / "cohort", "-o", root / "run", "--epochs", 2,
              "--fusion", "gated", "--fusion", "concat")
     assert r.exit_code == 0, r.output
     return root
@@ -62,7 +62,7 @@ def test_train_and_predict_on_embedding_tables(experiment, tmp_path):
              "attention", "--epochs", 3, "-o", tmp_path / "m.safetensors")
     assert r.exit_code == 0, r.output
     # predict from two of the three modalities: the third is absent for everyone
-    r = _run("fusion", "predict", tmp_path / "m.safetensors", "--modality",
+    r = _run("fusion", "predict", "-m", tmp_path / "m.safetensors", "--modality",
              f"ehr={emb / 'ehr.csv'}", "--modality", f"imaging={emb / 'imaging.csv'}",
              "-o", tmp_path / "p.csv")
     assert r.exit_code == 0, r.output
@@ -75,9 +75,9 @@ def test_train_and_predict_on_embedding_tables(experiment, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["simulate", "{tmp}/c", "--weight", "liver=1"], "unknown modality 'liver'"),
-    (["simulate", "{tmp}/c", "--missing", "ehr=1.5"], "a share in [0, 1)"),
-    (["run", "{tmp}", "-o", "{tmp}/r"], "no outcomes.csv"),
+    (["simulate", "-o", "{tmp}/c", "--weight", "liver=1"], "unknown modality 'liver'"),
+    (["simulate", "-o", "{tmp}/c", "--missing", "ehr=1.5"], "a share in [0, 1)"),
+    (["run", "-i", "{tmp}", "-o", "{tmp}/r"], "no outcomes.csv"),
     (["train", "--modality", "ehr={tmp}/emb.csv", "--outcomes", "{tmp}/y.csv", "-o",
       "{tmp}/m.safetensors"], "'x' is not numeric"),
     (["train", "--modality", "ehr={tmp}/ok.csv", "--outcomes", "{tmp}/y.csv", "-o",

@@ -100,7 +100,7 @@ type = "forbidden"
 smarts = ["[N+](=O)[O-]"]
 """)
     out = tmp_path / "opt"
-    result = pmt("generate", "optimize", run, "-o", out)
+    result = pmt("generate", "optimize", "-c", run, "-o", out)
     assert result.exit_code == 0, result.stderr
     scores = pd.read_csv(out / "scores.csv")
     assert len(scores) == 3 * 24 and {"qed", "forbidden", "score"} <= set(scores.columns)
@@ -122,7 +122,7 @@ def test_optimize_bad_run_file(pmt, trained, tmp_path, body, message):
     run = tmp_path / "bad.toml"
     run.write_text(body)
     out = tmp_path / "opt"
-    result = pmt("generate", "optimize", run, "-o", out, "--prior",
+    result = pmt("generate", "optimize", "-c", run, "-o", out, "--prior",
                  trained / "model.safetensors")
     assert result.exit_code == 2 and message in result.stderr
     assert not out.exists()

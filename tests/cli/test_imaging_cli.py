@@ -11,7 +11,7 @@ import pytest
 from tests.imaging.conftest import bright_side, disks
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "data" / "examples" / "imaging"
-TINY = ["--arch", "resnet10", "--width", "0.125", "--epochs", "3", "--batch-size", "16"]
+TINY = ["--architecture", "resnet10", "--width", "0.125", "--epochs", "3", "--batch-size", "16"]
 
 
 @pytest.fixture(scope="module")
@@ -122,8 +122,8 @@ def test_label_table_naming_a_missing_file(pmt, pictures, tmp_path):
     assert result.exit_code == 2
     assert "line 5" in result.stderr and "nowhere.png" in result.stderr
     assert not (tmp_path / "run").exists()
-    result = pmt("imaging", "train", "--data", table, "-o", tmp_path / "run", *TINY,
-                 "--epochs", "1", "--on-invalid", "skip")
+    result = pmt("imaging", "train", "--data", table, "-o", tmp_path / "run", *TINY[:4],
+                 "--epochs", "1", *TINY[6:], "--on-invalid", "skip")
     assert result.exit_code == 0, result.stderr
     assert "nowhere.png" in (tmp_path / "run" / "rejected.csv").read_text()
 
@@ -156,8 +156,8 @@ def test_segment_train_segment_and_evaluate(pmt, volumes, tmp_path):
     assert (tmp_path / "ev" / "report.html").is_file()
     # a classifier's settings are refused for a segmenter
     result = pmt("imaging", "train", "--task", "segment", "--data", volumes / "pairs.csv",
-                 "--arch", "resnet10", "-o", tmp_path / "x")
-    assert result.exit_code == 2 and "--arch" in result.stderr
+                 "--architecture", "resnet10", "-o", tmp_path / "x")
+    assert result.exit_code == 2 and "--architecture" in result.stderr
 
 
 def test_mask_shape_mismatch(pmt, volumes, tmp_path):
@@ -229,7 +229,8 @@ def test_interrupted_training_resumes(pmt, pictures, volumes, tmp_path, monkeypa
 
     out = tmp_path / "run"
     if task == "classify":
-        args = ["--data", pictures / "labels.csv", *TINY, "--epochs", "7", "--patience", "0"]
+        args = ["--data", pictures / "labels.csv", *TINY[:4], "--epochs", "7", *TINY[6:],
+                "--patience", "0"]
         owner, sub = classifier, "classifier"
     else:
         args = ["--task", "segment", "--data", volumes / "pairs.csv", "--channels", "8",
@@ -270,8 +271,8 @@ def test_sigterm_stops_training_and_resume_finishes_it(pictures, tmp_path):
 
     out = tmp_path / "run"
     command = [sys.executable, "-m", "pmtoolkit.cli", "imaging", "train", "--data",
-               str(pictures / "labels.csv"), *TINY, "--epochs", "20", "--patience", "0",
-               "--device", "cpu", "-o", str(out)]
+               str(pictures / "labels.csv"), *TINY[:4], "--epochs", "20", *TINY[6:],
+               "--patience", "0", "--device", "cpu", "-o", str(out)]
     proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120

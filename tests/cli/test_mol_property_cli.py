@@ -107,7 +107,7 @@ def test_mol_split(pmt, tmp_path, test_data):
 
 def test_property_train_predict_evaluate(pmt, tmp_path, test_data):
     run = tmp_path / "run"
-    result = pmt("property", "train", "-i", test_data / "esol_tiny.csv", "--target-columns",
+    result = pmt("property", "train", "-i", test_data / "esol_tiny.csv", "--label-column",
                  "logS", "-o", run, "--split", "random", *FAST)
     assert result.exit_code == 0, result.stderr
     for name in ("model.safetensors", "config.json", "split.json", "metrics.json",
@@ -134,18 +134,18 @@ def test_property_train_predict_evaluate(pmt, tmp_path, test_data):
 
 def test_property_train_bad_input(pmt, tmp_path, test_data):
     result = pmt("property", "train", "-i", test_data / "esol_tiny_invalid.csv",
-                 "--target-columns", "logS", "-o", tmp_path / "r", *FAST)
+                 "--label-column", "logS", "-o", tmp_path / "r", *FAST)
     assert result.exit_code == 2
     assert "line 5: cannot parse SMILES: 'C1CC(('" in result.stderr
     assert not (tmp_path / "r").exists()
     result = pmt("property", "train", "-i", test_data / "esol_tiny_invalid.csv",
-                 "--target-columns", "logS", "-o", tmp_path / "r", "--on-invalid", "skip",
+                 "--label-column", "logS", "-o", tmp_path / "r", "--on-invalid", "skip",
                  "--split", "random", *FAST)
     assert result.exit_code == 0, result.stderr
     rejected = pd.read_csv(tmp_path / "r" / "rejected.csv")
     assert list(rejected.columns) == ["line", "smiles", "reason"]
     assert rejected["line"].tolist() == [5, 12]
-    result = pmt("property", "train", "-i", test_data / "esol_tiny.csv", "--target-columns",
+    result = pmt("property", "train", "-i", test_data / "esol_tiny.csv", "--label-column",
                  "logs", "-o", tmp_path / "x", *FAST)
     assert result.exit_code == 2 and "column 'logs' not found" in result.stderr
 
@@ -158,3 +158,27 @@ def test_property_predict_bad_model(pmt, tmp_path, test_data, model, message):
     result = pmt("property", "predict", "-i", test_data / "tiny.smi", "-m", model, "-o",
                  tmp_path / "p.csv")
     assert result.exit_code == 2 and message in result.stderr
+
+
+def test_property_predict_with_several_models(pmt, tmp_path, test_data):
+    """-m repeats and takes commas: one column set per model, the single-model columns
+    unchanged; two models of one target name get their names as prefixes."""
+    import pandas as pd
+
+    one, two, same = tmp_path / "one.csv", tmp_path / "two.csv", tmp_path / "same.csv"
+    assert pmt("property", "predict", "-i", test_data / "tiny.smi", "-m", "solubility", "-o",
+               one).exit_code == 0
+    assert pmt("property", "predict", "-i", test_data / "tiny.smi", "-m", "solubility,bbbp",
+               "-o", two).exit_code == 0
+    a, b = pd.read_csv(one), pd.read_csv(two)
+    assert "logS_pred" in b and "bbb_penetration_pred" in b and len(a) == len(b)
+    pd.testing.assert_frame_equal(a, b[a.columns])
+    shipped = pmt("info", "solubility", "--json")
+    path = __import__("json").loads(shipped.stdout)["path"]
+    r = pmt("property", "predict", "-i", test_data / "tiny.smi", "-m", "solubility", "-m", path,
+            "-o", same)
+    assert r.exit_code == 0, r.stderr
+    c = pd.read_csv(same)
+    assert "solubility_logS_pred" in c and f"{path}_logS_pred" in c
+    pd.testing.assert_series_equal(c["solubility_logS_pred"], c[f"{path}_logS_pred"],
+                                   check_names=False)

@@ -16,14 +16,14 @@ def _tiny(tmp_path, test_data, text=TINY):
 def test_run_validate_list(pmt, tmp_path, test_data):
     path = _tiny(tmp_path, test_data)
     out = tmp_path / "run"
-    r = pmt("pipeline", "run", path, "-o", out)
+    r = pmt("pipeline", "run", "-c", path, "-o", out)
     assert r.exit_code == 0, r.stderr
     assert "3 steps ran, 0 skipped" in r.stderr and r.stdout == ""
     assert "step rank (table.rank) parameters:" in r.stderr  # resolved parameters logged
-    r = pmt("pipeline", "run", path, "-o", out, "--set", "report.title=changed")
+    r = pmt("pipeline", "run", "-c", path, "-o", out, "--set", "report.title=changed")
     assert "1 steps ran, 2 skipped" in r.stderr
     assert "changed" in (out / "report" / "report.html").read_text()
-    r = pmt("pipeline", "validate", path)
+    r = pmt("pipeline", "validate", "-c", path)
     assert r.exit_code == 0 and r.stdout.splitlines()[1].startswith("rank\ttable.rank")
     r = pmt("pipeline", "list")
     assert {"virtual-screening", "variant-prioritisation", "single-cell"} <= {
@@ -34,16 +34,16 @@ def test_run_validate_list(pmt, tmp_path, test_data):
 
 def test_bad_pipelines_exit_2_with_one_line(pmt, tmp_path, test_data):
     path = _tiny(tmp_path, test_data, TINY.replace("top = 5", "topp = 5"))
-    r = pmt("pipeline", "validate", path)
+    r = pmt("pipeline", "validate", "-c", path)
     assert r.exit_code == 2
     assert len(r.stderr.strip().splitlines()) == 1
     assert "unknown key 'topp' in step 'rank'" in r.stderr
-    r = pmt("pipeline", "run", path, "-o", tmp_path / "run")
+    r = pmt("pipeline", "run", "-c", path, "-o", tmp_path / "run")
     assert r.exit_code == 2 and not (tmp_path / "run").exists()  # nothing ran
-    r = pmt("pipeline", "run", "no-such-pipeline", "-o", tmp_path / "x")
+    r = pmt("pipeline", "run", "-c", "no-such-pipeline", "-o", tmp_path / "x")
     assert r.exit_code == 2 and "virtual-screening" in r.stderr  # names the shipped ones
     bad = _tiny(tmp_path, test_data, TINY.replace('by = "logS"', 'by = "logs"'))
-    r = pmt("pipeline", "run", bad, "-o", tmp_path / "run2")
+    r = pmt("pipeline", "run", "-c", bad, "-o", tmp_path / "run2")
     assert r.exit_code == 2
     assert "step 'rank' (table.rank) failed: 'molecules.csv' has no column 'logs'" in r.stderr
     assert (tmp_path / "run2" / "standardize" / "molecules.csv").is_file()
@@ -51,7 +51,7 @@ def test_bad_pipelines_exit_2_with_one_line(pmt, tmp_path, test_data):
 
 def test_shipped_variant_pipeline_end_to_end(pmt, tmp_path):
     out = tmp_path / "tert"
-    r = pmt("pipeline", "run", "variant-prioritisation", "-o", out)
+    r = pmt("pipeline", "run", "-c", "variant-prioritisation", "-o", out)
     assert r.exit_code == 0, r.stderr
     table = (out / "prioritise" / "prioritised.tsv").read_text().splitlines()
     ids = [line.split("\t")[3] for line in table[1:]]
@@ -63,5 +63,5 @@ def test_shipped_variant_pipeline_end_to_end(pmt, tmp_path):
     assert "##INFO=<ID=PMT_RANK" in vcf and "PMT_RANK=1;" in vcf
     assert (out / "ism" / "ism" / "ism.png").stat().st_size > 1000
     assert "Variant prioritisation" in (out / "report" / "report.html").read_text()
-    r = pmt("pipeline", "run", "variant-prioritisation", "-o", out)
+    r = pmt("pipeline", "run", "-c", "variant-prioritisation", "-o", out)
     assert "0 steps ran, 4 skipped" in r.stderr

@@ -20,7 +20,7 @@ def panel(tmp_path_factory):
     from pmtoolkit.cli.main import cli
 
     out = tmp_path_factory.mktemp("response") / "panel"
-    result = CliRunner().invoke(cli, ["response", "simulate", str(out), "--samples", "24",
+    result = CliRunner().invoke(cli, ["response", "simulate", "-o", str(out), "--samples", "24",
                                       "--drugs", "16", "--genes", "80", "--module-size", "8",
                                       "--seed", "2"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
@@ -34,9 +34,9 @@ def trained(panel, tmp_path_factory):
     from pmtoolkit.cli.main import cli
 
     out = tmp_path_factory.mktemp("response") / "run"
-    result = CliRunner().invoke(cli, ["response", "train", "-r", str(panel / "responses.csv"),
+    result = CliRunner().invoke(cli, ["response", "train", "-i", str(panel / "responses.csv"),
                                       "-d", str(panel / "drugs.csv"),
-                                      "-f", str(panel / "expression.h5ad"),
+                                      "--features", str(panel / "expression.h5ad"),
                                       "--split", "cold-drug", "-o", str(out), *TINY],
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output
@@ -45,8 +45,8 @@ def trained(panel, tmp_path_factory):
 
 
 def _args(panel, **replace):
-    files = {"-r": panel / "responses.csv", "-d": panel / "drugs.csv",
-             "-f": panel / "expression.h5ad", **replace}
+    files = {"-i": panel / "responses.csv", "-d": panel / "drugs.csv",
+             "--features": panel / "expression.h5ad", **replace}
     return [x for k, v in files.items() for x in (k, v)]
 
 
@@ -80,7 +80,7 @@ def test_train_writes_model_split_metrics_and_baselines(panel, trained):
 
 def test_predict_every_pair_to_stdout_and_given_pairs_aligned(pmt, panel, trained, tmp_path):
     result = pmt("response", "predict", "-m", trained, "-d", panel / "drugs.csv",
-                 "-f", panel / "expression.h5ad", "-o", "-")
+                 "--features", panel / "expression.h5ad", "-o", "-")
     assert result.exit_code == 0, result.stderr
     table = pd.read_csv(io.StringIO(result.stdout))
     assert len(table) == 24 * 16 and table["prediction"].notna().all()
@@ -89,7 +89,7 @@ def test_predict_every_pair_to_stdout_and_given_pairs_aligned(pmt, panel, traine
     pairs.to_csv(tmp_path / "pairs.csv", index=False)
     out = tmp_path / "pred.tsv"
     result = pmt("response", "predict", "-m", trained / "model.safetensors",
-                 "-d", panel / "drugs.csv", "-f", panel / "expression.h5ad",
+                 "-d", panel / "drugs.csv", "--features", panel / "expression.h5ad",
                  "--pairs", tmp_path / "pairs.csv", "-o", out)
     assert result.exit_code == 0, result.stderr
     pred = pd.read_csv(out, sep="\t")
@@ -146,7 +146,7 @@ def test_no_overlapping_sample_ids(pmt, panel, tmp_path):
     feats = pd.DataFrame({"sample_id": ["X1", "X2"], "g1": [1.0, 2.0]})
     feats.to_csv(tmp_path / "feats.csv", index=False)
     out = tmp_path / "run"
-    result = pmt("response", "train", *_args(panel, **{"-f": tmp_path / "feats.csv"}),
+    result = pmt("response", "train", *_args(panel, **{"--features": tmp_path / "feats.csv"}),
                  "-o", out, *TINY)
     _fails_cleanly(result, out, "no sample id", "'S0000'", "'X1'")
 

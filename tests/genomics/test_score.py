@@ -89,15 +89,15 @@ def test_ref_mismatch_error_writes_nothing(model, test_data, tmp_path):
 def test_cli_score_train_ism(pmt, model, test_data, tmp_path):
     _, path = model
     out = tmp_path / "s.tsv"
-    r = pmt("variants", "score", "-v", test_data / "variants_tiny.vcf", "-f",
+    r = pmt("variants", "score", "-i", test_data / "variants_tiny.vcf", "-f",
             test_data / "genome_tiny.fa", "-m", path, "-o", out, "--ref-mismatch", "skip")
     assert r.exit_code == 0, r.output
     assert len(pd.read_csv(out, sep="\t")) == 8
-    r = pmt("variants", "score", "-v", test_data / "variants_tiny.vcf", "-f",
+    r = pmt("variants", "score", "-i", test_data / "variants_tiny.vcf", "-f",
             test_data / "genome_tiny.fa", "-m", path, "-o", tmp_path / "e.tsv")
     assert r.exit_code == 2 and "does not match the reference" in r.output
     assert not (tmp_path / "e.tsv").exists()
-    r = pmt("variants", "score", "-v", test_data / "variants_tiny.vcf", "-f",
+    r = pmt("variants", "score", "-i", test_data / "variants_tiny.vcf", "-f",
             test_data / "genome_tiny.fa", "-m", "no_such_model", "-o", tmp_path / "e.tsv")
     assert r.exit_code == 2
     # train on a tiny table, then draw ISM of a reference region
@@ -107,18 +107,18 @@ def test_cli_score_train_ism(pmt, model, test_data, tmp_path):
                                                                     index=False)
     r = pmt("variants", "train", "-i", tmp_path / "t.csv", "-l", "cls", "--task", "multiclass",
             "--window", 24, "--filters", 8, "--filters", 8, "--kernels", 5, "--kernels", 3,
-            "--pools", 2, "--pools", 2, "--hidden", 8, "--epochs", 1, "--device", "cpu",
+            "--pools", 2, "--pools", 2, "--hidden-size", 8, "--epochs", 1, "--device", "cpu",
             "-o", tmp_path / "run")
     assert r.exit_code == 0, r.output
     assert {"model.safetensors", "metrics.json", "split.json", "config.json",
             "test_predictions.csv"} <= {p.name for p in (tmp_path / "run").iterdir()}
-    r = pmt("variants", "ism", "-m", tmp_path / "run" / "model.safetensors", "-r",
+    r = pmt("variants", "ism", "-m", tmp_path / "run" / "model.safetensors", "--region",
             "chr1:100-110", "-f", test_data / "genome_tiny.fa", "-o", tmp_path / "ism")
     assert r.exit_code == 0, r.output
     table = pd.read_csv(tmp_path / "ism" / "ism.tsv", sep="\t")
     assert table["position"].tolist() == list(range(100, 111))
     assert (tmp_path / "ism" / "ism.png").stat().st_size > 1000
-    r = pmt("variants", "ism", "-m", path, "-r", "chr1:100-200", "-f",
+    r = pmt("variants", "ism", "-m", path, "--region", "chr1:100-200", "-f",
             test_data / "genome_tiny.fa", "-o", tmp_path / "ism2")
     assert r.exit_code == 2 and "longer than the model window" in r.output
     r = pmt("variants", "train", "-i", tmp_path / "t.csv", "-l", "nope", "-o", tmp_path / "r2")

@@ -57,14 +57,14 @@ def test_shipped_mpra_model_scores_offline_and_names_its_motifs(pmt, test_data, 
                    "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n" + "".join(
                        f"{v.chrom}\t{v.pos}\t{v.id}\t{v.ref}\t{v.alt}\t.\t.\t.\n"
                        for v in variants))
-    r = pmt("variants", "score", "-v", vcf, "-f", test_data / "genome_tiny.fa", "-m", "mpra",
+    r = pmt("variants", "score", "-i", vcf, "-f", test_data / "genome_tiny.fa", "-m", "mpra",
             "-o", tmp_path / "out.tsv")
     assert r.exit_code == 0, r.output
     table = pd.read_csv(tmp_path / "out.tsv", sep="\t")
     assert list(table.columns[:5]) == ["chrom", "pos", "id", "ref", "alt"]
     np.testing.assert_allclose(table["activity_diff"], scores.diff[:, 0], atol=1e-4)
 
-    r = pmt("variants", "ism", "-m", "mpra", "-r", "chr1:200-209", "-f",
+    r = pmt("variants", "ism", "-m", "mpra", "--region", "chr1:200-209", "-f",
             test_data / "genome_tiny.fa", "-o", tmp_path / "ism")
     assert r.exit_code == 0, r.output
     ism = pd.read_csv(tmp_path / "ism" / "ism.tsv", sep="\t")
@@ -75,6 +75,6 @@ def test_shipped_mpra_model_scores_offline_and_names_its_motifs(pmt, test_data, 
         assert row[f"activity_{v.ref}"] == 0
     assert (tmp_path / "ism" / "ism.png").stat().st_size > 1000
     assert not (tmp_path / "ism" / "gradient_x_input.tsv").exists()
-    r = pmt("variants", "ism", "-m", "mpra", "-s", "A" * 2001, "-o", tmp_path / "ism2")
+    r = pmt("variants", "ism", "-m", "mpra", "--sequence", "A" * 2001, "-o", tmp_path / "ism2")
     assert r.exit_code == 2 and "2000 bases a motif model" in r.output
     assert not (tmp_path / "ism2").exists()

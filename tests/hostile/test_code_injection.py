@@ -74,8 +74,8 @@ def test_hostile_conditions_are_refused_before_anything_runs(pmt, tiny, name):
     sentinel = tiny / "SENTINEL"
     payload = PAYLOADS[name].replace("SENTINEL", str(sentinel))
     hostile = _pipeline(tiny, [payload])
-    _refused(pmt("pipeline", "validate", hostile), sentinel)
-    _refused(pmt("pipeline", "run", hostile, "-o", tiny / "run"), sentinel)
+    _refused(pmt("pipeline", "validate", "-c", hostile), sentinel)
+    _refused(pmt("pipeline", "run", "-c", hostile, "-o", tiny / "run"), sentinel)
     assert not (tiny / "run").exists()  # refused while checking the plan: no step ran
 
     clean = _pipeline(tiny)
@@ -87,7 +87,7 @@ def test_hostile_conditions_are_refused_before_anything_runs(pmt, tiny, name):
 
 
 def test_the_error_points_at_the_offending_character(pmt, tiny):
-    r = pmt("pipeline", "validate", _pipeline(tiny, ["logS > @x"]))
+    r = pmt("pipeline", "validate", "-c", _pipeline(tiny, ["logS > @x"]))
     assert ("condition 'logS > @x': unexpected '@' at column 8; no @variables: a condition "
             "sees only the table's columns (conditions may use column names") in r.stderr
 
@@ -96,9 +96,9 @@ def test_legitimate_conditions_still_work_end_to_end(pmt, tiny):
     conditions = ["logS > -3 and not (name == 'Pentane')",
                   "`logS` < 0 or smiles in ['CCO', 'C']"]
     path = _pipeline(tiny, conditions)
-    r = pmt("pipeline", "validate", path)
+    r = pmt("pipeline", "validate", "-c", path)
     assert r.exit_code == 0, r.stderr
-    r = pmt("pipeline", "run", path, "-o", tiny / "run")
+    r = pmt("pipeline", "run", "-c", path, "-o", tiny / "run")
     assert r.exit_code == 0, r.stderr
     molecules = pd.read_csv(tiny / "run" / "standardize" / "molecules.csv")
     expected = molecules[(molecules.logS > -3) & (molecules.name != "Pentane")
@@ -108,13 +108,13 @@ def test_legitimate_conditions_still_work_end_to_end(pmt, tiny):
     assert list(ranked["name"]) == list(expected["name"]) and len(ranked) == 5
     assert "Pentane" in set(molecules.name) and "Pentane" not in set(ranked.name)
     # the same from the command line; a changed condition reruns the step
-    r = pmt("pipeline", "run", _pipeline(tiny), "-o", tiny / "run", "--set",
+    r = pmt("pipeline", "run", "-c", _pipeline(tiny), "-o", tiny / "run", "--set",
             "rank.where=[\"logS > -3 and not (name == 'Pentane')\", \"logS < -1\"]")
     assert r.exit_code == 0, r.stderr
     ranked = pd.read_csv(tiny / "run" / "rank" / "ranked.csv")
     assert ranked["logS"].between(-3, -1, inclusive="neither").all() and len(ranked) == 5
     # a column that is not there is an error at run time, naming the columns
-    r = pmt("pipeline", "run", _pipeline(tiny, ["logs > 0"]), "-o", tiny / "run")
+    r = pmt("pipeline", "run", "-c", _pipeline(tiny, ["logs > 0"]), "-o", tiny / "run")
     assert r.exit_code == 2
     assert ("step 'rank' (table.rank) failed: condition 'logs > 0': no column 'logs' at "
             "column 1 (did you mean 'logS'? columns: input_smiles, logS, name, smiles)"

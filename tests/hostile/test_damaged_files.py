@@ -47,11 +47,11 @@ def test_damaged_molecule_files(pmt, tmp_path, name, command):
 
 
 @pytest.mark.parametrize("command", [
-    ["property", "train", "-i", TESTS / "data" / "esol_tiny.csv", "--target-columns", "logS",
+    ["property", "train", "-i", TESTS / "data" / "esol_tiny.csv", "--label-column", "logS",
      "-o", "{out}", "-c", "{file}"],
-    ["generate", "optimize", "{file}", "-o", "{out}"],
-    ["pipeline", "validate", "{file}"],
-    ["federated", "split", "{file}"],
+    ["generate", "optimize", "-c", "{file}", "-o", "{out}"],
+    ["pipeline", "validate", "-c", "{file}"],
+    ["federated", "split", "-c", "{file}"],
     ["demo", "-o", "{out}", "-c", "{file}"],
 ], ids=["property-train-config", "generate-optimize", "pipeline-validate", "federated-split",
         "demo-config"])
@@ -68,8 +68,8 @@ def test_binary_settings_files(pmt, tmp_path, command, content):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("[modle]\nhiden-size = 8\n", "'modle' is not a table of this command's settings (did "
-                                  "you mean [model]?"),
+    ("[modle]\nhiden-size = 8\n", "unknown table 'modle' in '"),
+    ("[modle]\nhiden-size = 8\n", "run.toml' (did you mean [model]? tables: [model], [split])"),
     ("[model]\nhiden-size = 8\n", "unknown key 'hiden-size'"),
     ("model = 3\n", "'model' must be a table of settings"),
     ("[split]\nsizes = [0.5, 0.5]\n", "[split]"),
@@ -79,5 +79,5 @@ def test_a_misspelt_settings_file_is_refused_not_ignored(pmt, tmp_path, text, me
     path.write_text(text)
     out = tmp_path / "out"
     line = _one_line(pmt("property", "train", "-i", TESTS / "data" / "esol_tiny.csv",
-                         "--target-columns", "logS", "-o", out, "-c", path), path)
+                         "--label-column", "logS", "-o", out, "-c", path), path)
     assert message in line and not out.exists()

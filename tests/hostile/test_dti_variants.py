@@ -179,7 +179,7 @@ def genome(tmp_path, test_data):
 
 
 def _score(pmt, models, vcf, fasta, tmp_path, *extra):
-    return pmt("variants", "score", "-v", vcf, "-f", fasta, "-m", models["seq"], "-o",
+    return pmt("variants", "score", "-i", vcf, "-f", fasta, "-m", models["seq"], "-o",
                tmp_path / "out.tsv", "--ref-mismatch", "skip", *extra)
 
 
@@ -277,14 +277,14 @@ def test_score_refuses_absurd_sizes(pmt, models, test_data, genome, tmp_path, op
     ("chr1:20-10", ["1 <= start <= end"]),
     ("chr9:1-10", ["'chr9'"])])
 def test_ism_refuses_a_region_off_its_contig(pmt, models, genome, tmp_path, region, needles):
-    r = pmt("variants", "ism", "-m", models["seq"], "-r", region, "-f", genome, "-o",
+    r = pmt("variants", "ism", "-m", models["seq"], "--region", region, "-f", genome, "-o",
             tmp_path / "out")
     _refused(r, tmp_path, *needles)
 
 
 def test_ism_of_a_motif_model_refuses_a_region_past_the_contig(pmt, genome, tmp_path):
     """The case of the report: 200-900 on a short contig was padded with N and scored."""
-    r = pmt("variants", "ism", "-m", "mpra", "-r", "chr1:200-900", "-f", genome, "-o",
+    r = pmt("variants", "ism", "-m", "mpra", "--region", "chr1:200-900", "-f", genome, "-o",
             tmp_path / "out")
     _refused(r, tmp_path, "300 bases")
 
@@ -346,7 +346,7 @@ DTI_TINY = ["--drug-hidden", 16, "--protein-embedding", 8, "--protein-filters", 
             "--protein-kernel", 5, "--head", 16, "--pairs-per-batch", 40, "--device", "cpu",
             "--epochs", 8]
 SEQ_TINY = ["-l", "cls", "--task", "multiclass", "--window", 24, "--filters", 8, "--filters", 8,
-            "--kernels", 5, "--kernels", 3, "--pools", 2, "--pools", 2, "--hidden", 8,
+            "--kernels", 5, "--kernels", 3, "--pools", 2, "--pools", 2, "--hidden-size", 8,
             "--device", "cpu", "--epochs", 8, "--patience", 0]
 
 

@@ -123,7 +123,7 @@ BAD_LINES = {
 def test_ehr_train_refuses_a_dataset_line_that_is_not_a_sample(pmt, ehr, tmp_path, case):
     make, needle = BAD_LINES[case]
     data = _dataset(ehr, tmp_path, make(ehr))
-    _refused(pmt("ehr", "train", data, "-o", tmp_path / "run", "--epochs", 1), tmp_path,
+    _refused(pmt("ehr", "train", "-i", data, "-o", tmp_path / "run", "--epochs", 1), tmp_path,
              "line 2", needle)
 
 
@@ -132,13 +132,14 @@ def test_ehr_scoring_commands_refuse_invalid_lines_under_on_invalid_error(pmt, e
                                                                           command):
     data = _dataset(ehr, tmp_path, "[1, 2, 3]")
     out = tmp_path / ("pred.csv" if command == "predict" else "out")
-    _refused(pmt("ehr", command, data, "-m", ehr["model"], "-o", out, "--on-invalid", "error"),
+    _refused(pmt("ehr", command, "-i", data, "-m", ehr["model"], "-o", out, "--on-invalid",
+                 "error"),
              tmp_path, "line 2", "found a JSON list")
 
 
 def test_ehr_predict_skips_invalid_lines_and_lists_them(pmt, ehr, tmp_path):
     data = _dataset(ehr, tmp_path, "[1, 2, 3]")
-    result = pmt("ehr", "predict", data, "-m", ehr["model"], "-o", tmp_path / "risk.csv")
+    result = pmt("ehr", "predict", "-i", data, "-m", ehr["model"], "-o", tmp_path / "risk.csv")
     assert result.exit_code == 0, result.output
     assert len(pd.read_csv(tmp_path / "risk.csv")) == len(ehr["samples"]) - 1
     rejected = pd.read_csv(tmp_path / "risk.rejected.csv")
@@ -156,7 +157,7 @@ def test_ehr_train_refuses_a_file_that_is_not_a_dataset(pmt, ehr, tmp_path, case
         data, needle = tmp_path / "d.jsonl", "not a pmtoolkit EHR dataset"
         first = "[1]" if case == "header a list" else ehr["samples"][0]
         data.write_text("\n".join([first, *ehr["samples"]]) + "\n")
-    _refused(pmt("ehr", "train", data, "-o", tmp_path / "run"), tmp_path, str(data.name),
+    _refused(pmt("ehr", "train", "-i", data, "-o", tmp_path / "run"), tmp_path, str(data.name),
              needle)
 
 
@@ -167,12 +168,12 @@ def test_ehr_train_refuses_a_file_that_is_not_a_dataset(pmt, ehr, tmp_path, case
     (["-o", "{tmp}/ds.jsonl", "--column", "age=years"], "'age' is not a schema column"),
     (["-o", "{tmp}/ds.jsonl", "--column", "value=nothere"], "no column 'nothere'"),
     (["-o", "{tmp}/ds.jsonl", "--column", "code=time"], "two columns would be the 'code'"),
-    (["-o", "{tmp}/ds.jsonl", "--split", "2", "0", "0"], "--split"),
+    (["-o", "{tmp}/ds.jsonl", "--sizes", "2", "0", "0"], "--sizes"),
     (["-o", "{tmp}/ds.jsonl", "--split-seed", "-1"], "--split-seed"),
 ])
 def test_ehr_build_refuses_bad_options(pmt, ehr, tmp_path, args, needle):
     args = [a.format(tmp=tmp_path) for a in args]
-    _refused(pmt("ehr", "build", ehr["folder"] / "events.csv", *args), tmp_path, needle)
+    _refused(pmt("ehr", "build", "-i", ehr["folder"] / "events.csv", *args), tmp_path, needle)
 
 
 @pytest.mark.parametrize("case", ["truncated-gz", "binary", "times as numbers"])
@@ -187,20 +188,22 @@ def test_ehr_build_refuses_unreadable_event_tables(pmt, ehr, tmp_path, case):
         frame["time"] = np.arange(len(frame))
         events, needle = tmp_path / "ev.csv", "missing or unreadable time"
         frame.to_csv(events, index=False)
-    _refused(pmt("ehr", "build", events, "-o", tmp_path / "ds.jsonl"), tmp_path, needle)
+    _refused(pmt("ehr", "build", "-i", events, "-o", tmp_path / "ds.jsonl"), tmp_path, needle)
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["explain", "{data}", "-m", "{model}", "-o", "{tmp}/out", "--top", "0"], "--top"),
-    (["explain", "{data}", "-m", "{model}", "-o", "{tmp}/out", "--top", "1000000000"], "--top"),
-    (["evaluate", "{data}", "-m", "{model}", "-o", "{tmp}/out", "--threshold", "2"],
+    (["explain", "-i", "{data}", "-m", "{model}", "-o", "{tmp}/out", "--top", "0"], "--top"),
+    (["explain", "-i", "{data}", "-m", "{model}", "-o", "{tmp}/out", "--top", "1000000000"],
+     "--top"),
+    (["evaluate", "-i", "{data}", "-m", "{model}", "-o", "{tmp}/out", "--threshold", "2"],
      "--threshold"),
-    (["train", "{data}", "-o", "{tmp}/run", "--epochs", "1000000000"], "--epochs"),
-    (["train", "{data}", "-o", "{tmp}/run", "--hidden-dim", "1000000"], "--hidden-dim"),
-    (["train", "{data}", "-o", "{tmp}/run", "--arch", "transformer", "--hidden-dim", "10",
+    (["train", "-i", "{data}", "-o", "{tmp}/run", "--epochs", "1000000000"], "--epochs"),
+    (["train", "-i", "{data}", "-o", "{tmp}/run", "--hidden-size", "1000000"], "--hidden-size"),
+    (["train", "-i", "{data}", "-o", "{tmp}/run", "--architecture", "transformer",
+      "--hidden-size", "10",
       "--heads", "4"], "not divisible"),
-    (["train", "{data}", "-o", "{tmp}/run", "--device", "cuda:7"], "cuda"),
-    (["train", "{data}", "-o", "{tmp}/run", "--arch", "lstm", "--hidden-dim", "8192",
+    (["train", "-i", "{data}", "-o", "{tmp}/run", "--device", "cuda:7"], "cuda"),
+    (["train", "-i", "{data}", "-o", "{tmp}/run", "--architecture", "lstm", "--hidden-size", "8192",
       "--embedding-dim", "8192", "--layers", "64"], "parameters, more than"),
 ])
 def test_ehr_numbers_out_of_range_are_refused(pmt, ehr, tmp_path, args, needle):
@@ -252,7 +255,7 @@ def _edited(embeddings, tmp_path, name, edit) -> Path:
     ("other patient ids", "have an outcome in"),
     ("outcome as text", "outcome 'yes'"),
     ("outcome repeated", "appears twice"),
-    ("hidden width", "--hidden-dim"),
+    ("hidden width", "--hidden-size"),
     ("network too large", "parameters, more than"),
 ])
 def test_fusion_train_refuses_bad_tables(pmt, embeddings, tmp_path, case, needle):
@@ -281,9 +284,9 @@ def test_fusion_train_refuses_bad_tables(pmt, embeddings, tmp_path, case, needle
     elif case == "outcome repeated":
         outcomes = _edited(embeddings, tmp_path, "y.csv", cell("q0", "patient_id"))
     elif case == "hidden width":
-        extra = ["--hidden-dim", "100000"]
+        extra = ["--hidden-size", "100000"]
     else:  # a gate of (2 x 8192)^2 weights
-        extra = ["--modality", f"b={embeddings / 'b.csv'}", "--hidden-dim", "8192"]
+        extra = ["--modality", f"b={embeddings / 'b.csv'}", "--hidden-size", "8192"]
     result = pmt("fusion", "train", "--modality", f"a={a}", *extra, "--outcomes", outcomes,
                  "-o", tmp_path / "m.safetensors", "--epochs", 1)
     _refused(result, tmp_path, needle)
@@ -317,7 +320,7 @@ def test_fusion_predict_refuses(pmt, embeddings, tmp_path, case, needle):
     a.write_bytes((embeddings / ("b.csv" if "encoder" in case else "a.csv")).read_bytes())
     out = a if case == "output is an input" else tmp_path / "pred.csv"
     extra = ["--modality", f"a={embeddings / 'a.csv'}"] if case == "repeated modality" else []
-    result = pmt("fusion", "predict", embeddings / "model.safetensors", "--modality",
+    result = pmt("fusion", "predict", "-m", embeddings / "model.safetensors", "--modality",
                  f"a={a}", *extra, "-o", out, "--overwrite")
     assert result.exit_code == 2, result.output
     assert needle in result.stderr and "Traceback" not in result.output
@@ -327,18 +330,18 @@ def test_fusion_predict_refuses(pmt, embeddings, tmp_path, case, needle):
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["simulate", "{tmp}/out", "--weight", "ehr=1", "--weight", "ehr=2"], "given twice"),
-    (["simulate", "{tmp}/out", "--missing", "imaging=0.1", "--missing", "imaging=0.2"],
+    (["simulate", "-o", "{tmp}/out", "--weight", "ehr=1", "--weight", "ehr=2"], "given twice"),
+    (["simulate", "-o", "{tmp}/out", "--missing", "imaging=0.1", "--missing", "imaging=0.2"],
      "given twice"),
-    (["simulate", "{tmp}/out", "--weight", "ehr=nan"], "a number in [-100, 100]"),
-    (["simulate", "{tmp}/out", "--weight", "ehr=1e300"], "a number in [-100, 100]"),
-    (["simulate", "{tmp}/out", "--missing", "ehr=nan"], "a share in [0, 1)"),
-    (["simulate", "{tmp}/out", "--patients", "1000000000"], "--patients"),
-    (["simulate", "{tmp}/out", "--interaction", "1e9"], "--interaction"),
-    (["simulate", "{tmp}/out", "--seed", "-1"], "--seed"),
-    (["run", "{tmp}", "-o", "{tmp}/out", "--epochs", "0"], "--epochs"),
-    (["run", "{tmp}", "-o", "{tmp}/out", "--hidden-dim", "2048"], "--hidden-dim"),
-    (["run", "{tmp}", "-o", "{tmp}/out", "--weight-decay", "1e9"], "--weight-decay"),
+    (["simulate", "-o", "{tmp}/out", "--weight", "ehr=nan"], "a number in [-100, 100]"),
+    (["simulate", "-o", "{tmp}/out", "--weight", "ehr=1e300"], "a number in [-100, 100]"),
+    (["simulate", "-o", "{tmp}/out", "--missing", "ehr=nan"], "a share in [0, 1)"),
+    (["simulate", "-o", "{tmp}/out", "--patients", "1000000000"], "--patients"),
+    (["simulate", "-o", "{tmp}/out", "--interaction", "1e9"], "--interaction"),
+    (["simulate", "-o", "{tmp}/out", "--seed", "-1"], "--seed"),
+    (["run", "-i", "{tmp}", "-o", "{tmp}/out", "--epochs", "0"], "--epochs"),
+    (["run", "-i", "{tmp}", "-o", "{tmp}/out", "--hidden-size", "2048"], "--hidden-size"),
+    (["run", "-i", "{tmp}", "-o", "{tmp}/out", "--weight-decay", "1e9"], "--weight-decay"),
 ])
 def test_fusion_simulate_and_run_refuse_bad_numbers(pmt, tmp_path, args, needle):
     result = pmt("fusion", *[a.format(tmp=tmp_path) for a in args])
@@ -348,7 +351,7 @@ def test_fusion_simulate_and_run_refuse_bad_numbers(pmt, tmp_path, args, needle)
 def test_fusion_run_refuses_a_cohort_with_text_outcomes(pmt, tmp_path):
     pd.DataFrame({"patient_id": ["a", "b"], "outcome": ["0", "maybe"]}).to_csv(
         tmp_path / "outcomes.csv", index=False)
-    _refused(pmt("fusion", "run", tmp_path, "-o", tmp_path / "out", "--epochs", 1), tmp_path,
+    _refused(pmt("fusion", "run", "-i", tmp_path, "-o", tmp_path / "out", "--epochs", 1), tmp_path,
              "line 3", "outcome 'maybe'")
 
 
@@ -389,30 +392,30 @@ TINY = ["--sample-hidden", "8", "--drug-hidden", "8", "--head", "8", "--fingerpr
     ("network too large", "parameters, more than"),
 ])
 def test_response_train_refuses(pmt, panel, tmp_path, case, needle):
-    files = {"-r": panel / "responses.csv", "-d": panel / "drugs.csv",
-             "-f": panel / "features.csv"}
+    files = {"-i": panel / "responses.csv", "-d": panel / "drugs.csv",
+             "--features": panel / "features.csv"}
     extra = []
     if case in ("infinite feature", "feature beyond float32"):
         frame = pd.read_csv(panel / "features.csv")
         frame.loc[2, "g3"] = np.inf if case == "infinite feature" else 1e300
-        files["-f"] = tmp_path / "features.csv"
-        frame.to_csv(files["-f"], index=False)
+        files["--features"] = tmp_path / "features.csv"
+        frame.to_csv(files["--features"], index=False)
     elif case in ("infinite response", "responses overflowing"):
         frame = pd.read_csv(panel / "responses.csv")
         if case == "infinite response":
             frame.loc[4, "response"] = np.inf
         else:  # finite, but their spread is not
             frame["response"] = np.where(frame.index % 2, 1e300, -1e300)
-        files["-r"] = tmp_path / "responses.csv"
-        frame.to_csv(files["-r"], index=False)
+        files["-i"] = tmp_path / "responses.csv"
+        frame.to_csv(files["-i"], index=False)
     elif case == "truncated responses":
-        files["-r"] = truncated_gz(tmp_path / "r.csv.gz",
+        files["-i"] = truncated_gz(tmp_path / "r.csv.gz",
                                     (panel / "responses.csv").read_text() * 20)
     elif case == "binary drugs table":
         files["-d"] = binary(tmp_path / "drugs.csv")
     elif case == "h5ad that is not HDF5":
-        files["-f"] = tmp_path / "features.h5ad"
-        files["-f"].write_bytes(b"not an HDF5 file" * 64)
+        files["--features"] = tmp_path / "features.h5ad"
+        files["--features"].write_bytes(b"not an HDF5 file" * 64)
     elif case == "sizes above 1":
         extra = ["--sizes", "2", "0", "0"]
     elif case == "network too large":  # a head of six 8192 x 8192 layers
@@ -429,7 +432,7 @@ def test_response_train_refuses(pmt, panel, tmp_path, case, needle):
     (["--module-strength", "100"], "--module-strength"),
 ])
 def test_response_simulate_refuses_absurd_sizes(pmt, tmp_path, args, needle):
-    _refused(pmt("response", "simulate", tmp_path / "out", *args), tmp_path, needle)
+    _refused(pmt("response", "simulate", "-o", tmp_path / "out", *args), tmp_path, needle)
 
 
 # --------------------------------------------------------------------------- stop and resume
@@ -437,7 +440,7 @@ def test_response_simulate_refuses_absurd_sizes(pmt, tmp_path, args, needle):
 def test_ehr_training_stopped_by_sigterm_resumes(pmt, ehr, tmp_path):
     out = tmp_path / "run"
     data = _dataset(ehr, tmp_path, ehr["samples"][0], "data.jsonl")
-    args = ["ehr", "train", data, "-o", out, "--arch", "logistic", "--epochs", 60,
+    args = ["ehr", "train", "-i", data, "-o", out, "--architecture", "logistic", "--epochs", 60,
             "--patience", 0, "--device", "cpu"]
     proc = start_pmt(args, tmp_path)
     wait_for(out / "work" / "last.ckpt", proc)
@@ -484,7 +487,7 @@ def test_ehr_predict_on_hostile_datasets(pmt, ehr, field, value, damage):
         lines[1][field] = value
     text = "\n".join(json.dumps(x) for x in lines) + "\n"
     data = damage.draw(S.corrupt(text.encode()))
-    fuzz_run(pmt, ["ehr", "predict", "{dir}/d.jsonl", "-m", ehr["model"], "-o",
+    fuzz_run(pmt, ["ehr", "predict", "-i", "{dir}/d.jsonl", "-m", ehr["model"], "-o",
                   "{dir}/out.csv"], {"d.jsonl": data}, "out.csv")
 
 
@@ -498,7 +501,7 @@ def test_ehr_predict_on_hostile_datasets(pmt, ehr, field, value, damage):
                          "birth_date": st.sampled_from(["1950-01-01", ""]),
                          "death_date": st.sampled_from(["2020-06-01", ""])}))
 def test_ehr_build_on_hostile_event_tables(pmt, events, patients):
-    fuzz_run(pmt, ["ehr", "build", "{dir}/ev.csv", "--patients", "{dir}/pt.csv", "-o",
+    fuzz_run(pmt, ["ehr", "build", "-i", "{dir}/ev.csv", "--patients", "{dir}/pt.csv", "-o",
                   "{dir}/out.jsonl", "--min-visits", "1", "--min-age", "0"],
             {"ev.csv": events, "pt.csv": patients}, "out.jsonl")
 
@@ -507,7 +510,7 @@ def test_ehr_build_on_hostile_event_tables(pmt, events, patients):
 @given(table=S.table(("patient_id", "e0", "e1"), {"patient_id": st.sampled_from(
     [f"q{i}" for i in range(40)])}))
 def test_fusion_predict_on_hostile_embedding_tables(pmt, embeddings, table):
-    fuzz_run(pmt, ["fusion", "predict", embeddings / "model.safetensors", "--modality",
+    fuzz_run(pmt, ["fusion", "predict", "-m", embeddings / "model.safetensors", "--modality",
                   "a={dir}/a.csv", "-o", "{dir}/out.csv"], {"a.csv": table}, "out.csv")
 
 
@@ -515,19 +518,20 @@ def test_fusion_predict_on_hostile_embedding_tables(pmt, embeddings, table):
 @given(features=S.table(("sample_id", "g0", "g1"), {"sample_id": st.sampled_from(
     [f"s{i}" for i in range(8)])}))
 def test_response_train_on_hostile_feature_tables(pmt, panel, features):
-    fuzz_run(pmt, ["response", "train", "-r", panel / "responses.csv", "-d",
-                  panel / "drugs.csv", "-f", "{dir}/f.csv", "-o", "{dir}/out", *TINY,
+    fuzz_run(pmt, ["response", "train", "-i", panel / "responses.csv", "-d",
+                  panel / "drugs.csv", "--features", "{dir}/f.csv", "-o", "{dir}/out", *TINY,
                   "--baselines", "none"], {"f.csv": features}, "out")
 
 
 @pytest.mark.slow
 def test_fusion_experiment_stopped_by_sigterm_resumes_every_network(pmt, tmp_path):
-    """pmt fusion run trains four encoders and the fusion heads; stopped after the first
+    """pmt fusion run -i trains four encoders and the fusion heads; stopped after the first
     encoders' checkpoints, --resume continues those and trains the rest."""
-    assert pmt("fusion", "simulate", tmp_path / "cohort", "--patients", 200, "--seed",
+    assert pmt("fusion", "simulate", "-o", tmp_path / "cohort", "--patients", 200, "--seed",
                1).exit_code == 0
     out = tmp_path / "run"
-    args = ["fusion", "run", tmp_path / "cohort", "-o", out, "--epochs", 6, "--fusion", "gated"]
+    args = ["fusion", "run", "-i", tmp_path / "cohort", "-o", out, "--epochs", 6, "--fusion",
+            "gated"]
     proc = start_pmt(args, tmp_path)
     end = time.monotonic() + 300
     while not (out / "work" / "expression" / "last.ckpt").exists():

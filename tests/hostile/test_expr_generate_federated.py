@@ -127,7 +127,7 @@ def expr_inputs(tmp_path_factory):
     ("nan.csv", "X: nan is not a finite number (cell 'cell3', gene 'G5')"),
 ])
 def test_expr_run_refuses_the_input(pmt, expr_inputs, dest, name, message):
-    line = fails_cleanly(pmt("expr", "run", expr_inputs / name, "-o", dest / "out"), dest)
+    line = fails_cleanly(pmt("expr", "run", "-i", expr_inputs / name, "-o", dest / "out"), dest)
     assert message.format(d=expr_inputs) in line
 
 
@@ -148,7 +148,7 @@ def test_expr_run_refuses_the_settings(pmt, expr_inputs, dest, tmp_path, args, m
     if args[0] == "--config" and not args[1].endswith(".toml"):
         (tmp_path / "run.toml").write_text(args[1])
         args[1] = str(tmp_path / "run.toml")
-    line = fails_cleanly(pmt("expr", "run", expr_inputs / "good.h5ad", "-o", dest / "out",
+    line = fails_cleanly(pmt("expr", "run", "-i", expr_inputs / "good.h5ad", "-o", dest / "out",
                              *args), dest)
     assert message.format(d=expr_inputs) in line
 
@@ -157,23 +157,24 @@ def test_expr_training_commands_refuse_bad_values_and_leave_nothing(pmt, expr_in
     """Training commands stop before the first checkpoint: no output, and no .work or
     OUTPUT/work folder that a later run would take for an interrupted one."""
     d = expr_inputs
-    line = fails_cleanly(pmt("expr", "embed", d / "negative.h5ad", "-o", dest / "e.h5ad",
+    line = fails_cleanly(pmt("expr", "embed", "-i", d / "negative.h5ad", "-o", dest / "e.h5ad",
                              "--epochs", 1), dest)
     assert "negative value -3" in line
-    line = fails_cleanly(pmt("expr", "annotate", d / "good.h5ad", "-r", d / "inf.h5ad",
-                             "--label-key", "group", "-o", dest / "a.h5ad", "--epochs", 1),
+    line = fails_cleanly(pmt("expr", "annotate", "-i", d / "good.h5ad", "--reference",
+                             d / "inf.h5ad",
+                             "--label-column", "group", "-o", dest / "a.h5ad", "--epochs", 1),
                          dest)
     assert "inf is not a finite number" in line
-    line = fails_cleanly(pmt("expr", "classify", "train", d / "nan.csv", "--labels",
-                             d / "labels.csv", "--label-key", "y", "-o", dest / "c"), dest)
+    line = fails_cleanly(pmt("expr", "classify", "train", "-i", d / "nan.csv", "--labels",
+                             d / "labels.csv", "--label-column", "y", "-o", dest / "c"), dest)
     assert "nan is not a finite number" in line
-    line = fails_cleanly(pmt("expr", "classify", "train", d / "good.h5ad", "--label-key",
+    line = fails_cleanly(pmt("expr", "classify", "train", "-i", d / "good.h5ad", "--label-column",
                              "group", "--folds", 40, "-o", dest / "c"), dest)
     assert "fewer than 40 folds" in line
-    line = fails_cleanly(pmt("expr", "embed", d / "good.h5ad", "-o", dest / "e.h5ad",
+    line = fails_cleanly(pmt("expr", "embed", "-i", d / "good.h5ad", "-o", dest / "e.h5ad",
                              "--n-hidden", 100_000), dest)
     assert "'--n-hidden': 100000 is not in the range" in line
-    line = fails_cleanly(pmt("expr", "de", d / "nan.h5ad", "--condition-key", "group",
+    line = fails_cleanly(pmt("expr", "de", "-i", d / "nan.h5ad", "--condition-key", "group",
                              "--sample-key", "group", "--case", "type0", "--reference",
                              "type1", "-o", dest / "de.csv"), dest)
     assert "nan is not a finite number" in line
@@ -216,18 +217,19 @@ def test_generate_optimize_refuses_the_run_file(pmt, dest, tmp_path, optimize, c
                                                 message):
     run = tmp_path / "run.toml"
     run.write_text(RUN.format(optimize=optimize, component=component))
-    line = fails_cleanly(pmt("generate", "optimize", run, "-o", dest / "o"), dest)
+    line = fails_cleanly(pmt("generate", "optimize", "-c", run, "-o", dest / "o"), dest)
     assert message in line
 
 
 def test_generate_optimize_refuses_a_binary_or_mistyped_run_file(pmt, gen_inputs, dest,
                                                                  tmp_path):
-    line = fails_cleanly(pmt("generate", "optimize", gen_inputs / "noise.toml", "-o",
+    line = fails_cleanly(pmt("generate", "optimize", "-c", gen_inputs / "noise.toml", "-o",
                              dest / "o"), dest)
     assert f"'{gen_inputs}/noise.toml' line 1 is not UTF-8 text" in line
     run = tmp_path / "run.toml"
     run.write_text('optimize = 3\n[[scoring.component]]\ntype = "qed"\n')
-    line = fails_cleanly(pmt("generate", "optimize", run, "-o", dest / "o", "--steps", 2), dest)
+    line = fails_cleanly(pmt("generate", "optimize", "-c", run, "-o", dest / "o", "--steps", 2),
+                         dest)
     assert "optimize: expected a table" in line
 
 
@@ -250,8 +252,7 @@ def test_generate_optimize_refuses_a_binary_or_mistyped_run_file(pmt, gen_inputs
     (["train", "-i", "{data}/moses_tiny.smi", "-o", "{o}/t", "-c", "{i}/model3.toml"],
      "'{i}/model3.toml': 'model' must be a table of settings"),
     (["train", "-i", "{data}/moses_tiny.smi", "-o", "{o}/t", "-c", "{i}/modle.toml"],
-     ("'{i}/modle.toml': 'modle' is not a table of this command's settings (did you mean "
-      "[model]? the file holds [model])")),
+     "unknown table 'modle' in '{i}/modle.toml' (did you mean [model]? tables: [model])"),
     (["train", "-i", "{data}/moses_tiny.smi", "-o", "{o}/t", "-c", "{i}/lr_nan.toml"],
      "lr_nan.toml' [model]: lr: nan is not a finite number"),
     (["finetune", "-i", "{data}/moses_tiny.smi", "-o", "{o}/f", "--lr", "nan"],

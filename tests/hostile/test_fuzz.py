@@ -54,14 +54,14 @@ def test_dti_screen_on_hostile_targets_and_libraries(pmt, targets, library):
 @given(data=S.vcf())
 def test_variants_score_on_hostile_vcfs(pmt, data):
     fasta = TESTS / "data" / "genome_tiny.fa"
-    fuzz_run(pmt, ["variants", "score", "-v", "{in_vcf}", "-f", fasta, "-m", "mpra", "-o", "{out}"],
+    fuzz_run(pmt, ["variants", "score", "-i", "{in_vcf}", "-f", fasta, "-m", "mpra", "-o", "{out}"],
          {"in.vcf": data}, "out.tsv")
 
 
 @FUZZ
 @given(data=S.fasta(st.text(alphabet="ACGTNacgtn", max_size=400)), vcf=S.vcf())
 def test_variants_score_on_hostile_references(pmt, data, vcf):
-    fuzz_run(pmt, ["variants", "score", "-v", "{in_vcf}", "-f", "{ref_fa}", "-m", "mpra", "-o",
+    fuzz_run(pmt, ["variants", "score", "-i", "{in_vcf}", "-f", "{ref_fa}", "-m", "mpra", "-o",
                "{out}"], {"in.vcf": vcf, "ref.fa": data}, "out.tsv")
 
 

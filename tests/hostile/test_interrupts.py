@@ -20,7 +20,7 @@ TESTS = Path(__file__).resolve().parents[1]
 ])
 def test_property_training_stops_and_resumes(tmp_path, signum, code):
     out = tmp_path / "run"
-    args = ["property", "train", "-i", TESTS / "data" / "esol_tiny.csv", "--target-columns",
+    args = ["property", "train", "-i", TESTS / "data" / "esol_tiny.csv", "--label-column",
             "logS", "-o", out, "--split", "random", "--epochs", 60, "--hidden-size", 32,
             "--ffn-hidden-size", 32]
     proc = start_pmt(args, tmp_path)

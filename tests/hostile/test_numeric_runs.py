@@ -21,8 +21,8 @@ _count = itertools.count()
 GENERATOR = ["--embedding-size", "8", "--hidden-size", "16", "--layers", "1", "--epochs", "1",
              "--batch-size", "16"]
 DTI = ["--drug-hidden", "16", "--drug-depth", "1", "--head", "16", "--epochs", "1"]
-EHR = ["--epochs", "1", "--embedding-dim", "8", "--hidden-dim", "8"]
-PICTURES = ["--arch", "resnet10", "--width", "0.125", "--epochs", "1", "--batch-size", "16"]
+EHR = ["--epochs", "1", "--embedding-dim", "8", "--hidden-size", "8"]
+PICTURES = ["--architecture", "resnet10", "--width", "0.125", "--epochs", "1", "--batch-size", "16"]
 SEGMENT = ["--task", "segment", "--classes", "background,disk,square", "--channels", "4",
            "--channels", "8", "--roi-size", "16", "--roi-size", "16", "--epochs", "1"]
 #: options whose hostile values end a run before the others matter (a 0 0 0 split; a QC
@@ -149,7 +149,7 @@ class Workspace:
 
             events = shipped.path("synthea_example", "dataset").parent
             path = self.root / "ehr.jsonl"
-            self._ok("ehr", "build", events, "-o", path, "--min-visits", "1")
+            self._ok("ehr", "build", "-i", events, "-o", path, "--min-visits", "1")
             return path
         return self._once("ehr", make)
 
@@ -157,7 +157,7 @@ class Workspace:
     def cohort(self) -> Path:
         def make():
             out = self.root / "cohort"
-            self._ok("fusion", "simulate", out, "--patients", "60", "--seed", "3")
+            self._ok("fusion", "simulate", "-o", out, "--patients", "60", "--seed", "3")
             return out
         return self._once("cohort", make)
 
@@ -165,7 +165,7 @@ class Workspace:
     def fusion_run(self) -> Path:
         def make():
             out = self.root / "fusion-run"
-            self._ok("fusion", "run", self.cohort, "-o", out, "--epochs", "1", "--fusion",
+            self._ok("fusion", "run", "-i", self.cohort, "-o", out, "--epochs", "1", "--fusion",
                      "concat")
             return out
         return self._once("fusion-run", make)
@@ -174,7 +174,7 @@ class Workspace:
     def panel(self) -> Path:
         def make():
             out = self.root / "panel"
-            self._ok("response", "simulate", out, "--samples", "16", "--drugs", "10",
+            self._ok("response", "simulate", "-o", out, "--samples", "16", "--drugs", "10",
                      "--genes", "40", "--module-size", "6", "--seed", "2")
             return out
         return self._once("panel", make)
@@ -191,47 +191,47 @@ RECIPES = {
     "mol fingerprints": lambda w: ["-i", DATA / "tiny.smi", "-o", w.out("fp.csv")],
     "mol split": lambda w: ["-i", DATA / "esol_tiny.csv", "-o", w.out("split"), "--split",
                             "random"],
-    "property train": lambda w: ["-i", DATA / "esol_tiny.csv", "--target-columns", "logS",
+    "property train": lambda w: ["-i", DATA / "esol_tiny.csv", "--label-column", "logS",
                                  "--epochs", "2", "--hidden-size", "8", "--ffn-hidden-size", "8",
                                  "--split", "random", "-o", w.out("prop")],
     "generate finetune": lambda w: ["-m", w.generator, "-i", DATA / "moses_tiny.smi",
                                     "--epochs", "1", "-o", w.out("ft")],
-    "generate optimize": lambda w: [w.optimize_run, "-o", w.out("opt")],
+    "generate optimize": lambda w: ["-c", w.optimize_run, "-o", w.out("opt")],
     "generate sample": lambda w: ["-m", w.generator, "-n", "5", "-o", w.out("s.csv")],
     "generate train": lambda w: ["-i", DATA / "moses_tiny.smi", *GENERATOR, "-o", w.out("gen")],
     "dti train": lambda w: ["-i", DATA / "dti_tiny.csv", *DTI, "-o", w.out("dti")],
-    "variants score": lambda w: ["-v", DATA / "variants_tiny.vcf", "-f",
+    "variants score": lambda w: ["-i", DATA / "variants_tiny.vcf", "-f",
                                  DATA / "genome_tiny.fa", "-m", "mpra", "--ref-mismatch",
                                  "skip", "-o", w.out("v.tsv")],
     "variants train": lambda w: ["-i", w.sequences, "-l", "bound", "--window", "60",
                                  "--filters", "8", "--filters", "8", "--kernels", "5",
                                  "--kernels", "3", "--pools", "2", "--pools", "2",
-                                 "--hidden", "8", "--epochs", "1", "-o", w.out("seq")],
-    "expr annotate": lambda w: [w.cells, "-r", w.cells, "--label-key", "group", "--epochs",
-                                "2", "-o", w.out("a.h5ad")],
-    "expr classify train": lambda w: [w.bulk[0], "--labels", w.bulk[1], "--label-key",
+                                 "--hidden-size", "8", "--epochs", "1", "-o", w.out("seq")],
+    "expr annotate": lambda w: ["-i", w.cells, "--reference", w.cells, "--label-column",
+                                "group", "--epochs", "2", "-o", w.out("a.h5ad")],
+    "expr classify train": lambda w: ["-i", w.bulk[0], "--labels", w.bulk[1], "--label-column",
                                       "status", "--epochs", "2", "--n-top-genes", "20",
                                       "--folds", "2", "-o", w.out("cls")],
-    "expr embed": lambda w: [w.cells, "--epochs", "2", "--n-latent", "2", "-o",
+    "expr embed": lambda w: ["-i", w.cells, "--epochs", "2", "--n-latent", "2", "-o",
                              w.out("e.h5ad")],
-    "expr run": lambda w: [w.cells, "--min-genes", "5", "--n-top-genes", "30", "--no-plots",
+    "expr run": lambda w: ["-i", w.cells, "--min-genes", "5", "--n-top-genes", "30", "--no-plots",
                            "-o", w.out("run")],
     "imaging train": lambda w: ["--data", w.pictures, *PICTURES, "-o", w.out("img")],
     "imaging train segment": lambda w: ["--data", w.volumes, *SEGMENT, "-o", w.out("seg")],
-    "ehr build": lambda w: [__import__("pmtoolkit.core.shipped", fromlist=["path"]).path(
+    "ehr build": lambda w: ["-i", __import__("pmtoolkit.core.shipped", fromlist=["path"]).path(
         "synthea_example", "dataset").parent, "-o", w.out("d.jsonl"), "--min-visits", "1"],
-    "ehr evaluate": lambda w: [w.ehr_dataset, "-o", w.out("ev")],
-    "ehr train": lambda w: [w.ehr_dataset, *EHR, "-o", w.out("ehr")],
-    "fusion run": lambda w: [w.cohort, "--epochs", "1", "--fusion", "concat", "-o",
+    "ehr evaluate": lambda w: ["-i", w.ehr_dataset, "-o", w.out("ev")],
+    "ehr train": lambda w: ["-i", w.ehr_dataset, *EHR, "-o", w.out("ehr")],
+    "fusion run": lambda w: ["-i", w.cohort, "--epochs", "1", "--fusion", "concat", "-o",
                              w.out("fr")],
-    "fusion simulate": lambda w: [w.out("cohort"), "--patients", "40"],
+    "fusion simulate": lambda w: ["-o", w.out("cohort"), "--patients", "40"],
     "fusion train": lambda w: [*_fusion_tables(w), "--epochs", "1", "-o",
                                   w.out("f.safetensors")],
-    "response simulate": lambda w: [w.out("panel"), "--samples", "12", "--drugs", "8",
+    "response simulate": lambda w: ["-o", w.out("panel"), "--samples", "12", "--drugs", "8",
                                     "--genes", "30", "--module-size", "5"],
-    "response train": lambda w: ["-r", w.panel / "responses.csv", "-d", w.panel / "drugs.csv",
-                                 "-f", w.panel / "expression.h5ad", "--epochs", "1", "-o",
-                                 w.out("resp")],
+    "response train": lambda w: ["-i", w.panel / "responses.csv", "-d", w.panel / "drugs.csv",
+                                 "--features", w.panel / "expression.h5ad", "--epochs", "1",
+                                 "-o", w.out("resp")],
 }
 #: options only the segmenter has run with its recipe
 SEGMENTER_ONLY = {"num_res_units", "overlap", "slice_axis", "lambda_dice", "lambda_ce",
