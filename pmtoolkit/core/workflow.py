@@ -70,6 +70,8 @@ class SupervisedTask(Protocol):
     def write_test(self, model: Any, test: Any, folder: Path) -> None:
         """Predictions on the test set (``test_predictions.csv``) and figures, in ``folder``."""
 
+    # optional: ``summary(model) -> dict``, more entries for ``metrics.json`` (e.g. targets)
+
 
 def _size(data: Any) -> int:
     return 0 if data is None else len(data)
@@ -108,6 +110,9 @@ def train_file(task: SupervisedTask, outdir: str | os.PathLike, *, source: Any,
         metrics: dict[str, Any] = {"train_seconds": time.perf_counter() - start,
                                    "split": parts.method, "n_train": len(train),
                                    "n_valid": _size(valid), "n_test": _size(test)}
+        summary = getattr(task, "summary", None)
+        if summary is not None:
+            metrics.update(summary(model))
         if _size(valid):
             metrics["valid"] = task.evaluate(model, valid)
         if _size(test):

@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 import os
 import re
-import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from pmtoolkit.core import workflow
 from pmtoolkit.core.errors import BadInputError
-from pmtoolkit.core.io import OnInvalid, Rejects, atomic_dir, work_dir, write_json
+from pmtoolkit.core.io import OnInvalid, Rejects, atomic_dir, write_json
+from pmtoolkit.core.workflow import Parts
 from pmtoolkit.genomics.config import SequenceModelConfig
 
 log = logging.getLogger(__name__)
@@ -86,6 +88,77 @@ def _split(n: int, sizes: tuple[float, float, float], seed: int) -> dict[str, np
             "test": np.asarray(s.val, dtype=np.int64)}
 
 
+@dataclass
+class SequenceTask:
+    """The sequence-model domain's :class:`~pmtoolkit.core.workflow.SupervisedTask`:
+    labelled sequences from a table, FASTA + labels or BED + reference + labels, a seeded
+    random split, a CNN, and the test sequences' predictions."""
+
+    input: str | os.PathLike
+    config: SequenceModelConfig
+    labels: str | os.PathLike | None = None
+    reference_path: str | os.PathLike | None = None
+    sequence_column: str = "sequence"
+    label_columns: list[str] | None = None
+    id_column: str | None = None
+    sizes: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    split_seed: int = 0
+    on_invalid: OnInvalid = "error"
+    noun: str = "sequences"
+    min_records: int = 10
+
+    def settings(self) -> dict[str, Any]:
+        from pmtoolkit.core.config import to_dict
+
+        return {"model": to_dict(self.config), "data": {
+            "input": str(self.input), "labels": None if self.labels is None else str(self.labels),
+            "reference": None if self.reference_path is None else str(self.reference_path),
+            "sequence-column": self.sequence_column, "label-columns": self.label_columns,
+            "id-column": self.id_column, "sizes": list(self.sizes),
+            "split-seed": self.split_seed, "on-invalid": self.on_invalid}}
+
+    def read(self):
+        from pmtoolkit.genomics.reference import Reference
+
+        reference = Reference(self.reference_path) if self.reference_path else None
+        rejects = Rejects(str(self.input), "sequence")
+        try:
+            data = read_training_data(self.input, window=self.config.window,
+                                      task=self.config.task, labels=self.labels,
+                                      reference=reference, sequence_column=self.sequence_column,
+                                      label_columns=self.label_columns,
+                                      id_column=self.id_column, rejects=rejects)
+        finally:
+            if reference is not None:
+                reference.close()
+        return data, rejects
+
+    def split(self, data) -> Parts:
+        idx = _split(len(data), self.sizes, self.split_seed)
+        record = {"method": "random", "seed": self.split_seed, "sizes": list(self.sizes),
+                  **{k: [data.ids[i] for i in v] for k, v in idx.items()}}
+        return Parts(*(data.subset(idx[k]) for k in ("train", "val", "test")), method="random",
+                     save=lambda folder: write_json(folder / "split.json", record, indent=None))
+
+    def fit(self, train, valid, *, workdir, checkpoints, resume):
+        from pmtoolkit.genomics.model import fit
+
+        return fit(train, valid, self.config, workdir=workdir, checkpoints=checkpoints,
+                   resume=resume)
+
+    def summary(self, model) -> dict[str, Any]:
+        return {"targets": model.targets}
+
+    def evaluate(self, model, data):
+        from pmtoolkit.genomics.model import evaluate
+
+        return evaluate(model, data)
+
+    def write_test(self, model, test, folder: Path) -> None:
+        _write_predictions(test, model.predict(test), model.targets,
+                           folder / "test_predictions.csv")
+
+
 def train_file(input: str | os.PathLike, outdir: str | os.PathLike, *,
                config: SequenceModelConfig, labels=None, reference_path=None,
                sequence_column: str = "sequence", label_columns: list[str] | None = None,
@@ -93,62 +166,15 @@ def train_file(input: str | os.PathLike, outdir: str | os.PathLike, *,
                sizes: tuple[float, float, float] = (0.8, 0.1, 0.1), split_seed: int = 0,
                on_invalid: OnInvalid = "error", overwrite: bool = False,
                resume: bool = False) -> dict[str, Any]:
-    """Train on a random split of the labelled sequences; writes ``model.safetensors``,
-    ``config.json``, ``metrics.json``, ``split.json``, ``history.csv`` and
+    """Train on a random split of the labelled sequences
+    (:func:`pmtoolkit.core.workflow.train_file`); writes ``model.safetensors``,
+    ``config.json``, ``metrics.json``, ``split.json``, ``training/history.csv`` and
     ``test_predictions.csv`` into ``outdir``. An interrupted run keeps its checkpoint in
     ``outdir/work`` and continues from it with ``resume``."""
-    from pmtoolkit.core.config import to_dict, write_resolved
-    from pmtoolkit.genomics.model import evaluate, fit
-    from pmtoolkit.genomics.reference import Reference
-
-    reference = Reference(reference_path) if reference_path else None
-    rejects = Rejects(str(input), "sequence")
-    try:
-        data = read_training_data(input, window=config.window, task=config.task,
-                                  labels=labels, reference=reference,
-                                  sequence_column=sequence_column, label_columns=label_columns,
-                                  id_column=id_column, rejects=rejects)
-    finally:
-        if reference is not None:
-            reference.close()
-    if rejects and on_invalid == "error":
-        rejects.raise_first()
-    if len(data) < 10:
-        raise BadInputError(f"only {len(data)} usable sequences in '{input}'; need at least 10")
-    idx = _split(len(data), sizes, split_seed)
-    train, valid, test = (data.subset(idx[k]) for k in ("train", "val", "test"))
-    log.info("%d sequences: %d train, %d validation, %d test", len(data), len(train),
-             len(valid), len(test))
-    settings = {"model": to_dict(config), "data": {
-        "input": str(input), "labels": None if labels is None else str(labels),
-        "reference": None if reference_path is None else str(reference_path),
-        "sequence-column": sequence_column, "label-columns": label_columns,
-        "id-column": id_column, "sizes": list(sizes), "split-seed": split_seed,
-        "on-invalid": on_invalid}}
-    with atomic_dir(outdir, overwrite=overwrite, resume=resume) as tmp:
-        if rejects:
-            rejects.apply("skip", tmp, final=outdir)
-        t0 = time.perf_counter()
-        model = fit(train, valid if len(valid) else None, config, workdir=tmp / "training",
-                    checkpoints=work_dir(outdir, settings), resume=resume)
-        metrics: dict[str, Any] = {"train_seconds": time.perf_counter() - t0,
-                                   "n_train": len(train), "n_valid": len(valid),
-                                   "n_test": len(test), "targets": model.targets}
-        if len(valid):
-            metrics["valid"] = evaluate(model, valid)
-        if len(test):
-            metrics["test"] = evaluate(model, test)
-            pred = model.predict(test)
-            _write_predictions(test, pred, model.targets, tmp / "test_predictions.csv")
-        model.save(tmp / "model.safetensors", metrics=metrics,
-                   training_data_sha256=train.fingerprint())
-        write_json(tmp / "split.json", {"method": "random", "seed": split_seed,
-                                        "sizes": list(sizes),
-                                        **{k: [data.ids[i] for i in v] for k, v in idx.items()}},
-                   indent=None)
-        write_resolved(tmp / "config.json", **settings)
-        write_json(tmp / "metrics.json", metrics)
-    return metrics
+    task = SequenceTask(input, config, labels, reference_path, sequence_column, label_columns,
+                        id_column, sizes, split_seed, on_invalid)
+    return workflow.train_file(task, outdir, source=input, on_invalid=on_invalid,
+                               overwrite=overwrite, resume=resume)
 
 
 def _write_predictions(data, pred: np.ndarray, targets: list[str], path: Path) -> None:
@@ -300,7 +326,7 @@ def ism_file(model_name: str, outdir: str | os.PathLike, *, sequence: str | None
         title = f"{label}: {model.targets[k]}" + (f", {region}" if region else "")
         plot_ism(eff[:, :, k], res.reference_bases, tmp / "ism.png", title=title,
                  first_position=int(frame["position"].iloc[0]))
-    return {"positions": int(len(res.positions)), "target": model.targets[k],
+    return {"positions": len(res.positions), "target": model.targets[k],
             "max_abs_effect": float(np.abs(eff[:, :, k]).max()),
             "reference_output": float(np.mean(res.reference_output[..., k]))}
 
