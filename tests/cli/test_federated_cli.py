@@ -172,7 +172,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(pmt, molecules, tmp_pat
 def test_unknown_table_in_the_file(pmt, molecules, tmp_path):
     cfg = _config(tmp_path / "run.toml", molecules)
     cfg.write_text(cfg.read_text() + "[training]\nepochs = 3\n")
-    assert "unknown table or key 'training'" in _one_line(
+    assert "unknown table 'training'" in _one_line(
         pmt("federated", "run", cfg, "-o", tmp_path / "out"), 2)
 
 
