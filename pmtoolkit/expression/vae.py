@@ -255,7 +255,7 @@ def fit_vae(adata: ad.AnnData, config: VAEConfig | None = None, *, batch_key: st
     check_no_empty_cells(X, adata.obs_names, source=f"counts ({where})")
     genes = list(map(str, adata.var_names))
     if config.n_top_genes is not None and config.n_top_genes < adata.n_vars:
-        from pmtoolkit.expression.pipeline import highly_variable_genes
+        from pmtoolkit.expression.qc import highly_variable_genes
 
         tmp = sc.AnnData(X=X, obs=adata.obs[[batch_key]] if batch_key else None)
         tmp.var_names = adata.var_names

@@ -177,14 +177,15 @@ def test_run_on_real_cell_ranger_output(pmt, shared_data, tmp_path):
     assert (tmp_path / "run" / "adata.h5ad").is_file()
 
 
-def _interrupt_at(monkeypatch, module_of, epoch, seen):
-    """Make the Lightning module built by ``module_of`` (a module with ``_module``) record
+def _interrupt_at(monkeypatch, epoch, seen):
+    """Make the Lightning module every domain trains with (core.task.task_module) record
     the epochs it trains in ``seen`` and raise SIGTERM's Interrupted at ``epoch``."""
     import signal
 
+    from pmtoolkit.core import task as module_of
     from pmtoolkit.core.errors import Interrupted
 
-    original = getattr(module_of._module, "unpatched", module_of._module)
+    original = getattr(module_of.task_module, "unpatched", module_of.task_module)
 
     def build(*args, **kwargs):
         module = original(*args, **kwargs)
@@ -200,24 +201,23 @@ def _interrupt_at(monkeypatch, module_of, epoch, seen):
         return module
 
     build.unpatched = original
-    monkeypatch.setattr(module_of, "_module", build)
+    monkeypatch.setattr(module_of, "task_module", build)
 
 
 def test_embed_resumes_after_an_interruption(pmt, cells, tmp_path, monkeypatch):
-    from pmtoolkit.expression import vae
 
     out = tmp_path / "emb.h5ad"
     work = tmp_path / "emb.h5ad.work"
     args = ["expr", "embed", "-i", cells, "-o", out, "--epochs", 10, "--n-latent", 3]
     seen: set[int] = set()
-    _interrupt_at(monkeypatch, vae, 7, seen)
+    _interrupt_at(monkeypatch, 7, seen)
     result = pmt(*args)
     assert result.exit_code == 143 and "interrupted" in result.stderr, result.stderr
     assert (work / "work" / "last.ckpt").is_file() and not out.exists()
     refused = pmt(*args)
     assert refused.exit_code == 2 and "holds an interrupted run" in refused.stderr
     seen.clear()
-    _interrupt_at(monkeypatch, vae, -1, seen)
+    _interrupt_at(monkeypatch, -1, seen)
     resumed = pmt(*args, "--resume")
     assert resumed.exit_code == 0, resumed.stderr
     assert seen == {5, 6, 7, 8, 9}  # from the checkpoint written after epoch 5
@@ -225,19 +225,18 @@ def test_embed_resumes_after_an_interruption(pmt, cells, tmp_path, monkeypatch):
 
 
 def test_classify_train_resumes_after_an_interruption(pmt, cells, tmp_path, monkeypatch):
-    from pmtoolkit.expression import classifier
 
     out = tmp_path / "cls"
     args = ["expr", "classify", "train", "-i", cells, "--label-column", "group", "--folds", 0, "-o",
             out, "--epochs", 10, "--hidden-size", 8, "--patience", 0]
     seen: set[int] = set()
-    _interrupt_at(monkeypatch, classifier, 7, seen)
+    _interrupt_at(monkeypatch, 7, seen)
     result = pmt(*args)
     assert result.exit_code == 143 and "interrupted" in result.stderr
     assert (out / "work" / "final" / "last.ckpt").is_file()
     assert not (out / "model.safetensors").exists()
     seen.clear()
-    _interrupt_at(monkeypatch, classifier, -1, seen)
+    _interrupt_at(monkeypatch, -1, seen)
     other = pmt(*[a if a != 8 else 16 for a in args], "--resume")
     assert other.exit_code == 2 and "other settings" in other.stderr
     resumed = pmt(*args, "--resume")
@@ -248,7 +247,6 @@ def test_classify_train_resumes_after_an_interruption(pmt, cells, tmp_path, monk
 
 @pytest.mark.slow  # the whole pipeline twice; test_embed_resumes_... covers the VAE quickly
 def test_run_with_the_vae_resumes_after_an_interruption(pmt, cells, tmp_path, monkeypatch):
-    from pmtoolkit.expression import vae
 
     out = tmp_path / "run"
     config = tmp_path / "run.toml"
@@ -256,12 +254,12 @@ def test_run_with_the_vae_resumes_after_an_interruption(pmt, cells, tmp_path, mo
                       "[vae]\nepochs = 10\nn_latent = 3\n")
     args = ["expr", "run", "-i", cells, "-o", out, "-c", config, "--no-plots"]
     seen: set[int] = set()
-    _interrupt_at(monkeypatch, vae, 7, seen)
+    _interrupt_at(monkeypatch, 7, seen)
     result = pmt(*args)
     assert result.exit_code == 143 and "interrupted" in result.stderr, result.stderr
     assert (out / "work" / "last.ckpt").is_file() and not (out / "adata.h5ad").exists()
     seen.clear()
-    _interrupt_at(monkeypatch, vae, -1, seen)
+    _interrupt_at(monkeypatch, -1, seen)
     resumed = pmt(*args, "--resume")
     assert resumed.exit_code == 0, resumed.stderr
     assert seen == {5, 6, 7, 8, 9}

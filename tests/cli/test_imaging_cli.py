@@ -225,31 +225,32 @@ def _interrupt_at_epoch(factory, epoch: int):
 
 @pytest.mark.parametrize("task", ["classify", "segment"])
 def test_interrupted_training_resumes(pmt, pictures, volumes, tmp_path, monkeypatch, task):
-    from pmtoolkit.imaging import classifier, segment
+    from pmtoolkit.core import task as core_task
 
     out = tmp_path / "run"
     if task == "classify":
         args = ["--data", pictures / "labels.csv", *TINY[:4], "--epochs", "7", *TINY[6:],
                 "--patience", "0"]
-        owner, sub = classifier, "classifier"
+        sub = "classifier"
     else:
         args = ["--task", "segment", "--data", volumes / "pairs.csv", "--channels", "8",
                 "--channels", "16", "--roi-size", "16", "--roi-size", "16", "--epochs", "7",
                 "--patience", "0"]
-        owner, sub = segment, "segmenter"
+        sub = "segmenter"
     command = ["imaging", "train", *args, "-o", out]
-    factory = owner._module
-    monkeypatch.setattr(owner, "_module", _interrupt_at_epoch(factory, 5))
+    factory = core_task.task_module  # the one LightningModule every domain trains with
+    monkeypatch.setattr(core_task, "task_module", _interrupt_at_epoch(factory, 5))
     result = pmt(*command)
     assert result.exit_code == 143 and "pmt: error: interrupted" in result.stderr
     assert (out / "work" / sub / "last.ckpt").is_file()  # written after epoch 5
     assert not (out / "model.safetensors").exists()
     assert not [p for p in tmp_path.iterdir() if ".pmt-tmp-" in p.name]
-    monkeypatch.setattr(owner, "_module", factory)
+    monkeypatch.setattr(core_task, "task_module", factory)
 
     result = pmt(*command)
     assert result.exit_code == 2 and "holds an interrupted run" in result.stderr
-    result = pmt(*command[:-2], "--epochs", "8", "-o", out, "--resume")
+    other = [("8" if a == "7" and b == "--epochs" else a) for b, a in zip(["", *command], command)]
+    result = pmt(*other, "--resume")
     assert result.exit_code == 2 and "other settings (model.epochs: 7 then, 8 now)" in \
         result.stderr
     result = pmt(*command, "--resume")
