@@ -57,7 +57,7 @@ def test_run_end_to_end_with_flower_and_use_the_model(pmt, molecules, tmp_path):
 
     cfg = _config(tmp_path / "run.toml", molecules, split="dirichlet", alpha=1.0)
     out = tmp_path / "out"
-    result = pmt("federated", "run", cfg, "-o", out, "--set", "strategy=fedprox",
+    result = pmt("federated", "run", "-c", cfg, "-o", out, "--set", "strategy=fedprox",
                  "--set", "proximal_mu=0.1")
     assert result.exit_code == 0, result.stderr
     assert "round 1/2" in result.stderr and "round 2/2" in result.stderr
@@ -98,7 +98,7 @@ def test_run_end_to_end_with_flower_and_use_the_model(pmt, molecules, tmp_path):
     assert result.exit_code == 0, result.stderr
     assert len(pred.read_text().splitlines()) == 101
     # an existing output folder needs --overwrite
-    line = _one_line(pmt("federated", "run", cfg, "-o", out), 2)
+    line = _one_line(pmt("federated", "run", "-c", cfg, "-o", out), 2)
     assert "--overwrite" in line
 
 
@@ -121,7 +121,7 @@ def test_ehr_risk_model_trains_across_sites(pmt, tmp_path, monkeypatch):
         'index = "each_visit"', "[model]", 'arch = "gru"', "embedding_dim = 8",
         "hidden_dim = 8", 'device = "cpu"']) + "\n")
     out = tmp_path / "out"
-    result = pmt("federated", "run", cfg, "-o", out)
+    result = pmt("federated", "run", "-c", cfg, "-o", out)
     taken.close()
     assert result.exit_code == 0, result.stderr
     assert "retrying on another" in result.stderr
@@ -131,21 +131,21 @@ def test_ehr_risk_model_trains_across_sites(pmt, tmp_path, monkeypatch):
     from pmtoolkit.core import shipped
 
     events = shipped.path("synthea_example", "dataset").parent
-    result = pmt("ehr", "predict", events, "-m", out / "model.safetensors", "-o", risk)
+    result = pmt("ehr", "predict", "-i", events, "-m", out / "model.safetensors", "-o", risk)
     assert result.exit_code == 0, result.stderr
     assert "probability" in risk.read_text().splitlines()[0]
 
 
 def test_split_preview(pmt, molecules, tmp_path):
     cfg = _config(tmp_path / "run.toml", molecules, split="dirichlet", alpha=0.1)
-    result = pmt("federated", "split", cfg, "--json")
+    result = pmt("federated", "split", "-c", cfg, "--json")
     assert result.exit_code == 0, result.stderr
     rows = json.loads(result.stdout)
     assert [r["site"] for r in rows] == ["site 0", "site 1", "test (server)"]
     assert sum(r["samples"] for r in rows) == 100
     means = [r["label_mean"] for r in rows[:2]]
     assert abs(means[0] - means[1]) > 0.5  # strong label skew at alpha 0.1
-    table = pmt("federated", "split", cfg, "--set", "split=iid")
+    table = pmt("federated", "split", "-c", cfg, "--set", "split=iid")
     assert table.exit_code == 0 and table.stdout.splitlines()[0].startswith("site\tsamples")
 
 
@@ -162,7 +162,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(pmt, molecules, tmp_pat
                                                          expected):
     cfg = _config(tmp_path / "run.toml", molecules)
     out = tmp_path / "out"
-    args = ["federated", "run", cfg, "-o", out]
+    args = ["federated", "run", "-c", cfg, "-o", out]
     for s in sets:
         args += ["--set", s]
     assert expected in _one_line(pmt(*args), 2)
@@ -173,7 +173,7 @@ def test_unknown_table_in_the_file(pmt, molecules, tmp_path):
     cfg = _config(tmp_path / "run.toml", molecules)
     cfg.write_text(cfg.read_text() + "[training]\nepochs = 3\n")
     assert "unknown table 'training'" in _one_line(
-        pmt("federated", "run", cfg, "-o", tmp_path / "out"), 2)
+        pmt("federated", "run", "-c", cfg, "-o", tmp_path / "out"), 2)
 
 
 def test_a_failing_site_stops_the_run_and_every_process(pmt, molecules, tmp_path):
@@ -181,7 +181,7 @@ def test_a_failing_site_stops_the_run_and_every_process(pmt, molecules, tmp_path
     out = tmp_path / "out"
     # a GPU the sites do not have: the settings are valid, each site fails as it trains
     # (the machine that starts the run cannot tell what the sites' hardware is)
-    line = _one_line(pmt("federated", "run", cfg, "-o", out, "--set",
+    line = _one_line(pmt("federated", "run", "-c", cfg, "-o", out, "--set",
                          'model.device="cuda:99"'), 1)
     assert "federated run failed" in line and "cuda:99" in line
     assert not out.exists()
