@@ -76,7 +76,7 @@ def run(input_, outdir, orientation, make_unique, no_plots, config_file, overwri
 
     from pmtoolkit.core import config as cfg
     from pmtoolkit.core.errors import ConfigError
-    from pmtoolkit.expression.pipeline import run_file
+    from pmtoolkit.expression.standard import run_file
 
     from_file = cfg.load_file(config_file) if config_file else {}
     vae_table = from_file.pop("vae", None)

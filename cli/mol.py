@@ -52,10 +52,10 @@ def mol() -> None:
 def _run(input_, output, smiles_column, fmt, on_invalid, max_atoms, transform):
     from pmtoolkit.cli.common import startup
 
-    from pmtoolkit.chem import ops
+    from pmtoolkit.chem import run as chem_run
 
     startup()
-    n, rejected = ops.transform_file(input_, output, transform, smiles_column=smiles_column,
+    n, rejected = chem_run.transform_file(input_, output, transform, smiles_column=smiles_column,
                                      fmt=fmt, on_invalid=on_invalid, max_atoms=max_atoms)
     click.echo(f"{n} molecules written to {output}" + (f" ({rejected} invalid)" if rejected else ""),
                err=True)
@@ -74,11 +74,11 @@ def standardize(input_, output, smiles_column, fmt, max_atoms, on_invalid, **par
     Example:
       pmt mol standardize -i raw.csv -o clean.csv
     """
-    from pmtoolkit.chem import ops
+    from pmtoolkit.chem import run as chem_run
     from pmtoolkit.core.config import merge
 
     config = merge(StandardizeConfig, given(StandardizeConfig, params))
-    _run(input_, output, smiles_column, fmt, on_invalid, max_atoms, ops.Standardize(config))
+    _run(input_, output, smiles_column, fmt, on_invalid, max_atoms, chem_run.Standardize(config))
 
 
 @mol.command()
@@ -95,14 +95,14 @@ def descriptors(input_, output, smiles_column, fmt, max_atoms, on_invalid, names
     Example:
       pmt mol descriptors -i mols.smi --names MolWt,TPSA,MolLogP -o descriptors.csv
     """
-    from pmtoolkit.chem import ops
+    from pmtoolkit.chem import run as chem_run
 
     chosen = None
     if names is not None:
         chosen = [n.strip() for n in names.split(",") if n.strip()]
         if not chosen:
             raise click.BadParameter("no descriptor named", param_hint="--names")
-    _run(input_, output, smiles_column, fmt, on_invalid, max_atoms, ops.Descriptors(chosen))
+    _run(input_, output, smiles_column, fmt, on_invalid, max_atoms, chem_run.Descriptors(chosen))
 
 
 @mol.command()
@@ -118,11 +118,11 @@ def fingerprints(input_, output, smiles_column, fmt, max_atoms, on_invalid, **pa
     Example:
       pmt mol fingerprints -i mols.csv -o fingerprints.parquet
     """
-    from pmtoolkit.chem import ops
+    from pmtoolkit.chem import run as chem_run
     from pmtoolkit.core.config import merge
 
     config = merge(FingerprintConfig, given(FingerprintConfig, params))
-    _run(input_, output, smiles_column, fmt, on_invalid, max_atoms, ops.Fingerprints(config))
+    _run(input_, output, smiles_column, fmt, on_invalid, max_atoms, chem_run.Fingerprints(config))
 
 
 @mol.command(name="filter")
@@ -139,11 +139,11 @@ def filter_(input_, output, smiles_column, fmt, max_atoms, on_invalid, alerts, p
     Example:
       pmt mol filter -i mols.csv --alerts PAINS --passing-only -o clean.csv
     """
-    from pmtoolkit.chem import ops
+    from pmtoolkit.chem import run as chem_run
 
     catalogs = [a.strip() for a in alerts.split(",") if a.strip()]
     _run(input_, output, smiles_column, fmt, on_invalid, max_atoms,
-         ops.Filter(catalogs, passing_only))
+         chem_run.Filter(catalogs, passing_only))
 
 
 @mol.command()
@@ -179,13 +179,13 @@ def split(input_, outdir, smiles_column, fmt, method, sizes, folds, target_colum
     """
     from pmtoolkit.cli.common import startup
 
-    from pmtoolkit.chem import ops
+    from pmtoolkit.chem import run as chem_run
 
     if method != "kfold" and not abs(sum(sizes) - 1.0) <= 1e-6:
         raise click.BadParameter(f"{' '.join(f'{s:g}' for s in sizes)} sum to {sum(sizes):g}, "
                                  "not 1", param_hint="--sizes")
     startup(seed=seed)
-    counts = ops.split_file(input_, outdir, method=method, sizes=sizes, folds=folds,
+    counts = chem_run.split_file(input_, outdir, method=method, sizes=sizes, folds=folds,
                             target_column=target_column, seed=seed, smiles_column=smiles_column,
                             fmt=fmt, on_invalid=on_invalid, overwrite=overwrite,
                             max_atoms=max_atoms)

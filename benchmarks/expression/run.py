@@ -254,7 +254,7 @@ def score_embedding(adata, rep: str, seed: int) -> dict:
     from sklearn.metrics import silhouette_score
     from sklearn.neighbors import NearestNeighbors
 
-    from pmtoolkit.expression.pipeline import cluster_metrics
+    from pmtoolkit.expression.standard import cluster_metrics
 
     labels = adata.obs[LABEL].astype(str).to_numpy()
     sc.pp.neighbors(adata, n_neighbors=15, use_rep=rep, random_state=seed)
@@ -285,7 +285,7 @@ def run_clusters(records: Records, workdir: Path, force: bool, rescore: bool = F
     """``rescore``: PCA rows are recomputed; VAE and SCVI rows are re-scored from their saved
     latents (train time and epochs kept from the record), without retraining."""
     from pmtoolkit.expression.config import RunConfig, VAEConfig
-    from pmtoolkit.expression.pipeline import cluster_metrics, standard_pipeline
+    from pmtoolkit.expression.standard import cluster_metrics, standard_pipeline
     from pmtoolkit.expression.vae import fit_vae
 
     sys.path.insert(0, str(HERE))
@@ -477,7 +477,7 @@ def pmt_command(inp: Path, out: Path, doublets: bool = True) -> tuple[list[str],
     if probe.returncode == 0:
         cmd = [*exe, "expr", "run", "-i", str(inp), "-o", str(out), "--label-key", LABEL]
         return cmd + ([] if doublets else ["--no-doublets"]), "pmt expr run (CLI)"
-    code = ("from pmtoolkit.expression.pipeline import run_file;"
+    code = ("from pmtoolkit.expression.standard import run_file;"
             "from pmtoolkit.expression.config import RunConfig;"
             f"run_file({str(inp)!r}, {str(out)!r}, config=RunConfig(label_key={LABEL!r}, "
             f"doublets={doublets}))")
@@ -624,7 +624,7 @@ def memory_child(inp: Path, out: Path, result: Path, scale: bool = True,
             if msg.endswith(" ..."):
                 switch(msg[:-4])
 
-    lg = logging.getLogger("pmtoolkit.expression.pipeline")
+    lg = logging.getLogger("pmtoolkit.expression.standard")
     lg.setLevel(logging.INFO)
     lg.addHandler(StepHandler())
     import anndata as ad
@@ -632,7 +632,7 @@ def memory_child(inp: Path, out: Path, result: Path, scale: bool = True,
     import pmtoolkit.expression.io as pio
     import pmtoolkit.expression.plots as plots
     from pmtoolkit.expression.config import RunConfig
-    from pmtoolkit.expression.pipeline import run_file
+    from pmtoolkit.expression.standard import run_file
 
     def phase(name, fn):
         def wrapped(*a, **k):

@@ -96,12 +96,12 @@ class StandardizeParams(StandardizeConfig):
 def _standardize(run: StepRun) -> dict[str, Any]:
     from dataclasses import fields
 
-    from pmtoolkit.chem import ops
+    from pmtoolkit.chem import run as chem_run
 
     p = run.params
     config = StandardizeConfig(**{f.name: getattr(p, f.name) for f in fields(StandardizeConfig)})
-    rows, invalid = ops.transform_file(run.inputs["input"], run.output(),
-                                       ops.Standardize(config), smiles_column=p.smiles_column,
+    rows, invalid = chem_run.transform_file(run.inputs["input"], run.output(),
+                                       chem_run.Standardize(config), smiles_column=p.smiles_column,
                                        final=run.final_output())
     frame = _read(run.output())
     frame = frame[frame["standardized_smiles"].notna()]
@@ -132,11 +132,11 @@ class FilterParams:
         params=FilterParams, inputs=(Input("input", "molecules table"),),
         outputs={"molecules": "molecules.csv"})
 def _filter(run: StepRun) -> dict[str, Any]:
-    from pmtoolkit.chem import ops
+    from pmtoolkit.chem import run as chem_run
 
     p = run.params
-    rows, invalid = ops.transform_file(run.inputs["input"], run.output(),
-                                       ops.Filter(p.alerts, p.passing_only),
+    rows, invalid = chem_run.transform_file(run.inputs["input"], run.output(),
+                                       chem_run.Filter(p.alerts, p.passing_only),
                                        smiles_column=p.smiles_column, final=run.final_output())
     frame = _read(run.output())
     n = len(frame)
@@ -431,8 +431,8 @@ def _read_h5ad(path: Path):
                                                "CSV"),),
         outputs={"adata": "qc.h5ad", "figure": "qc_violins.png"})
 def _qc(run: StepRun) -> dict[str, Any]:
-    from pmtoolkit.expression.pipeline import qc_stage
     from pmtoolkit.expression.plots import qc_violins
+    from pmtoolkit.expression.standard import qc_stage
 
     config = _run_config(run.params)
     adata = _read_h5ad(run.inputs["input"])
@@ -467,8 +467,8 @@ class ClusterParams:
         inputs=(Input("input", "the .h5ad of expr.qc"),),
         outputs={"adata": "clustered.h5ad", "figure": "umap_leiden.png"})
 def _cluster(run: StepRun) -> dict[str, Any]:
-    from pmtoolkit.expression.pipeline import cluster_stage
     from pmtoolkit.expression.plots import umap_plot
+    from pmtoolkit.expression.standard import cluster_stage
 
     config = _run_config(run.params)
     adata = _read_h5ad(run.inputs["input"])
@@ -497,8 +497,8 @@ class MarkerParams:
                  "figure": "markers_dotplot.png"})
 def _markers(run: StepRun) -> dict[str, Any]:
     from pmtoolkit.expression.annotate import markers_table
-    from pmtoolkit.expression.pipeline import markers_stage
     from pmtoolkit.expression.plots import markers_dotplot
+    from pmtoolkit.expression.standard import markers_stage
 
     p = run.params
     adata = _read_h5ad(run.inputs["input"])
@@ -528,8 +528,8 @@ class AnnotateParams:
 def _annotate(run: StepRun) -> dict[str, Any]:
     import pandas as pd
 
-    from pmtoolkit.expression.pipeline import annotate_stage, cluster_metrics
     from pmtoolkit.expression.plots import umap_plot
+    from pmtoolkit.expression.standard import annotate_stage, cluster_metrics
 
     p = run.params
     adata = _read_h5ad(run.inputs["input"])

@@ -205,7 +205,7 @@ def test_loom_layout_is_checked_before_loompy(tmp_path):
 
 
 def test_n_pcs_is_lowered_with_a_warning_and_refused_without_data(caplog):
-    from pmtoolkit.expression.pipeline import _n_pcs
+    from pmtoolkit.expression.standard import _n_pcs
 
     assert _n_pcs(50, 1000, 2000) == 50
     with caplog.at_level("WARNING"):
@@ -218,7 +218,7 @@ def test_n_pcs_is_lowered_with_a_warning_and_refused_without_data(caplog):
 
 def test_too_few_cells_for_a_graph_are_an_input_error():
     from pmtoolkit.expression.config import RunConfig
-    from pmtoolkit.expression.pipeline import standard_pipeline
+    from pmtoolkit.expression.standard import standard_pipeline
 
     adata = simulate(n_per_group=3, n_genes=300, groups=1)
     adata.X = adata.X * 4
