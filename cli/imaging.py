@@ -23,6 +23,16 @@ TASK = click.Choice(["classify", "segment"])
 
 CONFIGS = {"classify": ClassifierConfig, "segment": SegmenterConfig}
 
+INPUT_HELP = ("The training images: a MedMNIST-layout NPZ (*.npz, classify: train_images, "
+              "train_labels, val_...), or a CSV/TSV table with columns path, label (classify) "
+              "or image, mask (segment); paths relative to the table.")
+
+
+def _table_or_npz(path: str) -> tuple[str | None, str | None]:
+    """``(table, None)`` or ``(None, npz)``: an --input ending in .npz is a MedMNIST-layout
+    archive, anything else a table of image paths."""
+    return (None, path) if path.lower().endswith(".npz") else (path, None)
+
 
 class Threshold(click.ParamType):
     """A probability in [0, 1], or ``youden``."""
@@ -47,14 +57,11 @@ def imaging() -> None:
 @imaging.command()
 @click.option("--task", type=TASK, default="classify", show_default=True,
               help="Train an image classifier or a U-Net segmenter.")
-@click.option("--data", "table", type=click.Path(exists=True, dir_okay=False),
-              help="CSV/TSV of images: columns path, label (classify) or image, mask "
-                   "(segment); paths relative to the table.")
-@click.option("--npz", type=click.Path(exists=True, dir_okay=False),
-              help="classify: a MedMNIST-layout NPZ (train_images, train_labels, val_...).")
+@click.option("-i", "--input", "input_", required=True,
+              type=click.Path(exists=True, dir_okay=False), help=INPUT_HELP)
 @click.option("--valid", "valid_table", type=click.Path(exists=True, dir_okay=False),
-              help="Validation table like --data (default: NPZ val split, else 10% of the "
-                   "training images, or slice blocks of a single volume).")
+              help="Validation table like a table --input (default: the NPZ's val split, else "
+                   "10% of the training images, or slice blocks of a single volume).")
 @click.option("--classes", "class_names",
               help="Comma-separated class names: NPZ label 0, 1, ...; segment: mask value 0, "
                    "1, ... (default: class_1, class_2 ...).")
@@ -66,7 +73,7 @@ def imaging() -> None:
 @config_option
 @overwrite_option
 @resume_option
-def train(task, table, npz, valid_table, class_names, outdir, on_invalid, config_file, overwrite,
+def train(task, input_, valid_table, class_names, outdir, on_invalid, config_file, overwrite,
           resume, **params):
     """Train a classifier (ResNet / DenseNet) or a segmenter (U-Net, Dice + CE).
 
@@ -75,14 +82,15 @@ def train(task, table, npz, valid_table, class_names, outdir, on_invalid, config
 
     \b
     Examples:
-      pmt imaging train --npz pneumoniamnist.npz --classes normal,pneumonia -o run/
-      pmt imaging train --task segment --data pairs.csv --classes background,lesion \\
+      pmt imaging train -i pneumoniamnist.npz --classes normal,pneumonia -o run/
+      pmt imaging train --task segment -i pairs.csv --classes background,lesion \\
           --roi-size 96 --roi-size 96 -o seg/
     """
     from pmtoolkit.cli.common import startup
 
     from pmtoolkit.imaging.run import train as train_
 
+    table, npz = _table_or_npz(input_)
     config = resolve_choice(CONFIGS, task, params, config_file, option="--task")
     startup(seed=config.seed, device=config.device)
     names = [c.strip() for c in class_names.split(",")] if class_names else None
@@ -129,12 +137,13 @@ def predict(images, model_name, output, on_invalid):
 @imaging.command()
 @click.option("-m", "--model", "model_name", required=True, help=MODEL_HELP)
 @click.option("--task", type=TASK, help="Check that the model does this task.")
-@click.option("--data", "table", type=click.Path(exists=True, dir_okay=False),
-              help="CSV/TSV of labelled images (path, label) or image and mask pairs.")
-@click.option("--npz", type=click.Path(exists=True, dir_okay=False),
-              help="A MedMNIST-layout NPZ (labels are class indices of the model).")
+@click.option("-i", "--input", "input_", required=True,
+              type=click.Path(exists=True, dir_okay=False),
+              help="The labelled images: a MedMNIST-layout NPZ (*.npz; labels are class indices "
+                   "of the model), or a CSV/TSV table with columns path, label or image, mask; "
+                   "paths relative to the table.")
 @click.option("--part", "split", default="test", show_default=True,
-              help="The part of the NPZ to evaluate (train, val, test).")
+              help="The part of an NPZ --input to evaluate (train, val, test).")
 @click.option("--threshold", type=Threshold(), help="Decision threshold for two classes: a probability, or "
                                   "'youden' (chosen on these images; optimistic). Default: "
                                   "the model's own, chosen on its validation images.")
@@ -144,19 +153,20 @@ def predict(images, model_name, output, on_invalid):
                    "report.html.")
 @on_invalid_option("skip")
 @overwrite_option
-def evaluate(model_name, task, table, npz, split, threshold, outdir, on_invalid, overwrite):
+def evaluate(model_name, task, input_, split, threshold, outdir, on_invalid, overwrite):
     """Evaluate a model on labelled images: ROC-AUC, accuracy, sensitivity, specificity,
     confusion matrix, calibration; or Dice, IoU and Hausdorff distance for masks.
 
     \b
     Example:
-      pmt imaging evaluate -m pneumonia --npz pneumoniamnist.npz -o eval/
+      pmt imaging evaluate -m pneumonia -i pneumoniamnist.npz -o eval/
     """
     from pmtoolkit.cli.common import startup
 
     from pmtoolkit.imaging.run import evaluate as evaluate_
     from pmtoolkit.imaging.run import load
 
+    table, npz = _table_or_npz(input_)
     startup(model=model_name)
     model = load(model_name, task=task)
     res = evaluate_(model, outdir, table=table, npz=npz, split=split, threshold=threshold,

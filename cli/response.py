@@ -111,7 +111,7 @@ def simulate(outdir, overwrite, **params):
 @_column_options(with_response=True)
 @click.option("--split", type=click.Choice(SPLITS), default="random", show_default=True,
               help="random: warm pairs; cold-drug / cold-sample: test drugs / samples never "
-                   "seen in training; both-cold: neither.")
+                   "seen in training; cold-pair: neither.")
 @click.option("--sizes", type=click.FloatRange(0, 1), nargs=3, default=(0.8, 0.1, 0.1),
               show_default=True, help="Train, validation and test fractions of the pairs.")
 @click.option("--split-seed", type=click.IntRange(SEED.min, SEED.max), default=0,

@@ -35,7 +35,10 @@ Every `pmt` command is spelt the same way, so a user who learned one knows them 
   takes any number of files of one kind takes them as positional arguments instead
   (`pmt imaging predict a.png b.png`); no other command has positional arguments (the one
   exception is the name in `pmt info NAME`). Inputs with another role have their own names
-  (`-f/--fasta`, `-d/--drugs`, `--features`, `--labels`, `--reference`, `--data`/`--npz`).
+  (`-f/--fasta`, `-d/--drugs`, `--features`, `--labels`, `--reference`, `--valid`). One
+  input in several formats is still one option, its format read from the file name:
+  `pmt imaging train -i data.npz` reads a MedMNIST archive, `-i labels.csv` a table of image
+  paths.
 - **Output** is `-o/--output`: a file (`-` for stdout where a table can stream) or a folder.
   An existing output is replaced only with `--overwrite`.
 - **Model** is `-m/--model`: a model file or a shipped model's name (`pmt info NAME` shows

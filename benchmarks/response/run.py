@@ -4,7 +4,7 @@ the noise ceiling and the baselines.
 The panel is ``pmt response simulate`` with its defaults (200 samples x 150 drugs from the
 shipped ESOL structures, 500 genes, 4 structure-planted mechanisms, 90% of pairs measured);
 see pmtoolkit/response/simulate.py for the model. For each split (random, cold-drug,
-cold-sample, both-cold; 80/10/10) and seed (the split seed and the model seed), every model is
+cold-sample, cold-pair; 80/10/10) and seed (the split seed and the model seed), every model is
 fitted on the training pairs (validation pairs pick the epoch / ridge penalty) and scored on the
 test pairs: RMSE, Pearson, per-drug and per-sample Pearson, and which planted component the
 predictions follow (within-drug r with the interaction alone, r with the drug and sample
@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "benchmarks"
 JOURNAL = DOCS / "response_runs.jsonl"
 FIGURE = ROOT / "docs" / "images" / "response_benchmark.png"
-SPLITS = ("random", "cold-drug", "cold-sample", "both-cold")
+SPLITS = ("random", "cold-drug", "cold-sample", "cold-pair")
 BASELINES = ("drug-mean", "sample-mean", "additive", "ridge", "forest")
 NETS = {"net-both": "both", "net-concat": "concat", "net-bilinear": "bilinear"}
 MODELS = (*BASELINES, *NETS)

@@ -48,6 +48,7 @@ class Split:
         try:
             data = json.loads(p.read_text())
             data["sizes"] = tuple(data["sizes"])
+            data["method"] = split_method(data["method"])
             split = cls(**data)
         except (ValueError, TypeError, KeyError) as exc:
             raise BadInputError(f"'{p}' is not a pmtoolkit split file: {exc}") from None
@@ -75,11 +76,17 @@ class Split:
         return [{"train": list(self.train), "val": list(self.val), "test": list(self.test)}]
 
 
+#: split names of older pmtoolkit versions -> today's (drug response's ``both-cold``)
+_OLD_SPLIT_NAMES = {"both-cold": "cold-pair"}
+
+
 def split_method(method: str) -> str:
     """The one spelling of a split method's name: the cold splits are ``cold-drug``,
     ``cold-target``, ``cold-sample``, ``cold-pair``; ``cold_drug`` (pipeline TOML, run files
-    and split.json files of older runs) reads as ``cold-drug``."""
-    return method.replace("_", "-") if method.startswith("cold_") else method
+    and split.json files of older runs) reads as ``cold-drug``, and drug response's old
+    ``both-cold`` as ``cold-pair``."""
+    method = method.replace("_", "-") if method.startswith("cold_") else method
+    return _OLD_SPLIT_NAMES.get(method, method)
 
 
 def check_sizes(sizes: Sequence[float]) -> tuple[float, float, float]:

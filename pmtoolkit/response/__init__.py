@@ -4,7 +4,7 @@ planted signal.
 
 The stages, one module each: :mod:`~pmtoolkit.response.data` reads a panel (responses,
 drugs, sample features) into pairs with rejects; :mod:`~pmtoolkit.response.splits` splits
-them (``random``, ``cold-drug``, ``cold-sample``, ``both-cold``);
+them (``random``, ``cold-drug``, ``cold-sample``, ``cold-pair``);
 :mod:`~pmtoolkit.response.features` turns samples and drugs into model inputs;
 :mod:`~pmtoolkit.response.model` holds the two-tower :class:`ResponseModel` (``fit``,
 ``load``); :mod:`~pmtoolkit.response.baselines` the baselines;

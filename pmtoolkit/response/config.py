@@ -19,7 +19,7 @@ from pmtoolkit.core.config import (
 )
 
 #: how a panel's pairs are split (see :func:`pmtoolkit.response.splits.response_split`)
-SPLITS = ("random", "cold-drug", "cold-sample", "both-cold")
+SPLITS = ("random", "cold-drug", "cold-sample", "cold-pair")
 #: baselines by the name users type (:data:`pmtoolkit.response.baselines.BASELINES`); the
 #: forest is the slow one, not run by default
 BASELINE_NAMES = ("drug-mean", "sample-mean", "additive", "ridge", "forest")

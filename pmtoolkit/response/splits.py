@@ -1,6 +1,6 @@
 """Splits of a drug-response panel's pairs: ``random`` (warm: every test drug and sample was
 seen in training with other partners), ``cold-drug`` (test drugs never seen),
-``cold-sample`` (test samples never seen), ``both-cold`` (both unseen; pairs crossing the
+``cold-sample`` (test samples never seen), ``cold-pair`` (both unseen; pairs crossing the
 groups are left out)."""
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def response_split(data: ResponseData, method: str = "random",
     """A seeded split of ``data``'s pairs into train / validation / test (see the module
     doc). ``random`` keeps replicate measurements of one (sample, drug) pair on one side;
     the cold splits assign whole drugs or samples, so that the pairs they carry come near
-    ``sizes``; ``both-cold`` splits drugs and samples each with the square roots of the
+    ``sizes``; ``cold-pair`` splits drugs and samples each with the square roots of the
     fractions and keeps only the pairs whose drug and sample fall on the same side."""
     from pmtoolkit.chem.splits import Split, check_sizes, entity_groups, split_method
     from pmtoolkit.core.io import sha256_rows
@@ -42,7 +42,7 @@ def response_split(data: ResponseData, method: str = "random",
     elif method == "cold-sample":
         group = entity_groups(n_s, sizes, rng, np.bincount(data.sample_index,
                                                             minlength=n_s))[data.sample_index]
-    elif method == "both-cold":
+    elif method == "cold-pair":
         root = np.sqrt(np.asarray(sizes))
         root = tuple(root / root.sum())
         gd = entity_groups(n_d, root, rng, np.bincount(data.drug_index, minlength=n_d))

@@ -171,11 +171,25 @@ def test_repeatable_options_still_repeat(pmt):
     assert r.exit_code == 2 and "given twice" in r.stderr  # the same model twice: named
 
 
-def test_a_cold_split_in_a_run_file_takes_either_spelling():
-    from pmtoolkit.chem.splits import split_method
+def test_a_cold_split_in_a_run_file_takes_either_spelling(tmp_path):
+    from pmtoolkit.chem.splits import Split, split_method
 
     assert split_method("cold_drug") == split_method("cold-drug") == "cold-drug"
     assert split_method("balanced_scaffold") == "balanced_scaffold"
+    # drug response's split of unseen drugs and unseen samples was called both-cold
+    assert split_method("both-cold") == split_method("cold_pair") == "cold-pair"
+    old = Split(method="both-cold", seed=0, sizes=(0.5, 0.25, 0.25), train=[0, 1], val=[2],
+                test=[3], n=4)
+    old.save(tmp_path / "split.json")
+    assert Split.load(tmp_path / "split.json").method == "cold-pair"
+
+
+def test_response_splits_are_spelt_as_dti_splits():
+    from pmtoolkit.dti.splits import PAIR_SPLITS
+    from pmtoolkit.response.config import SPLITS
+
+    assert "cold-pair" in SPLITS and "cold-pair" in PAIR_SPLITS
+    assert all(s in PAIR_SPLITS or s == "cold-sample" for s in SPLITS)
 
 
 def test_config_files_take_the_option_spelling():

@@ -54,7 +54,7 @@ def classifier_run(pictures, tmp_path_factory):
     from pmtoolkit.cli.main import cli
 
     out = tmp_path_factory.mktemp("runs") / "cls"
-    result = CliRunner().invoke(cli, ["imaging", "train", "--data", str(pictures / "labels.csv"),
+    result = CliRunner().invoke(cli, ["imaging", "train", "-i", str(pictures / "labels.csv"),
                                       "-o", str(out), *TINY], catch_exceptions=False)
     assert result.exit_code == 0, result.stderr
     return out, result.stderr
@@ -87,7 +87,7 @@ def test_train_predict_evaluate_explain(pmt, pictures, classifier_run, tmp_path)
     assert result.exit_code == 0 and result.stdout.startswith("path,label,prob_left")
 
     ev = tmp_path / "eval"
-    result = pmt("imaging", "evaluate", "-m", model, "--data", pictures / "labels.csv", "-o", ev)
+    result = pmt("imaging", "evaluate", "-m", model, "-i", pictures / "labels.csv", "-o", ev)
     assert result.exit_code == 0, result.stderr
     metrics = json.loads((ev / "metrics.json").read_text())
     assert metrics["n"] == 60 and 0 <= metrics["auc"] <= 1
@@ -95,7 +95,7 @@ def test_train_predict_evaluate_explain(pmt, pictures, classifier_run, tmp_path)
     for name in ("roc.png", "calibration.png", "confusion.png", "report.html",
                  "predictions.csv"):
         assert (ev / name).is_file(), name
-    result = pmt("imaging", "evaluate", "-m", model, "--data", pictures / "labels.csv",
+    result = pmt("imaging", "evaluate", "-m", model, "-i", pictures / "labels.csv",
                  "--threshold", "youden", "-o", tmp_path / "eval2")
     assert "optimistic" in json.loads((tmp_path / "eval2" / "metrics.json").read_text())[
         "threshold_source"]
@@ -118,11 +118,11 @@ def test_label_table_naming_a_missing_file(pmt, pictures, tmp_path):
     rows["path"] = [str(pictures / p) for p in rows["path"]]
     rows.loc[3, "path"] = str(pictures / "nowhere.png")
     rows.to_csv(table, index=False)
-    result = pmt("imaging", "train", "--data", table, "-o", tmp_path / "run", *TINY)
+    result = pmt("imaging", "train", "-i", table, "-o", tmp_path / "run", *TINY)
     assert result.exit_code == 2
     assert "line 5" in result.stderr and "nowhere.png" in result.stderr
     assert not (tmp_path / "run").exists()
-    result = pmt("imaging", "train", "--data", table, "-o", tmp_path / "run", *TINY[:4],
+    result = pmt("imaging", "train", "-i", table, "-o", tmp_path / "run", *TINY[:4],
                  "--epochs", "1", *TINY[6:], "--on-invalid", "skip")
     assert result.exit_code == 0, result.stderr
     assert "nowhere.png" in (tmp_path / "run" / "rejected.csv").read_text()
@@ -132,7 +132,7 @@ def test_segment_train_segment_and_evaluate(pmt, volumes, tmp_path):
     import nibabel as nib
 
     run = tmp_path / "seg"
-    result = pmt("imaging", "train", "--task", "segment", "--data", volumes / "pairs.csv",
+    result = pmt("imaging", "train", "--task", "segment", "-i", volumes / "pairs.csv",
                  "--classes", "background,disk,square", "--channels", "8", "--channels", "16",
                  "--roi-size", "16", "--roi-size", "16", "--epochs", "2", "-o", run)
     assert result.exit_code == 0, result.stderr
@@ -148,14 +148,14 @@ def test_segment_train_segment_and_evaluate(pmt, volumes, tmp_path):
     vol = pd.read_csv(out / "volumes.csv")
     assert {"voxels_disk", "mm3_square"} <= set(vol.columns)
     assert "missing.nii.gz" in (out / "rejected.csv").read_text()
-    result = pmt("imaging", "evaluate", "-m", model, "--data", volumes / "pairs.csv",
+    result = pmt("imaging", "evaluate", "-m", model, "-i", volumes / "pairs.csv",
                  "-o", tmp_path / "ev")
     assert result.exit_code == 0, result.stderr
     per = pd.read_csv(tmp_path / "ev" / "per_image.csv")
     assert {"dice", "iou", "hausdorff95", "hausdorff"} <= set(per.columns)
     assert (tmp_path / "ev" / "report.html").is_file()
     # a classifier's settings are refused for a segmenter
-    result = pmt("imaging", "train", "--task", "segment", "--data", volumes / "pairs.csv",
+    result = pmt("imaging", "train", "--task", "segment", "-i", volumes / "pairs.csv",
                  "--architecture", "resnet10", "-o", tmp_path / "x")
     assert result.exit_code == 2 and "--architecture" in result.stderr
 
@@ -169,7 +169,7 @@ def test_mask_shape_mismatch(pmt, volumes, tmp_path):
     pairs["mask"] = [str(volumes / p) for p in pairs["mask"]]
     pairs.loc[1, "mask"] = str(tmp_path / "bad.nii.gz")
     pairs.to_csv(tmp_path / "pairs.csv", index=False)
-    result = pmt("imaging", "train", "--task", "segment", "--data", tmp_path / "pairs.csv",
+    result = pmt("imaging", "train", "--task", "segment", "-i", tmp_path / "pairs.csv",
                  "--channels", "8", "--channels", "16", "--roi-size", "16", "--roi-size", "16",
                  "--epochs", "1", "-o", tmp_path / "run")
     assert result.exit_code == 2
@@ -229,11 +229,11 @@ def test_interrupted_training_resumes(pmt, pictures, volumes, tmp_path, monkeypa
 
     out = tmp_path / "run"
     if task == "classify":
-        args = ["--data", pictures / "labels.csv", *TINY[:4], "--epochs", "7", *TINY[6:],
+        args = ["-i", pictures / "labels.csv", *TINY[:4], "--epochs", "7", *TINY[6:],
                 "--patience", "0"]
         sub = "classifier"
     else:
-        args = ["--task", "segment", "--data", volumes / "pairs.csv", "--channels", "8",
+        args = ["--task", "segment", "-i", volumes / "pairs.csv", "--channels", "8",
                 "--channels", "16", "--roi-size", "16", "--roi-size", "16", "--epochs", "7",
                 "--patience", "0"]
         sub = "segmenter"
@@ -271,7 +271,7 @@ def test_sigterm_stops_training_and_resume_finishes_it(pictures, tmp_path):
     import time
 
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "pmtoolkit.cli", "imaging", "train", "--data",
+    command = [sys.executable, "-m", "pmtoolkit.cli", "imaging", "train", "-i",
                str(pictures / "labels.csv"), *TINY[:4], "--epochs", "20", *TINY[6:],
                "--patience", "0", "--device", "cpu", "-o", str(out)]
     proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)

@@ -119,7 +119,7 @@ def test_non_finite_values_from_every_reader(pmt, files, tmp_path, name):
 
 
 def test_non_finite_values_in_an_npz(pmt, files, tmp_path):
-    result = pmt("imaging", "evaluate", "-m", "pneumonia", "--npz", files / "nan.npz",
+    result = pmt("imaging", "evaluate", "-m", "pneumonia", "-i", files / "nan.npz",
                  "-o", tmp_path / "ev")
     refused(result, tmp_path / "ev", "test_images[0]", "NaN or infinite")
 
@@ -157,7 +157,7 @@ def test_images_far_outside_the_models_geometry(pmt, files, tmp_path):
     # the same rule refuses such images for training (the default --on-invalid error)
     pd.DataFrame({"path": [files / "good.png", files / "tiny.png"] * 4,
                   "label": ["a", "b"] * 4}).to_csv(tmp_path / "labels.csv", index=False)
-    result = pmt("imaging", "train", "--data", tmp_path / "labels.csv", "-o", tmp_path / "run")
+    result = pmt("imaging", "train", "-i", tmp_path / "labels.csv", "-o", tmp_path / "run")
     refused(result, tmp_path / "run", "tiny.png", "too small")
 
 
@@ -184,10 +184,10 @@ def test_broken_files_are_one_line_errors(pmt, files, tmp_path, name, reason):
     ("notzip.npz", "not an NPZ file"),
     ("objects.npz", "Python objects"),
     ("huge.npz", "GiB"),
-    ("good.png", "not an NPZ file"),
+    ("good.png", "table format"),  # -i is an NPZ by its suffix, else a table of images
 ])
 def test_broken_npz_files(pmt, files, tmp_path, name, reason):
-    result = pmt("imaging", "train", "--npz", files / name, "-o", tmp_path / "run")
+    result = pmt("imaging", "train", "-i", files / name, "-o", tmp_path / "run")
     refused(result, tmp_path / "run", name, reason)
 
 
@@ -203,7 +203,7 @@ def test_headers_claiming_huge_images_are_refused(pmt, files, tmp_path, name):
 
 @pytest.mark.parametrize("value", ["1.5", "-0.1", "nan", "half"])
 def test_threshold_must_be_a_probability(pmt, files, tmp_path, value):
-    result = pmt("imaging", "evaluate", "-m", "pneumonia", "--npz", files / "nan.npz",
+    result = pmt("imaging", "evaluate", "-m", "pneumonia", "-i", files / "nan.npz",
                  "--threshold", value, "-o", tmp_path / "ev")
     refused(result, tmp_path / "ev", "--threshold")
 

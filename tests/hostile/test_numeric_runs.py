@@ -216,8 +216,8 @@ RECIPES = {
                              w.out("e.h5ad")],
     "expr run": lambda w: ["-i", w.cells, "--min-genes", "5", "--n-top-genes", "30", "--no-plots",
                            "-o", w.out("run")],
-    "imaging train": lambda w: ["--data", w.pictures, *PICTURES, "-o", w.out("img")],
-    "imaging train segment": lambda w: ["--data", w.volumes, *SEGMENT, "-o", w.out("seg")],
+    "imaging train": lambda w: ["-i", w.pictures, *PICTURES, "-o", w.out("img")],
+    "imaging train segment": lambda w: ["-i", w.volumes, *SEGMENT, "-o", w.out("seg")],
     "ehr build": lambda w: ["-i", __import__("pmtoolkit.core.shipped", fromlist=["path"]).path(
         "synthea_example", "dataset").parent, "-o", w.out("d.jsonl"), "--min-visits", "1"],
     "ehr evaluate": lambda w: ["-i", w.ehr_dataset, "-o", w.out("ev")],

@@ -148,13 +148,13 @@ def test_splits_hold_out_what_they_say_and_are_deterministic(data, method):
     assert not (sets["train"] & sets["test"]) and not (sets["train"] & sets["val"])
     drugs = {k: set(data.drug_index[v].tolist()) for k, v in parts.items()}
     samples = {k: set(data.sample_index[v].tolist()) for k, v in parts.items()}
-    if method in ("cold-drug", "both-cold"):
+    if method in ("cold-drug", "cold-pair"):
         assert not drugs["train"] & (drugs["test"] | drugs["val"])
-    if method in ("cold-sample", "both-cold"):
+    if method in ("cold-sample", "cold-pair"):
         assert not samples["train"] & (samples["test"] | samples["val"])
     if method == "random":  # warm: the test drugs and samples were all seen
         assert drugs["test"] <= drugs["train"] and samples["test"] <= samples["train"]
-    if method != "both-cold":
+    if method != "cold-pair":
         assert len(sets["train"]) + len(sets["val"]) + len(sets["test"]) == len(data)
         assert 0.7 < len(sets["train"]) / len(data) < 0.9
     assert R.response_split(data, method, seed=5).test == s.test
