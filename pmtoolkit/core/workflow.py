@@ -14,6 +14,23 @@ test set. :func:`train_file` does the rest the same way for every domain:
    ``metrics.json`` (strict JSON: validation and test metrics, sizes, time) and whatever the
    task writes about the test set (predictions table, figures);
 5. return the metrics.
+
+:func:`evaluate_file` reads the same way and returns the task's metrics of a model on every
+usable record; given ``outdir`` it writes an evaluation folder (``metrics.json``,
+``rejected.csv`` and what the task writes there).
+
+Optional hooks (a task without them gets the behaviour above):
+
+- ``summary(model) -> dict``: more entries for ``metrics.json`` (e.g. targets, epochs run);
+- ``extras(model, parts, folder) -> dict``: the rest of a training run, after the test
+  metrics: more entries for ``metrics.json`` and files in ``folder`` (e.g. baselines fitted
+  on the same split, a second rejects table);
+- ``write_evaluation(model, data, folder) -> dict``: :func:`evaluate_file` with ``outdir``:
+  the metrics of ``model`` on ``data`` and the tables, figures and report it writes into
+  ``folder`` (default: ``evaluate(model, data)`` and nothing else);
+- a split given by the input (e.g. a dataset file that holds its parts) has
+  ``Parts.save = None`` and writes no ``split.json``; training records without a
+  ``fingerprint()`` save the model without a training-data sha256.
 """
 from __future__ import annotations
 
@@ -38,7 +55,8 @@ class Parts:
     valid: Any
     test: Any
     method: str
-    #: writes ``split.json`` (the indices and how they were drawn) into a folder
+    #: writes ``split.json`` (the indices and how they were drawn) into a folder; None: the
+    #: split was given by the input, nothing to record
     save: Any
 
 
@@ -70,7 +88,8 @@ class SupervisedTask(Protocol):
     def write_test(self, model: Any, test: Any, folder: Path) -> None:
         """Predictions on the test set (``test_predictions.csv``) and figures, in ``folder``."""
 
-    # optional: ``summary(model) -> dict``, more entries for ``metrics.json`` (e.g. targets)
+    # optional: ``summary(model) -> dict``, ``extras(model, parts, folder) -> dict`` and
+    # ``write_evaluation(model, data, folder) -> dict`` (see the module docstring)
 
 
 def _size(data: Any) -> int:
@@ -117,9 +136,14 @@ def train_file(task: SupervisedTask, outdir: str | os.PathLike, *, source: Any,
             metrics["valid"] = task.evaluate(model, valid)
         if _size(test):
             metrics["test"] = task.evaluate(model, test)
+        extras = getattr(task, "extras", None)
+        if extras is not None:
+            metrics.update(extras(model, parts, tmp))
+        fingerprint = getattr(train, "fingerprint", None)
         model.save(tmp / "model.safetensors", metrics=metrics,
-                   training_data_sha256=train.fingerprint())
-        parts.save(tmp)
+                   training_data_sha256=fingerprint() if fingerprint is not None else None)
+        if parts.save is not None:
+            parts.save(tmp)
         write_resolved(tmp / "config.json", **settings)
         write_json(tmp / "metrics.json", metrics)
         if _size(test):
@@ -128,14 +152,30 @@ def train_file(task: SupervisedTask, outdir: str | os.PathLike, *, source: Any,
 
 
 def evaluate_file(task: SupervisedTask, model: Any, *, source: Any,
-                  on_invalid: OnInvalid = "error") -> dict[str, Any]:
-    """Metrics of ``model`` on every usable labelled record of ``task``'s input."""
+                  on_invalid: OnInvalid = "error", outdir: str | os.PathLike | None = None,
+                  overwrite: bool = False) -> dict[str, Any]:
+    """Metrics of ``model`` on every usable labelled record of ``task``'s input. With
+    ``outdir``, also the evaluation folder: ``metrics.json``, ``rejected.csv`` when records
+    were skipped, and what the task's optional ``write_evaluation`` writes (its metrics are
+    then the ones returned)."""
+    if outdir is not None:
+        from pmtoolkit.core.io import check_output_dir
+
+        check_output_dir(outdir, overwrite=overwrite)
     data, rejects = task.read()
     if rejects and on_invalid == "error":
         rejects.raise_first()
-    if rejects:
+    if rejects and outdir is None:
         log.warning("%d invalid %s skipped; first: %s", len(rejects), task.noun,
                     rejects.items[0].describe())
     if not len(data):
         raise BadInputError(f"no usable {task.noun} in '{source}'")
-    return task.evaluate(model, data)
+    if outdir is None:
+        return task.evaluate(model, data)
+    write = getattr(task, "write_evaluation", None)
+    with atomic_dir(outdir, overwrite=overwrite) as tmp:
+        if rejects:
+            rejects.apply("skip", tmp, final=outdir)
+        metrics = write(model, data, tmp) if write is not None else task.evaluate(model, data)
+        write_json(tmp / "metrics.json", metrics)
+    return metrics

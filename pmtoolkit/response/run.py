@@ -1,18 +1,21 @@
 """Drug-response file workflows: train (with the baselines on the same split), predict and
-evaluate, from the panel's files to an output folder or table."""
+evaluate, from the panel's files to an output folder or table; training and evaluation are a
+:class:`ResponseTask` run through :mod:`pmtoolkit.core.workflow`."""
 from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pmtoolkit.core import workflow
 from pmtoolkit.core.errors import BadInputError
 from pmtoolkit.core.io import OnInvalid
+from pmtoolkit.core.workflow import Parts
 from pmtoolkit.response.baselines import BASELINES, fit_baseline
 from pmtoolkit.response.config import DEFAULT_BASELINES, SPLITS, ResponseConfig
 from pmtoolkit.response.data import (
@@ -20,13 +23,17 @@ from pmtoolkit.response.data import (
     ResponseData,
     _no_overlap,
     _text,
-    apply_rejects,
     load_panel,
     pairs_for,
     read_drugs,
     read_features,
 )
-from pmtoolkit.response.metrics import MIN_PER_ENTITY, per_drug_pearson, response_metrics
+from pmtoolkit.response.metrics import (
+    MIN_PER_ENTITY,
+    evaluate,
+    per_drug_pearson,
+    response_metrics,
+)
 from pmtoolkit.response.model import ResponseModel, check_config, check_training, fit
 from pmtoolkit.response.splits import response_split
 
@@ -36,6 +43,139 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class ResponseTask:
+    """The drug-response domain's :class:`~pmtoolkit.core.workflow.SupervisedTask`: a panel
+    (responses, drugs, sample features), a random / cold-drug / cold-sample / cold-pair split,
+    the two-tower model, and beside it the baselines fitted on the same split
+    (``metrics.json``'s ``baselines``, one column each in ``test_predictions.csv``). Invalid
+    drugs follow the same bad-input policy as response rows and are listed in
+    ``rejected_drugs.csv``."""
+
+    responses: str | os.PathLike
+    drugs: str | os.PathLike
+    features: str | os.PathLike
+    config: ResponseConfig
+    columns: Columns = field(default_factory=Columns)
+    split_method: str = "random"
+    sizes: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    split_seed: int = 0
+    baselines: Sequence[str] = DEFAULT_BASELINES
+    on_invalid: OnInvalid = "error"
+    noun: str = "response rows"
+    min_records: int = 10
+
+    def __post_init__(self):
+        from pmtoolkit.chem.splits import split_method
+        from pmtoolkit.core.io import check_choice
+
+        check_choice("on_invalid", self.on_invalid, ("error", "skip"))
+        for name in self.baselines:
+            if name not in BASELINES:
+                from pmtoolkit.core.errors import unknown_name
+
+                raise unknown_name("baseline", name, BASELINES)
+        self.split_method = split_method(self.split_method)
+        if self.split_method not in SPLITS:
+            raise BadInputError(f"unknown split {self.split_method!r}",
+                                hint="choose from " + ", ".join(SPLITS))
+        self._drug_rejects = self._rejects = None
+        self._baseline_predictions: dict[str, np.ndarray] = {}
+
+    def settings(self) -> dict[str, Any]:
+        from pmtoolkit.core.config import to_dict
+
+        c = self.columns
+        return {"model": to_dict(self.config), "data": {
+            "responses": str(self.responses), "drugs": str(self.drugs),
+            "features": str(self.features), "sample-column": c.sample, "drug-column": c.drug,
+            "response-column": c.response, "smiles-column": c.smiles,
+            "split": self.split_method, "sizes": list(self.sizes),
+            "split-seed": self.split_seed, "baselines": list(self.baselines),
+            "on-invalid": self.on_invalid}}
+
+    def read(self):
+        data, self._drug_rejects, self._rejects = load_panel(
+            self.responses, self.drugs, self.features, columns=self.columns)
+        if self._drug_rejects and self.on_invalid == "error":
+            self._drug_rejects.raise_first()
+        if self._drug_rejects:
+            r = self._drug_rejects
+            log.warning("%d invalid record(s) skipped in %s; first: %s", len(r), r.source,
+                        r.items[0].describe())
+        return data, self._rejects
+
+    def split(self, data) -> Parts:
+        from pmtoolkit.core.devices import resolve_device
+
+        s = response_split(data, self.split_method, self.sizes, self.split_seed)
+        idx = s.indices()
+        parts = Parts(*(data.subset(idx[k]) for k in ("train", "val", "test")),
+                      method=self.split_method,
+                      save=lambda folder: s.save(folder / "split.json"))
+        log.info("%d pairs of %d samples x %d drugs", len(data), len(data.samples.ids),
+                 len(data.drugs.ids))
+        # everything that can refuse the run does so before the work folder exists
+        check_training(parts.train, self.config)
+        resolve_device(self.config.device)
+        return parts
+
+    def fit(self, train, valid, *, workdir, checkpoints, resume):
+        return fit(train, valid, self.config, workdir=workdir, checkpoints=checkpoints,
+                   resume=resume)
+
+    def summary(self, model) -> dict[str, Any]:
+        return {"split_seed": self.split_seed,
+                "epochs_run": model.metadata["metrics"]["epochs_run"]}
+
+    def evaluate(self, model, data):
+        return evaluate(model, data)
+
+    def extras(self, model, parts: Parts, folder: Path) -> dict[str, Any]:
+        """The baselines fitted on the same train / validation pairs and scored on the test
+        pairs; the invalid drugs skipped."""
+        if self._drug_rejects:
+            self._drug_rejects.write(folder / "rejected_drugs.csv")
+        valid = parts.valid if len(parts.valid) else None
+        scores: dict[str, Any] = {}
+        self._baseline_predictions = {}
+        for name in self.baselines:
+            b = fit_baseline(name, parts.train, valid, self.config)
+            if len(parts.test):
+                self._baseline_predictions[name] = bp = b.predict(parts.test)
+                scores[name] = response_metrics(parts.test.y, bp, parts.test.drug_index,
+                                                parts.test.sample_index)
+        return {"baselines": scores}
+
+    def write_test(self, model, test, folder: Path) -> None:
+        from pmtoolkit.core.io import write_table
+
+        frame = test.frame()
+        frame["prediction"] = model.predict(test)
+        for name, bp in self._baseline_predictions.items():
+            frame[name] = bp
+        write_table(frame, folder / "test_predictions.csv")
+
+    def write_evaluation(self, model, data, folder: Path) -> dict[str, Any]:
+        """``evaluate_file``'s folder: predictions, the within-drug Pearson of every drug,
+        a scatter and a per-drug figure, and a report."""
+        from pmtoolkit.core.io import write_table
+
+        pred = model.predict(data)
+        metrics = response_metrics(data.y, pred, data.drug_index, data.sample_index)
+        metrics["rejected_rows"] = len(self._rejects or ())
+        metrics["rejected_drugs"] = len(self._drug_rejects or ())
+        per_drug = per_drug_pearson(data, pred)
+        frame = data.frame()
+        frame["prediction"] = pred
+        write_table(frame, folder / "predictions.csv")
+        write_table(per_drug, folder / "per_drug.csv")
+        if self._drug_rejects:
+            self._drug_rejects.write(folder / "rejected_drugs.csv")
+        _report(folder, data, pred, metrics, per_drug, str(self.responses))
+        return metrics
+
+
 def train_file(responses: str | os.PathLike, drugs: str | os.PathLike,
                features: str | os.PathLike, outdir: str | os.PathLike, *,
                config: ResponseConfig, columns: Columns | None = None, split: str = "random",
@@ -43,75 +183,22 @@ def train_file(responses: str | os.PathLike, drugs: str | os.PathLike,
                baselines: Sequence[str] = DEFAULT_BASELINES, on_invalid: OnInvalid = "error",
                overwrite: bool = False, resume: bool = False) -> dict[str, Any]:
     """Read a panel, split it, train, and evaluate the model and every baseline on the test
-    pairs. Writes ``outdir``: ``model.safetensors``, ``config.json``, ``split.json``,
-    ``metrics.json`` (test metrics of the model and the baselines), ``test_predictions.csv``,
-    and ``rejected.csv`` / ``rejected_drugs.csv`` when records were skipped. An interrupted
-    run keeps its checkpoint in ``outdir/work`` and continues from it with ``resume``."""
-    from pmtoolkit.core.config import check_ranges, to_dict, write_resolved
-    from pmtoolkit.core.devices import resolve_device
-    from pmtoolkit.core.io import atomic_dir, check_output_dir, work_dir, write_json, write_table
+    pairs (a :class:`ResponseTask` run through :func:`pmtoolkit.core.workflow.train_file`).
+    Writes ``outdir``: ``model.safetensors``, ``config.json``, ``split.json``,
+    ``metrics.json`` (validation and test metrics of the model, test metrics of the
+    baselines), ``test_predictions.csv``, and ``rejected.csv`` / ``rejected_drugs.csv`` when
+    records were skipped. An interrupted run keeps its checkpoint in ``outdir/work`` and
+    continues from it with ``resume``."""
+    from pmtoolkit.core.config import check_ranges
+    from pmtoolkit.core.io import check_output_dir
 
-    columns = columns or Columns()
     check_ranges(config, source="drug-response model config")
     check_config(config)
-    for name in baselines:
-        if name not in BASELINES:
-            from pmtoolkit.core.errors import unknown_name
-
-            raise unknown_name("baseline", name, BASELINES)
-    if split not in SPLITS:
-        raise BadInputError(f"unknown split {split!r}", hint="choose from " + ", ".join(SPLITS))
+    task = ResponseTask(responses, drugs, features, config, columns or Columns(), split,
+                        sizes, split_seed, baselines, on_invalid)
     check_output_dir(outdir, overwrite=overwrite, resume=resume)
-    data, drug_rejects, rejects = load_panel(responses, drugs, features, columns=columns)
-    apply_rejects(drug_rejects, rejects, on_invalid)
-    if len(data) < 10:
-        raise BadInputError(f"only {len(data)} usable response rows; need at least 10")
-    s = response_split(data, split, sizes, split_seed)
-    idx = s.indices()
-    train, valid, test = (data.subset(idx[k]) for k in ("train", "val", "test"))
-    log.info("%d pairs (%d samples x %d drugs): %d train, %d validation, %d test (%s split)",
-             len(data), len(data.samples.ids), len(data.drugs.ids), len(train), len(valid),
-             len(test), split)
-    # everything that can refuse the run does so before the work folder exists
-    check_training(train, config)
-    resolve_device(config.device)
-    settings = {"model": to_dict(config), "data": {
-        "responses": str(responses), "drugs": str(drugs), "features": str(features),
-        "sample-column": columns.sample, "drug-column": columns.drug,
-        "response-column": columns.response, "smiles-column": columns.smiles,
-        "split": split, "sizes": list(sizes), "split-seed": split_seed,
-        "baselines": list(baselines), "on-invalid": on_invalid}}
-    with atomic_dir(outdir, overwrite=overwrite, resume=resume) as tmp:
-        if drug_rejects:
-            drug_rejects.write(tmp / "rejected_drugs.csv")
-        if rejects:
-            rejects.write(tmp / "rejected.csv")
-        t0 = time.perf_counter()
-        model = fit(train, valid if len(valid) else None, config, workdir=tmp / "training",
-                    checkpoints=work_dir(outdir, settings), resume=resume)
-        seconds = time.perf_counter() - t0
-        pred = model.predict(test)
-        metrics: dict[str, Any] = {
-            "split": split, "split_seed": split_seed, "train_seconds": seconds,
-            "n_train": len(train), "n_valid": len(valid), "n_test": len(test),
-            "epochs_run": model.metadata["metrics"]["epochs_run"],
-            "test": response_metrics(test.y, pred, test.drug_index, test.sample_index),
-            "baselines": {}}
-        frame = test.frame()
-        frame["prediction"] = pred
-        for name in baselines:
-            b = fit_baseline(name, train, valid if len(valid) else None, config)
-            bp = b.predict(test)
-            metrics["baselines"][name] = response_metrics(test.y, bp, test.drug_index,
-                                                          test.sample_index)
-            frame[name] = bp
-        model.save(tmp / "model.safetensors", metrics=metrics,
-                   training_data_sha256=train.fingerprint())
-        s.save(tmp / "split.json")
-        write_resolved(tmp / "config.json", **settings)
-        write_json(tmp / "metrics.json", metrics)
-        write_table(frame, tmp / "test_predictions.csv")
-    return metrics
+    return workflow.train_file(task, outdir, source=responses, on_invalid=on_invalid,
+                               overwrite=overwrite, resume=resume)
 
 
 def predict_file(model: ResponseModel, drugs: str | os.PathLike, features: str | os.PathLike,
@@ -167,32 +254,15 @@ def evaluate_file(model: ResponseModel, responses: str | os.PathLike, drugs: str
                   features: str | os.PathLike, outdir: str | os.PathLike, *,
                   columns: Columns | None = None, on_invalid: OnInvalid = "error",
                   overwrite: bool = False) -> dict[str, Any]:
-    """Evaluate ``model`` on a measured panel; writes ``outdir``: ``metrics.json``,
-    ``predictions.csv``, ``per_drug.csv``, ``scatter.png`` (predicted vs observed),
-    ``per_drug.png`` (the within-drug Pearson of every drug) and ``report.html``."""
-    from pmtoolkit.core.io import atomic_dir, check_output_dir, write_json, write_table
-
-    check_output_dir(outdir, overwrite=overwrite)
-    data, drug_rejects, rejects = load_panel(responses, drugs, features, columns=columns)
-    apply_rejects(drug_rejects, rejects, on_invalid)
-    if not len(data):
-        raise BadInputError(f"no usable response rows in '{responses}'")
-    pred = model.predict(data)
-    metrics = response_metrics(data.y, pred, data.drug_index, data.sample_index)
-    metrics["rejected_rows"], metrics["rejected_drugs"] = len(rejects), len(drug_rejects)
-    per_drug = per_drug_pearson(data, pred)
-    frame = data.frame()
-    frame["prediction"] = pred
-    with atomic_dir(outdir, overwrite=overwrite) as tmp:
-        write_json(tmp / "metrics.json", metrics)
-        write_table(frame, tmp / "predictions.csv")
-        write_table(per_drug, tmp / "per_drug.csv")
-        if drug_rejects:
-            drug_rejects.write(tmp / "rejected_drugs.csv")
-        if rejects:
-            rejects.write(tmp / "rejected.csv")
-        _report(tmp, data, pred, metrics, per_drug, str(responses))
-    return metrics
+    """Evaluate ``model`` on a measured panel (:func:`pmtoolkit.core.workflow.evaluate_file`);
+    writes ``outdir``: ``metrics.json``, ``predictions.csv``, ``per_drug.csv``,
+    ``scatter.png`` (predicted vs observed), ``per_drug.png`` (the within-drug Pearson of
+    every drug) and ``report.html``, and ``rejected.csv`` / ``rejected_drugs.csv`` when
+    records were skipped."""
+    task = ResponseTask(responses, drugs, features, model.config, columns or Columns(),
+                        on_invalid=on_invalid, baselines=())
+    return workflow.evaluate_file(task, model, source=responses, on_invalid=on_invalid,
+                                  outdir=outdir, overwrite=overwrite)
 
 
 def _report(folder: Path, data: ResponseData, pred: np.ndarray, metrics: dict[str, Any],
