@@ -54,6 +54,8 @@ def guard_commands(command: click.Command) -> click.Command:
       writes files and had no such option; output folders are guarded by
       :func:`pmtoolkit.core.io.check_output_dir`, which knows the folders pmt wrote);
     - an option that takes one value is given at most once (:func:`single_values`);
+    - ``-v`` and ``-q`` mean what they mean to ``pmt`` wherever they stand
+      (:func:`global_flags`);
     - no numeric option takes NaN or an infinity;
     - native helper threads never take Ctrl-C or SIGTERM from the main thread
       (:func:`pmtoolkit.core.signals.start_native_threads`).
@@ -61,6 +63,7 @@ def guard_commands(command: click.Command) -> click.Command:
     if getattr(command, "_pmt_guarded", False):
         return command
     single_values(command)
+    global_flags(command)
     if isinstance(command, click.Group):
         for sub in command.commands.values():
             guard_commands(sub)
@@ -88,6 +91,35 @@ def guard_commands(command: click.Command) -> click.Command:
 
     command.callback = guarded
     command._pmt_guarded = True
+    return command
+
+
+class GlobalFlag(click.Option):
+    """``-v/--verbose`` or ``-q/--quiet`` of ``pmt`` itself, accepted again by a subcommand
+    (hidden from its help) and handed to the root's logging set-up."""
+
+    def __init__(self, decls: list[str], **kwargs):
+        super().__init__(decls, hidden=True, expose_value=False, callback=self._forward,
+                         **kwargs)
+
+    @staticmethod
+    def _forward(ctx: click.Context, param: click.Parameter, value) -> None:
+        from pmtoolkit.cli.main import more_logging
+
+        if not ctx.resilient_parsing:
+            more_logging(**{param.name: value})
+
+
+def global_flags(command: click.Command) -> click.Command:
+    """Let ``command`` take ``pmt``'s own ``-v/--verbose`` and ``-q/--quiet`` too, so that
+    ``pmt variants score ... -v`` is ``pmt -v variants score ...`` (no subcommand uses either
+    flag for anything else: tests/cli/test_grammar.py holds that)."""
+    command.params += [
+        GlobalFlag(["-v", "--verbose", "verbose"], count=True,
+                   help="As pmt -v: more log output; -v also shows tracebacks."),
+        GlobalFlag(["-q", "--quiet", "quiet"], is_flag=True,
+                   help="As pmt -q: only warnings and errors; no progress bars."),
+    ]
     return command
 
 

@@ -58,7 +58,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
              "Show versions, the compute device, and the shipped datasets and models."),
 }
 
-_state: dict = {"verbose": 0, "argv": []}
+_state: dict = {"verbose": 0, "quiet": False, "log_file": None, "argv": []}
 
 
 class LazyGroup(click.Group):
@@ -169,6 +169,7 @@ def _configure_logging(verbose: int, quiet: bool, log_file: str | None) -> None:
     logger.propagate = False
     for h in list(logger.handlers):
         logger.removeHandler(h)
+        h.close()  # a --log-file handler configured again (-v after a subcommand) is reopened
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(level)
     console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
@@ -198,8 +199,19 @@ def cli(verbose: int, quiet: bool, log_file: str | None) -> None:
     Files in, files out; logs on stderr; data on stdout only with -o -.
     Exit codes: 0 success, 1 internal error, 2 usage or input error.
     """
-    _state["verbose"] = verbose
+    _state.update(verbose=verbose, quiet=quiet, log_file=log_file)
     _configure_logging(verbose, quiet, log_file)
+
+
+def more_logging(verbose: int = 0, quiet: bool = False) -> None:
+    """Add ``-v``/``-q`` given after a subcommand (``pmt variants score ... -v``) to those
+    given to ``pmt`` itself, and configure logging again (see
+    :func:`pmtoolkit.cli.common.global_flags`)."""
+    if not (verbose or quiet):
+        return
+    _state["verbose"] += verbose
+    _state["quiet"] = _state["quiet"] or quiet
+    _configure_logging(_state["verbose"], _state["quiet"], _state["log_file"])
 
 
 def _raise_interrupted(signum, frame) -> None:

@@ -58,7 +58,8 @@ Every `pmt` command is spelt the same way, so a user who learned one knows them 
 - **Short flags** have one meaning everywhere: `-i` input, `-o` output, `-m` model, `-c`
   config, `-s` SMILES column, `-f` reference FASTA, `-d` drugs table, `-l` label column,
   `-n` number to sample, `-t` sampling temperature. `-v/--verbose` and `-q/--quiet` belong to
-  `pmt` itself (`pmt -v variants score ...`) and no subcommand reuses them.
+  `pmt` itself and no subcommand reuses them; they may stand anywhere on the line
+  (`pmt variants score ... -v` is `pmt -v variants score ...`).
 - **An option that takes one value is given once**: repeating it is a usage error (exit 2)
   naming the option, not a silent choice of the last value. Options that may repeat say so
   in their help.

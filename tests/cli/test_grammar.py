@@ -7,8 +7,8 @@ from collections import defaultdict
 
 import click
 import pytest
-
 from pmtoolkit.cli.main import cli
+
 from tests.hostile.cli_tree import placeholder_args
 
 #: option spellings replaced by one spelling per concept
@@ -63,9 +63,17 @@ def test_the_tree_is_walked_whole():
 
 
 def test_global_short_flags_are_never_reused():
+    """-v and -q are pmt's own: a subcommand takes them only to hand them to pmt
+    (``pmt variants score ... -v`` is ``pmt -v variants score ...``), never for its own."""
+    from pmtoolkit.cli.common import GlobalFlag
+
     reused = [(" ".join(path), o) for path, cmd in SUBCOMMANDS for p in _options(cmd)
-              for o in _shorts(p) if o in GLOBAL_SHORT]
+              for o in _shorts(p) if o in GLOBAL_SHORT and not isinstance(p, GlobalFlag)]
     assert not reused, f"global short flags taken by subcommands: {reused}"
+    root = {o for p in _options(cli) for o in _shorts(p)}
+    for path, cmd in SUBCOMMANDS:
+        forwarded = {o for p in _options(cmd) if isinstance(p, GlobalFlag) for o in p.opts}
+        assert forwarded == {"-v", "--verbose", "-q", "--quiet"} and {"-v", "-q"} <= root, path
 
 
 def test_a_short_flag_means_one_option_everywhere():
@@ -196,6 +204,7 @@ def test_config_files_take_the_option_spelling():
     """A config file's keys are the long option names, so --architecture is
     ``architecture`` there (and the field name a saved config.json holds still reads)."""
     from pmtoolkit.cli.options import file_keys
+
     from pmtoolkit.ehr.config import RiskModelConfig
 
     assert file_keys(RiskModelConfig, {"architecture": "gru", "hidden-size": 8}) == \

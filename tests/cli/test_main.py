@@ -84,3 +84,40 @@ def test_quiet_and_log_file(pmt, tmp_path):
     text = log_file.read_text()
     assert "pmtoolkit 0.1.0" in text and "model solubility" in text  # full log in the file
     assert "pmt -q --log-file" in text  # the start-up line records the command line
+
+
+def test_verbose_and_quiet_may_follow_the_subcommand(pmt, tmp_path, monkeypatch):
+    """-v and -q are pmt's own flags wherever they stand: ``pmt demo ... -v`` is
+    ``pmt -v demo ...`` (-v once meant --vcf in pmt variants score)."""
+    from pmtoolkit import demo
+
+    def broken(ctx):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(demo, "STEPS", [("broken", broken)])
+    for args in (["demo", "-o", tmp_path / "o", "-v"], ["demo", "--verbose", "-o", tmp_path / "o"]):
+        result = pmt(*args)
+        assert result.exit_code == 1 and "Traceback" in result.stderr, args
+    assert "Traceback" not in pmt("demo", "-o", tmp_path / "o").stderr
+
+
+def test_variants_score_takes_v_as_verbose_and_q_as_quiet(pmt, tmp_path):
+    args = ["variants", "score", "-i", TEST_DATA / "variants_tiny.vcf", "-f",
+            TEST_DATA / "genome_tiny.fa", "-m", "mpra", "--ref-mismatch", "skip"]
+    loud = pmt(*args, "-o", tmp_path / "a.tsv", "-v")
+    assert loud.exit_code == 0, loud.stderr
+    assert " INFO pmtoolkit 0.1.0" in loud.stderr and (tmp_path / "a.tsv").is_file()
+    quiet = pmt(*args, "-o", tmp_path / "b.tsv", "-q")
+    assert quiet.exit_code == 0 and "INFO" not in quiet.stderr
+    assert "WARNING" in quiet.stderr  # -q keeps warnings (5 records do not match the FASTA)
+    group = pmt("variants", "-q", *args[1:], "-o", tmp_path / "c.tsv")
+    assert group.exit_code == 0 and "INFO" not in group.stderr
+    both = pmt("-q", *args, "-o", tmp_path / "d.tsv", "-vv")
+    assert both.exit_code == 0 and "INFO" not in both.stderr  # -q wins, as in pmt -q -vv
+
+
+def test_global_flags_stay_out_of_subcommand_help(pmt):
+    """Hidden there: pmt --help and docs/cli.md's preamble document them once."""
+    text = pmt("variants", "score", "--help").stdout
+    assert "--verbose" not in text and "--quiet" not in text
+    assert "--verbose" in pmt("--help").stdout

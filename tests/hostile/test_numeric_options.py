@@ -16,7 +16,9 @@ HOSTILE = ("0", "-1", "nan", "1e12")
 def _numeric_options():
     for path, cmd in leaf_commands():
         for p in cmd.params:
-            if isinstance(p.type, (click.types.IntParamType, click.types.FloatParamType)):
+            counter = getattr(p, "count", False)  # -vv takes no value (pmt's own -v, forwarded)
+            if isinstance(p.type, (click.types.IntParamType, click.types.FloatParamType)) and \
+                    not counter:
                 yield path, cmd, p
 
 
