@@ -100,7 +100,7 @@ def train(dataset, outdir, on_invalid, config_file, overwrite, resume, **params)
     """
     from pmtoolkit.cli.common import startup
 
-    from pmtoolkit.ehr.run import train as train_
+    from pmtoolkit.ehr.run import train_file as train_
 
     config = resolve(RiskModelConfig, params, config_file)
     startup(seed=config.seed, device=config.device)
@@ -142,7 +142,7 @@ def predict(source, model_path, output, split, patients, columns, system, on_inv
     from pmtoolkit.cli.common import startup
 
     from pmtoolkit.ehr.run import load
-    from pmtoolkit.ehr.run import predict as predict_
+    from pmtoolkit.ehr.run import predict_file as predict_
 
     startup(model=model_path)
     n = predict_(load(model_path), source, output, split=split, patients=patients,
@@ -173,7 +173,7 @@ def evaluate(dataset, model_path, split, threshold, outdir, on_invalid, overwrit
     """
     from pmtoolkit.cli.common import startup
 
-    from pmtoolkit.ehr.run import evaluate as evaluate_
+    from pmtoolkit.ehr.run import evaluate_file as evaluate_
     from pmtoolkit.ehr.run import load
 
     startup(model=model_path)

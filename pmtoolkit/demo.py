@@ -588,7 +588,7 @@ def _ehr(ctx: DemoContext) -> None:
     out = ctx.outdir / "ehr"
     out.mkdir()
     model = ehr.load("synthea-mortality")
-    ehr.predict(model, events, out / "risk_now.csv")
+    ehr.predict_file(model, events, out / "risk_now.csv")
     task = TaskConfig(kind="mortality", horizon_days=365, index="each_visit")
     summary = ehr.build(events, out / "visits.jsonl.gz", task, fractions=(0.0, 0.0, 1.0))
     explained = ehr.explain(model, out / "visits.jsonl.gz", out / "explain", top=3)

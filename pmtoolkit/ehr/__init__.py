@@ -11,7 +11,8 @@ _EXPORTS = {
     "TaskConfig": "config", "RiskModelConfig": "config",
     "RiskModel": "models", "fit_risk_model": "models",
     "read_events": "run", "build": "run", "load_dataset": "run", "read_dataset": "run",
-    "load": "run", "train": "run", "predict": "run",
+    "load": "run", "train_file": "run", "predict_file": "run", "evaluate_file": "run",
+    "explain": "run",
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -1,5 +1,7 @@
 """File-level workflows behind ``pmt ehr``: build a labelled dataset from events, train,
-predict, evaluate and explain.
+predict, evaluate and explain (``build``, ``train_file``, ``predict_file``,
+``evaluate_file``, ``explain``); training and evaluation are a :class:`RiskTask` run through
+:mod:`pmtoolkit.core.workflow`.
 
 A dataset file is JSON lines (``.jsonl`` or ``.jsonl.gz``): a header line with the task
 settings, the build summary (samples, positives, exclusions with counts) and the split
@@ -18,6 +20,7 @@ import numpy as np
 
 from pmtoolkit.core.errors import BadInputError, MissingInputError
 from pmtoolkit.core.io import OnInvalid, Rejects
+from pmtoolkit.core.workflow import Parts
 from pmtoolkit.ehr.config import TaskConfig
 from pmtoolkit.ehr.tasks import Sample
 
@@ -216,40 +219,100 @@ def load(name_or_path: str | os.PathLike):
                       what="EHR risk model")
 
 
-def train(dataset: str | os.PathLike, outdir: str | os.PathLike, config, *,
-          overwrite: bool = False, resume: bool = False,
-          on_invalid: OnInvalid = "error") -> dict[str, Any]:
-    """Train on the dataset's train part (valid part: early stopping, calibration,
-    threshold), score its test part, and write ``outdir``: ``model.safetensors``,
-    ``metrics.json``, ``config.json`` (and ``rejected.csv`` when lines were skipped). An
-    interrupted run keeps its checkpoint in ``outdir/work`` and continues from it with
-    ``resume``."""
-    from pmtoolkit.core.config import to_dict, write_resolved
-    from pmtoolkit.core.devices import resolve_device
-    from pmtoolkit.core.io import atomic_dir, check_output_dir, work_dir, write_json
-    from pmtoolkit.ehr.models import check_training, fit_risk_model
+@dataclass
+class RiskTask:
+    """The EHR domain's :class:`~pmtoolkit.core.workflow.SupervisedTask`: a dataset file from
+    ``pmt ehr build``, whose patient-level split is given (the task's split returns its
+    parts), a risk model (its validation part decides early stopping, calibration and
+    threshold and is scored by the fit), and the test part's risk or next-visit metrics.
+    ``part`` and ``threshold`` are what :func:`evaluate_file` scores."""
 
+    dataset: str | os.PathLike
+    config: Any = None
+    on_invalid: OnInvalid = "error"
+    part: str | None = None
+    threshold: float | None = None
+    min_records: int = 1
+    #: the fit scores the validation part (val_auprc, val_auroc, threshold)
+    evaluate_valid: bool = False
+
+    def __post_init__(self):
+        from pmtoolkit.core.io import check_choice
+
+        check_choice("on_invalid", self.on_invalid, ("error", "skip"))
+        self.noun = "samples" if self.part is None else f"{self.part} samples"
+        self._header: dict[str, Any] = {}
+
+    def settings(self) -> dict[str, Any]:
+        from pmtoolkit.core.config import to_dict
+
+        return {"model": to_dict(self.config), "data": {
+            "dataset": str(self.dataset), "task": self._header.get("task"),
+            "on-invalid": self.on_invalid}}
+
+    def read(self):
+        data = load_dataset(self.dataset, split=self.part)
+        self._header = data.header
+        return _Samples(data.samples, data.parts), data.rejects
+
+    def split(self, data) -> Parts:
+        from pmtoolkit.core.devices import resolve_device
+        from pmtoolkit.ehr.models import check_training
+
+        by = {name: [s for s, p in zip(data, data.parts) if p == name] for name in PARTS}
+        # everything that can refuse the run does so before the work folder exists
+        check_training(by["train"], self.config)
+        resolve_device(self.config.device)
+        return Parts(by["train"], by["valid"], by["test"], method="given", save=None)
+
+    def fit(self, train, valid, *, workdir, checkpoints, resume):
+        from pmtoolkit.ehr.models import fit_risk_model
+
+        return fit_risk_model(train, valid or [], self.config, task=self._header.get("task"),
+                              workdir=workdir, checkpoints=checkpoints, resume=resume)
+
+    def summary(self, model) -> dict[str, Any]:
+        return dict(model.metadata["metrics"])
+
+    def evaluate(self, model, data):
+        return _metrics(model, list(data), self.threshold)
+
+    def write_test(self, model, test, folder: Path) -> None:
+        """Nothing: an EHR run folder holds no predictions (``pmt ehr predict --part test``
+        writes them, ``pmt ehr evaluate`` the figures)."""
+
+    def write_evaluation(self, model, data, folder: Path) -> dict[str, Any]:
+        """:func:`evaluate_file`'s folder: a reliability diagram, a ROC curve and a report
+        (next-visit models: see :func:`_write_next_visit`)."""
+        samples = list(data)
+        if model.multilabel:
+            return _write_next_visit(model, samples, folder, split=self.part)
+        return _write_risk(model, samples, folder, split=self.part, threshold=self.threshold)
+
+
+class _Samples(list):
+    """A dataset's samples with the part each belongs to."""
+
+    def __init__(self, samples: list[Sample], parts: list[str]):
+        super().__init__(samples)
+        self.parts = parts
+
+
+def train_file(dataset: str | os.PathLike, outdir: str | os.PathLike, config, *,
+               overwrite: bool = False, resume: bool = False,
+               on_invalid: OnInvalid = "error") -> dict[str, Any]:
+    """Train on the dataset's train part (valid part: early stopping, calibration,
+    threshold), score its test part, and write ``outdir`` (a :class:`RiskTask` run through
+    :func:`pmtoolkit.core.workflow.train_file`): ``model.safetensors``, ``metrics.json``,
+    ``config.json`` (and ``rejected.csv`` when lines were skipped). An interrupted run keeps
+    its checkpoint in ``outdir/work`` and continues from it with ``resume``."""
+    from pmtoolkit.core import workflow
+    from pmtoolkit.core.io import check_output_dir
+
+    task = RiskTask(dataset, config, on_invalid)
     check_output_dir(outdir, overwrite=overwrite, resume=resume)
-    data = _dataset(dataset, None, on_invalid)
-    by = {name: [s for s, p in zip(data.samples, data.parts) if p == name] for name in PARTS}
-    # everything that can refuse the run does so before the work folder exists
-    check_training(by["train"], config)
-    resolve_device(config.device)
-    settings = {"model": to_dict(config), "data": {
-        "dataset": str(dataset), "task": data.header.get("task"), "on-invalid": on_invalid}}
-    with atomic_dir(outdir, overwrite=overwrite, resume=resume) as tmp:
-        if data.rejects:
-            data.rejects.apply("skip", tmp, final=outdir)
-        model = fit_risk_model(by["train"], by["valid"], config, task=data.header.get("task"),
-                               workdir=tmp / "training",
-                               checkpoints=work_dir(outdir, settings), resume=resume)
-        metrics = dict(model.metadata["metrics"])
-        if by["test"]:
-            metrics["test"] = _metrics(model, by["test"])
-        model.save(tmp / "model.safetensors", metrics=metrics)
-        write_json(tmp / "metrics.json", metrics)
-        write_resolved(tmp / "config.json", **settings)
-    return metrics
+    return workflow.train_file(task, outdir, source=dataset, on_invalid=on_invalid,
+                               overwrite=overwrite, resume=resume)
 
 
 def _metrics(model, samples: list[Sample], threshold: float | None = None) -> dict[str, Any]:
@@ -270,10 +333,10 @@ def _is_dataset(path: str | os.PathLike) -> bool:
     return Path(path).is_file() and name.endswith(DATASET_SUFFIXES)
 
 
-def predict(model, source: str | os.PathLike, output: str | os.PathLike, *,
-            split: str | None = None, patients: str | None = None,
-            columns: dict[str, str] | None = None, system: str | None = None,
-            on_invalid: OnInvalid = "error") -> int:
+def predict_file(model, source: str | os.PathLike, output: str | os.PathLike, *,
+                 split: str | None = None, patients: str | None = None,
+                 columns: dict[str, str] | None = None, system: str | None = None,
+                 on_invalid: OnInvalid = "error") -> int:
     """Risks of a dataset's samples, or — for events (a Synthea folder or an event table) —
     of every living patient as of their last visit, with the history built as the model's
     training task built it. Invalid dataset lines: see :func:`_dataset`; skipped ones are
@@ -308,59 +371,59 @@ def predict(model, source: str | os.PathLike, output: str | os.PathLike, *,
     return len(table)
 
 
-def evaluate(model, dataset: str | os.PathLike, outdir: str | os.PathLike, *,
-             split: str = "test", threshold: float | None = None,
-             overwrite: bool = False, on_invalid: OnInvalid = "error") -> dict[str, Any]:
+def evaluate_file(model, dataset: str | os.PathLike, outdir: str | os.PathLike, *,
+                  split: str = "test", threshold: float | None = None,
+                  overwrite: bool = False, on_invalid: OnInvalid = "error") -> dict[str, Any]:
     """Metrics of one part of a dataset, a reliability diagram and a report (and
-    ``rejected.csv`` when invalid lines were skipped)."""
+    ``rejected.csv`` when invalid lines were skipped): a :class:`RiskTask` run through
+    :func:`pmtoolkit.core.workflow.evaluate_file`."""
+    from pmtoolkit.core import workflow
+
+    task = RiskTask(dataset, model.config, on_invalid, part=split, threshold=threshold)
+    return workflow.evaluate_file(task, model, source=dataset, on_invalid=on_invalid,
+                                  outdir=outdir, overwrite=overwrite)
+
+
+def _write_risk(model, samples: list[Sample], folder: Path, *, split: str,
+                threshold: float | None) -> dict[str, Any]:
+    """Risk metrics at ``threshold`` (default: the model's), a reliability diagram, a ROC
+    curve and a report, in ``folder``."""
     import pandas as pd
 
-    from pmtoolkit.core.io import atomic_dir, check_output_dir, write_json
     from pmtoolkit.core.plots import roc_plot
     from pmtoolkit.core.report import Report
     from pmtoolkit.ehr.evaluate import plot_reliability, risk_metrics
 
-    check_output_dir(outdir, overwrite=overwrite)
-    data = _dataset(dataset, split, on_invalid)
-    samples = data.samples
-    if not samples:
-        raise BadInputError(f"the dataset has no {split!r} samples")
-    if model.multilabel:
-        return _evaluate_next_visit(model, samples, outdir, split=split, overwrite=overwrite,
-                                    rejects=data.rejects)
     y = np.array([s.label for s in samples])
     p = model.predict_proba(samples)
     t = threshold if threshold is not None else (model.threshold or 0.5)
     res = risk_metrics(y, p, t)
-    with atomic_dir(outdir, overwrite=overwrite) as tmp:
-        if data.rejects:
-            data.rejects.apply("skip", tmp, final=outdir)
-        write_json(tmp / "metrics.json", res)
-        plot_reliability(y, p, tmp / "calibration.png")
-        both = 0 < y.sum() < len(y)
-        roc_plot(tmp / "roc.png", [("outcome", y, p)] if both else [],
-                 point=(y, p, t) if both else None)
-        report = Report("EHR risk model evaluation",
-                        subtitle=f"{res['n']} {split} samples, {res['positives']} with the outcome")
-        keys = ["auroc", "auprc", "brier", "ece", "threshold", "sensitivity", "specificity",
-                "ppv", "npv"]
-        report.section("Metrics").table(pd.DataFrame({"metric": keys,
-                                                      "value": [float(res[k]) for k in keys]}),
-                                        floatfmt="{:.4f}")
-        report.section("Pictures").figure("roc.png", "ROC curve").figure(
-            "calibration.png", "Calibration of the predicted probabilities")
-        report.write(tmp / "report.html")
+    plot_reliability(y, p, folder / "calibration.png")
+    both = 0 < y.sum() < len(y)
+    roc_plot(folder / "roc.png", [("outcome", y, p)] if both else [],
+             point=(y, p, t) if both else None)
+    report = Report("EHR risk model evaluation",
+                    subtitle=f"{res['n']} {split} samples, {res['positives']} with the outcome")
+    keys = ["auroc", "auprc", "brier", "ece", "threshold", "sensitivity", "specificity",
+            "ppv", "npv"]
+    report.section("Metrics").table(pd.DataFrame({"metric": keys,
+                                                  "value": [float(res[k]) for k in keys]}),
+                                    floatfmt="{:.4f}")
+    report.section("Pictures").figure("roc.png", "ROC curve").figure(
+        "calibration.png", "Calibration of the predicted probabilities")
+    report.write(folder / "report.html")
     return res
 
 
-def _evaluate_next_visit(model, samples: list[Sample], outdir, *, split: str,
-                         overwrite: bool, rejects: Rejects) -> dict[str, Any]:
+def _write_next_visit(model, samples: list[Sample], folder: Path, *,
+                      split: str) -> dict[str, Any]:
     """Next-visit codes: recall@k, micro/macro AUROC and AUPRC; per-code table; a picture of
     recall@k against k beside two baselines a model must beat: the patient's own past codes
-    (most often coded first) and the codes most common in the evaluated samples."""
+    (most often coded first) and the codes most common in the evaluated samples; all in
+    ``folder``."""
     import pandas as pd
 
-    from pmtoolkit.core.io import atomic_dir, write_json, write_table
+    from pmtoolkit.core.io import write_table
     from pmtoolkit.core.metrics import pr_auc, roc_auc
     from pmtoolkit.core.plots import figure
     from pmtoolkit.core.report import Report
@@ -383,33 +446,29 @@ def _evaluate_next_visit(model, samples: list[Sample], outdir, *, split: str,
         "auprc": [pr_auc(y[:, j], p[:, j]) if y[:, j].sum() else np.nan
                   for j in range(y.shape[1])]}).sort_values("visits_with_code",
                                                             ascending=False)
-    with atomic_dir(outdir, overwrite=overwrite) as tmp:
-        if rejects:
-            rejects.apply("skip", tmp, final=outdir)
-        write_json(tmp / "metrics.json", res)
-        write_table(per_code, tmp / "per_code.csv")
-        with figure(tmp / "recall_at_k.png", size=(4.6, 3.6)) as (_, ax):
-            ax.plot(ks, [res[f"recall@{k}"] for k in ks], "o-", label="model")
-            ax.plot(ks, [hist[f"recall@{k}"] for k in ks], "^--", color="#d97706",
-                    label="the patient's past codes")
-            ax.plot(ks, [base[f"recall@{k}"] for k in ks], "s--", color="#888",
-                    label="most frequent codes")
-            ax.set_xlabel("k (codes predicted)")
-            ax.set_ylabel("recall@k")
-            ax.set_ylim(0, 1)
-            ax.legend(frameon=False)
-        report = Report("Next-visit code prediction",
-                        subtitle=f"{len(samples)} {split} samples, {y.shape[1]} codes")
-        keys = [f"recall@{k}" for k in (5, 10, 20)] + ["micro_auprc", "micro_auroc",
-                                                        "macro_auroc"]
-        report.section("Metrics").table(pd.DataFrame({
-            "metric": keys, "model": [float(res[k]) for k in keys],
-            "the patient's past codes": [float(hist[k]) for k in keys],
-            "most frequent codes": [float(base[k]) for k in keys]}), floatfmt="{:.4f}")
-        report.section("Pictures").figure("recall_at_k.png", "recall@k against k")
-        report.section("Codes").table(per_code, max_rows=30)
-        report.write(tmp / "report.html")
     res["n"] = len(samples)
+    write_table(per_code, folder / "per_code.csv")
+    with figure(folder / "recall_at_k.png", size=(4.6, 3.6)) as (_, ax):
+        ax.plot(ks, [res[f"recall@{k}"] for k in ks], "o-", label="model")
+        ax.plot(ks, [hist[f"recall@{k}"] for k in ks], "^--", color="#d97706",
+                label="the patient's past codes")
+        ax.plot(ks, [base[f"recall@{k}"] for k in ks], "s--", color="#888",
+                label="most frequent codes")
+        ax.set_xlabel("k (codes predicted)")
+        ax.set_ylabel("recall@k")
+        ax.set_ylim(0, 1)
+        ax.legend(frameon=False)
+    report = Report("Next-visit code prediction",
+                    subtitle=f"{len(samples)} {split} samples, {y.shape[1]} codes")
+    keys = [f"recall@{k}" for k in (5, 10, 20)] + ["micro_auprc", "micro_auroc",
+                                                    "macro_auroc"]
+    report.section("Metrics").table(pd.DataFrame({
+        "metric": keys, "model": [float(res[k]) for k in keys],
+        "the patient's past codes": [float(hist[k]) for k in keys],
+        "most frequent codes": [float(base[k]) for k in keys]}), floatfmt="{:.4f}")
+    report.section("Pictures").figure("recall_at_k.png", "recall@k against k")
+    report.section("Codes").table(per_code, max_rows=30)
+    report.write(folder / "report.html")
     return res
 
 
