@@ -152,7 +152,7 @@ def throughput(repeats: int = 3, epochs: int = 2) -> list[dict]:
 
     train, val = load_split("train"), load_split("val")
     config = ClassifierConfig(epochs=epochs, patience=0, device="cpu")
-    model = ImageClassifier._new(config, {"classes": NAMES})
+    model = ImageClassifier.untrained(config, {"classes": NAMES})
     x, xv = model.prepare(train[0]), model.prepare(val[0])
     y, _ = encode_labels(train[1], NAMES)
     yv, _ = encode_labels(val[1], NAMES)

@@ -106,8 +106,8 @@ class TorchModel(Model):
     def from_checkpoint(cls, checkpoint: Checkpoint) -> TorchModel:
         config = _config.from_mapping(cls.Config, checkpoint.config, source="saved model config")
         extra = checkpoint.metadata.get("extra", {})
-        check_shapes(lambda: cls._new(config, extra).network, checkpoint.tensors, cls.__name__)
-        model = cls._new(config, extra)
+        check_shapes(lambda: cls.untrained(config, extra).network, checkpoint.tensors, cls.__name__)
+        model = cls.untrained(config, extra)
         try:
             model.network.load_state_dict(checkpoint.tensors, strict=True)
         except RuntimeError as exc:
@@ -117,7 +117,7 @@ class TorchModel(Model):
         return model
 
     @classmethod
-    def _new(cls, config: Any, extra: dict[str, Any]) -> TorchModel:
+    def untrained(cls, config: Any, extra: dict[str, Any]) -> TorchModel:
         """An untrained instance for ``config`` and the saved ``extra`` values; override when
         the constructor takes more than the config and the network (e.g. a vocabulary)."""
         return cls(config, cls.build_network(config, extra))

@@ -228,7 +228,7 @@ class SmilesGenerator(TorchModel):
         return _network(len(extra["vocabulary"]), config)
 
     @classmethod
-    def _new(cls, config: GeneratorConfig, extra: dict[str, Any]) -> SmilesGenerator:
+    def untrained(cls, config: GeneratorConfig, extra: dict[str, Any]) -> SmilesGenerator:
         tokens = extra.get("vocabulary")
         if not tokens:
             raise BadInputError("saved generator has no vocabulary")

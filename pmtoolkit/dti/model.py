@@ -93,7 +93,7 @@ class DTIModel(TorchModel):
         return nn.ModuleList(PairNetwork(config) for _ in range(max(1, config.ensemble_size)))
 
     @classmethod
-    def _new(cls, config: DTIConfig, extra: dict[str, Any]) -> DTIModel:
+    def untrained(cls, config: DTIConfig, extra: dict[str, Any]) -> DTIModel:
         return cls(config, cls.build_network(config, extra), extra.get("y_mean", 0.0),
                    extra.get("y_std", 1.0))
 

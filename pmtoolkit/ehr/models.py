@@ -261,7 +261,7 @@ class RiskModel(TorchModel):
                              len(extra.get("targets") or []) or 1)
 
     @classmethod
-    def _new(cls, config: RiskModelConfig, extra: dict[str, Any]) -> RiskModel:
+    def untrained(cls, config: RiskModelConfig, extra: dict[str, Any]) -> RiskModel:
         return cls(config, cls.build_network(config, extra), tokens=extra.get("tokens"),
                    calibration=extra.get("calibration"), threshold=extra.get("threshold"),
                    task=extra.get("task"), targets=extra.get("targets"))
@@ -539,7 +539,7 @@ def fit_risk_model(train: list[Sample], valid: list[Sample] | None = None,
     vocab = Vocabulary.fit(train, config.min_code_count)
     check_size(config, len(vocab), len(targets or ()) or 1)
     seed_everything(config.seed)
-    model = RiskModel._new(config, {"tokens": vocab.tokens, "task": task, "targets": targets})
+    model = RiskModel.untrained(config, {"tokens": vocab.tokens, "task": task, "targets": targets})
 
     def labels(samples):
         if multilabel:

@@ -143,7 +143,7 @@ class ExpressionClassifier(TorchModel):
         return _build(config, len(extra.get("genes", [])), len(extra.get("classes", [])))
 
     @classmethod
-    def _new(cls, config: ClassifierConfig, extra: dict[str, Any]) -> ExpressionClassifier:
+    def untrained(cls, config: ClassifierConfig, extra: dict[str, Any]) -> ExpressionClassifier:
         return cls(config, cls.build_network(config, extra), genes=extra.get("genes"),
                    classes=extra.get("classes"), label_key=extra.get("label_key"))
 
@@ -303,7 +303,7 @@ def fit_classifier(adata: ad.AnnData, label_key: str, config: ClassifierConfig |
     keep = _top_variance(L, config.n_top_genes)
     genes, features = [all_genes[i] for i in keep], L[:, keep].tocsr()
     y = np.searchsorted(classes, y_text)
-    model = ExpressionClassifier._new(config, {"genes": genes, "classes": classes,
+    model = ExpressionClassifier.untrained(config, {"genes": genes, "classes": classes,
                                                "label_key": label_key})
     rng = np.random.default_rng(config.seed)
     val_mask = np.zeros(len(y), bool)

@@ -113,7 +113,7 @@ class ExpressionVAE(TorchModel):
         return _build(config, len(extra.get("genes", [])), len(extra.get("batches", [])))
 
     @classmethod
-    def _new(cls, config: VAEConfig, extra: dict[str, Any]) -> ExpressionVAE:
+    def untrained(cls, config: VAEConfig, extra: dict[str, Any]) -> ExpressionVAE:
         return cls(config, cls.build_network(config, extra), genes=extra.get("genes"),
                    batches=extra.get("batches"), batch_key=extra.get("batch_key"))
 
@@ -268,7 +268,7 @@ def fit_vae(adata: ad.AnnData, config: VAEConfig | None = None, *, batch_key: st
     if n:
         log.warning("%d cell(s) have no counts in the %d modelled genes", n, len(genes))
     batches = sorted(set(adata.obs[batch_key].astype(str))) if batch_key else []
-    model = ExpressionVAE._new(config, {"genes": genes, "batches": batches,
+    model = ExpressionVAE.untrained(config, {"genes": genes, "batches": batches,
                                         "batch_key": batch_key})
     codes = _batch_codes(adata, batch_key, batches)
 

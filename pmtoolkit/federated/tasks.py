@@ -302,7 +302,7 @@ class PropertyTask(FederatedTask):
     def evaluate(self, model, data) -> tuple[float, dict[str, float]]:
         from pmtoolkit.property.model import evaluate
 
-        p = model._member_predictions(data).mean(axis=0)
+        p = model.member_predictions(data).mean(axis=0)
         y = data.y
         ok = ~np.isnan(y)
         if self.classification:
@@ -439,7 +439,7 @@ class EHRTask(FederatedTask):
         from pmtoolkit.ehr.models import RiskModel
 
         seed_everything(seed)
-        return RiskModel._new(self.config, {"tokens": setup["tokens"], "task": setup["task"],
+        return RiskModel.untrained(self.config, {"tokens": setup["tokens"], "task": setup["task"],
                                             "calibration": {"method": "none"}})
 
     def objective(self, model, setup):

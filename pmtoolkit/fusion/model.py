@@ -131,7 +131,7 @@ class FusionModel(TorchModel):
         return _network(config, [int(d) for d in extra["dims"]])
 
     @classmethod
-    def _new(cls, config: FusionConfig, extra: dict[str, Any]) -> FusionModel:
+    def untrained(cls, config: FusionConfig, extra: dict[str, Any]) -> FusionModel:
         return cls(config, cls.build_network(config, extra), modalities=extra["modalities"],
                    dims=extra["dims"], scale=extra.get("scale"))
 
@@ -283,7 +283,7 @@ def fit_fusion(train: tuple[dict[str, np.ndarray], np.ndarray, np.ndarray],
         sd = present.std(0)
         scale[name] = [present.mean(0).tolist(), np.where(sd > 1e-8, sd, 1.0).tolist()]
     seed_everything(config.seed)
-    model = FusionModel._new(config, {"modalities": modalities,
+    model = FusionModel.untrained(config, {"modalities": modalities,
                                       "dims": [x.shape[1] for x in xs], "scale": scale})
 
     def loader(d, mk, yy, shuffle):

@@ -71,7 +71,7 @@ class SequenceModel(TorchModel):
         return build_network(config, len(extra.get("targets", ["target"])))
 
     @classmethod
-    def _new(cls, config: SequenceModelConfig, extra: dict[str, Any]) -> SequenceModel:
+    def untrained(cls, config: SequenceModelConfig, extra: dict[str, Any]) -> SequenceModel:
         model = cls(config, cls.build_network(config, extra), targets=extra["targets"],
                     y_mean=extra.get("y_mean"), y_std=extra.get("y_std"))
         model.recommended_scan = int(extra.get("scan", 0))

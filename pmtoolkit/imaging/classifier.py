@@ -86,7 +86,7 @@ class ImageClassifier(TorchModel):
         return build_network(config, len(extra.get("classes") or ["0", "1"]))
 
     @classmethod
-    def _new(cls, config: ClassifierConfig, extra: dict[str, Any]) -> ImageClassifier:
+    def untrained(cls, config: ClassifierConfig, extra: dict[str, Any]) -> ImageClassifier:
         return cls(config, cls.build_network(config, extra), classes=extra.get("classes"),
                    threshold=extra.get("threshold"))
 
@@ -252,7 +252,7 @@ def fit_classifier(train_images, train_labels, config: ClassifierConfig | None =
     from pmtoolkit.core.seeds import seed_everything
 
     seed_everything(config.seed)  # the initial weights depend on the seed alone
-    model = ImageClassifier._new(config, {"classes": classes})
+    model = ImageClassifier.untrained(config, {"classes": classes})
     x = model.prepare(train_images)
     if valid is not None:
         xv = model.prepare(valid[0])

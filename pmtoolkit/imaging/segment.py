@@ -69,7 +69,7 @@ class Segmenter(TorchModel):
         return build_unet(config, len(extra.get("classes") or ["background", "foreground"]))
 
     @classmethod
-    def _new(cls, config: SegmenterConfig, extra: dict[str, Any]) -> Segmenter:
+    def untrained(cls, config: SegmenterConfig, extra: dict[str, Any]) -> Segmenter:
         return cls(config, cls.build_network(config, extra), classes=extra.get("classes"))
 
     def extra_metadata(self) -> dict[str, Any]:
@@ -291,7 +291,7 @@ def fit_segmenter(images, masks, config: SegmenterConfig | None = None, *,
     from pmtoolkit.core.seeds import seed_everything
 
     seed_everything(config.seed)  # the initial weights depend on the seed alone
-    model = Segmenter._new(config, {"classes": classes})
+    model = Segmenter.untrained(config, {"classes": classes})
     train_items = training_items(model, images, masks, slices=train_slices)
     if not train_items:
         raise BadInputError("no training image holds any foreground voxel")

@@ -89,7 +89,7 @@ class PropertyModel(Model):
         return self.config.architecture in TREE_ARCHITECTURES
 
     # -- prediction --------------------------------------------------------------------
-    def _member_predictions(self, data: PropertyData, batch_size: int = 256) -> np.ndarray:
+    def member_predictions(self, data: PropertyData, batch_size: int = 256) -> np.ndarray:
         """(members, n, tasks) in target units (probabilities for classification)."""
         if self.is_trees:
             from pmtoolkit.property.forest import tree_features
@@ -137,7 +137,7 @@ class PropertyModel(Model):
         mean = np.full((n, self.n_tasks), np.nan, dtype=np.float64)
         std = np.full((n, self.n_tasks), np.nan, dtype=np.float64)
         if len(data):
-            member = self._member_predictions(data)
+            member = self.member_predictions(data)
             mean[valid_rows] = member.mean(axis=0)
             if len(self.members) > 1:
                 std[valid_rows] = member.std(axis=0, ddof=1)
@@ -411,7 +411,7 @@ def evaluate(model: PropertyModel, data: PropertyData) -> dict[str, Any]:
 
     if data.y is None:
         raise BadInputError("evaluation needs target values")
-    member = model._member_predictions(data)
+    member = model.member_predictions(data)
     pred = member.mean(axis=0)
     bundle = M.regression_metrics if model.config.task == "regression" else M.classification_metrics
     per_task = {name: bundle(data.y[:, j], pred[:, j]) for j, name in enumerate(model.target_names)}

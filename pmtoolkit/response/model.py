@@ -101,7 +101,7 @@ class ResponseModel(TorchModel):
         return _network(config, len(extra["features"]))
 
     @classmethod
-    def _new(cls, config: ResponseConfig, extra: dict[str, Any]) -> ResponseModel:
+    def untrained(cls, config: ResponseConfig, extra: dict[str, Any]) -> ResponseModel:
         prep = FeaturePrep(extra["normalize"], list(extra["features"]),
                            np.asarray(extra["feature_mean"], dtype=np.float32),
                            np.asarray(extra["feature_sd"], dtype=np.float32))

@@ -137,6 +137,6 @@ def test_classifier_refuses_nan_and_inf_expression():
     adata.layers["counts"] = adata.X.copy()
     adata.layers["counts"][0, 0] = np.inf
     with pytest.raises(BadInputError, match="inf is not a finite number"):
-        ExpressionClassifier._new(ClassifierConfig(), {"genes": list(adata.var_names),
+        ExpressionClassifier.untrained(ClassifierConfig(), {"genes": list(adata.var_names),
                                                        "classes": ["a", "b"]}).predict_proba(
             adata, layer="counts")

@@ -73,7 +73,7 @@ def ehr(tmp_path_factory):
     lines = (folder / "data.jsonl").read_text().splitlines()
     config = RiskModelConfig(arch="logistic", device="cpu")
     tokens = sorted({c for line in lines[1:] for v in json.loads(line)["visits"] for c in v})
-    RiskModel._new(config, {"tokens": ["<pad>", "<unk>", *tokens]}).save(
+    RiskModel.untrained(config, {"tokens": ["<pad>", "<unk>", *tokens]}).save(
         folder / "model.safetensors")
     return {"folder": folder, "header": lines[0], "samples": lines[1:],
             "model": folder / "model.safetensors"}
@@ -231,7 +231,7 @@ def embeddings(tmp_path_factory):
         folder / "b.csv", index=False)
     pd.DataFrame({"patient_id": ids, "outcome": y}).to_csv(folder / "y.csv", index=False)
     config = FusionConfig(hidden_dim=4, device="cpu")
-    FusionModel._new(config, {"modalities": ["a", "b"], "dims": [2, 1],
+    FusionModel.untrained(config, {"modalities": ["a", "b"], "dims": [2, 1],
                               "scale": {"a": [[0, 0], [1, 1]], "b": [[0], [1]]}}).save(
         folder / "model.safetensors")
     return folder

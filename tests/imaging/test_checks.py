@@ -244,7 +244,7 @@ def test_segmenter_refuses_images_much_smaller_than_its_window():
     from pmtoolkit.imaging.config import SegmenterConfig
     from pmtoolkit.imaging.segment import Segmenter
 
-    model = Segmenter._new(SegmenterConfig(channels=(4, 8), roi_size=(32, 32)),
+    model = Segmenter.untrained(SegmenterConfig(channels=(4, 8), roi_size=(32, 32)),
                            {"classes": ["background", "x"]})
     assert model.prepare(np.ones((1, 8, 8), np.float32)).shape == (1, 8, 8)
     assert model.prepare(np.ones((1, 8, 8, 2), np.float32)).shape == (1, 8, 8, 2)  # slices
