@@ -309,14 +309,13 @@ def classify_train(input_, label_key, labels, outdir, folds, orientation, make_u
     """
     from pmtoolkit.cli.common import startup
 
-    from pmtoolkit.expression.classify import train_classifier_file
+    from pmtoolkit.expression.classify import train_file
 
     config = resolve(ClassifierConfig, params, config_file)
     startup(seed=config.seed, device=config.device)
-    info = train_classifier_file(input_, outdir, label_key=label_key, labels=labels,
-                                 config=config, folds=folds, orientation=orientation,
-                                 make_unique=make_unique, overwrite=overwrite,
-                                 resume=resume)
+    info = train_file(input_, outdir, label_key=label_key, labels=labels, config=config,
+                      folds=folds, orientation=orientation, make_unique=make_unique,
+                      overwrite=overwrite, resume=resume)
     cv = info.get("cv")
     shown = (f"{folds}-fold CV accuracy {cv['accuracy']:.3f}, balanced {cv['balanced_accuracy']:.3f}"
              if cv else "no cross-validation")

@@ -88,19 +88,18 @@ def train(task, input_, valid_table, class_names, outdir, on_invalid, config_fil
     """
     from pmtoolkit.cli.common import startup
 
-    from pmtoolkit.imaging.run import train as train_
+    from pmtoolkit.imaging.run import train_file
 
     table, npz = _table_or_npz(input_)
     config = resolve_choice(CONFIGS, task, params, config_file, option="--task")
     startup(seed=config.seed, device=config.device)
     names = [c.strip() for c in class_names.split(",")] if class_names else None
-    info = train_(task=task, outdir=outdir, config=config, table=table, npz=npz,
-                  valid_table=valid_table, class_names=names, on_invalid=on_invalid,
-                  overwrite=overwrite, resume=resume)
-    m = info["metrics"]
+    m = train_file(outdir, task=task, config=config, table=table, npz=npz,
+                   valid_table=valid_table, class_names=names, on_invalid=on_invalid,
+                   overwrite=overwrite, resume=resume)
     score = (f"validation AUC {m['val_auc']:.3f}" if "val_auc" in m
              else f"validation Dice {m['val_dice']:.3f}" if "val_dice" in m else "no validation")
-    click.echo(f"{task}: {len(info['classes'])} classes, {m.get('epochs_run')} epochs, {score}; "
+    click.echo(f"{task}: {len(m['classes'])} classes, {m.get('epochs_run')} epochs, {score}; "
                f"model written to {outdir / 'model.safetensors'}", err=True)
 
 
@@ -163,14 +162,13 @@ def evaluate(model_name, task, input_, split, threshold, outdir, on_invalid, ove
     """
     from pmtoolkit.cli.common import startup
 
-    from pmtoolkit.imaging.run import evaluate as evaluate_
-    from pmtoolkit.imaging.run import load
+    from pmtoolkit.imaging.run import evaluate_file, load
 
     table, npz = _table_or_npz(input_)
     startup(model=model_name)
     model = load(model_name, task=task)
-    res = evaluate_(model, outdir, table=table, npz=npz, split=split, threshold=threshold,
-                    on_invalid=on_invalid, overwrite=overwrite)
+    res = evaluate_file(model, outdir, table=table, npz=npz, split=split, threshold=threshold,
+                        on_invalid=on_invalid, overwrite=overwrite)
     if "auc" in res:
         extra = (f", sensitivity {res['sensitivity']:.3f}, specificity "
                  f"{res['specificity']:.3f} at {res['threshold']:.3f}"

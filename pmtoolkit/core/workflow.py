@@ -31,6 +31,8 @@ Optional hooks (a task without them gets the behaviour above):
 - a split given by the input (e.g. a dataset file that holds its parts) has
   ``Parts.save = None`` and writes no ``split.json``; training records without a
   ``fingerprint()`` save the model without a training-data sha256.
+- ``evaluate_valid = False``: the validation part is not scored again after training
+  (its fit scored it already, e.g. per-slice Dice, and ``summary`` reports that).
 """
 from __future__ import annotations
 
@@ -132,7 +134,7 @@ def train_file(task: SupervisedTask, outdir: str | os.PathLike, *, source: Any,
         summary = getattr(task, "summary", None)
         if summary is not None:
             metrics.update(summary(model))
-        if _size(valid):
+        if _size(valid) and getattr(task, "evaluate_valid", True):
             metrics["valid"] = task.evaluate(model, valid)
         if _size(test):
             metrics["test"] = task.evaluate(model, test)

@@ -25,7 +25,7 @@ _EXPORTS = {
     "cross_validate": "classifier",
     "RunConfig": "config", "VAEConfig": "config", "ClassifierConfig": "config",
     "load": "classify", "load_or_train_classifier": "classify",
-    "train_classifier_file": "classify",
+    "train_file": "classify", "evaluate_file": "classify",
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -13,7 +13,7 @@ _EXPORTS = {
     "ImageClassifier": "classifier", "fit_classifier": "classifier",
     "Segmenter": "segment", "fit_segmenter": "segment",
     "gradcam": "explain",
-    "load": "run", "train": "run",
+    "load": "run", "train_file": "run", "evaluate_file": "run",
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

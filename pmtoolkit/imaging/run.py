@@ -11,13 +11,16 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from pmtoolkit.core import workflow
 from pmtoolkit.core.errors import BadInputError
-from pmtoolkit.core.io import Rejects, write_json
+from pmtoolkit.core.io import OnInvalid, Rejects
+from pmtoolkit.core.workflow import Parts
 
 log = logging.getLogger(__name__)
 
@@ -118,10 +121,12 @@ def read_classification_data(*, table: str | None = None, npz: str | None = None
 
 
 def read_segmentation_data(table: str, *, image_column: str = "image",
-                           mask_column: str = "mask", rejects: Rejects | None = None):
+                           mask_column: str = "mask", rejects: Rejects | None = None,
+                           check: Callable[[Any], Any] | None = None):
     """``(images, masks, sources)`` from a table of image and mask paths (relative to the
     table's folder); pairs with a missing or unreadable file, or a mask whose shape differs
-    from its image's, go to ``rejects``."""
+    from its image's, go to ``rejects``, and so do images ``check`` (e.g. a segmenter's
+    ``prepare``) raises for."""
     from pmtoolkit.core.io import read_table
     from pmtoolkit.imaging.io import check_mask, read_image
 
@@ -135,6 +140,8 @@ def read_segmentation_data(table: str, *, image_column: str = "image",
                      for p in (ip, mp)]
             image, mask = read_image(paths[0]), read_image(paths[1])
             check_mask(image, mask)
+            if check is not None:
+                check(image)
         except BadInputError as exc:
             rejects.add(ip, line, exc.message)
             continue
@@ -144,111 +151,253 @@ def read_segmentation_data(table: str, *, image_column: str = "image",
     return images, masks, sources
 
 
-# ------------------------------------------------------------------------------ train
+# ------------------------------------------------------------------------------ task
 
-def train(*, task: str, outdir: str | os.PathLike, config, table: str | None = None,
-          npz: str | None = None, valid_table: str | None = None,
-          class_names: list[str] | None = None, on_invalid: str = "error",
-          overwrite: bool = False, resume: bool = False) -> dict[str, Any]:
-    """Train a classifier or segmenter from files and write ``outdir``: ``model.safetensors``,
-    ``metrics.json``, ``config.json``, the training logs under ``training/`` (and
-    ``rejected.csv`` with ``on_invalid='skip'``). An interrupted run keeps its last checkpoint
-    in ``outdir/work`` and continues from it with ``resume``."""
-    from pmtoolkit.core.config import to_dict, write_resolved
-    from pmtoolkit.core.io import atomic_dir, check_output_dir, work_dir
+@dataclass
+class LabelledImages:
+    """Images with their labels (class names, a classifier's) or label maps (a segmenter's),
+    where each came from, and the part of a given split each is in (``train`` / ``val``).
+    ``slices`` (per image, the slice indices to use) hold blocks of a volume's slices out of
+    one part for the other."""
 
-    if task not in TASKS:
-        raise BadInputError(f"unknown task {task!r}", hint="classify or segment")
-    check_output_dir(outdir, overwrite=overwrite, resume=resume)
-    rejects = Rejects(source=str(table or npz), item_name="path")
-    if task == "classify":
-        fit_model = _classifier_inputs(config, table=table, npz=npz, valid_table=valid_table,
-                                       class_names=class_names, rejects=rejects)
-    else:
-        fit_model = _segmenter_inputs(config, table=table, valid_table=valid_table,
-                                      class_names=class_names, rejects=rejects)
-    if on_invalid == "error":
-        rejects.raise_first()
-    data = {"task": task, "data": table, "npz": npz, "valid": valid_table,
-            "classes": class_names, "on-invalid": on_invalid}
-    settings = {"model": to_dict(config), "data": data}
-    with atomic_dir(outdir, overwrite=overwrite, resume=resume) as tmp:
-        rejects.apply("skip", tmp, final=outdir)
-        model = fit_model(workdir=tmp / "training", checkpoints=work_dir(outdir, settings),
-                          resume=resume)
-        metrics = dict(model.metadata["metrics"])
-        model.save(tmp / "model.safetensors", metrics=metrics)
-        write_json(tmp / "metrics.json", metrics)
-        write_resolved(tmp / "config.json", model=config, data={**data, "classes": model.classes})
-    return {"task": task, "classes": model.classes, "metrics": metrics,
-            "rejected": len(rejects), "outdir": str(outdir)}
+    images: list
+    targets: list
+    sources: list[str]
+    parts: list[str]
+    slices: list | None = None
 
+    def __len__(self) -> int:
+        return len(self.images)
 
-def _classifier_inputs(config, *, table, npz, valid_table, class_names, rejects):
-    """Read a classifier's training (and validation) images; returns the training call."""
-    from functools import partial
+    def subset(self, index) -> LabelledImages:
+        index = list(index)
+        return LabelledImages([self.images[i] for i in index], [self.targets[i] for i in index],
+                              [self.sources[i] for i in index], [self.parts[i] for i in index],
+                              None if self.slices is None else [self.slices[i] for i in index])
 
-    from pmtoolkit.imaging.classifier import fit_classifier
-    from pmtoolkit.imaging.transforms import check_input
+    def with_slices(self, slices: list) -> LabelledImages:
+        return LabelledImages(self.images, self.targets, self.sources, self.parts, slices)
 
-    check = partial(check_input, size=tuple(config.image_size), in_channels=config.in_channels)
-    images, labels, _ = read_classification_data(table=table, npz=npz, split="train",
-                                                 class_names=class_names, rejects=rejects,
-                                                 check=check)
-    valid = None
-    if valid_table is not None:
-        vi, vl, _ = read_classification_data(table=valid_table, rejects=rejects, check=check)
-        valid = (vi, vl)
-    elif npz is not None:
-        with np.load(npz, allow_pickle=False) as data:
-            has_valid = "val_images" in data.files
-        if has_valid:
-            vi, vl, _ = read_classification_data(npz=npz, split="val", class_names=class_names,
-                                                 rejects=rejects, check=check)
-            valid = (vi, vl)
-    if not images:
-        _nothing_usable(rejects, "training images")
-    classes = class_names if class_names and npz is not None else None
-    return partial(fit_classifier, images, labels, config, valid=valid, classes=classes)
+    def fingerprint(self) -> str:
+        """sha256 of the pixels, the targets and the slices used."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for image, target in zip(self.images, self.targets):
+            h.update(np.ascontiguousarray(getattr(image, "array", image)).tobytes())
+            h.update(np.ascontiguousarray(target).tobytes() if isinstance(target, np.ndarray)
+                     else f"{target}\n".encode())
+        if self.slices is not None:
+            h.update(repr([[int(i) for i in s] for s in self.slices]).encode())
+        return h.hexdigest()
 
 
-def _segmenter_inputs(config, *, table, valid_table, class_names, rejects):
-    """Read a segmenter's training (and validation) pairs; returns the training call."""
-    from functools import partial
+@dataclass
+class ImageTask:
+    """imaging's :class:`~pmtoolkit.core.workflow.SupervisedTask`: labelled images from a
+    table or a MedMNIST NPZ (``classify``), or image and mask pairs (``segment``); a split
+    given by the input (an NPZ's val part, a ``valid_table``) or held out of it (the last
+    fifth of the pairs, or slice blocks of a few volumes; a classifier without one holds out
+    10% itself); a ResNet / DenseNet or a U-Net, whose fit scores its validation part. With
+    ``model`` it reads images to evaluate that model on (the ``part`` of an NPZ) and writes
+    an evaluation report."""
 
-    from pmtoolkit.imaging.segment import block_split, fit_segmenter
+    task: str
+    config: Any = None
+    table: str | None = None
+    npz: str | None = None
+    valid_table: str | None = None
+    class_names: list[str] | None = None
+    on_invalid: OnInvalid = "error"
+    model: Any = None
+    part: str = "test"
+    threshold: float | str | None = None
+    noun: str = "images"
+    min_records: int = 1
+    #: the fits score their validation part themselves (AUC and threshold; Dice)
+    evaluate_valid: bool = False
+    #: the class names, resolved by :meth:`split`
+    classes: list[str] | None = field(default=None, init=False)
 
-    if table is None:
-        raise BadInputError("--task segment needs --data TABLE with image and mask columns")
-    images, masks, _ = read_segmentation_data(table, rejects=rejects)
-    if not images:
-        _nothing_usable(rejects, "image and mask pairs")
-    n_classes = int(max(m.max() for m in masks)) + 1
-    classes = class_names or ["background"] + [f"class_{k}" for k in range(1, n_classes)]
-    if len(classes) < n_classes:
-        raise BadInputError(f"masks hold labels up to {n_classes - 1} but "
-                            f"{len(classes)} class names were given")
-    kwargs: dict[str, Any] = {}
-    if valid_table is not None:
-        vi, vm, _ = read_segmentation_data(valid_table, rejects=rejects)
-        kwargs["valid"] = (vi, vm)
-    elif len(images) >= 5:
-        n_val = max(1, len(images) // 5)
-        kwargs["valid"] = (images[-n_val:], masks[-n_val:])
-        images, masks = images[:-n_val], masks[:-n_val]
-    elif config.spatial_dims == 2 and all(im.ndim == 3 for im in images):
-        # few volumes: validate on blocks of slices held out of each
-        def split(n: int) -> dict[str, list[int]]:  # small volumes: smaller blocks
-            return block_split(n, block=max(1, min(8, n // 15)), buffer=2 if n >= 40 else 0,
-                               test=False)
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise BadInputError(f"unknown task {self.task!r}", hint="classify or segment")
 
-        splits = [split(im.spatial_shape[config.slice_axis]) for im in images]
-        kwargs.update(valid=(images, masks), train_slices=[s["train"] for s in splits],
-                      valid_slices=[s["valid"] for s in splits])
-    else:
-        log.warning("fewer than 5 images and no --valid table: training without "
-                    "validation (the last epoch is kept)")
-    return partial(fit_segmenter, images, masks, config, classes=classes, **kwargs)
+    def settings(self) -> dict[str, Any]:
+        from pmtoolkit.core.config import to_dict
+
+        return {"model": to_dict(self.config), "data": {
+            "task": self.task, "data": self.table, "npz": self.npz, "valid": self.valid_table,
+            "classes": self.classes, "on-invalid": self.on_invalid}}
+
+    # -- reading ---------------------------------------------------------------------------
+    def read(self) -> tuple[LabelledImages, Rejects]:
+        evaluating = self.model is not None
+        rejects = Rejects(source=str(self.table or self.npz),
+                          item_name="image" if evaluating and self.task == "segment" else "path")
+        read = self._read_classified if self.task == "classify" else self._read_segmented
+        return read(rejects, evaluating), rejects
+
+    def _read_classified(self, rejects: Rejects, evaluating: bool) -> LabelledImages:
+        if evaluating:
+            names = self.model.classes if self.npz is not None else None
+            images, labels, sources = read_classification_data(
+                table=self.table, npz=self.npz, split=self.part, class_names=names,
+                rejects=rejects, check=self.model.check_input)
+            if not images:
+                _nothing_usable(rejects, "labelled images to evaluate")
+            unknown = sorted(set(labels) - set(self.model.classes))
+            if unknown:
+                raise BadInputError(f"labels {unknown} are not classes of the model",
+                                    hint="its classes: " + ", ".join(self.model.classes))
+            return LabelledImages(images, labels, sources, ["test"] * len(images))
+        from functools import partial
+
+        from pmtoolkit.imaging.transforms import check_input
+
+        check = partial(check_input, size=tuple(self.config.image_size),
+                        in_channels=self.config.in_channels)
+        images, labels, sources = read_classification_data(
+            table=self.table, npz=self.npz, split="train", class_names=self.class_names,
+            rejects=rejects, check=check)
+        parts = ["train"] * len(images)
+        if self.valid_table is not None:
+            valid = read_classification_data(table=self.valid_table, rejects=rejects,
+                                             check=check)
+        elif self.npz is not None and _has_part(self.npz, "val"):
+            valid = read_classification_data(npz=self.npz, split="val",
+                                             class_names=self.class_names, rejects=rejects,
+                                             check=check)
+        else:
+            valid = ([], [], [])
+        if not images:
+            _nothing_usable(rejects, "training images")
+        return LabelledImages(images + valid[0], labels + valid[1], sources + valid[2],
+                              parts + ["val"] * len(valid[0]))
+
+    def _read_segmented(self, rejects: Rejects, evaluating: bool) -> LabelledImages:
+        if self.table is None:
+            raise BadInputError(f"{'evaluating a segmenter' if evaluating else '--task segment'}"
+                                " needs a table of image and mask paths (-i TABLE), not an NPZ")
+        if evaluating:
+            images, masks, sources = read_segmentation_data(self.table, rejects=rejects,
+                                                            check=self.model.prepare)
+            if not images:
+                _nothing_usable(rejects, "image and mask pairs to evaluate")
+            return LabelledImages(images, masks, sources, ["test"] * len(images))
+        images, masks, sources = read_segmentation_data(self.table, rejects=rejects)
+        if not images:
+            _nothing_usable(rejects, "image and mask pairs")
+        parts = ["train"] * len(images)
+        if self.valid_table is not None:
+            vi, vm, vs = read_segmentation_data(self.valid_table, rejects=rejects)
+            images, masks, sources = images + vi, masks + vm, sources + vs
+            parts += ["val"] * len(vi)
+        return LabelledImages(images, masks, sources, parts)
+
+    # -- splitting and fitting ---------------------------------------------------------------
+    def split(self, data: LabelledImages) -> Parts:
+        train = data.subset(i for i, p in enumerate(data.parts) if p == "train")
+        given = [i for i, p in enumerate(data.parts) if p == "val"]
+        valid = data.subset(given) if given else None
+        method = ("valid-table" if self.valid_table is not None else "npz-parts") if given \
+            else "none"
+        if self.task == "classify":
+            from pmtoolkit.imaging.classifier import encode_labels
+
+            self.classes = (list(self.class_names) if self.class_names and self.npz is not None
+                            else encode_labels(train.targets)[1])
+            if valid is None:
+                method = "stratified-random"  # fit_classifier holds out 10% of each class
+            return Parts(train, valid, None, method=method, save=None)
+        n_classes = int(max(m.max() for m in train.targets)) + 1
+        self.classes = list(self.class_names or
+                            ["background"] + [f"class_{k}" for k in range(1, n_classes)])
+        if len(self.classes) < n_classes:
+            raise BadInputError(f"masks hold labels up to {n_classes - 1} but "
+                                f"{len(self.classes)} class names were given")
+        if valid is None and len(train) >= 5:
+            n_val = max(1, len(train) // 5)
+            valid = train.subset(range(len(train) - n_val, len(train)))
+            train = train.subset(range(len(train) - n_val))
+            method = "last-fifth"
+        elif valid is None and self.config.spatial_dims == 2 and \
+                all(im.ndim == 3 for im in train.images):
+            from pmtoolkit.imaging.segment import block_split
+
+            # few volumes: validate on blocks of slices held out of each (smaller blocks for
+            # small volumes)
+            def blocks(n: int) -> dict[str, list[int]]:
+                return block_split(n, block=max(1, min(8, n // 15)),
+                                   buffer=2 if n >= 40 else 0, test=False)
+
+            cut = [blocks(im.spatial_shape[self.config.slice_axis]) for im in train.images]
+            valid = train.with_slices([c["valid"] for c in cut])
+            train = train.with_slices([c["train"] for c in cut])
+            method = "slice-blocks"
+        elif valid is None:
+            log.warning("fewer than 5 images and no --valid table: training without "
+                        "validation (the last epoch is kept)")
+        return Parts(train, valid, None, method=method, save=None)
+
+    def fit(self, train: LabelledImages, valid: LabelledImages | None, *, workdir,
+            checkpoints, resume: bool):
+        if self.task == "classify":
+            from pmtoolkit.imaging.classifier import fit_classifier
+
+            classes = self.class_names if self.class_names and self.npz is not None else None
+            return fit_classifier(train.images, train.targets, self.config,
+                                  valid=None if valid is None else (valid.images, valid.targets),
+                                  classes=classes, workdir=workdir, checkpoints=checkpoints,
+                                  resume=resume)
+        from pmtoolkit.imaging.segment import fit_segmenter
+
+        kwargs: dict[str, Any] = {"train_slices": train.slices}
+        if valid is not None:
+            kwargs.update(valid=(valid.images, valid.targets), valid_slices=valid.slices)
+        return fit_segmenter(train.images, train.targets, self.config, classes=self.classes,
+                             workdir=workdir, checkpoints=checkpoints, resume=resume, **kwargs)
+
+    def summary(self, model) -> dict[str, Any]:
+        """The fit's own numbers (epochs, validation AUC and threshold or Dice) and the
+        classes."""
+        return {**model.metadata["metrics"], "classes": list(model.classes)}
+
+    # -- evaluating ----------------------------------------------------------------------------
+    def evaluate(self, model, data: LabelledImages) -> dict[str, Any]:
+        if task_of(model) == "segment":
+            return _score_segmenter(model, data)[0]
+        return _score_classifier(model, data, self.threshold)[0]
+
+    def write_evaluation(self, model, data: LabelledImages, folder: Path) -> dict[str, Any]:
+        """The metrics, the per-image table, pictures (ROC, calibration, confusion matrix; or
+        mask overlays) and ``report.html`` in ``folder``."""
+        if task_of(model) == "segment":
+            return _write_segmenter_evaluation(model, data, folder)
+        return _write_classifier_evaluation(model, data, self.threshold, folder)
+
+
+def _has_part(npz: str, part: str) -> bool:
+    with np.load(npz, allow_pickle=False) as data:
+        return f"{part}_images" in data.files
+
+
+def train_file(outdir: str | os.PathLike, *, task: str = "classify", config,
+               table: str | None = None, npz: str | None = None,
+               valid_table: str | None = None, class_names: list[str] | None = None,
+               on_invalid: OnInvalid = "error", overwrite: bool = False,
+               resume: bool = False) -> dict[str, Any]:
+    """Train a classifier or segmenter from files (:func:`pmtoolkit.core.workflow.train_file`)
+    and write ``outdir``: ``model.safetensors``, ``metrics.json`` (the fit's numbers, classes,
+    split sizes), ``config.json``, the training logs under ``training/`` (and
+    ``rejected.csv`` with ``on_invalid='skip'``); returns the metrics. An interrupted run
+    keeps its last checkpoint in ``outdir/work`` and continues from it with ``resume``."""
+    from pmtoolkit.core.io import check_output_dir
+
+    image_task = ImageTask(task, config, table, npz, valid_table, class_names, on_invalid)
+    check_output_dir(outdir, overwrite=overwrite, resume=resume)  # before reading the images
+    return workflow.train_file(image_task, outdir, source=table or npz, on_invalid=on_invalid,
+                               overwrite=overwrite, resume=resume)
 
 
 def _nothing_usable(rejects: Rejects, what: str, n: int | None = None) -> None:
@@ -423,126 +572,105 @@ def explain(model, paths: list[str], outdir: str | os.PathLike, *, target: str |
 
 # --------------------------------------------------------------------------- evaluate
 
-def evaluate(model, outdir: str | os.PathLike, *, table: str | None = None,
-             npz: str | None = None, split: str = "test", threshold: float | str | None = None,
-             on_invalid: str = "skip", overwrite: bool = False) -> dict[str, Any]:
-    """Score a model on labelled images and write ``outdir``: ``metrics.json``, the
-    per-image table, pictures (ROC, calibration, confusion matrix; or mask overlays) and
-    ``report.html``."""
-    if task_of(model) == "segment":
-        return _evaluate_segmenter(model, outdir, table=table, on_invalid=on_invalid,
-                                   overwrite=overwrite)
+def evaluate_file(model, outdir: str | os.PathLike, *, table: str | None = None,
+                  npz: str | None = None, split: str = "test",
+                  threshold: float | str | None = None, on_invalid: OnInvalid = "skip",
+                  overwrite: bool = False) -> dict[str, Any]:
+    """Score a model on labelled images (:func:`pmtoolkit.core.workflow.evaluate_file`) and
+    write ``outdir``: ``metrics.json``, the per-image table, pictures (ROC, calibration,
+    confusion matrix; or mask overlays), ``report.html`` and ``rejected.csv``; returns the
+    metrics."""
+    task = ImageTask(task_of(model), model.config, table, npz, on_invalid=on_invalid,
+                     model=model, part=split, threshold=threshold)
+    return workflow.evaluate_file(task, model, source=table or npz, on_invalid=on_invalid,
+                                  outdir=outdir, overwrite=overwrite)
+
+
+def _score_classifier(model, data: LabelledImages, threshold) -> tuple[dict[str, Any], Any, Any]:
+    """The metrics of a classifier on ``data``, with its probabilities and true class codes."""
+    from pmtoolkit.imaging.evaluate import evaluate_classifier
+
+    res = evaluate_classifier(model, data.images, data.targets, threshold=threshold)
+    probs, y = res.pop("_probs"), res.pop("_y")
+    return res, probs, y
+
+
+def _write_classifier_evaluation(model, data: LabelledImages, threshold,
+                                 folder: Path) -> dict[str, Any]:
     import pandas as pd
 
-    from pmtoolkit.core.io import atomic_dir, check_output_dir, write_table
+    from pmtoolkit.core.io import write_table
     from pmtoolkit.core.report import Report
-    from pmtoolkit.imaging.evaluate import (
-        evaluate_classifier,
-        plot_calibration,
-        plot_confusion,
-        plot_roc,
-    )
+    from pmtoolkit.imaging.evaluate import plot_calibration, plot_confusion, plot_roc
 
-    check_output_dir(outdir, overwrite=overwrite)
-    rejects = Rejects(source=str(table or npz), item_name="path")
-    names = model.classes if npz is not None else None
-    images, labels, sources = read_classification_data(table=table, npz=npz, split=split,
-                                                       class_names=names, rejects=rejects,
-                                                       check=model.check_input)
-    if on_invalid == "error":
-        rejects.raise_first()
-    if not images:
-        _nothing_usable(rejects, "labelled images to evaluate")
-    unknown = sorted(set(labels) - set(model.classes))
-    if unknown:
-        raise BadInputError(f"labels {unknown} are not classes of the model",
-                            hint="its classes: " + ", ".join(model.classes))
-    res = evaluate_classifier(model, images, labels, threshold=threshold)
-    probs, y = res.pop("_probs"), res.pop("_y")
-    per = pd.DataFrame({"path": sources, "label": labels,
+    res, probs, y = _score_classifier(model, data, threshold)
+    per = pd.DataFrame({"path": data.sources, "label": data.targets,
                         "predicted": model.labels_from(probs, res.get("threshold"))})
     for k, c in enumerate(model.classes):
         per[f"prob_{c}"] = probs[:, k]
-    with atomic_dir(outdir, overwrite=overwrite) as tmp:
-        write_json(tmp / "metrics.json", res)
-        write_table(per, tmp / "predictions.csv")
-        plot_roc(y, probs, model.classes, tmp / "roc.png", threshold=res.get("threshold"))
-        plot_calibration(y, probs, tmp / "calibration.png")
-        plot_confusion(np.asarray(res["confusion"]), model.classes, tmp / "confusion.png")
-        report = Report("Image classifier evaluation",
-                        subtitle=f"{res['n']} images ({', '.join(f'{c}: {n}' for c, n in res['counts'].items())})")
-        keys = [k for k in ("auc", "accuracy", "threshold", "accuracy_at_threshold",
-                            "sensitivity", "specificity", "ppv", "npv", "pr_auc", "brier", "ece")
-                if k in res]
-        report.section("Metrics").table(pd.DataFrame(
-            {"metric": keys, "value": [float(res[k]) for k in keys]}), floatfmt="{:.4f}") \
-            .text("Threshold: " + str(res.get("threshold_source", "most probable class")))
-        report.section("Pictures").figure("roc.png", "ROC curve with the operating point") \
-            .figure("calibration.png", "Reliability of the predicted probabilities") \
-            .figure("confusion.png", "Confusion matrix (rows: true class)")
-        report.write(tmp / "report.html")
-        rejects.apply("skip", tmp, final=outdir)
-    res["rejected"] = len(rejects)
+    write_table(per, folder / "predictions.csv")
+    plot_roc(y, probs, model.classes, folder / "roc.png", threshold=res.get("threshold"))
+    plot_calibration(y, probs, folder / "calibration.png")
+    plot_confusion(np.asarray(res["confusion"]), model.classes, folder / "confusion.png")
+    counts = ", ".join(f"{c}: {n}" for c, n in res["counts"].items())
+    report = Report("Image classifier evaluation", subtitle=f"{res['n']} images ({counts})")
+    keys = [k for k in ("auc", "accuracy", "threshold", "accuracy_at_threshold",
+                        "sensitivity", "specificity", "ppv", "npv", "pr_auc", "brier", "ece")
+            if k in res]
+    report.section("Metrics").table(pd.DataFrame(
+        {"metric": keys, "value": [float(res[k]) for k in keys]}), floatfmt="{:.4f}") \
+        .text("Threshold: " + str(res.get("threshold_source", "most probable class")))
+    report.section("Pictures").figure("roc.png", "ROC curve with the operating point") \
+        .figure("calibration.png", "Reliability of the predicted probabilities") \
+        .figure("confusion.png", "Confusion matrix (rows: true class)")
+    report.write(folder / "report.html")
     return res
 
 
-def _evaluate_segmenter(model, outdir, *, table, on_invalid, overwrite) -> dict[str, Any]:
+def _score_segmenter(model, data: LabelledImages, folder: Path | None = None
+                     ) -> tuple[dict[str, Any], Any, Any, list[str]]:
+    """The metrics of a segmenter on ``data`` (mean per class, and per image and class), and
+    with ``folder`` an overlay picture of each image there."""
     import pandas as pd
 
-    from pmtoolkit.core.io import atomic_dir, check_output_dir, write_table
-    from pmtoolkit.core.report import Report
     from pmtoolkit.imaging.evaluate import segmentation_metrics
     from pmtoolkit.imaging.segment import overlay_mask
 
-    if table is None:
-        raise BadInputError("evaluating a segmenter needs --data TABLE of image and mask paths")
-    check_output_dir(outdir, overwrite=overwrite)
-    rejects = Rejects(source=str(table), item_name="image")
-    images, masks, sources = read_segmentation_data(table, rejects=rejects)
-    if on_invalid == "error":
-        rejects.raise_first()
-    if not images:
-        _nothing_usable(rejects, "image and mask pairs to evaluate")
     rows = []
-    names = _names(sources, "_overlay.png")
-    n = 0
-    with atomic_dir(outdir, overwrite=overwrite) as tmp:
-        for image, mask, source, name in zip(images, masks, sources, names):
-            try:
-                pred = model.segment(image)
-            except BadInputError as exc:
-                rejects.add(source, None, exc.message)
-                if on_invalid == "error":
-                    rejects.raise_first()
-                continue
-            n += 1
-            for cls, vals in segmentation_metrics(pred, mask, model.classes,
-                                                  spacing=image.spacing).items():
-                rows.append({"image": source, "class": cls, **vals})
-            overlay_mask(image, pred, tmp / name, truth=mask, classes=model.classes,
+    names = _names(data.sources, "_overlay.png")
+    for image, mask, source, name in zip(data.images, data.targets, data.sources, names):
+        pred = model.segment(image)
+        for cls, vals in segmentation_metrics(pred, mask, model.classes,
+                                              spacing=image.spacing).items():
+            rows.append({"image": source, "class": cls, **vals})
+        if folder is not None:
+            overlay_mask(image, pred, folder / name, truth=mask, classes=model.classes,
                          slice_axis=model.config.slice_axis, title=Path(source).name)
-        if not n:
-            _nothing_usable(rejects, "image and mask pairs to evaluate")
-        per = pd.DataFrame(rows)
-        summary = (per.groupby("class")[["dice", "iou", "hausdorff95", "hausdorff"]].mean()
-                   .reset_index() if len(per) else pd.DataFrame())
-        res = {"n": n,
-               "classes": {r["class"]: {k: r[k] for k in ("dice", "iou", "hausdorff95",
-                                                           "hausdorff")}
-                           for r in summary.to_dict("records")}}
-        if len(summary):
-            res["dice"] = float(summary["dice"].mean())
-            res["iou"] = float(summary["iou"].mean())
-        write_json(tmp / "metrics.json", res)
-        write_table(per, tmp / "per_image.csv")
-        report = Report("Segmentation evaluation", subtitle=f"{len(images)} image(s)")
-        report.section("Mean per class").table(summary, floatfmt="{:.3f}").text(
-            "Hausdorff distances are in the images' physical units (mm for NIfTI and DICOM).")
-        sec = report.section("Overlays (top: predicted, bottom: true)")
-        for name in names:
-            if (tmp / name).exists():
-                sec.figure(name, name.removesuffix("_overlay.png"))
-        report.write(tmp / "report.html")
-        rejects.apply("skip", tmp, final=outdir)
-    res["rejected"] = len(rejects)
+    per = pd.DataFrame(rows)
+    summary = (per.groupby("class")[["dice", "iou", "hausdorff95", "hausdorff"]].mean()
+               .reset_index() if len(per) else pd.DataFrame())
+    res: dict[str, Any] = {
+        "n": len(data),
+        "classes": {r["class"]: {k: r[k] for k in ("dice", "iou", "hausdorff95", "hausdorff")}
+                    for r in summary.to_dict("records")}}
+    if len(summary):
+        res["dice"] = float(summary["dice"].mean())
+        res["iou"] = float(summary["iou"].mean())
+    return res, per, summary, names
+
+
+def _write_segmenter_evaluation(model, data: LabelledImages, folder: Path) -> dict[str, Any]:
+    from pmtoolkit.core.io import write_table
+    from pmtoolkit.core.report import Report
+
+    res, per, summary, names = _score_segmenter(model, data, folder)
+    write_table(per, folder / "per_image.csv")
+    report = Report("Segmentation evaluation", subtitle=f"{len(data)} image(s)")
+    report.section("Mean per class").table(summary, floatfmt="{:.3f}").text(
+        "Hausdorff distances are in the images' physical units (mm for NIfTI and DICOM).")
+    sec = report.section("Overlays (top: predicted, bottom: true)")
+    for name in names:
+        if (folder / name).exists():
+            sec.figure(name, name.removesuffix("_overlay.png"))
+    report.write(folder / "report.html")
     return res

@@ -138,3 +138,20 @@ def test_evaluate_file_with_outdir_and_no_hook_writes_the_task_metrics(tmp_path)
         ["metrics.json"]
     assert workflow.evaluate_file(_Task([1.0, 3.0]), _MeanModel([2.0]),
                                   source="n.txt") == metrics
+
+
+def test_evaluate_valid_false_leaves_the_validation_part_to_the_fit(tmp_path):
+    class ScoredInFit(_Task):
+        evaluate_valid = False
+
+        def evaluate(self, model, data):
+            self.calls.append(len(data))
+            return super().evaluate(model, data)
+
+    task = ScoredInFit([1.0, 2.0, 3.0, 4.0, 5.0])
+    metrics = workflow.train_file(task, tmp_path / "run", source="numbers.txt")
+    assert "valid" not in metrics and metrics["n_valid"] == 1
+    assert task.calls == [1] and metrics["test"]["n"] == 1  # the test part only
+    plain = _Task([1.0, 2.0, 3.0, 4.0, 5.0])
+    assert workflow.train_file(plain, tmp_path / "run2", source="numbers.txt")["valid"] == \
+        {"mae": 2.0, "n": 1}
