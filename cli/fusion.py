@@ -147,7 +147,7 @@ def train(modalities, outcomes, output, valid_fraction, config_file, overwrite, 
     """
     from pmtoolkit.cli.common import startup
 
-    from pmtoolkit.fusion.run import train as train_
+    from pmtoolkit.fusion.run import train_file as train_
 
     config = resolve(FusionConfig, params, config_file)
     tables = key_values(modalities, "--modality")
@@ -179,7 +179,7 @@ def predict(model_path, modalities, output):
     from pmtoolkit.cli.common import startup
 
     from pmtoolkit.fusion.model import FusionModel
-    from pmtoolkit.fusion.run import predict as predict_
+    from pmtoolkit.fusion.run import predict_file as predict_
 
     startup(model=model_path)
     n = predict_(FusionModel.load(model_path), key_values(modalities, "--modality"),

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pmtoolkit.core.errors import BadInputError
+from pmtoolkit.core.workflow import Parts
 from pmtoolkit.fusion.config import FusionConfig
 from pmtoolkit.fusion.data import read_embeddings, read_outcomes
 
@@ -31,18 +33,115 @@ def load(name_or_path: str | os.PathLike):
                       what="fusion model")
 
 
-def train(tables: dict[str, str | os.PathLike], outcomes: str | os.PathLike,
-          output: str | os.PathLike, config: FusionConfig, *, valid_fraction: float = 0.2,
-          overwrite: bool = False, resume: bool = False) -> dict[str, Any]:
-    """Fit a fusion model on embedding tables and an outcomes table; a stratified
-    ``valid_fraction`` of the patients stops training early and is reported. Writes one
-    ``.safetensors`` file; an interrupted run keeps its checkpoint in ``OUTPUT.work`` beside
-    it and continues from it with ``resume`` (:func:`pmtoolkit.core.io.work_beside`)."""
-    from pmtoolkit.core.config import to_dict
-    from pmtoolkit.core.devices import resolve_device
+@dataclass
+class _Cohort:
+    """Patients with their embeddings (modality -> rows), which modalities each has, and
+    their outcomes."""
+
+    ids: list[str]
+    data: dict[str, np.ndarray]
+    mask: np.ndarray
+    y: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def subset(self, sel: np.ndarray) -> _Cohort:
+        return _Cohort([p for p, k in zip(self.ids, sel) if k],
+                       {m: x[sel] for m, x in self.data.items()}, self.mask[sel], self.y[sel])
+
+    def arrays(self) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        """What :func:`~pmtoolkit.fusion.model.fit_fusion` takes: ``(data, mask, y)``."""
+        return self.data, self.mask, self.y
+
+
+@dataclass
+class FusionTask:
+    """Fusion's :class:`~pmtoolkit.core.workflow.SupervisedTask`: embedding tables (one per
+    modality) and an outcomes table, a stratified validation part that stops training early
+    and is reported, no test part (the experiment, :func:`experiment`, has one). Its run
+    writes one model file rather than a folder, so :func:`train_file` drives the task itself
+    (:func:`pmtoolkit.core.workflow.read_checked`, then split, fit, evaluate)."""
+
+    tables: dict[str, str | os.PathLike]
+    outcomes: str | os.PathLike
+    config: FusionConfig
+    valid_fraction: float = 0.2
+    noun: str = "patients"
+    min_records: int = 10
+
+    def settings(self) -> dict[str, Any]:
+        from pmtoolkit.core.config import to_dict
+
+        return {"model": to_dict(self.config), "data": {
+            "modalities": {m: str(t) for m, t in self.tables.items()},
+            "outcomes": str(self.outcomes), "valid-fraction": self.valid_fraction}}
+
+    def read(self):
+        from pmtoolkit.core.io import Rejects
+
+        truth = read_outcomes(self.outcomes, self.config.task)
+        ids, data, mask = read_embeddings(self.tables)
+        keep = np.array([p in truth for p in ids])
+        if keep.sum() < self.min_records:
+            example = f" (e.g. {ids[0]!r} vs {next(iter(truth))!r})" if ids and truth else ""
+            named = ", ".join(str(t) for t in self.tables.values())
+            raise BadInputError(f"only {int(keep.sum())} patient(s) of the embedding tables "
+                                f"({named}) have an outcome in {self.outcomes}{example}; need "
+                                f"at least {self.min_records}",
+                                hint="do the tables name patients the same way?")
+        kept = [p for p, k in zip(ids, keep) if k]
+        cohort = _Cohort(kept, {m: x[keep] for m, x in data.items()}, mask[keep],
+                         np.array([truth[p] for p in kept]))
+        return cohort, Rejects(str(self.outcomes), "patient")
+
+    def split(self, data: _Cohort) -> Parts:
+        from pmtoolkit.core.devices import resolve_device
+        from pmtoolkit.fusion.model import check_training
+
+        rng = np.random.default_rng(self.config.seed)
+        is_valid = np.zeros(len(data), bool)
+        groups = [np.flatnonzero(data.y == c) for c in np.unique(data.y)] \
+            if self.config.task == "binary" else [np.arange(len(data))]
+        for g in groups:
+            is_valid[rng.permutation(g)[:round(self.valid_fraction * len(g))]] = True
+        train = data.subset(~is_valid)
+        # everything that can refuse the run does so before the resume folder exists
+        check_training(train.arrays(), self.config, list(self.tables))
+        resolve_device(self.config.device)
+        return Parts(train, data.subset(is_valid), None,
+                     method="stratified" if self.config.task == "binary" else "random",
+                     save=None)
+
+    def fit(self, train, valid, *, workdir, checkpoints, resume):
+        from pmtoolkit.fusion.model import fit_fusion
+
+        return fit_fusion(train.arrays(), valid.arrays() if valid else None, self.config,
+                          modalities=list(self.tables), checkpoints=checkpoints,
+                          resume=resume)
+
+    def evaluate(self, model, data: _Cohort) -> dict[str, Any]:
+        from pmtoolkit.core.metrics import roc_auc
+
+        pred = model.predict(data.data, data.mask)
+        if self.config.task == "binary":
+            return {"auroc": roc_auc(data.y, pred)}
+        return {"rmse": float(np.sqrt(np.mean((pred - data.y) ** 2)))}
+
+    def write_test(self, model, test, folder: Path) -> None:
+        """Nothing: a fusion training run has no test part."""
+
+
+def train_file(tables: dict[str, str | os.PathLike], outcomes: str | os.PathLike,
+               output: str | os.PathLike, config: FusionConfig, *, valid_fraction: float = 0.2,
+               overwrite: bool = False, resume: bool = False) -> dict[str, Any]:
+    """Fit a fusion model on embedding tables and an outcomes table (a :class:`FusionTask`);
+    a stratified ``valid_fraction`` of the patients stops training early and is reported.
+    Writes one ``.safetensors`` file; an interrupted run keeps its checkpoint in
+    ``OUTPUT.work`` beside it and continues from it with ``resume``
+    (:func:`pmtoolkit.core.io.work_beside`)."""
     from pmtoolkit.core.io import work_beside
-    from pmtoolkit.core.metrics import roc_auc
-    from pmtoolkit.fusion.model import check_training, fit_fusion
+    from pmtoolkit.core.workflow import read_checked
 
     out = Path(output)
     if out.suffix != ".safetensors":
@@ -51,51 +150,18 @@ def train(tables: dict[str, str | os.PathLike], outcomes: str | os.PathLike,
         raise BadInputError(f"{out} exists", hint="--overwrite to replace it")
     if not 0 <= valid_fraction <= 0.9:
         raise BadInputError(f"valid fraction {valid_fraction} is not in [0, 0.9]")
-    truth = read_outcomes(outcomes, config.task)
-    ids, data, mask = read_embeddings(tables)
-    keep = np.array([p in truth for p in ids])
-    if keep.sum() < 10:
-        example = f" (e.g. {ids[0]!r} vs {next(iter(truth))!r})" if ids and truth else ""
-        named = ", ".join(str(t) for t in tables.values())
-        raise BadInputError(f"only {int(keep.sum())} patient(s) of the embedding tables "
-                            f"({named}) have an outcome in {outcomes}{example}; need at "
-                            "least 10",
-                            hint="do the tables name patients the same way?")
-    ids = [p for p, k in zip(ids, keep) if k]
-    data = {m: x[keep] for m, x in data.items()}
-    mask = mask[keep]
-    y = np.array([truth[p] for p in ids])
-    rng = np.random.default_rng(config.seed)
-    is_valid = np.zeros(len(ids), bool)
-    groups = [np.flatnonzero(y == c) for c in np.unique(y)] if config.task == "binary" else \
-        [np.arange(len(ids))]
-    for g in groups:
-        is_valid[rng.permutation(g)[:round(valid_fraction * len(g))]] = True
-
-    def part(sel):
-        return {m: x[sel] for m, x in data.items()}, mask[sel], y[sel]
-
-    train_part = part(~is_valid)
-    # everything that can refuse the run does so before the resume folder exists
-    check_training(train_part, config, list(tables))
-    resolve_device(config.device)
-    settings = {"model": to_dict(config), "data": {
-        "modalities": {m: str(t) for m, t in tables.items()}, "outcomes": str(outcomes),
-        "valid-fraction": valid_fraction}}
+    task = FusionTask(tables, outcomes, config, valid_fraction)
+    data, _ = read_checked(task, "error", outcomes)
+    parts = task.split(data)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with work_beside(out, settings, overwrite=overwrite, resume=resume) as work:
-        model = fit_fusion(train_part, part(is_valid) if is_valid.any() else None, config,
-                           modalities=list(tables), checkpoints=work, resume=resume)
+    with work_beside(out, task.settings(), overwrite=overwrite, resume=resume) as work:
+        valid = parts.valid if len(parts.valid) else None
+        model = task.fit(parts.train, valid, workdir=None, checkpoints=work, resume=resume)
         metrics = dict(model.metadata["metrics"])
-        if is_valid.any():
-            pred = model.predict(*part(is_valid)[:2])
-            yv = y[is_valid]
-            metrics["valid_patients"] = int(is_valid.sum())
-            if config.task == "binary":
-                metrics["valid_auroc"] = roc_auc(yv, pred)
-            else:
-                metrics["valid_rmse"] = float(np.sqrt(np.mean((pred - yv) ** 2)))
-        metrics["patients_by_modality"] = {m: int(mask[:, j].sum()) for j, m in
+        if valid is not None:
+            metrics["valid_patients"] = len(valid)
+            metrics.update({f"valid_{k}": v for k, v in task.evaluate(model, valid).items()})
+        metrics["patients_by_modality"] = {m: int(data.mask[:, j].sum()) for j, m in
                                            enumerate(model.modalities)}
         model.save(out, metrics=metrics)
     return metrics
@@ -108,7 +174,8 @@ def _same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
         return False
 
 
-def predict(model, tables: dict[str, str | os.PathLike], output: str | os.PathLike) -> int:
+def predict_file(model, tables: dict[str, str | os.PathLike], output: str | os.PathLike
+                 ) -> int:
     """Score every patient in the embedding tables: ``patient_id``, ``prediction``, which
     modalities were present, and each present modality's contribution (occlusion; for gated /
     attention fusion also its weight). Returns the number of patients."""

@@ -98,7 +98,7 @@ def test_fusion_check_training_names_what_cannot_be_trained():
 
 def test_fusion_train_keeps_checkpoints_beside_the_model_only_while_running(tmp_path):
     from pmtoolkit.fusion.config import FusionConfig
-    from pmtoolkit.fusion.run import train
+    from pmtoolkit.fusion.run import train_file
 
     data, _, y = _fusion_data(40)
     ids = [f"p{i}" for i in range(40)]
@@ -107,8 +107,8 @@ def test_fusion_train_keeps_checkpoints_beside_the_model_only_while_running(tmp_
     frame.to_csv(tmp_path / "a.csv", index=False)
     _table(tmp_path / "y.csv", patient_id=ids, outcome=y)
     out = tmp_path / "m.safetensors"
-    metrics = train({"a": tmp_path / "a.csv"}, tmp_path / "y.csv", out,
-                    FusionConfig(epochs=2, device="cpu"))
+    metrics = train_file({"a": tmp_path / "a.csv"}, tmp_path / "y.csv", out,
+                         FusionConfig(epochs=2, device="cpu"))
     assert metrics["epochs_run"] == 2 and out.is_file()
     assert not (tmp_path / "m.safetensors.work").exists()
 

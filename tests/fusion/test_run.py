@@ -8,7 +8,7 @@ import pytest
 
 from pmtoolkit.core.errors import BadInputError
 from pmtoolkit.fusion.config import FusionConfig
-from pmtoolkit.fusion.run import predict, read_embeddings, train
+from pmtoolkit.fusion.run import predict_file, read_embeddings, train_file
 
 
 def test_tables_align_on_patient_id(tmp_path):
@@ -50,16 +50,16 @@ def test_train_then_predict_uses_the_informative_modality(tmp_path):
         tmp_path / "noise.csv", index=False)
     pd.DataFrame({"patient_id": ids, "outcome": y}).to_csv(tmp_path / "y.csv", index=False)
     tables = {"good": tmp_path / "good.csv", "noise": tmp_path / "noise.csv"}
-    m = train(tables, tmp_path / "y.csv", tmp_path / "m.safetensors",
-              FusionConfig(fusion="gated", epochs=40, seed=0, device="cpu"))
+    m = train_file(tables, tmp_path / "y.csv", tmp_path / "m.safetensors",
+                   FusionConfig(fusion="gated", epochs=40, seed=0, device="cpu"))
     assert m["valid_auroc"] > 0.9 and m["patients_by_modality"] == {"good": n, "noise": n // 2}
     from pmtoolkit.fusion.model import FusionModel
 
     model = FusionModel.load(tmp_path / "m.safetensors")
-    assert predict(model, tables, tmp_path / "p.csv") == n
+    assert predict_file(model, tables, tmp_path / "p.csv") == n
     p = pd.read_csv(tmp_path / "p.csv")
     both = p["modalities"] == "good,noise"
     assert p.loc[both, "contribution_good"].abs().mean() > \
         3 * p.loc[both, "contribution_noise"].abs().mean()
     with pytest.raises(BadInputError, match="exists"):
-        train(tables, tmp_path / "y.csv", tmp_path / "m.safetensors", FusionConfig())
+        train_file(tables, tmp_path / "y.csv", tmp_path / "m.safetensors", FusionConfig())
