@@ -340,7 +340,8 @@ def experiment(cohort: str | os.PathLike, outdir: str | os.PathLike, *, seed: in
     from pmtoolkit.core.config import check_ranges
     from pmtoolkit.core.io import atomic_dir, check_output_dir, work_dir, write_json, write_table
     from pmtoolkit.core.report import Report
-    from pmtoolkit.fusion.encoders import encode_cohort, run_experiment
+    from pmtoolkit.fusion.encoders import encode_cohort
+    from pmtoolkit.fusion.experiment import run_experiment
 
     check_ranges(FusionConfig(hidden_dim=hidden_dim, weight_decay=weight_decay, epochs=epochs,
                               seed=seed), source="fusion settings")
