@@ -123,7 +123,7 @@ def predict(images, model_name, output, on_invalid):
     from pmtoolkit.cli.common import startup
 
     from pmtoolkit.imaging.run import load
-    from pmtoolkit.imaging.run import predict as predict_
+    from pmtoolkit.imaging.run import predict_file as predict_
 
     startup(model=model_name)
     model = load(model_name, task="classify")

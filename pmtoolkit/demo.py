@@ -683,7 +683,7 @@ def _write_index(ctx: DemoContext, path: Path) -> None:
 
     from pmtoolkit._version import __version__
     from pmtoolkit.core.io import atomic_write
-    from pmtoolkit.core.report import _CSS
+    from pmtoolkit.core.report import CSS
 
     cards = []
     for title, link, picture, line in ctx.cards:
@@ -706,7 +706,7 @@ pmt ehr predict -i synthea/csv -o risk.csv                              # patien
 pmt pipeline run -c virtual-screening -o screen/                        # pipelines"""
     page = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>pmtoolkit demo</title><style>{_CSS}{_INDEX_CSS}</style></head><body>"
+        f"<title>pmtoolkit demo</title><style>{CSS}{_INDEX_CSS}</style></head><body>"
         "<h1>pmtoolkit demo</h1>"
         f'<p class="meta">pmtoolkit {__version__} · everything below ran offline on the data '
         "and models that ship with the package</p>"

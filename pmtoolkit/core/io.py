@@ -218,6 +218,27 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", *, encoding: str | No
         raise
 
 
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, *, suffix: str = "") -> Iterator[Path]:
+    """A temporary path beside ``path`` for a writer that needs a file name rather than a
+    stream (h5py, pysam's BGZF): renamed onto ``path`` when the block succeeds, removed when
+    it fails, with the permissions of an ordinary output (mkstemp's are private)."""
+    target = Path(path)
+    if target.is_dir():
+        raise BadInputError(f"output '{target}' is a directory, expected a file name")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=_temp_name(target), suffix=suffix, dir=target.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())
+        yield tmp
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

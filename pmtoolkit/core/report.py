@@ -15,7 +15,7 @@ from pmtoolkit.core.io import atomic_write
 if TYPE_CHECKING:
     import pandas as pd
 
-_CSS = """
+CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2rem auto;
 max-width:60rem;color:#1d2330;line-height:1.5;padding:0 1rem}
 h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.25rem;margin-top:2rem;
@@ -110,7 +110,7 @@ class Report:
                        f"{''.join(s.blocks)}</section>" for s in self.sections)
         sub = f"<p>{html.escape(self.subtitle)}</p>" if self.subtitle else ""
         return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-                f"<title>{html.escape(self.title)}</title><style>{_CSS}</style></head><body>"
+                f"<title>{html.escape(self.title)}</title><style>{CSS}</style></head><body>"
                 f"<h1>{html.escape(self.title)}</h1>"
                 f'<p class="meta">pmtoolkit {__version__} &middot; {html.escape(when)}</p>'
                 f"{sub}{body}</body></html>\n")

@@ -473,23 +473,11 @@ def recover_counts(X, library_sizes, *, target_sum: float = 1e4, tolerance: floa
 def write_h5ad(adata: ad.AnnData, path: str | os.PathLike, *, compression: str | None = "gzip"
                ) -> None:
     """Write ``adata`` to ``path`` atomically (a temporary sibling, then a rename)."""
-    import tempfile
+    from pmtoolkit.core.io import atomic_path
 
-    from pmtoolkit.core.io import _temp_name, _umask
-
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # anndata writes to a path (h5py needs to read back what it writes), so this cannot be
-    # core.io.atomic_write's stream; same temporary-sibling-then-rename contract
-    fd, tmp = tempfile.mkstemp(prefix=_temp_name(target), suffix=".h5ad", dir=target.parent)
-    os.close(fd)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; outputs are not
+    # anndata writes to a path (h5py reads back what it writes), not to a stream
+    with atomic_path(path, suffix=".h5ad") as tmp:
         adata.write_h5ad(tmp, compression=compression)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def dense_tensor(X) -> torch.Tensor:

@@ -409,8 +409,8 @@ def _nothing_usable(rejects: Rejects, what: str, n: int | None = None) -> None:
 
 # ---------------------------------------------------------------------------- predict
 
-def predict(model, paths: list[str], output: str | os.PathLike, *,
-            on_invalid: str = "skip") -> dict[str, Any]:
+def predict_file(model, paths: list[str], output: str | os.PathLike, *,
+                 on_invalid: str = "skip") -> dict[str, Any]:
     """Class probabilities of each image: one row per input path (``path``, ``label``,
     ``prob_<class>``); an image that cannot be read, or that the model cannot take
     (:meth:`~pmtoolkit.imaging.classifier.ImageClassifier.check_input`), keeps its row with an

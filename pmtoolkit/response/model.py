@@ -268,12 +268,13 @@ def fit(train: ResponseData, valid: ResponseData | None = None,
     return model
 
 
-def load(path: str | os.PathLike) -> ResponseModel:
-    """A saved model: its file, or the training output folder holding ``model.safetensors``."""
-    p = Path(path)
+def load(name_or_path: str | os.PathLike) -> ResponseModel:
+    """A saved model: its file, or the training output folder holding ``model.safetensors``
+    (no response model ships with pmtoolkit, so there are no names to resolve)."""
+    p = Path(name_or_path)
     if p.is_dir():
         p = p / "model.safetensors"
     if not p.is_file():
-        raise BadInputError(f"model '{path}' does not exist",
+        raise BadInputError(f"model '{name_or_path}' does not exist",
                             hint="give the model.safetensors file or its training folder")
     return ResponseModel.load(p)  # type: ignore[return-value]
