@@ -102,6 +102,8 @@ def test_run_end_to_end_with_flower_and_use_the_model(pmt, molecules, tmp_path):
     assert "--overwrite" in line
 
 
+@pytest.mark.slow  # ~1-2 min of Flower processes; test_run_end_to_end_... covers the run,
+# tests/federated/test_tasks.py the EHR adapter
 def test_ehr_risk_model_trains_across_sites(pmt, tmp_path, monkeypatch):
     import socket
 
