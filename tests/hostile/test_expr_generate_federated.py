@@ -296,7 +296,7 @@ def test_federated_refuses_the_run_file(pmt, gen_inputs, dest, tmp_path, command
         config.write_text(text)
     args = ["-o", dest / "f"] if command == "run" else []
     overrides = [x for s in sets for x in ("--set", s)]
-    line = fails_cleanly(pmt("federated", command, config, *args, *overrides), dest)
+    line = fails_cleanly(pmt("federated", command, "-c", config, *args, *overrides), dest)
     assert message.format(f=config) in line
 
 
