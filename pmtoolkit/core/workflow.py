@@ -33,12 +33,19 @@ Optional hooks (a task without them gets the behaviour above):
   ``fingerprint()`` save the model without a training-data sha256.
 - ``evaluate_valid = False``: the validation part is not scored again after training
   (its fit scored it already, e.g. per-slice Dice, and ``summary`` reports that).
+
+:func:`predict_file` is the one streaming batch-inference loop of a table of inputs: a
+:class:`PredictTask` yields :class:`InputChunk` s (the input's rows by line number, the usable
+records among them, the rejects), the model predicts the records, and every input row gets
+an output row — its own columns, the prediction columns, ``error`` — appended to one table
+written atomically. Memory stays flat for any input size.
 """
 from __future__ import annotations
 
 import logging
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -181,3 +188,83 @@ def evaluate_file(task: SupervisedTask, model: Any, *, source: Any,
         metrics = write(model, data, tmp) if write is not None else task.evaluate(model, data)
         write_json(tmp / "metrics.json", metrics)
     return metrics
+
+
+@dataclass
+class InputChunk:
+    """A chunk of a prediction input, as a :class:`PredictTask` yields it."""
+
+    #: the input's rows (a DataFrame indexed by input line number), usable or not
+    rows: Any
+    #: the usable records among ``rows``, in row order: one per row without a reject
+    records: Any
+    #: the rows that cannot be predicted, by input line number
+    rejects: Rejects
+
+
+class PredictTask(Protocol):
+    """What a domain declares for :func:`predict_file`."""
+
+    #: what one input row is called in the progress bar ("molecules", "pairs")
+    noun: str
+    #: the input's name in messages and in the rejects table
+    source: str
+    #: header of the item column of the rejects table ("smiles", "pair")
+    item_name: str
+
+    def chunks(self) -> Iterator[InputChunk]:
+        """The input, chunk by chunk (a bounded number of rows each)."""
+
+    def predict(self, model: Any, records: Any) -> Any:
+        """The prediction columns of ``records``: a DataFrame of one row per record, with the
+        same columns for every chunk (also when ``records`` is empty)."""
+
+
+def predict_file(task: PredictTask, model: Any, output: str | os.PathLike, *,
+                 on_invalid: OnInvalid = "skip", desc: str = "predict") -> int:
+    """Stream ``task``'s input through ``model`` into the table ``output`` (CSV, TSV or
+    Parquet by suffix; ``-``: CSV on stdout), written atomically: every input row gets an
+    output row, its own columns first (those named like an added column are replaced), then
+    the prediction columns, then ``error`` (empty, or why the row was not predicted; its
+    predictions are empty). ``on_invalid='error'`` stops at the first reject with a one-line
+    error naming its input line, and nothing is written; ``skip`` writes the rejects beside
+    ``output`` (``<stem>.rejected.csv``). Returns the number of rows written."""
+    from pmtoolkit.core.io import ON_INVALID_CHOICES, TableWriter, check_choice
+    from pmtoolkit.core.progress import progress_bar
+
+    check_choice("on_invalid", on_invalid, ON_INVALID_CHOICES)
+    skipped = Rejects(source=task.source, item_name=task.item_name)
+    bar = progress_bar(desc=desc, unit=task.noun)
+    try:
+        with TableWriter(output) as writer:
+            for chunk in task.chunks():
+                rejects = sorted(chunk.rejects, key=lambda r: r.line)
+                if rejects and on_invalid == "error":
+                    raise BadInputError(f"{task.source}: {rejects[0].describe()}",
+                                        hint="use --on-invalid skip to score the rest")
+                skipped.items.extend(rejects)
+                writer.write(_output_rows(task, model, chunk, rejects))
+                bar.update(len(chunk.rows))
+    finally:
+        bar.close()
+    if skipped:
+        skipped.apply("skip", output)
+    return writer.rows
+
+
+def _output_rows(task: PredictTask, model: Any, chunk: InputChunk, rejects: list) -> Any:
+    """One chunk's output rows: the input's columns, the predictions, ``error``."""
+    import numpy as np
+    import pandas as pd
+
+    rows = chunk.rows
+    reasons = {r.line: r.reason for r in rejects}
+    usable = np.array([line not in reasons for line in rows.index], dtype=bool)
+    pred = task.predict(model, chunk.records)
+    if len(pred) != usable.sum():
+        raise ValueError(f"{len(pred)} predictions for {usable.sum()} usable rows")
+    # rejected rows get empty predictions (NaN), in place
+    pred = pred.set_axis(rows.index[usable]).reindex(rows.index).reset_index(drop=True)
+    pred["error"] = [reasons.get(line, "") for line in rows.index]
+    base = rows.drop(columns=[c for c in pred.columns if c in rows.columns])
+    return pd.concat([base.reset_index(drop=True), pred], axis=1)

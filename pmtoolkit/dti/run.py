@@ -178,35 +178,56 @@ def _read_pair_table(input, smiles_column, sequence_column, value_column=None):
     return table, data, rejects
 
 
+@dataclass
+class PairPredictTask:
+    """The drug-target domain's :class:`~pmtoolkit.core.workflow.PredictTask`: a table of
+    pairs streamed in chunks; the model adds ``prediction`` (``probability`` for a
+    classifier) and, for an ensemble, ``uncertainty`` (the members' standard deviation)."""
+
+    input: str | os.PathLike
+    smiles_column: str = "smiles"
+    sequence_column: str = "sequence"
+    chunksize: int = 10_000
+    noun: str = "pairs"
+    item_name: str = "pair"
+
+    @property
+    def source(self) -> str:
+        return str(self.input)
+
+    def chunks(self):
+        from pmtoolkit.core.io import iter_table
+        from pmtoolkit.core.workflow import InputChunk
+        from pmtoolkit.dti.data import pairs_from_frame
+
+        # every column kept; missing ones are errors
+        for table in iter_table(self.input, columns=[self.smiles_column, self.sequence_column],
+                                chunksize=self.chunksize):
+            data, rejects = pairs_from_frame(table, smiles_column=self.smiles_column,
+                                             sequence_column=self.sequence_column,
+                                             source=self.source)
+            yield InputChunk(table, data, rejects)
+
+    def predict(self, model: DTIModel, records: PairData):
+        import pandas as pd
+
+        members = model.predict_members(records)
+        col = "probability" if model.config.task == "classification" else "prediction"
+        out = pd.DataFrame({col: members.mean(axis=0)})
+        if len(members) > 1:
+            out["uncertainty"] = members.std(axis=0, ddof=1)
+        return out
+
+
 def predict_file(input: str | os.PathLike, output: str | os.PathLike, *, model: DTIModel,
                  smiles_column: str = "smiles", sequence_column: str = "sequence",
-                 on_invalid: OnInvalid = "skip") -> int:
-    """Predict every pair of a table; the output keeps the input's rows and columns and adds
-    ``prediction`` and ``error`` (empty prediction and a reason where a pair is invalid)."""
-    from pmtoolkit.core.io import TableWriter
-
-    table, data, rejects = _read_pair_table(input, smiles_column, sequence_column)
-    if rejects and on_invalid == "error":
-        rejects.raise_first()
-    members = model.predict_members(data)
-    out = table.copy()
-    col = "probability" if model.config.task == "classification" else "prediction"
-    pos = {line: i for i, line in enumerate(table.index)}
-    rows = [pos[line] for line in data.lines]
-    values = np.full(len(table), np.nan)
-    values[rows] = members.mean(axis=0)
-    out[col] = values
-    if len(members) > 1:
-        spread = np.full(len(table), np.nan)
-        spread[rows] = members.std(axis=0, ddof=1)
-        out["uncertainty"] = spread
-    reasons = {r.line: r.reason for r in rejects}
-    out["error"] = [reasons.get(int(line), "") for line in table.index]
-    with TableWriter(output) as writer:
-        writer.write(out.reset_index(drop=True))
-    if rejects:
-        rejects.apply("skip", output)
-    return len(out)
+                 on_invalid: OnInvalid = "skip", chunksize: int = 10_000) -> int:
+    """Predict every pair of a table, streamed in chunks of ``chunksize`` rows
+    (:func:`pmtoolkit.core.workflow.predict_file`); the output keeps the input's rows and
+    columns and adds ``prediction`` (``probability``), ``uncertainty`` for an ensemble, and
+    ``error`` (empty predictions and a reason where a pair is invalid)."""
+    task = PairPredictTask(input, smiles_column, sequence_column, chunksize)
+    return workflow.predict_file(task, model, output, on_invalid=on_invalid)
 
 
 def evaluate_file(input: str | os.PathLike, *, model: DTIModel, smiles_column: str = "smiles",

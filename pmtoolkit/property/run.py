@@ -143,53 +143,63 @@ def _plot_test(pred, model: PropertyModel, path: Path) -> None:
             ax.set_title(f"{name}: test ROC-AUC {M.roc_auc(y, p):.3f}")
 
 
+@dataclass
+class MoleculePredictTask:
+    """The property domain's :class:`~pmtoolkit.core.workflow.PredictTask`: a molecule file
+    (table, .smi or SDF) streamed in chunks; one model, or several (``{name: model}``) that
+    each add their ``<target>_pred`` [``_uncertainty``] columns, ``<name>_``-prefixed where
+    two of them predict a target of the same name."""
+
+    input: str | os.PathLike
+    smiles_column: str = "smiles"
+    fmt: str | None = None
+    chunksize: int = 10_000
+    noun: str = "molecules"
+    item_name: str = "smiles"
+
+    @property
+    def source(self) -> str:
+        return str(self.input)
+
+    def chunks(self):
+        from pmtoolkit.chem.molecules import iter_molecules
+        from pmtoolkit.core.io import Rejects
+        from pmtoolkit.core.workflow import InputChunk
+        from pmtoolkit.property.data import from_arrays
+
+        for chunk in iter_molecules(self.input, smiles_column=self.smiles_column,
+                                    fmt=self.fmt, chunksize=self.chunksize):
+            # the models' own reading of the SMILES (the reader's molecules reused), so a
+            # row's error is the one a model would give it
+            data, rejects = from_arrays(chunk.frame[chunk.smiles_column].tolist(),
+                                        mols=[None if m is None else m.mol
+                                              for m in chunk.molecules])
+            lines = chunk.frame.index
+            by_line = Rejects(source=self.source, item_name=self.item_name)
+            for r in rejects:
+                by_line.add(r.item, int(lines[r.line - 1]), r.reason)
+            yield InputChunk(chunk.frame, data, by_line)
+
+    def predict(self, model, records):
+        import pandas as pd
+
+        return pd.concat([m.predict(records.smiles, mols=records.mols()).frame
+                          .drop(columns=["smiles", "error"]).add_prefix(prefix)
+                          for prefix, m in _column_prefixes(model)], axis=1)
+
+
 def predict_file(input: str | os.PathLike, output: str | os.PathLike, *,
                  model: PropertyModel | Mapping[str, PropertyModel],
                  smiles_column: str = "smiles", fmt: str | None = None,
                  on_invalid: OnInvalid = "skip", chunksize: int = 10_000) -> int:
-    """Stream ``input`` through ``model`` into ``output``: every input row gets an output row
-    (NaN and an ``error`` reason where the SMILES is invalid). Returns the number of rows.
+    """Stream ``input`` through ``model`` into ``output``
+    (:func:`pmtoolkit.core.workflow.predict_file`): every input row gets an output row (NaN
+    and an ``error`` reason where the SMILES is invalid). Returns the number of rows.
 
     ``model`` may be several models by name: each adds its ``<target>_pred`` columns, named
     ``<name>_<target>_pred`` where two of the models predict a target of the same name."""
-    import pandas as pd
-
-    from pmtoolkit.chem.molecules import iter_molecules
-    from pmtoolkit.core.io import Rejects, TableWriter
-    from pmtoolkit.core.progress import progress
-
-    models = _column_prefixes(model)
-    all_rejects = Rejects(source=str(input), item_name="smiles")
-    rows = 0
-    with TableWriter(output) as writer:
-        for chunk in progress(iter_molecules(input, smiles_column=smiles_column, fmt=fmt,
-                                             chunksize=chunksize), desc="predict", unit="chunk"):
-            smiles = chunk.frame[chunk.smiles_column].tolist()
-            mols = [None if m is None else m.mol for m in chunk.molecules]
-            results = [(prefix, m.predict(smiles, mols=mols)) for prefix, m in models]
-            rejects = {}  # line -> the first model's reject (the models share the parsing)
-            for _, result in results:
-                for r in result.rejects:
-                    rejects.setdefault(r.line, r)
-            if rejects and on_invalid == "error":
-                first = rejects[min(rejects)]
-                line = int(chunk.frame.index[first.line - 1])
-                raise BadInputError(f"{input}: line {line}: {first.reason}: {first.item!r}",
-                                    hint="use --on-invalid skip to score the rest")
-            for r in sorted(rejects.values(), key=lambda r: r.line):
-                all_rejects.add(r.item, int(chunk.frame.index[r.line - 1]), r.reason)
-            # the input's own columns first, then <target>_pred [, _uncertainty], error
-            added = pd.concat([result.frame.drop(columns=["smiles", "error"]).add_prefix(prefix)
-                               for prefix, result in results], axis=1)
-            added["error"] = [rejects[i + 1].reason if i + 1 in rejects else ""
-                              for i in range(len(smiles))]
-            base = chunk.frame.drop(columns=[c for c in added.columns if c in chunk.frame])
-            frame = pd.concat([base.reset_index(drop=True), added], axis=1)
-            writer.write(frame)
-            rows += len(frame)
-    if all_rejects:
-        all_rejects.apply("skip", output)
-    return rows
+    task = MoleculePredictTask(input, smiles_column, fmt, chunksize)
+    return workflow.predict_file(task, model, output, on_invalid=on_invalid)
 
 
 def _column_prefixes(models: PropertyModel | Mapping[str, PropertyModel]
