@@ -155,3 +155,162 @@ def test_evaluate_valid_false_leaves_the_validation_part_to_the_fit(tmp_path):
     plain = _Task([1.0, 2.0, 3.0, 4.0, 5.0])
     assert workflow.train_file(plain, tmp_path / "run2", source="numbers.txt")["valid"] == \
         {"mae": 2.0, "n": 1}
+
+
+# --------------------------------------------------------------------------- predict_file
+
+
+@dataclass
+class _TablePredict:
+    """A :class:`~pmtoolkit.core.workflow.PredictTask` over a CSV of numbers ``x``: a cell
+    that is not a number is a reject; the model multiplies."""
+
+    input: Path
+    chunksize: int = 3
+    events: list = field(default_factory=list)
+    #: Ctrl-C while the second chunk is predicted
+    interrupt: bool = False
+    noun: str = "numbers"
+    item_name: str = "x"
+
+    @property
+    def source(self) -> str:
+        return str(self.input)
+
+    def chunks(self):
+        from pmtoolkit.core.io import iter_table
+
+        for rows in iter_table(self.input, columns=["x"], chunksize=self.chunksize,
+                               dtype={"x": str}):
+            rejects = Rejects(source=self.source, item_name=self.item_name)
+            records = []
+            for line, x in zip(rows.index, rows["x"]):
+                try:
+                    records.append(float(x))
+                except (TypeError, ValueError):
+                    rejects.add(x, int(line), "not a number")
+            self.events.append(("read", int(rows.index[0])))
+            yield workflow.InputChunk(rows, records, rejects)
+
+    def predict(self, model, records):
+        import pandas as pd
+
+        if self.interrupt and len(self.events) > 1:
+            raise KeyboardInterrupt
+        return pd.DataFrame({"y": [model * r for r in records],
+                             "half": [r / 2 for r in records]})
+
+
+def _numbers(tmp_path, cells) -> Path:
+    path = tmp_path / "in.csv"
+    path.write_text("name,x\n" + "".join(f"n{i},{c}\n" for i, c in enumerate(cells)))
+    return path
+
+
+#: rejects at a chunk's first row (line 5), last row (line 4) and a chunk of rejects only
+_CELLS = ["1", "2", "bad", "oops", "5", "6", "no", "nan?", "x", "10"]
+
+
+def test_predict_file_keeps_every_row_aligned_across_chunks(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    task = _TablePredict(_numbers(tmp_path, _CELLS))
+    assert workflow.predict_file(task, 10, tmp_path / "out.csv") == len(_CELLS)
+    out = pd.read_csv(tmp_path / "out.csv", keep_default_na=False, na_values=[""])
+    assert list(out.columns) == ["name", "x", "y", "half", "error"]
+    assert out["name"].tolist() == [f"n{i}" for i in range(len(_CELLS))]
+    good = [i for i, c in enumerate(_CELLS) if c.isdigit()]
+    expect = np.full(len(_CELLS), np.nan)
+    expect[good] = [10 * float(_CELLS[i]) for i in good]
+    np.testing.assert_array_equal(out["y"].to_numpy(), expect)
+    assert out["error"].isna().tolist() == [i in good for i in range(len(_CELLS))]
+    assert set(out["error"].dropna()) == {"not a number"}
+    rejected = pd.read_csv(tmp_path / "out.rejected.csv", dtype=str)
+    assert list(rejected.columns) == ["line", "x", "reason"]
+    assert rejected["line"].astype(int).tolist() == [i + 2 for i in range(len(_CELLS))
+                                                     if i not in good]  # header = line 1
+    assert rejected["x"].tolist() == ["bad", "oops", "no", "nan?", "x"]
+
+
+def test_predict_file_streams_chunk_by_chunk(tmp_path, monkeypatch):
+    from pmtoolkit.core import io
+
+    task = _TablePredict(_numbers(tmp_path, _CELLS))
+    write = io.TableWriter.write
+
+    def logged(self, frame):
+        task.events.append(("write", len(frame)))
+        write(self, frame)
+
+    monkeypatch.setattr(io.TableWriter, "write", logged)
+    workflow.predict_file(task, 1, tmp_path / "out.csv")
+    # each chunk is written before the next one is read: memory holds one chunk
+    assert task.events == [("read", 2), ("write", 3), ("read", 5), ("write", 3),
+                           ("read", 8), ("write", 3), ("read", 11), ("write", 1)]
+
+
+def test_predict_file_on_invalid_error_names_the_input_line_and_writes_nothing(tmp_path):
+    from pmtoolkit.core.errors import BadInputError
+
+    cells = ["1", "2", "3", "4", "bad", "worse"]  # the first reject is in the second chunk
+    task = _TablePredict(_numbers(tmp_path, cells))
+    with pytest.raises(BadInputError) as info:
+        workflow.predict_file(task, 1, tmp_path / "out.csv", on_invalid="error")
+    message = str(info.value)
+    assert "line 6: not a number: 'bad'" in message and "\n" not in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]  # not even chunk 1
+    with pytest.raises(BadInputError, match="on_invalid"):
+        workflow.predict_file(task, 1, tmp_path / "out.csv", on_invalid="ignore")
+
+
+def test_predict_file_to_stdout_writes_csv_and_no_rejects_file(tmp_path, capsys):
+    task = _TablePredict(_numbers(tmp_path, ["1", "bad", "3", "4"]))
+    assert workflow.predict_file(task, 2, "-") == 4
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["name,x,y,half,error", "n0,1,2.0,0.5,", "n1,bad,,,not a number",
+                     "n2,3,6.0,1.5,", "n3,4,8.0,2.0,"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_predict_file_writes_parquet_and_tsv_by_suffix(tmp_path):
+    import pandas as pd
+
+    task = _TablePredict(_numbers(tmp_path, ["1", "bad", "3", "no", "no", "no", "7"]))
+    workflow.predict_file(task, 3, tmp_path / "out.parquet")
+    out = pd.read_parquet(tmp_path / "out.parquet")
+    assert out["y"].dtype == "float64" and out["y"].isna().tolist() == [
+        False, True, False, True, True, True, False]  # a chunk of rejects only, same schema
+    assert out["error"].tolist()[:2] == ["", "not a number"]
+    assert (tmp_path / "out.rejected.csv").is_file()
+    workflow.predict_file(task, 3, tmp_path / "out.tsv")
+    assert pd.read_csv(tmp_path / "out.tsv", sep="\t")["y"].tolist()[-1] == 21.0
+
+
+def test_predict_file_replaces_input_columns_it_adds(tmp_path):
+    import pandas as pd
+
+    path = tmp_path / "in.csv"
+    path.write_text("y,x,error\nold,1,old\nold,bad,old\n")
+    workflow.predict_file(_TablePredict(path), 2, tmp_path / "out.csv")
+    out = pd.read_csv(tmp_path / "out.csv", keep_default_na=False)
+    assert list(out.columns) == ["x", "y", "half", "error"]
+    assert out["y"].tolist() == ["2.0", ""] and out["error"].tolist() == ["", "not a number"]
+
+
+def test_an_interrupted_predict_file_leaves_no_file(tmp_path):
+    task = _TablePredict(_numbers(tmp_path, _CELLS), interrupt=True)
+    with pytest.raises(KeyboardInterrupt):
+        workflow.predict_file(task, 1, tmp_path / "out.csv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_predict_file_refuses_predictions_out_of_step_with_the_records(tmp_path):
+    class Short(_TablePredict):
+        def predict(self, model, records):
+            return super().predict(model, records[1:])
+
+    with pytest.raises(ValueError, match="2 predictions for 3 usable rows"):
+        workflow.predict_file(Short(_numbers(tmp_path, ["1", "2", "3"])), 1,
+                              tmp_path / "out.csv")
+    assert not (tmp_path / "out.csv").exists()
