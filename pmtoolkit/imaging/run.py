@@ -82,7 +82,7 @@ def read_classification_data(*, table: str | None = None, npz: str | None = None
     from pmtoolkit.imaging.io import read_images, read_labelled_folder, read_npz
 
     if (table is None) == (npz is None):
-        raise BadInputError("give the images as --data TABLE or --npz FILE (one of them)")
+        raise BadInputError("give the images as one input: a table of image paths and labels, or a MedMNIST .npz (-i)")
     rejects = rejects if rejects is not None else Rejects(source=str(table or npz),
                                                           item_name="path")
     if npz is not None:
