@@ -648,15 +648,41 @@ class TableWriter:
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if self._parquet is None:
                 self._parquet = pq.ParquetWriter(self._fh, table.schema)
+            elif not table.schema.equals(self._parquet.schema):
+                table = self._conform(table)
             self._parquet.write_table(table)
         else:
             tidy_floats(frame).to_csv(self._fh, sep=_sep(self.fmt), index=False,
                                       header=self.rows == 0, lineterminator="\n")
         self.rows += len(frame)
 
+    def _conform(self, table):
+        """``table`` in the schema of the rows already written: a chunk of a streamed table
+        may read a column as another type (all empty, whole numbers only); a column that
+        cannot take the earlier type is a one-line error."""
+        import pyarrow as pa
+
+        schema = self._parquet.schema
+        if table.schema.names != schema.names:
+            raise BadInputError(f"'{self.path}': the rows from {self.rows + 1} on have the "
+                                f"columns {', '.join(table.schema.names)}, earlier rows "
+                                f"{', '.join(schema.names)}")
+        for column, want in zip(table.columns, schema):
+            try:
+                column.cast(want.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                raise BadInputError(f"column {want.name!r} holds {column.type} values from row "
+                                    f"{self.rows + 1} of '{self.path}', {want.type} before",
+                                    hint="write CSV or TSV instead") from None
+        return table.cast(schema)
+
     def __exit__(self, exc_type, exc, tb) -> bool | None:
-        if self._parquet is not None and exc_type is None:
-            self._parquet.close()
+        if self._parquet is not None:
+            try:
+                self._parquet.close()
+            except Exception:  # the run failed already; its temporary file is dropped
+                if exc_type is None:
+                    raise
         return self._ctx.__exit__(exc_type, exc, tb)
 
 

@@ -235,6 +235,8 @@ def predict_file(task: PredictTask, model: Any, output: str | os.PathLike, *,
     check_choice("on_invalid", on_invalid, ON_INVALID_CHOICES)
     skipped = Rejects(source=task.source, item_name=task.item_name)
     bar = progress_bar(desc=desc, unit=task.noun)
+    columns: list | None = None  # the output's, fixed by its first rows
+    left_out: set = set()
     try:
         with TableWriter(output) as writer:
             for chunk in task.chunks():
@@ -243,7 +245,19 @@ def predict_file(task: PredictTask, model: Any, output: str | os.PathLike, *,
                     raise BadInputError(f"{task.source}: {rejects[0].describe()}",
                                         hint="use --on-invalid skip to score the rest")
                 skipped.items.extend(rejects)
-                writer.write(_output_rows(task, model, chunk, rejects))
+                frame = _output_rows(task, model, chunk, rejects)
+                if columns is None:
+                    columns = list(frame.columns)
+                elif list(frame.columns) != columns:
+                    # an SDF's later records may carry other properties
+                    new = [c for c in frame.columns if c not in columns and c not in left_out]
+                    if new:
+                        log.warning("%s: column(s) %s from line %d on are left out (the "
+                                    "output has the columns of its first rows)", task.source,
+                                    ", ".join(map(str, new)), int(chunk.rows.index[0]))
+                        left_out.update(new)
+                    frame = frame.reindex(columns=columns)
+                writer.write(frame)
                 bar.update(len(chunk.rows))
     finally:
         bar.close()

@@ -314,3 +314,45 @@ def test_predict_file_refuses_predictions_out_of_step_with_the_records(tmp_path)
         workflow.predict_file(Short(_numbers(tmp_path, ["1", "2", "3"])), 1,
                               tmp_path / "out.csv")
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_predict_file_to_parquet_takes_chunks_that_read_a_column_otherwise(tmp_path):
+    import pandas as pd
+
+    path = tmp_path / "in.csv"  # chunk 2 reads name as empty floats, n as whole numbers
+    path.write_text("name,n,x\na,1.5,1\nb,2.5,2\nc,,3\n,4,4\n,5,5\n,6,6\n")
+    assert workflow.predict_file(_TablePredict(path), 1, tmp_path / "out.parquet") == 6
+    out = pd.read_parquet(tmp_path / "out.parquet")
+    assert out["name"].tolist() == ["a", "b", "c", None, None, None]
+    assert out["n"].tolist()[3:] == [4.0, 5.0, 6.0]
+
+
+def test_predict_file_refuses_a_column_parquet_cannot_keep_in_one_type(tmp_path):
+    from pmtoolkit.core.errors import BadInputError
+
+    path = tmp_path / "in.csv"
+    path.write_text("n,x\n1,1\n2,2\n3,3\nfour,4\n")
+    with pytest.raises(BadInputError, match="column 'n' holds string values from row 4"):
+        workflow.predict_file(_TablePredict(path), 1, tmp_path / "out.parquet")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_predict_file_keeps_the_columns_of_its_first_rows(tmp_path, caplog):
+    import pandas as pd
+
+    class Varying(_TablePredict):  # as an SDF whose later records carry other properties
+        def chunks(self):
+            for i, chunk in enumerate(super().chunks()):
+                chunk.rows = chunk.rows.drop(columns="name") if i == 1 else chunk.rows
+                chunk.rows["extra"] = "e" if i == 2 else None
+                if i != 2:
+                    chunk.rows = chunk.rows.drop(columns="extra")
+                yield chunk
+
+    task = Varying(_numbers(tmp_path, [str(i) for i in range(9)]))
+    workflow.predict_file(task, 1, tmp_path / "out.csv")
+    out = pd.read_csv(tmp_path / "out.csv")
+    assert list(out.columns) == ["name", "x", "y", "half", "error"]
+    assert out["name"].isna().tolist() == [False] * 3 + [True] * 3 + [False] * 3
+    assert out["y"].tolist() == list(range(9))
+    assert "column(s) extra from line 8 on are left out" in caplog.text
