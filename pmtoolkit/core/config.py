@@ -8,11 +8,16 @@ suggests the closest valid one; values are checked against the field types. The 
 A numeric field declares its valid values once, as ``field(metadata={"range": Range(...)})``;
 config files, pipeline TOML and the CLI options generated from the field (click ranges) all
 check it, and no float field takes NaN or an infinity.
+
+The settings of a training run that every model has (epochs, patience, batch size, seed,
+device, precision) are declared once, by :func:`training_fields`; each model config chooses
+their defaults.
 """
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import inspect
 import json
 import math
 import os
@@ -23,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union
 
-from pmtoolkit.core.errors import ConfigError
+from pmtoolkit.core.devices import DEVICE_HELP
+from pmtoolkit.core.errors import BadInputError, ConfigError
 from pmtoolkit.core.io import atomic_write, reading, require_file
 
 T = TypeVar("T")
@@ -74,6 +80,75 @@ DROPOUT = Range(0, 1, max_open=True)
 FRACTION = Range(0, 1)
 WIDTH = Range(1, 8192)
 LAYERS = Range(1, 64)
+
+#: Lightning's precision settings (``Trainer(precision=...)``) a training run may use.
+PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "64-true", "16-true", "bf16-true")
+Precision = Literal[PRECISIONS]  # type: ignore[valid-type]
+
+#: The fields :func:`training_fields` adds to a model config, in this order.
+TRAINING_FIELDS = ("epochs", "patience", "batch_size", "seed", "device", "precision")
+
+
+def check_precision(value: Any) -> str:
+    """``value`` if it is one of :data:`PRECISIONS`, else a one-line :class:`BadInputError`."""
+    if value not in PRECISIONS:
+        raise BadInputError(f"invalid precision {value!r}",
+                            hint="use one of " + ", ".join(PRECISIONS))
+    return value
+
+
+def training_fields(*, epochs: int | None, patience: int, batch_size: int | None,
+                    metric: str = "validation loss", items: str = "examples",
+                    auto_epochs: str | None = None):
+    """Class decorator (below ``@dataclass``) that adds the settings of a training run to a
+    model config: ``epochs``, ``patience``, ``batch_size``, ``seed``, ``device`` and
+    ``precision`` (:data:`TRAINING_FIELDS`), with their ranges and help declared here once and
+    the defaults the model chooses. They are ordinary fields of the config, so a saved model's
+    metadata keeps them as flat keys, and CLI options, config files and pipeline TOML use the
+    same names; :func:`pmtoolkit.core.training.train_config` turns them into a run's
+    ``TrainConfig``.
+
+    ``batch_size=None``: the model batches otherwise and has no ``batch_size``;
+    ``epochs=None``: the model chooses the number of epochs from the data, as ``auto_epochs``
+    says. ``metric`` (what ``patience`` waits on) and ``items`` (what a batch holds) fill in
+    the help texts."""
+    if epochs is None and not auto_epochs:
+        raise TypeError("training_fields(epochs=None) needs auto_epochs, the rule it follows")
+    epochs_help = "maximum training epochs" + (f" (default: {auto_epochs})" if auto_epochs
+                                               else "")
+    specs: dict[str, tuple[Any, Any, dict[str, Any]]] = {
+        "epochs": (int | None if epochs is None else int, epochs,
+                   {"range": EPOCHS, "help": epochs_help}),
+        "patience": (int, patience, {"range": PATIENCE,
+                     "help": f"stop after this many epochs without a better {metric} "
+                             "(0: never)"}),
+        "batch_size": (int, batch_size, {"range": BATCH_SIZE, "help": f"{items} per batch"}),
+        "seed": (int, 0, {"range": SEED,
+                 "help": "model seed (initial weights, batch order, augmentation)"}),
+        "device": (str, "auto", {"help": DEVICE_HELP}),
+        "precision": (Precision, "32-true", {
+            "help": "numeric precision of training (Lightning's): 32-true; bf16-mixed or "
+                    "16-mixed, mixed precision for GPUs; 64-true, 16-true or bf16-true, the "
+                    "whole network in that type (the trained model is saved as before)"}),
+    }
+    if batch_size is None:
+        del specs["batch_size"]
+
+    def deco(cls: type[T]) -> type[T]:
+        if "__dataclass_fields__" in cls.__dict__:
+            raise TypeError(f"{cls.__name__}: put @training_fields below @dataclass")
+        own = dict(inspect.get_annotations(cls))
+        clash = [n for n in TRAINING_FIELDS if n in own]
+        if clash:
+            raise TypeError(f"{cls.__name__} declares {clash[0]!r} itself; training_fields "
+                            "declares it (choose its default there)")
+        for name, (hint, default, metadata) in specs.items():
+            own[name] = hint
+            setattr(cls, name, dataclasses.field(default=default, metadata=metadata))
+        cls.__annotations__ = own
+        return cls
+
+    return deco
 
 
 def option_name(field_name: str) -> str:

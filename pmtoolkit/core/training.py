@@ -18,7 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pmtoolkit.core.config import EPOCHS, PATIENCE, SEED, Range
+from pmtoolkit.core.config import (
+    EPOCHS,
+    PATIENCE,
+    PRECISIONS,
+    SEED,
+    Precision,
+    Range,
+    check_precision,
+)
 from pmtoolkit.core.devices import DEVICE_HELP, lightning_devices
 from pmtoolkit.core.progress import console_level, show_progress
 from pmtoolkit.core.seeds import seed_everything
@@ -26,6 +34,8 @@ from pmtoolkit.core.seeds import seed_everything
 log = logging.getLogger(__name__)
 
 LAST = "last.ckpt"
+#: precisions that train the whole network in another floating-point type than float32
+WHOLE_NETWORK_PRECISIONS = ("64-true", "16-true", "bf16-true")
 
 
 @dataclass
@@ -42,14 +52,37 @@ class TrainConfig:
     seed: int = field(default=0, metadata={"range": SEED,
         "help": "model seed (initialisation, shuffling)"})
     device: str = field(default="auto", metadata={"help": DEVICE_HELP})
-    precision: str = field(default="32-true", metadata={
-        "help": "Lightning precision, e.g. 32-true, bf16-mixed, 16-mixed"})
+    precision: Precision = field(default="32-true", metadata={
+        "help": "Lightning precision: " + ", ".join(PRECISIONS)})
     gradient_clip: float | None = field(default=None, metadata={
         "range": Range(0, None, min_open=True), "help": "clip gradient norm to this value"})
     resume: bool = field(default=False, metadata={
         "help": "continue from the last checkpoint in the work folder, if there is one"})
     checkpoint_every: int = field(default=5, metadata={"range": Range(1, 100_000),
         "help": "write the resume checkpoint every this many epochs"})
+
+
+def train_config(config: Any, *, monitor: str = "val_loss", mode: Literal["min", "max"] = "min",
+                 validating: bool = True, resume: bool = False,
+                 checkpoint_every: int | None = None, epochs: int | None = None,
+                 seed: int | None = None, gradient_clip: float | None = None) -> TrainConfig:
+    """The :class:`TrainConfig` of a run of the model config ``config`` (one with
+    :func:`~pmtoolkit.core.config.training_fields`): its epochs, patience, seed, device and
+    precision, with what the fit decides itself: the metric to ``monitor`` and whether it
+    improves going down or up (``mode``), ``resume``, how often to write the resume
+    checkpoint (``checkpoint_every``, default every 5 epochs). ``validating=False``: there is
+    nothing to validate on, so no early stopping (patience 0). ``epochs`` and ``seed``
+    override the config's (epochs the model worked out from the data; an ensemble member's
+    seed); ``gradient_clip``: clip the gradient norm."""
+    max_epochs = config.epochs if epochs is None else epochs
+    if max_epochs is None:
+        raise ValueError(f"{type(config).__name__}.epochs is None: pass epochs=")
+    extra = {} if checkpoint_every is None else {"checkpoint_every": checkpoint_every}
+    return TrainConfig(max_epochs=max_epochs, patience=config.patience if validating else 0,
+                       monitor=monitor, mode=mode,
+                       seed=config.seed if seed is None else seed, device=config.device,
+                       precision=check_precision(config.precision),
+                       gradient_clip=gradient_clip, resume=resume, **extra)
 
 
 @dataclass
@@ -174,6 +207,27 @@ def _last_checkpoint_callback(path: Path, every: int):
     return LastCheckpoint()
 
 
+def _keep_dtypes_callback():
+    from lightning.pytorch.callbacks import Callback
+
+    class KeepDtypes(Callback):
+        """Training in 64-true, 16-true or bf16-true converts the whole module to that type;
+        afterwards its weights and buffers go back to the types they had (float32), so the
+        trained model is saved and predicts as any other."""
+
+        def setup(self, trainer, pl_module, stage):
+            self.dtypes = {**{n: p.dtype for n, p in pl_module.named_parameters()},
+                           **{n: b.dtype for n, b in pl_module.named_buffers()}}
+
+        def teardown(self, trainer, pl_module, stage):
+            dtypes = getattr(self, "dtypes", {})
+            for name, t in [*pl_module.named_parameters(), *pl_module.named_buffers()]:
+                if name in dtypes and t.dtype != dtypes[name]:
+                    t.data = t.data.to(dtypes[name])
+
+    return KeepDtypes()
+
+
 def _quiet_lightning() -> None:
     """Lightning logs tips and hardware banners at INFO; keep them unless we are debugging."""
     if console_level() > logging.DEBUG:
@@ -229,7 +283,10 @@ def build_trainer(config: TrainConfig, workdir: str | Path, *, has_validation: b
     _quiet_lightning()
     workdir = Path(workdir)
     accelerator, devices = lightning_devices(config.device)
+    check_precision(config.precision)
     cbs = list(callbacks or [])
+    if config.precision in WHOLE_NETWORK_PRECISIONS:
+        cbs.append(_keep_dtypes_callback())
     # last.ckpt (for resume) every few epochs: writing optimizer state each epoch costs more
     # than the epochs of a small model; the best weights are kept in memory instead
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else workdir / "checkpoints"
@@ -282,8 +339,12 @@ def fit(module, train_dataloaders, val_dataloaders=None, *, config: TrainConfig 
             log.info("resuming from %s", last)
         else:
             log.info("nothing to resume in %s; training from the start", last.parent)
-    _run_interruptible(trainer.fit, module, train_dataloaders, val_dataloaders,
-                       ckpt_path=ckpt_path, weights_only=True)
+    try:
+        _run_interruptible(trainer.fit, module, train_dataloaders, val_dataloaders,
+                           ckpt_path=ckpt_path, weights_only=True)
+    except RuntimeError as exc:
+        _refuse_precision(config.precision, exc)
+        raise
 
     best_epoch = best_score = None
     if has_val:
@@ -293,11 +354,44 @@ def fit(module, train_dataloaders, val_dataloaders=None, *, config: TrainConfig 
         elif history.rows:
             log.warning("no finite %s was logged; keeping the last epoch's weights",
                         config.monitor)
+    if config.precision in WHOLE_NETWORK_PRECISIONS:
+        _check_finite_weights(module, config.precision)
     stopped = bool(getattr(trainer, "early_stopping_callback", None)
                    and trainer.early_stopping_callback.stopped_epoch > 0)
     write_history(workdir / "history.csv", history.rows)
     return FitResult(workdir=workdir, epochs_run=trainer.current_epoch, best_epoch=best_epoch,
                      best_score=best_score, stopped_early=stopped, history=history.rows)
+
+
+_PRECISION_HINT = "use 32-true, or a mixed precision: bf16-mixed, 16-mixed"
+
+
+def _check_finite_weights(module, precision: str) -> None:
+    """Pure 16-bit training (no loss scaling, Adam's epsilon below float16's smallest step)
+    can end in NaN weights: a one-line error rather than a model that predicts NaN."""
+    from pmtoolkit.core.errors import BadInputError
+
+    for name, t in module.state_dict().items():
+        if t.is_floating_point() and t.numel() and not bool(t.isfinite().all()):
+            raise BadInputError(f"training with --precision {precision} diverged (NaN or "
+                                f"infinite weights in {name!r})", hint=_PRECISION_HINT)
+
+
+#: words of PyTorch's errors for tensors of two floating-point types meeting in one operation
+_DTYPE_CLASH = ("dtype", "scalar type", "Half", "BFloat16", "Double")
+
+
+def _refuse_precision(precision: str, exc: RuntimeError) -> None:
+    """A network that mixes in float32 tensors of its own cannot train with its weights in
+    another type (64-true, 16-true, bf16-true): a one-line error, not a traceback from deep
+    inside torch."""
+    from pmtoolkit.core.errors import BadInputError, first_line
+
+    if precision in WHOLE_NETWORK_PRECISIONS and any(
+            w in str(exc) for w in _DTYPE_CLASH):
+        raise BadInputError(f"this model cannot train with --precision {precision} "
+                            f"({first_line(exc)})",
+                            hint=_PRECISION_HINT) from None
 
 
 def _run_interruptible(trainer_fn, *args, **kwargs):

@@ -457,7 +457,7 @@ def _train(model: SmilesGenerator, train: TokenData, valid: TokenData | None,
            resume: bool = False) -> SmilesGenerator:
     from pmtoolkit.core.seeds import seed_everything
     from pmtoolkit.core.task import train_network
-    from pmtoolkit.core.training import TrainConfig
+    from pmtoolkit.core.training import train_config
 
     if not len(train):
         raise BadInputError("no SMILES left to train on")
@@ -468,9 +468,9 @@ def _train(model: SmilesGenerator, train: TokenData, valid: TokenData | None,
         else None
     # an epoch of a generator is long (``epoch_size`` slices big sets into epochs): a resume
     # checkpoint after each one where a run is meant to be resumed
-    tc = TrainConfig(max_epochs=config.epochs, patience=0, seed=config.seed,
-                     device=config.device, gradient_clip=config.gradient_clip, resume=resume,
-                     checkpoint_every=1 if checkpoints is not None or resume else 5)
+    tc = train_config(config, validating=val_loader is not None,
+                      gradient_clip=config.gradient_clip, resume=resume,
+                      checkpoint_every=1 if checkpoints is not None or resume else 5)
     result = train_network(model.network, objective(), loader, val_loader,
                            optimizer=optimizer(config, len(loader) * config.epochs), config=tc,
                            workdir=workdir, checkpoint_dir=checkpoints)

@@ -8,18 +8,17 @@ from typing import Literal
 from pmtoolkit.core.config import (
     BATCH_SIZE,
     DROPOUT,
-    EPOCHS,
     LAYERS,
     LEARNING_RATE,
-    PATIENCE,
-    SEED,
     WEIGHT_DECAY,
     WIDTH,
     Range,
+    training_fields,
 )
 
 
 @dataclass
+@training_fields(epochs=100, patience=0, batch_size=None)
 class DTIConfig:
     """A pair model: a drug encoder, a protein encoder, and a feed-forward head on the two
     vectors. ``dmpnn``/``gine`` drugs with a ``cnn`` protein is the GraphDTA family;
@@ -50,9 +49,6 @@ class DTIConfig:
     head: tuple[int, ...] = field(default=(1024, 512), metadata={"range": WIDTH,
         "help": "hidden sizes of the feed-forward head on [drug, protein]"})
     dropout: float = field(default=0.3, metadata={"range": DROPOUT, "help": "dropout in the head"})
-    epochs: int = field(default=100, metadata={"range": EPOCHS, "help": "training epochs"})
-    patience: int = field(default=0, metadata={"range": PATIENCE,
-        "help": "stop after this many epochs without validation improvement (0: never)"})
     lr: float = field(default=1e-3, metadata={"range": LEARNING_RATE,
         "help": "peak learning rate (cosine decay to a tenth over the run)"})
     weight_decay: float = field(default=0.01, metadata={"range": WEIGHT_DECAY,
@@ -63,5 +59,3 @@ class DTIConfig:
     ensemble_size: int = field(default=1, metadata={"range": Range(1, 100),
         "help": "independently seeded models; predictions are their mean, their spread the "
                 "uncertainty column"})
-    seed: int = field(default=0, metadata={"range": SEED, "help": "model seed"})
-    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})

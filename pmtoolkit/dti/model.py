@@ -366,7 +366,7 @@ def fit(train: PairData, valid: PairData | None = None, config: DTIConfig | None
     from pmtoolkit.core.config import check_ranges
     from pmtoolkit.core.seeds import seed_everything
     from pmtoolkit.core.task import train_network
-    from pmtoolkit.core.training import TrainConfig
+    from pmtoolkit.core.training import train_config
 
     config = config or DTIConfig()
     check_ranges(config, source="drug-target model config")
@@ -400,8 +400,7 @@ def fit(train: PairData, valid: PairData | None = None, config: DTIConfig | None
         net = PairNetwork(config)
         model.network.append(net)
         loader.batch_sampler.seed = seed
-        tc = TrainConfig(max_epochs=config.epochs, patience=config.patience, seed=seed,
-                         device=config.device, monitor="val_loss", mode="min", resume=resume)
+        tc = train_config(config, seed=seed, monitor="val_loss", mode="min", resume=resume)
         result = train_network(net, objective(config), loader, val_loader,
                                optimizer=optimizer(config), config=tc,
                                workdir=Path(workdir) / f"member{i}" if workdir else None,

@@ -6,20 +6,20 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from pmtoolkit.core.config import (
-    BATCH_SIZE,
     DROPOUT,
-    EPOCHS,
     LAYERS,
     LEARNING_RATE,
-    PATIENCE,
     SEED,
     WEIGHT_DECAY,
     WIDTH,
     Range,
+    training_fields,
 )
 
 
 @dataclass
+@training_fields(epochs=30, patience=5, batch_size=64, metric="validation AUPRC",
+                 items="samples")
 class RiskModelConfig:
     """A risk model over a patient's visits (each visit a set of codes).
 
@@ -51,16 +51,10 @@ class RiskModelConfig:
             "help": "calibrate probabilities on the validation samples: platt (sigmoid(a z + "
                     "b) of the logit z; undoes the shift of positive weighting), temperature "
                     "(z / T only), isotonic, or none"})
-    epochs: int = field(default=30, metadata={"range": EPOCHS, "help": "maximum training epochs"})
-    patience: int = field(default=5, metadata={"range": PATIENCE,
-        "help": "stop after this many epochs without a better validation AUPRC (0: never)"})
-    batch_size: int = field(default=64, metadata={"range": BATCH_SIZE, "help": "samples per batch"})
     lr: float = field(default=1e-3, metadata={"range": LEARNING_RATE,
         "help": "AdamW learning rate"})
     weight_decay: float = field(default=1e-4, metadata={"range": WEIGHT_DECAY,
         "help": "AdamW weight decay"})
-    seed: int = field(default=0, metadata={"range": SEED, "help": "random seed"})
-    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
 
 
 @dataclass

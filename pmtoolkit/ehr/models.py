@@ -525,7 +525,7 @@ def fit_risk_model(train: list[Sample], valid: list[Sample] | None = None,
     from pmtoolkit.core.metrics import youden_threshold
     from pmtoolkit.core.seeds import seed_everything
     from pmtoolkit.core.task import train_network
-    from pmtoolkit.core.training import TrainConfig
+    from pmtoolkit.core.training import train_config
 
     config = config or RiskModelConfig()
     check_training(train, config)
@@ -558,10 +558,9 @@ def fit_risk_model(train: list[Sample], valid: list[Sample] | None = None,
     pos_weight = float((1 - y).sum() / y.sum()) if config.pos_weight and not multilabel \
         else 1.0
     # a resume checkpoint every few epochs where it can outlive the run; else only at the end
-    cfg = TrainConfig(max_epochs=config.epochs, patience=config.patience if has_val else 0,
-                      monitor="val_auprc", mode="max", seed=config.seed, device=config.device,
-                      resume=resume, **({} if checkpoints else
-                                        {"checkpoint_every": max(10, config.epochs)}))
+    cfg = train_config(config, monitor="val_auprc", mode="max", validating=has_val,
+                       resume=resume,
+                       checkpoint_every=None if checkpoints else max(10, config.epochs))
     start = time.perf_counter()
     result = train_network(model.network, objective(pos_weight), loader(train, True),
                            loader(valid, False) if has_val else None,

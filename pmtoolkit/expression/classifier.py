@@ -290,7 +290,7 @@ def fit_classifier(adata: ad.AnnData, label_key: str, config: ClassifierConfig |
 
     from pmtoolkit.core.config import check_ranges
     from pmtoolkit.core.task import train_network
-    from pmtoolkit.core.training import TrainConfig
+    from pmtoolkit.core.training import train_config
 
     config = config or ClassifierConfig()
     check_ranges(config, source="expression classifier config")
@@ -323,10 +323,9 @@ def fit_classifier(adata: ad.AnnData, label_key: str, config: ClassifierConfig |
 
     train = loader(~val_mask, True)
     val = loader(val_mask, False) if val_mask.any() else None
-    cfg = TrainConfig(max_epochs=config.epochs, patience=config.patience if val else 0,
-                      monitor="val_loss", mode="min", seed=config.seed, device=config.device,
-                      resume=resume,  # without a checkpoint folder, only the last epoch's
-                      checkpoint_every=5 if checkpoints else max(25, config.epochs))
+    cfg = train_config(config, monitor="val_loss", mode="min", validating=bool(val),
+                       resume=resume,  # without a checkpoint folder, only the last epoch's
+                       checkpoint_every=5 if checkpoints else max(25, config.epochs))
     start = time.perf_counter()
     result = train_network(model.network, objective(weights.float()), train, val,
                            optimizer=optimizer(config), config=cfg, workdir=workdir,

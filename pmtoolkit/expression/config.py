@@ -6,17 +6,15 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from pmtoolkit.core.config import (
-    BATCH_SIZE,
     DROPOUT,
-    EPOCHS,
     FRACTION,
     LAYERS,
     LEARNING_RATE,
-    PATIENCE,
     SEED,
     WEIGHT_DECAY,
     WIDTH,
     Range,
+    training_fields,
 )
 
 
@@ -81,6 +79,8 @@ class RunConfig:
 
 
 @dataclass
+@training_fields(epochs=None, patience=45, batch_size=128, items="cells",
+                 auto_epochs="scvi-tools' rule, min(400, 20,000 / cells × 400)")
 class VAEConfig:
     """A variational autoencoder of raw counts with a negative-binomial likelihood (the scVI
     model family): cells -> latent Gaussian -> per-gene NB mean (softmax of the library) and
@@ -96,19 +96,13 @@ class VAEConfig:
         "help": "dropout in the encoder"})
     n_top_genes: int | None = field(default=2000, metadata={"range": Range(1, 10**6),
         "help": "model the most variable genes (seurat_v3 on counts; none: all genes)"})
-    epochs: int | None = field(default=None, metadata={"range": EPOCHS,
-        "help": "training epochs (default: scvi-tools' rule, min(400, 20,000 / cells × 400)"})
-    batch_size: int = field(default=128, metadata={"range": BATCH_SIZE, "help": "cells per batch"})
     lr: float = field(default=1e-3, metadata={"range": LEARNING_RATE, "help": "Adam learning rate"})
     kl_warmup: int = field(default=400, metadata={"range": Range(0, 10**7),
         "help": "epochs over which the KL weight rises from 0 to 1"})
-    patience: int = field(default=45, metadata={"range": PATIENCE,
-        "help": "stop after this many epochs without validation improvement (0: never)"})
-    seed: int = field(default=0, metadata={"range": SEED, "help": "model seed"})
-    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
 
 
 @dataclass
+@training_fields(epochs=60, patience=10, batch_size=128, items="profiles")
 class ClassifierConfig:
     """A classifier of expression profiles: cells for label transfer, or bulk samples for
     phenotypes. Input: log1p of counts per 10k on the model's genes; an MLP (or, with no
@@ -120,11 +114,6 @@ class ClassifierConfig:
         "help": "dropout after each hidden layer"})
     n_top_genes: int | None = field(default=3000, metadata={"range": Range(1, 10**6),
         "help": "use the most variable genes of the reference (none: all genes)"})
-    epochs: int = field(default=60, metadata={"range": EPOCHS, "help": "training epochs"})
-    patience: int = field(default=10, metadata={"range": PATIENCE,
-        "help": "stop after this many epochs without validation improvement (0: never)"})
-    batch_size: int = field(default=128, metadata={"range": BATCH_SIZE,
-        "help": "profiles per batch"})
     lr: float = field(default=1e-3, metadata={"range": LEARNING_RATE,
         "help": "AdamW learning rate"})
     weight_decay: float = field(default=1e-4, metadata={"range": WEIGHT_DECAY,
@@ -133,5 +122,3 @@ class ClassifierConfig:
         "help": "weight classes by inverse frequency (rare cell types count as much)"})
     max_missing: float = field(default=0.1, metadata={"range": FRACTION,
         "help": "largest fraction of the model's genes a query may lack (they count as zero)"})
-    seed: int = field(default=0, metadata={"range": SEED, "help": "model seed"})
-    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})

@@ -244,7 +244,7 @@ def fit_vae(adata: ad.AnnData, config: VAEConfig | None = None, *, batch_key: st
 
     from pmtoolkit.core.config import check_ranges
     from pmtoolkit.core.task import train_network
-    from pmtoolkit.core.training import TrainConfig
+    from pmtoolkit.core.training import train_config
 
     config = config or VAEConfig()
     check_ranges(config, source="VAE config")
@@ -284,11 +284,10 @@ def fit_vae(adata: ad.AnnData, config: VAEConfig | None = None, *, batch_key: st
     val = torch.utils.data.DataLoader(val_idx.tolist(), batch_size=1024,
                                       collate_fn=collate) if n_val else None
     epochs = config.epochs if config.epochs is not None else default_epochs(adata.n_obs)
-    train_cfg = TrainConfig(max_epochs=epochs, patience=config.patience if val else 0,
-                            monitor="val_loss", mode="min", seed=config.seed,
-                            device=config.device, resume=resume,
-                            # without a checkpoint folder, only the last epoch's
-                            checkpoint_every=5 if checkpoints else max(25, epochs))
+    train_cfg = train_config(config, epochs=epochs, monitor="val_loss", mode="min",
+                             validating=bool(val), resume=resume,
+                             # without a checkpoint folder, only the last epoch's
+                             checkpoint_every=5 if checkpoints else max(25, epochs))
     start = time.perf_counter()
     result = train_network(model.network, objective(config, max(1, len(train))), train, val,
                            optimizer=optimizer(config), config=train_cfg, workdir=workdir,

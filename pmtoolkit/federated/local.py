@@ -28,7 +28,7 @@ def _train(task: FederatedTask, model: Any, data: Any, setup: dict[str, Any], *,
            seed: int, mu: float = 0.0, callbacks: list | None = None) -> dict[str, float]:
     from pmtoolkit.core.seeds import seed_everything
     from pmtoolkit.core.task import task_module
-    from pmtoolkit.core.training import TrainConfig, build_trainer, fit
+    from pmtoolkit.core.training import build_trainer, fit, train_config
 
     seed_everything(seed)
     network = task.network(model)
@@ -36,8 +36,8 @@ def _train(task: FederatedTask, model: Any, data: Any, setup: dict[str, Any], *,
     objective = proximal_objective(task.objective(model, setup), network, mu=mu)
     module = task_module(network, objective, local_optimizer(task.optimizer()))
     loader = task.loader(model, data, shuffle=True, seed=seed)
-    config = TrainConfig(max_epochs=epochs, patience=0, seed=seed, device=task.device,
-                         checkpoint_every=max(1, epochs))
+    config = train_config(task.config, epochs=epochs, seed=seed, validating=False,
+                          checkpoint_every=max(1, epochs))
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="pmt-fed-") as tmp:
         if callbacks:  # fit() takes no callbacks of ours: the same trainer, built here

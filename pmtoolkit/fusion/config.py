@@ -6,18 +6,16 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from pmtoolkit.core.config import (
-    BATCH_SIZE,
     DROPOUT,
-    EPOCHS,
     LEARNING_RATE,
-    PATIENCE,
-    SEED,
     WEIGHT_DECAY,
     WIDTH,
+    training_fields,
 )
 
 
 @dataclass
+@training_fields(epochs=60, patience=10, batch_size=64, items="patients")
 class FusionConfig:
     """A model over per-modality embeddings (one vector per patient and modality, from
     pmtoolkit's own encoders), any of which may be missing.
@@ -38,14 +36,7 @@ class FusionConfig:
                 "robustness; at least one stays)"})
     task: Literal["binary", "regression"] = field(default="binary", metadata={
         "help": "binary outcome (logistic loss) or a continuous one (squared error)"})
-    epochs: int = field(default=60, metadata={"range": EPOCHS, "help": "maximum training epochs"})
-    patience: int = field(default=10, metadata={"range": PATIENCE,
-        "help": "stop after this many epochs without a better validation loss (0: never)"})
-    batch_size: int = field(default=64, metadata={"range": BATCH_SIZE,
-        "help": "patients per batch"})
     lr: float = field(default=1e-3, metadata={"range": LEARNING_RATE,
         "help": "AdamW learning rate"})
     weight_decay: float = field(default=1e-4, metadata={"range": WEIGHT_DECAY,
         "help": "AdamW weight decay"})
-    seed: int = field(default=0, metadata={"range": SEED, "help": "random seed"})
-    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})

@@ -269,7 +269,7 @@ def fit_fusion(train: tuple[dict[str, np.ndarray], np.ndarray, np.ndarray],
 
     from pmtoolkit.core.seeds import seed_everything
     from pmtoolkit.core.task import train_network
-    from pmtoolkit.core.training import TrainConfig
+    from pmtoolkit.core.training import train_config
 
     config = config or FusionConfig()
     check_training(train, config, modalities)
@@ -295,10 +295,9 @@ def fit_fusion(train: tuple[dict[str, np.ndarray], np.ndarray, np.ndarray],
 
     has_val = valid is not None
     # a resume checkpoint every few epochs where it can outlive the run; else only at the end
-    cfg = TrainConfig(max_epochs=config.epochs, patience=config.patience if has_val else 0,
-                      monitor="val_loss", mode="min", seed=config.seed, device=config.device,
-                      resume=resume, **({} if checkpoints else
-                                        {"checkpoint_every": max(10, config.epochs)}))
+    cfg = train_config(config, monitor="val_loss", mode="min", validating=has_val,
+                       resume=resume,
+                       checkpoint_every=None if checkpoints else max(10, config.epochs))
     start = time.perf_counter()
     result = train_network(model.network, objective(config, len(modalities)),
                            loader(data, mask, y, True),

@@ -5,20 +5,18 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from pmtoolkit.core.config import (
-    BATCH_SIZE,
     DROPOUT,
-    EPOCHS,
     LAYERS,
     LEARNING_RATE,
-    PATIENCE,
-    SEED,
     WEIGHT_DECAY,
     WIDTH,
     Range,
+    training_fields,
 )
 
 
 @dataclass
+@training_fields(epochs=30, patience=5, batch_size=128, items="sequences")
 class SequenceModelConfig:
     """A convolutional model of fixed-length DNA windows, with one output per target.
 
@@ -46,11 +44,6 @@ class SequenceModelConfig:
         "help": "dense layer size of the head"})
     dropout: float = field(default=0.3, metadata={"range": DROPOUT,
         "help": "dropout before the output layer"})
-    epochs: int = field(default=30, metadata={"range": EPOCHS, "help": "training epochs"})
-    patience: int = field(default=5, metadata={"range": PATIENCE,
-        "help": "stop after this many epochs without validation improvement (0: never)"})
-    batch_size: int = field(default=128, metadata={"range": BATCH_SIZE,
-        "help": "sequences per batch"})
     lr: float = field(default=1e-3, metadata={"range": LEARNING_RATE,
         "help": "peak learning rate (cosine decay to a tenth over the run)"})
     weight_decay: float = field(default=0.01, metadata={"range": WEIGHT_DECAY,
@@ -63,5 +56,3 @@ class SequenceModelConfig:
         "help": "effect training (fit_effects): mse on the effects, or pearson: one minus "
                 "the correlation within batches drawn from one element (scale-free), then "
                 "the output rescaled to the effects' units"})
-    seed: int = field(default=0, metadata={"range": SEED, "help": "model seed"})
-    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})

@@ -258,7 +258,7 @@ def fit(train: SequenceData, valid: SequenceData | None = None,
     from pmtoolkit.core.config import check_ranges
     from pmtoolkit.core.seeds import seed_everything
     from pmtoolkit.core.task import train_network
-    from pmtoolkit.core.training import TrainConfig
+    from pmtoolkit.core.training import train_config
 
     config = config or SequenceModelConfig()
     check_ranges(config, source="sequence model config")
@@ -283,8 +283,7 @@ def fit(train: SequenceData, valid: SequenceData | None = None,
     if valid is not None and len(valid):
         val_loader = _Batches(valid, _train_targets(valid, config, model.y_mean, model.y_std),
                               config, train=False, seed=config.seed)
-    tc = TrainConfig(max_epochs=config.epochs, patience=config.patience, seed=config.seed,
-                     device=config.device, monitor="val_loss", mode="min", resume=resume)
+    tc = train_config(config, monitor="val_loss", mode="min", resume=resume)
     result = train_network(model.network, objective(config, train.targets), loader,
                            val_loader, optimizer=optimizer(config), config=tc,
                            workdir=workdir, checkpoint_dir=checkpoints)
@@ -393,7 +392,7 @@ def fit_effects(train: EffectData, valid: EffectData | None = None,
     from pmtoolkit.core.config import check_ranges
     from pmtoolkit.core.seeds import seed_everything
     from pmtoolkit.core.task import train_network
-    from pmtoolkit.core.training import TrainConfig
+    from pmtoolkit.core.training import train_config
 
     config = config or SequenceModelConfig(task="regression")
     check_ranges(config, source="sequence model config")
@@ -412,8 +411,7 @@ def fit_effects(train: EffectData, valid: EffectData | None = None,
                             config.seed)
     val_loader = None if valid is None or not len(valid) else _EffectBatches(
         valid, (valid.y / scale).astype(np.float32), config, False, config.seed)
-    tc = TrainConfig(max_epochs=config.epochs, patience=config.patience, seed=config.seed,
-                     device=config.device, monitor="val_loss", mode="min")
+    tc = train_config(config, monitor="val_loss", mode="min")
     result = train_network(model.network, effect_objective(config), loader, val_loader,
                            optimizer=optimizer(config), config=tc, workdir=workdir)
     if config.effect_loss == "pearson":

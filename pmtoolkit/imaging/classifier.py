@@ -242,7 +242,7 @@ def fit_classifier(train_images, train_labels, config: ClassifierConfig | None =
 
     from pmtoolkit.core.config import check_ranges
     from pmtoolkit.core.task import train_network
-    from pmtoolkit.core.training import TrainConfig
+    from pmtoolkit.core.training import train_config
 
     config = config or ClassifierConfig()
     check_ranges(config, source="image classifier config")
@@ -281,9 +281,8 @@ def fit_classifier(train_images, train_labels, config: ClassifierConfig | None =
             torch.utils.data.TensorDataset(torch.from_numpy(np.asarray(xv)), torch.from_numpy(yv)),
             batch_size=256, shuffle=False)
     steps = max(1, len(train)) * config.epochs
-    cfg = TrainConfig(max_epochs=config.epochs, patience=config.patience if val else 0,
-                      monitor="val_auc", mode="max", seed=config.seed, device=config.device,
-                      resume=resume)
+    cfg = train_config(config, monitor="val_auc", mode="max", validating=bool(val),
+                       resume=resume)
     log.info("training %s (%s weights) on %d images, validating on %d", config.arch,
              f"{sum(p.numel() for p in model.network.parameters()):,}", len(y), len(yv))
     start = time.perf_counter()

@@ -6,19 +6,18 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from pmtoolkit.core.config import (
-    BATCH_SIZE,
     DROPOUT,
-    EPOCHS,
     LEARNING_RATE,
-    PATIENCE,
-    SEED,
     WEIGHT_DECAY,
     WIDTH,
     Range,
+    training_fields,
 )
 
 
 @dataclass
+@training_fields(epochs=30, patience=10, batch_size=128, metric="validation AUC",
+                 items="images")
 class ClassifierConfig:
     """A CNN image classifier (MONAI's ResNet or DenseNet, 2-D or 3-D): every image is resized
     to ``image_size`` and scaled to [0, 1] (or z-scored), then the network; training uses
@@ -46,19 +45,15 @@ class ClassifierConfig:
         "help": "random rotation (±10°), scaling (±10%) and shift (±5%) of training images"})
     class_weights: bool = field(default=True, metadata={
         "help": "weight the loss by inverse class frequency (for imbalanced classes)"})
-    epochs: int = field(default=30, metadata={"range": EPOCHS, "help": "maximum training epochs"})
-    patience: int = field(default=10, metadata={"range": PATIENCE,
-        "help": "stop after this many epochs without a better validation AUC (0: never)"})
-    batch_size: int = field(default=128, metadata={"range": BATCH_SIZE, "help": "images per batch"})
     lr: float = field(default=1e-3, metadata={"range": LEARNING_RATE,
         "help": "AdamW learning rate (cosine decay)"})
     weight_decay: float = field(default=1e-4, metadata={"range": WEIGHT_DECAY,
         "help": "AdamW weight decay"})
-    seed: int = field(default=0, metadata={"range": SEED, "help": "random seed"})
-    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
 
 
 @dataclass
+@training_fields(epochs=40, patience=10, batch_size=16, metric="validation Dice",
+                 items="patches")
 class SegmenterConfig:
     """A U-Net segmenter (MONAI's residual U-Net), trained on random patches with Dice +
     cross-entropy loss and applied with sliding-window inference, so images larger than the
@@ -92,13 +87,7 @@ class SegmenterConfig:
         "help": "weight cross-entropy by inverse voxel frequency of each class"})
     patches_per_image: int = field(default=4, metadata={"range": Range(1, 10_000),
         "help": "random patches drawn from each training image per epoch"})
-    epochs: int = field(default=40, metadata={"range": EPOCHS, "help": "maximum training epochs"})
-    patience: int = field(default=10, metadata={"range": PATIENCE,
-        "help": "stop after this many epochs without a better validation Dice (0: never)"})
-    batch_size: int = field(default=16, metadata={"range": BATCH_SIZE, "help": "patches per batch"})
     lr: float = field(default=2e-3, metadata={"range": LEARNING_RATE,
         "help": "AdamW learning rate (cosine decay)"})
     weight_decay: float = field(default=1e-5, metadata={"range": WEIGHT_DECAY,
         "help": "AdamW weight decay"})
-    seed: int = field(default=0, metadata={"range": SEED, "help": "random seed"})
-    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})

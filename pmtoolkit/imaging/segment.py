@@ -280,7 +280,7 @@ def fit_segmenter(images, masks, config: SegmenterConfig | None = None, *,
 
     from pmtoolkit.core.config import check_ranges
     from pmtoolkit.core.task import train_network
-    from pmtoolkit.core.training import TrainConfig
+    from pmtoolkit.core.training import train_config
     from pmtoolkit.imaging.transforms import segmentation_augment
 
     config = config or SegmenterConfig()
@@ -312,9 +312,8 @@ def fit_segmenter(images, masks, config: SegmenterConfig | None = None, *,
                                         generator=gen)
     val = torch.utils.data.DataLoader(val_items, batch_size=1) if val_items else None
     steps = max(1, len(train)) * config.epochs
-    cfg = TrainConfig(max_epochs=config.epochs, patience=config.patience if val else 0,
-                      monitor="val_dice", mode="max", seed=config.seed, device=config.device,
-                      resume=resume)
+    cfg = train_config(config, monitor="val_dice", mode="max", validating=bool(val),
+                       resume=resume)
     log.info("training a %d-D U-Net on %d images (%d patches per epoch), validating on %d",
              config.spatial_dims, len(train_items), len(data), len(val_items))
     start = time.perf_counter()

@@ -6,22 +6,21 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from pmtoolkit.core.config import (
-    BATCH_SIZE,
     DROPOUT,
-    EPOCHS,
     FRACTION,
     LAYERS,
     LEARNING_RATE,
-    PATIENCE,
     SEED,
     WIDTH,
     Range,
+    training_fields,
 )
 
 TREE_ARCHITECTURES = ("forest", "boost")
 
 
 @dataclass
+@training_fields(epochs=50, patience=0, batch_size=64, items="molecules")
 class PropertyConfig:
     """Hyper-parameters of a property model; defaults follow chemprop v2 where it has one."""
 
@@ -42,11 +41,6 @@ class PropertyConfig:
         "help": "feed-forward hidden layers"})
     features: Literal["none", "rdkit2d"] = field(default="none", metadata={
         "help": "extra molecule features appended to the learned vector"})
-    epochs: int = field(default=50, metadata={"range": EPOCHS, "help": "maximum training epochs"})
-    patience: int = field(default=0, metadata={"range": PATIENCE,
-        "help": "stop after this many epochs without validation improvement (0: never)"})
-    batch_size: int = field(default=64, metadata={"range": BATCH_SIZE,
-        "help": "molecules per batch"})
     lr: float = field(default=1e-3, metadata={"range": LEARNING_RATE, "help": "peak learning rate"})
     warmup_epochs: float = field(default=2.0, metadata={"range": Range(0, 100_000),
         "help": "linear warm-up from lr/10 to lr, then exponential decay to lr/10"})
@@ -58,8 +52,6 @@ class PropertyConfig:
         "help": "fewest training molecules per leaf; 0: 1 for forest, 20 for boost"})
     boost_lr: float = field(default=0.05, metadata={"range": Range(0, 10, min_open=True),
         "help": "learning rate (shrinkage) of gradient boosting (boost)"})
-    seed: int = field(default=0, metadata={"range": SEED, "help": "model seed"})
-    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
 
 
 @dataclass

@@ -364,7 +364,7 @@ def _fit_gnn(train: PropertyData, valid: PropertyData | None, config: PropertyCo
     from pmtoolkit.chem.featurizer import PackedGraphs
     from pmtoolkit.core.seeds import seed_everything
     from pmtoolkit.core.task import train_network
-    from pmtoolkit.core.training import TrainConfig
+    from pmtoolkit.core.training import train_config
 
     classification = config.task == "classification"
     y_scaler = None if classification else Scaler.fit(train.y)
@@ -389,8 +389,7 @@ def _fit_gnn(train: PropertyData, valid: PropertyData | None, config: PropertyCo
         seed_everything(seed)
         net = build_network(config, train.y.shape[1], n_extra)
         loader = graph_loader(packed_train, y_train, extra_train, config.batch_size, True, seed)
-        tc = TrainConfig(max_epochs=config.epochs, patience=config.patience, seed=seed,
-                         device=config.device, monitor="val_loss", mode="min", resume=resume)
+        tc = train_config(config, seed=seed, monitor="val_loss", mode="min", resume=resume)
         result = train_network(net, objective(config), loader, val_loader,
                                optimizer=optimizer(config), config=tc,
                                workdir=workdir / f"member{i}",

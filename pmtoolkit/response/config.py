@@ -6,16 +6,14 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from pmtoolkit.core.config import (
-    BATCH_SIZE,
     DROPOUT,
-    EPOCHS,
     FRACTION,
     LEARNING_RATE,
-    PATIENCE,
     SEED,
     WEIGHT_DECAY,
     WIDTH,
     Range,
+    training_fields,
 )
 
 #: how a panel's pairs are split (see :func:`pmtoolkit.response.splits.response_split`)
@@ -27,6 +25,7 @@ DEFAULT_BASELINES = ("drug-mean", "sample-mean", "additive", "ridge")
 
 
 @dataclass
+@training_fields(epochs=100, patience=10, batch_size=256, items="(sample, drug) pairs")
 class ResponseConfig:
     """A two-tower model of (sample features, drug structure) -> response.
 
@@ -56,17 +55,10 @@ class ResponseConfig:
                 "the matrix holds counts (non-negative integers), else none"})
     dropout: float = field(default=0.1, metadata={"range": DROPOUT,
         "help": "dropout in towers and head"})
-    epochs: int = field(default=100, metadata={"range": EPOCHS, "help": "maximum training epochs"})
-    patience: int = field(default=10, metadata={"range": PATIENCE,
-        "help": "stop after this many epochs without a better validation loss (0: never)"})
-    batch_size: int = field(default=256, metadata={"range": BATCH_SIZE,
-        "help": "(sample, drug) pairs per batch"})
     lr: float = field(default=1e-3, metadata={"range": LEARNING_RATE,
         "help": "AdamW learning rate"})
     weight_decay: float = field(default=1e-4, metadata={"range": WEIGHT_DECAY,
         "help": "AdamW weight decay"})
-    seed: int = field(default=0, metadata={"range": SEED, "help": "model seed"})
-    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
 
 
 #: the mechanisms a drug's structure plants: name -> SMARTS

@@ -217,7 +217,7 @@ def fit(train: ResponseData, valid: ResponseData | None = None,
 
     from pmtoolkit.core.seeds import seed_everything
     from pmtoolkit.core.task import train_network
-    from pmtoolkit.core.training import TrainConfig
+    from pmtoolkit.core.training import train_config
 
     config = config or ResponseConfig()
     prep = check_training(train, config)
@@ -250,10 +250,9 @@ def fit(train: ResponseData, valid: ResponseData | None = None,
         fp_val = fp_train
 
     # a resume checkpoint every few epochs where it can outlive the run; else only at the end
-    tc = TrainConfig(max_epochs=config.epochs, patience=config.patience if has_val else 0,
-                     monitor="val_loss", mode="min", seed=config.seed, device=config.device,
-                     resume=resume, **({} if checkpoints else
-                                       {"checkpoint_every": max(10, config.epochs)}))
+    tc = train_config(config, monitor="val_loss", mode="min", validating=has_val,
+                      resume=resume,
+                      checkpoint_every=None if checkpoints else max(10, config.epochs))
     start = time.perf_counter()
     result = train_network(net, objective((X_train, fp_train), (X_val, fp_val)),
                            loader(train, True), loader(valid, False) if has_val else None,
