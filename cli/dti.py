@@ -109,7 +109,7 @@ def predict(input_, model_name, output, smiles_column, sequence_column, on_inval
 
     startup(model=model_name)
     model = load(model_name)
-    n = predict_file(input_, output, model=model, smiles_column=smiles_column,
+    n = predict_file(model, input_, output, smiles_column=smiles_column,
                      sequence_column=sequence_column, on_invalid=on_invalid)
     click.echo(f"{n} rows written to {output}", err=True)
 
@@ -140,7 +140,7 @@ def evaluate(input_, model_name, smiles_column, sequence_column, value_column, o
     from pmtoolkit.dti.run import evaluate_file, load
 
     model = load(model_name)
-    metrics = evaluate_file(input_, model=model, smiles_column=smiles_column,
+    metrics = evaluate_file(model, input_, smiles_column=smiles_column,
                             sequence_column=sequence_column, value_column=value_column,
                             on_invalid=on_invalid)
     with atomic_write(output) as fh:
@@ -179,7 +179,7 @@ def screen(target, library, model_name, top, output, smiles_column, id_column, l
 
     startup(model=model_name)
     model = load(model_name)
-    info = screen_file(target, library, output, model=model, top=top,
+    info = screen_file(model, target, library, output, top=top,
                        smiles_column=smiles_column, id_column=id_column, lowest=lowest,
                        chunksize=chunk_size)
     click.echo(f"{info['molecules']:,} molecules x {info['targets']} target(s) scored "

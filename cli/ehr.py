@@ -104,7 +104,7 @@ def train(dataset, outdir, on_invalid, config_file, overwrite, resume, **params)
 
     config = resolve(RiskModelConfig, params, config_file)
     startup(seed=config.seed, device=config.device)
-    m = train_(dataset, outdir, config, overwrite=overwrite, resume=resume,
+    m = train_(dataset, outdir, config=config, overwrite=overwrite, resume=resume,
                on_invalid=on_invalid)
     test = m.get("test")
     shown = ("no test samples" if not test else

@@ -152,7 +152,7 @@ def train(modalities, outcomes, output, valid_fraction, config_file, overwrite, 
     config = resolve(FusionConfig, params, config_file)
     tables = key_values(modalities, "--modality")
     startup(seed=config.seed, device=config.device)
-    m = train_(tables, outcomes, output, config, valid_fraction=valid_fraction,
+    m = train_(tables, outcomes, output, config=config, valid_fraction=valid_fraction,
                overwrite=overwrite, resume=resume)
     shown = (f"valid AUROC {m['valid_auroc']:.3f}" if "valid_auroc" in m else
              f"valid RMSE {m['valid_rmse']:.3f}" if "valid_rmse" in m else "no validation")

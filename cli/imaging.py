@@ -28,12 +28,6 @@ INPUT_HELP = ("The training images: a MedMNIST-layout NPZ (*.npz, classify: trai
               "or image, mask (segment); paths relative to the table.")
 
 
-def _table_or_npz(path: str) -> tuple[str | None, str | None]:
-    """``(table, None)`` or ``(None, npz)``: an --input ending in .npz is a MedMNIST-layout
-    archive, anything else a table of image paths."""
-    return (None, path) if path.lower().endswith(".npz") else (path, None)
-
-
 class Threshold(click.ParamType):
     """A probability in [0, 1], or ``youden``."""
 
@@ -90,13 +84,12 @@ def train(task, input_, valid_table, class_names, outdir, on_invalid, config_fil
 
     from pmtoolkit.imaging.run import train_file
 
-    table, npz = _table_or_npz(input_)
     config = resolve_choice(CONFIGS, task, params, config_file, option="--task")
     startup(seed=config.seed, device=config.device)
     names = [c.strip() for c in class_names.split(",")] if class_names else None
-    m = train_file(outdir, task=task, config=config, table=table, npz=npz,
-                   valid_table=valid_table, class_names=names, on_invalid=on_invalid,
-                   overwrite=overwrite, resume=resume)
+    m = train_file(input_, outdir, task=task, config=config, valid_table=valid_table,
+                   class_names=names, on_invalid=on_invalid, overwrite=overwrite,
+                   resume=resume)
     score = (f"validation AUC {m['val_auc']:.3f}" if "val_auc" in m
              else f"validation Dice {m['val_dice']:.3f}" if "val_dice" in m else "no validation")
     click.echo(f"{task}: {len(m['classes'])} classes, {m.get('epochs_run')} epochs, {score}; "
@@ -164,10 +157,9 @@ def evaluate(model_name, task, input_, split, threshold, outdir, on_invalid, ove
 
     from pmtoolkit.imaging.run import evaluate_file, load
 
-    table, npz = _table_or_npz(input_)
     startup(model=model_name)
     model = load(model_name, task=task)
-    res = evaluate_file(model, outdir, table=table, npz=npz, split=split, threshold=threshold,
+    res = evaluate_file(model, input_, outdir, split=split, threshold=threshold,
                         on_invalid=on_invalid, overwrite=overwrite)
     if "auc" in res:
         extra = (f", sensitivity {res['sensitivity']:.3f}, specificity "

@@ -55,10 +55,11 @@ def _run(input_, output, smiles_column, fmt, on_invalid, max_atoms, transform):
     from pmtoolkit.chem import run as chem_run
 
     startup()
-    n, rejected = chem_run.transform_file(input_, output, transform, smiles_column=smiles_column,
-                                     fmt=fmt, on_invalid=on_invalid, max_atoms=max_atoms)
-    click.echo(f"{n} molecules written to {output}" + (f" ({rejected} invalid)" if rejected else ""),
-               err=True)
+    n, rejected = chem_run.transform_file(transform, input_, output,
+                                          smiles_column=smiles_column, fmt=fmt,
+                                          on_invalid=on_invalid, max_atoms=max_atoms)
+    invalid = f" ({rejected} invalid)" if rejected else ""
+    click.echo(f"{n} molecules written to {output}{invalid}", err=True)
 
 
 @mol.command()

@@ -100,7 +100,7 @@ def predict(input_, model_names, output, smiles_column, fmt, on_invalid):
     names = comma_list(model_names, option="--model") or ["solubility"]
     startup(model=",".join(names))
     models = {name: load(name) for name in names}
-    n = predict_file(input_, output, model=models if len(models) > 1 else models[names[0]],
+    n = predict_file(models if len(models) > 1 else models[names[0]], input_, output,
                      smiles_column=smiles_column, fmt=fmt, on_invalid=on_invalid)
     click.echo(f"{n} rows written to {output}", err=True)
 
@@ -133,7 +133,7 @@ def evaluate(input_, model_name, smiles_column, label_columns, output, on_invali
 
     model = load(model_name)
     targets = comma_list(label_columns)
-    metrics = evaluate_file(input_, model=model, smiles_column=smiles_column,
+    metrics = evaluate_file(model, input_, smiles_column=smiles_column,
                             target_columns=targets or None, on_invalid=on_invalid)
     with atomic_write(output) as fh:
         json.dump(metrics, fh, indent=2)

@@ -269,8 +269,9 @@ def _targets(ctx: DemoContext) -> None:
 
     out = ctx.outdir / "kinase_hits.csv"
     model = load("davis")
-    stats = screen_file(shipped.path("kinases", "dataset"), shipped.path("drugs", "dataset"),
-                        out, model=model, top=1000, id_column="name")  # every drug ranked
+    stats = screen_file(model, shipped.path("kinases", "dataset"),
+                        shipped.path("drugs", "dataset"), out, top=1000,
+                        id_column="name")  # every drug ranked
     n = stats["molecules"]
     hits = pd.read_csv(out)
     ranks = control_ranks(hits, CONTROLS)

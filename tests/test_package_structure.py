@@ -114,3 +114,33 @@ def test_no_module_shadows_core_model_load_model():
         tree = ast.parse(path.read_text(encoding="utf-8"))
         assert "load_model" not in [n.name for n in tree.body
                                     if isinstance(n, ast.FunctionDef)], module
+
+
+def _workflows():
+    for name in (*WITH_MODELS, "chem"):
+        for module in ("run", "classify"):
+            try:
+                mod = importlib.import_module(f"pmtoolkit.{name}.{module}")
+            except ModuleNotFoundError:
+                continue
+            for fname, f in inspect.getmembers(mod, inspect.isfunction):
+                if fname.endswith("_file") and not fname.startswith("_") \
+                        and f.__module__ == mod.__name__:
+                    yield f"{name}.{module}.{fname}", f
+
+
+@pytest.mark.parametrize("name, function", list(_workflows()))
+def test_file_workflows_share_one_signature_shape(name, function):
+    """``train_file(inputs..., outdir, *, config=...)``; ``predict_file(model, inputs...,
+    output, ...)`` and ``evaluate_file(model, inputs..., ...)`` take the model first, as
+    ``sample_file`` and ``finetune_file`` do; an output is never before an input."""
+    params = inspect.signature(function).parameters
+    positional = [p for p, v in params.items()
+                  if v.kind in (v.POSITIONAL_ONLY, v.POSITIONAL_OR_KEYWORD)]
+    if "config" in params:
+        assert params["config"].kind == inspect.Parameter.KEYWORD_ONLY, name
+    if "model" in params:
+        assert positional[0] == "model", f"{name}{positional}"
+    outputs = [i for i, p in enumerate(positional) if p in ("output", "outdir")]
+    assert not outputs or outputs[0] == len(positional) - 1 or name.endswith("split_file") \
+        or positional[outputs[0] + 1:] == [], f"{name}{positional}"

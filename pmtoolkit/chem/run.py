@@ -111,7 +111,7 @@ class Filter:
         return added["passes"].fillna(False).to_numpy(dtype=bool) if self.passing_only else None
 
 
-def transform_file(input: str | os.PathLike, output: str | os.PathLike, transform, *,
+def transform_file(transform, input: str | os.PathLike, output: str | os.PathLike, *,
                    smiles_column: str = "smiles", fmt: str | None = None,
                    on_invalid: OnInvalid = "skip", chunksize: int = 10_000,
                    final: str | os.PathLike | None = None,

@@ -219,7 +219,7 @@ class PairPredictTask:
         return out
 
 
-def predict_file(input: str | os.PathLike, output: str | os.PathLike, *, model: DTIModel,
+def predict_file(model: DTIModel, input: str | os.PathLike, output: str | os.PathLike, *,
                  smiles_column: str = "smiles", sequence_column: str = "sequence",
                  on_invalid: OnInvalid = "skip", chunksize: int = 10_000) -> int:
     """Predict every pair of a table, streamed in chunks of ``chunksize`` rows
@@ -230,7 +230,7 @@ def predict_file(input: str | os.PathLike, output: str | os.PathLike, *, model: 
     return workflow.predict_file(task, model, output, on_invalid=on_invalid)
 
 
-def evaluate_file(input: str | os.PathLike, *, model: DTIModel, smiles_column: str = "smiles",
+def evaluate_file(model: DTIModel, input: str | os.PathLike, *, smiles_column: str = "smiles",
                   sequence_column: str = "sequence", value_column: str = "value",
                   on_invalid: OnInvalid = "error") -> dict[str, Any]:
     class Table(PairTask):
@@ -244,8 +244,8 @@ def evaluate_file(input: str | os.PathLike, *, model: DTIModel, smiles_column: s
     return workflow.evaluate_file(task, model, source=input, on_invalid=on_invalid)
 
 
-def screen_file(target: str | os.PathLike, library: str | os.PathLike,
-                output: str | os.PathLike, *, model: DTIModel, top: int = 100,
+def screen_file(model: DTIModel, target: str | os.PathLike, library: str | os.PathLike,
+                output: str | os.PathLike, *, top: int = 100,
                 smiles_column: str = "smiles", id_column: str | None = None,
                 lowest: bool = False, chunksize: int = 5000) -> dict[str, Any]:
     """Rank a molecule library of any size against each protein of a FASTA file.

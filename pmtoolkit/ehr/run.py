@@ -298,7 +298,7 @@ class _Samples(list):
         self.parts = parts
 
 
-def train_file(dataset: str | os.PathLike, outdir: str | os.PathLike, config, *,
+def train_file(dataset: str | os.PathLike, outdir: str | os.PathLike, *, config,
                overwrite: bool = False, resume: bool = False,
                on_invalid: OnInvalid = "error") -> dict[str, Any]:
     """Train on the dataset's train part (valid part: early stopping, calibration,

@@ -238,7 +238,7 @@ def train_file(input: str | os.PathLike, outdir: str | os.PathLike, *, label_key
     return workflow.train_file(task, outdir, source=input, overwrite=overwrite, resume=resume)
 
 
-def evaluate_file(input: str | os.PathLike, *, model, label_key: str | None = None,
+def evaluate_file(model, input: str | os.PathLike, *, label_key: str | None = None,
                   labels: str | os.PathLike | None = None, orientation: str = "auto",
                   make_unique: bool = False) -> dict[str, Any]:
     """Accuracy, balanced accuracy and macro F1 of a classifier on labelled profiles

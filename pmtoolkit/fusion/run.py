@@ -133,7 +133,7 @@ class FusionTask:
 
 
 def train_file(tables: dict[str, str | os.PathLike], outcomes: str | os.PathLike,
-               output: str | os.PathLike, config: FusionConfig, *, valid_fraction: float = 0.2,
+               output: str | os.PathLike, *, config: FusionConfig, valid_fraction: float = 0.2,
                overwrite: bool = False, resume: bool = False) -> dict[str, Any]:
     """Fit a fusion model on embedding tables and an outcomes table (a :class:`FusionTask`);
     a stratified ``valid_fraction`` of the patients stops training early and is reported.

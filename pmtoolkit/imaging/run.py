@@ -40,8 +40,8 @@ def load(name_or_path: str | os.PathLike, task: str | None = None):
                        model_class=(ImageClassifier, Segmenter), what="imaging model")
     kind = task_of(model)
     if task is not None and task != kind:
-        raise BadInputError(f"'{name_or_path}' is a {'classifier' if kind == 'classify' else 'segmenter'}"
-                            f", not a model for --task {task}")
+        what = "classifier" if kind == "classify" else "segmenter"
+        raise BadInputError(f"'{name_or_path}' is a {what}, not a model for --task {task}")
     return model
 
 
@@ -82,7 +82,8 @@ def read_classification_data(*, table: str | None = None, npz: str | None = None
     from pmtoolkit.imaging.io import read_images, read_labelled_folder, read_npz
 
     if (table is None) == (npz is None):
-        raise BadInputError("give the images as one input: a table of image paths and labels, or a MedMNIST .npz (-i)")
+        raise BadInputError("give the images as one input: a table of image paths and "
+                            "labels, or a MedMNIST .npz (-i)")
     rejects = rejects if rejects is not None else Rejects(source=str(table or npz),
                                                           item_name="path")
     if npz is not None:
@@ -382,18 +383,26 @@ def _has_part(npz: str, part: str) -> bool:
         return f"{part}_images" in data.files
 
 
-def train_file(outdir: str | os.PathLike, *, task: str = "classify", config,
-               table: str | None = None, npz: str | None = None,
-               valid_table: str | None = None, class_names: list[str] | None = None,
-               on_invalid: OnInvalid = "error", overwrite: bool = False,
-               resume: bool = False) -> dict[str, Any]:
-    """Train a classifier or segmenter from files (:func:`pmtoolkit.core.workflow.train_file`)
-    and write ``outdir``: ``model.safetensors``, ``metrics.json`` (the fit's numbers, classes,
-    split sizes), ``config.json``, the training logs under ``training/`` (and
+def table_or_npz(path: str | os.PathLike) -> tuple[str | None, str | None]:
+    """``(table, None)`` or ``(None, npz)``: an input ending in ``.npz`` is a MedMNIST-layout
+    archive, anything else a table of image paths (and labels or masks)."""
+    path = str(path)
+    return (None, path) if path.lower().endswith(".npz") else (path, None)
+
+
+def train_file(input: str | os.PathLike, outdir: str | os.PathLike, *,
+               task: str = "classify", config, valid_table: str | None = None,
+               class_names: list[str] | None = None, on_invalid: OnInvalid = "error",
+               overwrite: bool = False, resume: bool = False) -> dict[str, Any]:
+    """Train a classifier or segmenter on ``input`` (a table of images, or a MedMNIST
+    ``.npz``) (:func:`pmtoolkit.core.workflow.train_file`) and write ``outdir``:
+    ``model.safetensors``, ``metrics.json`` (the fit's numbers, classes, split sizes),
+    ``config.json``, the training logs under ``training/`` (and
     ``rejected.csv`` with ``on_invalid='skip'``); returns the metrics. An interrupted run
     keeps its last checkpoint in ``outdir/work`` and continues from it with ``resume``."""
     from pmtoolkit.core.io import check_output_dir
 
+    table, npz = table_or_npz(input)
     image_task = ImageTask(task, config, table, npz, valid_table, class_names, on_invalid)
     check_output_dir(outdir, overwrite=overwrite, resume=resume)  # before reading the images
     return workflow.train_file(image_task, outdir, source=table or npz, on_invalid=on_invalid,
@@ -572,14 +581,14 @@ def explain(model, paths: list[str], outdir: str | os.PathLike, *, target: str |
 
 # --------------------------------------------------------------------------- evaluate
 
-def evaluate_file(model, outdir: str | os.PathLike, *, table: str | None = None,
-                  npz: str | None = None, split: str = "test",
-                  threshold: float | str | None = None, on_invalid: OnInvalid = "skip",
-                  overwrite: bool = False) -> dict[str, Any]:
-    """Score a model on labelled images (:func:`pmtoolkit.core.workflow.evaluate_file`) and
-    write ``outdir``: ``metrics.json``, the per-image table, pictures (ROC, calibration,
-    confusion matrix; or mask overlays), ``report.html`` and ``rejected.csv``; returns the
-    metrics."""
+def evaluate_file(model, input: str | os.PathLike, outdir: str | os.PathLike, *,
+                  split: str = "test", threshold: float | str | None = None,
+                  on_invalid: OnInvalid = "skip", overwrite: bool = False) -> dict[str, Any]:
+    """Score a model on labelled images (a table, or ``split`` of a MedMNIST ``.npz``)
+    (:func:`pmtoolkit.core.workflow.evaluate_file`) and write ``outdir``: ``metrics.json``,
+    the per-image table, pictures (ROC, calibration, confusion matrix; or mask overlays),
+    ``report.html`` and ``rejected.csv``; returns the metrics."""
+    table, npz = table_or_npz(input)
     task = ImageTask(task_of(model), model.config, table, npz, on_invalid=on_invalid,
                      model=model, part=split, threshold=threshold)
     return workflow.evaluate_file(task, model, source=table or npz, on_invalid=on_invalid,

@@ -100,9 +100,9 @@ def _standardize(run: StepRun) -> dict[str, Any]:
 
     p = run.params
     config = StandardizeConfig(**{f.name: getattr(p, f.name) for f in fields(StandardizeConfig)})
-    rows, invalid = chem_run.transform_file(run.inputs["input"], run.output(),
-                                       chem_run.Standardize(config), smiles_column=p.smiles_column,
-                                       final=run.final_output())
+    rows, invalid = chem_run.transform_file(chem_run.Standardize(config), run.inputs["input"],
+                                            run.output(), smiles_column=p.smiles_column,
+                                            final=run.final_output())
     frame = _read(run.output())
     frame = frame[frame["standardized_smiles"].notna()]
     frame = frame.rename(columns={p.smiles_column: "input_smiles"})
@@ -135,9 +135,10 @@ def _filter(run: StepRun) -> dict[str, Any]:
     from pmtoolkit.chem import run as chem_run
 
     p = run.params
-    rows, invalid = chem_run.transform_file(run.inputs["input"], run.output(),
-                                       chem_run.Filter(p.alerts, p.passing_only),
-                                       smiles_column=p.smiles_column, final=run.final_output())
+    rows, invalid = chem_run.transform_file(chem_run.Filter(p.alerts, p.passing_only),
+                                            run.inputs["input"], run.output(),
+                                            smiles_column=p.smiles_column,
+                                            final=run.final_output())
     frame = _read(run.output())
     n = len(frame)
     if p.min_qed is not None:
@@ -171,8 +172,7 @@ def _properties(run: StepRun) -> dict[str, Any]:
     src = run.inputs["input"]
     for i, name in enumerate(p.models):
         out = run.folder / f"step{i}.tmp.csv"
-        predict_file(src, out, model=load(_named(run, name)),
-                     smiles_column=p.smiles_column)
+        predict_file(load(_named(run, name)), src, out, smiles_column=p.smiles_column)
         if i:
             Path(src).unlink()
         src = out

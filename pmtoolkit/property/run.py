@@ -188,8 +188,8 @@ class MoleculePredictTask:
                           for prefix, m in _column_prefixes(model)], axis=1)
 
 
-def predict_file(input: str | os.PathLike, output: str | os.PathLike, *,
-                 model: PropertyModel | Mapping[str, PropertyModel],
+def predict_file(model: PropertyModel | Mapping[str, PropertyModel],
+                 input: str | os.PathLike, output: str | os.PathLike, *,
                  smiles_column: str = "smiles", fmt: str | None = None,
                  on_invalid: OnInvalid = "skip", chunksize: int = 10_000) -> int:
     """Stream ``input`` through ``model`` into ``output``
@@ -213,7 +213,7 @@ def _column_prefixes(models: PropertyModel | Mapping[str, PropertyModel]
             for name, m in models.items()]
 
 
-def evaluate_file(input: str | os.PathLike, *, model: PropertyModel, smiles_column: str,
+def evaluate_file(model: PropertyModel, input: str | os.PathLike, *, smiles_column: str,
                   target_columns: Sequence[str] | None = None,
                   on_invalid: OnInvalid = "error") -> dict[str, Any]:
     targets = list(target_columns or model.target_names)

@@ -26,11 +26,11 @@ def test_train_load_predict_and_evaluate_a_file(test_data, tmp_path):
     assert "test" in metrics
 
     model = load(tmp_path / "run" / "model.safetensors")
-    assert predict_file(table, tmp_path / "p.csv", model=model) == len(data)
+    assert predict_file(model, table, tmp_path / "p.csv") == len(data)
     pred = pd.read_csv(tmp_path / "p.csv")
     assert len(pred) == len(data) and pred.filter(like="pred").notna().all().all()
 
-    scores = evaluate_file(table, model=model)
+    scores = evaluate_file(model, table)
     assert scores["n"] == len(data) and 0 <= scores["ci"] <= 1
     column = next(c for c in pred.columns if "pred" in c)
     mse = float(np.mean((pred[column].to_numpy() - data["value"].to_numpy()) ** 2))

@@ -47,14 +47,14 @@ def test_evaluate_file_scores_labelled_profiles(run):
 
     folder, out, _ = run
     model = load(out / "model.safetensors")
-    metrics = evaluate_file(folder / "cells.h5ad", model=model)  # the model's label column
+    metrics = evaluate_file(model, folder / "cells.h5ad")  # the model's label column
     assert metrics["n"] == 40
     assert set(metrics) == {"n", "accuracy", "balanced_accuracy", "macro_f1"}
     assert 0.5 < metrics["accuracy"] <= 1
     other = simulate(n_per_group=5, n_genes=60, groups=3, seed=1)
     other.write_h5ad(folder / "three.h5ad")
     with pytest.raises(BadInputError, match=r"labels \['type2'\] are not classes"):
-        evaluate_file(folder / "three.h5ad", model=model)
+        evaluate_file(model, folder / "three.h5ad")
 
 
 def test_train_file_refuses_before_writing_anything(tmp_path):

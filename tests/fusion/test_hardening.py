@@ -108,7 +108,7 @@ def test_fusion_train_keeps_checkpoints_beside_the_model_only_while_running(tmp_
     _table(tmp_path / "y.csv", patient_id=ids, outcome=y)
     out = tmp_path / "m.safetensors"
     metrics = train_file({"a": tmp_path / "a.csv"}, tmp_path / "y.csv", out,
-                         FusionConfig(epochs=2, device="cpu"))
+                         config=FusionConfig(epochs=2, device="cpu"))
     assert metrics["epochs_run"] == 2 and out.is_file()
     assert not (tmp_path / "m.safetensors.work").exists()
 

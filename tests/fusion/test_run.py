@@ -51,7 +51,7 @@ def test_train_then_predict_uses_the_informative_modality(tmp_path):
     pd.DataFrame({"patient_id": ids, "outcome": y}).to_csv(tmp_path / "y.csv", index=False)
     tables = {"good": tmp_path / "good.csv", "noise": tmp_path / "noise.csv"}
     m = train_file(tables, tmp_path / "y.csv", tmp_path / "m.safetensors",
-                   FusionConfig(fusion="gated", epochs=40, seed=0, device="cpu"))
+                   config=FusionConfig(fusion="gated", epochs=40, seed=0, device="cpu"))
     assert m["valid_auroc"] > 0.9 and m["patients_by_modality"] == {"good": n, "noise": n // 2}
     from pmtoolkit.fusion.model import FusionModel
 
@@ -62,4 +62,5 @@ def test_train_then_predict_uses_the_informative_modality(tmp_path):
     assert p.loc[both, "contribution_good"].abs().mean() > \
         3 * p.loc[both, "contribution_noise"].abs().mean()
     with pytest.raises(BadInputError, match="exists"):
-        train_file(tables, tmp_path / "y.csv", tmp_path / "m.safetensors", FusionConfig())
+        train_file(tables, tmp_path / "y.csv", tmp_path / "m.safetensors",
+                   config=FusionConfig())

@@ -19,7 +19,7 @@ def test_train_load_and_evaluate_an_npz(tmp_path):
     np.savez(npz, **{f"{k}_{kind}": v[i][:, 0] if kind == "images" else v[i][:, None]
                      for k, v in parts.items() for i, kind in enumerate(("images", "labels"))})
     config = ClassifierConfig(width=0.25, epochs=2, batch_size=16, augment=False, device="cpu")
-    metrics = train_file(tmp_path / "run", task="classify", config=config, npz=str(npz),
+    metrics = train_file(npz, tmp_path / "run", task="classify", config=config,
                          class_names=["right", "left"])
     assert (tmp_path / "run" / "model.safetensors").is_file()
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["classes"] == \
@@ -27,6 +27,6 @@ def test_train_load_and_evaluate_an_npz(tmp_path):
 
     model = load(tmp_path / "run" / "model.safetensors")
     assert model.classes == ["right", "left"]
-    scores = evaluate_file(model, tmp_path / "eval", npz=str(npz), split="test")
+    scores = evaluate_file(model, npz, tmp_path / "eval", split="test")
     assert scores["n"] == 12 and 0 <= scores["auc"] <= 1
     assert (tmp_path / "eval" / "report.html").is_file()

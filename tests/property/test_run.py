@@ -25,14 +25,14 @@ def test_train_load_predict_and_evaluate_a_file(test_data, tmp_path):
     model = load(tmp_path / "run" / "model.safetensors")
     assert model.target_names == ["logS"]
 
-    assert predict_file(table, tmp_path / "p.csv", model=model) == 40
+    assert predict_file(model, table, tmp_path / "p.csv") == 40
     pred = pd.read_csv(tmp_path / "p.csv")
     smiles = pd.read_csv(table)["smiles"].tolist()
     assert pred["smiles"].tolist() == smiles  # rows stay aligned with the input
     direct = model.predict(smiles).frame
     np.testing.assert_allclose(pred["logS_pred"], direct["logS_pred"], rtol=1e-5)
 
-    scores = evaluate_file(table, model=model, smiles_column="smiles", target_columns=["logS"])
+    scores = evaluate_file(model, table, smiles_column="smiles", target_columns=["logS"])
     assert scores["n"] == 40
     truth = pd.read_csv(table)["logS"].to_numpy()
     rmse = float(np.sqrt(np.mean((pred["logS_pred"].to_numpy() - truth) ** 2)))
