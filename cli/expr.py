@@ -15,7 +15,7 @@ from pmtoolkit.cli.options import (
     resume_option,
 )
 
-from pmtoolkit.expression.config import ClassifierConfig, RunConfig, VAEConfig
+from pmtoolkit.expression.config import ExpressionClassifierConfig, SingleCellConfig, VAEConfig
 
 INPUT_HELP = (".h5ad, a 10x folder (matrix.mtx, features.tsv, barcodes.tsv) or "
               ".h5, a CSV/TSV matrix (.gz too), or .loom.")
@@ -52,7 +52,7 @@ def expr() -> None:
               type=click.Path(file_okay=False, path_type=Path),
               help="Output folder: adata.h5ad, markers.csv, report.html, figures/, "
                    "config.json.")
-@dataclass_options(RunConfig)
+@dataclass_options(SingleCellConfig)
 @_input_options
 @click.option("--no-plots", is_flag=True, help="Skip the figures (the report keeps its tables).")
 @config_option
@@ -82,7 +82,7 @@ def run(input_, outdir, orientation, make_unique, no_plots, config_file, overwri
     vae_table = from_file.pop("vae", None)
     if vae_table is not None and not isinstance(vae_table, dict):
         raise ConfigError(f"'{config_file}': vae must be a table ([vae]) of VAE settings")
-    config = cfg.merge(RunConfig, file_keys(RunConfig, from_file), given(RunConfig, params),
+    config = cfg.merge(SingleCellConfig, file_keys(SingleCellConfig, from_file), given(SingleCellConfig, params),
                        source=f"'{config_file}'" if config_file else "command-line options")
     vae = cfg.from_mapping(VAEConfig, vae_table, source=f"'{config_file}' [vae]") \
         if vae_table else None
@@ -174,7 +174,7 @@ def _check_h5ad(path: Path) -> None:
 @click.option("--key-added", default="pmt_label", show_default=True,
               help="obs column written with the labels (and KEY_confidence, obsm "
                    "KEY_probabilities).")
-@dataclass_options(ClassifierConfig)
+@dataclass_options(ExpressionClassifierConfig)
 @_input_options
 @config_option
 @overwrite_option
@@ -197,10 +197,10 @@ def annotate(query, reference, label_key, output, predictions, save_model, key_a
 
     from pmtoolkit.core.config import to_dict
     from pmtoolkit.core.io import work_beside, write_table
-    from pmtoolkit.expression.io import write_h5ad
     from pmtoolkit.expression.classify import is_reference, load_or_train_classifier
+    from pmtoolkit.expression.io import write_h5ad
 
-    config = resolve(ClassifierConfig, params, config_file)
+    config = resolve(ExpressionClassifierConfig, params, config_file)
     _check_h5ad(output)
     startup(seed=config.seed, device=config.device)
     settings = {"model": to_dict(config), "data": {"reference": str(reference),
@@ -292,7 +292,7 @@ def classify() -> None:
 @click.option("--folds", type=click.IntRange(0, 100), default=5, show_default=True,
               help="Stratified cross-validation folds reported before the final fit "
                    "(0 or 1: none).")
-@dataclass_options(ClassifierConfig)
+@dataclass_options(ExpressionClassifierConfig)
 @_input_options
 @config_option
 @overwrite_option
@@ -311,7 +311,7 @@ def classify_train(input_, label_key, labels, outdir, folds, orientation, make_u
 
     from pmtoolkit.expression.classify import train_file
 
-    config = resolve(ClassifierConfig, params, config_file)
+    config = resolve(ExpressionClassifierConfig, params, config_file)
     startup(seed=config.seed, device=config.device)
     info = train_file(input_, outdir, label_key=label_key, labels=labels, config=config,
                       folds=folds, orientation=orientation, make_unique=make_unique,

@@ -58,9 +58,9 @@ def simulate(outdir, patients, seed, prevalence, weights, missing, interaction, 
     """
     from pmtoolkit.cli.common import startup
 
-    from pmtoolkit.fusion.simulate import CohortSpec, simulate_cohort
+    from pmtoolkit.fusion.simulate import CohortConfig, simulate_cohort
 
-    spec = CohortSpec(patients=patients, seed=seed, prevalence=prevalence,
+    spec = CohortConfig(patients=patients, seed=seed, prevalence=prevalence,
                       interaction=interaction)
     spec.weights.update(key_values(weights, "--weight", cast=float))
     spec.missing.update(key_values(missing, "--missing", cast=float))

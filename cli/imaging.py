@@ -14,14 +14,14 @@ from pmtoolkit.cli.options import (
     resume_option,
 )
 
-from pmtoolkit.imaging.config import ClassifierConfig, SegmenterConfig
+from pmtoolkit.imaging.config import ImageClassifierConfig, SegmenterConfig
 
 MODEL_HELP = ("A saved model (.safetensors) or a shipped one: pneumonia (chest X-ray "
               "classifier, PneumoniaMNIST) or mni-tissue (grey / white matter U-Net on T1 MRI).")
 TASK = click.Choice(["classify", "segment"])
 
 
-CONFIGS = {"classify": ClassifierConfig, "segment": SegmenterConfig}
+CONFIGS = {"classify": ImageClassifierConfig, "segment": SegmenterConfig}
 
 INPUT_HELP = ("The training images: a MedMNIST-layout NPZ (*.npz, classify: train_images, "
               "train_labels, val_...), or a CSV/TSV table with columns path, label (classify) "

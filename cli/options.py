@@ -166,7 +166,7 @@ def _field_option(f, field_name: str, hint: Any, help_: str, shown: str, limits=
 
 def choice_options(configs: dict[str, type]):
     """Options for a command whose config class depends on a choice (``--task classify``
-    -> ClassifierConfig, ...): one option per field of any of ``configs``; the help shows
+    -> ExpressionClassifierConfig, ...): one option per field of any of ``configs``; the help shows
     each choice's default where they differ, and names the choice a field belongs to when
     only one has it. Resolve with :func:`resolve_choice`."""
     fields: dict[str, dict[str, Any]] = {}

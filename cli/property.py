@@ -15,7 +15,7 @@ from pmtoolkit.cli.options import (
     resolve,
     resume_option,
 )
-from pmtoolkit.property.config import PropertyConfig, SplitOptions
+from pmtoolkit.property.config import PropertyConfig, SplitConfig
 
 SHIPPED = "solubility, lipophilicity, bbbp, tox21"
 
@@ -37,7 +37,7 @@ def property_() -> None:
               help="Column of the values to learn; several targets: repeat the option or "
                    "separate with commas.")
 @dataclass_options(PropertyConfig)
-@dataclass_options(SplitOptions)
+@dataclass_options(SplitConfig)
 @click.option("--split-file", type=click.Path(exists=True, dir_okay=False),
               help="Use a saved split.json instead of making one.")
 @on_invalid_option("error")
@@ -57,7 +57,7 @@ def train(input_, outdir, smiles_column, label_columns, split_file, on_invalid, 
 
     config = resolve(PropertyConfig, params, config_file, section="model",
                      sections=("model", "split"))
-    split = resolve(SplitOptions, params, config_file, section="split",
+    split = resolve(SplitConfig, params, config_file, section="split",
                     sections=("model", "split"))
     targets = comma_list(label_columns)
     startup(seed=config.seed, device=config.device)

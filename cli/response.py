@@ -22,7 +22,7 @@ from pmtoolkit.response.config import (
     BASELINE_NAMES,
     DEFAULT_BASELINES,
     SPLITS,
-    PanelSpec,
+    PanelConfig,
     ResponseConfig,
 )
 
@@ -77,7 +77,7 @@ def _inputs(f):
               type=click.Path(file_okay=False, path_type=Path),
               help="Output folder for the panel: responses.csv, drugs.csv, expression.h5ad, "
                    "truth.csv, panel.json.")
-@dataclass_options(PanelSpec)
+@dataclass_options(PanelConfig)
 @overwrite_option
 def simulate(outdir, overwrite, **params):
     """Write a simulated drug-response panel: responses.csv, drugs.csv (real shipped
@@ -91,7 +91,7 @@ def simulate(outdir, overwrite, **params):
 
     from pmtoolkit.response.simulate import simulate_panel
 
-    spec = resolve(PanelSpec, params, None)
+    spec = resolve(PanelConfig, params, None)
     startup(seed=spec.seed)
     info = simulate_panel(outdir, spec, overwrite=overwrite)
     ceiling = info["noise_ceiling"]

@@ -31,10 +31,10 @@ def main() -> int:
 
     from pmtoolkit.core.io import sha256_file
     from pmtoolkit.expression.classifier import cross_validate, fit_classifier
-    from pmtoolkit.expression.config import ClassifierConfig
+    from pmtoolkit.expression.config import ExpressionClassifierConfig
 
     adata = ad.read_h5ad(DATA)
-    config = ClassifierConfig(device="cpu")
+    config = ExpressionClassifierConfig(device="cpu")
     t0 = time.perf_counter()
     cv = cross_validate(adata, "bulk_labels", config, folds=5, seed=0)
     model = fit_classifier(adata, "bulk_labels", config)

@@ -2,7 +2,7 @@
 pneumonia``) on PneumoniaMNIST (MedMNIST v2, 28×28 grey paediatric chest X-rays, normal vs
 pneumonia) from ../shared/data/imaging/pneumoniamnist/pneumoniamnist.npz.
 
-The recipe is the library default (:class:`pmtoolkit.imaging.config.ClassifierConfig`): a
+The recipe is the library default (:class:`pmtoolkit.imaging.config.ImageClassifierConfig`): a
 ResNet-18 at a quarter of the published width (0.7 M weights), MedMNIST's 28-pixel stem,
 class-weighted cross-entropy, random affine augmentation, 30 epochs at most, the epoch of best
 validation AUC, the decision threshold by Youden's J on the validation split. The test split's
@@ -35,7 +35,7 @@ def main() -> int:
 
     from pmtoolkit.core.io import sha256_file
     from pmtoolkit.imaging.classifier import fit_classifier
-    from pmtoolkit.imaging.config import ClassifierConfig
+    from pmtoolkit.imaging.config import ImageClassifierConfig
     from pmtoolkit.imaging.evaluate import evaluate_classifier
     from pmtoolkit.imaging.io import read_npz
 
@@ -44,7 +44,7 @@ def main() -> int:
     xt, yt = read_npz(args.npz, "test")
     names = ["normal", "pneumonia"]
     t0 = time.perf_counter()
-    config = ClassifierConfig(seed=args.seed, device="cpu")
+    config = ImageClassifierConfig(seed=args.seed, device="cpu")
     model = fit_classifier(list(x), [names[i] for i in y], config,
                            valid=(list(xv), [names[i] for i in yv]), classes=names)
     test = evaluate_classifier(model, list(xt), [names[i] for i in yt])

@@ -144,3 +144,17 @@ def test_file_workflows_share_one_signature_shape(name, function):
     outputs = [i for i, p in enumerate(positional) if p in ("output", "outdir")]
     assert not outputs or outputs[0] == len(positional) - 1 or name.endswith("split_file") \
         or positional[outputs[0] + 1:] == [], f"{name}{positional}"
+
+
+def test_settings_classes_are_configs_with_one_name_each():
+    """Settings dataclasses are called ``...Config`` (not Options, Spec, Params or RunFile),
+    and no two modules define one of the same name."""
+    where: dict[str, list[str]] = {}
+    for module, path in _modules().items():
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.ClassDef):
+                assert not re.search(r"(Options|Spec|Params|RunFile)$", node.name), \
+                    f"{module}.{node.name}"
+                if node.name.endswith("Config"):
+                    where.setdefault(node.name, []).append(module)
+    assert {k: v for k, v in where.items() if len(v) > 1} == {}

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-#: the parameters pmtoolkit's RunConfig uses by default
+#: the parameters pmtoolkit's SingleCellConfig uses by default
 MIN_GENES, MAX_PCT_MITO, MIN_CELLS = 200, 20.0, 3
 TARGET_SUM, N_TOP_GENES, N_PCS, N_NEIGHBORS, MIN_DIST = 1e4, 2000, 50, 15, 0.5
 

@@ -22,7 +22,7 @@ Sections (``--sections``, all by default):
   when its first run's scrublet step exceeds ``--doublets-limit`` seconds).
 - ``memory``: peak RSS and wall time of the pipeline (``run_file``) on 100,000 simulated
   cells × 3,000 genes (negative binomial, sparse CSR), with each step's peak, with the
-  default RunConfig and with ``scale=False`` (``--no-scale``: PCA on the sparse HVGs).
+  default SingleCellConfig and with ``scale=False`` (``--no-scale``: PCA on the sparse HVGs).
 
     bash benchmarks/expression/setup_anchor_env.sh         # once: scvi-tools' own venv
     OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 NUMBA_NUM_THREADS=1 taskset -c 1 \\
@@ -284,7 +284,7 @@ def score_embedding(adata, rep: str, seed: int) -> dict:
 def run_clusters(records: Records, workdir: Path, force: bool, rescore: bool = False) -> None:
     """``rescore``: PCA rows are recomputed; VAE and SCVI rows are re-scored from their saved
     latents (train time and epochs kept from the record), without retraining."""
-    from pmtoolkit.expression.config import RunConfig, VAEConfig
+    from pmtoolkit.expression.config import SingleCellConfig, VAEConfig
     from pmtoolkit.expression.standard import cluster_metrics, standard_pipeline
     from pmtoolkit.expression.vae import fit_vae
 
@@ -323,7 +323,7 @@ def run_clusters(records: Records, workdir: Path, force: bool, rescore: bool = F
         if force or rescore or key not in records:
             a = raw.copy()
             t0 = time.perf_counter()
-            standard_pipeline(a, RunConfig(label_key=LABEL, seed=seed))
+            standard_pipeline(a, SingleCellConfig(label_key=LABEL, seed=seed))
             seconds = time.perf_counter() - t0
             pipeline_metrics = dict(a.uns["pmt_run"]["metrics"])
             same_cells = list(a.obs_names) == list(filtered.obs_names)
@@ -427,7 +427,7 @@ def run_transfer(records: Records, force: bool) -> None:
     from sklearn.model_selection import StratifiedKFold
 
     from pmtoolkit.expression.classifier import cross_validate
-    from pmtoolkit.expression.config import ClassifierConfig
+    from pmtoolkit.expression.config import ExpressionClassifierConfig
 
     adata = load_pbmc()
     y = adata.obs[LABEL].astype(str).to_numpy()
@@ -435,7 +435,8 @@ def run_transfer(records: Records, force: bool) -> None:
         key = f"transfer/pmt-classifier/{seed}"
         if force or key not in records:
             t0 = time.perf_counter()
-            table = cross_validate(adata, LABEL, ClassifierConfig(device="cpu", seed=seed),
+            table = cross_validate(adata, LABEL,
+                                   ExpressionClassifierConfig(device="cpu", seed=seed),
                                    folds=5, seed=0)
             seconds = time.perf_counter() - t0
             records.add({"key": key, "section": "transfer", "model": "pmt-classifier",
@@ -478,8 +479,8 @@ def pmt_command(inp: Path, out: Path, doublets: bool = True) -> tuple[list[str],
         cmd = [*exe, "expr", "run", "-i", str(inp), "-o", str(out), "--label-key", LABEL]
         return cmd + ([] if doublets else ["--no-doublets"]), "pmt expr run (CLI)"
     code = ("from pmtoolkit.expression.standard import run_file;"
-            "from pmtoolkit.expression.config import RunConfig;"
-            f"run_file({str(inp)!r}, {str(out)!r}, config=RunConfig(label_key={LABEL!r}, "
+            "from pmtoolkit.expression.config import SingleCellConfig;"
+            f"run_file({str(inp)!r}, {str(out)!r}, config=SingleCellConfig(label_key={LABEL!r}, "
             f"doublets={doublets}))")
     return [sys.executable, "-c", code], "run_file in a fresh python (CLI not available)"
 
@@ -587,7 +588,7 @@ def memory_child(inp: Path, out: Path, result: Path, scale: bool = True,
                  umap: bool = True) -> int:
     """Runs run_file on ``inp`` and records, for each step, the RSS when it started, the
     largest RSS sampled (every 50 ms) while it ran, and the process peak when it ended.
-    ``scale``: RunConfig.scale; ``umap`` False replaces ``sc.tl.umap`` by the first two PCs
+    ``scale``: SingleCellConfig.scale; ``umap`` False replaces ``sc.tl.umap`` by the first two PCs
     (so that the plots still have an ``X_umap``)."""
     import logging
     import resource
@@ -631,7 +632,7 @@ def memory_child(inp: Path, out: Path, result: Path, scale: bool = True,
 
     import pmtoolkit.expression.io as pio
     import pmtoolkit.expression.plots as plots
-    from pmtoolkit.expression.config import RunConfig
+    from pmtoolkit.expression.config import SingleCellConfig
     from pmtoolkit.expression.standard import run_file
 
     def phase(name, fn):
@@ -653,7 +654,7 @@ def memory_child(inp: Path, out: Path, result: Path, scale: bool = True,
             adata.obsm["X_umap"] = np.asarray(adata.obsm["X_pca"][:, :2])
 
         sc.tl.umap = no_umap
-    info = run_file(inp, out, config=RunConfig(label_key="sim_type", doublets=False,
+    info = run_file(inp, out, config=SingleCellConfig(label_key="sim_type", doublets=False,
                                                scale=scale), overwrite=True)
     seconds = time.perf_counter() - t0
     switch("end")
@@ -671,7 +672,7 @@ MEMORY_VARIANTS = {"": {"scale": True, "umap": True},
 def run_memory(records: Records, workdir: Path, force: bool, n_cells: int,
                variants: tuple[str, ...] = ("", "/no-scale")) -> None:
     """The pipeline on ``n_cells`` simulated cells, once per variant of MEMORY_VARIANTS: the
-    default RunConfig (scale + PCA), and ``scale=False`` (``--no-scale``: PCA on the sparse
+    default SingleCellConfig (scale + PCA), and ``scale=False`` (``--no-scale``: PCA on the sparse
     log-normalised HVGs)."""
     inp = workdir / f"sim_{n_cells}.h5ad"
     todo = [v for v in variants if force or f"memory/sim{n_cells}{v}" not in records]
@@ -986,7 +987,7 @@ def markdown(summary: dict, meta: dict, records: Records) -> str:
         lines += ["## 2. Label transfer (5-fold stratified cross-validation)", "",
                   "All 700 cells; the same folds (StratifiedKFold, shuffle, random_state 0) "
                   "for every model; features log1p(counts per 10k) of all 765 genes. "
-                  "pmtoolkit: `cross_validate(adata, 'bulk_labels', ClassifierConfig("
+                  "pmtoolkit: `cross_validate(adata, 'bulk_labels', ExpressionClassifierConfig("
                   "device='cpu', seed=s), folds=5, seed=0)` with model seeds 0-2 (each "
                   "fold's figure averaged over the seeds); scikit-learn is deterministic. "
                   "Mean ± sd over the 5 folds; in brackets, pmtoolkit's sd over seeds of the "
@@ -1097,12 +1098,12 @@ def markdown(summary: dict, meta: dict, records: Records) -> str:
 
 
 def _memory_section(mem: list[dict], summary: dict) -> list[str]:
-    """Section 4: the pipeline's peak memory on the simulated cells, per RunConfig variant
+    """Section 4: the pipeline's peak memory on the simulated cells, per SingleCellConfig variant
     (scale + PCA, and PCA on the sparse HVGs without scaling), steps side by side."""
     gib = 2 ** 30
     ok = [m for m in mem if not m.get("failed")]
     names = {"": "default (`scale=True`: sc.pp.scale, then PCA)",
-             "/no-scale": "`--no-scale` (`RunConfig(scale=False)`: PCA on the sparse HVGs)",
+             "/no-scale": "`--no-scale` (`SingleCellConfig(scale=False)`: PCA on the sparse HVGs)",
              "/no-scale-no-umap": "`--no-scale`, UMAP replaced by the first two PCs"}
     short = {"": "scale", "/no-scale": "no scale", "/no-scale-no-umap": "no scale, no UMAP"}
     lines = [f"## 4. Memory on {ok[0]['shape'][0]:,} cells" if ok else "## 4. Memory", ""]
@@ -1126,7 +1127,7 @@ def _memory_section(mem: list[dict], summary: dict) -> list[str]:
               f"({m0['nnz'] / m0['shape'][0]:.0f} per cell), CSR float32 = "
               f"{m0['sparse_bytes'] / gib:.2f} GiB in memory ({m0['h5ad_bytes'] / gib:.2f} GiB "
               "h5ad), 10 cell types. Each run: run_file (the function behind `pmt expr run`) in "
-              "a fresh process under /usr/bin/time -v, RunConfig(label_key='sim_type', "
+              "a fresh process under /usr/bin/time -v, SingleCellConfig(label_key='sim_type', "
               "doublets=False), otherwise the defaults (scrublet is skipped: " + why + ").", "",
               "| run | peak RSS (GiB) | × sparse counts | wall time (min) | cells / genes kept "
               "| Leiden clusters | ARI vs sim_type |", "|---|---:|---:|---:|---|---:|---:|"]
@@ -1317,7 +1318,7 @@ def main() -> int:
     ap.add_argument("--report-only", action="store_true")
     ap.add_argument("--memory-variants", default=",no-scale",
                     help="memory: comma-separated runs of the pipeline: '' (default "
-                         "RunConfig), no-scale (RunConfig(scale=False)), no-scale-no-umap "
+                         "SingleCellConfig), no-scale (SingleCellConfig(scale=False)), no-scale-no-umap "
                          "(also UMAP replaced by two PCs); default ',no-scale'")
     ap.add_argument("--big-doublets", choices=("auto", "on", "off"), default="auto",
                     help="runtime: scrublet on the big input in both tools; auto: on, unless "

@@ -79,7 +79,7 @@ def record(row: dict) -> None:
 
 def run(args) -> None:
     from pmtoolkit.fusion.run import experiment
-    from pmtoolkit.fusion.simulate import CohortSpec, simulate_cohort
+    from pmtoolkit.fusion.simulate import CohortConfig, simulate_cohort
 
     done = {(r["cohort"], r["seed"], r["patients"]) for r in journal()}
     work = Path(args.workdir or tempfile.mkdtemp(prefix="pmt-fusion-bench-"))
@@ -91,7 +91,7 @@ def run(args) -> None:
         start = time.perf_counter()
         weights = dict(weights)
         interaction = weights.pop("interaction", 0.0)
-        simulate_cohort(folder / "cohort", CohortSpec(
+        simulate_cohort(folder / "cohort", CohortConfig(
             patients=args.patients, seed=seed + 1, interaction=interaction,
             weights=weights), overwrite=True)
         res = experiment(folder / "cohort", folder / "run", seed=seed, epochs=args.epochs,

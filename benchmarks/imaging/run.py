@@ -56,13 +56,13 @@ def load_split(split: str):
 
 def classify(seeds: list[int], width: float = 0.25, epochs: int = 30) -> list[dict]:
     from pmtoolkit.imaging.classifier import fit_classifier
-    from pmtoolkit.imaging.config import ClassifierConfig
+    from pmtoolkit.imaging.config import ImageClassifierConfig
     from pmtoolkit.imaging.evaluate import evaluate_classifier
 
     train, val, test = load_split("train"), load_split("val"), load_split("test")
     rows = []
     for seed in seeds:
-        config = ClassifierConfig(seed=seed, device="cpu", width=width, epochs=epochs)
+        config = ImageClassifierConfig(seed=seed, device="cpu", width=width, epochs=epochs)
         t0 = time.perf_counter()
         model = fit_classifier(*train, config, valid=val, classes=NAMES)
         seconds = time.perf_counter() - t0
@@ -148,10 +148,10 @@ def _plain_monai_loop(x, y, xv, yv, config, epochs: int) -> float:
 
 def throughput(repeats: int = 3, epochs: int = 2) -> list[dict]:
     from pmtoolkit.imaging.classifier import ImageClassifier, encode_labels, fit_classifier
-    from pmtoolkit.imaging.config import ClassifierConfig
+    from pmtoolkit.imaging.config import ImageClassifierConfig
 
     train, val = load_split("train"), load_split("val")
-    config = ClassifierConfig(epochs=epochs, patience=0, device="cpu")
+    config = ImageClassifierConfig(epochs=epochs, patience=0, device="cpu")
     model = ImageClassifier.untrained(config, {"classes": NAMES})
     x, xv = model.prepare(train[0]), model.prepare(val[0])
     y, _ = encode_labels(train[1], NAMES)

@@ -51,12 +51,12 @@ def run(workdir: Path, seeds: list[int], splits: list[str], models: list[str]) -
     import pandas as pd
 
     from pmtoolkit import response as R
-    from pmtoolkit.response.config import PanelSpec, ResponseConfig
+    from pmtoolkit.response.config import PanelConfig, ResponseConfig
     from pmtoolkit.response.simulate import noise_ceiling, recovery, simulate_panel
 
     panel = workdir / "panel"
     if not (panel / "panel.json").is_file():
-        simulate_panel(panel, PanelSpec(), overwrite=True)
+        simulate_panel(panel, PanelConfig(), overwrite=True)
     truth = pd.read_csv(panel / "truth.csv", dtype={"sample_id": str, "drug_id": str})
     data, _, _ = R.load_panel(panel / "responses.csv", panel / "drugs.csv",
                               panel / "expression.h5ad")

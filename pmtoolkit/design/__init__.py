@@ -14,7 +14,7 @@ _EXPORTS = {
     "fit": "generator", "finetune": "generator", "encode_smiles": "generator",
     "load": "run", "sample_file": "run", "train_file": "run", "finetune_file": "run",
     "optimize_file": "run", "evaluate_file": "run", "sample_summary": "run",
-    "RunFile": "optimize", "load_run_file": "optimize",
+    "OptimizeRunConfig": "optimize", "load_run_file": "optimize",
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -75,7 +75,7 @@ class OptimizeConfig:
 
 
 @dataclass
-class RunFile:
+class OptimizeRunConfig:
     """A whole ``pmt generate optimize`` TOML file."""
 
     optimize: OptimizeConfig = field(default_factory=OptimizeConfig)
@@ -259,7 +259,8 @@ def _check(cfg: OptimizeConfig) -> None:
     check_ranges(cfg.diversity, source="optimize.diversity")
 
 
-def load_run_file(path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> RunFile:
+def load_run_file(path: str | os.PathLike, overrides: dict[str, Any] | None = None
+                  ) -> OptimizeRunConfig:
     """A TOML/JSON run file (``[optimize]`` and ``[scoring]``, every table and key checked
     by :func:`pmtoolkit.core.config.from_mapping`: unknown keys, types, ranges, NaN);
     ``overrides`` (option values) replace keys of ``[optimize]``."""
@@ -273,6 +274,6 @@ def load_run_file(path: str | os.PathLike, overrides: dict[str, Any] | None = No
             raise ConfigError(f"{source}: optimize: expected a table ([optimize]), got "
                               f"{table!r}")
         data = {**data, "optimize": {**table, **overrides}}
-    run = from_mapping(RunFile, data, source=source)
+    run = from_mapping(OptimizeRunConfig, data, source=source)
     _check(run.optimize)
     return run

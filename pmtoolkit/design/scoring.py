@@ -78,7 +78,7 @@ def _logistic(z: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- components
 
 @dataclass
-class ComponentSpec:
+class ComponentConfig:
     """One ``[[scoring.component]]`` table."""
 
     type: str
@@ -100,7 +100,7 @@ class Component:
     accepts: tuple[str, ...] = ()
     default_transform: Transform | None = None
 
-    def __init__(self, spec: ComponentSpec):
+    def __init__(self, spec: ComponentConfig):
         self.spec = spec
         self.name = spec.name or spec.type
 
@@ -269,7 +269,7 @@ _TYPE_SPECIFIC = ("smiles", "smarts", "descriptor", "model", "target", "aggregat
 @dataclass
 class ScoringConfig:
     aggregation: Literal["geometric", "arithmetic"] = "geometric"
-    component: list[ComponentSpec] = field(default_factory=list)
+    component: list[ComponentConfig] = field(default_factory=list)
 
 
 @dataclass
@@ -299,7 +299,7 @@ class ScoringFunction:
                 err = unknown_name("scoring component type", spec.type, COMPONENTS)
                 raise ConfigError(err.message, hint=err.hint)
             extra = [f for f in _TYPE_SPECIFIC
-                     if getattr(spec, f) != getattr(ComponentSpec("x"), f) and
+                     if getattr(spec, f) != getattr(ComponentConfig("x"), f) and
                      f not in cls.accepts]
             if extra:
                 raise ConfigError(f"component {k + 1} ({spec.type}) does not take "
@@ -370,5 +370,5 @@ def describe(fn: ScoringFunction) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["COMPONENTS", "ComponentSpec", "ScoringConfig", "ScoringFunction", "Scores",
+__all__ = ["COMPONENTS", "ComponentConfig", "ScoringConfig", "ScoringFunction", "Scores",
            "Transform", "describe"]

@@ -23,7 +23,7 @@ _EXPORTS = {
     "ExpressionVAE": "vae", "fit_vae": "vae",
     "ExpressionClassifier": "classifier", "fit_classifier": "classifier",
     "cross_validate": "classifier",
-    "RunConfig": "config", "VAEConfig": "config", "ClassifierConfig": "config",
+    "SingleCellConfig": "config", "VAEConfig": "config", "ExpressionClassifierConfig": "config",
     "load": "classify", "load_or_train_classifier": "classify",
     "train_file": "classify", "evaluate_file": "classify",
 }

@@ -22,7 +22,7 @@ import numpy as np
 
 from pmtoolkit.core.errors import BadInputError
 from pmtoolkit.core.model import TorchModel
-from pmtoolkit.expression.config import ClassifierConfig
+from pmtoolkit.expression.config import ExpressionClassifierConfig
 from pmtoolkit.expression.io import (
     _first_bad,
     align_genes,
@@ -114,7 +114,7 @@ def check_trainable(adata: ad.AnnData, label_key: str, *, folds: int = 0,
     _totals(expression_matrix(adata, layer))
 
 
-def _build(config: ClassifierConfig, n_genes: int, n_classes: int):
+def _build(config: ExpressionClassifierConfig, n_genes: int, n_classes: int):
     from torch import nn
 
     layers: list[nn.Module] = []
@@ -129,9 +129,10 @@ def _build(config: ClassifierConfig, n_genes: int, n_classes: int):
 class ExpressionClassifier(TorchModel):
     """A trained classifier: its genes (in order), class names and label key."""
 
-    Config = ClassifierConfig
+    Config = ExpressionClassifierConfig
 
-    def __init__(self, config: ClassifierConfig, network=None, *, genes: list[str] | None = None,
+    def __init__(self, config: ExpressionClassifierConfig, network=None, *,
+                 genes: list[str] | None = None,
                  classes: list[str] | None = None, label_key: str | None = None):
         self.genes = list(genes or [])
         self.classes = list(classes or [])
@@ -139,11 +140,12 @@ class ExpressionClassifier(TorchModel):
         super().__init__(config, network)
 
     @classmethod
-    def build_network(cls, config: ClassifierConfig, extra: dict[str, Any]):
+    def build_network(cls, config: ExpressionClassifierConfig, extra: dict[str, Any]):
         return _build(config, len(extra.get("genes", [])), len(extra.get("classes", [])))
 
     @classmethod
-    def untrained(cls, config: ClassifierConfig, extra: dict[str, Any]) -> ExpressionClassifier:
+    def untrained(cls, config: ExpressionClassifierConfig, extra: dict[str, Any]
+                  ) -> ExpressionClassifier:
         return cls(config, cls.build_network(config, extra), genes=extra.get("genes"),
                    classes=extra.get("classes"), label_key=extra.get("label_key"))
 
@@ -261,7 +263,7 @@ def objective(weights):
     return ProfileObjective()
 
 
-def optimizer(config: ClassifierConfig):
+def optimizer(config: ExpressionClassifierConfig):
     from pmtoolkit.core.task import Optimizer
 
     return Optimizer(name="adamw", lr=config.lr, weight_decay=config.weight_decay)
@@ -278,7 +280,8 @@ def labels_of(adata: ad.AnnData, label_key: str) -> np.ndarray:
     return values.astype(str).to_numpy()
 
 
-def fit_classifier(adata: ad.AnnData, label_key: str, config: ClassifierConfig | None = None,
+def fit_classifier(adata: ad.AnnData, label_key: str,
+                   config: ExpressionClassifierConfig | None = None,
                    *, layer: str = "auto", valid_fraction: float = 0.1,
                    workdir: str | Path | None = None, checkpoints: str | Path | None = None,
                    resume: bool = False) -> ExpressionClassifier:
@@ -292,7 +295,7 @@ def fit_classifier(adata: ad.AnnData, label_key: str, config: ClassifierConfig |
     from pmtoolkit.core.task import train_network
     from pmtoolkit.core.training import train_config
 
-    config = config or ClassifierConfig()
+    config = config or ExpressionClassifierConfig()
     check_ranges(config, source="expression classifier config")
     y_text = labels_of(adata, label_key)
     classes = sorted(set(y_text))
@@ -363,7 +366,8 @@ def check_classes(y: np.ndarray, label_key: str, *, folds: int = 0) -> None:
                             hint="lower --folds")
 
 
-def cross_validate(adata: ad.AnnData, label_key: str, config: ClassifierConfig | None = None,
+def cross_validate(adata: ad.AnnData, label_key: str,
+                   config: ExpressionClassifierConfig | None = None,
                    *, folds: int = 5, seed: int = 0, workdir: str | Path | None = None,
                    checkpoints: str | Path | None = None, resume: bool = False
                    ) -> pd.DataFrame:

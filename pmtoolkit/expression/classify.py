@@ -13,7 +13,7 @@ from pmtoolkit.core import workflow
 from pmtoolkit.core.errors import BadInputError
 from pmtoolkit.core.io import Rejects
 from pmtoolkit.core.workflow import Parts
-from pmtoolkit.expression.config import ClassifierConfig
+from pmtoolkit.expression.config import ExpressionClassifierConfig
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def load(name_or_path: str | os.PathLike):
 
 
 def load_or_train_classifier(reference: str | os.PathLike, *, label_key: str | None,
-                             config: ClassifierConfig | None = None,
+                             config: ExpressionClassifierConfig | None = None,
                              checkpoints: str | os.PathLike | None = None,
                              resume: bool = False):
     """A classifier trained on a labelled reference ``.h5ad`` (``label_key`` names its label
@@ -121,7 +121,7 @@ class ClassifierTask:
 
     input: str | os.PathLike
     label_key: str | None
-    config: ClassifierConfig = field(default_factory=ClassifierConfig)
+    config: ExpressionClassifierConfig = field(default_factory=ExpressionClassifierConfig)
     labels: str | os.PathLike | None = None
     folds: int = 5
     orientation: str = "auto"
@@ -221,7 +221,8 @@ class ClassifierTask:
 
 
 def train_file(input: str | os.PathLike, outdir: str | os.PathLike, *, label_key: str,
-               labels: str | os.PathLike | None = None, config: ClassifierConfig | None = None,
+               labels: str | os.PathLike | None = None,
+               config: ExpressionClassifierConfig | None = None,
                folds: int = 5, orientation: str = "auto", make_unique: bool = False,
                overwrite: bool = False, resume: bool = False) -> dict[str, Any]:
     """Cross-validate (``folds``), fit on every profile, and write ``outdir``
@@ -232,7 +233,7 @@ def train_file(input: str | os.PathLike, outdir: str | os.PathLike, *, label_key
     fold, and the final fit's) in ``outdir/work`` and continues from them with ``resume``."""
     from pmtoolkit.core.io import check_output_dir
 
-    task = ClassifierTask(input, label_key, config or ClassifierConfig(), labels, folds,
+    task = ClassifierTask(input, label_key, config or ExpressionClassifierConfig(), labels, folds,
                           orientation, make_unique)
     check_output_dir(outdir, overwrite=overwrite, resume=resume)  # before reading the input
     return workflow.train_file(task, outdir, source=input, overwrite=overwrite, resume=resume)

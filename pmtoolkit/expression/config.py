@@ -19,7 +19,7 @@ from pmtoolkit.core.config import (
 
 
 @dataclass
-class RunConfig:
+class SingleCellConfig:
     """The standard single-cell pipeline, step by step, with scanpy's defaults where scanpy
     has one: QC metrics -> cell and gene filters -> doublet scores -> normalise + log1p ->
     highly variable genes -> PCA (or the NB-VAE) -> neighbours -> Leiden -> UMAP -> markers
@@ -103,7 +103,7 @@ class VAEConfig:
 
 @dataclass
 @training_fields(epochs=60, patience=10, batch_size=128, items="profiles")
-class ClassifierConfig:
+class ExpressionClassifierConfig:
     """A classifier of expression profiles: cells for label transfer, or bulk samples for
     phenotypes. Input: log1p of counts per 10k on the model's genes; an MLP (or, with no
     hidden layers, multinomial logistic regression); softmax probabilities."""

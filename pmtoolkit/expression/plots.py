@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     import anndata as ad
     import pandas as pd
 
-    from pmtoolkit.expression.config import RunConfig
+    from pmtoolkit.expression.config import SingleCellConfig
 
 
 def _save(fig, path: Path) -> None:
@@ -26,7 +26,7 @@ def _save(fig, path: Path) -> None:
 
 
 def qc_violins(values: dict[str, np.ndarray], path: str | os.PathLike, *,
-               config: RunConfig) -> None:
+               config: SingleCellConfig) -> None:
     """Genes detected, total counts and % mitochondrial counts per cell before filtering,
     with the thresholds drawn as dashed lines."""
     from pmtoolkit.core.plots import figure
@@ -75,7 +75,7 @@ def markers_dotplot(adata: ad.AnnData, path: str | os.PathLike, *, n_genes: int)
     _save(dot.fig, Path(path))
 
 
-def draw_all(adata: ad.AnnData, folder: str | os.PathLike, *, config: RunConfig,
+def draw_all(adata: ad.AnnData, folder: str | os.PathLike, *, config: SingleCellConfig,
              qc_before: dict[str, np.ndarray]) -> dict[str, list[tuple[str, str]]]:
     """Write every picture of a run into ``folder``; returns, per report section ("qc",
     "clusters", "markers"), its (caption, path relative to the report) pairs."""
@@ -109,7 +109,7 @@ def draw_all(adata: ad.AnnData, folder: str | os.PathLike, *, config: RunConfig,
 
 def write_report(path: str | os.PathLike, adata: ad.AnnData, *, info: dict[str, Any],
                  figures: dict[str, list[tuple[str, str]]], markers: pd.DataFrame,
-                 config: RunConfig) -> None:
+                 config: SingleCellConfig) -> None:
     """The run's HTML report: summary, QC, embeddings, markers, annotation, parameters."""
     import pandas as pd
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pmtoolkit.core.errors import BadInputError
-from pmtoolkit.expression.config import RunConfig, VAEConfig
+from pmtoolkit.expression.config import SingleCellConfig, VAEConfig
 from pmtoolkit.expression.qc import MIN_GENES, highly_variable_genes
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ def _record(adata: ad.AnnData, steps: _Steps, metrics: dict[str, Any] | None = N
     adata.uns["pmt_run"] = run
 
 
-def qc_stage(adata: ad.AnnData, config: RunConfig, *, qc_before: dict | None = None) -> None:
+def qc_stage(adata: ad.AnnData, config: SingleCellConfig, *, qc_before: dict | None = None) -> None:
     """Counts layer, QC metrics, cell and gene filters and doublet scores, in place."""
     from pmtoolkit.expression import qc
 
@@ -127,7 +127,7 @@ def qc_stage(adata: ad.AnnData, config: RunConfig, *, qc_before: dict | None = N
                            "cells": adata.n_obs, "genes": adata.n_vars})
 
 
-def cluster_stage(adata: ad.AnnData, config: RunConfig, *,
+def cluster_stage(adata: ad.AnnData, config: SingleCellConfig, *,
                   vae_config: VAEConfig | None = None,
                   vae_checkpoints: Callable[[], Path] | None = None,
                   resume: bool = False) -> None:
@@ -268,7 +268,7 @@ def annotate_stage(adata: ad.AnnData, markers: str | os.PathLike, *, groupby: st
     _record(adata, steps)
 
 
-def standard_pipeline(adata: ad.AnnData, config: RunConfig | None = None, *,
+def standard_pipeline(adata: ad.AnnData, config: SingleCellConfig | None = None, *,
                       vae_config: VAEConfig | None = None, qc_before: dict | None = None,
                       vae_checkpoints: Callable[[], Path] | None = None, resume: bool = False,
                       copy: bool = False) -> ad.AnnData | None:
@@ -279,7 +279,7 @@ def standard_pipeline(adata: ad.AnnData, config: RunConfig | None = None, *,
     from pmtoolkit.core.config import check_ranges
     from pmtoolkit.expression.annotate import read_marker_lists
 
-    config = config or RunConfig()
+    config = config or SingleCellConfig()
     check_ranges(config, source="expression run config")
     if vae_config is not None:
         check_ranges(vae_config, source="VAE config")
@@ -296,7 +296,7 @@ def standard_pipeline(adata: ad.AnnData, config: RunConfig | None = None, *,
     return adata if copy else None
 
 
-def run(adata: ad.AnnData, config: RunConfig | None = None, *,
+def run(adata: ad.AnnData, config: SingleCellConfig | None = None, *,
         vae_config: VAEConfig | None = None, copy: bool = False) -> ad.AnnData:
     """:func:`standard_pipeline` on ``adata`` (raw counts), returning the processed AnnData:
     ``adata`` itself, changed in place, or with ``copy=True`` a processed copy."""
@@ -305,7 +305,7 @@ def run(adata: ad.AnnData, config: RunConfig | None = None, *,
 
 
 def run_file(input: str | os.PathLike, outdir: str | os.PathLike, *,
-             config: RunConfig | None = None, vae_config: VAEConfig | None = None,
+             config: SingleCellConfig | None = None, vae_config: VAEConfig | None = None,
              orientation: str = "auto", make_unique: bool = False, overwrite: bool = False,
              plots: bool = True, resume: bool = False) -> dict[str, Any]:
     """Read ``input``, run :func:`standard_pipeline`, and write ``outdir``: ``adata.h5ad``,
@@ -318,7 +318,7 @@ def run_file(input: str | os.PathLike, outdir: str | os.PathLike, *,
     from pmtoolkit.expression.annotate import markers_table
     from pmtoolkit.expression.io import read
 
-    config = config or RunConfig()
+    config = config or SingleCellConfig()
     check_output_dir(outdir, overwrite=overwrite, resume=resume)
     start = time.perf_counter()
     adata = read(input, orientation=orientation, make_unique=make_unique)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pmtoolkit._lazy import lazy_exports
 
 _EXPORTS = {
-    "FederatedConfig": "config", "RunConfig": "config", "load_run_config": "config",
+    "FederatedConfig": "config", "FederatedRunConfig": "config", "load_run_config": "config",
     "FederatedTask": "tasks", "TASKS": "tasks", "make_task": "tasks",
     "plan": "split", "Plan": "split", "prepare": "run", "preview": "run",
     "get_weights": "params", "set_weights": "params", "proximal_term": "params",

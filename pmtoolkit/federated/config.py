@@ -73,7 +73,7 @@ class FederatedConfig:
 
 
 @dataclass
-class RunConfig:
+class FederatedRunConfig:
     """A whole run file: the federated settings and the task's ``[data]`` and ``[model]``
     tables, still as plain values (the task turns them into its own dataclasses)."""
 
@@ -115,7 +115,7 @@ def parse_overrides(items: tuple[str, ...] | list[str]) -> dict[str, dict[str, A
 
 
 def load_run_config(path: str | os.PathLike | None = None, overrides: tuple[str, ...] = (),
-                    *, output: str | os.PathLike | None = None) -> RunConfig:
+                    *, output: str | os.PathLike | None = None) -> FederatedRunConfig:
     """Read a run file (or none: defaults) with ``--set`` overrides on top."""
     from pmtoolkit.core.config import check_tables, from_mapping, load_file
 
@@ -129,7 +129,7 @@ def load_run_config(path: str | os.PathLike | None = None, overrides: tuple[str,
         layers["federated"]["output"] = str(output)
     fed = from_mapping(FederatedConfig, layers["federated"], source=f"[federated] of {source}")
     check(fed)
-    return RunConfig(fed, layers["data"], layers["model"])
+    return FederatedRunConfig(fed, layers["data"], layers["model"])
 
 
 def check(c: FederatedConfig) -> None:

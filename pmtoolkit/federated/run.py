@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from pmtoolkit.core.errors import PmtError
-from pmtoolkit.federated.config import RunConfig
+from pmtoolkit.federated.config import FederatedRunConfig
 from pmtoolkit.federated.split import Plan
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ class FederatedRunError(PmtError):
 class Prepared:
     """A run before any process starts: the task, its data, who holds what, the set-up."""
 
-    run: RunConfig
+    run: FederatedRunConfig
     task: Any
     data: Any
     plan: Plan
@@ -61,7 +61,7 @@ class Prepared:
     sites: list[dict[str, Any]]
 
 
-def prepare(run: RunConfig) -> Prepared:
+def prepare(run: FederatedRunConfig) -> Prepared:
     """Read the data, split it, and compute the shared set-up from the sites' summaries."""
     from pmtoolkit.federated import split as S
     from pmtoolkit.federated.tasks import make_task
@@ -287,7 +287,7 @@ def centralised(p: Prepared, initial: list[np.ndarray], on_epoch=None) -> list[d
     return records
 
 
-def run(run: RunConfig, outdir: str | os.PathLike, *, overwrite: bool = False
+def run(run: FederatedRunConfig, outdir: str | os.PathLike, *, overwrite: bool = False
         ) -> dict[str, Any]:
     """The whole run (see the module docstring); returns the summary in federated.json."""
     import flwr
@@ -475,6 +475,6 @@ def _report(summary: dict[str, Any], metric: str, path: Path) -> None:
     rep.write(path)
 
 
-def preview(run: RunConfig) -> list[dict[str, Any]]:
+def preview(run: FederatedRunConfig) -> list[dict[str, Any]]:
     """The site split a run would use (sizes and label mix per site); starts nothing."""
     return prepare(run).sites

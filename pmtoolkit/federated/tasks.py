@@ -149,7 +149,7 @@ SHIPPED_TARGETS = {"esol": ("measured log solubility in mols per litre",)}
 
 
 @dataclass
-class PropertyDataOptions:
+class PropertyDataConfig:
     """How the property task reads a molecule table."""
 
     smiles_column: str = field(default="smiles", metadata={"help": "SMILES column"})
@@ -173,7 +173,7 @@ class PropertyTask(FederatedTask):
 
     from pmtoolkit.property.config import PropertyConfig as ModelConfig
 
-    DataOptions = PropertyDataOptions
+    DataOptions = PropertyDataConfig
 
     def check(self) -> None:
         from pmtoolkit.property.config import TREE_ARCHITECTURES

@@ -6,7 +6,7 @@ from pmtoolkit._lazy import lazy_exports
 
 _EXPORTS = {
     "FusionConfig": "config", "FusionModel": "model", "fit_fusion": "model",
-    "CohortSpec": "simulate", "simulate_cohort": "simulate",
+    "CohortConfig": "simulate", "simulate_cohort": "simulate",
     "read_embeddings": "data", "read_outcomes": "data", "load": "run", "train_file": "run",
     "predict_file": "run", "FusionTask": "run",
     "experiment": "run",

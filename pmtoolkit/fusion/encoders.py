@@ -130,7 +130,7 @@ def encode_cohort(folder: str | os.PathLike, *, seed: int = 0, epochs: int = 20,
 
     # expression: the MLP classifier of pmt expr classify
     from pmtoolkit.expression.classifier import fit_classifier as fit_expr
-    from pmtoolkit.expression.config import ClassifierConfig as ExprConfig
+    from pmtoolkit.expression.config import ExpressionClassifierConfig as ExprConfig
     from pmtoolkit.expression.io import read
 
     adata = read(root / "expression.h5ad")
@@ -146,7 +146,7 @@ def encode_cohort(folder: str | os.PathLike, *, seed: int = 0, epochs: int = 20,
 
     # imaging: the MONAI ResNet classifier of pmt imaging
     from pmtoolkit.imaging.classifier import fit_classifier as fit_img
-    from pmtoolkit.imaging.config import ClassifierConfig as ImgConfig
+    from pmtoolkit.imaging.config import ImageClassifierConfig as ImgConfig
     from pmtoolkit.imaging.io import read_image
 
     table = read_table(root / "imaging" / "images.csv", columns=["path", "patient_id"])

@@ -40,7 +40,7 @@ MODALITIES = ("ehr", "expression", "imaging", "genotype")
 
 
 @dataclass
-class CohortSpec:
+class CohortConfig:
     """What to simulate."""
 
     patients: int = field(default=600, metadata={"range": Range(10, 100_000), "help": "patients"})
@@ -70,7 +70,7 @@ def _bias(logit: np.ndarray, prevalence: float) -> float:
     return (lo + hi) / 2
 
 
-def simulate_cohort(outdir: str | os.PathLike, spec: CohortSpec | None = None,
+def simulate_cohort(outdir: str | os.PathLike, spec: CohortConfig | None = None,
                     *, overwrite: bool = False) -> dict[str, Any]:
     """Write a simulated cohort into ``outdir`` (see the module doc); returns a summary."""
     import anndata as ad
@@ -79,7 +79,7 @@ def simulate_cohort(outdir: str | os.PathLike, spec: CohortSpec | None = None,
 
     from pmtoolkit.core.io import atomic_dir
 
-    spec = spec or CohortSpec()
+    spec = spec or CohortConfig()
     unknown = sorted((set(spec.weights) | set(spec.missing)) - set(MODALITIES))
     if unknown:
         raise BadInputError(f"unknown modality {unknown[0]!r}", hint=", ".join(MODALITIES))

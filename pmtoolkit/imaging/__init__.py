@@ -9,7 +9,7 @@ from pmtoolkit._lazy import lazy_exports
 
 _EXPORTS = {
     "Image": "io", "read_image": "io", "read_images": "io", "read_npz": "io",
-    "ClassifierConfig": "config", "SegmenterConfig": "config",
+    "ImageClassifierConfig": "config", "SegmenterConfig": "config",
     "ImageClassifier": "classifier", "fit_classifier": "classifier",
     "Segmenter": "segment", "fit_segmenter": "segment",
     "gradcam": "explain",

@@ -20,7 +20,7 @@ import numpy as np
 
 from pmtoolkit.core.errors import BadInputError
 from pmtoolkit.core.model import TorchModel
-from pmtoolkit.imaging.config import ClassifierConfig
+from pmtoolkit.imaging.config import ImageClassifierConfig
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 RESNET_LAYERS = {"resnet10": [1, 1, 1, 1], "resnet18": [2, 2, 2, 2], "resnet34": [3, 4, 6, 3]}
 
 
-def build_network(config: ClassifierConfig, n_classes: int):
+def build_network(config: ImageClassifierConfig, n_classes: int):
     """The MONAI network ``config`` names, with ``n_classes`` outputs (logits)."""
     if config.spatial_dims not in (2, 3):
         raise BadInputError(f"spatial_dims must be 2 or 3, not {config.spatial_dims}")
@@ -64,7 +64,7 @@ def build_network(config: ClassifierConfig, n_classes: int):
                         hint="resnet10, resnet18, resnet34 or densenet121")
 
 
-def cam_layer(config: ClassifierConfig) -> str:
+def cam_layer(config: ImageClassifierConfig) -> str:
     """The layer whose activations Grad-CAM weighs: the last convolutional stage."""
     return "layer4" if config.arch in RESNET_LAYERS else "class_layers.relu"
 
@@ -73,20 +73,21 @@ class ImageClassifier(TorchModel):
     """A trained image classifier: its class names and, for two classes, the decision
     threshold on the second class's probability."""
 
-    Config = ClassifierConfig
+    Config = ImageClassifierConfig
 
-    def __init__(self, config: ClassifierConfig, network=None, *, classes: list[str] | None = None,
+    def __init__(self, config: ImageClassifierConfig, network=None, *,
+                 classes: list[str] | None = None,
                  threshold: float | None = None):
         self.classes = [str(c) for c in (classes or ["0", "1"])]
         self.threshold = threshold
         super().__init__(config, network)
 
     @classmethod
-    def build_network(cls, config: ClassifierConfig, extra: dict[str, Any]):
+    def build_network(cls, config: ImageClassifierConfig, extra: dict[str, Any]):
         return build_network(config, len(extra.get("classes") or ["0", "1"]))
 
     @classmethod
-    def untrained(cls, config: ClassifierConfig, extra: dict[str, Any]) -> ImageClassifier:
+    def untrained(cls, config: ImageClassifierConfig, extra: dict[str, Any]) -> ImageClassifier:
         return cls(config, cls.build_network(config, extra), classes=extra.get("classes"),
                    threshold=extra.get("threshold"))
 
@@ -164,7 +165,7 @@ def _auc(y: np.ndarray, probs: np.ndarray) -> float:
     return float(np.nanmean(scores)) if scores else float("nan")
 
 
-def objective(config: ClassifierConfig, weights):
+def objective(config: ImageClassifierConfig, weights):
     """Class-weighted cross-entropy (``weights``: a tensor per class) on randomly flipped,
     rotated and scaled images when ``config.augment``; validation loss on the whole epoch,
     one-vs-rest ROC-AUC and accuracy."""
@@ -203,7 +204,7 @@ def objective(config: ClassifierConfig, weights):
     return ImageObjective()
 
 
-def optimizer(config: ClassifierConfig, total_steps: int):
+def optimizer(config: ImageClassifierConfig, total_steps: int):
     from pmtoolkit.core.task import Optimizer
 
     return Optimizer(name="adamw", lr=config.lr, weight_decay=config.weight_decay,
@@ -226,7 +227,7 @@ def encode_labels(labels, classes: list[str] | None = None) -> tuple[np.ndarray,
     return codes, names
 
 
-def fit_classifier(train_images, train_labels, config: ClassifierConfig | None = None, *,
+def fit_classifier(train_images, train_labels, config: ImageClassifierConfig | None = None, *,
                    valid: tuple[Any, Any] | None = None, valid_fraction: float = 0.1,
                    classes: list[str] | None = None, workdir: str | Path | None = None,
                    checkpoints: str | Path | None = None,
@@ -244,7 +245,7 @@ def fit_classifier(train_images, train_labels, config: ClassifierConfig | None =
     from pmtoolkit.core.task import train_network
     from pmtoolkit.core.training import train_config
 
-    config = config or ClassifierConfig()
+    config = config or ImageClassifierConfig()
     check_ranges(config, source="image classifier config")
     y, classes = encode_labels(train_labels, classes)
     if len(classes) < 2:

@@ -18,7 +18,7 @@ from pmtoolkit.core.config import (
 @dataclass
 @training_fields(epochs=30, patience=10, batch_size=128, metric="validation AUC",
                  items="images")
-class ClassifierConfig:
+class ImageClassifierConfig:
     """A CNN image classifier (MONAI's ResNet or DenseNet, 2-D or 3-D): every image is resized
     to ``image_size`` and scaled to [0, 1] (or z-scored), then the network; training uses
     cross-entropy with class weights, random affine augmentation, AdamW with a cosine schedule,

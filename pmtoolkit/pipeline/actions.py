@@ -60,7 +60,7 @@ def _need_column(frame, column: str, what: Path) -> None:
 
 
 @dataclass
-class SampleParams:
+class SampleStepConfig:
     model: str = field(default="prior", metadata={
         "help": "SMILES generator: a shipped name (prior) or a .safetensors file"})
     n: int = field(default=1000, metadata={"range": Range(1, 10**8), "help": "SMILES to sample"})
@@ -70,7 +70,7 @@ class SampleParams:
 
 
 @action("generate.sample", help="Sample SMILES from a generator (pmt generate sample).",
-        params=SampleParams, outputs={"molecules": "molecules.csv"})
+        params=SampleStepConfig, outputs={"molecules": "molecules.csv"})
 def _sample(run: StepRun) -> dict[str, Any]:
     from pmtoolkit.design.run import load, sample_file
 
@@ -82,7 +82,7 @@ def _sample(run: StepRun) -> dict[str, Any]:
 
 
 @dataclass
-class StandardizeParams(StandardizeConfig):
+class StandardizeStepConfig(StandardizeConfig):
     smiles_column: str = field(default="smiles", metadata={"help": "column of SMILES"})
     deduplicate: bool = field(default=True, metadata={
         "help": "keep the first row of each standardised SMILES"})
@@ -91,7 +91,7 @@ class StandardizeParams(StandardizeConfig):
 @action("mol.standardize", help="Standardise molecules (pmt mol standardize): salts stripped, "
         "charges neutralised; 'smiles' becomes the standardised SMILES, the original is kept "
         "as input_smiles; invalid molecules are dropped and listed in molecules.rejected.csv.",
-        params=StandardizeParams, inputs=(Input("input", "molecules: CSV/TSV/SMI/SDF"),),
+        params=StandardizeStepConfig, inputs=(Input("input", "molecules: CSV/TSV/SMI/SDF"),),
         outputs={"molecules": "molecules.csv"})
 def _standardize(run: StepRun) -> dict[str, Any]:
     from dataclasses import fields
@@ -116,7 +116,7 @@ def _standardize(run: StepRun) -> dict[str, Any]:
 
 
 @dataclass
-class FilterParams:
+class FilterStepConfig:
     smiles_column: str = field(default="smiles", metadata={"help": "column of SMILES"})
     alerts: tuple[str, ...] = field(default=("PAINS", "BRENK"), metadata={
         "help": "RDKit FilterCatalog alert sets"})
@@ -129,7 +129,7 @@ class FilterParams:
 
 @action("mol.filter", help="Medicinal-chemistry filters (pmt mol filter): Lipinski, Veber, "
         "structural alerts, QED and SA score columns; keeps the passing molecules.",
-        params=FilterParams, inputs=(Input("input", "molecules table"),),
+        params=FilterStepConfig, inputs=(Input("input", "molecules table"),),
         outputs={"molecules": "molecules.csv"})
 def _filter(run: StepRun) -> dict[str, Any]:
     from pmtoolkit.chem import run as chem_run
@@ -152,7 +152,7 @@ def _filter(run: StepRun) -> dict[str, Any]:
 
 
 @dataclass
-class PropertyParams:
+class PropertyStepConfig:
     models: tuple[str, ...] = field(default=("solubility",), metadata={
         "help": "property models: shipped names (solubility, lipophilicity, bbbp, tox21) or "
                 "files; each adds <target>_pred columns"})
@@ -161,7 +161,7 @@ class PropertyParams:
 
 @action("property.predict", help="Predict molecular properties with one or more models "
         "(pmt property predict), as columns added to the table.",
-        params=PropertyParams, inputs=(Input("input", "molecules table"),),
+        params=PropertyStepConfig, inputs=(Input("input", "molecules table"),),
         outputs={"predictions": "predictions.csv"})
 def _properties(run: StepRun) -> dict[str, Any]:
     from pmtoolkit.property.run import load, predict_file
@@ -186,7 +186,7 @@ def _properties(run: StepRun) -> dict[str, Any]:
 
 
 @dataclass
-class AffinityParams:
+class AffinityStepConfig:
     model: str = field(default="davis", metadata={
         "help": "drug-target model: a shipped name (davis) or a .safetensors file"})
     targets: tuple[str, ...] = field(default=(), metadata={
@@ -196,7 +196,7 @@ class AffinityParams:
 
 @action("dti.score", help="Predicted affinity of every molecule for each target protein "
         "(the model of pmt dti predict / screen), one column affinity_<target> each.",
-        params=AffinityParams,
+        params=AffinityStepConfig,
         inputs=(Input("input", "molecules table"), Input("fasta", "target proteins (FASTA)")),
         outputs={"scores": "scores.csv"})
 def _affinity(run: StepRun) -> dict[str, Any]:
@@ -234,7 +234,7 @@ def _affinity(run: StepRun) -> dict[str, Any]:
 
 
 @dataclass
-class RankParams:
+class RankStepConfig:
     by: str = field(default="", metadata={"help": "column to rank by"})
     descending: bool = field(default=True, metadata={"help": "largest value first"})
     where: tuple[str, ...] = field(default=(), metadata={
@@ -253,7 +253,7 @@ class RankParams:
 
 
 @action("table.rank", help="Keep the rows meeting every condition, sort by a column and add "
-        "a rank column.", params=RankParams, inputs=(Input("input", "a table"),),
+        "a rank column.", params=RankStepConfig, inputs=(Input("input", "a table"),),
         outputs={"ranked": "ranked.csv"})
 def _rank(run: StepRun) -> dict[str, Any]:
     p = run.params
@@ -283,7 +283,7 @@ def _rank(run: StepRun) -> dict[str, Any]:
 
 
 @dataclass
-class VariantScoreParams:
+class VariantScoreStepConfig:
     model: str = field(default="mpra", metadata={
         "help": "sequence model: a shipped name (splice, mpra, jaspar) or a file"})
     ref_mismatch: Literal["error", "skip", "warn"] = field(default="error", metadata={
@@ -295,7 +295,7 @@ class VariantScoreParams:
 
 
 @action("variants.score", help="Score each variant of a VCF with a DNA sequence model "
-        "(pmt variants score): an annotated VCF.", params=VariantScoreParams,
+        "(pmt variants score): an annotated VCF.", params=VariantScoreStepConfig,
         inputs=(Input("vcf", "variants (VCF/BCF)"), Input("fasta", "reference FASTA")),
         outputs={"vcf": "scored.vcf"})
 def _variants_score(run: StepRun) -> dict[str, Any]:
@@ -310,7 +310,7 @@ def _variants_score(run: StepRun) -> dict[str, Any]:
 
 
 @dataclass
-class VariantFilterParams:
+class VariantFilterStepConfig:
     score: str | None = field(default=None, metadata={
         "help": "INFO key to rank by (default: the first *_diff key pmtoolkit wrote)"})
     min_abs: float = field(default=0.0, metadata={"range": Range(0, None),
@@ -321,7 +321,7 @@ class VariantFilterParams:
 
 @action("variants.filter", help="Keep the variants with the largest predicted effects: an "
         "annotated VCF (ranked by |score|, with a PMT_RANK INFO field) and a table.",
-        params=VariantFilterParams, inputs=(Input("input", "a scored VCF"),),
+        params=VariantFilterStepConfig, inputs=(Input("input", "a scored VCF"),),
         outputs={"vcf": "prioritised.vcf", "table": "prioritised.tsv"})
 def _variants_filter(run: StepRun) -> dict[str, Any]:
     import pandas as pd
@@ -362,7 +362,7 @@ def _variants_filter(run: StepRun) -> dict[str, Any]:
 
 
 @dataclass
-class IsmParams:
+class IsmStepConfig:
     model: str = field(default="mpra", metadata={"help": "sequence model (name or file)"})
     region: str = field(default="", metadata={
         "help": "reference region chrom:start-end (1-based, inclusive)"})
@@ -372,7 +372,7 @@ class IsmParams:
 
 @action("variants.ism", help="Saturation mutagenesis of a reference region (pmt variants "
         "ism): the predicted effect of every substitution, a table and a heat map with logo.",
-        params=IsmParams, inputs=(Input("fasta", "reference FASTA"),),
+        params=IsmStepConfig, inputs=(Input("fasta", "reference FASTA"),),
         outputs={"table": "ism/ism.tsv", "figure": "ism/ism.png"})
 def _ism(run: StepRun) -> dict[str, Any]:
     from pmtoolkit.genomics.run import ism_file
@@ -390,7 +390,7 @@ def _ism(run: StepRun) -> dict[str, Any]:
 
 
 @dataclass
-class QCParams:
+class QCStepConfig:
     counts_layer: str = field(default="auto", metadata={
         "help": "where the raw counts are: auto, X, raw or a layer name"})
     mito_prefix: str = field(default="MT-", metadata={"help": "prefix of mitochondrial genes"})
@@ -412,10 +412,10 @@ class QCParams:
 def _run_config(params: Any, **extra: Any):
     from dataclasses import fields
 
-    from pmtoolkit.expression.config import RunConfig
+    from pmtoolkit.expression.config import SingleCellConfig
 
-    names = {f.name for f in fields(RunConfig)}
-    return RunConfig(**{f.name: getattr(params, f.name) for f in fields(params)
+    names = {f.name for f in fields(SingleCellConfig)}
+    return SingleCellConfig(**{f.name: getattr(params, f.name) for f in fields(params)
                         if f.name in names}, **extra)
 
 
@@ -427,7 +427,7 @@ def _read_h5ad(path: Path):
 
 @action("expr.qc", help="Single-cell QC (pmt expr run's first stage): counts layer, QC "
         "metrics, cell and gene filters, doublet scores; violin plots before filtering.",
-        params=QCParams, inputs=(Input("input", "counts: .h5ad, 10x .h5 / folder, .loom, "
+        params=QCStepConfig, inputs=(Input("input", "counts: .h5ad, 10x .h5 / folder, .loom, "
                                                "CSV"),),
         outputs={"adata": "qc.h5ad", "figure": "qc_violins.png"})
 def _qc(run: StepRun) -> dict[str, Any]:
@@ -444,7 +444,7 @@ def _qc(run: StepRun) -> dict[str, Any]:
 
 
 @dataclass
-class ClusterParams:
+class ClusterStepConfig:
     target_sum: float = field(default=1e4, metadata={"range": Range(0, 1e12, min_open=True),
         "help": "counts per cell, then log1p"})
     n_top_genes: int = field(default=2000, metadata={"range": Range(1, 10**6),
@@ -463,7 +463,7 @@ class ClusterParams:
 
 
 @action("expr.cluster", help="Normalise, highly variable genes, PCA, neighbours, Leiden "
-        "clusters and UMAP (scanpy), on the output of expr.qc.", params=ClusterParams,
+        "clusters and UMAP (scanpy), on the output of expr.qc.", params=ClusterStepConfig,
         inputs=(Input("input", "the .h5ad of expr.qc"),),
         outputs={"adata": "clustered.h5ad", "figure": "umap_leiden.png"})
 def _cluster(run: StepRun) -> dict[str, Any]:
@@ -483,7 +483,7 @@ def _cluster(run: StepRun) -> dict[str, Any]:
 
 
 @dataclass
-class MarkerParams:
+class MarkerStepConfig:
     method: Literal["wilcoxon", "t-test", "t-test_overestim_var", "logreg"] = field(
         default="wilcoxon", metadata={"help": "scanpy rank_genes_groups method"})
     n_genes: int = field(default=5, metadata={"range": Range(1, 1000),
@@ -491,7 +491,7 @@ class MarkerParams:
 
 
 @action("expr.markers", help="Marker genes of each cluster (scanpy rank_genes_groups): a table "
-        "and a dot plot.", params=MarkerParams,
+        "and a dot plot.", params=MarkerStepConfig,
         inputs=(Input("input", "the .h5ad of expr.cluster"),),
         outputs={"adata": "markers.h5ad", "table": "markers.csv",
                  "figure": "markers_dotplot.png"})
@@ -513,14 +513,14 @@ def _markers(run: StepRun) -> dict[str, Any]:
 
 
 @dataclass
-class AnnotateParams:
+class AnnotateStepConfig:
     label_key: str | None = field(default=None, metadata={
         "help": "obs column of known labels to compare the annotation with"})
     seed: int = field(default=0, metadata={"range": SEED, "help": "random seed"})
 
 
 @action("expr.annotate", help="Name each cluster from marker lists (a TOML of label = "
-        "[genes]); a table of clusters and a UMAP by cell type.", params=AnnotateParams,
+        "[genes]); a table of clusters and a UMAP by cell type.", params=AnnotateStepConfig,
         inputs=(Input("input", "the .h5ad of expr.markers"),
                 Input("markers", "marker lists: TOML of label = [genes]")),
         outputs={"adata": "annotated.h5ad", "table": "cell_types.csv",
@@ -555,7 +555,7 @@ def _annotate(run: StepRun) -> dict[str, Any]:
 
 
 @dataclass
-class ReportParams:
+class ReportStepConfig:
     title: str = field(default="pmtoolkit pipeline report", metadata={"help": "report title"})
     description: str = field(default="", metadata={"help": "a paragraph under the title"})
     max_rows: int = field(default=20, metadata={"range": Range(1, 100_000),
@@ -568,7 +568,7 @@ class ReportParams:
 
 
 @action("report", help="An HTML report of the listed outputs: tables (first rows), VCFs, "
-        "pictures, molecule grids and AnnData summaries.", params=ReportParams,
+        "pictures, molecule grids and AnnData summaries.", params=ReportStepConfig,
         inputs=(Input("inputs", "outputs to show, e.g. [\"@rank\", \"@cluster.figure\"]",
                       many=True),),
         outputs={"report": "report.html"})

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pmtoolkit._lazy import lazy_exports
 
 _EXPORTS = {
-    "PropertyConfig": "config", "SplitOptions": "config", "PropertyModel": "model",
+    "PropertyConfig": "config", "SplitConfig": "config", "PropertyModel": "model",
     "Prediction": "model", "fit": "model", "evaluate": "model", "PropertyData": "data",
     "read_property_data": "data", "from_arrays": "data", "ENCODERS": "networks",
     "load": "run", "train_file": "run", "predict_file": "run", "evaluate_file": "run",

@@ -55,7 +55,7 @@ class PropertyConfig:
 
 
 @dataclass
-class SplitOptions:
+class SplitConfig:
     split: Literal["random", "scaffold", "balanced_scaffold", "stratified"] = field(
         default="balanced_scaffold", metadata={
         "help": "random, scaffold, balanced_scaffold or stratified"})

@@ -21,7 +21,7 @@ from pmtoolkit.core import workflow
 from pmtoolkit.core.errors import BadInputError
 from pmtoolkit.core.io import OnInvalid
 from pmtoolkit.core.workflow import Parts
-from pmtoolkit.property.config import PropertyConfig, SplitOptions
+from pmtoolkit.property.config import PropertyConfig, SplitConfig
 from pmtoolkit.property.model import PropertyModel, evaluate, fit
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class PropertyTask:
     smiles_column: str
     target_columns: Sequence[str]
     config: PropertyConfig
-    split_options: SplitOptions = field(default_factory=SplitOptions)
+    split_options: SplitConfig = field(default_factory=SplitConfig)
     split_file: str | os.PathLike | None = None
     on_invalid: OnInvalid = "error"
     noun: str = "molecules"
@@ -104,14 +104,14 @@ class PropertyTask:
 
 def train_file(input: str | os.PathLike, outdir: str | os.PathLike, *, smiles_column: str,
                target_columns: Sequence[str], config: PropertyConfig,
-               split: SplitOptions | None = None, split_file: str | os.PathLike | None = None,
+               split: SplitConfig | None = None, split_file: str | os.PathLike | None = None,
                on_invalid: OnInvalid = "error", overwrite: bool = False,
                resume: bool = False) -> dict[str, Any]:
     """Train on ``input`` and write the model, split, metrics and test predictions to
     ``outdir`` (:func:`pmtoolkit.core.workflow.train_file`); an interrupted run keeps its
     checkpoints in ``outdir/work`` and continues from them with ``resume``."""
     task = PropertyTask(input, smiles_column, target_columns, config,
-                        split or SplitOptions(), split_file, on_invalid)
+                        split or SplitConfig(), split_file, on_invalid)
     return workflow.train_file(task, outdir, source=input, on_invalid=on_invalid,
                                overwrite=overwrite, resume=resume)
 

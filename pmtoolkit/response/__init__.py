@@ -17,7 +17,7 @@ from __future__ import annotations
 from pmtoolkit._lazy import lazy_exports
 
 _EXPORTS = {
-    "ResponseConfig": "config", "PanelSpec": "config", "SPLITS": "config",
+    "ResponseConfig": "config", "PanelConfig": "config", "SPLITS": "config",
     "BASELINE_NAMES": "config", "DEFAULT_BASELINES": "config", "MECHANISMS": "config",
     "Columns": "data", "SampleFeatures": "data", "Drugs": "data", "ResponseData": "data",
     "read_drugs": "data", "read_features": "data", "load_panel": "data",

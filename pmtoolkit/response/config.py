@@ -71,7 +71,7 @@ MECHANISMS: dict[str, str] = {
 
 
 @dataclass
-class PanelSpec:
+class PanelConfig:
     """What :func:`pmtoolkit.response.simulate.simulate_panel` simulates (its module
     doc writes the model out)."""
 

@@ -38,16 +38,16 @@ from typing import Any
 import numpy as np
 
 from pmtoolkit.core.errors import BadInputError
-from pmtoolkit.response.config import MECHANISMS, PanelSpec
+from pmtoolkit.response.config import MECHANISMS, PanelConfig
 
-__all__ = ["MECHANISMS", "PanelSpec", "noise_ceiling", "recovery", "simulate_panel"]
+__all__ = ["MECHANISMS", "PanelConfig", "noise_ceiling", "recovery", "simulate_panel"]
 
 
 #: the largest expression matrix simulated (samples x genes values; 160 MB of means)
 MAX_MATRIX = 20_000_000
 
 
-def _check(spec: PanelSpec, n_available: int) -> None:
+def _check(spec: PanelConfig, n_available: int) -> None:
     from pmtoolkit.core.config import check_ranges
 
     check_ranges(spec, source="panel settings")
@@ -95,7 +95,7 @@ def drug_latents(mols: list, mechanisms: int) -> np.ndarray:
                               for m in mols], dtype=float))
 
 
-def simulate_panel(outdir: str | os.PathLike, spec: PanelSpec | None = None, *,
+def simulate_panel(outdir: str | os.PathLike, spec: PanelConfig | None = None, *,
                    overwrite: bool = False) -> dict[str, Any]:
     """Write a simulated panel into ``outdir`` (see the module doc); returns its summary
     (the settings and the noise ceilings, as in ``panel.json``)."""
@@ -109,7 +109,7 @@ def simulate_panel(outdir: str | os.PathLike, spec: PanelSpec | None = None, *,
     from pmtoolkit.core.io import atomic_dir, check_output_dir, write_json
     from pmtoolkit.expression.io import write_h5ad
 
-    spec = spec or PanelSpec()
+    spec = spec or PanelConfig()
     smiles, compound_names = shipped_molecules()
     _check(spec, len(smiles))
     check_output_dir(outdir, overwrite=overwrite)

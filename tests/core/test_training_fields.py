@@ -22,12 +22,10 @@ from pmtoolkit.core.training import TrainConfig, build_trainer, train_config
 from pmtoolkit.design.config import GeneratorConfig
 from pmtoolkit.dti.config import DTIConfig
 from pmtoolkit.ehr.config import RiskModelConfig
-from pmtoolkit.expression.config import ClassifierConfig as ExpressionClassifierConfig
-from pmtoolkit.expression.config import VAEConfig
+from pmtoolkit.expression.config import ExpressionClassifierConfig, VAEConfig
 from pmtoolkit.fusion.config import FusionConfig
 from pmtoolkit.genomics.config import SequenceModelConfig
-from pmtoolkit.imaging.config import ClassifierConfig as ImageClassifierConfig
-from pmtoolkit.imaging.config import SegmenterConfig
+from pmtoolkit.imaging.config import ImageClassifierConfig, SegmenterConfig
 from pmtoolkit.property.config import PropertyConfig
 from pmtoolkit.response.config import ResponseConfig
 

@@ -137,10 +137,10 @@ def test_configs_are_range_checked_and_sampling_batches_bounded(moses_tiny):
 def test_optimize_checks_python_built_runs(moses_tiny):
     from pmtoolkit.core.errors import ConfigError
     from pmtoolkit.design.optimize import OptimizeConfig, ReplayConfig, optimize
-    from pmtoolkit.design.scoring import ComponentSpec, ScoringConfig, ScoringFunction
+    from pmtoolkit.design.scoring import ComponentConfig, ScoringConfig, ScoringFunction
 
     prior = SmilesGenerator(GeneratorConfig(**TINY), Vocabulary.build(moses_tiny))
-    scoring = ScoringFunction(ScoringConfig(component=[ComponentSpec("qed")]))
+    scoring = ScoringFunction(ScoringConfig(component=[ComponentConfig("qed")]))
     with pytest.raises(ConfigError, match="optimize: sigma: nan is not a finite number"):
         optimize(prior, scoring, OptimizeConfig(sigma=float("nan")))
     with pytest.raises(ConfigError, match="optimize.replay: size: -1 is out of range"):

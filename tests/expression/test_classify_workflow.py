@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 from pmtoolkit.core.errors import BadInputError
-from pmtoolkit.expression.config import ClassifierConfig
+from pmtoolkit.expression.config import ExpressionClassifierConfig
 from tests.expression.conftest import simulate
 
-TINY = ClassifierConfig(epochs=15, hidden=(16,), n_top_genes=40)
+TINY = ExpressionClassifierConfig(epochs=15, hidden=(16,), n_top_genes=40)
 
 
 @pytest.fixture(scope="module")

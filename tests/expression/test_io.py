@@ -217,14 +217,14 @@ def test_n_pcs_is_lowered_with_a_warning_and_refused_without_data(caplog):
 
 
 def test_too_few_cells_for_a_graph_are_an_input_error():
-    from pmtoolkit.expression.config import RunConfig
+    from pmtoolkit.expression.config import SingleCellConfig
     from pmtoolkit.expression.standard import standard_pipeline
 
     adata = simulate(n_per_group=3, n_genes=300, groups=1)
     adata.X = adata.X * 4
     with pytest.raises(BadInputError, match="3 cell.s. left after QC: clustering and UMAP need "
                                             "at least 4"):
-        standard_pipeline(adata, RunConfig(min_genes=10, min_cells=0, doublets=False))
+        standard_pipeline(adata, SingleCellConfig(min_genes=10, min_cells=0, doublets=False))
 
 
 def test_highly_variable_genes_refuse_data_without_variation():

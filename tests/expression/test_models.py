@@ -6,7 +6,7 @@ from scipy import stats
 from pmtoolkit.core.errors import BadInputError
 from pmtoolkit.core.model import load_model
 from pmtoolkit.expression.classifier import ExpressionClassifier, fit_classifier
-from pmtoolkit.expression.config import ClassifierConfig, VAEConfig
+from pmtoolkit.expression.config import ExpressionClassifierConfig, VAEConfig
 from pmtoolkit.expression.vae import ExpressionVAE, default_epochs, fit_vae, nb_log_likelihood
 from tests.expression.conftest import simulate
 
@@ -64,7 +64,7 @@ def test_classifier_learns_planted_types_and_attributes_their_markers(tmp_path):
     both = simulate(n_per_group=70, n_genes=80, groups=3)
     held_out = np.arange(both.n_obs) % 7 == 0
     adata, query = both[~held_out].copy(), both[held_out].copy()
-    model = fit_classifier(adata, "group", ClassifierConfig(epochs=40, n_top_genes=None,
+    model = fit_classifier(adata, "group", ExpressionClassifierConfig(epochs=40, n_top_genes=None,
                                                             device="cpu", patience=0))
     pred = model.predict(query)
     assert (pred["label"].to_numpy() == query.obs["group"].astype(str).to_numpy()).mean() > 0.95
@@ -91,7 +91,7 @@ def test_classifier_learns_planted_types_and_attributes_their_markers(tmp_path):
 
 def test_classifier_gene_alignment():
     adata = simulate(n_per_group=30, n_genes=60, groups=2)
-    model = fit_classifier(adata, "group", ClassifierConfig(epochs=2, n_top_genes=None,
+    model = fit_classifier(adata, "group", ExpressionClassifierConfig(epochs=2, n_top_genes=None,
                                                             device="cpu"))
     few = adata[:, 3:].copy()  # 3 of 60 genes missing: 5%, counted as zero
     assert len(model.predict(few)) == adata.n_obs
@@ -124,7 +124,7 @@ def test_configs_built_in_python_are_range_checked():
     with pytest.raises(ConfigError, match="VAE config: n-hidden: 0 is out of range"):
         fit_vae(adata, VAEConfig(n_hidden=0))
     with pytest.raises(ConfigError, match="classifier config: dropout: nan is not a finite"):
-        fit_classifier(adata, "group", ClassifierConfig(dropout=float("nan")))
+        fit_classifier(adata, "group", ExpressionClassifierConfig(dropout=float("nan")))
 
 
 def test_classifier_refuses_nan_and_inf_expression():
@@ -132,11 +132,12 @@ def test_classifier_refuses_nan_and_inf_expression():
     adata.X = adata.X.toarray()
     adata.X[4, 7] = np.nan
     with pytest.raises(BadInputError, match=r"X: nan is not a finite number \(cell 'cell4'"):
-        fit_classifier(adata, "group", ClassifierConfig(epochs=1))
+        fit_classifier(adata, "group", ExpressionClassifierConfig(epochs=1))
     adata.X[4, 7] = 1e4
     adata.layers["counts"] = adata.X.copy()
     adata.layers["counts"][0, 0] = np.inf
     with pytest.raises(BadInputError, match="inf is not a finite number"):
-        ExpressionClassifier.untrained(ClassifierConfig(), {"genes": list(adata.var_names),
-                                                       "classes": ["a", "b"]}).predict_proba(
+        ExpressionClassifier.untrained(ExpressionClassifierConfig(),
+                                       {"genes": list(adata.var_names),
+                                        "classes": ["a", "b"]}).predict_proba(
             adata, layer="counts")

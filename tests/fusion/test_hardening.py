@@ -121,13 +121,13 @@ def test_fusion_train_keeps_checkpoints_beside_the_model_only_while_running(tmp_
 ])
 def test_simulated_cohort_settings_are_checked_before_anything_is_written(tmp_path, weights,
                                                                           missing, message):
-    from pmtoolkit.fusion.simulate import CohortSpec, simulate_cohort
+    from pmtoolkit.fusion.simulate import CohortConfig, simulate_cohort
 
-    spec = CohortSpec(patients=10)
+    spec = CohortConfig(patients=10)
     spec.weights.update(weights)
     spec.missing.update(missing)
     with pytest.raises(BadInputError, match=message):
         simulate_cohort(tmp_path / "out", spec)
     with pytest.raises(ConfigError, match="patients"):
-        simulate_cohort(tmp_path / "out", CohortSpec(patients=10 ** 9))
+        simulate_cohort(tmp_path / "out", CohortConfig(patients=10 ** 9))
     assert not list(tmp_path.iterdir())

@@ -6,13 +6,13 @@ import pandas as pd
 import pytest
 
 from pmtoolkit.core.errors import BadInputError
-from pmtoolkit.fusion.simulate import CohortSpec, simulate_cohort
+from pmtoolkit.fusion.simulate import CohortConfig, simulate_cohort
 
 
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):
     out = tmp_path_factory.mktemp("sim") / "cohort"
-    summary = simulate_cohort(out, CohortSpec(patients=300, seed=1))
+    summary = simulate_cohort(out, CohortConfig(patients=300, seed=1))
     return out, summary
 
 
@@ -56,15 +56,15 @@ def test_planted_signal_lives_in_each_modality(cohort):
 
 def test_bad_specs(tmp_path):
     with pytest.raises(BadInputError, match="unknown modality 'mri'"):
-        simulate_cohort(tmp_path / "x", CohortSpec(weights={"mri": 1.0}))
+        simulate_cohort(tmp_path / "x", CohortConfig(weights={"mri": 1.0}))
     with pytest.raises(BadInputError, match="prevalence"):
-        simulate_cohort(tmp_path / "y", CohortSpec(prevalence=1.5))
+        simulate_cohort(tmp_path / "y", CohortConfig(prevalence=1.5))
     assert not (tmp_path / "x").exists()
 
 
 def test_interaction_is_a_product_of_two_modalities(tmp_path):
     weights = dict.fromkeys(("ehr", "expression", "imaging", "genotype"), 0.0)
-    simulate_cohort(tmp_path / "c", CohortSpec(patients=2000, seed=4, weights=weights,
+    simulate_cohort(tmp_path / "c", CohortConfig(patients=2000, seed=4, weights=weights,
                                                interaction=3.0, prevalence=0.5))
     truth = pd.read_csv(tmp_path / "c" / "outcomes.csv")
     y = truth["outcome"].to_numpy()

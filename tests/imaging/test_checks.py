@@ -257,19 +257,19 @@ def test_segmenter_refuses_images_much_smaller_than_its_window():
 def test_fit_checks_config_ranges_and_network_input_size():
     from pmtoolkit.core.errors import ConfigError
     from pmtoolkit.imaging.classifier import build_network, fit_classifier
-    from pmtoolkit.imaging.config import ClassifierConfig, SegmenterConfig
+    from pmtoolkit.imaging.config import ImageClassifierConfig, SegmenterConfig
     from pmtoolkit.imaging.segment import build_unet, fit_segmenter
 
     x = np.zeros((4, 1, 28, 28), np.float32)
     with pytest.raises(ConfigError, match="lr"):
-        fit_classifier(x, [0, 1, 0, 1], ClassifierConfig(lr=-1.0))
+        fit_classifier(x, [0, 1, 0, 1], ImageClassifierConfig(lr=-1.0))
     with pytest.raises(ConfigError, match="image-size"):
-        fit_classifier(x, [0, 1, 0, 1], ClassifierConfig(image_size=(2, 2)))
+        fit_classifier(x, [0, 1, 0, 1], ImageClassifierConfig(image_size=(2, 2)))
     with pytest.raises(ConfigError, match="overlap"):
         fit_segmenter(x, np.zeros((4, 28, 28)), SegmenterConfig(overlap=1.0),
                       classes=["a", "b"])
     with pytest.raises(BadInputError, match="image_size.*GiB"):
-        build_network(ClassifierConfig(spatial_dims=3, image_size=(4096, 4096, 4096)), 2)
+        build_network(ImageClassifierConfig(spatial_dims=3, image_size=(4096, 4096, 4096)), 2)
     with pytest.raises(BadInputError, match="roi_size.*GiB"):
         build_unet(SegmenterConfig(spatial_dims=3, roi_size=(4096, 4096, 4096)), 2)
 

@@ -133,11 +133,11 @@ def test_segmentation_metrics_hausdorff_matches_brute_force():
 @pytest.fixture(scope="module")
 def trained_classifier():
     from pmtoolkit.imaging.classifier import fit_classifier
-    from pmtoolkit.imaging.config import ClassifierConfig
+    from pmtoolkit.imaging.config import ImageClassifierConfig
 
     x, y = bright_side(400)
     names = np.array(["right", "left"])[y]
-    config = ClassifierConfig(arch="resnet10", width=0.125, epochs=6, batch_size=32, lr=3e-3,
+    config = ImageClassifierConfig(arch="resnet10", width=0.125, epochs=6, batch_size=32, lr=3e-3,
                               device="cpu", patience=0)
     return fit_classifier(list(x), names, config, classes=["right", "left"])
 
@@ -188,17 +188,18 @@ def test_gradcam_png(trained_classifier, tmp_path):
 
 def test_architectures_build_for_2d_and_3d():
     from pmtoolkit.imaging.classifier import build_network
-    from pmtoolkit.imaging.config import ClassifierConfig
+    from pmtoolkit.imaging.config import ImageClassifierConfig
 
     for arch in ("resnet10", "resnet18", "densenet121"):
-        cfg = ClassifierConfig(arch=arch, width=0.125, image_size=(32, 32))
+        cfg = ImageClassifierConfig(arch=arch, width=0.125, image_size=(32, 32))
         assert build_network(cfg, 3)(torch.zeros(2, 1, 32, 32)).shape == (2, 3)
-    cfg3 = ClassifierConfig(arch="resnet10", width=0.125, spatial_dims=3, image_size=(16, 16, 16))
+    cfg3 = ImageClassifierConfig(arch="resnet10", width=0.125, spatial_dims=3,
+                                 image_size=(16, 16, 16))
     assert build_network(cfg3, 2)(torch.zeros(1, 1, 16, 16, 16)).shape == (1, 2)
     with pytest.raises(BadInputError, match="at least 32"):
-        build_network(ClassifierConfig(arch="densenet121"), 2)
+        build_network(ImageClassifierConfig(arch="densenet121"), 2)
     with pytest.raises(BadInputError, match="image_size"):
-        build_network(ClassifierConfig(spatial_dims=3), 2)
+        build_network(ImageClassifierConfig(spatial_dims=3), 2)
 
 
 # ---------------------------------------------------------------------------- segmenter

@@ -10,7 +10,7 @@ from tests.imaging.conftest import bright_side
 
 
 def test_train_load_and_evaluate_an_npz(tmp_path):
-    from pmtoolkit.imaging.config import ClassifierConfig
+    from pmtoolkit.imaging.config import ImageClassifierConfig
     from pmtoolkit.imaging.run import evaluate_file, load, train_file
 
     parts = {"train": bright_side(32, seed=0), "val": bright_side(12, seed=1),
@@ -18,7 +18,7 @@ def test_train_load_and_evaluate_an_npz(tmp_path):
     npz = tmp_path / "tiny.npz"
     np.savez(npz, **{f"{k}_{kind}": v[i][:, 0] if kind == "images" else v[i][:, None]
                      for k, v in parts.items() for i, kind in enumerate(("images", "labels"))})
-    config = ClassifierConfig(width=0.25, epochs=2, batch_size=16, augment=False, device="cpu")
+    config = ImageClassifierConfig(width=0.25, epochs=2, batch_size=16, augment=False, device="cpu")
     metrics = train_file(npz, tmp_path / "run", task="classify", config=config,
                          class_names=["right", "left"])
     assert (tmp_path / "run" / "model.safetensors").is_file()

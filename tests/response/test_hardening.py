@@ -47,9 +47,9 @@ def test_response_check_training_refuses_responses_whose_spread_overflows():
     ({"module_strength": 50.0}, "module-strength"),
 ])
 def test_simulated_panel_sizes_are_bounded(tmp_path, spec, message):
-    from pmtoolkit.response.config import PanelSpec
+    from pmtoolkit.response.config import PanelConfig
     from pmtoolkit.response.simulate import simulate_panel
 
     with pytest.raises(BadInputError, match=message):
-        simulate_panel(tmp_path / "out", PanelSpec(**spec))
+        simulate_panel(tmp_path / "out", PanelConfig(**spec))
     assert not list(tmp_path.iterdir())

@@ -8,7 +8,7 @@ import pytest
 
 from pmtoolkit import response as R
 from pmtoolkit.core.errors import BadInputError, MissingInputError, MissingResourceError
-from pmtoolkit.response.config import PanelSpec, ResponseConfig
+from pmtoolkit.response.config import PanelConfig, ResponseConfig
 
 SMALL = {"sample_hidden": (64, 16), "drug_hidden": (64, 16), "head": (32,),
          "fingerprint_bits": 1024, "dropout": 0.0, "epochs": 60, "patience": 10,
@@ -21,7 +21,7 @@ def panel(tmp_path_factory):
     from pmtoolkit.response.simulate import simulate_panel
 
     out = tmp_path_factory.mktemp("response") / "panel"
-    info = simulate_panel(out, PanelSpec(samples=80, drugs=40, genes=150, module_size=10,
+    info = simulate_panel(out, PanelConfig(samples=80, drugs=40, genes=150, module_size=10,
                                          module_strength=0.8, w_sample=0.5,
                                          w_interaction=1.0, noise=0.3, coverage=1.0,
                                          seed=1))
@@ -66,14 +66,14 @@ def test_simulated_panel_has_the_real_formats_and_its_truth_adds_up(panel, data)
 def test_simulator_is_deterministic_and_checks_its_settings(tmp_path):
     from pmtoolkit.response.simulate import simulate_panel
 
-    spec = PanelSpec(samples=6, drugs=5, genes=60, module_size=5, seed=3)
+    spec = PanelConfig(samples=6, drugs=5, genes=60, module_size=5, seed=3)
     a = simulate_panel(tmp_path / "a", spec)
     b = simulate_panel(tmp_path / "b", spec)
     assert a == b
     assert (tmp_path / "a" / "responses.csv").read_bytes() == \
         (tmp_path / "b" / "responses.csv").read_bytes()
     with pytest.raises(BadInputError, match="mechanisms"):
-        simulate_panel(tmp_path / "c", PanelSpec(mechanisms=9))
+        simulate_panel(tmp_path / "c", PanelConfig(mechanisms=9))
     assert not (tmp_path / "c").exists()
 
 

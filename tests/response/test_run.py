@@ -10,13 +10,13 @@ import pandas as pd
 
 
 def test_train_load_predict_and_evaluate_files(tmp_path):
-    from pmtoolkit.response.config import PanelSpec, ResponseConfig
+    from pmtoolkit.response.config import PanelConfig, ResponseConfig
     from pmtoolkit.response.model import load
     from pmtoolkit.response.run import evaluate_file, predict_file, train_file
     from pmtoolkit.response.simulate import simulate_panel
 
     panel = tmp_path / "panel"
-    simulate_panel(panel, PanelSpec(samples=24, drugs=16, genes=80, module_size=8, seed=2))
+    simulate_panel(panel, PanelConfig(samples=24, drugs=16, genes=80, module_size=8, seed=2))
     files = (panel / "responses.csv", panel / "drugs.csv", panel / "expression.h5ad")
     config = ResponseConfig(sample_hidden=(16,), drug_hidden=(16,), head=(16,),
                             fingerprint_bits=256, top_genes=60, epochs=3, batch_size=128,
