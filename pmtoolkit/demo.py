@@ -544,7 +544,7 @@ def _imaging(ctx: DemoContext) -> None:
     out = ctx.outdir / "imaging"
     out.mkdir()
     clf = img.load("pneumonia")
-    img.predict(clf, paths, out / "xray_predictions.csv")
+    img.predict_file(clf, paths, out / "xray_predictions.csv")
     img.explain(clf, paths, out / "gradcam")
     seg = img.load("mni-tissue")
     img.segment(seg, [str(shipped.path("mni_t1", "dataset"))], out / "segmentation")

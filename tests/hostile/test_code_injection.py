@@ -80,7 +80,7 @@ def test_hostile_conditions_are_refused_before_anything_runs(pmt, tiny, name):
 
     clean = _pipeline(tiny)
     override = "rank.where=[" + json.dumps(payload) + "]"
-    for args in (("validate", clean), ("run", clean, "-o", tiny / "run")):
+    for args in (("validate", "-c", clean), ("run", "-c", clean, "-o", tiny / "run")):
         r = pmt("pipeline", *args, "--set", override)
         _refused(r, sentinel)
     assert not (tiny / "run").exists()
