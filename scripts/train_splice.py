@@ -34,12 +34,12 @@ def main() -> int:
     from pmtoolkit.genomics.config import SequenceModelConfig
     from pmtoolkit.genomics.data import read_sequence_table
     from pmtoolkit.genomics.model import evaluate, fit
-    from pmtoolkit.genomics.run import random_split
+    from pmtoolkit.genomics.run import sequence_split
 
     rejects = Rejects(str(DATA), "sequence")
     data = read_sequence_table(DATA, window=60, task="multiclass", label_columns=["Class"],
                                sequence_column="Sequence", id_column="Donor", rejects=rejects)
-    idx = random_split(len(data), (0.8, 0.1, 0.1), 0)
+    idx = sequence_split(len(data), (0.8, 0.1, 0.1), 0)
     train, valid, test = (data.subset(idx[k]) for k in ("train", "val", "test"))
     config = SequenceModelConfig(task="multiclass", window=60, filters=(64, 96),
                                  kernels=(9, 5), pools=(2, 2), hidden=128, dropout=0.3,

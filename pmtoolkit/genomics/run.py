@@ -72,7 +72,8 @@ def read_training_data(input: str | os.PathLike, *, window: int, task: str,
                                  rejects=rejects)
 
 
-def _split(n: int, sizes: tuple[float, float, float], seed: int) -> dict[str, np.ndarray]:
+def sequence_split(n: int, sizes: tuple[float, float, float], seed: int
+                   ) -> dict[str, np.ndarray]:
     """A seeded random (train, val, test) split with ``sizes`` in any proportion (normalised
     here): :func:`pmtoolkit.chem.splits.random_split`, asked for the parts in the order this
     workflow has always cut its permutation (validation, test, then the rest for training), so
@@ -134,7 +135,7 @@ class SequenceTask:
         return data, rejects
 
     def split(self, data) -> Parts:
-        idx = _split(len(data), self.sizes, self.split_seed)
+        idx = sequence_split(len(data), self.sizes, self.split_seed)
         record = {"method": "random", "seed": self.split_seed, "sizes": list(self.sizes),
                   **{k: [data.ids[i] for i in v] for k, v in idx.items()}}
         return Parts(*(data.subset(idx[k]) for k in ("train", "val", "test")), method="random",
