@@ -476,7 +476,7 @@ def pmt_command(inp: Path, out: Path, doublets: bool = True) -> tuple[list[str],
     probe = subprocess.run([*exe, "expr", "run", "--help"], capture_output=True, text=True,
                            check=False)
     if probe.returncode == 0:
-        cmd = [*exe, "expr", "run", "-i", str(inp), "-o", str(out), "--label-key", LABEL]
+        cmd = [*exe, "expr", "run", "-i", str(inp), "-o", str(out), "--label-column", LABEL]
         return cmd + ([] if doublets else ["--no-doublets"]), "pmt expr run (CLI)"
     code = ("from pmtoolkit.expression.standard import run_file;"
             "from pmtoolkit.expression.config import SingleCellConfig;"

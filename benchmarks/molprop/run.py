@@ -92,7 +92,7 @@ def run_ours(model: str, name: str, csv: Path, split: Path, seed: int, epochs: i
     _, _, targets, task = DATASETS[name]
     out = workdir / name / f"{model}_{seed}"
     cmd = [sys.executable, "-m", "pmtoolkit.cli", "-q", "property", "train", "-i", str(csv),
-           "--target-columns", ",".join(targets), "--task", task, "--split-file", str(split),
+           "--label-column", ",".join(targets), "--task", task, "--split-file", str(split),
            "--seed", str(seed), "--epochs", str(epochs), "--device", "cpu", "-o", str(out),
            "--overwrite", *OURS[model]]
     t0 = time.perf_counter()
