@@ -393,8 +393,9 @@ def test_sigterm_stops_variants_training_and_resume_finishes(tmp_path, sequences
     import time
 
     out = tmp_path / "run"
+    tiny = [60 if before == "--epochs" else a for before, a in zip([None, *SEQ_TINY], SEQ_TINY)]
     args = [sys.executable, "-m", "pmtoolkit.cli", "variants", "train", "-i", sequences, "-o",
-            out, *[str(a) for a in SEQ_TINY], "--epochs", 60]
+            out, *[str(a) for a in tiny]]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([str(a) for a in args], cwd=tmp_path, stderr=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True, env=env)
