@@ -68,6 +68,16 @@ class Parts:
     #: split was given by the input, nothing to record
     save: Any
 
+    @classmethod
+    def of(cls, data: Any, split: Any, method: str | None = None) -> Parts:
+        """The parts of ``data`` that ``split`` (a :class:`pmtoolkit.chem.splits.Split`, or
+        anything with ``indices()`` -> train/val/test and ``save(path)``) names, recorded as
+        its ``split.json``."""
+        idx = split.indices()
+        return cls(*(data.subset(idx[k]) for k in ("train", "val", "test")),
+                   method=method or split.method,
+                   save=lambda folder: split.save(Path(folder) / "split.json"))
+
 
 class SupervisedTask(Protocol):
     """What a domain declares for its file workflows (see the module docstring)."""

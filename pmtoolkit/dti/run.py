@@ -115,9 +115,7 @@ class PairTask:
             s = setting1_split(self._bench, self.fold)
         else:
             s = pair_split(data, self.split_method, self.sizes, self.split_seed)
-        idx = s.indices()
-        return Parts(*(data.subset(idx[k]) for k in ("train", "val", "test")), method=s.method,
-                     save=lambda folder: s.save(folder / "split.json"))
+        return Parts.of(data, s)
 
     def fit(self, train, valid, *, workdir, checkpoints, resume):
         return fit(train, valid, self.config, workdir=workdir, checkpoints=checkpoints,

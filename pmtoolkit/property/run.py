@@ -80,9 +80,7 @@ class PropertyTask:
             o = self.split_options
             s = make_split(o.split, mols=data.mols(), y=data.y[:, 0], n=len(data),
                            sizes=o.sizes, seed=o.split_seed, smiles=data.smiles)
-        idx = s.indices()
-        return Parts(*(data.subset(idx[k]) for k in ("train", "val", "test")), method=s.method,
-                     save=lambda folder: s.save(folder / "split.json"))
+        return Parts.of(data, s)
 
     def fit(self, train, valid, *, workdir, checkpoints, resume):
         return fit(train, valid, self.config, workdir=workdir, checkpoints=checkpoints,

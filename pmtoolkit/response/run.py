@@ -109,10 +109,7 @@ class ResponseTask:
         from pmtoolkit.core.devices import resolve_device
 
         s = response_split(data, self.split_method, self.sizes, self.split_seed)
-        idx = s.indices()
-        parts = Parts(*(data.subset(idx[k]) for k in ("train", "val", "test")),
-                      method=self.split_method,
-                      save=lambda folder: s.save(folder / "split.json"))
+        parts = Parts.of(data, s, method=self.split_method)
         log.info("%d pairs of %d samples x %d drugs", len(data), len(data.samples.ids),
                  len(data.drugs.ids))
         # everything that can refuse the run does so before the work folder exists
