@@ -30,7 +30,7 @@ from typing import Any, Literal, TypeVar, Union
 
 from pmtoolkit.core.devices import DEVICE_HELP
 from pmtoolkit.core.errors import BadInputError, ConfigError
-from pmtoolkit.core.io import atomic_write, reading, require_file
+from pmtoolkit.core.io import reading, require_file, write_json
 
 T = TypeVar("T")
 
@@ -345,6 +345,4 @@ def to_dict(obj: Any) -> dict[str, Any]:
 def write_resolved(path: str | os.PathLike, **sections: Any) -> None:
     """Write the resolved config(s) of a run as JSON, one section per dataclass or dict."""
     data = {name: to_dict(v) if dataclasses.is_dataclass(v) else v for name, v in sections.items()}
-    with atomic_write(path) as fh:
-        json.dump(data, fh, indent=2, sort_keys=False, default=str)
-        fh.write("\n")
+    write_json(path, data, default=str)
