@@ -1,0 +1,466 @@
+"""SpliceAI (Jaganathan et al. 2019, Cell) on torch: pmtoolkit's own implementation of the
+10,000-nt-context residual dilated CNN, with the five trained models read from the user's own
+install of the ``spliceai`` package.
+
+The weights are Illumina's, published under the GPLv3 inside the ``spliceai`` wheel (Keras HDF5
+files, with its GRCh37/GRCh38 gene tables). pmtoolkit (MIT) neither copies nor ships them: the
+optional extra ``pip install "pmtoolkit[spliceai]"`` installs that package and this module reads
+its files with h5py; no TensorFlow or Keras runs.
+
+The network, as the paper describes it: a 1x1 convolution to 32 channels, then four groups of
+four residual units (batch norm, ReLU, dilated convolution, twice) with kernel sizes 11, 11, 21,
+41 and dilations 1, 4, 10, 25, a 1x1 "skip" convolution summed after each group, and a 1x1
+convolution to three classes (neither, acceptor, donor) with a softmax. Its receptive field is
+exactly 5,000 nt on each side, so the original pads each convolution ("same") and crops 5,000
+nt from each end of the output. Here every convolution is unpadded ("valid") and each residual
+and skip path is cropped to the centre instead: the outputs that survive the crop are the same
+numbers, without computing the activations the crop throws away (about a third of the work).
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from pmtoolkit.core.errors import MissingResourceError, UnsafeFileError
+
+log = logging.getLogger(__name__)
+
+#: nucleotides of context on each side of the scored positions
+FLANK = 5000
+CHANNELS = 32
+#: (kernel size, dilation) of the four groups of four residual units
+GROUPS = ((11, 1), (11, 4), (21, 10), (41, 25))
+UNITS_PER_GROUP = 4
+#: output channels, in the models' order
+CLASSES = ("neither", "acceptor", "donor")
+INSTALL_HINT = 'install the optional extra: pip install "pmtoolkit[spliceai]" (SpliceAI\'s ' \
+               "weights are GPLv3 and stay in that package)"
+
+
+def package_dir() -> Path:
+    """The installed ``spliceai`` package's folder (found without importing it: its
+    ``__init__`` needs pkg_resources and Keras, which pmtoolkit does not use)."""
+    spec = importlib.util.find_spec("spliceai")
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingResourceError("SpliceAI's trained models are not installed",
+                                   hint=INSTALL_HINT)
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def model_files() -> list[Path]:
+    """The five trained models, ``models/spliceai1.h5`` to ``spliceai5.h5``."""
+    folder = package_dir() / "models"
+    files = [folder / f"spliceai{i}.h5" for i in range(1, 6)]
+    missing = [f.name for f in files if not f.is_file()]
+    if missing:
+        raise MissingResourceError(f"the spliceai package at {folder.parent} lacks "
+                                   f"{', '.join(missing)}", hint=INSTALL_HINT)
+    return files
+
+
+def _crop(x: torch.Tensor, length: int) -> torch.Tensor:
+    """The central ``length`` positions of ``x`` (..., L)."""
+    start = (x.shape[-1] - length) // 2
+    return x[..., start:start + length]
+
+
+class ResidualUnit(nn.Module):
+    """Batch norm, ReLU, dilated convolution, twice, plus the (centre-cropped) input."""
+
+    def __init__(self, kernel: int, dilation: int):
+        super().__init__()
+        self.bn1 = nn.BatchNorm1d(CHANNELS, eps=1e-3)
+        self.conv1 = nn.Conv1d(CHANNELS, CHANNELS, kernel, dilation=dilation)
+        self.bn2 = nn.BatchNorm1d(CHANNELS, eps=1e-3)
+        self.conv2 = nn.Conv1d(CHANNELS, CHANNELS, kernel, dilation=dilation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv1(torch.relu(self.bn1(x)))
+        y = self.conv2(torch.relu(self.bn2(y)))
+        return _crop(x, y.shape[-1]) + y
+
+
+class SpliceAINet(nn.Module):
+    """One SpliceAI-10k network: one-hot DNA ``(N, 4, L + 10000)`` (A, C, G, T; N is all
+    zeros) to class probabilities ``(N, 3, L)`` of the central ``L`` positions."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv1d(4, CHANNELS, 1)
+        self.skip0 = nn.Conv1d(CHANNELS, CHANNELS, 1)
+        self.units = nn.ModuleList(ResidualUnit(k, d) for k, d in GROUPS
+                                   for _ in range(UNITS_PER_GROUP))
+        self.skips = nn.ModuleList(nn.Conv1d(CHANNELS, CHANNELS, 1) for _ in GROUPS)
+        self.head = nn.Conv1d(CHANNELS, len(CLASSES), 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] <= 2 * FLANK:
+            raise ValueError(f"SpliceAI needs more than {2 * FLANK} nt of input, got "
+                             f"{x.shape[-1]}")
+        h = self.stem(x)
+        skip = self.skip0(h)
+        for g in range(len(GROUPS)):
+            for unit in self.units[g * UNITS_PER_GROUP:(g + 1) * UNITS_PER_GROUP]:
+                h = unit(h)
+            skip = _crop(skip, h.shape[-1]) + self.skips[g](h)
+        return torch.softmax(self.head(skip), dim=1)
+
+
+def _keras_layers(path: Path) -> dict[str, dict]:
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        raw = f.attrs.get("model_config")
+    if raw is None:
+        raise UnsafeFileError(f"{path}: not a Keras model file (no model_config)")
+    cfg = json.loads(raw if isinstance(raw, str) else raw.decode())
+    return {layer["config"]["name"]: layer for layer in cfg["config"]["layers"]}
+
+
+def _layer_names() -> tuple[list[str], list[str]]:
+    """The Keras names of the convolutions and batch norms in the order :class:`SpliceAINet`
+    holds them. Keras numbered layers as the original code created them: the stem
+    (``conv1d_1``) and first skip (``conv1d_2``), then per group its eight unit convolutions
+    and its skip convolution; batch norms two per unit, in order; the head last."""
+    convs, norms = ["conv1d_1", "conv1d_2"], []
+    n = 3
+    for _ in GROUPS:
+        convs += [f"conv1d_{i}" for i in range(n, n + 2 * UNITS_PER_GROUP + 1)]
+        n += 2 * UNITS_PER_GROUP + 1
+    convs.append(f"conv1d_{n}")
+    norms = [f"batch_normalization_{i}" for i in range(1, 2 * UNITS_PER_GROUP * len(GROUPS) + 1)]
+    return convs, norms
+
+
+def _modules_in_keras_order(net: SpliceAINet) -> tuple[list[nn.Conv1d], list[nn.BatchNorm1d]]:
+    convs: list[nn.Conv1d] = [net.stem, net.skip0]
+    norms: list[nn.BatchNorm1d] = []
+    for g in range(len(GROUPS)):
+        for unit in net.units[g * UNITS_PER_GROUP:(g + 1) * UNITS_PER_GROUP]:
+            convs += [unit.conv1, unit.conv2]
+            norms += [unit.bn1, unit.bn2]
+        convs.append(net.skips[g])
+    convs.append(net.head)
+    return convs, norms
+
+
+def load_keras_weights(net: SpliceAINet, path: str | Path) -> SpliceAINet:
+    """Fill ``net`` with the weights of one of SpliceAI's Keras HDF5 files, after checking
+    that the file describes this architecture (every convolution's kernel size and dilation)."""
+    import h5py
+
+    path = Path(path)
+    layers = _keras_layers(path)
+    conv_names, norm_names = _layer_names()
+    convs, norms = _modules_in_keras_order(net)
+    with h5py.File(path, "r") as f:
+        weights = f["model_weights"]
+
+        def array(layer: str, name: str) -> torch.Tensor:
+            try:
+                return torch.from_numpy(np.asarray(weights[layer][layer][f"{name}:0"],
+                                                   dtype=np.float32))
+            except KeyError:
+                raise UnsafeFileError(f"{path}: no weights {layer}/{name}: not a SpliceAI "
+                                      "model") from None
+
+        with torch.no_grad():
+            for name, conv in zip(conv_names, convs):
+                c = layers.get(name, {}).get("config", {})
+                if list(c.get("kernel_size", [])) != [conv.kernel_size[0]] or \
+                        list(c.get("dilation_rate", [])) != [conv.dilation[0]]:
+                    raise UnsafeFileError(f"{path}: layer {name} is not the SpliceAI-10k "
+                                          "architecture")
+                kernel = array(name, "kernel")  # Keras: (kernel, in, out)
+                if tuple(kernel.shape) != (conv.kernel_size[0], conv.in_channels,
+                                           conv.out_channels):
+                    raise UnsafeFileError(f"{path}: {name} has weights of shape "
+                                          f"{tuple(kernel.shape)}")
+                conv.weight.copy_(kernel.permute(2, 1, 0))
+                conv.bias.copy_(array(name, "bias"))
+            for name, norm in zip(norm_names, norms):
+                if abs(float(layers.get(name, {}).get("config", {}).get("epsilon", -1))
+                       - norm.eps) > 1e-9:
+                    raise UnsafeFileError(f"{path}: layer {name} is not the SpliceAI-10k "
+                                          "architecture")
+                norm.weight.copy_(array(name, "gamma"))
+                norm.bias.copy_(array(name, "beta"))
+                norm.running_mean.copy_(array(name, "moving_mean"))
+                norm.running_var.copy_(array(name, "moving_variance"))
+    for t in net.state_dict().values():
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            raise UnsafeFileError(f"{path}: non-finite weights")
+    return net.eval()
+
+
+class SpliceAI:
+    """The five SpliceAI models; :meth:`predict` is their mean, as the original reports."""
+
+    def __init__(self, device: str = "cpu", files: list[Path] | None = None):
+        from pmtoolkit.core.devices import torch_device
+
+        self.device = torch_device(device)
+        self.files = list(files) if files is not None else model_files()
+        self.nets = [load_keras_weights(SpliceAINet(), f).to(self.device) for f in self.files]
+
+    @torch.inference_mode()
+    def predict(self, onehot: np.ndarray, batch_size: int = 8) -> np.ndarray:
+        """Probabilities ``(N, L - 10000, 3)`` (neither, acceptor, donor) of one-hot windows
+        ``(N, L, 4)``, all of one length."""
+        x = np.asarray(onehot, dtype=np.float32)
+        out = []
+        for start in range(0, len(x), batch_size):
+            xb = torch.from_numpy(np.ascontiguousarray(
+                x[start:start + batch_size].transpose(0, 2, 1))).to(self.device)
+            y = sum(net(xb) for net in self.nets) / len(self.nets)
+            out.append(y.permute(0, 2, 1).float().cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, 0, len(CLASSES)), np.float32)
+
+
+_CODES = np.full(256, -1, dtype=np.int64)
+for _i, _b in enumerate("ACGT"):
+    _CODES[ord(_b)] = _i
+    _CODES[ord(_b.lower())] = _i
+
+
+def one_hot(seq: str) -> np.ndarray:
+    """``(len(seq), 4)`` one-hot of A, C, G, T; any other letter (N) is all zeros."""
+    codes = _CODES[np.frombuffer(seq.encode("ascii", "replace"), dtype=np.uint8)]
+    out = np.zeros((len(seq), 4), dtype=np.float32)
+    ok = codes >= 0
+    out[np.flatnonzero(ok), codes[ok]] = 1.0
+    return out
+
+
+# ----------------------------------------------------------------------------- annotation
+
+ANNOTATIONS = ("grch37", "grch38")
+TABLE_COLUMNS = ("#NAME", "CHROM", "STRAND", "TX_START", "TX_END", "EXON_START", "EXON_END")
+
+
+class SpliceAnnotation:
+    """Genes for splice scoring, in SpliceAI's terms: one transcript per gene, its 1-based
+    inclusive span, its strand and its exon boundaries (1-based exon starts and ends).
+
+    Read from SpliceAI's own table format (tab-separated ``#NAME CHROM STRAND TX_START TX_END
+    EXON_START EXON_END``, 0-based starts and comma-terminated exon lists), by name for the
+    tables the ``spliceai`` package ships (``grch37``, ``grch38``) or from a file."""
+
+    def __init__(self, names, chroms, strands, tx_starts, tx_ends, boundaries, source=""):
+        self.names = np.asarray(names, dtype=object)
+        self.chroms = np.asarray(chroms, dtype=object)
+        self.strands = np.asarray(strands, dtype=object)
+        self.tx_starts = np.asarray(tx_starts, dtype=np.int64)
+        self.tx_ends = np.asarray(tx_ends, dtype=np.int64)
+        self.boundaries = list(boundaries)
+        self.source = source
+        self._by_chrom = {c: np.flatnonzero(self.chroms == c) for c in set(self.chroms)}
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    @classmethod
+    def read(cls, name_or_path: str | Path) -> SpliceAnnotation:
+        """A shipped table by name (``grch37``, ``grch38``: from the spliceai package) or a
+        SpliceAI-format table file."""
+        from pmtoolkit.core.errors import BadInputError
+        from pmtoolkit.core.io import read_table
+
+        key = str(name_or_path).lower()
+        path = package_dir() / "annotations" / f"{key}.txt" if key in ANNOTATIONS \
+            else Path(name_or_path)
+        table = read_table(path, fmt="tsv")
+        missing = [c for c in TABLE_COLUMNS if c not in table.columns]
+        if missing:
+            raise BadInputError(f"'{path}' is not a SpliceAI annotation table: no column(s) "
+                                f"{', '.join(missing)}", hint="columns: " + " ".join(
+                                    TABLE_COLUMNS))
+
+        def positions(text, shift: int, what: str, row: int) -> np.ndarray:
+            try:
+                return np.asarray([int(p) for p in str(text).split(",") if p.strip()],
+                                  dtype=np.int64) + shift
+            except ValueError:
+                raise BadInputError(f"'{path}': line {row}: {what} is not a list of "
+                                    f"positions: {str(text)[:60]!r}") from None
+
+        bounds = []
+        for row, (s, e) in zip(table.index, zip(table["EXON_START"], table["EXON_END"])):
+            bounds.append(np.union1d(positions(s, 1, "EXON_START", row),
+                                     positions(e, 0, "EXON_END", row)))
+        bad = ~table["STRAND"].isin(["+", "-"])
+        if bad.any():
+            row = table.index[np.flatnonzero(bad.to_numpy())[0]]
+            raise BadInputError(f"'{path}': line {row}: strand must be + or -")
+        return cls(table["#NAME"].astype(str), table["CHROM"].astype(str),
+                   table["STRAND"].astype(str), table["TX_START"].astype(np.int64) + 1,
+                   table["TX_END"].astype(np.int64), bounds, source=str(path))
+
+    def genes_at(self, chrom: str, pos: int) -> np.ndarray:
+        """Indices of the genes whose span holds 1-based ``pos`` on ``chrom`` (``chr1`` and
+        ``1`` match each other)."""
+        from pmtoolkit.genomics.reference import contig_aliases
+
+        for name in (chrom, *contig_aliases(chrom)):
+            idx = self._by_chrom.get(name)
+            if idx is not None:
+                hit = (self.tx_starts[idx] <= pos) & (pos <= self.tx_ends[idx])
+                return idx[hit]
+        return np.zeros(0, dtype=np.int64)
+
+    def distances(self, gene: int, pos: int) -> tuple[int, int, int]:
+        """``pos`` to the gene's span start and end, and to its nearest exon boundary (signed:
+        boundary minus ``pos``; the earlier one on a tie, as SpliceAI takes it)."""
+        b = self.boundaries[gene] - pos
+        nearest = int(b[np.argmin(np.abs(b))]) if len(b) else 10**9
+        return int(self.tx_starts[gene] - pos), int(self.tx_ends[gene] - pos), nearest
+
+
+# ----------------------------------------------------------------------------- scoring
+
+SCORE_NAMES = ("DS_AG", "DS_AL", "DS_DG", "DS_DL")
+POSITION_NAMES = ("DP_AG", "DP_AL", "DP_DG", "DP_DL")
+
+
+def _reverse_complement(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x[::-1, ::-1])  # A C G T -> T G C A on the channel axis
+
+
+def delta_scores(y_ref: np.ndarray, y_alt: np.ndarray, *, ref_len: int, alt_len: int,
+                 distance: int, boundary: int, mask: bool
+                 ) -> tuple[tuple[float, ...], tuple[int, ...]]:
+    """SpliceAI's four delta scores and their positions (relative to the variant) from the
+    reference ``(2d+1, 3)`` and alternative ``(2d+1-ref_len+alt_len, 3)`` predictions, in
+    genomic orientation. A deletion's missing positions score 0; an insertion's inserted
+    positions count as one, their maximum. ``mask`` zeroes a gain at an annotated boundary
+    (``boundary``: its offset from the variant) and a loss anywhere else."""
+    centre = distance
+    if ref_len > 1 and alt_len == 1:
+        y_alt = np.concatenate([y_alt[:centre + alt_len],
+                                np.zeros((ref_len - alt_len, 3), y_alt.dtype),
+                                y_alt[centre + alt_len:]])
+    elif ref_len == 1 and alt_len > 1:
+        y_alt = np.concatenate([y_alt[:centre], y_alt[centre:centre + alt_len].max(0)[None],
+                                y_alt[centre + alt_len:]])
+    gain_a, gain_d = y_alt[:, 1] - y_ref[:, 1], y_alt[:, 2] - y_ref[:, 2]
+    i_ag, i_al = int(gain_a.argmax()), int((-gain_a).argmax())
+    i_dg, i_dl = int(gain_d.argmax()), int((-gain_d).argmax())
+    dp = tuple(i - centre for i in (i_ag, i_al, i_dg, i_dl))
+    masked = (mask and dp[0] == boundary, mask and dp[1] != boundary,
+              mask and dp[2] == boundary, mask and dp[3] != boundary)
+    ds = (float(gain_a[i_ag]), float(-gain_a[i_al]), float(gain_d[i_dg]), float(-gain_d[i_dl]))
+    # the original multiplies by (1 - mask), which keeps the sign of a masked negative value
+    return tuple(s * (1.0 - m) for s, m in zip(ds, masked)), dp
+
+
+@dataclass(frozen=True)
+class SpliceCall:
+    """SpliceAI's answer for one ALT allele in one gene: the four delta scores and their
+    positions relative to the variant (``None`` for a substitution of several bases by
+    several, which SpliceAI does not score: written as ``.``)."""
+
+    variant: Any
+    gene: str
+    strand: str
+    scores: tuple[float, float, float, float] | None
+    positions: tuple[int, int, int, int] | None
+
+    def info(self) -> str:
+        """The ``ALLELE|SYMBOL|DS_AG|DS_AL|DS_DG|DS_DL|DP_AG|DP_AL|DP_DG|DP_DL`` entry of the
+        ``SpliceAI`` INFO field, scores to two decimals as the original writes them."""
+        if self.scores is None:
+            return f"{self.variant.alt}|{self.gene}|.|.|.|.|.|.|.|."
+        ds = "|".join(f"{x:.2f}" for x in self.scores)
+        dp = "|".join(str(x) for x in self.positions)
+        return f"{self.variant.alt}|{self.gene}|{ds}|{dp}"
+
+
+class SpliceScorer:
+    """Delta scores of variants as SpliceAI computes them, for every gene of ``annotation``
+    whose span holds the variant: the reference window is the variant's ±(5000 + distance) nt,
+    with ``N`` outside the gene's span (and beyond the contig's ends, where the original skips
+    the variant instead), read on the gene's strand; the alternative window has the ALT in
+    place of the REF. The reference prediction of a site is computed once for all its ALTs."""
+
+    def __init__(self, model: SpliceAI, reference, annotation: SpliceAnnotation, *,
+                 distance: int = 50, mask: bool = False, batch_size: int = 8):
+        if distance < 0:
+            raise ValueError("distance must be >= 0")
+        self.model, self.reference, self.annotation = model, reference, annotation
+        self.distance, self.mask, self.batch_size = int(distance), bool(mask), batch_size
+
+    def unscorable(self, variant) -> str | None:
+        """Why SpliceAI cannot score ``variant`` (a reject reason), or None."""
+        alt = variant.alt
+        if any(c in alt for c in ".-*<>[]") or not alt:
+            return f"not a sequence ALT ({alt!r})"
+        if len(variant.ref) > 2 * self.distance:
+            return f"REF longer than 2 x --distance ({len(variant.ref)} > {2 * self.distance})"
+        return None
+
+    def _windows(self, variant, gene: int) -> tuple[str, str]:
+        cov = 2 * self.distance + 1
+        wid = 2 * FLANK + cov
+        half = wid // 2
+        seq = self.reference.fetch(variant.chrom, variant.pos - half - 1, variant.pos + half)
+        d_start, d_end, _ = self.annotation.distances(gene, variant.pos)
+        left, right = max(half + d_start, 0), max(half - d_end, 0)
+        x_ref = "N" * left + seq[left:wid - right] + "N" * right
+        x_ref = x_ref[:wid] if len(x_ref) >= wid else x_ref + "N" * (wid - len(x_ref))
+        x_alt = x_ref[:half] + variant.alt + x_ref[half + len(variant.ref):]
+        return x_ref, x_alt
+
+    def _predict(self, windows: list[str], strands: list[str]) -> list[np.ndarray]:
+        """Predictions of the windows (genomic orientation), batched by length."""
+        out: list[np.ndarray | None] = [None] * len(windows)
+        by_length: dict[int, list[int]] = {}
+        for i, w in enumerate(windows):
+            by_length.setdefault(len(w), []).append(i)
+        for idx in by_length.values():
+            x = np.stack([one_hot(windows[i]) if strands[i] == "+"
+                          else _reverse_complement(one_hot(windows[i])) for i in idx])
+            y = self.model.predict(x, batch_size=self.batch_size)
+            for i, yi in zip(idx, y):
+                out[i] = yi if strands[i] == "+" else yi[::-1]
+        return out  # type: ignore[return-value]
+
+    def score(self, variants: list) -> list[list[SpliceCall]]:
+        """Per variant, one :class:`SpliceCall` per gene it lies in (none outside genes).
+        Variants :meth:`unscorable` refuses must be filtered out first."""
+        jobs, windows, strands, ref_slot = [], [], [], {}
+        for k, v in enumerate(variants):
+            for g in self.annotation.genes_at(v.chrom, v.pos):
+                if len(v.ref) > 1 and len(v.alt) > 1:
+                    jobs.append((k, g, None, None))
+                    continue
+                x_ref, x_alt = self._windows(v, g)
+                key = (v.chrom, v.pos, len(v.ref), int(g))
+                if key not in ref_slot:
+                    ref_slot[key] = len(windows)
+                    windows.append(x_ref)
+                    strands.append(self.annotation.strands[g])
+                windows.append(x_alt)
+                strands.append(self.annotation.strands[g])
+                jobs.append((k, g, ref_slot[key], len(windows) - 1))
+        preds = self._predict(windows, strands) if windows else []
+        calls: list[list[SpliceCall]] = [[] for _ in variants]
+        for k, g, i_ref, i_alt in jobs:
+            v = variants[k]
+            name, strand = str(self.annotation.names[g]), str(self.annotation.strands[g])
+            if i_ref is None:
+                calls[k].append(SpliceCall(v, name, strand, None, None))
+                continue
+            _, _, boundary = self.annotation.distances(g, v.pos)
+            ds, dp = delta_scores(preds[i_ref], preds[i_alt], ref_len=len(v.ref),
+                                  alt_len=len(v.alt), distance=self.distance,
+                                  boundary=boundary, mask=self.mask)
+            calls[k].append(SpliceCall(v, name, strand, ds, dp))
+        return calls

@@ -1,0 +1,148 @@
+"""pmtoolkit's torch SpliceAI: the network, the weights read from the spliceai package (an
+optional extra; CI installs it), the annotation and SpliceAI's delta-score semantics."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+from pmtoolkit.genomics import spliceai as S
+
+REFERENCE = "chr2_1-2333275.fa.gz"
+
+
+def _same_padded(net: S.SpliceAINet, x: torch.Tensor) -> torch.Tensor:
+    """The network as the original builds it: every convolution zero-padded to keep the length
+    ("same"), 5,000 nt cropped from each end of the output."""
+
+    def conv(c, h):
+        k, d = c.kernel_size[0], c.dilation[0]
+        return F.conv1d(h, c.weight, c.bias, padding=d * (k - 1) // 2, dilation=d)
+
+    h = conv(net.stem, x)
+    skip = conv(net.skip0, h)
+    for g in range(len(S.GROUPS)):
+        for u in net.units[g * 4:(g + 1) * 4]:
+            h = h + conv(u.conv2, torch.relu(u.bn2(conv(u.conv1, torch.relu(u.bn1(h))))))
+        skip = skip + conv(net.skips[g], h)
+    return torch.softmax(conv(net.head, skip), 1)[..., S.FLANK:-S.FLANK]
+
+
+def test_unpadded_network_equals_the_padded_one_on_the_positions_kept():
+    torch.manual_seed(0)
+    net = S.SpliceAINet().eval()
+    for m in net.modules():  # non-trivial batch-norm statistics
+        if isinstance(m, torch.nn.BatchNorm1d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    seq = "".join(np.random.default_rng(1).choice(list("ACGTN"), 2 * S.FLANK + 21))
+    x = torch.from_numpy(S.one_hot(seq).T[None].copy())
+    with torch.no_grad():
+        ours, original = net(x), _same_padded(net, x)
+    assert ours.shape == (1, 3, 21)
+    torch.testing.assert_close(ours, original, atol=1e-6, rtol=1e-5)
+    with pytest.raises(ValueError, match="more than 10000"):
+        net(x[..., :10000])
+
+
+def test_one_hot_is_acgt_with_n_as_zeros():
+    x = S.one_hot("ACGTNacgtx")
+    assert x.shape == (10, 4) and x[:4].argmax(1).tolist() == [0, 1, 2, 3]
+    assert x[4].sum() == 0 and x[9].sum() == 0 and x[5:9].argmax(1).tolist() == [0, 1, 2, 3]
+    assert (S._reverse_complement(S.one_hot("AACG")) == S.one_hot("CGTT")).all()
+
+
+def test_delta_scores_follow_spliceai():
+    d = 2  # five positions, the variant in the middle
+    y_ref = np.zeros((5, 3), np.float32)
+    y_ref[:, 0] = 1
+    y_ref[1, 2] = 0.9  # a donor two... one position upstream
+    y_alt = y_ref.copy()
+    y_alt[1, 2] = 0.1  # donor lost
+    y_alt[4, 1] = 0.6  # acceptor gained two downstream
+    ds, dp = S.delta_scores(y_ref, y_alt, ref_len=1, alt_len=1, distance=d, boundary=-1,
+                            mask=False)
+    assert ds == pytest.approx((0.6, 0.0, 0.0, 0.8)) and dp[0] == 2 and dp[3] == -1
+    # masked: a gain at the annotated boundary and a loss elsewhere count 0
+    ds, _ = S.delta_scores(y_ref, y_alt, ref_len=1, alt_len=1, distance=d, boundary=-1,
+                           mask=True)
+    assert ds[3] == pytest.approx(0.8)  # the loss is at the annotated boundary: kept
+    ds, _ = S.delta_scores(y_ref, y_alt, ref_len=1, alt_len=1, distance=d, boundary=2,
+                           mask=True)
+    assert ds[0] == 0 and ds[3] == 0
+    # a 2-nt deletion: the alt prediction is 2 shorter; the deleted positions score 0
+    ds, dp = S.delta_scores(y_ref, y_alt[:3], ref_len=3, alt_len=1, distance=d, boundary=9,
+                            mask=False)
+    assert dp[3] == -1 and ds[3] == pytest.approx(0.8)
+    # a 2-nt insertion: the inserted positions count once, as their maximum
+    longer = np.concatenate([y_ref[:3], y_ref[2:3], y_ref[3:]])
+    longer[3, 1] = 0.7
+    ds, dp = S.delta_scores(y_ref, longer, ref_len=1, alt_len=2, distance=d, boundary=9,
+                            mask=False)
+    assert dp[0] == 0 and ds[0] == pytest.approx(0.7)
+
+
+def test_annotation_table_reads_spans_strands_and_boundaries(tmp_path):
+    table = tmp_path / "genes.txt"
+    table.write_text("#NAME\tCHROM\tSTRAND\tTX_START\tTX_END\tEXON_START\tEXON_END\n"
+                     "G1\t2\t+\t99\t500\t99,299,\t200,500,\n"
+                     "G2\t2\t-\t449\t900\t449,\t900,\n")
+    ann = S.SpliceAnnotation.read(table)
+    assert list(ann.names[ann.genes_at("2", 100)]) == ["G1"]  # 0-based 99 is 1-based 100
+    assert list(ann.names[ann.genes_at("2", 99)]) == []
+    assert list(ann.names[ann.genes_at("chr2", 460)]) == ["G1", "G2"]  # chr2 maps to 2
+    assert ann.strands[1] == "-" and list(ann.names[ann.genes_at("chr3", 460)]) == []
+    assert ann.distances(0, 210) == (100 - 210, 500 - 210, 200 - 210)
+    assert ann.distances(0, 250) == (-150, 250, -50)  # 200 and 300 tie: the earlier one
+    bad = tmp_path / "bad.txt"
+    bad.write_text("#NAME\tCHROM\tSTRAND\n")
+    from pmtoolkit.core.errors import BadInputError
+
+    with pytest.raises(BadInputError, match="not a SpliceAI annotation table"):
+        S.SpliceAnnotation.read(bad)
+
+
+@pytest.fixture(scope="module")
+def model():
+    pytest.importorskip("h5py")
+    if S.importlib.util.find_spec("spliceai") is None:
+        pytest.skip("the spliceai extra is not installed (CI installs it)")
+    return S.SpliceAI(device="cpu")
+
+
+def test_the_five_models_load_from_the_spliceai_package(model):
+    assert len(model.nets) == 5
+    net = model.nets[0]
+    assert net.units[-1].conv2.dilation == (25,) and net.units[0].conv1.kernel_size == (11,)
+    assert float(net.units[0].bn1.running_var.min()) > 0
+
+
+def test_a_canonical_acceptor_mutation_loses_the_acceptor(model, shared_data):
+    """MYT1L (minus strand): the exon ending at chr2:1,801,799 is entered from the intron to
+    its right; the AG of that acceptor reads CT on the plus strand at 1,801,800-1,801,801.
+    SpliceAI calls both mutations a certain acceptor loss at the boundary."""
+    from pmtoolkit.genomics.reference import Reference
+    from pmtoolkit.genomics.variants import Variant
+
+    ref = Reference(shared_data / "variants" / "reference" / REFERENCE)
+    ann = S.SpliceAnnotation.read("grch38")
+    scorer = S.SpliceScorer(model, ref, ann, distance=50)
+    assert ref.fetch("chr2", 1801799, 1801801) == "CT"
+    calls = scorer.score([Variant("chr2", 1801800, "C", "A"), Variant("chr2", 1801801, "T", "A"),
+                          Variant("chr2", 1801830, "G", "T")])
+    (c1,), (c2,), (deep,) = calls
+    assert c1.gene == c2.gene == "MYT1L" and c1.strand == "-"
+    assert c1.scores[1] > 0.9 and c2.scores[1] > 0.9  # DS_AL
+    assert c1.positions[1] == -1 and c2.positions[1] == -2  # the boundary, relative
+    assert max(deep.scores) < 0.2
+    assert c1.info().startswith("A|MYT1L|") and c1.info().count("|") == 9
+
+
+def test_missing_extra_is_a_one_line_error(monkeypatch):
+    from pmtoolkit.core.errors import MissingResourceError
+
+    monkeypatch.setattr(S.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(MissingResourceError, match="not installed") as err:
+        S.model_files()
+    assert "pmtoolkit[spliceai]" in err.value.hint
