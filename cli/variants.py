@@ -9,6 +9,7 @@ import click
 from pmtoolkit.cli.options import (
     config_option,
     dataclass_options,
+    device_option,
     on_invalid_option,
     overwrite_option,
     resolve,
@@ -16,10 +17,12 @@ from pmtoolkit.cli.options import (
 )
 from pmtoolkit.genomics.config import SequenceModelConfig
 
-MODEL_HELP = ("A model file, or a shipped model: splice (UCI splice junctions: donor EI, "
-              "acceptor IE, neither N), mpra (regulatory activity: JASPAR motif weights fitted "
-              "to saturation-mutagenesis MPRA effects); or jaspar (zero-shot: JASPAR motif "
-              "strength at the variant).")
+MODEL_HELP = ("spliceai (SpliceAI's five models, Jaganathan et al. 2019, on torch: splice "
+              "delta scores within --distance of each variant in an annotated gene; needs "
+              "pip install \"pmtoolkit[spliceai]\"); a model file; or a shipped model: splice "
+              "(UCI splice junctions: donor EI, acceptor IE, neither N), mpra (regulatory "
+              "activity: JASPAR motif weights fitted to saturation-mutagenesis MPRA effects), "
+              "jaspar (zero-shot: JASPAR motif strength at the variant).")
 #: bases either side a variant is scanned (each offset is one more window per allele), and
 #: windows per forward batch
 MAX_SCAN = 5000
@@ -54,8 +57,19 @@ def variants() -> None:
                    "largest change per output (SpliceAI-style delta). Default: the model's "
                    "own (splice: 25), else 0.")
 @click.option("--batch-size", type=click.IntRange(1, MAX_BATCH), default=256, show_default=True,
-              help="Windows scored at a time (fewer for long-window models).")
-def score(vcf, fasta, model_name, output, fmt, ref_mismatch, strands, scan, batch_size):
+              help="Windows scored at a time (fewer for long-window models; spliceai: 8 at "
+                   "most are used per forward pass).")
+@click.option("--annotation", default="grch38", show_default=True,
+              help="spliceai: the genes, as SpliceAI's table by name (grch37, grch38: from the "
+                   "spliceai package) or a file in that table format.")
+@click.option("--distance", type=click.IntRange(0, 5000), default=50, show_default=True,
+              help="spliceai: score splice-site changes within this many bases of the variant.")
+@click.option("--mask/--no-mask", default=False, show_default=True,
+              help="spliceai: zero a gain at an annotated splice site and a loss at an "
+                   "unannotated one (SpliceAI's -M 1).")
+@device_option
+def score(vcf, fasta, model_name, output, fmt, ref_mismatch, strands, scan, batch_size,
+          annotation, distance, mask, device):
     """Score each variant: model outputs on the REF and ALT windows, their difference and
     log-odds.
 
@@ -63,15 +77,17 @@ def score(vcf, fasta, model_name, output, fmt, ref_mismatch, strands, scan, batc
 
     \b
     Example:
-      pmt variants score -i in.vcf.gz -f ref.fa.gz -m splice -o out.vcf.gz
+      pmt variants score -i in.vcf.gz -f ref.fa.gz -m spliceai -o out.vcf.gz
+      pmt variants score -i in.vcf.gz -f ref.fa.gz -m mpra -o out.tsv
     """
     from pmtoolkit.cli.common import startup
     from pmtoolkit.genomics.run import score_file
 
-    startup(model=model_name)
+    startup(model=model_name, device=device)
     info = score_file(vcf, fasta, output, model_name=model_name, fmt=fmt,
                       ref_mismatch=ref_mismatch, strands=strands, batch_size=batch_size,
-                      scan=scan)
+                      scan=scan, annotation=annotation, distance=distance, mask=mask,
+                      device=device)
     click.echo(f"{info['variants_scored']:,} variant(s) from {info['records']:,} record(s) "
                f"scored ({info['variants_per_second']:,.0f} variants/s), {info['rejected']} "
                f"not scored; written to {output}", err=True)

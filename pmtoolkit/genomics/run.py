@@ -194,14 +194,28 @@ def _write_predictions(data, pred: np.ndarray, targets: list[str], path: Path) -
 
 def score_file(vcf: str | os.PathLike, fasta: str | os.PathLike, output: str | os.PathLike, *,
                model_name: str, fmt: str | None = None, ref_mismatch: str = "error",
-               strands: str = "both", batch_size: int = 256, scan: int | None = None
-               ) -> dict[str, Any]:
+               strands: str = "both", batch_size: int = 256, scan: int | None = None,
+               annotation: str = "grch38", distance: int = 50, mask: bool = False,
+               device: str = "auto") -> dict[str, Any]:
     """Score a VCF with a sequence model (a file or a shipped name); see
     :func:`pmtoolkit.genomics.score.score_vcf`. ``scan=None`` uses the model's own
-    recommendation (saved as ``scan`` in its metadata; the splice model scans), else 0."""
+    recommendation (saved as ``scan`` in its metadata; the splice model scans), else 0.
+
+    ``model_name="spliceai"``: SpliceAI's delta scores (:mod:`pmtoolkit.genomics.spliceai`)
+    for the genes of ``annotation`` within ``distance`` of each variant, ``mask`` as its -M."""
     from pmtoolkit.genomics.reference import Reference
     from pmtoolkit.genomics.score import score_vcf
 
+    if str(model_name) == "spliceai" and not Path("spliceai").exists():
+        from pmtoolkit.genomics import spliceai
+
+        model, genes = spliceai.SpliceAI(device=device), spliceai.SpliceAnnotation.read(
+            annotation)
+        with Reference(fasta) as ref:
+            scorer = spliceai.SpliceScorer(model, ref, genes, distance=distance, mask=mask,
+                                           batch_size=min(batch_size, 8))
+            return spliceai.score_vcf(vcf, ref, output, scorer=scorer, fmt=fmt,
+                                      ref_mismatch=ref_mismatch)
     model = load(model_name)
     label = Path(str(model_name)).name.split(".")[0]
     if scan is None:

@@ -21,6 +21,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pmtoolkit.core.errors import MissingResourceError, UnsafeFileError
+from pmtoolkit.core.errors import BadInputError, MissingResourceError, UnsafeFileError
 
 log = logging.getLogger(__name__)
 
@@ -271,7 +273,6 @@ class SpliceAnnotation:
     def read(cls, name_or_path: str | Path) -> SpliceAnnotation:
         """A shipped table by name (``grch37``, ``grch38``: from the spliceai package) or a
         SpliceAI-format table file."""
-        from pmtoolkit.core.errors import BadInputError
         from pmtoolkit.core.io import read_table
 
         key = str(name_or_path).lower()
@@ -464,3 +465,166 @@ class SpliceScorer:
                                   boundary=boundary, mask=self.mask)
             calls[k].append(SpliceCall(v, name, strand, ds, dp))
         return calls
+
+
+# ----------------------------------------------------------------------------- files
+
+#: the INFO declaration the original writes, so its users' filters work unchanged
+INFO_HEADER = ('##INFO=<ID=SpliceAI,Number=.,Type=String,Description="SpliceAIv1.3.1 variant '
+               'annotation. These include delta scores (DS) and delta positions (DP) for '
+               'acceptor gain (AG), acceptor loss (AL), donor gain (DG), and donor loss (DL). '
+               'Format: ALLELE|SYMBOL|DS_AG|DS_AL|DS_DG|DS_DL|DP_AG|DP_AL|DP_DG|DP_DL">')
+TABLE_HEADER = ("chrom", "pos", "id", "ref", "alt", "gene", "strand", *SCORE_NAMES,
+                *POSITION_NAMES)
+
+
+def _raw_lines(path: Path):
+    """The text lines of a (bgzipped) VCF with their 1-based numbers."""
+    from pmtoolkit.core.io import open_text
+
+    with open_text(path) as fh:
+        yield from enumerate(fh, start=1)
+
+
+def _with_info(line: str, entries: list[str]) -> str:
+    """``line`` with ``SpliceAI=<entries>`` as its last INFO field (an earlier SpliceAI field
+    replaced); every other byte of the line kept."""
+    cols = line.rstrip("\r\n").split("\t")
+    while len(cols) < 8:
+        cols.append(".")
+    kept = [] if cols[7] in ("", ".") else [f for f in cols[7].split(";")
+                                           if f.split("=", 1)[0] != "SpliceAI"]
+    cols[7] = ";".join(kept + ["SpliceAI=" + ",".join(entries)])
+    return "\t".join(cols) + "\n"
+
+
+def score_vcf(vcf: str | os.PathLike, reference, output: str | os.PathLike, *,
+              scorer: SpliceScorer, fmt: str | None = None, ref_mismatch: str = "error",
+              batch_size: int = 64, show_progress: bool | None = None) -> dict[str, Any]:
+    """Score every record of ``vcf`` with ``scorer`` and write ``output`` atomically: a VCF
+    (``.vcf``; ``.vcf.gz`` bgzipped with a tabix index beside it) whose records are the input's
+    lines byte for byte plus a ``SpliceAI`` INFO field in the original tool's format (one
+    ``ALLELE|SYMBOL|DS_AG|DS_AL|DS_DG|DS_DL|DP_AG|DP_AL|DP_DG|DP_DL`` entry per ALT and gene),
+    or a table (``.tsv``/``.csv``: one row per ALT and gene, scores unrounded). Variants
+    outside every annotated gene are written unscored, as the original does; unusable alleles
+    go to ``<name>.rejected.csv``. Returns counts and variants/s."""
+    from pmtoolkit.core.io import Rejects, atomic_write, rejects_path
+    from pmtoolkit.core.progress import progress_bar
+    from pmtoolkit.genomics.score import _atomic_bgzf, _batched, _output_format
+    from pmtoolkit.genomics.variants import close_vcf, iter_records, open_vcf
+
+    out = Path(output)
+    fmt = fmt or _output_format(out)
+    rejects = Rejects(str(vcf), "variant")
+    vf = open_vcf(vcf)
+    is_bcf = bool(getattr(vf, "is_bcf", str(vcf).endswith(".bcf")))
+    if is_bcf and fmt == "vcf":
+        close_vcf(vf)
+        raise BadInputError(f"'{vcf}': BCF input cannot be kept byte for byte in a VCF",
+                            hint="convert it first: bcftools view -Oz -o in.vcf.gz in.bcf")
+    n_records = n_scored = 0
+    t0 = time.perf_counter()
+    records = iter_records(vcf, reference=reference, ref_mismatch=ref_mismatch,
+                           rejects=rejects, vcf=vf)
+    bar = progress_bar(desc="spliceai", unit="variant", enabled=show_progress)
+    try:
+        if fmt == "vcf":
+            raw = _raw_lines(Path(vcf))
+            with _atomic_bgzf(out) as fh:
+                for _, text in raw:  # the header, with our declaration before #CHROM
+                    if text.startswith("##INFO=<ID=SpliceAI,"):
+                        continue
+                    if text.startswith("#CHROM"):
+                        fh.write(INFO_HEADER + "\n")
+                        fh.write(text)
+                        break
+                    fh.write(text)
+                for batch in _batched(records, batch_size):
+                    calls = _score_records(scorer, batch, rejects)
+                    for r, per_alt in zip(batch, calls):
+                        number, text = next(raw)
+                        while r.line is not None and number < r.line:
+                            fh.write(text)  # a line htslib could not parse: kept as it was
+                            number, text = next(raw)
+                        entries = [c.info() for alt_calls in per_alt for c in alt_calls]
+                        fh.write(_with_info(text, entries) if entries else text)
+                    n_records += len(batch)
+                    done = sum(v is not None for r in batch for v in r.variants)
+                    n_scored += done
+                    bar.update(done)
+                for _, text in raw:
+                    fh.write(text)
+            if out.name.lower().endswith((".gz", ".bgz")):
+                _tabix(out)
+        else:
+            sep = "\t" if fmt == "tsv" else ","
+            with atomic_write(out) as fh:
+                fh.write(sep.join(TABLE_HEADER) + "\n")
+                for batch in _batched(records, batch_size):
+                    for per_alt in _score_records(scorer, batch, rejects):
+                        for c in (c for alt_calls in per_alt for c in alt_calls):
+                            v = c.variant
+                            values = ["."] * 8 if c.scores is None else \
+                                [f"{x:.6f}" for x in c.scores] + [str(p) for p in c.positions]
+                            fh.write(sep.join([v.chrom, str(v.pos), v.id, v.ref, v.alt, c.gene,
+                                               c.strand, *values]) + "\n")
+                    n_records += len(batch)
+                    done = sum(v is not None for r in batch for v in r.variants)
+                    n_scored += done
+                    bar.update(done)
+    finally:
+        bar.close()
+        close_vcf(vf)
+    seconds = time.perf_counter() - t0
+    rejected = None
+    if rejects:
+        rejected = rejects_path(out)
+        rejects.write(rejected)
+        log.warning("%d record(s) or allele(s) not scored; reasons in %s (first: %s)",
+                    len(rejects), rejected, rejects.items[0].describe())
+    return {"records": n_records, "variants_scored": n_scored, "rejected": len(rejects),
+            "rejects_file": str(rejected) if rejected else None, "seconds": seconds,
+            "variants_per_second": n_scored / seconds if seconds > 0 else 0.0,
+            "output": str(out), "format": fmt}
+
+
+def _score_records(scorer: SpliceScorer, batch: list, rejects) -> list[list[list[SpliceCall]]]:
+    """Per record, per ALT: its calls (empty for a rejected allele or outside genes)."""
+    flat, where = [], []
+    for i, r in enumerate(batch):
+        for j, v in enumerate(r.variants):
+            if v is None:
+                continue
+            reason = scorer.unscorable(v)
+            if reason:
+                rejects.add(f"{v.chrom}:{v.pos}:{v.ref}>{v.alt}", v.line, reason)
+                r.variants[j] = None
+                continue
+            flat.append(v)
+            where.append((i, j))
+    out: list[list[list[SpliceCall]]] = [[[] for _ in r.variants] for r in batch]
+    for (i, j), calls in zip(where, scorer.score(flat) if flat else []):
+        out[i][j] = calls
+    return out
+
+
+def _tabix(path: Path) -> None:
+    """A tabix index beside a bgzipped VCF, written atomically."""
+    import pysam
+
+    from pmtoolkit.genomics.variants import htslib_quiet
+
+    tmp = path.with_name(f".{path.name}.pmt-tmp-index.vcf.gz")
+    try:
+        os.link(path, tmp)
+        with htslib_quiet():
+            pysam.tabix_index(str(tmp), preset="vcf", force=True)
+        os.replace(f"{tmp}.tbi", f"{path}.tbi")
+    except OSError:
+        Path(f"{path}.tbi").unlink(missing_ok=True)  # an older index would not fit
+        log.warning("%s is written but not indexed: its records are not sorted by position "
+                    "(bcftools sort -Oz -o sorted.vcf.gz %s && tabix -p vcf sorted.vcf.gz)",
+                    path, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+        Path(f"{tmp}.tbi").unlink(missing_ok=True)

@@ -146,3 +146,46 @@ def test_missing_extra_is_a_one_line_error(monkeypatch):
     with pytest.raises(MissingResourceError, match="not installed") as err:
         S.model_files()
     assert "pmtoolkit[spliceai]" in err.value.hint
+
+
+def test_pmt_variants_score_spliceai_writes_the_original_vcf_field(model, shared_data, tmp_path,
+                                                                   pmt):
+    """End to end: the input lines kept byte for byte (an INFO value like 2.94e-218 too),
+    SpliceAI's INFO declaration and one entry per ALT and gene, multi-allelic records per ALT,
+    a symbolic ALT listed as a reject, bgzip + tabix."""
+    import pysam
+
+    vcf = tmp_path / "in.vcf"
+    vcf.write_text(
+        "##fileformat=VCFv4.2\n##contig=<ID=chr2,length=2333275>\n"
+        '##INFO=<ID=PVALUE,Number=1,Type=Float,Description="p">\n'
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+        "chr2\t100000\t.\tT\tA\t.\t.\t.\n"  # outside every gene: kept, not scored
+        "chr2\t1801800\trs1\tC\tA,T\t.\tPASS\tPVALUE=2.94e-218\n"
+        "chr2\t1801801\t.\tT\t<DEL>\t.\t.\t.\n"
+        "chr2\t1801805\t.\tATAA\tA\t.\t.\t.\n"
+        "chr2\t1801830\t.\tT\tG\t.\t.\t.\n")
+    out = tmp_path / "out.vcf.gz"
+    fasta = shared_data / "variants" / "reference" / REFERENCE
+    result = pmt("variants", "score", "-i", vcf, "-f", fasta, "-m", "spliceai", "-o", out,
+                 "--device", "cpu")
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "out.vcf.gz.tbi").is_file()
+    lines = pysam.BGZFile(str(out)).read().decode().splitlines()
+    assert S.INFO_HEADER in lines and lines.index(S.INFO_HEADER) < \
+        next(i for i, ln in enumerate(lines) if ln.startswith("#CHROM"))
+    records = [ln for ln in lines if not ln.startswith("#")]
+    original = [ln for ln in vcf.read_text().splitlines() if not ln.startswith("#")]
+    assert len(records) == len(original)
+    assert records[1].startswith(original[1] + ";SpliceAI=A|MYT1L|")  # PVALUE kept as written
+    entries = records[1].split("SpliceAI=")[1].split(",")
+    assert [e.split("|")[0] for e in entries] == ["A", "T"]
+    assert float(entries[0].split("|")[3]) > 0.9  # DS_AL of the acceptor's AG
+    assert records[0] == original[0] and records[2] == original[2]
+    deletion = records[3].split("\t")  # a 3-nt deletion; its empty INFO (.) replaced
+    assert deletion[:7] == original[3].split("\t")[:7]
+    assert deletion[7].startswith("SpliceAI=A|MYT1L|")
+    with pysam.VariantFile(str(out)) as vf:
+        fetched = list(vf.fetch("chr2", 1801799, 1801806))
+    assert [r.pos for r in fetched] == [1801800, 1801801, 1801805]
+    assert "symbolic ALT" in (tmp_path / "out.rejected.csv").read_text()
