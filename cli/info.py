@@ -17,11 +17,13 @@ def info(name: str | None, as_json: bool, verify: bool) -> None:
 
     With NAME, show one shipped item: its kind, file, size, sha256, source, licence and
     description, and for a model the settings it was trained with and its recorded metrics.
+    ``pmt info spliceai`` shows where SpliceAI's weights are read from (the optional extra).
 
     \b
     Examples:
       pmt info
       pmt info synthea-mortality
+      pmt info spliceai
       pmt info --verify --json
     """
     if name is not None:
@@ -57,6 +59,10 @@ def info(name: str | None, as_json: bool, verify: bool) -> None:
 def _show_item(name: str, as_json: bool, verify: bool) -> None:
     """One shipped item; a model's file is checked before its metadata is trusted."""
     from pmtoolkit.core import shipped
+
+    if name == "spliceai":
+        _show_spliceai(as_json)
+        return
 
     e = shipped.entry(name)
     item = {"name": e.name, "kind": e.kind, "path": str(e.file), "bytes": e.bytes,
@@ -96,6 +102,26 @@ def _show_item(name: str, as_json: bool, verify: bool) -> None:
             w = max((len(k) for k in flat), default=0)
             for key, value in flat.items():
                 click.echo(f"  {key:<{w}}  {value}")
+
+
+def _show_spliceai(as_json: bool) -> None:
+    """SpliceAI's weights: not shipped, read from the user's spliceai install (GPLv3)."""
+    from pmtoolkit.core.report import human_size
+    from pmtoolkit.genomics.spliceai import describe
+
+    item = describe()  # a one-line error (exit 2) saying what to install when it is missing
+    if as_json:
+        click.echo(json.dumps(item, indent=2))
+        return
+    rows = [(k, str(item[k])) for k in ("name", "kind", "path", "version", "source", "licence",
+                                         "description")]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        click.echo(f"{key:<{width}}  {value}")
+    click.echo("\nfiles:")
+    w = max(len(f["file"]) for f in item["files"])
+    for f in item["files"]:
+        click.echo(f"  {f['file']:<{w}}  {human_size(f['bytes']):>8}  {f['sha256']}")
 
 
 def _flatten(values: dict, prefix: str = "") -> dict[str, str]:

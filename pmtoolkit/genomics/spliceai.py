@@ -628,3 +628,29 @@ def _tabix(path: Path) -> None:
     finally:
         tmp.unlink(missing_ok=True)
         Path(f"{tmp}.tbi").unlink(missing_ok=True)
+
+
+def describe() -> dict[str, Any]:
+    """Where SpliceAI's weights come from, for ``pmt info spliceai``: the installed package,
+    its version and licence, and each model and gene table with its size and sha256."""
+    from importlib import metadata
+
+    from pmtoolkit.core.io import sha256_file
+
+    root = package_dir()
+    files = [*model_files(), *(root / "annotations" / f"{a}.txt" for a in ANNOTATIONS)]
+    try:
+        version = metadata.version("spliceai")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    return {"name": "spliceai", "kind": "model (optional extra, not shipped)",
+            "path": str(root), "version": version,
+            "source": "the PyPI package spliceai, installed by pip install "
+                      '"pmtoolkit[spliceai]": the five SpliceAI-10k models of Jaganathan et '
+                      "al. 2019 (Cell 176:535) and their GRCh37/GRCh38 gene tables",
+            "licence": "GPLv3 (the spliceai package); read in place, never copied into "
+                       "pmtoolkit (MIT)",
+            "description": "splice-site gain/loss delta scores (pmt variants score -m "
+                           "spliceai), run by pmtoolkit's own torch implementation",
+            "files": [{"file": str(f.relative_to(root)), "bytes": f.stat().st_size,
+                       "sha256": sha256_file(f)} for f in files if f.is_file()]}

@@ -189,3 +189,29 @@ def test_pmt_variants_score_spliceai_writes_the_original_vcf_field(model, shared
         fetched = list(vf.fetch("chr2", 1801799, 1801806))
     assert [r.pos for r in fetched] == [1801800, 1801801, 1801805]
     assert "symbolic ALT" in (tmp_path / "out.rejected.csv").read_text()
+
+
+def test_pmt_info_spliceai_says_where_the_weights_come_from(model, pmt):
+    result = pmt("info", "spliceai", "--json")
+    assert result.exit_code == 0, result.stderr
+    import json
+
+    item = json.loads(result.stdout)
+    assert item["version"] == "1.3.1" and "GPLv3" in item["licence"]
+    assert [f["file"] for f in item["files"]][:5] == [f"models/spliceai{i}.h5"
+                                                      for i in range(1, 6)]
+
+
+def test_without_the_extra_spliceai_exits_2_saying_what_to_install(pmt, tmp_path, monkeypatch):
+    monkeypatch.setattr(S.importlib.util, "find_spec", lambda name: None)
+    vcf = tmp_path / "in.vcf"
+    vcf.write_text("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
+    fasta = tmp_path / "ref.fa"
+    fasta.write_text(">chr2\nACGT\n")
+    for args in (("variants", "score", "-i", vcf, "-f", fasta, "-m", "spliceai", "-o",
+                  tmp_path / "out.vcf"), ("info", "spliceai")):
+        result = pmt(*args)
+        assert result.exit_code == 2, result.stderr
+        assert 'pip install "pmtoolkit[spliceai]"' in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 or "INFO" in result.stderr
+    assert not (tmp_path / "out.vcf").exists()
