@@ -43,6 +43,8 @@ GROUPS = ((11, 1), (11, 4), (21, 10), (41, 25))
 UNITS_PER_GROUP = 4
 #: output channels, in the models' order
 CLASSES = ("neither", "acceptor", "donor")
+#: reference predictions of sites of one gene this close share one forward pass
+REGION = 20_000
 INSTALL_HINT = 'install the optional extra: pip install "pmtoolkit[spliceai]" (SpliceAI\'s ' \
                "weights are GPLv3 and stay in that package)"
 
@@ -433,36 +435,68 @@ class SpliceScorer:
                 out[i] = yi if strands[i] == "+" else yi[::-1]
         return out  # type: ignore[return-value]
 
+    def _reference_predictions(self, sites: set[tuple[str, int, int]]
+                               ) -> dict[tuple[str, int, int], np.ndarray]:
+        """The reference prediction ``(2d+1, 3)`` around each ``(chrom, pos, gene)`` site.
+        Sites of one gene less than :data:`REGION` nt apart share one forward pass over the
+        region that holds all their windows: an output depends on its ±5,000 nt alone, and the
+        gene's N mask is the same for each, so every site reads the numbers its own window
+        would give."""
+        half = FLANK + self.distance
+        by_gene: dict[tuple[str, int], list[int]] = {}
+        for chrom, pos, g in sites:
+            by_gene.setdefault((chrom, g), []).append(pos)
+        out: dict[tuple[str, int, int], np.ndarray] = {}
+        for (chrom, g), positions in by_gene.items():
+            positions = sorted(set(positions))
+            clusters, current = [], [positions[0]]
+            for pos in positions[1:]:
+                if pos - current[0] > REGION:
+                    clusters.append(current)
+                    current = []
+                current.append(pos)
+            clusters.append(current)
+            start, end = int(self.annotation.tx_starts[g]), int(self.annotation.tx_ends[g])
+            strand = str(self.annotation.strands[g])
+            for cluster in clusters:
+                first = cluster[0] - half  # 1-based position of the region's first base
+                seq = self.reference.fetch(chrom, first - 1, cluster[-1] + half)
+                keep_from, keep_to = max(start - first, 0), max(end - first + 1, 0)
+                seq = "N" * min(keep_from, len(seq)) + seq[keep_from:keep_to] + \
+                    "N" * max(len(seq) - max(keep_to, keep_from), 0)
+                y = self._predict([seq], [strand])[0]  # y[j]: position first + FLANK + j
+                for pos in cluster:
+                    j = pos - self.distance - first - FLANK
+                    out[(chrom, pos, g)] = y[j:j + 2 * self.distance + 1]
+        return out
+
     def score(self, variants: list) -> list[list[SpliceCall]]:
         """Per variant, one :class:`SpliceCall` per gene it lies in (none outside genes).
         Variants :meth:`unscorable` refuses must be filtered out first."""
-        jobs, windows, strands, ref_slot = [], [], [], {}
+        jobs, windows, strands, sites = [], [], [], set()
         for k, v in enumerate(variants):
             for g in self.annotation.genes_at(v.chrom, v.pos):
                 if len(v.ref) > 1 and len(v.alt) > 1:
-                    jobs.append((k, g, None, None))
+                    jobs.append((k, g, None))
                     continue
-                x_ref, x_alt = self._windows(v, g)
-                key = (v.chrom, v.pos, len(v.ref), int(g))
-                if key not in ref_slot:
-                    ref_slot[key] = len(windows)
-                    windows.append(x_ref)
-                    strands.append(self.annotation.strands[g])
+                _, x_alt = self._windows(v, g)
+                sites.add((v.chrom, v.pos, int(g)))
                 windows.append(x_alt)
                 strands.append(self.annotation.strands[g])
-                jobs.append((k, g, ref_slot[key], len(windows) - 1))
+                jobs.append((k, g, len(windows) - 1))
         preds = self._predict(windows, strands) if windows else []
+        refs = self._reference_predictions(sites) if sites else {}
         calls: list[list[SpliceCall]] = [[] for _ in variants]
-        for k, g, i_ref, i_alt in jobs:
+        for k, g, i_alt in jobs:
             v = variants[k]
             name, strand = str(self.annotation.names[g]), str(self.annotation.strands[g])
-            if i_ref is None:
+            if i_alt is None:
                 calls[k].append(SpliceCall(v, name, strand, None, None))
                 continue
             _, _, boundary = self.annotation.distances(g, v.pos)
-            ds, dp = delta_scores(preds[i_ref], preds[i_alt], ref_len=len(v.ref),
-                                  alt_len=len(v.alt), distance=self.distance,
-                                  boundary=boundary, mask=self.mask)
+            ds, dp = delta_scores(refs[(v.chrom, v.pos, int(g))], preds[i_alt],
+                                  ref_len=len(v.ref), alt_len=len(v.alt),
+                                  distance=self.distance, boundary=boundary, mask=self.mask)
             calls[k].append(SpliceCall(v, name, strand, ds, dp))
         return calls
 
