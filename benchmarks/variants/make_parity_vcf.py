@@ -64,8 +64,8 @@ def read_genes(path: Path, length: int) -> list[dict]:
                 continue
             starts = [int(x) + 1 for x in ex_s.split(",") if x]  # 1-based, as spliceai's Annotator
             ends = [int(x) for x in ex_e.split(",") if x]
-            genes.append(dict(name=name, strand=strand, tx_start=int(tx_start) + 1, tx_end=int(tx_end),
-                              exons=sorted(zip(starts, ends))))
+            genes.append({"name": name, "strand": strand, "tx_start": int(tx_start) + 1, "tx_end": int(tx_end),
+                              "exons": sorted(zip(starts, ends))})
     return genes
 
 
@@ -87,8 +87,8 @@ def sites(gene: dict) -> list[dict]:
             else:        # boundary exon start at b: intron ..b-1, exon b..
                 intr = lambda d, b=b: b - d
                 exon = lambda d, b=b: b + d - 1
-            out.append(dict(gene=gene, kind=kind, boundary=b, intron=intr, exon=exon,
-                            intron_len=s_right - e_left - 1))
+            out.append({"gene": gene, "kind": kind, "boundary": b, "intron": intr, "exon": exon,
+                            "intron_len": s_right - e_left - 1})
     return out
 
 
@@ -110,7 +110,7 @@ def main() -> None:
     length = len(seq)
     genes = read_genes(args.annotation or default_annotation(), length)
     rng = random.Random(args.seed)
-    ref = lambda pos, n=1: seq[pos - 1:pos - 1 + n].upper()  # noqa: E731
+    ref = lambda pos, n=1: seq[pos - 1:pos - 1 + n].upper()
     records: dict[tuple, tuple] = {}
 
     def add(pos: int, r: str, alts: list[str], vid: str, cls: str) -> None:
@@ -217,7 +217,7 @@ def main() -> None:
     rows = sorted(records.values(), key=lambda x: (x[0], x[1]))
     lines = [
         "##fileformat=VCFv4.2",
-        "##source=pmtoolkit benchmarks/variants/make_parity_vcf.py (seed %d)" % args.seed,
+        f"##source=pmtoolkit benchmarks/variants/make_parity_vcf.py (seed {args.seed})",
         f"##reference={args.fasta.name}",
         f"##contig=<ID={contig},length={length},assembly=GRCh38>",
         '##INFO=<ID=PARITY_CLASS,Number=1,Type=String,Description="Why this variant is in the parity set">',

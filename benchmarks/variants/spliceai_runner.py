@@ -48,7 +48,7 @@ def get_options(argv=None):
     p.add_argument("-O", metavar="output", required=True, help="output VCF (spliceai's own format)")
     p.add_argument("-R", metavar="reference", required=True, help="reference FASTA (pyfaidx; bgzip needs biopython)")
     p.add_argument("-A", metavar="annotation", required=True, help='"grch37", "grch38" or an annotation file')
-    p.add_argument("-D", metavar="distance", nargs="?", default=50, type=int, choices=range(0, 5000))
+    p.add_argument("-D", metavar="distance", nargs="?", default=50, type=int, choices=range(5000))
     p.add_argument("-M", metavar="mask", nargs="?", default=0, type=int, choices=[0, 1])
     p.add_argument("--tsv", default=None, help="unrounded delta scores (default: <O without .vcf>.tsv)")
     p.add_argument("--timing", default=None, help="timing JSON (default: <O without .vcf>.timing.json)")
@@ -80,8 +80,9 @@ def main(argv=None) -> int:
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
 
-    import spliceai.utils as su
     from importlib.metadata import version
+
+    import spliceai.utils as su
 
     # Keras 3 (what `from keras.models import load_model` gives) cannot read the HDF5 models
     su.load_model = lambda path: tf_keras.models.load_model(path, compile=False)
@@ -98,7 +99,7 @@ def main(argv=None) -> int:
 
     ns = dict(vars(su))
     ns["_format_raw"] = _format_raw
-    exec(compile(src.replace(FORMAT, "_format_raw("), su.__file__, "exec"), ns)
+    exec(compile(src.replace(FORMAT, "_format_raw("), su.__file__, "exec"), ns)  # noqa: S102 (spliceai's own source)
     get_delta_scores_raw = ns["get_delta_scores"]
 
     # capture spliceai's warnings per record (it logs why it skips one)
@@ -181,8 +182,7 @@ def main(argv=None) -> int:
 
     with open(tsv_path, "w") as fh:
         fh.write("\t".join(cols) + "\n")
-        for r in rows:
-            fh.write("\t".join(str(x) for x in r) + "\n")
+        fh.writelines("\t".join(str(x) for x in r) + "\n" for r in rows)
 
     wall_s = time.perf_counter() - t_start
     timing = {
