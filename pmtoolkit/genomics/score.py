@@ -187,7 +187,7 @@ def score_vcf(vcf: str | os.PathLike, reference, model, output: str | os.PathLik
     the output (``<name>.rejected.csv``). Returns counts and variants/s."""
     from pmtoolkit.core.io import atomic_write, rejects_path
     from pmtoolkit.core.progress import progress_bar
-    from pmtoolkit.genomics.variants import close_vcf, iter_records, open_vcf
+    from pmtoolkit.genomics.variants import close_vcf, iter_records, open_vcf, raw_lines
 
     out = Path(output)
     fmt = fmt or _output_format(out)
@@ -204,8 +204,26 @@ def score_vcf(vcf: str | os.PathLike, reference, model, output: str | os.PathLik
     try:
         if fmt == "vcf":
             header, fields = _vcf_header(vf, scorer, prefix, model_name)
+            # the input's own lines, byte for byte (pysam would rewrite values such as
+            # PVALUE=2.94e-218 as PVALUE=0); a BCF has none, so its records are pysam's text
+            is_bcf = getattr(vf, "is_bcf", str(vcf).lower().endswith(".bcf"))
+            raw = None if is_bcf else raw_lines(vcf)
             with _atomic_bgzf(out) as fh:
-                fh.write(header)
+                if raw is None:
+                    fh.write(header)
+                else:
+                    keys = {f[0] for f in fields}
+                    declared = [ln for ln in header.splitlines()
+                                if ln.startswith("##INFO=<ID=") and ln[11:].split(",", 1)[0]
+                                in keys]
+                    for _, text in raw:
+                        if text.startswith("##INFO=<ID=") and \
+                                text[11:].split(",", 1)[0] in keys:
+                            continue  # our declaration replaces an earlier one
+                        if text.startswith("#CHROM"):
+                            fh.write("".join(d + "\n" for d in declared) + text)
+                            break
+                        fh.write(text)
                 for batch in _batched(records, 4 * batch_size):
                     flat = [v for r in batch for v in r.variants if v is not None]
                     sc = scorer.score(flat) if flat else None
@@ -216,7 +234,12 @@ def score_vcf(vcf: str | os.PathLike, reference, model, output: str | os.PathLik
                         for v in r.variants:
                             rows.append(None if v is None else k)
                             k += v is not None
-                        line = str(r.record)
+                        if raw is None:
+                            line = str(r.record)
+                        else:
+                            number, line = next(raw)
+                            while r.line is not None and number < r.line:
+                                number, line = next(raw)  # unparsable: a listed reject
                         if any(i is not None for i in rows):
                             values = {key: ["." if i is None else _format(stats[stat][i, j])
                                             for i in rows]

@@ -512,14 +512,6 @@ TABLE_HEADER = ("chrom", "pos", "id", "ref", "alt", "gene", "strand", *SCORE_NAM
                 *POSITION_NAMES)
 
 
-def _raw_lines(path: Path):
-    """The text lines of a (bgzipped) VCF with their 1-based numbers."""
-    from pmtoolkit.core.io import open_text
-
-    with open_text(path) as fh:
-        yield from enumerate(fh, start=1)
-
-
 def _with_info(line: str, entries: list[str]) -> str:
     """``line`` with ``SpliceAI=<entries>`` as its last INFO field (an earlier SpliceAI field
     replaced); every other byte of the line kept."""
@@ -545,7 +537,7 @@ def score_vcf(vcf: str | os.PathLike, reference, output: str | os.PathLike, *,
     from pmtoolkit.core.io import Rejects, atomic_write, rejects_path
     from pmtoolkit.core.progress import progress_bar
     from pmtoolkit.genomics.score import _atomic_bgzf, _batched, _output_format
-    from pmtoolkit.genomics.variants import close_vcf, iter_records, open_vcf
+    from pmtoolkit.genomics.variants import close_vcf, iter_records, open_vcf, raw_lines
 
     out = Path(output)
     fmt = fmt or _output_format(out)
@@ -563,7 +555,7 @@ def score_vcf(vcf: str | os.PathLike, reference, output: str | os.PathLike, *,
     bar = progress_bar(desc="spliceai", unit="variant", enabled=show_progress)
     try:
         if fmt == "vcf":
-            raw = _raw_lines(Path(vcf))
+            raw = raw_lines(vcf)
             with _atomic_bgzf(out) as fh:
                 for _, text in raw:  # the header, with our declaration before #CHROM
                     if text.startswith("##INFO=<ID=SpliceAI,"):
@@ -578,16 +570,13 @@ def score_vcf(vcf: str | os.PathLike, reference, output: str | os.PathLike, *,
                     for r, per_alt in zip(batch, calls):
                         number, text = next(raw)
                         while r.line is not None and number < r.line:
-                            fh.write(text)  # a line htslib could not parse: kept as it was
-                            number, text = next(raw)
+                            number, text = next(raw)  # unparsable: a listed reject
                         entries = [c.info() for alt_calls in per_alt for c in alt_calls]
                         fh.write(_with_info(text, entries) if entries else text)
                     n_records += len(batch)
                     done = sum(v is not None for r in batch for v in r.variants)
                     n_scored += done
                     bar.update(done)
-                for _, text in raw:
-                    fh.write(text)
             if out.name.lower().endswith((".gz", ".bgz")):
                 _tabix(out)
         else:

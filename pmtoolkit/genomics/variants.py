@@ -145,6 +145,15 @@ def close_vcf(vf) -> None:
         pass
 
 
+def raw_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
+    """The text lines of a plain or bgzipped VCF, as written, with their 1-based numbers
+    (the ``line`` of :class:`VcfRecord`), for outputs that keep the input byte for byte."""
+    from pmtoolkit.core.io import open_text
+
+    with open_text(path) as fh:
+        yield from enumerate(fh, start=1)
+
+
 @dataclass
 class VcfRecord:
     """A VCF record as read (``record``: pysam's, ``None`` when htslib could not parse the

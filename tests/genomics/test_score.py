@@ -75,6 +75,38 @@ def test_vcf_out_parses_and_accounts_for_every_record(model, test_data, tmp_path
     np.testing.assert_allclose(table["N_diff"], table["N_alt"] - table["N_ref"], atol=1e-3)
 
 
+def test_vcf_out_keeps_every_input_line_byte_for_byte(model, test_data, tmp_path):
+    """Only the INFO column gains the model's fields: a value pysam would rewrite
+    (PVALUE=2.94e-218 became PVALUE=0), the header and unscored records stay as written."""
+    import pysam
+
+    m, _ = model
+    src = (test_data / "variants_tiny.vcf").read_text().splitlines(keepends=True)
+    header = [ln for ln in src if ln.startswith("#")]
+    body = [ln for ln in src if not ln.startswith("#")]
+    cols = body[0].rstrip("\n").split("\t")
+    cols[7] = "PVALUE=2.94e-218;NOTE=a%3Bb"
+    body[0] = "\t".join(cols) + "\n"
+    decl = '##INFO=<ID=PVALUE,Number=1,Type=Float,Description="p">\n' \
+           '##INFO=<ID=NOTE,Number=1,Type=String,Description="n">\n'
+    vcf = tmp_path / "in.vcf"
+    vcf.write_text("".join(header[:-1]) + decl + header[-1] + "".join(body))
+    out = tmp_path / "out.vcf.gz"
+    score_vcf(vcf, Reference(test_data / "genome_tiny.fa"), m, out, ref_mismatch="skip",
+              model_name="tiny")
+    lines = pysam.BGZFile(str(out)).read().decode().splitlines(keepends=True)
+    written = [ln for ln in lines if not ln.startswith("#")]
+    assert written[0].startswith(body[0].rstrip("\n") + ";pmt_tiny_EI_diff=")
+    original = "".join(header[:-1]) + decl
+    assert "".join(ln for ln in lines if ln.startswith("##")).startswith(original)
+    parsable = [ln for ln in body if ln.split("\t")[1].isdigit()]  # the rest: rejects
+    assert len(written) == len(parsable)
+    for before, after in zip(parsable, written):
+        assert after.split("\t")[:7] == before.split("\t")[:7]
+        kept = before.rstrip("\n").split("\t")[7]
+        assert after.rstrip("\n").split("\t")[7].startswith(kept if kept != "." else "")
+
+
 def test_ref_mismatch_error_writes_nothing(model, test_data, tmp_path):
     m, _ = model
     ref = Reference(test_data / "genome_tiny.fa")
