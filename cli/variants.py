@@ -61,7 +61,9 @@ def variants() -> None:
                    "most are used per forward pass).")
 @click.option("--annotation", default="grch38", show_default=True,
               help="spliceai: the genes, as SpliceAI's table by name (grch37, grch38: from the "
-                   "spliceai package) or a file in that table format.")
+                   "spliceai package), a file in that table format, or a GENCODE/Ensembl "
+                   ".gtf/.gff3 (one transcript per gene: Ensembl_canonical, else MANE_Select, "
+                   "else the longest).")
 @click.option("--distance", type=click.IntRange(0, 5000), default=50, show_default=True,
               help="spliceai: score splice-site changes within this many bases of the variant.")
 @click.option("--mask/--no-mask", default=False, show_default=True,

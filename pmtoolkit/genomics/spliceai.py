@@ -247,6 +247,7 @@ def one_hot(seq: str) -> np.ndarray:
 # ----------------------------------------------------------------------------- annotation
 
 ANNOTATIONS = ("grch37", "grch38")
+GTF_SUFFIXES = (".gtf", ".gtf.gz", ".gff3", ".gff3.gz", ".gff", ".gff.gz")
 TABLE_COLUMNS = ("#NAME", "CHROM", "STRAND", "TX_START", "TX_END", "EXON_START", "EXON_END")
 
 
@@ -273,13 +274,16 @@ class SpliceAnnotation:
 
     @classmethod
     def read(cls, name_or_path: str | Path) -> SpliceAnnotation:
-        """A shipped table by name (``grch37``, ``grch38``: from the spliceai package) or a
-        SpliceAI-format table file."""
-        from pmtoolkit.core.io import read_table
+        """A shipped table by name (``grch37``, ``grch38``: from the spliceai package), a
+        SpliceAI-format table file, or a GTF / GFF3 file (``.gtf``, ``.gff3``, ``.gff``,
+        gzipped or not: see :meth:`from_gtf`)."""
+        from pmtoolkit.core.io import read_table, require_file
 
         key = str(name_or_path).lower()
+        if key.endswith(GTF_SUFFIXES):
+            return cls.from_gtf(name_or_path)
         path = package_dir() / "annotations" / f"{key}.txt" if key in ANNOTATIONS \
-            else Path(name_or_path)
+            else require_file(name_or_path, "annotation")
         table = read_table(path, fmt="tsv")
         missing = [c for c in TABLE_COLUMNS if c not in table.columns]
         if missing:
@@ -306,6 +310,91 @@ class SpliceAnnotation:
         return cls(table["#NAME"].astype(str), table["CHROM"].astype(str),
                    table["STRAND"].astype(str), table["TX_START"].astype(np.int64) + 1,
                    table["TX_END"].astype(np.int64), bounds, source=str(path))
+
+    @classmethod
+    def from_gtf(cls, path: str | Path) -> SpliceAnnotation:
+        """Genes from a GENCODE / Ensembl GTF or GFF3: per gene, one transcript, as SpliceAI's
+        tables hold (the one tagged ``Ensembl_canonical``, else ``MANE_Select``, else
+        ``basic`` and longest, else the longest by exonic length); its span and exon
+        boundaries (1-based, as the file gives them). Genes without exons are left out."""
+        import re
+
+        from pmtoolkit.core.io import open_text, require_file
+
+        path = require_file(path, "annotation")
+        gff3 = str(path).lower().endswith((".gff3", ".gff", ".gff3.gz", ".gff.gz"))
+        pair = re.compile(r'(\S+)\s+"([^"]*)"') if not gff3 else None
+        transcripts: dict[str, dict] = {}
+        parent_gene: dict[str, str] = {}
+        with open_text(path) as fh:
+            for number, line in enumerate(fh, start=1):
+                if not line.strip() or line.startswith("#"):
+                    continue
+                cols = line.rstrip("\n").split("\t")
+                if len(cols) != 9:
+                    raise BadInputError(f"'{path}': line {number}: {len(cols)} columns, a "
+                                        f"{'GFF3' if gff3 else 'GTF'} line has 9")
+                chrom, kind, start, end, strand, attrs = (cols[0], cols[2], cols[3], cols[4],
+                                                          cols[6], cols[8])
+                if gff3:
+                    a = dict(kv.split("=", 1) for kv in attrs.strip(";").split(";") if "=" in kv)
+                    tags = set(a.get("tag", "").split(","))
+                else:
+                    found = pair.findall(attrs)
+                    a = dict(found)
+                    tags = {v for k, v in found if k == "tag"}
+                try:
+                    start, end = int(start), int(end)
+                except ValueError:
+                    raise BadInputError(f"'{path}': line {number}: start and end must be "
+                                        f"integers") from None
+                if gff3 and kind in ("mRNA", "transcript") and "ID" in a:
+                    parent_gene[a["ID"]] = a.get("Parent", a["ID"])
+                    t = transcripts.setdefault(a["ID"], {"exons": []})
+                    t.update(chrom=chrom, strand=strand, tags=tags,
+                             gene=a.get("gene_name") or a.get("Name") or a.get("Parent"))
+                    continue
+                if not gff3 and kind == "transcript" and a.get("transcript_id"):
+                    t = transcripts.setdefault(a["transcript_id"], {
+                        "exons": [], "chrom": chrom, "strand": strand, "tags": set()})
+                    t["tags"] |= tags
+                    continue
+                if kind != "exon":
+                    continue
+                if gff3:
+                    tid = a.get("Parent", "").split(",")[0]
+                    t = transcripts.setdefault(tid, {"exons": [], "chrom": chrom,
+                                                     "strand": strand, "tags": tags,
+                                                     "gene": tid})
+                else:
+                    tid = a.get("transcript_id")
+                    if not tid:
+                        continue
+                    t = transcripts.setdefault(tid, {"exons": [], "chrom": chrom,
+                                                     "strand": strand, "tags": set()})
+                    t["gene"] = a.get("gene_name") or a.get("gene_id") or tid
+                    t["tags"] |= tags
+                t["exons"].append((start, end))
+        genes: dict[tuple[str, str], tuple] = {}
+        for tid, t in transcripts.items():
+            if not t["exons"] or t.get("strand") not in ("+", "-"):
+                continue
+            exonic = sum(e - s + 1 for s, e in t["exons"])
+            rank = ("Ensembl_canonical" in t["tags"], "MANE_Select" in t["tags"],
+                    "basic" in t["tags"], exonic, tid)
+            key = (t["gene"], t["chrom"])
+            if key not in genes or rank > genes[key][0]:
+                genes[key] = (rank, t)
+        if not genes:
+            raise BadInputError(f"'{path}': no transcript with exons found",
+                                hint="give a GENCODE/Ensembl GTF or GFF3 with exon lines")
+        rows = [t for _, t in genes.values()]
+        return cls([t["gene"] for t in rows], [t["chrom"] for t in rows],
+                   [t["strand"] for t in rows],
+                   [min(s for s, _ in t["exons"]) for t in rows],
+                   [max(e for _, e in t["exons"]) for t in rows],
+                   [np.union1d([s for s, _ in t["exons"]], [e for _, e in t["exons"]])
+                    for t in rows], source=str(path))
 
     def genes_at(self, chrom: str, pos: int) -> np.ndarray:
         """Indices of the genes whose span holds 1-based ``pos`` on ``chrom`` (``chr1`` and

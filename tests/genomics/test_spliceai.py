@@ -215,3 +215,44 @@ def test_without_the_extra_spliceai_exits_2_saying_what_to_install(pmt, tmp_path
         assert 'pip install "pmtoolkit[spliceai]"' in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1 or "INFO" in result.stderr
     assert not (tmp_path / "out.vcf").exists()
+
+
+def test_gtf_and_gff3_give_the_same_genes_as_spliceai_tables(tmp_path):
+    """One gene, two transcripts: the Ensembl_canonical one is kept, with the same 1-based
+    span and boundaries as SpliceAI's table gives for it (0-based starts there)."""
+    gtf = tmp_path / "genes.gtf"
+    gtf.write_text(
+        '#!genome-build GRCh38\n'
+        'chr2\tHAVANA\tgene\t100\t900\t.\t-\t.\tgene_id "G"; gene_name "MYG";\n'
+        'chr2\tHAVANA\ttranscript\t100\t900\t.\t-\t.\tgene_id "G"; transcript_id "T1"; '
+        'gene_name "MYG"; tag "basic"; tag "Ensembl_canonical";\n'
+        'chr2\tHAVANA\texon\t100\t200\t.\t-\t.\tgene_id "G"; transcript_id "T1"; gene_name "MYG";\n'
+        'chr2\tHAVANA\texon\t300\t900\t.\t-\t.\tgene_id "G"; transcript_id "T1"; gene_name "MYG";\n'
+        'chr2\tHAVANA\texon\t50\t2000\t.\t-\t.\tgene_id "G"; transcript_id "T2"; gene_name "MYG";\n')
+    gff = tmp_path / "genes.gff3"
+    gff.write_text(
+        "##gff-version 3\n"
+        "chr2\tx\tgene\t100\t900\t.\t-\t.\tID=gene:G;Name=MYG\n"
+        "chr2\tx\tmRNA\t100\t900\t.\t-\t.\tID=T1;Parent=gene:G;gene_name=MYG;"
+        "tag=basic,Ensembl_canonical\n"
+        "chr2\tx\texon\t100\t200\t.\t-\t.\tParent=T1\n"
+        "chr2\tx\texon\t300\t900\t.\t-\t.\tParent=T1\n"
+        "chr2\tx\tmRNA\t50\t2000\t.\t-\t.\tID=T2;Parent=gene:G;gene_name=MYG\n"
+        "chr2\tx\texon\t50\t2000\t.\t-\t.\tParent=T2\n")
+    table = tmp_path / "genes.txt"
+    table.write_text("#NAME\tCHROM\tSTRAND\tTX_START\tTX_END\tEXON_START\tEXON_END\n"
+                     "MYG\tchr2\t-\t99\t900\t99,299,\t200,900,\n")
+    expected = S.SpliceAnnotation.read(table)
+    for path in (gtf, gff):
+        ann = S.SpliceAnnotation.read(path)
+        assert list(ann.names) == ["MYG"] and list(ann.strands) == ["-"]
+        assert (ann.tx_starts[0], ann.tx_ends[0]) == (expected.tx_starts[0],
+                                                      expected.tx_ends[0]) == (100, 900)
+        np.testing.assert_array_equal(ann.boundaries[0], expected.boundaries[0])
+        assert ann.distances(0, 250) == expected.distances(0, 250)
+    from pmtoolkit.core.errors import BadInputError
+
+    bad = tmp_path / "bad.gtf"
+    bad.write_text("chr2\tx\texon\t1\n")
+    with pytest.raises(BadInputError, match="line 1: 4 columns"):
+        S.SpliceAnnotation.read(bad)
