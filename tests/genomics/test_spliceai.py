@@ -228,7 +228,8 @@ def test_gtf_and_gff3_give_the_same_genes_as_spliceai_tables(tmp_path):
         'gene_name "MYG"; tag "basic"; tag "Ensembl_canonical";\n'
         'chr2\tHAVANA\texon\t100\t200\t.\t-\t.\tgene_id "G"; transcript_id "T1"; gene_name "MYG";\n'
         'chr2\tHAVANA\texon\t300\t900\t.\t-\t.\tgene_id "G"; transcript_id "T1"; gene_name "MYG";\n'
-        'chr2\tHAVANA\texon\t50\t2000\t.\t-\t.\tgene_id "G"; transcript_id "T2"; gene_name "MYG";\n')
+        'chr2\tHAVANA\texon\t50\t2000\t.\t-\t.\tgene_id "G"; transcript_id "T2"; '
+        'gene_name "MYG";\n')
     gff = tmp_path / "genes.gff3"
     gff.write_text(
         "##gff-version 3\n"
