@@ -118,6 +118,81 @@ class SpliceAINet(nn.Module):
         return torch.softmax(self.head(skip), dim=1)
 
 
+def _convolve(conv: nn.Conv1d, bn: nn.BatchNorm1d, h: torch.Tensor) -> torch.Tensor:
+    return conv(torch.relu(bn(h)))
+
+
+def forward_with_activations(net: SpliceAINet, x: torch.Tensor
+                             ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """:meth:`SpliceAINet.forward` that also returns every activation an SNV's banded pass
+    (:func:`snv_forward`) reuses: the stem's output, then each unit's first convolution and
+    output. In the unpadded network index ``i`` of every one of them lies at input position
+    ``i + (its offset)``, so a window inside a longer input reads them at one common shift."""
+    h = net.stem(x)
+    acts = [h]
+    skip = net.skip0(h)
+    for g in range(len(GROUPS)):
+        for unit in net.units[g * UNITS_PER_GROUP:(g + 1) * UNITS_PER_GROUP]:
+            t = _convolve(unit.conv1, unit.bn1, h)
+            y = _convolve(unit.conv2, unit.bn2, t)
+            h = _crop(h, y.shape[-1]) + y
+            acts += [t, h]
+        skip = _crop(skip, h.shape[-1]) + net.skips[g](h)
+    return torch.softmax(net.head(skip), dim=1), acts
+
+
+def snv_forward(net: SpliceAINet, acts: list[torch.Tensor], shift: int, length: int,
+                column: torch.Tensor) -> torch.Tensor:
+    """The output ``(3, length - 10000)`` of a window of ``length`` nt whose reference
+    activations are ``acts[k][..., shift:]`` (:func:`forward_with_activations`, batch 1), with
+    the centre base replaced by the one-hot ``column`` (4,). Only the band of positions the
+    substitution can reach is computed at each layer; the rest is the reference's."""
+    centre = length // 2
+    h_ref = acts[0][0, :, shift:shift + length]
+    band = (centre, centre)  # inclusive, in the current layer's coordinates
+    h_alt = net.stem(column.view(1, 4, 1))[0]  # (C, 1): the stem is 1x1
+    heads = [(h_ref, h_alt, band)]  # each group's output, for the skip connections
+
+    def assemble(ref: torch.Tensor, alt: torch.Tensor, band, lo: int, hi: int):
+        """Layer values on [lo, hi]: the reference's, with the alt band written in."""
+        out = ref[:, lo:hi + 1].clone()
+        a, b = max(band[0], lo), min(band[1], hi)
+        if a <= b:
+            out[:, a - lo:b - lo + 1] = alt[:, a - band[0]:b - band[0] + 1]
+        return out
+
+    k = 1
+    n = length
+    for g in range(len(GROUPS)):
+        for unit in net.units[g * UNITS_PER_GROUP:(g + 1) * UNITS_PER_GROUP]:
+            D = unit.conv1.dilation[0] * (unit.conv1.kernel_size[0] - 1)
+            t_ref, h_ref_next = acts[k], acts[k + 1]
+            k += 2
+            n_t, n_h = n - D, n - 2 * D
+            # conv1: outputs that see the band
+            lo, hi = max(band[0] - D, 0), min(band[1], n_t - 1)
+            x_in = assemble(h_ref, h_alt, band, lo, hi + D)
+            t_alt = _convolve(unit.conv1, unit.bn1, x_in[None])[0]
+            t_band = (lo, hi)
+            t_ref_w = t_ref[0, :, shift:shift + n_t]
+            # conv2
+            lo2, hi2 = max(t_band[0] - D, 0), min(t_band[1], n_h - 1)
+            x2 = assemble(t_ref_w, t_alt, t_band, lo2, hi2 + D)
+            y_alt = _convolve(unit.conv2, unit.bn2, x2[None])[0]
+            # residual: h'[j] = h[j + D] + y[j] on the band
+            res = assemble(h_ref, h_alt, band, lo2 + D, hi2 + D)
+            h_alt, band = res + y_alt, (lo2, hi2)
+            h_ref, n = h_ref_next[0, :, shift:shift + n_h], n_h
+        heads.append((h_ref, h_alt, band))
+    cov = n
+    skip = None
+    for (ref, alt, b), conv in zip(heads, [net.skip0, *net.skips]):
+        off = (ref.shape[-1] - cov) // 2
+        term = conv(assemble(ref, alt, b, off, off + cov - 1)[None])[0]
+        skip = term if skip is None else skip + term
+    return torch.softmax(net.head(skip[None]), dim=1)[0]
+
+
 def _keras_layers(path: Path) -> dict[str, dict]:
     import h5py
 
@@ -524,18 +599,14 @@ class SpliceScorer:
                 out[i] = yi if strands[i] == "+" else yi[::-1]
         return out  # type: ignore[return-value]
 
-    def _reference_predictions(self, sites: set[tuple[str, int, int]]
-                               ) -> dict[tuple[str, int, int], np.ndarray]:
-        """The reference prediction ``(2d+1, 3)`` around each ``(chrom, pos, gene)`` site.
-        Sites of one gene less than :data:`REGION` nt apart share one forward pass over the
-        region that holds all their windows: an output depends on its ±5,000 nt alone, and the
-        gene's N mask is the same for each, so every site reads the numbers its own window
-        would give."""
+    def _regions(self, sites: set[tuple[str, int, int]]):
+        """``(chrom, gene, first, positions, sequence)`` per region: the sites of one gene less
+        than :data:`REGION` nt apart, the region holding all their windows (1-based
+        ``first``), read with N outside the gene's span."""
         half = FLANK + self.distance
         by_gene: dict[tuple[str, int], list[int]] = {}
         for chrom, pos, g in sites:
             by_gene.setdefault((chrom, g), []).append(pos)
-        out: dict[tuple[str, int, int], np.ndarray] = {}
         for (chrom, g), positions in by_gene.items():
             positions = sorted(set(positions))
             clusters, current = [], [positions[0]]
@@ -546,45 +617,95 @@ class SpliceScorer:
                 current.append(pos)
             clusters.append(current)
             start, end = int(self.annotation.tx_starts[g]), int(self.annotation.tx_ends[g])
-            strand = str(self.annotation.strands[g])
             for cluster in clusters:
-                first = cluster[0] - half  # 1-based position of the region's first base
+                first = cluster[0] - half
                 seq = self.reference.fetch(chrom, first - 1, cluster[-1] + half)
                 keep_from, keep_to = max(start - first, 0), max(end - first + 1, 0)
                 seq = "N" * min(keep_from, len(seq)) + seq[keep_from:keep_to] + \
                     "N" * max(len(seq) - max(keep_to, keep_from), 0)
-                y = self._predict([seq], [strand])[0]  # y[j]: position first + FLANK + j
+                yield chrom, g, first, cluster, seq
+
+    @torch.inference_mode()
+    def _reference_and_snvs(self, sites: set[tuple[str, int, int]], snvs: dict
+                            ) -> tuple[dict, dict]:
+        """Reference predictions ``(2d+1, 3)`` of every site, and alternative predictions of
+        every single-base substitution in ``snvs`` ((chrom, pos, gene) -> {alt base: None}).
+
+        One forward pass per model over each region gives the reference of all its sites (an
+        output depends on its ±5,000 nt alone, and the gene's N mask is the same for each)
+        and the activations from which each substitution's pass computes only the band of
+        positions the substitution reaches (:func:`snv_forward`): the same numbers as whole
+        windows, about a third of the work."""
+        half = FLANK + self.distance
+        wid = 2 * half + 1
+        refs: dict = {}
+        alts: dict = {}
+        models = self.model.nets
+        for chrom, g, first, cluster, seq in self._regions(sites):
+            minus = str(self.annotation.strands[g]) == "-"
+            x = one_hot(seq)
+            if minus:
+                x = _reverse_complement(x)
+            xt = torch.from_numpy(np.ascontiguousarray(x.T)[None]).to(self.model.device)
+            n = len(seq)
+            ref_sum, alt_sum = {}, {}
+            for net in models:
+                out, acts = forward_with_activations(net, xt)
+                y = out[0].permute(1, 0).float().cpu().numpy()  # (n - 10000, 3)
+                if minus:
+                    y = y[::-1]
                 for pos in cluster:
                     j = pos - self.distance - first - FLANK
-                    out[(chrom, pos, g)] = y[j:j + 2 * self.distance + 1]
-        return out
+                    key = (chrom, pos, g)
+                    ref_sum[key] = ref_sum.get(key, 0) + y[j:j + 2 * self.distance + 1]
+                    offset = pos - half - first  # the window's start in the region
+                    shift = n - offset - wid if minus else offset
+                    for base in snvs.get(key, {}):
+                        code = one_hot(base)[0]
+                        if minus:
+                            code = code[::-1].copy()
+                        col = torch.from_numpy(code).to(self.model.device)
+                        a = snv_forward(net, acts, shift, wid, col).permute(1, 0)
+                        a = a.float().cpu().numpy()
+                        alt_sum[(key, base)] = alt_sum.get((key, base), 0) + \
+                            (a[::-1] if minus else a)
+                del acts
+            refs.update({k: v / len(models) for k, v in ref_sum.items()})
+            alts.update({k: v / len(models) for k, v in alt_sum.items()})
+        return refs, alts
 
     def score(self, variants: list) -> list[list[SpliceCall]]:
         """Per variant, one :class:`SpliceCall` per gene it lies in (none outside genes).
         Variants :meth:`unscorable` refuses must be filtered out first."""
-        jobs, windows, strands, sites = [], [], [], set()
+        jobs, windows, strands, sites, snvs = [], [], [], set(), {}
         for k, v in enumerate(variants):
             for g in self.annotation.genes_at(v.chrom, v.pos):
+                g = int(g)
                 if len(v.ref) > 1 and len(v.alt) > 1:
                     jobs.append((k, g, None))
                     continue
+                sites.add((v.chrom, v.pos, g))
+                if len(v.ref) == 1 and len(v.alt) == 1:
+                    snvs.setdefault((v.chrom, v.pos, g), {})[v.alt] = None
+                    jobs.append((k, g, "snv"))
+                    continue
                 _, x_alt = self._windows(v, g)
-                sites.add((v.chrom, v.pos, int(g)))
                 windows.append(x_alt)
                 strands.append(self.annotation.strands[g])
                 jobs.append((k, g, len(windows) - 1))
         preds = self._predict(windows, strands) if windows else []
-        refs = self._reference_predictions(sites) if sites else {}
+        refs, alts = self._reference_and_snvs(sites, snvs) if sites else ({}, {})
         calls: list[list[SpliceCall]] = [[] for _ in variants]
-        for k, g, i_alt in jobs:
+        for k, g, which in jobs:
             v = variants[k]
             name, strand = str(self.annotation.names[g]), str(self.annotation.strands[g])
-            if i_alt is None:
+            if which is None:
                 calls[k].append(SpliceCall(v, name, strand, None, None))
                 continue
+            key = (v.chrom, v.pos, g)
+            y_alt = alts[(key, v.alt)] if which == "snv" else preds[which]
             _, _, boundary = self.annotation.distances(g, v.pos)
-            ds, dp = delta_scores(refs[(v.chrom, v.pos, int(g))], preds[i_alt],
-                                  ref_len=len(v.ref), alt_len=len(v.alt),
+            ds, dp = delta_scores(refs[key], y_alt, ref_len=len(v.ref), alt_len=len(v.alt),
                                   distance=self.distance, boundary=boundary, mask=self.mask)
             calls[k].append(SpliceCall(v, name, strand, ds, dp))
         return calls

@@ -257,3 +257,20 @@ def test_gtf_and_gff3_give_the_same_genes_as_spliceai_tables(tmp_path):
     bad.write_text("chr2\tx\texon\t1\n")
     with pytest.raises(BadInputError, match="line 1: 4 columns"):
         S.SpliceAnnotation.read(bad)
+
+
+def test_banded_substitution_pass_equals_the_whole_window(model):
+    """snv_forward computes only what a centre substitution can reach, from the reference
+    pass's activations of a longer input (at any shift, as for sites sharing a region)."""
+    net = model.nets[0]
+    rng = np.random.default_rng(3)
+    n = 2 * S.FLANK + 41
+    seq = "".join(rng.choice(list("ACGTN"), n + 500))
+    with torch.inference_mode():
+        _, acts = S.forward_with_activations(net, torch.from_numpy(S.one_hot(seq).T[None].copy()))
+        for shift in (0, 137, 500):
+            window = seq[shift:shift + n]
+            alt = window[:n // 2] + "G" + window[n // 2 + 1:]
+            whole = net(torch.from_numpy(S.one_hot(alt).T[None].copy()))[0]
+            banded = S.snv_forward(net, acts, shift, n, torch.from_numpy(S.one_hot("G")[0]))
+            torch.testing.assert_close(banded, whole, atol=1e-6, rtol=1e-5)
