@@ -185,7 +185,7 @@ def score_vcf(vcf: str | os.PathLike, reference, model, output: str | os.PathLik
     """Score every variant of ``vcf`` and write ``output`` (``.vcf``, ``.vcf.gz`` or ``.tsv``
     / ``.tsv.gz`` / ``.csv``; ``fmt`` overrides the suffix), atomically. Rejects go beside
     the output (``<name>.rejected.csv``). Returns counts and variants/s."""
-    from pmtoolkit.core.io import atomic_write, rejects_path
+    from pmtoolkit.core.io import atomic_write
     from pmtoolkit.core.progress import progress_bar
     from pmtoolkit.genomics.variants import close_vcf, iter_records, open_vcf, raw_lines
 
@@ -266,16 +266,25 @@ def score_vcf(vcf: str | os.PathLike, reference, model, output: str | os.PathLik
     finally:
         bar.close()
         close_vcf(vf)
-    seconds = time.perf_counter() - t0
+    return run_summary(rejects, out, fmt, records=n_records, scored=n_scored, started=t0)
+
+
+def run_summary(rejects: Rejects, out: Path, fmt: str, *, records: int, scored: int,
+                started: float) -> dict:
+    """Write the rejects beside ``out`` (and say so) and return a scoring run's counts and
+    variants/s (``started``: its ``time.perf_counter()``)."""
+    from pmtoolkit.core.io import rejects_path
+
+    seconds = time.perf_counter() - started
     rejected = None
     if rejects:
         rejected = rejects_path(out)
         rejects.write(rejected)
         log.warning("%d record(s) or allele(s) not scored; reasons in %s (first: %s)",
                     len(rejects), rejected, rejects.items[0].describe())
-    return {"records": n_records, "variants_scored": n_scored, "rejected": len(rejects),
+    return {"records": records, "variants_scored": scored, "rejected": len(rejects),
             "rejects_file": str(rejected) if rejected else None, "seconds": seconds,
-            "variants_per_second": n_scored / seconds if seconds > 0 else 0.0,
+            "variants_per_second": scored / seconds if seconds > 0 else 0.0,
             "output": str(out), "format": fmt}
 
 

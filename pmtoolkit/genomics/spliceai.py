@@ -744,9 +744,9 @@ def score_vcf(vcf: str | os.PathLike, reference, output: str | os.PathLike, *,
     or a table (``.tsv``/``.csv``: one row per ALT and gene, scores unrounded). Variants
     outside every annotated gene are written unscored, as the original does; unusable alleles
     go to ``<name>.rejected.csv``. Returns counts and variants/s."""
-    from pmtoolkit.core.io import Rejects, atomic_write, rejects_path
+    from pmtoolkit.core.io import Rejects, atomic_write
     from pmtoolkit.core.progress import progress_bar
-    from pmtoolkit.genomics.score import _atomic_bgzf, _batched, _output_format
+    from pmtoolkit.genomics.score import _atomic_bgzf, _batched, _output_format, run_summary
     from pmtoolkit.genomics.variants import close_vcf, iter_records, open_vcf, raw_lines
 
     out = Path(output)
@@ -808,17 +808,7 @@ def score_vcf(vcf: str | os.PathLike, reference, output: str | os.PathLike, *,
     finally:
         bar.close()
         close_vcf(vf)
-    seconds = time.perf_counter() - t0
-    rejected = None
-    if rejects:
-        rejected = rejects_path(out)
-        rejects.write(rejected)
-        log.warning("%d record(s) or allele(s) not scored; reasons in %s (first: %s)",
-                    len(rejects), rejected, rejects.items[0].describe())
-    return {"records": n_records, "variants_scored": n_scored, "rejected": len(rejects),
-            "rejects_file": str(rejected) if rejected else None, "seconds": seconds,
-            "variants_per_second": n_scored / seconds if seconds > 0 else 0.0,
-            "output": str(out), "format": fmt}
+    return run_summary(rejects, out, fmt, records=n_records, scored=n_scored, started=t0)
 
 
 def _score_records(scorer: SpliceScorer, batch: list, rejects) -> list[list[list[SpliceCall]]]:
