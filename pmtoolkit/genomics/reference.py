@@ -76,6 +76,7 @@ class Reference:
             self._open_indexed()
         self.lengths = dict(zip(self.contigs, self._lengths))
         self._alias: dict[str, str] = {}
+        self._announced: set[str] = set()
         for name in self.contigs:
             for alt in contig_aliases(name):
                 if alt not in self.lengths:
@@ -178,7 +179,11 @@ class Reference:
         contig."""
         if chrom in self.lengths:
             return chrom
-        return self._alias.get(chrom)
+        name = self._alias.get(chrom)
+        if name is not None and chrom not in self._announced:
+            self._announced.add(chrom)  # say it once per name, not once per variant
+            log.info("contig %s is %s in %s: mapped", chrom, name, self.path.name)
+        return name
 
     def __contains__(self, chrom: str) -> bool:
         return self.resolve(chrom) is not None

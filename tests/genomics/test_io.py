@@ -72,6 +72,18 @@ def test_contig_aliases():
     assert set(contig_aliases("MT")) == {"chrMT", "M", "chrM"}
 
 
+def test_a_contig_named_in_the_other_style_is_mapped_and_said_once(tmp_path, caplog):
+    fasta = tmp_path / "ref.fa"
+    fasta.write_text(">chr2\nACGTACGTAC\n")
+    ref = Reference(fasta)
+    with caplog.at_level("INFO", logger="pmtoolkit.genomics.reference"):
+        assert ref.fetch("2", 0, 4) == ref.fetch("chr2", 0, 4) == "ACGT"
+        ref.fetch("2", 4, 8)
+    said = [r.getMessage() for r in caplog.records if "mapped" in r.getMessage()]
+    assert said == ["contig 2 is chr2 in ref.fa: mapped"]
+    assert ref.resolve("3") is None
+
+
 @pytest.mark.parametrize("form", ["plain", "bgzip", "gzip", "readonly"])
 def test_reference_forms_agree(form, test_data, tmp_path, genome, monkeypatch):
     import pysam
