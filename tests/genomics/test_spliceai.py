@@ -274,3 +274,35 @@ def test_banded_substitution_pass_equals_the_whole_window(model):
             whole = net(torch.from_numpy(S.one_hot(alt).T[None].copy()))[0]
             banded = S.snv_forward(net, acts, shift, n, torch.from_numpy(S.one_hot("G")[0]))
             torch.testing.assert_close(banded, whole, atol=1e-6, rtol=1e-5)
+
+
+def test_bcftools_reads_the_spliceai_vcf(model, shared_data, tmp_path, pmt):
+    """The field as the original writes it works with bcftools' own filters (Debian's bcftools;
+    .ci/run installs it where it can)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("bcftools") is None:
+        pytest.skip("bcftools is not installed (apt-get install bcftools)")
+    vcf = tmp_path / "in.vcf"
+    vcf.write_text("##fileformat=VCFv4.2\n##contig=<ID=chr2,length=2333275>\n"
+                   "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+                   "chr2\t1801800\tacceptor\tC\tA\t.\tPASS\t.\n"
+                   "chr2\t1801830\tdeep\tT\tG\t.\tPASS\t.\n")
+    out = tmp_path / "out.vcf.gz"
+    fasta = shared_data / "variants" / "reference" / REFERENCE
+    assert pmt("variants", "score", "-i", vcf, "-f", fasta, "-m", "spliceai", "-o", out,
+               "--device", "cpu").exit_code == 0
+
+    def bcftools(*args):
+        return subprocess.run(["bcftools", *args], check=True, capture_output=True,
+                              text=True).stdout
+
+    assert S.INFO_HEADER in bcftools("view", "-h", str(out)).splitlines()
+    rows = bcftools("query", "-f", "%ID\\t%INFO/SpliceAI\\n", str(out)).splitlines()
+    assert [r.split("\t")[0] for r in rows] == ["acceptor", "deep"]
+    assert rows[0].split("\t")[1].startswith("A|MYT1L|")
+    # a region query through the tabix index, and a filter on the field's text
+    assert bcftools("view", "-H", "-r", "chr2:1801800", str(out)).startswith("chr2\t1801800")
+    hits = bcftools("view", "-H", "-i", 'INFO/SpliceAI~"0.75"', str(out))  # DS_AG 0.75
+    assert [ln.split("\t")[2] for ln in hits.splitlines()] == ["acceptor"]
