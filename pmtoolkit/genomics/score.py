@@ -168,8 +168,32 @@ def _vcf_header(vf, scorer: VariantScorer, prefix: str, model_name: str) -> tupl
     return "\n".join(kept[:chrom] + decl + kept[chrom:]) + "\n", fields
 
 
+def copy_header(fh, raw, declarations: list[str], keys: set[str]) -> None:
+    """Write the input's header lines (``raw``: :func:`~pmtoolkit.genomics.variants.raw_lines`)
+    as they are, without earlier ``##INFO`` declarations of ``keys``, and ``declarations``
+    just before ``#CHROM``; ``raw`` is left at the first record."""
+    for _, text in raw:
+        if text.startswith("##INFO=<ID=") and text[11:].split(",", 1)[0] in keys:
+            continue  # ours replaces it
+        if text.startswith("#CHROM"):
+            fh.write("".join(d + "\n" for d in declarations) + text)
+            return
+        fh.write(text)
+
+
+def record_text(raw, record) -> str:
+    """The input's own line of ``record`` (a :class:`~pmtoolkit.genomics.variants.VcfRecord`),
+    passing over the lines htslib could not parse (each a listed reject)."""
+    number, text = next(raw)
+    while record.line is not None and number < record.line:
+        number, text = next(raw)
+    return text
+
+
 def _annotate(line: str, values: dict[str, list[str]]) -> str:
-    cols = line.rstrip("\n").split("\t")
+    """``line`` with ``key=v1,v2,...`` INFO fields added last (earlier ones of the same keys
+    replaced); every other byte of the line kept."""
+    cols = line.rstrip("\r\n").split("\t")
     while len(cols) < 8:
         cols.append(".")
     old = [] if cols[7] in (".", "") else [f for f in cols[7].split(";")
@@ -213,17 +237,9 @@ def score_vcf(vcf: str | os.PathLike, reference, model, output: str | os.PathLik
                     fh.write(header)
                 else:
                     keys = {f[0] for f in fields}
-                    declared = [ln for ln in header.splitlines()
-                                if ln.startswith("##INFO=<ID=") and ln[11:].split(",", 1)[0]
-                                in keys]
-                    for _, text in raw:
-                        if text.startswith("##INFO=<ID=") and \
-                                text[11:].split(",", 1)[0] in keys:
-                            continue  # our declaration replaces an earlier one
-                        if text.startswith("#CHROM"):
-                            fh.write("".join(d + "\n" for d in declared) + text)
-                            break
-                        fh.write(text)
+                    copy_header(fh, raw, [ln for ln in header.splitlines()
+                                          if ln.startswith("##INFO=<ID=")
+                                          and ln[11:].split(",", 1)[0] in keys], keys)
                 for batch in _batched(records, 4 * batch_size):
                     flat = [v for r in batch for v in r.variants if v is not None]
                     sc = scorer.score(flat) if flat else None
@@ -234,12 +250,7 @@ def score_vcf(vcf: str | os.PathLike, reference, model, output: str | os.PathLik
                         for v in r.variants:
                             rows.append(None if v is None else k)
                             k += v is not None
-                        if raw is None:
-                            line = str(r.record)
-                        else:
-                            number, line = next(raw)
-                            while r.line is not None and number < r.line:
-                                number, line = next(raw)  # unparsable: a listed reject
+                        line = str(r.record) if raw is None else record_text(raw, r)
                         if any(i is not None for i in rows):
                             values = {key: ["." if i is None else _format(stats[stat][i, j])
                                             for i in rows]

@@ -76,6 +76,11 @@ def _crop(x: torch.Tensor, length: int) -> torch.Tensor:
     return x[..., start:start + length]
 
 
+def _convolve(conv: nn.Conv1d, bn: nn.BatchNorm1d, h: torch.Tensor) -> torch.Tensor:
+    """Batch norm, ReLU, convolution: the step every residual unit takes twice."""
+    return conv(torch.relu(bn(h)))
+
+
 class ResidualUnit(nn.Module):
     """Batch norm, ReLU, dilated convolution, twice, plus the (centre-cropped) input."""
 
@@ -86,10 +91,13 @@ class ResidualUnit(nn.Module):
         self.bn2 = nn.BatchNorm1d(CHANNELS, eps=1e-3)
         self.conv2 = nn.Conv1d(CHANNELS, CHANNELS, kernel, dilation=dilation)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.conv1(torch.relu(self.bn1(x)))
-        y = self.conv2(torch.relu(self.bn2(y)))
-        return _crop(x, y.shape[-1]) + y
+    def forward(self, x: torch.Tensor, keep: list | None = None) -> torch.Tensor:
+        t = _convolve(self.conv1, self.bn1, x)
+        y = _convolve(self.conv2, self.bn2, t)
+        h = _crop(x, y.shape[-1]) + y
+        if keep is not None:
+            keep += [t, h]
+        return h
 
 
 class SpliceAINet(nn.Module):
@@ -105,21 +113,20 @@ class SpliceAINet(nn.Module):
         self.skips = nn.ModuleList(nn.Conv1d(CHANNELS, CHANNELS, 1) for _ in GROUPS)
         self.head = nn.Conv1d(CHANNELS, len(CLASSES), 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, keep: list | None = None) -> torch.Tensor:
+        """``keep``: a list that receives the activations :func:`snv_forward` reuses."""
         if x.shape[-1] <= 2 * FLANK:
             raise ValueError(f"SpliceAI needs more than {2 * FLANK} nt of input, got "
                              f"{x.shape[-1]}")
         h = self.stem(x)
+        if keep is not None:
+            keep.append(h)
         skip = self.skip0(h)
         for g in range(len(GROUPS)):
             for unit in self.units[g * UNITS_PER_GROUP:(g + 1) * UNITS_PER_GROUP]:
-                h = unit(h)
+                h = unit(h, keep)
             skip = _crop(skip, h.shape[-1]) + self.skips[g](h)
         return torch.softmax(self.head(skip), dim=1)
-
-
-def _convolve(conv: nn.Conv1d, bn: nn.BatchNorm1d, h: torch.Tensor) -> torch.Tensor:
-    return conv(torch.relu(bn(h)))
 
 
 def forward_with_activations(net: SpliceAINet, x: torch.Tensor
@@ -128,17 +135,8 @@ def forward_with_activations(net: SpliceAINet, x: torch.Tensor
     (:func:`snv_forward`) reuses: the stem's output, then each unit's first convolution and
     output. In the unpadded network index ``i`` of every one of them lies at input position
     ``i + (its offset)``, so a window inside a longer input reads them at one common shift."""
-    h = net.stem(x)
-    acts = [h]
-    skip = net.skip0(h)
-    for g in range(len(GROUPS)):
-        for unit in net.units[g * UNITS_PER_GROUP:(g + 1) * UNITS_PER_GROUP]:
-            t = _convolve(unit.conv1, unit.bn1, h)
-            y = _convolve(unit.conv2, unit.bn2, t)
-            h = _crop(h, y.shape[-1]) + y
-            acts += [t, h]
-        skip = _crop(skip, h.shape[-1]) + net.skips[g](h)
-    return torch.softmax(net.head(skip), dim=1), acts
+    acts: list[torch.Tensor] = []
+    return net(x, acts), acts
 
 
 def snv_forward(net: SpliceAINet, acts: list[torch.Tensor], shift: int, length: int,
@@ -722,18 +720,6 @@ TABLE_HEADER = ("chrom", "pos", "id", "ref", "alt", "gene", "strand", *SCORE_NAM
                 *POSITION_NAMES)
 
 
-def _with_info(line: str, entries: list[str]) -> str:
-    """``line`` with ``SpliceAI=<entries>`` as its last INFO field (an earlier SpliceAI field
-    replaced); every other byte of the line kept."""
-    cols = line.rstrip("\r\n").split("\t")
-    while len(cols) < 8:
-        cols.append(".")
-    kept = [] if cols[7] in ("", ".") else [f for f in cols[7].split(";")
-                                           if f.split("=", 1)[0] != "SpliceAI"]
-    cols[7] = ";".join(kept + ["SpliceAI=" + ",".join(entries)])
-    return "\t".join(cols) + "\n"
-
-
 def score_vcf(vcf: str | os.PathLike, reference, output: str | os.PathLike, *,
               scorer: SpliceScorer, fmt: str | None = None, ref_mismatch: str = "error",
               batch_size: int = 64, show_progress: bool | None = None) -> dict[str, Any]:
@@ -746,7 +732,15 @@ def score_vcf(vcf: str | os.PathLike, reference, output: str | os.PathLike, *,
     go to ``<name>.rejected.csv``. Returns counts and variants/s."""
     from pmtoolkit.core.io import Rejects, atomic_write
     from pmtoolkit.core.progress import progress_bar
-    from pmtoolkit.genomics.score import _atomic_bgzf, _batched, _output_format, run_summary
+    from pmtoolkit.genomics.score import (
+        _annotate,
+        _atomic_bgzf,
+        _batched,
+        _output_format,
+        copy_header,
+        record_text,
+        run_summary,
+    )
     from pmtoolkit.genomics.variants import close_vcf, iter_records, open_vcf, raw_lines
 
     out = Path(output)
@@ -767,22 +761,13 @@ def score_vcf(vcf: str | os.PathLike, reference, output: str | os.PathLike, *,
         if fmt == "vcf":
             raw = raw_lines(vcf)
             with _atomic_bgzf(out) as fh:
-                for _, text in raw:  # the header, with our declaration before #CHROM
-                    if text.startswith("##INFO=<ID=SpliceAI,"):
-                        continue
-                    if text.startswith("#CHROM"):
-                        fh.write(INFO_HEADER + "\n")
-                        fh.write(text)
-                        break
-                    fh.write(text)
+                copy_header(fh, raw, [INFO_HEADER], {"SpliceAI"})
                 for batch in _batched(records, batch_size):
                     calls = _score_records(scorer, batch, rejects)
                     for r, per_alt in zip(batch, calls):
-                        number, text = next(raw)
-                        while r.line is not None and number < r.line:
-                            number, text = next(raw)  # unparsable: a listed reject
+                        text = record_text(raw, r)
                         entries = [c.info() for alt_calls in per_alt for c in alt_calls]
-                        fh.write(_with_info(text, entries) if entries else text)
+                        fh.write(_annotate(text, {"SpliceAI": entries}) if entries else text)
                     n_records += len(batch)
                     done = sum(v is not None for r in batch for v in r.variants)
                     n_scored += done
