@@ -50,8 +50,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from pmtoolkit.core.config import write_resolved
 from pmtoolkit.core.errors import BadInputError
-from pmtoolkit.core.io import OnInvalid, Rejects, atomic_dir, work_dir, write_json
+from pmtoolkit.core.io import (
+    ON_INVALID_CHOICES,
+    OnInvalid,
+    Rejects,
+    TableWriter,
+    atomic_dir,
+    check_choice,
+    check_output_dir,
+    work_dir,
+    write_json,
+)
+from pmtoolkit.core.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +149,6 @@ def train_file(task: SupervisedTask, outdir: str | os.PathLike, *, source: Any,
     log.info("%d %s: %d train, %d validation, %d test (%s split)", len(data), task.noun,
              len(train), _size(valid), _size(test), parts.method)
     settings = task.settings()
-    from pmtoolkit.core.config import write_resolved
-
     with atomic_dir(outdir, overwrite=overwrite, resume=resume) as tmp:
         if rejects:
             rejects.apply("skip", tmp, final=outdir)
@@ -178,8 +188,6 @@ def evaluate_file(task: SupervisedTask, model: Any, *, source: Any,
     were skipped, and what the task's optional ``write_evaluation`` writes (its metrics are
     then the ones returned)."""
     if outdir is not None:
-        from pmtoolkit.core.io import check_output_dir
-
         check_output_dir(outdir, overwrite=overwrite)
     data, rejects = task.read()
     if rejects and on_invalid == "error":
@@ -239,8 +247,6 @@ def predict_file(task: PredictTask, model: Any, output: str | os.PathLike, *,
     predictions are empty). ``on_invalid='error'`` stops at the first reject with a one-line
     error naming its input line, and nothing is written; ``skip`` writes the rejects beside
     ``output`` (``<stem>.rejected.csv``). Returns the number of rows written."""
-    from pmtoolkit.core.io import ON_INVALID_CHOICES, TableWriter, check_choice
-    from pmtoolkit.core.progress import progress_bar
 
     check_choice("on_invalid", on_invalid, ON_INVALID_CHOICES)
     skipped = Rejects(source=task.source, item_name=task.item_name)
