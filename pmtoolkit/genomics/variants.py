@@ -132,8 +132,38 @@ def open_vcf(path: str | os.PathLike):
                                     "recognise its format)",
                                     hint="give a VCF (plain or bgzipped) or a BCF file"
                                     ) from None
+            problem = _header_problem(path)
+            if problem:
+                raise BadInputError(f"'{path}': {problem}",
+                                    hint="a VCF starts with ##fileformat=VCFv4.x and the "
+                                         "column line #CHROM POS ID REF ALT QUAL FILTER INFO "
+                                         "before the records") from None
             raise BadInputError(f"'{path}': cannot read it as VCF/BCF ({exc})",
                                 hint="give a VCF (plain or bgzipped) or a BCF file") from None
+
+
+def _header_problem(path: Path) -> str | None:
+    """What is wrong with the header of a text VCF htslib refused, when its first lines
+    tell (``None`` when they do not, e.g. a BCF or a damaged block)."""
+    import gzip
+
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(2)
+        opener = gzip.open if magic == b"\x1f\x8b" else open
+        with opener(path, "rt", errors="replace") as fh:
+            for n, line in enumerate(fh, start=1):
+                if line.startswith("#CHROM"):
+                    return None
+                if not line.startswith("#"):
+                    if n == 1:
+                        return "no VCF header (the first line is a record, not ##fileformat)"
+                    return (f"no #CHROM column line before the first record (line {n})")
+                if n > 100_000:
+                    return None
+    except (OSError, EOFError, UnicodeError):
+        return None
+    return "no #CHROM column line (the file has a header and no records)"
 
 
 def close_vcf(vf) -> None:
