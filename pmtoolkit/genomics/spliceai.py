@@ -43,8 +43,14 @@ GROUPS = ((11, 1), (11, 4), (21, 10), (41, 25))
 UNITS_PER_GROUP = 4
 #: output channels, in the models' order
 CLASSES = ("neither", "acceptor", "donor")
-#: reference predictions of sites of one gene this close share one forward pass
-REGION = 20_000
+#: sites of one gene share one reference forward pass over the region holding their windows
+#: while each is at most MERGE_GAP nt after the previous one, up to REGION nt from the first
+#: (memory: the pass keeps its activations, about 5 kB a nt). A pass of n outputs costs as
+#: n + 6,462 outputs would without the 10 kb of context (the context each layer consumes,
+#: weighted by its kernel size), so sites further apart than that are cheaper in passes of
+#: their own.
+MERGE_GAP = 6_462
+REGION = 40_000
 INSTALL_HINT = 'install the optional extra: pip install "pmtoolkit[spliceai]" (SpliceAI\'s ' \
                "weights are GPLv3 and stay in that package)"
 
@@ -598,9 +604,9 @@ class SpliceScorer:
         return out  # type: ignore[return-value]
 
     def _regions(self, sites: set[tuple[str, int, int]]):
-        """``(chrom, gene, first, positions, sequence)`` per region: the sites of one gene less
-        than :data:`REGION` nt apart, the region holding all their windows (1-based
-        ``first``), read with N outside the gene's span."""
+        """``(chrom, gene, first, positions, sequence)`` per region: sites of one gene close
+        enough to share a pass (:data:`MERGE_GAP`, :data:`REGION`), the region holding all
+        their windows (1-based ``first``), read with N outside the gene's span."""
         half = FLANK + self.distance
         by_gene: dict[tuple[str, int], list[int]] = {}
         for chrom, pos, g in sites:
@@ -609,7 +615,7 @@ class SpliceScorer:
             positions = sorted(set(positions))
             clusters, current = [], [positions[0]]
             for pos in positions[1:]:
-                if pos - current[0] > REGION:
+                if pos - current[-1] > MERGE_GAP or pos - current[0] > REGION:
                     clusters.append(current)
                     current = []
                 current.append(pos)
