@@ -17,12 +17,19 @@ from pmtoolkit.cli.options import (
 )
 from pmtoolkit.genomics.config import SequenceModelConfig
 
-MODEL_HELP = ("spliceai (SpliceAI's five models, Jaganathan et al. 2019, on torch: splice "
-              "delta scores within --distance of each variant in an annotated gene; needs "
-              "pip install \"pmtoolkit[spliceai]\"); a model file; or a shipped model: splice "
-              "(UCI splice junctions: donor EI, acceptor IE, neither N), mpra (regulatory "
-              "activity: JASPAR motif weights fitted to saturation-mutagenesis MPRA effects), "
-              "jaspar (zero-shot: JASPAR motif strength at the variant).")
+#: the shipped sequence models, what each is for (score and ism)
+SEQUENCE_MODELS_HELP = (
+    "mpra: variants in promoters and enhancers, the predicted log2 change of expression "
+    "(JASPAR motif weights fitted to saturation-mutagenesis MPRA effects; on elements it never "
+    "saw, Spearman 0.157 per element: a ranked, explained prior, not a calibrated "
+    "prediction). jaspar: zero-shot change in JASPAR motif strength (0.110). splice: a "
+    "teaching CNN on 60-nt UCI splice-junction windows (donor EI, acceptor IE, neither N), "
+    "scanning 20 bases either side by default. Or a model file from pmt variants train.")
+MODEL_HELP = ("What scores the variants [default: spliceai]. spliceai: splice-site gain and "
+              "loss (SpliceAI's five models, Jaganathan et al. 2019, on torch) within "
+              "--distance of variants in annotated genes, what a clinical lab runs on a VCF; "
+              "needs pip install \"pmtoolkit[spliceai]\". " + SEQUENCE_MODELS_HELP +
+              " A splice model warns on variants outside annotated genes.")
 #: bases either side a variant is scanned (each offset is one more window per allele), and
 #: windows per forward batch
 MAX_SCAN = 5000
@@ -40,8 +47,7 @@ def variants() -> None:
               help="Variants: VCF or BCF, plain or bgzipped.")
 @click.option("-f", "--fasta", required=True, type=click.Path(exists=True, dir_okay=False),
               help="Reference FASTA (plain, or bgzip with .fai/.gzi; indexed if needed).")
-@click.option("-m", "--model", "model_name", default="splice", show_default=True,
-              help=MODEL_HELP)
+@click.option("-m", "--model", "model_name", help=MODEL_HELP)
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Annotated .vcf / .vcf.gz (bgzip), or a .tsv / .csv table.")
 @click.option("--format", "fmt", type=click.Choice(["vcf", "tsv", "csv"]),
@@ -50,30 +56,36 @@ def variants() -> None:
               show_default=True,
               help="A REF allele that differs from the FASTA: stop (exit 2), skip the allele "
                    "(listed in the rejects file), or warn and score it.")
-@click.option("--strands", type=click.Choice(["both", "forward"]), default="both",
-              show_default=True, help="Average the outputs of both strands, or forward only.")
+@click.option("--strands", type=click.Choice(["both", "forward"]),
+              help="Sequence models: average the outputs of both strands (default), or "
+                   "forward only. spliceai reads each gene's strand (forward is refused).")
 @click.option("--scan", type=click.IntRange(0, MAX_SCAN),
-              help="Also score windows centred up to this many bases either side and keep the "
-                   "largest change per output (SpliceAI-style delta). Default: the model's "
-                   "own (splice: 25), else 0.")
-@click.option("--batch-size", type=click.IntRange(1, MAX_BATCH), default=256, show_default=True,
-              help="Windows scored at a time (fewer for long-window models; spliceai: 8 at "
-                   "most are used per forward pass).")
-@click.option("--annotation", default="grch38", show_default=True,
-              help="spliceai: the genes, as SpliceAI's table by name (grch37, grch38: from the "
-                   "spliceai package), a file in that table format, or a GENCODE/Ensembl "
-                   ".gtf/.gff3 (one transcript per gene: Ensembl_canonical, else MANE_Select, "
-                   "else the longest).")
-@click.option("--distance", type=click.IntRange(0, 5000), default=50, show_default=True,
-              help="spliceai: score splice-site changes within this many bases of the variant.")
-@click.option("--mask/--no-mask", default=False, show_default=True,
+              help="Sequence models: also score windows centred up to this many bases either "
+                   "side and keep the largest change per output (SpliceAI-style delta). "
+                   "Default: the model's own (splice: 20; mpra, jaspar: 0). Refused with "
+                   "spliceai, which looks --distance either side itself.")
+@click.option("--batch-size", type=click.IntRange(1, MAX_BATCH),
+              help="Windows scored at a time. Default per model: 256 for sequence models; "
+                   "spliceai: 8 (at most 8 of its 10,000-nt windows per forward pass).")
+@click.option("--annotation",
+              help="Genes: SpliceAI's table by name (grch37, grch38: from the spliceai "
+                   "package), a file in that table format, or a GENCODE/Ensembl .gtf/.gff3 "
+                   "(one transcript per gene: Ensembl_canonical, else MANE_Select, else the "
+                   "longest). spliceai scores the genes it holds (default grch38); splice "
+                   "models count the variants outside every gene and warn (default grch38 "
+                   "where the extra is installed). Not used by mpra/jaspar.")
+@click.option("--distance", type=click.IntRange(0, 5000),
+              help="spliceai: score splice-site changes within this many bases of the variant "
+                   "[default: 50].")
+@click.option("--mask/--no-mask", default=None,
               help="spliceai: zero a gain at an annotated splice site and a loss at an "
-                   "unannotated one (SpliceAI's -M 1).")
+                   "unannotated one (SpliceAI's -M 1) [default: no-mask].")
 @device_option
 def score(vcf, fasta, model_name, output, fmt, ref_mismatch, strands, scan, batch_size,
           annotation, distance, mask, device):
-    """Score each variant: model outputs on the REF and ALT windows, their difference and
-    log-odds.
+    """Score each variant. spliceai (the default): SpliceAI's delta scores in its VCF field.
+    Sequence models (mpra, jaspar, splice, a model file): outputs on the REF and ALT windows,
+    their difference and log-odds. Options a model does not use are refused, not ignored.
 
     Every record is scored or listed, with line and reason, in <output>.rejected.csv.
 
@@ -83,9 +95,9 @@ def score(vcf, fasta, model_name, output, fmt, ref_mismatch, strands, scan, batc
       pmt variants score -i in.vcf.gz -f ref.fa.gz -m mpra -o out.tsv
     """
     from pmtoolkit.cli.common import startup
-    from pmtoolkit.genomics.run import score_file
+    from pmtoolkit.genomics.run import DEFAULT_SCORE_MODEL, score_file
 
-    startup(model=model_name, device=device)
+    startup(model=model_name or DEFAULT_SCORE_MODEL, device=device)
     info = score_file(vcf, fasta, output, model_name=model_name, fmt=fmt,
                       ref_mismatch=ref_mismatch, strands=strands, batch_size=batch_size,
                       scan=scan, annotation=annotation, distance=distance, mask=mask,
@@ -152,7 +164,7 @@ def train(input_, outdir, labels, fasta, label_columns, sequence_column, id_colu
 
 @variants.command()
 @click.option("-m", "--model", "model_name", default="splice", show_default=True,
-              help=MODEL_HELP)
+              help="A sequence model. " + SEQUENCE_MODELS_HELP)
 @click.option("--sequence", help="A DNA sequence (at most the model's window; up to "
                                        "2,000 bases for the motif models mpra and jaspar).")
 @click.option("--region", help="A reference region chrom:start-end (1-based, inclusive; at "

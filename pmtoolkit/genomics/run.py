@@ -192,37 +192,142 @@ def _write_predictions(data, pred: np.ndarray, targets: list[str], path: Path) -
     frame.to_csv(path, index=False)
 
 
-def score_file(vcf: str | os.PathLike, fasta: str | os.PathLike, output: str | os.PathLike, *,
-               model_name: str, fmt: str | None = None, ref_mismatch: str = "error",
-               strands: str = "both", batch_size: int = 256, scan: int | None = None,
-               annotation: str = "grch38", distance: int = 50, mask: bool = False,
-               device: str = "auto") -> dict[str, Any]:
-    """Score a VCF with a sequence model (a file or a shipped name); see
-    :func:`pmtoolkit.genomics.score.score_vcf`. ``scan=None`` uses the model's own
-    recommendation (saved as ``scan`` in its metadata; the splice model scans), else 0.
+#: what ``pmt variants score`` runs when no model is named: SpliceAI, what a clinical lab runs
+#: on a patient's VCF (an optional extra; without it the default is refused, naming the others)
+DEFAULT_SCORE_MODEL = "spliceai"
+#: windows per forward batch of the sequence models, and SpliceAI's most (10,000-nt windows)
+SEQUENCE_BATCH, SPLICEAI_BATCH = 256, 8
+#: target names that make a model a splice-site model (the shipped splice model: EI, IE)
+_SPLICE_TARGETS = re.compile(r"^(EI|IE)$|donor|acceptor|splice", re.IGNORECASE)
 
-    ``model_name="spliceai"``: SpliceAI's delta scores (:mod:`pmtoolkit.genomics.spliceai`)
-    for the genes of ``annotation`` within ``distance`` of each variant, ``mask`` as its -M."""
+
+def is_splice_model(model) -> bool:
+    """Whether a sequence model predicts splice sites (an output named ``EI``/``IE``, or
+    donor, acceptor, splice): its scores mean something near exon-intron boundaries only."""
+    return any(_SPLICE_TARGETS.search(str(t)) for t in getattr(model, "targets", ()))
+
+
+def score_file(vcf: str | os.PathLike, fasta: str | os.PathLike, output: str | os.PathLike, *,
+               model_name: str | None = None, fmt: str | None = None,
+               ref_mismatch: str = "error", strands: str | None = None,
+               batch_size: int | None = None, scan: int | None = None,
+               annotation: str | None = None, distance: int | None = None,
+               mask: bool | None = None, device: str = "auto") -> dict[str, Any]:
+    """Score a VCF with SpliceAI (``model_name`` None or ``"spliceai"``), or a sequence model
+    (a file or a shipped name: see :func:`pmtoolkit.genomics.score.score_vcf`). ``None``
+    means the model's own default for every option:
+
+    - sequence models: ``strands="both"``, ``batch_size=256``, ``scan`` as the model
+      recommends (saved as ``scan`` in its metadata: the splice model scans 20), else 0. A
+      splice-site model (:func:`is_splice_model`) checks the variants against the genes of
+      ``annotation`` (default: SpliceAI's grch38 table where the extra is installed) and
+      warns once with the number outside every gene, where its scores mean little.
+      ``distance`` and ``mask`` are SpliceAI's and refused here; so is ``annotation`` for a
+      model that is not a splice model.
+    - ``spliceai``: SpliceAI's delta scores (:mod:`pmtoolkit.genomics.spliceai`) for the genes
+      of ``annotation`` (default ``grch38``) within ``distance`` (50) of each variant, ``mask``
+      as its -M, at most 8 windows a batch; ``scan`` is refused (SpliceAI already looks
+      ``distance`` either side) and so is ``strands="forward"`` (it reads each gene's strand).
+      Without the optional extra, the default model is refused with what to install and the
+      shipped alternatives."""
     from pmtoolkit.genomics.reference import Reference
     from pmtoolkit.genomics.score import score_vcf
 
-    if str(model_name) == "spliceai" and not Path("spliceai").exists():
+    name = DEFAULT_SCORE_MODEL if model_name is None else str(model_name)
+    if name == "spliceai" and not Path("spliceai").exists():
+        from pmtoolkit.core.errors import MissingResourceError
         from pmtoolkit.genomics import spliceai
 
-        model, genes = spliceai.SpliceAI(device=device), spliceai.SpliceAnnotation.read(
-            annotation)
+        if scan is not None:
+            raise BadInputError("--scan does not apply to spliceai: it scores every position "
+                                "within --distance of the variant itself",
+                                hint="set --distance instead, default 50")
+        if strands == "forward":
+            raise BadInputError("--strands does not apply to spliceai: it scores each "
+                                "variant on the strand of its annotated gene")
+        if model_name is None:
+            try:
+                spliceai.model_files()
+            except MissingResourceError:
+                raise MissingResourceError(
+                    "the default model, spliceai, is not installed",
+                    hint='pip install "pmtoolkit[spliceai]", or choose -m mpra (promoters, '
+                         'enhancers) or -m splice') from None
+        batch = min(batch_size or SPLICEAI_BATCH, SPLICEAI_BATCH)
+        model = spliceai.SpliceAI(device=device)
+        genes = spliceai.SpliceAnnotation.read(annotation or "grch38")
         with Reference(fasta) as ref:
-            scorer = spliceai.SpliceScorer(model, ref, genes, distance=distance, mask=mask,
-                                           batch_size=min(batch_size, 8))
+            scorer = spliceai.SpliceScorer(model, ref, genes,
+                                           distance=50 if distance is None else distance,
+                                           mask=bool(mask), batch_size=batch)
             return spliceai.score_vcf(vcf, ref, output, scorer=scorer, fmt=fmt,
                                       ref_mismatch=ref_mismatch)
-    model = load(model_name)
-    label = Path(str(model_name)).name.split(".")[0]
+    for option, value in (("--distance", distance), ("--mask", mask)):
+        if value is not None:
+            raise BadInputError(f"{option} applies to -m spliceai only, not to {name}")
+    p = Path(name)
+    if not p.is_file() and not p.suffix and os.sep not in name and \
+            name not in ("jaspar", *SHIPPED_MODELS):
+        from pmtoolkit.core.errors import unknown_name
+
+        raise unknown_name("model", name, [DEFAULT_SCORE_MODEL, "jaspar", *SHIPPED_MODELS])
+    model = load(name)
+    label = p.name.split(".")[0]
+    if is_splice_model(model):
+        check_genic(vcf, annotation, label)
+    elif annotation is not None:
+        raise BadInputError(f"--annotation applies to -m spliceai and splice models only, "
+                            f"not to {label}")
     if scan is None:
         scan = int(getattr(model, "recommended_scan", 0))
     with Reference(fasta) as ref:
         return score_vcf(vcf, ref, model, output, fmt=fmt, ref_mismatch=ref_mismatch,
-                         strands=strands, batch_size=batch_size, model_name=label, scan=scan)
+                         strands=strands or "both", batch_size=batch_size or SEQUENCE_BATCH,
+                         model_name=label, scan=scan)
+
+
+def check_genic(vcf: str | os.PathLike, annotation: str | None, label: str) -> dict[str, int]:
+    """Count the variants of ``vcf`` outside every gene of ``annotation`` (SpliceAI's table by
+    name, a table file or a GTF/GFF3; default: the grch38 table, where the spliceai extra is
+    installed) and warn once when there are any: a splice-site model's scores mean little
+    where there is no exon-intron boundary to make or break. Without an annotation, say once
+    that this could not be checked. Returns the counts (``None`` values where unchecked)."""
+    from pmtoolkit.core.errors import MissingResourceError
+    from pmtoolkit.genomics import spliceai
+    from pmtoolkit.genomics.reference import contig_aliases
+    from pmtoolkit.genomics.variants import iter_vcf
+
+    try:
+        genes = spliceai.SpliceAnnotation.read(annotation or "grch38")
+    except MissingResourceError:
+        if annotation is not None:
+            raise
+        log.warning("%s is a splice-site model: whether the variants lie in genes could not be "
+                    "checked (no gene annotation; give --annotation genes.gtf, or install "
+                    "pmtoolkit[spliceai] for its grch37/grch38 tables)", label)
+        return {"variants": None, "outside_genes": None, "unannotated_contigs": None}
+    source = annotation or "grch38"
+    known = set(genes.chroms)
+    total = outside = unknown = 0
+    for v in iter_vcf(vcf, rejects=Rejects(str(vcf), "variant")):
+        total += 1
+        if v.chrom not in known and not known.intersection(contig_aliases(v.chrom)):
+            unknown += 1
+        elif not len(genes.genes_at(v.chrom, v.pos)):
+            outside += 1
+    if unknown:
+        log.warning("%s: %d of %d variants are on contigs %s does not name, so whether they "
+                    "lie in genes could not be checked (give --annotation for this genome)",
+                    label, unknown, total, source)
+    if outside:
+        log.warning("%s: %d of %d variants lie outside every gene of %s: a splice-site "
+                    "model's scores mean little there (no exon-intron boundary to make or "
+                    "break); for promoters and enhancers use -m mpra", label, outside, total,
+                    source)
+    elif total > unknown:
+        log.info("%s: all %d variants on annotated contigs lie in genes of %s", label,
+                 total - unknown, source)
+    return {"variants": total, "outside_genes": outside, "unannotated_contigs": unknown}
 
 
 def score(vcf: str | os.PathLike, fasta: str | os.PathLike, *, model="mpra",
