@@ -197,6 +197,51 @@ def snv_forward(net: SpliceAINet, acts: list[torch.Tensor], shift: int, length: 
     return torch.softmax(net.head(skip[None]), dim=1)[0]
 
 
+def _to_margin(h: torch.Tensor, have: int, want: int, const: torch.Tensor) -> torch.Tensor:
+    """``h`` (N, C, L + 2 ``have``), a layer's values on the construct and ``have`` positions
+    either side, cut or extended to ``want`` either side; positions it lacks hold ``const``
+    (C,), the layer's value wherever the input it sees is all N."""
+    if want <= have:
+        return h[..., have - want:h.shape[-1] - (have - want)]
+    side = const.view(1, -1, 1).expand(h.shape[0], -1, want - have)
+    return torch.cat([side, h, side], dim=-1)
+
+
+def _constant(conv: nn.Conv1d, bn: nn.BatchNorm1d, c: torch.Tensor) -> torch.Tensor:
+    """:func:`_convolve` of an input that is ``c`` (C,) everywhere: its (constant) output."""
+    span = conv.dilation[0] * (conv.kernel_size[0] - 1) + 1
+    return _convolve(conv, bn, c.view(1, -1, 1).expand(1, -1, span))[0, :, 0]
+
+
+def padded_forward(net: SpliceAINet, x: torch.Tensor) -> torch.Tensor:
+    """``net(x padded with FLANK N each side)``, ``(N, 3, L)`` for one-hot ``x`` ``(N, 4, L)``
+    (any ``L`` >= 1): what SpliceAI predicts for a short sequence given alone, without the
+    work of the 10,000 all-N positions.
+
+    A layer whose receptive field reaches ``r`` nt either side is the same vector (its
+    response to all-zero input) at every position more than ``r`` nt from the sequence, and
+    the output needs it only within ``FLANK - r`` nt of the sequence. So each layer is
+    computed on the sequence and ``min(r, FLANK - r)`` positions either side, its input
+    extended with the previous layer's constant where that layer was not computed: the same
+    numbers as the whole padded input (to float rounding), about 3.5x less work at 170 nt."""
+    h = net.stem(x)
+    c = net.stem.bias  # the stem's output on N (all-zero input)
+    skip = net.skip0(h)
+    r = m = 0  # receptive radius so far; margin computed either side of the sequence
+    for g in range(len(GROUPS)):
+        for unit in net.units[g * UNITS_PER_GROUP:(g + 1) * UNITS_PER_GROUP]:
+            k = unit.conv1.dilation[0] * (unit.conv1.kernel_size[0] - 1) // 2
+            m1 = min(r + k, FLANK - r - k)
+            t = _convolve(unit.conv1, unit.bn1, _to_margin(h, m, m1 + k, c))
+            ct = _constant(unit.conv1, unit.bn1, c)
+            m2 = min(r + 2 * k, FLANK - r - 2 * k)
+            y = _convolve(unit.conv2, unit.bn2, _to_margin(t, m1, m2 + k, ct))
+            h, c = _to_margin(h, m, m2, c) + y, c + _constant(unit.conv2, unit.bn2, ct)
+            r, m = r + 2 * k, m2
+        skip = skip + net.skips[g](_to_margin(h, m, 0, c))
+    return torch.softmax(net.head(skip), dim=1)
+
+
 def _keras_layers(path: Path) -> dict[str, dict]:
     import h5py
 
@@ -304,6 +349,21 @@ class SpliceAI:
             xb = torch.from_numpy(np.ascontiguousarray(
                 x[start:start + batch_size].transpose(0, 2, 1))).to(self.device)
             y = sum(net(xb) for net in self.nets) / len(self.nets)
+            out.append(y.permute(0, 2, 1).float().cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, 0, len(CLASSES)), np.float32)
+
+    @torch.inference_mode()
+    def predict_padded(self, onehot: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """Probabilities ``(N, L, 3)`` of short one-hot sequences ``(N, L, 4)``, all of one
+        length, each given alone: as :meth:`predict` on the sequence with :data:`FLANK` N on
+        each side, computed by :func:`padded_forward` (only where the N do not make a layer
+        constant). For constructs, e.g. a reference and its variants in one batch."""
+        x = np.asarray(onehot, dtype=np.float32)
+        out = []
+        for start in range(0, len(x), batch_size):
+            xb = torch.from_numpy(np.ascontiguousarray(
+                x[start:start + batch_size].transpose(0, 2, 1))).to(self.device)
+            y = sum(padded_forward(net, xb) for net in self.nets) / len(self.nets)
             out.append(y.permute(0, 2, 1).float().cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, 0, len(CLASSES)), np.float32)
 
