@@ -22,10 +22,12 @@ class SequenceModelConfig:
 
     ``basset``: three convolution + max-pool stages and a dense head (DeepSEA / Basset);
     ``dilated``: a convolution stem, then residual blocks whose dilation doubles each block
-    (Basenji-style), average-pooled, then the dense head."""
+    (Basenji-style), average-pooled, then the dense head; ``local``: unpadded convolutions
+    summed over positions, for variant effects (``fit_effects``)."""
 
-    architecture: Literal["basset", "dilated"] = field(default="basset", metadata={
-        "help": "basset: conv/pool stages + dense head; dilated: residual dilated CNN"})
+    architecture: Literal["basset", "dilated", "local"] = field(default="basset", metadata={
+        "help": "basset: conv/pool stages + dense head; dilated: residual dilated CNN; local: "
+                "unpadded convolutions summed over positions (variant-effect models)"})
     task: Literal["binary", "multiclass", "regression"] = field(default="binary", metadata={
         "help": "binary: one sigmoid per target (multi-label); multiclass: one softmax over "
                 "the targets; regression: real-valued targets"})

@@ -352,9 +352,11 @@ class _EffectBatches:
             yield one_hot_codes(r), one_hot_codes(a), torch.from_numpy(self.y[idx])
 
 
-def effect_objective(config: SequenceModelConfig):
+def effect_objective(config: SequenceModelConfig, groups: np.ndarray | None = None):
     """A one-output network f trained so that f(alt) - f(ref) fits the measured effect
-    (squared error, or one minus Pearson's r within a batch); validation Spearman's rho."""
+    (squared error, or one minus Pearson's r within a batch); validation Spearman's rho, the
+    mean over ``groups`` (the validation effects' elements, in the validation batches' order)
+    where given: the evaluation of held-out elements."""
     import torch
     from torch.nn import functional as F
 
@@ -377,18 +379,28 @@ def effect_objective(config: SequenceModelConfig):
         def metrics(self, out, target):
             from pmtoolkit.core import metrics as M
 
-            return {"val_spearman": M.spearman(target, out)}
+            if groups is None or len(groups) != len(out):
+                return {"val_spearman": M.spearman(target, out)}
+            rho = [M.spearman(target[groups == g], out[groups == g]) for g in np.unique(groups)]
+            return {"val_spearman": float(np.nanmean(rho))}
 
     return EffectObjective()
 
 
 def fit_effects(train: EffectData, valid: EffectData | None = None,
                 config: SequenceModelConfig | None = None, *, target: str = "activity",
-                workdir: str | Path | None = None) -> SequenceModel:
+                workdir: str | Path | None = None,
+                first_filters: tuple[np.ndarray, np.ndarray] | None = None) -> SequenceModel:
     """Train a one-output regression model from measured variant effects: the network's
     output difference between the ALT and REF windows fits each effect (a Siamese fit, as
     saturation-mutagenesis MPRA measures differences, not activities). The model's output is
-    in the effect's units up to an offset, so its ``diff`` scores are effects."""
+    in the effect's units up to an offset, so its ``diff`` scores are effects.
+
+    With ``valid``, the weights of the epoch with the best validation Spearman are kept
+    (the mean over ``valid.groups``, e.g. held-out elements, where it has them), and
+    ``config.patience`` epochs without improvement stop the run. ``first_filters``: weights
+    ``(filters, 4, kernel)`` and biases the first convolution starts from instead of random
+    ones (e.g. motif matrices, :func:`pmtoolkit.genomics.mpra.motif_filters`)."""
     from pmtoolkit.core.config import check_ranges
     from pmtoolkit.core.seeds import seed_everything
     from pmtoolkit.core.task import train_network
@@ -407,13 +419,19 @@ def fit_effects(train: EffectData, valid: EffectData | None = None,
     scale = float(np.std(train.y)) or 1.0
     seed_everything(config.seed)
     model = SequenceModel(config, targets=[target], y_mean=[0.0], y_std=[scale])
+    if first_filters is not None:
+        _set_first_filters(model.network, *first_filters)
     loader = _EffectBatches(train, (train.y / scale).astype(np.float32), config, True,
                             config.seed)
     val_loader = None if valid is None or not len(valid) else _EffectBatches(
         valid, (valid.y / scale).astype(np.float32), config, False, config.seed)
-    tc = train_config(config, monitor="val_loss", mode="min")
-    result = train_network(model.network, effect_objective(config), loader, val_loader,
-                           optimizer=optimizer(config), config=tc, workdir=workdir)
+    val_groups = None
+    if val_loader is not None and valid.groups is not None:
+        val_groups = valid.groups[np.concatenate(val_loader._batches())]  # in batch order
+    tc = train_config(config, monitor="val_spearman", mode="max")
+    result = train_network(model.network, effect_objective(config, val_groups), loader,
+                           val_loader, optimizer=optimizer(config), config=tc,
+                           workdir=workdir)
     if config.effect_loss == "pearson":
         _rescale_effects(model, train)
     import hashlib
@@ -424,6 +442,18 @@ def fit_effects(train: EffectData, valid: EffectData | None = None,
     model.metadata = {"training_data_sha256": h.hexdigest(), "history": result.history,
                       "best_epoch": result.best_epoch}
     return model
+
+
+def _set_first_filters(network, weight: np.ndarray, bias: np.ndarray) -> None:
+    import torch
+
+    conv = next(m for m in network.modules() if isinstance(m, torch.nn.Conv1d))
+    if tuple(weight.shape) != tuple(conv.weight.shape) or bias.shape != (conv.out_channels,):
+        raise BadInputError(f"first filters of shape {tuple(weight.shape)} do not fit the "
+                            f"first convolution {tuple(conv.weight.shape)}")
+    with torch.no_grad():
+        conv.weight.copy_(torch.as_tensor(weight, dtype=conv.weight.dtype))
+        conv.bias.copy_(torch.as_tensor(bias, dtype=conv.bias.dtype))
 
 
 def _rescale_effects(model: SequenceModel, train: EffectData) -> None:

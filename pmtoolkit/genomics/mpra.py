@@ -205,3 +205,55 @@ def effect_data(data: MpraData, window: int):
         r, a = allele_windows(v, reference, window)
         ref[i], alt[i] = codes(r), codes(a)
     return EffectData(ref, alt, data.effects.astype(np.float64), data.element)
+
+
+def normal_scores(effects: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Each group's (element's) effects replaced by their normal scores: the standard normal
+    quantile of each rank, ``(rank - 1/2) / n``. A fit to them weighs every element alike
+    and no outlier more than its rank, as the per-element Spearman it is judged by does
+    (ties share their mean rank)."""
+    from scipy.stats import norm, rankdata
+
+    out = np.empty(len(effects), dtype=np.float64)
+    for g in np.unique(groups):
+        k = groups == g
+        out[k] = norm.ppf((rankdata(effects[k]) - 0.5) / k.sum())
+    return out
+
+
+def local_config(**overrides):
+    """The settings of the benchmark's effect CNN (``local``: unpadded convolutions summed
+    over positions) for MPRA effects: 64 filters of 15 bases, 32 of 7 on them, so a
+    receptive field of 21 bases and REF/ALT windows of 41 (every position a variant can
+    reach); reverse complements drawn in training and averaged in prediction."""
+    from pmtoolkit.genomics.config import SequenceModelConfig
+
+    settings = dict(architecture="local", task="regression", window=41, filters=(64, 32),
+                    kernels=(15, 7), dropout=0.1, epochs=12, patience=3, lr=2e-3,
+                    weight_decay=0.01, batch_size=256, augment_rc=True, device="cpu")
+    settings.update(overrides)
+    return SequenceModelConfig(**settings)
+
+
+def motif_filters(base, weights: np.ndarray, strengths: np.ndarray, *, n: int, kernel: int,
+                  scale: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
+    """First-layer filters from the ``n`` JASPAR motifs of ``base`` (a
+    :class:`~pmtoolkit.genomics.motifs.MotifModel`) that move a ridge fit most (``|weight|``
+    x the spread of their strength changes ``strengths`` in its training data): each log-odds
+    matrix centred in ``kernel`` columns (its central ``kernel`` if longer), the bias minus
+    its threshold (cut in proportion), both times ``scale``. A CNN starting from them starts
+    from what the motif ridge knows, for the filters to refine."""
+    order = np.argsort(-np.abs(weights) * strengths.std(axis=0))[:n]
+    w = np.zeros((n, 4, kernel), dtype=np.float32)
+    b = np.zeros(n, dtype=np.float32)
+    filters, thresholds = base.state_tensors()["filters"].numpy(), \
+        base.state_tensors()["thresholds"].numpy()
+    for j, m in enumerate(order):
+        k = int(base.lengths[m])
+        f = filters[m, :, :k]
+        if k > kernel:
+            f = f[:, (k - kernel) // 2:(k - kernel) // 2 + kernel]
+        used = f.shape[1]
+        w[j, :, (kernel - used) // 2:(kernel - used) // 2 + used] = f
+        b[j] = -float(thresholds[m]) * used / k
+    return w * scale, b * scale

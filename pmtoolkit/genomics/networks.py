@@ -146,9 +146,49 @@ class DilatedNet(nn.Module):
         return total
 
 
+class LocalNet(nn.Module):
+    """Unpadded convolutions (ReLU; dropout after the first), a 1x1 output convolution, summed
+    over positions: the output of a window is a sum of contributions of its ``receptive_field``
+    -base stretches. So for a variant's REF and ALT windows of ``2 * receptive_field - 1``
+    bases, their difference is exactly the change of every contribution the variant reaches,
+    and nothing of the sequence it cannot reach (a Siamese effect model, :func:`fit_effects`,
+    whose cost is a few dozen positions a window rather than hundreds)."""
+
+    def __init__(self, config: SequenceModelConfig, n_out: int):
+        super().__init__()
+        c = config
+        if len(c.filters) != len(c.kernels) or not c.filters:
+            raise ValueError("local needs one filters and kernels entry per convolution")
+        self.receptive_field = sum(k - 1 for k in c.kernels) + 1
+        if c.window < self.receptive_field:
+            raise ValueError(f"window {c.window} is shorter than the receptive field "
+                             f"{self.receptive_field} of kernels {c.kernels}")
+        widths = (4, *c.filters)
+        self.convs = nn.ModuleList(nn.Conv1d(i, o, k)
+                                   for i, o, k in zip(widths, c.filters, c.kernels))
+        self.dropout = nn.Dropout(c.dropout)
+        self.out = nn.Conv1d(widths[-1], n_out, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for i, conv in enumerate(self.convs):
+            x = torch.relu(conv(x))
+            if i == 0:
+                x = self.dropout(x)
+        return self.out(x).sum(-1)
+
+    def flops(self, window: int) -> float:
+        total, length = 0.0, window
+        for conv in self.convs:
+            length -= conv.kernel_size[0] - 1
+            total += 2.0 * conv.in_channels * conv.out_channels * conv.kernel_size[0] * length
+        return total + 2.0 * self.out.in_channels * self.out.out_channels * length
+
+
 def build_network(config: SequenceModelConfig, n_out: int) -> nn.Module:
     if config.architecture == "basset":
         return BassetNet(config, n_out)
     if config.architecture == "dilated":
         return DilatedNet(config, n_out)
+    if config.architecture == "local":
+        return LocalNet(config, n_out)
     raise ValueError(f"unknown architecture {config.architecture!r}")
