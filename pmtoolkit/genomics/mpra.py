@@ -228,9 +228,10 @@ def local_config(**overrides):
     reach); reverse complements drawn in training and averaged in prediction."""
     from pmtoolkit.genomics.config import SequenceModelConfig
 
-    settings = dict(architecture="local", task="regression", window=41, filters=(64, 32),
-                    kernels=(15, 7), dropout=0.1, epochs=12, patience=3, lr=2e-3,
-                    weight_decay=0.01, batch_size=256, augment_rc=True, device="cpu")
+    settings = {"architecture": "local", "task": "regression", "window": 41,
+                "filters": (64, 32), "kernels": (15, 7), "dropout": 0.1, "epochs": 12,
+                "patience": 3, "lr": 2e-3, "weight_decay": 0.01, "batch_size": 256,
+                "augment_rc": True, "device": "cpu"}
     settings.update(overrides)
     return SequenceModelConfig(**settings)
 

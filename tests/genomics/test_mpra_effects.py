@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from pmtoolkit.core.errors import BadInputError
-from pmtoolkit.genomics.config import SequenceModelConfig
 from pmtoolkit.genomics.data import encode_sequences
 from pmtoolkit.genomics.model import EffectData, fit_effects, one_hot_codes
 from pmtoolkit.genomics.motifs import MotifModel
