@@ -7,8 +7,11 @@ from pathlib import Path
 import click
 
 from pmtoolkit.cli.options import (
+    chunk_size_option,
+    cluster_from,
     config_option,
     dataclass_options,
+    distributed_options,
     on_invalid_option,
     overwrite_option,
     resolve,
@@ -164,24 +167,29 @@ def evaluate(input_, model_name, smiles_column, sequence_column, value_column, o
 @click.option("--id-column", help="Column with molecule names (tables).")
 @click.option("--lowest", is_flag=True,
               help="Rank the lowest predictions first (models of Kd or IC50 values).")
-@click.option("--chunk-size", type=click.IntRange(1, MAX_CHUNK), default=5000, show_default=True,
-              help="Molecules scored at a time; memory stays flat for any library size.")
+@chunk_size_option(5000, MAX_CHUNK)
+@distributed_options
 def screen(target, library, model_name, top, output, smiles_column, id_column, lowest,
-           chunk_size):
+           chunk_size, workers, scheduler, partition_size):
     """Rank a molecule library against protein targets, streaming it in chunks.
 
+    With --workers N (or --scheduler) the library is scored in partitions on Dask; an
+    interrupted run keeps its finished partitions in OUTPUT.parts/ and the same command
+    resumes from them.
+
     \b
-    Example:
+    Examples:
       pmt dti screen --target kinase.fasta --library mols.smi --top 100 -o hits.csv
+      pmt dti screen --target kinase.fasta --library big.csv.gz --workers 8 -o hits.csv
     """
     from pmtoolkit.cli.common import startup
     from pmtoolkit.dti.run import load, screen_file
 
+    cluster = cluster_from(workers, scheduler, partition_size)
     startup(model=model_name)
-    model = load(model_name)
-    info = screen_file(model, target, library, output, top=top,
-                       smiles_column=smiles_column, id_column=id_column, lowest=lowest,
-                       chunksize=chunk_size)
+    info = screen_file(model_name if cluster else load(model_name), target, library, output,
+                       top=top, smiles_column=smiles_column, id_column=id_column,
+                       lowest=lowest, chunksize=chunk_size, cluster=cluster)
     click.echo(f"{info['molecules']:,} molecules x {info['targets']} target(s) scored "
                f"({info['molecules_per_second']:,.0f} molecules/s, {info['rejected']} "
                f"rejected); top {top} written to {output}", err=True)

@@ -255,3 +255,64 @@ def pass_params(f):
     def wrapper(**params):
         return f(params)
     return wrapper
+
+
+class SchedulerAddress(click.ParamType):
+    """A Dask scheduler address, ``tcp://HOST:PORT`` (or tls, ws, wss)."""
+
+    name = "tcp://HOST:PORT"
+
+    def convert(self, value, param, ctx):
+        from pmtoolkit.core.distributed import SCHEDULER_SCHEMES, check_scheduler
+        from pmtoolkit.core.errors import BadInputError
+
+        try:
+            return check_scheduler(str(value))
+        except BadInputError:
+            schemes = ", ".join(f"{s}://" for s in SCHEDULER_SCHEMES)
+            self.fail(f"{value!r} is not a scheduler address: expected tcp://HOST:PORT (or "
+                      f"{schemes}), as 'dask scheduler' prints it", param, ctx)
+
+
+def distributed_options(f):
+    """``--workers``, ``--scheduler`` and ``--partition-size``: run a batch command in
+    partitions on Dask (see :mod:`pmtoolkit.core.distributed`); collect them with
+    :func:`cluster_from`."""
+    from pmtoolkit.core.distributed import MAX_PARTITION_ROWS, MAX_WORKERS, PARTITION_ROWS
+
+    f = click.option("--partition-size", type=click.IntRange(1, MAX_PARTITION_ROWS),
+                     help="Input rows per partition with --workers or --scheduler: a whole "
+                          f"number of chunks (default: about {PARTITION_ROWS:,}).")(f)
+    f = click.option("--scheduler", type=SchedulerAddress(),
+                     help="Run on the Dask cluster whose scheduler is at this address (its "
+                          "workers need this pmtoolkit); partitions finished before an "
+                          "interruption are kept beside the output and reused.")(f)
+    f = click.option("--workers", type=click.IntRange(1, MAX_WORKERS),
+                     help="Run on a local Dask cluster of this many worker processes (pip "
+                          "install 'pmtoolkit[dask]'); the result equals a single-process "
+                          "run's.")(f)
+    return f
+
+
+def cluster_from(workers: int | None, scheduler: str | None, partition_size: int | None):
+    """The :class:`~pmtoolkit.core.distributed.Cluster` of :func:`distributed_options`' values:
+    None for a single-process run; a usage error (exit 2) for options that contradict."""
+    if workers is not None and scheduler is not None:
+        raise click.UsageError("--workers and --scheduler exclude each other: --workers starts "
+                               "a local cluster, --scheduler uses a running one")
+    if workers is None and scheduler is None:
+        if partition_size is not None:
+            raise click.UsageError("--partition-size applies to runs with --workers or "
+                                   "--scheduler")
+        return None
+    from pmtoolkit.core.distributed import Cluster
+
+    return Cluster(workers=workers, scheduler=scheduler, partition_size=partition_size)
+
+
+def chunk_size_option(default: int, maximum: int = 100_000):
+    """``--chunk-size``: rows read, scored and written at a time (memory stays flat)."""
+    return click.option("--chunk-size", type=click.IntRange(1, maximum), default=default,
+                        show_default=True,
+                        help="Rows read and scored at a time; memory stays flat for any input "
+                             "size.")

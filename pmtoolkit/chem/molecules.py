@@ -231,22 +231,66 @@ def iter_molecules(path: str | os.PathLike, *, smiles_column: str = "smiles",
     than ``max_atoms`` heavy atoms is a reject (None: no limit).
     """
     fmt = molecule_format(path, fmt)
-    source = "stdin" if is_stdio(path) else str(path)
-    if fmt in ("csv", "tsv", "parquet"):
-        need = [smiles_column, *([id_column] if id_column else []), *(columns or [])]
-        for frame in iter_table(path, columns=need, fmt=fmt, chunksize=chunksize):
-            mols, rejects = from_smiles(frame[smiles_column].tolist(),
-                                        start_line=int(frame.index[0]) if len(frame) else 1,
-                                        source=source, max_atoms=max_atoms)
-            if id_column:
-                for m, ident in zip(mols, frame[id_column]):
-                    if m is not None:
-                        m.id = str(ident)
-            yield MoleculeTable(frame, mols, rejects, smiles_column)
-    elif fmt == "smi":
-        yield from _iter_smi(path, source, chunksize, max_atoms)
-    else:
-        yield from _iter_sdf(path, source, chunksize, max_atoms)
+    if fmt == "sdf":
+        yield from _iter_sdf(path, _source(path), chunksize, max_atoms)
+        return
+    for rows in iter_molecule_rows(path, smiles_column=smiles_column, id_column=id_column,
+                                   fmt=fmt, columns=columns, chunksize=chunksize):
+        yield parse_molecule_rows(rows, fmt=fmt, smiles_column=smiles_column,
+                                  id_column=id_column, source=_source(path),
+                                  max_atoms=max_atoms)
+
+
+def _source(path: str | os.PathLike) -> str:
+    return "stdin" if is_stdio(path) else str(path)
+
+
+#: the formats :func:`iter_molecule_rows` reads as text rows (an SDF record needs RDKit)
+ROW_FORMATS = ("csv", "tsv", "parquet", "smi")
+
+
+def iter_molecule_rows(path: str | os.PathLike, *, smiles_column: str = "smiles",
+                       id_column: str | None = None, fmt: str | None = None,
+                       columns: Sequence[str] | None = None,
+                       chunksize: int | None = 10_000) -> Iterator[Any]:
+    """The rows :func:`iter_molecules` parses, unparsed: DataFrames indexed by line number,
+    chunk by chunk (a ``.smi`` file's have the columns ``smiles`` and ``id``). Reading is
+    cheap and parsing is not, so a partitioned run reads here and parses with
+    :func:`parse_molecule_rows` where the work is done. Tables and ``.smi`` only."""
+    fmt = molecule_format(path, fmt)
+    if fmt not in ROW_FORMATS:
+        raise BadInputError(f"'{path}': {fmt} records are read whole, not as rows",
+                            hint=f"use one of {', '.join(ROW_FORMATS)}")
+    if fmt == "smi":
+        yield from _iter_smi_rows(path, chunksize)
+        return
+    need = [smiles_column, *([id_column] if id_column else []), *(columns or [])]
+    yield from iter_table(path, columns=need, fmt=fmt, chunksize=chunksize)
+
+
+def parse_molecule_rows(rows: Any, *, fmt: str, smiles_column: str = "smiles",
+                        id_column: str | None = None, source: str = "",
+                        max_atoms: int | None = MAX_ATOMS) -> MoleculeTable:
+    """One chunk of :func:`iter_molecule_rows` parsed, as :func:`iter_molecules` yields it."""
+    if fmt == "smi":
+        mols: list[Molecule | None] = []
+        rejects = Rejects(source=source, item_name="smiles")
+        for line, smi, ident in zip(rows.index, rows["smiles"], rows["id"]):
+            mol, reason = parse_smiles(smi, max_atoms=max_atoms)
+            if mol is None:
+                rejects.add(reject_item(smi), int(line), reason)
+                mols.append(None)
+            else:
+                mols.append(Molecule(smi, mol, line=int(line), id=ident))
+        return MoleculeTable(rows, mols, rejects, "smiles")
+    mols, rejects = from_smiles(rows[smiles_column].tolist(),
+                                start_line=int(rows.index[0]) if len(rows) else 1,
+                                source=source, max_atoms=max_atoms)
+    if id_column:
+        for m, ident in zip(mols, rows[id_column]):
+            if m is not None:
+                m.id = str(ident)
+    return MoleculeTable(rows, mols, rejects, smiles_column)
 
 
 def _chunked(rows: Iterable, size: int | None) -> Iterator[list]:
@@ -260,7 +304,7 @@ def _chunked(rows: Iterable, size: int | None) -> Iterator[list]:
         yield batch
 
 
-def _iter_smi(path, source, chunksize, max_atoms) -> Iterator[MoleculeTable]:
+def _iter_smi_rows(path, chunksize) -> Iterator[Any]:
     import pandas as pd
 
     def rows():
@@ -274,19 +318,8 @@ def _iter_smi(path, source, chunksize, max_atoms) -> Iterator[MoleculeTable]:
             yield number, parts[0], parts[1].strip() if len(parts) > 1 else None
 
     for batch in _chunked(rows(), chunksize):
-        lines = [b[0] for b in batch]
-        frame = pd.DataFrame({"smiles": [b[1] for b in batch], "id": [b[2] for b in batch]},
-                             index=pd.Index(lines))
-        mols: list[Molecule | None] = []
-        rejects = Rejects(source=source, item_name="smiles")
-        for line, smi, ident in batch:
-            mol, reason = parse_smiles(smi, max_atoms=max_atoms)
-            if mol is None:
-                rejects.add(reject_item(smi), line, reason)
-                mols.append(None)
-            else:
-                mols.append(Molecule(smi, mol, line=line, id=ident))
-        yield MoleculeTable(frame, mols, rejects, "smiles")
+        yield pd.DataFrame({"smiles": [b[1] for b in batch], "id": [b[2] for b in batch]},
+                           index=pd.Index([b[0] for b in batch]))
 
 
 def _iter_sdf(path, source, chunksize, max_atoms) -> Iterator[MoleculeTable]:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from pmtoolkit.core import workflow
+from pmtoolkit.core.distributed import Cluster
 from pmtoolkit.core.errors import BadInputError
 from pmtoolkit.core.io import OnInvalid, Rejects
 from pmtoolkit.core.workflow import Parts
@@ -242,67 +243,204 @@ def evaluate_file(model: DTIModel, input: str | os.PathLike, *, smiles_column: s
     return workflow.evaluate_file(task, model, source=input, on_invalid=on_invalid)
 
 
-def screen_file(model: DTIModel, target: str | os.PathLike, library: str | os.PathLike,
-                output: str | os.PathLike, *, top: int = 100,
+def screen_file(model: DTIModel | str | os.PathLike, target: str | os.PathLike,
+                library: str | os.PathLike, output: str | os.PathLike, *, top: int = 100,
                 smiles_column: str = "smiles", id_column: str | None = None,
-                lowest: bool = False, chunksize: int = 5000) -> dict[str, Any]:
+                lowest: bool = False, chunksize: int = 5000,
+                cluster: Cluster | None = None) -> dict[str, Any]:
     """Rank a molecule library of any size against each protein of a FASTA file.
 
     The library is streamed in chunks and only the best ``top`` molecules per target are
     kept, so memory stays flat. Highest predictions rank first (pKd, KIBA scores and
-    probabilities grow with binding); ``lowest`` for a model of Kd or IC50 values. The output
-    has one row per (target, rank): target, rank, smiles, id, line, prediction. Invalid
-    molecules go to ``<output stem>.rejected.csv``."""
-    import pandas as pd
+    probabilities grow with binding); ``lowest`` for a model of Kd or IC50 values; equal
+    predictions rank in library order. The output has one row per (target, rank): target,
+    rank, smiles, id, line, prediction. Invalid molecules go to
+    ``<output stem>.rejected.csv``.
 
-    from pmtoolkit.core.io import TableWriter
-    from pmtoolkit.core.progress import progress
+    ``model``: a loaded model, or its name or path. With a ``cluster`` that runs on Dask
+    (:class:`pmtoolkit.core.distributed.Cluster`) the library is scored in partitions of whole
+    chunks, each worker loading the model by name or path once; the hits equal a
+    single-process run's."""
+    from pmtoolkit.core.distributed import WorkerModel, run_job
     from pmtoolkit.dti.data import read_fasta
 
     if top < 1:
         raise BadInputError("--top must be at least 1")
+    named = isinstance(model, (str, os.PathLike))
+    ref = WorkerModel.named(load, model) if named else None
+    model = ref.get() if named else model
     records = read_fasta(target)
-    names = [name for name, _ in records]
+    if cluster is None or not cluster.distributed:
+        return _screen_here(model, records, library, output, top=top,
+                            smiles_column=smiles_column, id_column=id_column, lowest=lowest,
+                            chunksize=chunksize)
+    if ref is None:
+        raise BadInputError("a distributed screen loads the model on each worker",
+                            hint="give the model's name or path, not a loaded model")
+    job = ScreenJob(ref, records, str(library), top=top, smiles_column=smiles_column,
+                    id_column=id_column, lowest=lowest, chunksize=chunksize,
+                    per_partition=cluster.chunks_per_partition(chunksize))
+    t0 = time.perf_counter()
+    info = run_job(job, output, cluster)
+    seconds = time.perf_counter() - t0
+    return {**info, "targets": len(records), "seconds": seconds,
+            "molecules_per_second": info["molecules"] / seconds if seconds else 0.0}
+
+
+class _Hits:
+    """The best ``top`` molecules per target so far. An entry is (score, -shard, -line,
+    smiles, id, line): the higher score wins, then the molecule read first."""
+
+    def __init__(self, n_targets: int, top: int):
+        self.top = top
+        self.heaps: list[list] = [[] for _ in range(n_targets)]
+
+    def push(self, t: int, entry: tuple) -> None:
+        heap = self.heaps[t]
+        if len(heap) < self.top:
+            heapq.heappush(heap, entry)
+        elif entry[:3] > heap[0][:3]:
+            heapq.heapreplace(heap, entry)
+
+    def add(self, scores: np.ndarray, smiles, ids, lines, shard: int = 0) -> None:
+        """A chunk's signed scores (molecules x targets)."""
+        for t in range(scores.shape[1]):
+            col = scores[:, t]
+            # only molecules that can enter this target's top list are pushed
+            k = min(self.top, len(col))
+            for i in np.argpartition(-col, k - 1)[:k]:
+                self.push(t, (float(col[i]), -shard, -lines[i], smiles[i], ids[i], lines[i]))
+
+    def table(self):
+        """Every kept entry as a row (target index, score, shard, smiles, id, line)."""
+        import pandas as pd
+
+        rows = [(t, e[0], -e[1], e[3], e[4], e[5]) for t, heap in enumerate(self.heaps)
+                for e in heap]
+        return pd.DataFrame(rows, columns=["target", "score", "shard", "smiles", "id", "line"])
+
+    def add_table(self, table) -> None:
+        for t, score, shard, smi, ident, line in table.itertuples(index=False):
+            line = int(line)
+            self.push(int(t), (float(score), -int(shard), -line, smi, ident, line))
+
+    def write(self, names: list[str], sign: float, output) -> None:
+        import pandas as pd
+
+        from pmtoolkit.core.io import TableWriter
+
+        rows = []
+        for t, heap in enumerate(self.heaps):
+            for rank, e in enumerate(sorted(heap, key=lambda e: e[:3], reverse=True), 1):
+                rows.append({"target": names[t], "rank": rank, "smiles": e[3], "id": e[4],
+                             "line": e[5], "prediction": e[0] * sign})
+        frame = pd.DataFrame(rows, columns=["target", "rank", "smiles", "id", "line",
+                                            "prediction"])
+        with TableWriter(output) as writer:
+            writer.write(frame)
+
+
+def _screen_here(model: DTIModel, records, library, output, *, top, smiles_column, id_column,
+                 lowest, chunksize) -> dict[str, Any]:
+    """:func:`screen_file` in this process."""
+    from pmtoolkit.core.progress import progress
+
     targets = model.encode_targets([seq for _, seq in records])
     sign = -1.0 if lowest else 1.0
-    heaps: list[list] = [[] for _ in records]
+    hits = _Hits(len(records), top)
     rejects = Rejects(source=str(library), item_name="smiles")
     n_scored = 0
     t0 = time.perf_counter()
     for smiles, ids, lines, codes in progress(
             _library_chunks(library, smiles_column, id_column, chunksize, rejects),
             desc="screen", unit="chunk"):
-        if not codes:
-            continue
-        scores = model.score_codes(codes, targets) * sign
-        for t in range(len(records)):
-            col = scores[:, t]
-            # only molecules that can enter this target's top list are pushed
-            k = min(top, len(col))
-            best = np.argpartition(-col, k - 1)[:k]
-            heap = heaps[t]
-            for i in best:
-                # ties: the molecule read first ranks first
-                item = (float(col[i]), -n_scored - int(i), smiles[i], ids[i], lines[i])
-                if len(heap) < top:
-                    heapq.heappush(heap, item)
-                elif item[0] > heap[0][0]:
-                    heapq.heapreplace(heap, item)
+        if codes:
+            hits.add(model.score_codes(codes, targets) * sign, smiles, ids, lines)
         n_scored += len(codes)
     seconds = time.perf_counter() - t0
-    rows = []
-    for t, heap in enumerate(heaps):
-        for rank, (score, _, smi, ident, line) in enumerate(sorted(heap, reverse=True), 1):
-            rows.append({"target": names[t], "rank": rank, "smiles": smi, "id": ident,
-                         "line": line, "prediction": score * sign})
-    frame = pd.DataFrame(rows, columns=["target", "rank", "smiles", "id", "line",
-                                        "prediction"])
-    with TableWriter(output) as writer:
-        writer.write(frame)
+    hits.write([name for name, _ in records], sign, output)
     if rejects:
         rejects.apply("skip", output)
     return {"molecules": n_scored, "rejected": len(rejects), "targets": len(records),
             "seconds": seconds, "molecules_per_second": n_scored / seconds if seconds else 0.0}
+
+
+@dataclass
+class ScreenJob:
+    """:func:`screen_file` as a :class:`pmtoolkit.core.distributed.Job`: a partition is
+    ``per_partition`` chunks of library rows; it gives its own best ``top`` per target, and
+    the merge keeps the best of those (the best of the whole library: the order is total)."""
+
+    model: Any  # WorkerModel
+    records: list[tuple[str, str]]
+    library: str
+    top: int
+    smiles_column: str
+    id_column: str | None
+    lowest: bool
+    chunksize: int
+    per_partition: int
+    name: str = "screen"
+
+    def __post_init__(self):
+        from pmtoolkit.chem.molecules import ROW_FORMATS, molecule_format
+
+        self.shards = [self.library]
+        self.fmt = molecule_format(self.library)
+        if self.fmt not in ROW_FORMATS:
+            raise BadInputError(f"a distributed screen reads {', '.join(ROW_FORMATS)} "
+                                f"libraries; '{self.library}' is {self.fmt.upper()}",
+                                hint="convert it, e.g. pmt mol standardize -o library.csv")
+
+    def settings(self) -> dict[str, Any]:
+        return {"model": list(self.model.args), "model-version": self.model.version,
+                "targets": [[n, s] for n, s in self.records], "top": self.top,
+                "smiles-column": self.smiles_column, "id-column": self.id_column,
+                "lowest": self.lowest, "chunk-size": self.chunksize,
+                "partition-size": self.chunksize * self.per_partition}
+
+    def read(self, shard: str):
+        from pmtoolkit.core.distributed import batched
+
+        return batched(_library_rows(shard, self.fmt, self.smiles_column, self.id_column,
+                                     self.chunksize), self.per_partition)
+
+    def run(self, payload):
+        from pmtoolkit.core.distributed import PartResult, WorkerModel
+
+        model = self.model.get()
+        seqs = tuple(seq for _, seq in self.records)
+        # the targets' encodings, like the model, once per worker
+        targets = WorkerModel(_encode_targets, (self.model, seqs)).get()
+        sign = -1.0 if self.lowest else 1.0
+        hits = _Hits(len(self.records), self.top)
+        rejects = Rejects(source=self.library, item_name="smiles")
+        n = 0
+        for rows in payload:
+            smiles, ids, lines, codes = _featurize_rows(
+                rows, self.fmt, self.smiles_column, self.id_column, self.library, rejects,
+                n_jobs=1)  # a worker is one core (and may not fork)
+            if codes:
+                hits.add(model.score_codes(codes, targets) * sign, smiles, ids, lines)
+            n += len(codes)
+        return PartResult([hits.table()], rejects.items, {"molecules": n})
+
+    def merge(self, parts, output) -> dict[str, Any]:
+        hits = _Hits(len(self.records), self.top)
+        rejects = Rejects(source=self.library, item_name="smiles")
+        n = 0
+        for part in parts:
+            hits.add_table(part.tables[0])
+            rejects.items.extend(part.rejects)
+            n += part.counts["molecules"]
+        hits.write([name for name, _ in self.records], -1.0 if self.lowest else 1.0, output)
+        if rejects:
+            rejects.apply("skip", output)
+        return {"molecules": n, "rejected": len(rejects)}
+
+
+def _encode_targets(model_ref, sequences: tuple[str, ...]):
+    return model_ref.get().encode_targets(list(sequences))
 
 
 def _library_chunks(library, smiles_column: str, id_column: str | None, chunksize: int,
@@ -310,25 +448,13 @@ def _library_chunks(library, smiles_column: str, id_column: str | None, chunksiz
     """(smiles, ids, lines, graph codes) of the valid molecules of each chunk of a library.
     Tables are featurised from their SMILES on every core (parsing included); .smi and SDF
     go through the molecule reader."""
-    from pmtoolkit.chem.featurizer import GraphFeaturizer, mol_codes
+    from pmtoolkit.chem.featurizer import mol_codes
     from pmtoolkit.chem.molecules import iter_molecules, molecule_format
 
     fmt = molecule_format(library)
-    if fmt in ("csv", "tsv", "parquet"):
-        from pmtoolkit.core.io import iter_table
-
-        featurizer = GraphFeaturizer(cache_size=0)
-        columns = [smiles_column, *([id_column] if id_column else [])]
-        for frame in iter_table(library, columns=columns, fmt=fmt, chunksize=chunksize):
-            smiles = ["" if not isinstance(x, str) else x for x in frame[smiles_column]]
-            lines = [int(i) for i in frame.index]
-            codes, chunk_rejects = featurizer.featurize(smiles, start_line=lines[0] if lines
-                                                        else 1, source=str(library))
-            rejects.extend(chunk_rejects)
-            keep = [i for i, c in enumerate(codes) if c is not None]
-            ids = frame[id_column].astype(str).tolist() if id_column else [None] * len(frame)
-            yield ([smiles[i].strip() for i in keep], [ids[i] for i in keep],
-                   [lines[i] for i in keep], [codes[i] for i in keep])
+    if fmt != "sdf":
+        for rows in _library_rows(library, fmt, smiles_column, id_column, chunksize):
+            yield _featurize_rows(rows, fmt, smiles_column, id_column, str(library), rejects)
         return
     for chunk in iter_molecules(library, smiles_column=smiles_column, id_column=id_column,
                                 chunksize=chunksize):
@@ -336,3 +462,37 @@ def _library_chunks(library, smiles_column: str, id_column: str | None, chunksiz
         valid = chunk.valid
         yield ([m.smiles for m in valid], [m.id for m in valid], [m.line for m in valid],
                [mol_codes(m.mol) for m in valid])
+
+
+def _library_rows(library, fmt: str, smiles_column: str, id_column: str | None,
+                  chunksize: int):
+    """A table's or .smi file's rows, chunk by chunk, unparsed (indexed by line)."""
+    from pmtoolkit.chem.molecules import iter_molecule_rows
+
+    return iter_molecule_rows(library, smiles_column=smiles_column, id_column=id_column,
+                              fmt=fmt, chunksize=chunksize)
+
+
+def _featurize_rows(rows, fmt: str, smiles_column: str, id_column: str | None, source: str,
+                    rejects: Rejects, n_jobs: int = 0):
+    """(smiles, ids, lines, graph codes) of the valid molecules among one chunk of
+    :func:`_library_rows`; the invalid ones join ``rejects``."""
+    from pmtoolkit.chem.featurizer import GraphFeaturizer, mol_codes
+    from pmtoolkit.chem.molecules import parse_molecule_rows
+
+    if fmt == "smi":
+        chunk = parse_molecule_rows(rows, fmt=fmt, source=source)
+        rejects.extend(chunk.rejects)
+        valid = chunk.valid
+        return ([m.smiles for m in valid], [m.id for m in valid], [m.line for m in valid],
+                [mol_codes(m.mol) for m in valid])
+    featurizer = GraphFeaturizer(cache_size=0)
+    smiles = ["" if not isinstance(x, str) else x for x in rows[smiles_column]]
+    lines = [int(i) for i in rows.index]
+    codes, chunk_rejects = featurizer.featurize(smiles, start_line=lines[0] if lines else 1,
+                                                source=source, n_jobs=n_jobs)
+    rejects.extend(chunk_rejects)
+    keep = [i for i, c in enumerate(codes) if c is not None]
+    ids = rows[id_column].astype(str).tolist() if id_column else [None] * len(rows)
+    return ([smiles[i].strip() for i in keep], [ids[i] for i in keep],
+            [lines[i] for i in keep], [codes[i] for i in keep])
