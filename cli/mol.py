@@ -5,7 +5,10 @@ from pathlib import Path
 
 import click
 from pmtoolkit.cli.options import (
+    chunk_size_option,
+    cluster_from,
     dataclass_options,
+    distributed_options,
     given,
     on_invalid_option,
     overwrite_option,
@@ -29,6 +32,8 @@ def max_atoms_option(f):
 
 
 def io_options(f):
+    f = distributed_options(f)
+    f = chunk_size_option(10_000)(f)
     f = max_atoms_option(f)
     f = click.option("--format", "fmt", type=click.Choice(FORMATS),
                      help="Input format (default: from the file suffix).")(f)
@@ -49,15 +54,21 @@ def mol() -> None:
     """Read, standardise, describe, fingerprint, filter and split molecules."""
 
 
-def _run(input_, output, smiles_column, fmt, on_invalid, max_atoms, transform):
+def _run(input_, output, smiles_column, fmt, on_invalid, max_atoms, chunk_size, workers,
+         scheduler, partition_size, make, *args):
+    """Run the transform ``make(*args)`` over the input: built here, or once per worker on
+    Dask (``--workers``/``--scheduler``)."""
     from pmtoolkit.cli.common import startup
+    from pmtoolkit.core.distributed import WorkerModel
 
     from pmtoolkit.chem import run as chem_run
 
+    cluster = cluster_from(workers, scheduler, partition_size)
     startup()
-    n, rejected = chem_run.transform_file(transform, input_, output,
+    n, rejected = chem_run.transform_file(WorkerModel(make, args), input_, output,
                                           smiles_column=smiles_column, fmt=fmt,
-                                          on_invalid=on_invalid, max_atoms=max_atoms)
+                                          on_invalid=on_invalid, max_atoms=max_atoms,
+                                          chunksize=chunk_size, cluster=cluster)
     invalid = f" ({rejected} invalid)" if rejected else ""
     click.echo(f"{n} molecules written to {output}{invalid}", err=True)
 
@@ -66,7 +77,8 @@ def _run(input_, output, smiles_column, fmt, on_invalid, max_atoms, transform):
 @io_options
 @dataclass_options(StandardizeConfig)
 @on_invalid_option("skip")
-def standardize(input_, output, smiles_column, fmt, max_atoms, on_invalid, **params):
+def standardize(input_, output, smiles_column, fmt, max_atoms, chunk_size, workers, scheduler,
+                partition_size, on_invalid, **params):
     """Standardise molecules (cleanup, largest fragment, neutralise, optional tautomer).
 
     Adds the column standardized_smiles; rows stay aligned with the input.
@@ -79,14 +91,16 @@ def standardize(input_, output, smiles_column, fmt, max_atoms, on_invalid, **par
     from pmtoolkit.core.config import merge
 
     config = merge(StandardizeConfig, given(StandardizeConfig, params))
-    _run(input_, output, smiles_column, fmt, on_invalid, max_atoms, chem_run.Standardize(config))
+    _run(input_, output, smiles_column, fmt, on_invalid, max_atoms, chunk_size, workers,
+         scheduler, partition_size, chem_run.Standardize, config)
 
 
 @mol.command()
 @io_options
 @click.option("--names", help="Comma-separated RDKit descriptor names (default: all 2D ones).")
 @on_invalid_option("skip")
-def descriptors(input_, output, smiles_column, fmt, max_atoms, on_invalid, names):
+def descriptors(input_, output, smiles_column, fmt, max_atoms, chunk_size, workers, scheduler,
+                partition_size, on_invalid, names):
     """Compute RDKit 2D descriptors, QED and SA score.
 
     Ipc and AvgIpc are left empty above 200 heavy atoms, the BCUT2D values above 500: their
@@ -103,14 +117,16 @@ def descriptors(input_, output, smiles_column, fmt, max_atoms, on_invalid, names
         chosen = [n.strip() for n in names.split(",") if n.strip()]
         if not chosen:
             raise click.BadParameter("no descriptor named", param_hint="--names")
-    _run(input_, output, smiles_column, fmt, on_invalid, max_atoms, chem_run.Descriptors(chosen))
+    _run(input_, output, smiles_column, fmt, on_invalid, max_atoms, chunk_size, workers,
+         scheduler, partition_size, chem_run.Descriptors, chosen)
 
 
 @mol.command()
 @io_options
 @dataclass_options(FingerprintConfig)
 @on_invalid_option("skip")
-def fingerprints(input_, output, smiles_column, fmt, max_atoms, on_invalid, **params):
+def fingerprints(input_, output, smiles_column, fmt, max_atoms, chunk_size, workers, scheduler,
+                 partition_size, on_invalid, **params):
     """Compute fingerprints (Morgan/ECFP bits or counts, RDKit, atom pairs, torsions, MACCS).
 
     One column per bit (fp_0, fp_1, ...); Parquet output is compact.
@@ -123,7 +139,8 @@ def fingerprints(input_, output, smiles_column, fmt, max_atoms, on_invalid, **pa
     from pmtoolkit.core.config import merge
 
     config = merge(FingerprintConfig, given(FingerprintConfig, params))
-    _run(input_, output, smiles_column, fmt, on_invalid, max_atoms, chem_run.Fingerprints(config))
+    _run(input_, output, smiles_column, fmt, on_invalid, max_atoms, chunk_size, workers,
+         scheduler, partition_size, chem_run.Fingerprints, config)
 
 
 @mol.command(name="filter")
@@ -133,7 +150,8 @@ def fingerprints(input_, output, smiles_column, fmt, max_atoms, on_invalid, **pa
 @click.option("--passing-only", is_flag=True,
               help="Write only molecules that pass Lipinski, Veber and have no alert.")
 @on_invalid_option("skip")
-def filter_(input_, output, smiles_column, fmt, max_atoms, on_invalid, alerts, passing_only):
+def filter_(input_, output, smiles_column, fmt, max_atoms, chunk_size, workers, scheduler,
+            partition_size, on_invalid, alerts, passing_only):
     """Flag rule-of-five and Veber violations, QED, SA score and structural alerts.
 
     \b
@@ -143,8 +161,8 @@ def filter_(input_, output, smiles_column, fmt, max_atoms, on_invalid, alerts, p
     from pmtoolkit.chem import run as chem_run
 
     catalogs = [a.strip() for a in alerts.split(",") if a.strip()]
-    _run(input_, output, smiles_column, fmt, on_invalid, max_atoms,
-         chem_run.Filter(catalogs, passing_only))
+    _run(input_, output, smiles_column, fmt, on_invalid, max_atoms, chunk_size, workers,
+         scheduler, partition_size, chem_run.Filter, catalogs, passing_only)
 
 
 @mol.command()

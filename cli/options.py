@@ -288,9 +288,9 @@ def distributed_options(f):
                           "workers need this pmtoolkit); partitions finished before an "
                           "interruption are kept beside the output and reused.")(f)
     f = click.option("--workers", type=click.IntRange(1, MAX_WORKERS),
-                     help="Run on a local Dask cluster of this many worker processes (pip "
-                          "install 'pmtoolkit[dask]'); the result equals a single-process "
-                          "run's.")(f)
+                     help="Run on a local Dask cluster of this many worker processes, "
+                          "each with its share of the cores (pip install 'pmtoolkit[dask]'); "
+                          "see docs/scale.md.")(f)
     return f
 
 

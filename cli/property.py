@@ -7,9 +7,12 @@ from pathlib import Path
 import click
 
 from pmtoolkit.cli.options import (
+    chunk_size_option,
+    cluster_from,
     comma_list,
     config_option,
     dataclass_options,
+    distributed_options,
     on_invalid_option,
     overwrite_option,
     resolve,
@@ -86,22 +89,30 @@ def train(input_, outdir, smiles_column, label_columns, split_file, on_invalid, 
 @click.option("--format", "fmt", type=click.Choice(["csv", "tsv", "parquet", "smi", "sdf"]),
               help="Input format (default: from the file suffix).")
 @on_invalid_option("skip")
-def predict(input_, model_names, output, smiles_column, fmt, on_invalid):
+@chunk_size_option(10_000)
+@distributed_options
+def predict(input_, model_names, output, smiles_column, fmt, on_invalid, chunk_size, workers,
+            scheduler, partition_size):
     """Predict properties; rows stay aligned with the input (NaN where invalid).
+
+    With --workers N (or --scheduler) the input is predicted in partitions on Dask; an
+    interrupted run keeps its finished partitions in OUTPUT.parts/ and the same command
+    resumes from them.
 
     \b
     Examples:
       pmt property predict -i mols.csv -o pred.csv
       pmt property predict -i mols.smi -m solubility,bbbp -o pred.csv
+      pmt property predict -i library.csv.gz --workers 8 -o pred.parquet
     """
     from pmtoolkit.cli.common import startup
-    from pmtoolkit.property.run import load, predict_file
+    from pmtoolkit.property.run import predict_file
 
+    cluster = cluster_from(workers, scheduler, partition_size)
     names = comma_list(model_names, option="--model") or ["solubility"]
     startup(model=",".join(names))
-    models = {name: load(name) for name in names}
-    n = predict_file(models if len(models) > 1 else models[names[0]], input_, output,
-                     smiles_column=smiles_column, fmt=fmt, on_invalid=on_invalid)
+    n = predict_file(names, input_, output, smiles_column=smiles_column, fmt=fmt,
+                     on_invalid=on_invalid, chunksize=chunk_size, cluster=cluster)
     click.echo(f"{n} rows written to {output}", err=True)
 
 

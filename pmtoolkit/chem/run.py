@@ -6,12 +6,14 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pmtoolkit.chem.molecules import MAX_ATOMS, MoleculeTable, iter_molecules, read_molecules
+from pmtoolkit.core.distributed import Cluster
 from pmtoolkit.core.errors import BadInputError
 from pmtoolkit.core.io import OnInvalid, Rejects, TableWriter, atomic_dir, write_table
 
@@ -115,14 +117,26 @@ def transform_file(transform, input: str | os.PathLike, output: str | os.PathLik
                    smiles_column: str = "smiles", fmt: str | None = None,
                    on_invalid: OnInvalid = "skip", chunksize: int = 10_000,
                    final: str | os.PathLike | None = None,
-                   max_atoms: int | None = MAX_ATOMS) -> tuple[int, int]:
+                   max_atoms: int | None = MAX_ATOMS,
+                   cluster: Cluster | None = None) -> tuple[int, int]:
     """Apply ``transform`` to every chunk; returns (rows written, invalid molecules).
     ``final``: where ``output`` will end up when written in a temporary folder (for the log).
-    ``max_atoms``: molecules with more heavy atoms are rejects (None: no limit)."""
-    import pandas as pd
+    ``max_atoms``: molecules with more heavy atoms are rejects (None: no limit).
 
+    ``transform``: one of this module's transforms (:class:`Standardize`, ...) or a
+    :class:`~pmtoolkit.core.distributed.WorkerModel` that builds one; with a ``cluster`` that
+    runs on Dask, the latter (each worker builds it once), and partitions of whole chunks give
+    the output of a single-process run."""
+    from pmtoolkit.core.distributed import WorkerModel, named_model, run_job
     from pmtoolkit.core.progress import progress
 
+    if cluster is not None and cluster.distributed:
+        job = TransformJob(named_model(transform), str(input), smiles_column, fmt, chunksize,
+                           max_atoms, on_invalid, cluster.chunks_per_partition(chunksize))
+        info = run_job(job, output, cluster)
+        return info["rows"], info["rejected"]
+    if isinstance(transform, WorkerModel):
+        transform = transform.get()
     all_rejects = Rejects(source=str(input), item_name="smiles")
     rows = 0
     with TableWriter(output) as writer:
@@ -130,22 +144,107 @@ def transform_file(transform, input: str | os.PathLike, output: str | os.PathLik
                                              chunksize=chunksize, max_atoms=max_atoms),
                               desc="molecules",
                               unit="chunk"):
-            chunk_rejects = Rejects(source=str(input), item_name="smiles")
-            chunk_rejects.extend(chunk.rejects)
-            added = transform(chunk, chunk_rejects)
+            frame, chunk_rejects = _transformed(transform, chunk, str(input))
             if chunk_rejects and on_invalid == "error":
                 chunk_rejects.raise_first()
             all_rejects.extend(chunk_rejects)
-            base = chunk.frame.drop(columns=[c for c in added.columns if c in chunk.frame])
-            frame = pd.concat([base, added], axis=1)
-            keep = getattr(transform, "keep", lambda _: None)(added)
-            if keep is not None:
-                frame = frame[keep]
-            writer.write(frame.reset_index(drop=True))
+            writer.write(frame)
             rows += len(frame)
-    all_rejects.items.sort(key=lambda r: r.line or 0)
-    all_rejects.apply("skip", output, final=final)
-    return rows, len(all_rejects)
+    return rows, _apply_rejects(all_rejects, output, final)
+
+
+def _transformed(transform, chunk: MoleculeTable, source: str):
+    """One chunk's output rows (its columns, then the transform's; only the kept rows) and
+    its rejects."""
+    import pandas as pd
+
+    rejects = Rejects(source=source, item_name="smiles")
+    rejects.extend(chunk.rejects)
+    added = transform(chunk, rejects)
+    base = chunk.frame.drop(columns=[c for c in added.columns if c in chunk.frame])
+    frame = pd.concat([base, added], axis=1)
+    keep = getattr(transform, "keep", lambda _: None)(added)
+    if keep is not None:
+        frame = frame[keep]
+    return frame.reset_index(drop=True), rejects
+
+
+def _apply_rejects(rejects: Rejects, output, final) -> int:
+    rejects.items.sort(key=lambda r: r.line or 0)
+    rejects.apply("skip", output, final=final)
+    return len(rejects)
+
+
+@dataclass
+class TransformJob:
+    """:func:`transform_file` as a :class:`pmtoolkit.core.distributed.Job`: a partition is
+    ``per_partition`` chunks of unparsed rows; a worker parses and transforms them, the merge
+    writes them in order as a single-process run does."""
+
+    transform: Any  # WorkerModel
+    input: str
+    smiles_column: str
+    fmt: str | None
+    chunksize: int
+    max_atoms: int | None
+    on_invalid: OnInvalid
+    per_partition: int
+    name: str = "molecules"
+
+    def __post_init__(self):
+        from pmtoolkit.chem.molecules import ROW_FORMATS, molecule_format
+
+        self.shards = [self.input]
+        self.fmt = molecule_format(self.input, self.fmt)
+        if self.fmt not in ROW_FORMATS:
+            raise BadInputError(f"a distributed run reads {', '.join(ROW_FORMATS)} files; "
+                                f"'{self.input}' is SDF",
+                                hint="convert it, e.g. pmt mol standardize -o molecules.csv")
+        self.stop_on_rejects = self.on_invalid == "error"
+
+    def settings(self) -> dict[str, Any]:
+        return {"transform": self.transform.key, "smiles-column": self.smiles_column,
+                "format": self.fmt, "chunk-size": self.chunksize, "max-atoms": self.max_atoms,
+                "on-invalid": self.on_invalid,
+                "partition-size": self.chunksize * self.per_partition}
+
+    def read(self, shard: str):
+        from pmtoolkit.chem.molecules import iter_molecule_rows
+        from pmtoolkit.core.distributed import batched
+
+        return batched(iter_molecule_rows(shard, smiles_column=self.smiles_column,
+                                          fmt=self.fmt, chunksize=self.chunksize),
+                       self.per_partition)
+
+    def run(self, payload):
+        from pmtoolkit.chem.molecules import parse_molecule_rows
+        from pmtoolkit.core.distributed import PartResult
+
+        transform = self.transform.get()
+        result = PartResult(counts={"chunk_rejects": []})
+        for rows in payload:
+            chunk = parse_molecule_rows(rows, fmt=self.fmt, smiles_column=self.smiles_column,
+                                        source=self.input, max_atoms=self.max_atoms)
+            frame, rejects = _transformed(transform, chunk, self.input)
+            result.tables.append(frame)
+            result.rejects.extend(rejects)
+            result.counts["chunk_rejects"].append(len(rejects))
+        return result
+
+    def merge(self, parts, output) -> dict[str, Any]:
+        all_rejects = Rejects(source=self.input, item_name="smiles")
+        with TableWriter(output) as writer:
+            for part in parts:
+                start = 0
+                for frame, n in zip(part.tables, part.counts["chunk_rejects"]):
+                    chunk_rejects = Rejects(self.input, "smiles",
+                                            part.rejects[start:start + n])
+                    start += n
+                    if chunk_rejects and self.on_invalid == "error":
+                        chunk_rejects.raise_first()
+                    all_rejects.extend(chunk_rejects)
+                    writer.write(frame)
+        return {"rows": writer.rows, "rejected": _apply_rejects(all_rejects, output, None)}
 
 
 def split_file(input: str | os.PathLike, outdir: str | os.PathLike, *, method: str,

@@ -38,7 +38,10 @@ Optional hooks (a task without them gets the behaviour above):
 :class:`PredictTask` yields :class:`InputChunk` s (the input's rows by line number, the usable
 records among them, the rejects), the model predicts the records, and every input row gets
 an output row — its own columns, the prediction columns, ``error`` — appended to one table
-written atomically. Memory stays flat for any input size.
+written atomically. Memory stays flat for any input size. A task that also splits its reading
+in two — ``rows()`` (the input's rows chunk by chunk, unparsed: cheap) and ``parse(rows) ->
+InputChunk`` — runs in partitions on Dask too (``cluster``; see :mod:`pmtoolkit.core.distributed`),
+with the same output.
 """
 from __future__ import annotations
 
@@ -239,47 +242,132 @@ class PredictTask(Protocol):
 
 
 def predict_file(task: PredictTask, model: Any, output: str | os.PathLike, *,
-                 on_invalid: OnInvalid = "skip", desc: str = "predict") -> int:
+                 on_invalid: OnInvalid = "skip", desc: str = "predict",
+                 cluster: Any = None) -> int:
     """Stream ``task``'s input through ``model`` into the table ``output`` (CSV, TSV or
     Parquet by suffix; ``-``: CSV on stdout), written atomically: every input row gets an
     output row, its own columns first (those named like an added column are replaced), then
     the prediction columns, then ``error`` (empty, or why the row was not predicted; its
     predictions are empty). ``on_invalid='error'`` stops at the first reject with a one-line
     error naming its input line, and nothing is written; ``skip`` writes the rejects beside
-    ``output`` (``<stem>.rejected.csv``). Returns the number of rows written."""
+    ``output`` (``<stem>.rejected.csv``). Returns the number of rows written.
+
+    ``model``: a loaded model or a :class:`~pmtoolkit.core.distributed.WorkerModel`; with a
+    ``cluster`` that runs on Dask, the latter (each worker loads it once) and a task with
+    ``rows`` and ``parse``: partitions of whole chunks, the same output."""
+    from pmtoolkit.core.distributed import WorkerModel, named_model, run_job
 
     check_choice("on_invalid", on_invalid, ON_INVALID_CHOICES)
+    if cluster is not None and cluster.distributed:
+        job = PredictJob(task, named_model(model), on_invalid,
+                         cluster.chunks_per_partition(task.chunksize))
+        return run_job(job, output, cluster)["rows"]
+    if isinstance(model, WorkerModel):
+        model = model.get()
+
+    def outputs():
+        for chunk in task.chunks():
+            rejects = sorted(chunk.rejects, key=lambda r: r.line)
+            _stop_at(task, rejects, on_invalid)
+            yield _output_rows(task, model, chunk, rejects), rejects, int(chunk.rows.index[0])
+
+    return _write_outputs(task, outputs(), output, desc)
+
+
+def _stop_at(task: PredictTask, rejects: list, on_invalid: OnInvalid) -> None:
+    if rejects and on_invalid == "error":
+        raise BadInputError(f"{task.source}: {rejects[0].describe()}",
+                            hint="use --on-invalid skip to score the rest")
+
+
+def _write_outputs(task: PredictTask, outputs: Iterator[tuple[Any, list, int | None]],
+                   output: str | os.PathLike, desc: str | None) -> int:
+    """Write each chunk's output rows (``(frame, its rejects, its first input line)``) into
+    ``output``, and the rejects beside it; a progress bar when ``desc``."""
     skipped = Rejects(source=task.source, item_name=task.item_name)
-    bar = progress_bar(desc=desc, unit=task.noun)
+    bar = progress_bar(desc=desc or "", unit=task.noun, enabled=None if desc else False)
     columns: list | None = None  # the output's, fixed by its first rows
     left_out: set = set()
     try:
         with TableWriter(output) as writer:
-            for chunk in task.chunks():
-                rejects = sorted(chunk.rejects, key=lambda r: r.line)
-                if rejects and on_invalid == "error":
-                    raise BadInputError(f"{task.source}: {rejects[0].describe()}",
-                                        hint="use --on-invalid skip to score the rest")
+            for frame, rejects, line in outputs:
                 skipped.items.extend(rejects)
-                frame = _output_rows(task, model, chunk, rejects)
                 if columns is None:
                     columns = list(frame.columns)
                 elif list(frame.columns) != columns:
                     # an SDF's later records may carry other properties
                     new = [c for c in frame.columns if c not in columns and c not in left_out]
                     if new:
-                        log.warning("%s: column(s) %s from line %d on are left out (the "
+                        log.warning("%s: column(s) %s from line %s on are left out (the "
                                     "output has the columns of its first rows)", task.source,
-                                    ", ".join(map(str, new)), int(chunk.rows.index[0]))
+                                    ", ".join(map(str, new)), line)
                         left_out.update(new)
                     frame = frame.reindex(columns=columns)
                 writer.write(frame)
-                bar.update(len(chunk.rows))
+                bar.update(len(frame))
     finally:
         bar.close()
     if skipped:
         skipped.apply("skip", output)
     return writer.rows
+
+
+@dataclass
+class PredictJob:
+    """:func:`predict_file` as a :class:`pmtoolkit.core.distributed.Job`: a partition is
+    ``per_partition`` chunks of the task's ``rows()``; a worker parses and predicts them with
+    its copy of the model, the merge writes them in order as a single-process run does."""
+
+    task: Any  # a PredictTask with rows() and parse()
+    model: Any  # WorkerModel
+    on_invalid: OnInvalid
+    per_partition: int
+    name: str = "predict"
+
+    def __post_init__(self):
+        if not hasattr(self.task, "rows"):
+            raise BadInputError(f"{type(self.task).__name__} cannot run in partitions")
+        self.shards = [self.task.source]
+        self.stop_on_rejects = self.on_invalid == "error"
+
+    def settings(self) -> dict[str, Any]:
+        import dataclasses
+
+        return {"task": type(self.task).__name__, "options": dataclasses.asdict(self.task),
+                "model": list(self.model.args), "model-version": self.model.version,
+                "on-invalid": self.on_invalid,
+                "partition-size": self.task.chunksize * self.per_partition}
+
+    def read(self, shard: str):
+        from pmtoolkit.core.distributed import batched
+
+        return batched(self.task.rows(), self.per_partition)
+
+    def run(self, payload):
+        from pmtoolkit.core.distributed import PartResult
+
+        model = self.model.get()
+        tables, rejected = [], []
+        for rows in payload:
+            chunk = self.task.parse(rows)
+            rejects = sorted(chunk.rejects, key=lambda r: r.line)
+            tables.append(_output_rows(self.task, model, chunk, rejects))
+            rejected.append(rejects)
+        # the rejects of each chunk, for the merge (a chunk's table is one entry)
+        return PartResult(tables, [r for rs in rejected for r in rs],
+                          {"chunk_rejects": [len(rs) for rs in rejected]})
+
+    def merge(self, parts, output) -> dict[str, Any]:
+        def outputs():
+            for part in parts:
+                start = 0
+                for table, n in zip(part.tables, part.counts["chunk_rejects"]):
+                    rejects = part.rejects[start:start + n]
+                    start += n
+                    _stop_at(self.task, rejects, self.on_invalid)
+                    yield table, rejects, None
+
+        return {"rows": _write_outputs(self.task, outputs(), output, None)}
 
 
 def _output_rows(task: PredictTask, model: Any, chunk: InputChunk, rejects: list) -> Any:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from pmtoolkit.core import workflow
+from pmtoolkit.core.distributed import Cluster
 from pmtoolkit.core.errors import BadInputError
 from pmtoolkit.core.io import OnInvalid
 from pmtoolkit.core.workflow import Parts
@@ -161,22 +162,38 @@ class MoleculePredictTask:
 
     def chunks(self):
         from pmtoolkit.chem.molecules import iter_molecules
+
+        for chunk in iter_molecules(self.input, smiles_column=self.smiles_column,
+                                    fmt=self.fmt, chunksize=self.chunksize):
+            yield self._records(chunk)
+
+    def rows(self):
+        from pmtoolkit.chem.molecules import iter_molecule_rows
+
+        return iter_molecule_rows(self.input, smiles_column=self.smiles_column, fmt=self.fmt,
+                                  chunksize=self.chunksize)
+
+    def parse(self, rows):
+        from pmtoolkit.chem.molecules import molecule_format, parse_molecule_rows
+
+        return self._records(parse_molecule_rows(
+            rows, fmt=molecule_format(self.input, self.fmt), smiles_column=self.smiles_column,
+            source=self.source))
+
+    def _records(self, chunk):
         from pmtoolkit.core.io import Rejects
         from pmtoolkit.core.workflow import InputChunk
         from pmtoolkit.property.data import from_arrays
 
-        for chunk in iter_molecules(self.input, smiles_column=self.smiles_column,
-                                    fmt=self.fmt, chunksize=self.chunksize):
-            # the models' own reading of the SMILES (the reader's molecules reused), so a
-            # row's error is the one a model would give it
-            data, rejects = from_arrays(chunk.frame[chunk.smiles_column].tolist(),
-                                        mols=[None if m is None else m.mol
-                                              for m in chunk.molecules])
-            lines = chunk.frame.index
-            by_line = Rejects(source=self.source, item_name=self.item_name)
-            for r in rejects:
-                by_line.add(r.item, int(lines[r.line - 1]), r.reason)
-            yield InputChunk(chunk.frame, data, by_line)
+        # the models' own reading of the SMILES (the reader's molecules reused), so a row's
+        # error is the one a model would give it
+        data, rejects = from_arrays(chunk.frame[chunk.smiles_column].tolist(),
+                                    mols=[None if m is None else m.mol for m in chunk.molecules])
+        lines = chunk.frame.index
+        by_line = Rejects(source=self.source, item_name=self.item_name)
+        for r in rejects:
+            by_line.add(r.item, int(lines[r.line - 1]), r.reason)
+        return InputChunk(chunk.frame, data, by_line)
 
     def predict(self, model, records):
         import pandas as pd
@@ -186,18 +203,41 @@ class MoleculePredictTask:
                           for prefix, m in _column_prefixes(model)], axis=1)
 
 
-def predict_file(model: PropertyModel | Mapping[str, PropertyModel],
-                 input: str | os.PathLike, output: str | os.PathLike, *,
+def predict_file(model: PropertyModel | Mapping[str, PropertyModel] | str | os.PathLike
+                 | Sequence[str], input: str | os.PathLike, output: str | os.PathLike, *,
                  smiles_column: str = "smiles", fmt: str | None = None,
-                 on_invalid: OnInvalid = "skip", chunksize: int = 10_000) -> int:
+                 on_invalid: OnInvalid = "skip", chunksize: int = 10_000,
+                 cluster: Cluster | None = None) -> int:
     """Stream ``input`` through ``model`` into ``output``
     (:func:`pmtoolkit.core.workflow.predict_file`): every input row gets an output row (NaN
     and an ``error`` reason where the SMILES is invalid). Returns the number of rows.
 
     ``model`` may be several models by name: each adds its ``<target>_pred`` columns, named
-    ``<name>_<target>_pred`` where two of the models predict a target of the same name."""
+    ``<name>_<target>_pred`` where two of the models predict a target of the same name. It
+    may also be a name or path, or a list of them (what a ``cluster`` running on Dask needs:
+    each worker loads them once; the output is the same as a single-process run's)."""
+    from pmtoolkit.core.distributed import WorkerModel
+
+    if isinstance(model, (str, os.PathLike)):
+        model = [model]
+    if isinstance(model, Sequence):
+        model = WorkerModel.named(load_models, *model)
     task = MoleculePredictTask(input, smiles_column, fmt, chunksize)
-    return workflow.predict_file(task, model, output, on_invalid=on_invalid)
+    if cluster is not None and cluster.distributed:
+        from pmtoolkit.chem.molecules import ROW_FORMATS, molecule_format
+
+        if molecule_format(input, fmt) not in ROW_FORMATS:
+            raise BadInputError(f"a distributed prediction reads {', '.join(ROW_FORMATS)} "
+                                f"files; '{input}' is SDF", hint="convert it, e.g. pmt mol "
+                                "standardize -o molecules.csv")
+    return workflow.predict_file(task, model, output, on_invalid=on_invalid, cluster=cluster)
+
+
+def load_models(*names: str | os.PathLike) -> PropertyModel | dict[str, PropertyModel]:
+    """One model, or several by the names given (:func:`predict_file`'s ``model``)."""
+    if len(names) == 1:
+        return load(names[0])
+    return {str(name): load(name) for name in names}
 
 
 def _column_prefixes(models: PropertyModel | Mapping[str, PropertyModel]
