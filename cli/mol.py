@@ -59,9 +59,9 @@ def _run(input_, output, smiles_column, fmt, on_invalid, max_atoms, chunk_size, 
     """Run the transform ``make(*args)`` over the input: built here, or once per worker on
     Dask (``--workers``/``--scheduler``)."""
     from pmtoolkit.cli.common import startup
-    from pmtoolkit.core.distributed import WorkerModel
 
     from pmtoolkit.chem import run as chem_run
+    from pmtoolkit.core.distributed import WorkerModel
 
     cluster = cluster_from(workers, scheduler, partition_size)
     startup()

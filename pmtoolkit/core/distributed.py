@@ -181,17 +181,28 @@ class WorkerModel:
             return obj
 
 
+def named_model(model: Any) -> WorkerModel:
+    """``model`` as a run on Dask needs it: a :class:`WorkerModel`, which each worker loads by
+    name or path (loaded here first, so that a bad name stops the run before it starts); a
+    model object in memory is refused."""
+    if not isinstance(model, WorkerModel):
+        raise BadInputError("a run on Dask loads the model on each worker",
+                            hint="give the model's name or path, not a loaded model")
+    model.get()
+    return model
+
+
 # --------------------------------------------------------------------------- jobs
 
 
 @dataclass
 class PartResult:
     """What a partition gives: its result tables in order, the records it could not use, and
-    counts (molecules scored, ...) that the merge adds up."""
+    counts (molecules scored, ...: JSON values) for the merge."""
 
     tables: list[Any] = field(default_factory=list)  # pandas DataFrames
     rejects: list[Reject] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, Any] = field(default_factory=dict)
 
 
 class Job(Protocol):
@@ -441,9 +452,7 @@ def _client(cluster: Cluster):
         raise BadInputError("--workers and --scheduler need Dask", hint="pip install "
                             "'pmtoolkit[dask]'") from None
     if cluster.workers is not None:
-        # the machine's cores shared out: N workers of one thread each, each torch with its
-        # share of the cores (its own default would be all of them, N times over)
-        threads = max(1, (os.cpu_count() or 1) // cluster.workers)
+        threads = worker_threads(cluster.workers)
         with LocalCluster(n_workers=cluster.workers, threads_per_worker=1, processes=True,
                           dashboard_address=":0", env={"OMP_NUM_THREADS": str(threads)}) as lc, \
                 Client(lc) as client:
@@ -465,6 +474,14 @@ def _client(cluster: Cluster):
                                 hint="start some with 'dask worker ADDRESS'") from None
         _log_cluster(client, f"the cluster at {cluster.scheduler}")
         yield client
+
+
+def worker_threads(workers: int) -> int:
+    """The threads torch uses in each of ``workers`` local worker processes: the machine's
+    cores shared out (torch's own default would be all of them, in every worker). A model's
+    float32 sums can differ in the last digits with the thread count, so a single-process run
+    equals a ``--workers`` run to the last digit at this many threads (``OMP_NUM_THREADS``)."""
+    return max(1, (os.cpu_count() or 1) // workers)
 
 
 def _log_cluster(client, what: str) -> None:

@@ -1,0 +1,271 @@
+"""Batch commands on Dask (``--workers``, ``--scheduler``): the same bytes as a single-process
+run, bad input, resume after an interruption, and a cluster of ``dask scheduler`` and two
+``dask worker`` processes started here."""
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pmtoolkit.core.distributed import PARTS_SUFFIX, worker_threads
+
+distributed = pytest.importorskip("distributed")
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "data" / "examples"
+KINASES = EXAMPLES / "kinases.fasta"
+
+
+@pytest.fixture(scope="module")
+def scheduler():
+    """The address of one local Dask cluster for the module: two worker processes of one
+    thread each (they load torch and the models once, for every test here)."""
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0",
+                                  env={"OMP_NUM_THREADS": "1"}) as cluster:
+        yield cluster.scheduler_address
+
+
+def _threads(n: int):
+    """torch at ``n`` threads, as the workers: float32 sums may differ with the count."""
+    import torch
+
+    class Threads:
+        def __enter__(self):
+            self.before = torch.get_num_threads()
+            torch.set_num_threads(n)
+
+        def __exit__(self, *exc):
+            torch.set_num_threads(self.before)
+
+    return Threads()
+
+
+def _screen(test_data, *extra):
+    return ("dti", "screen", "--target", KINASES, "--library", test_data / "moses_tiny.smi",
+            "--top", "15", "--chunk-size", "40", *extra)
+
+
+def _commands(test_data):
+    tiny = test_data / "esol_tiny_invalid.csv"  # two invalid rows among 40
+    mol = ("-i", tiny, "--chunk-size", "5")
+    return {
+        "dti screen": (_screen(test_data), "hits.csv", "80"),
+        "property predict": (("property", "predict", *mol, "-m", "solubility,bbbp"),
+                             "pred.csv", "10"),
+        "mol standardize": (("mol", "standardize", *mol), "std.csv", "10"),
+        "mol descriptors": (("mol", "descriptors", *mol, "--names", "MolWt,TPSA,MolLogP"),
+                            "desc.tsv", "10"),
+        "mol fingerprints": (("mol", "fingerprints", *mol, "--n-bits", "64", "--counts"),
+                             "fp.parquet", "15"),
+        "mol filter": (("mol", "filter", *mol, "--passing-only"), "ok.csv", "10"),
+    }
+
+
+def _same_files(here: Path, there: Path) -> None:
+    assert here.read_bytes() == there.read_bytes()
+    rejects = [p.with_name(p.name.split(".")[0] + ".rejected.csv") for p in (here, there)]
+    assert rejects[0].exists() == rejects[1].exists()
+    if rejects[0].exists():
+        assert rejects[0].read_bytes() == rejects[1].read_bytes()
+    assert not Path(f"{there}{PARTS_SUFFIX}").exists()
+
+
+@pytest.mark.parametrize("command", ["dti screen", "property predict", "mol standardize",
+                                     "mol descriptors", "mol fingerprints", "mol filter"])
+def test_on_two_worker_processes_each_command_writes_the_single_process_bytes(
+        pmt, tmp_path, test_data, scheduler, command):
+    args, name, partition = _commands(test_data)[command]
+    (tmp_path / "here").mkdir()
+    (tmp_path / "there").mkdir()
+    here, there = tmp_path / "here" / name, tmp_path / "there" / name
+    with _threads(1):
+        assert pmt(*args, "-o", here).exit_code == 0
+    result = pmt(*args, "-o", there, "--scheduler", scheduler, "--partition-size", partition)
+    assert result.exit_code == 0, result.stderr
+    assert "dashboard http://" in result.stderr
+    _same_files(here, there)
+
+
+def test_workers_start_and_stop_a_local_cluster_with_the_single_process_hits(
+        pmt, tmp_path, test_data):
+    here, there = tmp_path / "here.csv", tmp_path / "there.csv"
+    with _threads(worker_threads(2)):
+        assert pmt(*_screen(test_data), "-o", here).exit_code == 0
+    result = pmt(*_screen(test_data), "-o", there, "--workers", "2", "--partition-size", "120")
+    assert result.exit_code == 0, result.stderr
+    assert "a local cluster of 2 worker processes" in result.stderr
+    assert "4 partitions (0 from an earlier run)" in result.stderr
+    assert here.read_bytes() == there.read_bytes()
+
+
+def test_a_single_process_run_never_imports_dask(tmp_path, test_data):
+    code = ("import sys\nfrom pmtoolkit.cli.main import main\n"
+            "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n    assert not e.code, e\n"
+            "loaded = sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('dask', 'distributed'))\nassert not loaded, loaded\n")
+    args = ["mol", "descriptors", "-i", test_data / "tiny.smi", "--names", "MolWt", "-o",
+            tmp_path / "d.csv"]
+    proc = subprocess.run([sys.executable, "-c", code, *map(str, args)], check=False,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "d.csv").exists()
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--workers", "0"], "0 is not in the range 1<=x<=256"),
+    (["--workers", "100000"], "not in the range"),
+    (["--workers", "2", "--scheduler", "tcp://127.0.0.1:8786"], "exclude each other"),
+    (["--scheduler", "localhost:8786"], "is not a scheduler address: expected tcp://HOST:PORT"),
+    (["--scheduler", "tcp://localhost:0x1f"], "is not a scheduler address"),
+    (["--partition-size", "80"], "--partition-size applies to runs with --workers"),
+    (["--workers", "2", "--partition-size", "100"],
+     "--partition-size 100 is not a multiple of the chunk size 40"),
+    (["--workers", "2", "--partition-size", "10000000"], "not in the range"),
+])
+def test_distributed_options_are_checked_before_any_work(pmt, tmp_path, test_data, options,
+                                                         message):
+    result = pmt(*_screen(test_data), "-o", tmp_path / "hits.csv", *options)
+    assert result.exit_code == 2 and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) <= 2  # the usage line and the error
+    assert not list(tmp_path.iterdir())
+
+
+def test_stdout_is_no_output_for_a_partitioned_run(pmt, tmp_path, test_data):
+    result = pmt("mol", "descriptors", "-i", test_data / "tiny.smi", "-o", "-", "--workers", "2")
+    assert result.exit_code == 2 and "needs an output file" in result.stderr
+
+
+def test_an_unreachable_scheduler_is_a_one_line_error(pmt, tmp_path, test_data):
+    import dask
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        result = pmt("mol", "descriptors", "-i", test_data / "tiny.smi", "-o",
+                     tmp_path / "d.csv", "--scheduler", f"tcp://127.0.0.1:{port}")
+    assert result.exit_code == 2
+    assert f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port}" in result.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_stop_at_the_first_invalid_record_says_what_a_single_process_run_says(
+        pmt, tmp_path, test_data, scheduler):
+    args = ("mol", "descriptors", "-i", test_data / "esol_tiny_invalid.csv", "--chunk-size",
+            "5", "--names", "MolWt", "--on-invalid", "error")
+    here = pmt(*args, "-o", tmp_path / "here.csv")
+    there = pmt(*args, "-o", tmp_path / "there.csv", "--scheduler", scheduler)
+    assert here.exit_code == there.exit_code == 2
+    error = [line for line in there.stderr.splitlines() if line.startswith("pmt: error")]
+    assert error == [line for line in here.stderr.splitlines() if line.startswith("pmt: error")]
+    assert "line 5: cannot parse SMILES" in error[0]
+    assert not (tmp_path / "there.csv").exists() and not (tmp_path / "here.csv").exists()
+
+
+def _resumed(stderr: str) -> int:
+    return int(re.search(r"partitions \((\d+) from an earlier run\)", stderr).group(1))
+
+
+def test_a_truncated_library_keeps_the_partitions_before_the_break_and_resumes(
+        pmt, tmp_path, test_data, scheduler):
+    full = gzip.compress((test_data / "moses_tiny.smi").read_bytes())
+    library = tmp_path / "library.smi.gz"
+    library.write_bytes(full[: len(full) * 2 // 3])  # a download cut short
+    out = tmp_path / "hits.csv"
+    args = ("dti", "screen", "--target", KINASES, "--library", library, "--top", "15",
+            "--chunk-size", "40", "-o", out, "--scheduler", scheduler, "--partition-size", "40")
+    result = pmt(*args)
+    assert result.exit_code == 2
+    assert "is truncated or not valid gzip" in result.stderr
+    assert "finished partitions are kept in" in result.stderr
+    assert not out.exists()
+    kept = len(list(Path(f"{out}{PARTS_SUFFIX}").glob("part-*.json")))
+    assert kept >= 3  # the partitions read before the break
+    library.write_bytes(full)
+    result = pmt(*args)
+    assert result.exit_code == 0, result.stderr
+    assert _resumed(result.stderr) == kept
+    with _threads(1):
+        assert pmt(*_screen(test_data), "-o", tmp_path / "here.csv").exit_code == 0
+    assert out.read_bytes() == (tmp_path / "here.csv").read_bytes()
+
+
+def test_an_interrupted_run_resumes_without_recomputing_finished_partitions(
+        pmt, tmp_path, test_data, scheduler):
+    out = tmp_path / "hits.csv"
+    args = [*_screen(test_data), "-o", out, "--scheduler", scheduler, "--partition-size", "40"]
+    proc = subprocess.Popen([sys.executable, "-m", "pmtoolkit.cli", *map(str, args)],
+                            stderr=subprocess.PIPE, text=True)
+    parts = Path(f"{out}{PARTS_SUFFIX}")
+    try:
+        deadline = time.monotonic() + 120
+        while not len(list(parts.glob("part-*.json"))) >= 2:
+            assert proc.poll() is None and time.monotonic() < deadline, "no partition finished"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode != 0 and not out.exists()
+    kept = len(list(parts.glob("part-*.json")))
+    assert 2 <= kept < 10
+    result = pmt(*args)
+    assert result.exit_code == 0, result.stderr
+    assert _resumed(result.stderr) == kept
+    with _threads(1):
+        assert pmt(*_screen(test_data), "-o", tmp_path / "here.csv").exit_code == 0
+    assert out.read_bytes() == (tmp_path / "here.csv").read_bytes()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_a_cluster_of_dask_scheduler_and_two_dask_workers_started_here(pmt, tmp_path,
+                                                                       test_data):
+    dask_cli = shutil.which("dask") or pytest.skip("no dask command")
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen([dask_cli, "scheduler", "--host", "127.0.0.1", "--port",
+                               str(port), "--no-dashboard"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        for _ in range(2):
+            procs.append(subprocess.Popen(
+                [dask_cli, "worker", address, "--nworkers", "1", "--nthreads", "1",
+                 "--no-dashboard", "--host", "127.0.0.1", "--death-timeout", "60"], env=env,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        out = tmp_path / "hits.csv"
+        result = pmt(*_screen(test_data), "-o", out, "--scheduler", address,
+                     "--partition-size", "80")
+        assert result.exit_code == 0, result.stderr
+        assert f"the cluster at {address}: 2 workers" in result.stderr or \
+            f"the cluster at {address}: 1 workers" in result.stderr
+        with _threads(1):
+            assert pmt(*_screen(test_data), "-o", tmp_path / "here.csv").exit_code == 0
+        assert out.read_bytes() == (tmp_path / "here.csv").read_bytes()
+    finally:
+        for proc in reversed(procs):
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    assert all(proc.poll() is not None for proc in procs)
