@@ -203,9 +203,10 @@ class TransformJob:
         self.stop_on_rejects = self.on_invalid == "error"
 
     def settings(self) -> dict[str, Any]:
+        # not --on-invalid: a partition's rows are the same under either policy, so a run
+        # stopped at a reject resumes with skip
         return {"transform": self.transform.key, "smiles-column": self.smiles_column,
                 "format": self.fmt, "chunk-size": self.chunksize, "max-atoms": self.max_atoms,
-                "on-invalid": self.on_invalid,
                 "partition-size": self.chunksize * self.per_partition}
 
     def read(self, shard: str):

@@ -412,18 +412,19 @@ def run_job(job: Job, output: str | os.PathLike, cluster: Cluster) -> dict[str, 
                     if getattr(job, "stop_on_rejects", False) and outcome.rejects:
                         stop.set()
                 bar.update(1)
+        if failures:
+            failures.sort()
+            more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+            kept = parts.count()
+            raise BadInputError(f"{failures[0][1]}{more}", hint=kept and (
+                f"the {kept} finished partitions are kept in {parts.path}; the same command "
+                "resumes from them") or None)
     except BaseException:
         if not parts.count():  # stopped before a partition finished: nothing to resume
             parts.remove()
         raise
     finally:
         bar.close()
-    if failures:
-        failures.sort()
-        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
-        raise BadInputError(f"{failures[0][1]}{more}",
-                            hint=f"the {parts.count()} finished partitions are kept in "
-                                 f"{parts.path}; the same command resumes from them")
     log.info("%d partitions (%d from an earlier run); merging into %s", len(order), resumed,
              output)
     summary = job.merge((parts.load(name) for name in order), output)

@@ -269,7 +269,8 @@ def predict_file(task: PredictTask, model: Any, output: str | os.PathLike, *,
         for chunk in task.chunks():
             rejects = sorted(chunk.rejects, key=lambda r: r.line)
             _stop_at(task, rejects, on_invalid)
-            yield _output_rows(task, model, chunk, rejects), rejects, int(chunk.rows.index[0])
+            first = int(chunk.rows.index[0]) if len(chunk.rows) else None
+            yield _output_rows(task, model, chunk, rejects), rejects, first
 
     return _write_outputs(task, outputs(), output, desc)
 
@@ -331,11 +332,12 @@ class PredictJob:
         self.stop_on_rejects = self.on_invalid == "error"
 
     def settings(self) -> dict[str, Any]:
+        # not --on-invalid: a partition's rows are the same under either policy, so a run
+        # stopped at a reject resumes with skip
         import dataclasses
 
         return {"task": type(self.task).__name__, "options": dataclasses.asdict(self.task),
                 "model": list(self.model.args), "model-version": self.model.version,
-                "on-invalid": self.on_invalid,
                 "partition-size": self.task.chunksize * self.per_partition}
 
     def read(self, shard: str):

@@ -169,6 +169,15 @@ def test_stop_at_the_first_invalid_record_says_what_a_single_process_run_says(
     assert error == [line for line in here.stderr.splitlines() if line.startswith("pmt: error")]
     assert "line 5: cannot parse SMILES" in error[0]
     assert not (tmp_path / "there.csv").exists() and not (tmp_path / "here.csv").exists()
+    # the partitions computed before the stop serve the run that skips the invalid records
+    kept = len(list(Path(f"{tmp_path / 'there.csv'}{PARTS_SUFFIX}").glob("part-*.json")))
+    assert kept >= 1
+    args = (*args[:-1], "skip")
+    skipped = pmt(*args, "-o", tmp_path / "there.csv", "--scheduler", scheduler)
+    assert skipped.exit_code == 0 and _resumed(skipped.stderr) == kept
+    with _threads(1):
+        assert pmt(*args, "-o", tmp_path / "here.csv").exit_code == 0
+    _same_files(tmp_path / "here.csv", tmp_path / "there.csv")
 
 
 def _resumed(stderr: str) -> int:
