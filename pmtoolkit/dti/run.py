@@ -261,25 +261,21 @@ def screen_file(model: DTIModel | str | os.PathLike, target: str | os.PathLike,
     (:class:`pmtoolkit.core.distributed.Cluster`) the library is scored in partitions of whole
     chunks, each worker loading the model by name or path once; the hits equal a
     single-process run's."""
-    from pmtoolkit.core.distributed import WorkerModel, run_job
+    from pmtoolkit.core.distributed import WorkerModel, named_model, run_job
     from pmtoolkit.dti.data import read_fasta
 
     if top < 1:
         raise BadInputError("--top must be at least 1")
-    named = isinstance(model, (str, os.PathLike))
-    ref = WorkerModel.named(load, model) if named else None
-    model = ref.get() if named else model
+    if isinstance(model, (str, os.PathLike)):
+        model = WorkerModel.named(load, model)
     records = read_fasta(target)
     if cluster is None or not cluster.distributed:
-        return _screen_here(model, records, library, output, top=top,
-                            smiles_column=smiles_column, id_column=id_column, lowest=lowest,
-                            chunksize=chunksize)
-    if ref is None:
-        raise BadInputError("a distributed screen loads the model on each worker",
-                            hint="give the model's name or path, not a loaded model")
-    job = ScreenJob(ref, records, str(library), top=top, smiles_column=smiles_column,
-                    id_column=id_column, lowest=lowest, chunksize=chunksize,
-                    per_partition=cluster.chunks_per_partition(chunksize))
+        return _screen_here(model.get() if isinstance(model, WorkerModel) else model, records,
+                            library, output, top=top, smiles_column=smiles_column,
+                            id_column=id_column, lowest=lowest, chunksize=chunksize)
+    job = ScreenJob(named_model(model), records, str(library), top=top,
+                    smiles_column=smiles_column, id_column=id_column, lowest=lowest,
+                    chunksize=chunksize, per_partition=cluster.chunks_per_partition(chunksize))
     t0 = time.perf_counter()
     info = run_job(job, output, cluster)
     seconds = time.perf_counter() - t0
