@@ -633,6 +633,7 @@ class TableWriter:
         self._ctx = None
         self._fh = None
         self._parquet = None
+        self._header = False
         self.rows = 0
 
     def __enter__(self) -> TableWriter:
@@ -653,7 +654,8 @@ class TableWriter:
             self._parquet.write_table(table)
         else:
             tidy_floats(frame).to_csv(self._fh, sep=_sep(self.fmt), index=False,
-                                      header=self.rows == 0, lineterminator="\n")
+                                      header=not self._header, lineterminator="\n")
+            self._header = True  # once, also when the first chunk has no rows
         self.rows += len(frame)
 
     def _conform(self, table):

@@ -141,6 +141,17 @@ def test_table_writer_streams_chunks_atomically(tmp_path):
     assert not path.exists()
 
 
+def test_table_writer_writes_one_header_when_the_first_chunk_is_empty(tmp_path):
+    for name in ("e.csv", "e.tsv"):
+        path = tmp_path / name
+        with pio.TableWriter(path) as w:
+            w.write(_frame().iloc[:0])
+            w.write(_frame())
+            w.write(_frame().iloc[:0])
+        lines = path.read_text().splitlines()
+        assert len(lines) == 4 and lines[0] not in lines[1:]
+
+
 def test_atomic_dir_protects_foreign_folders(tmp_path):
     out = tmp_path / "report"
     with pio.atomic_dir(out) as d:
