@@ -100,20 +100,29 @@ def train(input_, outdir, smiles_column, sequence_column, value_column, split, s
 @click.option("--sequence-column", default="sequence", show_default=True,
               help="Column holding the protein sequence.")
 @on_invalid_option("skip")
-def predict(input_, model_name, output, smiles_column, sequence_column, on_invalid):
+@chunk_size_option(10_000, MAX_CHUNK)
+@distributed_options
+def predict(input_, model_name, output, smiles_column, sequence_column, on_invalid,
+            chunk_size, workers, scheduler, partition_size):
     """Predict the affinity of drug-protein pairs; rows stay aligned with the input.
 
+    With --workers N (or --scheduler) the table is scored in partitions on Dask; an
+    interrupted run keeps its finished partitions in OUTPUT.parts/ and the same command
+    resumes from them.
+
     \b
-    Example:
+    Examples:
       pmt dti predict -i pairs.csv -m davis -o predictions.csv
+      pmt dti predict -i pairs.csv.gz --workers 4 -o predictions.parquet
     """
     from pmtoolkit.cli.common import startup
     from pmtoolkit.dti.run import load, predict_file
 
+    cluster = cluster_from(workers, scheduler, partition_size)
     startup(model=model_name)
-    model = load(model_name)
-    n = predict_file(model, input_, output, smiles_column=smiles_column,
-                     sequence_column=sequence_column, on_invalid=on_invalid)
+    n = predict_file(model_name if cluster else load(model_name), input_, output,
+                     smiles_column=smiles_column, sequence_column=sequence_column,
+                     on_invalid=on_invalid, chunksize=chunk_size, cluster=cluster)
     click.echo(f"{n} rows written to {output}", err=True)
 
 

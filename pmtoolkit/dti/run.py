@@ -195,17 +195,25 @@ class PairPredictTask:
         return str(self.input)
 
     def chunks(self):
+        for rows in self.rows():
+            yield self.parse(rows)
+
+    def rows(self):
+        """The table's rows, unparsed, chunk by chunk (every column kept; missing ones are
+        errors): cheap reading for a partitioned run, parsed where the work is done."""
         from pmtoolkit.core.io import iter_table
+
+        return iter_table(self.input, columns=[self.smiles_column, self.sequence_column],
+                          chunksize=self.chunksize)
+
+    def parse(self, rows):
         from pmtoolkit.core.workflow import InputChunk
         from pmtoolkit.dti.data import pairs_from_frame
 
-        # every column kept; missing ones are errors
-        for table in iter_table(self.input, columns=[self.smiles_column, self.sequence_column],
-                                chunksize=self.chunksize):
-            data, rejects = pairs_from_frame(table, smiles_column=self.smiles_column,
-                                             sequence_column=self.sequence_column,
-                                             source=self.source)
-            yield InputChunk(table, data, rejects)
+        data, rejects = pairs_from_frame(rows, smiles_column=self.smiles_column,
+                                         sequence_column=self.sequence_column,
+                                         source=self.source)
+        return InputChunk(rows, data, rejects)
 
     def predict(self, model: DTIModel, records: PairData):
         import pandas as pd
@@ -218,15 +226,23 @@ class PairPredictTask:
         return out
 
 
-def predict_file(model: DTIModel, input: str | os.PathLike, output: str | os.PathLike, *,
-                 smiles_column: str = "smiles", sequence_column: str = "sequence",
-                 on_invalid: OnInvalid = "skip", chunksize: int = 10_000) -> int:
+def predict_file(model: DTIModel | str | os.PathLike, input: str | os.PathLike,
+                 output: str | os.PathLike, *, smiles_column: str = "smiles",
+                 sequence_column: str = "sequence", on_invalid: OnInvalid = "skip",
+                 chunksize: int = 10_000, cluster: Cluster | None = None) -> int:
     """Predict every pair of a table, streamed in chunks of ``chunksize`` rows
     (:func:`pmtoolkit.core.workflow.predict_file`); the output keeps the input's rows and
     columns and adds ``prediction`` (``probability``), ``uncertainty`` for an ensemble, and
-    ``error`` (empty predictions and a reason where a pair is invalid)."""
+    ``error`` (empty predictions and a reason where a pair is invalid).
+
+    ``model``: a loaded model, or its name or path (what a ``cluster`` running on Dask needs:
+    each worker loads it once; the output is the same as a single-process run's)."""
+    from pmtoolkit.core.distributed import WorkerModel
+
+    if isinstance(model, (str, os.PathLike)):
+        model = WorkerModel.named(load, model)
     task = PairPredictTask(input, smiles_column, sequence_column, chunksize)
-    return workflow.predict_file(task, model, output, on_invalid=on_invalid)
+    return workflow.predict_file(task, model, output, on_invalid=on_invalid, cluster=cluster)
 
 
 def evaluate_file(model: DTIModel, input: str | os.PathLike, *, smiles_column: str = "smiles",

@@ -59,6 +59,8 @@ def _commands(test_data):
     mol = ("-i", tiny, "--chunk-size", "5")
     return {
         "dti screen": (_screen(test_data), "hits.csv", "80"),
+        "dti predict": (("dti", "predict", "-i", test_data / "dti_tiny.csv", "-m", "davis",
+                         "--chunk-size", "7"), "pairs.csv", "14"),
         "property predict": (("property", "predict", *mol, "-m", "solubility,bbbp"),
                              "pred.csv", "10"),
         "mol standardize": (("mol", "standardize", *mol), "std.csv", "10"),
@@ -79,7 +81,8 @@ def _same_files(here: Path, there: Path) -> None:
     assert not Path(f"{there}{PARTS_SUFFIX}").exists()
 
 
-@pytest.mark.parametrize("command", ["dti screen", "property predict", "mol standardize",
+@pytest.mark.parametrize("command", ["dti screen", "dti predict", "property predict",
+                                     "mol standardize",
                                      "mol descriptors", "mol fingerprints", "mol filter"])
 def test_on_two_worker_processes_each_command_writes_the_single_process_bytes(
         pmt, tmp_path, test_data, scheduler, command):
