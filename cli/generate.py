@@ -5,8 +5,10 @@ from pathlib import Path
 
 import click
 from pmtoolkit.cli.options import (
+    cluster_from,
     config_option,
     dataclass_options,
+    distributed_options,
     on_invalid_option,
     overwrite_option,
     resolve,
@@ -41,21 +43,30 @@ def generate() -> None:
               help="Longest sequence in tokens, start and end included (default: the "
                    "model's).")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Sampling seed.")
-def sample(model_name, n, output, temperature, batch_size, max_length, seed):
+@distributed_options
+def sample(model_name, n, output, temperature, batch_size, max_length, seed, workers,
+           scheduler, partition_size):
     """Sample SMILES with their log-likelihoods.
 
+    With --workers N (or --scheduler) the samples are drawn in partitions on Dask, partition i
+    seeded by (--seed, i): the same output for the same seed and --partition-size (default
+    20,000) on any number of workers, not the single-process run's. An interrupted run
+    resumes from its finished partitions.
+
     \b
-    Example:
+    Examples:
       pmt generate sample -n 1000 -o samples.csv
+      pmt generate sample -n 10000000 --workers 8 -o samples.parquet
     """
     from pmtoolkit.cli.common import startup
 
     from pmtoolkit.design.run import load, sample_file
 
+    cluster = cluster_from(workers, scheduler, partition_size)
     startup(model=model_name, seed=seed)
-    model = load(model_name)
-    result = sample_file(model, output, n=n, temperature=temperature, batch_size=batch_size,
-                         seed=seed, max_length=max_length)
+    result = sample_file(model_name if cluster else load(model_name), output, n=n,
+                         temperature=temperature, batch_size=batch_size, seed=seed,
+                         max_length=max_length, cluster=cluster)
     rate = result["smiles_per_second"]
     click.echo(f"{n} SMILES written to {output} ({result['validity']:.1%} valid"
                + (f", {rate:,.0f} SMILES/s" if rate else "") + ")", err=True)

@@ -62,16 +62,28 @@ def sample_summary(smiles: Sequence[str]) -> dict[str, float]:
             "uniqueness": len(set(canon)) / max(1, len(canon))}
 
 
-def sample_file(model: SmilesGenerator, output: str | os.PathLike, *, n: int,
-                temperature: float = 1.0, batch_size: int = 1024, seed: int = 0,
-                max_length: int | None = None) -> dict[str, Any]:
+def sample_file(model: SmilesGenerator | str | os.PathLike, output: str | os.PathLike, *,
+                n: int, temperature: float = 1.0, batch_size: int = 1024, seed: int = 0,
+                max_length: int | None = None, cluster=None) -> dict[str, Any]:
     """Stream ``n`` samples into ``output``: ``smiles``, ``log_likelihood`` and ``valid``
-    (whether RDKit parses it). Returns counts, validity and throughput."""
+    (whether RDKit parses it). Returns counts, validity and throughput.
+
+    With a ``cluster`` that runs on Dask (:class:`pmtoolkit.core.distributed.Cluster`;
+    ``model`` then a name or path) the samples are drawn in partitions of
+    ``cluster.partition_size`` (default :data:`SAMPLE_PARTITION`), partition ``i`` seeded by
+    ``(seed, i)``: the output depends on the seed and the partition size, not on the
+    workers, and differs from a single-process run's (one random stream)."""
     import pandas as pd
 
     from pmtoolkit.chem.molecules import parse_smiles
     from pmtoolkit.core.io import TableWriter
 
+    if cluster is not None and cluster.distributed:
+        return _sample_partitioned(model, output, n=n, temperature=temperature,
+                                   batch_size=batch_size, seed=seed, max_length=max_length,
+                                   cluster=cluster)
+    if isinstance(model, (str, os.PathLike)):
+        model = load(model)
     t0 = time.perf_counter()
     sampling = 0.0
     valid = tokens = 0
@@ -94,6 +106,96 @@ def sample_file(model: SmilesGenerator, output: str | os.PathLike, *, n: int,
             "sampling_seconds": sampling, "seconds": time.perf_counter() - t0,
             "smiles_per_second": n / sampling if sampling else None,
             "tokens": tokens}
+
+
+#: SMILES a partition of a distributed ``sample_file`` draws, unless the cluster says
+SAMPLE_PARTITION = 20_000
+
+
+def partition_seed(seed: int, number: int) -> int:
+    """The sampling seed of partition ``number`` of a run seeded ``seed``: independent streams
+    (NumPy's SeedSequence of the pair), the same wherever the partition runs."""
+    return int(np.random.SeedSequence([int(seed), int(number)]).generate_state(1)[0])
+
+
+class SampleJob:
+    """:func:`sample_file` as a :class:`pmtoolkit.core.distributed.Job`: partition ``i`` draws
+    its share of the samples with :func:`partition_seed`; the merge writes them in order."""
+
+    name = "generate sample"
+
+    def __init__(self, model, *, n: int, per_partition: int, temperature: float,
+                 batch_size: int, seed: int, max_length: int | None):
+        self.model, self.n, self.per_partition = model, n, per_partition
+        self.temperature, self.batch_size = temperature, batch_size
+        self.seed, self.max_length = seed, max_length
+        self.shards = [str(model.args[0])]
+
+    def settings(self) -> dict[str, Any]:
+        return {"model": list(self.model.args), "model-version": self.model.version,
+                "n": self.n, "partition-size": self.per_partition,
+                "temperature": self.temperature, "batch-size": self.batch_size,
+                "seed": self.seed, "max-length": self.max_length}
+
+    def read(self, shard: str):
+        for number, start in enumerate(range(0, self.n, self.per_partition)):
+            yield {"number": number, "count": min(self.per_partition, self.n - start)}
+
+    def run(self, payload):
+        import pandas as pd
+
+        from pmtoolkit.chem.molecules import parse_smiles
+        from pmtoolkit.core.distributed import PartResult
+
+        model = self.model.get()
+        tables, valid, tokens = [], 0, 0
+        for part in model.iter_samples(payload["count"], temperature=self.temperature,
+                                       batch_size=self.batch_size,
+                                       seed=partition_seed(self.seed, payload["number"]),
+                                       max_length=self.max_length, show_progress=False):
+            ok = [bool(s) and parse_smiles(s)[0] is not None for s in part.smiles]
+            valid += sum(ok)
+            tokens += part.tokens
+            tables.append(pd.DataFrame({"smiles": part.smiles,
+                                        "log_likelihood": np.round(part.log_likelihood, 4),
+                                        "valid": ok}))
+        return PartResult(tables, [], {"valid": valid, "tokens": tokens})
+
+    def merge(self, parts, output) -> dict[str, Any]:
+        from pmtoolkit.core.io import TableWriter
+
+        valid = tokens = 0
+        with TableWriter(output) as writer:
+            for part in parts:
+                for table in part.tables:
+                    writer.write(table)
+                valid += part.counts["valid"]
+                tokens += part.counts["tokens"]
+        return {"valid": valid, "tokens": tokens}
+
+
+def _sample_partitioned(model, output, *, n, temperature, batch_size, seed, max_length,
+                        cluster) -> dict[str, Any]:
+    from pmtoolkit.core.distributed import MAX_PARTITION_ROWS, WorkerModel, named_model, run_job
+
+    if isinstance(model, (str, os.PathLike)):
+        model = WorkerModel.named(load, model)
+    per = cluster.partition_size or SAMPLE_PARTITION
+    if not 1 <= per <= MAX_PARTITION_ROWS:
+        raise BadInputError(f"--partition-size {per:,} is out of range 1..{MAX_PARTITION_ROWS:,}")
+    model = named_model(model)
+    # bad options stop the run here, before a cluster starts
+    next(model.get().iter_samples(0, temperature=temperature, batch_size=batch_size,
+                                  max_length=max_length), None)
+    job = SampleJob(model, n=n, per_partition=per, temperature=temperature,
+                    batch_size=batch_size, seed=seed, max_length=max_length)
+    t0 = time.perf_counter()
+    info = run_job(job, output, cluster)
+    seconds = time.perf_counter() - t0
+    return {"n": n, "valid": info["valid"], "validity": info["valid"] / max(1, n),
+            "sampling_seconds": None, "seconds": seconds,
+            "smiles_per_second": n / seconds if seconds else None, "tokens": info["tokens"],
+            "partitions": info["partitions"], "resumed": info["resumed"]}
 
 
 def _check_fraction(fraction: float) -> None:

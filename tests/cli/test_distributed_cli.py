@@ -281,3 +281,29 @@ def test_a_cluster_of_dask_scheduler_and_two_dask_workers_started_here(pmt, tmp_
                 proc.kill()
                 proc.wait()
     assert all(proc.poll() is not None for proc in procs)
+
+
+def test_generate_sample_partitions_are_seeded_by_their_number_on_any_workers(
+        pmt, tmp_path, scheduler):
+    """On two worker processes the samples equal the same partitions drawn in this process,
+    and partition i equals the prior sampled alone with seed partition_seed(seed, i)."""
+    import pandas as pd
+
+    from pmtoolkit.core.distributed import Cluster, WorkerModel, run_job
+    from pmtoolkit.design.run import SampleJob, load, partition_seed
+
+    there = tmp_path / "there.csv"
+    args = ("generate", "sample", "-n", "250", "--batch-size", "64", "--seed", "3")
+    result = pmt(*args, "-o", there, "--scheduler", scheduler, "--partition-size", "100")
+    assert result.exit_code == 0, result.stderr
+    job = SampleJob(WorkerModel.named(load, "prior"), n=250, per_partition=100,
+                    temperature=1.0, batch_size=64, seed=3, max_length=None)
+    here = tmp_path / "here.csv"
+    with _threads(1):
+        info = run_job(job, here, Cluster())
+        alone = load("prior").sample(50, batch_size=64, seed=partition_seed(3, 2))
+    assert info["partitions"] == 3
+    assert here.read_bytes() == there.read_bytes()
+    table = pd.read_csv(there, keep_default_na=False)
+    assert len(table) == 250 and table["smiles"].tolist()[200:] == alone.smiles
+    assert not Path(f"{there}{PARTS_SUFFIX}").exists()
