@@ -721,15 +721,19 @@ def _prose(res: dict) -> dict:
     published = [
         "## How this differs from published MFASS evaluations",
         "",
-        ("Published evaluations score MFASS variants in their genomic context (the reference "
-        "genome around the exon and the gene annotation), not the construct alone; MFASS "
-        "itself measured each construct between the reporter's own exons, whose sequence the "
-        "data set does not give. Here SpliceAI sees only the exon with its 65-nt flanks "
-        "(at most) and N beyond: no partner exons, no real intron, so its wild-type site "
-        "probabilities are lower than in the genome (many acceptors near 0.1-0.3), delta "
-        "scores are compressed, and the 0.2/0.5/0.8 cut-offs, calibrated on genomic "
-        "scoring, do not carry over as such. The ranking metrics (ROC-AUC, PR-AUC) are the "
-        "comparable part."),
+        ("The evaluations of SpliceAI on MFASS found (below) score variants in their genomic "
+         "context (the reference genome around the exon and the gene annotation), not the "
+         "construct alone; MFASS itself measured each construct between the reporter's own "
+         "exons, whose sequence the data set does not give. Here SpliceAI sees only the exon "
+         "with its intron flanks (30-81 nt each, median 45) and N beyond: no partner exons, no "
+         "real intron. Its wild-type acceptor probabilities are low"
+         + (f" (median {res['original']['wild_type_sites_pmt']['acceptor_at_exon_start_median']}"
+            f" at the exon's first base over {res['original']['wild_type_sites_pmt']['exons']} "
+            f"exons; donors {res['original']['wild_type_sites_pmt']['donor_at_exon_end_median']})"
+            if res["original"] else "")
+         + ", so delta scores are compressed and the 0.2/0.5/0.8 cut-offs, set for genomic "
+         "scoring, do not carry over as such. The ranking metrics (ROC-AUC, PR-AUC) are the "
+         "comparable part."),
         "",
         ("No peer-reviewed figure for SpliceAI on MFASS was found with its protocol through "
         "the search tool (abstracts only). One public third-party benchmark file was found: "
@@ -888,8 +892,8 @@ def _markdown(res: dict) -> str:
         "",
         (f"pmt run: {run['variants']:,} variants ({'complete' if run['complete'] else 'INCOMPLETE: ' + str(run['chunks']) + ' of ' + str(run['of_chunks']) + ' chunks'}), "
         f"{run['sequences']:,} sequences, {run['seconds'] / 60:.0f} min summed over its "
-        f"chunks ({run['s_per_sequence_5_models']:.3f} s/sequence on the shared cores; one "
-        "worker, then two from chunk 18 on)."),
+        f"chunks ({run['s_per_sequence_5_models']:.3f} s/sequence on the shared cores; a "
+        "second worker, taking the chunks last first, joined after 18 chunks)."),
         "",
         "## Results",
         "",
@@ -927,8 +931,10 @@ def _markdown(res: dict) -> str:
             f"170 positions x 3 classes): {o['max_abs_diff_probabilities']:.1e}; of any delta "
             f"score (four scores, both distances): {o['max_abs_diff_delta_scores']:.1e}."),
             (f"- the original: {o['s_per_sequence_5_models']:.2f} s per sequence (five models, "
-            f"TensorFlow CPU, one thread, the plain 10,170-nt input, shared core); pmt "
-            f"{run['s_per_sequence_5_models']:.3f} s on the same shared machine."),
+            f"TensorFlow CPU, one thread, the plain 10,170-nt input); pmt "
+            f"{run['s_per_sequence_5_models']:.3f} s. Both on the shared machine under "
+            "different loads: an indication, not a speed benchmark "
+            "(docs/benchmarks/spliceai_parity.md has that)."),
             ""]
         if "original SpliceAI, whole construct" in o:
             lines += ["| scorer (this subset) | ROC-AUC [95% CI] | PR-AUC [95% CI] |",
