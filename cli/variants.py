@@ -19,12 +19,13 @@ from pmtoolkit.genomics.config import SequenceModelConfig
 
 #: the shipped sequence models, what each is for (score and ism)
 SEQUENCE_MODELS_HELP = (
-    "mpra: variants in promoters and enhancers, the predicted log2 change of expression "
-    "(JASPAR motif weights fitted to saturation-mutagenesis MPRA effects; on elements it never "
-    "saw, Spearman 0.157 per element: a ranked, explained prior, not a calibrated "
-    "prediction). jaspar: zero-shot change in JASPAR motif strength (0.110). splice: a "
-    "teaching CNN on 60-nt UCI splice-junction windows (donor EI, acceptor IE, neither N), "
-    "scanning 20 bases either side by default. Or a model file from pmt variants train.")
+    "mpra: variants in promoters and enhancers; its activity_diff is the predicted log2 change "
+    "of reporter expression, ALT vs REF (JASPAR motif weights fitted to saturation-mutagenesis "
+    "MPRA effects; on elements it never saw, ranked against measured effects, Spearman 0.187 "
+    "per element: a ranked, explained prior, not a calibrated prediction). jaspar: zero-shot "
+    "change in JASPAR motif strength (Spearman 0.110 on the same test). splice: a teaching CNN "
+    "on 60-nt UCI splice-junction windows (donor EI, acceptor IE, neither N), scanning 20 "
+    "bases either side by default. Or a model file from pmt variants train.")
 MODEL_HELP = ("What scores the variants [default: spliceai]. spliceai: splice-site gain and "
               "loss (SpliceAI's five models, Jaganathan et al. 2019, on torch) within "
               "--distance of variants in annotated genes, what a clinical lab runs on a VCF; "

@@ -130,6 +130,56 @@ class LocusRidge:
         return best
 
 
+def mpra_limits(data, delta: np.ndarray, ranks: np.ndarray, alpha: float = 1e4) -> dict:
+    """What bounds a cross-element score on these data, measured:
+
+    - ``learning_curve``: the rank ridge fitted to k randomly drawn other loci (10 draws a
+      size), scoring each held-out locus: how the mean Spearman over the 21 elements grows
+      with the loci trained on;
+    - ``within_elements``: the same ridge when each element's own other positions are in
+      training (5 folds of 20-base blocks of positions): the motif features' reach with no
+      transfer needed;
+    - ``same_sequence``: Spearman between the effects of one element measured twice (other
+      cells or times): what a perfect model of one measurement could score on the other."""
+    from pmtoolkit.core.metrics import spearman
+
+    loci = sorted(set(data.locus))
+    ridge = LocusRidge(delta, ranks, data.locus)
+    rng = np.random.default_rng(0)
+    curve = {}
+    for k in (1, 3, 6, 9, 12, 15):
+        rho: dict[str, list[float]] = {}  # element -> one Spearman a draw
+        for held in loci:
+            others = [c for c in loci if c != held]
+            t = data.locus == held
+            for _ in range(1 if k == len(others) else 10):
+                pick = [str(c) for c in rng.choice(others, k, replace=False)]
+                pred = delta[t] @ ridge.weights(pick, alpha)
+                for e in np.unique(data.element[t]):
+                    m = data.element[t] == e
+                    rho.setdefault(str(e), []).append(spearman(data.effects[t][m], pred[m]))
+        curve[k] = float(np.mean([np.mean(v) for v in rho.values()]))  # over the 21 elements
+    pos = np.array([v.pos for v in data.variants])
+    block = (pos // 20) % 5
+    pred = np.zeros(len(data))
+    for b in range(5):
+        fit = LocusRidge(delta[block != b], ranks[block != b], np.zeros((block != b).sum()))
+        pred[block == b] = delta[block == b] @ fit.weights([0.0], alpha)
+    ids = np.array([v.id.split(":", 1)[1] for v in data.variants])
+    same = {}
+    for a, b in (("PKLR-24h", "PKLR-48h"), ("ZRSh-13", "ZRSh-13h2"), ("TERT-GBM", "TERT-GAa"),
+                 ("TERT-GBM", "TERT-GSc"), ("TERT-GBM", "TERT-HEK"), ("TERT-GSc", "TERT-HEK")):
+        x = dict(zip(ids[data.element == a], data.effects[data.element == a]))
+        y = dict(zip(ids[data.element == b], data.effects[data.element == b]))
+        both = sorted(set(x) & set(y))
+        same[f"{a} / {b}"] = {"spearman": spearman(np.array([x[i] for i in both]),
+                                                    np.array([y[i] for i in both])),
+                              "n": len(both)}
+    return {"alpha": alpha, "learning_curve": curve,
+            "within_elements": mean_rho(pred, data.effects, data.element),
+            "same_sequence": same}
+
+
 def motif_deltas(data, base) -> np.ndarray:
     """The change in every JASPAR motif's strength (alt - ref) of each variant, cached."""
     from pmtoolkit.genomics.mpra import effect_data
@@ -213,7 +263,7 @@ def scored(pred: np.ndarray, data, seconds: float, **extra) -> dict:
 
 
 def mpra(scorers: list[str], epochs: int, done=None, seeds=SEEDS,
-         folds_only: bool = False) -> dict:
+         folds_only: bool = False, reverse: bool = False) -> dict:
     from pmtoolkit.genomics.model import fit_effects
     from pmtoolkit.genomics.mpra import default_config, effect_data, load_mpra, normal_scores
 
@@ -272,12 +322,15 @@ def mpra(scorers: list[str], epochs: int, done=None, seeds=SEEDS,
             ridge_seconds = time.perf_counter() - t0 + motif_seconds
             if name == "jaspar-fitted-rank":
                 keep(name, scored(ridge_pred, data, ridge_seconds,
-                                  alphas={k: float(v) for k, v in alphas.items()}))
+                                  alphas={k: float(v) for k, v in alphas.items()},
+                                  limits=mpra_limits(data, delta, ranks)))
         if name in ("cnn-local", "cnn-local+ridge"):
             eff = effect_data(data, 41)
-            folds = {s: [local_cnn_fold(data, eff, ranks, loci, i, s,
-                                        (base, delta, ridge, alphas))
-                         for i in range(len(loci))] for s in seeds}
+            order = range(len(loci))[::-1] if reverse else range(len(loci))
+            folds = {s: sorted(((i, local_cnn_fold(data, eff, ranks, loci, i, s,
+                                                   (base, delta, ridge, alphas)))
+                                for i in order), key=lambda x: x[0]) for s in seeds}
+            folds = {s: [f for _, f in fs] for s, fs in folds.items()}
             if folds_only:
                 continue
             cpu = float(sum(f["cpu_seconds"] for fs in folds.values() for f in fs))
@@ -476,12 +529,17 @@ def write_docs(r: dict) -> None:
     DOCS.mkdir(parents=True, exist_ok=True)
     (DOCS / "variants.json").write_text(json.dumps(r, indent=1) + "\n")
     lines = ["# Variant scoring: MPRA effects, splice accuracy, throughput, fast ISM", "",
-             f"Measured {r['date']} on {r['machine']}; `{r['command']}`.", ""]
+             f"Last run {r['date']} on {r['machine']}: `{r['command']}`; the parts and rows "
+             "it did not rerun keep the numbers of their own runs (the MPRA part says its "
+             "command).", ""]
     m = r.get("mpra")
     if m:
         dev = m.get("dev_loci", [])
-        lines += ["## Saturation-mutagenesis MPRA, leave one locus out", "",
-                  (f"{m['n_variants']:,} variants of 21 elements (Kircher et al. 2019, GRCh38; "
+        lines += ["## Saturation-mutagenesis MPRA, leave one locus out", ""]
+        if "command" in m:
+            lines += [(f"Measured {m['date']}: `{m['command']}` (rows not rerun keep their "
+                      "own numbers)."), ""]
+        lines += [(f"{m['n_variants']:,} variants of 21 elements (Kircher et al. 2019, GRCh38; "
                   f"{m['dropped_rows']} table rows without coordinates or anchor left out), "
                   f"{len(m['loci'])} loci. Every scorer but the zero-shot `jaspar` is fitted to "
                   "the measured effects of the other 15 loci and scores the held-out one "
@@ -489,11 +547,13 @@ def write_docs(r: dict) -> None:
                   "out together); the number is the Spearman between predicted and measured "
                   "effects within each element, averaged over the 21 elements. Goal: ≥ 0.3."),
                   "",
-                  ("- `jaspar-fitted`: the shipped `mpra` model's recipe, a ridge over the "
-                  "changes in strength of 879 JASPAR motifs fitted to the raw effects (its "
-                  "penalty, 1e4, was chosen once by this same leave-one-locus-out)."),
+                  ("- `jaspar-fitted`: a ridge over the changes in strength of 879 JASPAR "
+                  "motifs fitted to the raw effects (its penalty, 1e4, was chosen once by this "
+                  "same leave-one-locus-out): the recipe of the `mpra` model shipped before "
+                  "issue 25."),
                   ("- `jaspar-fitted-rank`: the same ridge fitted to each element's effects as "
-                  "normal scores (ranks; every element weighs alike), its penalty chosen per "
+                  "normal scores (ranks; every element weighs alike; the shipped `mpra` "
+                  "model's recipe since issue 25), its penalty chosen per "
                   "fold by an inner leave-one-locus-out over the training loci ("
                   + ", ".join(f"{a:.0e}" for a in ALPHAS) + ")."),
                   ("- `cnn-local`: a CNN of local sequence (`architecture=\"local\"`: 64 "
@@ -536,6 +596,23 @@ def write_docs(r: dict) -> None:
             lines += ["", (f"`{name}` per seed: {runs}; the seeds' average, one scorer: "
                       f"{s['ensemble']['mean_spearman']:.3f}. CPU time of all its fits "
                       f"(one thread): {s['seconds']:.0f} s.")]
+        limits = m["scorers"].get("jaspar-fitted-rank", {}).get("limits")
+        if limits:
+            curve = limits["learning_curve"]
+            same = limits["same_sequence"]
+            lines += ["", ("What bounds these numbers (the rank ridge, penalty "
+                      f"{limits['alpha']:.0e}):"), "",
+                      "| loci trained on | " + " | ".join(str(k) for k in curve) + " |",
+                      "|---|" + "---:|" * len(curve),
+                      "| mean Spearman, held-out locus | " + " | ".join(
+                          f"{v:.3f}" for v in curve.values()) + " |", "",
+                      (f"(10 random draws of the training loci a size). With each element's "
+                       "own other positions in training (5 folds of 20-base blocks), the same "
+                       f"ridge reaches {limits['within_elements']:.3f}: the motif features' "
+                       "reach with nothing to transfer. One sequence measured twice (other "
+                       "cells or times) agrees to Spearman " + ", ".join(
+                           f"{v['spearman']:.2f} ({k})" for k, v in same.items()) +
+                       ": a model of one measurement can score no better on the other.")]
         missing = [n for n in SCORERS if n not in m["scorers"]]
         if missing:
             lines += ["", "Not measured yet: " + ", ".join(f"`{n}`" for n in missing) +
@@ -634,9 +711,13 @@ def main() -> int:
     ap.add_argument("--folds-only", action="store_true",
                     help="only fit the effect CNN's folds of --seeds (kept in build/, for a "
                          "second process to share the work) and write nothing")
+    ap.add_argument("--reverse", action="store_true",
+                    help="--folds-only: from the last fold back (a second process on the same "
+                         "seed meets the first halfway)")
     args = ap.parse_args()
     if args.folds_only:
-        mpra(["cnn-local"], args.epochs, seeds=args.seeds, folds_only=True)
+        mpra(["cnn-local"], args.epochs, seeds=args.seeds, folds_only=True,
+             reverse=args.reverse)
         return 0
     if args.dev:
         mpra_dev(args.tag, json.loads(args.dev))
@@ -663,7 +744,8 @@ def main() -> int:
         old = r.get("mpra", {}).get("scorers", {})
 
         def done(m: dict) -> None:
-            r["mpra"] = {**m, "scorers": {**old, **m["scorers"]}}
+            r["mpra"] = {**m, "date": r["date"], "command": r["command"],
+                         "scorers": {**old, **m["scorers"]}}
             write_docs(r)
 
         mpra(args.scorers, args.epochs, done, seeds=args.seeds)

@@ -172,7 +172,7 @@ def test_held_out_mpra_figures_match_the_benchmark():
     from pmtoolkit.demo import MPRA_HELD_OUT
 
     bench = Path(__file__).parents[2] / "docs" / "benchmarks" / "variants.json"
-    fitted = json.loads(bench.read_text())["mpra"]["scorers"]["jaspar-fitted"]
+    fitted = json.loads(bench.read_text())["mpra"]["scorers"]["jaspar-fitted-rank"]
     assert round(fitted["mean_spearman"], 3) == MPRA_HELD_OUT["mean"]
     assert round(fitted["elements"]["TERT-GBM"]["spearman"], 3) == MPRA_HELD_OUT["TERT-GBM"]
     assert fitted["elements"]["TERT-GBM"]["n"] == 972
