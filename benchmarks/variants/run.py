@@ -4,9 +4,15 @@
    Pearson and Spearman between predicted and measured effects per element, holding out one
    locus at a time (elements measured in several cell types share a locus and are held out
    together). Scorers: ``jaspar`` (zero-shot motif strength change), ``jaspar-fitted`` (one
-   weight per JASPAR motif fitted to the other loci's effects: the shipped ``mpra`` model's
-   recipe) and CNNs trained on the other loci's measured effects (``fit_effects``: basset and
-   dilated).
+   weight per JASPAR motif fitted to the other loci's raw effects), ``jaspar-fitted-rank``
+   (the same on per-element normal scores, penalty by inner leave-one-locus-out: the shipped
+   ``mpra`` model's recipe), ``cnn-local`` (a local CNN started from the JASPAR motifs that
+   ridge weighs most, early-stopped on validation loci drawn from the training loci; seeds
+   0-2; each fold kept in build/ so an interrupted run resumes), ``cnn-local+ridge`` (their
+   average, weight chosen on the validation loci) and the earlier basset/dilated CNNs; with
+   the rank ridge, what bounds the figure (learning curve over training loci, within-element
+   fit, agreement of one sequence measured twice). ``--dev`` runs the CNN's design protocol
+   on the dev loci only and journals it (docs/benchmarks/variants_mpra_runs.jsonl).
 2. The shipped splice model's accuracy on its held-out test split.
 3. Scoring throughput (variants/s) of ``pmt variants score`` on 20,000 SNVs of the shipped
    hg38 chr2 chunk, beside the physical limit: the model's FLOPs per variant against this
@@ -15,8 +21,13 @@
 4. Saturation mutagenesis of a whole window: the fast path (recompute what a substitution
    reaches) against rescoring every mutated sequence, same answers.
 
-    python benchmarks/variants/run.py                  # everything (about 2 h on one core)
+    python benchmarks/variants/run.py                  # everything (hours on one core)
     python benchmarks/variants/run.py --scorers jaspar --skip-throughput
+    # the CNN's folds shared by two processes, then the report from their kept folds:
+    python benchmarks/variants/run.py --folds-only --seeds 0 2 &
+    python benchmarks/variants/run.py --folds-only --seeds 1 &
+    python benchmarks/variants/run.py --skip-throughput --scorers jaspar jaspar-fitted \
+        jaspar-fitted-rank cnn-local cnn-local+ridge
 
 Parts and scorers not run keep their last rows in docs/benchmarks/variants.json.
 
