@@ -19,9 +19,16 @@ def _one_line(result, code):
     return errors[0]
 
 
-def _no_children():
+def _no_children(before: frozenset = frozenset()):
+    """The live child processes of this one, but those in ``before`` (helpers an earlier
+    test left running for the life of the test process, such as multiprocessing's resource
+    tracker after a Dask LocalCluster)."""
     return [p for p in psutil.Process().children(recursive=True) if p.is_running()
-            and p.status() != psutil.STATUS_ZOMBIE]
+            and p.status() != psutil.STATUS_ZOMBIE and p.pid not in before]
+
+
+def _children_now() -> frozenset:
+    return frozenset(p.pid for p in psutil.Process().children(recursive=True))
 
 
 @pytest.fixture(scope="module")
@@ -57,12 +64,13 @@ def test_run_end_to_end_with_flower_and_use_the_model(pmt, molecules, tmp_path):
 
     cfg = _config(tmp_path / "run.toml", molecules, split="dirichlet", alpha=1.0)
     out = tmp_path / "out"
+    before = _children_now()
     result = pmt("federated", "run", "-c", cfg, "-o", out, "--set", "strategy=fedprox",
                  "--set", "proximal_mu=0.1")
     assert result.exit_code == 0, result.stderr
     assert "round 1/2" in result.stderr and "round 2/2" in result.stderr
     assert "centralised: round 2/2" in result.stderr
-    assert not _no_children()
+    assert not _no_children(before)
     for name in ("model.safetensors", "federated.json", "config.json", "sites.csv",
                  "convergence.png", "report.html", "logs/server.log", "logs/site0.log",
                  "logs/site1.log"):
@@ -181,10 +189,11 @@ def test_unknown_table_in_the_file(pmt, molecules, tmp_path):
 def test_a_failing_site_stops_the_run_and_every_process(pmt, molecules, tmp_path):
     cfg = _config(tmp_path / "run.toml", molecules, test_fraction=0.0, centralised=False)
     out = tmp_path / "out"
+    before = _children_now()
     # a GPU the sites do not have: the settings are valid, each site fails as it trains
     # (the machine that starts the run cannot tell what the sites' hardware is)
     line = _one_line(pmt("federated", "run", "-c", cfg, "-o", out, "--set",
                          'model.device="cuda:99"'), 1)
     assert "federated run failed" in line and "cuda:99" in line
     assert not out.exists()
-    assert not _no_children()
+    assert not _no_children(before)
