@@ -285,13 +285,22 @@ def _rank(run: StepRun) -> dict[str, Any]:
 @dataclass
 class VariantScoreStepConfig:
     model: str = field(default="mpra", metadata={
-        "help": "sequence model: a shipped name (splice, mpra, jaspar) or a file"})
+        "help": "spliceai (the optional extra: splice-site gain and loss in annotated genes), "
+                "a shipped sequence model (mpra for promoters and enhancers, splice, jaspar) "
+                "or a file"})
     ref_mismatch: Literal["error", "skip", "warn"] = field(default="error", metadata={
         "help": "a REF allele that differs from the FASTA: stop, skip it, or warn"})
-    strands: Literal["both", "forward"] = field(default="both", metadata={
-        "help": "average both strands, or forward only"})
+    strands: Literal["both", "forward"] | None = field(default=None, metadata={
+        "help": "average both strands, or forward only (default: the model's)"})
     scan: int | None = field(default=None, metadata={"range": Range(0, 10_000),
         "help": "also score windows this many bases either side (default: the model's)"})
+    annotation: str | None = field(default=None, metadata={
+        "help": "spliceai and splice models: the genes (grch37, grch38, a SpliceAI table, a "
+                "GTF/GFF3; default grch38)"})
+    distance: int | None = field(default=None, metadata={"range": Range(0, 5000),
+        "help": "spliceai: splice-site changes within this many bases (default 50)"})
+    mask: bool | None = field(default=None, metadata={
+        "help": "spliceai: SpliceAI's -M 1 (default off)"})
 
 
 @action("variants.score", help="Score each variant of a VCF with a DNA sequence model "
@@ -302,9 +311,11 @@ def _variants_score(run: StepRun) -> dict[str, Any]:
     from pmtoolkit.genomics.run import score_file
 
     p = run.params
+    annotation = p.annotation and _named(run, p.annotation)
     stats = score_file(run.inputs["vcf"], run.inputs["fasta"], run.output(),
                        model_name=_named(run, p.model), ref_mismatch=p.ref_mismatch,
-                       strands=p.strands, scan=p.scan)
+                       strands=p.strands, scan=p.scan, annotation=annotation,
+                       distance=p.distance, mask=p.mask)
     return {k: v for k, v in stats.items()
             if isinstance(v, (int, float, str)) and k not in ("output", "outdir")}
 
@@ -329,14 +340,19 @@ def _variants_filter(run: StepRun) -> dict[str, Any]:
     p = run.params
     path = run.inputs["input"]
     header, info, frame = _read_vcf(path)
-    key = p.score or next((k for k in info if k.endswith("_diff")), None)
+    key = p.score or next((k for k in info if k.endswith("_diff")), None) or \
+        ("SpliceAI" if "SpliceAI" in info else None)
     if key is None or key not in info:
-        raise BadInputError(f"'{path.name}' has no INFO key {key or '*_diff'}",
+        raise BadInputError(f"'{path.name}' has no INFO key {key or '*_diff or SpliceAI'}",
                             hint="score it first (variants.score); INFO keys: " + ", ".join(info))
     n = len(frame)
+    if n and key not in frame.columns:  # declared, on no record
+        frame[key] = None
     if n:
-        # the score of the first ALT allele, next to the alleles
-        frame[key] = pd.to_numeric(frame[key].astype(str).str.split(",").str[0])
+        if key == "SpliceAI":  # the largest delta score of any ALT and gene; none: unscored
+            frame[key] = frame[key].map(_spliceai_max)
+        else:  # the score of the first ALT allele, next to the alleles
+            frame[key] = pd.to_numeric(frame[key].astype(str).str.split(",").str[0])
         frame = frame[[*frame.columns[:5], key, *(c for c in frame.columns[5:] if c != key)]]
         frame["_abs"] = frame[key].abs()
         frame = frame[frame["_abs"] >= p.min_abs].sort_values("_abs", ascending=False,
@@ -359,6 +375,18 @@ def _variants_filter(run: StepRun) -> dict[str, Any]:
     table = frame.drop(columns=["_line", "_abs"], errors="ignore")
     _write(table, run.output("table"))
     return {"variants": n, "kept": len(table), "score": key}
+
+
+def _spliceai_max(value: Any) -> float:
+    """The largest of DS_AG, DS_AL, DS_DG, DS_DL over the entries of a ``SpliceAI`` INFO
+    value (``ALLELE|SYMBOL|DS_AG|DS_AL|DS_DG|DS_DL|DP_AG|...``, comma-separated); NaN where it
+    has no scores (no field, or ``.`` entries)."""
+    scores = []
+    for entry in str(value).split(","):
+        fields = entry.split("|")
+        if len(fields) >= 6:
+            scores += [float(x) for x in fields[2:6] if x not in (".", "")]
+    return max(scores) if scores else float("nan")
 
 
 @dataclass

@@ -65,3 +65,32 @@ def test_shipped_variant_pipeline_end_to_end(pmt, tmp_path):
     assert "Variant prioritisation" in (out / "report" / "report.html").read_text()
     r = pmt("pipeline", "run", "-c", "variant-prioritisation", "-o", out)
     assert "0 steps ran, 4 skipped" in r.stderr
+
+
+def test_a_splice_prioritisation_pipeline_ranks_by_spliceai_delta_scores(pmt, tmp_path,
+                                                                         shared_data):
+    """variants.score with spliceai (the optional extra), then variants.filter ranking by
+    the largest SpliceAI delta score: the broken acceptor AG of MYT1L leads; a variant
+    outside every gene (no SpliceAI field) is not ranked."""
+    import importlib.util
+
+    import pytest
+
+    if importlib.util.find_spec("spliceai") is None:
+        pytest.skip("the spliceai extra is not installed (CI installs it)")
+    fasta = shared_data / "variants" / "reference" / "chr2_1-2333275.fa.gz"
+    vcf = tmp_path / "in.vcf"
+    vcf.write_text("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+                   "chr2\t100000\tintergenic\tT\tA\t.\t.\t.\n"
+                   "chr2\t1801800\tacceptor_AG\tC\tA\t.\t.\t.\n"
+                   "chr2\t1801830\tintronic\tT\tG\t.\t.\t.\n")
+    path = tmp_path / "splice.toml"
+    path.write_text(f'[pipeline]\nname = "splice"\n\n[steps.score]\naction = "variants.score"\n'
+                    f'vcf = "{vcf}"\nfasta = "{fasta}"\nmodel = "spliceai"\ndistance = 50\n\n'
+                    '[steps.rank]\naction = "variants.filter"\ninput = "@score"\n')
+    r = pmt("pipeline", "run", "-c", path, "-o", tmp_path / "run")
+    assert r.exit_code == 0, r.stderr
+    table = (tmp_path / "run" / "rank" / "prioritised.tsv").read_text().splitlines()
+    ids = [line.split("\t")[3] for line in table[1:]]
+    assert ids[0] == "acceptor_AG" and "intergenic" not in ids
+    assert float(table[1].split("\t")[6]) > 0.9  # its max delta score, next to the alleles
