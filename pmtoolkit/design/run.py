@@ -62,6 +62,18 @@ def sample_summary(smiles: Sequence[str]) -> dict[str, float]:
             "uniqueness": len(set(canon)) / max(1, len(canon))}
 
 
+def _sample_table(part) -> Any:
+    """One batch of samples as the output table: ``smiles``, ``log_likelihood`` (4
+    decimals) and ``valid`` (RDKit parses it)."""
+    import pandas as pd
+
+    from pmtoolkit.chem.molecules import parse_smiles
+
+    ok = [bool(s) and parse_smiles(s)[0] is not None for s in part.smiles]
+    return pd.DataFrame({"smiles": part.smiles,
+                         "log_likelihood": np.round(part.log_likelihood, 4), "valid": ok})
+
+
 def sample_file(model: SmilesGenerator | str | os.PathLike, output: str | os.PathLike, *,
                 n: int, temperature: float = 1.0, batch_size: int = 1024, seed: int = 0,
                 max_length: int | None = None, cluster=None) -> dict[str, Any]:
@@ -73,9 +85,6 @@ def sample_file(model: SmilesGenerator | str | os.PathLike, output: str | os.Pat
     ``cluster.partition_size`` (default :data:`SAMPLE_PARTITION`), partition ``i`` seeded by
     ``(seed, i)``: the output depends on the seed and the partition size, not on the
     workers, and differs from a single-process run's (one random stream)."""
-    import pandas as pd
-
-    from pmtoolkit.chem.molecules import parse_smiles
     from pmtoolkit.core.io import TableWriter
 
     if cluster is not None and cluster.distributed:
@@ -96,12 +105,10 @@ def sample_file(model: SmilesGenerator | str | os.PathLike, output: str | os.Pat
             sampling += time.perf_counter() - ts
             if part is None:
                 break
-            ok = [bool(s) and parse_smiles(s)[0] is not None for s in part.smiles]
-            valid += sum(ok)
+            table = _sample_table(part)
+            valid += int(table["valid"].sum())
             tokens += part.tokens
-            writer.write(pd.DataFrame({"smiles": part.smiles,
-                                       "log_likelihood": np.round(part.log_likelihood, 4),
-                                       "valid": ok}))
+            writer.write(table)
     return {"n": n, "valid": valid, "validity": valid / max(1, n),
             "sampling_seconds": sampling, "seconds": time.perf_counter() - t0,
             "smiles_per_second": n / sampling if sampling else None,
@@ -142,9 +149,6 @@ class SampleJob:
             yield {"number": number, "count": min(self.per_partition, self.n - start)}
 
     def run(self, payload):
-        import pandas as pd
-
-        from pmtoolkit.chem.molecules import parse_smiles
         from pmtoolkit.core.distributed import PartResult
 
         model = self.model.get()
@@ -153,12 +157,9 @@ class SampleJob:
                                        batch_size=self.batch_size,
                                        seed=partition_seed(self.seed, payload["number"]),
                                        max_length=self.max_length, show_progress=False):
-            ok = [bool(s) and parse_smiles(s)[0] is not None for s in part.smiles]
-            valid += sum(ok)
+            tables.append(_sample_table(part))
+            valid += int(tables[-1]["valid"].sum())
             tokens += part.tokens
-            tables.append(pd.DataFrame({"smiles": part.smiles,
-                                        "log_likelihood": np.round(part.log_likelihood, 4),
-                                        "valid": ok}))
         return PartResult(tables, [], {"valid": valid, "tokens": tokens})
 
     def merge(self, parts, output) -> dict[str, Any]:

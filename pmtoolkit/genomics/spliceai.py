@@ -339,31 +339,28 @@ class SpliceAI:
         self.files = list(files) if files is not None else model_files()
         self.nets = [load_keras_weights(SpliceAINet(), f).to(self.device) for f in self.files]
 
-    @torch.inference_mode()
     def predict(self, onehot: np.ndarray, batch_size: int = 8) -> np.ndarray:
         """Probabilities ``(N, L - 10000, 3)`` (neither, acceptor, donor) of one-hot windows
         ``(N, L, 4)``, all of one length."""
-        x = np.asarray(onehot, dtype=np.float32)
-        out = []
-        for start in range(0, len(x), batch_size):
-            xb = torch.from_numpy(np.ascontiguousarray(
-                x[start:start + batch_size].transpose(0, 2, 1))).to(self.device)
-            y = sum(net(xb) for net in self.nets) / len(self.nets)
-            out.append(y.permute(0, 2, 1).float().cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, 0, len(CLASSES)), np.float32)
+        return self._mean(onehot, batch_size, lambda net, xb: net(xb))
 
-    @torch.inference_mode()
     def predict_padded(self, onehot: np.ndarray, batch_size: int = 32) -> np.ndarray:
         """Probabilities ``(N, L, 3)`` of short one-hot sequences ``(N, L, 4)``, all of one
         length, each given alone: as :meth:`predict` on the sequence with :data:`FLANK` N on
         each side, computed by :func:`padded_forward` (only where the N do not make a layer
         constant). For constructs, e.g. a reference and its variants in one batch."""
+        return self._mean(onehot, batch_size, padded_forward)
+
+    @torch.inference_mode()
+    def _mean(self, onehot: np.ndarray, batch_size: int, forward) -> np.ndarray:
+        """The five models' mean of ``forward(net, x)`` over ``onehot`` ``(N, L, 4)`` in
+        batches, as ``(N, length out, 3)``."""
         x = np.asarray(onehot, dtype=np.float32)
         out = []
         for start in range(0, len(x), batch_size):
             xb = torch.from_numpy(np.ascontiguousarray(
                 x[start:start + batch_size].transpose(0, 2, 1))).to(self.device)
-            y = sum(padded_forward(net, xb) for net in self.nets) / len(self.nets)
+            y = sum(forward(net, xb) for net in self.nets) / len(self.nets)
             out.append(y.permute(0, 2, 1).float().cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, 0, len(CLASSES)), np.float32)
 
@@ -706,8 +703,6 @@ class SpliceScorer:
         not depend on the thread count."""
         from concurrent.futures import ThreadPoolExecutor
 
-        half = FLANK + self.distance
-        wid = 2 * half + 1
         refs: dict = {}
         alts: dict = {}
         threads = 1 if self.model.device.type != "cpu" else max(1, torch.get_num_threads())
@@ -717,15 +712,18 @@ class SpliceScorer:
         try:
             with ThreadPoolExecutor(max_workers=threads) as pool:
                 for region in self._regions(sites):
-                    self._region(region, snvs, pool, threads, refs, alts, half, wid)
+                    region_refs, region_alts = self._region(region, snvs, pool, threads)
+                    refs.update(region_refs)
+                    alts.update(region_alts)
         finally:
             torch.set_num_threads(before)
         return refs, alts
 
-    def _region(self, region, snvs: dict, pool, threads: int, refs: dict, alts: dict,
-                half: int, wid: int) -> None:
+    def _region(self, region, snvs: dict, pool, threads: int) -> tuple[dict, dict]:
         """:meth:`_reference_and_snvs` for one region: the models' reference passes, then
         their substitution passes in chunks, on the ``pool``."""
+        half = FLANK + self.distance
+        wid = 2 * half + 1
         chrom, g, first, cluster, seq = region
         models = self.model.nets
         minus = str(self.annotation.strands[g]) == "-"
@@ -760,8 +758,9 @@ class SpliceScorer:
             return out
 
         passes = list(pool.map(reference, models))
-        size = max(1, -(-len(jobs) * len(models) // (4 * threads)) // len(models)) \
-            if jobs else 1
+        # about four chunks of substitutions per thread over all models, to balance the load
+        per_model = -(-4 * threads // len(models))
+        size = max(1, -(-len(jobs) // per_model))
         parts = [jobs[i:i + size] for i in range(0, len(jobs), size)]
         futures = [[pool.submit(substitutions, net, acts, part) for part in parts]
                    for net, (_, acts) in zip(models, passes)]
@@ -776,9 +775,8 @@ class SpliceScorer:
             done = [a for f in per_model for a in f.result()]
             for (key, base, _, _), a in zip(jobs, done):
                 alt_sum[(key, base)] = alt_sum.get((key, base), 0) + a
-        del passes, futures
-        refs.update({k: v / len(models) for k, v in ref_sum.items()})
-        alts.update({k: v / len(models) for k, v in alt_sum.items()})
+        return ({k: v / len(models) for k, v in ref_sum.items()},
+                {k: v / len(models) for k, v in alt_sum.items()})
 
     def score(self, variants: list) -> list[list[SpliceCall]]:
         """Per variant, one :class:`SpliceCall` per gene it lies in (none outside genes).

@@ -203,12 +203,7 @@ def test_a_truncated_library_keeps_the_partitions_before_the_break_and_resumes(
     kept = len(list(Path(f"{out}{PARTS_SUFFIX}").glob("part-*.json")))
     assert kept >= 3  # the partitions read before the break
     library.write_bytes(full)
-    result = pmt(*args)
-    assert result.exit_code == 0, result.stderr
-    assert _resumed(result.stderr) == kept
-    with _threads(1):
-        assert pmt(*_screen(test_data), "-o", tmp_path / "here.csv").exit_code == 0
-    assert out.read_bytes() == (tmp_path / "here.csv").read_bytes()
+    _resumes_to_the_single_process_hits(pmt, args, kept, out, test_data, tmp_path)
 
 
 def test_an_interrupted_run_resumes_without_recomputing_finished_partitions(
@@ -232,6 +227,12 @@ def test_an_interrupted_run_resumes_without_recomputing_finished_partitions(
     assert proc.returncode != 0 and not out.exists()
     kept = len(list(parts.glob("part-*.json")))
     assert 2 <= kept < 10
+    _resumes_to_the_single_process_hits(pmt, args, kept, out, test_data, tmp_path)
+
+
+def _resumes_to_the_single_process_hits(pmt, args, kept, out, test_data, tmp_path):
+    """Rerunning ``args`` reuses the ``kept`` finished partitions, and its hits are the
+    single-process run's."""
     result = pmt(*args)
     assert result.exit_code == 0, result.stderr
     assert _resumed(result.stderr) == kept

@@ -103,12 +103,9 @@ def test_annotation_table_reads_spans_strands_and_boundaries(tmp_path):
         S.SpliceAnnotation.read(bad)
 
 
-@pytest.fixture(scope="module")
-def model():
-    pytest.importorskip("h5py")
-    if S.importlib.util.find_spec("spliceai") is None:
-        pytest.skip("the spliceai extra is not installed (CI installs it)")
-    return S.SpliceAI(device="cpu")
+@pytest.fixture
+def model(spliceai_model):
+    return spliceai_model
 
 
 def test_the_five_models_load_from_the_spliceai_package(model):

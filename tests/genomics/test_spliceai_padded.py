@@ -56,12 +56,9 @@ def test_an_all_n_sequence_is_the_constant_everywhere(random_net):
     assert float((fast - fast[..., :1]).abs().max()) < 1e-6  # the same at every position
 
 
-@pytest.fixture(scope="module")
-def model():
-    pytest.importorskip("h5py")
-    if S.importlib.util.find_spec("spliceai") is None:
-        pytest.skip("the spliceai extra is not installed (CI installs it)")
-    return S.SpliceAI(device="cpu")
+@pytest.fixture
+def model(spliceai_model):
+    return spliceai_model
 
 
 @pytest.mark.parametrize("length", (1, 60, 170, 301))
