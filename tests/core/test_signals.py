@@ -1,7 +1,6 @@
 """Stop signals held around C code that would drop them, and delivered afterwards."""
 from __future__ import annotations
 
-import os
 import signal
 import threading
 
@@ -14,7 +13,9 @@ def test_a_ctrl_c_inside_the_block_arrives_when_it_ends():
     reached_end_of_block = False
     with pytest.raises(KeyboardInterrupt):
         with held():
-            os.kill(os.getpid(), signal.SIGINT)
+            # sent to this thread: os.kill's process-wide signal may go to any other thread
+            # that does not block it (earlier tests leave some alive), and arrive late
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
             # a C library's own handler, installed now, would not see it: it is pending
             assert signal.SIGINT in signal.sigpending()
             reached_end_of_block = True
