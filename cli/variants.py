@@ -7,9 +7,11 @@ from pathlib import Path
 import click
 
 from pmtoolkit.cli.options import (
+    cluster_from,
     config_option,
     dataclass_options,
     device_option,
+    distributed_options,
     on_invalid_option,
     overwrite_option,
     resolve,
@@ -82,13 +84,18 @@ def variants() -> None:
               help="spliceai: zero a gain at an annotated splice site and a loss at an "
                    "unannotated one (SpliceAI's -M 1) [default: no-mask].")
 @device_option
+@distributed_options
 def score(vcf, fasta, model_name, output, fmt, ref_mismatch, strands, scan, batch_size,
-          annotation, distance, mask, device):
+          annotation, distance, mask, device, workers, scheduler, partition_size):
     """Score each variant. spliceai (the default): SpliceAI's delta scores in its VCF field.
     Sequence models (mpra, jaspar, splice, a model file): outputs on the REF and ALT windows,
     their difference and log-odds. Options a model does not use are refused, not ignored.
 
     Every record is scored or listed, with line and reason, in <output>.rejected.csv.
+    With --workers or --scheduler the VCF (plain or bgzipped text) is split into whole
+    blocks of its lines, scored on Dask workers that each open the FASTA themselves, and
+    merged into the same output; --partition-size counts lines (default 1,024 for spliceai,
+    20,480 for sequence models).
 
     \b
     Example:
@@ -98,11 +105,12 @@ def score(vcf, fasta, model_name, output, fmt, ref_mismatch, strands, scan, batc
     from pmtoolkit.cli.common import startup
     from pmtoolkit.genomics.run import DEFAULT_SCORE_MODEL, score_file
 
+    cluster = cluster_from(workers, scheduler, partition_size)
     startup(model=model_name or DEFAULT_SCORE_MODEL, device=device)
     info = score_file(vcf, fasta, output, model_name=model_name, fmt=fmt,
                       ref_mismatch=ref_mismatch, strands=strands, batch_size=batch_size,
                       scan=scan, annotation=annotation, distance=distance, mask=mask,
-                      device=device)
+                      device=device, cluster=cluster)
     click.echo(f"{info['variants_scored']:,} variant(s) from {info['records']:,} record(s) "
                f"scored ({info['variants_per_second']:,.0f} variants/s), {info['rejected']} "
                f"not scored; written to {output}", err=True)

@@ -100,13 +100,14 @@ class Cluster:
         """Whether the job runs on Dask (else in this process)."""
         return self.workers is not None or self.scheduler is not None
 
-    def chunks_per_partition(self, chunksize: int) -> int:
+    def chunks_per_partition(self, chunksize: int, default_rows: int = PARTITION_ROWS) -> int:
         """How many of a job's chunks of ``chunksize`` rows make one partition. A partition is
         whole chunks, so a model sees the very batches a single-process run gives it (a
         network's float sums depend on the batch) and the result is the same to the last
-        digit; a ``partition_size`` that is not a multiple of ``chunksize`` is an error."""
+        digit; a ``partition_size`` that is not a multiple of ``chunksize`` is an error.
+        ``default_rows``: the job's own default, where a row costs more than a molecule."""
         if self.partition_size is None:
-            return max(1, PARTITION_ROWS // chunksize)
+            return max(1, default_rows // chunksize)
         if self.partition_size % chunksize:
             raise BadInputError(f"--partition-size {self.partition_size:,} is not a multiple "
                                 f"of the chunk size {chunksize:,}",

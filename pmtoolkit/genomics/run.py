@@ -2,6 +2,8 @@
 VCF, and draw in-silico mutagenesis of a region."""
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import logging
 import os
 import re
@@ -212,7 +214,8 @@ def score_file(vcf: str | os.PathLike, fasta: str | os.PathLike, output: str | o
                ref_mismatch: str = "error", strands: str | None = None,
                batch_size: int | None = None, scan: int | None = None,
                annotation: str | None = None, distance: int | None = None,
-               mask: bool | None = None, device: str = "auto") -> dict[str, Any]:
+               mask: bool | None = None, device: str = "auto",
+               cluster=None) -> dict[str, Any]:
     """Score a VCF with SpliceAI (``model_name`` None or ``"spliceai"``), or a sequence model
     (a file or a shipped name: see :func:`pmtoolkit.genomics.score.score_vcf`). ``None``
     means the model's own default for every option:
@@ -229,10 +232,125 @@ def score_file(vcf: str | os.PathLike, fasta: str | os.PathLike, output: str | o
       as its -M, at most 8 windows a batch; ``scan`` is refused (SpliceAI already looks
       ``distance`` either side) and so is ``strands="forward"`` (it reads each gene's strand).
       Without the optional extra, the default model is refused with what to install and the
-      shipped alternatives."""
-    from pmtoolkit.genomics.reference import Reference
-    from pmtoolkit.genomics.score import score_vcf
+      shipped alternatives.
 
+    ``cluster`` (a :class:`~pmtoolkit.core.distributed.Cluster`): score the VCF in partitions
+    of whole blocks of its lines on Dask (:class:`ScoreJob`); the result is the same file."""
+    from pmtoolkit.genomics.reference import Reference
+    from pmtoolkit.genomics.score import _output_format
+
+    scoring = _resolve_scoring(vcf, model_name, fmt or _output_format(Path(output)),
+                               ref_mismatch=ref_mismatch, strands=strands,
+                               batch_size=batch_size, scan=scan, annotation=annotation,
+                               distance=distance, mask=mask, device=device)
+    if cluster is not None and cluster.distributed:
+        import time
+
+        from pmtoolkit.core.distributed import run_job
+
+        with Reference(fasta):  # a bad FASTA stops here; its index is made once, not per worker
+            pass
+        job = ScoreJob(scoring, str(vcf), str(fasta),
+                       cluster.chunks_per_partition(scoring.block, scoring.partition_lines))
+        t0 = time.perf_counter()
+        info = run_job(job, output, cluster)
+        info["seconds"] = seconds = time.perf_counter() - t0
+        info["variants_per_second"] = info["variants_scored"] / seconds if seconds else 0.0
+        return info
+    with Reference(fasta) as ref:
+        return scoring.score(vcf, ref, output, scoring.model().get(),
+                             scoring.genes().get() if scoring.spliceai else None)
+
+
+#: lines of a VCF SpliceAI scores together (their sites share reference windows)
+SPLICEAI_BLOCK = 64
+#: lines of a VCF a partition holds by default on Dask: SpliceAI scores a few variants a
+#: second on a core, a sequence model thousands
+SPLICEAI_PARTITION_LINES, SEQUENCE_PARTITION_LINES = 1_024, 20_480
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """What scores a VCF, every default resolved: a single-process run and each partition of
+    a distributed one score with the same."""
+
+    model_name: str  # "spliceai", or a sequence model's name or path
+    fmt: str
+    ref_mismatch: str
+    device: str
+    label: str = ""
+    # spliceai
+    annotation: str | None = None
+    distance: int = 50
+    mask: bool = False
+    # sequence models
+    strands: str = "both"
+    batch_size: int = SEQUENCE_BATCH
+    scan: int = 0
+
+    @property
+    def spliceai(self) -> bool:
+        return self.model_name == "spliceai" and not Path("spliceai").exists()
+
+    @property
+    def block(self) -> int:
+        """Lines of the VCF scored together."""
+        return SPLICEAI_BLOCK if self.spliceai else 4 * self.batch_size
+
+    @property
+    def partition_lines(self) -> int:
+        return SPLICEAI_PARTITION_LINES if self.spliceai else SEQUENCE_PARTITION_LINES
+
+    def model(self):
+        """The model, as a :class:`~pmtoolkit.core.distributed.WorkerModel` (loaded once
+        per process)."""
+        from pmtoolkit.core.distributed import WorkerModel
+
+        if self.spliceai:
+            from pmtoolkit.genomics import spliceai
+
+            return WorkerModel(spliceai.SpliceAI, (self.device,), _spliceai_version())
+        return WorkerModel.named(load, self.model_name)
+
+    def genes(self):
+        from pmtoolkit.core.distributed import WorkerModel
+        from pmtoolkit.genomics import spliceai
+
+        return WorkerModel.named(spliceai.SpliceAnnotation.read, self.annotation or "grch38")
+
+    def score(self, vcf, ref, output, model, genes, **slice_) -> dict[str, Any]:
+        """Score ``vcf`` into ``output`` (``slice_``: ``source``, ``line_offset``, ``rejects``,
+        ``show_progress`` for a partition)."""
+        if self.spliceai:
+            from pmtoolkit.genomics import spliceai
+
+            scorer = spliceai.SpliceScorer(model, ref, genes, distance=self.distance,
+                                           mask=self.mask, batch_size=self.batch_size)
+            return spliceai.score_vcf(vcf, ref, output, scorer=scorer, fmt=self.fmt,
+                                      ref_mismatch=self.ref_mismatch, batch_size=self.block,
+                                      **slice_)
+        from pmtoolkit.genomics.score import score_vcf
+
+        return score_vcf(vcf, ref, model, output, fmt=self.fmt, ref_mismatch=self.ref_mismatch,
+                         strands=self.strands, batch_size=self.batch_size,
+                         model_name=self.label, scan=self.scan, **slice_)
+
+
+def _spliceai_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("spliceai")
+    except metadata.PackageNotFoundError:
+        return ""
+
+
+def _resolve_scoring(vcf, model_name: str | None, fmt: str, *, ref_mismatch: str,
+                     strands: str | None, batch_size: int | None, scan: int | None,
+                     annotation: str | None, distance: int | None, mask: bool | None,
+                     device: str) -> Scoring:
+    """The :class:`Scoring` of :func:`score_file`'s options: refusals and per-model defaults
+    (its docstring), the model loaded once here so that a bad name stops the run first."""
     name = DEFAULT_SCORE_MODEL if model_name is None else str(model_name)
     if name == "spliceai" and not Path("spliceai").exists():
         from pmtoolkit.core.errors import MissingResourceError
@@ -253,15 +371,13 @@ def score_file(vcf: str | os.PathLike, fasta: str | os.PathLike, output: str | o
                     "the default model, spliceai, is not installed",
                     hint='pip install "pmtoolkit[spliceai]", or choose -m mpra (promoters, '
                          'enhancers) or -m splice') from None
-        batch = min(batch_size or SPLICEAI_BATCH, SPLICEAI_BATCH)
-        model = spliceai.SpliceAI(device=device)
-        genes = spliceai.SpliceAnnotation.read(annotation or "grch38")
-        with Reference(fasta) as ref:
-            scorer = spliceai.SpliceScorer(model, ref, genes,
-                                           distance=50 if distance is None else distance,
-                                           mask=bool(mask), batch_size=batch)
-            return spliceai.score_vcf(vcf, ref, output, scorer=scorer, fmt=fmt,
-                                      ref_mismatch=ref_mismatch)
+        scoring = Scoring("spliceai", fmt, ref_mismatch, device, label="spliceai",
+                          annotation=annotation, distance=50 if distance is None else distance,
+                          mask=bool(mask),
+                          batch_size=min(batch_size or SPLICEAI_BATCH, SPLICEAI_BATCH))
+        scoring.model().get()
+        scoring.genes().get()
+        return scoring
     for option, value in (("--distance", distance), ("--mask", mask)):
         if value is not None:
             raise BadInputError(f"{option} applies to -m spliceai only, not to {name}")
@@ -271,19 +387,136 @@ def score_file(vcf: str | os.PathLike, fasta: str | os.PathLike, output: str | o
         from pmtoolkit.core.errors import unknown_name
 
         raise unknown_name("model", name, [DEFAULT_SCORE_MODEL, "jaspar", *SHIPPED_MODELS])
-    model = load(name)
-    label = p.name.split(".")[0]
+    scoring = Scoring(name, fmt, ref_mismatch, device, label=p.name.split(".")[0],
+                      strands=strands or "both", batch_size=batch_size or SEQUENCE_BATCH)
+    model = scoring.model().get()
     if is_splice_model(model):
-        check_genic(vcf, annotation, label)
+        check_genic(vcf, annotation, scoring.label)
     elif annotation is not None:
         raise BadInputError(f"--annotation applies to -m spliceai and splice models only, "
-                            f"not to {label}")
+                            f"not to {scoring.label}")
     if scan is None:
         scan = int(getattr(model, "recommended_scan", 0))
-    with Reference(fasta) as ref:
-        return score_vcf(vcf, ref, model, output, fmt=fmt, ref_mismatch=ref_mismatch,
-                         strands=strands or "both", batch_size=batch_size or SEQUENCE_BATCH,
-                         model_name=label, scan=scan)
+    return dataclasses.replace(scoring, scan=scan)
+
+
+@dataclass
+class ScoreJob:
+    """:func:`score_file` as a :class:`pmtoolkit.core.distributed.Job`: a partition is whole
+    blocks of the VCF's record lines (:attr:`Scoring.block`), read unparsed by the client; a
+    worker writes them under the VCF's header into a file of its own and scores it as a
+    single-process run scores the whole (same blocks, same line numbers in the rejects), with
+    the reference FASTA opened by the worker (a path every worker can read). The merge
+    writes the partitions' records in input order under their header: the same file."""
+
+    scoring: Scoring
+    vcf: str
+    fasta: str
+    per_partition: int
+    name: str = "variants"
+
+    def __post_init__(self):
+        from pmtoolkit.core.io import open_text
+        from pmtoolkit.genomics.variants import _count_header_lines, close_vcf, open_vcf
+
+        self.shards = [self.vcf]
+        vf = open_vcf(self.vcf)  # not a VCF: the one-line error, before a cluster starts
+        is_bcf = bool(getattr(vf, "is_bcf", self.vcf.lower().endswith(".bcf")))
+        close_vcf(vf)
+        if is_bcf:
+            raise BadInputError(f"'{self.vcf}': a distributed run reads a text VCF (plain or "
+                                "bgzipped), whose lines it splits among the workers; this is "
+                                "a BCF", hint=f"convert it: bcftools view -Oz -o in.vcf.gz "
+                                              f"{self.vcf}")
+        self.header_lines = _count_header_lines(Path(self.vcf))
+        with open_text(self.vcf) as fh:
+            self.header = "".join(itertools.islice(fh, self.header_lines))
+
+    def settings(self) -> dict[str, Any]:
+        from pmtoolkit.core.distributed import WorkerModel
+
+        return {**{k.replace("_", "-"): v for k, v in dataclasses.asdict(self.scoring).items()
+                   if k != "device"},
+                "model-version": self.scoring.model().version,
+                "fasta": WorkerModel.named(_open_reference, self.fasta).version or self.fasta,
+                "partition-size": self.scoring.block * self.per_partition}
+
+    def read(self, shard: str):
+        from pmtoolkit.genomics.variants import raw_lines
+
+        size = self.scoring.block * self.per_partition
+        lines: list[str] = []
+        first = part = None
+        for n, text in raw_lines(shard):
+            if n <= self.header_lines:
+                continue
+            p = (n - self.header_lines - 1) // size
+            if lines and p != part:
+                yield {"first": first, "lines": lines}
+                lines = []
+            if not lines:
+                first = n
+            part = p
+            lines.append(text)
+        if lines or first is None:  # a VCF without records: one partition, for its header
+            yield {"first": first or self.header_lines + 1, "lines": lines}
+
+    def run(self, payload):
+        import tempfile
+
+        import pandas as pd
+
+        from pmtoolkit.core.distributed import PartResult, WorkerModel
+
+        sc = self.scoring
+        ref = WorkerModel.named(_open_reference, self.fasta).get()
+        model = sc.model().get()
+        genes = sc.genes().get() if sc.spliceai else None
+        rejects = Rejects(self.vcf, "variant")
+        with tempfile.TemporaryDirectory(prefix="pmt-variants-") as tmp:
+            part, out = Path(tmp, "part.vcf"), Path(tmp, f"scored.{sc.fmt}")
+            with open(part, "w", encoding="utf-8", newline="") as fh:
+                fh.write(self.header)
+                fh.writelines(payload["lines"])
+            info = sc.score(part, ref, out, model, genes, source=self.vcf,
+                            line_offset=payload["first"] - self.header_lines - 1,
+                            rejects=rejects, show_progress=False)
+            with open(out, encoding="utf-8", newline="") as fh:
+                text = fh.readlines()
+        n = sum(t.startswith("#") for t in text) if sc.fmt == "vcf" else 1
+        return PartResult([pd.DataFrame({"text": text[n:]}, dtype=object)], rejects.items,
+                          {"header": "".join(text[:n]), "records": info["records"],
+                           "scored": info["variants_scored"]})
+
+    def merge(self, parts, output) -> dict[str, Any]:
+        import time
+
+        from pmtoolkit.core.io import atomic_write
+        from pmtoolkit.genomics.score import _atomic_bgzf, run_summary, tabix
+
+        t0 = time.perf_counter()
+        out = Path(output)
+        rejects = Rejects(self.vcf, "variant")
+        records = scored = 0
+        with (_atomic_bgzf(out) if self.scoring.fmt == "vcf" else
+              atomic_write(out, newline="")) as fh:
+            for i, part in enumerate(parts):
+                if i == 0:
+                    fh.write(part.counts["header"])
+                fh.write("".join(part.tables[0]["text"]))
+                rejects.items.extend(part.rejects)
+                records += part.counts["records"]
+                scored += part.counts["scored"]
+        if self.scoring.fmt == "vcf" and out.name.lower().endswith((".gz", ".bgz")):
+            tabix(out)
+        return run_summary(rejects, out, self.scoring.fmt, records=records, scored=scored,
+                           started=t0)
+
+
+def _open_reference(path: str):
+    from pmtoolkit.genomics.reference import Reference
+
+    return Reference(path)
 
 
 def check_genic(vcf: str | os.PathLike, annotation: str | None, label: str) -> dict[str, int]:

@@ -130,17 +130,31 @@ class VariantScorer:
                 for v, row in zip(variants, stacked)]
 
 
-def _batched(records: Iterable, size: int) -> Iterator[list]:
-    """Lists of records holding about ``size`` variants between them."""
-    batch, n = [], 0
-    for r in records:
-        batch.append(r)
-        n += sum(v is not None for v in r.variants)
-        if n >= size:
+def _batched(records: Iterable, size: int, first_line: int = 1) -> Iterator[list]:
+    """The records in blocks of ``size`` lines of the file, counted from its first record line
+    ``first_line``: the record on line ``n`` is in block ``(n - first_line) // size`` (for a
+    BCF, which has no lines, ``n - first_line`` counts the records). A block is what a model
+    scores together, and it is the same whether the file is read whole or a distributed run's
+    partition (whole blocks of lines) is read alone, so both give the same numbers to the last
+    digit."""
+    batch, block = [], None
+    for n, r in enumerate(records):
+        b = ((r.line - first_line) if r.line is not None else n) // size
+        if batch and b != block:
             yield batch
-            batch, n = [], 0
+            batch = []
+        block = b
+        batch.append(r)
     if batch:
         yield batch
+
+
+def first_record_line(vcf: str | os.PathLike, is_bcf: bool, line_offset: int = 0) -> int:
+    """The line number of the first record of a text VCF (1 for a BCF), for
+    :func:`_batched`."""
+    from pmtoolkit.genomics.variants import _count_header_lines
+
+    return 1 if is_bcf else _count_header_lines(Path(vcf)) + 1 + line_offset
 
 
 def _format(x: float) -> str:
@@ -205,10 +219,13 @@ def _annotate(line: str, values: dict[str, list[str]]) -> str:
 def score_vcf(vcf: str | os.PathLike, reference, model, output: str | os.PathLike, *,
               fmt: str | None = None, ref_mismatch: str = "error", strands: str = "both",
               batch_size: int = 256, model_name: str = "model", info_prefix: str | None = None,
-              scan: int = 0, show_progress: bool | None = None) -> dict:
+              scan: int = 0, show_progress: bool | None = None, source: str | None = None,
+              line_offset: int = 0, rejects: Rejects | None = None) -> dict:
     """Score every variant of ``vcf`` and write ``output`` (``.vcf``, ``.vcf.gz`` or ``.tsv``
     / ``.tsv.gz`` / ``.csv``; ``fmt`` overrides the suffix), atomically. Rejects go beside
-    the output (``<name>.rejected.csv``). Returns counts and variants/s."""
+    the output (``<name>.rejected.csv``) and into ``rejects`` when given. Returns counts and
+    variants/s. ``source``, ``line_offset``: ``vcf`` is a slice of that file (see
+    :func:`~pmtoolkit.genomics.variants.iter_records`)."""
     from pmtoolkit.core.io import atomic_write
     from pmtoolkit.core.progress import progress_bar
     from pmtoolkit.genomics.variants import close_vcf, iter_records, open_vcf, raw_lines
@@ -217,21 +234,23 @@ def score_vcf(vcf: str | os.PathLike, reference, model, output: str | os.PathLik
     fmt = fmt or _output_format(out)
     scorer = VariantScorer(model, reference, strands=strands, batch_size=batch_size,
                            scan=scan)
-    rejects = Rejects(str(vcf), "variant")
+    own_rejects = rejects is None
+    rejects = Rejects(source or str(vcf), "variant") if own_rejects else rejects
     vf = open_vcf(vcf)
+    is_bcf = bool(getattr(vf, "is_bcf", str(vcf).lower().endswith(".bcf")))
+    first = first_record_line(vcf, is_bcf, line_offset)
     prefix = info_prefix or info_key("pmt", model_name)
     n_records = n_scored = 0
     t0 = time.perf_counter()
     records = iter_records(vcf, reference=reference, ref_mismatch=ref_mismatch,
-                           rejects=rejects, vcf=vf)
+                           rejects=rejects, vcf=vf, source=source, line_offset=line_offset)
     bar = progress_bar(desc="score", unit="variant", enabled=show_progress)
     try:
         if fmt == "vcf":
             header, fields = _vcf_header(vf, scorer, prefix, model_name)
             # the input's own lines, byte for byte (pysam would rewrite values such as
             # PVALUE=2.94e-218 as PVALUE=0); a BCF has none, so its records are pysam's text
-            is_bcf = getattr(vf, "is_bcf", str(vcf).lower().endswith(".bcf"))
-            raw = None if is_bcf else raw_lines(vcf)
+            raw = None if is_bcf else raw_lines(vcf, line_offset)
             with _atomic_bgzf(out) as fh:
                 if raw is None:
                     fh.write(header)
@@ -240,7 +259,7 @@ def score_vcf(vcf: str | os.PathLike, reference, model, output: str | os.PathLik
                     copy_header(fh, raw, [ln for ln in header.splitlines()
                                           if ln.startswith("##INFO=<ID=")
                                           and ln[11:].split(",", 1)[0] in keys], keys)
-                for batch in _batched(records, 4 * batch_size):
+                for batch in _batched(records, 4 * batch_size, first):
                     flat = [v for r in batch for v in r.variants if v is not None]
                     sc = scorer.score(flat) if flat else None
                     stats = {"diff": sc.diff, "logodds": sc.logodds} if sc else {}
@@ -260,12 +279,14 @@ def score_vcf(vcf: str | os.PathLike, reference, model, output: str | os.PathLik
                     n_records += len(batch)
                     n_scored += len(flat)
                     bar.update(len(flat))
+            if out.name.lower().endswith((".gz", ".bgz")):
+                tabix(out)
         else:
             sep = "\t" if fmt == "tsv" else ","
             with atomic_write(out) as fh:
                 fh.write(sep.join(["chrom", "pos", "id", "ref", "alt", *scorer.columns()])
                          + "\n")
-                for batch in _batched(records, 4 * batch_size):
+                for batch in _batched(records, 4 * batch_size, first):
                     flat = [v for r in batch for v in r.variants if v is not None]
                     if flat:
                         for row in scorer.rows(flat, scorer.score(flat)):
@@ -277,18 +298,20 @@ def score_vcf(vcf: str | os.PathLike, reference, model, output: str | os.PathLik
     finally:
         bar.close()
         close_vcf(vf)
-    return run_summary(rejects, out, fmt, records=n_records, scored=n_scored, started=t0)
+    return run_summary(rejects, out, fmt, records=n_records, scored=n_scored, started=t0,
+                       write_rejects=own_rejects)
 
 
 def run_summary(rejects: Rejects, out: Path, fmt: str, *, records: int, scored: int,
-                started: float) -> dict:
-    """Write the rejects beside ``out`` (and say so) and return a scoring run's counts and
-    variants/s (``started``: its ``time.perf_counter()``)."""
+                started: float, write_rejects: bool = True) -> dict:
+    """Write the rejects beside ``out`` (and say so; not when ``write_rejects`` is false: a
+    partition's rejects go to its job) and return a scoring run's counts and variants/s
+    (``started``: its ``time.perf_counter()``)."""
     from pmtoolkit.core.io import rejects_path
 
     seconds = time.perf_counter() - started
     rejected = None
-    if rejects:
+    if rejects and write_rejects:
         rejected = rejects_path(out)
         rejects.write(rejected)
         log.warning("%d record(s) or allele(s) not scored; reasons in %s (first: %s)",
@@ -313,11 +336,12 @@ def score_frame(vcf: str | os.PathLike, reference, model, *, ref_mismatch: str =
                            scan=scan)
     rejects = Rejects(str(vcf), "variant")
     vf = open_vcf(vcf)
+    first = first_record_line(vcf, bool(getattr(vf, "is_bcf", False)))
     rows: list[list] = []
     try:
         records = iter_records(vcf, reference=reference, ref_mismatch=ref_mismatch,
                                rejects=rejects, vcf=vf)
-        for batch in _batched(records, 4 * batch_size):
+        for batch in _batched(records, 4 * batch_size, first):
             flat = [v for r in batch for v in r.variants if v is not None]
             if flat:
                 rows.extend(scorer.rows(flat, scorer.score(flat)))
@@ -384,3 +408,25 @@ class _atomic_bgzf:
         os.chmod(self.tmp, 0o666 & ~mask)
         os.replace(self.tmp, self.path)
         return False
+
+
+def tabix(path: Path) -> None:
+    """A tabix index beside a bgzipped VCF, written atomically."""
+    import pysam
+
+    from pmtoolkit.genomics.variants import htslib_quiet
+
+    tmp = path.with_name(f".{path.name}.pmt-tmp-index.vcf.gz")
+    try:
+        os.link(path, tmp)
+        with htslib_quiet():
+            pysam.tabix_index(str(tmp), preset="vcf", force=True)
+        os.replace(f"{tmp}.tbi", f"{path}.tbi")
+    except OSError:
+        Path(f"{path}.tbi").unlink(missing_ok=True)  # an older index would not fit
+        log.warning("%s is written but not indexed: its records are not sorted by position "
+                    "(bcftools sort -Oz -o sorted.vcf.gz %s && tabix -p vcf sorted.vcf.gz)",
+                    path, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+        Path(f"{tmp}.tbi").unlink(missing_ok=True)

@@ -828,14 +828,19 @@ TABLE_HEADER = ("chrom", "pos", "id", "ref", "alt", "gene", "strand", *SCORE_NAM
 
 def score_vcf(vcf: str | os.PathLike, reference, output: str | os.PathLike, *,
               scorer: SpliceScorer, fmt: str | None = None, ref_mismatch: str = "error",
-              batch_size: int = 64, show_progress: bool | None = None) -> dict[str, Any]:
+              batch_size: int = 64, show_progress: bool | None = None,
+              source: str | None = None, line_offset: int = 0,
+              rejects=None) -> dict[str, Any]:
     """Score every record of ``vcf`` with ``scorer`` and write ``output`` atomically: a VCF
     (``.vcf``; ``.vcf.gz`` bgzipped with a tabix index beside it) whose records are the input's
     lines byte for byte plus a ``SpliceAI`` INFO field in the original tool's format (one
     ``ALLELE|SYMBOL|DS_AG|DS_AL|DS_DG|DS_DL|DP_AG|DP_AL|DP_DG|DP_DL`` entry per ALT and gene),
     or a table (``.tsv``/``.csv``: one row per ALT and gene, scores unrounded). Variants
     outside every annotated gene are written unscored, as the original does; unusable alleles
-    go to ``<name>.rejected.csv``. Returns counts and variants/s."""
+    go to ``<name>.rejected.csv`` (and into ``rejects``, when given). ``batch_size``: lines of
+    the file scored together (their sites share reference windows). ``source``,
+    ``line_offset``: ``vcf`` is a slice of that file (see
+    :func:`~pmtoolkit.genomics.variants.iter_records`). Returns counts and variants/s."""
     from pmtoolkit.core.io import Rejects, atomic_write
     from pmtoolkit.core.progress import progress_bar
     from pmtoolkit.genomics.score import (
@@ -844,16 +849,20 @@ def score_vcf(vcf: str | os.PathLike, reference, output: str | os.PathLike, *,
         _batched,
         _output_format,
         copy_header,
+        first_record_line,
         record_text,
         run_summary,
+        tabix,
     )
     from pmtoolkit.genomics.variants import close_vcf, iter_records, open_vcf, raw_lines
 
     out = Path(output)
     fmt = fmt or _output_format(out)
-    rejects = Rejects(str(vcf), "variant")
+    own_rejects = rejects is None
+    rejects = Rejects(source or str(vcf), "variant") if own_rejects else rejects
     vf = open_vcf(vcf)
     is_bcf = bool(getattr(vf, "is_bcf", str(vcf).endswith(".bcf")))
+    first = first_record_line(vcf, is_bcf, line_offset)
     if is_bcf and fmt == "vcf":
         close_vcf(vf)
         raise BadInputError(f"'{vcf}': BCF input cannot be kept byte for byte in a VCF",
@@ -861,14 +870,14 @@ def score_vcf(vcf: str | os.PathLike, reference, output: str | os.PathLike, *,
     n_records = n_scored = 0
     t0 = time.perf_counter()
     records = iter_records(vcf, reference=reference, ref_mismatch=ref_mismatch,
-                           rejects=rejects, vcf=vf)
+                           rejects=rejects, vcf=vf, source=source, line_offset=line_offset)
     bar = progress_bar(desc="spliceai", unit="variant", enabled=show_progress)
     try:
         if fmt == "vcf":
-            raw = raw_lines(vcf)
+            raw = raw_lines(vcf, line_offset)
             with _atomic_bgzf(out) as fh:
                 copy_header(fh, raw, [INFO_HEADER], {"SpliceAI"})
-                for batch in _batched(records, batch_size):
+                for batch in _batched(records, batch_size, first):
                     calls = _score_records(scorer, batch, rejects)
                     for r, per_alt in zip(batch, calls):
                         text = record_text(raw, r)
@@ -879,12 +888,12 @@ def score_vcf(vcf: str | os.PathLike, reference, output: str | os.PathLike, *,
                     n_scored += done
                     bar.update(done)
             if out.name.lower().endswith((".gz", ".bgz")):
-                _tabix(out)
+                tabix(out)
         else:
             sep = "\t" if fmt == "tsv" else ","
             with atomic_write(out) as fh:
                 fh.write(sep.join(TABLE_HEADER) + "\n")
-                for batch in _batched(records, batch_size):
+                for batch in _batched(records, batch_size, first):
                     for per_alt in _score_records(scorer, batch, rejects):
                         for c in (c for alt_calls in per_alt for c in alt_calls):
                             v = c.variant
@@ -899,7 +908,8 @@ def score_vcf(vcf: str | os.PathLike, reference, output: str | os.PathLike, *,
     finally:
         bar.close()
         close_vcf(vf)
-    return run_summary(rejects, out, fmt, records=n_records, scored=n_scored, started=t0)
+    return run_summary(rejects, out, fmt, records=n_records, scored=n_scored, started=t0,
+                       write_rejects=own_rejects)
 
 
 def _score_records(scorer: SpliceScorer, batch: list, rejects) -> list[list[list[SpliceCall]]]:
@@ -920,28 +930,6 @@ def _score_records(scorer: SpliceScorer, batch: list, rejects) -> list[list[list
     for (i, j), calls in zip(where, scorer.score(flat) if flat else []):
         out[i][j] = calls
     return out
-
-
-def _tabix(path: Path) -> None:
-    """A tabix index beside a bgzipped VCF, written atomically."""
-    import pysam
-
-    from pmtoolkit.genomics.variants import htslib_quiet
-
-    tmp = path.with_name(f".{path.name}.pmt-tmp-index.vcf.gz")
-    try:
-        os.link(path, tmp)
-        with htslib_quiet():
-            pysam.tabix_index(str(tmp), preset="vcf", force=True)
-        os.replace(f"{tmp}.tbi", f"{path}.tbi")
-    except OSError:
-        Path(f"{path}.tbi").unlink(missing_ok=True)  # an older index would not fit
-        log.warning("%s is written but not indexed: its records are not sorted by position "
-                    "(bcftools sort -Oz -o sorted.vcf.gz %s && tabix -p vcf sorted.vcf.gz)",
-                    path, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-        Path(f"{tmp}.tbi").unlink(missing_ok=True)
 
 
 def describe() -> dict[str, Any]:

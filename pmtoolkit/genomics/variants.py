@@ -175,13 +175,14 @@ def close_vcf(vf) -> None:
         pass
 
 
-def raw_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
+def raw_lines(path: str | os.PathLike, line_offset: int = 0) -> Iterator[tuple[int, str]]:
     """The text lines of a plain or bgzipped VCF, as written, with their 1-based numbers
-    (the ``line`` of :class:`VcfRecord`), for outputs that keep the input byte for byte."""
+    (the ``line`` of :class:`VcfRecord`, so ``line_offset`` is added as in
+    :func:`iter_records`), for outputs that keep the input byte for byte."""
     from pmtoolkit.core.io import open_text
 
     with open_text(path) as fh:
-        yield from enumerate(fh, start=1)
+        yield from enumerate(fh, start=1 + line_offset)
 
 
 @dataclass
@@ -195,7 +196,8 @@ class VcfRecord:
 
 
 def iter_records(path: str | os.PathLike, *, reference=None, ref_mismatch: str = "error",
-                 rejects: Rejects | None = None, vcf=None) -> Iterator[VcfRecord]:
+                 rejects: Rejects | None = None, vcf=None, source: str | None = None,
+                 line_offset: int = 0) -> Iterator[VcfRecord]:
     """Stream the records of a VCF or BCF (plain or bgzipped) with one :class:`Variant` per
     usable ALT allele; every unusable record or allele is added to ``rejects`` with its line
     and reason (malformed records are not yielded).
@@ -203,13 +205,17 @@ def iter_records(path: str | os.PathLike, *, reference=None, ref_mismatch: str =
     With a ``reference`` (:class:`~pmtoolkit.genomics.reference.Reference`), contigs are
     resolved (``2`` finds ``chr2``) and REF is checked: ``ref_mismatch="error"`` raises
     :class:`BadInputError`, ``"skip"`` rejects the allele, ``"warn"`` logs it and keeps it.
-    ``vcf``: an already opened ``VariantFile`` of ``path``."""
+    ``vcf``: an already opened ``VariantFile`` of ``path``. ``path`` may hold a slice of a
+    larger VCF (its header, then some of its records: a partition of a distributed run);
+    messages then name ``source``, and ``line_offset`` is added to every line number, so that
+    they are the larger file's."""
     check_choice("ref_mismatch", ref_mismatch, REF_MISMATCH_CHOICES)
     path = require_file(path, "VCF")
-    rejects = rejects if rejects is not None else Rejects(str(path), "variant")
+    name = source or str(path)
+    rejects = rejects if rejects is not None else Rejects(name, "variant")
     vf = vcf if vcf is not None else open_vcf(path)
     is_bcf = bool(getattr(vf, "is_bcf", str(path).endswith(".bcf")))
-    header_lines = 0 if is_bcf else _count_header_lines(path)
+    header_lines = 0 if is_bcf else _count_header_lines(path) + line_offset
     malformed: list[int] = []  # positions in rejects.items whose text is filled in at the end
     warned = 0
     quiet = contextlib.ExitStack()
@@ -227,7 +233,8 @@ def iter_records(path: str | os.PathLike, *, reference=None, ref_mismatch: str =
                 index += 1
                 consecutive += 1
                 if consecutive > _MAX_CONSECUTIVE_ERRORS:
-                    raise BadInputError(f"{path}: unreadable after record {index} ({exc})",
+                    at = f"record {index}" if is_bcf else f"line {header_lines + index}"
+                    raise BadInputError(f"{name}: unreadable at {at} ({exc})",
                                         hint="check the file is a complete VCF") from None
                 malformed.append(len(rejects.items))
                 rejects.add("", None if is_bcf else header_lines + index,
@@ -258,7 +265,7 @@ def iter_records(path: str | os.PathLike, *, reference=None, ref_mismatch: str =
                     reason, kind = check_against_reference(v, reference)
                     if kind == "mismatch" and ref_mismatch == "error":
                         where = f"line {line}: " if line else ""
-                        raise BadInputError(f"{path}: {where}{reason}",
+                        raise BadInputError(f"{name}: {where}{reason}",
                                             hint="check the VCF and FASTA are the same genome "
                                                  "build, or use --ref-mismatch skip|warn")
                     if kind == "mismatch" and ref_mismatch == "warn":
@@ -278,7 +285,7 @@ def iter_records(path: str | os.PathLike, *, reference=None, ref_mismatch: str =
         if warned > 5:
             log.warning("%d REF mismatches kept in all (--ref-mismatch warn)", warned)
         if malformed and not is_bcf:
-            _fill_malformed(path, rejects, malformed)
+            _fill_malformed(path, rejects, malformed, line_offset)
 
 
 def iter_vcf(path: str | os.PathLike, *, reference=None, ref_mismatch: str = "error",
@@ -300,9 +307,10 @@ def _count_header_lines(path: Path) -> int:
     return n
 
 
-def _fill_malformed(path: Path, rejects: Rejects, positions: list[int]) -> None:
+def _fill_malformed(path: Path, rejects: Rejects, positions: list[int],
+                    line_offset: int = 0) -> None:
     """Put each malformed record's own text into its reject (one pass over the file)."""
-    wanted = {rejects.items[i].line: i for i in positions}
+    wanted = {rejects.items[i].line - line_offset: i for i in positions}
     try:
         with open_text(path) as fh:
             for n, text in enumerate(fh, start=1):

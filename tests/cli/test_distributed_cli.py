@@ -69,6 +69,11 @@ def _commands(test_data):
         "mol fingerprints": (("mol", "fingerprints", *mol, "--n-bits", "64", "--counts"),
                              "fp.parquet", "15"),
         "mol filter": (("mol", "filter", *mol, "--passing-only"), "ok.csv", "10"),
+        # blocks of 4 lines (--batch-size 1): a malformed line, a REF mismatch, symbolic and
+        # breakend alleles and an unknown contig spread over three partitions
+        "variants score": (("variants", "score", "-i", test_data / "variants_tiny.vcf", "-f",
+                            test_data / "genome_tiny.fa", "-m", "mpra", "--ref-mismatch",
+                            "skip", "--batch-size", "1"), "scored.vcf.gz", "4"),
     }
 
 
@@ -83,7 +88,8 @@ def _same_files(here: Path, there: Path) -> None:
 
 @pytest.mark.parametrize("command", ["dti screen", "dti predict", "property predict",
                                      "mol standardize",
-                                     "mol descriptors", "mol fingerprints", "mol filter"])
+                                     "mol descriptors", "mol fingerprints", "mol filter",
+                                     "variants score"])
 def test_on_two_worker_processes_each_command_writes_the_single_process_bytes(
         pmt, tmp_path, test_data, scheduler, command):
     args, name, partition = _commands(test_data)[command]
@@ -308,3 +314,74 @@ def test_generate_sample_partitions_are_seeded_by_their_number_on_any_workers(
     table = pd.read_csv(there, keep_default_na=False)
     assert len(table) == 250 and table["smiles"].tolist()[200:] == alone.smiles
     assert not Path(f"{there}{PARTS_SUFFIX}").exists()
+
+
+def _variants(test_data, *extra):
+    return ("variants", "score", "-i", test_data / "variants_tiny.vcf", "-f",
+            test_data / "genome_tiny.fa", "-m", "mpra", "--batch-size", "1", *extra)
+
+
+def test_variants_score_keeps_the_line_numbers_of_the_whole_vcf(pmt, tmp_path, test_data,
+                                                                scheduler):
+    """A partition is scored alone, yet its rejects and errors name the input file and the
+    line of the whole file, as a single-process run does."""
+    out = tmp_path / "scored.tsv"
+    result = pmt(*_variants(test_data, "--ref-mismatch", "skip"), "-o", out,
+                 "--scheduler", scheduler, "--partition-size", "4")
+    assert result.exit_code == 0, result.stderr
+    assert "3 partitions (0 from an earlier run)" in result.stderr
+    rejects = (tmp_path / "scored.rejected.csv").read_text()
+    assert "11,1:60:A>G,REF A does not match" in rejects
+    assert "12,1\tnotanumber\tbad" in rejects  # the malformed line, its own text
+    assert "15,chr9:5:A>G,contig 'chr9' is not in the reference" in rejects
+    # under --ref-mismatch error: the single-process message, exit 2, no output
+    here = pmt(*_variants(test_data), "-o", tmp_path / "here.tsv")
+    there = pmt(*_variants(test_data), "-o", tmp_path / "there.tsv", "--scheduler", scheduler,
+                "--partition-size", "4")
+    assert here.exit_code == there.exit_code == 2
+    message = f"{test_data / 'variants_tiny.vcf'}: line 11: REF A does not match the reference"
+    assert message in here.stderr and message in there.stderr
+    assert not (tmp_path / "there.tsv").exists()
+
+
+def test_variants_score_refuses_what_it_cannot_partition(pmt, tmp_path, test_data):
+    pysam = pytest.importorskip("pysam")
+    vcf, bcf = tmp_path / "in.vcf", tmp_path / "in.bcf"
+    vcf.write_text("##fileformat=VCFv4.2\n##contig=<ID=1,length=300>\n"
+                   "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n1\t10\t.\tA\tC\t.\t.\t.\n")
+    with pysam.VariantFile(str(vcf)) as vf, \
+            pysam.VariantFile(str(bcf), "wb", header=vf.header) as out:
+        for record in vf:
+            out.write(record)
+    vcf.unlink()
+    result = pmt("variants", "score", "-i", bcf, "-f", test_data / "genome_tiny.fa", "-m",
+                 "mpra", "-o", tmp_path / "s.tsv", "--workers", "1")
+    assert result.exit_code == 2 and "a distributed run reads a text VCF" in result.stderr
+    assert "bcftools view -Oz" in result.stderr
+    result = pmt(*_variants(test_data), "-o", tmp_path / "s.tsv", "--workers", "1",
+                 "--partition-size", "6")
+    assert result.exit_code == 2
+    assert "--partition-size 6 is not a multiple of the chunk size 4" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.bcf"]
+
+
+@pytest.mark.slow
+def test_spliceai_on_two_workers_writes_the_single_process_vcf(pmt, tmp_path, shared_data,
+                                                               scheduler):
+    """142 SNVs of MYT1L at a genome's density (three partitions of 64 lines): the same
+    bgzipped VCF and index as one process."""
+    pytest.importorskip("h5py")
+    import importlib.util
+
+    if importlib.util.find_spec("spliceai") is None:
+        pytest.skip("the spliceai extra is not installed (CI installs it)")
+    vcf = Path(__file__).resolve().parents[2] / "benchmarks" / "variants" / "dense_variants.vcf"
+    args = ("variants", "score", "-i", vcf, "-f",
+            shared_data / "variants" / "reference" / "chr2_1-2333275.fa.gz")
+    here, there = tmp_path / "here.vcf.gz", tmp_path / "there.vcf.gz"
+    assert pmt(*args, "-o", here).exit_code == 0
+    result = pmt(*args, "-o", there, "--scheduler", scheduler, "--partition-size", "64")
+    assert result.exit_code == 0, result.stderr
+    assert "3 partitions" in result.stderr
+    assert here.read_bytes() == there.read_bytes()
+    assert Path(f"{here}.tbi").read_bytes() == Path(f"{there}.tbi").read_bytes()
