@@ -2,12 +2,15 @@
 embeddings, label transfer, pseudobulk differential expression, bulk phenotype classifiers."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
 from pmtoolkit.cli.options import (
+    cluster_from,
     config_option,
     dataclass_options,
+    distributed_options,
     file_keys,
     given,
     overwrite_option,
@@ -108,32 +111,70 @@ def run(input_, outdir, orientation, make_unique, no_plots, config_file, overwri
               help="Where the raw counts are: auto, X, raw or a layer name.")
 @click.option("--save-model", type=click.Path(dir_okay=False, path_type=Path),
               help="Also save the trained VAE (.safetensors).")
+@click.option("-m", "--model", "model_path", type=click.Path(exists=True, dir_okay=False),
+              help="A VAE saved with --save-model (.safetensors): embed the input with it, "
+                   "without training (its genes, batch key and settings apply).")
 @dataclass_options(VAEConfig)
 @_input_options
 @config_option
 @overwrite_option
 @resume_option
-def embed(input_, output, batch_key, counts_layer, save_model, orientation, make_unique,
-          config_file, overwrite, resume, **params):
-    """Train the negative-binomial VAE on raw counts and write each cell's latent vector.
+@distributed_options
+def embed(input_, output, batch_key, counts_layer, save_model, model_path, orientation,
+          make_unique, config_file, overwrite, resume, workers, scheduler, partition_size,
+          **params):
+    """Train the negative-binomial VAE on raw counts (or take a saved one with --model) and
+    write each cell's latent vector.
 
     While it trains, OUTPUT.work/ holds the checkpoint that --resume continues from
-    after an interruption.
+    after an interruption. An .h5ad input is read and embedded a partition of cells at a
+    time (flat memory with --model: training reads it whole); with --workers N or
+    --scheduler the partitions run on Dask, and an interrupted run keeps the finished ones
+    in OUTPUT.parts/ for the same command to resume from.
 
     \b
-    Example:
-      pmt expr embed -i counts.h5ad --batch-key sample -o embedded.h5ad
+    Examples:
+      pmt expr embed -i counts.h5ad --batch-key sample -o embedded.h5ad --save-model vae.safetensors
+      pmt expr embed -i atlas.h5ad -m vae.safetensors --workers 8 -o atlas_embedded.h5ad
     """
+    import logging
+
     from pmtoolkit.cli.common import startup
 
     from pmtoolkit.core.config import to_dict
+    from pmtoolkit.core.distributed import WorkerModel
     from pmtoolkit.core.io import work_beside
     from pmtoolkit.expression.io import write_h5ad
-    from pmtoolkit.expression.vae import fit_vae
+    from pmtoolkit.expression.partitioned import apply_file, check_chunked
+    from pmtoolkit.expression.vae import fit_vae, load_vae
 
+    cluster = cluster_from(workers, scheduler, partition_size)
     config = resolve(VAEConfig, params, config_file)
     _check_h5ad(output)
-    startup(seed=config.seed, device=config.device)
+    chunked = check_chunked(input_, cluster)
+    startup(seed=config.seed, device=config.device, model=model_path)
+    if model_path:
+        model = load_vae(model_path)
+        if batch_key and batch_key != model.batch_key:
+            logging.getLogger(__name__).warning(
+                "--batch-key %r ignored: the model's batch key is %r", batch_key,
+                model.batch_key)
+        if save_model:
+            model.save(save_model)
+        if chunked:
+            apply_file("embed", input_, output,
+                       WorkerModel.named(load_vae, os.path.abspath(model_path)),
+                       cluster=cluster, layer=counts_layer, make_unique=make_unique)
+            n = _n_obs(output)
+        else:
+            adata = _read(input_, orientation, make_unique)
+            model.embed(adata, layer=counts_layer)
+            write_h5ad(adata, output)
+            n = adata.n_obs
+        click.echo(f"{n:,} cells embedded in {model.config.n_latent} dimensions "
+                   f"({len(model.genes)} genes, model {model_path}); written to {output}",
+                   err=True)
+        return
     settings = {"model": to_dict(config), "data": {
         "input": str(input_), "batch-key": batch_key, "counts-layer": counts_layer,
         "orientation": orientation, "make-unique": make_unique}}
@@ -141,14 +182,28 @@ def embed(input_, output, batch_key, counts_layer, save_model, orientation, make
         adata = _read(input_, orientation, make_unique)
         model = fit_vae(adata, config, batch_key=batch_key, layer=counts_layer,
                         checkpoints=work, resume=resume)
-        model.embed(adata, layer=counts_layer)
         if save_model:
             model.save(save_model)
-        write_h5ad(adata, output)
+        n = adata.n_obs
+        if chunked:  # the model travels to the partitions as a file
+            del adata
+            saved = work / "vae.safetensors"
+            model.save(saved)
+            apply_file("embed", input_, output, WorkerModel.named(load_vae, saved),
+                       cluster=cluster, layer=counts_layer, make_unique=make_unique)
+        else:
+            model.embed(adata, layer=counts_layer)
+            write_h5ad(adata, output)
     m = model.metadata.get("metrics", {})
-    click.echo(f"{adata.n_obs:,} cells embedded in {config.n_latent} dimensions "
+    click.echo(f"{n:,} cells embedded in {config.n_latent} dimensions "
                f"({m.get('n_genes', len(model.genes))} genes, {m.get('epochs_run', '?')} "
                f"epochs); written to {output}", err=True)
+
+
+def _n_obs(path) -> int:
+    from pmtoolkit.expression.partitioned import Layout
+
+    return Layout.of(path).n_obs
 
 
 def _check_h5ad(path: Path) -> None:
@@ -179,53 +234,82 @@ def _check_h5ad(path: Path) -> None:
 @config_option
 @overwrite_option
 @resume_option
+@distributed_options
 def annotate(query, reference, label_key, output, predictions, save_model, key_added,
-             orientation, make_unique, config_file, overwrite, resume, **params):
+             orientation, make_unique, config_file, overwrite, resume, workers, scheduler,
+             partition_size, **params):
     """Transfer cell labels from a labelled reference to the input cells, with per-cell
     confidence.
 
     While a classifier trains on a reference .h5ad, OUTPUT.work/ holds the checkpoint
-    that --resume continues from after an interruption.
+    that --resume continues from after an interruption. An .h5ad input is read and
+    labelled a partition of cells at a time (flat memory); with --workers N or --scheduler
+    the partitions run on Dask (a reference is trained here first), and an interrupted run
+    keeps the finished ones in OUTPUT.parts/ for the same command to resume from.
 
     \b
-    Example:
+    Examples:
       pmt expr annotate -i query.h5ad --reference ref.h5ad --label-column cell_type -o out.h5ad
+      pmt expr annotate -i atlas.h5ad --reference pbmc68k --workers 8 -o atlas_labelled.h5ad
     """
     import contextlib
 
     from pmtoolkit.cli.common import startup
 
     from pmtoolkit.core.config import to_dict
+    from pmtoolkit.core.distributed import WorkerModel
     from pmtoolkit.core.io import work_beside, write_table
-    from pmtoolkit.expression.classify import is_reference, load_or_train_classifier
+    from pmtoolkit.expression.classify import is_reference, load, load_or_train_classifier
     from pmtoolkit.expression.io import write_h5ad
+    from pmtoolkit.expression.partitioned import apply_file, check_chunked
 
+    cluster = cluster_from(workers, scheduler, partition_size)
     config = resolve(ExpressionClassifierConfig, params, config_file)
     _check_h5ad(output)
+    chunked = check_chunked(query, cluster)
     startup(seed=config.seed, device=config.device)
     settings = {"model": to_dict(config), "data": {"reference": str(reference),
                                                    "label-key": label_key}}
     training = is_reference(reference)
     with (work_beside(output, settings, overwrite=overwrite, resume=resume) if training
           else contextlib.nullcontext()) as work:
-        adata = _read(query, orientation, make_unique)
-        model = load_or_train_classifier(reference, label_key=label_key, config=config,
-                                         checkpoints=work, resume=resume)
-        if save_model:
-            model.save(save_model)
-        model.annotate(adata, key_added=key_added)
-        if predictions:
-            table = adata.obsm[f"{key_added}_probabilities"].copy()
-            table.insert(0, "confidence", adata.obs[f"{key_added}_confidence"].to_numpy())
-            table.insert(0, "label", adata.obs[key_added].astype(str).to_numpy())
-            write_table(table.reset_index(names="cell"), predictions)
-        write_h5ad(adata, output)
-    conf = adata.obs[f"{key_added}_confidence"]
-    counts = adata.obs[key_added].value_counts()
-    shown = ", ".join(f"{k} {v}" for k, v in counts.head(5).items())
-    click.echo(f"{adata.n_obs:,} cells labelled ({shown}{', ...' if len(counts) > 5 else ''}); "
-               f"median confidence {conf.median():.2f}, {(conf < 0.5).sum():,} below 0.5; "
-               f"written to {output}", err=True)
+        if chunked:
+            named = os.path.abspath(reference) if os.path.isfile(reference) else reference
+            if training or save_model:
+                model = load_or_train_classifier(reference, label_key=label_key,
+                                                 config=config, checkpoints=work,
+                                                 resume=resume)
+                if save_model:
+                    model.save(save_model)
+                if training:  # the model travels to the partitions as a file
+                    named = work / "classifier.safetensors"
+                    model.save(named)
+            info = apply_file("annotate", query, output, WorkerModel.named(load, named),
+                              cluster=cluster, key_added=key_added, make_unique=make_unique,
+                              predictions=predictions)
+            n, counts = info["cells"], info["labels"]
+            median, low = info["median_confidence"], info["below_half"]
+        else:
+            adata = _read(query, orientation, make_unique)
+            model = load_or_train_classifier(reference, label_key=label_key, config=config,
+                                             checkpoints=work, resume=resume)
+            if save_model:
+                model.save(save_model)
+            model.annotate(adata, key_added=key_added)
+            if predictions:
+                table = adata.obsm[f"{key_added}_probabilities"].copy()
+                table.insert(0, "confidence", adata.obs[f"{key_added}_confidence"].to_numpy())
+                table.insert(0, "label", adata.obs[key_added].astype(str).to_numpy())
+                write_table(table.reset_index(names="cell"), predictions)
+            write_h5ad(adata, output)
+            conf = adata.obs[f"{key_added}_confidence"]
+            n, counts = adata.n_obs, adata.obs[key_added].value_counts().to_dict()
+            median, low = float(conf.median()), int((conf < 0.5).sum())
+    counts = sorted(((v, k) for k, v in counts.items() if v), key=lambda c: -c[0])
+    shown = ", ".join(f"{k} {v}" for v, k in counts[:5])
+    click.echo(f"{n:,} cells labelled ({shown}{', ...' if len(counts) > 5 else ''}); "
+               f"median confidence {median:.2f}, {low:,} below 0.5; written to {output}",
+               err=True)
 
 
 @expr.command()

@@ -20,7 +20,7 @@ _EXPORTS = {
     "pseudobulk": "pseudobulk", "pseudobulk_de": "pseudobulk",
     "run": "standard", "standard_pipeline": "standard", "run_file": "standard",
     "cluster_metrics": "standard",
-    "ExpressionVAE": "vae", "fit_vae": "vae",
+    "ExpressionVAE": "vae", "fit_vae": "vae", "load_vae": "vae",
     "ExpressionClassifier": "classifier", "fit_classifier": "classifier",
     "cross_validate": "classifier",
     "SingleCellConfig": "config", "VAEConfig": "config", "ExpressionClassifierConfig": "config",

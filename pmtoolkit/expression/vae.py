@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -151,6 +152,13 @@ class ExpressionVAE(TorchModel):
 
     def predict(self, adata: ad.AnnData) -> np.ndarray:
         return self.latent(adata)
+
+
+def load_vae(path: str | os.PathLike) -> ExpressionVAE:
+    """A VAE saved by :meth:`ExpressionVAE.save` (``pmt expr embed --save-model``)."""
+    from pmtoolkit.core.model import load_named
+
+    return load_named(path, shipped_names=(), model_class=ExpressionVAE, what="expression VAE")
 
 
 def _batch_codes(adata: ad.AnnData, batch_key: str | None, batches: list[str]) -> np.ndarray:
