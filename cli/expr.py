@@ -123,14 +123,14 @@ def run(input_, outdir, orientation, make_unique, no_plots, config_file, overwri
 def embed(input_, output, batch_key, counts_layer, save_model, model_path, orientation,
           make_unique, config_file, overwrite, resume, workers, scheduler, partition_size,
           **params):
-    """Train the negative-binomial VAE on raw counts (or take a saved one with --model) and
-    write each cell's latent vector.
+    """Embed cells with the NB-VAE, trained on the raw counts or saved (--model).
 
     While it trains, OUTPUT.work/ holds the checkpoint that --resume continues from
     after an interruption. An .h5ad input is read and embedded a partition of cells at a
     time (flat memory with --model: training reads it whole); with --workers N or
     --scheduler the partitions run on Dask, and an interrupted run keeps the finished ones
-    in OUTPUT.parts/ for the same command to resume from.
+    in OUTPUT.parts/ for the same command to resume from. --partition-size counts cells, a
+    multiple of 1,024 (default 8,192).
 
     \b
     Examples:
@@ -246,6 +246,7 @@ def annotate(query, reference, label_key, output, predictions, save_model, key_a
     labelled a partition of cells at a time (flat memory); with --workers N or --scheduler
     the partitions run on Dask (a reference is trained here first), and an interrupted run
     keeps the finished ones in OUTPUT.parts/ for the same command to resume from.
+    --partition-size counts cells, a multiple of 4,096 (default 8,192).
 
     \b
     Examples:

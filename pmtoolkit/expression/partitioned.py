@@ -138,8 +138,8 @@ class Layout:
                                         hint="the file is damaged; write it again")
                 raw = _names(f["raw/var"]) if "raw/var" in f and "raw/X" in f else None
                 layout = cls(shape[0], _unique_genes(var, make_unique, p),
-                             [str(k) for k in f["obs"].keys()],
-                             [str(k) for k in f["layers"].keys()] if "layers" in f else [],
+                             [str(k) for k in f["obs"]],
+                             [str(k) for k in f["layers"]] if "layers" in f else [],
                              raw, _attr(X, "encoding-type") or "array")
         except PmtError:
             raise
@@ -404,7 +404,7 @@ class _Output:
     def __init__(self, path: Path, layout: Layout):
         self.path, self.layout = path, layout
 
-    def __enter__(self) -> _Output:
+    def __enter__(self):
         import h5py
 
         self.f = h5py.File(self.path, "r+")
