@@ -5,8 +5,9 @@ import json
 from pathlib import Path
 
 import click
-
 from pmtoolkit.cli.options import (
+    SHARDS_HELP,
+    InputFiles,
     chunk_size_option,
     cluster_from,
     config_option,
@@ -17,6 +18,7 @@ from pmtoolkit.cli.options import (
     resolve,
     resume_option,
 )
+
 from pmtoolkit.dti.config import DTIConfig
 
 MODEL_HELP = "A model file, or the shipped model: davis (pKd, kinases)."
@@ -70,6 +72,7 @@ def train(input_, outdir, smiles_column, sequence_column, value_column, split, s
       pmt dti train -i pairs.csv --label-column pKd --split cold-drug -o runs/dti
     """
     from pmtoolkit.cli.common import startup
+
     from pmtoolkit.dti.run import train_file
 
     config = resolve(DTIConfig, params, config_file, section="model")
@@ -88,9 +91,8 @@ def train(input_, outdir, smiles_column, sequence_column, value_column, split, s
 
 
 @dti.command()
-@click.option("-i", "--input", "input_", required=True,
-              type=click.Path(dir_okay=False, allow_dash=True),
-              help="A table of pairs with SMILES and sequence columns.")
+@click.option("-i", "--input", "input_", required=True, type=InputFiles(),
+              help="A table of pairs with SMILES and sequence columns." + SHARDS_HELP)
 @click.option("-m", "--model", "model_name", default="davis", show_default=True,
               help=MODEL_HELP)
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
@@ -116,9 +118,10 @@ def predict(input_, model_name, output, smiles_column, sequence_column, on_inval
       pmt dti predict -i pairs.csv.gz --workers 4 -o predictions.parquet
     """
     from pmtoolkit.cli.common import startup
+
     from pmtoolkit.dti.run import load, predict_file
 
-    cluster = cluster_from(workers, scheduler, partition_size)
+    cluster = cluster_from(workers, scheduler, partition_size, input_)
     startup(model=model_name)
     n = predict_file(model_name if cluster else load(model_name), input_, output,
                      smiles_column=smiles_column, sequence_column=sequence_column,
@@ -163,8 +166,9 @@ def evaluate(input_, model_name, smiles_column, sequence_column, value_column, o
 @dti.command()
 @click.option("--target", required=True, type=click.Path(exists=True, dir_okay=False),
               help="Protein(s) to screen against: FASTA (.gz too); each record is ranked.")
-@click.option("--library", required=True, type=click.Path(dir_okay=False, allow_dash=True),
-              help="Molecules: .smi, SDF, or a table with a SMILES column; any size.")
+@click.option("--library", required=True, type=InputFiles(),
+              help="Molecules: .smi, SDF, or a table with a SMILES column; any size." +
+                   SHARDS_HELP)
 @click.option("-m", "--model", "model_name", default="davis", show_default=True,
               help=MODEL_HELP)
 @click.option("--top", type=click.IntRange(1, MAX_TOP), default=100, show_default=True,
@@ -192,9 +196,10 @@ def screen(target, library, model_name, top, output, smiles_column, id_column, l
       pmt dti screen --target kinase.fasta --library big.csv.gz --workers 8 -o hits.csv
     """
     from pmtoolkit.cli.common import startup
+
     from pmtoolkit.dti.run import load, screen_file
 
-    cluster = cluster_from(workers, scheduler, partition_size)
+    cluster = cluster_from(workers, scheduler, partition_size, library)
     startup(model=model_name)
     info = screen_file(model_name if cluster else load(model_name), target, library, output,
                        top=top, smiles_column=smiles_column, id_column=id_column,

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import click
 from pmtoolkit.cli.options import (
+    SHARDS_HELP,
+    InputFiles,
     chunk_size_option,
     cluster_from,
     dataclass_options,
@@ -43,9 +45,9 @@ def io_options(f):
                                                                      allow_dash=True),
                      help="Output table (.csv, .tsv, .parquet, optionally .gz; - for stdout).")(f)
     f = click.option("-i", "--input", "input_", required=True,
-                     type=click.Path(dir_okay=False, allow_dash=True),
+                     type=InputFiles(),
                      help="Molecules: .csv/.tsv/.parquet with a SMILES column, .smi or .sdf "
-                          "(optionally .gz); - for stdin.")(f)
+                          "(optionally .gz); - for stdin." + SHARDS_HELP)(f)
     return f
 
 
@@ -63,7 +65,7 @@ def _run(input_, output, smiles_column, fmt, on_invalid, max_atoms, chunk_size, 
     from pmtoolkit.chem import run as chem_run
     from pmtoolkit.core.distributed import WorkerModel
 
-    cluster = cluster_from(workers, scheduler, partition_size)
+    cluster = cluster_from(workers, scheduler, partition_size, input_)
     startup()
     n, rejected = chem_run.transform_file(WorkerModel(make, args), input_, output,
                                           smiles_column=smiles_column, fmt=fmt,

@@ -274,6 +274,42 @@ class SchedulerAddress(click.ParamType):
                       f"{schemes}), as 'dask scheduler' prints it", param, ctx)
 
 
+#: the most files a glob or folder of shards may name (each is a shard of the job)
+MAX_SHARDS = 100_000
+SHARDS_HELP = (" Several files as one input: a glob in quotes ('lib/*.smi.gz') or a folder of "
+               "shards, in sorted order (output in that order; rejects name their file).")
+
+
+class InputFiles(click.ParamType):
+    """An input file, or several as one input: a glob in quotes (``'library/*.smi.gz'``) or a
+    folder (every file in it that is not hidden, e.g. a Parquet dataset's part files), in
+    sorted order. A single file converts to its path; several to a list of paths."""
+
+    name = "FILE|GLOB|DIR"
+
+    def convert(self, value, param, ctx):
+        import glob
+        import os
+
+        if isinstance(value, list):
+            return value
+        text = os.fspath(value)
+        if Path(text).is_dir():
+            files = sorted(str(p) for p in Path(text).iterdir()
+                           if p.is_file() and not p.name.startswith((".", "_")))
+            what = f"folder '{text}'"
+        elif glob.has_magic(text) and not Path(text).exists():
+            files = sorted(p for p in glob.glob(text) if Path(p).is_file())
+            what = f"'{text}'"
+        else:  # one file (a missing one is reported where it is read, as for any input)
+            return text
+        if not files:
+            self.fail(f"{what} names no file", param, ctx)
+        if len(files) > MAX_SHARDS:
+            self.fail(f"{what} names {len(files):,} files, more than {MAX_SHARDS:,}", param, ctx)
+        return files[0] if len(files) == 1 else files
+
+
 def distributed_options(f):
     """``--workers``, ``--scheduler`` and ``--partition-size``: run a batch command in
     partitions on Dask (see :mod:`pmtoolkit.core.distributed`); collect them with
@@ -294,16 +330,23 @@ def distributed_options(f):
     return f
 
 
-def cluster_from(workers: int | None, scheduler: str | None, partition_size: int | None):
+def cluster_from(workers: int | None, scheduler: str | None, partition_size: int | None,
+                 inputs: Any = None):
     """The :class:`~pmtoolkit.core.distributed.Cluster` of :func:`distributed_options`' values:
-    None for a single-process run; a usage error (exit 2) for options that contradict."""
+    None for a single-process run of one input file; a usage error (exit 2) for options that
+    contradict. ``inputs`` (:class:`InputFiles`' value): several files run as the shards of a
+    partitioned job, in this process when there is no cluster (``Cluster()``)."""
     if workers is not None and scheduler is not None:
         raise click.UsageError("--workers and --scheduler exclude each other: --workers starts "
                                "a local cluster, --scheduler uses a running one")
     if workers is None and scheduler is None:
+        if isinstance(inputs, list):
+            from pmtoolkit.core.distributed import Cluster
+
+            return Cluster(partition_size=partition_size)
         if partition_size is not None:
             raise click.UsageError("--partition-size applies to runs with --workers or "
-                                   "--scheduler")
+                                   "--scheduler, or several input files")
         return None
     from pmtoolkit.core.distributed import Cluster
 

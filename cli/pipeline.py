@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from pmtoolkit.cli.options import cluster_from, distributed_options
 
 
 @click.group(name="pipeline")
@@ -30,11 +31,15 @@ SET_OPTION = click.option(
                    "unchanged.")
 @SET_OPTION
 @click.option("--force", is_flag=True, help="Rerun every step.")
-def run(source, outdir, overrides, force):
+@distributed_options
+def run(source, outdir, overrides, force, workers, scheduler, partition_size):
     """Run a pipeline (a .toml file, or a shipped pipeline's name: pmt pipeline list).
 
     Steps run in order, each into OUTPUT/<step>/; a failed step leaves the earlier steps'
     folders intact and exits 2 (bad input) or 1 (internal error), naming the step.
+    With --workers N (or --scheduler) the batch steps (generate.sample, mol.standardize,
+    mol.filter, property.predict, variants.score) run their partitions on one Dask cluster
+    for the whole run, with the same outputs.
 
     \b
     Example:
@@ -44,9 +49,10 @@ def run(source, outdir, overrides, force):
 
     from pmtoolkit import pipeline as pl
 
+    cluster = cluster_from(workers, scheduler, partition_size)
     plan = pl.load(source, overrides=overrides)
     startup(pipeline=plan.name, output=outdir)
-    result = pl.run(plan, outdir, force=force)
+    result = pl.run(plan, outdir, force=force, cluster=cluster)
     click.echo(f"{plan.name}: {len(result.ran)} steps ran, {len(result.skipped)} skipped "
                f"(unchanged); open {outdir / 'index.html'}", err=True)
 

@@ -5,8 +5,9 @@ import json
 from pathlib import Path
 
 import click
-
 from pmtoolkit.cli.options import (
+    SHARDS_HELP,
+    InputFiles,
     chunk_size_option,
     cluster_from,
     comma_list,
@@ -18,6 +19,7 @@ from pmtoolkit.cli.options import (
     resolve,
     resume_option,
 )
+
 from pmtoolkit.property.config import PropertyConfig, SplitConfig
 
 SHIPPED = "solubility, lipophilicity, bbbp, tox21"
@@ -56,6 +58,7 @@ def train(input_, outdir, smiles_column, label_columns, split_file, on_invalid, 
       pmt property train -i esol.csv --label-column logS -o runs/esol
     """
     from pmtoolkit.cli.common import startup
+
     from pmtoolkit.property.run import train_file
 
     config = resolve(PropertyConfig, params, config_file, section="model",
@@ -75,9 +78,9 @@ def train(input_, outdir, smiles_column, label_columns, split_file, on_invalid, 
 
 
 @property_.command()
-@click.option("-i", "--input", "input_", required=True,
-              type=click.Path(dir_okay=False, allow_dash=True),
-              help="Molecules: table with a SMILES column, .smi or .sdf; - for stdin.")
+@click.option("-i", "--input", "input_", required=True, type=InputFiles(),
+              help="Molecules: table with a SMILES column, .smi or .sdf; - for stdin." +
+                   SHARDS_HELP)
 @click.option("-m", "--model", "model_names", multiple=True,
               help=f"A model file, or a shipped model: {SHIPPED} (default: solubility). "
                    "Several: repeat the option or separate with commas; each adds its "
@@ -106,9 +109,10 @@ def predict(input_, model_names, output, smiles_column, fmt, on_invalid, chunk_s
       pmt property predict -i library.csv.gz --workers 8 -o pred.parquet
     """
     from pmtoolkit.cli.common import startup
+
     from pmtoolkit.property.run import predict_file
 
-    cluster = cluster_from(workers, scheduler, partition_size)
+    cluster = cluster_from(workers, scheduler, partition_size, input_)
     names = comma_list(model_names, option="--model") or ["solubility"]
     startup(model=",".join(names))
     n = predict_file(names, input_, output, smiles_column=smiles_column, fmt=fmt,

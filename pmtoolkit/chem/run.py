@@ -130,8 +130,8 @@ def transform_file(transform, input: str | os.PathLike, output: str | os.PathLik
     from pmtoolkit.core.distributed import WorkerModel, named_model, run_job
     from pmtoolkit.core.progress import progress
 
-    if cluster is not None and cluster.distributed:
-        job = TransformJob(named_model(transform), str(input), smiles_column, fmt, chunksize,
+    if cluster is not None:
+        job = TransformJob(named_model(transform), input, smiles_column, fmt, chunksize,
                            max_atoms, on_invalid, cluster.chunks_per_partition(chunksize))
         info = run_job(job, output, cluster)
         return info["rows"], info["rejected"]
@@ -194,11 +194,14 @@ class TransformJob:
     def __post_init__(self):
         from pmtoolkit.chem.molecules import ROW_FORMATS, molecule_format
 
-        self.shards = [self.input]
-        self.fmt = molecule_format(self.input, self.fmt)
+        from pmtoolkit.core.distributed import shard_list, shards_format
+
+        self.shards = shard_list(self.input)
+        self.fmt = shards_format(self.shards, lambda s: molecule_format(s, self.fmt))
+        self.input = ", ".join(self.shards)  # the input's name in messages
         if self.fmt not in ROW_FORMATS:
-            raise BadInputError(f"a distributed run reads {', '.join(ROW_FORMATS)} files; "
-                                f"'{self.input}' is SDF",
+            raise BadInputError(f"a partitioned run reads {', '.join(ROW_FORMATS)} files; "
+                                f"'{self.shards[0]}' is SDF",
                                 hint="convert it, e.g. pmt mol standardize -o molecules.csv")
         self.stop_on_rejects = self.on_invalid == "error"
 

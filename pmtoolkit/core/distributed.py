@@ -29,6 +29,7 @@ have finished, and nothing at ``OUTPUT``; a lost worker's partitions are run aga
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import json
@@ -340,7 +341,8 @@ class _Parts:
             write_table(table, self.path / f"{p.name}.{k}.parquet")
         write_json(self._entry(p), {
             "digest": p.digest, "tables": len(result.tables), "counts": result.counts,
-            "rejects": [[r.line, r.item, r.reason] for r in result.rejects]}, indent=None)
+            "rejects": [[r.line, r.item, r.reason, r.file] for r in result.rejects]},
+            indent=None)
 
     def has_rejects(self, p: Partition) -> bool:
         return bool(json.loads(self._entry(p).read_text(encoding="utf-8"))["rejects"])
@@ -355,7 +357,8 @@ class _Parts:
         return PartResult(
             tables=[pd.read_parquet(self.path / f"{name}.{k}.parquet")
                     for k in range(e["tables"])],
-            rejects=[Reject(item, line, reason) for line, item, reason in e["rejects"]],
+            rejects=[Reject(item, line, reason, *file) for line, item, reason, *file
+                     in e["rejects"]],
             counts=e["counts"])
 
     def count(self) -> int:
@@ -409,6 +412,9 @@ def run_job(job: Job, output: str | os.PathLike, cluster: Cluster) -> dict[str, 
                 if isinstance(outcome, _Failed):
                     failures.append(((p.shard, p.number), outcome.message))
                 else:
+                    if len(job.shards) > 1:  # which file each reject is from
+                        outcome.rejects = [r if r.file else dataclasses.replace(
+                            r, file=str(job.shards[p.shard])) for r in outcome.rejects]
                     parts.save(p, outcome)
                     if getattr(job, "stop_on_rejects", False) and outcome.rejects:
                         stop.set()
@@ -448,16 +454,9 @@ def _executor(cluster: Cluster):
 def _client(cluster: Cluster):
     """A ``distributed.Client`` of a local cluster started (and stopped) here, or of the
     scheduler the user runs."""
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError:
-        raise BadInputError("--workers and --scheduler need Dask", hint="pip install "
-                            "'pmtoolkit[dask]'") from None
+    Client = _dask().Client
     if cluster.workers is not None:
-        threads = worker_threads(cluster.workers)
-        with LocalCluster(n_workers=cluster.workers, threads_per_worker=1, processes=True,
-                          dashboard_address=":0", env={"OMP_NUM_THREADS": str(threads)}) as lc, \
-                Client(lc) as client:
+        with _local_cluster(cluster.workers) as lc, Client(lc) as client:
             _log_cluster(client, f"a local cluster of {cluster.workers} worker processes")
             yield client
         return
@@ -476,6 +475,36 @@ def _client(cluster: Cluster):
                                 hint="start some with 'dask worker ADDRESS'") from None
         _log_cluster(client, f"the cluster at {cluster.scheduler}")
         yield client
+
+
+@contextlib.contextmanager
+def shared(cluster: Cluster) -> Iterator[Cluster]:
+    """``cluster`` for several jobs in a row (a pipeline's steps): a ``--workers`` cluster is
+    started once, here, and the jobs reach it by its scheduler's address; any other is
+    itself."""
+    if cluster.workers is None:
+        yield cluster
+        return
+    with _local_cluster(cluster.workers) as lc:
+        log.info("a local cluster of %d worker processes for the run; dashboard %s",
+                 cluster.workers, lc.dashboard_link)
+        yield Cluster(scheduler=lc.scheduler_address, partition_size=cluster.partition_size)
+
+
+def _dask():
+    try:
+        import distributed
+    except ImportError:
+        raise BadInputError("--workers and --scheduler need Dask", hint="pip install "
+                            "'pmtoolkit[dask]'") from None
+    return distributed
+
+
+def _local_cluster(workers: int):
+    """A ``LocalCluster`` of ``workers`` single-threaded processes sharing out the cores."""
+    return _dask().LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                dashboard_address=":0",
+                                env={"OMP_NUM_THREADS": str(worker_threads(workers))})
 
 
 def worker_threads(workers: int) -> int:
@@ -524,6 +553,24 @@ def _on_dask(client, job: Job, todo: Iterator[Partition]
         future.release()
         yield p, outcome
         submit()
+
+
+def shard_list(inputs: Any) -> list[str]:
+    """A job's input as its list of shards: one file, or several (a list)."""
+    return [str(x) for x in inputs] if isinstance(inputs, (list, tuple)) else [str(inputs)]
+
+
+def shards_format(shards: list[str], fmt_of: Callable[[str], str]) -> str:
+    """The one format of every shard (``fmt_of(shard)``); shards of mixed formats are an
+    error naming the first that differs."""
+    fmt = fmt_of(shards[0])
+    for shard in shards[1:]:
+        other = fmt_of(shard)
+        if other != fmt:
+            raise BadInputError(f"the input files are of mixed formats: '{shards[0]}' is "
+                                f"{fmt.upper()}, '{shard}' is {other.upper()}",
+                                hint="give shards of one format")
+    return fmt
 
 
 def batched(items: Iterator[Any], n: int) -> Iterator[list[Any]]:

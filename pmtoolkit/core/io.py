@@ -412,9 +412,13 @@ class Reject:
     item: str
     line: int | None
     reason: str
+    #: the shard it was read from, when the input was several files
+    file: str | None = None
 
     def describe(self) -> str:
         where = f"line {self.line}: " if self.line is not None else ""
+        if self.file:
+            where = f"{self.file}: {where}"
         return f"{where}{self.reason}: {self.item!r}"
 
 
@@ -445,20 +449,22 @@ class Rejects:
     def raise_first(self) -> None:
         """Raise a one-line :class:`BadInputError` naming the first reject, if any."""
         if self.items:
-            src = f"{self.source}: " if self.source else ""
+            src = f"{self.source}: " if self.source and not self.items[0].file else ""
             more = f" and {len(self.items) - 1} more" if len(self.items) > 1 else ""
             raise BadInputError(f"{src}{self.items[0].describe()}{more}",
                                 hint="use --on-invalid skip to drop invalid records")
 
     def write(self, path: str | os.PathLike) -> None:
         """Write the rejects as CSV (``.tsv``: tab-separated) with columns ``line``, the item
-        name and ``reason``, atomically."""
+        name and ``reason``, atomically; ``file`` first when the input was several files."""
         tab = str(path).lower().endswith((".tsv", ".tsv.gz"))
+        files = any(r.file for r in self.items)
         with atomic_write(path, newline="") as fh:
             w = csv.writer(fh, delimiter="\t" if tab else ",", lineterminator="\n")
-            w.writerow(["line", self.item_name, "reason"])
+            w.writerow(["file"] * files + ["line", self.item_name, "reason"])
             for r in self.items:
-                w.writerow(["" if r.line is None else r.line, r.item, r.reason])
+                w.writerow([r.file or ""] * files +
+                           ["" if r.line is None else r.line, r.item, r.reason])
 
     def apply(self, on_invalid: OnInvalid, output: str | os.PathLike | None = None, *,
               final: str | os.PathLike | None = None) -> Path | None:

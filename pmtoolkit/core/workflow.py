@@ -45,6 +45,7 @@ with the same output.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -258,7 +259,7 @@ def predict_file(task: PredictTask, model: Any, output: str | os.PathLike, *,
     from pmtoolkit.core.distributed import WorkerModel, named_model, run_job
 
     check_choice("on_invalid", on_invalid, ON_INVALID_CHOICES)
-    if cluster is not None and cluster.distributed:
+    if cluster is not None:
         job = PredictJob(task, named_model(model), on_invalid,
                          cluster.chunks_per_partition(task.chunksize))
         return run_job(job, output, cluster)["rows"]
@@ -277,7 +278,8 @@ def predict_file(task: PredictTask, model: Any, output: str | os.PathLike, *,
 
 def _stop_at(task: PredictTask, rejects: list, on_invalid: OnInvalid) -> None:
     if rejects and on_invalid == "error":
-        raise BadInputError(f"{task.source}: {rejects[0].describe()}",
+        where = "" if rejects[0].file else f"{task.source}: "  # a shard's reject names it
+        raise BadInputError(f"{where}{rejects[0].describe()}",
                             hint="use --on-invalid skip to score the rest")
 
 
@@ -326,50 +328,61 @@ class PredictJob:
     name: str = "predict"
 
     def __post_init__(self):
+        from pmtoolkit.core.distributed import shard_list
+
         if not hasattr(self.task, "rows"):
             raise BadInputError(f"{type(self.task).__name__} cannot run in partitions")
-        self.shards = [self.task.source]
+        # a task per shard (the task's ``input`` may be a list of files)
+        self.shards = shard_list(getattr(self.task, "input", self.task.source))
+        self.tasks = [dataclasses.replace(self.task, input=s) if len(self.shards) > 1
+                      else self.task for s in self.shards]
         self.stop_on_rejects = self.on_invalid == "error"
 
     def settings(self) -> dict[str, Any]:
         # not --on-invalid: a partition's rows are the same under either policy, so a run
         # stopped at a reject resumes with skip
-        import dataclasses
-
-        return {"task": type(self.task).__name__, "options": dataclasses.asdict(self.task),
+        options = {k: v for k, v in dataclasses.asdict(self.task).items() if k != "input"}
+        return {"task": type(self.task).__name__, "options": options,
                 "model": list(self.model.args), "model-version": self.model.version,
                 "partition-size": self.task.chunksize * self.per_partition}
 
     def read(self, shard: str):
         from pmtoolkit.core.distributed import batched
 
-        return batched(self.task.rows(), self.per_partition)
+        number = self.shards.index(shard)
+        return ((number, rows) for rows in batched(self.tasks[number].rows(),
+                                                   self.per_partition))
 
     def run(self, payload):
         from pmtoolkit.core.distributed import PartResult
 
         model = self.model.get()
         tables, rejected = [], []
-        for rows in payload:
-            chunk = self.task.parse(rows)
+        shard, chunks = payload
+        task = self.tasks[shard]
+        for rows in chunks:
+            chunk = task.parse(rows)
             rejects = sorted(chunk.rejects, key=lambda r: r.line)
-            tables.append(_output_rows(self.task, model, chunk, rejects))
+            tables.append(_output_rows(task, model, chunk, rejects))
             rejected.append(rejects)
         # the rejects of each chunk, for the merge (a chunk's table is one entry)
         return PartResult(tables, [r for rs in rejected for r in rs],
                           {"chunk_rejects": [len(rs) for rs in rejected]})
 
     def merge(self, parts, output) -> dict[str, Any]:
+        task = self.tasks[0] if len(self.shards) == 1 else \
+            dataclasses.replace(self.task, input=", ".join(self.shards))  # its name
+
         def outputs():
             for part in parts:
                 start = 0
                 for table, n in zip(part.tables, part.counts["chunk_rejects"]):
                     rejects = part.rejects[start:start + n]
                     start += n
-                    _stop_at(self.task, rejects, self.on_invalid)
+                    _stop_at(task, rejects, self.on_invalid)
                     yield table, rejects, None
 
-        return {"rows": _write_outputs(self.task, outputs(), output, None)}
+        return {"rows": _write_outputs(task, outputs(), output, None)}
 
 
 def _output_rows(task: PredictTask, model: Any, chunk: InputChunk, rejects: list) -> Any:

@@ -285,11 +285,11 @@ def screen_file(model: DTIModel | str | os.PathLike, target: str | os.PathLike,
     if isinstance(model, (str, os.PathLike)):
         model = WorkerModel.named(load, model)
     records = read_fasta(target)
-    if cluster is None or not cluster.distributed:
+    if cluster is None:
         return _screen_here(model.get() if isinstance(model, WorkerModel) else model, records,
                             library, output, top=top, smiles_column=smiles_column,
                             id_column=id_column, lowest=lowest, chunksize=chunksize)
-    job = ScreenJob(named_model(model), records, str(library), top=top,
+    job = ScreenJob(named_model(model), records, library, top=top,
                     smiles_column=smiles_column, id_column=id_column, lowest=lowest,
                     chunksize=chunksize, per_partition=cluster.chunks_per_partition(chunksize))
     t0 = time.perf_counter()
@@ -336,7 +336,10 @@ class _Hits:
             line = int(line)
             self.push(int(t), (float(score), -int(shard), -line, smi, ident, line))
 
-    def write(self, names: list[str], sign: float, output) -> None:
+    def write(self, names: list[str], sign: float, output,
+              files: list[str] | None = None) -> None:
+        """The hits table; with ``files`` (a library of several shards), a ``file`` column
+        before ``line`` says which shard each hit is from."""
         import pandas as pd
 
         from pmtoolkit.core.io import TableWriter
@@ -345,8 +348,10 @@ class _Hits:
         for t, heap in enumerate(self.heaps):
             for rank, e in enumerate(sorted(heap, key=lambda e: e[:3], reverse=True), 1):
                 rows.append({"target": names[t], "rank": rank, "smiles": e[3], "id": e[4],
-                             "line": e[5], "prediction": e[0] * sign})
-        frame = pd.DataFrame(rows, columns=["target", "rank", "smiles", "id", "line",
+                             **({"file": files[-e[1]]} if files else {}), "line": e[5],
+                             "prediction": e[0] * sign})
+        frame = pd.DataFrame(rows, columns=["target", "rank", "smiles", "id",
+                                            *(["file"] if files else []), "line",
                                             "prediction"])
         with TableWriter(output) as writer:
             writer.write(frame)
@@ -385,7 +390,7 @@ class ScreenJob:
 
     model: Any  # WorkerModel
     records: list[tuple[str, str]]
-    library: str
+    library: Any  # a file, or a list of them (shards)
     top: int
     smiles_column: str
     id_column: str | None
@@ -397,11 +402,13 @@ class ScreenJob:
     def __post_init__(self):
         from pmtoolkit.chem.molecules import ROW_FORMATS, molecule_format
 
-        self.shards = [self.library]
-        self.fmt = molecule_format(self.library)
+        from pmtoolkit.core.distributed import shard_list, shards_format
+
+        self.shards = shard_list(self.library)
+        self.fmt = shards_format(self.shards, molecule_format)
         if self.fmt not in ROW_FORMATS:
-            raise BadInputError(f"a distributed screen reads {', '.join(ROW_FORMATS)} "
-                                f"libraries; '{self.library}' is {self.fmt.upper()}",
+            raise BadInputError(f"a partitioned screen reads {', '.join(ROW_FORMATS)} "
+                                f"libraries; '{self.shards[0]}' is {self.fmt.upper()}",
                                 hint="convert it, e.g. pmt mol standardize -o library.csv")
 
     def settings(self) -> dict[str, Any]:
@@ -414,8 +421,10 @@ class ScreenJob:
     def read(self, shard: str):
         from pmtoolkit.core.distributed import batched
 
-        return batched(_library_rows(shard, self.fmt, self.smiles_column, self.id_column,
-                                     self.chunksize), self.per_partition)
+        number = self.shards.index(shard)
+        return ((number, rows) for rows in batched(
+            _library_rows(shard, self.fmt, self.smiles_column, self.id_column,
+                          self.chunksize), self.per_partition))
 
     def run(self, payload):
         from pmtoolkit.core.distributed import PartResult, WorkerModel
@@ -426,26 +435,28 @@ class ScreenJob:
         targets = WorkerModel(_encode_targets, (self.model, seqs)).get()
         sign = -1.0 if self.lowest else 1.0
         hits = _Hits(len(self.records), self.top)
-        rejects = Rejects(source=self.library, item_name="smiles")
+        shard, chunks = payload
+        rejects = Rejects(source=self.shards[shard], item_name="smiles")
         n = 0
-        for rows in payload:
+        for rows in chunks:
             smiles, ids, lines, codes = _featurize_rows(
-                rows, self.fmt, self.smiles_column, self.id_column, self.library, rejects,
-                n_jobs=1)  # a worker is one core (and may not fork)
+                rows, self.fmt, self.smiles_column, self.id_column, self.shards[shard],
+                rejects, n_jobs=1)  # a worker is one core (and may not fork)
             if codes:
-                hits.add(model.score_codes(codes, targets) * sign, smiles, ids, lines)
+                hits.add(model.score_codes(codes, targets) * sign, smiles, ids, lines, shard)
             n += len(codes)
         return PartResult([hits.table()], rejects.items, {"molecules": n})
 
     def merge(self, parts, output) -> dict[str, Any]:
         hits = _Hits(len(self.records), self.top)
-        rejects = Rejects(source=self.library, item_name="smiles")
+        rejects = Rejects(source=", ".join(self.shards), item_name="smiles")
         n = 0
         for part in parts:
             hits.add_table(part.tables[0])
             rejects.items.extend(part.rejects)
             n += part.counts["molecules"]
-        hits.write([name for name, _ in self.records], -1.0 if self.lowest else 1.0, output)
+        hits.write([name for name, _ in self.records], -1.0 if self.lowest else 1.0, output,
+                   self.shards if len(self.shards) > 1 else None)
         if rejects:
             rejects.apply("skip", output)
         return {"molecules": n, "rejected": len(rejects)}

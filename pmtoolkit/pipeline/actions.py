@@ -29,6 +29,17 @@ def _named(run: StepRun, value: str) -> str:
     return value
 
 
+def _model(run: StepRun, load: Any, *args: Any) -> Any:
+    """``load(*args)``: loaded here for a run in this process, or, on a cluster, a
+    :class:`~pmtoolkit.core.distributed.WorkerModel` each worker loads once."""
+    from pmtoolkit.core.distributed import WorkerModel
+
+    if run.cluster is None:
+        return load(*args)
+    return WorkerModel.named(load, *args) if all(isinstance(a, str) for a in args) else \
+        WorkerModel(load, args)
+
+
 def _read(path: Path):
     from pmtoolkit.core.io import read_table
 
@@ -75,8 +86,9 @@ def _sample(run: StepRun) -> dict[str, Any]:
     from pmtoolkit.design.run import load, sample_file
 
     p = run.params
-    stats = sample_file(load(_named(run, p.model)), run.output(), n=p.n,
-                        temperature=p.temperature, seed=p.seed)
+    model = _named(run, p.model)
+    stats = sample_file(_model(run, load, model), run.output(), n=p.n,
+                        temperature=p.temperature, seed=p.seed, cluster=run.cluster)
     return {"sampled": stats["n"], "valid": stats["valid"],
             "validity": round(stats["validity"], 4)}
 
@@ -100,9 +112,9 @@ def _standardize(run: StepRun) -> dict[str, Any]:
 
     p = run.params
     config = StandardizeConfig(**{f.name: getattr(p, f.name) for f in fields(StandardizeConfig)})
-    rows, invalid = chem_run.transform_file(chem_run.Standardize(config), run.inputs["input"],
-                                            run.output(), smiles_column=p.smiles_column,
-                                            final=run.final_output())
+    rows, invalid = chem_run.transform_file(
+        _model(run, chem_run.Standardize, config), run.inputs["input"], run.output(),
+        smiles_column=p.smiles_column, final=run.final_output(), cluster=run.cluster)
     frame = _read(run.output())
     frame = frame[frame["standardized_smiles"].notna()]
     frame = frame.rename(columns={p.smiles_column: "input_smiles"})
@@ -135,10 +147,10 @@ def _filter(run: StepRun) -> dict[str, Any]:
     from pmtoolkit.chem import run as chem_run
 
     p = run.params
-    rows, invalid = chem_run.transform_file(chem_run.Filter(p.alerts, p.passing_only),
-                                            run.inputs["input"], run.output(),
-                                            smiles_column=p.smiles_column,
-                                            final=run.final_output())
+    rows, invalid = chem_run.transform_file(
+        _model(run, chem_run.Filter, p.alerts, p.passing_only), run.inputs["input"],
+        run.output(), smiles_column=p.smiles_column, final=run.final_output(),
+        cluster=run.cluster)
     frame = _read(run.output())
     n = len(frame)
     if p.min_qed is not None:
@@ -172,7 +184,9 @@ def _properties(run: StepRun) -> dict[str, Any]:
     src = run.inputs["input"]
     for i, name in enumerate(p.models):
         out = run.folder / f"step{i}.tmp.csv"
-        predict_file(load(_named(run, name)), src, out, smiles_column=p.smiles_column)
+        model = _named(run, name)
+        predict_file([model] if run.cluster else load(model), src, out,
+                     smiles_column=p.smiles_column, cluster=run.cluster)
         if i:
             Path(src).unlink()
         src = out
@@ -315,7 +329,7 @@ def _variants_score(run: StepRun) -> dict[str, Any]:
     stats = score_file(run.inputs["vcf"], run.inputs["fasta"], run.output(),
                        model_name=_named(run, p.model), ref_mismatch=p.ref_mismatch,
                        strands=p.strands, scan=p.scan, annotation=annotation,
-                       distance=p.distance, mask=p.mask)
+                       distance=p.distance, mask=p.mask, cluster=run.cluster)
     return {k: v for k, v in stats.items()
             if isinstance(v, (int, float, str)) and k not in ("output", "outdir")}
 

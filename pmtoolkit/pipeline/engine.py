@@ -394,13 +394,26 @@ def _outputs_intact(folder: Path, record: dict[str, Any]) -> bool:
     return True
 
 
-def run(pipe: Pipeline, outdir: str | os.PathLike, *, force: bool = False) -> RunResult:
-    """Run the plan's steps in order into ``outdir`` (see the module doc)."""
-    from pmtoolkit.core.io import atomic_dir, write_json
-    from pmtoolkit.core.progress import progress
+def run(pipe: Pipeline, outdir: str | os.PathLike, *, force: bool = False,
+        cluster: Any = None) -> RunResult:
+    """Run the plan's steps in order into ``outdir`` (see the module doc). ``cluster`` (a
+    :class:`~pmtoolkit.core.distributed.Cluster`): the batch steps (generate.sample,
+    mol.standardize, mol.filter, property.predict, variants.score) run their partitions on
+    it, one local cluster started for the whole run; their outputs are the same."""
+    from pmtoolkit.core.distributed import shared
 
     out = Path(outdir)
     _prepare(out)
+    if cluster is None:
+        return _run(pipe, out, force, None)
+    with shared(cluster) as on:
+        return _run(pipe, out, force, on)
+
+
+def _run(pipe: Pipeline, out: Path, force: bool, cluster: Any) -> RunResult:
+    from pmtoolkit.core.io import atomic_dir, write_json
+    from pmtoolkit.core.progress import progress
+
     results = [StepResult(s.name, s.action.name, "not run") for s in pipe.steps]
     failure: StepFailed | None = None
     for step, res in progress(list(zip(pipe.steps, results)), desc=pipe.name, unit="step"):
@@ -425,7 +438,8 @@ def run(pipe: Pipeline, outdir: str | os.PathLike, *, force: bool = False) -> Ru
         try:
             with atomic_dir(folder, overwrite=True) as tmp:
                 summary = step.action.func(StepRun(step.name, step.action, step.params,
-                                                   inputs, tmp, pipe.base, folder)) or {}
+                                                   inputs, tmp, pipe.base, folder,
+                                                   cluster)) or {}
                 missing = [f for f in step.action.outputs.values() if not (tmp / f).exists()]
                 if missing:
                     raise StepFailed(f"step {step.name!r} ({step.action.name}) wrote no "

@@ -75,6 +75,9 @@ class StepRun:
     folder: Path
     base: Path | None = None  # the pipeline file's folder (relative paths in parameters)
     final: Path | None = None  # where ``folder`` ends up (for messages)
+    #: the Dask cluster the run's batch steps share (a
+    #: :class:`~pmtoolkit.core.distributed.Cluster`), or None: this process
+    cluster: Any = None
 
     def output(self, key: str | None = None) -> Path:
         return self.folder / self.action.outputs[key or self.action.primary]

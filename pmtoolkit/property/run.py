@@ -223,13 +223,15 @@ def predict_file(model: PropertyModel | Mapping[str, PropertyModel] | str | os.P
     if isinstance(model, Sequence):
         model = WorkerModel.named(load_models, *model)
     task = MoleculePredictTask(input, smiles_column, fmt, chunksize)
-    if cluster is not None and cluster.distributed:
+    if cluster is not None:
         from pmtoolkit.chem.molecules import ROW_FORMATS, molecule_format
+        from pmtoolkit.core.distributed import shard_list, shards_format
 
-        if molecule_format(input, fmt) not in ROW_FORMATS:
-            raise BadInputError(f"a distributed prediction reads {', '.join(ROW_FORMATS)} "
-                                f"files; '{input}' is SDF", hint="convert it, e.g. pmt mol "
-                                "standardize -o molecules.csv")
+        shards = shard_list(input)
+        if shards_format(shards, lambda s: molecule_format(s, fmt)) not in ROW_FORMATS:
+            raise BadInputError(f"a partitioned prediction reads {', '.join(ROW_FORMATS)} "
+                                f"files; '{shards[0]}' is SDF", hint="convert it, e.g. pmt "
+                                "mol standardize -o molecules.csv")
     return workflow.predict_file(task, model, output, on_invalid=on_invalid, cluster=cluster)
 
 

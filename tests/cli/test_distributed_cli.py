@@ -385,3 +385,84 @@ def test_spliceai_on_two_workers_writes_the_single_process_vcf(pmt, tmp_path, sh
     assert "3 partitions" in result.stderr
     assert here.read_bytes() == there.read_bytes()
     assert Path(f"{here}.tbi").read_bytes() == Path(f"{there}.tbi").read_bytes()
+
+
+def _shards(test_data, folder: Path, bad: str | None = None) -> list[Path]:
+    """moses_tiny.smi cut into four shards of 100 lines (``bad``: a last shard's text)."""
+    folder.mkdir()
+    lines = (test_data / "moses_tiny.smi").read_text().splitlines(keepends=True)
+    paths = []
+    for k in range(4):
+        paths.append(folder / f"lib_{k}.smi")
+        paths[-1].write_text("".join(lines[100 * k:100 * (k + 1)]))
+    if bad is not None:
+        paths.append(folder / "lib_4.smi")
+        paths[-1].write_text(bad)
+    return paths
+
+
+def test_a_glob_or_folder_of_shards_is_one_input_in_sorted_order(pmt, tmp_path, test_data,
+                                                                 scheduler):
+    _shards(test_data, tmp_path / "lib", bad="CCO\nnot_a_smiles\n")
+    args = ("mol", "descriptors", "--names", "MolWt,TPSA", "--chunk-size", "25")
+    whole = tmp_path / "whole.smi"
+    whole.write_text((test_data / "moses_tiny.smi").read_text() + "CCO\nnot_a_smiles\n")
+    assert pmt(*args, "-i", whole, "-o", tmp_path / "one.csv").exit_code == 0
+    # a glob, in this process (no cluster): its shards run as partitions here
+    result = pmt(*args, "-i", str(tmp_path / "lib" / "lib_*.smi"), "-o", tmp_path / "glob.csv")
+    assert result.exit_code == 0, result.stderr
+    assert "5 partitions" in result.stderr
+    # a folder, on two workers
+    result = pmt(*args, "-i", tmp_path / "lib", "-o", tmp_path / "dir.csv",
+                 "--scheduler", scheduler, "--partition-size", "50")
+    assert result.exit_code == 0, result.stderr
+    one = (tmp_path / "one.csv").read_bytes()
+    assert (tmp_path / "glob.csv").read_bytes() == one == (tmp_path / "dir.csv").read_bytes()
+    # the reject names its shard and its line there
+    assert (tmp_path / "dir.rejected.csv").read_text().splitlines() == [
+        "file,line,smiles,reason", f"{tmp_path / 'lib' / 'lib_4.smi'},2,not_a_smiles,"
+        "cannot parse SMILES"]
+
+
+def test_a_screen_of_shards_names_the_file_of_each_hit(pmt, tmp_path, test_data):
+    paths = _shards(test_data, tmp_path / "lib")
+    assert pmt(*_screen(test_data), "-o", tmp_path / "one.csv").exit_code == 0
+    args = ("dti", "screen", "--target", KINASES, "--library", str(tmp_path / "lib" / "*.smi"),
+            "--top", "15", "--chunk-size", "40", "-o", tmp_path / "many.csv")
+    assert pmt(*args).exit_code == 0
+    import pandas as pd
+
+    one, many = pd.read_csv(tmp_path / "one.csv"), pd.read_csv(tmp_path / "many.csv")
+    assert list(many.columns) == ["target", "rank", "smiles", "id", "file", "line",
+                                  "prediction"]
+    assert many.drop(columns=["file", "line"]).equals(one.drop(columns=["line"]))
+    # the whole library's line is the shard's number times 100 plus the shard's line
+    shard = many.file.map({str(p): k for k, p in enumerate(paths)})
+    assert (shard * 100 + many.line).tolist() == one.line.tolist()
+
+
+def test_bad_shards(pmt, tmp_path, test_data, scheduler):
+    args = ("mol", "descriptors", "--names", "MolWt", "--chunk-size", "50")
+    result = pmt(*args, "-i", str(tmp_path / "none" / "*.smi"), "-o", tmp_path / "d.csv")
+    assert result.exit_code == 2 and "names no file" in result.stderr
+    (tmp_path / "mixed").mkdir()
+    (tmp_path / "mixed" / "a.smi").write_text("CCO\n")
+    (tmp_path / "mixed" / "b.csv").write_text("smiles\nCCO\n")
+    result = pmt(*args, "-i", tmp_path / "mixed", "-o", tmp_path / "d.csv")
+    assert result.exit_code == 2 and "mixed formats" in result.stderr
+    # a truncated shard stops the run (exit 2, naming it) and loses none of the others
+    paths = _shards(test_data, tmp_path / "lib")
+    good = gzip.compress(paths[2].read_bytes())
+    paths[2].unlink()
+    cut = tmp_path / "lib" / "lib_2.smi.gz"
+    cut.write_bytes(good[: len(good) // 2])
+    out = tmp_path / "d.csv"
+    result = pmt(*args, "-i", tmp_path / "lib", "-o", out, "--scheduler", scheduler)
+    assert result.exit_code == 2 and "lib_2.smi.gz" in result.stderr
+    assert not out.exists()
+    kept = len(list(Path(f"{out}{PARTS_SUFFIX}").glob("part-*.json")))
+    assert kept == 3  # the three good shards (a partition each: 100 rows, default size)
+    cut.write_bytes(good)
+    result = pmt(*args, "-i", tmp_path / "lib", "-o", out, "--scheduler", scheduler)
+    assert result.exit_code == 0 and _resumed(result.stderr) == kept
+    assert len(out.read_text().splitlines()) == 401

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
+
 from tests.pipeline.test_engine import TINY
 
 
@@ -94,3 +96,49 @@ def test_a_splice_prioritisation_pipeline_ranks_by_spliceai_delta_scores(pmt, tm
     ids = [line.split("\t")[3] for line in table[1:]]
     assert ids[0] == "acceptor_AG" and "intergenic" not in ids
     assert float(table[1].split("\t")[6]) > 0.9  # its max delta score, next to the alleles
+
+
+BATCH = """
+[pipeline]
+name = "batch"
+description = "standardise -> filter -> properties, on a cluster or not"
+
+[steps.standardize]
+action = "mol.standardize"
+input = "esol_tiny.csv"
+
+[steps.filter]
+action = "mol.filter"
+input = "@standardize"
+passing_only = false
+
+[steps.properties]
+action = "property.predict"
+input = "@filter"
+models = ["solubility", "bbbp"]
+"""
+
+
+def test_a_pipelines_batch_steps_share_one_local_cluster_with_the_same_outputs(
+        pmt, tmp_path, test_data):
+    import torch
+
+    pytest.importorskip("distributed")
+    path = _tiny(tmp_path, test_data, BATCH)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # the workers' (2 cores shared by 2 workers on CI)
+    try:
+        here = pmt("pipeline", "run", "-c", path, "-o", tmp_path / "here")
+    finally:
+        torch.set_num_threads(before)
+    assert here.exit_code == 0, here.stderr
+    there = pmt("pipeline", "run", "-c", path, "-o", tmp_path / "there", "--workers", "2",
+                "--partition-size", "10000")
+    assert there.exit_code == 0, there.stderr
+    assert there.stderr.count("a local cluster of 2 worker processes for the run") == 1
+    # a job per step, and per model of the properties step
+    assert there.stderr.count("partitions (0 from an earlier run)") == 4
+    for step, name in (("standardize", "molecules.csv"), ("filter", "molecules.csv"),
+                       ("properties", "predictions.csv")):
+        assert (tmp_path / "here" / step / name).read_bytes() == \
+            (tmp_path / "there" / step / name).read_bytes(), step
