@@ -145,7 +145,7 @@ def embed(input_, output, batch_key, counts_layer, save_model, model_path, orien
     from pmtoolkit.core.distributed import WorkerModel
     from pmtoolkit.core.io import work_beside
     from pmtoolkit.expression.io import write_h5ad
-    from pmtoolkit.expression.partitioned import apply_file, check_chunked
+    from pmtoolkit.expression.partitioned import apply_file, check_chunked, trained_model
     from pmtoolkit.expression.vae import fit_vae, load_vae
 
     cluster = cluster_from(workers, scheduler, partition_size)
@@ -187,9 +187,8 @@ def embed(input_, output, batch_key, counts_layer, save_model, model_path, orien
         n = adata.n_obs
         if chunked:  # the model travels to the partitions as a file
             del adata
-            saved = work / "vae.safetensors"
-            model.save(saved)
-            apply_file("embed", input_, output, WorkerModel.named(load_vae, saved),
+            apply_file("embed", input_, output,
+                       trained_model(load_vae, model, work / "vae.safetensors"),
                        cluster=cluster, layer=counts_layer, make_unique=make_unique)
         else:
             model.embed(adata, layer=counts_layer)
@@ -262,7 +261,7 @@ def annotate(query, reference, label_key, output, predictions, save_model, key_a
     from pmtoolkit.core.io import work_beside, write_table
     from pmtoolkit.expression.classify import is_reference, load, load_or_train_classifier
     from pmtoolkit.expression.io import write_h5ad
-    from pmtoolkit.expression.partitioned import apply_file, check_chunked
+    from pmtoolkit.expression.partitioned import apply_file, check_chunked, trained_model
 
     cluster = cluster_from(workers, scheduler, partition_size)
     config = resolve(ExpressionClassifierConfig, params, config_file)
@@ -275,7 +274,8 @@ def annotate(query, reference, label_key, output, predictions, save_model, key_a
     with (work_beside(output, settings, overwrite=overwrite, resume=resume) if training
           else contextlib.nullcontext()) as work:
         if chunked:
-            named = os.path.abspath(reference) if os.path.isfile(reference) else reference
+            named = WorkerModel.named(load, os.path.abspath(reference)
+                                      if os.path.isfile(reference) else reference)
             if training or save_model:
                 model = load_or_train_classifier(reference, label_key=label_key,
                                                  config=config, checkpoints=work,
@@ -283,9 +283,8 @@ def annotate(query, reference, label_key, output, predictions, save_model, key_a
                 if save_model:
                     model.save(save_model)
                 if training:  # the model travels to the partitions as a file
-                    named = work / "classifier.safetensors"
-                    model.save(named)
-            info = apply_file("annotate", query, output, WorkerModel.named(load, named),
+                    named = trained_model(load, model, work / "classifier.safetensors")
+            info = apply_file("annotate", query, output, named,
                               cluster=cluster, key_added=key_added, make_unique=make_unique,
                               predictions=predictions)
             n, counts = info["cells"], info["labels"]

@@ -505,6 +505,17 @@ class _Output:
 # --------------------------------------------------------------------------- entry points
 
 
+def trained_model(load, model, path: str | os.PathLike):
+    """``model``, just trained, saved at ``path`` for the workers to load with ``load``: a
+    :class:`~pmtoolkit.core.distributed.WorkerModel` named by the file's content, so that a
+    resumed run whose training gives the same weights again resumes its partitions too."""
+    from pmtoolkit.core.distributed import WorkerModel
+    from pmtoolkit.core.io import sha256_file
+
+    model.save(path)
+    return WorkerModel(load, (os.path.abspath(path),), sha256_file(path))
+
+
 def partition_cells(task: str, cluster) -> int:
     """Cells per partition: ``cluster.partition_size`` (whole model batches) or
     :data:`PARTITION_CELLS`."""

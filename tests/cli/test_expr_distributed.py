@@ -218,3 +218,32 @@ def test_a_partition_takes_the_same_memory_from_a_file_ten_times_larger(files, t
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
     assert peaks[1] < 1.2 * peaks[0], peaks
+
+
+def test_an_interrupted_run_resumes_from_its_finished_partitions(pmt, files, tmp_path,
+                                                                 monkeypatch):
+    from pmtoolkit.expression import partitioned
+    from pmtoolkit.expression.partitioned import CellJob
+
+    monkeypatch.setattr(partitioned, "PARTITION_CELLS", 1024)  # five partitions in-process
+    args = ("expr", "embed", "-i", files["query"], "-m", files["vae"])
+    whole, out = tmp_path / "whole.h5ad", tmp_path / "out.h5ad"
+    assert pmt(*args, "-o", whole).exit_code == 0
+    run = CellJob.run
+
+    def interrupted(self, payload):
+        if payload["start"] >= 4096:
+            raise KeyboardInterrupt
+        return run(self, payload)
+
+    monkeypatch.setattr(CellJob, "run", interrupted)
+    assert pmt(*args, "-o", out).exit_code == 130  # as Ctrl-C
+    assert not out.exists()
+    assert len(list((tmp_path / f"out.h5ad{PARTS_SUFFIX}").glob("part-*.json"))) == 4
+    monkeypatch.setattr(CellJob, "run", run)
+    result = pmt(*args, "-o", out)
+    assert result.exit_code == 0, result.stderr
+    assert "(4 from an earlier run)" in result.stderr
+    assert np.array_equal(ad.read_h5ad(out).obsm["X_pmt_vae"],
+                          ad.read_h5ad(whole).obsm["X_pmt_vae"])
+    assert not (tmp_path / f"out.h5ad{PARTS_SUFFIX}").exists()
