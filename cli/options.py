@@ -317,8 +317,10 @@ def distributed_options(f):
     from pmtoolkit.core.distributed import MAX_PARTITION_ROWS, MAX_WORKERS, PARTITION_ROWS
 
     f = click.option("--partition-size", type=click.IntRange(1, MAX_PARTITION_ROWS),
-                     help="Input rows per partition with --workers or --scheduler: a whole "
-                          f"number of chunks (default: about {PARTITION_ROWS:,}).")(f)
+                     help="Input rows per partition with --workers or --scheduler (or several "
+                          "input files): a whole number of chunks (default: about "
+                          f"{PARTITION_ROWS:,} molecules or pairs; the command's help says "
+                          "what it counts for VCF lines and cells).")(f)
     f = click.option("--scheduler", type=SchedulerAddress(),
                      help="Run on the Dask cluster whose scheduler is at this address (its "
                           "workers need this pmtoolkit); partitions finished before an "
