@@ -28,10 +28,13 @@ from pmtoolkit.response.config import (
 
 RESPONSES_HELP = ("Long response table (.csv/.tsv/.parquet): one row per measured pair with "
                   "sample, drug and response columns (ln IC50, AUC, ...).")
-DRUGS_HELP = "Drugs table (.csv/.tsv/.parquet) with drug id and SMILES columns."
+DRUGS_HELP = ("Drugs table (.csv/.tsv/.parquet) with drug id and SMILES columns; a drug "
+              "without a valid SMILES is a reject.")
 FEATURES_HELP = ("Sample features: AnnData .h5ad (samples x genes; counts are "
                  "log-normalised) or a table with a sample id column and numeric feature "
-                 "columns (e.g. genotype dosages).")
+                 "columns (expression, copy number, mutation, genotype dosages). Repeat for "
+                 "several tables side by side (features named <file stem>:<column>); a "
+                 "sample missing from one is a reject.")
 
 
 @click.group(name="response")
@@ -39,32 +42,50 @@ def response() -> None:
     """Drug response from sample features and drug structure: simulate, train, predict, evaluate."""
 
 
+LAYOUTS = ("default", "gdsc")  # pmtoolkit.response.data.LAYOUTS, without importing numpy
+
+
 def _column_options(with_response: bool):
     def deco(f):
-        opts = [click.option("--sample-column", default="sample_id", show_default=True,
-                             help="Sample id column (responses, pairs, feature tables)."),
-                click.option("--drug-column", default="drug_id", show_default=True,
-                             help="Drug id column (responses, pairs, drugs table)."),
-                click.option("--smiles-column", default="smiles", show_default=True,
-                             help="SMILES column of the drugs table.")]
+        opts = [click.option("--layout", type=click.Choice(LAYOUTS), default="default",
+                             show_default=True,
+                             help="Column names of a known layout: default (sample_id, "
+                                  "drug_id, response, smiles) or gdsc (DepMap_ID, drug_name, "
+                                  "ln_IC50, CanonicalSMILES); the column options below "
+                                  "override it."),
+                click.option("--sample-column",
+                             help="Sample id column of responses and pairs [default: the "
+                                  "layout's, sample_id]."),
+                click.option("--drug-column",
+                             help="Drug id column of responses, pairs and the drugs table "
+                                  "[default: the layout's, drug_id]."),
+                click.option("--smiles-column",
+                             help="SMILES column of the drugs table [default: the layout's, "
+                                  "smiles]."),
+                click.option("--feature-id-column",
+                             help="Sample id column of the feature tables [default: the "
+                                  "sample column].")]
         if with_response:
-            opts.append(click.option("--response-column", default="response",
-                                     show_default=True, help="Measured response column."))
+            opts.append(click.option("--response-column",
+                                     help="Measured response column [default: the layout's, "
+                                          "response]."))
         for opt in reversed(opts):
             f = opt(f)
         return f
     return deco
 
 
-def _columns(sample_column, drug_column, smiles_column, response_column="response"):
-    from pmtoolkit.response.data import Columns
+def _columns(layout, sample_column, drug_column, smiles_column, feature_id_column,
+             response_column=None):
+    from pmtoolkit.response.data import layout_columns
 
-    return Columns(sample=sample_column, drug=drug_column, response=response_column,
-                   smiles=smiles_column)
+    return layout_columns(layout, sample=sample_column, drug=drug_column,
+                          response=response_column, smiles=smiles_column,
+                          feature_sample=feature_id_column)
 
 
 def _inputs(f):
-    f = click.option("--features", required=True,
+    f = click.option("--features", required=True, multiple=True,
                      type=click.Path(exists=True, path_type=Path), help=FEATURES_HELP)(f)
     f = click.option("-d", "--drugs", required=True,
                      type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -124,16 +145,20 @@ def simulate(outdir, overwrite, **params):
 @config_option
 @overwrite_option
 @resume_option
-def train(responses, drugs, features, outdir, sample_column, drug_column, smiles_column,
-          response_column, split, sizes, split_seed, baselines, on_invalid, config_file,
-          overwrite, resume, **params):
+def train(responses, drugs, features, outdir, layout, sample_column, drug_column,
+          smiles_column, feature_id_column, response_column, split, sizes, split_seed,
+          baselines, on_invalid, config_file, overwrite, resume, **params):
     """Train a drug-response model and test it, beside the baselines, on held-out pairs.
     An interrupted run continues with --resume.
 
     \b
-    Example:
+    Examples:
       pmt response train -i responses.csv -d drugs.csv --features expression.h5ad \\
           --split cold-drug -o runs/response
+      pmt response train --layout gdsc -i gdsc/ln_ic50.csv.gz -d gdsc/drugs.csv \\
+          --features gdsc/cell_expression_zscore.csv.gz \\
+          --features gdsc/cell_copynumber.csv.gz --features gdsc/cell_mutation.csv.gz \\
+          --top-genes 0 --split cold-sample -o runs/gdsc
     """
     from pmtoolkit.cli.common import startup
 
@@ -149,8 +174,8 @@ def train(responses, drugs, features, outdir, sample_column, drug_column, smiles
     config = resolve(ResponseConfig, params, config_file, section="model")
     startup(seed=config.seed, device=config.device)
     metrics = train_file(responses, drugs, features, outdir, config=config,
-                         columns=_columns(sample_column, drug_column, smiles_column,
-                                          response_column),
+                         columns=_columns(layout, sample_column, drug_column, smiles_column,
+                                          feature_id_column, response_column),
                          split=split, sizes=tuple(sizes), split_seed=split_seed,
                          baselines=names, on_invalid=on_invalid, overwrite=overwrite,
                          resume=resume)
@@ -161,7 +186,8 @@ def train(responses, drugs, features, outdir, sample_column, drug_column, smiles
     rows = {"model": metrics["test"], **metrics["baselines"]}
     for name, m in rows.items():
         click.echo(f"test {name:12s} RMSE {m['rmse']:.3f}  Pearson {show(m['pearson'])}  "
-                   f"per-drug Pearson {show(m['per_drug_pearson'])}", err=True)
+                   f"per-drug Pearson {show(m['per_drug_pearson'])} Spearman "
+                   f"{show(m['per_drug_spearman'])} ({m['drugs_scored']} drugs)", err=True)
     click.echo(f"model written to {outdir / 'model.safetensors'} "
                f"({metrics['train_seconds']:.0f} s of training)", err=True)
 
@@ -176,8 +202,8 @@ def train(responses, drugs, features, outdir, sample_column, drug_column, smiles
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
               help="Predictions table (.csv/.tsv/.parquet; '-' for CSV on stdout).")
 @_column_options(with_response=False)
-def predict(model_path, drugs, features, pairs, output, sample_column, drug_column,
-            smiles_column):
+def predict(model_path, drugs, features, pairs, output, layout, sample_column, drug_column,
+            smiles_column, feature_id_column):
     """Predict the response of samples to drugs with a trained model.
 
     \b
@@ -192,7 +218,8 @@ def predict(model_path, drugs, features, pairs, output, sample_column, drug_colu
     startup(model=model_path)
     model = load(model_path)
     info = predict_file(model, drugs, features, output, pairs=pairs,
-                        columns=_columns(sample_column, drug_column, smiles_column))
+                        columns=_columns(layout, sample_column, drug_column, smiles_column,
+                                         feature_id_column))
     click.echo(f"{info['predicted']} of {info['rows']} pairs predicted, written to {output}"
                + (f"; {info['rejected_drugs']} drug(s) with an invalid SMILES skipped"
                   if info["rejected_drugs"] else ""), err=True)
@@ -211,8 +238,9 @@ def predict(model_path, drugs, features, pairs, output, sample_column, drug_colu
 @_column_options(with_response=True)
 @on_invalid_option("error")
 @overwrite_option
-def evaluate(model_path, responses, drugs, features, outdir, sample_column, drug_column,
-             smiles_column, response_column, on_invalid, overwrite):
+def evaluate(model_path, responses, drugs, features, outdir, layout, sample_column,
+             drug_column, smiles_column, feature_id_column, response_column, on_invalid,
+             overwrite):
     """Evaluate a model on measured responses: RMSE, Pearson, Spearman, per-drug Pearson;
     an HTML report with predicted-vs-observed and per-drug plots.
 
@@ -229,9 +257,11 @@ def evaluate(model_path, responses, drugs, features, outdir, sample_column, drug
     startup(model=model_path)
     model = load(model_path)
     metrics = evaluate_file(model, responses, drugs, features, outdir,
-                            columns=_columns(sample_column, drug_column, smiles_column,
+                            columns=_columns(layout, sample_column, drug_column,
+                                             smiles_column, feature_id_column,
                                              response_column),
                             on_invalid=on_invalid, overwrite=overwrite)
     click.echo(json.dumps({k: metrics[k] for k in ("rmse", "pearson", "per_drug_pearson",
+                                                   "per_drug_spearman", "drugs_scored",
                                                    "n")}), err=True)
     click.echo(f"report written to {outdir / 'report.html'}", err=True)

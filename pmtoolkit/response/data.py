@@ -1,15 +1,22 @@
 """Reading drug-response panels: the response table, the drugs table and sample features,
 matched into (sample, drug) pairs with the rejects of each file.
 
-Inputs, in the formats of the field's panels (GDSC, CCLE, PRISM all reduce to these):
+Inputs, in the formats of the field's panels (GDSC, CCLE/DepMap, CTRP, PRISM all reduce to
+these):
 
 - a long **response table** (CSV/TSV/Parquet): one row per measured (sample, drug) pair,
   columns ``sample_id``, ``drug_id``, ``response`` (ln IC50, AUC, ...; names are options);
 - a **drugs table**: ``drug_id``, ``smiles``; each SMILES is parsed and standardised with
-  :mod:`pmtoolkit.chem` (largest fragment, neutralised), an unparsable one is a reject;
-- **sample features**: an AnnData ``.h5ad`` (samples x genes, read with
+  :mod:`pmtoolkit.chem` (largest fragment, neutralised), an unparsable or empty one is a
+  reject;
+- **sample features**, one or several tables read side by side (expression, copy number,
+  mutation, ...): an AnnData ``.h5ad`` (samples x genes, read with
   :func:`pmtoolkit.expression.io.read`; counts are log-normalised) or a CSV/TSV/Parquet matrix
-  (``sample_id`` + numeric feature columns, e.g. genotype dosages or log expression).
+  (``sample_id`` + numeric feature columns, e.g. genotype dosages or log expression). A sample
+  must be in every table; one missing from a table is a reject naming that table.
+
+:data:`LAYOUTS` names the column sets of known layouts (``gdsc``: the GDSC ln IC50 layout
+with DepMap ids, ``DepMap_ID``, ``drug_name``, ``ln_IC50``, ``CanonicalSMILES``).
 """
 from __future__ import annotations
 
@@ -34,13 +41,41 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Columns:
-    """Column names of the input tables (the same ``drug`` column in both tables, the same
-    ``sample`` column in the responses and a feature table)."""
+    """Column names of the input tables: the same ``drug`` column in the responses and the
+    drugs table; the ``sample`` column in the responses, and in the feature tables unless
+    ``feature_sample`` names theirs."""
 
     sample: str = "sample_id"
     drug: str = "drug_id"
     response: str = "response"
     smiles: str = "smiles"
+    feature_sample: str | None = None
+
+    @property
+    def feature_id(self) -> str:
+        return self.feature_sample or self.sample
+
+
+#: column sets of known panel layouts, by the name ``--layout`` takes; explicit column
+#: options override them
+LAYOUTS: dict[str, Columns] = {
+    "default": Columns(),
+    # GDSC ln IC50 with DepMap cell ids and PubChem SMILES (TGSA's and DeepCDR's tables)
+    "gdsc": Columns(sample="DepMap_ID", drug="drug_name", response="ln_IC50",
+                    smiles="CanonicalSMILES"),
+}
+
+
+def layout_columns(layout: str = "default", **names: str | None) -> Columns:
+    """The columns of ``layout`` (:data:`LAYOUTS`) with the given names (``sample``,
+    ``drug``, ``response``, ``smiles``, ``feature_sample``; None: the layout's) in place."""
+    from dataclasses import replace
+
+    if layout not in LAYOUTS:
+        from pmtoolkit.core.errors import unknown_name
+
+        raise unknown_name("layout", layout, LAYOUTS)
+    return replace(LAYOUTS[layout], **{k: v for k, v in names.items() if v is not None})
 
 
 @dataclass
@@ -52,6 +87,8 @@ class SampleFeatures:
     names: list[str]         # feature names
     counts: bool             # X holds non-negative integers (expression counts)
     source: str = ""
+    #: samples left out because a feature table lacks them, by id: why
+    missing: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
         self._pos = {s: i for i, s in enumerate(self.ids)}
@@ -228,6 +265,58 @@ def read_features(path: str | os.PathLike, *, id_column: str = "sample_id") -> S
     return SampleFeatures(ids, X, names, is_counts(X), str(p))
 
 
+def _stem(path: str | os.PathLike) -> str:
+    """A feature table's name in feature names: the file name without its extensions."""
+    name = Path(path).name
+    for suffix in (".gz", ".csv", ".tsv", ".txt", ".parquet", *_ANNDATA_SUFFIXES):
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            name = name[:-len(suffix)]
+    return name
+
+
+def read_feature_tables(paths: str | os.PathLike | Sequence[str | os.PathLike], *,
+                        id_column: str = "sample_id") -> SampleFeatures:
+    """Sample features of one or several tables (:func:`read_features` each), side by side.
+
+    With several tables, each feature is named ``<table>:<feature>`` (``<table>`` the file
+    name without extensions, e.g. ``cell_mutation:entrez_1029``), so tables may share column
+    names (GDSC's expression, copy number and mutation tables all have one column per gene).
+    The samples are those of the first table that every table holds; a sample some table
+    lacks is kept out and listed in ``missing`` with the tables that lack it, so that its
+    response rows become rejects with that reason."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    paths = list(paths)
+    if not paths:
+        raise BadInputError("no feature table given")
+    if len(paths) == 1:
+        return read_features(paths[0], id_column=id_column)
+    stems = [_stem(p) for p in paths]
+    dup = next((s for k, s in enumerate(stems) if s in stems[:k]), None)
+    if dup is not None:
+        raise BadInputError(f"two feature tables are named {dup!r}; their features would "
+                            "share names", hint="give each table its own file name")
+    tables = [read_features(p, id_column=id_column) for p in paths]
+    seen: dict[str, None] = {}
+    for t in tables:
+        seen.update(dict.fromkeys(t.ids))
+    lacking = {s: [str(p) for p, t in zip(paths, tables) if t.position(s) is None]
+               for s in seen}
+    ids = [s for s in seen if not lacking[s]]
+    if not ids:
+        raise BadInputError(f"no sample is in every feature table ({', '.join(map(str, paths))})",
+                            hint=f"do the tables name samples the same way in {id_column!r}?")
+    missing = {s: "missing from " + ", ".join(f"'{p}'" for p in where)
+               for s, where in lacking.items() if where}
+    X = np.hstack([t.X[[t.position(s) for s in ids]] for t in tables])
+    names = [f"{stem}:{n}" for stem, t in zip(stems, tables) for n in t.names]
+    if missing:
+        log.warning("%d sample(s) are not in every feature table, e.g. %s %s", len(missing),
+                    next(iter(missing)), next(iter(missing.values())))
+    return SampleFeatures(ids, X, names, all(t.counts for t in tables),
+                          " + ".join(str(p) for p in paths), missing)
+
+
 def _no_overlap(what: str, a: Sequence[str], b: Sequence[str], where: str, other: str) -> None:
     raise BadInputError(f"no {what} id of '{where}' is in '{other}' (e.g. {a[0]!r} vs "
                         f"{b[0]!r})" if len(a) and len(b) else
@@ -236,14 +325,16 @@ def _no_overlap(what: str, a: Sequence[str], b: Sequence[str], where: str, other
 
 
 def load_panel(responses: str | os.PathLike, drugs: str | os.PathLike,
-               features: str | os.PathLike, *, columns: Columns | None = None
-               ) -> tuple[ResponseData, Rejects, Rejects]:
-    """Read a response panel from its three files: ``(data, drug_rejects, row_rejects)``.
+               features: str | os.PathLike | Sequence[str | os.PathLike], *,
+               columns: Columns | None = None) -> tuple[ResponseData, Rejects, Rejects]:
+    """Read a response panel from its files (``features``: one feature table or several,
+    see :func:`read_feature_tables`): ``(data, drug_rejects, row_rejects)``.
 
     A response row is a reject (with its line) when its value is missing or not a number,
-    its drug is not in the drugs table or has an invalid SMILES, or its sample has no
-    features. When *no* sample (or drug) id of the responses is found at all, that is one
-    error naming an id of each file (the usual cause: different naming)."""
+    its drug is not in the drugs table or has no valid SMILES, or its sample is missing from
+    a feature table (the reason names the table). When *no* sample (or drug) id of the
+    responses is found at all, that is one error naming an id of each file (the usual cause:
+    different naming)."""
     import pandas as pd
 
     from pmtoolkit.core.io import read_table
@@ -254,11 +345,11 @@ def load_panel(responses: str | os.PathLike, drugs: str | os.PathLike,
     if not len(table):
         raise BadInputError(f"response table '{responses}' has no rows")
     drug_set, drug_rejects = read_drugs(drugs, id_column=c.drug, smiles_column=c.smiles)
-    samples = read_features(features, id_column=c.sample)
+    samples = read_feature_tables(features, id_column=c.feature_id)
     sample_ids = [_text(s) for s in table[c.sample]]
     drug_ids = [_text(d) for d in table[c.drug]]
     if not any(samples.position(s) is not None for s in sample_ids):
-        _no_overlap("sample", sample_ids, samples.ids, str(responses), str(features))
+        _no_overlap("sample", sample_ids, samples.ids, str(responses), samples.source)
     if not any(drug_set.position(d) is not None or d in drug_set.invalid for d in drug_ids):
         _no_overlap("drug", drug_ids, drug_set.ids, str(responses), str(drugs))
     values = pd.to_numeric(table[c.response], errors="coerce").to_numpy(dtype=float)
@@ -271,10 +362,9 @@ def load_panel(responses: str | os.PathLike, drugs: str | os.PathLike,
         if not np.isfinite(values[k]):
             rejects.add(item, int(line), f"no finite number in {c.response!r}")
         elif di is None:
-            rejects.add(item, int(line), f"drug {d!r} has an invalid SMILES"
-                        if d in drug_set.invalid else f"drug {d!r} is not in the drugs table")
+            rejects.add(item, int(line), _drug_reason(d, drug_set))
         elif si is None:
-            rejects.add(item, int(line), f"sample {s!r} has no features")
+            rejects.add(item, int(line), _sample_reason(s, samples))
         else:
             s_idx.append(si)
             d_idx.append(di)
@@ -284,6 +374,23 @@ def load_panel(responses: str | os.PathLike, drugs: str | os.PathLike,
                         np.asarray(d_idx, dtype=np.int64), np.asarray(ys, dtype=np.float64),
                         lines)
     return data, drug_rejects, rejects
+
+
+def _drug_reason(drug: str, drugs: Drugs) -> str:
+    """Why a drug of the responses or pairs cannot be used."""
+    if drug not in drugs.invalid:
+        return f"drug {drug!r} is not in the drugs table"
+    why = drugs.invalid[drug]
+    if why in ("missing SMILES", "empty SMILES"):
+        return f"drug {drug!r} has no SMILES in the drugs table"
+    return f"drug {drug!r} has an invalid SMILES ({why})"
+
+
+def _sample_reason(sample: str, samples: SampleFeatures) -> str:
+    """Why a sample of the responses or pairs has no features."""
+    if sample in samples.missing:
+        return f"sample {sample!r} is {samples.missing[sample]}"
+    return f"sample {sample!r} has no features"
 
 
 def apply_rejects(drug_rejects: Rejects, rejects: Rejects, on_invalid: OnInvalid) -> None:
@@ -316,9 +423,9 @@ def pairs_for(samples: SampleFeatures, drugs: Drugs, pairs: pd.DataFrame | None 
         s, d = _text(s), _text(d)
         si, di = samples.position(s), drugs.position(d)
         if si is None:
-            rejects.add(f"{s}\t{d}", int(line), f"sample {s!r} has no features")
+            rejects.add(f"{s}\t{d}", int(line), _sample_reason(s, samples))
         elif di is None:
-            rejects.add(f"{s}\t{d}", int(line), f"drug {d!r} is not a valid drug")
+            rejects.add(f"{s}\t{d}", int(line), _drug_reason(d, drugs))
         else:
             s_idx.append(si)
             d_idx.append(di)

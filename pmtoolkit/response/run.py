@@ -26,7 +26,7 @@ from pmtoolkit.response.data import (
     load_panel,
     pairs_for,
     read_drugs,
-    read_features,
+    read_feature_tables,
 )
 from pmtoolkit.response.metrics import (
     MIN_PER_ENTITY,
@@ -54,7 +54,7 @@ class ResponseTask:
 
     responses: str | os.PathLike
     drugs: str | os.PathLike
-    features: str | os.PathLike
+    features: str | os.PathLike | Sequence[str | os.PathLike]
     config: ResponseConfig
     columns: Columns = field(default_factory=Columns)
     split_method: str = "random"
@@ -88,8 +88,9 @@ class ResponseTask:
         c = self.columns
         return {"model": to_dict(self.config), "data": {
             "responses": str(self.responses), "drugs": str(self.drugs),
-            "features": str(self.features), "sample-column": c.sample, "drug-column": c.drug,
-            "response-column": c.response, "smiles-column": c.smiles,
+            "features": _paths(self.features), "sample-column": c.sample,
+            "drug-column": c.drug, "response-column": c.response, "smiles-column": c.smiles,
+            "feature-id-column": c.feature_id,
             "split": self.split_method, "sizes": list(self.sizes),
             "split-seed": self.split_seed, "baselines": list(self.baselines),
             "on-invalid": self.on_invalid}}
@@ -173,8 +174,14 @@ class ResponseTask:
         return metrics
 
 
+def _paths(features: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str]:
+    return [str(features)] if isinstance(features, (str, os.PathLike)) else \
+        [str(f) for f in features]
+
+
 def train_file(responses: str | os.PathLike, drugs: str | os.PathLike,
-               features: str | os.PathLike, outdir: str | os.PathLike, *,
+               features: str | os.PathLike | Sequence[str | os.PathLike],
+               outdir: str | os.PathLike, *,
                config: ResponseConfig, columns: Columns | None = None, split: str = "random",
                sizes: tuple[float, float, float] = (0.8, 0.1, 0.1), split_seed: int = 0,
                baselines: Sequence[str] = DEFAULT_BASELINES, on_invalid: OnInvalid = "error",
@@ -198,10 +205,11 @@ def train_file(responses: str | os.PathLike, drugs: str | os.PathLike,
                                overwrite=overwrite, resume=resume)
 
 
-def predict_file(model: ResponseModel, drugs: str | os.PathLike, features: str | os.PathLike,
+def predict_file(model: ResponseModel, drugs: str | os.PathLike,
+                 features: str | os.PathLike | Sequence[str | os.PathLike],
                  output: str | os.PathLike, *, pairs: str | os.PathLike | None = None,
                  columns: Columns | None = None) -> dict[str, int]:
-    """Predict pairs of samples (a features file) and drugs (a drugs table): every sample
+    """Predict pairs of samples (feature tables) and drugs (a drugs table): every sample
     with every drug, or the rows of a ``pairs`` table (sample and drug columns; its other
     columns are kept, rows stay aligned, a row that cannot be predicted gets an empty
     prediction and a reason in ``error``). Invalid drugs are skipped and listed in the log
@@ -212,7 +220,7 @@ def predict_file(model: ResponseModel, drugs: str | os.PathLike, features: str |
 
     c = columns or Columns()
     drug_set, drug_rejects = read_drugs(drugs, id_column=c.drug, smiles_column=c.smiles)
-    samples = read_features(features, id_column=c.sample)
+    samples = read_feature_tables(features, id_column=c.feature_id)
     if not drug_set.ids:
         drug_rejects.raise_first()
         raise BadInputError(f"no drugs in '{drugs}'")
@@ -222,7 +230,7 @@ def predict_file(model: ResponseModel, drugs: str | os.PathLike, features: str |
                                                                     c.drug: str})
         ids = [_text(v) for v in table[c.sample]]
         if not any(samples.position(s) is not None for s in ids):
-            _no_overlap("sample", ids, samples.ids, str(pairs), str(features))
+            _no_overlap("sample", ids, samples.ids, str(pairs), samples.source)
     data, rejects = pairs_for(samples, drug_set, table, columns=c, source=str(pairs or ""))
     pred = model.predict(data)
     if table is None:
@@ -248,7 +256,8 @@ def predict_file(model: ResponseModel, drugs: str | os.PathLike, features: str |
 
 
 def evaluate_file(model: ResponseModel, responses: str | os.PathLike, drugs: str | os.PathLike,
-                  features: str | os.PathLike, outdir: str | os.PathLike, *,
+                  features: str | os.PathLike | Sequence[str | os.PathLike],
+               outdir: str | os.PathLike, *,
                   columns: Columns | None = None, on_invalid: OnInvalid = "error",
                   overwrite: bool = False) -> dict[str, Any]:
     """Evaluate ``model`` on a measured panel (:func:`pmtoolkit.core.workflow.evaluate_file`);
