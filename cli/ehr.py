@@ -35,10 +35,19 @@ def ehr() -> None:
     """Risk models over patient visit sequences: build, train, predict, evaluate, explain."""
 
 
+format_option = click.option(
+    "--format", "layout", type=click.Choice(["mimic3", "mimic4", "eicu", "omop", "synthea",
+                                             "events"]),
+    help="Record layout of the input (default: told from the folder's tables): a MIMIC-III, "
+         "MIMIC-IV (hosp), eICU, OMOP CDM v5.4 or Synthea folder of CSV tables (.csv or "
+         ".csv.gz), or an event table file (events).")
+
+
 @ehr.command()
 @click.option("-i", "--input", "events", required=True, type=click.Path(exists=True),
-              help="Events: a Synthea CSV folder, or a CSV/Parquet event table with "
-                   "patient_id, time, code, system.")
+              help="Records: a MIMIC-III, MIMIC-IV, eICU, OMOP or Synthea folder, or a "
+                   "CSV/Parquet event table with patient_id, time, code, system.")
+@format_option
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Dataset file (.jsonl or .jsonl.gz: JSON lines).")
 @click.option("--patients", type=click.Path(exists=True, dir_okay=False),
@@ -53,12 +62,16 @@ def ehr() -> None:
               show_default=True, help="Seed of the patient split.")
 @dataclass_options(TaskConfig)
 @config_option
-def build(events, output, patients, columns, system, fractions, split_seed, config_file,
-          **params):
-    """Build a labelled dataset from events, without look-ahead.
+def build(events, layout, output, patients, columns, system, fractions, split_seed,
+          config_file, **params):
+    """Build a labelled dataset from records, without look-ahead.
 
     \b
     Examples:
+      pmt ehr build --format mimic3 -i mimic-iii/1.4 -o readmission.jsonl.gz \\
+          --kind readmission --index each_visit
+      pmt ehr build -i eicu-crd/2.0 -o los.jsonl.gz --kind length_of_stay \\
+          --index each_visit --tables conditions procedures drugs
       pmt ehr build -i synthea/csv -o mortality.jsonl.gz --index each_visit
       pmt ehr build -i synthea/csv -o prediabetes.jsonl.gz --kind onset --codes 15777000 \\
           --horizon-days 1095
@@ -70,7 +83,7 @@ def build(events, output, patients, columns, system, fractions, split_seed, conf
     config = resolve(TaskConfig, params, config_file)
     startup()
     s = build_(events, output, config, fractions=tuple(fractions), split_seed=split_seed,
-               patients=patients, columns=_columns(columns), system=system)
+               layout=layout, patients=patients, columns=_columns(columns), system=system)
     excluded = ", ".join(f"{n} {r}" for r, n in sorted(s["excluded"].items(),
                                                        key=lambda kv: -kv[1]))
     click.echo(f"{s['samples']} samples of {s['patients']} patients, {s['positives']} with the "

@@ -61,10 +61,19 @@ class RiskModelConfig:
 class TaskConfig:
     """What to predict, from which history."""
 
-    kind: Literal["mortality", "onset", "next_visit"] = field(default="mortality", metadata={
-        "help": "mortality: death within the horizon; onset: first code of --codes within it; "
-                "next_visit: the codes of the next visit (within the horizon) that has codes "
-                "of --target-tables (diagnoses by default), a multi-label task"})
+    kind: Literal["mortality", "onset", "next_visit", "in_hospital_mortality",
+                  "next_admission_mortality", "readmission", "length_of_stay"] = field(
+        default="mortality", metadata={
+            "help": "mortality: death within the horizon; onset: first code of --codes within "
+                    "it; next_visit: the codes of the next visit (within the horizon) that has "
+                    "codes of --target-tables (diagnoses by default), a multi-label task. "
+                    "Admission tasks (MIMIC, eICU, OMOP): in_hospital_mortality: death in "
+                    "hospital during the stay, predicted --observation-hours after admission; "
+                    "next_admission_mortality: death during the next admission, predicted at "
+                    "discharge (PyHealth's mortality_prediction); readmission: a next admission "
+                    "within --readmission-days of discharge, predicted at discharge; "
+                    "length_of_stay: a stay of more than --los-days whole days, predicted "
+                    "--observation-hours after admission"})
     horizon_days: int = field(default=365, metadata={"range": Range(1, 36_500),
         "help": "days after the index time"})
     codes: tuple[str, ...] = field(default=(), metadata={
@@ -74,8 +83,9 @@ class TaskConfig:
         default="random_visit", metadata={
             "help": "index visits per patient: one at random (seeded), each, or the last with "
                     "full follow-up"})
-    min_visits: int = field(default=2, metadata={"range": Range(1, 100_000),
-        "help": "visits of history required at the index time"})
+    min_visits: int | None = field(default=None, metadata={"range": Range(1, 100_000),
+        "help": "visits of history required at the index time (default: 2; admission "
+                "tasks: 1, the current admission's events so far counting as a visit)"})
     min_age: float | None = field(default=18.0, metadata={"range": Range(0, 150),
         "help": "minimum age in years at the index time (none: any age)"})
     max_visits: int = field(default=50, metadata={"range": Range(1, 100_000),
@@ -87,4 +97,12 @@ class TaskConfig:
     target_tables: tuple[str, ...] = field(default=("conditions",), metadata={
         "help": "next_visit: the event tables whose codes are predicted (with --codes: only "
                 "those codes)"})
+    observation_hours: float = field(default=48.0, metadata={"range": Range(0, 8760),
+        "help": "in_hospital_mortality, length_of_stay: hours after admission at which the "
+                "risk is predicted (stays ended by then are excluded)"})
+    readmission_days: int = field(default=30, metadata={"range": Range(1, 36_500),
+        "help": "readmission: a next admission starting less than this many days after "
+                "discharge is a readmission"})
+    los_days: int = field(default=7, metadata={"range": Range(0, 36_500),
+        "help": "length_of_stay: positive when the stay lasts more than this many whole days"})
     seed: int = field(default=0, metadata={"range": SEED, "help": "seed of the random index visit"})

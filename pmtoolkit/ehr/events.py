@@ -13,7 +13,9 @@ A patients table (:data:`PATIENT_COLUMNS`) holds ``patient_id``, ``birth_date``,
 
 Importers: :func:`read_synthea` (a Synthea CSV export folder: conditions, medications,
 immunizations, care plans, allergies, devices, with ENCOUNTER ids as visits) and
-:func:`read_event_table` (any CSV/TSV/Parquet event table with those columns, names mappable).
+:func:`read_event_table` (any CSV/TSV/Parquet event table with those columns, names mappable);
+hospital layouts (MIMIC-III, MIMIC-IV, eICU, OMOP), which also give a table of admissions,
+are read by :mod:`pmtoolkit.ehr.importers`.
 Nothing is dropped silently: events without a time, a patient or a code are counted and kept as
 rejects with their table and line, and :class:`EventTable` logs what it holds (patients with
 and without events included).
@@ -61,6 +63,10 @@ class EventTable:
     patients: pd.DataFrame
     rejects: Rejects = field(default_factory=lambda: Rejects(source="events", item_name="record"))
     source: str = ""
+    #: admissions (unit stays in eICU) of a hospital layout: ``visit_id``, ``patient_id``,
+    #: ``start``, ``end``, ``died`` (in hospital), optionally ``hospital_stay``
+    #: (:mod:`pmtoolkit.ehr.importers`); None for Synthea and plain event tables
+    visits: pd.DataFrame | None = None
 
     @property
     def end(self) -> pd.Timestamp:
@@ -79,7 +85,8 @@ class EventTable:
                 "patients_with_events": int(self.patients["patient_id"].isin(with_events).sum()),
                 "events": len(self.events),
                 "codes": int(self.events[["system", "code"]].drop_duplicates().shape[0]),
-                "visits": int(self.events["visit_id"].nunique()),
+                "visits": (len(self.visits) if self.visits is not None
+                           else int(self.events["visit_id"].nunique())),
                 "deaths": int(self.patients["death_date"].notna().sum()),
                 "rejected": len(self.rejects)}
 

@@ -33,23 +33,38 @@ DATASET_SUFFIXES = (".jsonl", ".jsonl.gz")
 SHIPPED_MODELS = ("synthea-mortality",)
 
 
-def read_events(source: str | os.PathLike, *, patients: str | None = None,
-                columns: dict[str, str] | None = None, system: str | None = None):
-    """A Synthea export folder, or an event table file."""
+def read_events(source: str | os.PathLike, *, layout: str | None = None,
+                patients: str | None = None, columns: dict[str, str] | None = None,
+                system: str | None = None):
+    """Events of a record layout (:data:`~pmtoolkit.ehr.importers.LAYOUTS`): a MIMIC-III,
+    MIMIC-IV, eICU, OMOP or Synthea folder, or an event table file (``events``); ``layout``
+    None: told from the folder's tables."""
+    from pmtoolkit.core.io import check_choice
     from pmtoolkit.ehr.events import read_event_table, read_synthea
+    from pmtoolkit.ehr.importers import LAYOUTS, READERS, detect_layout
 
     p = Path(source)
     if not p.exists():
         raise MissingInputError(f"events '{p}' do not exist")
-    if p.is_dir():
+    layout = detect_layout(p) if layout is None else check_choice("--format", layout, LAYOUTS)
+    if (layout == "events") != p.is_file():
+        wants, found = ("a file", "a folder") if layout == "events" else ("a folder", "a file")
+        raise BadInputError(f"--format {layout} reads {wants}, and '{p}' is {found}")
+    extra = [o for o, v in (("--patients", patients), ("--column", columns),
+                            ("--system", system)) if v]
+    if extra and layout != "events":
+        raise BadInputError(f"{extra[0]} is for event tables, not a {layout} folder")
+    if layout == "events":
+        return read_event_table(p, patients=patients, columns=columns, system=system)
+    if layout == "synthea":
         return read_synthea(p)
-    return read_event_table(p, patients=patients, columns=columns, system=system)
+    return READERS[layout](p)
 
 
 def build(source: str | os.PathLike, output: str | os.PathLike, config: TaskConfig, *,
           fractions: tuple[float, float, float] = (0.7, 0.1, 0.2), split_seed: int = 0,
-          patients: str | None = None, columns: dict[str, str] | None = None,
-          system: str | None = None) -> dict[str, Any]:
+          layout: str | None = None, patients: str | None = None,
+          columns: dict[str, str] | None = None, system: str | None = None) -> dict[str, Any]:
     """Events + task -> a dataset file; returns the build summary."""
     from pmtoolkit.core.config import to_dict
     from pmtoolkit.core.io import atomic_write
@@ -58,7 +73,11 @@ def build(source: str | os.PathLike, output: str | os.PathLike, config: TaskConf
     if not str(output).lower().endswith(DATASET_SUFFIXES):
         raise BadInputError(f"output '{output}': a dataset is written as JSON lines",
                             hint="name it .jsonl or .jsonl.gz")
-    table = read_events(source, patients=patients, columns=columns, system=system)
+    from pmtoolkit.ehr.importers import detect_layout
+
+    layout = layout or detect_layout(source)
+    table = read_events(source, layout=layout, patients=patients, columns=columns,
+                        system=system)
     samples = build_samples(table, config)
     if not len(samples):
         excluded = ", ".join(f"{n} {r}" for r, n in samples.excluded.most_common())
@@ -82,6 +101,7 @@ def build(source: str | os.PathLike, output: str | os.PathLike, config: TaskConf
     descriptions = {f"{sy}:{co}": str(d) for sy, co, d in
                     zip(ev["system"], ev["code"], ev["description"]) if f"{sy}:{co}" in used}
     header = {"format": FORMAT, "task": to_dict(config), "source": str(source),
+              "layout": layout,
               "fractions": list(fractions), "split_seed": split_seed, "summary": summary,
               "descriptions": descriptions}
     with atomic_write(output) as fh:  # gzip-compressed when the name ends in .gz

@@ -17,6 +17,26 @@ A sample whose outcome cannot be known is excluded, and counted: follow-up short
 horizon without the outcome (the data end, or, for onset, death first). Which visits serve as
 index visits is ``index``: one ``random_visit`` per patient (seeded; the default, so every
 patient weighs the same), ``each_visit``, or the ``last_visit`` with full follow-up.
+
+Admission tasks (PyHealth's, on the visits table of a hospital layout,
+:mod:`pmtoolkit.ehr.importers`) make one candidate sample per admission (unit stay in eICU);
+the history is again every event at or before the index time:
+
+- ``in_hospital_mortality``: index time ``observation_hours`` after admission; label: the
+  stay's ``died`` (MIMIC ``hospital_expire_flag``, eICU ``hospitaldischargestatus`` Expired,
+  OMOP a death date within the visit); stays that ended by the index time are excluded;
+- ``length_of_stay``: the same index time; label: whole days from admission to discharge
+  more than ``los_days`` (PyHealth's ``LengthOfStayGreaterThanX``, floor of the days);
+- ``readmission``: index time the discharge; label: the next admission starts less than
+  ``readmission_days`` after it (eICU: the next unit stay belongs to the same hospital
+  stay, PyHealth's ICU readmission); admissions ending in death and the last admission of
+  a patient (nothing to label it with, as PyHealth drops it) are excluded;
+- ``next_admission_mortality``: index time the discharge; label: the next admission's
+  ``died`` (PyHealth's ``mortality_prediction``); the same exclusions as readmission.
+
+PyHealth's within-stay tasks read the whole stay's diagnoses, which are coded at discharge;
+here a stay's diagnoses are known at its discharge and so are not in the history of its own
+within-stay sample.
 """
 from __future__ import annotations
 
@@ -177,14 +197,31 @@ def _code_matcher(codes: tuple[str, ...]):
     return match
 
 
+#: tasks over events and death dates (any source)
+EVENT_TASKS = ("mortality", "onset", "next_visit")
+#: tasks over admissions (the visits table of a hospital layout), as PyHealth defines them
+ADMISSION_TASKS = ("in_hospital_mortality", "next_admission_mortality", "readmission",
+                   "length_of_stay")
+#: admission tasks predicted some hours into the stay (the others at discharge)
+_WITHIN_STAY = ("in_hospital_mortality", "length_of_stay")
+
+
+def _min_visits(config: TaskConfig) -> int:
+    if config.min_visits is not None:
+        return config.min_visits
+    return 1 if config.kind in ADMISSION_TASKS else 2
+
+
 def build_samples(table: EventTable, config: TaskConfig | None = None) -> Samples:
     """Labelled samples of ``config``'s task from ``table`` (see the module docstring)."""
     import pandas as pd
 
     config = config or TaskConfig()
-    if config.kind not in ("mortality", "onset", "next_visit"):
-        raise BadInputError(f"unknown task {config.kind!r}", hint="mortality, onset or "
-                                                                  "next_visit")
+    if config.kind not in EVENT_TASKS + ADMISSION_TASKS:
+        raise BadInputError(f"unknown task {config.kind!r}",
+                            hint=", ".join(EVENT_TASKS + ADMISSION_TASKS))
+    if config.kind in ADMISSION_TASKS:
+        return _admission_samples(table, config)
     if config.horizon_days <= 0:
         raise BadInputError("horizon_days must be positive")
     match = _code_matcher(tuple(config.codes)) if config.kind == "onset" else None
@@ -222,7 +259,7 @@ def build_samples(table: EventTable, config: TaskConfig | None = None) -> Sample
         later = targets_by_patient.get(pid, ([], []))
         for k, (_, last, _, _) in enumerate(history):
             t = pd.Timestamp(last)
-            if k + 1 < config.min_visits:
+            if k + 1 < _min_visits(config):
                 continue
             reason = _exclusion(config, t, death, onset, end, horizon, birth)
             if reason is None and config.kind == "next_visit":
@@ -260,6 +297,97 @@ def build_samples(table: EventTable, config: TaskConfig | None = None) -> Sample
              config.kind, config.horizon_days, s["samples"], s["patients"], s["positives"],
              ", ".join(f"{n} {r}" for r, n in excluded.most_common()) or "none")
     return out
+
+
+def _admission_samples(table: EventTable, config: TaskConfig) -> Samples:
+    """Samples of an admission task (see the module docstring): one candidate per admission,
+    its history every event at or before the index time (earlier admissions, and the
+    current one's events so far), its label from the visits table."""
+    import pandas as pd
+
+    if table.visits is None:
+        raise BadInputError(f"task {config.kind} needs admissions: records of a hospital "
+                            "layout", hint="build from --format mimic3, mimic4, eicu or omop")
+    events = table.events
+    if config.tables:
+        unknown = sorted(set(config.tables) - set(events["table"].unique()))
+        if unknown:
+            raise BadInputError(f"no events from table(s) {unknown}",
+                                hint="tables: " + ", ".join(sorted(events["table"].unique())))
+        events = events[events["table"].isin(config.tables)]
+    observe = pd.Timedelta(hours=config.observation_hours)
+    window = pd.Timedelta(days=config.readmission_days)
+    rng = np.random.default_rng(config.seed)
+    people = table.patients.set_index("patient_id")
+    grouped = dict(tuple(events.groupby("patient_id", sort=True)))
+    excluded: Counter = Counter()
+    samples: list[Sample] = []
+    same_stay = "hospital_stay" in table.visits
+    for pid, stays in table.visits.groupby("patient_id", sort=True):
+        rows = list(stays.itertuples(index=False))
+        ev = grouped.get(pid)
+        history, firsts = (_visits(ev) if ev is not None and len(ev)
+                           else ([], np.array([], dtype="datetime64[ns]")))
+        birth, death = people.at[pid, "birth_date"], people.at[pid, "death_date"]
+        chosen = []
+        for k, v in enumerate(rows):
+            nxt = rows[k + 1] if k + 1 < len(rows) else None
+            reason, t, label = _admission_label(config, v, nxt, observe, window, same_stay)
+            if reason is None and config.min_age is not None and not pd.isna(birth) \
+                    and _years(t, birth) < config.min_age:
+                reason = "admissions under the minimum age"
+            if reason is None and not pd.isna(death) and death < t.normalize():
+                reason = "admissions after the patient's death date"
+            sample = None
+            if reason is None:
+                sample = _sample(pid, t, history, firsts, config, label, birth,
+                                 people.at[pid, "sex"])
+                if not sample.visits:
+                    reason = "admissions without codes before the index time"
+                elif len(sample.visits) < _min_visits(config):
+                    reason = "admissions with fewer visits of history than min_visits"
+            if reason:
+                excluded[reason] += 1
+                continue
+            chosen.append(sample)
+        if not chosen:
+            excluded["patients without an eligible admission"] += 1
+            continue
+        if config.index == "random_visit":
+            chosen = [chosen[int(rng.integers(len(chosen)))]]
+        elif config.index == "last_visit":
+            chosen = chosen[-1:]
+        samples.extend(chosen)
+    for pid in set(people.index) - set(table.visits["patient_id"]):
+        excluded["patients without admissions"] += 1
+    out = Samples(samples, excluded, config)
+    s = out.summary()
+    log.info("%s task: %d samples of %d patients, %d positive; excluded: %s", config.kind,
+             s["samples"], s["patients"], s["positives"],
+             ", ".join(f"{n} {r}" for r, n in excluded.most_common()) or "none")
+    return out
+
+
+def _admission_label(config: TaskConfig, v, nxt, observe, window, same_stay: bool):
+    """``(exclusion reason or None, index time, label)`` of admission ``v`` (``nxt``: the
+    patient's next admission or None)."""
+    if config.kind in _WITHIN_STAY:
+        t = v.start + observe
+        if v.end <= t:
+            return "stays ended before the observation time", t, 0
+        if config.kind == "in_hospital_mortality":
+            return None, t, int(v.died)
+        return None, t, int((v.end - v.start).days > config.los_days)
+    t = v.end
+    if v.died:
+        return "admissions ending in death (no next admission)", t, 0
+    if nxt is None:
+        return "last admissions (no next admission to label them)", t, 0
+    if config.kind == "next_admission_mortality":
+        return None, t, int(nxt.died)
+    if same_stay:  # eICU: an ICU readmission is a next unit stay of the same hospital stay
+        return None, t, int(nxt.hospital_stay == v.hospital_stay)
+    return None, t, int(nxt.start - v.end < window)
 
 
 def _target_visits(table: EventTable, config: TaskConfig) -> dict[str, tuple[list, list]]:
@@ -320,7 +448,7 @@ def _exclusion(config, t, death, onset, end, horizon, birth) -> str | None:
     import pandas as pd
 
     if config.min_age is not None and not pd.isna(birth) \
-            and (t - birth).days / 365.25 < config.min_age:
+            and _years(t, birth) < config.min_age:
         return "index visits under the minimum age"
     if not pd.isna(death) and death <= t:
         return "index visits at or after death"
@@ -342,6 +470,15 @@ def _exclusion(config, t, death, onset, end, horizon, birth) -> str | None:
     return None
 
 
+def _years(t, birth) -> float:
+    """Years from ``birth`` to ``t``, also beyond the 292 years a pandas Timedelta holds
+    (MIMIC-III's shifted births of the very old)."""
+    import pandas as pd
+
+    return float((pd.Timestamp(t).to_pydatetime() - pd.Timestamp(birth).to_pydatetime()).days
+                 / 365.25)
+
+
 def _sample(pid, t, history, firsts, config, label, birth, sex) -> Sample:
     """The sample at index time ``t``: the visits that began at or before ``t``, each cut to
     its events at or before ``t`` (nothing later is ever read)."""
@@ -355,7 +492,9 @@ def _sample(pid, t, history, firsts, config, label, birth, sex) -> Sample:
             toks = [tok for tok, tt in zip(toks, ts) if tt <= t64]
         visits.append(toks[: config.max_codes_per_visit])
         days.append(float((t64 - first) / np.timedelta64(1, "D")))
-    age = None if pd.isna(birth) else float((t - birth).days / 365.25)
+    age = None if pd.isna(birth) else _years(t, birth)
+    if age is not None and age > 150:  # MIMIC-III moves the birth of those over 89 300 years back
+        age = None
     return Sample(str(pid), t, label, visits, days, age, None if sex is None else str(sex))
 
 
@@ -406,7 +545,7 @@ def current_samples(table: EventTable, config: TaskConfig | None = None) -> Samp
             excluded["deceased patients"] += 1
             continue
         history, firsts = _visits(ev)
-        if len(history) < config.min_visits:
+        if len(history) < _min_visits(config):
             excluded["patients with fewer visits than min_visits"] += 1
             continue
         t = pd.Timestamp(max(h[1] for h in history))
