@@ -1,6 +1,9 @@
 """The field's drug-response baselines, fitted and evaluated on the same split as the model:
 per-drug mean, per-sample mean, additive (drug + sample effects), ridge regression and a
-random forest on [sample features | fingerprint]."""
+random forest on [sample features | fingerprint] (they reach new drugs through the
+fingerprint), and one ridge per drug on the sample features (the classic GDSC biomarker
+model: it ranks a known drug's samples by that drug's own weights, but knows nothing of a new
+drug)."""
 from __future__ import annotations
 
 import numpy as np
@@ -138,17 +141,20 @@ class Forest(_FeatureBaseline):
     features tried per split) on [sample features | drug fingerprint]: it can learn
     interactions."""
 
-    def __init__(self, config: ResponseConfig | None = None, trees: int = 100):
+    def __init__(self, config: ResponseConfig | None = None, trees: int = 100,
+                 max_samples: float | None = None):
         super().__init__(config)
-        self.trees = trees
+        self.trees, self.max_samples = trees, max_samples
 
     def fit(self, train: ResponseData, valid: ResponseData | None = None) -> Forest:
         from sklearn.ensemble import RandomForestRegressor
 
         self._prep(train)
+        # max_samples: the share of the training pairs each tree draws (None: as many as
+        # there are), what bounds a forest's time on a large panel
         self.rf = RandomForestRegressor(n_estimators=self.trees, min_samples_leaf=5,
-                                        max_features="sqrt", random_state=self.config.seed,
-                                        n_jobs=1)
+                                        max_features="sqrt", max_samples=self.max_samples,
+                                        random_state=self.config.seed, n_jobs=1)
         self.rf.fit(self._design(train), np.asarray(train.y, float))
         return self
 
@@ -161,9 +167,64 @@ class Forest(_FeatureBaseline):
         return self.rf.predict(self._design(data))
 
 
+class DrugRidge(_FeatureBaseline):
+    """One ridge regression per training drug on the standardised sample features (its own
+    intercept: the drug's mean). One penalty for all drugs, picked from a grid on the
+    validation pairs of drugs seen in training (100 without any). A drug unseen in training
+    gets the mean of every drug model's prediction for the sample: a feature-based general
+    sensitivity, the same ranking for every new drug."""
+
+    ALPHAS = (10.0, 100.0, 1000.0, 10000.0, 100000.0)
+    DEFAULT_ALPHA = 100.0
+
+    def fit(self, train: ResponseData, valid: ResponseData | None = None) -> DrugRidge:
+        self._prep(train)
+        S = self.prep.standardized(train.samples).astype(np.float64)
+        y = np.asarray(train.y, float)
+        self.drugs = {d: k for k, d in enumerate(np.unique(train.pair_drug_ids))}
+        n_d = len(self.drugs)
+        drug_of = np.array([self.drugs[d] for d in train.pair_drug_ids])
+        if valid is not None and len(valid):
+            vS = self.prep.standardized(valid.samples).astype(np.float64)
+            v_drug = np.array([self.drugs.get(d, -1) for d in valid.pair_drug_ids])
+        alphas = self.ALPHAS if valid is not None and len(valid) and (v_drug >= 0).any() \
+            else (self.DEFAULT_ALPHA,)
+        W = np.zeros((len(alphas), n_d, S.shape[1]))
+        self.center = np.zeros((n_d, S.shape[1]))
+        self.intercept = np.zeros(n_d)
+        err = np.zeros(len(alphas))
+        for k in range(n_d):
+            rows = np.flatnonzero(drug_of == k)
+            X = S[train.sample_index[rows]]
+            self.center[k], self.intercept[k] = X.mean(0), y[rows].mean()
+            U, sv, Vt = np.linalg.svd(X - self.center[k], full_matrices=False)
+            uty = U.T @ (y[rows] - self.intercept[k])
+            for a, alpha in enumerate(alphas):
+                W[a, k] = Vt.T @ (sv / (sv ** 2 + alpha) * uty)
+            if len(alphas) > 1:
+                vrows = np.flatnonzero(v_drug == k)
+                if len(vrows):
+                    Xv = vS[valid.sample_index[vrows]] - self.center[k]
+                    pred = self.intercept[k] + Xv @ W[:, k].T
+                    err += ((pred - valid.y[vrows, None]) ** 2).sum(0)
+        best = int(np.argmin(err)) if len(alphas) > 1 else 0
+        self.alpha, self.W = alphas[best], W[best]
+        return self
+
+    def predict(self, data: ResponseData) -> np.ndarray:
+        S = self.prep.standardized(data.samples).astype(np.float64)
+        # every drug model on every sample of data: (samples, drugs)
+        P = self.intercept + S @ self.W.T - np.einsum("kf,kf->k", self.center, self.W)
+        known = np.array([self.drugs.get(d, -1) for d in data.pair_drug_ids])
+        out = P.mean(1)[data.sample_index]
+        seen = known >= 0
+        out[seen] = P[data.sample_index[seen], known[seen]]
+        return out
+
+
 #: baselines by the name users type (the names: ``config.BASELINE_NAMES``)
 BASELINES: dict[str, type] = dict(zip(BASELINE_NAMES, (DrugMean, SampleMean, Additive, Ridge,
-                                                       Forest)))
+                                                       DrugRidge, Forest)))
 
 
 def fit_baseline(name: str, train: ResponseData, valid: ResponseData | None = None,

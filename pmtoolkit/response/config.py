@@ -20,7 +20,7 @@ from pmtoolkit.core.config import (
 SPLITS = ("random", "cold-drug", "cold-sample", "cold-pair")
 #: baselines by the name users type (:data:`pmtoolkit.response.baselines.BASELINES`); the
 #: forest is the slow one, not run by default
-BASELINE_NAMES = ("drug-mean", "sample-mean", "additive", "ridge", "forest")
+BASELINE_NAMES = ("drug-mean", "sample-mean", "additive", "ridge", "drug-ridge", "forest")
 DEFAULT_BASELINES = ("drug-mean", "sample-mean", "additive", "ridge")
 
 

@@ -310,9 +310,9 @@ def read_feature_tables(paths: str | os.PathLike | Sequence[str | os.PathLike], 
                for s, where in lacking.items() if where}
     X = np.hstack([t.X[[t.position(s) for s in ids]] for t in tables])
     names = [f"{stem}:{n}" for stem, t in zip(stems, tables) for n in t.names]
-    if missing:
-        log.warning("%d sample(s) are not in every feature table, e.g. %s %s", len(missing),
-                    next(iter(missing)), next(iter(missing.values())))
+    if missing:  # their rows become rejects, which say so under the bad-input policy
+        log.info("%d sample(s) are not in every feature table, e.g. %s %s", len(missing),
+                 next(iter(missing)), next(iter(missing.values())))
     return SampleFeatures(ids, X, names, all(t.counts for t in tables),
                           " + ".join(str(p) for p in paths), missing)
 

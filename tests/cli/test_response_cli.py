@@ -173,3 +173,86 @@ def test_unknown_baseline_is_a_usage_error(pmt, panel, tmp_path):
     out = tmp_path / "run"
     result = pmt("response", "train", *_args(panel), "--baselines", "ridge,lasso", "-o", out)
     _fails_cleanly(result, out, "lasso")
+
+
+# ------------------------------------------------------------------ the GDSC layout (issue 27)
+
+def _gdsc_features(paths):
+    from tests.response.gdsc_layout import TABLES
+
+    return [x for t in TABLES for x in ("--features", paths[t])]
+
+
+def _gdsc_args(paths):
+    return ["--layout", "gdsc", "-i", paths["responses"], "-d", paths["drugs"],
+            *_gdsc_features(paths)]
+
+
+def test_gdsc_layout_with_three_feature_tables_end_to_end(pmt, tmp_path):
+    from tests.response.gdsc_layout import write_gdsc
+
+    paths = write_gdsc(tmp_path / "gdsc", n_cells=24)
+    out = tmp_path / "run"
+    result = pmt("response", "train", *_gdsc_args(paths), "--split", "cold-sample",
+                 "--baselines", "drug-mean,additive,drug-ridge", "-o", out, *TINY)
+    assert result.exit_code == 0, result.stderr
+    assert "per-drug Pearson" in result.stderr and "Spearman" in result.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["baselines"]) == {"drug-mean", "additive", "drug-ridge"}
+    assert {"per_drug_spearman", "drugs_scored"} <= set(metrics["test"])
+    config = json.loads((out / "config.json").read_text())
+    assert len(config["data"]["features"]) == 3
+    assert config["data"]["sample-column"] == "DepMap_ID"
+    test = pd.read_csv(out / "test_predictions.csv")
+    train = pd.read_csv(paths["responses"]).iloc[json.loads(
+        (out / "split.json").read_text())["train"]]
+    assert len(test) and not set(test["sample_id"]) & set(train["DepMap_ID"])  # cold cells
+    pairs = pd.DataFrame({"DepMap_ID": ["ACH-000003", "ACH-000099"],
+                          "drug_name": ["Erlotinib", "Erlotinib"]})
+    pairs.to_csv(tmp_path / "pairs.csv", index=False)
+    result = pmt("response", "predict", "-m", out, "--layout", "gdsc", "-d", paths["drugs"],
+                 *_gdsc_features(paths), "--pairs", tmp_path / "pairs.csv",
+                 "-o", tmp_path / "pred.csv")
+    assert result.exit_code == 0, result.stderr
+    pred = pd.read_csv(tmp_path / "pred.csv")
+    assert pred["prediction"].notna().tolist() == [True, False]
+    assert "'ACH-000099' has no features" in pred["error"][1]
+
+
+def test_gdsc_drug_without_smiles_and_cell_missing_from_a_table(pmt, tmp_path):
+    from tests.response.gdsc_layout import write_gdsc
+
+    paths = write_gdsc(tmp_path / "gdsc", n_cells=24, no_smiles="Paclitaxel",
+                       missing_mutation="ACH-000007")
+    out = tmp_path / "run"
+    result = pmt("response", "train", *_gdsc_args(paths), "-o", out, *TINY)
+    _fails_cleanly(result, out, "Paclitaxel", "missing SMILES")
+    result = pmt("response", "train", *_gdsc_args(paths), "-o", out, "--on-invalid", "skip",
+                 "--baselines", "none", *TINY)
+    assert result.exit_code == 0, result.stderr
+    drugs = pd.read_csv(out / "rejected_drugs.csv")
+    assert drugs["line"].tolist() == [7] and "Paclitaxel" in drugs["reason"][0]
+    rows = pd.read_csv(out / "rejected.csv")
+    no_smiles = rows["reason"].str.contains("'Paclitaxel' has no SMILES")
+    missing = rows["reason"].str.contains("'ACH-000007' is missing from .*cell_mutation")
+    # the drug's 24 rows and the cell's other 5: every rejected row has its reason
+    assert no_smiles.sum() == 24 and missing.sum() == 5 and len(rows) == 29
+
+
+def test_gdsc_missing_column_and_truncated_gzip_are_one_line_errors(pmt, tmp_path):
+    import gzip
+
+    from tests.response.gdsc_layout import write_gdsc
+
+    paths = write_gdsc(tmp_path / "gdsc")
+    out = tmp_path / "run"
+    result = pmt("response", "train", *_gdsc_args(paths), "--response-column", "AUC",
+                 "-o", out, *TINY)
+    _fails_cleanly(result, out, "'AUC' not found", "ln_ic50.csv.gz")
+    whole = gzip.compress(gzip.decompress(paths["cell_copynumber"].read_bytes()))
+    cut = tmp_path / "cut" / "cell_copynumber.csv.gz"
+    cut.parent.mkdir()
+    cut.write_bytes(whole[: len(whole) // 2])
+    result = pmt("response", "train", *_gdsc_args({**paths, "cell_copynumber": cut}),
+                 "-o", out, *TINY)
+    _fails_cleanly(result, out, "cell_copynumber.csv.gz")

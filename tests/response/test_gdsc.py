@@ -146,3 +146,29 @@ def test_per_drug_pearson_and_spearman_by_hand():
     m2 = R.response_metrics(y, p, d, s, min_pairs=2)
     assert m2["drugs_scored"] == 3
     assert m2["per_drug_spearman"] == pytest.approx((1.0 - 0.5 - 1.0) / 3)
+
+
+def test_drug_ridge_ranks_each_drug_s_cells_by_its_own_gene(tmp_path):
+    """In the fixture each drug's ln IC50 follows one gene's expression (a different gene for
+    each drug): one ridge per drug finds it, an additive model cannot."""
+    paths = write_gdsc(tmp_path, n_cells=60)
+    data, _, _ = R.load_panel(paths["responses"], paths["drugs"], feature_paths(paths),
+                              columns=GDSC)
+    idx = R.response_split(data, "random", seed=0).indices()
+    train, valid, test = (data.subset(idx[k]) for k in ("train", "val", "test"))
+    config = R.ResponseConfig(top_genes=0)
+    ridge = R.fit_baseline("drug-ridge", train, valid, config)
+    assert ridge.alpha in ridge.ALPHAS
+    per_drug = R.evaluate(ridge, test)["per_drug_pearson"]
+    additive = R.evaluate(R.fit_baseline("additive", train, valid), test)["per_drug_pearson"]
+    assert per_drug > 0.9 and per_drug > additive + 0.3, (per_drug, additive)
+    # a drug never seen in training gets the mean of every drug model's prediction
+    idx = R.response_split(data, "cold-drug", seed=0).indices()
+    train, test = data.subset(idx["train"]), data.subset(idx["test"])
+    ridge = R.fit_baseline("drug-ridge", train, None, config)
+    assert ridge.alpha == ridge.DEFAULT_ALPHA
+    pred = ridge.predict(test)
+    S = ridge.prep.standardized(data.samples).astype(float)
+    models = np.stack([ridge.intercept[k] + (S[test.sample_index] - ridge.center[k])
+                       @ ridge.W[k] for k in range(len(ridge.drugs))], axis=1)
+    assert np.allclose(pred, models.mean(1))

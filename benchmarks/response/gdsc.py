@@ -1,0 +1,394 @@
+"""Drug response on GDSC (issue 27): the baselines and pmtoolkit's response model on every
+split x 3 seeds, pooled and per-drug metrics, beside DeepCDR's published figure.
+
+Data: ``shared/data/response/gdsc`` (GDSC ln IC50 of 580 cell lines x 140 drugs, 66,918
+pairs; CCLE expression z-scores, copy number and mutation of 706 census genes; PubChem
+SMILES), read by ``pmtoolkit.response.load_panel`` with the ``gdsc`` layout and the three
+feature tables side by side (2,118 features).
+
+Protocol: for each split (random pairs, cold-drug, cold-sample = cold-cell, cold-pair =
+both-cold; 80/10/10; ``pmtoolkit.response.response_split``) and seed 0-2 (split seed = model
+seed), every method is fitted on the training pairs; the validation pairs pick what is picked
+(ridge penalties, the network's epoch by early stopping) and the test pairs are scored once.
+The network's size was chosen before any test figure, on the validation pairs of the random
+split with seed 0 only (``--select``, its own result files). Metrics: pooled RMSE, Pearson,
+Spearman (what DeepCDR and TGSA publish), and the mean within-drug Pearson and Spearman over
+test drugs with at least MIN_PAIRS test cells, with the number of drugs it averages.
+
+    nice -n 10 python benchmarks/response/gdsc.py --select     # network sizes, validation only
+    nice -n 10 python benchmarks/response/gdsc.py              # every split x seed x method
+    python benchmarks/response/gdsc.py --report                # tables only
+
+One result file per split x seed x method under benchmarks/response/gdsc_runs/ (written
+atomically when the run ends), so an interrupted benchmark resumes where it stopped. Results:
+docs/benchmarks/response_gdsc.md and .json. Runs single-threaded (torch, BLAS).
+"""
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse
+import json
+import math
+import platform
+import statistics
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+GDSC = ROOT.parent / "shared" / "data" / "response" / "gdsc"
+RUNS = ROOT / "benchmarks" / "response" / "gdsc_runs"
+DOCS = ROOT / "docs" / "benchmarks"
+FEATURES = ("cell_expression_zscore", "cell_copynumber", "cell_mutation")
+SPLITS = ("random", "cold-drug", "cold-sample", "cold-pair")
+SEEDS = (0, 1, 2)
+SIZES = (0.8, 0.1, 0.1)
+BASELINES = ("drug-mean", "sample-mean", "additive", "ridge", "drug-ridge", "forest")
+NET = "net"
+METHODS = (*BASELINES, NET)
+MIN_PAIRS = 10  # test cells a drug needs for its within-drug correlation
+#: the forest's budget, fixed before any run (not tuned): 100 trees, each on a fifth of the
+#: training pairs, so that 12 forests fit the benchmark's time on one core
+FOREST = {"trees": 100, "max_samples": 0.2}
+#: every feature of the three tables (2,118); Morgan radius 2, 2048 bits
+FEATURE_SETTINGS = {"top_genes": 0, "fingerprint_radius": 2, "fingerprint_bits": 2048}
+#: the network's candidates, compared on validation pairs only (--select); the training
+#: budget is the same for each: at most 40 epochs, early stopping after 5 without a better
+#: validation loss (the best epoch's weights are kept)
+TRAINING = {"epochs": 40, "patience": 5, "batch_size": 256, "device": "cpu"}
+CANDIDATES = {
+    "both-256x64": {"fusion": "both", "sample_hidden": (256, 64), "drug_hidden": (256, 64),
+                    "head": (128,), "dropout": 0.1},
+    "both-512x128-dropout0.3": {"fusion": "both", "sample_hidden": (512, 128),
+                                "drug_hidden": (256, 128), "head": (256,), "dropout": 0.3},
+    "concat-256x64": {"fusion": "concat", "sample_hidden": (256, 64),
+                      "drug_hidden": (256, 64), "head": (128,), "dropout": 0.1},
+}
+SELECT_SPLIT, SELECT_SEED = "random", 0
+DEEPCDR = {
+    "model": "DeepCDR (Liu et al. 2020, Bioinformatics 36:i911, Table 1)",
+    "pearson": "0.923 ± 0.006", "spearman": "0.903 ± 0.004", "rmse": "1.058 ± 0.006",
+    "protocol": "GDSC ln IC50 of 561 cell lines x 238 drugs; 95% of the pairs of each TCGA "
+                "cancer type train, 5% test (random pairs, warm drugs and cells); five "
+                "runs; features: 34,673 mutation positions, expression of 697 and "
+                "methylation of 808 genes, a graph convolution over the drug's atoms",
+    "blind": "leave-drug-out 0.503 and leave-cell-line-out 0.889 average Pearson (80/20 on "
+             "the drug or cell level, section 3.1)",
+}
+
+
+def _load():
+    from pmtoolkit import response as R
+    from pmtoolkit.response.data import layout_columns
+
+    data, drug_rejects, rejects = R.load_panel(
+        GDSC / "ln_ic50.csv.gz", GDSC / "drugs.csv",
+        [GDSC / f"{name}.csv.gz" for name in FEATURES], columns=layout_columns("gdsc"))
+    if drug_rejects or rejects:  # none in this copy; the benchmark refuses to drop silently
+        raise SystemExit(f"rejects in the GDSC panel: {len(drug_rejects)} drugs, "
+                         f"{len(rejects)} pairs")
+    return data
+
+
+def _parts(data, split: str, seed: int):
+    from pmtoolkit import response as R
+
+    s = R.response_split(data, split, SIZES, seed)
+    idx = s.indices()
+    return s, *(data.subset(idx[k]) for k in ("train", "val", "test"))
+
+
+def _config(seed: int, candidate: str | None = None):
+    from pmtoolkit.response.config import ResponseConfig
+
+    net = CANDIDATES[candidate] if candidate else {}
+    return ResponseConfig(seed=seed, **FEATURE_SETTINGS, **TRAINING, **net)
+
+
+def _fit(method: str, train, valid, seed: int, candidate: str | None):
+    """Fit ``method``; returns the fitted object and what it picked on validation."""
+    from pmtoolkit import response as R
+    from pmtoolkit.response.baselines import Forest
+
+    config = _config(seed, candidate)
+    if method == NET:
+        model = R.fit(train, valid, config)
+        m = model.metadata["metrics"]
+        return model, {"candidate": candidate, "epochs_run": m["epochs_run"],
+                       "best_epoch": m["best_epoch"], "best_val_loss": m["best_val_loss"]}
+    if method == "forest":
+        return Forest(config, **FOREST).fit(train, valid), dict(FOREST)
+    model = R.fit_baseline(method, train, valid, config)
+    return model, ({"alpha": model.alpha} if hasattr(model, "alpha") else {})
+
+
+def _scores(model, part) -> dict:
+    from pmtoolkit import response as R
+
+    return R.response_metrics(part.y, model.predict(part), part.drug_index,
+                              part.sample_index, min_pairs=MIN_PAIRS)
+
+
+def _write(path: Path, row: dict) -> None:
+    from pmtoolkit.core.io import write_json
+
+    write_json(path, row)
+
+
+def _run_one(data, split: str, seed: int, method: str, path: Path,
+             candidate: str | None, cache: dict) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    if (split, seed) not in cache:
+        cache.clear()  # one split's subsets in memory at a time
+        cache[(split, seed)] = _parts(data, split, seed)
+    s, train, valid, test = cache[(split, seed)]
+    start = time.perf_counter()
+    model, picked = _fit(method, train, valid, seed, candidate)
+    fit_seconds = time.perf_counter() - start
+    row = {"split": split, "seed": seed, "method": method, "picked": picked,
+           "fit_seconds": fit_seconds, "valid": _scores(model, valid),
+           "sizes": {"train": len(train), "valid": len(valid), "test": len(test),
+                     **s.info}, "threads": 1,
+           "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    if candidate is None or method != NET:  # selection runs never look at the test pairs
+        row["test"] = _scores(model, test)
+    _write(path, row)
+    shown = row.get("test", row["valid"])
+    print(f"{split:11s} seed {seed} {method:12s} {'test' if 'test' in row else 'valid'} "
+          f"per-drug r {shown['per_drug_pearson']:.3f} pooled r {shown['pearson']:.3f} "
+          f"RMSE {shown['rmse']:.3f} ({fit_seconds:.0f} s)", flush=True)
+
+
+def select() -> str:
+    """Fit every network candidate on the random split of seed 0 and keep the one with the
+    best mean within-drug Pearson on its validation pairs (test pairs are not scored)."""
+    data = _load()
+    cache: dict = {}
+    for name in CANDIDATES:
+        path = RUNS / f"select_{name}.json"
+        if not path.is_file():
+            _run_one(data, SELECT_SPLIT, SELECT_SEED, NET, path, name, cache)
+    return chosen()
+
+
+def chosen() -> str:
+    rows = {name: json.loads((RUNS / f"select_{name}.json").read_text())
+            for name in CANDIDATES if (RUNS / f"select_{name}.json").is_file()}
+    if len(rows) < len(CANDIDATES):
+        raise SystemExit("run --select first: the network's size is chosen on validation")
+    return max(rows, key=lambda n: rows[n]["valid"]["per_drug_pearson"])
+
+
+def run(methods: list[str], splits: list[str], seeds: list[int]) -> None:
+    data = None
+    cache: dict = {}
+    candidate = chosen() if NET in methods else None
+    for seed in seeds:  # seed-major: an interrupted run still covers every split
+        for split in splits:
+            for method in methods:
+                path = RUNS / f"{split}_{seed}_{method}.json"
+                if path.is_file():
+                    continue
+                data = data if data is not None else _load()
+                _run_one(data, split, seed, method, path, candidate, cache)
+
+
+# ----------------------------------------------------------------------------- report
+
+def _finite(values) -> list[float]:
+    return [float(v) for v in values if v is not None and math.isfinite(v)]
+
+
+def _stats(values) -> dict:
+    vals = _finite(values)
+    return {"mean": statistics.mean(vals) if vals else None,
+            "sd": statistics.stdev(vals) if len(vals) > 1 else None, "n": len(vals)}
+
+
+def _cell(st: dict, digits: int = 3) -> str:
+    if not st["n"]:
+        return "—"
+    sd = f" ± {st['sd']:.{digits}f}" if st["sd"] is not None else ""
+    return f"{st['mean']:.{digits}f}{sd} (n={st['n']})"
+
+
+METRICS = [("per_drug_pearson", "per-drug Pearson"), ("per_drug_spearman", "per-drug Spearman"),
+           ("pearson", "pooled Pearson"), ("spearman", "pooled Spearman"), ("rmse", "RMSE")]
+
+
+def report() -> None:
+    rows = [json.loads(p.read_text()) for p in sorted(RUNS.glob("*.json"))
+            if not p.name.startswith("select_")]
+    selection = {p.stem.removeprefix("select_"): json.loads(p.read_text())
+                 for p in sorted(RUNS.glob("select_*.json"))}
+    if not rows:
+        raise SystemExit("no runs yet")
+    summary: dict = {}
+    for split in SPLITS:
+        for method in METHODS:
+            sub = [r for r in rows if r["split"] == split and r["method"] == method]
+            if sub:
+                summary.setdefault(split, {})[method] = {
+                    k: _stats(r["test"][k] for r in sub)
+                    for k in (*dict(METRICS), "drugs_scored", "n")} | {
+                    "fit_seconds": _stats(r["fit_seconds"] for r in sub),
+                    "seeds": sorted(r["seed"] for r in sub)}
+    best = chosen() if len(selection) == len(CANDIDATES) else None
+    lines = ["# Drug response on GDSC: baselines and the response model", "",
+             ("Written by `benchmarks/response/gdsc.py` "
+             f"({time.strftime('%Y-%m-%d', time.gmtime())}). Every figure is a test-pair "
+             "figure of a split, mean ± sd over seeds with the number of seeds n; every "
+             "seed's figures are in the last table and in "
+             "[response_gdsc.json](response_gdsc.json)."), "",
+             ("**Data**: `shared/data/response/gdsc` (TGSA's copy of GDSC): ln IC50 of "
+             "66,918 pairs of 580 cell lines x 140 drugs; cell features: CCLE expression "
+             "z-scores, copy number and mutation of 706 COSMIC census genes, read as three "
+             "tables side by side (2,118 features, all kept); drugs: Morgan fingerprints "
+             "(radius 2, 2048 bits) of the PubChem SMILES. No pair, drug or cell was "
+             "rejected."), "",
+             ("**Splits** (`pmtoolkit.response.response_split`, 80/10/10, seeds 0, 1, 2; "
+             "split seed = model seed): `random` (pairs; every test drug and cell also has "
+             "training pairs), `cold-drug` (whole drugs held out), `cold-sample` (whole "
+             "cell lines held out: cold-cell), `cold-pair` (drugs and cells each split "
+             "59/21/21; a test pair's drug and cell are both unseen: both-cold; pairs "
+             "crossing the groups are used by no side)."), "",
+             (f"**Metrics**: pooled over the test pairs (RMSE, Pearson, Spearman), and per "
+             f"drug: the mean over test drugs with at least {MIN_PAIRS} test cells of the "
+             "Pearson (Spearman) correlation between predicted and observed ln IC50 among "
+             "that drug's cells (a prediction constant within a drug has none: —)."), "",
+             ("**Budget**: one CPU thread (torch, BLAS), `nice -n 10`, on a 2-core machine "
+             f"shared with other jobs ({platform.machine()}, Python "
+             f"{platform.python_version()}); times are indicative. Network: at most "
+             f"{TRAINING['epochs']} epochs, early stopping after {TRAINING['patience']} "
+             f"epochs without a better validation loss, batch {TRAINING['batch_size']}. "
+             f"Forest: {FOREST['trees']} trees, each on {FOREST['max_samples']:.0%} of the "
+             "training pairs (fixed for time, not tuned). Ridge and drug-ridge pick their "
+             "penalty on the validation pairs."), "",
+             ("**Methods**: `drug-mean` (the drug's training mean), `sample-mean` (the "
+             "cell's), `additive` (mean + drug effect + cell effect), `ridge` and `forest` on "
+             "[cell features | drug fingerprint] (they reach new drugs through the "
+             "fingerprint), `drug-ridge` (one ridge per training drug on the cell features; "
+             "a new drug gets the mean of the drug models), `net` (pmtoolkit's two-tower "
+             "response model, `pmt response train`, the candidate chosen on validation "
+             "below)."), ""]
+    for key, title in METRICS:
+        lines += [f"## {title}", "", "| method | " + " | ".join(SPLITS) + " |",
+                  "|---|" + "---|" * len(SPLITS)]
+        for method in METHODS:
+            if any(method in summary.get(s, {}) for s in SPLITS):
+                lines.append(f"| {method} | " + " | ".join(
+                    _cell(summary[s][method][key]) if method in summary.get(s, {}) else ""
+                    for s in SPLITS) + " |")
+        lines.append("")
+    lines += ["Drugs scored per split (test drugs with at least "
+              f"{MIN_PAIRS} test cells), mean over seeds: " + ", ".join(
+                  f"{s} {summary[s][next(iter(summary[s]))]['drugs_scored']['mean']:.0f}"
+                  for s in SPLITS if s in summary) + ".", ""]
+    lines += _verdict(summary)
+    lines += ["## Published: DeepCDR", "",
+              (f"{DEEPCDR['model']}: pooled Pearson {DEEPCDR['pearson']}, Spearman "
+              f"{DEEPCDR['spearman']}, RMSE {DEEPCDR['rmse']}, as published. Protocol: "
+              f"{DEEPCDR['protocol']}; {DEEPCDR['blind']}."), "",
+              ("How the protocols differ from ours: (1) their data are 561 cell lines x 238 "
+              "drugs with methylation and 34,673 mutation positions; ours 580 x 140 with "
+              "expression, copy number and mutation of 706 genes (TGSA's copy; the other 30 "
+              "of TGSA's 170 drugs are withheld). (2) Their random split keeps 95% of the "
+              "pairs for training, ours 80% (10% validation, 10% test). (3) Their released "
+              "training script (`prog/run_DeepCDR.py`, kimmo1019/DeepCDR) passes the test "
+              "pairs as its validation data and keeps the weights of the epoch with the best "
+              "test Pearson; here the epoch and every penalty are chosen on validation pairs "
+              "and the test pairs are scored once. (4) They publish pooled figures only; "
+              "pooled Pearson on random pairs is mostly the drugs' potency differences, which "
+              "`drug-mean` alone gets (see its row), so the per-drug columns are the ones "
+              "that say whether a model ranks a drug's cells. DeepCDR was not run here (its "
+              "code needs TensorFlow 1.13 and Keras 2.1; its figures are quoted, not "
+              "reproduced)."), ""]
+    if selection:
+        lines += ["## Choosing the network on validation", "",
+                  (f"Each candidate trained on the `{SELECT_SPLIT}` split with seed "
+                  f"{SELECT_SEED}, scored on its validation pairs only; the one with the "
+                  f"best validation per-drug Pearson is used for every split and seed"
+                  f"{f': **{best}**' if best else ''}."), "",
+                  ("| candidate | settings | epochs run (best) | valid per-drug Pearson | "
+                  "valid pooled Pearson | valid RMSE | fit (s) |"), "|---|---|---|---|---|---|---|"]
+        for name, r in selection.items():
+            v = r["valid"]
+            lines.append(f"| {name} | {json.dumps(CANDIDATES.get(name, {}))} | "
+                         f"{r['picked']['epochs_run']} ({r['picked']['best_epoch']}) | "
+                         f"{v['per_drug_pearson']:.3f} | {v['pearson']:.3f} | "
+                         f"{v['rmse']:.3f} | {r['fit_seconds']:.0f} |")
+        lines.append("")
+    lines += ["## Every seed", "", ("| split | seed | method | test pairs | drugs scored | "
+              "per-drug Pearson | per-drug Spearman | pooled Pearson | RMSE | picked on "
+              "validation | fit (s) |"), "|---|---|---|---|---|---|---|---|---|---|---|"]
+    order = {m: k for k, m in enumerate(METHODS)}
+    for r in sorted(rows, key=lambda r: (SPLITS.index(r["split"]), r["seed"],
+                                         order[r["method"]])):
+        t = r["test"]
+
+        def f(v):
+            return "—" if v is None or not math.isfinite(v) else f"{v:.3f}"
+
+        lines.append(f"| {r['split']} | {r['seed']} | {r['method']} | {t['n']} | "
+                     f"{t['drugs_scored']} | {f(t['per_drug_pearson'])} | "
+                     f"{f(t['per_drug_spearman'])} | {f(t['pearson'])} | {f(t['rmse'])} | "
+                     f"{json.dumps(r['picked'])} | {r['fit_seconds']:.0f} |")
+    lines.append("")
+    (DOCS / "response_gdsc.md").write_text("\n".join(lines))
+    from pmtoolkit.core.io import write_json
+
+    write_json(DOCS / "response_gdsc.json", {
+        "data": str(GDSC.relative_to(ROOT.parent)), "features": list(FEATURES),
+        "splits": list(SPLITS), "sizes": list(SIZES), "seeds": list(SEEDS),
+        "min_pairs_per_drug": MIN_PAIRS, "forest": FOREST, "features_settings":
+        FEATURE_SETTINGS, "training": TRAINING, "candidates": {
+            k: {kk: list(vv) if isinstance(vv, tuple) else vv for kk, vv in v.items()}
+            for k, v in CANDIDATES.items()},
+        "chosen": best, "selection": selection, "summary": summary, "runs": rows,
+        "published": DEEPCDR})
+
+
+def _verdict(summary: dict) -> list[str]:
+    """One plain line per split: does the network beat the best baseline per drug?"""
+    lines = ["## Does the model beat the baselines?", ""]
+    for split in SPLITS:
+        have = summary.get(split, {})
+        scored = {m: v["per_drug_pearson"]["mean"] for m, v in have.items()
+                  if m != NET and v["per_drug_pearson"]["mean"] is not None}
+        if NET not in have or not scored:
+            continue
+        top = max(scored, key=scored.get)
+        net = have[NET]["per_drug_pearson"]
+        gap = net["mean"] - scored[top]
+        word = "above" if gap > 0 else "below"
+        sd = max(net["sd"] or 0.0, have[top]["per_drug_pearson"]["sd"] or 0.0)
+        within = " (within one sd: not a clear difference)" if abs(gap) <= sd else ""
+        lines.append(f"- `{split}`: net per-drug Pearson {net['mean']:.3f}, {abs(gap):.3f} "
+                     f"{word} the best baseline `{top}` ({scored[top]:.3f}){within}.")
+    return lines + [""]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--select", action="store_true",
+                        help="fit the network candidates on validation (seed 0, random)")
+    parser.add_argument("--report", action="store_true", help="write the tables only")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--splits", nargs="+", default=list(SPLITS), choices=SPLITS)
+    parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
+    args = parser.parse_args()
+    RUNS.mkdir(parents=True, exist_ok=True)
+    if args.select:
+        print(f"chosen on validation: {select()}", flush=True)
+    elif not args.report:
+        run(args.methods, args.splits, args.seeds)
+    report()
+
+
+if __name__ == "__main__":
+    main()
