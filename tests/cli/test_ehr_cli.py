@@ -161,3 +161,99 @@ def test_shipped_model_scores_the_shipped_example_patients(pmt, tmp_path):
 
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert metrics["auroc"] > 0.8 and metrics["positives"] == 45
+
+
+MIMIC3_TABLES = ("ADMISSIONS", "PATIENTS", "DIAGNOSES_ICD", "PROCEDURES_ICD", "PRESCRIPTIONS",
+                 "ICUSTAYS")
+
+
+def test_mimic3_demo_build_and_train(pmt, shared_data, tmp_path):
+    """The published MIMIC-III demo end to end: build a PyHealth task, train on it."""
+    demo = shared_data / "ehr" / "mimic3_demo"
+    data = tmp_path / "d.jsonl"
+    result = pmt("ehr", "build", "--format", "mimic3", "-i", demo, "-o", data, "--kind",
+                 "in_hospital_mortality", "--index", "each_visit")
+    assert result.exit_code == 0, result.stderr
+    assert "112 samples of 84 patients, 28 with the outcome" in result.stderr
+    assert "1478 record(s) rejected: no NDC (empty or 0)" in result.stderr
+    header = json.loads(data.open().readline())
+    assert header["layout"] == "mimic3" and header["task"]["kind"] == "in_hospital_mortality"
+    same = tmp_path / "inferred.jsonl"  # the layout told from the folder: the same dataset
+    assert pmt("ehr", "build", "-i", demo, "-o", same, "--kind", "in_hospital_mortality",
+               "--index", "each_visit").exit_code == 0
+    assert same.read_text() == data.read_text()
+    run = tmp_path / "run"
+    result = pmt("ehr", "train", "-i", data, "--architecture", "gru", "--epochs", "2",
+                 "--embedding-dim", "8", "--hidden-size", "8", "-o", run)
+    assert result.exit_code == 0, result.stderr
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["test"]["n"] > 0 and 0 <= metrics["test"]["auroc"] <= 1
+
+
+def _mimic3_copy(shared_data, folder):
+    import shutil
+
+    folder.mkdir()
+    for stem in MIMIC3_TABLES:
+        shutil.copy(shared_data / "ehr" / "mimic3_demo" / f"{stem}.csv.gz", folder)
+    return folder
+
+
+def _one_line_error(result, text):
+    assert result.exit_code == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and text in errors[0], result.stderr
+
+
+def test_hospital_layout_bad_input(pmt, shared_data, tmp_path):
+    import gzip
+
+    folder = _mimic3_copy(shared_data, tmp_path / "m3")
+    out = tmp_path / "x.jsonl"
+    (folder / "PRESCRIPTIONS.csv.gz").rename(tmp_path / "PRESCRIPTIONS.csv.gz")
+    _one_line_error(pmt("ehr", "build", "--format", "mimic3", "-i", folder, "-o", out),
+                    "has no PRESCRIPTIONS table")
+    data = (tmp_path / "PRESCRIPTIONS.csv.gz").read_bytes()
+    (folder / "PRESCRIPTIONS.csv.gz").write_bytes(data[: len(data) // 3])
+    _one_line_error(pmt("ehr", "build", "-i", folder, "-o", out), "truncated or not valid gzip")
+    (folder / "PRESCRIPTIONS.csv.gz").write_bytes(data)
+    frame = pd.read_csv(folder / "DIAGNOSES_ICD.csv.gz", dtype=str).drop(columns="icd9_code")
+    with gzip.open(folder / "DIAGNOSES_ICD.csv.gz", "wt") as fh:
+        frame.to_csv(fh, index=False)
+    _one_line_error(pmt("ehr", "build", "-i", folder, "-o", out), "has no column 'icd9_code'")
+    _one_line_error(pmt("ehr", "build", "--format", "eicu", "-i", folder, "-o", out),
+                    "has no patient table")
+    _one_line_error(pmt("ehr", "build", "--format", "mimic3", "-i", folder / "ADMISSIONS.csv.gz",
+                        "-o", out), "--format mimic3 reads a folder")
+    assert not out.exists()
+
+
+def test_unreadable_dates_are_listed_rejects(pmt, shared_data, tmp_path):
+    import gzip
+
+    folder = _mimic3_copy(shared_data, tmp_path / "m3")
+    adm = pd.read_csv(folder / "ADMISSIONS.csv.gz", dtype=str)
+    adm.loc[0, "admittime"] = "2164-13-45 25:00:00"
+    adm.loc[1, "dischtime"] = "2126-08-10 00:00:00"  # before its admission
+    with gzip.open(folder / "ADMISSIONS.csv.gz", "wt") as fh:
+        adm.to_csv(fh, index=False)
+    result = pmt("ehr", "build", "-i", folder, "-o", tmp_path / "d.jsonl", "--kind",
+                 "readmission", "--index", "each_visit")
+    assert result.exit_code == 0, result.stderr
+    assert "1 record(s) rejected: missing or unreadable admission start" in result.stderr
+    assert "1 record(s) rejected: admission ends before it starts" in result.stderr
+    # the events of those two admissions are listed too, none silently dropped
+    assert "record(s) rejected: visit not in the visits table" in result.stderr
+    result = pmt("ehr", "build", "-i", synthea_folder(tmp_path), "-o", tmp_path / "s.jsonl",
+                 "--kind", "readmission")
+    _one_line_error(result, "needs admissions")
+
+
+def synthea_folder(tmp_path):
+    folder = tmp_path / "synthea_small"
+    folder.mkdir()
+    pd.DataFrame({"Id": ["p"], "BIRTHDATE": ["1950-01-01"]}).to_csv(folder / "patients.csv",
+                                                                     index=False)
+    pd.DataFrame({"START": ["2020-01-01"], "PATIENT": ["p"], "ENCOUNTER": ["e"],
+                  "CODE": ["1"]}).to_csv(folder / "conditions.csv", index=False)
+    return folder

@@ -21,10 +21,6 @@ from pmtoolkit.ehr.importers import (
 )
 from pmtoolkit.ehr.tasks import build_samples, patient_split
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ehr"
-MIMIC3_DEMO = DATA / "mimic3_demo"
-EICU_DEMO = DATA / "eicu_demo_subset"
-
 
 def _write(path: Path, rows: list[tuple], columns: list[str]) -> Path:
     frame = pd.DataFrame(rows, columns=columns)
@@ -342,12 +338,13 @@ def test_missing_table_column_truncated_gzip_and_unknown_layout(tmp_path):
         detect_layout(tmp_path / "empty")
 
 
-def test_mimic3_demo():
+def test_mimic3_demo(shared_data):
     """The MIMIC-III demo as published: 100 patients, 129 admissions, 40 deaths in hospital
     (SOURCES.md); every diagnosis and procedure row kept, prescriptions without an NDC
     listed."""
-    table = read_mimic3(MIMIC3_DEMO)
-    assert detect_layout(MIMIC3_DEMO) == "mimic3"
+    demo = shared_data / "ehr" / "mimic3_demo"
+    table = read_mimic3(demo)
+    assert detect_layout(demo) == "mimic3"
     s = table.summary()
     assert (s["patients"], s["visits"], int(table.visits["died"].sum())) == (100, 129, 40)
     counts = table.events.groupby("table").size().to_dict()
@@ -362,9 +359,10 @@ def test_mimic3_demo():
     assert not (sides[0] & sides[1] or sides[0] & sides[2] or sides[1] & sides[2])
 
 
-def test_eicu_demo():
-    table = read_eicu(EICU_DEMO)
-    assert detect_layout(EICU_DEMO) == "eicu"
+def test_eicu_demo(shared_data):
+    demo = shared_data / "ehr" / "eicu_demo_subset"
+    table = read_eicu(demo)
+    assert detect_layout(demo) == "eicu"
     s = table.summary()
     assert (s["patients"], s["visits"]) == (100, 174)
     assert int(table.visits["died"].sum()) == 9  # unit stays of hospital stays that expired
