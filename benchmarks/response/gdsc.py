@@ -139,7 +139,7 @@ def _write(path: Path, row: dict) -> None:
 
 
 def _run_one(data, split: str, seed: int, method: str, path: Path,
-             candidate: str | None, cache: dict) -> None:
+             candidate: str | None, cache: dict, *, selecting: bool = False) -> None:
     import torch
 
     torch.set_num_threads(1)
@@ -150,12 +150,16 @@ def _run_one(data, split: str, seed: int, method: str, path: Path,
     start = time.perf_counter()
     model, picked = _fit(method, train, valid, seed, candidate)
     fit_seconds = time.perf_counter() - start
+    import numpy as np
+
+    per_drug = np.bincount(test.drug_index)
     row = {"split": split, "seed": seed, "method": method, "picked": picked,
            "fit_seconds": fit_seconds, "valid": _scores(model, valid),
            "sizes": {"train": len(train), "valid": len(valid), "test": len(test),
+                     "test_drugs_with_min_pairs": int((per_drug >= MIN_PAIRS).sum()),
                      **s.info}, "threads": 1,
            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    if candidate is None or method != NET:  # selection runs never look at the test pairs
+    if not selecting:  # selection runs never look at the test pairs
         row["test"] = _scores(model, test)
     _write(path, row)
     shown = row.get("test", row["valid"])
@@ -172,7 +176,7 @@ def select() -> str:
     for name in CANDIDATES:
         path = RUNS / f"select_{name}.json"
         if not path.is_file():
-            _run_one(data, SELECT_SPLIT, SELECT_SEED, NET, path, name, cache)
+            _run_one(data, SELECT_SPLIT, SELECT_SEED, NET, path, name, cache, selecting=True)
     return chosen()
 
 
@@ -181,7 +185,11 @@ def chosen() -> str:
             for name in CANDIDATES if (RUNS / f"select_{name}.json").is_file()}
     if len(rows) < len(CANDIDATES):
         raise SystemExit("run --select first: the network's size is chosen on validation")
-    return max(rows, key=lambda n: rows[n]["valid"]["per_drug_pearson"])
+    def score(name: str) -> float:
+        v = rows[name]["valid"]["per_drug_pearson"]
+        return -math.inf if v is None else v
+
+    return max(rows, key=score)
 
 
 def run(methods: list[str], splits: list[str], seeds: list[int]) -> None:
@@ -285,10 +293,16 @@ def report() -> None:
                     _cell(summary[s][method][key]) if method in summary.get(s, {}) else ""
                     for s in SPLITS) + " |")
         lines.append("")
-    lines += ["Drugs scored per split (test drugs with at least "
-              f"{MIN_PAIRS} test cells), mean over seeds: " + ", ".join(
-                  f"{s} {summary[s][next(iter(summary[s]))]['drugs_scored']['mean']:.0f}"
-                  for s in SPLITS if s in summary) + ".", ""]
+    sizes = {s: [r["sizes"] for r in rows if r["split"] == s and r["method"] == "drug-mean"]
+             for s in SPLITS}
+    lines += ["Test set per split (mean over seeds): " + "; ".join(
+        f"`{s}` {statistics.mean(z['test'] for z in v):,.0f} pairs, "
+        f"{statistics.mean(z['test_drugs'] for z in v):.0f} drugs "
+        f"({statistics.mean(z['test_drugs_with_min_pairs'] for z in v):.0f} with at least "
+        f"{MIN_PAIRS} cells: the drugs a per-drug mean averages), "
+        f"{statistics.mean(z['test_samples'] for z in v):.0f} cells; training "
+        f"{statistics.mean(z['train'] for z in v):,.0f} pairs"
+        for s, v in sizes.items() if v) + ".", ""]
     lines += _verdict(summary)
     lines += ["## Published: DeepCDR", "",
               (f"{DEEPCDR['model']}: pooled Pearson {DEEPCDR['pearson']}, Spearman "
@@ -343,7 +357,7 @@ def report() -> None:
     from pmtoolkit.core.io import write_json
 
     write_json(DOCS / "response_gdsc.json", {
-        "data": str(GDSC.relative_to(ROOT.parent)), "features": list(FEATURES),
+        "data": str(GDSC), "features": list(FEATURES),
         "splits": list(SPLITS), "sizes": list(SIZES), "seeds": list(SEEDS),
         "min_pairs_per_drug": MIN_PAIRS, "forest": FOREST, "features_settings":
         FEATURE_SETTINGS, "training": TRAINING, "candidates": {
@@ -381,11 +395,17 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--splits", nargs="+", default=list(SPLITS), choices=SPLITS)
     parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
+    parser.add_argument("--data", type=Path, default=GDSC,
+                        help="a panel in the GDSC layout (a dry run on a small one)")
+    parser.add_argument("--runs", type=Path, default=RUNS, help="result files")
+    parser.add_argument("--docs", type=Path, default=DOCS, help="where the tables go")
     args = parser.parse_args()
+    globals().update(GDSC=args.data, RUNS=args.runs, DOCS=args.docs)
     RUNS.mkdir(parents=True, exist_ok=True)
     if args.select:
         print(f"chosen on validation: {select()}", flush=True)
-    elif not args.report:
+        return
+    if not args.report:
         run(args.methods, args.splits, args.seeds)
     report()
 

@@ -48,7 +48,7 @@ class ResponseConfig:
         "help": "Morgan fingerprint radius of the drug tower (2 = ECFP4)"})
     fingerprint_bits: int = field(default=2048, metadata={"range": Range(8, 65_536),
         "help": "Morgan fingerprint length"})
-    top_genes: int = field(default=2000, metadata={"range": Range(1, 10**6),
+    top_genes: int = field(default=2000, metadata={"range": Range(0, 10**6),
         "help": "keep this many most variable features of the training samples (0: all)"})
     normalize: Literal["auto", "log-cpm", "none"] = field(default="auto", metadata={
         "help": "sample features: log-cpm = log1p(counts per million); auto: log-cpm when "

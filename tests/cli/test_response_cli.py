@@ -194,7 +194,8 @@ def test_gdsc_layout_with_three_feature_tables_end_to_end(pmt, tmp_path):
     paths = write_gdsc(tmp_path / "gdsc", n_cells=24)
     out = tmp_path / "run"
     result = pmt("response", "train", *_gdsc_args(paths), "--split", "cold-sample",
-                 "--baselines", "drug-mean,additive,drug-ridge", "-o", out, *TINY)
+                 "--baselines", "drug-mean,additive,drug-ridge", "-o", out,
+                 *[("0" if a == "60" else a) for a in TINY])  # --top-genes 0
     assert result.exit_code == 0, result.stderr
     assert "per-drug Pearson" in result.stderr and "Spearman" in result.stderr
     metrics = json.loads((out / "metrics.json").read_text())
@@ -203,6 +204,9 @@ def test_gdsc_layout_with_three_feature_tables_end_to_end(pmt, tmp_path):
     config = json.loads((out / "config.json").read_text())
     assert len(config["data"]["features"]) == 3
     assert config["data"]["sample-column"] == "DepMap_ID"
+    from pmtoolkit.response.model import load  # --top-genes 0: every feature of every table
+
+    assert len(load(out).prep.names) == 3 * 5 and config["model"]["top-genes"] == 0
     test = pd.read_csv(out / "test_predictions.csv")
     train = pd.read_csv(paths["responses"]).iloc[json.loads(
         (out / "split.json").read_text())["train"]]
