@@ -71,7 +71,7 @@ def build(events, layout, output, patients, columns, system, fractions, split_se
       pmt ehr build --format mimic3 -i mimic-iii/1.4 -o readmission.jsonl.gz \\
           --kind readmission --index each_visit
       pmt ehr build -i eicu-crd/2.0 -o los.jsonl.gz --kind length_of_stay \\
-          --index each_visit --tables conditions procedures drugs
+          --index each_visit --tables conditions --tables procedures --tables drugs
       pmt ehr build -i synthea/csv -o mortality.jsonl.gz --index each_visit
       pmt ehr build -i synthea/csv -o prediabetes.jsonl.gz --kind onset --codes 15777000 \\
           --horizon-days 1095
@@ -130,7 +130,9 @@ def train(dataset, outdir, on_invalid, config_file, overwrite, resume, **params)
 
 @ehr.command()
 @click.option("-i", "--input", "source", required=True, type=click.Path(exists=True),
-              help="A dataset (.jsonl[.gz]) or events (a Synthea folder or an event table).")
+              help="A dataset (.jsonl[.gz]) or records (a MIMIC-III, MIMIC-IV, eICU, OMOP or "
+                   "Synthea folder, or an event table).")
+@format_option
 @model_option
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
               help="Table: patient_id, index_time, (split, label,) probability, predicted; - "
@@ -142,10 +144,11 @@ def train(dataset, outdir, on_invalid, config_file, overwrite, resume, **params)
 @click.option("--column", "columns", multiple=True, help="Event tables: SCHEMA=COLUMN.")
 @click.option("--system", help="Event tables without a system column: the code system.")
 @on_invalid_option("skip")
-def predict(source, model_path, output, split, patients, columns, system, on_invalid):
+def predict(source, layout, model_path, output, split, patients, columns, system,
+            on_invalid):
     """Predict risks (calibrated probabilities): of each sample of a dataset (.jsonl[.gz]), or
-    of every living patient in events (a Synthea folder or an event table) as of their last
-    visit.
+    of every living patient in records (a hospital or Synthea folder, or an event table) as of
+    their last visit.
 
     \b
     Examples:
@@ -158,7 +161,8 @@ def predict(source, model_path, output, split, patients, columns, system, on_inv
     from pmtoolkit.ehr.run import predict_file as predict_
 
     startup(model=model_path)
-    n = predict_(load(model_path), source, output, split=split, patients=patients,
+    n = predict_(load(model_path), source, output, split=split, layout=layout,
+                 patients=patients,
                  columns=_columns(columns), system=system, on_invalid=on_invalid)
     click.echo(f"{n} risks predicted; written to {output}", err=True)
 

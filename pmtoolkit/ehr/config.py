@@ -85,7 +85,8 @@ class TaskConfig:
                     "full follow-up"})
     min_visits: int | None = field(default=None, metadata={"range": Range(1, 100_000),
         "help": "visits of history required at the index time (default: 2; admission "
-                "tasks: 1, the current admission's events so far counting as a visit)"})
+                "tasks and hospital layouts: 1, the current admission's events so far "
+                "counting as a visit)"})
     min_age: float | None = field(default=18.0, metadata={"range": Range(0, 150),
         "help": "minimum age in years at the index time (none: any age)"})
     max_visits: int = field(default=50, metadata={"range": Range(1, 100_000),

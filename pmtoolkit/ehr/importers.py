@@ -223,7 +223,7 @@ def _check_visits(frame: pd.DataFrame, path: Path, patients: pd.DataFrame, rejec
 def _visits_frame(visits: pd.DataFrame) -> pd.DataFrame:
     """The visits table an EventTable keeps, in patient and time order."""
     cols = ["visit_id", "patient_id", "start", "end", "died"]
-    cols += [c for c in ("hospital_stay",) if c in visits]
+    cols += [c for c in ("hospital_stay", "ended_in_death") if c in visits]
     return (visits[cols].reset_index(drop=True).sort_values(["patient_id", "start", "visit_id"], kind="stable")
             .reset_index(drop=True))
 
@@ -440,7 +440,8 @@ def read_eicu(folder: str | os.PathLike) -> EventTable:
     ``unitdischargeoffset`` minutes after its start; an event is its offset after its unit
     admission. Durations within a hospital stay are exact; gaps between hospital stays are not
     known. ``died``: ``hospitaldischargestatus`` is ``Expired`` (death in hospital, after this
-    unit or during it); the patient's death date is that hospital discharge. Birth: the first
+    unit or during it; ``ended_in_death``: ``unitdischargestatus`` is ``Expired``); the
+    patient's death date is that hospital discharge. Birth: the first
     unit admission minus ``age`` years (``> 89``: unknown). Diagnoses: ``icd9code``
     (``ICD9CM`` and ``ICD10CM``, dots removed), else ``diagnosisstring``
     (``eICU-diagnosis``); drugs: ``drughiclseqno`` (``HICL``), else ``drugname``
@@ -521,7 +522,8 @@ def _eicu_stays(path: Path, rejects: Rejects) -> tuple[pd.DataFrame, pd.DataFram
     import pandas as pd
 
     layout = "eicu"
-    p = _whole(path, EICU_TABLES["patient"], ("unitvisitnumber",), layout=layout)
+    p = _whole(path, EICU_TABLES["patient"], ("unitvisitnumber", "unitdischargestatus"),
+               layout=layout)
     num = {c: pd.to_numeric(p[c], errors="coerce") for c in
            ("hospitaldischargeyear", "hospitaladmitoffset", "hospitaldischargeoffset",
             "unitdischargeoffset")}
@@ -568,8 +570,12 @@ def _eicu_stays(path: Path, rejects: Rejects) -> tuple[pd.DataFrame, pd.DataFram
     end = start + pd.to_timedelta(num["unitdischargeoffset"], unit="min")
     hosp_end = start + pd.to_timedelta(num["hospitaldischargeoffset"], unit="min")
     died = _text(p["hospitaldischargestatus"]).str.lower() == "expired"
+    # a unit stay of a hospital stay that ended in death need not end in death itself
+    in_unit = (_text(p["unitdischargestatus"]).str.lower() == "expired"
+               if "unitdischargestatus" in p else died)
     visits = pd.DataFrame({"visit_id": vid, "patient_id": pid, "start": start, "end": end,
-                           "died": died.to_numpy(), "hospital_stay": hsid}, index=p.index)
+                           "died": died.to_numpy(), "hospital_stay": hsid,
+                           "ended_in_death": in_unit.to_numpy()}, index=p.index)
     age = pd.to_numeric(p["age"], errors="coerce")
     order = visits.assign(age=age, death=hosp_end.where(died)).sort_values(["patient_id",
                                                                             "start"])

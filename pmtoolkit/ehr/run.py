@@ -354,11 +354,12 @@ def _is_dataset(path: str | os.PathLike) -> bool:
 
 
 def predict_file(model, source: str | os.PathLike, output: str | os.PathLike, *,
-                 split: str | None = None, patients: str | None = None,
+                 split: str | None = None, layout: str | None = None,
+                 patients: str | None = None,
                  columns: dict[str, str] | None = None, system: str | None = None,
                  on_invalid: OnInvalid = "error") -> int:
-    """Risks of a dataset's samples, or — for events (a Synthea folder or an event table) —
-    of every living patient as of their last visit, with the history built as the model's
+    """Risks of a dataset's samples, or — for records (a folder of a layout of
+    :func:`read_events`, or an event table) — of every living patient as of their last visit, with the history built as the model's
     training task built it. Invalid dataset lines: see :func:`_dataset`; skipped ones are
     listed in ``<stem>.rejected.csv`` beside the output."""
     from pmtoolkit.core.config import from_mapping
@@ -367,6 +368,8 @@ def predict_file(model, source: str | os.PathLike, output: str | os.PathLike, *,
 
     rejects = None
     if _is_dataset(source):
+        if layout is not None:
+            raise BadInputError(f"--format {layout} is for records; '{source}' is a dataset")
         data = _dataset(source, split, on_invalid)
         samples, parts, rejects = data.samples, data.parts, data.rejects
         table = model.predict(samples)
@@ -380,7 +383,8 @@ def predict_file(model, source: str | os.PathLike, output: str | os.PathLike, *,
             table.insert(3, "label", [s.label for s in samples])
     else:
         config = from_mapping(TaskConfig, model.task or {}, source="the model's task")
-        events = read_events(source, patients=patients, columns=columns, system=system)
+        events = read_events(source, layout=layout, patients=patients, columns=columns,
+                             system=system)
         samples = current_samples(events, config).samples
         if not samples:
             raise BadInputError(f"no living patient with enough visits in '{source}'")

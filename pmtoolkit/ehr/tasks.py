@@ -206,10 +206,13 @@ ADMISSION_TASKS = ("in_hospital_mortality", "next_admission_mortality", "readmis
 _WITHIN_STAY = ("in_hospital_mortality", "length_of_stay")
 
 
-def _min_visits(config: TaskConfig) -> int:
+def _min_visits(config: TaskConfig, table: EventTable | None = None) -> int:
+    """``min_visits``, or its default: 1 for admission tasks and hospital layouts (one
+    admission is a history), else 2."""
     if config.min_visits is not None:
         return config.min_visits
-    return 1 if config.kind in ADMISSION_TASKS else 2
+    hospital = table is not None and table.visits is not None
+    return 1 if config.kind in ADMISSION_TASKS or hospital else 2
 
 
 def build_samples(table: EventTable, config: TaskConfig | None = None) -> Samples:
@@ -259,7 +262,7 @@ def build_samples(table: EventTable, config: TaskConfig | None = None) -> Sample
         later = targets_by_patient.get(pid, ([], []))
         for k, (_, last, _, _) in enumerate(history):
             t = pd.Timestamp(last)
-            if k + 1 < _min_visits(config):
+            if k + 1 < _min_visits(config, table):
                 continue
             reason = _exclusion(config, t, death, onset, end, horizon, birth)
             if reason is None and config.kind == "next_visit":
@@ -379,7 +382,7 @@ def _admission_label(config: TaskConfig, v, nxt, observe, window, same_stay: boo
             return None, t, int(v.died)
         return None, t, int((v.end - v.start).days > config.los_days)
     t = v.end
-    if v.died:
+    if getattr(v, "ended_in_death", v.died):
         return "admissions ending in death (no next admission)", t, 0
     if nxt is None:
         return "last admissions (no next admission to label them)", t, 0
@@ -545,7 +548,7 @@ def current_samples(table: EventTable, config: TaskConfig | None = None) -> Samp
             excluded["deceased patients"] += 1
             continue
         history, firsts = _visits(ev)
-        if len(history) < _min_visits(config):
+        if len(history) < _min_visits(config, table):
             excluded["patients with fewer visits than min_visits"] += 1
             continue
         t = pd.Timestamp(max(h[1] for h in history))

@@ -374,6 +374,11 @@ def test_eicu_demo(shared_data):
     for _, stays in v.groupby("hospital_stay"):
         stays = stays.sort_values("start")
         assert (stays["start"].to_numpy()[1:] >= stays["end"].to_numpy()[:-1]).all()
+    # a unit stay ends in death only when the unit says so (unitdischargestatus), not when
+    # its hospital stay does later: those stays keep their readmission samples
+    read = build_samples(table, TaskConfig(kind="readmission", index="each_visit")).summary()
+    assert (read["samples"], read["positives"]) == (73, 29)
+    assert read["excluded"]["admissions ending in death (no next admission)"] == 5
     assert np.isin(table.events["system"].unique(),
                    ["ICD9CM", "ICD10CM", "eICU-diagnosis", "HICL", "eICU-drug",
                     "eICU-treatment", "eICU-lab"]).all()
