@@ -99,11 +99,12 @@ class TaskConfig:
         "help": "next_visit: the event tables whose codes are predicted (with --codes: only "
                 "those codes)"})
     observation_hours: float = field(default=48.0, metadata={"range": Range(0, 8760),
-        "help": "in_hospital_mortality, length_of_stay: hours after admission at which the "
-                "risk is predicted (stays ended by then are excluded)"})
+        "help": "hours after admission at which in_hospital_mortality and length_of_stay are "
+                "predicted (stays ended by then are excluded)"})
     readmission_days: int = field(default=30, metadata={"range": Range(1, 36_500),
-        "help": "readmission: a next admission starting less than this many days after "
-                "discharge is a readmission"})
+        "help": "a next admission starting less than this many days after discharge is a "
+                "readmission"})
     los_days: int = field(default=7, metadata={"range": Range(0, 36_500),
-        "help": "length_of_stay: positive when the stay lasts more than this many whole days"})
+        "help": "length_of_stay is positive when the stay lasts more than this many whole "
+                "days"})
     seed: int = field(default=0, metadata={"range": SEED, "help": "seed of the random index visit"})
