@@ -172,3 +172,23 @@ def test_drug_ridge_ranks_each_drug_s_cells_by_its_own_gene(tmp_path):
     models = np.stack([ridge.intercept[k] + (S[test.sample_index] - ridge.center[k])
                        @ ridge.W[k] for k in range(len(ridge.drugs))], axis=1)
     assert np.allclose(pred, models.mean(1))
+
+
+def test_the_shared_gdsc_panel_reads_whole_and_splits_without_leakage(shared_data):
+    """The real panel of shared/data: every pair, drug and cell read, none rejected; the
+    held-out drugs and cells of every split and seed unseen in training."""
+    folder = shared_data / "response" / "gdsc"
+    data, drug_rejects, rejects = R.load_panel(
+        folder / "ln_ic50.csv.gz", folder / "drugs.csv",
+        [folder / f"{t}.csv.gz" for t in TABLES], columns=GDSC)
+    assert (len(data), len(data.drugs.ids), len(data.samples.ids)) == (66_918, 140, 580)
+    assert data.samples.X.shape == (580, 3 * 706) and not drug_rejects and not rejects
+    for method in ("cold-drug", "cold-sample", "cold-pair"):
+        for seed in (0, 1, 2):
+            parts = R.response_split(data, method, seed=seed).indices()
+            index = data.drug_index if method == "cold-drug" else data.sample_index
+            train = set(index[parts["train"]])
+            assert not train & (set(index[parts["val"]]) | set(index[parts["test"]]))
+            if method == "cold-pair":
+                assert not set(data.drug_index[parts["train"]]) & \
+                    set(data.drug_index[parts["test"]])
