@@ -128,7 +128,8 @@ def _chunks(path: Path, columns: tuple[str, ...], optional: tuple[str, ...] = ()
     from pmtoolkit.core.io import iter_table
 
     first = True
-    for chunk in iter_table(path, fmt="csv", dtype=str, chunksize=chunk_rows):
+    fmt = "tsv" if _delimiter(path) == "\t" else "csv"
+    for chunk in iter_table(path, fmt=fmt, dtype=str, chunksize=chunk_rows):
         chunk.columns = [str(c).strip().lower() for c in chunk.columns]
         if first:
             missing = [c for c in columns if c not in chunk.columns]
@@ -596,10 +597,11 @@ _OMOP_SEX = {"8507": "M", "8532": "F"}
 
 
 def read_omop(folder: str | os.PathLike) -> EventTable:
-    """An OMOP CDM v5.4 folder (one CSV per table): visit occurrences are the visits, the
-    person the patient. Codes are the standard concept ids (``*_concept_id``, system
-    ``OMOP``: SNOMED conditions, RxNorm drugs, SNOMED/CPT4/ICD10PCS procedures in the CDM's
-    vocabularies; concept 0, "no matching concept", is a reject); the event table names are
+    """An OMOP CDM v5.4 folder (one CSV per table, comma- or tab-separated): visit
+    occurrences are the visits, the person the patient. Codes are the standard concept ids
+    (``*_concept_id``; concept 0, "no matching concept", is a reject), written with their
+    vocabulary and code (``SNOMED:44054006``, ``RxNorm:1503297``) when the folder holds the
+    vocabulary's CONCEPT table, else as ``OMOP:<concept id>``; the event table names are
     ``conditions``, ``drugs``, ``procedures``. Times: ``*_datetime`` when given, else the
     date at the end of its day; a condition of a visit is timed no earlier than the visit's
     end (diagnoses are coded by discharge; a site's ETL often dates them at admission).
@@ -669,7 +671,39 @@ def read_omop(folder: str | os.PathLike) -> EventTable:
                                         code=code, time=time, pid_col="person_id",
                                         vid_col="visit_occurrence_id", need_visit=False,
                                         no_code=f"no {concept} (empty or 0)"))
+    concepts = _find(root, "concept")
+    if concepts is not None:
+        frames = _vocabularies(frames, concepts)
     return _finish(frames, patients, visits, rejects, root, layout)
+
+
+def _vocabularies(frames: list, path: Path) -> list:
+    """OMOP events with each concept id found in the CONCEPT table replaced by its
+    vocabulary (system), code and name (read in chunks, keeping only the concepts used)."""
+    import pandas as pd
+
+    used = set().union(*(set(f["code"]) for f in frames)) if frames else set()
+    found = []
+    for c in _chunks(path, ("concept_id", "vocabulary_id", "concept_code"), ("concept_name",),
+                     layout="omop"):
+        ids = _text(c["concept_id"])
+        hit = ids.isin(used)
+        if hit.any():
+            found.append(c[hit].assign(concept_id=ids[hit]))
+    if not found:
+        return frames
+    known = pd.concat(found).drop_duplicates("concept_id").set_index("concept_id")
+    out = []
+    for f in frames:
+        f = f.copy()
+        hit = f["code"].isin(known.index)
+        ids = f.loc[hit, "code"]
+        f.loc[hit, "system"] = ids.map(known["vocabulary_id"]).to_numpy()
+        if "concept_name" in known:
+            f.loc[hit, "description"] = ids.map(known["concept_name"]).to_numpy()
+        f.loc[hit, "code"] = ids.map(_text(known["concept_code"])).to_numpy()
+        out.append(f)
+    return out
 
 
 # --------------------------------------------------------------------------- any layout
@@ -700,11 +734,24 @@ def detect_layout(source: str | os.PathLike) -> str:
         "medications ... (synthea)", hint="name it with --format")
 
 
-def _header(path: Path) -> list[str]:
+def _first_line(path: Path) -> str:
     from pmtoolkit.core.io import open_text
 
     with open_text(path) as fh:
-        return [c.strip().strip('"').lower() for c in fh.readline().split(",")]
+        return fh.readline()
+
+
+def _delimiter(path: Path) -> str:
+    """Tab for a table whose header has tabs and no commas (OMOP vocabularies from Athena are
+    tab-separated in files named .csv), else comma."""
+    line = _first_line(path)
+    return "\t" if "\t" in line and "," not in line else ","
+
+
+def _header(path: Path) -> list[str]:
+    line = _first_line(path)
+    sep = "\t" if "\t" in line and "," not in line else ","
+    return [c.strip().strip('"').lower() for c in line.split(sep)]
 
 
 READERS = {"mimic3": read_mimic3, "mimic4": read_mimic4, "eicu": read_eicu,

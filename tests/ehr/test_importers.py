@@ -314,6 +314,17 @@ def test_omop_concepts_times_and_death_in_visit(tmp_path):
                        ("visit_occurrence.csv", "visit ends before it starts")]
     people = table.patients.set_index("patient_id")
     assert people.at["1", "birth_date"] == pd.Timestamp("1950-03-04")
+    # with the vocabulary's CONCEPT table (tab-separated, as Athena writes it): named codes
+    pd.DataFrame({"concept_id": ["201826", "1503297", "999"],
+                  "concept_name": ["Type 2 diabetes mellitus", "metformin", "unused"],
+                  "vocabulary_id": ["SNOMED", "RxNorm", "X"],
+                  "concept_code": ["44054006", "6809", "1"]}).to_csv(
+        folder / "CONCEPT.csv", sep="\t", index=False)
+    named = read_omop(folder).events
+    assert set(zip(named["system"], named["code"])) >= {("SNOMED", "44054006"),
+                                                        ("RxNorm", "6809")}
+    assert "OMOP:4329847" in set(named["system"] + ":" + named["code"])  # not in CONCEPT
+    assert "Type 2 diabetes mellitus" in set(named["description"])
     assert people.at["2", "death_date"] == pd.Timestamp("2021-05-05")
     assert people["sex"].tolist() == ["M", "F"]
 
