@@ -36,7 +36,7 @@ def _mimic3(folder: Path) -> Path:
     """Upper-case file and column names as full MIMIC-III has them. P1: three admissions
     (A1 11 days, A2 13 days after A1's discharge, A3 a year later ending in death); P2: one
     short stay, one discharged before admitted (a reject), one with an unreadable admission
-    time (a reject); P3 over 89 (birth moved 300 years back); P9 is not in PATIENTS."""
+    time (a reject), one before her birth (a reject); P3 over 89 (birth moved 300 years back); P9 is not in PATIENTS."""
     folder.mkdir(parents=True, exist_ok=True)
     _write(folder / "PATIENTS.csv", [
         (1, "P1", "M", "2100-01-01 00:00:00", "2150-03-10 00:00:00", 1),
@@ -51,7 +51,8 @@ def _mimic3(folder: Path) -> Path:
         (5, "P2", "B2", "2131-06-05 08:00:00", "2131-06-04 08:00:00", None, 0),
         (6, "P3", "C1", "2150-01-01 08:00:00", "2150-01-05 08:00:00", None, 0),
         (7, "P9", "D1", "2150-01-01 08:00:00", "2150-01-05 08:00:00", None, 0),
-        (8, "P2", "E1", "not a date", "2132-01-05 08:00:00", None, 0)],
+        (8, "P2", "E1", "not a date", "2132-01-05 08:00:00", None, 0),
+        (9, "P2", "F1", "2070-01-01 08:00:00", "2070-01-03 08:00:00", None, 0)],
         ["ROW_ID", "SUBJECT_ID", "HADM_ID", "ADMITTIME", "DISCHTIME", "DEATHTIME",
          "HOSPITAL_EXPIRE_FLAG"])
     _write(folder / "DIAGNOSES_ICD.csv", [
@@ -97,10 +98,11 @@ def test_mimic3_events_visits_vocabularies_and_rejects(tmp_path):
     assert reasons[("ADMISSIONS.csv.gz", 6)] == "admission ends before it starts"
     assert reasons[("ADMISSIONS.csv.gz", 8)].startswith("patient not in the patients table")
     assert reasons[("ADMISSIONS.csv.gz", 9)] == "missing or unreadable admission start"
+    assert reasons[("ADMISSIONS.csv.gz", 10)] == "admission before the patient's birth"
     assert reasons[("DIAGNOSES_ICD.csv", 8)].startswith("visit not in the visits table")
     assert reasons[("DIAGNOSES_ICD.csv", 9)] == "no code"
     assert reasons[("PRESCRIPTIONS.csv", 3)] == "no NDC (empty or 0)"
-    assert len(table.rejects) == 6
+    assert len(table.rejects) == 7
     s = table.summary()
     assert (s["patients"], s["visits"], s["events"]) == (3, 5, 14)
 
