@@ -92,7 +92,7 @@ class TaskConfig:
     max_visits: int = field(default=50, metadata={"range": Range(1, 100_000),
         "help": "keep the most recent visits of a history (truncation)"})
     max_codes_per_visit: int = field(default=64, metadata={"range": Range(1, 100_000),
-        "help": "keep at most this many codes of a visit (its first, in time order)"})
+        "help": "keep at most this many codes of a visit (its latest, in time order)"})
     tables: tuple[str, ...] = field(default=(), metadata={
         "help": "event tables the history draws on (default: all)"})
     target_tables: tuple[str, ...] = field(default=("conditions",), metadata={

@@ -493,7 +493,8 @@ def _sample(pid, t, history, firsts, config, label, birth, sex) -> Sample:
     for first, last, toks, ts in history[max(0, n - config.max_visits):n]:
         if last > t64:  # a visit still open at the index time: only its past events
             toks = [tok for tok, tt in zip(toks, ts) if tt <= t64]
-        visits.append(toks[: config.max_codes_per_visit])
+        # the latest codes: a discharge diagnosis outweighs the hundredth drug order before it
+        visits.append(toks[-config.max_codes_per_visit:])
         days.append(float((t64 - first) / np.timedelta64(1, "D")))
     age = None if pd.isna(birth) else _years(t, birth)
     if age is not None and age > 150:  # MIMIC-III moves the birth of those over 89 300 years back

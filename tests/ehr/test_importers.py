@@ -136,6 +136,9 @@ def test_admission_tasks_labels_and_no_look_ahead(tmp_path):
     assert built.excluded["last admissions (no next admission to label them)"] == 2
     # at discharge, the admission's own diagnoses are history
     assert "ICD9CM:4280" in read[("P1", "2149-02-01 09:00:00")].visits[-1]
+    # a visit longer than max_codes_per_visit keeps its latest codes: the discharge diagnosis
+    cut, _ = samples("readmission", max_codes_per_visit=2)
+    assert cut[("P1", "2149-02-01 09:00:00")].visits[-1] == ["NDC:00115981101", "ICD9CM:4280"]
     nxt, _ = samples("next_admission_mortality")
     assert [s.label for s in nxt.values()] == [0, 1]
     longer, _ = samples("readmission", readmission_days=400)
