@@ -186,13 +186,8 @@ class _Reasons:
     def __init__(self, n: int):
         self.why = np.full(n, "", dtype=object)
 
-    def mark(self, mask, reason) -> None:
-        mask = np.asarray(mask, dtype=bool)
-        if isinstance(reason, str):
-            self.why[(self.why == "") & mask] = reason
-        else:
-            take = (self.why == "") & mask
-            self.why[take] = np.asarray(reason, dtype=object)[take]
+    def mark(self, mask, reason: str) -> None:
+        self.why[(self.why == "") & np.asarray(mask, dtype=bool)] = reason
 
 
 # --------------------------------------------------------------------------- visits
