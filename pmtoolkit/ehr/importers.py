@@ -122,14 +122,14 @@ def _tables(folder: str | os.PathLike, layout: str) -> tuple[Path, dict[str, Pat
 
 
 def _chunks(path: Path, columns: tuple[str, ...], optional: tuple[str, ...] = (), *,
-            layout: str, chunk_rows: int | None = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
-    """A table in chunks of text (column names lower-cased; index: the line numbers), only
-    ``columns`` (each required) and those of ``optional`` present."""
+            layout: str) -> Iterator[pd.DataFrame]:
+    """A table in chunks of :data:`CHUNK_ROWS` rows of text (column names lower-cased; index:
+    the line numbers), only ``columns`` (each required) and those of ``optional`` present."""
     from pmtoolkit.core.io import iter_table
 
     first = True
     fmt = "tsv" if _delimiter(path) == "\t" else "csv"
-    for chunk in iter_table(path, fmt=fmt, dtype=str, chunksize=chunk_rows):
+    for chunk in iter_table(path, fmt=fmt, dtype=str, chunksize=CHUNK_ROWS):
         chunk.columns = [str(c).strip().lower() for c in chunk.columns]
         if first:
             missing = [c for c in columns if c not in chunk.columns]

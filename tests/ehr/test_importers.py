@@ -152,6 +152,19 @@ def test_admission_tasks_labels_and_no_look_ahead(tmp_path):
                       TaskConfig(kind="readmission"))
 
 
+def test_chunked_reading_gives_the_same_table(tmp_path, monkeypatch):
+    """Tables read two rows at a time: the same events, visits and rejects (lines too)."""
+    from pmtoolkit.ehr import importers
+
+    folder = _mimic3(tmp_path / "m3")
+    whole = read_mimic3(folder)
+    monkeypatch.setattr(importers, "CHUNK_ROWS", 2)
+    chunked = read_mimic3(folder)
+    pd.testing.assert_frame_equal(chunked.events, whole.events)
+    pd.testing.assert_frame_equal(chunked.visits, whole.visits)
+    assert chunked.rejects.items == whole.rejects.items
+
+
 def _mimic4(folder: Path) -> Path:
     hosp = folder / "hosp"
     hosp.mkdir(parents=True)
