@@ -22,7 +22,9 @@ ids ...). No look-ahead is built in: a diagnosis or procedure without a time of 
 known when its admission ends (its discharge time), and a date without a time at the end of
 its day (never after its admission's end). Tables are read in chunks, keeping only the columns
 used. A row that cannot be used is a reject naming its file, line and reason; a missing table
-or column is a one-line error.
+or column is a one-line error. ``tables`` (event table names) reads only the tables giving
+those events besides the patients and visits: a site without a lab export, or a task on
+diagnoses and drugs, needs and reads no lab table.
 """
 from __future__ import annotations
 
@@ -90,6 +92,17 @@ LAYOUT_TABLES = {"mimic3": MIMIC3_TABLES, "mimic4": MIMIC4_TABLES, "eicu": EICU_
                  "omop": OMOP_TABLES}
 LAYOUT_NAMES = {"mimic3": "MIMIC-III", "mimic4": "MIMIC-IV", "eicu": "eICU",
                 "omop": "OMOP CDM"}
+#: the event tables each layout's tables give (the other tables are read always)
+EVENT_TABLES: dict[str, dict[str, str]] = {
+    "mimic3": {"DIAGNOSES_ICD": "conditions", "PROCEDURES_ICD": "procedures",
+               "PRESCRIPTIONS": "drugs", "ICUSTAYS": "icustays"},
+    "mimic4": {"diagnoses_icd": "conditions", "procedures_icd": "procedures",
+               "prescriptions": "drugs"},
+    "eicu": {"diagnosis": "conditions", "medication": "drugs", "treatment": "procedures",
+             "lab": "labs"},
+    "omop": {"condition_occurrence": "conditions", "drug_exposure": "drugs",
+             "procedure_occurrence": "procedures"},
+}
 
 _END_OF_DAY = np.timedelta64(86_399, "s")
 
@@ -103,15 +116,24 @@ def _find(root: Path, stem: str) -> Path | None:
     return hits[0] if hits else None
 
 
-def _tables(folder: str | os.PathLike, layout: str) -> tuple[Path, dict[str, Path]]:
-    """The folder of a layout (MIMIC-IV: also its ``hosp/``) and the path of each table; a
-    missing table is a one-line error naming every table the layout needs."""
+def _tables(folder: str | os.PathLike, layout: str, tables=None) -> tuple[Path, dict[str, Path]]:
+    """The folder of a layout (MIMIC-IV: also its ``hosp/``) and the path of each table to
+    read: all, or those giving the event tables named in ``tables`` (``conditions``, ``drugs``
+    ...) besides the patients and visits; a missing one is a one-line error naming every table
+    the layout needs."""
     root = Path(folder)
     if not root.is_dir():
         raise MissingInputError(f"{LAYOUT_NAMES[layout]} folder '{root}' does not exist")
     if layout == "mimic4" and _find(root, "admissions") is None and (root / "hosp").is_dir():
         root = root / "hosp"
-    specs = LAYOUT_TABLES[layout]
+    events = EVENT_TABLES[layout]
+    if tables:
+        unknown = sorted(set(tables) - set(events.values()))
+        if unknown:
+            raise BadInputError(f"a {LAYOUT_NAMES[layout]} folder has no {unknown[0]} events",
+                                hint="its event tables: " + ", ".join(events.values()))
+    specs = [stem for stem in LAYOUT_TABLES[layout]
+             if not tables or stem not in events or events[stem] in tables]
     paths = {stem: _find(root, stem) for stem in specs}
     missing = [stem for stem, p in paths.items() if p is None]
     if missing:
@@ -305,14 +327,14 @@ def _descriptions(root: Path, stem: str, layout: str) -> dict[str, str]:
 
 # --------------------------------------------------------------------------- MIMIC
 
-def read_mimic3(folder: str | os.PathLike) -> EventTable:
+def read_mimic3(folder: str | os.PathLike, *, tables=None) -> EventTable:
     """A MIMIC-III folder (v1.4 or its demo): admissions are the visits; diagnoses
     (``ICD9CM``) and procedures (``ICD9PROC``) are timed at their admission's discharge,
     prescriptions (``NDC``; ``0`` or empty is a reject) at the end of their start date (at
     most the discharge), ICU stays (``MIMIC3-careunit``: the first care unit) at their
     ``intime``. ``died``: ``hospital_expire_flag``; a patient's death date: ``dod``."""
     layout = "mimic3"
-    root, paths = _tables(folder, layout)
+    root, paths = _tables(folder, layout, tables)
     rejects = Rejects(source=str(root), item_name="record")
     raw = _whole(paths["PATIENTS"], MIMIC3_TABLES["PATIENTS"], ("dod",), layout=layout)
     patients = _patients(raw.rename(columns={"subject_id": "patient_id", "dob": "birth_date",
@@ -324,19 +346,21 @@ def read_mimic3(folder: str | os.PathLike) -> EventTable:
     frames = []
     for stem, table, system, names in (("DIAGNOSES_ICD", "conditions", "ICD9CM", diag_names),
                                        ("PROCEDURES_ICD", "procedures", "ICD9PROC", proc_names)):
-        for c in _chunks(paths[stem], MIMIC3_TABLES[stem], layout=layout):
+        for c in _chunks(paths[stem], MIMIC3_TABLES[stem], layout=layout) \
+                if stem in paths else ():
             code = _text(c["icd9_code"])
             frames.append(_visit_events(c, paths[stem], visits, rejects, table=table,
                                         system=system, code=code,
                                         description=code.map(names)))
-    path = paths["PRESCRIPTIONS"]
-    for c in _chunks(path, MIMIC3_TABLES["PRESCRIPTIONS"], ("drug",), layout=layout):
+    path = paths.get("PRESCRIPTIONS")
+    for c in _chunks(path, MIMIC3_TABLES["PRESCRIPTIONS"], ("drug",), layout=layout) \
+            if path else ():
         ndc = _text(c["ndc"]).replace("0", "")
         frames.append(_visit_events(c, path, visits, rejects, table="drugs", system="NDC",
                                     code=ndc, time=_times(c["startdate"]), date_only=True,
                                     description=c.get("drug"), no_code="no NDC (empty or 0)"))
-    path = paths["ICUSTAYS"]
-    for c in _chunks(path, MIMIC3_TABLES["ICUSTAYS"], layout=layout):
+    path = paths.get("ICUSTAYS")
+    for c in _chunks(path, MIMIC3_TABLES["ICUSTAYS"], layout=layout) if path else ():
         frames.append(_visit_events(c, path, visits, rejects, table="icustays",
                                     system="MIMIC3-careunit", code=c["first_careunit"],
                                     time=_times(c["intime"]), cap_at_end=True))
@@ -360,7 +384,7 @@ def _mimic_admissions(path: Path, patients: pd.DataFrame, rejects: Rejects,
     return visits.set_index("visit_id", drop=False)
 
 
-def read_mimic4(folder: str | os.PathLike) -> EventTable:
+def read_mimic4(folder: str | os.PathLike, *, tables=None) -> EventTable:
     """The hosp module of MIMIC-IV (the folder, or the folder holding ``hosp/``): admissions
     are the visits; diagnoses (``icd_version`` 9 -> ``ICD9CM``, 10 -> ``ICD10CM``) are timed
     at discharge, procedures (``ICD9PROC`` / ``ICD10PCS``) at the end of their ``chartdate``,
@@ -369,7 +393,7 @@ def read_mimic4(folder: str | os.PathLike) -> EventTable:
     import pandas as pd
 
     layout = "mimic4"
-    root, paths = _tables(folder, layout)
+    root, paths = _tables(folder, layout, tables)
     rejects = Rejects(source=str(root), item_name="record")
     raw = _whole(paths["patients"], MIMIC4_TABLES["patients"], ("dod",), layout=layout)
     year = pd.to_numeric(raw["anchor_year"], errors="coerce") - pd.to_numeric(
@@ -385,15 +409,17 @@ def read_mimic4(folder: str | os.PathLike) -> EventTable:
     frames = []
     for stem, table, systems in (("diagnoses_icd", "conditions", ("ICD9CM", "ICD10CM")),
                                  ("procedures_icd", "procedures", ("ICD9PROC", "ICD10PCS"))):
-        for c in _chunks(paths[stem], MIMIC4_TABLES[stem], layout=layout):
+        for c in _chunks(paths[stem], MIMIC4_TABLES[stem], layout=layout) \
+                if stem in paths else ():
             version = _text(c["icd_version"])
             system = version.map({"9": systems[0], "10": systems[1]}).fillna("")
             time = _times(c["chartdate"]) if stem == "procedures_icd" else None
             frames.append(_visit_events(c, paths[stem], visits, rejects, table=table,
                                         system=system, code=c["icd_code"], time=time,
                                         date_only=time is not None))
-    path = paths["prescriptions"]
-    for c in _chunks(path, MIMIC4_TABLES["prescriptions"], ("drug",), layout=layout):
+    path = paths.get("prescriptions")
+    for c in _chunks(path, MIMIC4_TABLES["prescriptions"], ("drug",), layout=layout) \
+            if path else ():
         ndc = _text(c["ndc"]).replace("0", "")
         frames.append(_visit_events(c, path, visits, rejects, table="drugs", system="NDC",
                                     code=ndc, time=_times(c["starttime"]), cap_at_end=True,
@@ -425,7 +451,7 @@ def _eicu_codes(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def read_eicu(folder: str | os.PathLike) -> EventTable:
+def read_eicu(folder: str | os.PathLike, *, tables=None) -> EventTable:
     """An eICU-CRD folder (v2.0 or its demo): unit stays (``patientunitstayid``) are the
     visits, ``uniquepid`` the patient. eICU gives times as minutes from each unit admission
     and only the year of hospital discharge, so visit times are built on one timeline: a
@@ -446,7 +472,7 @@ def read_eicu(folder: str | os.PathLike) -> EventTable:
     import pandas as pd
 
     layout = "eicu"
-    root, paths = _tables(folder, layout)
+    root, paths = _tables(folder, layout, tables)
     rejects = Rejects(source=str(root), item_name="record")
     patients, visits = _eicu_stays(paths["patient"], rejects)
     frames = []
@@ -463,8 +489,8 @@ def read_eicu(folder: str | os.PathLike) -> EventTable:
         c["uniquepid"] = _text(c["patientunitstayid"]).map(visits["patient_id"]).fillna("?")
         return c
 
-    path = paths["diagnosis"]
-    for c in _chunks(path, EICU_TABLES["diagnosis"], layout=layout):
+    path = paths.get("diagnosis")
+    for c in _chunks(path, EICU_TABLES["diagnosis"], layout=layout) if path else ():
         rows = []
         for line, icd, text in zip(c.index, _text(c["icd9code"]), _text(c["diagnosisstring"])):
             if icd:
@@ -480,8 +506,9 @@ def read_eicu(folder: str | os.PathLike) -> EventTable:
             code=pd.Series([r[2] for r in rows], index=x.index), time=at(x, "diagnosisoffset"),
             description=pd.Series([r[3] for r in rows], index=x.index),
             pid_col="uniquepid", vid_col="patientunitstayid"))
-    path = paths["medication"]
-    for c in _chunks(path, EICU_TABLES["medication"], ("drugordercancelled",), layout=layout):
+    path = paths.get("medication")
+    for c in _chunks(path, EICU_TABLES["medication"], ("drugordercancelled",),
+                     layout=layout) if path else ():
         c = with_pid(c)
         hicl = pd.to_numeric(c["drughiclseqno"], errors="coerce")
         hicl_text = hicl.map(lambda v: "" if pd.isna(v) or v == 0 else str(int(v)))
@@ -502,8 +529,8 @@ def read_eicu(folder: str | os.PathLike) -> EventTable:
             ("treatment", "procedures", "eICU-treatment", "treatmentstring", "treatmentoffset",
              None),
             ("lab", "labs", "eICU-lab", "labname", "labresultoffset", "labresult")):
-        path = paths[stem]
-        for c in _chunks(path, EICU_TABLES[stem], layout=layout):
+        path = paths.get(stem)
+        for c in _chunks(path, EICU_TABLES[stem], layout=layout) if path else ():
             c = with_pid(c)
             frames.append(_visit_events(
                 c, path, visits, rejects, table=table, system=system, code=c[col],
@@ -591,7 +618,7 @@ def _eicu_stays(path: Path, rejects: Rejects) -> tuple[pd.DataFrame, pd.DataFram
 _OMOP_SEX = {"8507": "M", "8532": "F"}
 
 
-def read_omop(folder: str | os.PathLike) -> EventTable:
+def read_omop(folder: str | os.PathLike, *, tables=None) -> EventTable:
     """An OMOP CDM v5.4 folder (one CSV per table, comma- or tab-separated): visit
     occurrences are the visits, the person the patient. Codes are the standard concept ids
     (``*_concept_id``; concept 0, "no matching concept", is a reject), written with their
@@ -606,7 +633,7 @@ def read_omop(folder: str | os.PathLike) -> EventTable:
     import pandas as pd
 
     layout = "omop"
-    root, paths = _tables(folder, layout)
+    root, paths = _tables(folder, layout, tables)
     rejects = Rejects(source=str(root), item_name="record")
     raw = _whole(paths["person"], OMOP_TABLES["person"],
                  ("month_of_birth", "day_of_birth", "birth_datetime", "gender_concept_id"),
@@ -653,8 +680,8 @@ def read_omop(folder: str | os.PathLike) -> EventTable:
             ("drug_exposure", "drugs", "drug_concept_id", "drug_exposure_start_date"),
             ("procedure_occurrence", "procedures", "procedure_concept_id", "procedure_date")):
         stamp = date.replace("_date", "_datetime")
-        path = paths[stem]
-        for c in _chunks(path, OMOP_TABLES[stem], (stamp,), layout=layout):
+        path = paths.get(stem)
+        for c in _chunks(path, OMOP_TABLES[stem], (stamp,), layout=layout) if path else ():
             day = _times(c[date])
             exact = _times(c[stamp]) if stamp in c else pd.Series(pd.NaT, index=c.index)
             time = exact.where(exact.notna(), day + pd.Timedelta(_END_OF_DAY))

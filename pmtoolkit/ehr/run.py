@@ -35,10 +35,11 @@ SHIPPED_MODELS = ("synthea-mortality",)
 
 def read_events(source: str | os.PathLike, *, layout: str | None = None,
                 patients: str | None = None, columns: dict[str, str] | None = None,
-                system: str | None = None):
+                system: str | None = None, tables: tuple[str, ...] = ()):
     """Events of a record layout (:data:`~pmtoolkit.ehr.importers.LAYOUTS`): a MIMIC-III,
     MIMIC-IV, eICU, OMOP or Synthea folder, or an event table file (``events``); ``layout``
-    None: told from the folder's tables."""
+    None: told from the folder's tables. ``tables``: a hospital layout reads only the tables
+    giving these events (default: all)."""
     from pmtoolkit.core.io import check_choice
     from pmtoolkit.ehr.events import read_event_table, read_synthea
     from pmtoolkit.ehr.importers import LAYOUTS, READERS, detect_layout
@@ -58,7 +59,7 @@ def read_events(source: str | os.PathLike, *, layout: str | None = None,
         return read_event_table(p, patients=patients, columns=columns, system=system)
     if layout == "synthea":
         return read_synthea(p)
-    return READERS[layout](p)
+    return READERS[layout](p, tables=tuple(tables) or None)
 
 
 def build(source: str | os.PathLike, output: str | os.PathLike, config: TaskConfig, *,
@@ -76,8 +77,9 @@ def build(source: str | os.PathLike, output: str | os.PathLike, config: TaskConf
     from pmtoolkit.ehr.importers import detect_layout
 
     layout = layout or detect_layout(source)
+    wanted = config.tables + (config.target_tables if config.kind == "next_visit" else ())
     table = read_events(source, layout=layout, patients=patients, columns=columns,
-                        system=system)
+                        system=system, tables=wanted if config.tables else ())
     samples = build_samples(table, config)
     if not len(samples):
         excluded = ", ".join(f"{n} {r}" for r, n in samples.excluded.most_common())
@@ -384,7 +386,7 @@ def predict_file(model, source: str | os.PathLike, output: str | os.PathLike, *,
     else:
         config = from_mapping(TaskConfig, model.task or {}, source="the model's task")
         events = read_events(source, layout=layout, patients=patients, columns=columns,
-                             system=system)
+                             system=system, tables=config.tables)
         samples = current_samples(events, config).samples
         if not samples:
             raise BadInputError(f"no living patient with enough visits in '{source}'")

@@ -257,3 +257,22 @@ def synthea_folder(tmp_path):
     pd.DataFrame({"START": ["2020-01-01"], "PATIENT": ["p"], "ENCOUNTER": ["e"],
                   "CODE": ["1"]}).to_csv(folder / "conditions.csv", index=False)
     return folder
+
+
+def test_eicu_demo_without_its_lab_table(pmt, shared_data, tmp_path):
+    """--tables names the events a task draws on; only their tables are read or needed."""
+    import shutil
+
+    folder = tmp_path / "eicu"
+    folder.mkdir()
+    for stem in ("patient", "diagnosis", "medication", "treatment"):
+        shutil.copy(shared_data / "ehr" / "eicu_demo_subset" / f"{stem}.csv.gz", folder)
+    out = tmp_path / "r.jsonl"
+    _one_line_error(pmt("ehr", "build", "-i", folder, "-o", out, "--kind", "readmission"),
+                    "has no lab table")
+    result = pmt("ehr", "build", "-i", folder, "-o", out, "--kind", "readmission", "--index",
+                 "each_visit", "--tables", "conditions", "--tables", "procedures", "--tables",
+                 "drugs")
+    assert result.exit_code == 0, result.stderr
+    assert "72 samples of 49 patients, 28 with the outcome" in result.stderr
+    assert "1 admissions without codes before the index time" in result.stderr  # labs only

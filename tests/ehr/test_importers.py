@@ -362,6 +362,14 @@ def test_missing_table_column_truncated_gzip_and_unknown_layout(tmp_path):
     (eicu / "lab.csv.gz").write_bytes(data[: len(data) // 2])
     with pytest.raises(BadInputError, match="truncated or not valid gzip"):
         read_eicu(eicu)
+    # the events a task draws on need only their own tables: no lab table read, or needed
+    (eicu / "lab.csv.gz").unlink()
+    some = read_eicu(eicu, tables=("conditions", "drugs"))
+    assert set(some.events["table"]) == {"conditions", "drugs"} and len(some.visits) == 4
+    with pytest.raises(BadInputError, match="has no lab table"):
+        read_eicu(eicu)
+    with pytest.raises(BadInputError, match="no icustays events"):
+        read_eicu(eicu, tables=("icustays",))
     (tmp_path / "empty").mkdir()
     with pytest.raises(BadInputError, match="cannot tell the record layout"):
         detect_layout(tmp_path / "empty")
