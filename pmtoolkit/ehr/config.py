@@ -94,7 +94,8 @@ class TaskConfig:
     max_codes_per_visit: int = field(default=64, metadata={"range": Range(1, 100_000),
         "help": "keep at most this many codes of a visit (its latest, in time order)"})
     tables: tuple[str, ...] = field(default=(), metadata={
-        "help": "event tables the history draws on (default: all)"})
+        "help": "event tables the history draws on (default: all; a hospital layout reads only "
+                "the tables giving them): conditions, procedures, drugs, icustays, labs ..."})
     target_tables: tuple[str, ...] = field(default=("conditions",), metadata={
         "help": "next_visit: the event tables whose codes are predicted (with --codes: only "
                 "those codes)"})
