@@ -257,11 +257,14 @@ def _visit_events(chunk: pd.DataFrame, path: Path, visits: pd.DataFrame, rejects
                   date_only: bool = False, cap_at_end: bool = False,
                   value=None, description=None, pid_col: str = "subject_id",
                   vid_col: str = "hadm_id", need_visit: bool = True,
-                  no_code: str = "no code") -> pd.DataFrame:
+                  no_code: str = "no code", patients: pd.DataFrame | None = None
+                  ) -> pd.DataFrame:
     """The events of one chunk of a table whose rows name their visit: each checked against
     the visits (known, same patient), with a code, a vocabulary and a time; ``time`` None:
     the visit's end (a discharge diagnosis is known at discharge). ``date_only``: a date is
-    known at the end of its day, and never after its visit's end (``cap_at_end``, too)."""
+    known at the end of its day, and never after its visit's end (``cap_at_end``, too).
+    Without ``need_visit``, a row may name no visit; its patient is then checked against
+    ``patients``."""
     import pandas as pd
 
     n = len(chunk)
@@ -275,6 +278,9 @@ def _visit_events(chunk: pd.DataFrame, path: Path, visits: pd.DataFrame, rejects
     if need_visit:
         r.mark(vid == "", "no visit id")
     has_visit = vid != ""
+    if patients is not None:
+        r.mark(~has_visit & ~pid.isin(patients["patient_id"]),
+               "patient not in the patients table (or rejected there)")
     known = vid.isin(visits.index)
     r.mark(has_visit & ~known, "visit not in the visits table (or rejected there)")
     owner = vid.map(visits["patient_id"])
@@ -692,7 +698,8 @@ def read_omop(folder: str | os.PathLike, *, tables=None) -> EventTable:
             frames.append(_visit_events(c, path, visits, rejects, table=table, system="OMOP",
                                         code=code, time=time, pid_col="person_id",
                                         vid_col="visit_occurrence_id", need_visit=False,
-                                        no_code=f"no {concept} (empty or 0)"))
+                                        no_code=f"no {concept} (empty or 0)",
+                                        patients=patients))
     concepts = _find(root, "concept")
     if concepts is not None:
         frames = _vocabularies(frames, concepts)

@@ -297,7 +297,8 @@ def _omop(folder: Path) -> Path:
         ("1", "1", "201826", "2020-01-01", None, "11"),
         ("2", "1", "0", "2020-01-02", None, "11"),
         ("3", "2", "4329847", "2021-05-05", None, "21"),
-        ("4", "2", "320128", "2019-01-01", None, None)],
+        ("4", "2", "320128", "2019-01-01", None, None),
+        ("5", "7", "320128", "2019-01-01", None, None)],
         ["condition_occurrence_id", "person_id", "condition_concept_id",
          "condition_start_date", "condition_start_datetime", "visit_occurrence_id"])
     _write(folder / "drug_exposure.csv", [
@@ -329,6 +330,8 @@ def test_omop_concepts_times_and_death_in_visit(tmp_path):
     assert pd.isna(ev.at["320128", "visit_id"])  # a condition outside any visit is kept
     reasons = sorted((r.file, r.reason) for r in table.rejects)
     assert reasons == [("condition_occurrence.csv", "no condition_concept_id (empty or 0)"),
+                       ("condition_occurrence.csv",
+                        "patient not in the patients table (or rejected there)"),
                        ("visit_occurrence.csv", "visit ends before it starts")]
     people = table.patients.set_index("patient_id")
     assert people.at["1", "birth_date"] == pd.Timestamp("1950-03-04")
