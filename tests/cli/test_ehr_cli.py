@@ -183,7 +183,7 @@ def test_mimic3_demo_build_and_train(pmt, shared_data, tmp_path):
                "--index", "each_visit").exit_code == 0
     assert same.read_text() == data.read_text()
     run = tmp_path / "run"
-    result = pmt("ehr", "train", "-i", data, "--architecture", "gru", "--epochs", "2",
+    result = pmt("ehr", "train", "-i", data, "--architecture", "gru", "--epochs", "1",
                  "--embedding-dim", "8", "--hidden-size", "8", "-o", run)
     assert result.exit_code == 0, result.stderr
     metrics = json.loads((run / "metrics.json").read_text())
