@@ -163,6 +163,13 @@ def _chunks(path: Path, columns: tuple[str, ...], optional: tuple[str, ...] = ()
         yield chunk[list(columns) + [c for c in optional if c in chunk.columns]]
 
 
+def _selected(paths: dict[str, Path], stem: str, specs: dict[str, tuple[str, ...]],
+              optional: tuple[str, ...] = (), *, layout: str) -> Iterator[pd.DataFrame]:
+    """The chunks of table ``stem`` when it is to be read (see :func:`_tables`), else none."""
+    if stem in paths:
+        yield from _chunks(paths[stem], specs[stem], optional, layout=layout)
+
+
 def _whole(path: Path, columns: tuple[str, ...], optional: tuple[str, ...] = (), *,
            layout: str) -> pd.DataFrame:
     import pandas as pd
@@ -352,21 +359,19 @@ def read_mimic3(folder: str | os.PathLike, *, tables=None) -> EventTable:
     frames = []
     for stem, table, system, names in (("DIAGNOSES_ICD", "conditions", "ICD9CM", diag_names),
                                        ("PROCEDURES_ICD", "procedures", "ICD9PROC", proc_names)):
-        for c in _chunks(paths[stem], MIMIC3_TABLES[stem], layout=layout) \
-                if stem in paths else ():
+        for c in _selected(paths, stem, MIMIC3_TABLES, layout=layout):
             code = _text(c["icd9_code"])
             frames.append(_visit_events(c, paths[stem], visits, rejects, table=table,
                                         system=system, code=code,
                                         description=code.map(names)))
     path = paths.get("PRESCRIPTIONS")
-    for c in _chunks(path, MIMIC3_TABLES["PRESCRIPTIONS"], ("drug",), layout=layout) \
-            if path else ():
+    for c in _selected(paths, "PRESCRIPTIONS", MIMIC3_TABLES, ("drug",), layout=layout):
         ndc = _text(c["ndc"]).replace("0", "")
         frames.append(_visit_events(c, path, visits, rejects, table="drugs", system="NDC",
                                     code=ndc, time=_times(c["startdate"]), date_only=True,
                                     description=c.get("drug"), no_code="no NDC (empty or 0)"))
     path = paths.get("ICUSTAYS")
-    for c in _chunks(path, MIMIC3_TABLES["ICUSTAYS"], layout=layout) if path else ():
+    for c in _selected(paths, "ICUSTAYS", MIMIC3_TABLES, layout=layout):
         frames.append(_visit_events(c, path, visits, rejects, table="icustays",
                                     system="MIMIC3-careunit", code=c["first_careunit"],
                                     time=_times(c["intime"]), cap_at_end=True))
@@ -415,8 +420,7 @@ def read_mimic4(folder: str | os.PathLike, *, tables=None) -> EventTable:
     frames = []
     for stem, table, systems in (("diagnoses_icd", "conditions", ("ICD9CM", "ICD10CM")),
                                  ("procedures_icd", "procedures", ("ICD9PROC", "ICD10PCS"))):
-        for c in _chunks(paths[stem], MIMIC4_TABLES[stem], layout=layout) \
-                if stem in paths else ():
+        for c in _selected(paths, stem, MIMIC4_TABLES, layout=layout):
             version = _text(c["icd_version"])
             system = version.map({"9": systems[0], "10": systems[1]}).fillna("")
             time = _times(c["chartdate"]) if stem == "procedures_icd" else None
@@ -424,8 +428,7 @@ def read_mimic4(folder: str | os.PathLike, *, tables=None) -> EventTable:
                                         system=system, code=c["icd_code"], time=time,
                                         date_only=time is not None))
     path = paths.get("prescriptions")
-    for c in _chunks(path, MIMIC4_TABLES["prescriptions"], ("drug",), layout=layout) \
-            if path else ():
+    for c in _selected(paths, "prescriptions", MIMIC4_TABLES, ("drug",), layout=layout):
         ndc = _text(c["ndc"]).replace("0", "")
         frames.append(_visit_events(c, path, visits, rejects, table="drugs", system="NDC",
                                     code=ndc, time=_times(c["starttime"]), cap_at_end=True,
@@ -496,7 +499,7 @@ def read_eicu(folder: str | os.PathLike, *, tables=None) -> EventTable:
         return c
 
     path = paths.get("diagnosis")
-    for c in _chunks(path, EICU_TABLES["diagnosis"], layout=layout) if path else ():
+    for c in _selected(paths, "diagnosis", EICU_TABLES, layout=layout):
         rows = []
         for line, icd, text in zip(c.index, _text(c["icd9code"]), _text(c["diagnosisstring"])):
             if icd:
@@ -513,8 +516,8 @@ def read_eicu(folder: str | os.PathLike, *, tables=None) -> EventTable:
             description=pd.Series([r[3] for r in rows], index=x.index),
             pid_col="uniquepid", vid_col="patientunitstayid"))
     path = paths.get("medication")
-    for c in _chunks(path, EICU_TABLES["medication"], ("drugordercancelled",),
-                     layout=layout) if path else ():
+    for c in _selected(paths, "medication", EICU_TABLES, ("drugordercancelled",),
+                       layout=layout):
         c = with_pid(c)
         hicl = pd.to_numeric(c["drughiclseqno"], errors="coerce")
         hicl_text = hicl.map(lambda v: "" if pd.isna(v) or v == 0 else str(int(v)))
@@ -536,7 +539,7 @@ def read_eicu(folder: str | os.PathLike, *, tables=None) -> EventTable:
              None),
             ("lab", "labs", "eICU-lab", "labname", "labresultoffset", "labresult")):
         path = paths.get(stem)
-        for c in _chunks(path, EICU_TABLES[stem], layout=layout) if path else ():
+        for c in _selected(paths, stem, EICU_TABLES, layout=layout):
             c = with_pid(c)
             frames.append(_visit_events(
                 c, path, visits, rejects, table=table, system=system, code=c[col],
@@ -687,7 +690,7 @@ def read_omop(folder: str | os.PathLike, *, tables=None) -> EventTable:
             ("procedure_occurrence", "procedures", "procedure_concept_id", "procedure_date")):
         stamp = date.replace("_date", "_datetime")
         path = paths.get(stem)
-        for c in _chunks(path, OMOP_TABLES[stem], (stamp,), layout=layout) if path else ():
+        for c in _selected(paths, stem, OMOP_TABLES, (stamp,), layout=layout):
             day = _times(c[date])
             exact = _times(c[stamp]) if stamp in c else pd.Series(pd.NaT, index=c.index)
             time = exact.where(exact.notna(), day + pd.Timedelta(_END_OF_DAY))
