@@ -139,6 +139,9 @@ def test_admission_tasks_labels_and_no_look_ahead(tmp_path):
     # a visit longer than max_codes_per_visit keeps its latest codes: the discharge diagnosis
     cut, _ = samples("readmission", max_codes_per_visit=2)
     assert cut[("P1", "2149-02-01 09:00:00")].visits[-1] == ["NDC:00115981101", "ICD9CM:4280"]
+    dx, _ = samples("next_visit")  # Doctor AI's: the next admission's diagnoses
+    assert {k: s.targets for k, s in dx.items()} == {("P1", "2149-01-12 12:00:00"):
+                                                     ["ICD9CM:4280"]}
     nxt, _ = samples("next_admission_mortality")
     assert [s.label for s in nxt.values()] == [0, 1]
     longer, _ = samples("readmission", readmission_days=400)
