@@ -280,12 +280,15 @@ SHARDS_HELP = (" Several files as one input: a glob in quotes ('lib/*.smi.gz') o
                "shards, in sorted order (output in that order; rejects name their file).")
 
 
-class InputFiles(click.ParamType):
+class InputFiles(click.Path):
     """An input file, or several as one input: a glob in quotes (``'library/*.smi.gz'``) or a
     folder (every file in it that is not hidden, e.g. a Parquet dataset's part files), in
-    sorted order. A single file converts to its path; several to a list of paths."""
+    sorted order. A single file converts to its path; several to a list of paths. A
+    ``click.Path`` to whatever inspects the commands' file parameters."""
 
-    name = "FILE|GLOB|DIR"
+    def __init__(self):
+        super().__init__(dir_okay=True, allow_dash=True)
+        self.name = "FILE|GLOB|DIR"
 
     def convert(self, value, param, ctx):
         import glob
