@@ -279,6 +279,8 @@ class Scoring:
     ref_mismatch: str
     device: str
     label: str = ""
+    #: SpliceAI (decided once, in the client: a worker's folder may differ)
+    spliceai: bool = False
     # spliceai
     annotation: str | None = None
     distance: int = 50
@@ -287,10 +289,6 @@ class Scoring:
     strands: str = "both"
     batch_size: int = SEQUENCE_BATCH
     scan: int = 0
-
-    @property
-    def spliceai(self) -> bool:
-        return self.model_name == "spliceai" and not Path("spliceai").exists()
 
     @property
     def block(self) -> int:
@@ -371,7 +369,7 @@ def _resolve_scoring(vcf, model_name: str | None, fmt: str, *, ref_mismatch: str
                     "the default model, spliceai, is not installed",
                     hint='pip install "pmtoolkit[spliceai]", or choose -m mpra (promoters, '
                          'enhancers) or -m splice') from None
-        scoring = Scoring("spliceai", fmt, ref_mismatch, device, label="spliceai",
+        scoring = Scoring("spliceai", fmt, ref_mismatch, device, label="spliceai", spliceai=True,
                           annotation=annotation, distance=50 if distance is None else distance,
                           mask=bool(mask),
                           batch_size=min(batch_size or SPLICEAI_BATCH, SPLICEAI_BATCH))
