@@ -206,6 +206,15 @@ ADMISSION_TASKS = ("in_hospital_mortality", "next_admission_mortality", "readmis
 _WITHIN_STAY = ("in_hospital_mortality", "length_of_stay")
 
 
+def _indexed(candidates: list, index: str, rng) -> list:
+    """The index visits kept of a patient's eligible ones: one at random, the last, or all."""
+    if index == "random_visit":
+        return [candidates[int(rng.integers(len(candidates)))]]
+    if index == "last_visit":
+        return candidates[-1:]
+    return candidates
+
+
 def _min_visits(config: TaskConfig, table: EventTable | None = None) -> int:
     """``min_visits``, or its default: 1 for admission tasks and hospital layouts (one
     admission is a history), else 2."""
@@ -276,13 +285,7 @@ def build_samples(table: EventTable, config: TaskConfig | None = None) -> Sample
         if not candidates:
             excluded["patients without an eligible index visit"] += 1
             continue
-        if config.index == "random_visit":
-            chosen = [candidates[int(rng.integers(len(candidates)))]]
-        elif config.index == "last_visit":
-            chosen = [candidates[-1]]
-        else:
-            chosen = candidates
-        for t in chosen:
+        for t in _indexed(candidates, config.index, rng):
             if config.kind == "mortality":
                 label = int(not pd.isna(death) and death <= t + horizon)
             elif config.kind == "onset":
@@ -356,11 +359,7 @@ def _admission_samples(table: EventTable, config: TaskConfig) -> Samples:
         if not chosen:
             excluded["patients without an eligible admission"] += 1
             continue
-        if config.index == "random_visit":
-            chosen = [chosen[int(rng.integers(len(chosen)))]]
-        elif config.index == "last_visit":
-            chosen = chosen[-1:]
-        samples.extend(chosen)
+        samples.extend(_indexed(chosen, config.index, rng))
     for pid in set(people.index) - set(table.visits["patient_id"]):
         excluded["patients without admissions"] += 1
     out = Samples(samples, excluded, config)

@@ -17,36 +17,12 @@ from pathlib import Path
 import pytest
 
 from pmtoolkit.core.distributed import PARTS_SUFFIX, worker_threads
+from tests.cli.conftest import torch_threads
 
 distributed = pytest.importorskip("distributed")
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "data" / "examples"
 KINASES = EXAMPLES / "kinases.fasta"
-
-
-@pytest.fixture(scope="module")
-def scheduler():
-    """The address of one local Dask cluster for the module: two worker processes of one
-    thread each (they load torch and the models once, for every test here)."""
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=":0",
-                                  env={"OMP_NUM_THREADS": "1"}) as cluster:
-        yield cluster.scheduler_address
-
-
-def _threads(n: int):
-    """torch at ``n`` threads, as the workers: float32 sums may differ with the count."""
-    import torch
-
-    class Threads:
-        def __enter__(self):
-            self.before = torch.get_num_threads()
-            torch.set_num_threads(n)
-
-        def __exit__(self, *exc):
-            torch.set_num_threads(self.before)
-
-    return Threads()
 
 
 def _screen(test_data, *extra):
@@ -96,7 +72,7 @@ def test_on_two_worker_processes_each_command_writes_the_single_process_bytes(
     (tmp_path / "here").mkdir()
     (tmp_path / "there").mkdir()
     here, there = tmp_path / "here" / name, tmp_path / "there" / name
-    with _threads(1):
+    with torch_threads(1):
         assert pmt(*args, "-o", here).exit_code == 0
     result = pmt(*args, "-o", there, "--scheduler", scheduler, "--partition-size", partition)
     assert result.exit_code == 0, result.stderr
@@ -107,7 +83,7 @@ def test_on_two_worker_processes_each_command_writes_the_single_process_bytes(
 def test_workers_start_and_stop_a_local_cluster_with_the_single_process_hits(
         pmt, tmp_path, test_data):
     here, there = tmp_path / "here.csv", tmp_path / "there.csv"
-    with _threads(worker_threads(2)):
+    with torch_threads(worker_threads(2)):
         assert pmt(*_screen(test_data), "-o", here).exit_code == 0
     result = pmt(*_screen(test_data), "-o", there, "--workers", "2", "--partition-size", "120")
     assert result.exit_code == 0, result.stderr
@@ -184,7 +160,7 @@ def test_stop_at_the_first_invalid_record_says_what_a_single_process_run_says(
     args = (*args[:-1], "skip")
     skipped = pmt(*args, "-o", tmp_path / "there.csv", "--scheduler", scheduler)
     assert skipped.exit_code == 0 and _resumed(skipped.stderr) == kept
-    with _threads(1):
+    with torch_threads(1):
         assert pmt(*args, "-o", tmp_path / "here.csv").exit_code == 0
     _same_files(tmp_path / "here.csv", tmp_path / "there.csv")
 
@@ -242,7 +218,7 @@ def _resumes_to_the_single_process_hits(pmt, args, kept, out, test_data, tmp_pat
     result = pmt(*args)
     assert result.exit_code == 0, result.stderr
     assert _resumed(result.stderr) == kept
-    with _threads(1):
+    with torch_threads(1):
         assert pmt(*_screen(test_data), "-o", tmp_path / "here.csv").exit_code == 0
     assert out.read_bytes() == (tmp_path / "here.csv").read_bytes()
 
@@ -275,7 +251,7 @@ def test_a_cluster_of_dask_scheduler_and_two_dask_workers_started_here(pmt, tmp_
         assert result.exit_code == 0, result.stderr
         assert f"the cluster at {address}: 2 workers" in result.stderr or \
             f"the cluster at {address}: 1 workers" in result.stderr
-        with _threads(1):
+        with torch_threads(1):
             assert pmt(*_screen(test_data), "-o", tmp_path / "here.csv").exit_code == 0
         assert out.read_bytes() == (tmp_path / "here.csv").read_bytes()
     finally:
@@ -306,7 +282,7 @@ def test_generate_sample_partitions_are_seeded_by_their_number_on_any_workers(
     job = SampleJob(WorkerModel.named(load, "prior"), n=250, per_partition=100,
                     temperature=1.0, batch_size=64, seed=3, max_length=None)
     here = tmp_path / "here.csv"
-    with _threads(1):
+    with torch_threads(1):
         info = run_job(job, here, Cluster())
         alone = load("prior").sample(50, batch_size=64, seed=partition_seed(3, 2))
     assert info["partitions"] == 3

@@ -10,34 +10,11 @@ import pandas as pd
 import pytest
 
 from pmtoolkit.core.distributed import PARTS_SUFFIX
+from tests.cli.conftest import torch_threads
 from tests.expression.conftest import simulate
 
 distributed = pytest.importorskip("distributed")
 ad = pytest.importorskip("anndata")
-
-
-@pytest.fixture(scope="module")
-def scheduler():
-    """One local Dask cluster for the module: two worker processes of one thread each."""
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=":0",
-                                  env={"OMP_NUM_THREADS": "1"}) as cluster:
-        yield cluster.scheduler_address
-
-
-def _threads(n: int):
-    """torch at ``n`` threads, as the workers: float32 sums may differ with the count."""
-    import torch
-
-    class Threads:
-        def __enter__(self):
-            self.before = torch.get_num_threads()
-            torch.set_num_threads(n)
-
-        def __exit__(self, *exc):
-            torch.set_num_threads(self.before)
-
-    return Threads()
 
 
 def _cells(n_per_group: int, seed: int = 0):
@@ -70,7 +47,7 @@ def test_annotate_on_two_workers_writes_the_single_process_values(pmt, files, sc
                                                                   tmp_path):
     args = ("expr", "annotate", "-i", files["query"], "--reference", files["classifier"])
     here, there = tmp_path / "here.h5ad", tmp_path / "there.h5ad"
-    with _threads(1):
+    with torch_threads(1):
         result = pmt(*args, "-o", here, "--predictions", tmp_path / "here.csv")
     assert result.exit_code == 0, result.stderr
     result = pmt(*args, "-o", there, "--predictions", tmp_path / "there.csv",
@@ -92,7 +69,7 @@ def test_annotate_on_two_workers_writes_the_single_process_values(pmt, files, sc
     from pmtoolkit.expression.classify import load
 
     whole = ad.read_h5ad(files["query"])
-    with _threads(1):
+    with torch_threads(1):
         load(files["classifier"]).annotate(whole)
     assert list(a.obs.columns) == list(whole.obs.columns)
     assert (a.obs["group"] == whole.obs["group"]).all()
@@ -107,7 +84,7 @@ def test_embed_with_a_saved_vae_on_two_workers_writes_the_single_process_values(
         pmt, files, scheduler, tmp_path):
     args = ("expr", "embed", "-i", files["query"], "-m", files["vae"])
     here, there = tmp_path / "here.h5ad", tmp_path / "there.h5ad"
-    with _threads(1):
+    with torch_threads(1):
         result = pmt(*args, "-o", here)
     assert result.exit_code == 0, result.stderr
     result = pmt(*args, "-o", there, "--scheduler", scheduler, "--partition-size", "1024")
@@ -120,7 +97,7 @@ def test_embed_with_a_saved_vae_on_two_workers_writes_the_single_process_values(
     from pmtoolkit.expression.vae import load_vae
 
     whole = ad.read_h5ad(files["query"])
-    with _threads(1):
+    with torch_threads(1):
         assert np.array_equal(load_vae(files["vae"]).latent(whole), a)
 
 
