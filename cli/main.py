@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -163,7 +164,13 @@ class LazyGroup(click.Group):
 
 
 def _configure_logging(verbose: int, quiet: bool, log_file: str | None) -> None:
+    from pmtoolkit.core.devices import secondary_process
+
     level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    if secondary_process():  # a DDP training process after the first: the first one speaks
+        level, log_file = max(level, logging.WARNING), None
+    if not verbose:  # torch's C++ warnings (DDP's reducer) are noise unless debugging; read
+        os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "ERROR")  # when torch is first imported
     logger = logging.getLogger("pmtoolkit")
     logger.setLevel(logging.DEBUG)
     logger.propagate = False
@@ -184,6 +191,11 @@ def _configure_logging(verbose: int, quiet: bool, log_file: str | None) -> None:
     pywarn = logging.getLogger("py.warnings")
     pywarn.handlers = list(logger.handlers) if verbose else [logging.NullHandler()]
     pywarn.propagate = False
+    if secondary_process() and "stderr" not in _state:
+        # its results and summaries are the first process's: dropped (the log handler above
+        # and _fail keep the real stderr, so its warnings and errors still show)
+        _state["stderr"] = sys.stderr
+        sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the process's life
 
 
 @click.group(name="pmt", cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
@@ -234,7 +246,7 @@ def _restore_sigterm(previous) -> None:
 
 
 def _fail(message: str, code: int) -> None:
-    click.echo(f"pmt: error: {' '.join(message.split())}", err=True)
+    click.echo(f"pmt: error: {' '.join(message.split())}", file=_state.get("stderr"), err=True)
     sys.exit(code)
 
 

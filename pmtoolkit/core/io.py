@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
+from pmtoolkit.core.devices import secondary_process
 from pmtoolkit.core.errors import BadInputError, MissingInputError
 
 if TYPE_CHECKING:  # pandas is imported where tables are read or written
@@ -188,8 +189,10 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", *, encoding: str | No
     target = Path(path)
     if target.is_dir():
         raise BadInputError(f"output '{target}' is a directory, expected a file name")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=_temp_name(target), dir=target.parent)
+    secondary = secondary_process()  # a DDP process after the first writes, then discards
+    if not secondary:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_name(target), dir=None if secondary else target.parent)
     tmp_path = Path(tmp)
     try:
         with os.fdopen(fd, "wb") as raw:
@@ -211,6 +214,9 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", *, encoding: str | No
                 gz.close()
             raw.flush()
             os.fsync(raw.fileno())
+        if secondary:
+            tmp_path.unlink()
+            return
         os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, target)
     except BaseException:
@@ -226,13 +232,19 @@ def atomic_path(path: str | os.PathLike, *, suffix: str = "") -> Iterator[Path]:
     target = Path(path)
     if target.is_dir():
         raise BadInputError(f"output '{target}' is a directory, expected a file name")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=_temp_name(target), suffix=suffix, dir=target.parent)
+    secondary = secondary_process()  # a DDP process after the first writes, then discards
+    if not secondary:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=_temp_name(target), suffix=suffix,
+                                dir=None if secondary else target.parent)
     os.close(fd)
     tmp = Path(name)
     try:
         os.chmod(tmp, 0o666 & ~_umask())
         yield tmp
+        if secondary:
+            tmp.unlink(missing_ok=True)
+            return
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -261,6 +273,8 @@ def work_dir(outdir: str | os.PathLike, settings: dict[str, Any] | None = None) 
     import json
 
     work = Path(outdir) / WORK
+    if secondary_process():  # the first DDP process owns the work folder
+        return work
     work.mkdir(parents=True, exist_ok=True)
     (work / _WORK_MARKER).touch()
     if settings is not None:
@@ -287,6 +301,9 @@ def work_beside(output: str | os.PathLike, settings: dict[str, Any], *,
     an interruption after the first checkpoint leaves it, success (or a failure with nothing
     to resume) removes it."""
     side = Path(f"{output}{WORK_SUFFIX}")
+    if secondary_process():  # the first DDP process owns the work folder
+        yield side / WORK
+        return
     if side.exists():
         if not _interrupted_run(side):
             raise BadInputError(f"'{side}' exists and was not written by pmtoolkit",
@@ -334,6 +351,8 @@ def check_output_dir(path: str | os.PathLike, *, overwrite: bool = False,
     an interrupted run (its ``work/`` folder) is continued with ``resume`` or started over
     with ``overwrite``; any other non-empty folder is never touched."""
     target = Path(path)
+    if secondary_process():  # the first DDP process checks and writes the outputs
+        return target
     if not target.exists():
         if resume:
             log.info("nothing to resume in %s; starting from the beginning", target)
@@ -369,6 +388,13 @@ def atomic_dir(path: str | os.PathLike, *, overwrite: bool = False,
     its checkpoints in :func:`work_dir` of ``path``, which an interruption leaves for
     ``resume=True`` and success replaces with the finished folder.
     """
+    if secondary_process():  # a DDP process other than the first writes a private copy only
+        scratch = Path(tempfile.mkdtemp(prefix="pmt-secondary-"))
+        try:
+            yield scratch
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return
     target = check_output_dir(path, overwrite=overwrite, resume=resume)
     existed = target.exists()
     target.parent.mkdir(parents=True, exist_ok=True)

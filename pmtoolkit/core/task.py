@@ -163,10 +163,12 @@ def task_module(net: nn.Module, objective: Objective, optimizer: Optimizer):
         def training_step(self, batch, _):
             out, target = objective.training_outputs(self.net, batch, self.global_step)
             loss = objective.loss(out, target, self.global_step)
+            # sync_dist: under DDP the epoch's figures are the means over every process
             self.log("train_loss", loss, on_step=False, on_epoch=True,
-                     batch_size=objective.size(target))
+                     batch_size=objective.size(target), sync_dist=True)
             for name, value in objective.training_logs().items():
-                self.log(name, value, on_step=False, on_epoch=True, batch_size=1)
+                self.log(name, value, on_step=False, on_epoch=True, batch_size=1,
+                         sync_dist=True)
             return loss
 
         def validation_step(self, batch, _):
@@ -174,18 +176,27 @@ def task_module(net: nn.Module, objective: Objective, optimizer: Optimizer):
             if objective.validation_loss == "batch":
                 n = objective.size(target)
                 self.log("val_loss", objective.loss(out, target), on_step=False, on_epoch=True,
-                         batch_size=n)
+                         batch_size=n, sync_dist=True)
                 for name, value in objective.validation_logs().items():
-                    self.log(name, value, on_step=False, on_epoch=True, batch_size=n)
+                    self.log(name, value, on_step=False, on_epoch=True, batch_size=n,
+                             sync_dist=True)
             if objective.keep_outputs or objective.validation_loss == "epoch":
                 self._kept.append((_detach(out), _detach(target)))
 
         def on_validation_epoch_end(self):
-            if not self._kept:
+            kept, self._kept = self._kept, []
+            if (objective.keep_outputs or objective.validation_loss == "epoch") \
+                    and self.trainer.world_size > 1:
+                # DDP: every process's share of the validation set (each process takes part)
+                import torch.distributed as dist
+
+                shares: list = [None] * self.trainer.world_size
+                dist.all_gather_object(shares, kept)
+                kept = [pair for share in shares for pair in share]
+            if not kept:
                 return
-            out = _cat([o for o, _ in self._kept])
-            target = _cat([t for _, t in self._kept])
-            self._kept.clear()
+            out = _cat([o for o, _ in kept])
+            target = _cat([t for _, t in kept])
             if objective.validation_loss == "epoch":
                 loss = objective.loss(_to(out, self.device), _to(target, self.device))
                 self.log("val_loss", float(loss))

@@ -3,7 +3,8 @@
 Seeded; early stopping on a validation metric; a ``last.ckpt`` in the work folder so an
 interrupted run resumes where it stopped (``resume=True``); the best epoch's weights restored
 at the end; a progress bar only when stderr is a terminal; CSV logs of every epoch; the device
-from the same ``--device`` string as everywhere else (several GPUs mean DDP).
+from the same ``--device`` string as everywhere else (several GPUs, ``cpu:N`` or
+several nodes mean DDP: :mod:`pmtoolkit.core.devices`).
 
 Lightning checkpoints are pickles, so they are only ever read with ``weights_only=True``:
 a LightningModule used here keeps its hyper-parameters as plain values, never as objects.
@@ -194,13 +195,18 @@ def _last_checkpoint_callback(path: Path, every: int):
                 self._write(trainer)  # stopped early between two scheduled writes
 
         def _write(self, trainer):
-            path.parent.mkdir(parents=True, exist_ok=True)
+            # every DDP process takes part in save_checkpoint; only the first writes the file
+            first = trainer.is_global_zero
+            if first:
+                path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(path.name + ".pmt-tmp")
             try:
                 trainer.save_checkpoint(tmp)
-                tmp.replace(path)
+                if first:
+                    tmp.replace(path)
             except BaseException:
-                tmp.unlink(missing_ok=True)
+                if first:
+                    tmp.unlink(missing_ok=True)
                 raise
             self._written_step = trainer.global_step
 
@@ -282,8 +288,15 @@ def build_trainer(config: TrainConfig, workdir: str | Path, *, has_validation: b
 
     _quiet_lightning()
     workdir = Path(workdir)
-    accelerator, devices = lightning_devices(config.device)
+    accelerator, devices, nodes = lightning_devices(config.device)
     check_precision(config.precision)
+    if devices == "auto":  # every visible GPU
+        import torch
+
+        count = torch.cuda.device_count()
+    else:
+        count = devices if isinstance(devices, int) else len(devices)
+    several = nodes > 1 or count > 1
     cbs = list(callbacks or [])
     if config.precision in WHOLE_NETWORK_PRECISIONS:
         cbs.append(_keep_dtypes_callback())
@@ -299,6 +312,9 @@ def build_trainer(config: TrainConfig, workdir: str | Path, *, has_validation: b
         max_epochs=config.max_epochs,
         accelerator=accelerator,
         devices=devices,
+        num_nodes=nodes,
+        # DDP when there are several processes; some networks leave a head unused in a step
+        strategy="ddp_find_unused_parameters_true" if several else "auto",
         precision=config.precision,
         gradient_clip_val=config.gradient_clip,
         callbacks=cbs,
@@ -345,7 +361,9 @@ def fit(module, train_dataloaders, val_dataloaders=None, *, config: TrainConfig 
     except RuntimeError as exc:
         _refuse_precision(config.precision, exc)
         raise
-
+    if trainer.world_size > 1:
+        log.info("trained on %d processes (DDP over %d node(s))", trainer.world_size,
+                 trainer.num_nodes)
     best_epoch = best_score = None
     if has_val:
         if best.state is not None:
