@@ -274,11 +274,31 @@ def test_a_worker_model_is_loaded_once_per_process(tmp_path):
 
 @pytest.fixture(scope="module")
 def scheduler():
-    """The address of a local Dask cluster of two single-threaded worker processes."""
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=":0") as cluster:
+    """The address of the local Dask cluster pmtoolkit starts for ``--workers 2``."""
+    pytest.importorskip("distributed")
+    from pmtoolkit.core.distributed import _local_cluster
+
+    with _local_cluster(2) as cluster:
         yield cluster.scheduler_address
+
+
+def _worker_environ(names):
+    return {name: os.environ.get(name) for name in names}
+
+
+def test_local_workers_go_without_dasks_malloc_trim_threshold(scheduler):
+    """Dask's MALLOC_TRIM_THRESHOLD_ fixes glibc's mmap threshold: variants scored at half
+    speed in a worker. pmtoolkit's local workers are started without it."""
+    from distributed import Client
+
+    from pmtoolkit.core.distributed import worker_threads
+
+    with Client(scheduler) as client:
+        envs = client.run(_worker_environ, ["MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS"])
+    assert len(envs) == 2
+    for env in envs.values():
+        assert env["MALLOC_TRIM_THRESHOLD_"] is None, env
+        assert env["OMP_NUM_THREADS"] == str(worker_threads(2))
 
 
 def test_on_dask_the_result_is_the_single_process_one(tmp_path, scheduler):
