@@ -39,20 +39,23 @@ FEATURES_HELP = ("Sample features: AnnData .h5ad (samples x genes; counts are "
 
 @click.group(name="response")
 def response() -> None:
-    """Drug response from sample features and drug structure: simulate, train, predict, evaluate."""
+    """Drug response from sample features and drug structure: simulate, train, predict,
+    explain, evaluate."""
 
 
 LAYOUTS = ("default", "gdsc")  # pmtoolkit.response.data.LAYOUTS, without importing numpy
 
 
-def _column_options(with_response: bool):
+def _column_options(with_response: bool, model_default: bool = False):
     def deco(f):
-        opts = [click.option("--layout", type=click.Choice(LAYOUTS), default="default",
-                             show_default=True,
-                             help="Column names of a known layout: default (sample_id, "
-                                  "drug_id, response, smiles) or gdsc (DepMap_ID, drug_name, "
-                                  "ln_IC50, CanonicalSMILES); the column options below "
-                                  "override it."),
+        layout_help = ("Column names of a known layout: default (sample_id, drug_id, response, "
+                       "smiles) or gdsc (DepMap_ID, drug_name, ln_IC50, CanonicalSMILES); the "
+                       "column options below override it.")
+        if model_default:
+            layout_help += " [default: the columns the model was trained on]"
+        opts = [click.option("--layout", type=click.Choice(LAYOUTS),
+                             default=None if model_default else "default",
+                             show_default=not model_default, help=layout_help),
                 click.option("--sample-column",
                              help="Sample id column of responses and pairs [default: the "
                                   "layout's, sample_id]."),
@@ -76,12 +79,19 @@ def _column_options(with_response: bool):
 
 
 def _columns(layout, sample_column, drug_column, smiles_column, feature_id_column,
-             response_column=None):
-    from pmtoolkit.response.data import layout_columns
+             response_column=None, model=None):
+    """The input columns: ``layout``'s (None: those ``model`` was trained on, else the
+    default layout's), with the names given in place."""
+    from dataclasses import replace
 
-    return layout_columns(layout, sample=sample_column, drug=drug_column,
-                          response=response_column, smiles=smiles_column,
-                          feature_sample=feature_id_column)
+    from pmtoolkit.response.data import Columns, layout_columns
+
+    names = {"sample": sample_column, "drug": drug_column, "response": response_column,
+             "smiles": smiles_column, "feature_sample": feature_id_column}
+    if layout is None and model is not None and model.columns:
+        known = {k: v for k, v in model.columns.items() if k in Columns.__dataclass_fields__}
+        return replace(Columns(**known), **{k: v for k, v in names.items() if v is not None})
+    return layout_columns(layout or "default", **names)
 
 
 def _inputs(f):
@@ -192,22 +202,29 @@ def train(responses, drugs, features, outdir, layout, sample_column, drug_column
                f"({metrics['train_seconds']:.0f} s of training)", err=True)
 
 
+MODEL_HELP = ("The shipped model gdsc (pmt info gdsc), a model.safetensors file, or the "
+              "folder pmt response train wrote.")
+
+
 @response.command()
-@click.option("-m", "--model", "model_path", required=True, type=click.Path(exists=True),
-              help="A model.safetensors file, or the folder pmt response train wrote.")
+@click.option("-m", "--model", "model_path", required=True, help=MODEL_HELP)
 @_inputs
-@click.option("--pairs", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Table of the (sample, drug) pairs to predict; rows stay aligned. "
-                   "Default: every sample with every drug.")
+@click.option("-i", "--pairs", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Table of the (sample, drug) pairs to predict (the sample and drug "
+                   "columns; other columns are kept); every row stays, in order. Default: "
+                   "every sample with every drug.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
-              help="Predictions table (.csv/.tsv/.parquet; '-' for CSV on stdout).")
-@_column_options(with_response=False)
+              help="Predictions table (.csv/.tsv/.parquet; '-' for CSV on stdout), with "
+                   "<response>_pred (ln_IC50_pred for gdsc).")
+@_column_options(with_response=False, model_default=True)
 def predict(model_path, drugs, features, pairs, output, layout, sample_column, drug_column,
             smiles_column, feature_id_column):
-    """Predict the response of samples to drugs with a trained model.
+    """Predict the response of samples to drugs with a trained or shipped model.
 
     \b
-    Example:
+    Examples:
+      pmt response predict -m gdsc -i pairs.csv -d drugs.csv --features expression.csv.gz \\
+          --features copynumber.csv.gz --features mutation.csv.gz -o pred.csv
       pmt response predict -m runs/response -d drugs.csv --features expression.h5ad -o pred.csv
     """
     from pmtoolkit.cli.common import startup
@@ -219,15 +236,59 @@ def predict(model_path, drugs, features, pairs, output, layout, sample_column, d
     model = load(model_path)
     info = predict_file(model, drugs, features, output, pairs=pairs,
                         columns=_columns(layout, sample_column, drug_column, smiles_column,
-                                         feature_id_column))
+                                         feature_id_column, model=model))
     click.echo(f"{info['predicted']} of {info['rows']} pairs predicted, written to {output}"
                + (f"; {info['rejected_drugs']} drug(s) with an invalid SMILES skipped"
                   if info["rejected_drugs"] else ""), err=True)
 
 
 @response.command()
-@click.option("-m", "--model", "model_path", required=True, type=click.Path(exists=True),
-              help="A model.safetensors file, or the folder pmt response train wrote.")
+@click.option("-m", "--model", "model_path", required=True, help=MODEL_HELP)
+@_inputs
+@click.option("-i", "--pairs", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Table of the (sample, drug) pairs to explain (the sample and drug "
+                   "columns).")
+@click.option("-o", "--output", "outdir", required=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder: attributions.csv, a picture per pair, report.html.")
+@click.option("--top", type=click.IntRange(1, 1000), default=10, show_default=True,
+              help="Cell features listed per pair.")
+@click.option("--pictures", type=click.IntRange(0, 200), default=12, show_default=True,
+              help="Pairs drawn in the report (the first ones); attributions.csv has all.")
+@_column_options(with_response=False, model_default=True)
+@overwrite_option
+def explain(model_path, drugs, features, pairs, outdir, top, pictures, layout, sample_column,
+            drug_column, smiles_column, feature_id_column, overwrite):
+    """Explain predictions: which genes and which substructures each one leans on.
+
+    Integrated gradients from the average training cell line and an empty fingerprint: a
+    pair's attributions add up to its predicted ln IC50 minus that baseline pair's. Blue
+    (negative) lowers the predicted IC50, red raises it; the drug is drawn with its atoms
+    shaded by their share.
+
+    \b
+    Example:
+      pmt response explain -m gdsc -i pairs.csv -d drugs.csv --features expression.csv.gz \\
+          --features copynumber.csv.gz --features mutation.csv.gz -o why/
+    """
+    from pmtoolkit.cli.common import startup
+
+    from pmtoolkit.response.model import load
+    from pmtoolkit.response.run import explain_file
+
+    startup(model=model_path)
+    model = load(model_path)
+    info = explain_file(model, drugs, features, pairs, outdir,
+                        columns=_columns(layout, sample_column, drug_column, smiles_column,
+                                         feature_id_column, model=model),
+                        top=top, pictures=pictures, overwrite=overwrite)
+    click.echo(f"{info['pairs']} pair(s) explained ({info['rejected']} rejected); report "
+               f"written to {outdir / 'report.html'}", err=True)
+
+
+@response.command()
+@click.option("-m", "--model", "model_path", required=True, help=MODEL_HELP)
 @click.option("-i", "--input", "responses", required=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path), help=RESPONSES_HELP)
 @_inputs
@@ -235,7 +296,7 @@ def predict(model_path, drugs, features, pairs, output, layout, sample_column, d
               type=click.Path(file_okay=False, path_type=Path),
               help="Output folder: metrics.json, predictions, per-drug correlations, "
                    "report.html with plots.")
-@_column_options(with_response=True)
+@_column_options(with_response=True, model_default=True)
 @on_invalid_option("error")
 @overwrite_option
 def evaluate(model_path, responses, drugs, features, outdir, layout, sample_column,
@@ -259,7 +320,7 @@ def evaluate(model_path, responses, drugs, features, outdir, layout, sample_colu
     metrics = evaluate_file(model, responses, drugs, features, outdir,
                             columns=_columns(layout, sample_column, drug_column,
                                              smiles_column, feature_id_column,
-                                             response_column),
+                                             response_column, model=model),
                             on_invalid=on_invalid, overwrite=overwrite)
     click.echo(json.dumps({k: metrics[k] for k in ("rmse", "pearson", "per_drug_pearson",
                                                    "per_drug_spearman", "drugs_scored",

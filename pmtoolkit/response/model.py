@@ -90,11 +90,22 @@ class ResponseModel(TorchModel):
     Config = ResponseConfig
 
     def __init__(self, config: ResponseConfig, network=None, *, prep: FeaturePrep,
-                 y_mean: float = 0.0, y_std: float = 1.0):
+                 y_mean: float = 0.0, y_std: float = 1.0,
+                 columns: dict[str, Any] | None = None, labels: dict[str, str] | None = None):
         self.prep = prep
+        #: readable names of feature columns (entrez_673: BRAF), for explanations
+        self.labels = dict(labels) if labels else None
         self.y_mean, self.y_std = float(y_mean), float(y_std)
+        #: the column names of the tables it was trained on (a :class:`Columns` as a dict):
+        #: the defaults of predict and evaluate, and the response it predicts (ln_IC50)
+        self.columns = dict(columns) if columns else None
         super().__init__(config, network if network is not None
                          else _network(config, len(prep.names)))
+
+    @property
+    def response(self) -> str | None:
+        """The response it predicts (the training table's column, e.g. ln_IC50)."""
+        return (self.columns or {}).get("response")
 
     @classmethod
     def build_network(cls, config: ResponseConfig, extra: dict[str, Any]):
@@ -106,12 +117,14 @@ class ResponseModel(TorchModel):
                            np.asarray(extra["feature_mean"], dtype=np.float32),
                            np.asarray(extra["feature_sd"], dtype=np.float32))
         return cls(config, cls.build_network(config, extra), prep=prep,
-                   y_mean=extra["y_mean"], y_std=extra["y_std"])
+                   y_mean=extra["y_mean"], y_std=extra["y_std"], columns=extra.get("columns"),
+                   labels=extra.get("labels"))
 
     def extra_metadata(self) -> dict[str, Any]:
         return {"features": self.prep.names, "normalize": self.prep.normalize,
                 "feature_mean": self.prep.mean.tolist(), "feature_sd": self.prep.sd.tolist(),
-                "y_mean": self.y_mean, "y_std": self.y_std}
+                "y_mean": self.y_mean, "y_std": self.y_std, "columns": self.columns,
+                "labels": self.labels}
 
     def fingerprints(self, drugs: Drugs) -> np.ndarray:
         return drug_fingerprints(drugs.smiles, self.config.fingerprint_radius,
@@ -267,13 +280,22 @@ def fit(train: ResponseData, valid: ResponseData | None = None,
     return model
 
 
+#: the drug-response models shipped with pmtoolkit (``pmt info NAME`` says what each saw)
+SHIPPED = ("gdsc",)
+
+
 def load(name_or_path: str | os.PathLike) -> ResponseModel:
-    """A saved model: its file, or the training output folder holding ``model.safetensors``
-    (no response model ships with pmtoolkit, so there are no names to resolve)."""
+    """A saved model: a shipped model's name (:data:`SHIPPED`), its file, or the training
+    output folder holding ``model.safetensors``."""
+    from pmtoolkit.core import shipped
+
     p = Path(name_or_path)
+    if str(name_or_path) in SHIPPED and not p.exists():
+        p = shipped.path(str(name_or_path), "model")
     if p.is_dir():
         p = p / "model.safetensors"
     if not p.is_file():
         raise BadInputError(f"model '{name_or_path}' does not exist",
-                            hint="give the model.safetensors file or its training folder")
+                            hint="give a shipped model (" + ", ".join(SHIPPED) + "), a "
+                                 "model.safetensors file or its training folder")
     return ResponseModel.load(p)  # type: ignore[return-value]

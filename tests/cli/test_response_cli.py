@@ -83,7 +83,7 @@ def test_predict_every_pair_to_stdout_and_given_pairs_aligned(pmt, panel, traine
                  "--features", panel / "expression.h5ad", "-o", "-")
     assert result.exit_code == 0, result.stderr
     table = pd.read_csv(io.StringIO(result.stdout))
-    assert len(table) == 24 * 16 and table["prediction"].notna().all()
+    assert len(table) == 24 * 16 and table["response_pred"].notna().all()
     pairs = pd.DataFrame({"sample_id": ["S0003", "S9999", "S0001"],
                           "drug_id": ["D0002", "D0002", "D0005"], "note": ["a", "b", "c"]})
     pairs.to_csv(tmp_path / "pairs.csv", index=False)
@@ -94,10 +94,10 @@ def test_predict_every_pair_to_stdout_and_given_pairs_aligned(pmt, panel, traine
     assert result.exit_code == 0, result.stderr
     pred = pd.read_csv(out, sep="\t")
     assert list(pred["note"]) == ["a", "b", "c"]
-    assert pred["prediction"].isna().tolist() == [False, True, False]
+    assert pred["response_pred"].isna().tolist() == [False, True, False]
     assert "no features" in pred["error"][1]
-    s3 = table[(table["sample_id"] == "S0003") & (table["drug_id"] == "D0002")]["prediction"]
-    assert pred["prediction"][0] == pytest.approx(float(s3.iloc[0]), rel=1e-5)
+    s3 = table[(table["sample_id"] == "S0003") & (table["drug_id"] == "D0002")]["response_pred"]
+    assert pred["response_pred"][0] == pytest.approx(float(s3.iloc[0]), rel=1e-5)
 
 
 def test_evaluate_writes_metrics_and_report(pmt, panel, trained, tmp_path):
@@ -214,13 +214,27 @@ def test_gdsc_layout_with_three_feature_tables_end_to_end(pmt, tmp_path):
     pairs = pd.DataFrame({"DepMap_ID": ["ACH-000003", "ACH-000099"],
                           "drug_name": ["Erlotinib", "Erlotinib"]})
     pairs.to_csv(tmp_path / "pairs.csv", index=False)
-    result = pmt("response", "predict", "-m", out, "--layout", "gdsc", "-d", paths["drugs"],
-                 *_gdsc_features(paths), "--pairs", tmp_path / "pairs.csv",
+    # the model keeps its layout's columns: no --layout needed; ln_IC50_pred is added
+    result = pmt("response", "predict", "-m", out, "-d", paths["drugs"],
+                 *_gdsc_features(paths), "-i", tmp_path / "pairs.csv",
                  "-o", tmp_path / "pred.csv")
     assert result.exit_code == 0, result.stderr
     pred = pd.read_csv(tmp_path / "pred.csv")
-    assert pred["prediction"].notna().tolist() == [True, False]
+    assert pred["ln_IC50_pred"].notna().tolist() == [True, False]
     assert "'ACH-000099' has no features" in pred["error"][1]
+    # explain the same pairs: the predictable one is explained, the other listed as rejected
+    why = tmp_path / "why"
+    result = pmt("response", "explain", "-m", out, "-d", paths["drugs"],
+                 *_gdsc_features(paths), "-i", tmp_path / "pairs.csv", "-o", why, "--top", "5")
+    assert result.exit_code == 0, result.stderr
+    attr = pd.read_csv(why / "attributions.csv")
+    assert attr["DepMap_ID"].unique().tolist() == ["ACH-000003"] and len(attr) == 5
+    assert attr["ln_IC50_pred"][0] == pytest.approx(pred["ln_IC50_pred"][0], abs=1e-4)
+    assert set(attr["feature"]) <= set(load(out).prep.names)
+    for name in ("report.html", "features_1.png", "drug_1.png", "rejected.csv"):
+        assert (why / name).is_file(), name
+    assert pmt("response", "explain", "-m", out, "-d", paths["drugs"], *_gdsc_features(paths),
+               "-i", tmp_path / "pairs.csv", "-o", why, "--top", "0").exit_code == 2
 
 
 def test_gdsc_drug_without_smiles_and_cell_missing_from_a_table(pmt, tmp_path):

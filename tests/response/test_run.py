@@ -35,7 +35,7 @@ def test_train_load_predict_and_evaluate_files(tmp_path):
     counts = predict_file(model, files[1], files[2], tmp_path / "p.csv")
     pred = pd.read_csv(tmp_path / "p.csv")
     assert len(pred) == counts["rows"] == counts["predicted"] == 24 * 16  # every pair
-    assert np.isfinite(pred["prediction"]).all()
+    assert np.isfinite(pred["response_pred"]).all()  # named after the trained response
 
     scores = evaluate_file(model, *files, tmp_path / "eval")
     assert (tmp_path / "eval" / "metrics.json").is_file() and np.isfinite(scores["rmse"])
