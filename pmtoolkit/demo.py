@@ -584,6 +584,7 @@ def _ehr(ctx: DemoContext) -> None:
     from pmtoolkit.core.metrics import pr_auc, roc_auc
     from pmtoolkit.ehr import run as ehr
     from pmtoolkit.ehr.config import TaskConfig
+    from pmtoolkit.ehr.evaluate import top_codes
 
     events = shipped.path("synthea_example", "dataset").parent
     out = ctx.outdir / "ehr"
@@ -634,10 +635,27 @@ def _ehr(ctx: DemoContext) -> None:
     ctx.summary["ehr"]["threshold"] = threshold
     for t in timelines:
         sec.figure(f"ehr/explain/{t.name}", "contributions of visits and codes")
+    codes = top_codes(pd.read_csv(out / "explain" / "contributions.csv"))
+    ctx.summary["ehr"]["top_codes"] = codes.to_dict(orient="records")
+    first = codes.iloc[0] if len(codes) else None
+    note = ""
+    if first is not None and first["how to read it"].startswith("a vaccination"):
+        note = (f" The top code, {first['code']} ({first['description'].strip()}), is such a "
+                "marker: it comes with the regular visits of older and chronically ill "
+                "patients.")
+    sec.text("The codes that raised these three risks most (contributions summed over their "
+             "records), with how to read each. A contribution is what the model learned to "
+             "associate with death in these records, not a cause." + note)
+    sec.table(codes, floatfmt="{:.2f}")
+    top_line = (f"; top code {first['code']} ({first['description'].strip()}): "
+                f"{first['how to read it'].split(':', 1)[-1].strip()}" if first is not None
+                else "")
+    flag_line = (f", flagged at risk ≥ {threshold:.3f} (Youden's J on validation)"
+                 if threshold is not None else "")
     _card(ctx, "Patient records (EHR)", "report.html#patient-records-ehr",
           f"ehr/explain/{timelines[0].name}" if timelines else "",
-          f"one-year mortality risk for {summary['patients']} unseen patients "
-          f"(AUROC {auroc:.2f} over their visits), with per-code explanations")
+          f"one-year mortality risk for {summary['patients']} unseen Synthea patients "
+          f"(AUROC {auroc:.2f} over their visits){flag_line}{top_line}")
 
 
 #: The demo's steps in order: (name, function). Results first; the environment and the long

@@ -68,3 +68,51 @@ def plot_timeline(contrib: pd.DataFrame, path: str | Path, *, title: str = "",
                       "size: magnitude)", fontsize=8)
         ax.axvline(0, color="#888", lw=0.8, ls=":")
         fig.suptitle(title or "code contributions", fontsize=9)
+
+
+#: words of a SNOMED CT finding that record a person's social circumstances (Synthea records
+#: them at visits: employment, housing, isolation, stress, education)
+_SOCIAL = ("employment", "labor force", "isolation", "housing", "stress", "education",
+           "income", "criminal", "violence", "transport", "refugee", "unemployed", "social")
+
+
+def code_reading(code: str, description: str = "") -> str:
+    """How to read a code that a risk model leans on, in one line: what kind of record it is
+    and what its weight can and cannot mean. A contribution is an association learned from the
+    records, never a cause; some kinds of record (a vaccination, a social finding, a drug) stand
+    for something else, and the line says what."""
+    vocab = str(code).split(":", 1)[0].upper()
+    text = str(description or "").lower()
+    if vocab == "CVX" or "vaccin" in text or "immuniz" in text:
+        if "influenza" in text:
+            return ("a vaccination: a marker of who gets care (the yearly flu shot goes to "
+                    "older and chronically ill patients, who are seen often), not a cause")
+        return "a vaccination: a marker of who gets care, not a cause"
+    if vocab in ("RXNORM", "NDC", "ATC") or "oral tablet" in text or " mg " in f" {text} ":
+        return "a prescription: it stands for the condition it treats, not a risk of the drug"
+    if any(w in text for w in _SOCIAL) and "(finding)" in text:
+        return ("a social circumstance recorded at a visit: a correlate of risk (age, health, "
+                "access to care), not a cause")
+    if "(procedure)" in text or vocab in ("ICD9PROC", "ICD10PCS", "CPT"):
+        return "a procedure: marks the care given, and the illness that called for it"
+    if "(disorder)" in text or vocab.startswith("ICD"):
+        return "a diagnosis: the condition itself, which can carry risk"
+    if "(finding)" in text or "(observable" in text:
+        return "a finding recorded at a visit: a sign of the patient's state"
+    if "encounter" in text or "visit" in text:
+        return "a kind of visit: marks contact with care"
+    return ""
+
+
+def top_codes(contrib: pd.DataFrame, top: int = 5) -> pd.DataFrame:
+    """The codes that raised the explained risks most: ``contributions.csv`` of
+    ``pmt ehr explain`` summed per code over its samples, with how often the code was seen, its
+    description and :func:`code_reading`."""
+    frame = contrib.assign(description=contrib.get("description", "").fillna("")
+                           if "description" in contrib else "")
+    g = (frame.groupby(["code", "description"])["contribution"]
+         .agg(contribution="sum", records="count").reset_index()
+         .sort_values(["contribution", "code"], ascending=[False, True]).head(top))
+    g = g[g["contribution"] > 0].reset_index(drop=True)
+    g["how to read it"] = [code_reading(c, d) for c, d in zip(g["code"], g["description"])]
+    return g

@@ -312,3 +312,17 @@ def test_info_verify_fails_on_a_corrupted_file(pmt, tmp_path, monkeypatch):
     (copy / shipped.entry("esol").path).write_text("smiles\nC\n")
     result = pmt("info", "--verify")
     assert result.exit_code == 2 and "failed the sha256 check: esol" in result.stderr
+
+
+def test_ehr_card_shows_the_threshold_and_how_to_read_the_top_code(demo):
+    from pmtoolkit.ehr.run import load
+
+    out, _ = demo
+    threshold = load("synthea-mortality").threshold
+    line = card(out, "Patient records (EHR)")
+    assert f"risk ≥ {threshold:.3f}" in line and "Synthea" in line
+    top = summary_of(out)["ehr"]["top_codes"]
+    assert top and all(t["contribution"] > 0 for t in top)
+    assert top[0]["code"] in line and "not a cause" in line
+    html = section((out / "report.html").read_text(), "patient-records-ehr")
+    assert "how to read it" in headers(html)
