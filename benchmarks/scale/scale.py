@@ -247,11 +247,19 @@ def write(result: dict, folder: Path) -> int:
                   f"uses both cores: {100 * (1 - one['ratio']):.0f}%.", ""]
     if result.get("memory"):
         lines += ["## Memory against input size (`pmt dti screen --workers 2`)", "",
-                  "| molecules | wall time (s) | peak memory, command / largest worker (MiB) |",
-                  "|---:|---:|---|"]
+                  "| molecules | wall time (s) | peak memory, command / largest worker (MiB) | "
+                  "1-min load before / after |",
+                  "|---:|---:|---|---|"]
         for m in result["memory"]:
             lines.append(f"| {m['molecules']:,} | {m['wall_seconds']:.0f} | "
-                         f"{m['peak_rss_mib']:.0f} / {m['peak_worker_rss_mib'] or 0:.0f} |")
+                         f"{m['peak_rss_mib']:.0f} / {m['peak_worker_rss_mib'] or 0:.0f} | "
+                         f"{m['load_before']:.1f} / {m['load_after']:.1f} |")
+        busy = max(m["load_after"] for m in result["memory"])
+        if busy > 2.5:
+            lines += ["", f"The load rose to {busy:.1f} on 2 cores during these runs: other "
+                          "work shared the machine, so their wall times (and the per-worker "
+                          "rate of the 1,000,000-molecule run below) are slower than an idle "
+                          "machine's; the memory figures are unaffected."]
         lines.append("")
     if "screen" in summary:
         per_worker = summary["screen"]["--workers 2"]["rate"] / 2
