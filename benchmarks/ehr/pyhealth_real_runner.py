@@ -39,17 +39,17 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
 warnings.filterwarnings("ignore", category=FutureWarning)
 
-import torch  # noqa: E402
-from pandarallel import pandarallel  # noqa: E402
+import torch
+from pandarallel import pandarallel
 
 _initialize = pandarallel.initialize
 pandarallel.initialize = lambda *a, **k: _initialize(nb_workers=1, progress_bar=False,
                                                        verbose=0)
 
-import pyhealth.medcode as medcode  # noqa: E402
-from pyhealth.datasets import MIMIC3Dataset, SampleEHRDataset, eICUDataset, get_dataloader  # noqa: E402
-from pyhealth.models import RETAIN, RNN, Transformer  # noqa: E402
-from pyhealth.tasks import (  # noqa: E402
+from pyhealth import medcode
+from pyhealth.datasets import MIMIC3Dataset, SampleEHRDataset, eICUDataset, get_dataloader
+from pyhealth.models import RETAIN, RNN, Transformer
+from pyhealth.tasks import (
     length_of_stay_prediction_eicu_fn,
     length_of_stay_prediction_mimic3_fn,
     mortality_prediction_eicu_fn,
@@ -57,7 +57,7 @@ from pyhealth.tasks import (  # noqa: E402
     readmission_prediction_eicu_fn,
     readmission_prediction_mimic3_fn,
 )
-from pyhealth.trainer import Trainer  # noqa: E402
+from pyhealth.trainer import Trainer
 
 logging.getLogger("pyhealth").setLevel(logging.WARNING)
 torch.set_num_threads(1)
@@ -147,7 +147,7 @@ def visit_order(base) -> dict:
 
 def in_time_order(base, layout: str, tasks) -> dict:
     """Counts of the same task functions with each patient's visits put in time order (the
-    fix of PyHealth issue #306, closed after 1.1.4): a diagnostic only, no model trains on
+    fix proposed in PyHealth issue #306): a diagnostic only, no model trains on
     them. Reorders ``base`` in place, so it runs after the shipped samples are built."""
     for p in base.patients.values():
         ids = sorted(p.visits, key=lambda v: (p.visits[v].encounter_time, v))
@@ -204,8 +204,8 @@ def main() -> int:
     torch.manual_seed(0)
     result = {"substitutions": [
         "pandarallel started with one worker",
-        "eICU diagnosis vocabulary label (Event.vocabulary) by pattern instead of PyHealth's "
-        "downloaded ICD-9-CM / ICD-10-CM lists; not read by the task functions"]}
+        ("eICU diagnosis vocabulary label (Event.vocabulary) by pattern instead of PyHealth's "
+        "downloaded ICD-9-CM / ICD-10-CM lists; not read by the task functions")]}
     with tempfile.TemporaryDirectory() as root:
         t0 = time.perf_counter()
         stage(job["layout"], job["source"], root)

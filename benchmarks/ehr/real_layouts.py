@@ -49,6 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -161,9 +162,9 @@ def boot_metric(run: dict, test_patients: list[str], draws: np.ndarray, name: st
 def interval(values: np.ndarray) -> dict:
     ok = values[np.isfinite(values)]
     if len(ok) < 0.5 * len(values):  # mostly undefined: no interval
-        return {"lo": None, "hi": None, "defined": int(len(ok))}
+        return {"lo": None, "hi": None, "defined": len(ok)}
     return {"lo": float(np.percentile(ok, 2.5)), "hi": float(np.percentile(ok, 97.5)),
-            "defined": int(len(ok))}
+            "defined": len(ok)}
 
 
 # --- the two tools ----------------------------------------------------------------------------
@@ -252,14 +253,14 @@ def versions() -> dict:
     from importlib.metadata import version
 
     import torch
-    ph = subprocess.run([str(VENV_PY), "-c", "from importlib.metadata import version as v; "
+    ph = subprocess.run([str(VENV_PY), "-c", ("from importlib.metadata import version as v; "
                          "import json; print(json.dumps({k: v(k) for k in ('pyhealth', "
-                         "'torch', 'pandas', 'numpy', 'scikit-learn')}))"],
+                         "'torch', 'pandas', 'numpy', 'scikit-learn')}))")],
                         capture_output=True, text=True, check=False) if VENV_PY.exists() else None
     return {"pmtoolkit": version("pmtoolkit"), "torch": torch.__version__,
             "python": platform.python_version(),
             "git": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                                  capture_output=True, text=True).stdout.strip(),
+                                  capture_output=True, text=True, check=False).stdout.strip(),
             "pyhealth_venv": json.loads(ph.stdout) if ph and ph.returncode == 0 else None}
 
 
@@ -276,7 +277,7 @@ def run(args) -> dict:
             print(f"{layout}: PyHealth ...", flush=True)
             ph = pyhealth(layout, splits, PH_MODELS, args.tasks)
             entry["pyhealth"] = {k: ph[k] for k in ("substitutions", "read_seconds", "base",
-                                                    "seconds")}
+                                                    "visit_order", "seconds")}
             for task in args.tasks:
                 path, build, seconds = pmt_build(layout, task, Path(work))
                 counts, runs = pmt_runs(path, splits, PMT_MODELS)
@@ -315,7 +316,8 @@ def add_metrics(record: dict) -> None:
                             test = entry["splits"][str(r["seed"])]["test"]
                             per_seed.append(boot_metric(r, test, boot_draws(test, r["seed"]),
                                                         name))
-                        with np.errstate(all="ignore"):
+                        with warnings.catch_warnings():
+                            warnings.simplefilter("ignore", RuntimeWarning)
                             stack = np.vstack(per_seed)
                             mean = np.where(np.isfinite(stack).any(0),
                                             np.nanmean(np.where(np.isfinite(stack), stack,
@@ -361,20 +363,20 @@ def report(record: dict) -> str:
     ph = v.get("pyhealth_venv") or {}
     lines = [
         "# pmtoolkit beside PyHealth on real record layouts (MIMIC-III demo, eICU subset)", "",
-        f"Written by `benchmarks/ehr/real_layouts.py` (run of {record['started']}, "
+        (f"Written by `benchmarks/ehr/real_layouts.py` (run of {record['started']}, "
         f"{record['seconds'] / 60:.1f} min on one nice'd CPU core) from "
         "[`ehr_real.json`](ehr_real.json), which holds every seed, split, test prediction and "
         "interval. pmtoolkit "
         f"{v['pmtoolkit']} (git {v['git']}), torch {v['torch']}; PyHealth "
         f"{ph.get('pyhealth', '?')} in its own venv (torch {ph.get('torch', '?')}, pandas "
         f"{ph.get('pandas', '?')}, scikit-learn {ph.get('scikit-learn', '?')}; "
-        "`benchmarks/ehr/setup_anchor_env.sh`).", "",
+        "`benchmarks/ehr/setup_anchor_env.sh`)."), "",
         "```bash",
         "bash benchmarks/ehr/setup_anchor_env.sh",
         "nice -n 19 python benchmarks/ehr/real_layouts.py",
         "```", "",
         "## What a cohort of 100 patients can and cannot show", "",
-        "**It can show** that both tools read the published MIMIC-III and eICU table layouts end "
+        ("**It can show** that both tools read the published MIMIC-III and eICU table layouts end "
         "to end and build the same named tasks, and how many samples and positives each "
         "task definition yields — the counts below are exact and reproducible, and their "
         "differences are explained by the definitions. **It cannot rank models or tools.** "
@@ -384,16 +386,16 @@ def report(record: dict) -> str:
         "model or tool predicts better; none of these figures says how a model would do on "
         "a hospital's full export. The point of the exercise is the one-command path: "
         "`pmt ehr build --format mimic3|eicu -i EXPORT_DIR -o dataset.jsonl.gz --kind ...` "
-        "runs unchanged on a full MIMIC-III or eICU export.", "",
+        "runs unchanged on a full MIMIC-III or eICU export."), "",
         "## Protocol", "",
-        f"- Splits: one per seed ({', '.join(map(str, record['seeds']))}), by patient, drawn "
+        (f"- Splits: one per seed ({', '.join(map(str, record['seeds']))}), by patient, drawn "
         "by the driver from the raw patients table (MIMIC-III `subject_id`, eICU `uniquepid`), "
         f"{'/'.join(str(int(f * 100)) for f in record['fractions'])} train/valid/test, "
         "stratified by (died in hospital, more than one admission / unit stay); the same "
         "patient lists go to both tools (PyHealth's eICU \"patients\" are hospital stays, "
         "`uniquepid+patienthealthsystemstayid`; they are mapped back to `uniquepid`). Test "
-        "metrics are on each tool's own samples of the test patients.",
-        f"- Budget, the same for both and fixed before any test result: embedding and hidden "
+        "metrics are on each tool's own samples of the test patients."),
+        (f"- Budget, the same for both and fixed before any test result: embedding and hidden "
         f"size {record['budget']['dim']}, learning rate {record['budget']['lr']}, batch "
         f"{record['budget']['batch_size']}, at most {record['budget']['epochs']} epochs, the "
         "best validation epoch by AUPRC where the validation patients hold both outcomes "
@@ -402,18 +404,23 @@ def report(record: dict) -> str:
         f"{record['budget']['heads']} heads, {record['budget']['layers']} layer. Each tool "
         "keeps its own recipe otherwise (PyHealth: Adam, dropout 0.5, its tokenizers; "
         "pmtoolkit: AdamW with weight decay 1e-4, dropout 0.3, positive weighting, a time "
-        "encoding). PyHealth 1.1.4 has no logistic regression.",
-        "- Metrics: AUROC and AUPRC of each model's raw scores on the test samples (pmtoolkit's "
+        "encoding). PyHealth 1.1.4 has no logistic regression."),
+        ("- Metrics: AUROC and AUPRC of each model's raw scores on the test samples (pmtoolkit's "
         "logits, before calibration; PyHealth's sigmoid outputs), computed by the driver with "
         "the same code for both tools. AUROC is undefined when the test samples hold one "
         "outcome only, AUPRC when they hold no positive; the tables give mean ± sd over the "
-        "seeds where it is defined, with n = defined / seeds when some are not.",
-        f"- Intervals: [2.5 %, 97.5 %] of a bootstrap over test patients ({record['bootstrap_resamples']} "
+        "seeds where it is defined, with n = defined / seeds when some are not."),
+        (f"- Intervals: [2.5 %, 97.5 %] of a bootstrap over test patients ({record['bootstrap_resamples']} "
         "resamples, all of a patient's samples together, the same draws for every tool and "
         "model) **of the mean over seeds**: each resample redraws every seed's test patients "
         "and averages the seeds where the metric is defined; `[–]` where it is undefined in "
-        "more than half of the resamples. Per-seed intervals are in the JSON.",
-        "- Staging: PyHealth 1.1.4 opens `ROOT/<TABLE>.csv` and, for MIMIC-III, upper-case "
+        "more than half of the resamples. Per-seed intervals are in the JSON. The intervals "
+        "carry the sampling of test patients only, not the spread between seeds' training "
+        "runs (the ± sd), and the seeds' test parts overlap; read both."),
+        ("- Before the full run, the driver was tried once on the MIMIC-III demo with seed 0 "
+        "(nothing written); nothing in the budget, the splits or the models was changed "
+        "after it."),
+        ("- Staging: PyHealth 1.1.4 opens `ROOT/<TABLE>.csv` and, for MIMIC-III, upper-case "
         "column names, while the demo's columns are lower case: its runner decompresses the "
         "tables it reads into a temporary folder and upper-cases MIMIC-III's header line, "
         "rows byte for byte. pmtoolkit reads the gzipped tables in place. Two PyHealth parts "
@@ -421,11 +428,12 @@ def report(record: dict) -> str:
         "eICU's diagnosis parser labels each event's vocabulary by looking the code up in "
         "ICD-9-CM / ICD-10-CM lists it downloads from PyHealth's cloud bucket (offline here), "
         "so a pattern rule labels it instead — the task functions read only the codes "
-        "(`get_code_list`), not that label, so the samples do not depend on it.", ""]
+        "(`get_code_list`), not that label, so the samples do not depend on it."), ""]
     lines += ["## Samples per task and tool", "",
-              "| dataset | task | PyHealth 1.1.4 function | samples | positives | patients "
-              "| pmtoolkit `--kind` | samples | positives | patients |",
-              "|---|---|---|---:|---:|---:|---|---:|---:|---:|"]
+              ("| dataset | task | PyHealth 1.1.4 function | samples | positives | patients "
+              "| the same, visits in time order | pmtoolkit `--kind` | samples | positives "
+              "| patients |"),
+              "|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|"]
     fn = {"mortality": "mortality_prediction_{}_fn", "readmission":
           "readmission_prediction_{}_fn", "length_of_stay": "length_of_stay_prediction_{}_fn"}
     for layout, entry in record["layouts"].items():
@@ -433,15 +441,29 @@ def report(record: dict) -> str:
             a, b = t["pyhealth 1.1.4"]["counts"], t["pmtoolkit"]["counts"]
             kind = PMT_KIND[task] + (" (15 days)" if (layout, task) in PMT_EXTRA else "")
             name = fn[task].format(layout) + (" (> 7 days)" if task == "length_of_stay" else "")
+            fixed = a.get("visits_in_time_order", {})
             lines.append(f"| {TITLES[layout]} | {task} | `{name}` | {a['samples']} | "
-                         f"{a['positives']} | {a['patients']} | {kind} | {b['samples']} | "
+                         f"{a['positives']} | {a['patients']} | {fixed.get('samples', '?')} / "
+                         f"{fixed.get('positives', '?')} | {kind} | {b['samples']} | "
                          f"{b['positives']} | {b['patients']} |")
+    lines += ["", ("Patients are real patients (eICU `uniquepid`) for both tools. \"The same, "
+              "visits in time order\": PyHealth's own task function on its own dataset with "
+              "each patient's visits put in time order (the fix of PyHealth issue #306), "
+              "samples / positives; a diagnostic, no model is trained on them.")]
+    for layout, entry in record["layouts"].items():
+        vo = entry["pyhealth"].get("visit_order")
+        if vo:
+            lines.append(f"On the {TITLES[layout]}, {vo['next_admitted_earlier']} of the "
+                         f"{vo['consecutive_pairs']} consecutive visit pairs in PyHealth 1.1.4's "
+                         "order (`patient[i]`, `patient[i + 1]`) have the second visit admitted "
+                         "before the first.")
     lines += [""]
+    lines += notes(record)
     for layout, entry in record["layouts"].items():
         lines += [f"## {TITLES[layout]}: test AUROC / AUPRC", "",
-                  f"{entry['patients']} patients; test parts of "
+                  (f"{entry['patients']} patients; test parts of "
                   f"{statistics.mean(len(s['test']) for s in entry['splits'].values()):.0f} "
-                  "patients. mean ± sd over seeds [bootstrap 95 % interval of the seed mean].",
+                  "patients. mean ± sd over seeds [bootstrap 95 % interval of the seed mean]."),
                   ""]
         for task, t in entry["tasks"].items():
             pos = {tool: [(r["n_test"], r["test_positives"]) for r in x["runs"]
@@ -463,8 +485,8 @@ def report(record: dict) -> str:
                                      f"{_cell(s['auprc'])} |")
             lines.append("")
     lines += ["## Every seed", "",
-              "| dataset | task | tool | model | seed | test n / pos | AUROC [95 % CI] "
-              "| AUPRC [95 % CI] | epochs |", "|---|---|---|---|---:|---|---|---|---:|"]
+              ("| dataset | task | tool | model | seed | test n / pos | AUROC [95 % CI] "
+              "| AUPRC [95 % CI] | epochs |"), "|---|---|---|---|---:|---|---|---|---:|"]
     for layout, entry in record["layouts"].items():
         for task, t in entry["tasks"].items():
             for tool, x in t.items():
@@ -506,14 +528,69 @@ def main() -> int:
             save(record)
     text = report(record)
     if not args.dry_run:
-        (DOCS / "ehr_real.md").write_text(text + NOTES)
+        (DOCS / "ehr_real.md").write_text(text)
     print(text)
     return 0
 
 
-#: what the counts table shows, written from reading both tools' code (PyHealth 1.1.4:
-#: pyhealth/datasets/{mimic3,eicu}.py, pyhealth/tasks/*.py) and the demo tables
-NOTES = ""
+def notes(record: dict) -> list[str]:
+    """Why the counts differ: read from both tools' code (PyHealth 1.1.4's
+    pyhealth/datasets/{mimic3,eicu}.py and pyhealth/tasks/*.py; pmtoolkit/ehr/tasks.py) and
+    checked against the demo tables."""
+    return [
+        "## Why the task definitions give different samples", "",
+        ("Checked by reading both tools' code (PyHealth 1.1.4: `pyhealth/datasets/mimic3.py`, "
+        "`eicu.py`, `pyhealth/tasks/*.py`) and recounting from the raw demo tables; "
+        "pmtoolkit's counts match a direct count from the tables (e.g. MIMIC-III readmission: "
+        "8 admissions followed by another within 15 days of discharge)."), "",
+        ("1. **PyHealth 1.1.4 orders a patient's visits by id, not by time.** "
+        "`MIMIC3Dataset` adds admissions in the order of `groupby(\"HADM_ID\")`, `eICUDataset` "
+        "unit stays in the order of `groupby(\"patientunitstayid\")` — both sorted by id — "
+        "and the next-visit tasks take `patient[i + 1]` as the next visit. MIMIC-III's "
+        "`hadm_id` is random with respect to time, so on the MIMIC-III demo 16 of the 27 "
+        "readmission / mortality samples pair an admission with an earlier one. Readmission's "
+        "label is `(next.encounter_time - visit.encounter_time).days < 15`, true for every "
+        "negative gap: 17 of 27 positive, against 2 of 26 with the visits in time order. "
+        "Mortality's label is the \"next\" admission's `hospital_expire_flag`: 1 positive "
+        "against 5 in time order. The eICU subset's unit stays within a hospital stay are "
+        "misordered the same way (readmission 13 samples / 11 positive as shipped, 16 / 14 in "
+        "time order; mortality 13 / 2 against 16 / 1). This is PyHealth issue #306 (closed upstream; newer "
+        "PyHealth 2.x readers are not usable here: 1.1.5+ import torchvision, which has no CPU "
+        "build for torch 2.13). **PyHealth's mortality and readmission figures below "
+        "(both datasets) are therefore scored against these labels, and mean little**; pmtoolkit sorts "
+        "a patient's admissions by admission time (ties by id)."),
+        ("2. **What a visit needs.** PyHealth keeps a visit only if it has diagnoses, "
+        "procedures and drugs (MIMIC: DIAGNOSES_ICD, PROCEDURES_ICD, PRESCRIPTIONS with any "
+        "NDC, `0` included; eICU: diagnosis with an ICD code, physicalExam, medication). "
+        "pmtoolkit needs any code known at the index time; it rejects NDC `0`, reads eICU "
+        "`treatment` as procedures (it does not read physicalExam) and drops cancelled eICU "
+        "orders. On the eICU subset 4 of the 9 unit stays of more than 7 days have no "
+        "medication rows, so PyHealth's length of stay has 5 positives, pmtoolkit's 9."),
+        ("3. **Which history.** PyHealth's sample is the current visit's codes only; "
+        "pmtoolkit's is every code known at the index time: earlier admissions and, for "
+        "within-stay tasks, the current stay's codes so far."),
+        ("4. **Look-ahead in length of stay.** PyHealth's `length_of_stay_prediction_*_fn` "
+        "labels a visit by its own length and gives the model the whole stay's diagnoses, "
+        "procedures and drugs — diagnoses are coded at discharge, when the length is known. "
+        "pmtoolkit predicts at 48 hours from what is known then (drugs started, earlier "
+        "admissions) and excludes stays over by then (14 MIMIC-III admissions, 106 eICU unit "
+        "stays). PyHealth's ten classes are made binary here (classes 8-9: more than 7 whole "
+        "days), which is pmtoolkit's label. The tasks are different questions; the AUROCs "
+        "are not comparable."),
+        ("5. **Readmission.** PyHealth: the next visit is *admitted* within 15 days (MIMIC) / "
+        "5 days (eICU) of this visit's *admission*. pmtoolkit: admitted within 15 days of this "
+        "visit's *discharge* (MIMIC; `--readmission-days 15`), and in eICU the next unit stay "
+        "belonging to the same hospital stay (ICU readmission; eICU does not give the days "
+        "between hospital stays); admissions ending in death are excluded."),
+        ("6. **eICU \"patients\" and mortality.** `eICUDataset` makes each hospital stay a "
+        "patient (`uniquepid+patienthealthsystemstayid`), so PyHealth's next-visit tasks pair "
+        "unit stays within one hospital stay only (13 samples); pmtoolkit follows a patient's "
+        "unit stays across hospital stays (73 samples). PyHealth's eICU mortality label is the "
+        "next unit stay's `unitdischargestatus` (death in the unit); pmtoolkit's is its "
+        "`hospitaldischargestatus` (death in hospital)."),
+        ("7. **Age.** Neither tool restricts age here (`--min-age 0`; pmtoolkit's default is "
+        "18)."), ""]
+
 
 if __name__ == "__main__":
     raise SystemExit(main())
