@@ -347,8 +347,9 @@ def explain_file(model: ResponseModel, drugs: str | os.PathLike,
     table = read_table(pairs, columns=[c.sample, c.drug], dtype={c.sample: str, c.drug: str})
     data, rejects = pairs_for(samples, drug_set, table, columns=c, source=str(pairs))
     if not len(data):
-        (rejects or drug_rejects).raise_first()
-        raise BadInputError(f"no pair of '{pairs}' can be predicted")
+        first = (rejects or drug_rejects).items[:1]
+        raise BadInputError(f"no pair of '{pairs}' can be explained"
+                            + (f"; first: {first[0].describe()}" if first else ""))
     attr = E.attribute(model, data)
     names, labels = model.prep.names, getattr(model, "labels", None)
     column = prediction_column(model)
