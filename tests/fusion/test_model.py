@@ -36,7 +36,9 @@ def _auc(y, p):
     return roc_auc(y, p)
 
 
-@pytest.mark.parametrize("fusion", ["concat", "attention", "gated"])
+# concat in the default run; the other two fusions train the same way (~10 s each): slow
+@pytest.mark.parametrize("fusion", ["concat", pytest.param("attention", marks=pytest.mark.slow),
+                                    pytest.param("gated", marks=pytest.mark.slow)])
 def test_fusion_beats_each_modality_and_names_the_planted_one(fusion, splits, tmp_path):
     from pmtoolkit.fusion.model import FusionModel, fit_fusion
 
