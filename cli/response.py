@@ -209,7 +209,8 @@ MODEL_HELP = ("The shipped model gdsc (pmt info gdsc), a model.safetensors file,
 @response.command()
 @click.option("-m", "--model", "model_path", required=True, help=MODEL_HELP)
 @_inputs
-@click.option("-i", "--pairs", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("-i", "--input", "pairs",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Table of the (sample, drug) pairs to predict (the sample and drug "
                    "columns; other columns are kept); every row stays, in order. Default: "
                    "every sample with every drug.")
@@ -245,7 +246,7 @@ def predict(model_path, drugs, features, pairs, output, layout, sample_column, d
 @response.command()
 @click.option("-m", "--model", "model_path", required=True, help=MODEL_HELP)
 @_inputs
-@click.option("-i", "--pairs", required=True,
+@click.option("-i", "--input", "pairs", required=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Table of the (sample, drug) pairs to explain (the sample and drug "
                    "columns).")

@@ -34,7 +34,12 @@ class ResponseConfig:
     variable genes); the drug tower an MLP on the drug's Morgan fingerprint. ``fusion``
     combines the two vectors: ``concat`` feeds ``[s, d]`` to an MLP head; ``bilinear`` is
     ``w_s.s + w_d.d + <s, d>`` (main effects plus a low-rank interaction, the shape of a
-    matrix-factorisation model); ``both`` feeds ``[s, d, s*d]`` to the head."""
+    matrix-factorisation model); ``both`` feeds ``[s, d, s*d]`` to the head.
+
+    ``drug_encoder`` and ``sample_encoder`` swap what the towers read (a D-MPNN over the
+    drug's atoms and bonds; the features grouped by gene, a feature's gene being its name
+    after the table stem, ``cell_mutation:entrez_673`` -> ``entrez_673``); their defaults
+    are the fingerprint and the plain MLP, which models saved before them were."""
 
     fusion: Literal["concat", "bilinear", "both"] = field(default="both", metadata={
         "help": "how the sample and drug vectors are combined"})
@@ -48,6 +53,20 @@ class ResponseConfig:
         "help": "Morgan fingerprint radius of the drug tower (2 = ECFP4)"})
     fingerprint_bits: int = field(default=2048, metadata={"range": Range(8, 65_536),
         "help": "Morgan fingerprint length"})
+    drug_encoder: Literal["fingerprint", "graph"] = field(default="fingerprint", metadata={
+        "help": "what the drug tower reads: the Morgan fingerprint, or the molecular graph "
+                "through a D-MPNN (chemprop's directed message passing, mean over atoms)"})
+    graph_hidden: int = field(default=128, metadata={"range": Range(1, 4096),
+        "help": "width of the D-MPNN's bond and atom states (drug-encoder graph)"})
+    graph_depth: int = field(default=3, metadata={"range": Range(1, 10),
+        "help": "message-passing steps of the D-MPNN (drug-encoder graph)"})
+    sample_encoder: Literal["mlp", "gene-groups"] = field(default="mlp", metadata={
+        "help": "what the sample tower reads: every feature side by side (mlp), or the "
+                "features of each gene across the feature tables grouped (gene-groups: one "
+                "small MLP shared by every gene over its [table values, presence], its "
+                "output beside the values, then the tower)"})
+    gene_hidden: int = field(default=8, metadata={"range": Range(1, 256),
+        "help": "width of the per-gene MLP (sample-encoder gene-groups)"})
     top_genes: int = field(default=2000, metadata={"range": Range(0, 10**6),
         "help": "keep this many most variable features of the training samples (0: all)"})
     normalize: Literal["auto", "log-cpm", "none"] = field(default="auto", metadata={

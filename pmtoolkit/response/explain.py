@@ -53,6 +53,10 @@ def attribute(model, data, *, steps: int = STEPS, batch: int = 64) -> Attributio
 
     if not 1 <= steps <= 1024:
         raise BadInputError(f"steps must be 1 to 1024, got {steps}")
+    if model.config.drug_encoder != "fingerprint":
+        raise BadInputError("explanations attribute to fingerprint bits; this model reads "
+                            f"drugs as {model.config.drug_encoder}s",
+                            hint="explain a model trained with --drug-encoder fingerprint")
     n = len(data)
     X = model.prep.standardized(data.samples)
     fp_all = drug_fingerprints(data.drugs.smiles, model.config.fingerprint_radius,
@@ -67,7 +71,7 @@ def attribute(model, data, *, steps: int = STEPS, batch: int = 64) -> Attributio
 
     def f(x, fp):
         k = torch.arange(len(x))
-        return net.pairs(net.sample(x), net.drug(fp), k, k)
+        return net.pairs(net.sample(x), net.drugs(fp), k, k)
 
     for a in range(0, n, batch):
         x = torch.from_numpy(X[data.sample_index[a:a + batch]])

@@ -1,5 +1,6 @@
 """Model inputs of a drug-response panel: sample features normalised and standardised as
-learnt on the training samples (:class:`FeaturePrep`), drugs as Morgan fingerprints."""
+learnt on the training samples (:class:`FeaturePrep`), drugs as Morgan fingerprints or
+molecular graphs."""
 from __future__ import annotations
 
 import logging
@@ -89,9 +90,7 @@ class FeaturePrep:
         return ((self.raw(samples) - self.mean) / self.sd).astype(np.float32)
 
 
-def drug_fingerprints(smiles: Sequence[str], radius: int = 2, n_bits: int = 2048) -> np.ndarray:
-    """Morgan fingerprint bits (float32) of standardised SMILES."""
-    from pmtoolkit.chem.fingerprints import morgan
+def _molecules(smiles: Sequence[str]) -> list:
     from pmtoolkit.chem.molecules import parse_smiles
 
     mols = []
@@ -100,4 +99,19 @@ def drug_fingerprints(smiles: Sequence[str], radius: int = 2, n_bits: int = 2048
         if mol is None:
             raise BadInputError(f"invalid drug SMILES {s!r}: {reason}")
         mols.append(mol)
-    return morgan(mols, radius=radius, n_bits=n_bits).astype(np.float32)
+    return mols
+
+
+def drug_fingerprints(smiles: Sequence[str], radius: int = 2, n_bits: int = 2048) -> np.ndarray:
+    """Morgan fingerprint bits (float32) of standardised SMILES."""
+    from pmtoolkit.chem.fingerprints import morgan
+
+    return morgan(_molecules(smiles), radius=radius, n_bits=n_bits).astype(np.float32)
+
+
+def drug_graphs(smiles: Sequence[str]):
+    """The molecular graphs of ``smiles`` as one :class:`pmtoolkit.chem.featurizer.GraphBatch`
+    (graph ``i`` is drug ``i``), featurised as the property and drug-target models do."""
+    from pmtoolkit.chem.featurizer import collate, mol_codes
+
+    return collate([mol_codes(m) for m in _molecules(smiles)])

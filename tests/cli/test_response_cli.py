@@ -90,7 +90,7 @@ def test_predict_every_pair_to_stdout_and_given_pairs_aligned(pmt, panel, traine
     out = tmp_path / "pred.tsv"
     result = pmt("response", "predict", "-m", trained / "model.safetensors",
                  "-d", panel / "drugs.csv", "--features", panel / "expression.h5ad",
-                 "--pairs", tmp_path / "pairs.csv", "-o", out)
+                 "-i", tmp_path / "pairs.csv", "-o", out)
     assert result.exit_code == 0, result.stderr
     pred = pd.read_csv(out, sep="\t")
     assert list(pred["note"]) == ["a", "b", "c"]
