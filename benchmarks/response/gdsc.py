@@ -10,8 +10,10 @@ Protocol: for each split (random pairs, cold-drug, cold-sample = cold-cell, cold
 both-cold; 80/10/10; ``pmtoolkit.response.response_split``) and seed 0-2 (split seed = model
 seed), every method is fitted on the training pairs; the validation pairs pick what is picked
 (ridge penalties, the network's epoch by early stopping) and the test pairs are scored once.
-The network's size was chosen before any test figure, on the validation pairs of the random
-split with seed 0 only (``--select``, its own result files). Metrics: pooled RMSE, Pearson,
+The network was chosen before any test figure, on validation pairs only (``--select``, its
+own result files): first on the random split of seed 0 (two sizes; superseded), then among
+the encoder candidates on the random, cold-drug and cold-sample splits of seed 0
+(SELECT_RULE). Metrics: pooled RMSE, Pearson,
 Spearman (what DeepCDR and TGSA publish), and the mean within-drug Pearson and Spearman over
 test drugs with at least MIN_PAIRS test cells, with the number of drugs it averages.
 
@@ -59,15 +61,31 @@ FEATURE_SETTINGS = {"top_genes": 0, "fingerprint_radius": 2, "fingerprint_bits":
 #: budget is the same for each: at most 30 epochs (about 10 s each on one core), early
 #: stopping after 5 without a better validation loss (the best epoch's weights are kept)
 TRAINING = {"epochs": 30, "patience": 5, "batch_size": 256, "device": "cpu"}
+_BASE = {"fusion": "both", "sample_hidden": (256, 64), "drug_hidden": (256, 64),
+         "head": (128,), "dropout": 0.1}
 CANDIDATES = {
-    "both-256x64": {"fusion": "both", "sample_hidden": (256, 64), "drug_hidden": (256, 64),
-                    "head": (128,), "dropout": 0.1},
+    "both-256x64": _BASE,
     "both-512x128-dropout0.3": {"fusion": "both", "sample_hidden": (512, 128),
                                 "drug_hidden": (256, 128), "head": (256,), "dropout": 0.3},
+    # issue 27 item 2: the encoders the field found to matter, each on the chosen size
+    "graph-256x64": {**_BASE, "drug_encoder": "graph", "graph_hidden": 128, "graph_depth": 3},
+    "genes-256x64": {**_BASE, "sample_encoder": "gene-groups", "gene_hidden": 8},
 }
 #: a third candidate, concat fusion at 256x64, was planned and not run (the 2-core machine's
 #: time went to the splits x seeds); the simulated benchmark found concat and both equal
-SELECT_SPLIT, SELECT_SEED = "random", 0
+#: the first selection (superseded): the two sizes on the random split of seed 0 only, the
+#: best validation per-drug Pearson; it chose both-256x64, which every ``*_net.json`` ran
+FIRST_SELECTION = {"candidates": ("both-256x64", "both-512x128-dropout0.3"),
+                   "splits": ("random",), "chosen": "both-256x64"}
+#: the rule since issue 27 item 2, stated before its runs: every candidate of
+#: SELECT_CANDIDATES is fitted on the training pairs of SELECT_SPLITS with seed 0 and scored
+#: on their validation pairs only; the one with the best mean validation per-drug Pearson
+#: over those splits is chosen (cold-pair is left out: its validation drugs and cells are
+#: both cold and few, and its runs stop within a couple of epochs)
+SELECT_SPLITS, SELECT_SEED = ("random", "cold-drug", "cold-sample"), 0
+SELECT_CANDIDATES = ("both-256x64", "genes-256x64", "graph-256x64")
+SELECT_RULE = ("the best mean validation per-drug Pearson over the random, cold-drug and "
+               "cold-sample splits of seed 0")
 DEEPCDR = {
     "model": "DeepCDR (Liu et al. 2020, Bioinformatics 36:i911, Table 1)",
     "pearson": "0.923 ± 0.006", "spearman": "0.903 ± 0.004", "rmse": "1.058 ± 0.006",
@@ -169,28 +187,58 @@ def _run_one(data, split: str, seed: int, method: str, path: Path,
           f"RMSE {shown['rmse']:.3f} ({fit_seconds:.0f} s)", flush=True)
 
 
+def _select_path(split: str, name: str) -> Path:
+    """A selection run's file (the first selection's random-split files keep their names)."""
+    return RUNS / (f"select_{name}.json" if split == "random" else
+                   f"select_{split}_{name}.json")
+
+
 def select() -> str:
-    """Fit every network candidate on the random split of seed 0 and keep the one with the
-    best mean within-drug Pearson on its validation pairs (test pairs are not scored)."""
+    """Fit every candidate of SELECT_CANDIDATES on SELECT_SPLITS with seed 0 and choose by
+    SELECT_RULE (test pairs are not scored). Candidate-major, so that an interrupted
+    selection has whole candidates."""
     data = _load()
     cache: dict = {}
-    for name in CANDIDATES:
-        path = RUNS / f"select_{name}.json"
-        if not path.is_file():
-            _run_one(data, SELECT_SPLIT, SELECT_SEED, NET, path, name, cache, selecting=True)
+    for name in SELECT_CANDIDATES:
+        for split in SELECT_SPLITS:
+            path = _select_path(split, name)
+            if not path.is_file():
+                _run_one(data, split, SELECT_SEED, NET, path, name, cache, selecting=True)
     return chosen()
 
 
-def chosen() -> str:
-    rows = {name: json.loads((RUNS / f"select_{name}.json").read_text())
-            for name in CANDIDATES if (RUNS / f"select_{name}.json").is_file()}
-    if len(rows) < len(CANDIDATES):
-        raise SystemExit("run --select first: the network's size is chosen on validation")
-    def score(name: str) -> float:
-        v = rows[name]["valid"]["per_drug_pearson"]
-        return -math.inf if v is None else v
+def selection_rows() -> dict:
+    """{candidate: {split: selection run}} of every selection run on disk."""
+    out: dict = {}
+    for name in CANDIDATES:
+        for split in SPLITS:
+            path = _select_path(split, name)
+            if path.is_file():
+                out.setdefault(name, {})[split] = json.loads(path.read_text())
+    return out
 
-    return max(rows, key=score)
+
+def selection_score(runs: dict) -> float | None:
+    """SELECT_RULE's score of one candidate's runs (None until it has every split)."""
+    vals = [runs[s]["valid"]["per_drug_pearson"] if s in runs else None
+            for s in SELECT_SPLITS]
+    if any(v is None or not math.isfinite(v) for v in vals):
+        return None
+    return statistics.mean(vals)
+
+
+def chosen() -> str:
+    rows = selection_rows()
+    scores = {name: selection_score(rows.get(name, {})) for name in SELECT_CANDIDATES}
+    if any(v is None for v in scores.values()):
+        raise SystemExit("run --select first: the network is chosen on validation")
+    return max(scores, key=scores.get)
+
+
+def _net_path(split: str, seed: int, candidate: str) -> Path:
+    """The network's result file (the first chosen candidate's keep their names)."""
+    tail = "" if candidate == FIRST_SELECTION["chosen"] else f"_{candidate}"
+    return RUNS / f"{split}_{seed}_{NET}{tail}.json"
 
 
 def run(methods: list[str], splits: list[str], seeds: list[int]) -> None:
@@ -200,7 +248,8 @@ def run(methods: list[str], splits: list[str], seeds: list[int]) -> None:
     for seed in seeds:  # seed-major: an interrupted run still covers every split
         for split in splits:
             for method in methods:
-                path = RUNS / f"{split}_{seed}_{method}.json"
+                path = (_net_path(split, seed, candidate) if method == NET else
+                        RUNS / f"{split}_{seed}_{method}.json")
                 if path.is_file():
                     continue
                 data = data if data is not None else _load()
@@ -233,10 +282,19 @@ METRICS = [("per_drug_pearson", "per-drug Pearson"), ("per_drug_spearman", "per-
 def report() -> None:
     rows = [json.loads(p.read_text()) for p in sorted(RUNS.glob("*.json"))
             if not p.name.startswith("select_")]
-    selection = {p.stem.removeprefix("select_"): json.loads(p.read_text())
-                 for p in sorted(RUNS.glob("select_*.json"))}
+    selection = selection_rows()
     if not rows:
         raise SystemExit("no runs yet")
+    try:
+        best = chosen()
+    except SystemExit:
+        best = None
+    # network runs of a candidate that is no longer the chosen one are kept, marked
+    # superseded, out of the tables
+    net_of = best if best and any(r["method"] == NET and r["picked"]["candidate"] == best
+                                  for r in rows) else FIRST_SELECTION["chosen"]
+    superseded = [r for r in rows if r["method"] == NET and r["picked"]["candidate"] != net_of]
+    rows = [r for r in rows if r not in superseded]
     summary: dict = {}
     for split in SPLITS:
         for method in METHODS:
@@ -247,7 +305,6 @@ def report() -> None:
                     for k in (*dict(METRICS), "drugs_scored", "n")} | {
                     "fit_seconds": _stats(r["fit_seconds"] for r in sub),
                     "seeds": sorted(r["seed"] for r in sub)}
-    best = chosen() if len(selection) == len(CANDIDATES) else None
     lines = ["# Drug response on GDSC: baselines and the response model", "",
              ("Written by `benchmarks/response/gdsc.py` "
              f"({time.strftime('%Y-%m-%d', time.gmtime())}). Every figure is a test-pair "
@@ -283,8 +340,11 @@ def report() -> None:
              "[cell features | drug fingerprint] (they reach new drugs through the "
              "fingerprint), `drug-ridge` (one ridge per training drug on the cell features; "
              "a new drug gets the mean of the drug models), `net` (pmtoolkit's two-tower "
-             "response model, `pmt response train`, the candidate chosen on validation "
-             "below)."), ""]
+             f"response model, `pmt response train`: `{net_of}`, see the choice on "
+             "validation below)."), ""]
+    if best and best != net_of:
+        lines += [(f"**Note**: the candidate now chosen on validation is `{best}`; its test "
+                   f"runs are not done, so the `net` rows below are `{net_of}`'s."), ""]
     for key, title in METRICS:
         lines += [f"## {title}", "", "| method | " + " | ".join(SPLITS) + " |",
                   "|---|" + "---|" * len(SPLITS)]
@@ -326,19 +386,33 @@ def report() -> None:
               "reproduced)."), ""]
     if selection:
         lines += ["## Choosing the network on validation", "",
-                  (f"Each candidate trained on the `{SELECT_SPLIT}` split with seed "
-                  f"{SELECT_SEED}, scored on its validation pairs only; the one with the "
-                  f"best validation per-drug Pearson is used for every split and seed"
-                  f"{f': **{best}**' if best else ''}."), "",
-                  ("| candidate | settings | epochs run (best) | valid per-drug Pearson | "
-                  "valid pooled Pearson | valid RMSE | fit (s) |"), "|---|---|---|---|---|---|---|"]
-        for name, r in selection.items():
-            v = r["valid"]
-            lines.append(f"| {name} | {json.dumps(CANDIDATES.get(name, {}))} | "
-                         f"{r['picked']['epochs_run']} ({r['picked']['best_epoch']}) | "
-                         f"{v['per_drug_pearson']:.3f} | {v['pearson']:.3f} | "
-                         f"{v['rmse']:.3f} | {r['fit_seconds']:.0f} |")
-        lines.append("")
+                  ("Every candidate is fitted on a split's training pairs with seed "
+                  f"{SELECT_SEED} under the budget above and scored on that split's "
+                  "validation pairs only; no test pair is scored. The first selection "
+                  f"({', '.join(FIRST_SELECTION['candidates'])} on the random split only, best "
+                  f"validation per-drug Pearson) chose `{FIRST_SELECTION['chosen']}`; it is "
+                  "superseded by the rule of issue 27 item 2, stated before its runs: among "
+                  f"{', '.join(f'`{c}`' for c in SELECT_CANDIDATES)}, {SELECT_RULE}"
+                  f"{f'. Chosen: **{best}**' if best else ' (not complete yet)'}."), "",
+                  ("| candidate | settings | split | epochs run (best) | valid per-drug "
+                  "Pearson | valid pooled Pearson | valid RMSE | fit (s) |"),
+                  "|---|---|---|---|---|---|---|---|"]
+        for name, runs in selection.items():
+            for split, r in sorted(runs.items(), key=lambda kv: SPLITS.index(kv[0])):
+                v = r["valid"]
+                lines.append(f"| {name} | {json.dumps(CANDIDATES.get(name, {}))} | {split} | "
+                             f"{r['picked']['epochs_run']} ({r['picked']['best_epoch']}) | "
+                             f"{v['per_drug_pearson']:.3f} | {v['pearson']:.3f} | "
+                             f"{v['rmse']:.3f} | {r['fit_seconds']:.0f} |")
+        lines += ["", f"Mean validation per-drug Pearson over {', '.join(SELECT_SPLITS)} "
+                  "(the rule's score): " + "; ".join(
+                      f"`{n}` " + (f"{sc:.3f}" if (sc := selection_score(selection.get(n, {})))
+                                   is not None else "incomplete")
+                      for n in SELECT_CANDIDATES) + ".", ""]
+    if superseded:
+        lines += ["Superseded network runs (kept in the journal, out of the tables): " +
+                  ", ".join(f"{r['split']} seed {r['seed']} `{r['picked']['candidate']}`"
+                            for r in superseded) + ".", ""]
     lines += ["## Every seed", "", ("| split | seed | method | test pairs | drugs scored | "
               "per-drug Pearson | per-drug Spearman | pooled Pearson | RMSE | picked on "
               "validation | fit (s) |"), "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -367,7 +441,10 @@ def report() -> None:
         FEATURE_SETTINGS, "training": TRAINING, "candidates": {
             k: {kk: list(vv) if isinstance(vv, tuple) else vv for kk, vv in v.items()}
             for k, v in CANDIDATES.items()},
-        "chosen": best, "selection": selection, "summary": summary, "runs": rows,
+        "chosen": best, "net_rows_of": net_of, "selection_rule": SELECT_RULE,
+        "select_splits": list(SELECT_SPLITS), "first_selection": {
+            k: list(v) if isinstance(v, tuple) else v for k, v in FIRST_SELECTION.items()},
+        "selection": selection, "superseded": superseded, "summary": summary, "runs": rows,
         "published": DEEPCDR})
 
 
@@ -394,7 +471,8 @@ def _verdict(summary: dict) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--select", action="store_true",
-                        help="fit the network candidates on validation (seed 0, random)")
+                        help="fit the network candidates on validation (seed 0; "
+                             "random, cold-drug, cold-sample)")
     parser.add_argument("--report", action="store_true", help="write the tables only")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--splits", nargs="+", default=list(SPLITS), choices=SPLITS)
