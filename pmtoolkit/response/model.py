@@ -114,6 +114,14 @@ def _graph_encoder(config: ResponseConfig):
 
 
 def check_config(config: ResponseConfig) -> None:
+    from pmtoolkit.core.errors import ConfigError
+
+    for name, allowed in (("drug_encoder", ("fingerprint", "graph")),
+                          ("sample_encoder", ("mlp", "gene-groups"))):
+        value = getattr(config, name)
+        if value not in allowed:  # a config built in Python skips from_mapping's check
+            raise ConfigError(f"{name.replace('_', '-')}: invalid value {value!r}",
+                              hint="choose from " + ", ".join(allowed))
     if not config.sample_hidden or not config.drug_hidden:
         raise BadInputError("sample-hidden and drug-hidden need at least one size each")
     if config.fusion in ("bilinear", "both") and config.sample_hidden[-1] != \
