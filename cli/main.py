@@ -47,7 +47,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "attribute."),
     "response": ("pmtoolkit.cli.response:response",
                  "Drug response from sample features and drug structure: simulate, train, "
-                 "predict, evaluate."),
+                 "predict, explain, evaluate."),
     "federated": ("pmtoolkit.cli.federated:federated",
                   "Federated training with Flower: FedAvg or FedProx across simulated non-IID "
                   "sites."),
