@@ -1,7 +1,7 @@
 """The shipped models predict today what they predicted when their outputs were pinned.
 
 ``tests/property/test_shipped.py`` pins the four property models; this file pins the other
-eight (davis, prior, splice, mpra, pbmc68k, pneumonia, mni-tissue, synthea-mortality) on a few
+nine (davis, prior, splice, mpra, pbmc68k, pneumonia, mni-tissue, synthea-mortality, gdsc) on a few
 fixed inputs, mostly the shipped examples in ``data/examples``. The pinned values are in
 ``tests/data/shipped_predictions.json``, written by ``scripts/pin_shipped_predictions.py``
 from the same ``predict_<model>`` functions below: a refactor that moves a prediction fails
@@ -154,6 +154,31 @@ def predict_mni_tissue() -> dict:
             "voxel_probability": probs[:, x, y, z].T}
 
 
+def predict_gdsc() -> dict:
+    """ln IC50 of four made-up cell lines (seeded features over the model's 2,118 columns:
+    expression z-scores, copy number, 5% mutated genes) against every example drug, and the
+    drug and cell shares of the first pair's explanation."""
+    from pmtoolkit.response.data import Drugs, ResponseData, SampleFeatures
+    from pmtoolkit.response.explain import attribute
+
+    model = pmt.response.load("gdsc")
+    names = model.prep.names
+    rng = np.random.default_rng(27)
+    kind = np.array([n.split(":", 1)[0] for n in names])
+    X = np.where(kind == "cell_mutation", rng.random((4, len(names))) < 0.05,
+                 rng.normal(0, 1, (4, len(names))) * np.where(kind == "cell_copynumber", 0.3,
+                                                               1.0)).astype(np.float32)
+    cells = SampleFeatures([f"cell{i}" for i in range(4)], X, list(names), counts=False)
+    drugs = [line.split() for line in (EXAMPLES / "drugs.smi").read_text().splitlines()[1:]]
+    drug_set = Drugs([name for _, name in drugs], [smiles for smiles, _ in drugs])
+    grid = np.array([(c, d) for c in range(4) for d in range(len(drugs))])
+    data = ResponseData(cells, drug_set, grid[:, 0], grid[:, 1])
+    attr = attribute(model, data.subset([0]))
+    return {"pair": [f"cell{c}/{drugs[d][1]}" for c, d in grid], "ln_IC50": model.predict(data),
+            "explain_first": [float(attr.features[0].sum()), float(attr.bits[0].sum()),
+                              float(attr.baseline[0])]}
+
+
 def predict_synthea_mortality() -> dict:
     """Risk as of the last visit of every living patient of the Synthea example (what
     ``pmt ehr predict`` does with events), and of every 50th labelled sample of the
@@ -179,7 +204,8 @@ def predict_synthea_mortality() -> dict:
 
 PREDICT = {"davis": predict_davis, "prior": predict_prior, "splice": predict_splice,
            "mpra": predict_mpra, "pbmc68k": predict_pbmc68k, "pneumonia": predict_pneumonia,
-           "mni-tissue": predict_mni_tissue, "synthea-mortality": predict_synthea_mortality}
+           "mni-tissue": predict_mni_tissue, "synthea-mortality": predict_synthea_mortality,
+           "gdsc": predict_gdsc}
 
 
 # ----------------------------------------------------------------------------- pins

@@ -93,6 +93,19 @@ def morgan(mols: Sequence[Any], radius: int = 2, n_bits: int = 2048,
     return fingerprints(mols, FingerprintConfig("morgan", radius, n_bits, counts))
 
 
+def morgan_bit_info(mol: Any, radius: int = 2, n_bits: int = 2048) -> dict[int, tuple]:
+    """Which atom environments set each bit of ``mol``'s :func:`morgan` fingerprint:
+    ``{bit: ((center atom, radius), ...)}`` (RDKit's bit-info map), for mapping a bit's
+    weight back onto atoms."""
+    from rdkit.Chem import rdFingerprintGenerator as G
+
+    extra = G.AdditionalOutput()
+    extra.AllocateBitInfoMap()
+    _generator(FingerprintConfig("morgan", radius, n_bits)).GetFingerprint(
+        mol, additionalOutput=extra)
+    return dict(extra.GetBitInfoMap())
+
+
 def tanimoto(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pairwise Tanimoto similarity of two bit (or count: min/max) fingerprint matrices."""
     import numpy as np

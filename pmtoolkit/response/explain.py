@@ -95,20 +95,15 @@ def atom_weights(smiles: str, bits: np.ndarray, *, radius: int, n_bits: int) -> 
     attributions: a bit's attribution is split equally among the substructures (atom
     environments) that set it, and each substructure's among its atoms."""
     from rdkit import Chem
-    from rdkit.Chem import rdFingerprintGenerator as G
 
-    from pmtoolkit.chem.fingerprints import FingerprintConfig, _generator
+    from pmtoolkit.chem.fingerprints import morgan_bit_info
     from pmtoolkit.chem.molecules import parse_smiles
 
     mol, reason = parse_smiles(smiles)
     if mol is None:
         raise BadInputError(f"invalid drug SMILES {smiles!r}: {reason}")
-    gen = _generator(FingerprintConfig("morgan", radius, n_bits))
-    extra = G.AdditionalOutput()
-    extra.AllocateBitInfoMap()
-    gen.GetFingerprint(mol, additionalOutput=extra)
     weights = np.zeros(mol.GetNumAtoms())
-    for bit, envs in extra.GetBitInfoMap().items():
+    for bit, envs in morgan_bit_info(mol, radius, n_bits).items():
         if not bits[bit] or not envs:
             continue
         for center, r in envs:

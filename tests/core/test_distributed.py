@@ -274,12 +274,22 @@ def test_a_worker_model_is_loaded_once_per_process(tmp_path):
 
 @pytest.fixture(scope="module")
 def scheduler():
-    """The address of the local Dask cluster pmtoolkit starts for ``--workers 2``."""
+    """The address of the local Dask cluster pmtoolkit starts for ``--workers 2``, started
+    where an earlier cluster left Dask's MALLOC_TRIM_THRESHOLD_ in the environment."""
     pytest.importorskip("distributed")
     from pmtoolkit.core.distributed import _local_cluster
 
-    with _local_cluster(2) as cluster:
-        yield cluster.scheduler_address
+    before = os.environ.get("MALLOC_TRIM_THRESHOLD_")
+    os.environ["MALLOC_TRIM_THRESHOLD_"] = "65536"
+    try:
+        with _local_cluster(2) as cluster:
+            assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "65536"  # put back
+            yield cluster.scheduler_address
+    finally:
+        if before is None:
+            os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+        else:
+            os.environ["MALLOC_TRIM_THRESHOLD_"] = before
 
 
 def _worker_environ(names):
@@ -288,7 +298,9 @@ def _worker_environ(names):
 
 def test_local_workers_go_without_dasks_malloc_trim_threshold(scheduler):
     """Dask's MALLOC_TRIM_THRESHOLD_ fixes glibc's mmap threshold: variants scored at half
-    speed in a worker. pmtoolkit's local workers are started without it."""
+    speed in a worker. pmtoolkit's local workers are started without it, even where an
+    earlier Dask cluster of this process left it in the environment (the module's cluster
+    below is started after the test sets it)."""
     from distributed import Client
 
     from pmtoolkit.core.distributed import worker_threads

@@ -179,6 +179,16 @@ class Workspace:
             return out
         return self._once("panel", make)
 
+    @property
+    def response_model(self) -> Path:
+        def make():
+            out = self.root / "response-run"
+            self._ok("response", "train", "-i", self.panel / "responses.csv", "-d",
+                     self.panel / "drugs.csv", "--features", self.panel / "expression.h5ad",
+                     "--epochs", "1", "--baselines", "none", "-o", out)
+            return out
+        return self._once("response-run", make)
+
 
 def _fusion_tables(w: Workspace) -> list:
     folder = w.fusion_run / "embeddings"
@@ -232,6 +242,9 @@ RECIPES = {
     "response train": lambda w: ["-i", w.panel / "responses.csv", "-d", w.panel / "drugs.csv",
                                  "--features", w.panel / "expression.h5ad", "--epochs", "1",
                                  "-o", w.out("resp")],
+    "response explain": lambda w: ["-m", w.response_model, "-i", w.panel / "responses.csv",
+                                   "-d", w.panel / "drugs.csv", "--features",
+                                   w.panel / "expression.h5ad", "-o", w.out("why")],
 }
 #: options only the segmenter has run with its recipe
 SEGMENTER_ONLY = {"num_res_units", "overlap", "slice_axis", "lambda_dice", "lambda_ce",
