@@ -235,11 +235,15 @@ def from_mapping(cls: type[T], data: Mapping[str, Any], *, source: str = "config
 
 
 def check_ranges(obj: Any, *, source: str = "config") -> None:
-    """Check every field of config dataclass ``obj`` against its declared :class:`Range` and
-    refuse non-finite floats (for configs built in Python rather than read from a file)."""
+    """Check every field of config dataclass ``obj`` against its declared :class:`Range` and,
+    where its type is a ``Literal``, its choices, and refuse non-finite floats (for configs
+    built in Python rather than read from a file, which :func:`from_mapping` checks)."""
+    hints = typing.get_type_hints(type(obj))
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
         where = f"{source}: {option_name(f.name)}"
+        if typing.get_origin(hints.get(f.name)) is Literal:
+            coerce(value, hints[f.name], where)
         for v in value if isinstance(value, (list, tuple)) else [value]:
             if isinstance(v, float) and not math.isfinite(v):
                 raise ConfigError(f"{where}: {v} is not a finite number")

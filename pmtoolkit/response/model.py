@@ -18,7 +18,7 @@ import numpy as np
 from pmtoolkit.core.errors import BadInputError
 from pmtoolkit.core.model import TorchModel, check_parameters
 from pmtoolkit.response.config import ResponseConfig
-from pmtoolkit.response.data import Drugs, ResponseData
+from pmtoolkit.response.data import ResponseData
 from pmtoolkit.response.features import FeaturePrep, drug_fingerprints, drug_graphs
 
 
@@ -114,14 +114,6 @@ def _graph_encoder(config: ResponseConfig):
 
 
 def check_config(config: ResponseConfig) -> None:
-    from pmtoolkit.core.errors import ConfigError
-
-    for name, allowed in (("drug_encoder", ("fingerprint", "graph")),
-                          ("sample_encoder", ("mlp", "gene-groups"))):
-        value = getattr(config, name)
-        if value not in allowed:  # a config built in Python skips from_mapping's check
-            raise ConfigError(f"{name.replace('_', '-')}: invalid value {value!r}",
-                              hint="choose from " + ", ".join(allowed))
     if not config.sample_hidden or not config.drug_hidden:
         raise BadInputError("sample-hidden and drug-hidden need at least one size each")
     if config.fusion in ("bilinear", "both") and config.sample_hidden[-1] != \
@@ -229,10 +221,6 @@ class ResponseModel(TorchModel):
                 "feature_mean": self.prep.mean.tolist(), "feature_sd": self.prep.sd.tolist(),
                 "y_mean": self.y_mean, "y_std": self.y_std, "columns": self.columns,
                 "labels": self.labels}
-
-    def fingerprints(self, drugs: Drugs) -> np.ndarray:
-        return drug_fingerprints(drugs.smiles, self.config.fingerprint_radius,
-                                 self.config.fingerprint_bits)
 
     def drug_inputs(self, smiles: Sequence[str]):
         """What the drug tower reads for ``smiles``: a fingerprint matrix (torch) or, with
@@ -420,22 +408,17 @@ def fit(train: ResponseData, valid: ResponseData | None = None,
     return model
 
 
-#: the drug-response models shipped with pmtoolkit (``pmt info NAME`` says what each saw)
-SHIPPED = ("gdsc",)
+#: shipped models by the name users type; each is a ``model`` entry in data/MANIFEST
+SHIPPED_MODELS = ("gdsc",)
 
 
 def load(name_or_path: str | os.PathLike) -> ResponseModel:
-    """A saved model: a shipped model's name (:data:`SHIPPED`), its file, or the training
-    output folder holding ``model.safetensors``."""
-    from pmtoolkit.core import shipped
+    """A saved model file, a shipped model by name (``gdsc``), or the training output folder
+    holding ``model.safetensors``."""
+    from pmtoolkit.core.model import load_named
 
-    p = Path(name_or_path)
-    if str(name_or_path) in SHIPPED and not p.exists():
-        p = shipped.path(str(name_or_path), "model")
-    if p.is_dir():
-        p = p / "model.safetensors"
-    if not p.is_file():
-        raise BadInputError(f"model '{name_or_path}' does not exist",
-                            hint="give a shipped model (" + ", ".join(SHIPPED) + "), a "
-                                 "model.safetensors file or its training folder")
-    return ResponseModel.load(p)  # type: ignore[return-value]
+    folder = Path(name_or_path)
+    if folder.is_dir() and (folder / "model.safetensors").is_file():
+        name_or_path = folder / "model.safetensors"
+    return load_named(name_or_path, shipped_names=SHIPPED_MODELS, model_class=ResponseModel,
+                      what="drug-response model")

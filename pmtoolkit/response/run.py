@@ -351,15 +351,15 @@ def explain_file(model: ResponseModel, drugs: str | os.PathLike,
         raise BadInputError(f"no pair of '{pairs}' can be explained"
                             + (f"; first: {first[0].describe()}" if first else ""))
     attr = E.attribute(model, data)
-    names, labels = model.prep.names, getattr(model, "labels", None)
     column = prediction_column(model)
+    tops = [E.top_features(attr, model.prep.names, model.labels, i, top)
+            for i in range(len(data))]
     rows = []
-    for i in range(len(data)):
+    for i, t in enumerate(tops):
         sample, drug = data.pair_sample_ids[i], data.pair_drug_ids[i]
         head = {"pair": i + 1, c.sample: sample, c.drug: drug, column: attr.prediction[i],
                 "baseline": attr.baseline[i], "drug_share": float(attr.bits[i].sum()),
                 "cell_share": float(attr.features[i].sum())}
-        t = E.top_features(attr, names, labels, i, top)
         for rank, r in enumerate(t.itertuples(index=False), 1):
             rows.append({**head, "rank": rank, "feature": r.feature, "label": r.label,
                          "attribution": float(r.attribution)})
@@ -380,8 +380,7 @@ def explain_file(model: ResponseModel, drugs: str | os.PathLike,
                  "the model learnt to lean on from associations in its training panel, not a "
                  "mechanism; correlated features share the credit.")
         for i in range(min(pictures, len(data))):
-            sample, drug = data.pair_sample_ids[i], data.pair_drug_ids[i]
-            t = E.top_features(attr, names, labels, i, top)
+            sample, drug, t = data.pair_sample_ids[i], data.pair_drug_ids[i], tops[i]
             E.plot_features(t, tmp / f"features_{i + 1}.png",
                             title=f"{sample} × {drug}: top {len(t)} cell features")
             mol, w = E.atom_weights(data.drugs.smiles[data.drug_index[i]], attr.bits[i],
